@@ -1,0 +1,45 @@
+# profenrich: PGXS build, plus the quick-start targets (demo, test, bench), which install
+# their own Debian packages and run on a throwaway cluster.
+
+EXTENSION = profenrich
+MODULE_big = profenrich
+OBJS = src/profenrich.o src/options.o src/features.o src/moments.o src/linalg.o \
+       src/glm.o src/distributions.o src/model.o src/step.o src/train.o \
+       src/registry.o src/score.o
+DATA = $(wildcard sql/profenrich--*.sql)
+
+# Regression tests: sql/<name>.sql against expected/<name>.out
+REGRESS = setup linear registry features score errors parallel upgrade
+REGRESS_OPTS = --inputdir=. --dbname=profenrich_regress
+
+PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \
+            -Wno-missing-field-initializers -Wno-cast-function-type
+SHLIB_LINK = -lopenblas -llapacke -lm
+
+PG_CONFIG ?= $(shell test -x /usr/lib/postgresql/15/bin/pg_config && echo /usr/lib/postgresql/15/bin/pg_config || echo pg_config)
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifneq ($(PGXS),)
+include $(PGXS)
+else
+all:
+	@echo "PostgreSQL server headers not found; run 'make deps' (or 'make test') first" >&2; exit 1
+endif
+
+.PHONY: deps demo test bench build-install
+
+deps:
+	scripts/deps.sh
+
+# Build and install as a separate make run, so PGXS is loaded after deps installed it.
+build-install: deps
+	$(MAKE) all
+	$(MAKE) install
+
+demo: build-install
+	scripts/with-cluster.sh scripts/demo.sh
+
+test: build-install
+	scripts/with-cluster.sh scripts/run-tests.sh
+
+bench: build-install
+	scripts/with-cluster.sh --bench scripts/run-bench.sh

@@ -1,0 +1,19 @@
+/*-------------------------------------------------------------------------
+ * linalg.h
+ *	  Dense linear algebra; the only module that calls OpenBLAS/LAPACK.
+ *	  Matrices are row-major; symmetric ones keep their upper triangle.
+ *-------------------------------------------------------------------------
+ */
+#ifndef PROFENRICH_LINALG_H
+#define PROFENRICH_LINALG_H
+
+extern void LinalgSetThreads(int nthreads);
+extern void LinalgSyrkUpper(int n, int k, const double *a, int lda, double *c, int ldc);
+extern void LinalgSyrUpper(int n, double alpha, const double *x, double *c, int ldc);
+extern void LinalgSymmetrize(int n, double *c, int ldc);
+extern double LinalgQuadForm(int n, const double *a, const double *x);
+extern int	LinalgCholeskyAliased(int n, double *a, double tol, bool *aliased);
+extern void LinalgCholeskySolve(int n, const double *l, const bool *aliased, double *b);
+extern void LinalgCholeskyInverse(int n, const double *l, const bool *aliased, double *inv);
+
+#endif

@@ -1,0 +1,145 @@
+/*-------------------------------------------------------------------------
+ * model.c
+ *	  The params format: a header (magic, format version, algorithm), the
+ *	  feature spec, then the algorithm's parameters.
+ *
+ * Readers accept every format version up to their own, so a model stored
+ * by an older release keeps scoring after an upgrade.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "libpq/pqformat.h"
+
+#include "model.h"
+
+/* Write n doubles */
+static void
+WriteDoubles(StringInfo buf, const double *v, int n)
+{
+	for (int i = 0; i < n; i++)
+		pq_sendfloat8(buf, v[i]);
+}
+
+/* Read n doubles into a new array */
+static double *
+ReadDoubles(StringInfo buf, int n)
+{
+	double	   *v = palloc(sizeof(double) * Max(n, 1));
+
+	for (int i = 0; i < n; i++)
+		v[i] = pq_getmsgfloat8(buf);
+	return v;
+}
+
+/* The linear body: coefficients, aliasing, inference, slot scale */
+static void
+WriteLinear(StringInfo buf, const LinearFit *f)
+{
+	pq_sendint32(buf, f->p);
+	pq_sendfloat8(buf, f->intercept);
+	WriteDoubles(buf, f->coef, f->p);
+	for (int i = 0; i < f->p; i++)
+		pq_sendbyte(buf, f->aliased[i] ? 1 : 0);
+	pq_sendint32(buf, f->rank);
+	pq_sendfloat8(buf, f->rss);
+	pq_sendfloat8(buf, f->df_resid);
+	pq_sendbyte(buf, f->has_inference ? 1 : 0);
+	if (f->has_inference)
+	{
+		WriteDoubles(buf, f->se, f->p + 1);
+		WriteDoubles(buf, f->stat, f->p + 1);
+		WriteDoubles(buf, f->pval, f->p + 1);
+	}
+	WriteDoubles(buf, f->slot_mean, f->p);
+	WriteDoubles(buf, f->slot_sd, f->p);
+}
+
+static void
+ReadLinear(StringInfo buf, LinearFit *f, int nslots)
+{
+	f->p = pq_getmsgint(buf, 4);
+	if (f->p != nslots)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("model parameters hold %d coefficients for %d slots", f->p, nslots)));
+	f->intercept = pq_getmsgfloat8(buf);
+	f->coef = ReadDoubles(buf, f->p);
+	f->aliased = palloc(sizeof(bool) * Max(f->p, 1));
+	for (int i = 0; i < f->p; i++)
+		f->aliased[i] = pq_getmsgbyte(buf) != 0;
+	f->rank = pq_getmsgint(buf, 4);
+	f->rss = pq_getmsgfloat8(buf);
+	f->df_resid = pq_getmsgfloat8(buf);
+	f->has_inference = pq_getmsgbyte(buf) != 0;
+	if (f->has_inference)
+	{
+		f->se = ReadDoubles(buf, f->p + 1);
+		f->stat = ReadDoubles(buf, f->p + 1);
+		f->pval = ReadDoubles(buf, f->p + 1);
+	}
+	f->slot_mean = ReadDoubles(buf, f->p);
+	f->slot_sd = ReadDoubles(buf, f->p);
+}
+
+/* The params bytea of a model */
+bytea *
+ModelSerialize(const Model *model)
+{
+	StringInfoData buf;
+
+	pq_begintypsend(&buf);
+	pq_sendint32(&buf, MODEL_MAGIC);
+	pq_sendint16(&buf, MODEL_FORMAT);
+	pq_sendint16(&buf, (int16) model->algorithm);
+	FeatureSpecWrite(&buf, model->spec);
+	switch (model->algorithm)
+	{
+		case ALG_LINEAR:
+			WriteLinear(&buf, &model->linear);
+			break;
+	}
+	return pq_endtypsend(&buf);
+}
+
+/* A model from its params, refusing anything that is not a known format */
+Model *
+ModelDeserialize(bytea *params)
+{
+	StringInfoData buf;
+	Model	   *model = palloc0(sizeof(Model));
+	int			format;
+
+	buf.data = VARDATA_ANY(params);
+	buf.len = VARSIZE_ANY_EXHDR(params);
+	buf.cursor = 0;
+	buf.maxlen = buf.len;
+	if (buf.len < 8 || (uint32) pq_getmsgint(&buf, 4) != MODEL_MAGIC)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("model parameters are not in profenrich's format")));
+	format = pq_getmsgint(&buf, 2);
+	if (format < 1 || format > MODEL_FORMAT)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("model parameters have format version %d, this build reads up to %d",
+						format, MODEL_FORMAT),
+				 errhint("Update the profenrich extension to the release that trained the model.")));
+	model->algorithm = (ProfAlgorithm) pq_getmsgint(&buf, 2);
+	model->spec = FeatureSpecRead(&buf);
+	switch (model->algorithm)
+	{
+		case ALG_LINEAR:
+			ReadLinear(&buf, &model->linear, model->spec->nslots);
+			break;
+		default:
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("model parameters name unknown algorithm %d", (int) model->algorithm)));
+	}
+	if (buf.cursor != buf.len)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("model parameters have trailing bytes")));
+	return model;
+}

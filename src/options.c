@@ -1,0 +1,172 @@
+/*-------------------------------------------------------------------------
+ * options.c
+ *	  Parse and validate the options object of train().
+ *
+ * Every key is checked: an unknown key or a value of the wrong kind is an
+ * error naming the key, so a typo never silently trains with a default.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "utils/builtins.h"
+#include "utils/fmgrprotos.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+
+#include "options.h"
+
+#define VALID_OPTIONS "l2, test_fraction, key, seed, impute, max_categories, deploy"
+
+/* Report a bad value for one option */
+static void
+OptionError(const char *key, const char *expected)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid value for option \"%s\"", key),
+			 errdetail("The option \"%s\" takes %s.", key, expected),
+			 errhint("Correct the value of \"%s\" in the options object.", key)));
+}
+
+/* A jsonb number as a finite double, or an error naming the key */
+static double
+OptionNumber(const char *key, JsonbValue *v, const char *expected)
+{
+	double		d;
+
+	if (v->type != jbvNumeric)
+		OptionError(key, expected);
+	d = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
+										   NumericGetDatum(v->val.numeric)));
+	if (isnan(d) || isinf(d))
+		OptionError(key, expected);
+	return d;
+}
+
+/* A jsonb string as a palloc'd C string */
+static char *
+OptionString(const char *key, JsonbValue *v, const char *expected)
+{
+	if (v->type != jbvString)
+		OptionError(key, expected);
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/* Store one key/value pair in opts */
+static void
+OptionApply(const char *key, JsonbValue *v, TrainOptions *opts)
+{
+	if (strcmp(key, "l2") == 0)
+	{
+		opts->l2 = OptionNumber(key, v, "a number not below 0");
+		if (opts->l2 < 0)
+			OptionError(key, "a number not below 0");
+	}
+	else if (strcmp(key, "test_fraction") == 0)
+	{
+		opts->test_fraction = OptionNumber(key, v, "a number from 0 up to (not including) 1");
+		if (opts->test_fraction < 0 || opts->test_fraction >= 1)
+			OptionError(key, "a number from 0 up to (not including) 1");
+	}
+	else if (strcmp(key, "key") == 0)
+		opts->key = OptionString(key, v, "a column name");
+	else if (strcmp(key, "seed") == 0)
+	{
+		double		d = OptionNumber(key, v, "an integer");
+
+		if (d != floor(d) || fabs(d) > 9.0e15)
+			OptionError(key, "an integer");
+		opts->seed = (int64) d;
+	}
+	else if (strcmp(key, "impute") == 0)
+	{
+		char	   *s = OptionString(key, v, "\"mean\", \"skip\" or \"error\"");
+
+		if (strcmp(s, "mean") == 0)
+			opts->impute = IMPUTE_MEAN;
+		else if (strcmp(s, "skip") == 0)
+			opts->impute = IMPUTE_SKIP;
+		else if (strcmp(s, "error") == 0)
+			opts->impute = IMPUTE_ERROR;
+		else
+			OptionError(key, "\"mean\", \"skip\" or \"error\"");
+	}
+	else if (strcmp(key, "max_categories") == 0)
+	{
+		double		d = OptionNumber(key, v, "an integer from 1 to 10000");
+
+		if (d != floor(d) || d < 1 || d > 10000)
+			OptionError(key, "an integer from 1 to 10000");
+		opts->max_categories = (int) d;
+	}
+	else if (strcmp(key, "deploy") == 0)
+	{
+		if (v->type != jbvBool)
+			OptionError(key, "true or false");
+		opts->deploy = v->val.boolean;
+	}
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown option \"%s\"", key),
+				 errhint("Valid options are: " VALID_OPTIONS ".")));
+}
+
+/*
+ * Fill opts with defaults, then with the keys of the options object.
+ */
+void
+OptionsParse(Jsonb *options, TrainOptions *opts)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *key = NULL;
+
+	opts->l2 = 0.0;
+	opts->test_fraction = 0.2;
+	opts->key = NULL;
+	opts->seed = 0;
+	opts->impute = IMPUTE_MEAN;
+	opts->max_categories = 50;
+	opts->deploy = true;
+	if (options == NULL)
+		return;
+	if (!JB_ROOT_IS_OBJECT(options) || JB_ROOT_IS_SCALAR(options))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("options must be a JSON object"),
+				 errhint("Pass options such as '{\"l2\": 0.1}'.")));
+
+	it = JsonbIteratorInit(&options->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (tok == WJB_VALUE && key != NULL)
+		{
+			if (v.type == jbvNull)
+				OptionError(key, "a value other than null");
+			OptionApply(key, &v, opts);
+			key = NULL;
+		}
+	}
+}
+
+/* The option spelling of an impute mode */
+const char *
+ImputeModeName(ImputeMode mode)
+{
+	switch (mode)
+	{
+		case IMPUTE_MEAN:
+			return "mean";
+		case IMPUTE_SKIP:
+			return "skip";
+		case IMPUTE_ERROR:
+			return "error";
+	}
+	return "mean";
+}

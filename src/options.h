@@ -1,0 +1,32 @@
+/*-------------------------------------------------------------------------
+ * options.h
+ *	  Training options, parsed and validated from the jsonb given to train().
+ *-------------------------------------------------------------------------
+ */
+#ifndef PROFENRICH_OPTIONS_H
+#define PROFENRICH_OPTIONS_H
+
+#include "utils/jsonb.h"
+
+typedef enum ImputeMode
+{
+	IMPUTE_MEAN = 0,
+	IMPUTE_SKIP = 1,
+	IMPUTE_ERROR = 2
+} ImputeMode;
+
+typedef struct TrainOptions
+{
+	double		l2;				/* ridge penalty on standardized slots */
+	double		test_fraction;	/* share of rows held out */
+	char	   *key;			/* column whose hash splits; NULL = default */
+	int64		seed;			/* seed of the split hash */
+	ImputeMode	impute;
+	int			max_categories; /* one-hot vocabulary cap */
+	bool		deploy;			/* deploy the new version */
+} TrainOptions;
+
+extern void OptionsParse(Jsonb *options, TrainOptions *opts);
+extern const char *ImputeModeName(ImputeMode mode);
+
+#endif

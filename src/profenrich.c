@@ -1,0 +1,61 @@
+/*-------------------------------------------------------------------------
+ * profenrich.c
+ *	  Module entry point: GUCs and the per-backend set-up of OpenBLAS.
+ *
+ * Debian links libblas to the pthreads build of OpenBLAS; inside a backend
+ * we pin it to one thread unless profenrich.blas_threads says otherwise,
+ * because the parallelism that scales is PostgreSQL's own.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "utils/guc.h"
+
+#include "linalg.h"
+#include "profenrich.h"
+
+PG_MODULE_MAGIC;
+
+int			profenrich_blas_threads = 1;
+
+void		_PG_init(void);
+
+/* GUC assign hook: apply the thread count at once */
+static void
+AssignBlasThreads(int newval, void *extra)
+{
+	LinalgSetThreads(newval);
+}
+
+/*
+ * Name of an algorithm code, as users write it in train().
+ */
+const char *
+AlgorithmName(ProfAlgorithm alg)
+{
+	switch (alg)
+	{
+		case ALG_LINEAR:
+			return "linear";
+	}
+	return "unknown";
+}
+
+/*
+ * Define the GUCs and reserve the prefix.
+ */
+void
+_PG_init(void)
+{
+	DefineCustomIntVariable("profenrich.blas_threads",
+							"Number of OpenBLAS threads a backend may use.",
+							"PostgreSQL parallel workers are the parallelism that scales; "
+							"keep this at 1 unless a backend runs alone on the machine.",
+							&profenrich_blas_threads,
+							1, 1, 64,
+							PGC_USERSET, 0,
+							NULL, AssignBlasThreads, NULL);
+	MarkGUCPrefixReserved("profenrich");
+	LinalgSetThreads(profenrich_blas_threads);
+}

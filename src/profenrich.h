@@ -1,0 +1,20 @@
+/*-------------------------------------------------------------------------
+ * profenrich.h
+ *	  Declarations shared by every module: GUC variables and limits.
+ *-------------------------------------------------------------------------
+ */
+#ifndef PROFENRICH_H
+#define PROFENRICH_H
+
+/* profenrich.blas_threads: OpenBLAS threads inside a backend */
+extern int	profenrich_blas_threads;
+
+/* Algorithm codes stored in the params header */
+typedef enum ProfAlgorithm
+{
+	ALG_LINEAR = 1
+} ProfAlgorithm;
+
+extern const char *AlgorithmName(ProfAlgorithm alg);
+
+#endif

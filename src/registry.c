@@ -1,0 +1,378 @@
+/*-------------------------------------------------------------------------
+ * registry.c
+ *	  Versioned model registry: insert, load, deploy, rollback, drop and
+ *	  the coefficients reader.
+ *
+ * Every version of a named model is a row of profenrich.models; at most
+ * one per name is deployed (a partial unique index says so).  Each deploy
+ * is pushed on profenrich.deployments, and rollback pops it, so rolling
+ * back twice goes two deployments back.  Concurrent writers of one name
+ * are serialized by a transaction-level advisory lock on the name.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/float.h"
+
+#include "features.h"
+#include "registry.h"
+
+#define REGISTRY_LOCK_CLASS 1346719314	/* advisory lock class "PENR" */
+
+PG_FUNCTION_INFO_V1(deploy);
+PG_FUNCTION_INFO_V1(rollback);
+PG_FUNCTION_INFO_V1(drop_model);
+PG_FUNCTION_INFO_V1(coefficients);
+PG_FUNCTION_INFO_V1(model_spec);
+
+/* Run a statement with text/int parameters through SPI, failing on error codes */
+static int
+RegistryExec(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls,
+			 bool read_only)
+{
+	int			rc = SPI_execute_with_args(sql, nargs, types, values, nulls, read_only, 0);
+
+	if (rc < 0)
+		elog(ERROR, "registry statement failed (%s): %s", SPI_result_code_string(rc), sql);
+	return rc;
+}
+
+/* Serialize writers of one model name until the end of the transaction */
+static void
+RegistryLockName(const char *name)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(name)};
+
+	RegistryExec("SELECT pg_catalog.pg_advisory_xact_lock(" CppAsString2(REGISTRY_LOCK_CLASS)
+				 ", pg_catalog.hashtext($1))", 1, types, values, NULL, false);
+}
+
+/* The unknown-model error, with a hint on how to find or make one */
+static void
+UnknownModel(const char *name)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_OBJECT),
+			 errmsg("model \"%s\" does not exist", name),
+			 errhint("Train it with profenrich.train(), or list models with "
+					 "SELECT name, version FROM profenrich.models.")));
+}
+
+/* Does any version of the model exist? (inside SPI) */
+static bool
+ModelExists(const char *name)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(name)};
+
+	RegistryExec("SELECT 1 FROM profenrich.models WHERE name = $1 LIMIT 1",
+				 1, types, values, NULL, true);
+	return SPI_processed > 0;
+}
+
+/* Mark one version deployed and log it when asked (inside SPI, lock held) */
+static void
+SetDeployed(const char *name, int version, bool log)
+{
+	Oid			types[2] = {TEXTOID, INT4OID};
+	Datum		values[2] = {CStringGetTextDatum(name), Int32GetDatum(version)};
+
+	RegistryExec("UPDATE profenrich.models SET deployed = false WHERE name = $1 AND deployed",
+				 1, types, values, NULL, false);
+	RegistryExec("UPDATE profenrich.models SET deployed = true WHERE name = $1 AND version = $2",
+				 2, types, values, NULL, false);
+	if (SPI_processed != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("model \"%s\" has no version %d", name, version),
+				 errhint("List its versions with SELECT version FROM profenrich.models "
+						 "WHERE name = '%s'.", name)));
+	if (log)
+		RegistryExec("INSERT INTO profenrich.deployments (name, version) VALUES ($1, $2)",
+					 2, types, values, NULL, false);
+}
+
+/*
+ * Store a trained model as the next version of its name and deploy it if
+ * asked.  Returns the new version.
+ */
+int
+RegistryInsert(const RegistryEntry *e)
+{
+	Oid			types[11] = {TEXTOID, TEXTOID, TEXTOID, TEXTOID, JSONBOID, JSONBOID,
+	JSONBOID, INT8OID, INT8OID, BYTEAOID, BOOLOID};
+	Datum		values[11];
+	char		nulls[11];
+	int			version;
+	bool		isnull;
+
+	SPI_connect();
+	RegistryLockName(e->name);
+	values[0] = CStringGetTextDatum(e->name);
+	RegistryExec("SELECT coalesce(max(version), 0) + 1 FROM profenrich.models WHERE name = $1",
+				 1, types, values, NULL, false);
+	version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	memset(nulls, ' ', sizeof(nulls));
+	values[1] = CStringGetTextDatum(e->algorithm);
+	values[2] = CStringGetTextDatum(e->source);
+	values[3] = e->target ? CStringGetTextDatum(e->target) : (Datum) 0;
+	nulls[3] = e->target ? ' ' : 'n';
+	values[4] = DirectFunctionCall1(jsonb_in, CStringGetDatum(e->features_json));
+	values[5] = DirectFunctionCall1(jsonb_in, CStringGetDatum(e->options_json));
+	values[6] = DirectFunctionCall1(jsonb_in, CStringGetDatum(e->metrics_json));
+	values[7] = Int64GetDatum(e->n_train);
+	values[8] = Int64GetDatum(e->n_test);
+	values[9] = PointerGetDatum(e->params);
+	values[10] = Int32GetDatum(version);
+	types[10] = INT4OID;
+	RegistryExec("INSERT INTO profenrich.models (name, algorithm, source, target, features, "
+				 "options, metrics, n_train, n_test, params, version) "
+				 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+				 11, types, values, nulls, false);
+	if (e->deploy)
+		SetDeployed(e->name, version, true);
+	SPI_finish();
+	return version;
+}
+
+/*
+ * Load a model: the deployed version when version is 0.  The model is
+ * built in mcxt; the version found is returned in *version_out.
+ */
+Model *
+RegistryLoad(const char *name, int version, int *version_out, MemoryContext mcxt)
+{
+	Oid			types[2] = {TEXTOID, INT4OID};
+	Datum		values[2] = {CStringGetTextDatum(name), Int32GetDatum(version)};
+	MemoryContext old;
+	Model	   *model;
+	bool		isnull;
+
+	SPI_connect();
+	RegistryExec("SELECT version, params FROM profenrich.models WHERE name = $1 AND "
+				 "CASE WHEN $2 = 0 THEN deployed ELSE version = $2 END",
+				 2, types, values, NULL, true);
+	if (SPI_processed == 0)
+	{
+		if (!ModelExists(name))
+			UnknownModel(name);
+		if (version == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("model \"%s\" has no deployed version", name),
+					 errhint("Deploy a version with profenrich.deploy('%s').", name)));
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("model \"%s\" has no version %d", name, version),
+				 errhint("List its versions with SELECT version FROM profenrich.models "
+						 "WHERE name = '%s'.", name)));
+	}
+	*version_out = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	old = MemoryContextSwitchTo(mcxt);
+	model = ModelDeserialize(DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0],
+														   SPI_tuptable->tupdesc, 2, &isnull)));
+	MemoryContextSwitchTo(old);
+	SPI_finish();
+	return model;
+}
+
+/* A NULL-checked text argument as a C string */
+static char *
+NameArg(FunctionCallInfo fcinfo, int argno)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("model name must not be NULL"),
+				 errhint("Pass the name of a trained model.")));
+	return text_to_cstring(PG_GETARG_TEXT_PP(argno));
+}
+
+/*
+ * deploy(name, version DEFAULT NULL): deploy a version, the latest when
+ * NULL; returns the version now deployed.
+ */
+Datum
+deploy(PG_FUNCTION_ARGS)
+{
+	char	   *name = NameArg(fcinfo, 0);
+	int			version;
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(name)};
+	bool		isnull;
+
+	SPI_connect();
+	RegistryLockName(name);
+	if (!ModelExists(name))
+		UnknownModel(name);
+	if (PG_ARGISNULL(1))
+	{
+		RegistryExec("SELECT max(version) FROM profenrich.models WHERE name = $1",
+					 1, types, values, NULL, false);
+		version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	else
+		version = PG_GETARG_INT32(1);
+	SetDeployed(name, version, true);
+	SPI_finish();
+	PG_RETURN_INT32(version);
+}
+
+/*
+ * rollback(name): pop the current deployment off the log and deploy the
+ * one before it, skipping versions dropped since; returns the version now
+ * deployed.
+ */
+Datum
+rollback(PG_FUNCTION_ARGS)
+{
+	char	   *name = NameArg(fcinfo, 0);
+	Oid			types[2] = {TEXTOID, INT8OID};
+	Datum		values[2] = {CStringGetTextDatum(name), (Datum) 0};
+	int			version = 0;
+	int64		keep_id = 0;
+	bool		isnull;
+
+	SPI_connect();
+	RegistryLockName(name);
+	if (!ModelExists(name))
+		UnknownModel(name);
+	/* newest first: each log entry, and whether it is deployed now or gone */
+	RegistryExec("SELECT d.deploy_id, d.version, coalesce(m.deployed, true) "
+				 "FROM profenrich.deployments d LEFT JOIN profenrich.models m "
+				 "ON m.name = d.name AND m.version = d.version "
+				 "WHERE d.name = $1 ORDER BY d.deploy_id DESC",
+				 1, types, values, NULL, false);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+
+		if (DatumGetBool(SPI_getbinval(tup, desc, 3, &isnull)))
+			continue;
+		keep_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+		version = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+		break;
+	}
+	if (keep_id == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("model \"%s\" has no earlier deployment to roll back to", name),
+				 errhint("Deploy a version explicitly with profenrich.deploy('%s', version).", name)));
+	values[1] = Int64GetDatum(keep_id);
+	RegistryExec("DELETE FROM profenrich.deployments WHERE name = $1 AND deploy_id > $2",
+				 2, types, values, NULL, false);
+	SetDeployed(name, version, false);
+	SPI_finish();
+	PG_RETURN_INT32(version);
+}
+
+/*
+ * drop_model(name, version DEFAULT NULL): drop one version, or all;
+ * returns how many versions were dropped.
+ */
+Datum
+drop_model(PG_FUNCTION_ARGS)
+{
+	char	   *name = NameArg(fcinfo, 0);
+	Oid			types[2] = {TEXTOID, INT4OID};
+	Datum		values[2];
+	char		nulls[2] = {' ', ' '};
+	uint64		dropped;
+
+	values[0] = CStringGetTextDatum(name);
+	values[1] = PG_ARGISNULL(1) ? (Datum) 0 : PG_GETARG_DATUM(1);
+	if (PG_ARGISNULL(1))
+		nulls[1] = 'n';
+	SPI_connect();
+	RegistryLockName(name);
+	if (!ModelExists(name))
+		UnknownModel(name);
+	RegistryExec("DELETE FROM profenrich.models WHERE name = $1 AND ($2 IS NULL OR version = $2)",
+				 2, types, values, nulls, false);
+	dropped = SPI_processed;
+	if (dropped == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("model \"%s\" has no version %d", name, PG_GETARG_INT32(1)),
+				 errhint("List its versions with SELECT version FROM profenrich.models "
+						 "WHERE name = '%s'.", name)));
+	RegistryExec("DELETE FROM profenrich.deployments WHERE name = $1 AND ($2 IS NULL OR version = $2)",
+				 2, types, values, nulls, false);
+	SPI_finish();
+	PG_RETURN_INT32((int32) dropped);
+}
+
+/* A float8 datum, NULL for NaN */
+static void
+PutNumber(Datum *values, bool *nulls, int i, double v)
+{
+	nulls[i] = isnan(v);
+	values[i] = Float8GetDatum(v);
+}
+
+/*
+ * coefficients(name, version DEFAULT NULL): one row per encoded slot plus
+ * the intercept, on the original scale; aliased slots have NULL coef, and
+ * inference columns are NULL when the model has none (ridge).
+ */
+Datum
+coefficients(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *name = NameArg(fcinfo, 0);
+	int			version;
+	Model	   *model;
+	LinearFit  *f;
+
+	InitMaterializedSRF(fcinfo, 0);
+	model = RegistryLoad(name, PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1), &version,
+						 CurrentMemoryContext);
+	f = &model->linear;
+	for (int i = 0; i <= f->p; i++)
+	{
+		Datum		values[5];
+		bool		nulls[5] = {false, false, false, false, false};
+		bool		aliased = i > 0 && f->aliased[i - 1];
+		double		coef = i == 0 ? f->intercept : f->coef[i - 1];
+
+		values[0] = CStringGetTextDatum(i == 0 ? "(intercept)" : FeatureSlotName(model->spec, i - 1));
+		PutNumber(values, nulls, 1, aliased ? get_float8_nan() : coef);
+		PutNumber(values, nulls, 2, f->has_inference ? f->se[i] : get_float8_nan());
+		PutNumber(values, nulls, 3, f->has_inference ? f->stat[i] : get_float8_nan());
+		PutNumber(values, nulls, 4, f->has_inference ? f->pval[i] : get_float8_nan());
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/*
+ * model_spec(name, version DEFAULT NULL): the binary feature spec of a
+ * model, which profenrich.linear_stats takes to read rows the same way.
+ */
+Datum
+model_spec(PG_FUNCTION_ARGS)
+{
+	char	   *name = NameArg(fcinfo, 0);
+	int			version;
+	Model	   *model = RegistryLoad(name, PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1), &version,
+									 CurrentMemoryContext);
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	FeatureSpecWrite(&buf, model->spec);
+	{
+		bytea	   *result = palloc(VARHDRSZ + buf.len);
+
+		SET_VARSIZE(result, VARHDRSZ + buf.len);
+		memcpy(VARDATA(result), buf.data, buf.len);
+		PG_RETURN_BYTEA_P(result);
+	}
+}

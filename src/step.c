@@ -1,0 +1,338 @@
+/*-------------------------------------------------------------------------
+ * step.c
+ *	  SQL interface of the training aggregates: transition, combine,
+ *	  serialize, deserialize and final functions.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "fmgr.h"
+#include "libpq/pqformat.h"
+#include "utils/builtins.h"
+#include "utils/float.h"
+
+#include "step.h"
+
+#define LINEAR_STATS_FORMAT 1
+#define SAMPLE_BYTES (32 * 1024 * 1024)
+#define SAMPLE_MAX_ROWS 100000
+#define SAMPLE_MIN_ROWS 1000
+
+PG_FUNCTION_INFO_V1(linear_stats_trans);
+PG_FUNCTION_INFO_V1(linear_stats_combine);
+PG_FUNCTION_INFO_V1(linear_stats_serialize);
+PG_FUNCTION_INFO_V1(linear_stats_deserialize);
+PG_FUNCTION_INFO_V1(linear_stats_final);
+
+/* A 64-bit finalizer (splitmix64) turning the split hash into a sample priority */
+static inline uint64
+MixPriority(uint64 h)
+{
+	h ^= h >> 30;
+	h *= UINT64CONST(0xbf58476d1ce4e5b9);
+	h ^= h >> 27;
+	h *= UINT64CONST(0x94d049bb133111eb);
+	h ^= h >> 31;
+	return h;
+}
+
+/* Rows the MAE sample keeps: about 32 MB, at least 1000, at most 100000 */
+static int
+SampleCapacity(int nslots)
+{
+	int			cap = SAMPLE_BYTES / (int) (sizeof(double) * (nslots + 1));
+
+	return Min(Max(cap, SAMPLE_MIN_ROWS), SAMPLE_MAX_ROWS);
+}
+
+/* An empty state with both splits, in the current memory context */
+static LinearStats *
+StatsCreate(int nslots, int nmiss, int sample_cap)
+{
+	LinearStats *s = palloc0(sizeof(LinearStats));
+
+	s->nslots = nslots;
+	s->nmiss = nmiss;
+	s->sample_cap = sample_cap;
+	for (int k = 0; k < 2; k++)
+	{
+		MomentsInit(&s->mom[k], nslots + 1, nslots + 1 + nmiss);
+		RowSampleInit(&s->sample[k], sample_cap, nslots + 1);
+	}
+	return s;
+}
+
+/* The transition state for a spec, parsed once per aggregate call */
+static LinearStats *
+StatsCreateForSpec(bytea *specbytes, MemoryContext aggcxt)
+{
+	MemoryContext old = MemoryContextSwitchTo(aggcxt);
+	StringInfoData buf;
+	FeatureSpec *spec;
+	LinearStats *s;
+
+	buf.data = VARDATA_ANY(specbytes);
+	buf.len = VARSIZE_ANY_EXHDR(specbytes);
+	buf.cursor = 0;
+	buf.maxlen = buf.len;
+	spec = FeatureSpecRead(&buf);
+	s = StatsCreate(spec->nslots, spec->nnumeric, SampleCapacity(spec->nslots));
+	s->spec = spec;
+	FeatureReaderInit(&s->reader, aggcxt);
+	s->test_threshold = (uint32) floor(spec->test_fraction * 4294967296.0);
+	s->x = palloc(sizeof(double) * (spec->nslots + 1));
+	s->missing = palloc0(sizeof(double) * Max(spec->nnumeric, 1));
+	s->srow = palloc(sizeof(double) * (spec->nslots + 1));
+	MemoryContextSwitchTo(old);
+	return s;
+}
+
+/* Refuse a NULL feature when the spec says impute = error */
+static void
+NullFeatureError(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+			 errmsg("a feature is NULL and the option impute is \"error\""),
+			 errhint("Use \"impute\": \"mean\" to impute NULLs, or \"skip\" to drop such rows.")));
+}
+
+/*
+ * Add one row to its split: co-moments of [x, y, missing] and the sample,
+ * where a missing numeric value is NaN until the imputed mean is known.
+ */
+static void
+StatsAddRow(LinearStats *s, int split, uint64 h, int nmissing)
+{
+	Moments    *m = &s->mom[split];
+	double	   *row = MomentsNextRow(m);
+	const FeatureSpec *spec = s->spec;
+
+	memcpy(row, s->x, sizeof(double) * (s->nslots + 1));
+	memcpy(row + s->nslots + 1, s->missing, sizeof(double) * s->nmiss);
+	MomentsRowDone(m, nmissing > 0);
+
+	memcpy(s->srow, s->x, sizeof(double) * (s->nslots + 1));
+	if (nmissing > 0)
+		for (int i = 0; i < spec->ncolumns; i++)
+			if (spec->columns[i].miss_index >= 0 &&
+				s->missing[spec->columns[i].miss_index] != 0.0)
+				s->srow[spec->columns[i].first_slot] = get_float8_nan();
+	RowSampleOffer(&s->sample[split], MixPriority(h), s->srow);
+}
+
+/*
+ * linear_stats_trans(state internal, row record, spec bytea)
+ */
+Datum
+linear_stats_trans(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	LinearStats *s = PG_ARGISNULL(0) ? NULL : (LinearStats *) PG_GETARG_POINTER(0);
+	HeapTupleHeader td;
+	HeapTupleData tuple;
+	bool		anynull;
+	int			nmissing = 0;
+	uint64		h;
+	int			split;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "linear_stats_trans called in non-aggregate context");
+	if (PG_ARGISNULL(1))
+		PG_RETURN_POINTER(s);
+	if (s == NULL)
+	{
+		if (PG_ARGISNULL(2))
+			elog(ERROR, "linear_stats needs a feature spec");
+		s = StatsCreateForSpec(PG_GETARG_BYTEA_PP(2), aggcxt);
+	}
+	td = PG_GETARG_HEAPTUPLEHEADER(1);
+	FeatureReaderBind(&s->reader, s->spec, td, true, true);
+	FeatureTupleFromHeader(td, &tuple);
+
+	if (!FeatureReadTarget(&s->reader, s->spec, &tuple, &s->x[s->nslots]))
+	{
+		s->skipped_target++;
+		PG_RETURN_POINTER(s);
+	}
+	anynull = FeatureEncodeRow(&s->reader, s->spec, &tuple, s->x, s->missing);
+	if (anynull)
+	{
+		if (s->spec->impute == IMPUTE_ERROR)
+			NullFeatureError();
+		if (s->spec->impute == IMPUTE_SKIP)
+		{
+			s->skipped_feature++;
+			PG_RETURN_POINTER(s);
+		}
+		for (int j = 0; j < s->nmiss; j++)
+			nmissing += (s->missing[j] != 0.0);
+	}
+	h = FeatureRowHash(&s->reader, s->spec, &tuple, s->x, s->nslots + 1);
+	split = ((uint32) h < s->test_threshold) ? SPLIT_TEST : SPLIT_TRAIN;
+	StatsAddRow(s, split, h, nmissing);
+	PG_RETURN_POINTER(s);
+}
+
+/* Fold b into a (stats only); b is not modified */
+static void
+StatsMerge(LinearStats *a, const LinearStats *b)
+{
+	if (a->nslots != b->nslots || a->nmiss != b->nmiss || a->sample_cap != b->sample_cap)
+		elog(ERROR, "cannot combine linear_stats states of different shapes");
+	for (int k = 0; k < 2; k++)
+	{
+		MomentsMerge(&a->mom[k], &b->mom[k]);
+		RowSampleMerge(&a->sample[k], &b->sample[k]);
+	}
+	a->skipped_target += b->skipped_target;
+	a->skipped_feature += b->skipped_feature;
+}
+
+/*
+ * linear_stats_combine(internal, internal): either side may be NULL; the
+ * result lives in the aggregate context and the second state is untouched.
+ */
+Datum
+linear_stats_combine(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	MemoryContext old;
+	LinearStats *a = PG_ARGISNULL(0) ? NULL : (LinearStats *) PG_GETARG_POINTER(0);
+	LinearStats *b = PG_ARGISNULL(1) ? NULL : (LinearStats *) PG_GETARG_POINTER(1);
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "linear_stats_combine called in non-aggregate context");
+	if (b == NULL)
+	{
+		if (a == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(a);
+	}
+	old = MemoryContextSwitchTo(aggcxt);
+	if (a == NULL)
+		a = StatsCreate(b->nslots, b->nmiss, b->sample_cap);
+	StatsMerge(a, b);
+	MemoryContextSwitchTo(old);
+	PG_RETURN_POINTER(a);
+}
+
+/* The state as bytes: header, then per split the co-moments and sample */
+static bytea *
+StatsToBytes(LinearStats *s)
+{
+	StringInfoData buf;
+
+	pq_begintypsend(&buf);
+	pq_sendint32(&buf, LINEAR_STATS_FORMAT);
+	pq_sendint32(&buf, s->nslots);
+	pq_sendint32(&buf, s->nmiss);
+	pq_sendint32(&buf, s->sample_cap);
+	pq_sendint64(&buf, s->skipped_target);
+	pq_sendint64(&buf, s->skipped_feature);
+	for (int k = 0; k < 2; k++)
+	{
+		MomentsWrite(&buf, &s->mom[k]);
+		RowSampleWrite(&buf, &s->sample[k]);
+	}
+	return pq_endtypsend(&buf);
+}
+
+/* Reject bytes that cannot be a state of this format */
+static void
+StatsBytesError(const char *why)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_EXCEPTION),
+			 errmsg("invalid linear_stats state: %s", why),
+			 errhint("The state must come from profenrich.linear_stats of the same version.")));
+}
+
+/*
+ * Rebuild a state from bytes, checking the format version, the shape, and
+ * that the length is exactly what the shape and sample counts imply.
+ */
+LinearStats *
+LinearStatsFromBytes(bytea *b)
+{
+	StringInfoData buf;
+	int			nslots,
+				nmiss,
+				cap;
+	LinearStats *s;
+	Size		minlen = 6 * 4 + 2 * 8;
+
+	buf.data = VARDATA_ANY(b);
+	buf.len = VARSIZE_ANY_EXHDR(b);
+	buf.cursor = 0;
+	buf.maxlen = buf.len;
+	if ((Size) buf.len < minlen)
+		StatsBytesError("too short");
+	if (pq_getmsgint(&buf, 4) != LINEAR_STATS_FORMAT)
+		StatsBytesError("unknown format version");
+	nslots = pq_getmsgint(&buf, 4);
+	nmiss = pq_getmsgint(&buf, 4);
+	cap = pq_getmsgint(&buf, 4);
+	if (nslots < 1 || nslots > 100000 || nmiss < 0 || nmiss > nslots ||
+		cap != SampleCapacity(nslots))
+		StatsBytesError("bad shape");
+	{
+		int			d = nslots + 1 + nmiss;
+		Size		fixed = minlen + 2 * (8 + 8 * d + 8 * ((Size) d * (d + 1) / 2) + 4);
+
+		if ((Size) buf.len < fixed ||
+			(Size) buf.len > fixed + 2 * (Size) cap * (8 + 8 * (Size) (nslots + 1)))
+			StatsBytesError("length does not match the shape");
+	}
+	s = palloc0(sizeof(LinearStats));
+	s->nslots = nslots;
+	s->nmiss = nmiss;
+	s->sample_cap = cap;
+	s->skipped_target = pq_getmsgint64(&buf);
+	s->skipped_feature = pq_getmsgint64(&buf);
+	for (int k = 0; k < 2; k++)
+	{
+		MomentsRead(&buf, &s->mom[k], nslots + 1, nslots + 1 + nmiss);
+		RowSampleRead(&buf, &s->sample[k], cap, nslots + 1);
+	}
+	if (buf.cursor != buf.len)
+		StatsBytesError("trailing bytes");
+	return s;
+}
+
+/* linear_stats_serialize(internal) returns bytea */
+Datum
+linear_stats_serialize(PG_FUNCTION_ARGS)
+{
+	if (!AggCheckCallContext(fcinfo, NULL))
+		elog(ERROR, "linear_stats_serialize called in non-aggregate context");
+	PG_RETURN_BYTEA_P(StatsToBytes((LinearStats *) PG_GETARG_POINTER(0)));
+}
+
+/* linear_stats_deserialize(bytea, internal) returns internal */
+Datum
+linear_stats_deserialize(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	MemoryContext old;
+	LinearStats *s;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "linear_stats_deserialize called in non-aggregate context");
+	old = MemoryContextSwitchTo(aggcxt);
+	s = LinearStatsFromBytes(PG_GETARG_BYTEA_PP(0));
+	MemoryContextSwitchTo(old);
+	PG_RETURN_POINTER(s);
+}
+
+/* linear_stats_final(internal) returns the state as bytea, NULL for no rows */
+Datum
+linear_stats_final(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	PG_RETURN_BYTEA_P(StatsToBytes((LinearStats *) PG_GETARG_POINTER(0)));
+}

@@ -1,0 +1,42 @@
+/*-------------------------------------------------------------------------
+ * step.h
+ *	  The one-pass training aggregate for linear models and its state.
+ *
+ * profenrich.linear_stats(row record, spec bytea) reads each row through
+ * the feature spec and accumulates, separately for the training and the
+ * test split, the co-moments of [x, y, missing indicators] and a
+ * deterministic sample of rows (for metrics that do not decompose, such
+ * as the mean absolute error).  It combines, serializes and runs in
+ * parallel workers.
+ *-------------------------------------------------------------------------
+ */
+#ifndef PROFENRICH_STEP_H
+#define PROFENRICH_STEP_H
+
+#include "features.h"
+#include "moments.h"
+
+#define SPLIT_TRAIN 0
+#define SPLIT_TEST	1
+
+typedef struct LinearStats
+{
+	int			nslots;
+	int			nmiss;
+	int			sample_cap;
+	int64		skipped_target;	/* rows with a NULL target */
+	int64		skipped_feature;	/* rows dropped by impute = skip */
+	Moments		mom[2];
+	RowSample	sample[2];
+	/* only in states built by the transition function */
+	FeatureSpec *spec;
+	FeatureReader reader;
+	uint32		test_threshold;
+	double	   *x;				/* nslots + 1 */
+	double	   *missing;		/* nmiss */
+	double	   *srow;			/* nslots + 1 */
+} LinearStats;
+
+extern LinearStats *LinearStatsFromBytes(bytea *b);
+
+#endif

@@ -1,0 +1,641 @@
+/*-------------------------------------------------------------------------
+ * train.c
+ *	  profenrich.train(): resolve the source and its columns, learn the
+ *	  categorical vocabularies, run the one-pass statistics aggregate as SQL,
+ *	  fit, measure, and store a new version in the registry.
+ *
+ * Every read of user data is a query run with the caller's privileges, so
+ * row-level security and column grants apply; identifiers are quoted.  An
+ * error anywhere leaves the registry as it was.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/relation.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/float.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+
+#include "features.h"
+#include "glm.h"
+#include "model.h"
+#include "options.h"
+#include "registry.h"
+#include "step.h"
+
+PG_FUNCTION_INFO_V1(train);
+
+/* Context of train()'s results; SPI switches to its own after every call */
+static MemoryContext TrainContext = NULL;
+
+/*
+ * Run a read-only query through SPI and switch back to TrainContext, so
+ * what train() builds from the result outlives SPI_finish.
+ */
+static int
+TrainQuery(const char *sql, int nargs, Oid *types, Datum *values, long tcount)
+{
+	int			rc = SPI_execute_with_args(sql, nargs, types, values, NULL, true, tcount);
+
+	MemoryContextSwitchTo(TrainContext);
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "query failed (%s): %s", SPI_result_code_string(rc), sql);
+	return rc;
+}
+
+/* What train() knows about the source relation */
+typedef struct Source
+{
+	Oid			relid;
+	char	   *qualname;		/* quoted schema.name */
+	TupleDesc	tupdesc;		/* copy */
+} Source;
+
+/* Open the source, check its kind, and keep its name and columns */
+static void
+SourceOpen(Oid relid, Source *src)
+{
+	Relation	rel = try_relation_open(relid, AccessShareLock);
+	char		kind;
+
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid),
+				 errhint("Pass an existing table or view as source.")));
+	kind = rel->rd_rel->relkind;
+	if (kind != RELKIND_RELATION && kind != RELKIND_VIEW && kind != RELKIND_MATVIEW &&
+		kind != RELKIND_FOREIGN_TABLE && kind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a table or view", RelationGetRelationName(rel)),
+				 errhint("Train on a table, view, materialized view or foreign table.")));
+	src->relid = relid;
+	src->qualname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+											   RelationGetRelationName(rel));
+	src->tupdesc = CreateTupleDescCopy(RelationGetDescr(rel));
+	relation_close(rel, AccessShareLock);
+}
+
+/* Attribute number of a live column, 0 if none */
+static AttrNumber
+SourceColumn(const Source *src, const char *name)
+{
+	for (int i = 0; i < src->tupdesc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(src->tupdesc, i);
+
+		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
+			return att->attnum;
+	}
+	return 0;
+}
+
+/* Error for a column the source does not have */
+static void
+NoSuchColumn(const Source *src, const char *name, const char *role)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_COLUMN),
+			 errmsg("column \"%s\" of relation %s does not exist", name, src->qualname),
+			 errhint("Name an existing column as %s; names are case-sensitive.", role)));
+}
+
+/* The column's conversion, erroring for types a model cannot read */
+static FeatureConv
+ColumnConv(const Source *src, AttrNumber att, const char *role)
+{
+	Form_pg_attribute a = TupleDescAttr(src->tupdesc, att - 1);
+	FeatureConv conv = FeatureConvForType(a->atttypid);
+
+	if (conv == CONV_NONE)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("%s column \"%s\" has unsupported type %s",
+						role, NameStr(a->attname), format_type_be(a->atttypid)),
+				 errhint("Use numeric, boolean, text or enum columns; cast others in a view.")));
+	return conv;
+}
+
+/* The single-column primary key of the source, or NULL */
+static char *
+PrimaryKeyColumn(Oid relid)
+{
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(relid)};
+	char	   *key = NULL;
+
+	TrainQuery("SELECT a.attname::text FROM pg_catalog.pg_index i "
+			   "JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid "
+			   "AND a.attnum = i.indkey[0] "
+			   "WHERE i.indrelid = $1 AND i.indisprimary AND i.indnkeyatts = 1",
+			   1, types, values, 1);
+	if (SPI_processed == 1)
+		key = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	return key;
+}
+
+/* Resolve and check the target column (numeric or boolean for 'linear') */
+static char *
+ResolveTarget(const Source *src, FunctionCallInfo fcinfo)
+{
+	char	   *target;
+	AttrNumber	att;
+
+	if (PG_ARGISNULL(3))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("algorithm \"linear\" needs a target column"),
+				 errhint("Pass the column to predict as the target argument.")));
+	target = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	att = SourceColumn(src, target);
+	if (att == 0)
+		NoSuchColumn(src, target, "target");
+	if (FeatureKindForConv(ColumnConv(src, att, "target")) == FEATURE_CATEGORICAL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("target column \"%s\" must be numeric or boolean for algorithm \"linear\"",
+						target),
+				 errhint("Regression predicts a number; cast the target or pick another column.")));
+	return target;
+}
+
+/* Append a feature column of the source to the spec being built */
+static void
+AddColumn(FeatureSpec *spec, const Source *src, AttrNumber att)
+{
+	FeatureColumn *c = &spec->columns[spec->ncolumns++];
+	Form_pg_attribute a = TupleDescAttr(src->tupdesc, att - 1);
+
+	memset(c, 0, sizeof(FeatureColumn));
+	c->name = pstrdup(NameStr(a->attname));
+	c->kind = FeatureKindForConv(ColumnConv(src, att, "feature"));
+	c->impute = get_float8_nan();
+}
+
+/*
+ * The feature columns: those named, checked one by one, or when NULL every
+ * column but the target and the key, leaving out (with a notice) columns
+ * of types a model cannot read.
+ */
+static void
+ResolveFeatures(FeatureSpec *spec, const Source *src, FunctionCallInfo fcinfo)
+{
+	spec->columns = palloc0(sizeof(FeatureColumn) * Max(src->tupdesc->natts, 1));
+	spec->ncolumns = 0;
+	if (PG_ARGISNULL(4))
+	{
+		for (int i = 0; i < src->tupdesc->natts; i++)
+		{
+			Form_pg_attribute a = TupleDescAttr(src->tupdesc, i);
+			const char *n = NameStr(a->attname);
+
+			if (a->attisdropped || strcmp(n, spec->target) == 0 ||
+				(spec->key && strcmp(n, spec->key) == 0))
+				continue;
+			if (FeatureConvForType(a->atttypid) == CONV_NONE)
+			{
+				ereport(NOTICE,
+						(errmsg("column \"%s\" of type %s is not used as a feature",
+								n, format_type_be(a->atttypid))));
+				continue;
+			}
+			AddColumn(spec, src, a->attnum);
+		}
+	}
+	else
+	{
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n;
+
+		deconstruct_array(PG_GETARG_ARRAYTYPE_P(4), TEXTOID, -1, false, TYPALIGN_INT,
+						  &elems, &nulls, &n);
+		if (n > src->tupdesc->natts)
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_COLUMN),
+					 errmsg("more features than the relation has columns"),
+					 errhint("Name each feature column once.")));
+		for (int i = 0; i < n; i++)
+		{
+			char	   *name;
+			AttrNumber	att;
+
+			if (nulls[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("feature names must not be NULL"),
+						 errhint("Remove the NULL from the features array.")));
+			name = TextDatumGetCString(elems[i]);
+			att = SourceColumn(src, name);
+			if (att == 0)
+				NoSuchColumn(src, name, "feature");
+			if (strcmp(name, spec->target) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("column \"%s\" is the target and cannot also be a feature", name),
+						 errhint("Remove the target from the features array.")));
+			for (int k = 0; k < spec->ncolumns; k++)
+				if (strcmp(spec->columns[k].name, name) == 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_DUPLICATE_COLUMN),
+							 errmsg("feature \"%s\" is named more than once", name),
+							 errhint("Name each feature column once.")));
+			AddColumn(spec, src, att);
+		}
+	}
+	if (spec->ncolumns == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("no feature columns to train on"),
+				 errhint("Name numeric, boolean, text or enum columns in the features argument.")));
+}
+
+/* Refuse to train on columns the caller may not read */
+static void
+CheckPrivileges(const FeatureSpec *spec, const Source *src)
+{
+	Oid			user = GetUserId();
+
+	if (pg_class_aclcheck(src->relid, user, ACL_SELECT) == ACLCHECK_OK)
+		return;
+	for (int i = -2; i < spec->ncolumns; i++)
+	{
+		const char *name = i == -2 ? spec->target : i == -1 ? spec->key :
+			spec->columns[i].name;
+
+		if (name == NULL)
+			continue;
+		if (pg_attribute_aclcheck(src->relid, SourceColumn(src, name), user, ACL_SELECT) !=
+			ACLCHECK_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied to train on column \"%s\" of relation %s",
+							name, src->qualname),
+					 errhint("Ask the owner for SELECT on %s.", src->qualname)));
+	}
+}
+
+/*
+ * Learn each categorical column's vocabulary in one scan: the
+ * max_categories most frequent values (ties by value, byte order), and
+ * whether more exist, which then share one "(other)" slot.
+ */
+static void
+LearnVocabularies(FeatureSpec *spec, const Source *src, int max_categories)
+{
+	StringInfoData sql;
+	bool		any = false;
+	int		   *counts = palloc0(sizeof(int) * spec->ncolumns);
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT k, v FROM (SELECT k, v, row_number() OVER "
+						   "(PARTITION BY k ORDER BY count(*) DESC, v COLLATE \"C\") AS rn "
+						   "FROM ");
+	appendStringInfo(&sql, "%s AS pe_src CROSS JOIN LATERAL (VALUES ", src->qualname);
+	for (int i = 0; i < spec->ncolumns; i++)
+	{
+		if (spec->columns[i].kind != FEATURE_CATEGORICAL)
+			continue;
+		appendStringInfo(&sql, "%s(%d, pe_src.%s::text)", any ? ", " : "", i,
+						 quote_identifier(spec->columns[i].name));
+		any = true;
+	}
+	if (!any)
+		return;
+	appendStringInfo(&sql, ") AS u(k, v) WHERE v IS NOT NULL GROUP BY k, v) s "
+					 "WHERE rn <= %d ORDER BY k, rn", max_categories + 1);
+	TrainQuery(sql.data, 0, NULL, NULL, 0);
+	for (int i = 0; i < spec->ncolumns; i++)
+	{
+		spec->columns[i].levels = palloc(sizeof(char *) * (max_categories + 1));
+		spec->columns[i].level_len = palloc(sizeof(int) * (max_categories + 1));
+	}
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		int			k = atoi(SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1));
+		FeatureColumn *c = &spec->columns[k];
+		char	   *v = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2);
+
+		if (counts[k]++ == max_categories)
+		{
+			c->has_other = true;
+			continue;
+		}
+		c->levels[c->nlevels] = v;
+		c->level_len[c->nlevels] = strlen(v);
+		c->nlevels++;
+	}
+	for (int i = 0; i < spec->ncolumns; i++)
+		if (spec->columns[i].kind == FEATURE_CATEGORICAL && spec->columns[i].nlevels == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("feature column \"%s\" is NULL in every row", spec->columns[i].name),
+					 errhint("Leave the column out of the features.")));
+}
+
+/* The spec as a bytea argument for linear_stats */
+static bytea *
+SpecBytes(const FeatureSpec *spec)
+{
+	StringInfoData buf;
+	bytea	   *b;
+
+	initStringInfo(&buf);
+	FeatureSpecWrite(&buf, spec);
+	b = palloc(VARHDRSZ + buf.len);
+	SET_VARSIZE(b, VARHDRSZ + buf.len);
+	memcpy(VARDATA(b), buf.data, buf.len);
+	return b;
+}
+
+/*
+ * The one pass over the data: SELECT profenrich.linear_stats(src.*, spec)
+ * FROM src, which PostgreSQL may split across parallel workers.
+ */
+static LinearStats *
+RunStatsPass(const FeatureSpec *spec, const Source *src)
+{
+	Oid			types[1] = {BYTEAOID};
+	Datum		values[1] = {PointerGetDatum(SpecBytes(spec))};
+	char	   *sql = psprintf("SELECT profenrich.linear_stats(pe_src.*, $1) FROM %s AS pe_src",
+							   src->qualname);
+	bool		isnull;
+	Datum		d;
+
+	TrainQuery(sql, 1, types, values, 0);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		return NULL;
+	return LinearStatsFromBytes(DatumGetByteaPP(d));
+}
+
+/* Slots of the numeric columns, in missing-indicator order */
+static int *
+MissSlots(const FeatureSpec *spec)
+{
+	int		   *slots = palloc(sizeof(int) * Max(spec->nnumeric, 1));
+
+	for (int i = 0; i < spec->ncolumns; i++)
+		if (spec->columns[i].miss_index >= 0)
+			slots[spec->columns[i].miss_index] = spec->columns[i].first_slot;
+	return slots;
+}
+
+/* Mean absolute error on a split's sample, NULLs imputed with the training means */
+static double
+SampleMae(const LinearFit *fit, const RowSample *s, const FeatureSpec *spec)
+{
+	double		total = 0.0;
+	double	   *x = palloc(sizeof(double) * (spec->nslots + 1));
+
+	for (int r = 0; r < s->count; r++)
+	{
+		memcpy(x, &s->rows[(size_t) r * s->width], sizeof(double) * s->width);
+		for (int i = 0; i < spec->ncolumns; i++)
+			if (spec->columns[i].miss_index >= 0 && isnan(x[spec->columns[i].first_slot]))
+				x[spec->columns[i].first_slot] = spec->columns[i].impute;
+		total += fabs(x[spec->nslots] - GlmLinearPredict(fit, x));
+	}
+	pfree(x);
+	return s->count > 0 ? total / s->count : get_float8_nan();
+}
+
+/* Append "key": number (null for NaN) to a JSON object being built */
+static void
+JsonField(StringInfo out, const char *key, double v)
+{
+	if (out->data[out->len - 1] != '{')
+		appendStringInfoString(out, ", ");
+	if (isnan(v) || isinf(v))
+		appendStringInfo(out, "\"%s\": null", key);
+	else
+		appendStringInfo(out, "\"%s\": %.17g", key, v);
+}
+
+/* rmse, mae and r2 of the fit on one split */
+static void
+SplitMetrics(StringInfo out, const char *label, const LinearFit *fit, const XYStats *xy,
+			 const RowSample *sample, const FeatureSpec *spec)
+{
+	double		sse = GlmLinearSse(fit, xy);
+
+	appendStringInfo(out, "%s\"%s\": {", out->data[out->len - 1] == '{' ? "" : ", ", label);
+	JsonField(out, "rmse", sqrt(sse / xy->n));
+	JsonField(out, "mae", SampleMae(fit, sample, spec));
+	JsonField(out, "r2", xy->cyy > 0 ? 1.0 - sse / xy->cyy : get_float8_nan());
+	JsonField(out, "n", xy->n);
+	if (sample->count < xy->n)
+		JsonField(out, "mae_sample_rows", sample->count);
+	appendStringInfoChar(out, '}');
+}
+
+/* The effective options, defaults included, as stored with the model */
+static char *
+OptionsJson(const TrainOptions *o, const FeatureSpec *spec)
+{
+	StringInfoData out;
+
+	initStringInfo(&out);
+	appendStringInfo(&out, "{\"l2\": %.17g, \"test_fraction\": %.17g, \"seed\": " INT64_FORMAT
+					 ", \"impute\": \"%s\", \"max_categories\": %d, \"key\": ",
+					 o->l2, o->test_fraction, o->seed, ImputeModeName(o->impute),
+					 o->max_categories);
+	if (spec->key)
+		escape_json(&out, spec->key);
+	else
+		appendStringInfoString(&out, "null");
+	appendStringInfoChar(&out, '}');
+	return out.data;
+}
+
+/* Refuse to fit when too few rows are usable */
+static void
+CheckRowCount(const LinearStats *st, const FeatureSpec *spec, const Source *src)
+{
+	double		n = st ? st->mom[SPLIT_TRAIN].n : 0;
+
+	if (n > spec->nslots)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_EXCEPTION),
+			 errmsg("too few usable rows in %s to train: %.0f training rows for %d slots",
+					src->qualname, n, spec->nslots),
+			 errdetail("Rows with a NULL target are skipped%s; the test split holds %.0f rows.",
+					   spec->impute == IMPUTE_SKIP ? ", and so are rows with a NULL feature" : "",
+					   st ? st->mom[SPLIT_TEST].n : 0),
+			 errhint("Train on more rows, fewer features, or a smaller test_fraction.")));
+}
+
+/*
+ * Fill in the imputation means from the training split, refusing a column
+ * that has no value at all.
+ */
+static double *
+ImputeMeans(const LinearStats *st, FeatureSpec *spec, const int *miss_slot)
+{
+	double	   *impute = palloc(sizeof(double) * Max(spec->nnumeric, 1));
+
+	GlmImputeValues(&st->mom[SPLIT_TRAIN], spec->nnumeric, miss_slot, impute);
+	for (int i = 0; i < spec->ncolumns; i++)
+	{
+		FeatureColumn *c = &spec->columns[i];
+
+		if (c->miss_index < 0)
+			continue;
+		if (isnan(impute[c->miss_index]))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("feature column \"%s\" is NULL in every training row", c->name),
+					 errhint("Leave the column out of the features.")));
+		c->impute = impute[c->miss_index];
+	}
+	return impute;
+}
+
+/* Build the result row (name, version, algorithm, n_train, n_test, metrics, deployed) */
+static Datum
+ResultRow(FunctionCallInfo fcinfo, const RegistryEntry *e, int version)
+{
+	TupleDesc	desc;
+	Datum		values[7];
+	bool		nulls[7] = {false, false, false, false, false, false, false};
+
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "train must return a composite type");
+	desc = BlessTupleDesc(desc);
+	values[0] = CStringGetTextDatum(e->name);
+	values[1] = Int32GetDatum(version);
+	values[2] = CStringGetTextDatum(e->algorithm);
+	values[3] = Int64GetDatum(e->n_train);
+	values[4] = Int64GetDatum(e->n_test);
+	values[5] = DirectFunctionCall1(jsonb_in, CStringGetDatum(e->metrics_json));
+	values[6] = BoolGetDatum(e->deploy);
+	return HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
+}
+
+/* Check the name and algorithm arguments */
+static void
+CheckNameAndAlgorithm(FunctionCallInfo fcinfo, char **name, char **algorithm)
+{
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("name, algorithm and source must not be NULL"),
+				 errhint("Call profenrich.train('model name', 'linear', 'table').")));
+	*name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	*algorithm = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	if ((*name)[0] == '\0' || strlen(*name) > 200)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model name must have 1 to 200 characters"),
+				 errhint("Choose a short name such as 'churn'.")));
+	if (strcmp(*algorithm, "linear") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown algorithm \"%s\"", *algorithm),
+				 errhint("Available algorithms: linear.")));
+}
+
+/* Resolve the split key: the option, else the single-column primary key */
+static char *
+ResolveKey(const TrainOptions *opts, const Source *src)
+{
+	if (opts->key == NULL)
+		return PrimaryKeyColumn(src->relid);
+	if (SourceColumn(src, opts->key) == 0)
+		NoSuchColumn(src, opts->key, "key");
+	return opts->key;
+}
+
+/*
+ * profenrich.train(name, algorithm, source, target, features, options)
+ */
+Datum
+train(PG_FUNCTION_ARGS)
+{
+	char	   *name,
+			   *algorithm;
+	TrainOptions opts;
+	Source		src;
+	FeatureSpec *spec = palloc0(sizeof(FeatureSpec));
+	LinearStats *st;
+	int		   *miss_slot;
+	double	   *impute;
+	XYStats		xy_train,
+				xy_test;
+	Model		model;
+	RegistryEntry e;
+	StringInfoData metrics;
+	int			version;
+
+	CheckNameAndAlgorithm(fcinfo, &name, &algorithm);
+	OptionsParse(PG_ARGISNULL(5) ? NULL : PG_GETARG_JSONB_P(5), &opts);
+	SourceOpen(PG_GETARG_OID(2), &src);
+
+	/* results must outlive SPI_finish: allocate in the caller's context */
+	TrainContext = CurrentMemoryContext;
+	SPI_connect();
+	MemoryContextSwitchTo(TrainContext);
+	spec->target = ResolveTarget(&src, fcinfo);
+	spec->key = ResolveKey(&opts, &src);
+	spec->test_fraction = opts.test_fraction;
+	spec->seed = (uint64) opts.seed;
+	spec->impute = opts.impute;
+	ResolveFeatures(spec, &src, fcinfo);
+	CheckPrivileges(spec, &src);
+	LearnVocabularies(spec, &src, opts.max_categories);
+	FeatureSpecLayout(spec);
+
+	st = RunStatsPass(spec, &src);
+	CheckRowCount(st, spec, &src);
+	miss_slot = MissSlots(spec);
+	impute = ImputeMeans(st, spec, miss_slot);
+	GlmImputedStats(&st->mom[SPLIT_TRAIN], spec->nslots, spec->nnumeric, miss_slot, impute,
+					&xy_train);
+	model.algorithm = ALG_LINEAR;
+	model.spec = spec;
+	GlmLinearFit(&xy_train, opts.l2, &model.linear);
+
+	initStringInfo(&metrics);
+	appendStringInfoChar(&metrics, '{');
+	if (st->mom[SPLIT_TEST].n > 0)
+	{
+		GlmImputedStats(&st->mom[SPLIT_TEST], spec->nslots, spec->nnumeric, miss_slot, impute,
+						&xy_test);
+		SplitMetrics(&metrics, "test", &model.linear, &xy_test, &st->sample[SPLIT_TEST], spec);
+	}
+	SplitMetrics(&metrics, "train", &model.linear, &xy_train, &st->sample[SPLIT_TRAIN], spec);
+	JsonField(&metrics, "n_train", st->mom[SPLIT_TRAIN].n);
+	JsonField(&metrics, "n_test", st->mom[SPLIT_TEST].n);
+	JsonField(&metrics, "n_skipped", (double) (st->skipped_target + st->skipped_feature));
+	JsonField(&metrics, "rank", model.linear.rank + 1);
+	appendStringInfoChar(&metrics, '}');
+	SPI_finish();
+
+	e.name = name;
+	e.algorithm = algorithm;
+	e.source = src.qualname;
+	e.target = spec->target;
+	e.features_json = FeatureSpecToJson(spec);
+	e.options_json = OptionsJson(&opts, spec);
+	e.metrics_json = metrics.data;
+	e.n_train = (int64) st->mom[SPLIT_TRAIN].n;
+	e.n_test = (int64) st->mom[SPLIT_TEST].n;
+	e.params = ModelSerialize(&model);
+	e.deploy = opts.deploy;
+	version = RegistryInsert(&e);
+	PG_RETURN_DATUM(ResultRow(fcinfo, &e, version));
+}
