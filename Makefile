@@ -10,7 +10,7 @@ DATA = $(wildcard sql/profenrich--*.sql)
 
 # Regression tests: sql/<name>.sql against expected/<name>.out
 REGRESS = setup linear registry features score errors parallel upgrade
-REGRESS_OPTS = --inputdir=. --dbname=profenrich_regress
+REGRESS_OPTS = --inputdir=.
 
 PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \
             -Wno-missing-field-initializers -Wno-cast-function-type

@@ -20,7 +20,7 @@ psql -X -q -d "$db" -v ON_ERROR_STOP=1 -c "CREATE EXTENSION pgtap; CREATE EXTENS
 PROFENRICH_DATA=$(cd "$PROFENRICH_ROOT/.." && pwd)/shared/data
 export PROFENRICH_DATA
 if [ -d "$PROFENRICH_DATA" ]; then
-  bash test/load_shared_data.sh "$db" "$PROFENRICH_DATA" || fail=1
+  bash test/data/load_shared.sh "$db" "$PROFENRICH_DATA" || fail=1
 else
   echo "note: $PROFENRICH_DATA is absent; the tests on public data sets will skip"
 fi

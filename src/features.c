@@ -17,6 +17,7 @@
 #include "common/hashfn.h"
 #include "libpq/pqformat.h"
 #include "utils/builtins.h"
+#include "utils/float.h"
 #include "utils/json.h"
 #include "utils/fmgrprotos.h"
 #include "utils/lsyscache.h"
@@ -229,7 +230,7 @@ JsonNumber(StringInfo out, double v)
 	if (isnan(v) || isinf(v))
 		appendStringInfoString(out, "null");
 	else
-		appendStringInfo(out, "%.17g", v);
+		appendStringInfoString(out, float8out_internal(v));
 }
 
 /*

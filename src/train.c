@@ -362,16 +362,37 @@ SpecBytes(const FeatureSpec *spec)
 }
 
 /*
- * The one pass over the data: SELECT profenrich.linear_stats(src.*, spec)
- * FROM src, which PostgreSQL may split across parallel workers.
+ * The select list of the columns a model reads (features, target, key),
+ * quoted.  Reading only these, rather than the whole row, is what column
+ * privileges allow and what keeps wide profile tables cheap.
+ */
+static char *
+NeededColumns(const FeatureSpec *spec)
+{
+	StringInfoData cols;
+
+	initStringInfo(&cols);
+	appendStringInfoString(&cols, quote_identifier(spec->target));
+	if (spec->key)
+		appendStringInfo(&cols, ", %s", quote_identifier(spec->key));
+	for (int i = 0; i < spec->ncolumns; i++)
+		appendStringInfo(&cols, ", %s", quote_identifier(spec->columns[i].name));
+	return cols.data;
+}
+
+/*
+ * The one pass over the data: SELECT profenrich.linear_stats(s.*, spec)
+ * FROM (SELECT needed columns FROM source) s, which PostgreSQL may split
+ * across parallel workers.
  */
 static LinearStats *
 RunStatsPass(const FeatureSpec *spec, const Source *src)
 {
 	Oid			types[1] = {BYTEAOID};
 	Datum		values[1] = {PointerGetDatum(SpecBytes(spec))};
-	char	   *sql = psprintf("SELECT profenrich.linear_stats(pe_src.*, $1) FROM %s AS pe_src",
-							   src->qualname);
+	char	   *sql = psprintf("SELECT profenrich.linear_stats(pe_src.*, $1) "
+							   "FROM (SELECT %s FROM %s) AS pe_src",
+							   NeededColumns(spec), src->qualname);
 	bool		isnull;
 	Datum		d;
 
@@ -422,7 +443,7 @@ JsonField(StringInfo out, const char *key, double v)
 	if (isnan(v) || isinf(v))
 		appendStringInfo(out, "\"%s\": null", key);
 	else
-		appendStringInfo(out, "\"%s\": %.17g", key, v);
+		appendStringInfo(out, "\"%s\": %s", key, float8out_internal(v));
 }
 
 /* rmse, mae and r2 of the fit on one split */
@@ -449,10 +470,10 @@ OptionsJson(const TrainOptions *o, const FeatureSpec *spec)
 	StringInfoData out;
 
 	initStringInfo(&out);
-	appendStringInfo(&out, "{\"l2\": %.17g, \"test_fraction\": %.17g, \"seed\": " INT64_FORMAT
+	appendStringInfo(&out, "{\"l2\": %s, \"test_fraction\": %s, \"seed\": " INT64_FORMAT
 					 ", \"impute\": \"%s\", \"max_categories\": %d, \"key\": ",
-					 o->l2, o->test_fraction, o->seed, ImputeModeName(o->impute),
-					 o->max_categories);
+					 float8out_internal(o->l2), float8out_internal(o->test_fraction), o->seed,
+					 ImputeModeName(o->impute), o->max_categories);
 	if (spec->key)
 		escape_json(&out, spec->key);
 	else

@@ -1,0 +1,38 @@
+-- score(): deployed model, one registry lookup per query, STRICT, per-row model names
+SELECT name FROM profenrich.train('s1', 'linear', 'customers', 'spend', ARRAY['age'], '{"test_fraction": 0}');
+SELECT name FROM profenrich.train('s2', 'linear', 'customers', 'spend', ARRAY['visits'], '{"test_fraction": 0}');
+
+-- the registry is read once per query, not per row: scoring 2000 rows reads it as
+-- often as scoring 20 (reads counted within the transaction, before and after each query)
+CREATE TEMP TABLE reads (step int, n bigint);
+CREATE FUNCTION pg_temp.registry_reads() RETURNS bigint LANGUAGE sql AS
+$$ SELECT seq_scan + coalesce(idx_scan, 0) FROM pg_stat_xact_user_tables
+   WHERE relid = 'profenrich.models'::regclass $$;
+BEGIN;
+INSERT INTO reads SELECT 0, pg_temp.registry_reads();
+SELECT count(profenrich.score('s1', c)) FROM customers c WHERE customer_id <= 20;
+INSERT INTO reads SELECT 1, pg_temp.registry_reads();
+SELECT count(profenrich.score('s1', c)) FROM customers c;
+INSERT INTO reads SELECT 2, pg_temp.registry_reads();
+COMMIT;
+SELECT r1.n - r0.n AS reads_for_20_rows, r2.n - r1.n AS reads_for_2000_rows
+FROM reads r0, reads r1, reads r2 WHERE r0.step = 0 AND r1.step = 1 AND r2.step = 2;
+
+-- the model name may vary per row; each row gets its own model's score
+SELECT bool_and(profenrich.score(CASE WHEN customer_id % 2 = 0 THEN 's1' ELSE 's2' END, c) =
+                CASE WHEN customer_id % 2 = 0 THEN profenrich.score('s1', c) ELSE profenrich.score('s2', c) END)
+       AS per_row_names
+FROM customers c;
+
+-- NULL in, NULL out
+SELECT profenrich.score(NULL, c) IS NULL AS null_name, profenrich.score('s1', NULL::customers) IS NULL AS null_row
+FROM customers c WHERE customer_id = 1;
+
+-- a new deployment is picked up by the next query
+SELECT name, version FROM profenrich.train('s1', 'linear', 'customers', 'spend', ARRAY['age', 'visits', 'vip', 'channel'],
+                                           '{"test_fraction": 0}');
+SELECT corr(profenrich.score('s1', c), spend) > 0.99 AS new_version_used FROM customers c;
+
+-- score in a WHERE clause and an ORDER BY, as analysts use it
+SELECT count(*) AS high_value FROM customers c WHERE profenrich.score('s1', c) > 150;
+SELECT customer_id FROM customers c ORDER BY profenrich.score('s1', c) DESC LIMIT 3;

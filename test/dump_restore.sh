@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Models survive pg_dump/pg_restore: the registry tables are extension configuration tables,
+# so a restored database holds every version, the deployed flags and the deployment log,
+# and scores exactly as the original.  Prints TAP.
+set -uo pipefail
+src=profenrich_dump_src dst=profenrich_dump_dst
+q() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$1" -c "$2"; }
+echo "1..6"
+dropdb --if-exists "$src" && dropdb --if-exists "$dst" && createdb "$src" && createdb "$dst"
+q "$src" "CREATE EXTENSION profenrich;
+  CREATE TABLE t AS SELECT i AS id, i % 7 AS a, (i % 3)::text AS c, i * 0.5 + (i % 7) * 2 AS y
+  FROM generate_series(1, 300) i;
+  ALTER TABLE t ADD PRIMARY KEY (id);
+  SELECT profenrich.train('m', 'linear', 't', 'y', ARRAY['a']);
+  SELECT profenrich.train('m', 'linear', 't', 'y', ARRAY['a', 'c']);
+  SELECT profenrich.deploy('m', 1);" >/dev/null
+dump=$(mktemp /tmp/profenrich-dump-XXXXXX)
+if pg_dump -Fc -d "$src" -f "$dump" && pg_restore -d "$dst" "$dump"; then
+  echo "ok 1 - pg_dump and pg_restore succeed"
+else
+  echo "not ok 1 - pg_dump and pg_restore succeed"
+fi
+rm -f "$dump"
+check() {  # n, description, query: must succeed on both databases with the same non-empty result
+  a=$(q "$src" "$3" 2>&1); ra=$?
+  b=$(q "$dst" "$3" 2>&1); rb=$?
+  if [ $ra -eq 0 ] && [ $rb -eq 0 ] && [ -n "$a" ] && [ "$a" = "$b" ]; then echo "ok $1 - $2"; else
+    echo "not ok $1 - $2"; echo "# source ($ra): $a"; echo "# restored ($rb): $b"; fi
+}
+check 2 "every version restored" "SELECT string_agg(version || ':' || deployed, ',' ORDER BY version) FROM profenrich.models"
+check 3 "deployment log restored" "SELECT string_agg(version::text, ',' ORDER BY deploy_id) FROM profenrich.deployments"
+check 4 "scores identical" "SELECT sum(profenrich.score('m', t)) FROM t"
+check 5 "rollback works after restore" "SELECT profenrich.rollback('m')"
+check 6 "new versions continue the numbering" \
+  "SELECT version FROM profenrich.train('m', 'linear', 't', 'y', ARRAY['c'])"
+dropdb --if-exists "$src"; dropdb --if-exists "$dst"
