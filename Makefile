@@ -12,7 +12,7 @@ DATA = $(wildcard sql/profenrich--*.sql)
 REGRESS = setup linear registry features score errors parallel upgrade
 REGRESS_OPTS = --inputdir=.
 
-PG_CFLAGS = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \
+PG_CFLAGS = -O3 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \
             -Wno-missing-field-initializers -Wno-cast-function-type
 SHLIB_LINK = -lopenblas -llapacke -lm
 
@@ -24,6 +24,9 @@ else
 all:
 	@echo "PostgreSQL server headers not found; run 'make deps' (or 'make test') first" >&2; exit 1
 endif
+
+# Every object depends on the headers (PGXS tracks no header dependencies by itself)
+$(OBJS): $(wildcard src/*.h)
 
 .PHONY: deps demo test bench build-install
 

@@ -19,8 +19,9 @@ SET min_parallel_table_scan_size = 0;
 SET max_parallel_workers_per_gather = 2;
 -- train() runs exactly this statement (with its spec as the parameter)
 EXPLAIN (COSTS OFF)
-SELECT profenrich.linear_stats(pe_src.*, (SELECT profenrich.model_spec('par_serial')))
-FROM (SELECT y, id, a, b, c, d FROM public.par) AS pe_src;
+SELECT profenrich.linear_stats((SELECT profenrich.model_spec('par_serial')),
+                               ARRAY['y', 'id', 'a', 'b', 'c', 'd'], y, id, a, b, c, d)
+FROM public.par;
 SELECT n_train, n_test FROM profenrich.train('par_parallel', 'linear', 'par', 'y', NULL, '{"seed": 3}');
 
 -- same coefficients, metrics and imputation means, to rounding (1e-10 relative)

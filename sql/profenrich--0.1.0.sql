@@ -60,6 +60,8 @@ CREATE TYPE @extschema@.trained_model AS (
 
 CREATE FUNCTION @extschema@.linear_stats_trans(internal, record, bytea)
 RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.linear_stats_args_trans(internal, bytea, text[], VARIADIC "any")
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
 CREATE FUNCTION @extschema@.linear_stats_combine(internal, internal)
 RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
 CREATE FUNCTION @extschema@.linear_stats_serialize(internal)
@@ -81,6 +83,19 @@ CREATE AGGREGATE @extschema@.linear_stats(record, bytea) (
 );
 COMMENT ON AGGREGATE @extschema@.linear_stats(record, bytea) IS
     'One pass of linear-model training statistics (co-moments and a row sample per split) for rows read through a feature spec';
+
+CREATE AGGREGATE @extschema@.linear_stats(bytea, text[], VARIADIC "any") (
+    SFUNC = @extschema@.linear_stats_args_trans,
+    STYPE = internal,
+    SSPACE = 65536,
+    FINALFUNC = @extschema@.linear_stats_final,
+    COMBINEFUNC = @extschema@.linear_stats_combine,
+    SERIALFUNC = @extschema@.linear_stats_serialize,
+    DESERIALFUNC = @extschema@.linear_stats_deserialize,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE @extschema@.linear_stats(bytea, text[], VARIADIC "any") IS
+    'linear_stats over rows given as one argument per column, named by the text[] argument';
 
 CREATE FUNCTION @extschema@.train(
     name text,
@@ -124,7 +139,18 @@ COMMENT ON FUNCTION @extschema@.model_spec(text, integer) IS
 
 -- Scoring -------------------------------------------------------------------
 
+CREATE FUNCTION @extschema@.score_columns(name text, names text[], VARIADIC "any")
+RETURNS float8 AS 'MODULE_PATHNAME' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.score_columns(text, text[], "any") IS
+    'Prediction of the deployed version of a model for a row given as one argument per named column';
+
+CREATE FUNCTION @extschema@.score_support(internal)
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C STRICT;
+COMMENT ON FUNCTION @extschema@.score_support(internal) IS
+    'Planner support for score(): passes a table row as its columns instead of a composite value';
+
 CREATE FUNCTION @extschema@.score(name text, "row" record)
-RETURNS float8 AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+RETURNS float8 AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE
+SUPPORT @extschema@.score_support;
 COMMENT ON FUNCTION @extschema@.score(text, record) IS
     'Prediction of the deployed version of a model for a row, read by column name';

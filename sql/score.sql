@@ -36,3 +36,28 @@ SELECT corr(profenrich.score('s1', c), spend) > 0.99 AS new_version_used FROM cu
 -- score in a WHERE clause and an ORDER BY, as analysts use it
 SELECT count(*) AS high_value FROM customers c WHERE profenrich.score('s1', c) > 150;
 SELECT customer_id FROM customers c ORDER BY profenrich.score('s1', c) DESC LIMIT 3;
+
+-- the planner passes a table row to score() as its columns (no composite built per row)
+EXPLAIN (VERBOSE, COSTS OFF) SELECT profenrich.score('s1', c) FROM customers c;
+-- a composite built in the query takes the record path, with the same result
+SELECT bool_and(abs(profenrich.score('s1', c) -
+                    profenrich.score('s1', ROW(c.customer_id, c.age, c.visits, c.vip, c.channel, c.spend)::customers))
+                < 1e-9) AS same_score
+FROM customers c;
+-- the NULL row of an outer join scores NULL, as a NULL record would
+SELECT o.id, profenrich.score('s1', c) IS NULL AS null_score
+FROM (VALUES (1), (-1)) AS o(id) LEFT JOIN customers c ON c.customer_id = o.id ORDER BY o.id;
+-- a view's rows work the same way
+CREATE VIEW young AS SELECT customer_id, age, visits, vip, channel FROM customers WHERE age < 30;
+SELECT count(*) = count(profenrich.score('s1', y)) AS all_scored FROM young y;
+
+-- more columns than a function takes arguments: training reads rows as composites
+SELECT 'CREATE TABLE wide AS SELECT i AS id, ' ||
+       string_agg(format('(i * %s %% 17)::float8 AS c%s', k, k), ', ') ||
+       ', (i % 5)::float8 AS y FROM generate_series(1, 300) i' AS ddl
+FROM generate_series(1, 110) k \gset
+:ddl;
+SELECT n_train FROM profenrich.train('wide', 'linear', 'wide', 'y', NULL, '{"test_fraction": 0, "l2": 1}');
+SELECT count(*) AS slots FROM profenrich.coefficients('wide');
+EXPLAIN (VERBOSE, COSTS OFF) SELECT profenrich.score('wide', w) FROM wide w;
+SELECT abs(sum(profenrich.score('wide', w)) - sum(y)) < 1e-6 AS mean_preserved FROM wide w;

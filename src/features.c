@@ -2,10 +2,9 @@
  * features.c
  *	  Feature spec: layout, binary and JSON forms, and reading rows by name.
  *
- * A reader binds a spec to one row type: it resolves each column by name
- * once, checks its type, and then reads only the attributes the model
- * needs from each row (heap_getattr uses the cached offsets), never the
- * whole tuple.
+ * A reader binds a spec to one row type or call site: it resolves each
+ * column by name once, checks its type, and then reads only the values
+ * the model needs from each row.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -13,6 +12,7 @@
 #include <math.h>
 
 #include "access/htup_details.h"
+#include "executor/tuptable.h"
 #include "catalog/pg_type.h"
 #include "common/hashfn.h"
 #include "libpq/pqformat.h"
@@ -21,6 +21,7 @@
 #include "utils/json.h"
 #include "utils/fmgrprotos.h"
 #include "utils/lsyscache.h"
+#include "utils/array.h"
 #include "utils/typcache.h"
 
 #include "features.h"
@@ -294,192 +295,259 @@ FeatureReaderInit(FeatureReader *r, MemoryContext mcxt)
 	r->tupType = InvalidOid;
 }
 
-/* Attribute number of a column by name in a tuple descriptor, or 0 */
-static AttrNumber
-FindAttribute(TupleDesc tupdesc, const char *name)
+/* Position of a column by name among n names, or -1 */
+static int
+FindName(const char **names, int n, const char *name)
 {
-	for (int i = 0; i < tupdesc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(tupdesc, i);
-
-		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
-			return att->attnum;
-	}
-	return 0;
+	for (int i = 0; i < n; i++)
+		if (names[i] != NULL && strcmp(names[i], name) == 0)
+			return i;
+	return -1;
 }
 
 /* Resolve one named column of the row; errors when missing or of a wrong type */
-static AttrNumber
-BindColumn(FeatureReader *r, const char *name, FeatureKind kind, FeatureConv *conv)
+static int
+BindColumn(const char **names, const Oid *types, int n, const char *name, FeatureKind kind,
+		   FeatureConv *conv)
 {
-	AttrNumber	att = FindAttribute(r->tupdesc, name);
+	int			pos = FindName(names, n, name);
 	FeatureConv c;
 
-	if (att == 0)
+	if (pos < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("row has no column \"%s\" that the model needs", name),
 				 errhint("Pass rows of a relation that has every feature column of the model, "
 						 "or a row constructed with those column names.")));
-	c = FeatureConvForType(TupleDescAttr(r->tupdesc, att - 1)->atttypid);
+	c = FeatureConvForType(types[pos]);
 	if (c == CONV_NONE || FeatureKindForConv(c) != kind)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("column \"%s\" has type %s, which does not match the model",
-						name, format_type_be(TupleDescAttr(r->tupdesc, att - 1)->atttypid)),
+						name, format_type_be(types[pos])),
 				 errhint("The model was trained on a %s column; cast the column in a view.",
 						 kind == FEATURE_CATEGORICAL ? "text or enum" :
 						 kind == FEATURE_BOOLEAN ? "boolean" : "numeric")));
 	*conv = c;
-	return att;
+	return pos;
 }
 
 /* Resolve the split key column and its extended hash function */
 static void
-BindKey(FeatureReader *r, const FeatureSpec *spec)
+BindKey(FeatureReader *r, const FeatureSpec *spec, const char **names, const Oid *types,
+		const Oid *collations, int n)
 {
-	AttrNumber	att = FindAttribute(r->tupdesc, spec->key);
-	Oid			typid;
+	int			pos = FindName(names, n, spec->key);
 	TypeCacheEntry *tce;
 
-	if (att == 0)
+	if (pos < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
 				 errmsg("key column \"%s\" does not exist", spec->key),
 				 errhint("Name an existing column in the \"key\" option.")));
-	typid = TupleDescAttr(r->tupdesc, att - 1)->atttypid;
-	tce = lookup_type_cache(typid, TYPECACHE_HASH_EXTENDED_PROC_FINFO);
+	tce = lookup_type_cache(types[pos], TYPECACHE_HASH_EXTENDED_PROC_FINFO);
 	if (!OidIsValid(tce->hash_extended_proc))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_FUNCTION),
 				 errmsg("key column \"%s\" has type %s, which has no hash function",
-						spec->key, format_type_be(typid)),
+						spec->key, format_type_be(types[pos])),
 				 errhint("Choose a key column of a hashable type, such as an integer or text.")));
 	fmgr_info_cxt(tce->hash_extended_proc, &r->key_hash, r->mcxt);
-	r->key_collation = TupleDescAttr(r->tupdesc, att - 1)->attcollation;
-	r->key_attnum = att;
+	r->key_collation = collations ? collations[pos] : InvalidOid;
+	r->key_pos = pos;
 }
 
 /*
- * Bind the reader to the row type of td, unless it is bound to it already.
- * Column positions, converters and output functions are resolved here,
- * once per row type, never per row.
+ * Bind the reader to rows whose columns have these names and types: the
+ * position and converter of every column the spec reads (and the target
+ * and key when wanted), and the output function of enum columns.
  */
-void
-FeatureReaderBind(FeatureReader *r, const FeatureSpec *spec, HeapTupleHeader td,
-				  bool want_target, bool want_key)
+static void
+BindNames(FeatureReader *r, const FeatureSpec *spec, const char **names, const Oid *types,
+		  const Oid *collations, int n, bool want_target, bool want_key)
 {
-	Oid			tupType = HeapTupleHeaderGetTypeId(td);
-	int32		tupTypmod = HeapTupleHeaderGetTypMod(td);
-	MemoryContext old;
-	TupleDesc	desc;
+	MemoryContext old = MemoryContextSwitchTo(r->mcxt);
 
-	if (r->tupType == tupType && r->tupTypmod == tupTypmod && OidIsValid(tupType))
-		return;
-	old = MemoryContextSwitchTo(r->mcxt);
-	desc = lookup_rowtype_tupdesc(tupType, tupTypmod);
-	r->tupdesc = CreateTupleDescCopy(desc);
-	ReleaseTupleDesc(desc);
-	r->ncolumns = spec->ncolumns;
-	r->attnum = palloc(sizeof(AttrNumber) * Max(spec->ncolumns, 1));
+	r->pos = palloc(sizeof(int) * Max(spec->ncolumns, 1));
 	r->conv = palloc(sizeof(FeatureConv) * Max(spec->ncolumns, 1));
 	r->outfn = palloc0(sizeof(FmgrInfo) * Max(spec->ncolumns, 1));
 	for (int i = 0; i < spec->ncolumns; i++)
 	{
 		const FeatureColumn *c = &spec->columns[i];
 
-		r->attnum[i] = BindColumn(r, c->name, c->kind, &r->conv[i]);
+		r->pos[i] = BindColumn(names, types, n, c->name, c->kind, &r->conv[i]);
 		if (r->conv[i] == CONV_ENUM)
 		{
 			Oid			outfn;
 			bool		isvarlena;
 
-			getTypeOutputInfo(TupleDescAttr(r->tupdesc, r->attnum[i] - 1)->atttypid,
-							  &outfn, &isvarlena);
+			getTypeOutputInfo(types[r->pos[i]], &outfn, &isvarlena);
 			fmgr_info_cxt(outfn, &r->outfn[i], r->mcxt);
 		}
 	}
-	r->target_attnum = 0;
+	r->target_pos = -1;
 	if (want_target && spec->target != NULL)
 	{
-		r->target_attnum = FindAttribute(r->tupdesc, spec->target);
-		if (r->target_attnum == 0)
+		r->target_pos = FindName(names, n, spec->target);
+		if (r->target_pos < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("row has no target column \"%s\"", spec->target),
 					 errhint("Pass rows that hold the model's target column.")));
-		r->target_conv = FeatureConvForType(TupleDescAttr(r->tupdesc, r->target_attnum - 1)->atttypid);
+		r->target_conv = FeatureConvForType(types[r->target_pos]);
+		if (r->target_conv == CONV_NONE ||
+			FeatureKindForConv(r->target_conv) == FEATURE_CATEGORICAL)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("target column \"%s\" has type %s, which is not numeric",
+							spec->target, format_type_be(types[r->target_pos])),
+					 errhint("Cast the target to a numeric type in a view.")));
 	}
-	r->key_attnum = 0;
+	r->key_pos = -1;
 	if (want_key && spec->key != NULL)
-		BindKey(r, spec);
+		BindKey(r, spec, names, types, collations, n);
+	r->bound = true;
+	MemoryContextSwitchTo(old);
+}
+
+/* The largest row position the binding reads, plus one */
+static int
+BoundWidth(const FeatureReader *r, const FeatureSpec *spec)
+{
+	int			w = Max(r->target_pos, r->key_pos) + 1;
+
+	for (int i = 0; i < spec->ncolumns; i++)
+		w = Max(w, r->pos[i] + 1);
+	return w;
+}
+
+/* Bind to a composite type unless bound to it already */
+static void
+BindComposite(FeatureReader *r, const FeatureSpec *spec, HeapTupleHeader td,
+			  bool want_target, bool want_key)
+{
+	Oid			tupType = HeapTupleHeaderGetTypeId(td);
+	int32		tupTypmod = HeapTupleHeaderGetTypMod(td);
+	MemoryContext old;
+	TupleDesc	desc;
+	const char **names;
+	Oid		   *types;
+	Oid		   *colls;
+
+	if (r->bound && r->tupType == tupType && r->tupTypmod == tupTypmod)
+		return;
+	old = MemoryContextSwitchTo(r->mcxt);
+	desc = lookup_rowtype_tupdesc(tupType, tupTypmod);
+	r->tupdesc = CreateTupleDescCopy(desc);
+	ReleaseTupleDesc(desc);
+	names = palloc(sizeof(char *) * Max(r->tupdesc->natts, 1));
+	types = palloc(sizeof(Oid) * Max(r->tupdesc->natts, 1));
+	colls = palloc(sizeof(Oid) * Max(r->tupdesc->natts, 1));
+	for (int i = 0; i < r->tupdesc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(r->tupdesc, i);
+
+		names[i] = att->attisdropped ? NULL : NameStr(att->attname);
+		types[i] = att->atttypid;
+		colls[i] = att->attcollation;
+	}
+	BindNames(r, spec, names, types, colls, r->tupdesc->natts, want_target, want_key);
+	r->width = BoundWidth(r, spec);
+	if (r->slot)
+		ExecDropSingleTupleTableSlot(r->slot);
+	r->slot = MakeSingleTupleTableSlot(r->tupdesc, &TTSOpsHeapTuple);
+	r->rowbuf = palloc(sizeof(NullableDatum) * Max(r->width, 1));
 	r->tupType = tupType;
 	r->tupTypmod = tupTypmod;
 	MemoryContextSwitchTo(old);
 }
 
-/* Wrap a composite datum's header as a HeapTuple for heap_getattr */
+/*
+ * Make a composite datum the current row: bind to its type if needed, then
+ * deform it once, up to the last attribute the model reads.
+ */
 void
-FeatureTupleFromHeader(HeapTupleHeader td, HeapTuple tuple)
+FeatureReaderLoadComposite(FeatureReader *r, const FeatureSpec *spec, HeapTupleHeader td,
+						   bool want_target, bool want_key)
 {
-	tuple->t_len = HeapTupleHeaderGetDatumLength(td);
-	ItemPointerSetInvalid(&tuple->t_self);
-	tuple->t_tableOid = InvalidOid;
-	tuple->t_data = td;
-}
+	HeapTupleData tuple;
 
-/* A numeric datum as a double */
-static inline double
-DatumToDouble(Datum d, FeatureConv conv)
-{
-	switch (conv)
+	BindComposite(r, spec, td, want_target, want_key);
+	tuple.t_len = HeapTupleHeaderGetDatumLength(td);
+	ItemPointerSetInvalid(&tuple.t_self);
+	tuple.t_tableOid = InvalidOid;
+	tuple.t_data = td;
+	ExecStoreHeapTuple(&tuple, r->slot, false);
+	slot_getsomeattrs(r->slot, r->width);
+	for (int i = 0; i < r->width; i++)
 	{
-		case CONV_FLOAT8:
-			return DatumGetFloat8(d);
-		case CONV_FLOAT4:
-			return (double) DatumGetFloat4(d);
-		case CONV_INT2:
-			return (double) DatumGetInt16(d);
-		case CONV_INT4:
-			return (double) DatumGetInt32(d);
-		case CONV_INT8:
-			return (double) DatumGetInt64(d);
-		case CONV_BOOL:
-			return DatumGetBool(d) ? 1.0 : 0.0;
-		case CONV_NUMERIC:
-			return DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, d));
-		default:
-			elog(ERROR, "unexpected numeric conversion %d", (int) conv);
+		r->rowbuf[i].value = r->slot->tts_values[i];
+		r->rowbuf[i].isnull = r->slot->tts_isnull[i];
 	}
-	return 0.0;
-}
-
-/* NaN and infinity are refused, in training and scoring alike */
-static void
-CheckFinite(double v, const char *name)
-{
-	if (unlikely(isnan(v) || isinf(v)))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("column \"%s\" holds NaN or infinity", name),
-				 errhint("Filter such rows out, or set the values to NULL so they are imputed.")));
+	r->row = r->rowbuf;
 }
 
 /*
- * Read a numeric or boolean feature; false when it is NULL.
+ * Bind to the arguments of a call whose argument names_arg is a text[] of
+ * column names, one per argument after it, their types those of the
+ * arguments.  Done once per call site.
  */
-bool
-FeatureReadNumber(FeatureReader *r, const FeatureSpec *spec, int col,
-				  HeapTuple tuple, double *value)
+void
+FeatureReaderBindArgs(FeatureReader *r, const FeatureSpec *spec, FunctionCallInfo fcinfo,
+					  int names_arg, bool want_target, bool want_key)
 {
-	bool		isnull;
-	Datum		d = heap_getattr(tuple, r->attnum[col], r->tupdesc, &isnull);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	const char **names;
+	Oid		   *types;
 
-	if (isnull)
-		return false;
-	*value = DatumToDouble(d, r->conv[col]);
-	CheckFinite(*value, spec->columns[col].name);
-	return true;
+	if (r->bound)
+		return;
+	if (PG_ARGISNULL(names_arg))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("column names must not be NULL"),
+				 errhint("Pass one name per value argument.")));
+	deconstruct_array(PG_GETARG_ARRAYTYPE_P(names_arg), TEXTOID, -1, false, TYPALIGN_INT,
+					  &elems, &nulls, &n);
+	if (n != PG_NARGS() - names_arg - 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%d column names for %d values", n, PG_NARGS() - names_arg - 1),
+				 errhint("Pass one name per value argument, in the same order.")));
+	names = palloc(sizeof(char *) * Max(n, 1));
+	types = palloc(sizeof(Oid) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		names[i] = nulls[i] ? NULL : TextDatumGetCString(elems[i]);
+		types[i] = get_fn_expr_argtype(fcinfo->flinfo, names_arg + 1 + i);
+		if (!OidIsValid(types[i]))
+			elog(ERROR, "cannot determine the type of argument %d", names_arg + 2 + i);
+	}
+	BindNames(r, spec, names, types, NULL, n, want_target, want_key);
+	if (want_key && r->key_pos >= 0)
+		r->key_collation = PG_GET_COLLATION();
+}
+
+/* Refuse NaN and infinity, in training and scoring alike */
+void
+FeatureNotFinite(const char *name)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_EXCEPTION),
+			 errmsg("column \"%s\" holds NaN or infinity", name),
+			 errhint("Filter such rows out, or set the values to NULL so they are imputed.")));
+}
+
+/* The conversions FeatureDatumToDouble does not inline */
+double
+FeatureDatumToDoubleSlow(Datum d, FeatureConv conv)
+{
+	if (conv == CONV_NUMERIC)
+		return DatumGetFloat8(DirectFunctionCall1(numeric_float8_no_overflow, d));
+	elog(ERROR, "unexpected numeric conversion %d", (int) conv);
+	return 0.0;
 }
 
 /* Index of a level equal to the given bytes, else LEVEL_UNSEEN */
@@ -498,14 +566,14 @@ FindLevel(const FeatureColumn *c, const char *s, int len)
  * model has that slot, else LEVEL_UNSEEN.
  */
 int
-FeatureReadLevel(FeatureReader *r, const FeatureSpec *spec, int col, HeapTuple tuple)
+FeatureReadLevel(FeatureReader *r, const FeatureSpec *spec, int col)
 {
 	const FeatureColumn *c = &spec->columns[col];
-	bool		isnull;
-	Datum		d = heap_getattr(tuple, r->attnum[col], r->tupdesc, &isnull);
+	const NullableDatum *v = &r->row[r->pos[col]];
+	Datum		d = v->value;
 	int			level;
 
-	if (isnull)
+	if (v->isnull)
 		return LEVEL_NULL;
 	if (r->conv[col] == CONV_ENUM)
 	{
@@ -531,77 +599,57 @@ FeatureReadLevel(FeatureReader *r, const FeatureSpec *spec, int col, HeapTuple t
 }
 
 /*
- * Read the target; false when NULL.  A boolean target reads as 0/1.
- */
-bool
-FeatureReadTarget(FeatureReader *r, const FeatureSpec *spec, HeapTuple tuple, double *value)
-{
-	bool		isnull;
-	Datum		d = heap_getattr(tuple, r->target_attnum, r->tupdesc, &isnull);
-
-	if (isnull)
-		return false;
-	*value = DatumToDouble(d, r->target_conv);
-	CheckFinite(*value, spec->target);
-	return true;
-}
-
-/*
  * A 64-bit hash deciding the row's split and sample priority: of the key
  * column when the spec has one, else of the encoded values, so the same
  * data always splits the same way whatever the plan or row order.
  */
 uint64
-FeatureRowHash(FeatureReader *r, const FeatureSpec *spec, HeapTuple tuple,
-			   const double *x, int n)
+FeatureRowHash(FeatureReader *r, const FeatureSpec *spec, const double *x, int n)
 {
-	if (r->key_attnum > 0)
+	if (r->key_pos >= 0)
 	{
-		bool		isnull;
-		Datum		d = heap_getattr(tuple, r->key_attnum, r->tupdesc, &isnull);
+		const NullableDatum *v = &r->row[r->key_pos];
 
-		if (isnull)
+		if (v->isnull)
 			return hash_bytes_uint32_extended(0, spec->seed);
 		return DatumGetUInt64(FunctionCall2Coll(&r->key_hash, r->key_collation,
-												d, UInt64GetDatum(spec->seed)));
+												v->value, UInt64GetDatum(spec->seed)));
 	}
 	return hash_bytes_extended((const unsigned char *) x, n * sizeof(double), spec->seed);
 }
 
 /*
  * Encode a training row into x (nslots values).  A NULL numeric feature
- * leaves 0 in its slot and sets missing[miss_index] to 1, so the imputed
- * value can be applied once the training mean is known; a NULL category
- * takes the mode.  Returns true if any feature was NULL.
+ * leaves 0 in its slot and its column's miss_index is appended to
+ * missing[], so the imputed value can be applied once the training mean
+ * is known; a NULL category takes the mode.  Returns true if any feature
+ * was NULL.
  */
 bool
-FeatureEncodeRow(FeatureReader *r, const FeatureSpec *spec, HeapTuple tuple,
-				 double *x, double *missing)
+FeatureEncodeRow(FeatureReader *r, const FeatureSpec *spec, double *x,
+				 int *missing, int *nmissing)
 {
 	bool		anynull = false;
 
-	memset(x, 0, sizeof(double) * spec->nslots);
+	*nmissing = 0;
 	for (int i = 0; i < spec->ncolumns; i++)
 	{
 		const FeatureColumn *c = &spec->columns[i];
 
 		if (c->kind != FEATURE_CATEGORICAL)
 		{
-			double		v;
-
-			missing[c->miss_index] = 0.0;
-			if (FeatureReadNumber(r, spec, i, tuple, &v))
-				x[c->first_slot] = v;
-			else
+			if (!FeatureReadNumber(r, spec, i, &x[c->first_slot]))
 			{
-				missing[c->miss_index] = 1.0;
+				x[c->first_slot] = 0.0;
+				missing[(*nmissing)++] = c->miss_index;
 				anynull = true;
 			}
 		}
 		else
 		{
-			int			level = FeatureReadLevel(r, spec, i, tuple);
+			int			level = FeatureReadLevel(r, spec, i);
 
+			memset(&x[c->first_slot], 0, sizeof(double) * c->nslots);
 			if (level == LEVEL_NULL)
 			{
 				anynull = true;

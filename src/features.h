@@ -14,6 +14,9 @@
 
 #include "access/htup.h"
 #include "access/tupdesc.h"
+#include "executor/tuptable.h"
+#include <math.h>
+
 #include "fmgr.h"
 #include "lib/stringinfo.h"
 
@@ -74,22 +77,35 @@ typedef struct FeatureSpec
 	ImputeMode	impute;
 } FeatureSpec;
 
-/* Column positions and readers for one row type, cached by the caller */
+/*
+ * Reads a spec's columns from rows, by name.  A row is either a composite
+ * datum (deformed once up to the last attribute needed) or a run of
+ * function arguments with a names array, as the planner passes them to
+ * score_columns() and train() passes them to linear_stats(); either way
+ * the current row is an array of NullableDatum indexed by position.
+ * Positions, converters and output functions are resolved once per row
+ * type or call site, never per row.
+ */
 typedef struct FeatureReader
 {
 	MemoryContext mcxt;
+	bool		bound;
+	int		   *pos;			/* per spec column, index into the row */
+	FeatureConv *conv;
+	FmgrInfo   *outfn;
+	int			target_pos;		/* -1 when not read */
+	FeatureConv target_conv;
+	int			key_pos;		/* -1 when not read */
+	FmgrInfo	key_hash;
+	Oid			key_collation;
+	const NullableDatum *row;	/* the current row */
+	/* composite rows */
 	Oid			tupType;
 	int32		tupTypmod;
 	TupleDesc	tupdesc;
-	int			ncolumns;
-	AttrNumber *attnum;
-	FeatureConv *conv;
-	FmgrInfo   *outfn;
-	AttrNumber	target_attnum;
-	FeatureConv target_conv;
-	AttrNumber	key_attnum;
-	FmgrInfo	key_hash;
-	Oid			key_collation;
+	TupleTableSlot *slot;
+	int			width;			/* attributes deformed */
+	NullableDatum *rowbuf;
 } FeatureReader;
 
 extern FeatureConv FeatureConvForType(Oid typid);
@@ -101,18 +117,78 @@ extern FeatureSpec *FeatureSpecRead(StringInfo buf);
 extern char *FeatureSpecToJson(const FeatureSpec *spec);
 
 extern void FeatureReaderInit(FeatureReader *r, MemoryContext mcxt);
-extern void FeatureReaderBind(FeatureReader *r, const FeatureSpec *spec,
-							  HeapTupleHeader td, bool want_target, bool want_key);
-extern void FeatureTupleFromHeader(HeapTupleHeader td, HeapTuple tuple);
-extern bool FeatureReadNumber(FeatureReader *r, const FeatureSpec *spec, int col,
-							  HeapTuple tuple, double *value);
-extern int	FeatureReadLevel(FeatureReader *r, const FeatureSpec *spec, int col,
-							 HeapTuple tuple);
-extern bool FeatureReadTarget(FeatureReader *r, const FeatureSpec *spec,
-							  HeapTuple tuple, double *value);
-extern uint64 FeatureRowHash(FeatureReader *r, const FeatureSpec *spec, HeapTuple tuple,
+extern void FeatureReaderLoadComposite(FeatureReader *r, const FeatureSpec *spec,
+									   HeapTupleHeader td, bool want_target, bool want_key);
+extern void FeatureReaderBindArgs(FeatureReader *r, const FeatureSpec *spec,
+								  FunctionCallInfo fcinfo, int names_arg,
+								  bool want_target, bool want_key);
+extern int	FeatureReadLevel(FeatureReader *r, const FeatureSpec *spec, int col);
+extern void FeatureNotFinite(const char *name) pg_attribute_noreturn();
+extern double FeatureDatumToDoubleSlow(Datum d, FeatureConv conv);
+extern uint64 FeatureRowHash(FeatureReader *r, const FeatureSpec *spec,
 							 const double *x, int n);
-extern bool FeatureEncodeRow(FeatureReader *r, const FeatureSpec *spec, HeapTuple tuple,
-							 double *x, double *missing);
+extern bool FeatureEncodeRow(FeatureReader *r, const FeatureSpec *spec,
+							 double *x, int *missing, int *nmissing);
+
+/* A numeric, integer or boolean datum as a double */
+static inline double
+FeatureDatumToDouble(Datum d, FeatureConv conv)
+{
+	switch (conv)
+	{
+		case CONV_FLOAT8:
+			return DatumGetFloat8(d);
+		case CONV_FLOAT4:
+			return (double) DatumGetFloat4(d);
+		case CONV_INT4:
+			return (double) DatumGetInt32(d);
+		case CONV_INT8:
+			return (double) DatumGetInt64(d);
+		case CONV_INT2:
+			return (double) DatumGetInt16(d);
+		case CONV_BOOL:
+			return DatumGetBool(d) ? 1.0 : 0.0;
+		default:
+			return FeatureDatumToDoubleSlow(d, conv);
+	}
+}
+
+/*
+ * Read the current row's numeric or boolean feature col; false when NULL.
+ * Inline: this is the inner loop of training and scoring.
+ */
+static inline bool
+FeatureReadNumber(FeatureReader *r, const FeatureSpec *spec, int col, double *value)
+{
+	const NullableDatum *v = &r->row[r->pos[col]];
+
+	if (v->isnull)
+		return false;
+	*value = FeatureDatumToDouble(v->value, r->conv[col]);
+	if (unlikely(!isfinite(*value)))
+		FeatureNotFinite(spec->columns[col].name);
+	return true;
+}
+
+/* Read the current row's target; false when NULL */
+static inline bool
+FeatureReadTarget(FeatureReader *r, const FeatureSpec *spec, double *value)
+{
+	const NullableDatum *v = &r->row[r->target_pos];
+
+	if (v->isnull)
+		return false;
+	*value = FeatureDatumToDouble(v->value, r->target_conv);
+	if (unlikely(!isfinite(*value)))
+		FeatureNotFinite(spec->target);
+	return true;
+}
+
+/* Make the function arguments from names_arg + 1 on the current row */
+static inline void
+FeatureReaderLoadArgs(FeatureReader *r, FunctionCallInfo fcinfo, int names_arg)
+{
+	r->row = &fcinfo->args[names_arg + 1];
+}
 
 #endif

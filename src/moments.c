@@ -23,6 +23,8 @@ MomentsInit(Moments *m, int dense, int d)
 	m->rows = 0;
 	m->batch_missing = false;
 	m->batch = palloc(mul_size(sizeof(double), mul_size(MOMENTS_BATCH, d)));
+	m->shift = palloc0(sizeof(double) * d);
+	m->has_shift = false;
 	m->bmean = palloc(sizeof(double) * d);
 	m->bcomom = palloc(mul_size(sizeof(double), mul_size(d, d)));
 }
@@ -34,12 +36,27 @@ MomentsNextRow(Moments *m)
 	return &m->batch[(size_t) m->rows * m->d];
 }
 
-/* The row from MomentsNextRow is filled; fold the batch in when full */
+/*
+ * The row from MomentsNextRow is filled.  Its missing indicators (the
+ * columns past dense) are written by the caller only when it has missing
+ * values; they are zeroed here when the batch needs them, so rows without
+ * NULLs, the common case, never touch those columns.  Folds the batch in
+ * when full.
+ */
 void
 MomentsRowDone(Moments *m, bool has_missing)
 {
+	int			nm = m->d - m->dense;
+
+	if (has_missing && !m->batch_missing)
+	{
+		for (int r = 0; r < m->rows; r++)
+			memset(&m->batch[(size_t) r * m->d + m->dense], 0, sizeof(double) * nm);
+		m->batch_missing = true;
+	}
+	else if (!has_missing && m->batch_missing)
+		memset(&m->batch[(size_t) m->rows * m->d + m->dense], 0, sizeof(double) * nm);
 	m->rows++;
-	m->batch_missing |= has_missing;
 	if (m->rows == MOMENTS_BATCH)
 		MomentsFlush(m);
 }
@@ -71,8 +88,11 @@ MergeStats(Moments *m, double nb, const double *bmean, const double *bcomom, int
 }
 
 /*
- * Fold the buffered rows in: center them on their own mean and take their
- * cross-products with one dsyrk.  Without missing values in the batch the
+ * Fold the buffered rows in with one pass over them: subtract a fixed
+ * shift (the first row this state saw, so values are near their mean and
+ * the sums keep their precision) while summing the columns, take the
+ * cross-products with one dsyrk, and center them with a rank-1 update:
+ * C = S'S - n s_mean s_mean'.  Without missing values in the batch the
  * indicator columns are all zero and are left out of the product.
  */
 void
@@ -80,29 +100,35 @@ MomentsFlush(Moments *m)
 {
 	int			w = m->batch_missing ? m->d : m->dense;
 	int			rows = m->rows;
+	double	   *sum = m->bmean;
+	const double *shift = m->shift;
 
 	if (rows == 0)
 		return;
 	CHECK_FOR_INTERRUPTS();
-	memset(m->bmean, 0, sizeof(double) * m->d);
+	if (!m->has_shift)
+	{
+		memcpy(m->shift, m->batch, sizeof(double) * m->dense);
+		m->has_shift = true;
+	}
+	memset(sum, 0, sizeof(double) * m->d);
 	for (int r = 0; r < rows; r++)
 	{
-		const double *row = &m->batch[(size_t) r * m->d];
+		double	   *restrict row = &m->batch[(size_t) r * m->d];
 
 		for (int j = 0; j < w; j++)
-			m->bmean[j] += row[j];
+		{
+			row[j] -= shift[j];
+			sum[j] += row[j];
+		}
 	}
 	for (int j = 0; j < w; j++)
-		m->bmean[j] /= rows;
-	for (int r = 0; r < rows; r++)
-	{
-		double	   *row = &m->batch[(size_t) r * m->d];
-
-		for (int j = 0; j < w; j++)
-			row[j] -= m->bmean[j];
-	}
+		sum[j] /= rows;
 	LinalgSyrkUpper(w, rows, m->batch, m->d, m->bcomom, w);
-	MergeStats(m, rows, m->bmean, m->bcomom, w, w);
+	LinalgSyrUpper(w, -(double) rows, sum, m->bcomom, w);
+	for (int j = 0; j < w; j++)
+		sum[j] += shift[j];
+	MergeStats(m, rows, sum, m->bcomom, w, w);
 	m->rows = 0;
 	m->batch_missing = false;
 }
@@ -132,11 +158,9 @@ MomentsWrite(StringInfo buf, Moments *m)
 {
 	MomentsFlush(m);
 	pq_sendfloat8(buf, m->n);
+	pq_sendbytes(buf, (const char *) m->mean, sizeof(double) * m->d);
 	for (int i = 0; i < m->d; i++)
-		pq_sendfloat8(buf, m->mean[i]);
-	for (int i = 0; i < m->d; i++)
-		for (int j = i; j < m->d; j++)
-			pq_sendfloat8(buf, m->comom[i * m->d + j]);
+		pq_sendbytes(buf, (const char *) &m->comom[i * m->d + i], sizeof(double) * (m->d - i));
 }
 
 /* Read what MomentsWrite wrote into a fresh accumulator */
@@ -149,11 +173,9 @@ MomentsRead(StringInfo buf, Moments *m, int dense, int d)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("invalid row count in serialized training state")));
+	pq_copymsgbytes(buf, (char *) m->mean, sizeof(double) * d);
 	for (int i = 0; i < d; i++)
-		m->mean[i] = pq_getmsgfloat8(buf);
-	for (int i = 0; i < d; i++)
-		for (int j = i; j < d; j++)
-			m->comom[i * d + j] = pq_getmsgfloat8(buf);
+		pq_copymsgbytes(buf, (char *) &m->comom[i * d + i], sizeof(double) * (d - i));
 }
 
 /* An empty sample of up to cap rows of width values */
@@ -163,53 +185,48 @@ RowSampleInit(RowSample *s, int cap, int width)
 	s->cap = cap;
 	s->width = width;
 	s->count = 0;
-	s->prio = palloc(sizeof(uint64) * Max(cap, 1));
+	s->heap = palloc(sizeof(SampleSlot) * Max(cap, 1));
 	s->rows = palloc(mul_size(sizeof(double), mul_size(Max(cap, 1), width)));
-	s->heap = palloc(sizeof(int) * Max(cap, 1));
 }
 
 /* Restore the max-heap property downward from position i */
 static void
 HeapSiftDown(RowSample *s, int i)
 {
+	SampleSlot	moving = s->heap[i];
+
 	for (;;)
 	{
-		int			l = 2 * i + 1,
-					r = l + 1,
-					big = i;
+		int			child = 2 * i + 1;
 
-		if (l < s->count && s->prio[s->heap[l]] > s->prio[s->heap[big]])
-			big = l;
-		if (r < s->count && s->prio[s->heap[r]] > s->prio[s->heap[big]])
-			big = r;
-		if (big == i)
-			return;
-		{
-			int			t = s->heap[i];
-
-			s->heap[i] = s->heap[big];
-			s->heap[big] = t;
-		}
-		i = big;
+		if (child >= s->count)
+			break;
+		if (child + 1 < s->count && s->heap[child + 1].prio > s->heap[child].prio)
+			child++;
+		if (s->heap[child].prio <= moving.prio)
+			break;
+		s->heap[i] = s->heap[child];
+		i = child;
 	}
+	s->heap[i] = moving;
 }
 
 /* Restore the max-heap property upward from position i */
 static void
 HeapSiftUp(RowSample *s, int i)
 {
+	SampleSlot	moving = s->heap[i];
+
 	while (i > 0)
 	{
-		int			p = (i - 1) / 2;
-		int			t;
+		int			parent = (i - 1) / 2;
 
-		if (s->prio[s->heap[p]] >= s->prio[s->heap[i]])
-			return;
-		t = s->heap[p];
-		s->heap[p] = s->heap[i];
-		s->heap[i] = t;
-		i = p;
+		if (s->heap[parent].prio >= moving.prio)
+			break;
+		s->heap[i] = s->heap[parent];
+		i = parent;
 	}
+	s->heap[i] = moving;
 }
 
 /* Keep the row if its priority is among the cap smallest seen */
@@ -218,23 +235,21 @@ RowSampleOffer(RowSample *s, uint64 prio, const double *row)
 {
 	int			idx;
 
-	if (s->cap == 0)
-		return;
 	if (s->count < s->cap)
 	{
 		idx = s->count;
-		s->heap[s->count] = idx;
-		s->prio[idx] = prio;
 		memcpy(&s->rows[(size_t) idx * s->width], row, sizeof(double) * s->width);
+		s->heap[s->count].prio = prio;
+		s->heap[s->count].row = idx;
 		s->count++;
 		HeapSiftUp(s, s->count - 1);
 		return;
 	}
-	idx = s->heap[0];
-	if (prio >= s->prio[idx])
+	if (s->cap == 0 || prio >= s->heap[0].prio)
 		return;
-	s->prio[idx] = prio;
+	idx = s->heap[0].row;
 	memcpy(&s->rows[(size_t) idx * s->width], row, sizeof(double) * s->width);
+	s->heap[0].prio = prio;
 	HeapSiftDown(s, 0);
 }
 
@@ -245,23 +260,27 @@ RowSampleMerge(RowSample *dst, const RowSample *src)
 	if (dst->width != src->width)
 		elog(ERROR, "cannot merge samples of widths %d and %d", dst->width, src->width);
 	for (int i = 0; i < src->count; i++)
-		RowSampleOffer(dst, src->prio[i], &src->rows[(size_t) i * src->width]);
+		RowSampleOffer(dst, src->heap[i].prio,
+					   &src->rows[(size_t) src->heap[i].row * src->width]);
 }
 
-/* Serialize the sampled rows with their priorities */
+/* Serialize the sampled rows with their priorities, in heap order */
 void
 RowSampleWrite(StringInfo buf, const RowSample *s)
 {
 	pq_sendint32(buf, s->count);
 	for (int i = 0; i < s->count; i++)
 	{
-		pq_sendint64(buf, (int64) s->prio[i]);
-		for (int j = 0; j < s->width; j++)
-			pq_sendfloat8(buf, s->rows[(size_t) i * s->width + j]);
+		pq_sendint64(buf, (int64) s->heap[i].prio);
+		pq_sendbytes(buf, (const char *) &s->rows[(size_t) s->heap[i].row * s->width],
+					 sizeof(double) * s->width);
 	}
 }
 
-/* Read what RowSampleWrite wrote, checking the count against the capacity */
+/*
+ * Read what RowSampleWrite wrote, checking the count against the capacity;
+ * the entries come in heap order, so the heap is rebuilt as it was.
+ */
 void
 RowSampleRead(StringInfo buf, RowSample *s, int cap, int width)
 {
@@ -275,12 +294,14 @@ RowSampleRead(StringInfo buf, RowSample *s, int cap, int width)
 				 errmsg("invalid sample size %d in serialized training state", count)));
 	for (int i = 0; i < count; i++)
 	{
-		uint64		prio = (uint64) pq_getmsgint64(buf);
-		double	   *row = palloc(sizeof(double) * width);
-
-		for (int j = 0; j < width; j++)
-			row[j] = pq_getmsgfloat8(buf);
-		RowSampleOffer(s, prio, row);
-		pfree(row);
+		s->heap[i].prio = (uint64) pq_getmsgint64(buf);
+		s->heap[i].row = i;
+		pq_copymsgbytes(buf, (char *) &s->rows[(size_t) i * width], sizeof(double) * width);
 	}
+	s->count = count;
+	for (int i = 1; i < count; i++)
+		if (s->heap[(i - 1) / 2].prio < s->heap[i].prio)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("invalid sample order in serialized training state")));
 }

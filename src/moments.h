@@ -15,7 +15,7 @@
 
 #include "lib/stringinfo.h"
 
-#define MOMENTS_BATCH 512
+#define MOMENTS_BATCH 1024
 
 typedef struct Moments
 {
@@ -27,9 +27,18 @@ typedef struct Moments
 	int			rows;			/* rows waiting in the batch */
 	bool		batch_missing;	/* a waiting row has a missing indicator set */
 	double	   *batch;			/* MOMENTS_BATCH x d */
+	double	   *shift;			/* d, subtracted before the cross-products */
+	bool		has_shift;
 	double	   *bmean;			/* d, scratch */
 	double	   *bcomom;			/* d x d, scratch */
 } Moments;
+
+/* A sampled row's priority and its place in the row store */
+typedef struct SampleSlot
+{
+	uint64		prio;
+	int32		row;
+} SampleSlot;
 
 /* Bottom-k sample by 64-bit priority: the same rows whatever the order */
 typedef struct RowSample
@@ -37,9 +46,8 @@ typedef struct RowSample
 	int			cap;
 	int			width;
 	int			count;
-	uint64	   *prio;
+	SampleSlot *heap;			/* max-heap by priority */
 	double	   *rows;			/* cap x width */
-	int		   *heap;			/* max-heap of row indices by priority */
 } RowSample;
 
 extern void MomentsInit(Moments *m, int dense, int d);
@@ -52,6 +60,13 @@ extern void MomentsRead(StringInfo buf, Moments *m, int dense, int d);
 
 extern void RowSampleInit(RowSample *s, int cap, int width);
 extern void RowSampleOffer(RowSample *s, uint64 prio, const double *row);
+
+/* Would RowSampleOffer keep a row of this priority? */
+static inline bool
+RowSampleWants(const RowSample *s, uint64 prio)
+{
+	return s->count < s->cap || prio < s->heap[0].prio;
+}
 extern void RowSampleMerge(RowSample *dst, const RowSample *src);
 extern void RowSampleWrite(StringInfo buf, const RowSample *s);
 extern void RowSampleRead(StringInfo buf, RowSample *s, int cap, int width);

@@ -18,10 +18,11 @@
 
 #define LINEAR_STATS_FORMAT 1
 #define SAMPLE_BYTES (32 * 1024 * 1024)
-#define SAMPLE_MAX_ROWS 100000
+#define SAMPLE_MAX_ROWS 20000
 #define SAMPLE_MIN_ROWS 1000
 
 PG_FUNCTION_INFO_V1(linear_stats_trans);
+PG_FUNCTION_INFO_V1(linear_stats_args_trans);
 PG_FUNCTION_INFO_V1(linear_stats_combine);
 PG_FUNCTION_INFO_V1(linear_stats_serialize);
 PG_FUNCTION_INFO_V1(linear_stats_deserialize);
@@ -39,7 +40,7 @@ MixPriority(uint64 h)
 	return h;
 }
 
-/* Rows the MAE sample keeps: about 32 MB, at least 1000, at most 100000 */
+/* Rows the MAE sample keeps per split: about 32 MB, at least 1000, at most 20000 */
 static int
 SampleCapacity(int nslots)
 {
@@ -84,8 +85,12 @@ StatsCreateForSpec(bytea *specbytes, MemoryContext aggcxt)
 	FeatureReaderInit(&s->reader, aggcxt);
 	s->test_threshold = (uint32) floor(spec->test_fraction * 4294967296.0);
 	s->x = palloc(sizeof(double) * (spec->nslots + 1));
-	s->missing = palloc0(sizeof(double) * Max(spec->nnumeric, 1));
+	s->missing = palloc0(sizeof(int) * Max(spec->nnumeric, 1));
 	s->srow = palloc(sizeof(double) * (spec->nslots + 1));
+	s->miss_slot = palloc(sizeof(int) * Max(spec->nnumeric, 1));
+	for (int i = 0; i < spec->ncolumns; i++)
+		if (spec->columns[i].miss_index >= 0)
+			s->miss_slot[spec->columns[i].miss_index] = spec->columns[i].first_slot;
 	MemoryContextSwitchTo(old);
 	return s;
 }
@@ -101,79 +106,124 @@ NullFeatureError(void)
 }
 
 /*
- * Add one row to its split: co-moments of [x, y, missing] and the sample,
- * where a missing numeric value is NaN until the imputed mean is known.
+ * Add the reader's current row to the state: read the target (a NULL
+ * target skips the row), encode the features straight into the batch of
+ * the row's split (known first when a key decides it), and offer the row
+ * to the split's sample, where a missing numeric value is NaN until the
+ * imputed mean is known.
  */
 static void
-StatsAddRow(LinearStats *s, int split, uint64 h, int nmissing)
+StatsAccumulate(LinearStats *s)
 {
-	Moments    *m = &s->mom[split];
-	double	   *row = MomentsNextRow(m);
 	const FeatureSpec *spec = s->spec;
+	FeatureReader *r = &s->reader;
+	double		y;
+	double	   *row;
+	uint64		h = 0;
+	int			split = SPLIT_TRAIN;
+	int			nmissing = 0;
 
-	memcpy(row, s->x, sizeof(double) * (s->nslots + 1));
-	memcpy(row + s->nslots + 1, s->missing, sizeof(double) * s->nmiss);
-	MomentsRowDone(m, nmissing > 0);
-
-	memcpy(s->srow, s->x, sizeof(double) * (s->nslots + 1));
+	if (!FeatureReadTarget(r, spec, &y))
+	{
+		s->skipped_target++;
+		return;
+	}
+	if (r->key_pos >= 0)
+	{
+		h = FeatureRowHash(r, spec, NULL, 0);
+		split = ((uint32) h < s->test_threshold) ? SPLIT_TEST : SPLIT_TRAIN;
+		row = MomentsNextRow(&s->mom[split]);
+	}
+	else
+		row = s->x;
+	if (FeatureEncodeRow(r, spec, row, s->missing, &nmissing))
+	{
+		if (spec->impute == IMPUTE_ERROR)
+			NullFeatureError();
+		if (spec->impute == IMPUTE_SKIP)
+		{
+			s->skipped_feature++;
+			return;				/* the batch row is simply reused */
+		}
+	}
+	row[s->nslots] = y;
+	if (r->key_pos < 0)
+	{
+		h = FeatureRowHash(r, spec, row, s->nslots + 1);
+		split = ((uint32) h < s->test_threshold) ? SPLIT_TEST : SPLIT_TRAIN;
+		memcpy(MomentsNextRow(&s->mom[split]), row, sizeof(double) * (s->nslots + 1));
+		row = MomentsNextRow(&s->mom[split]);
+	}
 	if (nmissing > 0)
-		for (int i = 0; i < spec->ncolumns; i++)
-			if (spec->columns[i].miss_index >= 0 &&
-				s->missing[spec->columns[i].miss_index] != 0.0)
-				s->srow[spec->columns[i].first_slot] = get_float8_nan();
-	RowSampleOffer(&s->sample[split], MixPriority(h), s->srow);
+	{
+		memset(row + s->nslots + 1, 0, sizeof(double) * s->nmiss);
+		for (int k = 0; k < nmissing; k++)
+			row[s->nslots + 1 + s->missing[k]] = 1.0;
+	}
+
+	h = MixPriority(h);
+	if (RowSampleWants(&s->sample[split], h))
+	{
+		memcpy(s->srow, row, sizeof(double) * (s->nslots + 1));
+		for (int k = 0; k < nmissing; k++)
+			s->srow[s->miss_slot[s->missing[k]]] = get_float8_nan();
+		RowSampleOffer(&s->sample[split], h, s->srow);
+	}
+	MomentsRowDone(&s->mom[split], nmissing > 0);
+}
+
+/* The transition state, created from the spec argument on the first row */
+static LinearStats *
+StatsForCall(FunctionCallInfo fcinfo, int spec_arg, MemoryContext *aggcxt)
+{
+	if (!AggCheckCallContext(fcinfo, aggcxt))
+		elog(ERROR, "linear_stats transition called in non-aggregate context");
+	if (!PG_ARGISNULL(0))
+		return (LinearStats *) PG_GETARG_POINTER(0);
+	if (PG_ARGISNULL(spec_arg))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("linear_stats needs a feature spec"),
+				 errhint("Pass profenrich.model_spec(name) or the spec train() builds.")));
+	return StatsCreateForSpec(PG_GETARG_BYTEA_PP(spec_arg), *aggcxt);
 }
 
 /*
- * linear_stats_trans(state internal, row record, spec bytea)
+ * linear_stats_trans(state internal, row record, spec bytea): rows as
+ * composite values, read by column name.
  */
 Datum
 linear_stats_trans(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
-	LinearStats *s = PG_ARGISNULL(0) ? NULL : (LinearStats *) PG_GETARG_POINTER(0);
-	HeapTupleHeader td;
-	HeapTupleData tuple;
-	bool		anynull;
-	int			nmissing = 0;
-	uint64		h;
-	int			split;
+	LinearStats *s;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "linear_stats_trans called in non-aggregate context");
 	if (PG_ARGISNULL(1))
-		PG_RETURN_POINTER(s);
-	if (s == NULL)
 	{
-		if (PG_ARGISNULL(2))
-			elog(ERROR, "linear_stats needs a feature spec");
-		s = StatsCreateForSpec(PG_GETARG_BYTEA_PP(2), aggcxt);
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		PG_RETURN_DATUM(PG_GETARG_DATUM(0));
 	}
-	td = PG_GETARG_HEAPTUPLEHEADER(1);
-	FeatureReaderBind(&s->reader, s->spec, td, true, true);
-	FeatureTupleFromHeader(td, &tuple);
+	s = StatsForCall(fcinfo, 2, &aggcxt);
+	FeatureReaderLoadComposite(&s->reader, s->spec, PG_GETARG_HEAPTUPLEHEADER(1), true, true);
+	StatsAccumulate(s);
+	PG_RETURN_POINTER(s);
+}
 
-	if (!FeatureReadTarget(&s->reader, s->spec, &tuple, &s->x[s->nslots]))
-	{
-		s->skipped_target++;
-		PG_RETURN_POINTER(s);
-	}
-	anynull = FeatureEncodeRow(&s->reader, s->spec, &tuple, s->x, s->missing);
-	if (anynull)
-	{
-		if (s->spec->impute == IMPUTE_ERROR)
-			NullFeatureError();
-		if (s->spec->impute == IMPUTE_SKIP)
-		{
-			s->skipped_feature++;
-			PG_RETURN_POINTER(s);
-		}
-		for (int j = 0; j < s->nmiss; j++)
-			nmissing += (s->missing[j] != 0.0);
-	}
-	h = FeatureRowHash(&s->reader, s->spec, &tuple, s->x, s->nslots + 1);
-	split = ((uint32) h < s->test_threshold) ? SPLIT_TEST : SPLIT_TRAIN;
-	StatsAddRow(s, split, h, nmissing);
+/*
+ * linear_stats_args_trans(state internal, spec bytea, names text[],
+ * VARIADIC "any"): the row as one argument per named column, which spares
+ * the executor building a composite value per row.
+ */
+Datum
+linear_stats_args_trans(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	LinearStats *s = StatsForCall(fcinfo, 1, &aggcxt);
+
+	FeatureReaderBindArgs(&s->reader, s->spec, fcinfo, 2, true, true);
+	FeatureReaderLoadArgs(&s->reader, fcinfo, 2);
+	StatsAccumulate(s);
 	PG_RETURN_POINTER(s);
 }
 
@@ -225,8 +275,17 @@ static bytea *
 StatsToBytes(LinearStats *s)
 {
 	StringInfoData buf;
+	int			d = s->nslots + 1 + s->nmiss;
+	Size		size = VARHDRSZ + 6 * 4 + 2 * 8 +
+		2 * (8 + 8 * d + 8 * ((Size) d * (d + 1) / 2) + 4) +
+		(Size) (s->sample[0].count + s->sample[1].count) * (8 + 8 * (s->nslots + 1));
 
-	pq_begintypsend(&buf);
+	/* one allocation of the exact size: the state can be tens of megabytes */
+	buf.data = palloc(size + 1);
+	buf.maxlen = size + 1;
+	buf.len = 0;
+	buf.cursor = 0;
+	pq_sendint32(&buf, 0);		/* room for the varlena header */
 	pq_sendint32(&buf, LINEAR_STATS_FORMAT);
 	pq_sendint32(&buf, s->nslots);
 	pq_sendint32(&buf, s->nmiss);
@@ -238,7 +297,9 @@ StatsToBytes(LinearStats *s)
 		MomentsWrite(&buf, &s->mom[k]);
 		RowSampleWrite(&buf, &s->sample[k]);
 	}
-	return pq_endtypsend(&buf);
+	Assert((Size) buf.len == size);
+	SET_VARSIZE(buf.data, buf.len);
+	return (bytea *) buf.data;
 }
 
 /* Reject bytes that cannot be a state of this format */

@@ -33,8 +33,9 @@ typedef struct LinearStats
 	FeatureReader reader;
 	uint32		test_threshold;
 	double	   *x;				/* nslots + 1 */
-	double	   *missing;		/* nmiss */
+	int		   *missing;		/* miss_index of the NULL numeric features */
 	double	   *srow;			/* nslots + 1 */
+	int		   *miss_slot;		/* slot of each miss_index */
 } LinearStats;
 
 extern LinearStats *LinearStatsFromBytes(bytea *b);

@@ -361,42 +361,71 @@ SpecBytes(const FeatureSpec *spec)
 	return b;
 }
 
-/*
- * The select list of the columns a model reads (features, target, key),
- * quoted.  Reading only these, rather than the whole row, is what column
- * privileges allow and what keeps wide profile tables cheap.
- */
-static char *
+/* The columns a model reads, in order: target, key (if any), features */
+static List *
 NeededColumns(const FeatureSpec *spec)
 {
-	StringInfoData cols;
+	List	   *cols = list_make1(spec->target);
 
-	initStringInfo(&cols);
-	appendStringInfoString(&cols, quote_identifier(spec->target));
 	if (spec->key)
-		appendStringInfo(&cols, ", %s", quote_identifier(spec->key));
+		cols = lappend(cols, spec->key);
 	for (int i = 0; i < spec->ncolumns; i++)
-		appendStringInfo(&cols, ", %s", quote_identifier(spec->columns[i].name));
-	return cols.data;
+		cols = lappend(cols, spec->columns[i].name);
+	return cols;
+}
+
+/* The needed columns quoted and comma-separated */
+static char *
+ColumnList(List *cols)
+{
+	StringInfoData out;
+	ListCell   *lc;
+
+	initStringInfo(&out);
+	foreach(lc, cols)
+		appendStringInfo(&out, "%s%s", out.len > 0 ? ", " : "",
+						 quote_identifier((const char *) lfirst(lc)));
+	return out.data;
+}
+
+/* The needed column names as a text[] */
+static Datum
+ColumnNames(List *cols)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * list_length(cols));
+	int			i = 0;
+	ListCell   *lc;
+
+	foreach(lc, cols)
+		elems[i++] = CStringGetTextDatum((const char *) lfirst(lc));
+	return PointerGetDatum(construct_array(elems, i, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
 /*
- * The one pass over the data: SELECT profenrich.linear_stats(s.*, spec)
- * FROM (SELECT needed columns FROM source) s, which PostgreSQL may split
- * across parallel workers.
+ * The one pass over the data, which PostgreSQL may split across parallel
+ * workers: SELECT profenrich.linear_stats(spec, names, col1, col2, ...)
+ * FROM source.  Passing columns as arguments spares building a composite
+ * value per row and reads only the needed columns (as column privileges
+ * require).  Beyond the argument limit, rows go as composites of a
+ * subquery of the needed columns.
  */
 static LinearStats *
 RunStatsPass(const FeatureSpec *spec, const Source *src)
 {
-	Oid			types[1] = {BYTEAOID};
-	Datum		values[1] = {PointerGetDatum(SpecBytes(spec))};
-	char	   *sql = psprintf("SELECT profenrich.linear_stats(pe_src.*, $1) "
-							   "FROM (SELECT %s FROM %s) AS pe_src",
-							   NeededColumns(spec), src->qualname);
+	List	   *cols = NeededColumns(spec);
+	Oid			types[2] = {BYTEAOID, TEXTARRAYOID};
+	Datum		values[2] = {PointerGetDatum(SpecBytes(spec)), ColumnNames(cols)};
+	char	   *sql;
 	bool		isnull;
 	Datum		d;
 
-	TrainQuery(sql, 1, types, values, 0);
+	if (list_length(cols) <= FUNC_MAX_ARGS - 3)
+		sql = psprintf("SELECT profenrich.linear_stats($1, $2, %s) FROM %s",
+					   ColumnList(cols), src->qualname);
+	else
+		sql = psprintf("SELECT profenrich.linear_stats(pe_src.*, $1) "
+					   "FROM (SELECT %s FROM %s) AS pe_src", ColumnList(cols), src->qualname);
+	TrainQuery(sql, list_length(cols) <= FUNC_MAX_ARGS - 3 ? 2 : 1, types, values, 0);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (isnull)
 		return NULL;

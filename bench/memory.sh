@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Training memory against row count: peak anonymous RSS of the backend (polled from
+# /proc every 5 ms, minus its idle size) while training 'linear' on 100,000 and on all rows.
+# Shared buffers are not anonymous memory, so they do not count.
+set -euo pipefail
+db=$1
+psql -X -q -d "$db" -c "CREATE OR REPLACE VIEW bench.t_100k AS SELECT * FROM bench.t WHERE id <= 100000"
+peak_kb() {  # relation
+  psql -X -q -d "$db" -c "SET application_name = 'profenrich_mem'; SET max_parallel_workers_per_gather = 0; SELECT pg_sleep(1);
+      SELECT profenrich.train('bench_mem', 'linear', '$1', 'y', NULL, '{\"key\": \"id\", \"deploy\": false}')" \
+      >/dev/null &
+  local client=$! pid="" idle=0 peak=0 v
+  for _ in $(seq 1 100); do
+    pid=$(psql -X -At -d "$db" -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'profenrich_mem'")
+    [ -n "$pid" ] && break; sleep 0.05
+  done
+  idle=$(awk '/RssAnon/ {print $2}' /proc/"$pid"/status)
+  while kill -0 "$client" 2>/dev/null; do
+    v=$(awk '/RssAnon/ {print $2}' /proc/"$pid"/status 2>/dev/null || echo 0)
+    [ -n "$v" ] && [ "$v" -gt "$peak" ] && peak=$v
+    sleep 0.005
+  done
+  wait "$client"
+  echo $(( peak - idle ))
+}
+small=$(peak_kb bench.t_100k)
+large=$(peak_kb bench.t)
+rows=$(psql -X -At -d "$db" -c "SELECT count(*) FROM bench.t")
+echo "training memory: +${small} kB at 100000 rows, +${large} kB at $rows rows"
+psql -X -q -d "$db" -c "INSERT INTO bench.results (bench, measured, ms, baseline, baseline_ms, goal)
+  VALUES ('linear: memory', 'peak backend kB, $rows rows', $large, 'peak backend kB, 100000 rows', $small, '<= 1.5')"
+psql -X -q -d "$db" -c "SELECT profenrich.drop_model('bench_mem')" >/dev/null

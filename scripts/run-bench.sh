@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs the benchmarks under bench/ against the cluster with-cluster.sh started and prints a
+# table of ratios against baselines measured in the same run. BENCH_ROWS overrides 1,000,000.
+set -euo pipefail
+cd "$PROFENRICH_ROOT"
+rows=${BENCH_ROWS:-1000000}
+db=profenrich_bench
+createdb "$db"
+psql_b() { psql -X -v ON_ERROR_STOP=1 -v rows="$rows" -d "$db" "$@"; }
+echo "== building $rows-row benchmark table"
+psql_b -q -f bench/setup.sql
+for f in bench/linear.sql; do
+  echo "== $f"
+  psql_b -q -f "$f"
+done
+bash bench/memory.sh "$db"
+echo
+echo "== results (ratio = measured / baseline, both measured in this run)"
+psql_b -P footer=off -c "SELECT bench, measured, round(ms::numeric, 0) AS ms, baseline,
+  round(baseline_ms::numeric, 0) AS baseline_ms, round(ratio::numeric, 2) AS ratio, goal,
+  CASE WHEN ratio <= substring(goal FROM '[0-9.]+')::float8 THEN 'met' ELSE 'NOT MET' END AS status
+  FROM bench.results ORDER BY bench"
