@@ -134,6 +134,8 @@ extern bool FeatureEncodeRow(FeatureReader *r, const FeatureSpec *spec,
 static inline double
 FeatureDatumToDouble(Datum d, FeatureConv conv)
 {
+	if (likely(conv == CONV_FLOAT8))
+		return DatumGetFloat8(d);
 	switch (conv)
 	{
 		case CONV_FLOAT8:

@@ -185,72 +185,79 @@ RowSampleInit(RowSample *s, int cap, int width)
 	s->cap = cap;
 	s->width = width;
 	s->count = 0;
-	s->heap = palloc(sizeof(SampleSlot) * Max(cap, 1));
-	s->rows = palloc(mul_size(sizeof(double), mul_size(Max(cap, 1), width)));
+	s->threshold = PG_UINT64_MAX;
+	s->prio = palloc(sizeof(uint64) * Max(2 * cap, 1));
+	s->rows = palloc(mul_size(sizeof(double), mul_size(Max(2 * cap, 1), width)));
 }
 
-/* Restore the max-heap property downward from position i */
-static void
-HeapSiftDown(RowSample *s, int i)
+/* Swap entries i and j of a sample */
+static inline void
+SampleSwap(RowSample *s, int i, int j, double *tmp)
 {
-	SampleSlot	moving = s->heap[i];
+	uint64		p = s->prio[i];
+	size_t		w = sizeof(double) * s->width;
 
-	for (;;)
-	{
-		int			child = 2 * i + 1;
-
-		if (child >= s->count)
-			break;
-		if (child + 1 < s->count && s->heap[child + 1].prio > s->heap[child].prio)
-			child++;
-		if (s->heap[child].prio <= moving.prio)
-			break;
-		s->heap[i] = s->heap[child];
-		i = child;
-	}
-	s->heap[i] = moving;
+	s->prio[i] = s->prio[j];
+	s->prio[j] = p;
+	memcpy(tmp, &s->rows[(size_t) i * s->width], w);
+	memcpy(&s->rows[(size_t) i * s->width], &s->rows[(size_t) j * s->width], w);
+	memcpy(&s->rows[(size_t) j * s->width], tmp, w);
 }
 
-/* Restore the max-heap property upward from position i */
-static void
-HeapSiftUp(RowSample *s, int i)
+/*
+ * Keep the cap entries of smallest priority (quickselect, moving rows with
+ * their priorities) and lower the threshold to the largest one kept.
+ */
+void
+RowSampleTrim(RowSample *s)
 {
-	SampleSlot	moving = s->heap[i];
+	int			lo = 0,
+				hi = s->count - 1,
+				k = s->cap - 1;
+	double	   *tmp;
 
-	while (i > 0)
+	if (s->count <= s->cap)
+		return;
+	tmp = palloc(sizeof(double) * s->width);
+	while (lo < hi)
 	{
-		int			parent = (i - 1) / 2;
+		uint64		pivot = s->prio[(lo + hi) / 2];
+		int			i = lo,
+					j = hi;
 
-		if (s->heap[parent].prio >= moving.prio)
+		while (i <= j)
+		{
+			while (s->prio[i] < pivot)
+				i++;
+			while (s->prio[j] > pivot)
+				j--;
+			if (i <= j)
+				SampleSwap(s, i++, j--, tmp);
+		}
+		if (k <= j)
+			hi = j;
+		else if (k >= i)
+			lo = i;
+		else
 			break;
-		s->heap[i] = s->heap[parent];
-		i = parent;
 	}
-	s->heap[i] = moving;
+	pfree(tmp);
+	s->count = s->cap;
+	s->threshold = 0;
+	for (int i = 0; i < s->cap; i++)
+		s->threshold = Max(s->threshold, s->prio[i]);
 }
 
 /* Keep the row if its priority is among the cap smallest seen */
 void
 RowSampleOffer(RowSample *s, uint64 prio, const double *row)
 {
-	int			idx;
-
-	if (s->count < s->cap)
-	{
-		idx = s->count;
-		memcpy(&s->rows[(size_t) idx * s->width], row, sizeof(double) * s->width);
-		s->heap[s->count].prio = prio;
-		s->heap[s->count].row = idx;
-		s->count++;
-		HeapSiftUp(s, s->count - 1);
+	if (s->cap == 0 || prio >= s->threshold)
 		return;
-	}
-	if (s->cap == 0 || prio >= s->heap[0].prio)
-		return;
-	idx = s->heap[0].row;
-	memcpy(&s->rows[(size_t) idx * s->width], row, sizeof(double) * s->width);
-	s->heap[0].prio = prio;
-	HeapSiftDown(s, 0);
+	s->prio[s->count] = prio;
+	memcpy(&s->rows[(size_t) s->count * s->width], row, sizeof(double) * s->width);
+	if (++s->count == 2 * s->cap)
+		RowSampleTrim(s);
 }
 
 /* Offer every row of src to dst; src is not modified */
@@ -260,27 +267,20 @@ RowSampleMerge(RowSample *dst, const RowSample *src)
 	if (dst->width != src->width)
 		elog(ERROR, "cannot merge samples of widths %d and %d", dst->width, src->width);
 	for (int i = 0; i < src->count; i++)
-		RowSampleOffer(dst, src->heap[i].prio,
-					   &src->rows[(size_t) src->heap[i].row * src->width]);
+		RowSampleOffer(dst, src->prio[i], &src->rows[(size_t) i * src->width]);
 }
 
-/* Serialize the sampled rows with their priorities, in heap order */
+/* Serialize the sample, trimmed to at most cap rows, with the priorities */
 void
-RowSampleWrite(StringInfo buf, const RowSample *s)
+RowSampleWrite(StringInfo buf, RowSample *s)
 {
+	RowSampleTrim(s);
 	pq_sendint32(buf, s->count);
-	for (int i = 0; i < s->count; i++)
-	{
-		pq_sendint64(buf, (int64) s->heap[i].prio);
-		pq_sendbytes(buf, (const char *) &s->rows[(size_t) s->heap[i].row * s->width],
-					 sizeof(double) * s->width);
-	}
+	pq_sendbytes(buf, (const char *) s->prio, sizeof(uint64) * s->count);
+	pq_sendbytes(buf, (const char *) s->rows, sizeof(double) * s->width * s->count);
 }
 
-/*
- * Read what RowSampleWrite wrote, checking the count against the capacity;
- * the entries come in heap order, so the heap is rebuilt as it was.
- */
+/* Read what RowSampleWrite wrote, checking the count against the capacity */
 void
 RowSampleRead(StringInfo buf, RowSample *s, int cap, int width)
 {
@@ -292,16 +292,10 @@ RowSampleRead(StringInfo buf, RowSample *s, int cap, int width)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("invalid sample size %d in serialized training state", count)));
-	for (int i = 0; i < count; i++)
-	{
-		s->heap[i].prio = (uint64) pq_getmsgint64(buf);
-		s->heap[i].row = i;
-		pq_copymsgbytes(buf, (char *) &s->rows[(size_t) i * width], sizeof(double) * width);
-	}
+	pq_copymsgbytes(buf, (char *) s->prio, sizeof(uint64) * count);
+	pq_copymsgbytes(buf, (char *) s->rows, sizeof(double) * width * count);
 	s->count = count;
-	for (int i = 1; i < count; i++)
-		if (s->heap[(i - 1) / 2].prio < s->heap[i].prio)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("invalid sample order in serialized training state")));
+	if (count == cap)
+		for (int i = 0; i < count; i++)
+			s->threshold = i == 0 ? s->prio[0] : Max(s->threshold, s->prio[i]);
 }

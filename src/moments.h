@@ -15,7 +15,7 @@
 
 #include "lib/stringinfo.h"
 
-#define MOMENTS_BATCH 1024
+#define MOMENTS_BATCH 4096
 
 typedef struct Moments
 {
@@ -33,21 +33,21 @@ typedef struct Moments
 	double	   *bcomom;			/* d x d, scratch */
 } Moments;
 
-/* A sampled row's priority and its place in the row store */
-typedef struct SampleSlot
-{
-	uint64		prio;
-	int32		row;
-} SampleSlot;
-
-/* Bottom-k sample by 64-bit priority: the same rows whatever the order */
+/*
+ * Bottom-k sample by 64-bit priority: the cap rows of smallest priority,
+ * the same rows whatever the order they come in.  Rows below the current
+ * threshold are appended to a buffer of twice the cap; when it fills, the
+ * cap smallest are kept and the threshold drops to the largest of them,
+ * so each kept row costs amortized O(1).
+ */
 typedef struct RowSample
 {
 	int			cap;
 	int			width;
-	int			count;
-	SampleSlot *heap;			/* max-heap by priority */
-	double	   *rows;			/* cap x width */
+	int			count;			/* rows held, at most 2 * cap */
+	uint64		threshold;		/* rows at or above it are not wanted */
+	uint64	   *prio;			/* 2 * cap */
+	double	   *rows;			/* 2 * cap x width */
 } RowSample;
 
 extern void MomentsInit(Moments *m, int dense, int d);
@@ -61,14 +61,16 @@ extern void MomentsRead(StringInfo buf, Moments *m, int dense, int d);
 extern void RowSampleInit(RowSample *s, int cap, int width);
 extern void RowSampleOffer(RowSample *s, uint64 prio, const double *row);
 
+extern void RowSampleTrim(RowSample *s);
+
 /* Would RowSampleOffer keep a row of this priority? */
 static inline bool
 RowSampleWants(const RowSample *s, uint64 prio)
 {
-	return s->count < s->cap || prio < s->heap[0].prio;
+	return prio < s->threshold;
 }
 extern void RowSampleMerge(RowSample *dst, const RowSample *src);
-extern void RowSampleWrite(StringInfo buf, const RowSample *s);
+extern void RowSampleWrite(StringInfo buf, RowSample *s);
 extern void RowSampleRead(StringInfo buf, RowSample *s, int cap, int width);
 
 #endif
