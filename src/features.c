@@ -406,6 +406,21 @@ BindNames(FeatureReader *r, const FeatureSpec *spec, const char **names, const O
 	r->key_pos = -1;
 	if (want_key && spec->key != NULL)
 		BindKey(r, spec, names, types, collations, n);
+	r->num_col = palloc(sizeof(int) * Max(spec->ncolumns, 1));
+	r->num_pos = palloc(sizeof(int) * Max(spec->ncolumns, 1));
+	r->num_slot = palloc(sizeof(int) * Max(spec->ncolumns, 1));
+	r->num_conv = palloc(sizeof(FeatureConv) * Max(spec->ncolumns, 1));
+	r->nnum = 0;
+	for (int i = 0; i < spec->ncolumns; i++)
+	{
+		if (spec->columns[i].kind == FEATURE_CATEGORICAL)
+			continue;
+		r->num_col[r->nnum] = i;
+		r->num_pos[r->nnum] = r->pos[i];
+		r->num_slot[r->nnum] = spec->columns[i].first_slot;
+		r->num_conv[r->nnum] = r->conv[i];
+		r->nnum++;
+	}
 	r->bound = true;
 	MemoryContextSwitchTo(old);
 }
@@ -632,32 +647,41 @@ FeatureEncodeRow(FeatureReader *r, const FeatureSpec *spec, double *x,
 	bool		anynull = false;
 
 	*nmissing = 0;
+	for (int k = 0; k < r->nnum; k++)
+	{
+		const NullableDatum *v = &r->row[r->num_pos[k]];
+		double		value;
+
+		if (unlikely(v->isnull))
+		{
+			x[r->num_slot[k]] = 0.0;
+			missing[(*nmissing)++] = spec->columns[r->num_col[k]].miss_index;
+			anynull = true;
+			continue;
+		}
+		value = FeatureDatumToDouble(v->value, r->num_conv[k]);
+		if (unlikely(!isfinite(value)))
+			FeatureNotFinite(spec->columns[r->num_col[k]].name);
+		x[r->num_slot[k]] = value;
+	}
+	if (r->nnum == spec->ncolumns)
+		return anynull;
 	for (int i = 0; i < spec->ncolumns; i++)
 	{
 		const FeatureColumn *c = &spec->columns[i];
+		int			level;
 
 		if (c->kind != FEATURE_CATEGORICAL)
+			continue;
+		level = FeatureReadLevel(r, spec, i);
+		memset(&x[c->first_slot], 0, sizeof(double) * c->nslots);
+		if (level == LEVEL_NULL)
 		{
-			if (!FeatureReadNumber(r, spec, i, &x[c->first_slot]))
-			{
-				x[c->first_slot] = 0.0;
-				missing[(*nmissing)++] = c->miss_index;
-				anynull = true;
-			}
+			anynull = true;
+			level = c->mode_level;
 		}
-		else
-		{
-			int			level = FeatureReadLevel(r, spec, i);
-
-			memset(&x[c->first_slot], 0, sizeof(double) * c->nslots);
-			if (level == LEVEL_NULL)
-			{
-				anynull = true;
-				level = c->mode_level;
-			}
-			if (level >= 0)
-				x[c->first_slot + level] = 1.0;
-		}
+		if (level >= 0)
+			x[c->first_slot + level] = 1.0;
 	}
 	return anynull;
 }

@@ -99,6 +99,12 @@ typedef struct FeatureReader
 	FmgrInfo	key_hash;
 	Oid			key_collation;
 	const NullableDatum *row;	/* the current row */
+	/* numeric and boolean columns as compact arrays, for the encoding loop */
+	int			nnum;
+	int		   *num_col;		/* spec column */
+	int		   *num_pos;		/* row position */
+	int		   *num_slot;		/* slot */
+	FeatureConv *num_conv;
 	/* composite rows */
 	Oid			tupType;
 	int32		tupTypmod;

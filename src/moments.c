@@ -190,49 +190,39 @@ RowSampleInit(RowSample *s, int cap, int width)
 	s->rows = palloc(mul_size(sizeof(double), mul_size(Max(2 * cap, 1), width)));
 }
 
-/* Swap entries i and j of a sample */
-static inline void
-SampleSwap(RowSample *s, int i, int j, double *tmp)
+/* A priority and the entry that holds it, for selecting without moving rows */
+typedef struct PrioEntry
 {
-	uint64		p = s->prio[i];
-	size_t		w = sizeof(double) * s->width;
+	uint64		prio;
+	int			entry;
+} PrioEntry;
 
-	s->prio[i] = s->prio[j];
-	s->prio[j] = p;
-	memcpy(tmp, &s->rows[(size_t) i * s->width], w);
-	memcpy(&s->rows[(size_t) i * s->width], &s->rows[(size_t) j * s->width], w);
-	memcpy(&s->rows[(size_t) j * s->width], tmp, w);
-}
-
-/*
- * Keep the cap entries of smallest priority (quickselect, moving rows with
- * their priorities) and lower the threshold to the largest one kept.
- */
-void
-RowSampleTrim(RowSample *s)
+/* Partially order e[] so that e[k] holds the (k+1)-th smallest priority */
+static void
+SelectSmallest(PrioEntry *e, int n, int k)
 {
 	int			lo = 0,
-				hi = s->count - 1,
-				k = s->cap - 1;
-	double	   *tmp;
+				hi = n - 1;
 
-	if (s->count <= s->cap)
-		return;
-	tmp = palloc(sizeof(double) * s->width);
 	while (lo < hi)
 	{
-		uint64		pivot = s->prio[(lo + hi) / 2];
+		uint64		pivot = e[(lo + hi) / 2].prio;
 		int			i = lo,
 					j = hi;
 
 		while (i <= j)
 		{
-			while (s->prio[i] < pivot)
+			while (e[i].prio < pivot)
 				i++;
-			while (s->prio[j] > pivot)
+			while (e[j].prio > pivot)
 				j--;
 			if (i <= j)
-				SampleSwap(s, i++, j--, tmp);
+			{
+				PrioEntry	t = e[i];
+
+				e[i++] = e[j];
+				e[j--] = t;
+			}
 		}
 		if (k <= j)
 			hi = j;
@@ -241,11 +231,50 @@ RowSampleTrim(RowSample *s)
 		else
 			break;
 	}
-	pfree(tmp);
-	s->count = s->cap;
+}
+
+/*
+ * Keep the cap entries of smallest priority and lower the threshold to the
+ * largest one kept.  The selection runs over (priority, entry) pairs; then
+ * each kept row past the first cap places moves once into a freed place.
+ */
+void
+RowSampleTrim(RowSample *s)
+{
+	PrioEntry  *e;
+	bool	   *keep;
+	int			hole = 0;
+
+	if (s->count <= s->cap)
+		return;
+	e = palloc(sizeof(PrioEntry) * s->count);
+	keep = palloc0(sizeof(bool) * s->count);
+	for (int i = 0; i < s->count; i++)
+	{
+		e[i].prio = s->prio[i];
+		e[i].entry = i;
+	}
+	SelectSmallest(e, s->count, s->cap - 1);
 	s->threshold = 0;
 	for (int i = 0; i < s->cap; i++)
-		s->threshold = Max(s->threshold, s->prio[i]);
+	{
+		keep[e[i].entry] = true;
+		s->threshold = Max(s->threshold, e[i].prio);
+	}
+	for (int i = s->cap; i < s->count; i++)
+	{
+		if (!keep[i])
+			continue;
+		while (keep[hole])
+			hole++;
+		s->prio[hole] = s->prio[i];
+		memcpy(&s->rows[(size_t) hole * s->width], &s->rows[(size_t) i * s->width],
+			   sizeof(double) * s->width);
+		keep[hole] = true;
+	}
+	s->count = s->cap;
+	pfree(e);
+	pfree(keep);
 }
 
 /* Keep the row if its priority is among the cap smallest seen */
