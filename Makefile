@@ -35,8 +35,8 @@ deps:
 
 # Build and install as a separate make run, so PGXS is loaded after deps installed it.
 build-install: deps
-	$(MAKE) all
-	$(MAKE) install
+	$(MAKE) -s all
+	$(MAKE) -s install >/dev/null
 
 demo: build-install
 	scripts/with-cluster.sh scripts/demo.sh

@@ -61,3 +61,8 @@ SELECT n_train FROM profenrich.train('wide', 'linear', 'wide', 'y', NULL, '{"tes
 SELECT count(*) AS slots FROM profenrich.coefficients('wide');
 EXPLAIN (VERBOSE, COSTS OFF) SELECT profenrich.score('wide', w) FROM wide w;
 SELECT abs(sum(profenrich.score('wide', w)) - sum(y)) < 1e-6 AS mean_preserved FROM wide w;
+
+-- score_columns directly, untyped literals included, equals score of the same row
+SELECT abs(profenrich.score_columns('s1', ARRAY['age', 'visits', 'vip', 'channel'], 40, 10.5, true, 'web')
+           - profenrich.score('s1', r)) < 1e-12 AS same_as_score
+FROM (SELECT 40 AS age, 10.5 AS visits, true AS vip, 'web' AS channel) r;

@@ -56,6 +56,9 @@ FeatureConvForType(Oid typid)
 			return CONV_TEXT;
 		case BPCHAROID:
 			return CONV_BPCHAR;
+		case UNKNOWNOID:
+		case CSTRINGOID:
+			return CONV_CSTRING;
 	}
 	if (type_is_enum(base))
 		return CONV_ENUM;
@@ -68,7 +71,7 @@ FeatureKindForConv(FeatureConv conv)
 {
 	if (conv == CONV_BOOL)
 		return FEATURE_BOOLEAN;
-	if (conv == CONV_TEXT || conv == CONV_BPCHAR || conv == CONV_ENUM)
+	if (conv == CONV_TEXT || conv == CONV_BPCHAR || conv == CONV_ENUM || conv == CONV_CSTRING)
 		return FEATURE_CATEGORICAL;
 	return FEATURE_NUMERIC;
 }
@@ -590,9 +593,10 @@ FeatureReadLevel(FeatureReader *r, const FeatureSpec *spec, int col)
 
 	if (v->isnull)
 		return LEVEL_NULL;
-	if (r->conv[col] == CONV_ENUM)
+	if (r->conv[col] == CONV_ENUM || r->conv[col] == CONV_CSTRING)
 	{
-		char	   *s = OutputFunctionCall(&r->outfn[col], d);
+		const char *s = r->conv[col] == CONV_CSTRING ? DatumGetCString(d) :
+			OutputFunctionCall(&r->outfn[col], d);
 
 		level = FindLevel(c, s, strlen(s));
 	}

@@ -42,7 +42,8 @@ typedef enum FeatureConv
 	CONV_BOOL,
 	CONV_TEXT,
 	CONV_BPCHAR,
-	CONV_ENUM
+	CONV_ENUM,
+	CONV_CSTRING				/* an untyped literal passed to VARIADIC "any" */
 } FeatureConv;
 
 /* Level index results of FeatureReadLevel besides a real level */

@@ -1,0 +1,55 @@
+-- profenrich demo: the main job on the demo profiles.
+-- Train a model of next-90-day spend from profile and behaviour columns, inspect it,
+-- and score every profile in SQL, as an analyst or a BI tool would.
+\set ON_ERROR_STOP on
+\pset footer off
+SET client_min_messages = warning;
+
+\echo
+\echo '== 1. Train: spend in the next 90 days from profile and behaviour columns'
+SELECT name, version, algorithm, n_train, n_test, deployed
+FROM profenrich.train('spend_90d', 'linear', 'demo.profiles', 'spend_next_90d',
+     ARRAY['plan', 'country', 'age', 'newsletter', 'tenure_days', 'visits_90d', 'views_90d',
+           'purchases_90d', 'purchases_total', 'spend_total', 'avg_order_value',
+           'days_since_last_visit'],
+     '{"seed": 1}');
+
+\echo
+\echo '== 2. How good is it? (held-out 20% of profiles, split by profile_id)'
+SELECT round((metrics->'test'->>'r2')::numeric, 3) AS test_r2,
+       round((metrics->'test'->>'rmse')::numeric, 2) AS test_rmse,
+       round((metrics->'test'->>'mae')::numeric, 2) AS test_mae,
+       round((metrics->'train'->>'r2')::numeric, 3) AS train_r2,
+       (SELECT round(avg(spend_next_90d)::numeric, 2) FROM demo.profiles) AS mean_spend
+FROM profenrich.models WHERE name = 'spend_90d' AND deployed;
+
+\echo
+\echo '== 3. What drives it? Coefficients on the original scale, with R-style inference'
+SELECT feature, round(coef::numeric, 4) AS coef, round(std_err::numeric, 4) AS std_err,
+       round(stat::numeric, 2) AS t, to_char(p_value, '9.9EEEE') AS p_value
+FROM profenrich.coefficients('spend_90d')
+ORDER BY abs(stat) DESC NULLS LAST LIMIT 10;
+
+\echo
+\echo '== 4. Score in SQL: the 10 profiles expected to spend most'
+SELECT profile_id, plan, country, purchases_90d, round(spend_total::numeric, 2) AS spend_to_date,
+       round(profenrich.score('spend_90d', p)::numeric, 2) AS predicted_90d,
+       round(spend_next_90d::numeric, 2) AS actual_90d
+FROM demo.profiles p
+ORDER BY profenrich.score('spend_90d', p) DESC LIMIT 10;
+
+\echo
+\echo '== 5. A BI view: predicted and actual spend by plan'
+SELECT plan, count(*) AS profiles,
+       round(avg(profenrich.score('spend_90d', p))::numeric, 2) AS avg_predicted,
+       round(avg(spend_next_90d)::numeric, 2) AS avg_actual
+FROM demo.profiles p GROUP BY plan ORDER BY avg_predicted DESC;
+
+\echo
+\echo '== 6. The registry: versions, deployment and rollback'
+SELECT version FROM profenrich.train('spend_90d', 'linear', 'demo.profiles', 'spend_next_90d',
+     ARRAY['plan', 'visits_90d', 'purchases_90d', 'spend_total'], '{"seed": 1, "l2": 10}');
+SELECT name, version, deployed, round((metrics->'test'->>'r2')::numeric, 3) AS test_r2,
+       options->>'l2' AS l2
+FROM profenrich.models WHERE name = 'spend_90d' ORDER BY version;
+SELECT profenrich.rollback('spend_90d') AS rolled_back_to;
