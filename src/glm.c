@@ -118,15 +118,13 @@ FitAlloc(LinearFit *fit, int p)
  * to the original scale; the intercept's variance adds sigma^2 / n.
  */
 static void
-FitInference(LinearFit *fit, const XYStats *s, const double *l)
+FitInference(LinearFit *fit, const XYStats *s, const double *inv)
 {
 	int			p = fit->p;
 	double		sigma2 = fit->rss / fit->df_resid;
-	double	   *inv = palloc(sizeof(double) * Max(p * p, 1));
 	double	   *cov = palloc(sizeof(double) * Max(p * p, 1));
 	double		var0;
 
-	LinalgCholeskyInverse(p, l, fit->aliased, inv);
 	for (int i = 0; i < p; i++)
 		for (int j = 0; j < p; j++)
 			cov[i * p + j] = fit->aliased[i] || fit->aliased[j] ? 0.0 :
@@ -142,7 +140,6 @@ FitInference(LinearFit *fit, const XYStats *s, const double *l)
 		fit->pval[i] = isnan(fit->stat[i]) ? get_float8_nan() :
 			StudentTTwoSided(fit->stat[i], fit->df_resid);
 	fit->has_inference = true;
-	pfree(inv);
 	pfree(cov);
 }
 
@@ -155,7 +152,10 @@ GlmLinearFit(const XYStats *s, double l2, LinearFit *fit)
 {
 	int			p = s->p;
 	double	   *a = palloc(sizeof(double) * Max(p * p, 1));
+	double	   *work = palloc(sizeof(double) * Max(p * p, 1));
+	double	   *inv = palloc(sizeof(double) * Max(p * p, 1));
 	double	   *beta = palloc(sizeof(double) * Max(p, 1));
+	bool		inference;
 
 	FitAlloc(fit, p);
 	for (int i = 0; i < p; i++)
@@ -173,8 +173,10 @@ GlmLinearFit(const XYStats *s, double l2, LinearFit *fit)
 		a[i * p + i] += l2;
 		beta[i] = fit->aliased[i] ? 0.0 : s->cxy[i] / fit->slot_sd[i];
 	}
-	fit->rank = LinalgCholeskyAliased(p, a, GLM_ALIAS_TOL, fit->aliased);
-	LinalgCholeskySolve(p, a, fit->aliased, beta);
+	memcpy(work, a, sizeof(double) * p * p);
+	fit->rank = LinalgCholeskyAliased(p, work, GLM_ALIAS_TOL, fit->aliased);
+	inference = l2 == 0.0 && s->n - fit->rank - 1 > 0;
+	LinalgSpdSolve(p, a, fit->aliased, beta, inference ? inv : NULL);
 	fit->intercept = s->ymean;
 	for (int i = 0; i < p; i++)
 	{
@@ -184,9 +186,11 @@ GlmLinearFit(const XYStats *s, double l2, LinearFit *fit)
 	fit->rss = GlmLinearSse(fit, s);
 	fit->df_resid = s->n - fit->rank - 1;
 	fit->has_inference = false;
-	if (l2 == 0.0 && fit->df_resid > 0)
-		FitInference(fit, s, a);
+	if (inference)
+		FitInference(fit, s, inv);
 	pfree(a);
+	pfree(work);
+	pfree(inv);
 	pfree(beta);
 }
 

@@ -10,6 +10,7 @@
 #include "postgres.h"
 
 #include <cblas.h>
+#include <lapacke.h>
 #include <math.h>
 
 #include "miscadmin.h"
@@ -65,12 +66,13 @@ LinalgQuadForm(int n, const double *a, const double *x)
 }
 
 /*
- * In-place Cholesky a = L L' of a full symmetric n x n matrix, column by
- * column in the given order.  A column whose residual variance, once the
- * columns before it are accounted for, falls to tol times its own
- * variance is aliased (exactly collinear with earlier ones): its row and
- * column of L are zero and it is skipped, as R's lm() does with its
- * pivoting QR.  On return the lower triangle holds L.  Returns the rank.
+ * Which columns of a full symmetric n x n matrix are aliased: an in-place
+ * Cholesky a = L L', column by column in the given order, where a column
+ * whose residual variance, once the columns before it are accounted for,
+ * falls to tol times its own variance is aliased (exactly collinear with
+ * earlier ones) and skipped, as R's lm() does with its pivoting QR.
+ * LAPACK's pivoted Cholesky (dpstrf) would reorder by size instead, and
+ * alias other columns than R.  Returns the rank; a is overwritten.
  */
 int
 LinalgCholeskyAliased(int n, double *a, double tol, bool *aliased)
@@ -107,55 +109,71 @@ LinalgCholeskyAliased(int n, double *a, double tol, bool *aliased)
 	return rank;
 }
 
-/* Solve L L' x = b in place, with aliased entries of x set to 0 */
-void
-LinalgCholeskySolve(int n, const double *l, const bool *aliased, double *b)
+/* Copy the non-aliased rows and columns of a (n x n) into c (k x k) */
+static int
+Compress(int n, const double *a, const bool *aliased, double *c, int *map)
 {
+	int			k = 0;
+
 	for (int i = 0; i < n; i++)
-	{
-		double		s = b[i];
-
-		if (aliased[i])
-		{
-			b[i] = 0.0;
-			continue;
-		}
-		for (int k = 0; k < i; k++)
-			s -= l[i * n + k] * b[k];
-		b[i] = s / l[i * n + i];
-	}
-	for (int i = n - 1; i >= 0; i--)
-	{
-		double		s = b[i];
-
-		if (aliased[i])
-			continue;
-		for (int k = i + 1; k < n; k++)
-			s -= l[k * n + i] * b[k];
-		b[i] = s / l[i * n + i];
-	}
+		if (!aliased[i])
+			map[k++] = i;
+	for (int i = 0; i < k; i++)
+		for (int j = 0; j < k; j++)
+			c[i * k + j] = a[map[i] * n + map[j]];
+	return k;
 }
 
 /*
- * The inverse of L L' restricted to the non-aliased rows and columns (zero
- * elsewhere), solving one unit vector at a time.
+ * Solve a x = b for a symmetric positive definite a (n x n, full),
+ * restricted to the rows and columns not aliased (their x is 0), with
+ * LAPACK's Cholesky (dpotrf, dpotrs).  When inv is not NULL it receives
+ * the inverse of that restriction (dpotri), zero on aliased rows and
+ * columns.  b is overwritten with x.
  */
 void
-LinalgCholeskyInverse(int n, const double *l, const bool *aliased, double *inv)
+LinalgSpdSolve(int n, const double *a, const bool *aliased, double *b, double *inv)
 {
-	double	   *e = palloc(sizeof(double) * Max(n, 1));
+	int		   *map = palloc(sizeof(int) * Max(n, 1));
+	double	   *c = palloc(sizeof(double) * Max(n * n, 1));
+	double	   *rhs = palloc(sizeof(double) * Max(n, 1));
+	int			k = Compress(n, a, aliased, c, map);
+	lapack_int	info;
 
-	for (int j = 0; j < n; j++)
+	CHECK_FOR_INTERRUPTS();
+	for (int i = 0; i < k; i++)
+		rhs[i] = b[map[i]];
+	memset(b, 0, sizeof(double) * n);
+	if (k > 0)
 	{
-		CHECK_FOR_INTERRUPTS();
-		memset(e, 0, sizeof(double) * n);
-		if (!aliased[j])
-		{
-			e[j] = 1.0;
-			LinalgCholeskySolve(n, l, aliased, e);
-		}
-		for (int i = 0; i < n; i++)
-			inv[i * n + j] = e[i];
+		info = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', k, c, k);
+		if (info != 0)
+			elog(ERROR, "Cholesky factorization failed (dpotrf info %d) after aliasing",
+				 (int) info);
+		info = LAPACKE_dpotrs(LAPACK_ROW_MAJOR, 'U', k, 1, c, k, rhs, 1);
+		if (info != 0)
+			elog(ERROR, "Cholesky solve failed (dpotrs info %d)", (int) info);
+		for (int i = 0; i < k; i++)
+			b[map[i]] = rhs[i];
 	}
-	pfree(e);
+	if (inv != NULL)
+	{
+		memset(inv, 0, sizeof(double) * n * n);
+		if (k > 0)
+		{
+			CHECK_FOR_INTERRUPTS();
+			info = LAPACKE_dpotri(LAPACK_ROW_MAJOR, 'U', k, c, k);
+			if (info != 0)
+				elog(ERROR, "Cholesky inverse failed (dpotri info %d)", (int) info);
+			for (int i = 0; i < k; i++)
+				for (int j = i; j < k; j++)
+				{
+					inv[map[i] * n + map[j]] = c[i * k + j];
+					inv[map[j] * n + map[i]] = c[i * k + j];
+				}
+		}
+	}
+	pfree(map);
+	pfree(c);
+	pfree(rhs);
 }

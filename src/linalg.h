@@ -13,7 +13,6 @@ extern void LinalgSyrUpper(int n, double alpha, const double *x, double *c, int 
 extern void LinalgSymmetrize(int n, double *c, int ldc);
 extern double LinalgQuadForm(int n, const double *a, const double *x);
 extern int	LinalgCholeskyAliased(int n, double *a, double tol, bool *aliased);
-extern void LinalgCholeskySolve(int n, const double *l, const bool *aliased, double *b);
-extern void LinalgCholeskyInverse(int n, const double *l, const bool *aliased, double *inv);
+extern void LinalgSpdSolve(int n, const double *a, const bool *aliased, double *b, double *inv);
 
 #endif

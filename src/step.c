@@ -49,6 +49,53 @@ SampleCapacity(int nslots)
 	return Min(Max(cap, SAMPLE_MIN_ROWS), SAMPLE_MAX_ROWS);
 }
 
+#define PROGRESS_ROWS_MASK ((1 << 20) - 1)
+#define PROGRESS_INTERVAL_MS 10000
+
+#ifdef USE_ASSERT_CHECKING
+/*
+ * Invariants of a state: shapes agree, counts are sane, variances are not
+ * negative beyond rounding, samples respect their capacity.
+ */
+static void
+StatsCheck(const LinearStats *s)
+{
+	for (int k = 0; k < 2; k++)
+	{
+		const Moments *m = &s->mom[k];
+
+		Assert(m->d == s->nslots + 1 + s->nmiss && m->dense == s->nslots + 1);
+		Assert(m->n >= 0 && m->rows >= 0 && m->rows < MOMENTS_BATCH);
+		for (int i = 0; i < m->d; i++)
+			Assert(!(m->comom[i * m->d + i] < -1e-6 * Max(1.0, m->n)));
+		Assert(s->sample[k].count >= 0 && s->sample[k].count <= 2 * s->sample[k].cap);
+		Assert(s->sample[k].width == s->nslots + 1);
+	}
+	Assert(s->skipped_target >= 0 && s->skipped_feature >= 0);
+}
+#else
+#define StatsCheck(s) ((void) 0)
+#endif
+
+/*
+ * A NOTICE at most every 10 seconds on a long pass (checked every 2^20
+ * rows, so it costs nothing per row); each parallel worker reports its own.
+ */
+static void
+StatsProgress(LinearStats *s)
+{
+	TimestampTz now;
+
+	if ((++s->rows_seen & PROGRESS_ROWS_MASK) != 0)
+		return;
+	now = GetCurrentTimestamp();
+	if (!TimestampDifferenceExceeds(s->last_notice, now, PROGRESS_INTERVAL_MS))
+		return;
+	ereport(NOTICE,
+			(errmsg("profenrich: training pass has read " INT64_FORMAT " rows", s->rows_seen)));
+	s->last_notice = now;
+}
+
 /* An empty state with both splits, in the current memory context */
 static LinearStats *
 StatsCreate(int nslots, int nmiss, int sample_cap)
@@ -84,6 +131,7 @@ StatsCreateForSpec(bytea *specbytes, MemoryContext aggcxt)
 	s->spec = spec;
 	FeatureReaderInit(&s->reader, aggcxt);
 	s->test_threshold = (uint32) floor(spec->test_fraction * 4294967296.0);
+	s->last_notice = GetCurrentTimestamp();
 	s->x = palloc(sizeof(double) * (spec->nslots + 1));
 	s->missing = palloc0(sizeof(int) * Max(spec->nnumeric, 1));
 	s->srow = palloc(sizeof(double) * (spec->nslots + 1));
@@ -123,6 +171,7 @@ StatsAccumulate(LinearStats *s)
 	int			split = SPLIT_TRAIN;
 	int			nmissing = 0;
 
+	StatsProgress(s);
 	if (!FeatureReadTarget(r, spec, &y))
 	{
 		s->skipped_target++;
@@ -265,7 +314,9 @@ linear_stats_combine(PG_FUNCTION_ARGS)
 	old = MemoryContextSwitchTo(aggcxt);
 	if (a == NULL)
 		a = StatsCreate(b->nslots, b->nmiss, b->sample_cap);
+	StatsCheck(b);
 	StatsMerge(a, b);
+	StatsCheck(a);
 	MemoryContextSwitchTo(old);
 	PG_RETURN_POINTER(a);
 }
@@ -365,6 +416,7 @@ LinearStatsFromBytes(bytea *b)
 	}
 	if (buf.cursor != buf.len)
 		StatsBytesError("trailing bytes");
+	StatsCheck(s);
 	return s;
 }
 

@@ -15,6 +15,7 @@
 
 #include "features.h"
 #include "moments.h"
+#include "utils/timestamp.h"
 
 #define SPLIT_TRAIN 0
 #define SPLIT_TEST	1
@@ -36,6 +37,8 @@ typedef struct LinearStats
 	int		   *missing;		/* miss_index of the NULL numeric features */
 	double	   *srow;			/* nslots + 1 */
 	int		   *miss_slot;		/* slot of each miss_index */
+	int64		rows_seen;		/* for progress notices */
+	TimestampTz last_notice;
 } LinearStats;
 
 extern LinearStats *LinearStatsFromBytes(bytea *b);
