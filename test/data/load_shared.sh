@@ -1,11 +1,85 @@
 #!/usr/bin/env bash
 # Loads the public data sets of ../shared/data into schema shared_data of the test database,
 # for the pgTAP suites that use them (they skip, saying so, when a table is absent).
-# Usage: load_shared_data.sh DBNAME DATADIR
+# Usage: load_shared.sh DBNAME DATADIR
+#
+# The files are read by psql on the client side (\copy), so the server, which runs as
+# another OS user, never needs access to DATADIR. A file that does not exist is skipped
+# with a note and its table is simply not created; a file whose header is not the one
+# expected is an error (the tests' reference figures would no longer apply).
+#
+# Tables:
+#   shared_data.bank_churn   churn/Churn_Modelling.csv (10,000 rows; comma separated,
+#                            header line, LF line endings, no quoting)
 set -euo pipefail
+
+if [ $# -ne 2 ]; then
+    echo "usage: $0 DBNAME DATADIR" >&2
+    exit 2
+fi
 db=$1 dir=$2
-psql -X -q -v ON_ERROR_STOP=1 -d "$db" <<SQL
+
+# A path as a single-quoted psql \copy file name ('' stands for ').
+sql_path() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/''/g")"; }
+
+# First line of a file without a trailing CR.
+header_of() { head -n 1 "$1" | tr -d '\r'; }
+
+script=$(mktemp)
+trap 'rm -f "$script"' EXIT
+loaded=()
+
+cat >"$script" <<'SQL'
+SET client_min_messages = warning;
 DROP SCHEMA IF EXISTS shared_data CASCADE;
 CREATE SCHEMA shared_data;
 SQL
-echo "loaded shared data sets from $dir"
+
+# --- bank churn -------------------------------------------------------------------------
+churn=$dir/churn/Churn_Modelling.csv
+churn_header='RowNumber,CustomerId,Surname,CreditScore,Geography,Gender,Age,Tenure,Balance,NumOfProducts,HasCrCard,IsActiveMember,EstimatedSalary,Exited'
+if [ -f "$churn" ]; then
+    got=$(header_of "$churn")
+    if [ "$got" != "$churn_header" ]; then
+        echo "$churn: unexpected header" >&2
+        echo "  expected: $churn_header" >&2
+        echo "  found:    $got" >&2
+        exit 1
+    fi
+    cat >>"$script" <<SQL
+CREATE TABLE shared_data.bank_churn (
+    row_number       int NOT NULL,
+    customer_id      bigint PRIMARY KEY,
+    surname          text NOT NULL,
+    credit_score     int NOT NULL,
+    geography        text NOT NULL,
+    gender           text NOT NULL,
+    age              int NOT NULL,
+    tenure           int NOT NULL,
+    balance          float8 NOT NULL,
+    num_of_products  int NOT NULL,
+    has_cr_card      int NOT NULL,
+    is_active_member int NOT NULL,
+    estimated_salary float8 NOT NULL,
+    exited           int NOT NULL
+);
+COMMENT ON TABLE shared_data.bank_churn IS
+    'Bank customer churn (public Kaggle data set, Churn_Modelling.csv), loaded by test/data/load_shared.sh';
+\\copy shared_data.bank_churn (row_number, customer_id, surname, credit_score, geography, gender, age, tenure, balance, num_of_products, has_cr_card, is_active_member, estimated_salary, exited) FROM $(sql_path "$churn") WITH (FORMAT csv, HEADER true)
+ANALYZE shared_data.bank_churn;
+SQL
+    loaded+=("bank_churn")
+else
+    echo "skipping shared_data.bank_churn: $churn not found"
+fi
+
+psql -X -q -v ON_ERROR_STOP=1 --single-transaction -d "$db" -f "$script"
+
+if [ ${#loaded[@]} -gt 0 ]; then
+    for t in "${loaded[@]}"; do
+        n=$(psql -X -q -At -v ON_ERROR_STOP=1 -d "$db" -c "SELECT count(*) FROM shared_data.$t")
+        echo "loaded shared_data.$t: $n rows"
+    done
+else
+    echo "no shared data sets found under $dir; schema shared_data is empty"
+fi
