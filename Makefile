@@ -5,11 +5,11 @@ EXTENSION = profenrich
 MODULE_big = profenrich
 OBJS = src/profenrich.o src/options.o src/features.o src/moments.o src/linalg.o \
        src/glm.o src/distributions.o src/model.o src/step.o src/train.o \
-       src/registry.o src/score.o
+       src/registry.o src/score.o src/dataset.o src/logistic.o src/train_linear.o src/train_logistic.o src/metrics.o src/evaluate.o
 DATA = $(wildcard sql/profenrich--*.sql)
 
 # Regression tests: sql/<name>.sql against expected/<name>.out
-REGRESS = setup linear registry features score errors parallel upgrade
+REGRESS = setup linear registry features score errors parallel logistic upgrade
 REGRESS_OPTS = --inputdir=.
 
 PG_CFLAGS = -O3 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \

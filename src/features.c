@@ -26,6 +26,8 @@
 
 #include "features.h"
 
+static const char *CategoryText(Datum d, FeatureConv conv, FmgrInfo *outfn, int *len);
+
 /*
  * How a column of this type is read, or CONV_NONE if it cannot be a
  * feature.  Domains are looked through.
@@ -163,6 +165,8 @@ void
 FeatureSpecWrite(StringInfo buf, const FeatureSpec *spec)
 {
 	WriteString(buf, spec->target);
+	pq_sendbyte(buf, spec->binary ? 1 : 0);
+	WriteString(buf, spec->positive);
 	WriteString(buf, spec->key);
 	pq_sendfloat8(buf, spec->test_fraction);
 	pq_sendint64(buf, (int64) spec->seed);
@@ -183,13 +187,21 @@ FeatureSpecWrite(StringInfo buf, const FeatureSpec *spec)
 	}
 }
 
-/* Read what FeatureSpecWrite wrote, with sanity checks on every count */
+/*
+ * Read what FeatureSpecWrite wrote, with sanity checks on every count.
+ * Format 1 (release 0.1.0) had no class-label fields.
+ */
 FeatureSpec *
-FeatureSpecRead(StringInfo buf)
+FeatureSpecRead(StringInfo buf, int format)
 {
 	FeatureSpec *spec = palloc0(sizeof(FeatureSpec));
 
 	spec->target = ReadString(buf);
+	if (format >= 2)
+	{
+		spec->binary = pq_getmsgbyte(buf) != 0;
+		spec->positive = ReadString(buf);
+	}
 	spec->key = ReadString(buf);
 	spec->test_fraction = pq_getmsgfloat8(buf);
 	spec->seed = (uint64) pq_getmsgint64(buf);
@@ -251,6 +263,11 @@ FeatureSpecToJson(const FeatureSpec *spec)
 		escape_json(&out, spec->target);
 	else
 		appendStringInfoString(&out, "null");
+	if (spec->positive)
+	{
+		appendStringInfoString(&out, ", \"positive\": ");
+		escape_json(&out, spec->positive);
+	}
 	appendStringInfoString(&out, ", \"key\": ");
 	if (spec->key)
 		escape_json(&out, spec->key);
@@ -398,8 +415,26 @@ BindNames(FeatureReader *r, const FeatureSpec *spec, const char **names, const O
 					 errmsg("row has no target column \"%s\"", spec->target),
 					 errhint("Pass rows that hold the model's target column.")));
 		r->target_conv = FeatureConvForType(types[r->target_pos]);
-		if (r->target_conv == CONV_NONE ||
+		if (spec->binary && spec->positive != NULL &&
 			FeatureKindForConv(r->target_conv) == FEATURE_CATEGORICAL)
+		{
+			if (r->target_conv == CONV_ENUM)
+			{
+				Oid			outfn;
+				bool		isvarlena;
+
+				getTypeOutputInfo(types[r->target_pos], &outfn, &isvarlena);
+				fmgr_info_cxt(outfn, &r->target_outfn, r->mcxt);
+			}
+		}
+		else if (spec->binary && spec->positive != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("target column \"%s\" has type %s, but the model's target is text",
+							spec->target, format_type_be(types[r->target_pos])),
+					 errhint("Pass rows whose target column is text or an enum.")));
+		else if (r->target_conv == CONV_NONE ||
+				 FeatureKindForConv(r->target_conv) == FEATURE_CATEGORICAL)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
 					 errmsg("target column \"%s\" has type %s, which is not numeric",
@@ -437,6 +472,44 @@ BoundWidth(const FeatureReader *r, const FeatureSpec *spec)
 	for (int i = 0; i < spec->ncolumns; i++)
 		w = Max(w, r->pos[i] + 1);
 	return w;
+}
+
+/*
+ * Bind to the columns of a tuple descriptor (a query's result) and size
+ * the row buffer that FeatureReaderLoadSlot fills.
+ */
+void
+FeatureReaderBindDesc(FeatureReader *r, const FeatureSpec *spec, TupleDesc desc,
+					  bool want_target, bool want_key)
+{
+	const char **names = palloc(sizeof(char *) * Max(desc->natts, 1));
+	Oid		   *types = palloc(sizeof(Oid) * Max(desc->natts, 1));
+	Oid		   *colls = palloc(sizeof(Oid) * Max(desc->natts, 1));
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		names[i] = att->attisdropped ? NULL : NameStr(att->attname);
+		types[i] = att->atttypid;
+		colls[i] = att->attcollation;
+	}
+	BindNames(r, spec, names, types, colls, desc->natts, want_target, want_key);
+	r->width = BoundWidth(r, spec);
+	r->rowbuf = MemoryContextAlloc(r->mcxt, sizeof(NullableDatum) * Max(r->width, 1));
+}
+
+/* Make a slot of a query's result the current row */
+void
+FeatureReaderLoadSlot(FeatureReader *r, TupleTableSlot *slot)
+{
+	slot_getsomeattrs(slot, r->width);
+	for (int i = 0; i < r->width; i++)
+	{
+		r->rowbuf[i].value = slot->tts_values[i];
+		r->rowbuf[i].isnull = slot->tts_isnull[i];
+	}
+	r->row = r->rowbuf;
 }
 
 /* Bind to a composite type unless bound to it already */
@@ -558,6 +631,71 @@ FeatureNotFinite(const char *name)
 			 errhint("Filter such rows out, or set the values to NULL so they are imputed.")));
 }
 
+/* The text of a categorical datum and its length (char(n) without trailing blanks) */
+static const char *
+CategoryText(Datum d, FeatureConv conv, FmgrInfo *outfn, int *len)
+{
+	const char *s;
+
+	if (conv == CONV_ENUM || conv == CONV_CSTRING)
+	{
+		s = conv == CONV_CSTRING ? DatumGetCString(d) : OutputFunctionCall(outfn, d);
+		*len = strlen(s);
+		return s;
+	}
+	else
+	{
+		text	   *t = DatumGetTextPP(d);
+
+		s = VARDATA_ANY(t);
+		*len = VARSIZE_ANY_EXHDR(t);
+		if (conv == CONV_BPCHAR)
+			while (*len > 0 && s[*len - 1] == ' ')
+				(*len)--;
+		return s;
+	}
+}
+
+/*
+ * A class label as 1 (positive) or 0.  Booleans and numbers must be 0 or
+ * 1; a text label is positive when it equals the spec's positive value,
+ * and a third distinct value is an error naming the values found.
+ */
+double
+FeatureBinaryTarget(FeatureReader *r, const FeatureSpec *spec, Datum d)
+{
+	double		v;
+
+	if (spec->positive == NULL)
+	{
+		v = FeatureDatumToDouble(d, r->target_conv);
+		if (v != 0.0 && v != 1.0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("target column \"%s\" holds %g, but a class label must be 0 or 1",
+							spec->target, v),
+					 errhint("Use a boolean target, a 0/1 target, or a text target with two values and the option \"positive\".")));
+		return v;
+	}
+	else
+	{
+		int			len;
+		const char *s = CategoryText(d, r->target_conv, &r->target_outfn, &len);
+
+		if (len == (int) strlen(spec->positive) && memcmp(s, spec->positive, len) == 0)
+			return 1.0;
+		if (r->negative == NULL)
+			r->negative = MemoryContextStrdup(r->mcxt, pnstrdup(s, len));
+		else if ((int) strlen(r->negative) != len || memcmp(r->negative, s, len) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("target column \"%s\" has more than two values: \"%s\", \"%s\" and \"%s\" at least",
+							spec->target, spec->positive, r->negative, pnstrdup(s, len)),
+					 errhint("A class label needs exactly two values; map the others in a view.")));
+		return 0.0;
+	}
+}
+
 /* The conversions FeatureDatumToDouble does not inline */
 double
 FeatureDatumToDoubleSlow(Datum d, FeatureConv conv)
@@ -588,30 +726,14 @@ FeatureReadLevel(FeatureReader *r, const FeatureSpec *spec, int col)
 {
 	const FeatureColumn *c = &spec->columns[col];
 	const NullableDatum *v = &r->row[r->pos[col]];
-	Datum		d = v->value;
+	const char *s;
+	int			len;
 	int			level;
 
 	if (v->isnull)
 		return LEVEL_NULL;
-	if (r->conv[col] == CONV_ENUM || r->conv[col] == CONV_CSTRING)
-	{
-		const char *s = r->conv[col] == CONV_CSTRING ? DatumGetCString(d) :
-			OutputFunctionCall(&r->outfn[col], d);
-
-		level = FindLevel(c, s, strlen(s));
-	}
-	else
-	{
-		text	   *t = DatumGetTextPP(d);
-		const char *s = VARDATA_ANY(t);
-		int			len = VARSIZE_ANY_EXHDR(t);
-
-		/* char(n) compares as its text cast does: trailing blanks stripped */
-		if (r->conv[col] == CONV_BPCHAR)
-			while (len > 0 && s[len - 1] == ' ')
-				len--;
-		level = FindLevel(c, s, len);
-	}
+	s = CategoryText(v->value, r->conv[col], &r->outfn[col], &len);
+	level = FindLevel(c, s, len);
 	if (level == LEVEL_UNSEEN && c->has_other)
 		return c->nlevels;
 	return level;
@@ -635,6 +757,13 @@ FeatureRowHash(FeatureReader *r, const FeatureSpec *spec, const double *x, int n
 												v->value, UInt64GetDatum(spec->seed)));
 	}
 	return hash_bytes_extended((const unsigned char *) x, n * sizeof(double), spec->seed);
+}
+
+/* Rows whose split hash falls below this are in the test split */
+uint32
+FeatureTestThreshold(const FeatureSpec *spec)
+{
+	return (uint32) floor(spec->test_fraction * 4294967296.0);
 }
 
 /*

@@ -46,6 +46,13 @@ typedef enum FeatureConv
 	CONV_CSTRING				/* an untyped literal passed to VARIADIC "any" */
 } FeatureConv;
 
+/* The two splits of a training source */
+#define SPLIT_TRAIN 0
+#define SPLIT_TEST	1
+
+/* Version of the binary spec format FeatureSpecWrite writes */
+#define FEATURE_SPEC_FORMAT 2
+
 /* Level index results of FeatureReadLevel besides a real level */
 #define LEVEL_NULL		(-2)
 #define LEVEL_UNSEEN	(-1)
@@ -72,6 +79,8 @@ typedef struct FeatureSpec
 	int			nslots;
 	int			nnumeric;		/* numeric and boolean columns */
 	char	   *target;			/* NULL when the model has none */
+	bool		binary;			/* the target is a class label read as 1/0 */
+	char	   *positive;		/* a text target's positive value, else NULL */
 	char	   *key;			/* split column; NULL hashes the row's values */
 	double		test_fraction;
 	uint64		seed;
@@ -96,6 +105,8 @@ typedef struct FeatureReader
 	FmgrInfo   *outfn;
 	int			target_pos;		/* -1 when not read */
 	FeatureConv target_conv;
+	char	   *negative;		/* a text target's other value, once seen */
+	FmgrInfo	target_outfn;	/* an enum target's output function */
 	int			key_pos;		/* -1 when not read */
 	FmgrInfo	key_hash;
 	Oid			key_collation;
@@ -120,20 +131,25 @@ extern FeatureKind FeatureKindForConv(FeatureConv conv);
 extern void FeatureSpecLayout(FeatureSpec *spec);
 extern char *FeatureSlotName(const FeatureSpec *spec, int slot);
 extern void FeatureSpecWrite(StringInfo buf, const FeatureSpec *spec);
-extern FeatureSpec *FeatureSpecRead(StringInfo buf);
+extern FeatureSpec *FeatureSpecRead(StringInfo buf, int format);
 extern char *FeatureSpecToJson(const FeatureSpec *spec);
 
 extern void FeatureReaderInit(FeatureReader *r, MemoryContext mcxt);
 extern void FeatureReaderLoadComposite(FeatureReader *r, const FeatureSpec *spec,
 									   HeapTupleHeader td, bool want_target, bool want_key);
+extern void FeatureReaderBindDesc(FeatureReader *r, const FeatureSpec *spec, TupleDesc desc,
+								  bool want_target, bool want_key);
+extern void FeatureReaderLoadSlot(FeatureReader *r, TupleTableSlot *slot);
 extern void FeatureReaderBindArgs(FeatureReader *r, const FeatureSpec *spec,
 								  FunctionCallInfo fcinfo, int names_arg,
 								  bool want_target, bool want_key);
 extern int	FeatureReadLevel(FeatureReader *r, const FeatureSpec *spec, int col);
 extern void FeatureNotFinite(const char *name) pg_attribute_noreturn();
 extern double FeatureDatumToDoubleSlow(Datum d, FeatureConv conv);
+extern double FeatureBinaryTarget(FeatureReader *r, const FeatureSpec *spec, Datum d);
 extern uint64 FeatureRowHash(FeatureReader *r, const FeatureSpec *spec,
 							 const double *x, int n);
+extern uint32 FeatureTestThreshold(const FeatureSpec *spec);
 extern bool FeatureEncodeRow(FeatureReader *r, const FeatureSpec *spec,
 							 double *x, int *missing, int *nmissing);
 
@@ -187,6 +203,11 @@ FeatureReadTarget(FeatureReader *r, const FeatureSpec *spec, double *value)
 
 	if (v->isnull)
 		return false;
+	if (spec->binary)
+	{
+		*value = FeatureBinaryTarget(r, spec, v->value);
+		return true;
+	}
 	*value = FeatureDatumToDouble(v->value, r->target_conv);
 	if (unlikely(!isfinite(*value)))
 		FeatureNotFinite(spec->target);

@@ -36,6 +36,27 @@ LinalgSyrkUpper(int n, int k, const double *a, int lda, double *c, int ldc)
 	cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, n, k, 1.0, a, lda, 0.0, c, ldc);
 }
 
+/* c (n x n, upper) += a' a for a of k rows and n columns */
+void
+LinalgSyrkAddUpper(int n, int k, const double *a, int lda, double *c, int ldc)
+{
+	cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, n, k, 1.0, a, lda, 1.0, c, ldc);
+}
+
+/* y = A x for a row-major rows x cols matrix */
+void
+LinalgMatVec(int rows, int cols, const double *a, const double *x, double *y)
+{
+	cblas_dgemv(CblasRowMajor, CblasNoTrans, rows, cols, 1.0, a, cols, x, 1, 0.0, y, 1);
+}
+
+/* y += A' x for a row-major rows x cols matrix */
+void
+LinalgMatTVecAdd(int rows, int cols, const double *a, const double *x, double *y)
+{
+	cblas_dgemv(CblasRowMajor, CblasTrans, rows, cols, 1.0, a, cols, x, 1, 1.0, y, 1);
+}
+
 /* c (upper) += alpha x x' */
 void
 LinalgSyrUpper(int n, double alpha, const double *x, double *c, int ldc)

@@ -9,6 +9,9 @@
 
 extern void LinalgSetThreads(int nthreads);
 extern void LinalgSyrkUpper(int n, int k, const double *a, int lda, double *c, int ldc);
+extern void LinalgSyrkAddUpper(int n, int k, const double *a, int lda, double *c, int ldc);
+extern void LinalgMatVec(int rows, int cols, const double *a, const double *x, double *y);
+extern void LinalgMatTVecAdd(int rows, int cols, const double *a, const double *x, double *y);
 extern void LinalgSyrUpper(int n, double alpha, const double *x, double *c, int ldc);
 extern void LinalgSymmetrize(int n, double *c, int ldc);
 extern double LinalgQuadForm(int n, const double *a, const double *x);

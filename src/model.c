@@ -11,6 +11,7 @@
 
 #include "libpq/pqformat.h"
 
+#include "logistic.h"
 #include "model.h"
 
 /* Write n doubles */
@@ -93,11 +94,12 @@ ModelSerialize(const Model *model)
 	pq_sendint16(&buf, MODEL_FORMAT);
 	pq_sendint16(&buf, (int16) model->algorithm);
 	FeatureSpecWrite(&buf, model->spec);
-	switch (model->algorithm)
+	WriteLinear(&buf, &model->linear);
+	if (model->algorithm == ALG_LOGISTIC)
 	{
-		case ALG_LINEAR:
-			WriteLinear(&buf, &model->linear);
-			break;
+		pq_sendint32(&buf, model->iterations);
+		pq_sendbyte(&buf, model->converged ? 1 : 0);
+		pq_sendfloat8(&buf, model->loglik);
 	}
 	return pq_endtypsend(&buf);
 }
@@ -126,20 +128,79 @@ ModelDeserialize(bytea *params)
 						format, MODEL_FORMAT),
 				 errhint("Update the profenrich extension to the release that trained the model.")));
 	model->algorithm = (ProfAlgorithm) pq_getmsgint(&buf, 2);
-	model->spec = FeatureSpecRead(&buf);
-	switch (model->algorithm)
+	model->spec = FeatureSpecRead(&buf, format);
+	if (model->algorithm != ALG_LINEAR && model->algorithm != ALG_LOGISTIC)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("model parameters name unknown algorithm %d", (int) model->algorithm)));
+	ReadLinear(&buf, &model->linear, model->spec->nslots);
+	if (model->algorithm == ALG_LOGISTIC)
 	{
-		case ALG_LINEAR:
-			ReadLinear(&buf, &model->linear, model->spec->nslots);
-			break;
-		default:
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("model parameters name unknown algorithm %d", (int) model->algorithm)));
+		model->iterations = pq_getmsgint(&buf, 4);
+		model->converged = pq_getmsgbyte(&buf) != 0;
+		model->loglik = pq_getmsgfloat8(&buf);
 	}
 	if (buf.cursor != buf.len)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("model parameters have trailing bytes")));
 	return model;
+}
+
+/*
+ * The linear predictor b0 + x'b of the reader's current row; false when a
+ * feature is NULL and the model was trained without imputation.
+ */
+bool
+ModelLinkRow(const Model *model, FeatureReader *r, double *eta)
+{
+	const FeatureSpec *spec = model->spec;
+	const LinearFit *fit = &model->linear;
+	double		v = fit->intercept;
+	bool		impute = spec->impute == IMPUTE_MEAN;
+
+	for (int i = 0; i < spec->ncolumns; i++)
+	{
+		const FeatureColumn *col = &spec->columns[i];
+
+		if (col->kind != FEATURE_CATEGORICAL)
+		{
+			double		x;
+
+			if (!FeatureReadNumber(r, spec, i, &x))
+			{
+				if (!impute)
+					return false;
+				x = col->impute;
+			}
+			v += fit->coef[col->first_slot] * x;
+		}
+		else
+		{
+			int			level = FeatureReadLevel(r, spec, i);
+
+			if (level == LEVEL_NULL)
+			{
+				if (!impute)
+					return false;
+				level = col->mode_level;
+			}
+			if (level >= 0)
+				v += fit->coef[col->first_slot + level];
+		}
+	}
+	*eta = v;
+	return true;
+}
+
+/* The model's prediction for the current row: the mean, or the probability */
+bool
+ModelScoreRow(const Model *model, FeatureReader *r, double *score)
+{
+	double		eta;
+
+	if (!ModelLinkRow(model, r, &eta))
+		return false;
+	*score = model->algorithm == ALG_LOGISTIC ? LogisticSigmoid(eta) : eta;
+	return true;
 }

@@ -18,6 +18,7 @@
 #include "options.h"
 
 #define VALID_OPTIONS "l2, test_fraction, key, seed, impute, max_categories, deploy"
+#define VALID_LOGISTIC VALID_OPTIONS ", positive, class_weight, max_iter, tol"
 
 /* Report a bad value for one option */
 static void
@@ -54,10 +55,47 @@ OptionString(const char *key, JsonbValue *v, const char *expected)
 	return pnstrdup(v->val.string.val, v->val.string.len);
 }
 
+/* The options only logistic models take; false for any other key */
+static bool
+LogisticOption(const char *key, JsonbValue *v, TrainOptions *opts)
+{
+	if (strcmp(key, "positive") == 0)
+		opts->positive = OptionString(key, v, "the text value that marks the positive class");
+	else if (strcmp(key, "class_weight") == 0)
+	{
+		if (v->type == jbvString &&
+			strcmp(pnstrdup(v->val.string.val, v->val.string.len), "balanced") == 0)
+			opts->balanced = true;
+		else if (v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data))
+			opts->class_weight = JsonbValueToJsonb(v);
+		else
+			OptionError(key, "\"balanced\" or an object of positive weights by class, such as {\"true\": 3, \"false\": 1}");
+	}
+	else if (strcmp(key, "max_iter") == 0)
+	{
+		double		d = OptionNumber(key, v, "an integer from 1 to 10000");
+
+		if (d != floor(d) || d < 1 || d > 10000)
+			OptionError(key, "an integer from 1 to 10000");
+		opts->max_iter = (int) d;
+	}
+	else if (strcmp(key, "tol") == 0)
+	{
+		opts->tol = OptionNumber(key, v, "a number above 0 and below 1");
+		if (!(opts->tol > 0 && opts->tol < 1))
+			OptionError(key, "a number above 0 and below 1");
+	}
+	else
+		return false;
+	return true;
+}
+
 /* Store one key/value pair in opts */
 static void
-OptionApply(const char *key, JsonbValue *v, TrainOptions *opts)
+OptionApply(const char *key, JsonbValue *v, bool logistic, TrainOptions *opts)
 {
+	if (logistic && LogisticOption(key, v, opts))
+		return;
 	if (strcmp(key, "l2") == 0)
 	{
 		opts->l2 = OptionNumber(key, v, "a number not below 0");
@@ -110,15 +148,16 @@ OptionApply(const char *key, JsonbValue *v, TrainOptions *opts)
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown option \"%s\"", key),
-				 errhint("Valid options are: " VALID_OPTIONS ".")));
+				 errmsg("unknown option \"%s\" for algorithm \"%s\"", key,
+						logistic ? "logistic" : "linear"),
+				 errhint("Valid options are: %s.", logistic ? VALID_LOGISTIC : VALID_OPTIONS)));
 }
 
 /*
  * Fill opts with defaults, then with the keys of the options object.
  */
 void
-OptionsParse(Jsonb *options, TrainOptions *opts)
+OptionsParse(Jsonb *options, bool logistic, TrainOptions *opts)
 {
 	JsonbIterator *it;
 	JsonbValue	v;
@@ -132,6 +171,11 @@ OptionsParse(Jsonb *options, TrainOptions *opts)
 	opts->impute = IMPUTE_MEAN;
 	opts->max_categories = 50;
 	opts->deploy = true;
+	opts->positive = NULL;
+	opts->balanced = false;
+	opts->class_weight = NULL;
+	opts->max_iter = 50;
+	opts->tol = 1e-10;
 	if (options == NULL)
 		return;
 	if (!JB_ROOT_IS_OBJECT(options) || JB_ROOT_IS_SCALAR(options))
@@ -149,7 +193,7 @@ OptionsParse(Jsonb *options, TrainOptions *opts)
 		{
 			if (v.type == jbvNull)
 				OptionError(key, "a value other than null");
-			OptionApply(key, &v, opts);
+			OptionApply(key, &v, logistic, opts);
 			key = NULL;
 		}
 	}

@@ -24,9 +24,15 @@ typedef struct TrainOptions
 	ImputeMode	impute;
 	int			max_categories; /* one-hot vocabulary cap */
 	bool		deploy;			/* deploy the new version */
+	/* logistic */
+	char	   *positive;		/* a text target's positive value */
+	bool		balanced;		/* class_weight "balanced" */
+	Jsonb	   *class_weight;	/* class_weight object, or NULL */
+	int			max_iter;
+	double		tol;
 } TrainOptions;
 
-extern void OptionsParse(Jsonb *options, TrainOptions *opts);
+extern void OptionsParse(Jsonb *options, bool logistic, TrainOptions *opts);
 extern const char *ImputeModeName(ImputeMode mode);
 
 #endif

@@ -9,6 +9,8 @@
  */
 #include "postgres.h"
 
+#include <limits.h>
+
 #include "fmgr.h"
 #include "utils/guc.h"
 
@@ -18,6 +20,7 @@
 PG_MODULE_MAGIC;
 
 int			profenrich_blas_threads = 1;
+int			profenrich_max_train_memory = 1024 * 1024;
 
 void		_PG_init(void);
 
@@ -38,6 +41,8 @@ AlgorithmName(ProfAlgorithm alg)
 	{
 		case ALG_LINEAR:
 			return "linear";
+		case ALG_LOGISTIC:
+			return "logistic";
 	}
 	return "unknown";
 }
@@ -56,6 +61,14 @@ _PG_init(void)
 							1, 1, 64,
 							PGC_USERSET, 0,
 							NULL, AssignBlasThreads, NULL);
+	DefineCustomIntVariable("profenrich.max_train_memory",
+							"Largest encoded training set held in memory.",
+							"Iterative trainers read the data once into memory when the encoded "
+							"rows fit; beyond this they run one SQL pass per iteration.",
+							&profenrich_max_train_memory,
+							1024 * 1024, 64, MAX_KILOBYTES,
+							PGC_USERSET, GUC_UNIT_KB,
+							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("profenrich");
 	LinalgSetThreads(profenrich_blas_threads);
 }

@@ -183,6 +183,27 @@ RegistryLoad(const char *name, int version, int *version_out, MemoryContext mcxt
 	return model;
 }
 
+/* The relation a model version was trained on (qualified, quoted) */
+char *
+RegistrySource(const char *name, int version)
+{
+	Oid			types[2] = {TEXTOID, INT4OID};
+	Datum		values[2] = {CStringGetTextDatum(name), Int32GetDatum(version)};
+	MemoryContext caller = CurrentMemoryContext;
+	char	   *source = NULL;
+
+	SPI_connect();
+	RegistryExec("SELECT source FROM profenrich.models WHERE name = $1 AND version = $2",
+				 2, types, values, NULL, true);
+	if (SPI_processed == 1)
+		source = MemoryContextStrdup(caller, SPI_getvalue(SPI_tuptable->vals[0],
+														  SPI_tuptable->tupdesc, 1));
+	SPI_finish();
+	if (source == NULL)
+		UnknownModel(name);
+	return source;
+}
+
 /* A NULL-checked text argument as a C string */
 static char *
 NameArg(FunctionCallInfo fcinfo, int argno)
@@ -321,7 +342,8 @@ PutNumber(Datum *values, bool *nulls, int i, double v)
 /*
  * coefficients(name, version DEFAULT NULL): one row per encoded slot plus
  * the intercept, on the original scale; aliased slots have NULL coef, and
- * inference columns are NULL when the model has none (ridge).
+ * inference columns are NULL when the model has none (ridge).  stat is t
+ * for linear models and z for logistic ones, whose odds_ratio is exp(coef).
  */
 Datum
 coefficients(PG_FUNCTION_ARGS)
@@ -338,8 +360,8 @@ coefficients(PG_FUNCTION_ARGS)
 	f = &model->linear;
 	for (int i = 0; i <= f->p; i++)
 	{
-		Datum		values[5];
-		bool		nulls[5] = {false, false, false, false, false};
+		Datum		values[6];
+		bool		nulls[6] = {false, false, false, false, false, false};
 		bool		aliased = i > 0 && f->aliased[i - 1];
 		double		coef = i == 0 ? f->intercept : f->coef[i - 1];
 
@@ -348,6 +370,8 @@ coefficients(PG_FUNCTION_ARGS)
 		PutNumber(values, nulls, 2, f->has_inference ? f->se[i] : get_float8_nan());
 		PutNumber(values, nulls, 3, f->has_inference ? f->stat[i] : get_float8_nan());
 		PutNumber(values, nulls, 4, f->has_inference ? f->pval[i] : get_float8_nan());
+		PutNumber(values, nulls, 5, model->algorithm == ALG_LOGISTIC && !aliased ?
+				  exp(coef) : get_float8_nan());
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
@@ -368,6 +392,7 @@ model_spec(PG_FUNCTION_ARGS)
 
 	initStringInfo(&buf);
 	FeatureSpecWrite(&buf, model->spec);
+	(void) version;
 	{
 		bytea	   *result = palloc(VARHDRSZ + buf.len);
 

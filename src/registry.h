@@ -28,5 +28,6 @@ typedef struct RegistryEntry
 extern int	RegistryInsert(const RegistryEntry *entry);
 extern Model *RegistryLoad(const char *name, int version, int *version_out,
 						   MemoryContext mcxt);
+extern char *RegistrySource(const char *name, int version);
 
 #endif

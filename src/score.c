@@ -63,52 +63,6 @@ ScoreCacheGet(FunctionCallInfo fcinfo, text *name)
 }
 
 /*
- * The linear predictor of the reader's current row; false when a feature
- * is NULL and the model was trained without imputation.
- */
-static bool
-ScoreLinear(ScoreCache *c, double *result)
-{
-	const FeatureSpec *spec = c->model->spec;
-	const LinearFit *fit = &c->model->linear;
-	double		v = fit->intercept;
-	bool		impute = spec->impute == IMPUTE_MEAN;
-
-	for (int i = 0; i < spec->ncolumns; i++)
-	{
-		const FeatureColumn *col = &spec->columns[i];
-
-		if (col->kind != FEATURE_CATEGORICAL)
-		{
-			double		x;
-
-			if (!FeatureReadNumber(&c->reader, spec, i, &x))
-			{
-				if (!impute)
-					return false;
-				x = col->impute;
-			}
-			v += fit->coef[col->first_slot] * x;
-		}
-		else
-		{
-			int			level = FeatureReadLevel(&c->reader, spec, i);
-
-			if (level == LEVEL_NULL)
-			{
-				if (!impute)
-					return false;
-				level = col->mode_level;
-			}
-			if (level >= 0)
-				v += fit->coef[col->first_slot + level];
-		}
-	}
-	*result = v;
-	return true;
-}
-
-/*
  * score(name text, row record) returns float8
  */
 Datum
@@ -119,7 +73,7 @@ score(PG_FUNCTION_ARGS)
 
 	FeatureReaderLoadComposite(&c->reader, c->model->spec, PG_GETARG_HEAPTUPLEHEADER(1),
 							   false, false);
-	if (!ScoreLinear(c, &result))
+	if (!ModelScoreRow(c->model, &c->reader, &result))
 		PG_RETURN_NULL();
 	PG_RETURN_FLOAT8(result);
 }
@@ -146,7 +100,7 @@ score_columns(PG_FUNCTION_ARGS)
 	c = ScoreCacheGet(fcinfo, PG_GETARG_TEXT_PP(0));
 	FeatureReaderBindArgs(&c->reader, c->model->spec, fcinfo, 1, false, false);
 	FeatureReaderLoadArgs(&c->reader, fcinfo, 1);
-	if (!ScoreLinear(c, &result))
+	if (!ModelScoreRow(c->model, &c->reader, &result))
 		PG_RETURN_NULL();
 	PG_RETURN_FLOAT8(result);
 }

@@ -11,9 +11,13 @@
 #include "access/htup_details.h"
 #include "fmgr.h"
 #include "libpq/pqformat.h"
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
 
+#include "logistic.h"
 #include "step.h"
 
 #define LINEAR_STATS_FORMAT 1
@@ -27,6 +31,11 @@ PG_FUNCTION_INFO_V1(linear_stats_combine);
 PG_FUNCTION_INFO_V1(linear_stats_serialize);
 PG_FUNCTION_INFO_V1(linear_stats_deserialize);
 PG_FUNCTION_INFO_V1(linear_stats_final);
+PG_FUNCTION_INFO_V1(logistic_step_trans);
+PG_FUNCTION_INFO_V1(logistic_step_combine);
+PG_FUNCTION_INFO_V1(logistic_step_serialize);
+PG_FUNCTION_INFO_V1(logistic_step_deserialize);
+PG_FUNCTION_INFO_V1(logistic_step_final);
 
 /* A 64-bit finalizer (splitmix64) turning the split hash into a sample priority */
 static inline uint64
@@ -126,11 +135,11 @@ StatsCreateForSpec(bytea *specbytes, MemoryContext aggcxt)
 	buf.len = VARSIZE_ANY_EXHDR(specbytes);
 	buf.cursor = 0;
 	buf.maxlen = buf.len;
-	spec = FeatureSpecRead(&buf);
+	spec = FeatureSpecRead(&buf, FEATURE_SPEC_FORMAT);
 	s = StatsCreate(spec->nslots, spec->nnumeric, SampleCapacity(spec->nslots));
 	s->spec = spec;
 	FeatureReaderInit(&s->reader, aggcxt);
-	s->test_threshold = (uint32) floor(spec->test_fraction * 4294967296.0);
+	s->test_threshold = FeatureTestThreshold(spec);
 	s->last_notice = GetCurrentTimestamp();
 	s->x = palloc(sizeof(double) * (spec->nslots + 1));
 	s->missing = palloc0(sizeof(int) * Max(spec->nnumeric, 1));
@@ -452,4 +461,235 @@ linear_stats_final(PG_FUNCTION_ARGS)
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
 	PG_RETURN_BYTEA_P(StatsToBytes((LinearStats *) PG_GETARG_POINTER(0)));
+}
+
+/*
+ * logistic_step: one pass of Newton/IRLS for logistic regression at given
+ * coefficients, over the training split of the rows: the log-likelihood,
+ * gradient and Hessian X'WX of the standardized slots (LogisticSums).
+ */
+typedef struct LogisticStepState
+{
+	FeatureSpec *spec;			/* NULL in states built by combine/deserialize */
+	FeatureReader reader;
+	uint32		test_threshold;
+	int			width;
+	double		cw[2];
+	double	   *mean;
+	double	   *sd;
+	double	   *theta;
+	double	   *batch;			/* LOGISTIC_BATCH x width, standardized [1, slots] */
+	double	   *ybuf;
+	int			rows;
+	double	   *scratch;
+	double	   *x;
+	int		   *missing;
+	LogisticSums sums;
+} LogisticStepState;
+
+#define LOGISTIC_BATCH 1024
+
+/* A state holding sums only */
+static LogisticStepState *
+LogisticStepBare(int width)
+{
+	LogisticStepState *s = palloc0(sizeof(LogisticStepState));
+
+	s->width = width;
+	LogisticSumsInit(&s->sums, width);
+	return s;
+}
+
+/* The transition state from the spec and the params array on the first row */
+static LogisticStepState *
+LogisticStepCreate(FunctionCallInfo fcinfo, MemoryContext aggcxt)
+{
+	MemoryContext old = MemoryContextSwitchTo(aggcxt);
+	bytea	   *specbytes = PG_GETARG_BYTEA_PP(1);
+	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(2);
+	StringInfoData buf;
+	FeatureSpec *spec;
+	LogisticStepState *s;
+	double	   *p;
+	int			w;
+
+	buf.data = VARDATA_ANY(specbytes);
+	buf.len = VARSIZE_ANY_EXHDR(specbytes);
+	buf.cursor = 0;
+	buf.maxlen = buf.len;
+	spec = FeatureSpecRead(&buf, FEATURE_SPEC_FORMAT);
+	w = spec->nslots + 1;
+	if (ARR_NDIM(arr) != 1 || ARR_HASNULL(arr) || ARR_ELEMTYPE(arr) != FLOAT8OID ||
+		ARR_DIMS(arr)[0] != 2 + 3 * w)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("logistic_step needs %d parameters for a spec of %d slots", 2 + 3 * w, w - 1),
+				 errhint("Pass {weight of class 0, weight of class 1, slot means, slot sds, coefficients}.")));
+	p = (double *) ARR_DATA_PTR(arr);
+	s = LogisticStepBare(w);
+	s->spec = spec;
+	FeatureReaderInit(&s->reader, aggcxt);
+	s->test_threshold = FeatureTestThreshold(spec);
+	s->cw[0] = p[0];
+	s->cw[1] = p[1];
+	s->mean = palloc(sizeof(double) * w);
+	s->sd = palloc(sizeof(double) * w);
+	s->theta = palloc(sizeof(double) * w);
+	memcpy(s->mean, p + 2, sizeof(double) * w);
+	memcpy(s->sd, p + 2 + w, sizeof(double) * w);
+	memcpy(s->theta, p + 2 + 2 * w, sizeof(double) * w);
+	s->batch = palloc(sizeof(double) * LOGISTIC_BATCH * w);
+	s->ybuf = palloc(sizeof(double) * LOGISTIC_BATCH);
+	s->scratch = palloc(sizeof(double) * LOGISTIC_BATCH * (w + 2));
+	s->x = palloc(sizeof(double) * w);
+	s->missing = palloc(sizeof(int) * Max(spec->nnumeric, 1));
+	MemoryContextSwitchTo(old);
+	return s;
+}
+
+/* Fold the waiting rows into the sums */
+static void
+LogisticStepFlush(LogisticStepState *s)
+{
+	if (s->rows == 0)
+		return;
+	CHECK_FOR_INTERRUPTS();
+	LogisticAccumulate(&s->sums, s->theta, s->batch, s->ybuf, s->rows, s->cw, s->scratch);
+	s->rows = 0;
+}
+
+/*
+ * logistic_step_trans(internal, spec bytea, params float8[], names text[],
+ * VARIADIC "any"): a training row, NULLs imputed, standardized, batched.
+ */
+Datum
+logistic_step_trans(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	LogisticStepState *s;
+	const FeatureSpec *spec;
+	double		label;
+	int			nmissing;
+	double	   *row;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "logistic_step_trans called in non-aggregate context");
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("logistic_step needs a feature spec and parameters"),
+				 errhint("train() passes them; they must not be NULL.")));
+	s = PG_ARGISNULL(0) ? LogisticStepCreate(fcinfo, aggcxt) :
+		(LogisticStepState *) PG_GETARG_POINTER(0);
+	spec = s->spec;
+	FeatureReaderBindArgs(&s->reader, spec, fcinfo, 3, true, true);
+	FeatureReaderLoadArgs(&s->reader, fcinfo, 3);
+	if (!FeatureReadTarget(&s->reader, spec, &label))
+		PG_RETURN_POINTER(s);
+	if (FeatureEncodeRow(&s->reader, spec, s->x + 1, s->missing, &nmissing))
+	{
+		if (spec->impute == IMPUTE_ERROR)
+			NullFeatureError();
+		if (spec->impute == IMPUTE_SKIP)
+			PG_RETURN_POINTER(s);
+	}
+	if ((uint32) FeatureRowHash(&s->reader, spec, s->x + 1, spec->nslots) < s->test_threshold)
+		PG_RETURN_POINTER(s);
+	row = &s->batch[(size_t) s->rows * s->width];
+	row[0] = 1.0;
+	for (int i = 0; i < spec->ncolumns; i++)
+	{
+		const FeatureColumn *c = &spec->columns[i];
+
+		for (int k = 0; k < c->nslots; k++)
+		{
+			int			j = 1 + c->first_slot + k;
+			double		v = s->x[j];
+
+			if (c->kind != FEATURE_CATEGORICAL && nmissing > 0)
+				for (int m = 0; m < nmissing; m++)
+					if (s->missing[m] == c->miss_index)
+						v = c->impute;
+			row[j] = s->sd[j] > 0 ? (v - s->mean[j]) / s->sd[j] : 0.0;
+		}
+	}
+	s->ybuf[s->rows++] = label;
+	if (s->rows == LOGISTIC_BATCH)
+		LogisticStepFlush(s);
+	PG_RETURN_POINTER(s);
+}
+
+/* logistic_step_combine(internal, internal): b is not modified */
+Datum
+logistic_step_combine(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt,
+				old;
+	LogisticStepState *a = PG_ARGISNULL(0) ? NULL : (LogisticStepState *) PG_GETARG_POINTER(0);
+	LogisticStepState *b = PG_ARGISNULL(1) ? NULL : (LogisticStepState *) PG_GETARG_POINTER(1);
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "logistic_step_combine called in non-aggregate context");
+	if (b == NULL)
+	{
+		if (a == NULL)
+			PG_RETURN_NULL();
+		PG_RETURN_POINTER(a);
+	}
+	old = MemoryContextSwitchTo(aggcxt);
+	if (a == NULL)
+		a = LogisticStepBare(b->width);
+	if (a->width != b->width)
+		elog(ERROR, "cannot combine logistic_step states of widths %d and %d", a->width, b->width);
+	LogisticSumsMerge(&a->sums, &b->sums);
+	if (b->rows > 0)
+	{
+		double	   *scratch = palloc(sizeof(double) * b->rows * (b->width + 2));
+
+		LogisticAccumulate(&a->sums, b->theta, b->batch, b->ybuf, b->rows, b->cw, scratch);
+		pfree(scratch);
+	}
+	MemoryContextSwitchTo(old);
+	PG_RETURN_POINTER(a);
+}
+
+/* logistic_step_serialize(internal) returns bytea */
+Datum
+logistic_step_serialize(PG_FUNCTION_ARGS)
+{
+	LogisticStepState *s = (LogisticStepState *) PG_GETARG_POINTER(0);
+
+	LogisticStepFlush(s);
+	PG_RETURN_BYTEA_P(LogisticSumsToBytes(&s->sums));
+}
+
+/* logistic_step_deserialize(bytea, internal) returns internal */
+Datum
+logistic_step_deserialize(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt,
+				old;
+	LogisticStepState *s;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "logistic_step_deserialize called in non-aggregate context");
+	old = MemoryContextSwitchTo(aggcxt);
+	s = palloc0(sizeof(LogisticStepState));
+	LogisticSumsFromBytes(PG_GETARG_BYTEA_PP(0), &s->sums);
+	s->width = s->sums.width;
+	MemoryContextSwitchTo(old);
+	PG_RETURN_POINTER(s);
+}
+
+/* logistic_step_final(internal) returns the sums as bytea */
+Datum
+logistic_step_final(PG_FUNCTION_ARGS)
+{
+	LogisticStepState *s;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	s = (LogisticStepState *) PG_GETARG_POINTER(0);
+	LogisticStepFlush(s);
+	PG_RETURN_BYTEA_P(LogisticSumsToBytes(&s->sums));
 }

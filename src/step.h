@@ -17,8 +17,6 @@
 #include "moments.h"
 #include "utils/timestamp.h"
 
-#define SPLIT_TRAIN 0
-#define SPLIT_TEST	1
 
 typedef struct LinearStats
 {

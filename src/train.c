@@ -34,17 +34,18 @@
 #include "options.h"
 #include "registry.h"
 #include "step.h"
+#include "train.h"
 
 PG_FUNCTION_INFO_V1(train);
 
 /* Context of train()'s results; SPI switches to its own after every call */
-static MemoryContext TrainContext = NULL;
+MemoryContext TrainContext = NULL;
 
 /*
  * Run a read-only query through SPI and switch back to TrainContext, so
  * what train() builds from the result outlives SPI_finish.
  */
-static int
+int
 TrainQuery(const char *sql, int nargs, Oid *types, Datum *values, long tcount)
 {
 	int			rc = SPI_execute_with_args(sql, nargs, types, values, NULL, true, tcount);
@@ -54,14 +55,6 @@ TrainQuery(const char *sql, int nargs, Oid *types, Datum *values, long tcount)
 		elog(ERROR, "query failed (%s): %s", SPI_result_code_string(rc), sql);
 	return rc;
 }
-
-/* What train() knows about the source relation */
-typedef struct Source
-{
-	Oid			relid;
-	char	   *qualname;		/* quoted schema.name */
-	TupleDesc	tupdesc;		/* copy */
-} Source;
 
 /* Open the source, check its kind, and keep its name and columns */
 static void
@@ -147,29 +140,67 @@ PrimaryKeyColumn(Oid relid)
 	return key;
 }
 
-/* Resolve and check the target column (numeric or boolean for 'linear') */
+/* Up to five distinct non-NULL values of a column, for error messages */
 static char *
-ResolveTarget(const Source *src, FunctionCallInfo fcinfo)
+SomeValues(const Source *src, const char *column)
 {
-	char	   *target;
+	StringInfoData out;
+	char	   *sql = psprintf("SELECT DISTINCT %s::text FROM %s WHERE %s IS NOT NULL LIMIT 5",
+							   quote_identifier(column), src->qualname, quote_identifier(column));
+
+	TrainQuery(sql, 0, NULL, NULL, 0);
+	initStringInfo(&out);
+	for (uint64 i = 0; i < SPI_processed; i++)
+		appendStringInfo(&out, "%s\"%s\"", i > 0 ? ", " : "",
+						 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	return out.data;
+}
+
+/*
+ * Resolve and check the target column: numeric or boolean for 'linear';
+ * for 'logistic' a class label: boolean, numbers 0/1 (checked as rows are
+ * read), or text with the option "positive".
+ */
+static void
+ResolveTarget(const Source *src, FunctionCallInfo fcinfo, ProfAlgorithm alg,
+			  const TrainOptions *opts, FeatureSpec *spec)
+{
 	AttrNumber	att;
+	FeatureKind kind;
+	const char *algname = AlgorithmName(alg);
 
 	if (PG_ARGISNULL(3))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("algorithm \"linear\" needs a target column"),
+				 errmsg("algorithm \"%s\" needs a target column", algname),
 				 errhint("Pass the column to predict as the target argument.")));
-	target = text_to_cstring(PG_GETARG_TEXT_PP(3));
-	att = SourceColumn(src, target);
+	spec->target = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	att = SourceColumn(src, spec->target);
 	if (att == 0)
-		NoSuchColumn(src, target, "target");
-	if (FeatureKindForConv(ColumnConv(src, att, "target")) == FEATURE_CATEGORICAL)
+		NoSuchColumn(src, spec->target, "target");
+	kind = FeatureKindForConv(ColumnConv(src, att, "target"));
+	if (alg == ALG_LINEAR && kind == FEATURE_CATEGORICAL)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("target column \"%s\" must be numeric or boolean for algorithm \"linear\"",
-						target),
+						spec->target),
 				 errhint("Regression predicts a number; cast the target or pick another column.")));
-	return target;
+	if (alg != ALG_LOGISTIC)
+		return;
+	spec->binary = true;
+	if (kind == FEATURE_CATEGORICAL && opts->positive == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("text target \"%s\" needs the option \"positive\"", spec->target),
+				 errdetail("Values found: %s.", SomeValues(src, spec->target)),
+				 errhint("Name the value that marks the positive class, e.g. '{\"positive\": \"Yes\"}'.")));
+	if (kind != FEATURE_CATEGORICAL && opts->positive != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the option \"positive\" applies to text targets, and \"%s\" is %s",
+						spec->target, kind == FEATURE_BOOLEAN ? "boolean" : "numeric"),
+				 errhint("Leave \"positive\" out: true (or 1) is the positive class.")));
+	spec->positive = opts->positive;
 }
 
 /* Append a feature column of the source to the spec being built */
@@ -347,7 +378,7 @@ LearnVocabularies(FeatureSpec *spec, const Source *src, int max_categories)
 }
 
 /* The spec as a bytea argument for linear_stats */
-static bytea *
+bytea *
 SpecBytes(const FeatureSpec *spec)
 {
 	StringInfoData buf;
@@ -362,7 +393,7 @@ SpecBytes(const FeatureSpec *spec)
 }
 
 /* The columns a model reads, in order: target, key (if any), features */
-static List *
+List *
 NeededColumns(const FeatureSpec *spec)
 {
 	List	   *cols = list_make1(spec->target);
@@ -375,7 +406,7 @@ NeededColumns(const FeatureSpec *spec)
 }
 
 /* The needed columns quoted and comma-separated */
-static char *
+char *
 ColumnList(List *cols)
 {
 	StringInfoData out;
@@ -389,7 +420,7 @@ ColumnList(List *cols)
 }
 
 /* The needed column names as a text[] */
-static Datum
+Datum
 ColumnNames(List *cols)
 {
 	Datum	   *elems = palloc(sizeof(Datum) * list_length(cols));
@@ -409,7 +440,7 @@ ColumnNames(List *cols)
  * require).  Beyond the argument limit, rows go as composites of a
  * subquery of the needed columns.
  */
-static LinearStats *
+LinearStats *
 RunStatsPass(const FeatureSpec *spec, const Source *src)
 {
 	List	   *cols = NeededColumns(spec);
@@ -433,7 +464,7 @@ RunStatsPass(const FeatureSpec *spec, const Source *src)
 }
 
 /* Slots of the numeric columns, in missing-indicator order */
-static int *
+int *
 MissSlots(const FeatureSpec *spec)
 {
 	int		   *slots = palloc(sizeof(int) * Max(spec->nnumeric, 1));
@@ -444,27 +475,8 @@ MissSlots(const FeatureSpec *spec)
 	return slots;
 }
 
-/* Mean absolute error on a split's sample, NULLs imputed with the training means */
-static double
-SampleMae(const LinearFit *fit, const RowSample *s, const FeatureSpec *spec)
-{
-	double		total = 0.0;
-	double	   *x = palloc(sizeof(double) * (spec->nslots + 1));
-
-	for (int r = 0; r < s->count; r++)
-	{
-		memcpy(x, &s->rows[(size_t) r * s->width], sizeof(double) * s->width);
-		for (int i = 0; i < spec->ncolumns; i++)
-			if (spec->columns[i].miss_index >= 0 && isnan(x[spec->columns[i].first_slot]))
-				x[spec->columns[i].first_slot] = spec->columns[i].impute;
-		total += fabs(x[spec->nslots] - GlmLinearPredict(fit, x));
-	}
-	pfree(x);
-	return s->count > 0 ? total / s->count : get_float8_nan();
-}
-
 /* Append "key": number (null for NaN) to a JSON object being built */
-static void
+void
 JsonField(StringInfo out, const char *key, double v)
 {
 	if (out->data[out->len - 1] != '{')
@@ -475,26 +487,9 @@ JsonField(StringInfo out, const char *key, double v)
 		appendStringInfo(out, "\"%s\": %s", key, float8out_internal(v));
 }
 
-/* rmse, mae and r2 of the fit on one split */
-static void
-SplitMetrics(StringInfo out, const char *label, const LinearFit *fit, const XYStats *xy,
-			 const RowSample *sample, const FeatureSpec *spec)
-{
-	double		sse = GlmLinearSse(fit, xy);
-
-	appendStringInfo(out, "%s\"%s\": {", out->data[out->len - 1] == '{' ? "" : ", ", label);
-	JsonField(out, "rmse", sqrt(sse / xy->n));
-	JsonField(out, "mae", SampleMae(fit, sample, spec));
-	JsonField(out, "r2", xy->cyy > 0 ? 1.0 - sse / xy->cyy : get_float8_nan());
-	JsonField(out, "n", xy->n);
-	if (sample->count < xy->n)
-		JsonField(out, "mae_sample_rows", sample->count);
-	appendStringInfoChar(out, '}');
-}
-
 /* The effective options, defaults included, as stored with the model */
 static char *
-OptionsJson(const TrainOptions *o, const FeatureSpec *spec)
+OptionsJson(const TrainOptions *o, const FeatureSpec *spec, ProfAlgorithm alg)
 {
 	StringInfoData out;
 
@@ -507,12 +502,29 @@ OptionsJson(const TrainOptions *o, const FeatureSpec *spec)
 		escape_json(&out, spec->key);
 	else
 		appendStringInfoString(&out, "null");
+	if (alg == ALG_LOGISTIC)
+	{
+		appendStringInfo(&out, ", \"max_iter\": %d, \"tol\": %s, \"class_weight\": ",
+						 o->max_iter, float8out_internal(o->tol));
+		if (o->balanced)
+			appendStringInfoString(&out, "\"balanced\"");
+		else if (o->class_weight)
+			appendStringInfoString(&out, JsonbToCString(NULL, &o->class_weight->root,
+														VARSIZE(o->class_weight)));
+		else
+			appendStringInfoString(&out, "null");
+		if (o->positive)
+		{
+			appendStringInfoString(&out, ", \"positive\": ");
+			escape_json(&out, o->positive);
+		}
+	}
 	appendStringInfoChar(&out, '}');
 	return out.data;
 }
 
 /* Refuse to fit when too few rows are usable */
-static void
+void
 CheckRowCount(const LinearStats *st, const FeatureSpec *spec, const Source *src)
 {
 	double		n = st ? st->mom[SPLIT_TRAIN].n : 0;
@@ -533,7 +545,7 @@ CheckRowCount(const LinearStats *st, const FeatureSpec *spec, const Source *src)
  * Fill in the imputation means from the training split, refusing a column
  * that has no value at all.
  */
-static double *
+double *
 ImputeMeans(const LinearStats *st, FeatureSpec *spec, const int *miss_slot)
 {
 	double	   *impute = palloc(sizeof(double) * Max(spec->nnumeric, 1));
@@ -577,26 +589,32 @@ ResultRow(FunctionCallInfo fcinfo, const RegistryEntry *e, int version)
 }
 
 /* Check the name and algorithm arguments */
-static void
-CheckNameAndAlgorithm(FunctionCallInfo fcinfo, char **name, char **algorithm)
+static ProfAlgorithm
+CheckNameAndAlgorithm(FunctionCallInfo fcinfo, char **name)
 {
+	char	   *algorithm;
+
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("name, algorithm and source must not be NULL"),
 				 errhint("Call profenrich.train('model name', 'linear', 'table').")));
 	*name = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	*algorithm = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	algorithm = text_to_cstring(PG_GETARG_TEXT_PP(1));
 	if ((*name)[0] == '\0' || strlen(*name) > 200)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("model name must have 1 to 200 characters"),
 				 errhint("Choose a short name such as 'churn'.")));
-	if (strcmp(*algorithm, "linear") != 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown algorithm \"%s\"", *algorithm),
-				 errhint("Available algorithms: linear.")));
+	if (strcmp(algorithm, "linear") == 0)
+		return ALG_LINEAR;
+	if (strcmp(algorithm, "logistic") == 0)
+		return ALG_LOGISTIC;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unknown algorithm \"%s\"", algorithm),
+			 errhint("Available algorithms: linear, logistic.")));
+	return ALG_LINEAR;
 }
 
 /* Resolve the split key: the option, else the single-column primary key */
@@ -616,76 +634,59 @@ ResolveKey(const TrainOptions *opts, const Source *src)
 Datum
 train(PG_FUNCTION_ARGS)
 {
-	char	   *name,
-			   *algorithm;
-	TrainOptions opts;
-	Source		src;
+	TrainJob	job;
+	char	   *name;
+	ProfAlgorithm alg;
 	FeatureSpec *spec = palloc0(sizeof(FeatureSpec));
-	LinearStats *st;
-	int		   *miss_slot;
-	double	   *impute;
-	XYStats		xy_train,
-				xy_test;
-	Model		model;
 	RegistryEntry e;
-	StringInfoData metrics;
 	int			version;
 
-	CheckNameAndAlgorithm(fcinfo, &name, &algorithm);
-	OptionsParse(PG_ARGISNULL(5) ? NULL : PG_GETARG_JSONB_P(5), &opts);
-	SourceOpen(PG_GETARG_OID(2), &src);
+	memset(&job, 0, sizeof(job));
+	alg = CheckNameAndAlgorithm(fcinfo, &name);
+	OptionsParse(PG_ARGISNULL(5) ? NULL : PG_GETARG_JSONB_P(5), alg == ALG_LOGISTIC, &job.opts);
+	SourceOpen(PG_GETARG_OID(2), &job.src);
 
 	/* results must outlive SPI_finish: allocate in the caller's context */
 	TrainContext = CurrentMemoryContext;
 	SPI_connect();
 	MemoryContextSwitchTo(TrainContext);
-	spec->target = ResolveTarget(&src, fcinfo);
-	spec->key = ResolveKey(&opts, &src);
-	spec->test_fraction = opts.test_fraction;
-	spec->seed = (uint64) opts.seed;
-	spec->impute = opts.impute;
-	ResolveFeatures(spec, &src, fcinfo);
-	CheckPrivileges(spec, &src);
-	LearnVocabularies(spec, &src, opts.max_categories);
+	ResolveTarget(&job.src, fcinfo, alg, &job.opts, spec);
+	spec->key = ResolveKey(&job.opts, &job.src);
+	spec->test_fraction = job.opts.test_fraction;
+	spec->seed = (uint64) job.opts.seed;
+	spec->impute = job.opts.impute;
+	ResolveFeatures(spec, &job.src, fcinfo);
+	CheckPrivileges(spec, &job.src);
+	LearnVocabularies(spec, &job.src, job.opts.max_categories);
 	FeatureSpecLayout(spec);
 
-	st = RunStatsPass(spec, &src);
-	CheckRowCount(st, spec, &src);
-	miss_slot = MissSlots(spec);
-	impute = ImputeMeans(st, spec, miss_slot);
-	GlmImputedStats(&st->mom[SPLIT_TRAIN], spec->nslots, spec->nnumeric, miss_slot, impute,
-					&xy_train);
-	model.algorithm = ALG_LINEAR;
-	model.spec = spec;
-	GlmLinearFit(&xy_train, opts.l2, &model.linear);
-
-	initStringInfo(&metrics);
-	appendStringInfoChar(&metrics, '{');
-	if (st->mom[SPLIT_TEST].n > 0)
-	{
-		GlmImputedStats(&st->mom[SPLIT_TEST], spec->nslots, spec->nnumeric, miss_slot, impute,
-						&xy_test);
-		SplitMetrics(&metrics, "test", &model.linear, &xy_test, &st->sample[SPLIT_TEST], spec);
-	}
-	SplitMetrics(&metrics, "train", &model.linear, &xy_train, &st->sample[SPLIT_TRAIN], spec);
-	JsonField(&metrics, "n_train", st->mom[SPLIT_TRAIN].n);
-	JsonField(&metrics, "n_test", st->mom[SPLIT_TEST].n);
-	JsonField(&metrics, "n_skipped", (double) (st->skipped_target + st->skipped_feature));
-	JsonField(&metrics, "rank", model.linear.rank + 1);
-	appendStringInfoChar(&metrics, '}');
+	job.name = name;
+	job.spec = spec;
+	job.model.algorithm = alg;
+	job.model.spec = spec;
+	initStringInfo(&job.metrics);
+	appendStringInfoChar(&job.metrics, '{');
+	if (alg == ALG_LINEAR)
+		TrainLinear(&job);
+	else
+		TrainLogistic(&job);
+	JsonField(&job.metrics, "n_train", job.n_train);
+	JsonField(&job.metrics, "n_test", job.n_test);
+	JsonField(&job.metrics, "n_skipped", job.n_skipped);
+	appendStringInfoChar(&job.metrics, '}');
 	SPI_finish();
 
 	e.name = name;
-	e.algorithm = algorithm;
-	e.source = src.qualname;
+	e.algorithm = AlgorithmName(alg);
+	e.source = job.src.qualname;
 	e.target = spec->target;
 	e.features_json = FeatureSpecToJson(spec);
-	e.options_json = OptionsJson(&opts, spec);
-	e.metrics_json = metrics.data;
-	e.n_train = (int64) st->mom[SPLIT_TRAIN].n;
-	e.n_test = (int64) st->mom[SPLIT_TEST].n;
-	e.params = ModelSerialize(&model);
-	e.deploy = opts.deploy;
+	e.options_json = OptionsJson(&job.opts, spec, alg);
+	e.metrics_json = job.metrics.data;
+	e.n_train = (int64) job.n_train;
+	e.n_test = (int64) job.n_test;
+	e.params = ModelSerialize(&job.model);
+	e.deploy = job.opts.deploy;
 	version = RegistryInsert(&e);
 	PG_RETURN_DATUM(ResultRow(fcinfo, &e, version));
 }

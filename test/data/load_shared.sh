@@ -11,6 +11,11 @@
 # Tables:
 #   shared_data.bank_churn   churn/Churn_Modelling.csv (10,000 rows; comma separated,
 #                            header line, LF line endings, no quoting)
+#   shared_data.telco_churn  churn/Telco-Customer-Churn.csv (7,043 rows; comma separated,
+#                            header line, LF line endings, no quoting). Columns in
+#                            snake_case; TotalCharges is a single space in 11 rows
+#                            (tenure 0): loaded as NULL (NULL ' ', so only that exact
+#                            unquoted field is NULL; every other column is NOT NULL).
 set -euo pipefail
 
 if [ $# -ne 2 ]; then
@@ -71,6 +76,51 @@ SQL
     loaded+=("bank_churn")
 else
     echo "skipping shared_data.bank_churn: $churn not found"
+fi
+
+# --- telco churn ------------------------------------------------------------------------
+telco=$dir/churn/Telco-Customer-Churn.csv
+telco_header='customerID,gender,SeniorCitizen,Partner,Dependents,tenure,PhoneService,MultipleLines,InternetService,OnlineSecurity,OnlineBackup,DeviceProtection,TechSupport,StreamingTV,StreamingMovies,Contract,PaperlessBilling,PaymentMethod,MonthlyCharges,TotalCharges,Churn'
+if [ -f "$telco" ]; then
+    got=$(header_of "$telco")
+    if [ "$got" != "$telco_header" ]; then
+        echo "$telco: unexpected header" >&2
+        echo "  expected: $telco_header" >&2
+        echo "  found:    $got" >&2
+        exit 1
+    fi
+    cat >>"$script" <<SQL
+CREATE TABLE shared_data.telco_churn (
+    customer_id       text PRIMARY KEY,
+    gender            text NOT NULL,
+    senior_citizen    int NOT NULL,
+    partner           text NOT NULL,
+    dependents        text NOT NULL,
+    tenure            int NOT NULL,
+    phone_service     text NOT NULL,
+    multiple_lines    text NOT NULL,
+    internet_service  text NOT NULL,
+    online_security   text NOT NULL,
+    online_backup     text NOT NULL,
+    device_protection text NOT NULL,
+    tech_support      text NOT NULL,
+    streaming_tv      text NOT NULL,
+    streaming_movies  text NOT NULL,
+    contract          text NOT NULL,
+    paperless_billing text NOT NULL,
+    payment_method    text NOT NULL,
+    monthly_charges   float8 NOT NULL,
+    total_charges     float8,
+    churn             text NOT NULL
+);
+COMMENT ON TABLE shared_data.telco_churn IS
+    'IBM Telco customer churn (public sample data, Telco-Customer-Churn.csv), loaded by test/data/load_shared.sh';
+\\copy shared_data.telco_churn (customer_id, gender, senior_citizen, partner, dependents, tenure, phone_service, multiple_lines, internet_service, online_security, online_backup, device_protection, tech_support, streaming_tv, streaming_movies, contract, paperless_billing, payment_method, monthly_charges, total_charges, churn) FROM $(sql_path "$telco") WITH (FORMAT csv, HEADER true, NULL ' ')
+ANALYZE shared_data.telco_churn;
+SQL
+    loaded+=("telco_churn")
+else
+    echo "skipping shared_data.telco_churn: $telco not found"
 fi
 
 psql -X -q -v ON_ERROR_STOP=1 --single-transaction -d "$db" -f "$script"

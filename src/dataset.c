@@ -1,0 +1,343 @@
+/*-------------------------------------------------------------------------
+ * dataset.c
+ *	  Load a training source into memory once: rows are encoded as they
+ *	  arrive from the executor (a DestReceiver under SPI, so no result set
+ *	  is ever materialized) into chunks of the training or test split.
+ *
+ * NULL numeric features are stored as NaN and replaced by the training
+ * mean once it is known; then every slot is standardized in place with
+ * the training mean and population standard deviation.  If the encoded
+ * rows outgrow the budget, the chunks are freed at once and the rest of
+ * the rows are only counted; the caller then trains by streaming.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "miscadmin.h"
+#include "tcop/dest.h"
+#include "utils/float.h"
+#include "utils/memutils.h"
+
+#include "dataset.h"
+
+typedef struct Loader
+{
+	DestReceiver pub;
+	const FeatureSpec *spec;
+	FeatureReader reader;
+	MemoryContext mcxt;			/* where the data lives */
+	MemoryContext rowcxt;		/* reset per row */
+	LoadedData *out;
+	uint32		test_threshold;
+	Size		budget;
+	int		   *missing;
+	double	   *xbuf;
+} Loader;
+
+/* Room for one more row in a split; a new chunk when the last is full */
+static double *
+NextRow(Loader *l, Dataset *d, double **y)
+{
+	DataChunk  *c;
+	Size		chunk_bytes = sizeof(double) * DATASET_CHUNK_ROWS * (d->width + 1);
+
+	if (d->nchunks == 0 || d->chunks[d->nchunks - 1].rows == DATASET_CHUNK_ROWS)
+	{
+		if (l->out->bytes + chunk_bytes > l->budget)
+			return NULL;
+		if (d->nchunks == d->maxchunks)
+		{
+			d->maxchunks = Max(16, d->maxchunks * 2);
+			d->chunks = d->chunks ? repalloc(d->chunks, sizeof(DataChunk) * d->maxchunks) :
+				palloc(sizeof(DataChunk) * d->maxchunks);
+		}
+		c = &d->chunks[d->nchunks++];
+		c->rows = 0;
+		c->x = MemoryContextAllocHuge(l->mcxt, sizeof(double) * DATASET_CHUNK_ROWS * d->width);
+		c->y = MemoryContextAlloc(l->mcxt, sizeof(double) * DATASET_CHUNK_ROWS);
+		l->out->bytes += chunk_bytes;
+	}
+	c = &d->chunks[d->nchunks - 1];
+	*y = &c->y[c->rows];
+	return &c->x[(size_t) c->rows++ * d->width];
+}
+
+/* Drop every chunk: the data does not fit the budget */
+static void
+Overflow(Loader *l)
+{
+	for (int k = 0; k < 2; k++)
+	{
+		Dataset    *d = &l->out->split[k];
+
+		for (int i = 0; i < d->nchunks; i++)
+		{
+			pfree(d->chunks[i].x);
+			pfree(d->chunks[i].y);
+		}
+		d->nchunks = 0;
+	}
+	l->out->fits = false;
+}
+
+/* Bind the reader to the query's columns */
+static void
+LoaderStartup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+	Loader	   *l = (Loader *) self;
+	MemoryContext old = MemoryContextSwitchTo(l->mcxt);
+
+	FeatureReaderInit(&l->reader, l->mcxt);
+	FeatureReaderBindDesc(&l->reader, l->spec, typeinfo, true, true);
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * One row: read the label (NULL skips the row), encode the features into
+ * x = [1, slots], NaN for a NULL number, and store it in its split.
+ */
+static bool
+LoaderReceive(TupleTableSlot *slot, DestReceiver *self)
+{
+	Loader	   *l = (Loader *) self;
+	const FeatureSpec *spec = l->spec;
+	MemoryContext old = MemoryContextSwitchTo(l->rowcxt);
+	double		label;
+	int			nmissing;
+	uint64		h;
+	int			split;
+	double	   *x,
+			   *y;
+
+	MemoryContextReset(l->rowcxt);
+	FeatureReaderLoadSlot(&l->reader, slot);
+	if (!FeatureReadTarget(&l->reader, spec, &label))
+	{
+		l->out->skipped_target++;
+		MemoryContextSwitchTo(old);
+		return true;
+	}
+	l->xbuf[0] = 1.0;
+	if (FeatureEncodeRow(&l->reader, spec, l->xbuf + 1, l->missing, &nmissing))
+	{
+		if (spec->impute == IMPUTE_ERROR)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("a feature is NULL and the option impute is \"error\""),
+					 errhint("Use \"impute\": \"mean\" to impute NULLs, or \"skip\" to drop such rows.")));
+		if (spec->impute == IMPUTE_SKIP)
+		{
+			l->out->skipped_feature++;
+			MemoryContextSwitchTo(old);
+			return true;
+		}
+	}
+	h = FeatureRowHash(&l->reader, spec, l->xbuf + 1, l->out->split[0].width - 1);
+	split = ((uint32) h < l->test_threshold) ? SPLIT_TEST : SPLIT_TRAIN;
+	for (int k = 0; k < nmissing; k++)
+		for (int i = 0; i < spec->ncolumns; i++)
+			if (spec->columns[i].miss_index == l->missing[k])
+				l->xbuf[1 + spec->columns[i].first_slot] = get_float8_nan();
+	l->out->split[split].n += 1;
+	l->out->split[split].positives += label;
+	MemoryContextSwitchTo(old);
+	if (!l->out->fits)
+		return true;
+	x = NextRow(l, &l->out->split[split], &y);
+	if (x == NULL)
+	{
+		Overflow(l);
+		return true;
+	}
+	memcpy(x, l->xbuf, sizeof(double) * l->out->split[split].width);
+	*y = label;
+	return true;
+}
+
+static void
+LoaderShutdown(DestReceiver *self)
+{
+}
+
+static void
+LoaderDestroy(DestReceiver *self)
+{
+}
+
+/*
+ * Run sql (which must select the spec's target, key and feature columns)
+ * and load its rows.  out->fits is false when the encoded rows would
+ * exceed budget bytes; the split counts are complete either way.
+ */
+void
+DatasetLoad(const FeatureSpec *spec, const char *sql, int nargs, Oid *types, Datum *values,
+			Size budget, LoadedData *out)
+{
+	Loader		l;
+	SPIExecuteOptions opts;
+	ParamListInfo params = NULL;
+	int			rc;
+
+	memset(out, 0, sizeof(LoadedData));
+	out->fits = true;
+	for (int k = 0; k < 2; k++)
+		out->split[k].width = spec->nslots + 1;
+	memset(&l, 0, sizeof(Loader));
+	l.pub.receiveSlot = LoaderReceive;
+	l.pub.rStartup = LoaderStartup;
+	l.pub.rShutdown = LoaderShutdown;
+	l.pub.rDestroy = LoaderDestroy;
+	l.pub.mydest = DestNone;
+	l.spec = spec;
+	l.mcxt = CurrentMemoryContext;
+	l.rowcxt = AllocSetContextCreate(CurrentMemoryContext, "profenrich row", ALLOCSET_SMALL_SIZES);
+	l.out = out;
+	l.test_threshold = FeatureTestThreshold(spec);
+	l.budget = budget;
+	l.missing = palloc(sizeof(int) * Max(spec->nnumeric, 1));
+	l.xbuf = palloc(sizeof(double) * (spec->nslots + 1));
+	if (nargs > 0)
+	{
+		params = makeParamList(nargs);
+		for (int i = 0; i < nargs; i++)
+		{
+			params->params[i].value = values[i];
+			params->params[i].isnull = false;
+			params->params[i].pflags = PARAM_FLAG_CONST;
+			params->params[i].ptype = types[i];
+		}
+	}
+	memset(&opts, 0, sizeof(opts));
+	opts.params = params;
+	opts.read_only = true;
+	opts.dest = &l.pub;
+	rc = SPI_execute_extended(sql, &opts);
+	MemoryContextSwitchTo(l.mcxt);
+	if (rc < 0)		/* with a DestReceiver, SPI reports a SELECT as a utility */
+		elog(ERROR, "loading query failed (%s): %s", SPI_result_code_string(rc), sql);
+	MemoryContextDelete(l.rowcxt);
+}
+
+/* Apply f to every row of both splits */
+#define FOREACH_ROW(data, k, c, r, row) \
+	for (int k = 0; k < 2; k++) \
+		for (int c = 0; c < (data)->split[k].nchunks; c++) \
+			for (int r = 0; r < (data)->split[k].chunks[c].rows; r++) \
+				for (double *row = &(data)->split[k].chunks[c].x[(size_t) r * (data)->split[k].width]; \
+					 row != NULL; row = NULL)
+
+/*
+ * Replace NaN (a NULL number) by the mean of the observed training values
+ * of its slot, and store those means as the spec's impute values.  A
+ * column NULL in every training row is an error.
+ */
+void
+DatasetImpute(LoadedData *data, FeatureSpec *spec)
+{
+	int			w = data->split[SPLIT_TRAIN].width;
+	double	   *sum = palloc0(sizeof(double) * w);
+	double	   *cnt = palloc0(sizeof(double) * w);
+	bool		anynan = false;
+
+	for (int c = 0; c < data->split[SPLIT_TRAIN].nchunks; c++)
+	{
+		DataChunk  *ch = &data->split[SPLIT_TRAIN].chunks[c];
+
+		for (int r = 0; r < ch->rows; r++)
+			for (int j = 1; j < w; j++)
+			{
+				double		v = ch->x[(size_t) r * w + j];
+
+				if (isnan(v))
+					anynan = true;
+				else
+				{
+					sum[j] += v;
+					cnt[j] += 1;
+				}
+			}
+	}
+	for (int i = 0; i < spec->ncolumns; i++)
+	{
+		FeatureColumn *col = &spec->columns[i];
+		int			j = 1 + col->first_slot;
+
+		if (col->kind == FEATURE_CATEGORICAL)
+			continue;
+		if (cnt[j] == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("feature column \"%s\" is NULL in every training row", col->name),
+					 errhint("Leave the column out of the features.")));
+		col->impute = sum[j] / cnt[j];
+	}
+	if (anynan || data->split[SPLIT_TEST].nchunks > 0)
+		FOREACH_ROW(data, k, c, r, row)
+			for (int i = 0; i < spec->ncolumns; i++)
+		{
+			const FeatureColumn *col = &spec->columns[i];
+
+			if (col->kind != FEATURE_CATEGORICAL && isnan(row[1 + col->first_slot]))
+				row[1 + col->first_slot] = col->impute;
+		}
+	pfree(sum);
+	pfree(cnt);
+}
+
+/*
+ * Standardize every slot in place with the training mean and population
+ * standard deviation (returned in mean[] and sd[], index 0 unused); a
+ * constant slot becomes 0 and gets sd 0, which marks it aliased.
+ */
+void
+DatasetStandardize(LoadedData *data, double *mean, double *sd)
+{
+	const Dataset *t = &data->split[SPLIT_TRAIN];
+	int			w = t->width;
+	double	   *m2 = palloc0(sizeof(double) * w);
+
+	memset(mean, 0, sizeof(double) * w);
+	for (int c = 0; c < t->nchunks; c++)
+		for (int r = 0; r < t->chunks[c].rows; r++)
+			for (int j = 1; j < w; j++)
+				mean[j] += t->chunks[c].x[(size_t) r * w + j];
+	for (int j = 1; j < w; j++)
+		mean[j] /= Max(t->n, 1);
+	for (int c = 0; c < t->nchunks; c++)
+		for (int r = 0; r < t->chunks[c].rows; r++)
+			for (int j = 1; j < w; j++)
+			{
+				double		dv = t->chunks[c].x[(size_t) r * w + j] - mean[j];
+
+				m2[j] += dv * dv;
+			}
+	sd[0] = 1.0;
+	mean[0] = 0.0;
+	for (int j = 1; j < w; j++)
+	{
+		sd[j] = sqrt(m2[j] / Max(t->n, 1));
+		if (!(sd[j] > 1e-12 * Max(fabs(mean[j]), 1e-300)))
+			sd[j] = 0.0;
+	}
+	CHECK_FOR_INTERRUPTS();
+	FOREACH_ROW(data, k, c, r, row)
+		for (int j = 1; j < w; j++)
+			row[j] = sd[j] > 0 ? (row[j] - mean[j]) / sd[j] : 0.0;
+	pfree(m2);
+}
+
+/* Free the chunks */
+void
+DatasetFree(LoadedData *data)
+{
+	for (int k = 0; k < 2; k++)
+		for (int i = 0; i < data->split[k].nchunks; i++)
+		{
+			pfree(data->split[k].chunks[i].x);
+			pfree(data->split[k].chunks[i].y);
+		}
+}

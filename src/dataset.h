@@ -1,0 +1,50 @@
+/*-------------------------------------------------------------------------
+ * dataset.h
+ *	  Training rows encoded once into memory, in chunks.
+ *
+ * Each row is [1, slot values...] (the leading 1 is the intercept), so a
+ * chunk is a row-major matrix BLAS can take as it is; the label and the
+ * chunks never move once written, so the data exists in one copy only.
+ *-------------------------------------------------------------------------
+ */
+#ifndef PROFENRICH_DATASET_H
+#define PROFENRICH_DATASET_H
+
+#include "features.h"
+
+#define DATASET_CHUNK_ROWS 8192
+
+typedef struct DataChunk
+{
+	int			rows;
+	double	   *x;				/* DATASET_CHUNK_ROWS x width */
+	double	   *y;				/* DATASET_CHUNK_ROWS */
+} DataChunk;
+
+typedef struct Dataset
+{
+	int			width;			/* slots + 1 */
+	int			nchunks;
+	int			maxchunks;
+	DataChunk  *chunks;
+	double		n;
+	double		positives;
+} Dataset;
+
+/* What loading a source gives: both splits, or nothing when over budget */
+typedef struct LoadedData
+{
+	bool		fits;			/* false: over profenrich.max_train_memory */
+	Dataset		split[2];		/* SPLIT_TRAIN, SPLIT_TEST */
+	int64		skipped_target;
+	int64		skipped_feature;
+	Size		bytes;
+} LoadedData;
+
+extern void DatasetLoad(const FeatureSpec *spec, const char *sql, int nargs, Oid *types,
+						Datum *values, Size budget, LoadedData *out);
+extern void DatasetImpute(LoadedData *data, FeatureSpec *spec);
+extern void DatasetStandardize(LoadedData *data, double *mean, double *sd);
+extern void DatasetFree(LoadedData *data);
+
+#endif

@@ -1,0 +1,427 @@
+/*-------------------------------------------------------------------------
+ * evaluate.c
+ *	  Judging and explaining a trained model: evaluate() (metrics on any
+ *	  relation, by default the model's own test split), lift() (the gains
+ *	  table) and explain() (a row's influential factors).
+ *
+ * Rows are read by a DestReceiver under SPI as the executor produces them:
+ * each is scored at once and only its (score, label) pair is kept.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "tcop/dest.h"
+#include "utils/builtins.h"
+#include "utils/float.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/regproc.h"
+
+#include "logistic.h"
+#include "metrics.h"
+#include "model.h"
+#include "registry.h"
+
+PG_FUNCTION_INFO_V1(evaluate);
+PG_FUNCTION_INFO_V1(lift);
+PG_FUNCTION_INFO_V1(explain);
+
+typedef struct Collector
+{
+	DestReceiver pub;
+	const Model *model;
+	FeatureReader reader;
+	MemoryContext mcxt;
+	MemoryContext rowcxt;
+	bool		test_only;		/* keep the rows of the model's test split only */
+	uint32		test_threshold;
+	int64		n;
+	int64		cap;
+	ScoredLabel *pairs;
+	double		loglik;
+} Collector;
+
+static void
+CollectorStartup(DestReceiver *self, int operation, TupleDesc typeinfo)
+{
+	Collector  *c = (Collector *) self;
+	MemoryContext old = MemoryContextSwitchTo(c->mcxt);
+
+	FeatureReaderInit(&c->reader, c->mcxt);
+	FeatureReaderBindDesc(&c->reader, c->model->spec, typeinfo, true, c->test_only);
+	MemoryContextSwitchTo(old);
+}
+
+/* Score one row and keep (score, label); rows with a NULL label are skipped */
+static bool
+CollectorReceive(TupleTableSlot *slot, DestReceiver *self)
+{
+	Collector  *c = (Collector *) self;
+	const Model *m = c->model;
+	MemoryContext old = MemoryContextSwitchTo(c->rowcxt);
+	double		label,
+				eta;
+
+	MemoryContextReset(c->rowcxt);
+	FeatureReaderLoadSlot(&c->reader, slot);
+	if (FeatureReadTarget(&c->reader, m->spec, &label) && ModelLinkRow(m, &c->reader, &eta) &&
+		!(c->test_only &&
+		  (uint32) FeatureRowHash(&c->reader, m->spec, NULL, 0) >= c->test_threshold))
+	{
+		MemoryContextSwitchTo(c->mcxt);
+		if (c->n == c->cap)
+		{
+			c->cap = Max(1024, 2 * c->cap);
+			c->pairs = c->pairs ? repalloc_huge(c->pairs, sizeof(ScoredLabel) * c->cap) :
+				MemoryContextAllocHuge(c->mcxt, sizeof(ScoredLabel) * c->cap);
+		}
+		if (m->algorithm == ALG_LOGISTIC)
+		{
+			c->pairs[c->n].score = LogisticSigmoid(eta);
+			c->loglik += label * eta - (Max(eta, 0.0) + log1p(exp(-fabs(eta))));
+		}
+		else
+			c->pairs[c->n].score = eta;
+		c->pairs[c->n].label = label;
+		c->n++;
+	}
+	MemoryContextSwitchTo(old);
+	return true;
+}
+
+static void
+CollectorNothing(DestReceiver *self)
+{
+}
+
+/* The relation's name, quoted and qualified, refusing what cannot be read */
+static char *
+RelationName(Oid relid)
+{
+	char	   *rel = get_rel_name(relid);
+
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid),
+				 errhint("Pass an existing table or view.")));
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), rel);
+}
+
+/*
+ * Score every row of a relation (the model's columns and target) and
+ * collect the pairs.  from is a quoted relation name.
+ */
+static void
+CollectScores(const Model *model, const char *from, bool test_only, Collector *c)
+{
+	StringInfoData sql;
+	const FeatureSpec *spec = model->spec;
+	SPIExecuteOptions opts;
+	int			rc;
+
+	memset(c, 0, sizeof(Collector));
+	c->pub.receiveSlot = CollectorReceive;
+	c->pub.rStartup = CollectorStartup;
+	c->pub.rShutdown = CollectorNothing;
+	c->pub.rDestroy = CollectorNothing;
+	c->pub.mydest = DestNone;
+	c->model = model;
+	c->mcxt = CurrentMemoryContext;
+	c->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "profenrich row", ALLOCSET_SMALL_SIZES);
+	c->test_only = test_only;
+	c->test_threshold = FeatureTestThreshold(spec);
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT %s", quote_identifier(spec->target));
+	if (test_only && spec->key)
+		appendStringInfo(&sql, ", %s", quote_identifier(spec->key));
+	for (int i = 0; i < spec->ncolumns; i++)
+		appendStringInfo(&sql, ", %s", quote_identifier(spec->columns[i].name));
+	appendStringInfo(&sql, " FROM %s", from);
+	memset(&opts, 0, sizeof(opts));
+	opts.read_only = true;
+	opts.dest = &c->pub;
+	SPI_connect();
+	rc = SPI_execute_extended(sql.data, &opts);
+	if (rc < 0)		/* with a DestReceiver, SPI reports a SELECT as a utility */
+		elog(ERROR, "scoring query failed (%s): %s", SPI_result_code_string(rc), sql.data);
+	SPI_finish();
+	MemoryContextSwitchTo(c->mcxt);
+	MemoryContextDelete(c->rowcxt);
+}
+
+/* Append "key": value to a JSON object under construction */
+static void
+Field(StringInfo out, const char *key, double v)
+{
+	appendStringInfo(out, "%s\"%s\": %s", out->len > 1 ? ", " : "", key,
+					 isnan(v) || isinf(v) ? "null" : float8out_internal(v));
+}
+
+/* The model a function argument names, its deployed version */
+static Model *
+LoadModel(FunctionCallInfo fcinfo, int *version)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("model name must not be NULL"),
+				 errhint("Pass the name of a trained model.")));
+	return RegistryLoad(text_to_cstring(PG_GETARG_TEXT_PP(0)), 0, version, CurrentMemoryContext);
+}
+
+/* Refuse functions that need a propensity model */
+static void
+RequireLogistic(const Model *m, const char *function, FunctionCallInfo fcinfo)
+{
+	if (m->algorithm != ALG_LOGISTIC)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("%s needs a logistic model, and \"%s\" is %s",
+						function, text_to_cstring(PG_GETARG_TEXT_PP(0)),
+						AlgorithmName(m->algorithm)),
+				 errhint("Use %s with a model trained with algorithm 'logistic'.", function)));
+}
+
+/*
+ * evaluate(name, source regclass DEFAULT NULL) returns jsonb: the deployed
+ * model's metrics on source, or on the model's own test split (the rows of
+ * its training source that the key hash put there) when source is NULL.
+ */
+Datum
+evaluate(PG_FUNCTION_ARGS)
+{
+	int			version;
+	Model	   *m = LoadModel(fcinfo, &version);
+	bool		own = PG_ARGISNULL(1);
+	char	   *from = own ? RegistrySource(text_to_cstring(PG_GETARG_TEXT_PP(0)), version) :
+		RelationName(PG_GETARG_OID(1));
+	Collector	c;
+	StringInfoData out;
+
+	if (own && m->spec->test_fraction == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model \"%s\" was trained without a test split",
+						text_to_cstring(PG_GETARG_TEXT_PP(0))),
+				 errhint("Pass a relation to evaluate on, or train with a test_fraction above 0.")));
+	CollectScores(m, from, own, &c);
+	initStringInfo(&out);
+	appendStringInfoChar(&out, '{');
+	if (m->algorithm == ALG_LOGISTIC)
+	{
+		ClassMetrics cm;
+
+		MetricsClassify(c.pairs, c.n, &cm);
+		Field(&out, "auc", cm.auc);
+		Field(&out, "logloss", cm.logloss);
+		Field(&out, "brier", cm.brier);
+		Field(&out, "accuracy", cm.accuracy);
+		Field(&out, "precision", cm.precision);
+		Field(&out, "recall", cm.recall);
+		Field(&out, "f1", cm.f1);
+		Field(&out, "base_rate", cm.base_rate);
+		Field(&out, "log_likelihood", c.loglik);
+	}
+	else
+	{
+		double		sse = 0,
+					sae = 0,
+					mean = 0,
+					ss = 0;
+
+		for (int64 i = 0; i < c.n; i++)
+			mean += c.pairs[i].label / c.n;
+		for (int64 i = 0; i < c.n; i++)
+		{
+			double		e = c.pairs[i].label - c.pairs[i].score;
+
+			sse += e * e;
+			sae += fabs(e);
+			ss += (c.pairs[i].label - mean) * (c.pairs[i].label - mean);
+		}
+		Field(&out, "rmse", c.n > 0 ? sqrt(sse / c.n) : get_float8_nan());
+		Field(&out, "mae", c.n > 0 ? sae / c.n : get_float8_nan());
+		Field(&out, "r2", ss > 0 ? 1 - sse / ss : get_float8_nan());
+	}
+	Field(&out, "n", (double) c.n);
+	Field(&out, "version", version);
+	appendStringInfoChar(&out, '}');
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(out.data)));
+}
+
+/*
+ * lift(name, source regclass, buckets int DEFAULT 10) returns the gains
+ * table: rows ordered by score, highest first, cut into buckets of equal
+ * size (the first ones one row larger when it does not divide, as ntile),
+ * with each bucket's positives, rate, lift over the overall rate, and the
+ * share of all positives found up to it.
+ */
+Datum
+lift(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			version;
+	Model	   *m;
+	int			buckets;
+	Collector	c;
+	double		total_pos = 0,
+				cum_pos = 0;
+	int64		at;
+
+	InitMaterializedSRF(fcinfo, 0);
+	m = LoadModel(fcinfo, &version);
+	RequireLogistic(m, "lift", fcinfo);
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("lift needs a source relation"),
+				 errhint("Pass the table or view of profiles to rank.")));
+	buckets = PG_ARGISNULL(2) ? 10 : PG_GETARG_INT32(2);
+	if (buckets < 1 || buckets > 1000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("buckets must be between 1 and 1000, not %d", buckets),
+				 errhint("Use 10 for deciles or 100 for percentiles.")));
+	CollectScores(m, RelationName(PG_GETARG_OID(1)), false, &c);
+	if (c.n > 0)
+		MetricAuc(c.pairs, c.n);	/* sorts by score, ascending */
+	for (int64 i = 0; i < c.n; i++)
+		total_pos += c.pairs[i].label;
+	at = c.n;					/* walk from the highest score down */
+	for (int b = 1; b <= buckets && c.n > 0; b++)
+	{
+		int64		size = c.n / buckets + (b <= c.n % buckets ? 1 : 0);
+		double		pos = 0;
+		Datum		values[6];
+		bool		nulls[6] = {false, false, false, false, false, false};
+
+		for (int64 k = 0; k < size; k++)
+			pos += c.pairs[--at].label;
+		cum_pos += pos;
+		values[0] = Int32GetDatum(b);
+		values[1] = Int64GetDatum(size);
+		values[2] = Int64GetDatum((int64) pos);
+		values[3] = Float8GetDatum(size > 0 ? pos / size : 0);
+		nulls[3] = size == 0;
+		values[4] = Float8GetDatum(size > 0 && total_pos > 0 ? (pos / size) / (total_pos / c.n) : 0);
+		nulls[4] = size == 0 || total_pos == 0;
+		values[5] = Float8GetDatum(total_pos > 0 ? cum_pos / total_pos : 0);
+		nulls[5] = total_pos == 0;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/* One feature's contribution to a row's link */
+typedef struct Contribution
+{
+	const char *feature;
+	char	   *value;			/* NULL for a NULL value */
+	double		amount;
+} Contribution;
+
+static int
+ByAbsAmount(const void *a, const void *b)
+{
+	double		x = fabs(((const Contribution *) a)->amount);
+	double		y = fabs(((const Contribution *) b)->amount);
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* The contribution of column col of the current row, and its value as text */
+static void
+ColumnContribution(const Model *m, FeatureReader *r, int col, Contribution *out)
+{
+	const FeatureSpec *spec = m->spec;
+	const FeatureColumn *c = &spec->columns[col];
+	const LinearFit *f = &m->linear;
+
+	out->feature = c->name;
+	out->amount = 0;
+	if (c->kind != FEATURE_CATEGORICAL)
+	{
+		double		x;
+		bool		present = FeatureReadNumber(r, spec, col, &x);
+
+		out->value = !present ? NULL : c->kind == FEATURE_BOOLEAN ?
+			pstrdup(x != 0 ? "true" : "false") : float8out_internal(x);
+		if (!present)
+			x = c->impute;
+		out->amount = f->coef[c->first_slot] * (x - f->slot_mean[c->first_slot]);
+	}
+	else
+	{
+		int			level = FeatureReadLevel(r, spec, col);
+
+		out->value = level == LEVEL_NULL ? NULL : level == LEVEL_UNSEEN ? pstrdup("(unseen)") :
+			level == c->nlevels ? pstrdup("(other)") : pstrdup(c->levels[level]);
+		if (level == LEVEL_NULL)
+			level = c->mode_level;
+		for (int k = 0; k < c->nslots; k++)
+			out->amount += f->coef[c->first_slot + k] *
+				((k == level ? 1.0 : 0.0) - f->slot_mean[c->first_slot + k]);
+	}
+}
+
+/*
+ * explain(name, row record, k int DEFAULT 3): the row's link (logit)
+ * decomposed: first (baseline), the link at the training means, then the
+ * k features with the largest contribution coef x (value - training mean),
+ * a one-hot column counted as one feature.  With k at least the number of
+ * features, the contributions add up exactly to the row's logit.
+ */
+Datum
+explain(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	int			version;
+	Model	   *m;
+	FeatureReader r;
+	Contribution *parts;
+	int			k;
+	double		baseline;
+	const FeatureSpec *spec;
+
+	InitMaterializedSRF(fcinfo, 0);
+	m = LoadModel(fcinfo, &version);
+	RequireLogistic(m, "explain", fcinfo);
+	spec = m->spec;
+	if (PG_ARGISNULL(1))
+		return (Datum) 0;
+	k = PG_ARGISNULL(2) ? 3 : PG_GETARG_INT32(2);
+	if (k < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("k must not be negative"),
+				 errhint("Ask for the k most influential features, e.g. 3.")));
+	FeatureReaderInit(&r, CurrentMemoryContext);
+	FeatureReaderLoadComposite(&r, spec, PG_GETARG_HEAPTUPLEHEADER(1), false, false);
+	baseline = m->linear.intercept;
+	for (int j = 0; j < spec->nslots; j++)
+		baseline += m->linear.coef[j] * m->linear.slot_mean[j];
+	parts = palloc(sizeof(Contribution) * Max(spec->ncolumns, 1));
+	for (int i = 0; i < spec->ncolumns; i++)
+		ColumnContribution(m, &r, i, &parts[i]);
+	qsort(parts, spec->ncolumns, sizeof(Contribution), ByAbsAmount);
+	for (int i = -1; i < Min(k, spec->ncolumns); i++)
+	{
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+
+		values[0] = CStringGetTextDatum(i < 0 ? "(baseline)" : parts[i].feature);
+		nulls[1] = i < 0 || parts[i].value == NULL;
+		values[1] = nulls[1] ? (Datum) 0 : CStringGetTextDatum(parts[i].value);
+		values[2] = Float8GetDatum((i < 0 ? baseline : parts[i].amount) + 0.0);	/* no -0 */
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}

@@ -1,0 +1,350 @@
+/*-------------------------------------------------------------------------
+ * logistic.c
+ *	  Maximum likelihood (optionally ridge) logistic regression by Newton's
+ *	  method with step halving, on standardized slots.
+ *
+ * Each pass over the training rows, at proposed coefficients, gives the
+ * log-likelihood, the gradient and the Hessian X'WX (dsyrk on row blocks
+ * scaled by sqrt(w)).  LogisticStep then accepts the proposal or halves
+ * it, and proposes the next Newton step.  Slots found collinear with
+ * earlier ones on the first pass are aliased, as R's glm() does; the
+ * deviance criterion for convergence is R's: |dev - dev_old| /
+ * (|dev| + 0.1) < tol.  Coefficients that keep growing (a standardized
+ * coefficient beyond 30: the classes are separated) stop the iterations
+ * with finite values.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "libpq/pqformat.h"
+#include "miscadmin.h"
+
+#include "linalg.h"
+#include "logistic.h"
+
+#define SEPARATION_LIMIT 30.0
+#define MAX_HALVINGS 30
+
+/* The logistic function, without overflow */
+double
+LogisticSigmoid(double eta)
+{
+	if (eta >= 0)
+		return 1.0 / (1.0 + exp(-eta));
+	else
+	{
+		double		e = exp(eta);
+
+		return e / (1.0 + e);
+	}
+}
+
+/* x'theta */
+double
+LogisticLink(const double *theta, const double *x, int width)
+{
+	double		eta = 0.0;
+
+	for (int j = 0; j < width; j++)
+		eta += theta[j] * x[j];
+	return eta;
+}
+
+/* Zeroed sums for rows of width values */
+void
+LogisticSumsInit(LogisticSums *s, int width)
+{
+	s->width = width;
+	s->grad = palloc(sizeof(double) * width);
+	s->hess = palloc(sizeof(double) * width * width);
+	LogisticSumsReset(s);
+}
+
+void
+LogisticSumsReset(LogisticSums *s)
+{
+	s->n = 0;
+	s->loglik = 0;
+	memset(s->grad, 0, sizeof(double) * s->width);
+	memset(s->hess, 0, sizeof(double) * s->width * s->width);
+}
+
+/* a += b */
+void
+LogisticSumsMerge(LogisticSums *a, const LogisticSums *b)
+{
+	a->n += b->n;
+	a->loglik += b->loglik;
+	for (int j = 0; j < a->width; j++)
+		a->grad[j] += b->grad[j];
+	for (int i = 0; i < a->width; i++)
+		for (int j = i; j < a->width; j++)
+			a->hess[i * a->width + j] += b->hess[i * a->width + j];
+}
+
+#define LOGISTIC_SUMS_FORMAT 1
+
+/* The sums as bytes: format, width, n, loglik, gradient, Hessian upper triangle */
+bytea *
+LogisticSumsToBytes(const LogisticSums *s)
+{
+	StringInfoData buf;
+
+	pq_begintypsend(&buf);
+	pq_sendint32(&buf, LOGISTIC_SUMS_FORMAT);
+	pq_sendint32(&buf, s->width);
+	pq_sendfloat8(&buf, s->n);
+	pq_sendfloat8(&buf, s->loglik);
+	pq_sendbytes(&buf, (const char *) s->grad, sizeof(double) * s->width);
+	for (int i = 0; i < s->width; i++)
+		pq_sendbytes(&buf, (const char *) &s->hess[i * s->width + i],
+					 sizeof(double) * (s->width - i));
+	return pq_endtypsend(&buf);
+}
+
+/*
+ * Read what LogisticSumsToBytes wrote into fresh sums, checking the format
+ * version and that the length is exactly what the width implies.
+ */
+void
+LogisticSumsFromBytes(bytea *b, LogisticSums *s)
+{
+	StringInfoData buf;
+	int			w;
+
+	buf.data = VARDATA_ANY(b);
+	buf.len = VARSIZE_ANY_EXHDR(b);
+	buf.cursor = 0;
+	buf.maxlen = buf.len;
+	if (buf.len < 24 || pq_getmsgint(&buf, 4) != LOGISTIC_SUMS_FORMAT)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("invalid logistic_step state"),
+				 errhint("The state must come from profenrich.logistic_step of the same version.")));
+	w = pq_getmsgint(&buf, 4);
+	if (w < 1 || w > 100001 ||
+		(Size) buf.len != 24 + sizeof(double) * ((Size) w + (Size) w * (w + 1) / 2))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("invalid logistic_step state: length does not match its width"),
+				 errhint("The state must come from profenrich.logistic_step of the same version.")));
+	LogisticSumsInit(s, w);
+	s->n = pq_getmsgfloat8(&buf);
+	s->loglik = pq_getmsgfloat8(&buf);
+	pq_copymsgbytes(&buf, (char *) s->grad, sizeof(double) * w);
+	for (int i = 0; i < w; i++)
+		pq_copymsgbytes(&buf, (char *) &s->hess[i * w + i], sizeof(double) * (w - i));
+}
+
+/*
+ * Add rows x (rows x width, row-major, [1, slots]) with labels y to the
+ * sums at theta; cw holds the weight of label 0 and label 1.  scratch
+ * has room for rows x (width + 2) values.
+ */
+void
+LogisticAccumulate(LogisticSums *s, const double *theta, const double *x, const double *y,
+				   int rows, const double *cw, double *scratch)
+{
+	int			w = s->width;
+	double	   *eta = scratch;
+	double	   *resid = scratch + rows;
+	double	   *scaled = scratch + 2 * rows;
+	double		loglik = 0.0;
+
+	LinalgMatVec(rows, w, x, theta, eta);
+	for (int i = 0; i < rows; i++)
+	{
+		double		e = eta[i];
+		double		label = y[i];
+		double		weight = cw[label != 0.0];
+		double		z = exp(-fabs(e));
+		double		mu = e >= 0 ? 1.0 / (1.0 + z) : z / (1.0 + z);
+		double		sw = sqrt(weight * mu * (1.0 - mu));
+		const double *xi = &x[(size_t) i * w];
+		double	   *si = &scaled[(size_t) i * w];
+
+		loglik += weight * (label * e - (Max(e, 0.0) + log1p(z)));
+		resid[i] = weight * (label - mu);
+		for (int j = 0; j < w; j++)
+			si[j] = sw * xi[j];
+	}
+	LinalgMatTVecAdd(rows, w, x, resid, s->grad);
+	LinalgSyrkAddUpper(w, rows, scaled, w, s->hess, w);
+	s->loglik += loglik;
+	s->n += rows;
+}
+
+/* One pass over a dataset in memory, chunk by chunk */
+void
+LogisticPassInMemory(const Dataset *d, const double *theta, const double *cw,
+					 LogisticSums *out)
+{
+	double	   *scratch = palloc(sizeof(double) * DATASET_CHUNK_ROWS * (d->width + 2));
+
+	LogisticSumsReset(out);
+	for (int c = 0; c < d->nchunks; c++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		LogisticAccumulate(out, theta, d->chunks[c].x, d->chunks[c].y, d->chunks[c].rows,
+						   cw, scratch);
+	}
+	pfree(scratch);
+}
+
+/*
+ * Start at theta = (logit(base rate), 0, ...), with constant slots (sd 0)
+ * aliased from the outset.
+ */
+void
+LogisticStateInit(LogisticState *st, int width, const double *sd, double base_rate)
+{
+	memset(st, 0, sizeof(LogisticState));
+	st->width = width;
+	st->theta = palloc0(sizeof(double) * width);
+	st->next = palloc0(sizeof(double) * width);
+	st->step = palloc0(sizeof(double) * width);
+	st->aliased = palloc0(sizeof(bool) * width);
+	for (int j = 1; j < width; j++)
+		st->aliased[j] = !(sd[j] > 0);
+	base_rate = Min(Max(base_rate, 1e-6), 1 - 1e-6);
+	st->next[0] = log(base_rate / (1 - base_rate));
+	LogisticSumsInit(&st->sums, width);
+}
+
+/* The penalized objective at coefficients t */
+static double
+Objective(const LogisticState *st, const double *t, double loglik, double l2)
+{
+	double		pen = 0.0;
+
+	for (int j = 1; j < st->width; j++)
+		if (!st->aliased[j])
+			pen += t[j] * t[j];
+	return -loglik + 0.5 * l2 * pen;
+}
+
+/* The full symmetric matrix of sums.hess (+ l2 on the slots' diagonal) */
+static double *
+PenalizedHessian(const LogisticState *st, double l2)
+{
+	int			w = st->width;
+	double	   *h = palloc(sizeof(double) * w * w);
+
+	memcpy(h, st->sums.hess, sizeof(double) * w * w);
+	LinalgSymmetrize(w, h, w);
+	for (int j = 1; j < w; j++)
+		h[j * w + j] += l2;
+	return h;
+}
+
+/* Propose next = theta + Newton step at theta */
+static void
+ProposeNewton(LogisticState *st, double l2)
+{
+	int			w = st->width;
+	double	   *h = PenalizedHessian(st, l2);
+
+	for (int j = 0; j < w; j++)
+		st->step[j] = st->sums.grad[j] - (j > 0 ? l2 * st->theta[j] : 0.0);
+	LinalgSpdSolve(w, h, st->aliased, st->step, NULL);
+	for (int j = 0; j < w; j++)
+		st->next[j] = st->theta[j] + st->step[j];
+	pfree(h);
+}
+
+/*
+ * Slots collinear with earlier ones, from the first pass's Hessian with
+ * the penalty added (a ridge fit keeps every slot, as in linear models)
+ */
+static void
+FindAliased(LogisticState *st, double l2)
+{
+	double	   *h = PenalizedHessian(st, l2);
+
+	LinalgCholeskyAliased(st->width, h, 1e-9, st->aliased);
+	pfree(h);
+}
+
+/* Accept the sums at next as the new current point */
+static void
+Accept(LogisticState *st, const LogisticSums *at_next, double objective)
+{
+	memcpy(st->theta, st->next, sizeof(double) * st->width);
+	st->sums.n = at_next->n;
+	st->sums.loglik = at_next->loglik;
+	memcpy(st->sums.grad, at_next->grad, sizeof(double) * st->width);
+	memcpy(st->sums.hess, at_next->hess, sizeof(double) * st->width * st->width);
+	st->objective = objective;
+}
+
+/*
+ * Take the sums at st->next.  Returns true when the fit is finished
+ * (converged, separated, or out of iterations); otherwise st->next holds
+ * the coefficients for the next pass.
+ */
+bool
+LogisticStep(LogisticState *st, const LogisticSums *at_next, const LogisticOptions *opts)
+{
+	double		obj = Objective(st, st->next, at_next->loglik, opts->l2);
+	double		change;
+	double		largest = 0.0;
+
+	CHECK_FOR_INTERRUPTS();
+	if (!st->started)
+	{
+		Accept(st, at_next, obj);
+		FindAliased(st, opts->l2);
+		st->started = true;
+		ProposeNewton(st, opts->l2);
+		return false;
+	}
+	if (!(obj <= st->objective + 1e-12 * fabs(st->objective)) && st->halvings < MAX_HALVINGS)
+	{
+		st->halvings++;
+		for (int j = 0; j < st->width; j++)
+		{
+			st->step[j] *= 0.5;
+			st->next[j] = st->theta[j] + st->step[j];
+		}
+		return false;
+	}
+	change = fabs(st->objective - obj) / (fabs(obj) + 0.05);
+	if (isfinite(obj))
+		Accept(st, at_next, obj);
+	st->iterations++;
+	st->halvings = 0;
+	for (int j = 1; j < st->width; j++)
+		largest = Max(largest, fabs(st->theta[j]));
+	if (change < opts->tol)
+	{
+		st->converged = true;
+		return true;
+	}
+	if (largest > SEPARATION_LIMIT || !isfinite(obj))
+	{
+		st->separated = true;
+		return true;
+	}
+	if (st->iterations >= opts->max_iter)
+		return true;
+	ProposeNewton(st, opts->l2);
+	return false;
+}
+
+/*
+ * Covariance of the standardized coefficients: the inverse of the
+ * (penalized) Hessian at the final coefficients, zero where aliased.
+ */
+void
+LogisticCovariance(const LogisticState *st, double l2, double *cov)
+{
+	int			w = st->width;
+	double	   *h = PenalizedHessian(st, l2);
+	double	   *rhs = palloc0(sizeof(double) * w);
+
+	LinalgSpdSolve(w, h, st->aliased, rhs, cov);
+	pfree(rhs);
+	pfree(h);
+}

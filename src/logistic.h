@@ -1,0 +1,67 @@
+/*-------------------------------------------------------------------------
+ * logistic.h
+ *	  Logistic regression by Newton/IRLS.  Plain C over arrays: no SPI.
+ *
+ * The fit works on standardized slots with a leading intercept column;
+ * each iteration needs, at the current coefficients, the gradient, the
+ * Hessian X'WX and the log-likelihood: LogisticAccumulate adds one block
+ * of rows to them, whether the rows come from memory or from a SQL pass.
+ *-------------------------------------------------------------------------
+ */
+#ifndef PROFENRICH_LOGISTIC_H
+#define PROFENRICH_LOGISTIC_H
+
+#include "dataset.h"
+
+/* Sums over the training rows at given coefficients */
+typedef struct LogisticSums
+{
+	int			width;			/* slots + 1 */
+	double		n;
+	double		loglik;			/* weighted by the class weights */
+	double	   *grad;			/* width */
+	double	   *hess;			/* width x width, upper triangle */
+} LogisticSums;
+
+typedef struct LogisticOptions
+{
+	double		l2;
+	double		class_weight[2];	/* weight of label 0 and of label 1 */
+	int			max_iter;
+	double		tol;
+} LogisticOptions;
+
+typedef struct LogisticState
+{
+	int			width;
+	double	   *theta;			/* standardized coefficients, [0] intercept */
+	double	   *next;			/* proposed coefficients for the next pass */
+	double	   *step;
+	bool	   *aliased;		/* width; fixed after the first pass */
+	LogisticSums sums;			/* at theta */
+	double		objective;		/* -loglik + l2/2 |theta[1:]|^2 at theta */
+	int			iterations;
+	int			halvings;
+	bool		converged;
+	bool		separated;
+	bool		started;
+} LogisticState;
+
+extern void LogisticSumsInit(LogisticSums *s, int width);
+extern void LogisticSumsReset(LogisticSums *s);
+extern void LogisticAccumulate(LogisticSums *s, const double *theta, const double *x,
+							   const double *y, int rows, const double *cw, double *scratch);
+extern void LogisticSumsMerge(LogisticSums *a, const LogisticSums *b);
+extern bytea *LogisticSumsToBytes(const LogisticSums *s);
+extern void LogisticSumsFromBytes(bytea *b, LogisticSums *s);
+
+extern void LogisticStateInit(LogisticState *st, int width, const double *sd, double base_rate);
+extern bool LogisticStep(LogisticState *st, const LogisticSums *at_next,
+						 const LogisticOptions *opts);
+extern void LogisticPassInMemory(const Dataset *d, const double *theta, const double *cw,
+								 LogisticSums *out);
+extern void LogisticCovariance(const LogisticState *st, double l2, double *cov);
+extern double LogisticLink(const double *theta, const double *x, int width);
+extern double LogisticSigmoid(double eta);
+
+#endif

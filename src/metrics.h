@@ -1,0 +1,32 @@
+/*-------------------------------------------------------------------------
+ * metrics.h
+ *	  Classification metrics over arrays of scores and 0/1 labels.
+ *-------------------------------------------------------------------------
+ */
+#ifndef PROFENRICH_METRICS_H
+#define PROFENRICH_METRICS_H
+
+typedef struct ClassMetrics
+{
+	double		n;
+	double		auc;
+	double		logloss;
+	double		brier;
+	double		accuracy;
+	double		precision;
+	double		recall;
+	double		f1;
+	double		base_rate;
+} ClassMetrics;
+
+/* A score and its 0/1 label, as the AUC sort takes them */
+typedef struct ScoredLabel
+{
+	double		score;
+	double		label;
+} ScoredLabel;
+
+extern double MetricAuc(ScoredLabel *pairs, int64 n);
+extern void MetricsClassify(ScoredLabel *pairs, int64 n, ClassMetrics *m);
+
+#endif

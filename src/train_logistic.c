@@ -1,0 +1,531 @@
+/*-------------------------------------------------------------------------
+ * train_logistic.c
+ *	  The 'logistic' trainer: read the data once into memory when it fits
+ *	  profenrich.max_train_memory and iterate there; otherwise run one SQL
+ *	  pass of profenrich.logistic_step per Newton iteration.  Both paths
+ *	  give the same model.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/float.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/syscache.h"
+
+#include "dataset.h"
+#include "glm.h"
+#include "linalg.h"
+#include "logistic.h"
+#include "metrics.h"
+#include "profenrich.h"
+#include "train.h"
+
+/* Rows the table is expected to hold, or -1 when unknown (views, never analyzed) */
+static double
+EstimatedRows(Oid relid)
+{
+	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	double		rows = -1;
+
+	if (HeapTupleIsValid(tup))
+	{
+		Form_pg_class rel = (Form_pg_class) GETSTRUCT(tup);
+
+		if (rel->relkind != RELKIND_VIEW && rel->reltuples >= 0)
+			rows = rel->reltuples;
+		ReleaseSysCache(tup);
+	}
+	return rows;
+}
+
+/* Refuse a training split without both classes or with too few rows */
+static void
+CheckClasses(const TrainJob *job, double n, double positives)
+{
+	if (n <= job->spec->nslots)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("too few usable rows in %s to train: %.0f training rows for %d slots",
+						job->src.qualname, n, job->spec->nslots),
+				 errhint("Train on more rows, fewer features, or a smaller test_fraction.")));
+	if (positives == 0 || positives == n)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("target column \"%s\" has one class only in the training rows",
+						job->spec->target),
+				 errdetail("All %.0f training rows are %s.", n, positives == 0 ? "negative" : "positive"),
+				 errhint("A classifier needs rows of both classes; check the target and the source.")));
+}
+
+/* The other value of a text target, for naming classes in class_weight */
+static char *
+NegativeLabel(const TrainJob *job)
+{
+	char	   *sql = psprintf("SELECT %s::text FROM %s WHERE %s::text <> $1 LIMIT 1",
+							   quote_identifier(job->spec->target), job->src.qualname,
+							   quote_identifier(job->spec->target));
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(job->spec->positive)};
+
+	TrainQuery(sql, 1, types, values, 1);
+	return SPI_processed > 0 ?
+		SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) : NULL;
+}
+
+/* A class_weight key that names no class */
+static void
+UnknownClass(const char *key, const char *classes)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("class_weight names class \"%s\", which the target does not have", key),
+			 errhint("Weight the classes %s.", classes)));
+}
+
+/*
+ * Case weights of label 0 and label 1: 1 each, "balanced" (n / (2 n_c),
+ * as scikit-learn), or an object naming classes: "true"/"false" for a
+ * boolean target, "1"/"0" for a number, the values for text.
+ */
+static void
+ClassWeights(const TrainJob *job, double n, double positives, double *cw)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *key = NULL;
+	char	   *pos_name,
+			   *neg_name,
+			   *classes;
+
+	cw[0] = cw[1] = 1.0;
+	if (job->opts.balanced)
+	{
+		cw[0] = n / (2.0 * (n - positives));
+		cw[1] = n / (2.0 * positives);
+		return;
+	}
+	if (job->opts.class_weight == NULL)
+		return;
+	if (job->spec->positive)
+	{
+		pos_name = job->spec->positive;
+		neg_name = NegativeLabel(job);
+	}
+	else if (FeatureConvForType(get_atttype(job->src.relid,
+											get_attnum(job->src.relid, job->spec->target))) == CONV_BOOL)
+	{
+		pos_name = "true";
+		neg_name = "false";
+	}
+	else
+	{
+		pos_name = "1";
+		neg_name = "0";
+	}
+	classes = psprintf("\"%s\" and \"%s\"", pos_name, neg_name ? neg_name : "?");
+	it = JsonbIteratorInit(&job->opts.class_weight->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (tok == WJB_VALUE && key != NULL)
+		{
+			double		w = -1;
+			int			label = strcmp(key, pos_name) == 0 ? 1 :
+				(neg_name && strcmp(key, neg_name) == 0) ? 0 : -1;
+
+			if (label < 0)
+				UnknownClass(key, classes);
+			if (v.type == jbvNumeric)
+				w = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
+													   NumericGetDatum(v.val.numeric)));
+			if (!(w > 0) || isinf(w))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("class_weight of class \"%s\" must be a positive number", key),
+						 errhint("Give each class a weight above 0, e.g. {\"%s\": 3}.", key)));
+			cw[label] = w;
+			key = NULL;
+		}
+	}
+}
+
+/*
+ * The fitted model on the original scale: b_j = theta_j / sd_j and
+ * b0 = theta_0 - sum b_j mean_j; with no penalty, the covariance of b is
+ * T Cov(theta) T' for that linear map T, and z tests give the p values.
+ */
+static void
+FinishFit(TrainJob *job, const LogisticState *st, const double *mean, const double *sd)
+{
+	LinearFit  *f = &job->model.linear;
+	int			w = st->width,
+				p = w - 1;
+	double	   *t = palloc0(sizeof(double) * w * w);
+
+	f->p = p;
+	f->coef = palloc0(sizeof(double) * Max(p, 1));
+	f->aliased = palloc0(sizeof(bool) * Max(p, 1));
+	f->slot_mean = palloc(sizeof(double) * Max(p, 1));
+	f->slot_sd = palloc(sizeof(double) * Max(p, 1));
+	f->se = palloc0(sizeof(double) * w);
+	f->stat = palloc0(sizeof(double) * w);
+	f->pval = palloc0(sizeof(double) * w);
+	f->rank = 0;
+	f->intercept = st->theta[0];
+	t[0] = 1.0;
+	for (int j = 1; j < w; j++)
+	{
+		f->aliased[j - 1] = st->aliased[j];
+		f->slot_mean[j - 1] = mean[j];
+		f->slot_sd[j - 1] = sd[j];
+		if (st->aliased[j])
+			continue;
+		f->rank++;
+		f->coef[j - 1] = st->theta[j] / sd[j];
+		f->intercept -= f->coef[j - 1] * mean[j];
+		t[j * w + j] = 1.0 / sd[j];
+		t[j] = -mean[j] / sd[j];
+	}
+	f->rss = get_float8_nan();
+	f->df_resid = get_float8_nan();
+	f->has_inference = job->opts.l2 == 0 && !st->separated;
+	if (f->has_inference)
+	{
+		double	   *cov = palloc(sizeof(double) * w * w);
+
+		LogisticCovariance(st, 0.0, cov);
+		for (int i = 0; i < w; i++)
+		{
+			double		var = 0.0;
+
+			for (int k = 0; k < w; k++)
+				for (int l = 0; l < w; l++)
+					var += t[i * w + k] * cov[k * w + l] * t[i * w + l];
+			f->se[i] = i > 0 && st->aliased[i] ? get_float8_nan() : sqrt(var);
+			f->stat[i] = (i == 0 ? f->intercept : f->coef[i - 1]) / f->se[i];
+			f->pval[i] = isnan(f->stat[i]) ? get_float8_nan() : erfc(fabs(f->stat[i]) / M_SQRT2);
+		}
+	}
+	job->model.iterations = st->iterations;
+	job->model.converged = st->converged;
+}
+
+/* Warn about a fit that stopped early */
+static void
+WarnFit(const TrainJob *job, const LogisticState *st)
+{
+	if (st->separated)
+		ereport(WARNING,
+				(errmsg("the classes of \"%s\" are separated: coefficients grew without bound and were stopped after %d iterations",
+						job->spec->target, st->iterations),
+				 errdetail("Some feature, or combination of features, predicts the class (almost) perfectly; the maximum likelihood estimate does not exist."),
+				 errhint("Set the option \"l2\" (for example 1) for finite, stable coefficients, or remove the feature that leaks the target.")));
+	else if (!st->converged)
+		ereport(WARNING,
+				(errmsg("logistic regression did not converge in %d iterations", st->iterations),
+				 errhint("Raise the option \"max_iter\", or set \"l2\".")));
+}
+
+/* The metrics of one split, from (probability, label) pairs and the log-likelihood */
+static void
+ClassSplitMetrics(StringInfo out, const char *label, ScoredLabel *pairs, int64 n, double loglik,
+				  int rank, bool sampled, double nrows)
+/* loglik is NaN when not known exactly (a streamed split) */
+{
+	ClassMetrics m;
+
+	MetricsClassify(pairs, n, &m);
+	appendStringInfo(out, "%s\"%s\": {", out->data[out->len - 1] == '{' ? "" : ", ", label);
+	JsonField(out, "auc", m.auc);
+	JsonField(out, "logloss", m.logloss);
+	JsonField(out, "brier", m.brier);
+	JsonField(out, "accuracy", m.accuracy);
+	JsonField(out, "precision", m.precision);
+	JsonField(out, "recall", m.recall);
+	JsonField(out, "f1", m.f1);
+	JsonField(out, "base_rate", m.base_rate);
+	JsonField(out, "n", nrows);
+	if (sampled)
+		JsonField(out, "sample_rows", (double) n);
+	JsonField(out, "log_likelihood", loglik);
+	JsonField(out, "aic", -2.0 * loglik + 2.0 * rank);
+	appendStringInfoChar(out, '}');
+}
+
+/* Probabilities of every row of a split in memory, with its log-likelihood */
+static ScoredLabel *
+ScoreSplit(const Dataset *d, const double *theta, double *loglik)
+{
+	ScoredLabel *pairs = MemoryContextAllocHuge(CurrentMemoryContext,
+												sizeof(ScoredLabel) * Max((Size) d->n, 1));
+	double	   *eta = palloc(sizeof(double) * DATASET_CHUNK_ROWS);
+	int64		k = 0;
+
+	*loglik = 0.0;
+	for (int c = 0; c < d->nchunks; c++)
+	{
+		const DataChunk *ch = &d->chunks[c];
+
+		CHECK_FOR_INTERRUPTS();
+		LinalgMatVec(ch->rows, d->width, ch->x, theta, eta);
+		for (int r = 0; r < ch->rows; r++, k++)
+		{
+			double		e = eta[r];
+
+			pairs[k].score = LogisticSigmoid(e);
+			pairs[k].label = ch->y[r];
+			*loglik += ch->y[r] * e - (Max(e, 0.0) + log1p(exp(-fabs(e))));
+		}
+	}
+	pfree(eta);
+	return pairs;
+}
+
+/* Common tail: metrics of the fit that do not depend on the path */
+static void
+FitSummary(TrainJob *job, const LogisticState *st)
+{
+	JsonField(&job->metrics, "iterations", st->iterations);
+	appendStringInfo(&job->metrics, ", \"converged\": %s", st->converged ? "true" : "false");
+	JsonField(&job->metrics, "rank", job->model.linear.rank + 1);
+}
+
+/* Iterate Newton steps over the training split in memory */
+static void
+FitInMemory(TrainJob *job, LoadedData *data, const LogisticOptions *lo)
+{
+	Dataset    *train = &data->split[SPLIT_TRAIN];
+	int			w = train->width;
+	double	   *mean = palloc(sizeof(double) * w);
+	double	   *sd = palloc(sizeof(double) * w);
+	double		cw[2];
+	double		base,
+				loglik;
+	LogisticState st;
+	LogisticSums sums;
+	LogisticOptions opts = *lo;
+
+	CheckClasses(job, train->n, train->positives);
+	ClassWeights(job, train->n, train->positives, cw);
+	DatasetImpute(data, job->spec);
+	DatasetStandardize(data, mean, sd);
+	base = cw[1] * train->positives / (cw[1] * train->positives + cw[0] * (train->n - train->positives));
+	opts.class_weight[0] = cw[0];
+	opts.class_weight[1] = cw[1];
+	LogisticStateInit(&st, w, sd, base);
+	LogisticSumsInit(&sums, w);
+	do
+		LogisticPassInMemory(train, st.next, cw, &sums);
+	while (!LogisticStep(&st, &sums, &opts));
+	WarnFit(job, &st);
+	FinishFit(job, &st, mean, sd);
+	if (data->split[SPLIT_TEST].n > 0)
+	{
+		ScoredLabel *pairs = ScoreSplit(&data->split[SPLIT_TEST], st.theta, &loglik);
+
+		ClassSplitMetrics(&job->metrics, "test", pairs, (int64) data->split[SPLIT_TEST].n,
+						  loglik, job->model.linear.rank + 1, false, data->split[SPLIT_TEST].n);
+		pfree(pairs);
+	}
+	{
+		ScoredLabel *pairs = ScoreSplit(train, st.theta, &loglik);
+
+		ClassSplitMetrics(&job->metrics, "train", pairs, (int64) train->n, loglik,
+						  job->model.linear.rank + 1, false, train->n);
+		job->model.loglik = loglik;
+		pfree(pairs);
+	}
+	FitSummary(job, &st);
+}
+
+/*
+ * One SQL pass at the proposed coefficients: profenrich.logistic_step over
+ * the training rows, returning the gradient, Hessian and log-likelihood.
+ */
+static void
+StreamingPass(const TrainJob *job, const double *mean, const double *sd, const double *cw,
+			  const double *theta, LogisticSums *out)
+{
+	int			w = job->spec->nslots + 1;
+	List	   *cols = NeededColumns(job->spec);
+	Datum	   *params = palloc(sizeof(Datum) * (2 + 3 * w));
+	Oid			types[3] = {BYTEAOID, FLOAT8ARRAYOID, TEXTARRAYOID};
+	Datum		values[3];
+	char	   *sql = psprintf("SELECT profenrich.logistic_step($1, $2, $3, %s) FROM %s",
+							   ColumnList(cols), job->src.qualname);
+	bool		isnull;
+	bytea	   *b;
+
+	params[0] = Float8GetDatum(cw[0]);
+	params[1] = Float8GetDatum(cw[1]);
+	for (int j = 0; j < w; j++)
+	{
+		params[2 + j] = Float8GetDatum(mean[j]);
+		params[2 + w + j] = Float8GetDatum(sd[j]);
+		params[2 + 2 * w + j] = Float8GetDatum(theta[j]);
+	}
+	values[0] = PointerGetDatum(SpecBytes(job->spec));
+	values[1] = PointerGetDatum(construct_array(params, 2 + 3 * w, FLOAT8OID, 8, FLOAT8PASSBYVAL,
+												TYPALIGN_DOUBLE));
+	values[2] = ColumnNames(cols);
+	TrainQuery(sql, 3, types, values, 0);
+	b = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (isnull)
+		elog(ERROR, "logistic_step returned no rows");
+	LogisticSumsFromBytes(b, out);
+}
+
+/* Probabilities of a split's sampled rows (NULLs imputed, standardized) */
+static ScoredLabel *
+ScoreSample(const RowSample *s, const FeatureSpec *spec, const double *mean, const double *sd,
+			const double *theta)
+{
+	int			w = spec->nslots + 1;
+	ScoredLabel *pairs = palloc(sizeof(ScoredLabel) * Max(s->count, 1));
+	double	   *x = palloc(sizeof(double) * w);
+
+	for (int r = 0; r < s->count; r++)
+	{
+		const double *row = &s->rows[(size_t) r * s->width];
+
+		x[0] = 1.0;
+		for (int i = 0; i < spec->ncolumns; i++)
+		{
+			const FeatureColumn *c = &spec->columns[i];
+
+			for (int k = 0; k < c->nslots; k++)
+			{
+				int			j = 1 + c->first_slot + k;
+				double		v = row[j - 1];
+
+				if (isnan(v))
+					v = c->impute;
+				x[j] = sd[j] > 0 ? (v - mean[j]) / sd[j] : 0.0;
+			}
+		}
+		pairs[r].score = LogisticSigmoid(LogisticLink(theta, x, w));
+		pairs[r].label = row[spec->nslots];
+	}
+	pfree(x);
+	return pairs;
+}
+
+/*
+ * Streaming: one linear_stats pass for the counts, imputation means and
+ * slot scales (and row samples for the metrics), then one logistic_step
+ * pass per iteration.
+ */
+static void
+FitStreaming(TrainJob *job, const LogisticOptions *lo)
+{
+	FeatureSpec *spec = job->spec;
+	LinearStats *ls = RunStatsPass(spec, &job->src);
+	int			w = spec->nslots + 1;
+	double	   *mean = palloc0(sizeof(double) * w);
+	double	   *sd = palloc(sizeof(double) * w);
+	int		   *miss_slot;
+	double	   *impute;
+	XYStats		xy;
+	double		n,
+				positives,
+				cw[2],
+				base;
+	LogisticState st;
+	LogisticSums sums;
+	LogisticOptions opts = *lo;
+
+	n = ls ? ls->mom[SPLIT_TRAIN].n : 0;
+	positives = ls ? ls->mom[SPLIT_TRAIN].mean[spec->nslots] * n : 0;
+	positives = rint(positives);
+	CheckClasses(job, n, positives);
+	ClassWeights(job, n, positives, cw);
+	miss_slot = MissSlots(spec);
+	impute = ImputeMeans(ls, spec, miss_slot);
+	GlmImputedStats(&ls->mom[SPLIT_TRAIN], spec->nslots, spec->nnumeric, miss_slot, impute, &xy);
+	sd[0] = 1.0;
+	for (int j = 1; j < w; j++)
+	{
+		mean[j] = xy.xmean[j - 1];
+		sd[j] = sqrt(Max(xy.cxx[(j - 1) * spec->nslots + (j - 1)], 0.0) / n);
+		if (!(sd[j] > 1e-12 * Max(fabs(mean[j]), 1e-300)))
+			sd[j] = 0.0;
+	}
+	base = cw[1] * positives / (cw[1] * positives + cw[0] * (n - positives));
+	opts.class_weight[0] = cw[0];
+	opts.class_weight[1] = cw[1];
+	LogisticStateInit(&st, w, sd, base);
+	LogisticSumsInit(&sums, w);
+	do
+	{
+		StreamingPass(job, mean, sd, cw, st.next, &sums);
+		ereport(NOTICE,
+				(errmsg("profenrich: logistic pass %d over %s, log-likelihood %.6g",
+						st.iterations + st.halvings + 1, job->src.qualname, sums.loglik)));
+	} while (!LogisticStep(&st, &sums, &opts));
+	WarnFit(job, &st);
+	FinishFit(job, &st, mean, sd);
+	/* the last pass gives the training log-likelihood, exact unless classes are weighted */
+	job->model.loglik = (cw[0] == 1.0 && cw[1] == 1.0) ? st.sums.loglik : get_float8_nan();
+	if (ls->mom[SPLIT_TEST].n > 0)
+		ClassSplitMetrics(&job->metrics, "test",
+						  ScoreSample(&ls->sample[SPLIT_TEST], spec, mean, sd, st.theta),
+						  ls->sample[SPLIT_TEST].count, get_float8_nan(),
+						  job->model.linear.rank + 1, true, ls->mom[SPLIT_TEST].n);
+	ClassSplitMetrics(&job->metrics, "train",
+					  ScoreSample(&ls->sample[SPLIT_TRAIN], spec, mean, sd, st.theta),
+					  ls->sample[SPLIT_TRAIN].count, job->model.loglik,
+					  job->model.linear.rank + 1, true, n);
+	FitSummary(job, &st);
+	job->n_train = n;
+	job->n_test = ls->mom[SPLIT_TEST].n;
+	job->n_skipped = (double) (ls->skipped_target + ls->skipped_feature);
+}
+
+/*
+ * Train a logistic model: in memory when the encoded rows fit
+ * profenrich.max_train_memory, else by streaming passes.
+ */
+void
+TrainLogistic(TrainJob *job)
+{
+	LogisticOptions lo;
+	Size		budget = (Size) profenrich_max_train_memory * 1024;
+	double		rows = EstimatedRows(job->src.relid);
+	double		row_bytes = sizeof(double) * (job->spec->nslots + 2);
+	LoadedData	data;
+
+	lo.l2 = job->opts.l2;
+	lo.max_iter = job->opts.max_iter;
+	lo.tol = job->opts.tol;
+	lo.class_weight[0] = lo.class_weight[1] = 1.0;
+	if (rows < 0 || rows * row_bytes <= budget)
+	{
+		char	   *sql = psprintf("SELECT %s FROM %s", ColumnList(NeededColumns(job->spec)),
+								   job->src.qualname);
+
+		DatasetLoad(job->spec, sql, 0, NULL, NULL, budget, &data);
+		if (data.fits)
+		{
+			FitInMemory(job, &data, &lo);
+			job->n_train = data.split[SPLIT_TRAIN].n;
+			job->n_test = data.split[SPLIT_TEST].n;
+			job->n_skipped = (double) (data.skipped_target + data.skipped_feature);
+			appendStringInfoString(&job->metrics, ", \"path\": \"memory\"");
+			DatasetFree(&data);
+			return;
+		}
+	}
+	FitStreaming(job, &lo);
+	appendStringInfoString(&job->metrics, ", \"path\": \"streaming\"");
+}
