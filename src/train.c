@@ -145,7 +145,7 @@ static char *
 SomeValues(const Source *src, const char *column)
 {
 	StringInfoData out;
-	char	   *sql = psprintf("SELECT DISTINCT %s::text FROM %s WHERE %s IS NOT NULL LIMIT 5",
+	char	   *sql = psprintf("SELECT DISTINCT %s::text FROM %s WHERE %s IS NOT NULL ORDER BY 1 LIMIT 5",
 							   quote_identifier(column), src->qualname, quote_identifier(column));
 
 	TrainQuery(sql, 0, NULL, NULL, 0);
