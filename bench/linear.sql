@@ -8,7 +8,9 @@ CREATE TEMP TABLE scan AS SELECT bench.time_ms(
   'SELECT sum(f1+f2+f3+f4+f5+f6+f7+f8+f9+f10+f11+f12+f13+f14+f15+f16+f17+f18+f19+f20) FROM bench.t') AS ms;
 INSERT INTO bench.results (bench, measured, ms, baseline, baseline_ms, goal)
 SELECT 'linear: train', 'profenrich.train(''linear'') incl. test split', bench.time_ms(
-  $$SELECT profenrich.train('bench_lin', 'linear', 'bench.t', 'y')$$),
+  $$SELECT profenrich.train('bench_lin', 'linear', 'bench.t', 'y',
+        ARRAY['f1','f2','f3','f4','f5','f6','f7','f8','f9','f10','f11','f12','f13','f14','f15',
+              'f16','f17','f18','f19','f20'])$$),
   'SELECT sum(f1+...+f20)', ms, '<= 1.5' FROM scan;
 
 -- the same model written as SQL: c0 + c1*f1 + ... + c20*f20

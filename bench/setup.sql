@@ -11,11 +11,13 @@ SELECT i AS id,
        random() AS f6, random() AS f7, random() AS f8, random() AS f9, random() AS f10,
        random() AS f11, random() AS f12, random() AS f13, random() AS f14, random() AS f15,
        random() AS f16, random() AS f17, random() AS f18, random() AS f19, random() AS f20,
-       random() AS noise
+       random() AS noise, random() AS u
 FROM generate_series(1, :rows) AS i;
-ALTER TABLE bench.t ADD COLUMN y float8;
-UPDATE bench.t SET y = 1 + f1 - 2 * f2 + 3 * f3 + 0.5 * f4 - f5 + f10 + 2 * f15 - f20 + noise;
-ALTER TABLE bench.t DROP COLUMN noise;
+ALTER TABLE bench.t ADD COLUMN y float8, ADD COLUMN label boolean;
+-- y: linear in the features plus noise; label: drawn from a logistic model of them
+UPDATE bench.t SET y = 1 + f1 - 2 * f2 + 3 * f3 + 0.5 * f4 - f5 + f10 + 2 * f15 - f20 + noise,
+                   label = u < 1 / (1 + exp(-(-1 + 2 * f1 - 3 * f2 + f3 + 1.5 * f10 - f20)));
+ALTER TABLE bench.t DROP COLUMN noise, DROP COLUMN u;
 VACUUM FULL bench.t;
 ALTER TABLE bench.t ADD PRIMARY KEY (id);
 VACUUM ANALYZE bench.t;

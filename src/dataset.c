@@ -52,8 +52,9 @@ NextRow(Loader *l, Dataset *d, double **y)
 		if (d->nchunks == d->maxchunks)
 		{
 			d->maxchunks = Max(16, d->maxchunks * 2);
+			/* the loader's context: the executor's is gone once the query ends */
 			d->chunks = d->chunks ? repalloc(d->chunks, sizeof(DataChunk) * d->maxchunks) :
-				palloc(sizeof(DataChunk) * d->maxchunks);
+				MemoryContextAlloc(l->mcxt, sizeof(DataChunk) * d->maxchunks);
 		}
 		c = &d->chunks[d->nchunks++];
 		c->rows = 0;
@@ -64,6 +65,33 @@ NextRow(Loader *l, Dataset *d, double **y)
 	c = &d->chunks[d->nchunks - 1];
 	*y = &c->y[c->rows];
 	return &c->x[(size_t) c->rows++ * d->width];
+}
+
+/*
+ * Per-slot statistics of a training row's observed values, shifted by the
+ * first row seen so the sums of squares keep their precision
+ */
+static void
+AddSlotStats(LoadedData *out, const double *x)
+{
+	int			w = out->split[SPLIT_TRAIN].width;
+
+	if (out->split[SPLIT_TRAIN].n == 1)
+		for (int j = 1; j < w; j++)
+			out->shift[j] = isnan(x[j]) ? 0.0 : x[j];
+	for (int j = 1; j < w; j++)
+	{
+		double		v = x[j] - out->shift[j];
+
+		if (isnan(v))
+		{
+			out->anynan = true;
+			continue;
+		}
+		out->cnt[j] += 1;
+		out->sum[j] += v;
+		out->sumsq[j] += v * v;
+	}
 }
 
 /* Drop every chunk: the data does not fit the budget */
@@ -121,8 +149,25 @@ LoaderReceive(TupleTableSlot *slot, DestReceiver *self)
 		MemoryContextSwitchTo(old);
 		return true;
 	}
-	l->xbuf[0] = 1.0;
-	if (FeatureEncodeRow(&l->reader, spec, l->xbuf + 1, l->missing, &nmissing))
+	/* with a key the split is known first: encode straight into the chunk */
+	x = l->xbuf;
+	split = SPLIT_TRAIN;
+	if (l->reader.key_pos >= 0)
+	{
+		split = ((uint32) FeatureRowHash(&l->reader, spec, NULL, 0) < l->test_threshold) ?
+			SPLIT_TEST : SPLIT_TRAIN;
+		if (l->out->fits)
+		{
+			x = NextRow(l, &l->out->split[split], &y);
+			if (x == NULL)
+			{
+				Overflow(l);
+				x = l->xbuf;
+			}
+		}
+	}
+	x[0] = 1.0;
+	if (FeatureEncodeRow(&l->reader, spec, x + 1, l->missing, &nmissing))
 	{
 		if (spec->impute == IMPUTE_ERROR)
 			ereport(ERROR,
@@ -131,20 +176,32 @@ LoaderReceive(TupleTableSlot *slot, DestReceiver *self)
 					 errhint("Use \"impute\": \"mean\" to impute NULLs, or \"skip\" to drop such rows.")));
 		if (spec->impute == IMPUTE_SKIP)
 		{
+			if (x != l->xbuf)
+				l->out->split[split].chunks[l->out->split[split].nchunks - 1].rows--;
 			l->out->skipped_feature++;
 			MemoryContextSwitchTo(old);
 			return true;
 		}
 	}
-	h = FeatureRowHash(&l->reader, spec, l->xbuf + 1, l->out->split[0].width - 1);
-	split = ((uint32) h < l->test_threshold) ? SPLIT_TEST : SPLIT_TRAIN;
 	for (int k = 0; k < nmissing; k++)
 		for (int i = 0; i < spec->ncolumns; i++)
 			if (spec->columns[i].miss_index == l->missing[k])
-				l->xbuf[1 + spec->columns[i].first_slot] = get_float8_nan();
+				x[1 + spec->columns[i].first_slot] = get_float8_nan();
 	l->out->split[split].n += 1;
 	l->out->split[split].positives += label;
+	if (l->reader.key_pos < 0)
+	{
+		h = FeatureRowHash(&l->reader, spec, x + 1, l->out->split[0].width - 1);
+		split = ((uint32) h < l->test_threshold) ? SPLIT_TEST : SPLIT_TRAIN;
+	}
 	MemoryContextSwitchTo(old);
+	if (split == SPLIT_TRAIN)
+		AddSlotStats(l->out, x);
+	if (x != l->xbuf)
+	{
+		*y = label;
+		return true;
+	}
 	if (!l->out->fits)
 		return true;
 	x = NextRow(l, &l->out->split[split], &y);
@@ -199,6 +256,10 @@ DatasetLoad(const FeatureSpec *spec, const char *sql, int nargs, Oid *types, Dat
 	l.test_threshold = FeatureTestThreshold(spec);
 	l.budget = budget;
 	l.missing = palloc(sizeof(int) * Max(spec->nnumeric, 1));
+	out->cnt = palloc0(sizeof(double) * (spec->nslots + 1));
+	out->shift = palloc0(sizeof(double) * (spec->nslots + 1));
+	out->sum = palloc0(sizeof(double) * (spec->nslots + 1));
+	out->sumsq = palloc0(sizeof(double) * (spec->nslots + 1));
 	l.xbuf = palloc(sizeof(double) * (spec->nslots + 1));
 	if (nargs > 0)
 	{
@@ -222,44 +283,37 @@ DatasetLoad(const FeatureSpec *spec, const char *sql, int nargs, Oid *types, Dat
 	MemoryContextDelete(l.rowcxt);
 }
 
-/* Apply f to every row of both splits */
-#define FOREACH_ROW(data, k, c, r, row) \
-	for (int k = 0; k < 2; k++) \
-		for (int c = 0; c < (data)->split[k].nchunks; c++) \
-			for (int r = 0; r < (data)->split[k].chunks[c].rows; r++) \
-				for (double *row = &(data)->split[k].chunks[c].x[(size_t) r * (data)->split[k].width]; \
-					 row != NULL; row = NULL)
-
 /*
- * Replace NaN (a NULL number) by the mean of the observed training values
- * of its slot, and store those means as the spec's impute values.  A
- * column NULL in every training row is an error.
+ * Impute and standardize in one pass over the rows.  A NULL number takes
+ * the mean of the observed training values of its slot (stored as the
+ * spec's impute value; a column NULL in every training row is an error).
+ * Every slot is then standardized with the training mean and population
+ * standard deviation of the imputed values, both known from the sums
+ * taken while loading: imputing the mean keeps the mean, and the squared
+ * deviations of the imputed rows are zero.  mean[] and sd[] receive them
+ * (index 0, the intercept, is left as 0 and 1); a constant slot gets sd 0,
+ * which marks it aliased, and is stored as 0.
  */
 void
-DatasetImpute(LoadedData *data, FeatureSpec *spec)
+DatasetPrepare(LoadedData *data, FeatureSpec *spec, double *mean, double *sd)
 {
 	int			w = data->split[SPLIT_TRAIN].width;
-	double	   *sum = palloc0(sizeof(double) * w);
-	double	   *cnt = palloc0(sizeof(double) * w);
-	bool		anynan = false;
+	double		n = data->split[SPLIT_TRAIN].n;
+	double	   *impute = palloc(sizeof(double) * w);
 
-	for (int c = 0; c < data->split[SPLIT_TRAIN].nchunks; c++)
+	mean[0] = 0.0;
+	sd[0] = 1.0;
+	for (int j = 1; j < w; j++)
 	{
-		DataChunk  *ch = &data->split[SPLIT_TRAIN].chunks[c];
+		double		c = data->cnt[j];
+		double		m = c > 0 ? data->sum[j] / c : 0.0;
+		double		ss = c > 0 ? Max(data->sumsq[j] - c * m * m, 0.0) : 0.0;
 
-		for (int r = 0; r < ch->rows; r++)
-			for (int j = 1; j < w; j++)
-			{
-				double		v = ch->x[(size_t) r * w + j];
-
-				if (isnan(v))
-					anynan = true;
-				else
-				{
-					sum[j] += v;
-					cnt[j] += 1;
-				}
-			}
+		mean[j] = data->shift[j] + m;
+		impute[j] = mean[j];
+		sd[j] = sqrt(ss / Max(n, 1));
+		if (!(sd[j] > 1e-12 * Max(fabs(mean[j]), 1e-300)))
+			sd[j] = 0.0;
 	}
 	for (int i = 0; i < spec->ncolumns; i++)
 	{
@@ -268,66 +322,36 @@ DatasetImpute(LoadedData *data, FeatureSpec *spec)
 
 		if (col->kind == FEATURE_CATEGORICAL)
 			continue;
-		if (cnt[j] == 0)
+		if (data->cnt[j] == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("feature column \"%s\" is NULL in every training row", col->name),
 					 errhint("Leave the column out of the features.")));
-		col->impute = sum[j] / cnt[j];
+		col->impute = impute[j];
 	}
-	if (anynan || data->split[SPLIT_TEST].nchunks > 0)
-		FOREACH_ROW(data, k, c, r, row)
-			for (int i = 0; i < spec->ncolumns; i++)
-		{
-			const FeatureColumn *col = &spec->columns[i];
-
-			if (col->kind != FEATURE_CATEGORICAL && isnan(row[1 + col->first_slot]))
-				row[1 + col->first_slot] = col->impute;
-		}
-	pfree(sum);
-	pfree(cnt);
-}
-
-/*
- * Standardize every slot in place with the training mean and population
- * standard deviation (returned in mean[] and sd[], index 0 unused); a
- * constant slot becomes 0 and gets sd 0, which marks it aliased.
- */
-void
-DatasetStandardize(LoadedData *data, double *mean, double *sd)
-{
-	const Dataset *t = &data->split[SPLIT_TRAIN];
-	int			w = t->width;
-	double	   *m2 = palloc0(sizeof(double) * w);
-
-	memset(mean, 0, sizeof(double) * w);
-	for (int c = 0; c < t->nchunks; c++)
-		for (int r = 0; r < t->chunks[c].rows; r++)
-			for (int j = 1; j < w; j++)
-				mean[j] += t->chunks[c].x[(size_t) r * w + j];
-	for (int j = 1; j < w; j++)
-		mean[j] /= Max(t->n, 1);
-	for (int c = 0; c < t->nchunks; c++)
-		for (int r = 0; r < t->chunks[c].rows; r++)
-			for (int j = 1; j < w; j++)
-			{
-				double		dv = t->chunks[c].x[(size_t) r * w + j] - mean[j];
-
-				m2[j] += dv * dv;
-			}
-	sd[0] = 1.0;
-	mean[0] = 0.0;
-	for (int j = 1; j < w; j++)
+	for (int k = 0; k < 2; k++)
 	{
-		sd[j] = sqrt(m2[j] / Max(t->n, 1));
-		if (!(sd[j] > 1e-12 * Max(fabs(mean[j]), 1e-300)))
-			sd[j] = 0.0;
+		Dataset    *d = &data->split[k];
+
+		for (int c = 0; c < d->nchunks; c++)
+		{
+			DataChunk  *ch = &d->chunks[c];
+
+			CHECK_FOR_INTERRUPTS();
+			for (int r = 0; r < ch->rows; r++)
+			{
+				double	   *restrict row = &ch->x[(size_t) r * w];
+
+				for (int j = 1; j < w; j++)
+				{
+					double		v = isnan(row[j]) ? impute[j] : row[j];
+
+					row[j] = sd[j] > 0 ? (v - mean[j]) / sd[j] : 0.0;
+				}
+			}
+		}
 	}
-	CHECK_FOR_INTERRUPTS();
-	FOREACH_ROW(data, k, c, r, row)
-		for (int j = 1; j < w; j++)
-			row[j] = sd[j] > 0 ? (row[j] - mean[j]) / sd[j] : 0.0;
-	pfree(m2);
+	pfree(impute);
 }
 
 /* Free the chunks */

@@ -39,12 +39,17 @@ typedef struct LoadedData
 	int64		skipped_target;
 	int64		skipped_feature;
 	Size		bytes;
+	/* per slot, over the training rows' observed values: count, and sums shifted by shift */
+	double	   *cnt;
+	double	   *shift;
+	double	   *sum;
+	double	   *sumsq;
+	bool		anynan;
 } LoadedData;
 
 extern void DatasetLoad(const FeatureSpec *spec, const char *sql, int nargs, Oid *types,
 						Datum *values, Size budget, LoadedData *out);
-extern void DatasetImpute(LoadedData *data, FeatureSpec *spec);
-extern void DatasetStandardize(LoadedData *data, double *mean, double *sd);
+extern void DatasetPrepare(LoadedData *data, FeatureSpec *spec, double *mean, double *sd);
 extern void DatasetFree(LoadedData *data);
 
 #endif

@@ -25,6 +25,16 @@
 #include "logistic.h"
 
 #define SEPARATION_LIMIT 30.0
+
+/*
+ * The per-row loops are compiled twice, for AVX2 and for the baseline
+ * instruction set, and the loader picks the one the CPU runs.
+ */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+#define ROW_LOOP_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define ROW_LOOP_CLONES
+#endif
 #define MAX_HALVINGS 30
 
 /* The logistic function, without overflow */
@@ -138,57 +148,158 @@ LogisticSumsFromBytes(bytea *b, LogisticSums *s)
 		pq_copymsgbytes(&buf, (char *) &s->hess[i * w + i], sizeof(double) * (w - i));
 }
 
+/* Columns of the scaled block, padded to a multiple of 3 for the Gram kernel */
+static inline int
+PaddedWidth(int w)
+{
+	return (w + 2) / 3 * 3;
+}
+
+/* Room LogisticAccumulate needs in scratch for a block of rows */
+Size
+LogisticScratchSize(int width, int rows)
+{
+	return sizeof(double) * (Size) PaddedWidth(width) * ((rows + 3) / 4 * 4);
+}
+
 /*
  * Add rows x (rows x width, row-major, [1, slots]) with labels y to the
- * sums at theta; cw holds the weight of label 0 and label 1.  scratch
- * has room for rows x (width + 2) values.
+ * sums at theta; cw holds the weight of label 0 and label 1.  One sweep
+ * per row computes its link, probability and gradient term, and writes
+ * the row scaled by sqrt(w) into scratch column by column; the Gram
+ * kernel then adds the block's X'WX.  scratch holds LogisticScratchSize
+ * bytes.  When probs is given it receives each row's probability.
  */
-void
+ROW_LOOP_CLONES void
 LogisticAccumulate(LogisticSums *s, const double *theta, const double *x, const double *y,
-				   int rows, const double *cw, double *scratch)
+				   int rows, const double *cw, double *scratch, double *probs)
 {
 	int			w = s->width;
-	double	   *eta = scratch;
-	double	   *resid = scratch + rows;
-	double	   *scaled = scratch + 2 * rows;
+	int			ld = (rows + 3) / 4 * 4;	/* column stride, rows padded to 4 */
+	int			pw = PaddedWidth(w);
 	double		loglik = 0.0;
+	double	   *restrict grad = s->grad;
 
-	LinalgMatVec(rows, w, x, theta, eta);
 	for (int i = 0; i < rows; i++)
 	{
-		double		e = eta[i];
+		const double *restrict xi = &x[(size_t) i * w];
+		double		e = 0.0;
 		double		label = y[i];
 		double		weight = cw[label != 0.0];
-		double		z = exp(-fabs(e));
-		double		mu = e >= 0 ? 1.0 / (1.0 + z) : z / (1.0 + z);
-		double		sw = sqrt(weight * mu * (1.0 - mu));
-		const double *xi = &x[(size_t) i * w];
-		double	   *si = &scaled[(size_t) i * w];
+		double		z,
+					mu,
+					sw,
+					r;
 
-		loglik += weight * (label * e - (Max(e, 0.0) + log1p(z)));
-		resid[i] = weight * (label - mu);
 		for (int j = 0; j < w; j++)
-			si[j] = sw * xi[j];
+			e += xi[j] * theta[j];
+		z = exp(-fabs(e));
+		mu = e >= 0 ? 1.0 / (1.0 + z) : z / (1.0 + z);
+		sw = sqrt(weight * mu * (1.0 - mu));
+		r = weight * (label - mu);
+		if (probs)
+			probs[i] = mu;
+		/* log(1 + z), z <= 1: where 1 + z rounds to 1 the term is below 1e-16 */
+		loglik += weight * (label * e - (Max(e, 0.0) + log(1.0 + z)));
+		for (int j = 0; j < w; j++)
+		{
+			grad[j] += r * xi[j];
+			scratch[(size_t) j * ld + i] = sw * xi[j];
+		}
 	}
-	LinalgMatTVecAdd(rows, w, x, resid, s->grad);
-	LinalgSyrkAddUpper(w, rows, scaled, w, s->hess, w);
+	/* zero the padding rows and columns */
+	for (int j = 0; j < pw; j++)
+		for (int i = (j < w ? rows : 0); i < ld; i++)
+			scratch[(size_t) j * ld + i] = 0.0;
+	LinalgGramAddUpper(w, ld, scratch, ld, s->hess, w);
 	s->loglik += loglik;
 	s->n += rows;
 }
 
-/* One pass over a dataset in memory, chunk by chunk */
+/* Rows per LogisticAccumulate call: small enough for the block to stay in cache */
+#define PASS_BLOCK_ROWS 256
+
+/*
+ * One pass over a dataset in memory, in blocks of rows small enough that
+ * the sweeps LogisticAccumulate makes over them (eta, scaling, dsyrk,
+ * gradient) read the block from cache rather than memory.  When probs is
+ * given it receives every row's probability, in row order.
+ */
 void
 LogisticPassInMemory(const Dataset *d, const double *theta, const double *cw,
-					 LogisticSums *out)
+					 LogisticSums *out, double *probs)
 {
-	double	   *scratch = palloc(sizeof(double) * DATASET_CHUNK_ROWS * (d->width + 2));
+	int64		done = 0;
+
+	double	   *scratch = palloc(LogisticScratchSize(d->width, PASS_BLOCK_ROWS));
 
 	LogisticSumsReset(out);
 	for (int c = 0; c < d->nchunks; c++)
 	{
+		const DataChunk *ch = &d->chunks[c];
+
 		CHECK_FOR_INTERRUPTS();
-		LogisticAccumulate(out, theta, d->chunks[c].x, d->chunks[c].y, d->chunks[c].rows,
-						   cw, scratch);
+		for (int r = 0; r < ch->rows; r += PASS_BLOCK_ROWS)
+		{
+			int			rows = Min(PASS_BLOCK_ROWS, ch->rows - r);
+
+			LogisticAccumulate(out, theta, &ch->x[(size_t) r * d->width], &ch->y[r],
+							   rows, cw, scratch, probs ? probs + done : NULL);
+			done += rows;
+		}
+	}
+	pfree(scratch);
+}
+
+/*
+ * The first pass, at coefficients that are zero but for the intercept:
+ * every row has the same probability, so the weights take no exp or log
+ * per row, only the label's class weight.
+ */
+ROW_LOOP_CLONES void
+LogisticPassConstant(const Dataset *d, const double *theta, const double *cw,
+					 LogisticSums *out)
+{
+	int			w = d->width;
+	double		e = theta[0];
+	double		mu = LogisticSigmoid(e);
+	double		ll[2],
+				sw[2],
+				r[2];
+	double	   *scratch = palloc(sizeof(double) * PASS_BLOCK_ROWS * w);
+
+	for (int k = 0; k < 2; k++)
+	{
+		sw[k] = sqrt(cw[k] * mu * (1.0 - mu));
+		r[k] = cw[k] * (k - mu);
+		ll[k] = cw[k] * (k * e - (Max(e, 0.0) + log1p(exp(-fabs(e)))));
+	}
+	LogisticSumsReset(out);
+	for (int c = 0; c < d->nchunks; c++)
+	{
+		const DataChunk *ch = &d->chunks[c];
+
+		CHECK_FOR_INTERRUPTS();
+		for (int r0 = 0; r0 < ch->rows; r0 += PASS_BLOCK_ROWS)
+		{
+			int			rows = Min(PASS_BLOCK_ROWS, ch->rows - r0);
+
+			for (int i = 0; i < rows; i++)
+			{
+				const double *restrict xi = &ch->x[(size_t) (r0 + i) * w];
+				double	   *restrict si = &scratch[(size_t) i * w];
+				int			k = ch->y[r0 + i] != 0.0;
+
+				out->loglik += ll[k];
+				for (int j = 0; j < w; j++)
+				{
+					out->grad[j] += r[k] * xi[j];
+					si[j] = sw[k] * xi[j];
+				}
+			}
+			LinalgSyrkAddUpper(w, rows, scratch, w, out->hess, w);
+			out->n += rows;
+		}
 	}
 	pfree(scratch);
 }
@@ -239,19 +350,27 @@ PenalizedHessian(const LogisticState *st, double l2)
 	return h;
 }
 
-/* Propose next = theta + Newton step at theta */
-static void
+/*
+ * Propose next = theta + Newton step at theta; returns the Newton
+ * decrement g'H^-1 g / 2, the decrease of the objective the step predicts.
+ */
+static double
 ProposeNewton(LogisticState *st, double l2)
 {
 	int			w = st->width;
 	double	   *h = PenalizedHessian(st, l2);
+	double		decrement = 0.0;
 
 	for (int j = 0; j < w; j++)
 		st->step[j] = st->sums.grad[j] - (j > 0 ? l2 * st->theta[j] : 0.0);
 	LinalgSpdSolve(w, h, st->aliased, st->step, NULL);
 	for (int j = 0; j < w; j++)
+	{
+		decrement += 0.5 * st->step[j] * (st->sums.grad[j] - (j > 0 ? l2 * st->theta[j] : 0.0));
 		st->next[j] = st->theta[j] + st->step[j];
+	}
 	pfree(h);
+	return decrement;
 }
 
 /*
@@ -297,7 +416,7 @@ LogisticStep(LogisticState *st, const LogisticSums *at_next, const LogisticOptio
 		Accept(st, at_next, obj);
 		FindAliased(st, opts->l2);
 		st->started = true;
-		ProposeNewton(st, opts->l2);
+		(void) ProposeNewton(st, opts->l2);
 		return false;
 	}
 	if (!(obj <= st->objective + 1e-12 * fabs(st->objective)) && st->halvings < MAX_HALVINGS)
@@ -329,7 +448,7 @@ LogisticStep(LogisticState *st, const LogisticSums *at_next, const LogisticOptio
 	}
 	if (st->iterations >= opts->max_iter)
 		return true;
-	ProposeNewton(st, opts->l2);
+	(void) ProposeNewton(st, opts->l2);
 	return false;
 }
 

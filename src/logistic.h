@@ -48,9 +48,11 @@ typedef struct LogisticState
 } LogisticState;
 
 extern void LogisticSumsInit(LogisticSums *s, int width);
+extern Size LogisticScratchSize(int width, int rows);
 extern void LogisticSumsReset(LogisticSums *s);
 extern void LogisticAccumulate(LogisticSums *s, const double *theta, const double *x,
-							   const double *y, int rows, const double *cw, double *scratch);
+							   const double *y, int rows, const double *cw, double *scratch,
+							   double *probs);
 extern void LogisticSumsMerge(LogisticSums *a, const LogisticSums *b);
 extern bytea *LogisticSumsToBytes(const LogisticSums *s);
 extern void LogisticSumsFromBytes(bytea *b, LogisticSums *s);
@@ -58,8 +60,10 @@ extern void LogisticSumsFromBytes(bytea *b, LogisticSums *s);
 extern void LogisticStateInit(LogisticState *st, int width, const double *sd, double base_rate);
 extern bool LogisticStep(LogisticState *st, const LogisticSums *at_next,
 						 const LogisticOptions *opts);
-extern void LogisticPassInMemory(const Dataset *d, const double *theta, const double *cw,
+extern void LogisticPassConstant(const Dataset *d, const double *theta, const double *cw,
 								 LogisticSums *out);
+extern void LogisticPassInMemory(const Dataset *d, const double *theta, const double *cw,
+								 LogisticSums *out, double *probs);
 extern void LogisticCovariance(const LogisticState *st, double l2, double *cov);
 extern double LogisticLink(const double *theta, const double *x, int width);
 extern double LogisticSigmoid(double eta);

@@ -46,31 +46,50 @@ OrderKey(double v)
 	return (bits & UINT64CONST(0x8000000000000000)) ? ~bits : bits | UINT64CONST(0x8000000000000000);
 }
 
-/* Sort pairs by score, ascending, in O(n) with a scratch array of n pairs */
+#define RADIX_BITS 11
+#define RADIX_BUCKETS (1 << RADIX_BITS)
+#define RADIX_PASSES 6			/* 6 x 11 bits cover the 64-bit key */
+
+/*
+ * Sort pairs by score, ascending, in O(n): an LSD radix sort on the order
+ * key in six passes of 11 bits (the counts fit in the L1 cache), skipping
+ * passes whose digit is the same for every pair, with a scratch array of
+ * n pairs.
+ */
 static void
 RadixSort(ScoredLabel *pairs, int64 n)
 {
 	ScoredLabel *tmp = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(ScoredLabel) * Max(n, 1));
-	Size	   *count = palloc(sizeof(Size) * 65536);
+	Size	   *count = palloc(sizeof(Size) * RADIX_BUCKETS * RADIX_PASSES);
 	ScoredLabel *from = pairs,
 			   *to = tmp;
 
-	for (int shift = 0; shift < 64; shift += 16)
+	memset(count, 0, sizeof(Size) * RADIX_BUCKETS * RADIX_PASSES);
+	for (int64 i = 0; i < n; i++)
 	{
+		uint64		key = OrderKey(pairs[i].score);
+
+		for (int p = 0; p < RADIX_PASSES; p++)
+			count[p * RADIX_BUCKETS + ((key >> (p * RADIX_BITS)) & (RADIX_BUCKETS - 1))]++;
+	}
+	for (int p = 0; p < RADIX_PASSES; p++)
+	{
+		Size	   *c = &count[p * RADIX_BUCKETS];
 		Size		total = 0;
+		bool		trivial = false;
 
-		memset(count, 0, sizeof(Size) * 65536);
-		for (int64 i = 0; i < n; i++)
-			count[(OrderKey(from[i].score) >> shift) & 0xFFFF]++;
-		for (int b = 0; b < 65536; b++)
+		for (int b = 0; b < RADIX_BUCKETS; b++)
 		{
-			Size		c = count[b];
+			Size		k = c[b];
 
-			count[b] = total;
-			total += c;
+			trivial |= (k == (Size) n);
+			c[b] = total;
+			total += k;
 		}
+		if (trivial)
+			continue;
 		for (int64 i = 0; i < n; i++)
-			to[count[(OrderKey(from[i].score) >> shift) & 0xFFFF]++] = from[i];
+			to[c[(OrderKey(from[i].score) >> (p * RADIX_BITS)) & (RADIX_BUCKETS - 1)]++] = from[i];
 		{
 			ScoredLabel *t = from;
 
@@ -78,7 +97,8 @@ RadixSort(ScoredLabel *pairs, int64 n)
 			to = t;
 		}
 	}
-	/* four passes: the sorted data is back in pairs */
+	if (from != pairs)
+		memcpy(pairs, from, sizeof(ScoredLabel) * n);
 	pfree(tmp);
 	pfree(count);
 }

@@ -175,7 +175,7 @@ OptionsParse(Jsonb *options, bool logistic, TrainOptions *opts)
 	opts->balanced = false;
 	opts->class_weight = NULL;
 	opts->max_iter = 50;
-	opts->tol = 1e-10;
+	opts->tol = 1e-8;
 	if (options == NULL)
 		return;
 	if (!JB_ROOT_IS_OBJECT(options) || JB_ROOT_IS_SCALAR(options))

@@ -540,7 +540,7 @@ LogisticStepCreate(FunctionCallInfo fcinfo, MemoryContext aggcxt)
 	memcpy(s->theta, p + 2 + 2 * w, sizeof(double) * w);
 	s->batch = palloc(sizeof(double) * LOGISTIC_BATCH * w);
 	s->ybuf = palloc(sizeof(double) * LOGISTIC_BATCH);
-	s->scratch = palloc(sizeof(double) * LOGISTIC_BATCH * (w + 2));
+	s->scratch = palloc(LogisticScratchSize(w, LOGISTIC_BATCH));
 	s->x = palloc(sizeof(double) * w);
 	s->missing = palloc(sizeof(int) * Max(spec->nnumeric, 1));
 	MemoryContextSwitchTo(old);
@@ -554,7 +554,7 @@ LogisticStepFlush(LogisticStepState *s)
 	if (s->rows == 0)
 		return;
 	CHECK_FOR_INTERRUPTS();
-	LogisticAccumulate(&s->sums, s->theta, s->batch, s->ybuf, s->rows, s->cw, s->scratch);
+	LogisticAccumulate(&s->sums, s->theta, s->batch, s->ybuf, s->rows, s->cw, s->scratch, NULL);
 	s->rows = 0;
 }
 
@@ -644,9 +644,9 @@ logistic_step_combine(PG_FUNCTION_ARGS)
 	LogisticSumsMerge(&a->sums, &b->sums);
 	if (b->rows > 0)
 	{
-		double	   *scratch = palloc(sizeof(double) * b->rows * (b->width + 2));
+		double	   *scratch = palloc(LogisticScratchSize(b->width, b->rows));
 
-		LogisticAccumulate(&a->sums, b->theta, b->batch, b->ybuf, b->rows, b->cw, scratch);
+		LogisticAccumulate(&a->sums, b->theta, b->batch, b->ybuf, b->rows, b->cw, scratch, NULL);
 		pfree(scratch);
 	}
 	MemoryContextSwitchTo(old);

@@ -315,19 +315,20 @@ FitInMemory(TrainJob *job, LoadedData *data, const LogisticOptions *lo)
 	LogisticState st;
 	LogisticSums sums;
 	LogisticOptions opts = *lo;
+	double	   *probs;
 
 	CheckClasses(job, train->n, train->positives);
 	ClassWeights(job, train->n, train->positives, cw);
-	DatasetImpute(data, job->spec);
-	DatasetStandardize(data, mean, sd);
+	DatasetPrepare(data, job->spec, mean, sd);
 	base = cw[1] * train->positives / (cw[1] * train->positives + cw[0] * (train->n - train->positives));
 	opts.class_weight[0] = cw[0];
 	opts.class_weight[1] = cw[1];
 	LogisticStateInit(&st, w, sd, base);
 	LogisticSumsInit(&sums, w);
-	do
-		LogisticPassInMemory(train, st.next, cw, &sums);
-	while (!LogisticStep(&st, &sums, &opts));
+	probs = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * Max((Size) train->n, 1));
+	LogisticPassConstant(train, st.next, cw, &sums);
+	while (!LogisticStep(&st, &sums, &opts))
+		LogisticPassInMemory(train, st.next, cw, &sums, probs);
 	WarnFit(job, &st);
 	FinishFit(job, &st, mean, sd);
 	if (data->split[SPLIT_TEST].n > 0)
@@ -339,8 +340,27 @@ FitInMemory(TrainJob *job, LoadedData *data, const LogisticOptions *lo)
 		pfree(pairs);
 	}
 	{
-		ScoredLabel *pairs = ScoreSplit(train, st.theta, &loglik);
+		ScoredLabel *pairs;
 
+		/* the last pass was at the final coefficients: reuse its probabilities */
+		if (st.iterations > 0 && cw[0] == 1.0 && cw[1] == 1.0 &&
+			memcmp(st.theta, st.next, sizeof(double) * w) == 0)
+		{
+			int64		k = 0;
+
+			pairs = MemoryContextAllocHuge(CurrentMemoryContext,
+										   sizeof(ScoredLabel) * Max((Size) train->n, 1));
+			for (int c = 0; c < train->nchunks; c++)
+				for (int r = 0; r < train->chunks[c].rows; r++, k++)
+				{
+					pairs[k].score = probs[k];
+					pairs[k].label = train->chunks[c].y[r];
+				}
+			loglik = st.sums.loglik;
+		}
+		else
+			pairs = ScoreSplit(train, st.theta, &loglik);
+		pfree(probs);
 		ClassSplitMetrics(&job->metrics, "train", pairs, (int64) train->n, loglik,
 						  job->model.linear.rank + 1, false, train->n);
 		job->model.loglik = loglik;
