@@ -60,7 +60,8 @@ FROM profenrich.lift('churn', 'subs') l
 JOIN (SELECT b, count(*) AS n, count(*) FILTER (WHERE churned) AS positives FROM r GROUP BY b) q ON q.b = l.bucket;
 
 -- explain: baseline plus every contribution is the row's logit
-SELECT * FROM profenrich.explain('churn', (SELECT s FROM subs s WHERE id = 42), 2);
+SELECT feature, value, round(contribution::numeric, 10) AS contribution
+FROM profenrich.explain('churn', (SELECT s FROM subs s WHERE id = 42), 2);
 SELECT abs(sum(contribution) - (SELECT ln(p / (1 - p)) FROM (SELECT profenrich.score('churn', s) AS p
        FROM subs s WHERE id = 42) q)) < 1e-12 AS adds_up_to_logit
 FROM profenrich.explain('churn', (SELECT s FROM subs s WHERE id = 42), 100);

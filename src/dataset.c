@@ -187,13 +187,13 @@ LoaderReceive(TupleTableSlot *slot, DestReceiver *self)
 		for (int i = 0; i < spec->ncolumns; i++)
 			if (spec->columns[i].miss_index == l->missing[k])
 				x[1 + spec->columns[i].first_slot] = get_float8_nan();
-	l->out->split[split].n += 1;
-	l->out->split[split].positives += label;
 	if (l->reader.key_pos < 0)
 	{
 		h = FeatureRowHash(&l->reader, spec, x + 1, l->out->split[0].width - 1);
 		split = ((uint32) h < l->test_threshold) ? SPLIT_TEST : SPLIT_TRAIN;
 	}
+	l->out->split[split].n += 1;
+	l->out->split[split].positives += label;
 	MemoryContextSwitchTo(old);
 	if (split == SPLIT_TRAIN)
 		AddSlotStats(l->out, x);

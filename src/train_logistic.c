@@ -227,9 +227,9 @@ WarnFit(const TrainJob *job, const LogisticState *st)
 {
 	if (st->separated)
 		ereport(WARNING,
-				(errmsg("the classes of \"%s\" are separated: coefficients grew without bound and were stopped after %d iterations",
-						job->spec->target, st->iterations),
-				 errdetail("Some feature, or combination of features, predicts the class (almost) perfectly; the maximum likelihood estimate does not exist."),
+				(errmsg("the classes of \"%s\" are separated: the coefficients grow without bound",
+						job->spec->target),
+				 errdetail("Some feature, or combination of features, predicts the class (almost) perfectly; the maximum likelihood estimate does not exist. The fit was stopped with finite coefficients."),
 				 errhint("Set the option \"l2\" (for example 1) for finite, stable coefficients, or remove the feature that leaks the target.")));
 	else if (!st->converged)
 		ereport(WARNING,
