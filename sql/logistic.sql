@@ -91,6 +91,27 @@ SELECT name, metrics->>'converged' AS converged FROM profenrich.train('leak_l2',
 SELECT name, metrics->>'converged' AS converged, metrics->>'iterations' AS iterations
 FROM profenrich.train('short', 'logistic', 'subs', 'churned', NULL, '{"max_iter": 1}');
 
+-- large data (a warm start on a subsample, then full-data Newton steps) gives the same model
+-- as the streaming path, which always starts from the base rate and passes over every row
+SELECT setseed(0.77);
+CREATE TABLE big AS SELECT i AS id, random() AS a, random() AS b, (i % 5)::text AS c, NULL::boolean AS y
+FROM generate_series(1, 150000) i;
+UPDATE big SET y = random() < 1 / (1 + exp(-(-1 + 2 * a - b + (c = '3')::int)));
+ALTER TABLE big ADD PRIMARY KEY (id);
+ANALYZE big;
+SELECT metrics->>'path' AS path, metrics->>'converged' AS converged
+FROM profenrich.train('big_mem', 'logistic', 'big', 'y', NULL, '{"test_fraction": 0}');
+SET client_min_messages = warning;
+SET profenrich.max_train_memory = '1MB';
+SELECT metrics->>'path' AS path, metrics->>'converged' AS converged
+FROM profenrich.train('big_stream', 'logistic', 'big', 'y', NULL, '{"test_fraction": 0}');
+RESET profenrich.max_train_memory;
+RESET client_min_messages;
+SELECT bool_and(abs(m.coef - s.coef) <= 1e-9 * abs(s.coef) AND abs(m.std_err - s.std_err) <= 1e-9 * s.std_err)
+       AS same_model
+FROM profenrich.coefficients('big_mem') m JOIN profenrich.coefficients('big_stream') s USING (feature)
+WHERE s.coef IS NOT NULL;
+
 -- a cancelled training (statement_timeout) leaves the registry untouched
 SELECT count(*) AS versions_before FROM profenrich.models WHERE name = 'churn';
 \set VERBOSITY terse

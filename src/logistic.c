@@ -324,6 +324,13 @@ LogisticStateInit(LogisticState *st, int width, const double *sd, double base_ra
 	LogisticSumsInit(&st->sums, width);
 }
 
+/* Start from given coefficients instead of the base rate (a warm start) */
+void
+LogisticStateStartAt(LogisticState *st, const double *theta)
+{
+	memcpy(st->next, theta, sizeof(double) * st->width);
+}
+
 /* The penalized objective at coefficients t */
 static double
 Objective(const LogisticState *st, const double *t, double loglik, double l2)

@@ -58,6 +58,7 @@ extern bytea *LogisticSumsToBytes(const LogisticSums *s);
 extern void LogisticSumsFromBytes(bytea *b, LogisticSums *s);
 
 extern void LogisticStateInit(LogisticState *st, int width, const double *sd, double base_rate);
+extern void LogisticStateStartAt(LogisticState *st, const double *theta);
 extern bool LogisticStep(LogisticState *st, const LogisticSums *at_next,
 						 const LogisticOptions *opts);
 extern void LogisticPassConstant(const Dataset *d, const double *theta, const double *cw,

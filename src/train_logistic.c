@@ -301,6 +301,48 @@ FitSummary(TrainJob *job, const LogisticState *st)
 	JsonField(&job->metrics, "rank", job->model.linear.rank + 1);
 }
 
+#define WARM_START_STRIDE 8		/* one chunk in eight */
+#define WARM_START_TOL 1e-6
+
+/*
+ * A warm start for large data: Newton on every eighth chunk of the
+ * training rows, to a loose tolerance.  From there the full data needs
+ * about three passes instead of six, and the fit is still the full data's
+ * maximum.  Returns false (leaving theta alone) when the data is small or
+ * the subsample fit is not usable.
+ */
+static bool
+WarmStart(const Dataset *train, const double *sd, double base, const LogisticOptions *opts,
+		  double *theta)
+{
+	Dataset		sub = *train;
+	LogisticState ws;
+	LogisticSums sums;
+	LogisticOptions wo = *opts;
+
+	if (train->nchunks < 2 * WARM_START_STRIDE)
+		return false;
+	sub.chunks = palloc(sizeof(DataChunk) * (train->nchunks / WARM_START_STRIDE + 1));
+	sub.nchunks = 0;
+	sub.n = 0;
+	for (int c = WARM_START_STRIDE / 2; c < train->nchunks; c += WARM_START_STRIDE)
+	{
+		sub.chunks[sub.nchunks++] = train->chunks[c];
+		sub.n += train->chunks[c].rows;
+	}
+	wo.tol = Max(opts->tol, WARM_START_TOL);
+	LogisticStateInit(&ws, train->width, sd, base);
+	LogisticSumsInit(&sums, train->width);
+	LogisticPassConstant(&sub, ws.next, opts->class_weight, &sums);
+	while (!LogisticStep(&ws, &sums, &wo))
+		LogisticPassInMemory(&sub, ws.next, opts->class_weight, &sums, NULL);
+	pfree(sub.chunks);
+	if (!ws.converged || ws.separated)
+		return false;
+	memcpy(theta, ws.theta, sizeof(double) * train->width);
+	return true;
+}
+
 /* Iterate Newton steps over the training split in memory */
 static void
 FitInMemory(TrainJob *job, LoadedData *data, const LogisticOptions *lo)
@@ -326,7 +368,18 @@ FitInMemory(TrainJob *job, LoadedData *data, const LogisticOptions *lo)
 	LogisticStateInit(&st, w, sd, base);
 	LogisticSumsInit(&sums, w);
 	probs = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(double) * Max((Size) train->n, 1));
-	LogisticPassConstant(train, st.next, cw, &sums);
+	{
+		double	   *warm = palloc(sizeof(double) * w);
+
+		if (WarmStart(train, sd, base, &opts, warm))
+		{
+			LogisticStateStartAt(&st, warm);
+			LogisticPassInMemory(train, st.next, cw, &sums, probs);
+		}
+		else
+			LogisticPassConstant(train, st.next, cw, &sums);
+		pfree(warm);
+	}
 	while (!LogisticStep(&st, &sums, &opts))
 		LogisticPassInMemory(train, st.next, cw, &sums, probs);
 	WarnFit(job, &st);
