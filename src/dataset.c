@@ -58,6 +58,7 @@ NextRow(Loader *l, Dataset *d, double **y)
 		}
 		c = &d->chunks[d->nchunks++];
 		c->rows = 0;
+		c->ready = false;
 		c->x = MemoryContextAllocHuge(l->mcxt, sizeof(double) * DATASET_CHUNK_ROWS * d->width);
 		c->y = MemoryContextAlloc(l->mcxt, sizeof(double) * DATASET_CHUNK_ROWS);
 		l->out->bytes += chunk_bytes;
@@ -284,15 +285,16 @@ DatasetLoad(const FeatureSpec *spec, const char *sql, int nargs, Oid *types, Dat
 }
 
 /*
- * Impute and standardize in one pass over the rows.  A NULL number takes
- * the mean of the observed training values of its slot (stored as the
- * spec's impute value; a column NULL in every training row is an error).
- * Every slot is then standardized with the training mean and population
- * standard deviation of the imputed values, both known from the sums
- * taken while loading: imputing the mean keeps the mean, and the squared
- * deviations of the imputed rows are zero.  mean[] and sd[] receive them
- * (index 0, the intercept, is left as 0 and 1); a constant slot gets sd 0,
- * which marks it aliased, and is stored as 0.
+ * How to impute and standardize, from the sums taken while loading; the
+ * rows themselves are prepared chunk by chunk (DatasetChunkReady) when
+ * first used, while they are in cache, rather than in a pass of their own.
+ * A NULL number takes the mean of the observed training values of its
+ * slot (stored as the spec's impute value; a column NULL in every training
+ * row is an error).  Every slot is standardized with the training mean and
+ * population standard deviation of the imputed values: imputing the mean
+ * keeps the mean, and the imputed rows add no squared deviation.  mean[]
+ * and sd[] receive them (index 0, the intercept: 0 and 1); a constant slot
+ * gets sd 0, which marks it aliased, and is stored as 0.
  */
 void
 DatasetPrepare(LoadedData *data, FeatureSpec *spec, double *mean, double *sd)
@@ -303,6 +305,7 @@ DatasetPrepare(LoadedData *data, FeatureSpec *spec, double *mean, double *sd)
 
 	mean[0] = 0.0;
 	sd[0] = 1.0;
+	impute[0] = 1.0;
 	for (int j = 1; j < w; j++)
 	{
 		double		c = data->cnt[j];
@@ -331,27 +334,36 @@ DatasetPrepare(LoadedData *data, FeatureSpec *spec, double *mean, double *sd)
 	}
 	for (int k = 0; k < 2; k++)
 	{
-		Dataset    *d = &data->split[k];
+		data->split[k].impute = impute;
+		data->split[k].mean = mean;
+		data->split[k].sd = sd;
+	}
+}
 
-		for (int c = 0; c < d->nchunks; c++)
+/* Impute and standardize a chunk's rows in place, once */
+void
+DatasetChunkReady(const Dataset *d, DataChunk *c)
+{
+	int			w = d->width;
+	const double *impute = d->impute,
+			   *mean = d->mean,
+			   *sd = d->sd;
+
+	if (c->ready)
+		return;
+	Assert(mean != NULL);
+	for (int r = 0; r < c->rows; r++)
+	{
+		double	   *restrict row = &c->x[(size_t) r * w];
+
+		for (int j = 1; j < w; j++)
 		{
-			DataChunk  *ch = &d->chunks[c];
+			double		v = isnan(row[j]) ? impute[j] : row[j];
 
-			CHECK_FOR_INTERRUPTS();
-			for (int r = 0; r < ch->rows; r++)
-			{
-				double	   *restrict row = &ch->x[(size_t) r * w];
-
-				for (int j = 1; j < w; j++)
-				{
-					double		v = isnan(row[j]) ? impute[j] : row[j];
-
-					row[j] = sd[j] > 0 ? (v - mean[j]) / sd[j] : 0.0;
-				}
-			}
+			row[j] = sd[j] > 0 ? (v - mean[j]) / sd[j] : 0.0;
 		}
 	}
-	pfree(impute);
+	c->ready = true;
 }
 
 /* Free the chunks */

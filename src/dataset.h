@@ -16,6 +16,7 @@
 
 typedef struct DataChunk
 {
+	bool		ready;			/* imputed and standardized */
 	int			rows;
 	double	   *x;				/* DATASET_CHUNK_ROWS x width */
 	double	   *y;				/* DATASET_CHUNK_ROWS */
@@ -29,6 +30,10 @@ typedef struct Dataset
 	DataChunk  *chunks;
 	double		n;
 	double		positives;
+	/* how DatasetChunkReady prepares a chunk (set by DatasetPrepare) */
+	const double *impute;		/* width; NaN (a NULL number) becomes this */
+	const double *mean;
+	const double *sd;
 } Dataset;
 
 /* What loading a source gives: both splits, or nothing when over budget */
@@ -50,6 +55,7 @@ typedef struct LoadedData
 extern void DatasetLoad(const FeatureSpec *spec, const char *sql, int nargs, Oid *types,
 						Datum *values, Size budget, LoadedData *out);
 extern void DatasetPrepare(LoadedData *data, FeatureSpec *spec, double *mean, double *sd);
+extern void DatasetChunkReady(const Dataset *d, DataChunk *c);
 extern void DatasetFree(LoadedData *data);
 
 #endif

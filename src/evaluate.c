@@ -219,7 +219,7 @@ evaluate(PG_FUNCTION_ARGS)
 	{
 		ClassMetrics cm;
 
-		MetricsClassify(c.pairs, c.n, &cm);
+		MetricsClassify(c.pairs, c.n, c.n > 0 ? -c.loglik / c.n : get_float8_nan(), &cm);
 		Field(&out, "auc", cm.auc);
 		Field(&out, "logloss", cm.logloss);
 		Field(&out, "brier", cm.brier);

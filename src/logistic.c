@@ -239,6 +239,7 @@ LogisticPassInMemory(const Dataset *d, const double *theta, const double *cw,
 		const DataChunk *ch = &d->chunks[c];
 
 		CHECK_FOR_INTERRUPTS();
+		DatasetChunkReady(d, &d->chunks[c]);
 		for (int r = 0; r < ch->rows; r += PASS_BLOCK_ROWS)
 		{
 			int			rows = Min(PASS_BLOCK_ROWS, ch->rows - r);
@@ -280,6 +281,7 @@ LogisticPassConstant(const Dataset *d, const double *theta, const double *cw,
 		const DataChunk *ch = &d->chunks[c];
 
 		CHECK_FOR_INTERRUPTS();
+		DatasetChunkReady(d, &d->chunks[c]);
 		for (int r0 = 0; r0 < ch->rows; r0 += PASS_BLOCK_ROWS)
 		{
 			int			rows = Min(PASS_BLOCK_ROWS, ch->rows - r0);

@@ -133,10 +133,17 @@ MetricAuc(ScoredLabel *pairs, int64 n)
 	return (rank_sum - pos * (pos + 1) / 2.0) / (pos * ((double) n - pos));
 }
 
-/* All metrics of scores (probabilities) against labels; sorts pairs */
+/*
+ * All metrics of scores (probabilities) against labels; sorts pairs.  A
+ * caller that knows the log loss from the links (-loglik / n, the same
+ * but where a probability is within eps of 0 or 1) passes it, sparing a
+ * log per row; NaN has it computed here.
+ */
 void
-MetricsClassify(ScoredLabel *pairs, int64 n, ClassMetrics *m)
+MetricsClassify(ScoredLabel *pairs, int64 n, double logloss, ClassMetrics *m)
 {
+	bool		want_ll = isnan(logloss);
+
 	double		tp = 0,
 				fp = 0,
 				fn = 0,
@@ -153,7 +160,8 @@ MetricsClassify(ScoredLabel *pairs, int64 n, ClassMetrics *m)
 		double		pc = Min(Max(p, DBL_EPSILON), 1.0 - DBL_EPSILON);
 		bool		predicted = p >= 0.5;
 
-		ll -= y > 0 ? log(pc) : log1p(-pc);
+		if (want_ll)
+			ll -= y > 0 ? log(pc) : log1p(-pc);
 		br += (p - y) * (p - y);
 		if (predicted)
 			(y > 0) ? tp++ : fp++;
@@ -162,7 +170,7 @@ MetricsClassify(ScoredLabel *pairs, int64 n, ClassMetrics *m)
 	}
 	if (n == 0)
 		return;
-	m->logloss = ll / n;
+	m->logloss = want_ll ? ll / n : logloss;
 	m->brier = br / n;
 	m->accuracy = (tp + tn) / n;
 	m->precision = tp + fp > 0 ? tp / (tp + fp) : 0.0;

@@ -27,6 +27,6 @@ typedef struct ScoredLabel
 } ScoredLabel;
 
 extern double MetricAuc(ScoredLabel *pairs, int64 n);
-extern void MetricsClassify(ScoredLabel *pairs, int64 n, ClassMetrics *m);
+extern void MetricsClassify(ScoredLabel *pairs, int64 n, double logloss, ClassMetrics *m);
 
 #endif

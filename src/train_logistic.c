@@ -245,7 +245,7 @@ ClassSplitMetrics(StringInfo out, const char *label, ScoredLabel *pairs, int64 n
 {
 	ClassMetrics m;
 
-	MetricsClassify(pairs, n, &m);
+	MetricsClassify(pairs, n, sampled ? get_float8_nan() : -loglik / n, &m);
 	appendStringInfo(out, "%s\"%s\": {", out->data[out->len - 1] == '{' ? "" : ", ", label);
 	JsonField(out, "auc", m.auc);
 	JsonField(out, "logloss", m.logloss);
@@ -278,6 +278,7 @@ ScoreSplit(const Dataset *d, const double *theta, double *loglik)
 		const DataChunk *ch = &d->chunks[c];
 
 		CHECK_FOR_INTERRUPTS();
+		DatasetChunkReady(d, &d->chunks[c]);
 		LinalgMatVec(ch->rows, d->width, ch->x, theta, eta);
 		for (int r = 0; r < ch->rows; r++, k++)
 		{
@@ -327,6 +328,7 @@ WarmStart(const Dataset *train, const double *sd, double base, const LogisticOpt
 	sub.n = 0;
 	for (int c = WARM_START_STRIDE / 2; c < train->nchunks; c += WARM_START_STRIDE)
 	{
+		DatasetChunkReady(train, &train->chunks[c]);	/* the copy then is ready too */
 		sub.chunks[sub.nchunks++] = train->chunks[c];
 		sub.n += train->chunks[c].rows;
 	}
