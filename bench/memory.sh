@@ -27,13 +27,15 @@ peak_kb() {  # relation [algorithm target]
   wait "$client"
   echo $(( peak - idle ))
 }
-small=$(peak_kb bench.t_100k)
-large=$(peak_kb bench.t)
+# the smallest of three peaks: allocator and BLAS buffers make a single sample noisy
+peak3() { local a b c; a=$(peak_kb "$@"); b=$(peak_kb "$@"); c=$(peak_kb "$@"); printf '%s\n' "$a" "$b" "$c" | sort -n | head -1; }
+small=$(peak3 bench.t_100k)
+large=$(peak3 bench.t)
 rows=$(psql -X -At -d "$db" -c "SELECT count(*) FROM bench.t")
 echo "training memory: +${small} kB at 100000 rows, +${large} kB at $rows rows"
 psql -X -q -d "$db" -c "INSERT INTO bench.results (bench, measured, ms, baseline, baseline_ms, goal)
   VALUES ('linear: memory', 'peak backend kB, $rows rows', $large, 'peak backend kB, 100000 rows', $small, '<= 1.5')"
-logit=$(peak_kb bench.t logistic label)
+logit=$(peak3 bench.t logistic label)
 echo "logistic training memory: +${logit} kB at $rows rows x 20 slots"
 psql -X -q -d "$db" -c "INSERT INTO bench.results (bench, measured, ms, baseline, baseline_ms, goal)
   VALUES ('logistic: memory', 'peak backend kB, $rows rows', $logit,

@@ -23,7 +23,7 @@ ALTER TABLE bench.t ADD PRIMARY KEY (id);
 VACUUM ANALYZE bench.t;
 
 -- Milliseconds of the fastest of reps runs of a statement (the first run warms the cache).
-CREATE FUNCTION bench.time_ms(q text, reps int DEFAULT 3) RETURNS float8 LANGUAGE plpgsql AS $$
+CREATE FUNCTION bench.time_ms(q text, reps int DEFAULT 5) RETURNS float8 LANGUAGE plpgsql AS $$
 DECLARE t0 timestamptz; best float8 := 'Infinity'; ms float8;
 BEGIN
   EXECUTE q;

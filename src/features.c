@@ -373,6 +373,7 @@ BindKey(FeatureReader *r, const FeatureSpec *spec, const char **names, const Oid
 						spec->key, format_type_be(types[pos])),
 				 errhint("Choose a key column of a hashable type, such as an integer or text.")));
 	fmgr_info_cxt(tce->hash_extended_proc, &r->key_hash, r->mcxt);
+	r->key_type = getBaseType(types[pos]);
 	r->key_collation = collations ? collations[pos] : InvalidOid;
 	r->key_pos = pos;
 }
@@ -753,6 +754,18 @@ FeatureRowHash(FeatureReader *r, const FeatureSpec *spec, const double *x, int n
 
 		if (v->isnull)
 			return hash_bytes_uint32_extended(0, spec->seed);
+		/* the same values as hashint4extended and hashint8extended, without fmgr */
+		if (r->key_type == INT4OID)
+			return hash_bytes_uint32_extended((uint32) DatumGetInt32(v->value), spec->seed);
+		if (r->key_type == INT8OID)
+		{
+			int64		k = DatumGetInt64(v->value);
+			uint32		lo = (uint32) k,
+						hi = (uint32) (k >> 32);
+
+			lo ^= (k >= 0) ? hi : ~hi;
+			return hash_bytes_uint32_extended(lo, spec->seed);
+		}
 		return DatumGetUInt64(FunctionCall2Coll(&r->key_hash, r->key_collation,
 												v->value, UInt64GetDatum(spec->seed)));
 	}

@@ -108,6 +108,7 @@ typedef struct FeatureReader
 	char	   *negative;		/* a text target's other value, once seen */
 	FmgrInfo	target_outfn;	/* an enum target's output function */
 	int			key_pos;		/* -1 when not read */
+	Oid			key_type;		/* int4 and int8 keys are hashed inline */
 	FmgrInfo	key_hash;
 	Oid			key_collation;
 	const NullableDatum *row;	/* the current row */

@@ -234,10 +234,11 @@ StatsAccumulate(LinearStats *s)
 static LinearStats *
 StatsForCall(FunctionCallInfo fcinfo, int spec_arg, MemoryContext *aggcxt)
 {
-	if (!AggCheckCallContext(fcinfo, aggcxt))
-		elog(ERROR, "linear_stats transition called in non-aggregate context");
+	/* a state exists only inside an aggregate: check the context once, at creation */
 	if (!PG_ARGISNULL(0))
 		return (LinearStats *) PG_GETARG_POINTER(0);
+	if (!AggCheckCallContext(fcinfo, aggcxt))
+		elog(ERROR, "linear_stats transition called in non-aggregate context");
 	if (PG_ARGISNULL(spec_arg))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -279,7 +280,8 @@ linear_stats_args_trans(PG_FUNCTION_ARGS)
 	MemoryContext aggcxt;
 	LinearStats *s = StatsForCall(fcinfo, 1, &aggcxt);
 
-	FeatureReaderBindArgs(&s->reader, s->spec, fcinfo, 2, true, true);
+	if (unlikely(!s->reader.bound))
+		FeatureReaderBindArgs(&s->reader, s->spec, fcinfo, 2, true, true);
 	FeatureReaderLoadArgs(&s->reader, fcinfo, 2);
 	StatsAccumulate(s);
 	PG_RETURN_POINTER(s);
