@@ -53,3 +53,46 @@ SELECT name, version, deployed, round((metrics->'test'->>'r2')::numeric, 3) AS t
        options->>'l2' AS l2
 FROM profenrich.models WHERE name = 'spend_90d' ORDER BY version;
 SELECT profenrich.rollback('spend_90d') AS rolled_back_to;
+
+\echo
+\echo '== 7. Churn propensity: logistic regression on the same profiles'
+\echo '      (churned = active before 2024-10-03, no event in the last 90 days of the window)'
+SELECT name, version, algorithm, n_train, n_test
+FROM profenrich.train('churn', 'logistic', 'demo.profiles', 'churned',
+     ARRAY['plan', 'country', 'age', 'newsletter', 'tenure_days', 'visits_90d', 'views_90d',
+           'purchases_90d', 'spend_total', 'days_since_last_visit'],
+     '{"seed": 1}');
+
+\echo
+\echo '== 8. How good is it? (held-out profiles)'
+SELECT round((metrics->'test'->>'auc')::numeric, 3) AS auc,
+       round((metrics->'test'->>'logloss')::numeric, 3) AS logloss,
+       round((metrics->'test'->>'brier')::numeric, 3) AS brier,
+       round((metrics->'test'->>'accuracy')::numeric, 3) AS accuracy,
+       round((metrics->'test'->>'precision')::numeric, 3) AS precision,
+       round((metrics->'test'->>'recall')::numeric, 3) AS recall,
+       round((metrics->'test'->>'base_rate')::numeric, 3) AS base_rate,
+       metrics->>'iterations' AS iterations
+FROM profenrich.models WHERE name = 'churn' AND deployed;
+
+\echo
+\echo '== 9. Odds ratios of the strongest factors'
+SELECT feature, round(coef::numeric, 4) AS coef, round(odds_ratio::numeric, 3) AS odds_ratio,
+       round(stat::numeric, 1) AS z, to_char(p_value, '9.9EEEE') AS p_value
+FROM profenrich.coefficients('churn') WHERE feature <> '(intercept)'
+ORDER BY abs(stat) DESC NULLS LAST LIMIT 6;
+
+\echo
+\echo '== 10. Lift: deciles of profiles by churn score, riskiest first'
+SELECT bucket, n, positives AS churned, round(rate::numeric, 3) AS churn_rate,
+       round(lift::numeric, 2) AS lift, round(cumulative_gain::numeric, 3) AS cumulative_gain
+FROM profenrich.lift('churn', 'demo.profiles');
+
+\echo
+\echo '== 11. Why is the riskiest profile at risk? (contributions to its logit)'
+SELECT profile_id, plan, country, visits_90d, days_since_last_visit,
+       round(profenrich.score('churn', p)::numeric, 3) AS churn_probability
+FROM demo.profiles p ORDER BY profenrich.score('churn', p) DESC, profile_id LIMIT 1;
+SELECT feature, value, round(contribution::numeric, 3) AS contribution
+FROM profenrich.explain('churn',
+       (SELECT p FROM demo.profiles p ORDER BY profenrich.score('churn', p) DESC, profile_id LIMIT 1), 4);
