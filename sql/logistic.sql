@@ -79,6 +79,15 @@ JOIN profenrich.coefficients('churn_01') c USING (feature) WHERE a.coef IS NOT N
 
 -- class weights: an object naming the classes; balanced raises the predicted rate to about 1/2
 SELECT name FROM profenrich.train('churn_w', 'logistic', 'subs', 'churned', NULL, '{"class_weight": {"true": 3, "false": 1}}');
+-- both paths report the data's (unweighted) log-likelihood of a weighted fit
+SET client_min_messages = warning;
+SET profenrich.max_train_memory = '64kB';
+SELECT name FROM profenrich.train('churn_ws', 'logistic', 'subs', 'churned', NULL, '{"class_weight": {"true": 3, "false": 1}}');
+RESET profenrich.max_train_memory;
+RESET client_min_messages;
+SELECT abs((a.metrics->'train'->>'log_likelihood')::float8 - (b.metrics->'train'->>'log_likelihood')::float8) < 1e-8
+       AS same_log_likelihood
+FROM profenrich.models a, profenrich.models b WHERE a.name = 'churn_w' AND b.name = 'churn_ws';
 SELECT name FROM profenrich.train('churn_b', 'logistic', 'subs', 'churned', NULL, '{"class_weight": "balanced", "test_fraction": 0}');
 SELECT round(avg(profenrich.score('churn_b', s))::numeric, 2) AS balanced_mean_score FROM subs s;
 

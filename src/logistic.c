@@ -23,6 +23,7 @@
 
 #include "linalg.h"
 #include "logistic.h"
+#include "profenrich.h"
 
 #define SEPARATION_LIMIT 30.0
 
@@ -77,6 +78,7 @@ LogisticSumsReset(LogisticSums *s)
 {
 	s->n = 0;
 	s->loglik = 0;
+	s->loglik_raw = 0;
 	memset(s->grad, 0, sizeof(double) * s->width);
 	memset(s->hess, 0, sizeof(double) * s->width * s->width);
 }
@@ -87,6 +89,7 @@ LogisticSumsMerge(LogisticSums *a, const LogisticSums *b)
 {
 	a->n += b->n;
 	a->loglik += b->loglik;
+	a->loglik_raw += b->loglik_raw;
 	for (int j = 0; j < a->width; j++)
 		a->grad[j] += b->grad[j];
 	for (int i = 0; i < a->width; i++)
@@ -96,7 +99,7 @@ LogisticSumsMerge(LogisticSums *a, const LogisticSums *b)
 
 #define LOGISTIC_SUMS_FORMAT 1
 
-/* The sums as bytes: format, width, n, loglik, gradient, Hessian upper triangle */
+/* The sums as bytes: format, width, n, logliks, gradient, Hessian upper triangle */
 bytea *
 LogisticSumsToBytes(const LogisticSums *s)
 {
@@ -107,6 +110,7 @@ LogisticSumsToBytes(const LogisticSums *s)
 	pq_sendint32(&buf, s->width);
 	pq_sendfloat8(&buf, s->n);
 	pq_sendfloat8(&buf, s->loglik);
+	pq_sendfloat8(&buf, s->loglik_raw);
 	pq_sendbytes(&buf, (const char *) s->grad, sizeof(double) * s->width);
 	for (int i = 0; i < s->width; i++)
 		pq_sendbytes(&buf, (const char *) &s->hess[i * s->width + i],
@@ -124,18 +128,15 @@ LogisticSumsFromBytes(bytea *b, LogisticSums *s)
 	StringInfoData buf;
 	int			w;
 
-	buf.data = VARDATA_ANY(b);
-	buf.len = VARSIZE_ANY_EXHDR(b);
-	buf.cursor = 0;
-	buf.maxlen = buf.len;
-	if (buf.len < 24 || pq_getmsgint(&buf, 4) != LOGISTIC_SUMS_FORMAT)
+	BYTES_READER(&buf, b);
+	if (buf.len < 32 || pq_getmsgint(&buf, 4) != LOGISTIC_SUMS_FORMAT)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("invalid logistic_step state"),
 				 errhint("The state must come from profenrich.logistic_step of the same version.")));
 	w = pq_getmsgint(&buf, 4);
 	if (w < 1 || w > 100001 ||
-		(Size) buf.len != 24 + sizeof(double) * ((Size) w + (Size) w * (w + 1) / 2))
+		(Size) buf.len != 32 + sizeof(double) * ((Size) w + (Size) w * (w + 1) / 2))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("invalid logistic_step state: length does not match its width"),
@@ -143,6 +144,7 @@ LogisticSumsFromBytes(bytea *b, LogisticSums *s)
 	LogisticSumsInit(s, w);
 	s->n = pq_getmsgfloat8(&buf);
 	s->loglik = pq_getmsgfloat8(&buf);
+	s->loglik_raw = pq_getmsgfloat8(&buf);
 	pq_copymsgbytes(&buf, (char *) s->grad, sizeof(double) * w);
 	for (int i = 0; i < w; i++)
 		pq_copymsgbytes(&buf, (char *) &s->hess[i * w + i], sizeof(double) * (w - i));
@@ -178,6 +180,7 @@ LogisticAccumulate(LogisticSums *s, const double *theta, const double *x, const 
 	int			ld = (rows + 3) / 4 * 4;	/* column stride, rows padded to 4 */
 	int			pw = PaddedWidth(w);
 	double		loglik = 0.0;
+	double		loglik_raw = 0.0;
 	double	   *restrict grad = s->grad;
 
 	for (int i = 0; i < rows; i++)
@@ -200,7 +203,12 @@ LogisticAccumulate(LogisticSums *s, const double *theta, const double *x, const 
 		if (probs)
 			probs[i] = mu;
 		/* log(1 + z), z <= 1: where 1 + z rounds to 1 the term is below 1e-16 */
-		loglik += weight * (label * e - (Max(e, 0.0) + log(1.0 + z)));
+		{
+			double		li = label * e - (Max(e, 0.0) + log(1.0 + z));
+
+			loglik += weight * li;
+			loglik_raw += li;
+		}
 		for (int j = 0; j < w; j++)
 		{
 			grad[j] += r * xi[j];
@@ -213,6 +221,7 @@ LogisticAccumulate(LogisticSums *s, const double *theta, const double *x, const 
 			scratch[(size_t) j * ld + i] = 0.0;
 	LinalgGramAddUpper(w, ld, scratch, ld, s->hess, w);
 	s->loglik += loglik;
+	s->loglik_raw += loglik_raw;
 	s->n += rows;
 }
 
@@ -293,6 +302,7 @@ LogisticPassConstant(const Dataset *d, const double *theta, const double *cw,
 				int			k = ch->y[r0 + i] != 0.0;
 
 				out->loglik += ll[k];
+				out->loglik_raw += ll[k] / cw[k];
 				for (int j = 0; j < w; j++)
 				{
 					out->grad[j] += r[k] * xi[j];
@@ -402,6 +412,7 @@ Accept(LogisticState *st, const LogisticSums *at_next, double objective)
 	memcpy(st->theta, st->next, sizeof(double) * st->width);
 	st->sums.n = at_next->n;
 	st->sums.loglik = at_next->loglik;
+	st->sums.loglik_raw = at_next->loglik_raw;
 	memcpy(st->sums.grad, at_next->grad, sizeof(double) * st->width);
 	memcpy(st->sums.hess, at_next->hess, sizeof(double) * st->width * st->width);
 	st->objective = objective;

@@ -19,6 +19,7 @@ typedef struct LogisticSums
 	int			width;			/* slots + 1 */
 	double		n;
 	double		loglik;			/* weighted by the class weights */
+	double		loglik_raw;		/* unweighted: the data's log-likelihood */
 	double	   *grad;			/* width */
 	double	   *hess;			/* width x width, upper triangle */
 } LogisticSums;

@@ -23,6 +23,7 @@
 #include "utils/memutils.h"
 
 #include "metrics.h"
+#include "profenrich.h"
 
 PG_FUNCTION_INFO_V1(auc_trans);
 PG_FUNCTION_INFO_V1(auc_combine);
@@ -300,10 +301,7 @@ auc_deserialize(PG_FUNCTION_ARGS)
 
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
 		elog(ERROR, "auc_deserialize called in non-aggregate context");
-	buf.data = VARDATA_ANY(b);
-	buf.len = VARSIZE_ANY_EXHDR(b);
-	buf.cursor = 0;
-	buf.maxlen = buf.len;
+	BYTES_READER(&buf, b);
 	if (buf.len < 12 || pq_getmsgint(&buf, 4) != AUC_STATE_FORMAT)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),

@@ -13,6 +13,7 @@
 
 #include "logistic.h"
 #include "model.h"
+#include "profenrich.h"
 
 /* Write n doubles */
 static void
@@ -112,10 +113,7 @@ ModelDeserialize(bytea *params)
 	Model	   *model = palloc0(sizeof(Model));
 	int			format;
 
-	buf.data = VARDATA_ANY(params);
-	buf.len = VARSIZE_ANY_EXHDR(params);
-	buf.cursor = 0;
-	buf.maxlen = buf.len;
+	BYTES_READER(&buf, params);
 	if (buf.len < 8 || (uint32) pq_getmsgint(&buf, 4) != MODEL_MAGIC)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),

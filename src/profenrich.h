@@ -21,4 +21,13 @@ typedef enum ProfAlgorithm
 
 extern const char *AlgorithmName(ProfAlgorithm alg);
 
+/* Read a bytea with the pq_getmsg* functions, which check every read against its length */
+#define BYTES_READER(buf, bytes) \
+	do { \
+		(buf)->data = VARDATA_ANY(bytes); \
+		(buf)->len = VARSIZE_ANY_EXHDR(bytes); \
+		(buf)->cursor = 0; \
+		(buf)->maxlen = (buf)->len; \
+	} while (0)
+
 #endif

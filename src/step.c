@@ -19,6 +19,7 @@
 
 #include "logistic.h"
 #include "step.h"
+#include "profenrich.h"
 
 #define LINEAR_STATS_FORMAT 1
 #define SAMPLE_BYTES (32 * 1024 * 1024)
@@ -131,10 +132,7 @@ StatsCreateForSpec(bytea *specbytes, MemoryContext aggcxt)
 	FeatureSpec *spec;
 	LinearStats *s;
 
-	buf.data = VARDATA_ANY(specbytes);
-	buf.len = VARSIZE_ANY_EXHDR(specbytes);
-	buf.cursor = 0;
-	buf.maxlen = buf.len;
+	BYTES_READER(&buf, specbytes);
 	spec = FeatureSpecRead(&buf, FEATURE_SPEC_FORMAT);
 	s = StatsCreate(spec->nslots, spec->nnumeric, SampleCapacity(spec->nslots));
 	s->spec = spec;
@@ -392,10 +390,7 @@ LinearStatsFromBytes(bytea *b)
 	LinearStats *s;
 	Size		minlen = 6 * 4 + 2 * 8;
 
-	buf.data = VARDATA_ANY(b);
-	buf.len = VARSIZE_ANY_EXHDR(b);
-	buf.cursor = 0;
-	buf.maxlen = buf.len;
+	BYTES_READER(&buf, b);
 	if ((Size) buf.len < minlen)
 		StatsBytesError("too short");
 	if (pq_getmsgint(&buf, 4) != LINEAR_STATS_FORMAT)
@@ -515,10 +510,7 @@ LogisticStepCreate(FunctionCallInfo fcinfo, MemoryContext aggcxt)
 	double	   *p;
 	int			w;
 
-	buf.data = VARDATA_ANY(specbytes);
-	buf.len = VARSIZE_ANY_EXHDR(specbytes);
-	buf.cursor = 0;
-	buf.maxlen = buf.len;
+	BYTES_READER(&buf, specbytes);
 	spec = FeatureSpecRead(&buf, FEATURE_SPEC_FORMAT);
 	w = spec->nslots + 1;
 	if (ARR_NDIM(arr) != 1 || ARR_HASNULL(arr) || ARR_ELEMTYPE(arr) != FLOAT8OID ||

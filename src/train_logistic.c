@@ -398,8 +398,7 @@ FitInMemory(TrainJob *job, LoadedData *data, const LogisticOptions *lo)
 		ScoredLabel *pairs;
 
 		/* the last pass was at the final coefficients: reuse its probabilities */
-		if (st.iterations > 0 && cw[0] == 1.0 && cw[1] == 1.0 &&
-			memcmp(st.theta, st.next, sizeof(double) * w) == 0)
+		if (st.iterations > 0 && memcmp(st.theta, st.next, sizeof(double) * w) == 0)
 		{
 			int64		k = 0;
 
@@ -411,7 +410,7 @@ FitInMemory(TrainJob *job, LoadedData *data, const LogisticOptions *lo)
 					pairs[k].score = probs[k];
 					pairs[k].label = train->chunks[c].y[r];
 				}
-			loglik = st.sums.loglik;
+			loglik = st.sums.loglik_raw;
 		}
 		else
 			pairs = ScoreSplit(train, st.theta, &loglik);
@@ -550,8 +549,8 @@ FitStreaming(TrainJob *job, const LogisticOptions *lo)
 	} while (!LogisticStep(&st, &sums, &opts));
 	WarnFit(job, &st);
 	FinishFit(job, &st, mean, sd);
-	/* the last pass gives the training log-likelihood, exact unless classes are weighted */
-	job->model.loglik = (cw[0] == 1.0 && cw[1] == 1.0) ? st.sums.loglik : get_float8_nan();
+	/* the last pass gives the training log-likelihood (of the data, whatever the weights) */
+	job->model.loglik = st.sums.loglik_raw;
 	if (ls->mom[SPLIT_TEST].n > 0)
 		ClassSplitMetrics(&job->metrics, "test",
 						  ScoreSample(&ls->sample[SPLIT_TEST], spec, mean, sd, st.theta),
