@@ -32,6 +32,7 @@
 PG_FUNCTION_INFO_V1(evaluate);
 PG_FUNCTION_INFO_V1(lift);
 PG_FUNCTION_INFO_V1(explain);
+PG_FUNCTION_INFO_V1(factors);
 
 typedef struct Collector
 {
@@ -424,4 +425,75 @@ explain(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
+}
+
+/*
+ * The names of the k features contributing most (in absolute value) to the
+ * reader's current row under a logistic model, as a text[]; the influential
+ * factors enrich() and enrich_trigger() write.
+ */
+Datum
+ModelTopFactors(const Model *m, FeatureReader *r, int k)
+{
+	const FeatureSpec *spec = m->spec;
+	Contribution *parts = palloc(sizeof(Contribution) * Max(spec->ncolumns, 1));
+	Datum	   *names;
+	int			n = Min(k, spec->ncolumns);
+
+	for (int i = 0; i < spec->ncolumns; i++)
+		ColumnContribution(m, r, i, &parts[i]);
+	qsort(parts, spec->ncolumns, sizeof(Contribution), ByAbsAmount);
+	names = palloc(sizeof(Datum) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		names[i] = CStringGetTextDatum(parts[i].feature);
+	return PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/* The cache of factors(): one model and row type per call site */
+typedef struct FactorsCache
+{
+	char	   *name;
+	int			asked;
+	Model	   *model;
+	FeatureReader reader;
+} FactorsCache;
+
+/*
+ * factors(name, row, k DEFAULT 3, version DEFAULT NULL) returns text[]:
+ * the row's k most influential features under a logistic model.
+ */
+Datum
+factors(PG_FUNCTION_ARGS)
+{
+	FactorsCache *c = (FactorsCache *) fcinfo->flinfo->fn_extra;
+	char	   *name;
+	int			k,
+				version;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	k = PG_ARGISNULL(2) ? 3 : PG_GETARG_INT32(2);
+	version = PG_ARGISNULL(3) ? 0 : PG_GETARG_INT32(3);
+	if (k < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("k must not be negative"),
+				 errhint("Ask for the k most influential features, e.g. 3.")));
+	if (c == NULL || c->asked != version || strcmp(c->name, name) != 0)
+	{
+		MemoryContext mcxt = fcinfo->flinfo->fn_mcxt;
+		int			found;
+
+		c = MemoryContextAllocZero(mcxt, sizeof(FactorsCache));
+		c->name = MemoryContextStrdup(mcxt, name);
+		c->asked = version;
+		c->model = RegistryLoad(name, version, &found, mcxt);
+		FeatureReaderInit(&c->reader, mcxt);
+		fcinfo->flinfo->fn_extra = c;
+	}
+	RequireLogistic(c->model, "factors", fcinfo);
+	FeatureReaderLoadComposite(&c->reader, c->model->spec, PG_GETARG_HEAPTUPLEHEADER(1),
+							   false, false);
+	PG_RETURN_DATUM(ModelTopFactors(c->model, &c->reader, k));
 }

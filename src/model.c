@@ -9,6 +9,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "libpq/pqformat.h"
 
 #include "logistic.h"
@@ -102,6 +104,8 @@ ModelSerialize(const Model *model)
 		pq_sendbyte(&buf, model->converged ? 1 : 0);
 		pq_sendfloat8(&buf, model->loglik);
 	}
+	pq_sendint32(&buf, model->nquantiles);
+	WriteDoubles(&buf, model->quantiles, model->nquantiles);
 	return pq_endtypsend(&buf);
 }
 
@@ -137,6 +141,15 @@ ModelDeserialize(bytea *params)
 		model->iterations = pq_getmsgint(&buf, 4);
 		model->converged = pq_getmsgbyte(&buf) != 0;
 		model->loglik = pq_getmsgfloat8(&buf);
+	}
+	if (format >= 3)
+	{
+		model->nquantiles = pq_getmsgint(&buf, 4);
+		if (model->nquantiles != 0 && model->nquantiles != MODEL_QUANTILES)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("model parameters hold %d score quantiles", model->nquantiles)));
+		model->quantiles = ReadDoubles(&buf, model->nquantiles);
 	}
 	if (buf.cursor != buf.len)
 		ereport(ERROR,
@@ -201,4 +214,62 @@ ModelScoreRow(const Model *model, FeatureReader *r, double *score)
 		return false;
 	*score = model->algorithm == ALG_LOGISTIC ? LogisticSigmoid(eta) : eta;
 	return true;
+}
+
+static int
+CompareDoubles(const void *a, const void *b)
+{
+	double		x = *(const double *) a,
+				y = *(const double *) b;
+
+	return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/*
+ * Store the percentiles 1..99 of the training population's scores (R's
+ * default quantile definition, linear between order statistics), so that
+ * scoring later ranks a profile against the population the model learned
+ * from, in batch and in real time alike.  Sorts scores.
+ */
+void
+ModelSetQuantiles(Model *model, double *scores, int64 n)
+{
+	model->nquantiles = 0;
+	if (n < 2)
+		return;
+	qsort(scores, n, sizeof(double), CompareDoubles);
+	model->quantiles = palloc(sizeof(double) * MODEL_QUANTILES);
+	for (int k = 1; k <= MODEL_QUANTILES; k++)
+	{
+		double		h = (n - 1) * (k / 100.0);
+		int64		lo = (int64) floor(h);
+		int64		hi = Min(lo + 1, n - 1);
+
+		model->quantiles[k - 1] = scores[lo] + (h - lo) * (scores[hi] - scores[lo]);
+	}
+	model->nquantiles = MODEL_QUANTILES;
+}
+
+/*
+ * The percentile (1..100) of a score in the training population: one plus
+ * the number of cut points below it; 0 when the model has no quantiles.
+ */
+int
+ModelPercentile(const Model *model, double score)
+{
+	int			lo = 0,
+				hi = model->nquantiles;
+
+	if (model->nquantiles == 0)
+		return 0;
+	while (lo < hi)
+	{
+		int			mid = (lo + hi) / 2;
+
+		if (model->quantiles[mid] < score)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo + 1;
 }

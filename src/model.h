@@ -11,7 +11,8 @@
 #include "profenrich.h"
 
 #define MODEL_MAGIC 0x50454D44	/* "PEMD" */
-#define MODEL_FORMAT 2	/* 2: class labels and logistic models (0.2.0) */
+#define MODEL_FORMAT 3	/* 2: class labels, logistic (0.2.0); 3: score quantiles (0.3.0) */
+#define MODEL_QUANTILES 99		/* percentile cut points of the training scores */
 
 /*
  * A trained model.  linear holds the linear predictor b0 + x'b on the
@@ -26,11 +27,16 @@ typedef struct Model
 	int			iterations;		/* iterative fits */
 	bool		converged;
 	double		loglik;
+	int			nquantiles;		/* 0 (models trained before 0.3.0) or MODEL_QUANTILES */
+	double	   *quantiles;		/* percentiles 1..99 of the training population's scores */
 } Model;
 
 extern bytea *ModelSerialize(const Model *model);
 extern Model *ModelDeserialize(bytea *params);
 extern bool ModelLinkRow(const Model *model, FeatureReader *r, double *eta);
 extern bool ModelScoreRow(const Model *model, FeatureReader *r, double *score);
+extern void ModelSetQuantiles(Model *model, double *scores, int64 n);
+extern int	ModelPercentile(const Model *model, double score);
+extern Datum ModelTopFactors(const Model *m, FeatureReader *r, int k);
 
 #endif

@@ -11,6 +11,7 @@
 #include "utils/float.h"
 
 #include "glm.h"
+#include "model.h"
 #include "train.h"
 
 /* Mean absolute error on a split's sample, NULLs imputed with the training means */
@@ -50,6 +51,29 @@ SplitMetrics(StringInfo out, const char *label, const LinearFit *fit, const XYSt
 }
 
 /*
+ * Score quantiles of the training population from the training sample
+ * (every training row up to 20,000 rows, a uniform sample beyond)
+ */
+static void
+SampleQuantiles(Model *model, const RowSample *s, const FeatureSpec *spec)
+{
+	double	   *scores = palloc(sizeof(double) * Max(s->count, 1));
+	double	   *x = palloc(sizeof(double) * (spec->nslots + 1));
+
+	for (int r = 0; r < s->count; r++)
+	{
+		memcpy(x, &s->rows[(size_t) r * s->width], sizeof(double) * s->width);
+		for (int i = 0; i < spec->ncolumns; i++)
+			if (spec->columns[i].miss_index >= 0 && isnan(x[spec->columns[i].first_slot]))
+				x[spec->columns[i].first_slot] = spec->columns[i].impute;
+		scores[r] = GlmLinearPredict(&model->linear, x);
+	}
+	ModelSetQuantiles(model, scores, s->count);
+	pfree(x);
+	pfree(scores);
+}
+
+/*
  * Fit least squares (ridge when l2 > 0) from one pass of linear_stats and
  * fill in the model and its metrics.
  */
@@ -79,6 +103,7 @@ TrainLinear(TrainJob *job)
 	SplitMetrics(&job->metrics, "train", &job->model.linear, &xy_train,
 				 &st->sample[SPLIT_TRAIN], spec);
 	JsonField(&job->metrics, "rank", job->model.linear.rank + 1);
+	SampleQuantiles(&job->model, &st->sample[SPLIT_TRAIN], spec);
 	job->n_train = st->mom[SPLIT_TRAIN].n;
 	job->n_test = st->mom[SPLIT_TEST].n;
 	job->n_skipped = (double) (st->skipped_target + st->skipped_feature);

@@ -415,6 +415,15 @@ FitInMemory(TrainJob *job, LoadedData *data, const LogisticOptions *lo)
 		else
 			pairs = ScoreSplit(train, st.theta, &loglik);
 		pfree(probs);
+		{
+			double	   *scores = MemoryContextAllocHuge(CurrentMemoryContext,
+														sizeof(double) * Max((Size) train->n, 1));
+
+			for (int64 k = 0; k < (int64) train->n; k++)
+				scores[k] = pairs[k].score;
+			ModelSetQuantiles(&job->model, scores, (int64) train->n);
+			pfree(scores);
+		}
 		ClassSplitMetrics(&job->metrics, "train", pairs, (int64) train->n, loglik,
 						  job->model.linear.rank + 1, false, train->n);
 		job->model.loglik = loglik;
@@ -556,10 +565,16 @@ FitStreaming(TrainJob *job, const LogisticOptions *lo)
 						  ScoreSample(&ls->sample[SPLIT_TEST], spec, mean, sd, st.theta),
 						  ls->sample[SPLIT_TEST].count, get_float8_nan(),
 						  job->model.linear.rank + 1, true, ls->mom[SPLIT_TEST].n);
-	ClassSplitMetrics(&job->metrics, "train",
-					  ScoreSample(&ls->sample[SPLIT_TRAIN], spec, mean, sd, st.theta),
-					  ls->sample[SPLIT_TRAIN].count, job->model.loglik,
-					  job->model.linear.rank + 1, true, n);
+	{
+		ScoredLabel *pairs = ScoreSample(&ls->sample[SPLIT_TRAIN], spec, mean, sd, st.theta);
+		double	   *scores = palloc(sizeof(double) * Max(ls->sample[SPLIT_TRAIN].count, 1));
+
+		for (int k = 0; k < ls->sample[SPLIT_TRAIN].count; k++)
+			scores[k] = pairs[k].score;
+		ModelSetQuantiles(&job->model, scores, ls->sample[SPLIT_TRAIN].count);
+		ClassSplitMetrics(&job->metrics, "train", pairs, ls->sample[SPLIT_TRAIN].count,
+						  job->model.loglik, job->model.linear.rank + 1, true, n);
+	}
 	FitSummary(job, &st);
 	job->n_train = n;
 	job->n_test = ls->mom[SPLIT_TEST].n;

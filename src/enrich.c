@@ -1,0 +1,836 @@
+/*-------------------------------------------------------------------------
+ * enrich.c
+ *	  Insights written into profile tables: CALL profenrich.enrich(), batch
+ *	  enrichment in place, and profenrich.enrich_trigger(), real time.
+ *
+ * enrich() updates the table in batches of physical block ranges (TID
+ * range scans: no key needed, and each batch reads only its own pages),
+ * one set-based UPDATE per batch that writes only the rows whose values
+ * changed; the scores come from score(name, version, t), which the planner
+ * turns into a call on the row's columns.  Called with CALL outside a
+ * transaction block it commits after every batch, so an interrupted run
+ * keeps its finished batches and simply runs again; inside a transaction
+ * block it runs atomically.  Each run pins the model versions it started
+ * with, is logged in profenrich.enrich_runs, and holds an advisory lock on
+ * the table so that a second run fails at once instead of interleaving.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "access/relation.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "storage/bufmgr.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/timestamp.h"
+
+#include "features.h"
+#include "model.h"
+#include "profenrich.h"
+#include "registry.h"
+
+PG_FUNCTION_INFO_V1(enrich);
+PG_FUNCTION_INFO_V1(enrich_trigger);
+
+#define ENRICH_LOCK_CLASS 1346715221	/* advisory lock class "PENE" */
+#define PROGRESS_MS 3000
+#define MAX_FACTORS 50
+
+#define VALID_ENRICH_OPTIONS "batch_size, percentile, factors, columns"
+
+/* One model of a run: its pinned version and the columns it writes */
+typedef struct EnrichModel
+{
+	char	   *name;
+	int			version;
+	Model	   *model;
+	char	   *score_col;
+	char	   *pct_col;		/* NULL when not written */
+	char	   *factors_col;	/* NULL when not written */
+} EnrichModel;
+
+typedef struct EnrichOptions
+{
+	int			batch_size;
+	bool		percentile;
+	int			factors;
+	Jsonb	   *columns;		/* {"model": {"score": .., "percentile": .., "factors": ..}} */
+} EnrichOptions;
+
+/* Report a bad value for an enrich option */
+static void
+EnrichOptionError(const char *key, const char *expected)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid value for option \"%s\"", key),
+			 errdetail("The option \"%s\" takes %s.", key, expected),
+			 errhint("Correct the value of \"%s\" in the options object.", key)));
+}
+
+/* A jsonb number as a double, or an error naming the key */
+static double
+EnrichNumber(const char *key, JsonbValue *v, const char *expected)
+{
+	if (v->type != jbvNumeric)
+		EnrichOptionError(key, expected);
+	return DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric)));
+}
+
+/* Parse the options object of enrich() (and of enrich_trigger()) */
+static void
+EnrichParseOptions(Jsonb *options, EnrichOptions *o)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *key = NULL;
+
+	o->batch_size = 10000;
+	o->percentile = false;
+	o->factors = 0;
+	o->columns = NULL;
+	if (options == NULL)
+		return;
+	if (!JB_ROOT_IS_OBJECT(options) || JB_ROOT_IS_SCALAR(options))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("options must be a JSON object"),
+				 errhint("Pass options such as '{\"percentile\": true}'.")));
+	it = JsonbIteratorInit(&options->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+			continue;
+		}
+		if (tok != WJB_VALUE || key == NULL)
+			continue;
+		if (strcmp(key, "batch_size") == 0)
+		{
+			double		d = EnrichNumber(key, &v, "an integer of 1 or more");
+
+			if (d != floor(d) || d < 1 || d > 100000000)
+				EnrichOptionError(key, "an integer of 1 or more");
+			o->batch_size = (int) d;
+		}
+		else if (strcmp(key, "percentile") == 0)
+		{
+			if (v.type != jbvBool)
+				EnrichOptionError(key, "true or false");
+			o->percentile = v.val.boolean;
+		}
+		else if (strcmp(key, "factors") == 0)
+		{
+			double		d = EnrichNumber(key, &v, "an integer from 0 to 50");
+
+			if (d != floor(d) || d < 0 || d > MAX_FACTORS)
+				EnrichOptionError(key, "an integer from 0 to 50");
+			o->factors = (int) d;
+		}
+		else if (strcmp(key, "columns") == 0)
+		{
+			if (v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data))
+				EnrichOptionError(key, "an object of column names by model, such as {\"ltv\": {\"score\": \"lifetime_value\"}}");
+			o->columns = JsonbValueToJsonb(&v);
+		}
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("unknown option \"%s\"", key),
+					 errhint("Valid options are: " VALID_ENRICH_OPTIONS ".")));
+		key = NULL;
+	}
+}
+
+/* The column name the options give a model's output (score, percentile, factors), or NULL */
+static char *
+RenamedColumn(Jsonb *columns, const char *model, const char *what)
+{
+	JsonbValue *m,
+			   *c;
+	JsonbValue	k;
+
+	if (columns == NULL)
+		return NULL;
+	k.type = jbvString;
+	k.val.string.val = (char *) model;
+	k.val.string.len = strlen(model);
+	m = findJsonbValueFromContainer(&columns->root, JB_FOBJECT, &k);
+	if (m == NULL)
+		return NULL;
+	if (m->type != jbvBinary || !JsonContainerIsObject(m->val.binary.data))
+		EnrichOptionError("columns", "an object of column names by model, such as {\"ltv\": {\"score\": \"lifetime_value\"}}");
+	k.val.string.val = (char *) what;
+	k.val.string.len = strlen(what);
+	c = findJsonbValueFromContainer(m->val.binary.data, JB_FOBJECT, &k);
+	if (c == NULL)
+		return NULL;
+	if (c->type != jbvString || c->val.string.len == 0)
+		EnrichOptionError("columns", "column names as non-empty strings");
+	return pnstrdup(c->val.string.val, c->val.string.len);
+}
+
+/* Every model named in "columns" must be one of the run's models */
+static void
+CheckColumnsModels(Jsonb *columns, char **names, int n)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+
+	if (columns == NULL)
+		return;
+	it = JsonbIteratorInit(&columns->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		bool		found = false;
+		char	   *key;
+
+		if (tok != WJB_KEY)
+			continue;
+		key = pnstrdup(v.val.string.val, v.val.string.len);
+		for (int i = 0; i < n; i++)
+			found |= strcmp(names[i], key) == 0;
+		if (!found)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("option \"columns\" names model \"%s\", which is not enriched", key),
+					 errhint("Rename columns only of the models in the models array.")));
+	}
+}
+
+/* Refuse targets that are not tables or that the caller may not update */
+static void
+CheckTarget(Oid relid, char **qualname)
+{
+	char		kind = get_rel_relkind(relid);
+	char	   *rel = get_rel_name(relid);
+
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation with OID %u does not exist", relid),
+				 errhint("Pass an existing table.")));
+	*qualname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), rel);
+	if (kind != RELKIND_RELATION && kind != RELKIND_PARTITIONED_TABLE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a table", rel),
+				 errhint("enrich writes insight columns into a table; enrich the table behind the view.")));
+	if (pg_class_aclcheck(relid, GetUserId(), ACL_UPDATE) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to enrich %s", *qualname),
+				 errhint("Ask the owner for UPDATE on %s.", *qualname)));
+}
+
+/* The type of a column of the table, InvalidOid if it has none */
+static Oid
+ColumnType(Oid relid, const char *col)
+{
+	AttrNumber	att = get_attnum(relid, col);
+
+	return att == InvalidAttrNumber ? InvalidOid : get_atttype(relid, att);
+}
+
+/*
+ * Add an output column if missing; refuse an existing one of another type
+ * (never a silent cast).  Returns true when it had to be added.
+ */
+static bool
+EnsureColumn(Oid relid, const char *qualname, const char *col, Oid type, const char *typname)
+{
+	Oid			have = ColumnType(relid, col);
+
+	if (OidIsValid(have))
+	{
+		if (have != type)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"%s\" of %s has type %s, not %s", col, qualname,
+							format_type_be(have), typname),
+					 errhint("Drop or rename the column, or name another one in the option \"columns\".")));
+		return false;
+	}
+	if (!pg_class_ownercheck(relid, GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("column \"%s\" is missing and only the owner of %s can add it", col, qualname),
+				 errhint("Ask the owner to run enrich once, or to add the column: ALTER TABLE %s ADD COLUMN %s %s.",
+						 qualname, quote_identifier(col), typname)));
+	if (SPI_execute(psprintf("ALTER TABLE %s ADD COLUMN %s %s", qualname, quote_identifier(col),
+							 typname), false, 0) != SPI_OK_UTILITY)
+		elog(ERROR, "could not add column %s", col);
+	return true;
+}
+
+/* Label a column with the model and version that write it */
+static void
+CommentColumn(Oid relid, const char *qualname, const char *col, const EnrichModel *m,
+			  const char *what)
+{
+	char	   *comment = psprintf("profenrich: %s of model %s version %d", what, m->name, m->version);
+
+	if (!pg_class_ownercheck(relid, GetUserId()))
+		return;
+	SPI_execute(psprintf("COMMENT ON COLUMN %s.%s IS %s", qualname, quote_identifier(col),
+						 quote_literal_cstr(comment)), false, 0);
+}
+
+/*
+ * Load each model's deployed version (pinned for the run), check that the
+ * table has its feature columns, and work out the columns it writes.
+ */
+static EnrichModel *
+ResolveModels(Oid relid, ArrayType *arr, const EnrichOptions *o, int *nmodels)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	char	  **names;
+	EnrichModel *ms;
+	Relation	rel;
+	FeatureReader r;
+
+	deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	if (n == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("no models to enrich with"),
+				 errhint("Pass model names, e.g. array['churn'].")));
+	names = palloc(sizeof(char *) * n);
+	ms = palloc0(sizeof(EnrichModel) * n);
+	rel = relation_open(relid, AccessShareLock);
+	for (int i = 0; i < n; i++)
+	{
+		EnrichModel *m = &ms[i];
+
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("model names must not be NULL"),
+					 errhint("Remove the NULL from the models array.")));
+		names[i] = m->name = TextDatumGetCString(elems[i]);
+		for (int k = 0; k < i; k++)
+			if (strcmp(names[k], m->name) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("model \"%s\" is named more than once", m->name),
+						 errhint("Name each model once.")));
+		m->model = RegistryLoad(m->name, 0, &m->version, CurrentMemoryContext);
+		/* the table must have every feature the model reads */
+		FeatureReaderInit(&r, CurrentMemoryContext);
+		FeatureReaderBindDesc(&r, m->model->spec, RelationGetDescr(rel), false, false);
+		m->score_col = RenamedColumn(o->columns, m->name, "score");
+		if (m->score_col == NULL)
+			m->score_col = psprintf("%s_score", m->name);
+		if (o->percentile)
+		{
+			m->pct_col = RenamedColumn(o->columns, m->name, "percentile");
+			if (m->pct_col == NULL)
+				m->pct_col = psprintf("%s_pct", m->name);
+		}
+		if (o->factors > 0 && m->model->algorithm == ALG_LOGISTIC)
+		{
+			m->factors_col = RenamedColumn(o->columns, m->name, "factors");
+			if (m->factors_col == NULL)
+				m->factors_col = psprintf("%s_factors", m->name);
+		}
+	}
+	relation_close(rel, AccessShareLock);
+	CheckColumnsModels(o->columns, names, n);
+	*nmodels = n;
+	return ms;
+}
+
+/* Add the missing output columns and label them all with their model and version */
+static void
+PrepareColumns(Oid relid, const char *qualname, EnrichModel *ms, int n)
+{
+	for (int i = 0; i < n; i++)
+	{
+		EnsureColumn(relid, qualname, ms[i].score_col, FLOAT8OID, "double precision");
+		if (ms[i].pct_col)
+			EnsureColumn(relid, qualname, ms[i].pct_col, INT2OID, "smallint");
+		if (ms[i].factors_col)
+			EnsureColumn(relid, qualname, ms[i].factors_col, TEXTARRAYOID, "text[]");
+	}
+	for (int i = 0; i < n; i++)
+	{
+		CommentColumn(relid, qualname, ms[i].score_col, &ms[i], "score");
+		if (ms[i].pct_col)
+			CommentColumn(relid, qualname, ms[i].pct_col, &ms[i],
+						  "percentile in the training population");
+		if (ms[i].factors_col)
+			CommentColumn(relid, qualname, ms[i].factors_col, &ms[i], "influential factors");
+	}
+}
+
+/*
+ * The UPDATE of one batch, a format with the first and the end block:
+ * every output column set from its expression, and only the rows where
+ * some output would change.
+ */
+static char *
+BatchSql(const char *qualname, EnrichModel *ms, int n, int factors)
+{
+	StringInfoData set,
+				changed;
+
+	initStringInfo(&set);
+	initStringInfo(&changed);
+	for (int i = 0; i < n; i++)
+	{
+		const EnrichModel *m = &ms[i];
+		char	   *name = quote_literal_cstr(m->name);
+		char	   *score = psprintf("profenrich.score(%s, %d, pe_t)", name, m->version);
+		const char *col;
+
+		col = quote_identifier(m->score_col);
+		appendStringInfo(&set, "%s%s = %s", set.len ? ", " : "", col, score);
+		appendStringInfo(&changed, "%spe_t.%s IS DISTINCT FROM %s", changed.len ? " OR " : "",
+						 col, score);
+		if (m->pct_col)
+		{
+			char	   *pct = psprintf("profenrich.percentile(%s, %s, %d)", name, score, m->version);
+
+			col = quote_identifier(m->pct_col);
+			appendStringInfo(&set, ", %s = %s", col, pct);
+			appendStringInfo(&changed, " OR pe_t.%s IS DISTINCT FROM %s", col, pct);
+		}
+		if (m->factors_col)
+		{
+			char	   *fac = psprintf("profenrich.factors(%s, pe_t, %d, %d)", name, factors, m->version);
+
+			col = quote_identifier(m->factors_col);
+			appendStringInfo(&set, ", %s = %s", col, fac);
+			appendStringInfo(&changed, " OR pe_t.%s IS DISTINCT FROM %s", col, fac);
+		}
+	}
+	/* %%u twice: the batch's first and end block, filled in per batch */
+	return psprintf("UPDATE %s AS pe_t SET %s WHERE pe_t.ctid >= '(%%u,0)'::tid "
+					"AND pe_t.ctid < '(%%u,0)'::tid AND (%s)",
+					qualname, set.data, changed.data);
+}
+
+/* The models and versions of a run, as JSON */
+static char *
+ModelsJson(EnrichModel *ms, int n)
+{
+	StringInfoData out;
+
+	initStringInfo(&out);
+	appendStringInfoChar(&out, '{');
+	for (int i = 0; i < n; i++)
+	{
+		if (i > 0)
+			appendStringInfoString(&out, ", ");
+		escape_json(&out, ms[i].name);
+		appendStringInfo(&out, ": %d", ms[i].version);
+	}
+	appendStringInfoChar(&out, '}');
+	return out.data;
+}
+
+/* Run a statement with parameters, erroring on failure */
+static void
+Exec(const char *sql, int nargs, Oid *types, Datum *values, int expected)
+{
+	int			rc = SPI_execute_with_args(sql, nargs, types, values, NULL, false, 0);
+
+	if (rc != expected)
+		elog(ERROR, "statement failed (%s): %s", SPI_result_code_string(rc), sql);
+}
+
+/* Record a run's progress or end in profenrich.enrich_runs */
+static void
+LogRun(int64 run, int64 scanned, int64 updated, const char *status, const char *error)
+{
+	Oid			types[5] = {INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID};
+	Datum		values[5] = {Int64GetDatum(run), Int64GetDatum(scanned), Int64GetDatum(updated),
+		CStringGetTextDatum(status), error ? CStringGetTextDatum(error) : (Datum) 0};
+	char		nulls[5] = {' ', ' ', ' ', ' ', error ? ' ' : 'n'};
+
+	if (SPI_execute_with_args("UPDATE profenrich.enrich_runs SET rows_scanned = $2, "
+							  "rows_updated = $3, status = $4, error = $5, "
+							  "finished = CASE WHEN $4 = 'running' THEN NULL ELSE clock_timestamp() END "
+							  "WHERE run_id = $1", 5, types, values, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not log enrich run " INT64_FORMAT, run);
+}
+
+/* A NOTICE at a human rate: rows done, total, rows per second, time left */
+static void
+Progress(const char *qualname, int64 done, double total, TimestampTz start, TimestampTz *last,
+		 bool force)
+{
+	TimestampTz now = GetCurrentTimestamp();
+	double		secs = (now - start) / 1e6;
+	double		rate = secs > 0 ? done / secs : 0;
+
+	if (!force && !TimestampDifferenceExceeds(*last, now, PROGRESS_MS))
+		return;
+	*last = now;
+	ereport(NOTICE,
+			(errmsg("profenrich: enriched %lld of about %.0f rows of %s, %.0f rows/s, %.0f s left",
+					(long long) done, Max(total, (double) done), qualname, rate,
+					rate > 0 && total > done ? (total - done) / rate : 0.0)));
+}
+
+/* Take the table's enrich lock, or fail at once */
+static void
+LockTarget(Oid relid, const char *qualname)
+{
+	bool		isnull;
+
+	Exec(psprintf("SELECT pg_catalog.pg_try_advisory_lock(%d, %d)", ENRICH_LOCK_CLASS, (int) relid),
+		 0, NULL, NULL, SPI_OK_SELECT);
+	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
+				 errmsg("another enrich run is in progress on %s", qualname),
+				 errhint("Wait for it to finish (see profenrich.enrich_runs), then run again.")));
+}
+
+static void
+UnlockTarget(Oid relid)
+{
+	SPI_execute(psprintf("SELECT pg_catalog.pg_advisory_unlock(%d, %d)", ENRICH_LOCK_CLASS, (int) relid),
+				false, 0);
+}
+
+/* Start a run's log entry and return its id */
+static int64
+StartRun(const char *qualname, EnrichModel *ms, int n)
+{
+	Oid			types[2] = {TEXTOID, JSONBOID};
+	Datum		values[2] = {CStringGetTextDatum(qualname),
+		DirectFunctionCall1(jsonb_in, CStringGetDatum(ModelsJson(ms, n)))};
+	bool		isnull;
+
+	Exec("INSERT INTO profenrich.enrich_runs (target, models) VALUES ($1, $2) RETURNING run_id",
+		 2, types, values, SPI_OK_INSERT_RETURNING);
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/* The run's state across batches and transactions */
+typedef struct EnrichRun
+{
+	Oid			relid;
+	char	   *qualname;
+	char	   *batch_sql;
+	int64		run;
+	BlockNumber nblocks;
+	BlockNumber step;
+	double		total;
+	int64		scanned;
+	int64		updated;
+	bool		nonatomic;
+} EnrichRun;
+
+/* One batch: its rows counted and the changed ones updated */
+static void
+RunBatch(EnrichRun *run, BlockNumber first, BlockNumber end)
+{
+	bool		isnull;
+
+	Exec(psprintf("SELECT count(*) FROM %s WHERE ctid >= '(%u,0)'::tid AND ctid < '(%u,0)'::tid",
+				  run->qualname, first, end), 0, NULL, NULL, SPI_OK_SELECT);
+	run->scanned += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+												&isnull));
+	Exec(psprintf(run->batch_sql, first, end), 0, NULL, NULL, SPI_OK_UPDATE);
+	run->updated += SPI_processed;
+}
+
+/*
+ * Run the batches.  Outside a transaction block each batch runs in a
+ * subtransaction and is committed with its progress; an error rolls the
+ * batch back, logs the run as failed (committed), and is raised again.
+ */
+static void
+RunBatches(EnrichRun *run)
+{
+	TimestampTz start = GetCurrentTimestamp(),
+				last = start;
+	MemoryContext mcxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+
+	for (BlockNumber b = 0; b < run->nblocks; b += run->step)
+	{
+		BlockNumber end = Min(run->nblocks, b + run->step);
+
+		CHECK_FOR_INTERRUPTS();
+		if (!run->nonatomic)
+			RunBatch(run, b, end);
+		else
+		{
+			BeginInternalSubTransaction(NULL);
+			MemoryContextSwitchTo(mcxt);
+			PG_TRY();
+			{
+				RunBatch(run, b, end);
+				ReleaseCurrentSubTransaction();
+				MemoryContextSwitchTo(mcxt);
+				CurrentResourceOwner = owner;
+			}
+			PG_CATCH();
+			{
+				ErrorData  *err;
+
+				MemoryContextSwitchTo(mcxt);
+				err = CopyErrorData();
+				FlushErrorState();
+				RollbackAndReleaseCurrentSubTransaction();
+				MemoryContextSwitchTo(mcxt);
+				CurrentResourceOwner = owner;
+				LogRun(run->run, run->scanned, run->updated, "failed", err->message);
+				UnlockTarget(run->relid);
+				SPI_commit();
+				ReThrowError(err);
+			}
+			PG_END_TRY();
+			LogRun(run->run, run->scanned, run->updated, "running", NULL);
+			SPI_commit();
+		}
+		Progress(run->qualname, run->scanned, run->total, start, &last, false);
+	}
+	Progress(run->qualname, run->scanned, run->total, start, &last, true);
+}
+
+/* Rows and blocks of the table, and the blocks per batch for batch_size rows */
+static void
+PlanBatches(EnrichRun *run, int batch_size)
+{
+	Relation	rel = relation_open(run->relid, AccessShareLock);
+	double		reltuples = rel->rd_rel->reltuples;
+
+	run->nblocks = RelationGetNumberOfBlocks(rel);
+	relation_close(rel, AccessShareLock);
+	if (reltuples < 0 || run->nblocks == 0)
+	{
+		bool		isnull;
+
+		Exec(psprintf("SELECT count(*) FROM %s", run->qualname), 0, NULL, NULL, SPI_OK_SELECT);
+		reltuples = (double) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+														 SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	run->total = reltuples;
+	run->step = Max(1, (BlockNumber) (batch_size / Max(reltuples / Max(run->nblocks, 1), 1.0)));
+}
+
+/*
+ * CALL profenrich.enrich(target regclass, models text[], options jsonb)
+ */
+Datum
+enrich(PG_FUNCTION_ARGS)
+{
+	EnrichRun	run;
+	EnrichOptions opts;
+	EnrichModel *ms;
+	int			n;
+	bool		nonatomic = fcinfo->context && IsA(fcinfo->context, CallContext) &&
+		!castNode(CallContext, fcinfo->context)->atomic;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("target and models must not be NULL"),
+				 errhint("CALL profenrich.enrich('profiles', array['churn']).")));
+	memset(&run, 0, sizeof(run));
+	run.relid = PG_GETARG_OID(0);
+	run.nonatomic = nonatomic;
+	EnrichParseOptions(PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2), &opts);
+	CheckTarget(run.relid, &run.qualname);
+
+	SPI_connect_ext(nonatomic ? SPI_OPT_NONATOMIC : 0);
+	ms = ResolveModels(run.relid, PG_GETARG_ARRAYTYPE_P(1), &opts, &n);
+	LockTarget(run.relid, run.qualname);
+	PG_TRY();
+	{
+		PrepareColumns(run.relid, run.qualname, ms, n);
+		run.run = StartRun(run.qualname, ms, n);
+		run.batch_sql = BatchSql(run.qualname, ms, n, opts.factors);
+		PlanBatches(&run, opts.batch_size);
+	}
+	PG_CATCH();
+	{
+		/* release the session lock; the transaction's work is rolled back */
+		UnlockTarget(run.relid);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	if (nonatomic)
+		SPI_commit();
+	RunBatches(&run);
+	LogRun(run.run, run.scanned, run.updated, "finished", NULL);
+	UnlockTarget(run.relid);
+	if (nonatomic)
+		SPI_commit();
+	SPI_finish();
+	PG_RETURN_VOID();
+}
+
+/* What enrich_trigger caches for a statement: the model and the column positions */
+typedef struct TriggerCache
+{
+	Model	   *model;
+	FeatureReader reader;
+	TupleTableSlot *slot;
+	int			factors;
+	int			ncols;
+	int			cols[3];		/* score, percentile, factors (those present) */
+	int			what[3];		/* 0 score, 1 percentile, 2 factors */
+} TriggerCache;
+
+/* The position of an output column, 0 when absent, erroring on a wrong type */
+static int
+TriggerColumn(TupleDesc desc, const char *col, Oid type, const char *typname, bool required)
+{
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(desc, i);
+
+		if (a->attisdropped || strcmp(NameStr(a->attname), col) != 0)
+			continue;
+		if (a->atttypid != type)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATATYPE_MISMATCH),
+					 errmsg("column \"%s\" has type %s, not %s", col, format_type_be(a->atttypid),
+							typname),
+					 errhint("Give the column the type enrich() writes.")));
+		return i + 1;
+	}
+	if (required)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("table has no column \"%s\" for the score", col),
+				 errhint("Run CALL profenrich.enrich() once to add the columns, or add a double precision column \"%s\".", col)));
+	return 0;
+}
+
+/* Resolve the model and columns for this statement's trigger calls */
+static TriggerCache *
+TriggerCacheGet(FunctionCallInfo fcinfo, TriggerData *td)
+{
+	TriggerCache *c = (TriggerCache *) fcinfo->flinfo->fn_extra;
+	MemoryContext old;
+	Trigger    *tg = td->tg_trigger;
+	TupleDesc	desc = RelationGetDescr(td->tg_relation);
+	EnrichOptions o;
+	char	   *name,
+			   *col;
+	int			version,
+				pos;
+
+	if (c != NULL)
+		return c;
+	old = MemoryContextSwitchTo(fcinfo->flinfo->fn_mcxt);
+	c = palloc0(sizeof(TriggerCache));
+	if (tg->tgnargs < 1 || tg->tgnargs > 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("enrich_trigger takes a model name and optionally column options"),
+				 errhint("EXECUTE FUNCTION profenrich.enrich_trigger('churn') or enrich_trigger('churn', '{\"factors\": 3}').")));
+	name = tg->tgargs[0];
+	EnrichParseOptions(tg->tgnargs == 2 ?
+					   DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(tg->tgargs[1]))) :
+					   NULL, &o);
+	c->model = RegistryLoad(name, 0, &version, fcinfo->flinfo->fn_mcxt);
+	FeatureReaderInit(&c->reader, fcinfo->flinfo->fn_mcxt);
+	FeatureReaderBindDesc(&c->reader, c->model->spec, desc, false, false);
+	c->slot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
+	c->factors = o.factors > 0 ? o.factors : 3;
+	col = RenamedColumn(o.columns, name, "score");
+	pos = TriggerColumn(desc, col ? col : psprintf("%s_score", name), FLOAT8OID, "double precision", true);
+	c->cols[c->ncols] = pos;
+	c->what[c->ncols++] = 0;
+	col = RenamedColumn(o.columns, name, "percentile");
+	pos = TriggerColumn(desc, col ? col : psprintf("%s_pct", name), INT2OID, "smallint", false);
+	if (pos > 0)
+	{
+		c->cols[c->ncols] = pos;
+		c->what[c->ncols++] = 1;
+	}
+	col = RenamedColumn(o.columns, name, "factors");
+	pos = TriggerColumn(desc, col ? col : psprintf("%s_factors", name), TEXTARRAYOID, "text[]", false);
+	if (pos > 0 && c->model->algorithm == ALG_LOGISTIC)
+	{
+		c->cols[c->ncols] = pos;
+		c->what[c->ncols++] = 2;
+	}
+	MemoryContextSwitchTo(old);
+	fcinfo->flinfo->fn_extra = c;
+	return c;
+}
+
+/*
+ * profenrich.enrich_trigger(model [, options]): a BEFORE INSERT OR UPDATE
+ * row trigger that scores NEW and writes the score, and the percentile and
+ * factors columns when the table has them, as enrich() does.
+ */
+Datum
+enrich_trigger(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	TriggerCache *c;
+	HeapTuple	tuple;
+	Datum		values[3];
+	bool		nulls[3];
+	double		score;
+	bool		have;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("enrich_trigger must be called as a trigger"),
+				 errhint("CREATE TRIGGER ... BEFORE INSERT OR UPDATE ON profiles FOR EACH ROW EXECUTE FUNCTION profenrich.enrich_trigger('churn').")));
+	if (!TRIGGER_FIRED_BEFORE(td->tg_event) || !TRIGGER_FIRED_FOR_ROW(td->tg_event) ||
+		!(TRIGGER_FIRED_BY_INSERT(td->tg_event) || TRIGGER_FIRED_BY_UPDATE(td->tg_event)))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("enrich_trigger must fire BEFORE INSERT OR UPDATE FOR EACH ROW"),
+				 errhint("CREATE TRIGGER ... BEFORE INSERT OR UPDATE ON profiles FOR EACH ROW EXECUTE FUNCTION profenrich.enrich_trigger('churn').")));
+	c = TriggerCacheGet(fcinfo, td);
+	tuple = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
+	ExecStoreHeapTuple(tuple, c->slot, false);
+	FeatureReaderLoadSlot(&c->reader, c->slot);
+	have = ModelScoreRow(c->model, &c->reader, &score);
+	for (int i = 0; i < c->ncols; i++)
+	{
+		nulls[i] = !have;
+		if (!have)
+			continue;
+		if (c->what[i] == 0)
+			values[i] = Float8GetDatum(score);
+		else if (c->what[i] == 1)
+		{
+			int			p = ModelPercentile(c->model, score);
+
+			nulls[i] = p == 0;
+			values[i] = Int16GetDatum((int16) p);
+		}
+		else
+			values[i] = ModelTopFactors(c->model, &c->reader, c->factors);
+	}
+	ExecClearTuple(c->slot);
+	return PointerGetDatum(heap_modify_tuple_by_cols(tuple, RelationGetDescr(td->tg_relation),
+													 c->ncols, c->cols, values, nulls));
+}
