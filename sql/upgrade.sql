@@ -10,6 +10,8 @@ CREATE TEMP TABLE old_scores AS
 SELECT customer_id, profenrich.score('old_model', c) AS s FROM customers c;
 ALTER EXTENSION profenrich UPDATE TO '0.2.0';
 SELECT extversion FROM pg_extension WHERE extname = 'profenrich';
+ALTER EXTENSION profenrich UPDATE TO '0.3.0';
+SELECT extversion FROM pg_extension WHERE extname = 'profenrich';
 ALTER EXTENSION profenrich UPDATE;
 SELECT extversion = (SELECT default_version FROM pg_available_extensions WHERE name = 'profenrich')
        AS at_default_version
@@ -21,6 +23,8 @@ SELECT feature, round(coef::numeric, 3) AS coef, odds_ratio FROM profenrich.coef
 -- the registry and the new functions work after the walk
 SELECT name, version FROM profenrich.train('after_upgrade', 'logistic', 'customers', 'vip', ARRAY['age', 'spend']);
 SELECT count(*) FROM profenrich.coefficients('after_upgrade');
+SELECT round(avg(profenrich.score_churn(c, 'after_upgrade'))::numeric, 3) BETWEEN 0 AND 1 AS wrapper_works
+FROM customers c;
 SELECT pg_catalog.pg_describe_object(classid, objid, 0) AS dumped_config
 FROM pg_depend d JOIN pg_extension e ON d.refobjid = e.oid
 WHERE e.extname = 'profenrich' AND d.classid = 'pg_class'::regclass

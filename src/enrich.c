@@ -756,7 +756,8 @@ TriggerCacheGet(FunctionCallInfo fcinfo, TriggerData *td)
 	c->model = RegistryLoad(name, 0, &version, fcinfo->flinfo->fn_mcxt);
 	FeatureReaderInit(&c->reader, fcinfo->flinfo->fn_mcxt);
 	FeatureReaderBindDesc(&c->reader, c->model->spec, desc, false, false);
-	c->slot = MakeSingleTupleTableSlot(desc, &TTSOpsHeapTuple);
+	/* a copy: the cache outlives the statement, so it must not pin the relation's descriptor */
+	c->slot = MakeSingleTupleTableSlot(CreateTupleDescCopy(desc), &TTSOpsHeapTuple);
 	c->factors = o.factors > 0 ? o.factors : 3;
 	col = RenamedColumn(o.columns, name, "score");
 	pos = TriggerColumn(desc, col ? col : psprintf("%s_score", name), FLOAT8OID, "double precision", true);
