@@ -31,6 +31,8 @@ conf="$dir/data/postgresql.conf"
   echo "port = $port"
   echo "shared_preload_libraries = 'pg_cron'"
   echo "cron.database_name = 'postgres'"
+  echo "cron.use_background_workers = on"   # jobs run in background workers: no TCP listener here
+  echo "max_worker_processes = 16"
   echo "fsync = off"
   echo "max_parallel_workers_per_gather = 2"
   if [ $bench -eq 1 ]; then
