@@ -3,6 +3,14 @@
 -- the training population, influential factors.
 \echo Use "ALTER EXTENSION profenrich UPDATE TO '0.3.0'" to load this file. \quit
 
+-- Backends cache deployed models; a change to the registry empties every backend's cache
+CREATE FUNCTION @extschema@.registry_changed()
+RETURNS trigger AS 'MODULE_PATHNAME' LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.registry_changed() IS
+    'Statement trigger of profenrich.models: invalidates the model caches of all backends';
+CREATE TRIGGER models_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON @extschema@.models
+FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.registry_changed();
+
 -- Scoring a given version, and the insight wrappers
 CREATE FUNCTION @extschema@.score_columns_for(name text, version integer, kind integer,
                                               names text[], VARIADIC "any")

@@ -20,6 +20,16 @@
 #include "utils/builtins.h"
 #include "utils/float.h"
 
+#include "access/parallel.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "commands/trigger.h"
+#include "utils/hsearch.h"
+#include "utils/inval.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
 #include "features.h"
 #include "registry.h"
 
@@ -30,6 +40,123 @@ PG_FUNCTION_INFO_V1(rollback);
 PG_FUNCTION_INFO_V1(drop_model);
 PG_FUNCTION_INFO_V1(coefficients);
 PG_FUNCTION_INFO_V1(model_spec);
+PG_FUNCTION_INFO_V1(registry_changed);
+
+/*
+ * The backend's cache of deployed models' params, by name, so that a
+ * query scoring one profile (the real-time case) does not read the
+ * registry.  A statement trigger on profenrich.models sends a relcache
+ * invalidation of the table on any change, which empties the cache in
+ * every backend at its next command; so does the end of a transaction
+ * that rolled back (it may have cached its own uncommitted deployment).
+ * Only params read with a statement snapshot are cached: a transaction
+ * snapshot may predate a deployment whose invalidation was already
+ * processed.  Each query deserializes its own copy, so emptying the
+ * cache never pulls a model from under a running query.
+ */
+#define MODEL_CACHE_NAME 256
+
+typedef struct CachedParams
+{
+	char		name[MODEL_CACHE_NAME];	/* hash key */
+	int			version;
+	bytea	   *params;			/* in ModelCacheContext */
+} CachedParams;
+
+static HTAB *ModelCache = NULL;
+static MemoryContext ModelCacheContext = NULL;
+static Oid	ModelCacheTable = InvalidOid;
+
+/* Empty the cache */
+static void
+ModelCacheReset(void)
+{
+	if (ModelCacheContext != NULL)
+		MemoryContextReset(ModelCacheContext);
+	ModelCache = NULL;
+}
+
+/* Relcache invalidation: the registry table changed (or everything is reset) */
+static void
+ModelCacheRelcacheCallback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == ModelCacheTable)
+		ModelCacheReset();
+}
+
+/* A rolled-back transaction may have cached what it wrote */
+static void
+ModelCacheXactCallback(XactEvent event, void *arg)
+{
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)
+		ModelCacheReset();
+}
+
+static void
+ModelCacheSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
+						  SubTransactionId parentSubid, void *arg)
+{
+	if (event == SUBXACT_EVENT_ABORT_SUB)
+		ModelCacheReset();
+}
+
+/*
+ * The cache table, created on first use; false when caching is not safe
+ * now (transaction snapshot) or the registry cannot be found.
+ */
+static bool
+ModelCacheUsable(void)
+{
+	Oid			table;
+
+	if (IsolationUsesXactSnapshot() || IsParallelWorker())
+		return false;
+	table = get_relname_relid("models", get_namespace_oid("profenrich", true));
+	if (!OidIsValid(table))
+		return false;
+	if (ModelCacheContext == NULL)
+	{
+		ModelCacheContext = AllocSetContextCreate(TopMemoryContext, "profenrich model cache",
+												  ALLOCSET_DEFAULT_SIZES);
+		CacheRegisterRelcacheCallback(ModelCacheRelcacheCallback, (Datum) 0);
+		RegisterXactCallback(ModelCacheXactCallback, NULL);
+		RegisterSubXactCallback(ModelCacheSubXactCallback, NULL);
+	}
+	if (table != ModelCacheTable)
+	{
+		ModelCacheReset();
+		ModelCacheTable = table;
+	}
+	if (ModelCache == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = MODEL_CACHE_NAME;
+		ctl.entrysize = sizeof(CachedParams);
+		ctl.hcxt = ModelCacheContext;
+		ModelCache = hash_create("profenrich models", 16, &ctl,
+								 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+	}
+	return true;
+}
+
+/*
+ * registry_changed(): statement trigger on profenrich.models; every
+ * backend's model cache is emptied when the change commits.
+ */
+Datum
+registry_changed(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("registry_changed must be called as a trigger"),
+				 errhint("It is the registry's own trigger; there is no need to call it.")));
+	CacheInvalidateRelcacheByRelid(RelationGetRelid(td->tg_relation));
+	return PointerGetDatum(NULL);
+}
 
 /* Run a statement with text/int parameters through SPI, failing on error codes */
 static int
@@ -154,7 +281,22 @@ RegistryLoad(const char *name, int version, int *version_out, MemoryContext mcxt
 	MemoryContext old;
 	Model	   *model;
 	bool		isnull;
+	bool		cacheable = version == 0 && strlen(name) < MODEL_CACHE_NAME && ModelCacheUsable();
+	bytea	   *params;
 
+	if (cacheable)
+	{
+		CachedParams *hit = hash_search(ModelCache, name, HASH_FIND, NULL);
+
+		if (hit != NULL)
+		{
+			*version_out = hit->version;
+			old = MemoryContextSwitchTo(mcxt);
+			model = ModelDeserialize(hit->params);
+			MemoryContextSwitchTo(old);
+			return model;
+		}
+	}
 	SPI_connect();
 	RegistryExec("SELECT version, params FROM profenrich.models WHERE name = $1 AND "
 				 "CASE WHEN $2 = 0 THEN deployed ELSE version = $2 END",
@@ -175,10 +317,19 @@ RegistryLoad(const char *name, int version, int *version_out, MemoryContext mcxt
 						 "WHERE name = '%s'.", name)));
 	}
 	*version_out = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	params = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	old = MemoryContextSwitchTo(mcxt);
-	model = ModelDeserialize(DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0],
-														   SPI_tuptable->tupdesc, 2, &isnull)));
+	model = ModelDeserialize(params);
 	MemoryContextSwitchTo(old);
+	if (cacheable && ModelCache != NULL)
+	{
+		bool		found;
+		CachedParams *e = hash_search(ModelCache, name, HASH_ENTER, &found);
+
+		e->version = *version_out;
+		e->params = MemoryContextAlloc(ModelCacheContext, VARSIZE_ANY(params));
+		memcpy(e->params, params, VARSIZE_ANY(params));
+	}
 	SPI_finish();
 	return model;
 }
