@@ -25,6 +25,8 @@ ours=$(psql_b -At -c "SELECT ms FROM bench.results WHERE bench = 'logistic: trai
 theirs=$(/usr/bin/python3 bench/sklearn_pipeline.py "$db")
 psql_b -q -c "INSERT INTO bench.results (bench, measured, ms, baseline, baseline_ms, goal)
   VALUES ('logistic: vs sklearn', 'train(''logistic'')', $ours, 'COPY+pandas+sklearn, end to end', $theirs, '<= 0.333')"
+echo "== bench/enrich.sh"
+bash bench/enrich.sh "$db"
 bash bench/memory.sh "$db"
 echo
 echo "== results (ratio = measured / baseline, both measured in this run)"

@@ -58,6 +58,7 @@ PG_FUNCTION_INFO_V1(enrich_trigger);
 /* One model of a run: its pinned version and the columns it writes */
 typedef struct EnrichModel
 {
+	bool		fresh;			/* its columns were all added by this run (all NULL) */
 	char	   *name;
 	int			version;
 	Model	   *model;
@@ -368,11 +369,11 @@ PrepareColumns(Oid relid, const char *qualname, EnrichModel *ms, int n)
 {
 	for (int i = 0; i < n; i++)
 	{
-		EnsureColumn(relid, qualname, ms[i].score_col, FLOAT8OID, "double precision");
+		ms[i].fresh = EnsureColumn(relid, qualname, ms[i].score_col, FLOAT8OID, "double precision");
 		if (ms[i].pct_col)
-			EnsureColumn(relid, qualname, ms[i].pct_col, INT2OID, "smallint");
+			ms[i].fresh &= EnsureColumn(relid, qualname, ms[i].pct_col, INT2OID, "smallint");
 		if (ms[i].factors_col)
-			EnsureColumn(relid, qualname, ms[i].factors_col, TEXTARRAYOID, "text[]");
+			ms[i].fresh &= EnsureColumn(relid, qualname, ms[i].factors_col, TEXTARRAYOID, "text[]");
 	}
 	for (int i = 0; i < n; i++)
 	{
@@ -388,10 +389,12 @@ PrepareColumns(Oid relid, const char *qualname, EnrichModel *ms, int n)
 /*
  * The UPDATE of one batch, a format with the first and the end block:
  * every output column set from its expression, and only the rows where
- * some output would change.
+ * some output would change.  When every column was just added (all NULL),
+ * every row changes: the check, which would compute each value twice, is
+ * left out and *fill is set.
  */
 static char *
-BatchSql(const char *qualname, EnrichModel *ms, int n, int factors)
+BatchSql(const char *qualname, EnrichModel *ms, int n, int factors, bool *fill)
 {
 	StringInfoData set,
 				changed;
@@ -426,10 +429,19 @@ BatchSql(const char *qualname, EnrichModel *ms, int n, int factors)
 			appendStringInfo(&changed, " OR pe_t.%s IS DISTINCT FROM %s", col, fac);
 		}
 	}
-	/* %%u twice: the batch's first and end block, filled in per batch */
+	*fill = true;
+	for (int i = 0; i < n; i++)
+		*fill &= ms[i].fresh;
+	/*
+	 * %%u twice: the batch's first and end block, filled in per batch.  When
+	 * filling, a row version this run moved into a later block of the range
+	 * is recognized by its score, no longer NULL, and not written again.
+	 */
 	return psprintf("UPDATE %s AS pe_t SET %s WHERE pe_t.ctid >= '(%%u,0)'::tid "
 					"AND pe_t.ctid < '(%%u,0)'::tid AND (%s)",
-					qualname, set.data, changed.data);
+					qualname, set.data,
+					*fill ? psprintf("pe_t.%s IS NULL", quote_identifier(ms[0].score_col)) :
+					changed.data);
 }
 
 /* The models and versions of a run, as JSON */
@@ -544,6 +556,7 @@ typedef struct EnrichRun
 	int64		scanned;
 	int64		updated;
 	bool		nonatomic;
+	bool		fill;			/* every row of a batch is written: no count needed */
 } EnrichRun;
 
 /* One batch: its rows counted and the changed ones updated */
@@ -552,12 +565,17 @@ RunBatch(EnrichRun *run, BlockNumber first, BlockNumber end)
 {
 	bool		isnull;
 
-	Exec(psprintf("SELECT count(*) FROM %s WHERE ctid >= '(%u,0)'::tid AND ctid < '(%u,0)'::tid",
-				  run->qualname, first, end), 0, NULL, NULL, SPI_OK_SELECT);
-	run->scanned += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-												&isnull));
+	if (!run->fill)
+	{
+		Exec(psprintf("SELECT count(*) FROM %s WHERE ctid >= '(%u,0)'::tid AND ctid < '(%u,0)'::tid",
+					  run->qualname, first, end), 0, NULL, NULL, SPI_OK_SELECT);
+		run->scanned += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+													&isnull));
+	}
 	Exec(psprintf(run->batch_sql, first, end), 0, NULL, NULL, SPI_OK_UPDATE);
 	run->updated += SPI_processed;
+	if (run->fill)
+		run->scanned += SPI_processed;
 }
 
 /*
@@ -667,7 +685,7 @@ enrich(PG_FUNCTION_ARGS)
 	{
 		PrepareColumns(run.relid, run.qualname, ms, n);
 		run.run = StartRun(run.qualname, ms, n);
-		run.batch_sql = BatchSql(run.qualname, ms, n, opts.factors);
+		run.batch_sql = BatchSql(run.qualname, ms, n, opts.factors, &run.fill);
 		PlanBatches(&run, opts.batch_size);
 	}
 	PG_CATCH();
@@ -793,8 +811,6 @@ enrich_trigger(PG_FUNCTION_ARGS)
 	TriggerData *td = (TriggerData *) fcinfo->context;
 	TriggerCache *c;
 	HeapTuple	tuple;
-	Datum		values[3];
-	bool		nulls[3];
 	double		score;
 	bool		have;
 
@@ -811,27 +827,32 @@ enrich_trigger(PG_FUNCTION_ARGS)
 				 errhint("CREATE TRIGGER ... BEFORE INSERT OR UPDATE ON profiles FOR EACH ROW EXECUTE FUNCTION profenrich.enrich_trigger('churn').")));
 	c = TriggerCacheGet(fcinfo, td);
 	tuple = TRIGGER_FIRED_BY_UPDATE(td->tg_event) ? td->tg_newtuple : td->tg_trigtuple;
+	/* deform once: the same values serve the model and the new tuple */
 	ExecStoreHeapTuple(tuple, c->slot, false);
+	slot_getallattrs(c->slot);
 	FeatureReaderLoadSlot(&c->reader, c->slot);
 	have = ModelScoreRow(c->model, &c->reader, &score);
 	for (int i = 0; i < c->ncols; i++)
 	{
-		nulls[i] = !have;
+		int			a = c->cols[i] - 1;
+
+		c->slot->tts_isnull[a] = !have;
 		if (!have)
 			continue;
 		if (c->what[i] == 0)
-			values[i] = Float8GetDatum(score);
+			c->slot->tts_values[a] = Float8GetDatum(score);
 		else if (c->what[i] == 1)
 		{
 			int			p = ModelPercentile(c->model, score);
 
-			nulls[i] = p == 0;
-			values[i] = Int16GetDatum((int16) p);
+			c->slot->tts_isnull[a] = p == 0;
+			c->slot->tts_values[a] = Int16GetDatum((int16) p);
 		}
 		else
-			values[i] = ModelTopFactors(c->model, &c->reader, c->factors);
+			c->slot->tts_values[a] = ModelTopFactors(c->model, &c->reader, c->factors);
 	}
+	tuple = heap_form_tuple(RelationGetDescr(td->tg_relation), c->slot->tts_values,
+							c->slot->tts_isnull);
 	ExecClearTuple(c->slot);
-	return PointerGetDatum(heap_modify_tuple_by_cols(tuple, RelationGetDescr(td->tg_relation),
-													 c->ncols, c->cols, values, nulls));
+	return PointerGetDatum(tuple);
 }

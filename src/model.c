@@ -229,15 +229,16 @@ CompareDoubles(const void *a, const void *b)
  * Store the percentiles 1..99 of the training population's scores (R's
  * default quantile definition, linear between order statistics), so that
  * scoring later ranks a profile against the population the model learned
- * from, in batch and in real time alike.  Sorts scores.
+ * from, in batch and in real time alike.  Sorts scores unless sorted.
  */
 void
-ModelSetQuantiles(Model *model, double *scores, int64 n)
+ModelSetQuantiles(Model *model, double *scores, int64 n, bool sorted)
 {
 	model->nquantiles = 0;
 	if (n < 2)
 		return;
-	qsort(scores, n, sizeof(double), CompareDoubles);
+	if (!sorted)
+		qsort(scores, n, sizeof(double), CompareDoubles);
 	model->quantiles = palloc(sizeof(double) * MODEL_QUANTILES);
 	for (int k = 1; k <= MODEL_QUANTILES; k++)
 	{

@@ -35,7 +35,7 @@ extern bytea *ModelSerialize(const Model *model);
 extern Model *ModelDeserialize(bytea *params);
 extern bool ModelLinkRow(const Model *model, FeatureReader *r, double *eta);
 extern bool ModelScoreRow(const Model *model, FeatureReader *r, double *score);
-extern void ModelSetQuantiles(Model *model, double *scores, int64 n);
+extern void ModelSetQuantiles(Model *model, double *scores, int64 n, bool sorted);
 extern int	ModelPercentile(const Model *model, double score);
 extern Datum ModelTopFactors(const Model *m, FeatureReader *r, int k);
 

@@ -68,7 +68,7 @@ SampleQuantiles(Model *model, const RowSample *s, const FeatureSpec *spec)
 				x[spec->columns[i].first_slot] = spec->columns[i].impute;
 		scores[r] = GlmLinearPredict(&model->linear, x);
 	}
-	ModelSetQuantiles(model, scores, s->count);
+	ModelSetQuantiles(model, scores, s->count, false);
 	pfree(x);
 	pfree(scores);
 }

@@ -415,17 +415,18 @@ FitInMemory(TrainJob *job, LoadedData *data, const LogisticOptions *lo)
 		else
 			pairs = ScoreSplit(train, st.theta, &loglik);
 		pfree(probs);
+		ClassSplitMetrics(&job->metrics, "train", pairs, (int64) train->n, loglik,
+						  job->model.linear.rank + 1, false, train->n);
 		{
+			/* the metrics sorted the pairs by score: the quantiles need no sort of their own */
 			double	   *scores = MemoryContextAllocHuge(CurrentMemoryContext,
 														sizeof(double) * Max((Size) train->n, 1));
 
 			for (int64 k = 0; k < (int64) train->n; k++)
 				scores[k] = pairs[k].score;
-			ModelSetQuantiles(&job->model, scores, (int64) train->n);
+			ModelSetQuantiles(&job->model, scores, (int64) train->n, true);
 			pfree(scores);
 		}
-		ClassSplitMetrics(&job->metrics, "train", pairs, (int64) train->n, loglik,
-						  job->model.linear.rank + 1, false, train->n);
 		job->model.loglik = loglik;
 		pfree(pairs);
 	}
@@ -571,7 +572,7 @@ FitStreaming(TrainJob *job, const LogisticOptions *lo)
 
 		for (int k = 0; k < ls->sample[SPLIT_TRAIN].count; k++)
 			scores[k] = pairs[k].score;
-		ModelSetQuantiles(&job->model, scores, ls->sample[SPLIT_TRAIN].count);
+		ModelSetQuantiles(&job->model, scores, ls->sample[SPLIT_TRAIN].count, false);
 		ClassSplitMetrics(&job->metrics, "train", pairs, ls->sample[SPLIT_TRAIN].count,
 						  job->model.loglik, job->model.linear.rank + 1, true, n);
 	}
