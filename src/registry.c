@@ -66,6 +66,7 @@ typedef struct CachedParams
 static HTAB *ModelCache = NULL;
 static MemoryContext ModelCacheContext = NULL;
 static Oid	ModelCacheTable = InvalidOid;
+static uint64 ModelCacheGeneration = 1;	/* bumped whenever the cache is emptied */
 
 /* Empty the cache */
 static void
@@ -74,6 +75,14 @@ ModelCacheReset(void)
 	if (ModelCacheContext != NULL)
 		MemoryContextReset(ModelCacheContext);
 	ModelCache = NULL;
+	ModelCacheGeneration++;
+}
+
+/* The cache's generation: other caches of models are valid while it is unchanged */
+uint64
+RegistryCacheGeneration(void)
+{
+	return ModelCacheGeneration;
 }
 
 /* Relcache invalidation: the registry table changed (or everything is reset) */
@@ -104,13 +113,19 @@ ModelCacheSubXactCallback(SubXactEvent event, SubTransactionId mySubid,
  * The cache table, created on first use; false when caching is not safe
  * now (transaction snapshot) or the registry cannot be found.
  */
-static bool
-ModelCacheUsable(void)
+bool
+RegistryCacheUsable(void)
 {
 	Oid			table;
 
 	if (IsolationUsesXactSnapshot() || IsParallelWorker())
 		return false;
+	/*
+	 * The registry table is looked up again only after a reset: dropping it
+	 * (or the extension) sends the invalidation that resets the cache.
+	 */
+	if (OidIsValid(ModelCacheTable) && ModelCache != NULL)
+		return true;
 	table = get_relname_relid("models", get_namespace_oid("profenrich", true));
 	if (!OidIsValid(table))
 		return false;
@@ -281,7 +296,7 @@ RegistryLoad(const char *name, int version, int *version_out, MemoryContext mcxt
 	MemoryContext old;
 	Model	   *model;
 	bool		isnull;
-	bool		cacheable = version == 0 && strlen(name) < MODEL_CACHE_NAME && ModelCacheUsable();
+	bool		cacheable = version == 0 && strlen(name) < MODEL_CACHE_NAME && RegistryCacheUsable();
 	bytea	   *params;
 
 	if (cacheable)

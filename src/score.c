@@ -18,6 +18,10 @@
 #include <math.h>
 
 #include "access/htup_details.h"
+#include "access/xact.h"
+#include "nodes/nodeFuncs.h"
+#include "utils/hsearch.h"
+#include "utils/memutils.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
@@ -43,42 +47,270 @@ PG_FUNCTION_INFO_V1(predict_ltv);
 PG_FUNCTION_INFO_V1(score_columns_for);
 PG_FUNCTION_INFO_V1(percentile);
 
+#define MODEL_NAME_KEY 256
+
 /* What an insight wrapper accepts */
 #define KIND_ANY 0
 #define KIND_PROPENSITY 1		/* score_churn, score_conversion: a probability */
 #define KIND_VALUE 2			/* predict_ltv: a regression */
 
+/*
+ * A call site's cache (fn_extra): the model it scores with for the whole
+ * query, and how its arguments map to the model's columns.
+ */
 typedef struct ScoreCache
 {
 	text	   *name;			/* the model name the cache holds */
 	int			asked;			/* the version asked for, 0 for the deployed one */
 	Model	   *model;
 	int			version;
-	FeatureReader reader;
+	FeatureReader reader;		/* composite rows */
+	FeatureReader *args;		/* argument rows: shared, or this call site's own */
+	struct SharedModel *shared;
 } ScoreCache;
 
 /*
+ * The backend's deserialized models, by name and version, so that a query
+ * scoring one profile (the real-time case) neither reads the registry nor
+ * decodes a model, nor maps its arguments anew.  Entries are dropped when
+ * the registry's cache generation changes (any change to the registry,
+ * any rollback); a dropped entry's memory is freed at the end of the
+ * transaction, so a query never loses the model it started with.
+ */
+typedef struct ArgBinding
+{
+	struct ArgBinding *next;
+	int			nargs;
+	Oid		   *types;
+	bytea	   *names;			/* the call site's names array, as bytes */
+	FeatureReader reader;
+} ArgBinding;
+
+typedef struct SharedModel
+{
+	MemoryContext cxt;			/* holds the entry, its model and bindings */
+	Model	   *model;
+	int			version;
+	ArgBinding *bindings;
+} SharedModel;
+
+typedef struct SharedKey
+{
+	char		name[MODEL_NAME_KEY];
+	int			version;
+} SharedKey;
+
+typedef struct SharedEntry
+{
+	SharedKey	key;
+	SharedModel *model;
+} SharedEntry;
+
+static HTAB *SharedModels = NULL;
+static uint64 SharedGeneration = 0;
+static List *RetiredContexts = NIL;	/* in TopMemoryContext */
+static bool SharedCallbackSet = false;
+
+/* Free the retired entries once no query can still use them */
+static void
+SharedXactCallback(XactEvent event, void *arg)
+{
+	ListCell   *lc;
+
+	if (event != XACT_EVENT_COMMIT && event != XACT_EVENT_ABORT &&
+		event != XACT_EVENT_PARALLEL_COMMIT && event != XACT_EVENT_PARALLEL_ABORT)
+		return;
+	foreach(lc, RetiredContexts)
+		MemoryContextDelete((MemoryContext) lfirst(lc));
+	list_free(RetiredContexts);
+	RetiredContexts = NIL;
+}
+
+/* Retire every entry (the registry changed) */
+static void
+SharedRetireAll(void)
+{
+	HASH_SEQ_STATUS seq;
+	SharedEntry *e;
+	MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+	hash_seq_init(&seq, SharedModels);
+	while ((e = hash_seq_search(&seq)) != NULL)
+		RetiredContexts = lappend(RetiredContexts, e->model->cxt);
+	MemoryContextSwitchTo(old);
+	hash_destroy(SharedModels);
+	SharedModels = NULL;
+}
+
+/* The shared entry of a model version (0: deployed), loading it; NULL when not cacheable */
+static SharedModel *
+SharedModelGet(const char *name, int version)
+{
+	SharedKey	key;
+	SharedEntry *e;
+	SharedModel *m;
+	MemoryContext cxt;
+	bool		found;
+
+	if (strlen(name) >= MODEL_NAME_KEY || !RegistryCacheUsable())
+		return NULL;
+	if (!SharedCallbackSet)
+	{
+		RegisterXactCallback(SharedXactCallback, NULL);
+		SharedCallbackSet = true;
+	}
+	if (SharedModels != NULL && SharedGeneration != RegistryCacheGeneration())
+		SharedRetireAll();
+	if (SharedModels == NULL)
+	{
+		HASHCTL		ctl;
+
+		ctl.keysize = sizeof(SharedKey);
+		ctl.entrysize = sizeof(SharedEntry);
+		ctl.hcxt = TopMemoryContext;
+		SharedModels = hash_create("profenrich scoring models", 16, &ctl,
+								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		SharedGeneration = RegistryCacheGeneration();
+	}
+	memset(&key, 0, sizeof(key));
+	strlcpy(key.name, name, MODEL_NAME_KEY);
+	key.version = version;
+	e = hash_search(SharedModels, &key, HASH_FIND, NULL);
+	if (e != NULL)
+		return e->model;
+	cxt = AllocSetContextCreate(TopMemoryContext, "profenrich scoring model", ALLOCSET_SMALL_SIZES);
+	PG_TRY();
+	{
+		m = MemoryContextAllocZero(cxt, sizeof(SharedModel));
+		m->cxt = cxt;
+		m->model = RegistryLoad(name, version, &m->version, cxt);
+	}
+	PG_CATCH();
+	{
+		MemoryContextDelete(cxt);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	/* the load may have processed an invalidation: start over next time */
+	if (SharedModels == NULL || SharedGeneration != RegistryCacheGeneration())
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopMemoryContext);
+
+		RetiredContexts = lappend(RetiredContexts, cxt);
+		MemoryContextSwitchTo(old);
+		return m;
+	}
+	e = hash_search(SharedModels, &key, HASH_ENTER, &found);
+	e->model = m;
+	return m;
+}
+
+/*
  * The cache for this call site, (re)loaded when the model name or version
- * changes; version 0 is the deployed one.
+ * changes; version 0 is the deployed one.  It keeps its model for the
+ * whole query.
  */
 static ScoreCache *
 ScoreCacheGet(FunctionCallInfo fcinfo, text *name, int version)
 {
 	ScoreCache *c = (ScoreCache *) fcinfo->flinfo->fn_extra;
 	MemoryContext mcxt = fcinfo->flinfo->fn_mcxt;
+	char	   *cname;
 
 	if (c != NULL && c->asked == version &&
 		VARSIZE_ANY_EXHDR(c->name) == VARSIZE_ANY_EXHDR(name) &&
 		memcmp(VARDATA_ANY(c->name), VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name)) == 0)
 		return c;
 	c = MemoryContextAllocZero(mcxt, sizeof(ScoreCache));
-	c->model = RegistryLoad(text_to_cstring(name), version, &c->version, mcxt);
+	cname = text_to_cstring(name);
+	c->shared = SharedModelGet(cname, version);
+	if (c->shared)
+	{
+		c->model = c->shared->model;
+		c->version = c->shared->version;
+	}
+	else
+		c->model = RegistryLoad(cname, version, &c->version, mcxt);
 	c->asked = version;
 	c->name = (text *) MemoryContextAlloc(mcxt, VARSIZE_ANY(name));
 	memcpy(c->name, name, VARSIZE_ANY(name));
 	FeatureReaderInit(&c->reader, mcxt);
 	fcinfo->flinfo->fn_extra = c;
 	return c;
+}
+
+/* The types of a call's arguments from first on (from the call expression) */
+static Oid *
+ArgTypes(FunctionCallInfo fcinfo, int first, int n)
+{
+	Oid		   *types = palloc(sizeof(Oid) * Max(n, 1));
+	Node	   *expr = fcinfo->flinfo->fn_expr;
+
+	if (expr != NULL && IsA(expr, FuncExpr) && list_length(((FuncExpr *) expr)->args) == PG_NARGS())
+	{
+		int			i = 0;
+		ListCell   *lc;
+
+		foreach(lc, ((FuncExpr *) expr)->args)
+		{
+			if (i >= first)
+				types[i - first] = exprType((Node *) lfirst(lc));
+			i++;
+		}
+	}
+	else
+		for (int i = 0; i < n; i++)
+			types[i] = get_fn_expr_argtype(fcinfo->flinfo, first + i);
+	return types;
+}
+
+/*
+ * The reader for a call whose argument names_arg names the columns that
+ * follow: shared by every call site with the same names and types when the
+ * model is shared, else the call site's own.  Bound once.
+ */
+static FeatureReader *
+ArgReader(ScoreCache *c, FunctionCallInfo fcinfo, int names_arg)
+{
+	int			n = PG_NARGS() - names_arg - 1;
+	bytea	   *names;
+	Oid		   *types;
+	ArgBinding *b;
+	MemoryContext old;
+
+	if (c->args != NULL)
+		return c->args;
+	if (c->shared == NULL || PG_ARGISNULL(names_arg))
+	{
+		FeatureReaderBindArgs(&c->reader, c->model->spec, fcinfo, names_arg, false, false);
+		c->args = &c->reader;
+		return c->args;
+	}
+	names = PG_GETARG_BYTEA_PP(names_arg);
+	types = ArgTypes(fcinfo, names_arg + 1, n);
+	for (b = c->shared->bindings; b != NULL; b = b->next)
+		if (b->nargs == n && memcmp(b->types, types, sizeof(Oid) * n) == 0 &&
+			VARSIZE_ANY_EXHDR(b->names) == VARSIZE_ANY_EXHDR(names) &&
+			memcmp(VARDATA_ANY(b->names), VARDATA_ANY(names), VARSIZE_ANY_EXHDR(names)) == 0)
+			break;
+	if (b == NULL)
+	{
+		old = MemoryContextSwitchTo(c->shared->cxt);
+		b = palloc0(sizeof(ArgBinding));
+		b->nargs = n;
+		b->types = palloc(sizeof(Oid) * Max(n, 1));
+		memcpy(b->types, types, sizeof(Oid) * n);
+		b->names = palloc(VARHDRSZ + VARSIZE_ANY_EXHDR(names));
+		SET_VARSIZE(b->names, VARHDRSZ + VARSIZE_ANY_EXHDR(names));
+		memcpy(VARDATA(b->names), VARDATA_ANY(names), VARSIZE_ANY_EXHDR(names));
+		FeatureReaderInit(&b->reader, c->shared->cxt);
+		MemoryContextSwitchTo(old);
+		FeatureReaderBindArgs(&b->reader, c->model->spec, fcinfo, names_arg, false, false);
+		b->next = c->shared->bindings;
+		c->shared->bindings = b;
+	}
+	c->args = &b->reader;
+	return c->args;
 }
 
 /* An insight wrapper refuses a model of the other task */
@@ -190,6 +422,7 @@ Datum
 score_columns(PG_FUNCTION_ARGS)
 {
 	ScoreCache *c;
+	FeatureReader *r;
 	double		result;
 	bool		allnull = true;
 
@@ -200,9 +433,9 @@ score_columns(PG_FUNCTION_ARGS)
 	if (allnull)
 		PG_RETURN_NULL();
 	c = ScoreCacheGet(fcinfo, PG_GETARG_TEXT_PP(0), 0);
-	FeatureReaderBindArgs(&c->reader, c->model->spec, fcinfo, 1, false, false);
-	FeatureReaderLoadArgs(&c->reader, fcinfo, 1);
-	if (!ModelScoreRow(c->model, &c->reader, &result))
+	r = ArgReader(c, fcinfo, 1);
+	FeatureReaderLoadArgs(r, fcinfo, 1);
+	if (!ModelScoreRow(c->model, r, &result))
 		PG_RETURN_NULL();
 	PG_RETURN_FLOAT8(result);
 }
@@ -217,6 +450,7 @@ Datum
 score_columns_for(PG_FUNCTION_ARGS)
 {
 	ScoreCache *c;
+	FeatureReader *r;
 	double		result;
 	bool		allnull = true;
 
@@ -227,13 +461,11 @@ score_columns_for(PG_FUNCTION_ARGS)
 	if (allnull)
 		PG_RETURN_NULL();
 	c = ScoreCacheGet(fcinfo, PG_GETARG_TEXT_PP(0), VersionArg(fcinfo, 1));
-	if (unlikely(!c->reader.bound))
-	{
+	if (unlikely(c->args == NULL))
 		CheckKind(c, PG_ARGISNULL(2) ? KIND_ANY : PG_GETARG_INT32(2));
-		FeatureReaderBindArgs(&c->reader, c->model->spec, fcinfo, 3, false, false);
-	}
-	FeatureReaderLoadArgs(&c->reader, fcinfo, 3);
-	if (!ModelScoreRow(c->model, &c->reader, &result))
+	r = ArgReader(c, fcinfo, 3);
+	FeatureReaderLoadArgs(r, fcinfo, 3);
+	if (!ModelScoreRow(c->model, r, &result))
 		PG_RETURN_NULL();
 	PG_RETURN_FLOAT8(result);
 }
