@@ -96,3 +96,52 @@ FROM demo.profiles p ORDER BY profenrich.score('churn', p) DESC, profile_id LIMI
 SELECT feature, value, round(contribution::numeric, 3) AS contribution
 FROM profenrich.explain('churn',
        (SELECT p FROM demo.profiles p ORDER BY profenrich.score('churn', p) DESC, profile_id LIMIT 1), 4);
+
+\echo
+\echo '== 12. Enrichment in place: churn, conversion and LTV written into demo.profiles'
+\echo '      (conversion = a purchase in the next 90 days; LTV = the linear spend model, until the'
+\echo '       CLV models land)'
+SELECT name, version FROM profenrich.train('ltv', 'linear', 'demo.profiles', 'spend_next_90d',
+     ARRAY['plan', 'country', 'visits_90d', 'purchases_90d', 'purchases_total', 'spend_total'],
+     '{"seed": 1}');
+CREATE VIEW demo.conversion_training AS SELECT *, spend_next_90d > 0 AS converted FROM demo.profiles;
+SELECT name, version, round((metrics->'test'->>'auc')::numeric, 3) AS test_auc
+FROM profenrich.train('conversion', 'logistic', 'demo.conversion_training', 'converted',
+     ARRAY['plan', 'country', 'newsletter', 'visits_90d', 'views_90d', 'purchases_90d',
+           'spend_total', 'days_since_last_visit'],
+     '{"key": "profile_id", "seed": 1}');
+CALL profenrich.enrich('demo.profiles', array['churn', 'conversion', 'ltv'],
+                       '{"percentile": true, "factors": 2}');
+SELECT target, models, rows_scanned, rows_updated, status, round(extract(epoch FROM finished - started)::numeric, 2) AS seconds
+FROM profenrich.enrich_runs ORDER BY run_id DESC LIMIT 1;
+
+\echo
+\echo '== 13. As a BI tool reads them: the insight columns of a few profiles'
+SELECT profile_id, plan, round(churn_score::numeric, 3) AS churn, churn_pct, churn_factors,
+       round(conversion_score::numeric, 3) AS conversion, conversion_pct,
+       round(ltv_score::numeric, 2) AS ltv, ltv_pct
+FROM demo.profiles ORDER BY profile_id LIMIT 6;
+SELECT plan, count(*) AS profiles, round(avg(churn_score)::numeric, 3) AS avg_churn,
+       count(*) FILTER (WHERE churn_pct >= 90) AS top_decile_churn_risk,
+       round(sum(ltv_score)::numeric, 0) AS predicted_90d_spend
+FROM demo.profiles GROUP BY plan ORDER BY plan;
+
+\echo
+\echo '== 14. Real time: a trigger scores a new profile as it is inserted'
+CREATE TRIGGER churn_now BEFORE INSERT OR UPDATE ON demo.profiles
+FOR EACH ROW EXECUTE FUNCTION profenrich.enrich_trigger('churn', '{"factors": 2}');
+INSERT INTO demo.profiles (profile_id, email, country, plan, signup_date, age, newsletter, tenure_days,
+                           visits_90d, views_90d, purchases_90d, purchases_total, spend_total,
+                           days_since_last_visit)
+VALUES (900001, 'new.customer@example.com', 'FR', 'free', '2024-06-15', 29, false, 199, 1, 2, 0, 0, 0, 80)
+RETURNING profile_id, round(churn_score::numeric, 3) AS churn, churn_pct, churn_factors;
+\echo '   ... and rescores it when the profile changes'
+UPDATE demo.profiles SET visits_90d = 25, views_90d = 60, days_since_last_visit = 2
+WHERE profile_id = 900001
+RETURNING profile_id, round(churn_score::numeric, 3) AS churn, churn_pct, churn_factors;
+\echo
+\echo '== 15. Analysts score in SQL too: SELECT profile_id, profenrich.score_churn(p) FROM demo.profiles p'
+SELECT profile_id, round(profenrich.score_churn(p)::numeric, 3) AS churn,
+       round(profenrich.score_conversion(p)::numeric, 3) AS conversion,
+       round(profenrich.predict_ltv(p)::numeric, 2) AS ltv
+FROM demo.profiles p WHERE profile_id IN (1, 2, 900001) ORDER BY profile_id;
