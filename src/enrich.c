@@ -31,6 +31,7 @@
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "storage/bufmgr.h"
+#include "storage/lock.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -507,15 +508,26 @@ Progress(const char *qualname, int64 done, double total, TimestampTz start, Time
 					rate > 0 && total > done ? (total - done) / rate : 0.0)));
 }
 
+/*
+ * The table's enrich lock: a session-level advisory lock (the one
+ * pg_try_advisory_lock(1346715221, table oid) takes), held across the
+ * run's commits and taken or released through the lock manager, which
+ * also works while an error is being cleaned up.
+ */
+static void
+EnrichLockTag(LOCKTAG *tag, Oid relid)
+{
+	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) ENRICH_LOCK_CLASS, (uint32) relid, 2);
+}
+
 /* Take the table's enrich lock, or fail at once */
 static void
 LockTarget(Oid relid, const char *qualname)
 {
-	bool		isnull;
+	LOCKTAG		tag;
 
-	Exec(psprintf("SELECT pg_catalog.pg_try_advisory_lock(%d, %d)", ENRICH_LOCK_CLASS, (int) relid),
-		 0, NULL, NULL, SPI_OK_SELECT);
-	if (!DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)))
+	EnrichLockTag(&tag, relid);
+	if (LockAcquire(&tag, ExclusiveLock, true, true) == LOCKACQUIRE_NOT_AVAIL)
 		ereport(ERROR,
 				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
 				 errmsg("another enrich run is in progress on %s", qualname),
@@ -525,8 +537,10 @@ LockTarget(Oid relid, const char *qualname)
 static void
 UnlockTarget(Oid relid)
 {
-	SPI_execute(psprintf("SELECT pg_catalog.pg_advisory_unlock(%d, %d)", ENRICH_LOCK_CLASS, (int) relid),
-				false, 0);
+	LOCKTAG		tag;
+
+	EnrichLockTag(&tag, relid);
+	LockRelease(&tag, ExclusiveLock, true);
 }
 
 /* Start a run's log entry and return its id */
@@ -595,15 +609,23 @@ RunBatches(EnrichRun *run)
 	{
 		BlockNumber end = Min(run->nblocks, b + run->step);
 
-		CHECK_FOR_INTERRUPTS();
 		if (!run->nonatomic)
+		{
+			CHECK_FOR_INTERRUPTS();
 			RunBatch(run, b, end);
+		}
 		else
 		{
+			/*
+			 * A cancel is serviced only inside the batch's subtransaction
+			 * (interrupts are held across the logging and the commit), so
+			 * that it is always logged and the lock always released.
+			 */
 			BeginInternalSubTransaction(NULL);
 			MemoryContextSwitchTo(mcxt);
 			PG_TRY();
 			{
+				CHECK_FOR_INTERRUPTS();
 				RunBatch(run, b, end);
 				ReleaseCurrentSubTransaction();
 				MemoryContextSwitchTo(mcxt);
@@ -619,16 +641,21 @@ RunBatches(EnrichRun *run)
 				RollbackAndReleaseCurrentSubTransaction();
 				MemoryContextSwitchTo(mcxt);
 				CurrentResourceOwner = owner;
+				HOLD_INTERRUPTS();
 				LogRun(run->run, run->scanned, run->updated, "failed", err->message);
-				UnlockTarget(run->relid);
 				SPI_commit();
+				RESUME_INTERRUPTS();
 				ReThrowError(err);
 			}
 			PG_END_TRY();
+			HOLD_INTERRUPTS();
 			LogRun(run->run, run->scanned, run->updated, "running", NULL);
 			SPI_commit();
+			RESUME_INTERRUPTS();
 		}
+		HOLD_INTERRUPTS();
 		Progress(run->qualname, run->scanned, run->total, start, &last, false);
+		RESUME_INTERRUPTS();
 	}
 	Progress(run->qualname, run->scanned, run->total, start, &last, true);
 }
@@ -681,27 +708,33 @@ enrich(PG_FUNCTION_ARGS)
 	SPI_connect_ext(nonatomic ? SPI_OPT_NONATOMIC : 0);
 	ms = ResolveModels(run.relid, PG_GETARG_ARRAYTYPE_P(1), &opts, &n);
 	LockTarget(run.relid, run.qualname);
+	/* whatever fails from here on, the session lock is released */
 	PG_TRY();
 	{
 		PrepareColumns(run.relid, run.qualname, ms, n);
 		run.run = StartRun(run.qualname, ms, n);
 		run.batch_sql = BatchSql(run.qualname, ms, n, opts.factors, &run.fill);
 		PlanBatches(&run, opts.batch_size);
+		if (nonatomic)
+		{
+			HOLD_INTERRUPTS();
+			SPI_commit();
+			RESUME_INTERRUPTS();
+		}
+		RunBatches(&run);
+		HOLD_INTERRUPTS();
+		LogRun(run.run, run.scanned, run.updated, "finished", NULL);
+		if (nonatomic)
+			SPI_commit();
+		RESUME_INTERRUPTS();
 	}
 	PG_CATCH();
 	{
-		/* release the session lock; the transaction's work is rolled back */
 		UnlockTarget(run.relid);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	if (nonatomic)
-		SPI_commit();
-	RunBatches(&run);
-	LogRun(run.run, run.scanned, run.updated, "finished", NULL);
 	UnlockTarget(run.relid);
-	if (nonatomic)
-		SPI_commit();
 	SPI_finish();
 	PG_RETURN_VOID();
 }
