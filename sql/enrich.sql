@@ -99,6 +99,40 @@ UPDATE people SET tenure = 59, visits = 99 WHERE person_id = 5000
 RETURNING round(churn_score::numeric, 6) AS churn_score_after_update, churn_pct;
 DROP TRIGGER people_churn ON people;
 
+-- the trigger's append path (outputs last, NULL in NEW) and its general path write the same
+-- values and keep every other column, across text, NULLs and a dropped column
+CREATE TABLE walkin (person_id int, note text, tenure int, gone int, visits numeric, plan text, flag bool);
+ALTER TABLE walkin DROP COLUMN gone;
+ALTER TABLE walkin ADD COLUMN churn_pct smallint, ADD COLUMN churn_score float8;
+CREATE TABLE walkin_plain AS SELECT * FROM walkin;
+CREATE TRIGGER walkin_churn BEFORE INSERT OR UPDATE ON walkin
+FOR EACH ROW EXECUTE FUNCTION profenrich.enrich_trigger('churn');
+CREATE FUNCTION pg_temp.walkin_rows(n int) RETURNS SETOF walkin_plain LANGUAGE sql AS $$
+  SELECT i, CASE WHEN i % 3 > 0 THEN repeat('x', i % 300) END, CASE WHEN i % 7 > 0 THEN i % 60 END,
+         (i % 100)::numeric / 3, CASE WHEN i % 5 > 0 THEN (ARRAY['free', 'pro'])[1 + i % 2] END,
+         CASE WHEN i % 4 > 0 THEN i % 2 = 0 END, NULL::smallint, CASE WHEN i % 11 = 0 THEN -1 END
+  FROM generate_series(1, n) AS i $$;
+INSERT INTO walkin SELECT * FROM pg_temp.walkin_rows(3000);
+INSERT INTO walkin_plain SELECT * FROM pg_temp.walkin_rows(3000);
+CREATE FUNCTION pg_temp.walkin_check() RETURNS TABLE (n bigint, intact bigint, scores bigint, pcts bigint)
+LANGUAGE sql AS $$
+  SELECT count(*),
+         count(*) FILTER (WHERE (a.note, a.tenure, a.visits, a.plan, a.flag)
+                                IS NOT DISTINCT FROM (b.note, b.tenure, b.visits, b.plan, b.flag)),
+         count(*) FILTER (WHERE abs(a.churn_score - profenrich.score('churn', b)) < 1e-15),
+         count(*) FILTER (WHERE a.churn_pct = profenrich.percentile('churn', a.churn_score))
+  FROM walkin a JOIN walkin_plain b USING (person_id) $$;
+SELECT * FROM pg_temp.walkin_check();
+-- updates (outputs already set) and a column after the outputs take the general path
+UPDATE walkin SET tenure = 60 - coalesce(tenure, 0) WHERE person_id % 2 = 0;
+UPDATE walkin_plain SET tenure = 60 - coalesce(tenure, 0) WHERE person_id % 2 = 0;
+ALTER TABLE walkin ADD COLUMN tail text;
+INSERT INTO walkin SELECT r.*, CASE WHEN r.person_id % 2 = 0 THEN 'tail' END
+FROM pg_temp.walkin_rows(4000) r WHERE r.person_id > 3000;
+INSERT INTO walkin_plain SELECT * FROM pg_temp.walkin_rows(4000) r WHERE r.person_id > 3000;
+SELECT * FROM pg_temp.walkin_check();
+SELECT count(tail) AS tails FROM walkin;
+
 -- errors
 CREATE VIEW people_view AS SELECT * FROM people;
 SELECT pg_temp.err($$CALL profenrich.enrich('people_view', array['churn'])$$);

@@ -749,6 +749,9 @@ typedef struct TriggerCache
 	int			ncols;
 	int			cols[3];		/* score, percentile, factors (those present) */
 	int			what[3];		/* 0 score, 1 percentile, 2 factors */
+	bool		append;			/* may the outputs be appended (TriggerAppend)? */
+	int			first;			/* the lowest output attribute number */
+	int			order[3];		/* outputs in attribute order */
 } TriggerCache;
 
 /* The position of an output column, 0 when absent, erroring on a wrong type */
@@ -828,9 +831,123 @@ TriggerCacheGet(FunctionCallInfo fcinfo, TriggerData *td)
 		c->cols[c->ncols] = pos;
 		c->what[c->ncols++] = 2;
 	}
+	/* appending needs fixed-width outputs only: the score and the percentile */
+	c->append = true;
+	c->first = desc->natts + 1;
+	for (int i = 0; i < c->ncols; i++)
+	{
+		c->append &= c->what[i] != 2;
+		c->first = Min(c->first, c->cols[i]);
+		c->order[i] = i;
+	}
+	for (int i = 1; i < c->ncols; i++)	/* insertion sort of at most 3 */
+		for (int j = i; j > 0 && c->cols[c->order[j - 1]] > c->cols[c->order[j]]; j--)
+		{
+			int			t = c->order[j];
+
+			c->order[j] = c->order[j - 1];
+			c->order[j - 1] = t;
+		}
 	MemoryContextSwitchTo(old);
 	fcinfo->flinfo->fn_extra = c;
 	return c;
+}
+
+/*
+ * The common real-time case without forming the tuple again: enrich() adds
+ * its columns at the end of the table, and a new profile arrives with them
+ * NULL.  When every attribute from the first output column on is NULL in the
+ * tuple, the outputs' data goes after the tuple's last byte of data, so the
+ * new tuple is the old data followed by the outputs, under a new header and
+ * null bitmap.  Returns NULL when the case does not apply.
+ */
+static HeapTuple
+TriggerAppend(TriggerCache *c, TupleDesc desc, HeapTuple tuple, const Datum *values,
+			  const bool *nulls)
+{
+	HeapTupleHeader old = tuple->t_data;
+	int			natts = desc->natts;
+	bits8	   *oldbits = old->t_bits;
+	bool		hasnull = false;
+	Size		dlen,
+				off,
+				hoff,
+				len;
+	HeapTuple	result;
+	HeapTupleHeader td;
+	char	   *data;
+
+	if (!c->append || HeapTupleHeaderGetNatts(old) != natts || !HeapTupleHasNulls(tuple))
+		return NULL;
+	for (int a = c->first - 1; a < natts; a++)
+		if (!att_isnull(a, oldbits))
+			return NULL;
+	/* the outputs all NULL too: the tuple is already right */
+	hasnull = true;
+	for (int i = 0; i < c->ncols; i++)
+		hasnull &= nulls[i];
+	if (hasnull)
+		return tuple;
+	hasnull = false;
+	for (int a = 0; a < natts && !hasnull; a++)
+	{
+		bool		isnull = a < c->first - 1 ? att_isnull(a, oldbits) : true;
+
+		for (int i = 0; i < c->ncols && isnull; i++)
+			if (c->cols[i] - 1 == a)
+				isnull = nulls[i];
+		hasnull |= isnull;
+	}
+	dlen = tuple->t_len - old->t_hoff;
+	off = dlen;
+	for (int k = 0; k < c->ncols; k++)
+	{
+		int			i = c->order[k];
+		Form_pg_attribute att = TupleDescAttr(desc, c->cols[i] - 1);
+
+		if (nulls[i])
+			continue;
+		off = att_align_nominal(off, att->attalign);
+		off += att->attlen;
+	}
+	hoff = MAXALIGN(SizeofHeapTupleHeader + (hasnull ? BITMAPLEN(natts) : 0));
+	len = hoff + off;
+	result = (HeapTuple) palloc0(HEAPTUPLESIZE + len);
+	td = (HeapTupleHeader) ((char *) result + HEAPTUPLESIZE);
+	result->t_data = td;
+	result->t_len = len;
+	result->t_self = tuple->t_self;
+	result->t_tableOid = tuple->t_tableOid;
+	memcpy(td, old, SizeofHeapTupleHeader);
+	HeapTupleHeaderSetDatumLength(td, len);
+	td->t_hoff = hoff;
+	td->t_infomask &= ~HEAP_HASNULL;
+	data = (char *) td + hoff;
+	memcpy(data, (char *) old + old->t_hoff, dlen);
+	if (hasnull)
+	{
+		td->t_infomask |= HEAP_HASNULL;
+		/* the old bits below the first output; palloc0 left the rest NULL */
+		for (int a = 0; a < c->first - 1; a++)
+			if (!att_isnull(a, oldbits))
+				td->t_bits[a >> 3] |= 1 << (a & 7);
+	}
+	off = dlen;
+	for (int k = 0; k < c->ncols; k++)
+	{
+		int			i = c->order[k];
+		int			a = c->cols[i] - 1;
+		Form_pg_attribute att = TupleDescAttr(desc, a);
+
+		if (nulls[i])
+			continue;
+		if (hasnull)
+			td->t_bits[a >> 3] |= 1 << (a & 7);
+		off = att_align_nominal(off, att->attalign);
+		store_att_byval(data + off, values[i], att->attlen);
+		off += att->attlen;
+	}
+	return result;
 }
 
 /*
@@ -865,6 +982,27 @@ enrich_trigger(PG_FUNCTION_ARGS)
 	slot_getallattrs(c->slot);
 	FeatureReaderLoadSlot(&c->reader, c->slot);
 	have = ModelScoreRow(c->model, &c->reader, &score);
+	if (c->append)
+	{
+		Datum		values[3];
+		bool		nulls[3];
+		HeapTuple	result;
+
+		for (int i = 0; i < c->ncols; i++)
+		{
+			int			p = c->what[i] == 1 && have ? ModelPercentile(c->model, score) : 0;
+
+			nulls[i] = !have || (c->what[i] == 1 && p == 0);
+			values[i] = nulls[i] ? (Datum) 0 :
+				c->what[i] == 0 ? Float8GetDatum(score) : Int16GetDatum((int16) p);
+		}
+		result = TriggerAppend(c, RelationGetDescr(td->tg_relation), tuple, values, nulls);
+		if (result != NULL)
+		{
+			ExecClearTuple(c->slot);
+			return PointerGetDatum(result);
+		}
+	}
 	for (int i = 0; i < c->ncols; i++)
 	{
 		int			a = c->cols[i] - 1;

@@ -27,15 +27,6 @@ LinalgSetThreads(int nthreads)
 	openblas_set_num_threads(nthreads);
 }
 
-/*
- * c (n x n, upper) = a' a for a of k rows and n columns with row stride lda.
- */
-void
-LinalgSyrkUpper(int n, int k, const double *a, int lda, double *c, int ldc)
-{
-	cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, n, k, 1.0, a, lda, 0.0, c, ldc);
-}
-
 /* Four doubles, loaded and stored without alignment */
 typedef double Vec4 __attribute__((vector_size(32), aligned(8)));
 

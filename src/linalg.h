@@ -8,7 +8,6 @@
 #define PROFENRICH_LINALG_H
 
 extern void LinalgSetThreads(int nthreads);
-extern void LinalgSyrkUpper(int n, int k, const double *a, int lda, double *c, int ldc);
 extern void LinalgGramAddUpper(int n, int k, const double *c, int ldc, double *h, int ldh);
 extern void LinalgSyrkAddUpper(int n, int k, const double *a, int lda, double *c, int ldc);
 extern void LinalgMatVec(int rows, int cols, const double *a, const double *x, double *y);

@@ -27,6 +27,8 @@ MomentsInit(Moments *m, int dense, int d)
 	m->has_shift = false;
 	m->bmean = palloc(sizeof(double) * d);
 	m->bcomom = palloc(mul_size(sizeof(double), mul_size(d, d)));
+	/* columns padded to a multiple of 3, rows to a multiple of 4, for the Gram kernel */
+	m->cols = palloc(mul_size(sizeof(double), mul_size((d + 2) / 3 * 3, MOMENTS_COLSTRIDE)));
 }
 
 /* The buffer row to fill next; its missing indicators must be written */
@@ -90,17 +92,22 @@ MergeStats(Moments *m, double nb, const double *bmean, const double *bcomom, int
 /*
  * Fold the buffered rows in with one pass over them: subtract a fixed
  * shift (the first row this state saw, so values are near their mean and
- * the sums keep their precision) while summing the columns, take the
- * cross-products with one dsyrk, and center them with a rank-1 update:
- * C = S'S - n s_mean s_mean'.  Without missing values in the batch the
- * indicator columns are all zero and are left out of the product.
+ * the sums keep their precision) while summing the columns and laying the
+ * batch out column by column, take the cross-products with the tiled Gram
+ * kernel (about three times dsyrk at these widths), and center them with a
+ * rank-1 update: C = S'S - n s_mean s_mean'.  Without missing values in the
+ * batch the indicator columns are all zero and are left out of the product.
  */
 void
 MomentsFlush(Moments *m)
 {
 	int			w = m->batch_missing ? m->d : m->dense;
 	int			rows = m->rows;
+	int			k = (rows + 3) & ~3;
+	int			ldc = MOMENTS_COLSTRIDE;
+	int			pw = (w + 2) / 3 * 3;
 	double	   *sum = m->bmean;
+	double	   *restrict cols = m->cols;
 	const double *shift = m->shift;
 
 	if (rows == 0)
@@ -114,17 +121,26 @@ MomentsFlush(Moments *m)
 	memset(sum, 0, sizeof(double) * m->d);
 	for (int r = 0; r < rows; r++)
 	{
-		double	   *restrict row = &m->batch[(size_t) r * m->d];
+		const double *restrict row = &m->batch[(size_t) r * m->d];
 
 		for (int j = 0; j < w; j++)
 		{
-			row[j] -= shift[j];
-			sum[j] += row[j];
+			double		v = row[j] - shift[j];
+
+			sum[j] += v;
+			cols[(size_t) j * ldc + r] = v;
 		}
 	}
+	/* zero padding: the rows up to a multiple of 4, the columns up to one of 3 */
+	for (int j = 0; j < w; j++)
+		for (int r = rows; r < k; r++)
+			cols[(size_t) j * ldc + r] = 0;
+	for (int j = w; j < pw; j++)
+		memset(&cols[(size_t) j * ldc], 0, sizeof(double) * k);
 	for (int j = 0; j < w; j++)
 		sum[j] /= rows;
-	LinalgSyrkUpper(w, rows, m->batch, m->d, m->bcomom, w);
+	memset(m->bcomom, 0, sizeof(double) * (size_t) w * w);
+	LinalgGramAddUpper(w, k, cols, ldc, m->bcomom, w);
 	LinalgSyrUpper(w, -(double) rows, sum, m->bcomom, w);
 	for (int j = 0; j < w; j++)
 		sum[j] += shift[j];

@@ -16,6 +16,9 @@
 #include "lib/stringinfo.h"
 
 #define MOMENTS_BATCH 4096
+/* column stride of the column-major copy: 4096 rows and 8 more, so that
+ * columns do not fall on the same cache sets */
+#define MOMENTS_COLSTRIDE (MOMENTS_BATCH + 8)
 
 typedef struct Moments
 {
@@ -31,6 +34,7 @@ typedef struct Moments
 	bool		has_shift;
 	double	   *bmean;			/* d, scratch */
 	double	   *bcomom;			/* d x d, scratch */
+	double	   *cols;			/* the shifted batch column by column, scratch */
 } Moments;
 
 /*
