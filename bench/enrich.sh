@@ -4,7 +4,7 @@
 #   a re-run with nothing changed                          <= 0.3x the first run, no row updated
 #   INSERT of 200,000 rows with enrich_trigger             <= 1.3x the same INSERT without it (best of five)
 #   sum(score_churn(p)) over 1,000,000 rows x 20 features  <= 1.2x the model as a SQL expression
-#   pgbench (8 clients, 3 x 10 s each, alternated): a profile by key with its live score_churn
+#   pgbench (8 clients, 30 s each as 15 s runs in ABBA order): a profile by key with its live score_churn
 #   >= 0.9x the throughput of fetching the profile alone
 # Needs the 'bench_logit' model that bench/logistic.sql trains on bench.t.
 set -euo pipefail
@@ -77,18 +77,16 @@ q "SET max_parallel_workers_per_gather = 0;
 dir=$(mktemp -d)
 printf '\\set id random(1, 1000000)\nSELECT * FROM bench.t WHERE id = :id;\n' > "$dir/plain.sql"
 printf "\\\\set id random(1, 1000000)\nSELECT t.*, profenrich.score_churn(t, 'bench_logit') FROM bench.t t WHERE id = :id;\n" > "$dir/score.sql"
-tps() { pgbench -n -M prepared -c 8 -j 2 -T "${PGBENCH_SECONDS:-10}" -f "$1" "$db" 2>/dev/null |
+tps() { pgbench -n -M prepared -c 8 -j 2 -T "${PGBENCH_SECONDS:-15}" -f "$1" "$db" 2>/dev/null |
         awk '/^tps = / {print $3; exit}'; }
-# alternate the two, three times each (30 s of each by default), and keep each one's best:
-# on a shared 2-core machine a single run swings by more than the effect measured
-plain_runs=() score_runs=()
+# 30 s of each, as two 15 s runs in the order plain, score, score, plain, and each side's mean:
+# on a shared 2-core machine throughput drifts and jumps between runs by more than the effect
+# measured, and the mirrored order gives both sides the same share of it
 q "CHECKPOINT"
-for rep in 1 2 3; do
-  plain_runs+=("$(tps "$dir/plain.sql")")
-  score_runs+=("$(tps "$dir/score.sql")")
-done
-t_plain=$(printf '%s\n' "${plain_runs[@]}" | sort -g | tail -1)
-t_score=$(printf '%s\n' "${score_runs[@]}" | sort -g | tail -1)
+p1=$(tps "$dir/plain.sql"); s1=$(tps "$dir/score.sql"); s2=$(tps "$dir/score.sql"); p2=$(tps "$dir/plain.sql")
+echo "pgbench runs (tps): plain $p1, score $s1, score $s2, plain $p2"
+t_plain=$(awk "BEGIN {print ($p1 + $p2) / 2}")
+t_score=$(awk "BEGIN {print ($s1 + $s2) / 2}")
 rm -rf "$dir"
 echo "pgbench: $t_plain tps fetching a profile, $t_score tps with its live score_churn"
 # a throughput: the ratio is baseline time over measured time (tps_score / tps_plain)
