@@ -4,7 +4,7 @@
 #   a re-run with nothing changed                          <= 0.3x the first run, no row updated
 #   INSERT of 200,000 rows with enrich_trigger             <= 1.3x the same INSERT without it (best of five)
 #   sum(score_churn(p)) over 1,000,000 rows x 20 features  <= 1.2x the model as a SQL expression
-#   pgbench (8 clients, 30 s each as 15 s runs in ABBA order): a profile by key with its live score_churn
+#   pgbench (8 clients, 30 s each as 5 s runs in ABBA order): a profile by key with its live score_churn
 #   >= 0.9x the throughput of fetching the profile alone
 # Needs the 'bench_logit' model that bench/logistic.sql trains on bench.t.
 set -euo pipefail
@@ -77,16 +77,24 @@ q "SET max_parallel_workers_per_gather = 0;
 dir=$(mktemp -d)
 printf '\\set id random(1, 1000000)\nSELECT * FROM bench.t WHERE id = :id;\n' > "$dir/plain.sql"
 printf "\\\\set id random(1, 1000000)\nSELECT t.*, profenrich.score_churn(t, 'bench_logit') FROM bench.t t WHERE id = :id;\n" > "$dir/score.sql"
-tps() { pgbench -n -M prepared -c 8 -j 2 -T "${PGBENCH_SECONDS:-15}" -f "$1" "$db" 2>/dev/null |
+tps() { pgbench -n -M prepared -c 8 -j 2 -T "${PGBENCH_SECONDS:-5}" -f "$1" "$db" 2>/dev/null |
         awk '/^tps = / {print $3; exit}'; }
-# 30 s of each, as two 15 s runs in the order plain, score, score, plain, and each side's mean:
-# on a shared 2-core machine throughput drifts and jumps between runs by more than the effect
-# measured, and the mirrored order gives both sides the same share of it
+# 30 s of each, as six 5 s runs in the order plain, score, score, plain, repeated three times,
+# and each side's mean: on a shared 2-core machine throughput jumps between levels (70,000 to
+# 90,000 tps for the same script) every few seconds, by more than the effect measured; short,
+# mirrored runs give both sides the same share of each level
 q "CHECKPOINT"
-p1=$(tps "$dir/plain.sql"); s1=$(tps "$dir/score.sql"); s2=$(tps "$dir/score.sql"); p2=$(tps "$dir/plain.sql")
-echo "pgbench runs (tps): plain $p1, score $s1, score $s2, plain $p2"
-t_plain=$(awk "BEGIN {print ($p1 + $p2) / 2}")
-t_score=$(awk "BEGIN {print ($s1 + $s2) / 2}")
+plain_runs=() score_runs=()
+for rep in 1 2 3; do
+  plain_runs+=("$(tps "$dir/plain.sql")")
+  score_runs+=("$(tps "$dir/score.sql")")
+  score_runs+=("$(tps "$dir/score.sql")")
+  plain_runs+=("$(tps "$dir/plain.sql")")
+done
+echo "pgbench runs (tps): plain ${plain_runs[*]}; score ${score_runs[*]}"
+mean() { printf '%s\n' "$@" | awk '{s += $1} END {print s / NR}'; }
+t_plain=$(mean "${plain_runs[@]}")
+t_score=$(mean "${score_runs[@]}")
 rm -rf "$dir"
 echo "pgbench: $t_plain tps fetching a profile, $t_score tps with its live score_churn"
 # a throughput: the ratio is baseline time over measured time (tps_score / tps_plain)
