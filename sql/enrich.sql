@@ -145,6 +145,8 @@ ALTER TABLE thin ADD COLUMN visits numeric, ADD COLUMN plan text, ADD COLUMN chu
 SELECT pg_temp.err($$CALL profenrich.enrich('thin', array['churn'])$$);
 SELECT pg_temp.err($$CALL profenrich.enrich('people', array['churn'], '{"batchsize": 10}')$$);
 SELECT pg_temp.err($$CALL profenrich.enrich('people', array['churn'], '{"batch_size": 0}')$$);
+SELECT pg_temp.err($$CALL profenrich.enrich('people', array['churn'], '{"percentile": null}')$$);
+SELECT pg_temp.err($$CALL profenrich.enrich('people', array['churn'], '[{"percentile": true}]')$$);
 SELECT pg_temp.err($$CALL profenrich.enrich('people', array['churn'], '{"factors": -1}')$$);
 SELECT pg_temp.err($$CALL profenrich.enrich('people', array['churn'], '{"columns": {"ltv": {"score": "x"}}}')$$);
 SELECT pg_temp.err($$SELECT profenrich.enrich_trigger()$$);

@@ -1,4 +1,6 @@
 -- profenrich 0.1.0: registry, feature encoding, linear regression, score
+-- CREATE EXTENSION at a later version runs this script, then the update scripts in order:
+-- there is one install script, so a fresh install and an upgraded one are the same.
 \echo Use "CREATE EXTENSION profenrich" to load this file. \quit
 
 -- Registry ------------------------------------------------------------------

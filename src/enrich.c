@@ -44,6 +44,7 @@
 
 #include "features.h"
 #include "model.h"
+#include "options.h"
 #include "profenrich.h"
 #include "registry.h"
 
@@ -52,9 +53,6 @@ PG_FUNCTION_INFO_V1(enrich_trigger);
 
 #define ENRICH_LOCK_CLASS 1346715221	/* advisory lock class "PENE" */
 #define PROGRESS_MS 3000
-#define MAX_FACTORS 50
-
-#define VALID_ENRICH_OPTIONS "batch_size, percentile, factors, columns"
 
 /* One model of a run: its pinned version and the columns it writes */
 typedef struct EnrichModel
@@ -67,101 +65,6 @@ typedef struct EnrichModel
 	char	   *pct_col;		/* NULL when not written */
 	char	   *factors_col;	/* NULL when not written */
 } EnrichModel;
-
-typedef struct EnrichOptions
-{
-	int			batch_size;
-	bool		percentile;
-	int			factors;
-	Jsonb	   *columns;		/* {"model": {"score": .., "percentile": .., "factors": ..}} */
-} EnrichOptions;
-
-/* Report a bad value for an enrich option */
-static void
-EnrichOptionError(const char *key, const char *expected)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("invalid value for option \"%s\"", key),
-			 errdetail("The option \"%s\" takes %s.", key, expected),
-			 errhint("Correct the value of \"%s\" in the options object.", key)));
-}
-
-/* A jsonb number as a double, or an error naming the key */
-static double
-EnrichNumber(const char *key, JsonbValue *v, const char *expected)
-{
-	if (v->type != jbvNumeric)
-		EnrichOptionError(key, expected);
-	return DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric)));
-}
-
-/* Parse the options object of enrich() (and of enrich_trigger()) */
-static void
-EnrichParseOptions(Jsonb *options, EnrichOptions *o)
-{
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	char	   *key = NULL;
-
-	o->batch_size = 10000;
-	o->percentile = false;
-	o->factors = 0;
-	o->columns = NULL;
-	if (options == NULL)
-		return;
-	if (!JB_ROOT_IS_OBJECT(options) || JB_ROOT_IS_SCALAR(options))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("options must be a JSON object"),
-				 errhint("Pass options such as '{\"percentile\": true}'.")));
-	it = JsonbIteratorInit(&options->root);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		if (tok == WJB_KEY)
-		{
-			key = pnstrdup(v.val.string.val, v.val.string.len);
-			continue;
-		}
-		if (tok != WJB_VALUE || key == NULL)
-			continue;
-		if (strcmp(key, "batch_size") == 0)
-		{
-			double		d = EnrichNumber(key, &v, "an integer of 1 or more");
-
-			if (d != floor(d) || d < 1 || d > 100000000)
-				EnrichOptionError(key, "an integer of 1 or more");
-			o->batch_size = (int) d;
-		}
-		else if (strcmp(key, "percentile") == 0)
-		{
-			if (v.type != jbvBool)
-				EnrichOptionError(key, "true or false");
-			o->percentile = v.val.boolean;
-		}
-		else if (strcmp(key, "factors") == 0)
-		{
-			double		d = EnrichNumber(key, &v, "an integer from 0 to 50");
-
-			if (d != floor(d) || d < 0 || d > MAX_FACTORS)
-				EnrichOptionError(key, "an integer from 0 to 50");
-			o->factors = (int) d;
-		}
-		else if (strcmp(key, "columns") == 0)
-		{
-			if (v.type != jbvBinary || !JsonContainerIsObject(v.val.binary.data))
-				EnrichOptionError(key, "an object of column names by model, such as {\"ltv\": {\"score\": \"lifetime_value\"}}");
-			o->columns = JsonbValueToJsonb(&v);
-		}
-		else
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unknown option \"%s\"", key),
-					 errhint("Valid options are: " VALID_ENRICH_OPTIONS ".")));
-		key = NULL;
-	}
-}
 
 /* The column name the options give a model's output (score, percentile, factors), or NULL */
 static char *
@@ -180,14 +83,14 @@ RenamedColumn(Jsonb *columns, const char *model, const char *what)
 	if (m == NULL)
 		return NULL;
 	if (m->type != jbvBinary || !JsonContainerIsObject(m->val.binary.data))
-		EnrichOptionError("columns", "an object of column names by model, such as {\"ltv\": {\"score\": \"lifetime_value\"}}");
+		OptionError("columns", "an object of column names by model, such as {\"ltv\": {\"score\": \"lifetime_value\"}}");
 	k.val.string.val = (char *) what;
 	k.val.string.len = strlen(what);
 	c = findJsonbValueFromContainer(m->val.binary.data, JB_FOBJECT, &k);
 	if (c == NULL)
 		return NULL;
 	if (c->type != jbvString || c->val.string.len == 0)
-		EnrichOptionError("columns", "column names as non-empty strings");
+		OptionError("columns", "column names as non-empty strings");
 	return pnstrdup(c->val.string.val, c->val.string.len);
 }
 
@@ -702,7 +605,7 @@ enrich(PG_FUNCTION_ARGS)
 	memset(&run, 0, sizeof(run));
 	run.relid = PG_GETARG_OID(0);
 	run.nonatomic = nonatomic;
-	EnrichParseOptions(PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2), &opts);
+	EnrichOptionsParse(PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2), &opts);
 	CheckTarget(run.relid, &run.qualname);
 
 	SPI_connect_ext(nonatomic ? SPI_OPT_NONATOMIC : 0);
@@ -804,7 +707,7 @@ TriggerCacheGet(FunctionCallInfo fcinfo, TriggerData *td)
 				 errmsg("enrich_trigger takes a model name and optionally column options"),
 				 errhint("EXECUTE FUNCTION profenrich.enrich_trigger('churn') or enrich_trigger('churn', '{\"factors\": 3}').")));
 	name = tg->tgargs[0];
-	EnrichParseOptions(tg->tgnargs == 2 ?
+	EnrichOptionsParse(tg->tgnargs == 2 ?
 					   DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(tg->tgargs[1]))) :
 					   NULL, &o);
 	c->model = RegistryLoad(name, 0, &version, fcinfo->flinfo->fn_mcxt);

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  * options.c
- *	  Parse and validate the options object of train().
+ *	  Parse and validate the options objects of train() and enrich().
  *
  * Every key is checked: an unknown key or a value of the wrong kind is an
  * error naming the key, so a typo never silently trains with a default.
@@ -19,9 +19,14 @@
 
 #define VALID_OPTIONS "l2, test_fraction, key, seed, impute, max_categories, deploy"
 #define VALID_LOGISTIC VALID_OPTIONS ", positive, class_weight, max_iter, tol"
+#define VALID_ENRICH_OPTIONS "batch_size, percentile, factors, columns"
+#define MAX_FACTORS 50
+
+/* Stores one key/value pair of an options object */
+typedef void (*OptionApplyFn) (const char *key, JsonbValue *v, void *arg);
 
 /* Report a bad value for one option */
-static void
+void
 OptionError(const char *key, const char *expected)
 {
 	ereport(ERROR,
@@ -90,10 +95,20 @@ LogisticOption(const char *key, JsonbValue *v, TrainOptions *opts)
 	return true;
 }
 
-/* Store one key/value pair in opts */
-static void
-OptionApply(const char *key, JsonbValue *v, bool logistic, TrainOptions *opts)
+/* What OptionApply needs besides the pair */
+typedef struct TrainApplyArg
 {
+	bool		logistic;
+	TrainOptions *opts;
+} TrainApplyArg;
+
+/* Store one key/value pair of train()'s options in opts */
+static void
+OptionApply(const char *key, JsonbValue *v, void *arg)
+{
+	bool		logistic = ((TrainApplyArg *) arg)->logistic;
+	TrainOptions *opts = ((TrainApplyArg *) arg)->opts;
+
 	if (logistic && LogisticOption(key, v, opts))
 		return;
 	if (strcmp(key, "l2") == 0)
@@ -154,15 +169,47 @@ OptionApply(const char *key, JsonbValue *v, bool logistic, TrainOptions *opts)
 }
 
 /*
- * Fill opts with defaults, then with the keys of the options object.
+ * Call apply on every key of an options object (NULL: none); a value that
+ * is not an object, or a null value, is an error.  example is an options
+ * object for the hint.
  */
-void
-OptionsParse(Jsonb *options, bool logistic, TrainOptions *opts)
+static void
+OptionsWalk(Jsonb *options, const char *example, OptionApplyFn apply, void *arg)
 {
 	JsonbIterator *it;
 	JsonbValue	v;
 	JsonbIteratorToken tok;
 	char	   *key = NULL;
+
+	if (options == NULL)
+		return;
+	if (!JB_ROOT_IS_OBJECT(options) || JB_ROOT_IS_SCALAR(options))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("options must be a JSON object"),
+				 errhint("Pass options such as '%s'.", example)));
+	it = JsonbIteratorInit(&options->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (tok == WJB_VALUE && key != NULL)
+		{
+			if (v.type == jbvNull)
+				OptionError(key, "a value other than null");
+			apply(key, &v, arg);
+			key = NULL;
+		}
+	}
+}
+
+/*
+ * Fill opts with defaults, then with the keys of train()'s options object.
+ */
+void
+OptionsParse(Jsonb *options, bool logistic, TrainOptions *opts)
+{
+	TrainApplyArg arg = {logistic, opts};
 
 	opts->l2 = 0.0;
 	opts->test_fraction = 0.2;
@@ -176,27 +223,62 @@ OptionsParse(Jsonb *options, bool logistic, TrainOptions *opts)
 	opts->class_weight = NULL;
 	opts->max_iter = 50;
 	opts->tol = 1e-8;
-	if (options == NULL)
-		return;
-	if (!JB_ROOT_IS_OBJECT(options) || JB_ROOT_IS_SCALAR(options))
+	OptionsWalk(options, "{\"l2\": 0.1}", OptionApply, &arg);
+}
+
+/* Store one key/value pair of enrich()'s options in o */
+static void
+EnrichOptionApply(const char *key, JsonbValue *v, void *arg)
+{
+	EnrichOptions *o = (EnrichOptions *) arg;
+
+	if (strcmp(key, "batch_size") == 0)
+	{
+		double		d = OptionNumber(key, v, "an integer of 1 or more");
+
+		if (d != floor(d) || d < 1 || d > 100000000)
+			OptionError(key, "an integer of 1 or more");
+		o->batch_size = (int) d;
+	}
+	else if (strcmp(key, "percentile") == 0)
+	{
+		if (v->type != jbvBool)
+			OptionError(key, "true or false");
+		o->percentile = v->val.boolean;
+	}
+	else if (strcmp(key, "factors") == 0)
+	{
+		double		d = OptionNumber(key, v, "an integer from 0 to 50");
+
+		if (d != floor(d) || d < 0 || d > MAX_FACTORS)
+			OptionError(key, "an integer from 0 to 50");
+		o->factors = (int) d;
+	}
+	else if (strcmp(key, "columns") == 0)
+	{
+		if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+			OptionError(key, "an object of column names by model, such as {\"ltv\": {\"score\": \"lifetime_value\"}}");
+		o->columns = JsonbValueToJsonb(v);
+	}
+	else
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("options must be a JSON object"),
-				 errhint("Pass options such as '{\"l2\": 0.1}'.")));
+				 errmsg("unknown option \"%s\"", key),
+				 errhint("Valid options are: " VALID_ENRICH_OPTIONS ".")));
+}
 
-	it = JsonbIteratorInit(&options->root);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		if (tok == WJB_KEY)
-			key = pnstrdup(v.val.string.val, v.val.string.len);
-		else if (tok == WJB_VALUE && key != NULL)
-		{
-			if (v.type == jbvNull)
-				OptionError(key, "a value other than null");
-			OptionApply(key, &v, logistic, opts);
-			key = NULL;
-		}
-	}
+/*
+ * Fill o with defaults, then with the keys of the options object of
+ * enrich() (or of enrich_trigger()).
+ */
+void
+EnrichOptionsParse(Jsonb *options, EnrichOptions *o)
+{
+	o->batch_size = 10000;
+	o->percentile = false;
+	o->factors = 0;
+	o->columns = NULL;
+	OptionsWalk(options, "{\"percentile\": true}", EnrichOptionApply, o);
 }
 
 /* The option spelling of an impute mode */

@@ -1,6 +1,6 @@
 /*-------------------------------------------------------------------------
  * options.h
- *	  Training options, parsed and validated from the jsonb given to train().
+ *	  Options of train() and enrich(), parsed and validated from their jsonb.
  *-------------------------------------------------------------------------
  */
 #ifndef PROFENRICH_OPTIONS_H
@@ -32,7 +32,17 @@ typedef struct TrainOptions
 	double		tol;
 } TrainOptions;
 
+typedef struct EnrichOptions
+{
+	int			batch_size;
+	bool		percentile;
+	int			factors;
+	Jsonb	   *columns;		/* {"model": {"score": .., "percentile": .., "factors": ..}} */
+} EnrichOptions;
+
+extern void OptionError(const char *key, const char *expected) pg_attribute_noreturn();
 extern void OptionsParse(Jsonb *options, bool logistic, TrainOptions *opts);
+extern void EnrichOptionsParse(Jsonb *options, EnrichOptions *o);
 extern const char *ImputeModeName(ImputeMode mode);
 
 #endif

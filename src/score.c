@@ -413,31 +413,40 @@ predict_ltv(PG_FUNCTION_ARGS)
 }
 
 /*
- * score_columns(name text, names text[], VARIADIC "any") returns float8:
- * the row as one argument per named column.  NULL when the name is NULL,
- * or when every column is (the NULL row of an outer join), as score()
- * would give for a NULL row.
+ * The score of a row passed as one argument per named column: the model
+ * name in argument 0, the names in names_arg, the columns after it.  NULL
+ * when the name is NULL, or when every column is (the NULL row of an outer
+ * join), as score() would give for a NULL row.
  */
-Datum
-score_columns(PG_FUNCTION_ARGS)
+static Datum
+ScoreColumnArgs(FunctionCallInfo fcinfo, int version, int kind, int names_arg)
 {
 	ScoreCache *c;
 	FeatureReader *r;
 	double		result;
 	bool		allnull = true;
 
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	for (int i = 2; i < PG_NARGS() && allnull; i++)
+	for (int i = names_arg + 1; i < PG_NARGS() && allnull; i++)
 		allnull = PG_ARGISNULL(i);
 	if (allnull)
 		PG_RETURN_NULL();
-	c = ScoreCacheGet(fcinfo, PG_GETARG_TEXT_PP(0), 0);
-	r = ArgReader(c, fcinfo, 1);
-	FeatureReaderLoadArgs(r, fcinfo, 1);
+	c = ScoreCacheGet(fcinfo, PG_GETARG_TEXT_PP(0), version);
+	if (unlikely(c->args == NULL))
+		CheckKind(c, kind);
+	r = ArgReader(c, fcinfo, names_arg);
+	FeatureReaderLoadArgs(r, fcinfo, names_arg);
 	if (!ModelScoreRow(c->model, r, &result))
 		PG_RETURN_NULL();
 	PG_RETURN_FLOAT8(result);
+}
+
+/* score_columns(name text, names text[], VARIADIC "any") returns float8 */
+Datum
+score_columns(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	return ScoreColumnArgs(fcinfo, 0, KIND_ANY, 1);
 }
 
 /*
@@ -449,25 +458,10 @@ score_columns(PG_FUNCTION_ARGS)
 Datum
 score_columns_for(PG_FUNCTION_ARGS)
 {
-	ScoreCache *c;
-	FeatureReader *r;
-	double		result;
-	bool		allnull = true;
-
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	for (int i = 4; i < PG_NARGS() && allnull; i++)
-		allnull = PG_ARGISNULL(i);
-	if (allnull)
-		PG_RETURN_NULL();
-	c = ScoreCacheGet(fcinfo, PG_GETARG_TEXT_PP(0), VersionArg(fcinfo, 1));
-	if (unlikely(c->args == NULL))
-		CheckKind(c, PG_ARGISNULL(2) ? KIND_ANY : PG_GETARG_INT32(2));
-	r = ArgReader(c, fcinfo, 3);
-	FeatureReaderLoadArgs(r, fcinfo, 3);
-	if (!ModelScoreRow(c->model, r, &result))
-		PG_RETURN_NULL();
-	PG_RETURN_FLOAT8(result);
+	return ScoreColumnArgs(fcinfo, VersionArg(fcinfo, 1),
+						   PG_ARGISNULL(2) ? KIND_ANY : PG_GETARG_INT32(2), 3);
 }
 
 /* OID of a profenrich function by name and argument types */

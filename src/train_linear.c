@@ -14,11 +14,11 @@
 #include "model.h"
 #include "train.h"
 
-/* Mean absolute error on a split's sample, NULLs imputed with the training means */
-static double
-SampleMae(const LinearFit *fit, const RowSample *s, const FeatureSpec *spec)
+/* Predictions for a split's sample rows, NULLs imputed with the training means */
+static double *
+SamplePredictions(const LinearFit *fit, const RowSample *s, const FeatureSpec *spec)
 {
-	double		total = 0.0;
+	double	   *pred = palloc(sizeof(double) * Max(s->count, 1));
 	double	   *x = palloc(sizeof(double) * (spec->nslots + 1));
 
 	for (int r = 0; r < s->count; r++)
@@ -27,50 +27,33 @@ SampleMae(const LinearFit *fit, const RowSample *s, const FeatureSpec *spec)
 		for (int i = 0; i < spec->ncolumns; i++)
 			if (spec->columns[i].miss_index >= 0 && isnan(x[spec->columns[i].first_slot]))
 				x[spec->columns[i].first_slot] = spec->columns[i].impute;
-		total += fabs(x[spec->nslots] - GlmLinearPredict(fit, x));
+		pred[r] = GlmLinearPredict(fit, x);
 	}
 	pfree(x);
-	return s->count > 0 ? total / s->count : get_float8_nan();
+	return pred;
 }
 
-/* rmse, mae and r2 of the fit on one split */
+/*
+ * rmse, mae and r2 of the fit on one split; the mae from the predictions
+ * for the split's sample
+ */
 static void
 SplitMetrics(StringInfo out, const char *label, const LinearFit *fit, const XYStats *xy,
-			 const RowSample *sample, const FeatureSpec *spec)
+			 const RowSample *sample, const double *pred, const FeatureSpec *spec)
 {
 	double		sse = GlmLinearSse(fit, xy);
+	double		abs_error = 0.0;
 
+	for (int r = 0; r < sample->count; r++)
+		abs_error += fabs(sample->rows[(size_t) r * sample->width + spec->nslots] - pred[r]);
 	appendStringInfo(out, "%s\"%s\": {", out->data[out->len - 1] == '{' ? "" : ", ", label);
 	JsonField(out, "rmse", sqrt(sse / xy->n));
-	JsonField(out, "mae", SampleMae(fit, sample, spec));
+	JsonField(out, "mae", sample->count > 0 ? abs_error / sample->count : get_float8_nan());
 	JsonField(out, "r2", xy->cyy > 0 ? 1.0 - sse / xy->cyy : get_float8_nan());
 	JsonField(out, "n", xy->n);
 	if (sample->count < xy->n)
 		JsonField(out, "mae_sample_rows", sample->count);
 	appendStringInfoChar(out, '}');
-}
-
-/*
- * Score quantiles of the training population from the training sample
- * (every training row up to 20,000 rows, a uniform sample beyond)
- */
-static void
-SampleQuantiles(Model *model, const RowSample *s, const FeatureSpec *spec)
-{
-	double	   *scores = palloc(sizeof(double) * Max(s->count, 1));
-	double	   *x = palloc(sizeof(double) * (spec->nslots + 1));
-
-	for (int r = 0; r < s->count; r++)
-	{
-		memcpy(x, &s->rows[(size_t) r * s->width], sizeof(double) * s->width);
-		for (int i = 0; i < spec->ncolumns; i++)
-			if (spec->columns[i].miss_index >= 0 && isnan(x[spec->columns[i].first_slot]))
-				x[spec->columns[i].first_slot] = spec->columns[i].impute;
-		scores[r] = GlmLinearPredict(&model->linear, x);
-	}
-	ModelSetQuantiles(model, scores, s->count, false);
-	pfree(x);
-	pfree(scores);
 }
 
 /*
@@ -84,6 +67,7 @@ TrainLinear(TrainJob *job)
 	LinearStats *st = RunStatsPass(spec, &job->src);
 	int		   *miss_slot;
 	double	   *impute;
+	double	   *pred;
 	XYStats		xy_train,
 				xy_test;
 
@@ -97,13 +81,22 @@ TrainLinear(TrainJob *job)
 	{
 		GlmImputedStats(&st->mom[SPLIT_TEST], spec->nslots, spec->nnumeric, miss_slot, impute,
 						&xy_test);
+		pred = SamplePredictions(&job->model.linear, &st->sample[SPLIT_TEST], spec);
 		SplitMetrics(&job->metrics, "test", &job->model.linear, &xy_test,
-					 &st->sample[SPLIT_TEST], spec);
+					 &st->sample[SPLIT_TEST], pred, spec);
+		pfree(pred);
 	}
+	/*
+	 * The training sample's predictions serve the metrics and then, sorted,
+	 * the score quantiles of the training population (every training row up
+	 * to 20,000 rows, a uniform sample beyond)
+	 */
+	pred = SamplePredictions(&job->model.linear, &st->sample[SPLIT_TRAIN], spec);
 	SplitMetrics(&job->metrics, "train", &job->model.linear, &xy_train,
-				 &st->sample[SPLIT_TRAIN], spec);
+				 &st->sample[SPLIT_TRAIN], pred, spec);
 	JsonField(&job->metrics, "rank", job->model.linear.rank + 1);
-	SampleQuantiles(&job->model, &st->sample[SPLIT_TRAIN], spec);
+	ModelSetQuantiles(&job->model, pred, st->sample[SPLIT_TRAIN].count, false);
+	pfree(pred);
 	job->n_train = st->mom[SPLIT_TRAIN].n;
 	job->n_test = st->mom[SPLIT_TEST].n;
 	job->n_skipped = (double) (st->skipped_target + st->skipped_feature);
