@@ -866,6 +866,8 @@ enrich_trigger(PG_FUNCTION_ARGS)
 	HeapTuple	tuple;
 	double		score;
 	bool		have;
+	Datum		values[3];
+	bool		nulls[3];
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -885,21 +887,26 @@ enrich_trigger(PG_FUNCTION_ARGS)
 	slot_getallattrs(c->slot);
 	FeatureReaderLoadSlot(&c->reader, c->slot);
 	have = ModelScoreRow(c->model, &c->reader, &score);
+	/* the outputs, computed once for either path */
+	for (int i = 0; i < c->ncols; i++)
+	{
+		int			p = c->what[i] == 1 && have ? ModelPercentile(c->model, score) : 0;
+
+		nulls[i] = !have || (c->what[i] == 1 && p == 0);
+		if (nulls[i])
+			values[i] = (Datum) 0;
+		else if (c->what[i] == 0)
+			values[i] = Float8GetDatum(score);
+		else if (c->what[i] == 1)
+			values[i] = Int16GetDatum((int16) p);
+		else
+			values[i] = ModelTopFactors(c->model, &c->reader, c->factors);
+	}
 	if (c->append)
 	{
-		Datum		values[3];
-		bool		nulls[3];
-		HeapTuple	result;
+		HeapTuple	result = TriggerAppend(c, RelationGetDescr(td->tg_relation), tuple,
+										   values, nulls);
 
-		for (int i = 0; i < c->ncols; i++)
-		{
-			int			p = c->what[i] == 1 && have ? ModelPercentile(c->model, score) : 0;
-
-			nulls[i] = !have || (c->what[i] == 1 && p == 0);
-			values[i] = nulls[i] ? (Datum) 0 :
-				c->what[i] == 0 ? Float8GetDatum(score) : Int16GetDatum((int16) p);
-		}
-		result = TriggerAppend(c, RelationGetDescr(td->tg_relation), tuple, values, nulls);
 		if (result != NULL)
 		{
 			ExecClearTuple(c->slot);
@@ -908,22 +915,8 @@ enrich_trigger(PG_FUNCTION_ARGS)
 	}
 	for (int i = 0; i < c->ncols; i++)
 	{
-		int			a = c->cols[i] - 1;
-
-		c->slot->tts_isnull[a] = !have;
-		if (!have)
-			continue;
-		if (c->what[i] == 0)
-			c->slot->tts_values[a] = Float8GetDatum(score);
-		else if (c->what[i] == 1)
-		{
-			int			p = ModelPercentile(c->model, score);
-
-			c->slot->tts_isnull[a] = p == 0;
-			c->slot->tts_values[a] = Int16GetDatum((int16) p);
-		}
-		else
-			c->slot->tts_values[a] = ModelTopFactors(c->model, &c->reader, c->factors);
+		c->slot->tts_values[c->cols[i] - 1] = values[i];
+		c->slot->tts_isnull[c->cols[i] - 1] = nulls[i];
 	}
 	tuple = heap_form_tuple(RelationGetDescr(td->tg_relation), c->slot->tts_values,
 							c->slot->tts_isnull);
