@@ -5,16 +5,17 @@ EXTENSION = profenrich
 MODULE_big = profenrich
 OBJS = src/profenrich.o src/options.o src/features.o src/moments.o src/linalg.o \
        src/glm.o src/distributions.o src/model.o src/step.o src/train.o \
-       src/registry.o src/score.o src/dataset.o src/logistic.o src/train_linear.o src/train_logistic.o src/metrics.o src/evaluate.o src/enrich.o
+       src/registry.o src/score.o src/dataset.o src/logistic.o src/train_linear.o src/train_logistic.o src/metrics.o src/evaluate.o src/enrich.o \
+       src/clv.o src/train_clv.o src/rfm.o
 DATA = $(wildcard sql/profenrich--*.sql)
 
 # Regression tests: sql/<name>.sql against expected/<name>.out
-REGRESS = setup linear registry features score errors parallel logistic enrich upgrade
+REGRESS = setup linear registry features score errors parallel logistic enrich clv upgrade
 REGRESS_OPTS = --inputdir=.
 
 PG_CFLAGS = -O3 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \
             -Wno-missing-field-initializers -Wno-cast-function-type
-SHLIB_LINK = -lopenblas -llapacke -lm
+SHLIB_LINK = -lopenblas -llapacke -lmvec -lm
 
 PG_CONFIG ?= $(shell test -x /usr/lib/postgresql/15/bin/pg_config && echo /usr/lib/postgresql/15/bin/pg_config || echo pg_config)
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)

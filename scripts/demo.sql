@@ -98,12 +98,29 @@ FROM profenrich.explain('churn',
        (SELECT p FROM demo.profiles p ORDER BY profenrich.score('churn', p) DESC, profile_id LIMIT 1), 4);
 
 \echo
-\echo '== 12. Enrichment in place: churn, conversion and LTV written into demo.profiles'
-\echo '      (conversion = a purchase in the next 90 days; LTV = the linear spend model, until the'
-\echo '       CLV models land)'
-SELECT name, version FROM profenrich.train('ltv', 'linear', 'demo.profiles', 'spend_next_90d',
-     ARRAY['plan', 'country', 'visits_90d', 'purchases_90d', 'purchases_total', 'spend_total'],
-     '{"seed": 1}');
+\echo '== 12. Lifetime value: RFM summaries of the purchase events up to the as-of date'
+\echo '      (weeks; purchases on one day are one transaction), kept on the profiles'
+ALTER TABLE demo.profiles ADD COLUMN frequency integer, ADD COLUMN recency float8,
+                          ADD COLUMN t float8, ADD COLUMN monetary float8;
+UPDATE demo.profiles p SET frequency = (r.s).frequency, recency = (r.s).recency, t = (r.s).t,
+                           monetary = (r.s).monetary
+FROM (SELECT profile_id, profenrich.rfm(ts, amount, '2024-10-02') AS s
+      FROM demo.experience_events WHERE event_type = 'purchase' GROUP BY profile_id) r
+WHERE r.profile_id = p.profile_id AND (r.s).t > 0;
+SELECT count(frequency) AS buyers, count(*) FILTER (WHERE frequency > 0) AS repeat_buyers,
+       round(avg(frequency), 2) AS avg_frequency, round(avg(t)::numeric, 1) AS avg_age_weeks,
+       round(avg(monetary) FILTER (WHERE frequency > 0)::numeric, 2) AS avg_repeat_spend
+FROM demo.profiles;
+\echo '   a CLV model: BG/NBD purchases and Gamma-Gamma spend, 12 months, 1% a month discount'
+SELECT name, version, algorithm, n_train, round((metrics->>'log_likelihood')::numeric, 1) AS log_likelihood,
+       metrics->'converged' AS converged
+FROM profenrich.train('ltv', 'clv', 'demo.profiles', options => '{"horizon_months": 12}');
+SELECT feature AS parameter, round(coef::numeric, 4) AS estimate, round(std_err::numeric, 4) AS std_err
+FROM profenrich.coefficients('ltv');
+
+\echo
+\echo '== 13. Enrichment in place: churn, conversion and LTV written into demo.profiles'
+\echo '      (conversion = a purchase in the next 90 days)'
 CREATE VIEW demo.conversion_training AS SELECT *, spend_next_90d > 0 AS converted FROM demo.profiles;
 SELECT name, version, round((metrics->'test'->>'auc')::numeric, 3) AS test_auc
 FROM profenrich.train('conversion', 'logistic', 'demo.conversion_training', 'converted',
@@ -114,20 +131,36 @@ CALL profenrich.enrich('demo.profiles', array['churn', 'conversion', 'ltv'],
                        '{"percentile": true, "factors": 2}');
 SELECT target, models, rows_scanned, rows_updated, status, round(extract(epoch FROM finished - started)::numeric, 2) AS seconds
 FROM profenrich.enrich_runs ORDER BY run_id DESC LIMIT 1;
+\echo '   the LTV distribution (profiles with a purchase history)'
+SELECT count(ltv_score) AS valued, round(sum(ltv_score)::numeric, 0) AS total_12m_value,
+       round(avg(ltv_score)::numeric, 2) AS mean,
+       round(percentile_cont(0.1) WITHIN GROUP (ORDER BY ltv_score)::numeric, 2) AS p10,
+       round(percentile_cont(0.5) WITHIN GROUP (ORDER BY ltv_score)::numeric, 2) AS median,
+       round(percentile_cont(0.9) WITHIN GROUP (ORDER BY ltv_score)::numeric, 2) AS p90,
+       round(max(ltv_score)::numeric, 2) AS max
+FROM demo.profiles;
+\echo '   the top customers by value, with what drives it'
+SELECT profile_id, plan, frequency, round(recency::numeric, 1) AS recency, round(t::numeric, 1) AS t,
+       round(monetary::numeric, 2) AS monetary,
+       round(profenrich.p_alive('ltv', frequency, recency, t)::numeric, 3) AS p_alive,
+       round(profenrich.expected_purchases('ltv', 52, frequency, recency, t)::numeric, 2) AS purchases_next_year,
+       round(profenrich.expected_spend('ltv', frequency, monetary)::numeric, 2) AS spend_per_purchase,
+       round(ltv_score::numeric, 2) AS ltv, ltv_pct
+FROM demo.profiles WHERE ltv_score IS NOT NULL ORDER BY ltv_score DESC, profile_id LIMIT 10;
 
 \echo
-\echo '== 13. As a BI tool reads them: the insight columns of a few profiles'
+\echo '== 14. As a BI tool reads them: the insight columns of a few profiles'
 SELECT profile_id, plan, round(churn_score::numeric, 3) AS churn, churn_pct, churn_factors,
        round(conversion_score::numeric, 3) AS conversion, conversion_pct,
        round(ltv_score::numeric, 2) AS ltv, ltv_pct
 FROM demo.profiles ORDER BY profile_id LIMIT 6;
 SELECT plan, count(*) AS profiles, round(avg(churn_score)::numeric, 3) AS avg_churn,
        count(*) FILTER (WHERE churn_pct >= 90) AS top_decile_churn_risk,
-       round(sum(ltv_score)::numeric, 0) AS predicted_90d_spend
+       round(sum(ltv_score)::numeric, 0) AS predicted_12m_value
 FROM demo.profiles GROUP BY plan ORDER BY plan;
 
 \echo
-\echo '== 14. Real time: a trigger scores a new profile as it is inserted'
+\echo '== 15. Real time: a trigger scores a new profile as it is inserted'
 CREATE TRIGGER churn_now BEFORE INSERT OR UPDATE ON demo.profiles
 FOR EACH ROW EXECUTE FUNCTION profenrich.enrich_trigger('churn', '{"factors": 2}');
 INSERT INTO demo.profiles (profile_id, email, country, plan, signup_date, age, newsletter, tenure_days,
@@ -140,8 +173,8 @@ UPDATE demo.profiles SET visits_90d = 25, views_90d = 60, days_since_last_visit 
 WHERE profile_id = 900001
 RETURNING profile_id, round(churn_score::numeric, 3) AS churn, churn_pct, churn_factors;
 \echo
-\echo '== 15. Analysts score in SQL too: SELECT profile_id, profenrich.score_churn(p) FROM demo.profiles p'
+\echo '== 16. Analysts score in SQL too: SELECT profile_id, profenrich.score_churn(p) FROM demo.profiles p'
 SELECT profile_id, round(profenrich.score_churn(p)::numeric, 3) AS churn,
        round(profenrich.score_conversion(p)::numeric, 3) AS conversion,
        round(profenrich.predict_ltv(p)::numeric, 2) AS ltv
-FROM demo.profiles p WHERE profile_id IN (1, 2, 900001) ORDER BY profile_id;
+FROM demo.profiles p WHERE profile_id IN (4, 5, 900001) ORDER BY profile_id;

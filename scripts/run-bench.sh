@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$PROFENRICH_ROOT"
 # the comparison pipeline only: Debian's scikit-learn and pandas
-for p in python3-sklearn python3-pandas; do
+for p in python3-sklearn python3-pandas python3-scipy; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="${missing:-} $p"
 done
 if [ -n "${missing:-}" ]; then
@@ -25,6 +25,30 @@ ours=$(psql_b -At -c "SELECT ms FROM bench.results WHERE bench = 'logistic: trai
 theirs=$(/usr/bin/python3 bench/sklearn_pipeline.py "$db")
 psql_b -q -c "INSERT INTO bench.results (bench, measured, ms, baseline, baseline_ms, goal)
   VALUES ('logistic: vs sklearn', 'train(''logistic'')', $ours, 'COPY+pandas+sklearn, end to end', $theirs, '<= 0.333')"
+echo "== lifetime value: $rows simulated customers (bench/clv_sim.py)"
+psql_b -q -c "CREATE TABLE bench.clv_tx (customer_id int, day date, amount float8)"
+/usr/bin/python3 bench/clv_sim.py "$rows" 42 | psql_b -q -c "\\copy bench.clv_tx FROM STDIN WITH (FORMAT csv)"
+psql_b -q -c "VACUUM ANALYZE bench.clv_tx" \
+  -c "CREATE TABLE bench.clv_sum AS SELECT customer_id, (profenrich.rfm(day, amount, '2025-12-31')).*
+      FROM bench.clv_tx GROUP BY customer_id" -c "VACUUM ANALYZE bench.clv_sum"
+psql_b -q -f bench/clv.sql
+# BG/NBD on CDNOW against SciPy's L-BFGS-B with numerical gradients, data already in NumPy
+PROFENRICH_DATA=$(cd "$PROFENRICH_ROOT/.." && pwd)/shared/data
+if [ -f "$PROFENRICH_DATA/cdnow/CDNOW_sample.txt" ]; then
+  bash test/data/load_shared.sh "$db" "$PROFENRICH_DATA" >/dev/null
+  psql_b -q -c "CREATE TABLE bench.cdnow_sum AS SELECT customer_id, (profenrich.rfm(day, dollars, '1997-09-30')).*
+                FROM shared_data.cdnow GROUP BY customer_id"
+  scipy=$(psql_b -At -c "COPY (SELECT frequency, recency, t FROM bench.cdnow_sum) TO STDOUT WITH (FORMAT csv)" |
+          /usr/bin/python3 bench/bgnbd_scipy.py)
+  echo "scipy: $scipy"
+  scipy_ms=$(printf '%s\n' "$scipy" | sed -n 's/^scipy_ms=\([0-9.]*\).*/\1/p')
+  psql_b -q -c "INSERT INTO bench.results (bench, measured, ms, baseline, baseline_ms, goal)
+    SELECT 'clv: bgnbd vs scipy', 'train(''bgnbd'') on CDNOW, reading included',
+      bench.time_ms(\$\$SELECT profenrich.train('bench_bg', 'bgnbd', 'bench.cdnow_sum')\$\$),
+      'scipy L-BFGS-B, numerical gradients, data in NumPy', $scipy_ms, '<= 0.25'"
+else
+  echo "skipping the BG/NBD vs SciPy benchmark: $PROFENRICH_DATA/cdnow is absent"
+fi
 echo "== bench/enrich.sh"
 bash bench/enrich.sh "$db"
 bash bench/memory.sh "$db"

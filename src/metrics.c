@@ -57,8 +57,8 @@ OrderKey(double v)
  * passes whose digit is the same for every pair, with a scratch array of
  * n pairs.
  */
-static void
-RadixSort(ScoredLabel *pairs, int64 n)
+void
+MetricsSortPairs(ScoredLabel *pairs, int64 n)
 {
 	ScoredLabel *tmp = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(ScoredLabel) * Max(n, 1));
 	Size	   *count = palloc(sizeof(Size) * RADIX_BUCKETS * RADIX_PASSES);
@@ -116,7 +116,7 @@ MetricAuc(ScoredLabel *pairs, int64 n)
 				rank_sum = 0;
 	int64		i = 0;
 
-	RadixSort(pairs, n);
+	MetricsSortPairs(pairs, n);
 	while (i < n)
 	{
 		int64		j = i;

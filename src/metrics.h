@@ -19,13 +19,14 @@ typedef struct ClassMetrics
 	double		base_rate;
 } ClassMetrics;
 
-/* A score and its 0/1 label, as the AUC sort takes them */
+/* A score and its 0/1 label (or weight), as the radix sort takes them */
 typedef struct ScoredLabel
 {
 	double		score;
 	double		label;
 } ScoredLabel;
 
+extern void MetricsSortPairs(ScoredLabel *pairs, int64 n);
 extern double MetricAuc(ScoredLabel *pairs, int64 n);
 extern void MetricsClassify(ScoredLabel *pairs, int64 n, double logloss, ClassMetrics *m);
 

@@ -14,6 +14,7 @@
 #include "libpq/pqformat.h"
 
 #include "logistic.h"
+#include "metrics.h"
 #include "model.h"
 #include "profenrich.h"
 
@@ -86,6 +87,67 @@ ReadLinear(StringInfo buf, LinearFit *f, int nslots)
 	f->slot_sd = ReadDoubles(buf, f->p);
 }
 
+/* One fitted lifetime-value submodel (or just its family CLV_NONE) */
+static void
+WriteClvFit(StringInfo buf, const ClvFit *f)
+{
+	pq_sendint16(buf, (int16) f->family);
+	if (f->family == CLV_NONE)
+		return;
+	WriteDoubles(buf, f->par, f->nparams);
+	WriteDoubles(buf, f->se, f->nparams);
+	pq_sendfloat8(buf, f->loglik);
+	pq_sendint32(buf, f->iterations);
+	pq_sendbyte(buf, f->converged ? 1 : 0);
+	pq_sendfloat8(buf, f->n);
+}
+
+static void
+ReadClvFit(StringInfo buf, ClvFit *f)
+{
+	f->family = (ClvFamily) pq_getmsgint(buf, 2);
+	if (f->family < CLV_NONE || f->family > CLV_GAMMAGAMMA)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("model parameters name unknown lifetime-value family %d", (int) f->family)));
+	f->nparams = ClvParamCount(f->family);
+	if (f->family == CLV_NONE)
+		return;
+	for (int i = 0; i < f->nparams; i++)
+		f->par[i] = pq_getmsgfloat8(buf);
+	for (int i = 0; i < f->nparams; i++)
+		f->se[i] = pq_getmsgfloat8(buf);
+	f->loglik = pq_getmsgfloat8(buf);
+	f->iterations = pq_getmsgint(buf, 4);
+	f->converged = pq_getmsgbyte(buf) != 0;
+	f->n = pq_getmsgfloat8(buf);
+}
+
+/* The lifetime-value body: submodels and valuation settings */
+static void
+WriteClv(StringInfo buf, const ClvModel *m)
+{
+	WriteClvFit(buf, &m->purchase);
+	WriteClvFit(buf, &m->spend);
+	pq_sendint32(buf, m->horizon_months);
+	pq_sendfloat8(buf, m->discount_rate);
+	pq_sendfloat8(buf, m->unit_days);
+}
+
+static void
+ReadClv(StringInfo buf, ClvModel *m, int ncolumns)
+{
+	ReadClvFit(buf, &m->purchase);
+	ReadClvFit(buf, &m->spend);
+	m->horizon_months = pq_getmsgint(buf, 4);
+	m->discount_rate = pq_getmsgfloat8(buf);
+	m->unit_days = pq_getmsgfloat8(buf);
+	if (ncolumns != (m->purchase.family != CLV_NONE ? 3 : 1) + (m->spend.family != CLV_NONE ? 1 : 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("lifetime-value model parameters do not match its %d columns", ncolumns)));
+}
+
 /* The params bytea of a model */
 bytea *
 ModelSerialize(const Model *model)
@@ -97,7 +159,10 @@ ModelSerialize(const Model *model)
 	pq_sendint16(&buf, MODEL_FORMAT);
 	pq_sendint16(&buf, (int16) model->algorithm);
 	FeatureSpecWrite(&buf, model->spec);
-	WriteLinear(&buf, &model->linear);
+	if (ALG_IS_CLV(model->algorithm))
+		WriteClv(&buf, &model->clv);
+	else
+		WriteLinear(&buf, &model->linear);
 	if (model->algorithm == ALG_LOGISTIC)
 	{
 		pq_sendint32(&buf, model->iterations);
@@ -131,11 +196,15 @@ ModelDeserialize(bytea *params)
 				 errhint("Update the profenrich extension to the release that trained the model.")));
 	model->algorithm = (ProfAlgorithm) pq_getmsgint(&buf, 2);
 	model->spec = FeatureSpecRead(&buf, format);
-	if (model->algorithm != ALG_LINEAR && model->algorithm != ALG_LOGISTIC)
+	if (model->algorithm < ALG_LINEAR || model->algorithm > ALG_CLV ||
+		(ALG_IS_CLV(model->algorithm) && format < 4))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("model parameters name unknown algorithm %d", (int) model->algorithm)));
-	ReadLinear(&buf, &model->linear, model->spec->nslots);
+	if (ALG_IS_CLV(model->algorithm))
+		ReadClv(&buf, &model->clv, model->spec->ncolumns);
+	else
+		ReadLinear(&buf, &model->linear, model->spec->nslots);
 	if (model->algorithm == ALG_LOGISTIC)
 	{
 		model->iterations = pq_getmsgint(&buf, 4);
@@ -210,10 +279,59 @@ ModelScoreRow(const Model *model, FeatureReader *r, double *score)
 {
 	double		eta;
 
+	if (ALG_IS_CLV(model->algorithm))
+		return ModelClvRow(model, r, score);
 	if (!ModelLinkRow(model, r, &eta))
 		return false;
 	*score = model->algorithm == ALG_LOGISTIC ? LogisticSigmoid(eta) : eta;
 	return true;
+}
+
+/*
+ * The score of a lifetime-value model for the current row: P(alive) for a
+ * purchase model, the expected spend per transaction for a spend model,
+ * the lifetime value for 'clv'; false when an input it needs is NULL.
+ */
+bool
+ModelClvRow(const Model *model, FeatureReader *r, double *score)
+{
+	const FeatureSpec *spec = model->spec;
+	const ClvModel *m = &model->clv;
+	double		x,
+				tx = 0,
+				T = 0,
+				mon = 0;
+	bool		purchase = m->purchase.family != CLV_NONE;
+
+	if (!FeatureReadNumber(r, spec, 0, &x))
+		return false;
+	if (purchase)
+	{
+		if (!FeatureReadNumber(r, spec, 1, &tx) || !FeatureReadNumber(r, spec, 2, &T))
+			return false;
+		ClvCheckHistory(x, tx, T, false);
+	}
+	if (m->spend.family != CLV_NONE && x > 0)
+	{
+		if (!FeatureReadNumber(r, spec, purchase ? 3 : 1, &mon))
+			return false;
+		ClvCheckSpend(x, mon);
+	}
+	else if (x < 0)
+		ClvCheckHistory(x, 0, 1, false);
+	switch (model->algorithm)
+	{
+		case ALG_GAMMAGAMMA:
+			*score = ClvExpectedSpend(&m->spend, x, mon);
+			break;
+		case ALG_CLV:
+			*score = ClvValue(m, x, tx, T, ClvExpectedSpend(&m->spend, x, mon));
+			break;
+		default:
+			*score = ClvPAlive(&m->purchase, x, tx, T);
+			break;
+	}
+	return !isnan(*score);		/* NaN: a spend model without a finite mean */
 }
 
 static int
@@ -249,6 +367,134 @@ ModelSetQuantiles(Model *model, double *scores, int64 n, bool sorted)
 		model->quantiles[k - 1] = scores[lo] + (h - lo) * (scores[hi] - scores[lo]);
 	}
 	model->nquantiles = MODEL_QUANTILES;
+}
+
+/* A float8 as an unsigned key with the same order */
+static inline uint64
+ScoreKey(double v)
+{
+	uint64		bits;
+
+	memcpy(&bits, &v, sizeof(bits));
+	return (bits & UINT64CONST(0x8000000000000000)) ? ~bits : bits | UINT64CONST(0x8000000000000000);
+}
+
+#define SELECT_BUCKETS (1 << 16)
+
+/*
+ * ModelSetQuantiles for scores with whole-number weights (w for the first
+ * nweighted scores, 1 for the rest): the same cut points as over the
+ * expanded population, without sorting all of them.
+ * A histogram of the weights over 2^16 buckets of the scores' order keys
+ * finds the bucket of every order statistic a cut point needs; only the
+ * scores of those buckets are then sorted.
+ */
+void
+ModelSetWeightedQuantiles(Model *model, const double *scores, const double *w, int64 nweighted,
+						  int64 n)
+{
+	uint64		kmin = PG_UINT64_MAX,
+				kmax = 0;
+	int			shift = 0;
+	double	   *hist,
+				total = 0,
+				want[2 * MODEL_QUANTILES];
+	bool	   *needed;
+	int			nwant = 0;
+	ScoredLabel *picked;
+	int64		npicked = 0;
+
+	model->nquantiles = 0;
+	for (int64 i = 0; i < n; i++)
+	{
+		uint64		k = ScoreKey(scores[i]);
+
+		kmin = Min(kmin, k);
+		kmax = Max(kmax, k);
+	}
+	total = n - nweighted;
+	for (int64 i = 0; i < nweighted; i++)
+		total += w[i];
+	if (total < 2)
+		return;
+	while (((kmax - kmin) >> shift) >= SELECT_BUCKETS)
+		shift++;
+	hist = palloc0(sizeof(double) * SELECT_BUCKETS);
+	needed = palloc0(sizeof(bool) * SELECT_BUCKETS);
+	for (int64 i = 0; i < nweighted; i++)
+		hist[(ScoreKey(scores[i]) - kmin) >> shift] += w[i];
+	for (int64 i = nweighted; i < n; i++)
+		hist[(ScoreKey(scores[i]) - kmin) >> shift] += 1.0;
+	/* the order statistics (0-based) that the cut points interpolate between */
+	for (int k = 1; k <= MODEL_QUANTILES; k++)
+	{
+		double		h = (total - 1) * (k / 100.0);
+
+		want[nwant++] = floor(h);
+		want[nwant++] = Min(floor(h) + 1, total - 1);
+	}
+	{
+		double		below = 0;
+		int			b = 0;
+
+		for (int j = 0; j < nwant; j++)
+		{
+			while (b < SELECT_BUCKETS - 1 && below + hist[b] <= want[j])
+				below += hist[b++];
+			needed[b] = true;
+		}
+	}
+	picked = palloc_extended(sizeof(ScoredLabel) * Max(n, 1), MCXT_ALLOC_HUGE);
+	for (int64 i = 0; i < n; i++)
+	{
+		int			b = (int) ((ScoreKey(scores[i]) - kmin) >> shift);
+
+		if (needed[b])
+		{
+			picked[npicked].score = scores[i];
+			picked[npicked++].label = i < nweighted ? w[i] : 1.0;
+		}
+	}
+	MetricsSortPairs(picked, npicked);
+	/* walk the buckets and the picked scores together to each order statistic */
+	model->quantiles = palloc(sizeof(double) * MODEL_QUANTILES);
+	{
+		double		below = 0;	/* weight of the buckets before b */
+		int			b = 0;
+		int64		at = 0;		/* first picked score of bucket b */
+		double		v[2 * MODEL_QUANTILES];
+
+		for (int j = 0; j < nwant; j++)
+		{
+			double		inb;
+			int64		p;
+
+			while (b < SELECT_BUCKETS - 1 && below + hist[b] <= want[j])
+			{
+				below += hist[b];
+				if (needed[b])
+					while (at < npicked && (int) ((ScoreKey(picked[at].score) - kmin) >> shift) == b)
+						at++;
+				b++;
+			}
+			/* within bucket b: the picked scores from at on, in order */
+			inb = below;
+			p = at;
+			while (p < npicked - 1 && inb + picked[p].label <= want[j])
+				inb += picked[p++].label;
+			v[j] = picked[p].score;
+		}
+		for (int k = 1; k <= MODEL_QUANTILES; k++)
+		{
+			double		h = (total - 1) * (k / 100.0);
+
+			model->quantiles[k - 1] = v[2 * (k - 1)] + (h - floor(h)) * (v[2 * k - 1] - v[2 * (k - 1)]);
+		}
+	}
+	model->nquantiles = MODEL_QUANTILES;
+	pfree(hist);
+	pfree(needed);
+	pfree(picked);
 }
 
 /*

@@ -15,10 +15,13 @@
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 
+#include "clv.h"
 #include "options.h"
 
 #define VALID_OPTIONS "l2, test_fraction, key, seed, impute, max_categories, deploy"
 #define VALID_LOGISTIC VALID_OPTIONS ", positive, class_weight, max_iter, tol"
+#define VALID_CLV_OPTIONS "columns, max_iter, tol, deploy"
+#define VALID_CLV_ALL VALID_CLV_OPTIONS ", purchase_model, horizon_months, discount_rate, unit_days"
 #define VALID_ENRICH_OPTIONS "batch_size, percentile, factors, columns"
 #define MAX_FACTORS 50
 
@@ -224,6 +227,143 @@ OptionsParse(Jsonb *options, bool logistic, TrainOptions *opts)
 	opts->max_iter = 50;
 	opts->tol = 1e-8;
 	OptionsWalk(options, "{\"l2\": 0.1}", OptionApply, &arg);
+}
+
+/* What ClvOptionApply needs besides the pair */
+typedef struct ClvApplyArg
+{
+	const char *algorithm;
+	bool		clv;			/* the 'clv' algorithm: valuation options too */
+	ClvOptions *o;
+} ClvApplyArg;
+
+/* The "columns" object of a lifetime-value model: renames of its four inputs */
+static void
+ClvColumns(JsonbValue *v, ClvOptions *o)
+{
+	JsonbIterator *it;
+	JsonbValue	e;
+	JsonbIteratorToken tok;
+	char	   *key = NULL;
+	const char *expected = "an object of column names, such as {\"frequency\": \"n_repeat\", \"t\": \"age_weeks\"}";
+
+	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+		OptionError("columns", expected);
+	it = JsonbIteratorInit(v->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			key = pnstrdup(e.val.string.val, e.val.string.len);
+		else if (tok == WJB_VALUE && key != NULL)
+		{
+			char	   *name = OptionString("columns", &e, expected);
+
+			if (strcmp(key, "frequency") == 0)
+				o->frequency = name;
+			else if (strcmp(key, "recency") == 0)
+				o->recency = name;
+			else if (strcmp(key, "t") == 0)
+				o->t = name;
+			else if (strcmp(key, "monetary") == 0)
+				o->monetary = name;
+			else
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("unknown input \"%s\" in option \"columns\"", key),
+						 errhint("The inputs are frequency, recency, t and monetary.")));
+			key = NULL;
+		}
+	}
+}
+
+/* Store one key/value pair of a lifetime-value model's options in o */
+static void
+ClvOptionApply(const char *key, JsonbValue *v, void *arg)
+{
+	ClvApplyArg *a = (ClvApplyArg *) arg;
+	ClvOptions *o = a->o;
+
+	if (strcmp(key, "columns") == 0)
+		ClvColumns(v, o);
+	else if (strcmp(key, "max_iter") == 0)
+	{
+		double		d = OptionNumber(key, v, "an integer from 1 to 10000");
+
+		if (d != floor(d) || d < 1 || d > 10000)
+			OptionError(key, "an integer from 1 to 10000");
+		o->max_iter = (int) d;
+	}
+	else if (strcmp(key, "tol") == 0)
+	{
+		o->tol = OptionNumber(key, v, "a number above 0 and below 1");
+		if (!(o->tol > 0 && o->tol < 1))
+			OptionError(key, "a number above 0 and below 1");
+	}
+	else if (strcmp(key, "deploy") == 0)
+	{
+		if (v->type != jbvBool)
+			OptionError(key, "true or false");
+		o->deploy = v->val.boolean;
+	}
+	else if (a->clv && strcmp(key, "purchase_model") == 0)
+	{
+		char	   *s = OptionString(key, v, "\"bgnbd\" or \"paretonbd\"");
+
+		if (strcmp(s, "bgnbd") == 0)
+			o->purchase_model = CLV_BGNBD;
+		else if (strcmp(s, "paretonbd") == 0)
+			o->purchase_model = CLV_PARETONBD;
+		else
+			OptionError(key, "\"bgnbd\" or \"paretonbd\"");
+	}
+	else if (a->clv && strcmp(key, "horizon_months") == 0)
+	{
+		double		d = OptionNumber(key, v, "an integer from 1 to 1200");
+
+		if (d != floor(d) || d < 1 || d > 1200)
+			OptionError(key, "an integer from 1 to 1200");
+		o->horizon_months = (int) d;
+	}
+	else if (a->clv && strcmp(key, "discount_rate") == 0)
+	{
+		o->discount_rate = OptionNumber(key, v, "a monthly rate from 0 up to (not including) 1");
+		if (o->discount_rate < 0 || o->discount_rate >= 1)
+			OptionError(key, "a monthly rate from 0 up to (not including) 1");
+	}
+	else if (a->clv && strcmp(key, "unit_days") == 0)
+	{
+		o->unit_days = OptionNumber(key, v, "a number of days above 0, such as 7 for weeks");
+		if (!(o->unit_days > 0 && o->unit_days <= 3660))
+			OptionError(key, "a number of days above 0, such as 7 for weeks");
+	}
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown option \"%s\" for algorithm \"%s\"", key, a->algorithm),
+				 errhint("Valid options are: %s.", a->clv ? VALID_CLV_ALL : VALID_CLV_OPTIONS)));
+}
+
+/*
+ * Fill o with defaults, then with the keys of the options object of a
+ * lifetime-value algorithm.
+ */
+void
+ClvOptionsParse(Jsonb *options, const char *algorithm, ClvOptions *o)
+{
+	ClvApplyArg arg = {algorithm, strcmp(algorithm, "clv") == 0, o};
+
+	o->frequency = "frequency";
+	o->recency = "recency";
+	o->t = "t";
+	o->monetary = "monetary";
+	o->purchase_model = CLV_BGNBD;
+	o->horizon_months = 12;
+	o->discount_rate = 0.01;
+	o->unit_days = 7;
+	o->max_iter = 200;
+	o->tol = 1e-9;
+	o->deploy = true;
+	OptionsWalk(options, "{\"columns\": {\"t\": \"age_weeks\"}}", ClvOptionApply, &arg);
 }
 
 /* Store one key/value pair of enrich()'s options in o */

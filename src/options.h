@@ -40,8 +40,25 @@ typedef struct EnrichOptions
 	Jsonb	   *columns;		/* {"model": {"score": .., "percentile": .., "factors": ..}} */
 } EnrichOptions;
 
+/* Options of the lifetime-value algorithms (bgnbd, paretonbd, gammagamma, clv) */
+typedef struct ClvOptions
+{
+	char	   *frequency;		/* source column names */
+	char	   *recency;
+	char	   *t;
+	char	   *monetary;
+	int			purchase_model; /* ClvFamily of a 'clv' model's purchase model */
+	int			horizon_months;
+	double		discount_rate;	/* per month */
+	double		unit_days;
+	int			max_iter;
+	double		tol;
+	bool		deploy;
+} ClvOptions;
+
 extern void OptionError(const char *key, const char *expected) pg_attribute_noreturn();
 extern void OptionsParse(Jsonb *options, bool logistic, TrainOptions *opts);
+extern void ClvOptionsParse(Jsonb *options, const char *algorithm, ClvOptions *o);
 extern void EnrichOptionsParse(Jsonb *options, EnrichOptions *o);
 extern const char *ImputeModeName(ImputeMode mode);
 

@@ -43,6 +43,14 @@ AlgorithmName(ProfAlgorithm alg)
 			return "linear";
 		case ALG_LOGISTIC:
 			return "logistic";
+		case ALG_BGNBD:
+			return "bgnbd";
+		case ALG_PARETONBD:
+			return "paretonbd";
+		case ALG_GAMMAGAMMA:
+			return "gammagamma";
+		case ALG_CLV:
+			return "clv";
 	}
 	return "unknown";
 }

@@ -16,8 +16,14 @@ extern int	profenrich_max_train_memory;
 typedef enum ProfAlgorithm
 {
 	ALG_LINEAR = 1,
-	ALG_LOGISTIC = 2
+	ALG_LOGISTIC = 2,
+	ALG_BGNBD = 3,				/* lifetime value (0.4.0) */
+	ALG_PARETONBD = 4,
+	ALG_GAMMAGAMMA = 5,
+	ALG_CLV = 6
 } ProfAlgorithm;
+
+#define ALG_IS_CLV(alg) ((alg) >= ALG_BGNBD && (alg) <= ALG_CLV)
 
 extern const char *AlgorithmName(ProfAlgorithm alg);
 

@@ -497,6 +497,8 @@ drop_model(PG_FUNCTION_ARGS)
 	PG_RETURN_INT32((int32) dropped);
 }
 
+static void ClvCoefficients(ReturnSetInfo *rsinfo, const ClvModel *m);
+
 /* A float8 datum, NULL for NaN */
 static void
 PutNumber(Datum *values, bool *nulls, int i, double v)
@@ -523,6 +525,11 @@ coefficients(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	model = RegistryLoad(name, PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1), &version,
 						 CurrentMemoryContext);
+	if (ALG_IS_CLV(model->algorithm))
+	{
+		ClvCoefficients(rsinfo, &model->clv);
+		return (Datum) 0;
+	}
 	f = &model->linear;
 	for (int i = 0; i <= f->p; i++)
 	{
@@ -541,6 +548,29 @@ coefficients(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
+}
+
+/*
+ * The parameters of a lifetime-value model's submodels, by name, with
+ * standard errors (no test statistic: the parameters are positive by
+ * construction, and 0 is not a hypothesis of interest).
+ */
+static void
+ClvCoefficients(ReturnSetInfo *rsinfo, const ClvModel *m)
+{
+	const ClvFit *fits[2] = {&m->purchase, &m->spend};
+
+	for (int k = 0; k < 2; k++)
+		for (int i = 0; i < fits[k]->nparams; i++)
+		{
+			Datum		values[6];
+			bool		nulls[6] = {false, false, false, true, true, true};
+
+			values[0] = CStringGetTextDatum(ClvParamName(fits[k]->family, i));
+			PutNumber(values, nulls, 1, fits[k]->par[i]);
+			PutNumber(values, nulls, 2, fits[k]->se[i]);
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
 }
 
 /*

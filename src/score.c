@@ -46,6 +46,9 @@ PG_FUNCTION_INFO_V1(score_conversion);
 PG_FUNCTION_INFO_V1(predict_ltv);
 PG_FUNCTION_INFO_V1(score_columns_for);
 PG_FUNCTION_INFO_V1(percentile);
+PG_FUNCTION_INFO_V1(expected_purchases);
+PG_FUNCTION_INFO_V1(p_alive);
+PG_FUNCTION_INFO_V1(expected_spend);
 
 #define MODEL_NAME_KEY 256
 
@@ -313,24 +316,28 @@ ArgReader(ScoreCache *c, FunctionCallInfo fcinfo, int names_arg)
 	return c->args;
 }
 
-/* An insight wrapper refuses a model of the other task */
+/*
+ * An insight wrapper refuses a model of another task: score_churn and
+ * score_conversion take logistic models, predict_ltv regressions and
+ * 'clv' models.
+ */
 static void
 CheckKind(const ScoreCache *c, int kind)
 {
-	bool		propensity = c->model->algorithm == ALG_LOGISTIC;
+	ProfAlgorithm alg = c->model->algorithm;
 
-	if (kind == KIND_PROPENSITY && !propensity)
+	if (kind == KIND_PROPENSITY && alg != ALG_LOGISTIC)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("model \"%s\" is a %s model, not a propensity model",
-						text_to_cstring(c->name), AlgorithmName(c->model->algorithm)),
-				 errhint("score_churn and score_conversion take a model trained with algorithm 'logistic'; use predict_ltv or score for this one.")));
-	if (kind == KIND_VALUE && propensity)
+						text_to_cstring(c->name), AlgorithmName(alg)),
+				 errhint("score_churn and score_conversion take a model trained with algorithm 'logistic'; use score for this one.")));
+	if (kind == KIND_VALUE && alg != ALG_LINEAR && alg != ALG_CLV)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("model \"%s\" is a propensity model, not a value model",
-						text_to_cstring(c->name)),
-				 errhint("predict_ltv takes a regression model; use score_churn, score_conversion or score for this one.")));
+				 errmsg("model \"%s\" is a %s model, not a value model",
+						text_to_cstring(c->name), AlgorithmName(alg)),
+				 errhint("predict_ltv takes a model trained with algorithm 'clv' or 'linear'; use score for this one.")));
 }
 
 /*
@@ -601,4 +608,81 @@ percentile(PG_FUNCTION_ARGS)
 	if (p == 0)
 		PG_RETURN_NULL();
 	PG_RETURN_INT16((int16) p);
+}
+
+/* The model of a lifetime-value function, refusing one without the submodel it needs */
+static const ClvModel *
+ClvModelArg(FunctionCallInfo fcinfo, bool spend)
+{
+	ScoreCache *c = ScoreCacheGet(fcinfo, PG_GETARG_TEXT_PP(0), 0);
+	const ClvModel *m = &c->model->clv;
+	ProfAlgorithm alg = c->model->algorithm;
+
+	if (!ALG_IS_CLV(alg) || (spend ? m->spend.family : m->purchase.family) == CLV_NONE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("model \"%s\" is a %s model, not a %s model",
+						text_to_cstring(c->name), AlgorithmName(alg), spend ? "spend" : "purchase"),
+				 errhint(spend ? "expected_spend takes a model trained with algorithm 'gammagamma' or 'clv'." :
+						 "expected_purchases and p_alive take a model trained with algorithm 'bgnbd', 'paretonbd' or 'clv'.")));
+	return m;
+}
+
+/*
+ * expected_purchases(name, periods, frequency, recency, t): expected
+ * transactions in the next periods (the model's time unit) of a customer
+ * with that history.
+ */
+Datum
+expected_purchases(PG_FUNCTION_ARGS)
+{
+	const ClvModel *m = ClvModelArg(fcinfo, false);
+	double		periods = PG_GETARG_FLOAT8(1),
+				x = PG_GETARG_FLOAT8(2),
+				tx = PG_GETARG_FLOAT8(3),
+				T = PG_GETARG_FLOAT8(4);
+
+	if (!(periods >= 0) || isinf(periods))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("periods must be a finite number not below 0, got %g", periods),
+				 errhint("Pass the length of the future window in the model's time unit, such as 52 for a year in weeks.")));
+	ClvCheckHistory(x, tx, T, false);
+	PG_RETURN_FLOAT8(ClvExpectedPurchases(&m->purchase, periods, x, tx, T));
+}
+
+/* p_alive(name, frequency, recency, t): the probability the customer is still active */
+Datum
+p_alive(PG_FUNCTION_ARGS)
+{
+	const ClvModel *m = ClvModelArg(fcinfo, false);
+	double		x = PG_GETARG_FLOAT8(1),
+				tx = PG_GETARG_FLOAT8(2),
+				T = PG_GETARG_FLOAT8(3);
+
+	ClvCheckHistory(x, tx, T, false);
+	PG_RETURN_FLOAT8(ClvPAlive(&m->purchase, x, tx, T));
+}
+
+/*
+ * expected_spend(name, frequency, monetary): the Gamma-Gamma conditional
+ * mean spend per transaction; the population mean when frequency is 0.
+ */
+Datum
+expected_spend(PG_FUNCTION_ARGS)
+{
+	const ClvModel *m = ClvModelArg(fcinfo, true);
+	double		x = PG_GETARG_FLOAT8(1),
+				mon = PG_GETARG_FLOAT8(2),
+				v;
+
+	ClvCheckHistory(x, 0, 1, false);
+	ClvCheckSpend(x, mon);
+	v = ClvExpectedSpend(&m->spend, x, mon);
+	if (isnan(v))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("the spend model's q is %g: the mean spend is infinite", m->spend.par[1]),
+				 errhint("Retrain the spend model on cleaner monetary values.")));
+	PG_RETURN_FLOAT8(v);
 }

@@ -57,7 +57,7 @@ TrainQuery(const char *sql, int nargs, Oid *types, Datum *values, long tcount)
 }
 
 /* Open the source, check its kind, and keep its name and columns */
-static void
+void
 SourceOpen(Oid relid, Source *src)
 {
 	Relation	rel = try_relation_open(relid, AccessShareLock);
@@ -83,7 +83,7 @@ SourceOpen(Oid relid, Source *src)
 }
 
 /* Attribute number of a live column, 0 if none */
-static AttrNumber
+AttrNumber
 SourceColumn(const Source *src, const char *name)
 {
 	for (int i = 0; i < src->tupdesc->natts; i++)
@@ -107,7 +107,7 @@ NoSuchColumn(const Source *src, const char *name, const char *role)
 }
 
 /* The column's conversion, erroring for types a model cannot read */
-static FeatureConv
+FeatureConv
 ColumnConv(const Source *src, AttrNumber att, const char *role)
 {
 	Form_pg_attribute a = TupleDescAttr(src->tupdesc, att - 1);
@@ -295,7 +295,7 @@ ResolveFeatures(FeatureSpec *spec, const Source *src, FunctionCallInfo fcinfo)
 }
 
 /* Refuse to train on columns the caller may not read */
-static void
+void
 CheckPrivileges(const FeatureSpec *spec, const Source *src)
 {
 	Oid			user = GetUserId();
@@ -568,8 +568,8 @@ ImputeMeans(const LinearStats *st, FeatureSpec *spec, const int *miss_slot)
 }
 
 /* Build the result row (name, version, algorithm, n_train, n_test, metrics, deployed) */
-static Datum
-ResultRow(FunctionCallInfo fcinfo, const RegistryEntry *e, int version)
+Datum
+TrainResultRow(FunctionCallInfo fcinfo, const RegistryEntry *e, int version)
 {
 	TupleDesc	desc;
 	Datum		values[7];
@@ -610,10 +610,13 @@ CheckNameAndAlgorithm(FunctionCallInfo fcinfo, char **name)
 		return ALG_LINEAR;
 	if (strcmp(algorithm, "logistic") == 0)
 		return ALG_LOGISTIC;
+	for (int alg = ALG_BGNBD; alg <= ALG_CLV; alg++)
+		if (strcmp(algorithm, AlgorithmName((ProfAlgorithm) alg)) == 0)
+			return (ProfAlgorithm) alg;
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("unknown algorithm \"%s\"", algorithm),
-			 errhint("Available algorithms: linear, logistic.")));
+			 errhint("Available algorithms: linear, logistic, bgnbd, paretonbd, gammagamma, clv.")));
 	return ALG_LINEAR;
 }
 
@@ -643,6 +646,8 @@ train(PG_FUNCTION_ARGS)
 
 	memset(&job, 0, sizeof(job));
 	alg = CheckNameAndAlgorithm(fcinfo, &name);
+	if (ALG_IS_CLV(alg))
+		return TrainClv(fcinfo, name, alg);
 	OptionsParse(PG_ARGISNULL(5) ? NULL : PG_GETARG_JSONB_P(5), alg == ALG_LOGISTIC, &job.opts);
 	SourceOpen(PG_GETARG_OID(2), &job.src);
 
@@ -688,5 +693,5 @@ train(PG_FUNCTION_ARGS)
 	e.params = ModelSerialize(&job.model);
 	e.deploy = job.opts.deploy;
 	version = RegistryInsert(&e);
-	PG_RETURN_DATUM(ResultRow(fcinfo, &e, version));
+	PG_RETURN_DATUM(TrainResultRow(fcinfo, &e, version));
 }

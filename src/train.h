@@ -50,7 +50,15 @@ extern void JsonField(StringInfo out, const char *key, double v);
 extern void CheckRowCount(const LinearStats *st, const FeatureSpec *spec, const Source *src);
 extern double *ImputeMeans(const LinearStats *st, FeatureSpec *spec, const int *miss_slot);
 
+extern void SourceOpen(Oid relid, Source *src);
+extern AttrNumber SourceColumn(const Source *src, const char *name);
+extern FeatureConv ColumnConv(const Source *src, AttrNumber att, const char *role);
+extern void CheckPrivileges(const FeatureSpec *spec, const Source *src);
+struct RegistryEntry;
+extern Datum TrainResultRow(FunctionCallInfo fcinfo, const struct RegistryEntry *e, int version);
+
 extern void TrainLinear(TrainJob *job);
+extern Datum TrainClv(FunctionCallInfo fcinfo, const char *name, ProfAlgorithm alg);
 extern void TrainLogistic(TrainJob *job);
 
 #endif

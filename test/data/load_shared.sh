@@ -16,6 +16,10 @@
 #                            snake_case; TotalCharges is a single space in 11 rows
 #                            (tenure 0): loaded as NULL (NULL ' ', so only that exact
 #                            unquoted field is NULL; every other column is NOT NULL).
+#   shared_data.cdnow        cdnow/CDNOW_sample.txt (6,919 purchases of 2,357 customers;
+#                            whitespace separated, CRLF, no header: master_id sample_id
+#                            YYYYMMDD n_cds dollars). customer_id is the sample id, as in
+#                            the literature; reshaped to CSV by awk before \copy.
 set -euo pipefail
 
 if [ $# -ne 2 ]; then
@@ -121,6 +125,36 @@ SQL
     loaded+=("telco_churn")
 else
     echo "skipping shared_data.telco_churn: $telco not found"
+fi
+
+# --- CDNOW purchases (sample) ---------------------------------------------------------------
+cdnow=$dir/cdnow/CDNOW_sample.txt
+cdnow_csv=$(mktemp)
+trap 'rm -f "$script" "$cdnow_csv"' EXIT
+if [ -f "$cdnow" ]; then
+    if ! tr -d '\r' <"$cdnow" | awk 'NF != 5 || length($3) != 8 || $3 !~ /^[0-9]+$/ { bad = 1 } END { exit bad }'; then
+        echo "$cdnow: unexpected layout (expected 5 whitespace-separated fields, YYYYMMDD dates)" >&2
+        exit 1
+    fi
+    tr -d '\r' <"$cdnow" |
+        awk '{ printf "%s,%s,%s-%s-%s,%s,%s\n", $1, $2, substr($3,1,4), substr($3,5,2), substr($3,7,2), $4, $5 }' \
+        >"$cdnow_csv"
+    cat >>"$script" <<SQL
+CREATE TABLE shared_data.cdnow (
+    master_id   int NOT NULL,
+    customer_id int NOT NULL,
+    day         date NOT NULL,
+    n_cds       int NOT NULL,
+    dollars     float8 NOT NULL
+);
+COMMENT ON TABLE shared_data.cdnow IS
+    'CDNOW purchases, 1/10 sample of the 1997-Q1 cohort (CDNOW_sample.txt), loaded by test/data/load_shared.sh';
+\\copy shared_data.cdnow FROM $(sql_path "$cdnow_csv") WITH (FORMAT csv)
+ANALYZE shared_data.cdnow;
+SQL
+    loaded+=("cdnow")
+else
+    echo "skipping shared_data.cdnow: $cdnow not found"
 fi
 
 psql -X -q -v ON_ERROR_STOP=1 --single-transaction -d "$db" -f "$script"
