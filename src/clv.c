@@ -127,8 +127,8 @@ ClvRefuseSpend(double x, double m)
  * Digamma for x > 0: the recurrence up to 6, then the asymptotic series
  * (error below 1e-15 from there).
  */
-double
-ClvDigamma(double x)
+static double
+Digamma(double x)
 {
 	double		acc = 0.0;
 	double		f;
@@ -211,84 +211,6 @@ RisingLog(double s, int max_x, double *lg, double *dg)
 		lg[k] = lg[k - 1] + log(s + k - 1);
 		dg[k] = dg[k - 1] + 1.0 / (s + k - 1);
 	}
-}
-
-/* log(exp(u) + exp(v)) and the weight exp(u) / (exp(u) + exp(v)) */
-static inline double
-LogSum2(double u, double v, double *wu)
-{
-	double		m = Max(u, v);
-	double		eu = exp(u - m),
-				ev = exp(v - m);
-
-	*wu = eu / (eu + ev);
-	return m + log(eu + ev);
-}
-
-/*
- * BG/NBD log-likelihood at log-parameters lp = log(r, alpha, a, b); the
- * gradient with respect to lp when grad is not NULL.  Per customer
- *	 LL = log G(r+x)/G(r) + r log alpha + log B(a, b+x)/B(a, b)
- *		  + log[(alpha+T)^-(r+x) + [x>0] a/(b+x-1) (alpha+t_x)^-(r+x)].
- */
-static double
-BgnbdLogLik(const ClvHistories *h, const double *lp, double *grad)
-{
-	double		r = exp(lp[0]),
-				alpha = exp(lp[1]),
-				a = exp(lp[2]),
-				b = exp(lp[3]);
-	int			mx = h->max_x;
-	double	   *buf = palloc(sizeof(double) * 6 * (mx + 1));
-	double	   *lr = buf, *dr = lr + mx + 1, *lb = dr + mx + 1, *db = lb + mx + 1,
-			   *lab = db + mx + 1, *dab = lab + mx + 1;
-	double		ll = 0,
-				g[4] = {0, 0, 0, 0},
-				la = log(alpha),
-				lna = log(a);
-
-	RisingLog(r, mx, lr, dr);
-	RisingLog(b, mx, lb, db);
-	RisingLog(a + b, mx, lab, dab);
-	for (int64 i = 0; i < h->n; i++)
-	{
-		int			x = (int) h->x[i];
-		double		w = h->w[i],
-					rx = r + x,
-					lT = log(alpha + h->T[i]),
-					c1 = -rx * lT,
-					row,
-					w1 = 1.0,
-					w2 = 0.0,
-					lt = 0.0;
-
-		if (x > 0)
-		{
-			lt = log(alpha + h->tx[i]);
-			row = LogSum2(c1, lna - log(b + x - 1) - rx * lt, &w1);
-			w2 = 1.0 - w1;
-		}
-		else
-			row = c1;
-		ll += w * (lr[x] + r * la + lb[x] - lab[x] + row);
-		if (grad)
-		{
-			g[0] += w * (dr[x] + la - w1 * lT - w2 * lt);
-			g[1] += w * (r / alpha - rx * (w1 / (alpha + h->T[i]) +
-										   (x > 0 ? w2 / (alpha + h->tx[i]) : 0.0)));
-			g[2] += w * (-dab[x] + (x > 0 ? w2 / a : 0.0));
-			g[3] += w * (db[x] - dab[x] - (x > 0 ? w2 / (b + x - 1) : 0.0));
-		}
-	}
-	if (grad)
-	{
-		grad[0] = g[0] * r;
-		grad[1] = g[1] * alpha;
-		grad[2] = g[2] * a;
-		grad[3] = g[3] * b;
-	}
-	pfree(buf);
-	return ll;
 }
 
 /*
@@ -428,93 +350,17 @@ ParetoLogLik(const ClvHistories *h, const double *lp, double *grad)
 }
 
 /*
- * Gamma-Gamma log-likelihood of repeat customers' mean spends at
- * lp = log(p, q, gamma), gradient in lp.  Per customer
- *	 LL = lgamma(px+q) - lgamma(px) - lgamma(q) + q log gamma
- *		  + (px-1) log m + px log x - (px+q) log(gamma + m x).
- */
-static double
-SpendLogLik(const ClvSpends *sp, const double *lp, double *grad)
-{
-	double		p = exp(lp[0]),
-				q = exp(lp[1]),
-				gam = exp(lp[2]);
-	int			mx = sp->max_x;
-	double	   *lgx = palloc(sizeof(double) * 3 * (mx + 1));
-	double	   *dgx = lgx + mx + 1,
-			   *dpq = dgx + mx + 1;
-	double		ll = 0,
-				g[3] = {0, 0, 0},
-				lq = lgamma(q),
-				dq = ClvDigamma(q),
-				lgam = log(gam);
-
-	/* per frequency: lgamma(px+q) - lgamma(px), digamma(px+q) - digamma(px), digamma(px+q) */
-	for (int x = 1; x <= mx; x++)
-	{
-		lgx[x] = lgamma(p * x + q) - lgamma(p * x);
-		dpq[x] = ClvDigamma(p * x + q);
-		dgx[x] = dpq[x] - ClvDigamma(p * x);
-	}
-	for (int64 i = 0; i < sp->n; i++)
-	{
-		double		x = sp->x[i],
-					m = sp->m[i],
-					w = sp->w ? sp->w[i] : 1.0,
-					px = p * x,
-					lm = log(m),
-					lx = log(x),
-					u = gam + m * x,
-					lu = log(u);
-		int			xi = (int) x;
-
-		ll += w * (lgx[xi] - lq + q * lgam + (px - 1) * lm + px * lx - (px + q) * lu);
-		if (grad)
-		{
-			g[0] += w * x * (dgx[xi] + lm + lx - lu);
-			g[1] += w * (dpq[xi] - dq + lgam - lu);
-			g[2] += w * (q / gam - (px + q) / u);
-		}
-	}
-	if (grad)
-	{
-		grad[0] = g[0] * p;
-		grad[1] = g[1] * q;
-		grad[2] = g[2] * gam;
-	}
-	pfree(lgx);
-	return ll;
-}
-
-/* The log-likelihood of a family at log-parameters, gradient when asked */
-double
-ClvLogLik(ClvFamily family, const void *data, const double *lp, double *grad)
-{
-	switch (family)
-	{
-		case CLV_BGNBD:
-			return BgnbdLogLik((const ClvHistories *) data, lp, grad);
-		case CLV_PARETONBD:
-			return ParetoLogLik((const ClvHistories *) data, lp, grad);
-		case CLV_GAMMAGAMMA:
-			return SpendLogLik((const ClvSpends *) data, lp, grad);
-		default:
-			elog(ERROR, "unknown lifetime-value family %d", (int) family);
-	}
-	return 0.0;
-}
-
-/*
- * The objective the fit minimizes: minus the mean log-likelihood per
- * customer, so tolerances do not depend on the data size; +inf where the
- * likelihood is not finite.
+ * The objective the BFGS fit (Pareto/NBD) minimizes: minus the mean
+ * log-likelihood per customer, so tolerances do not depend on the data
+ * size; +inf where the likelihood is not finite.
  */
 static double
 Objective(ClvFamily family, const void *data, double wsum, int np, const double *lp,
 		  double *grad)
 {
-	double		ll = ClvLogLik(family, data, lp, grad);
+	double		ll = ParetoLogLik((const ClvHistories *) data, lp, grad);
 
+	Assert(family == CLV_PARETONBD);
 	for (int i = 0; i < np && grad; i++)
 	{
 		grad[i] = -grad[i] / wsum;
@@ -1365,8 +1211,8 @@ SpendNewtonTerms(const ClvSpends *sp, const SpendConstants *c, const double *lp,
 
 		if (nx == 0)
 			continue;
-		a1 = ClvDigamma(p * x + q);
-		a2 = ClvDigamma(p * x);
+		a1 = Digamma(p * x + q);
+		a2 = Digamma(p * x);
 		t1 = Trigamma(p * x + q);
 		t2 = Trigamma(p * x);
 		fx += nx * (lgamma(p * x + q) - lgamma(p * x));
@@ -1378,7 +1224,7 @@ SpendNewtonTerms(const ClvSpends *sp, const SpendConstants *c, const double *lp,
 	}
 	ll = fx - c->n * lgamma(q) + q * c->n * lg + p * c->xlmx - c->lm - p * sum[1] - q * sum[0];
 	g[0] = fp + c->xlmx - sum[1];
-	g[1] = fq - c->n * ClvDigamma(q) + c->n * lg - sum[0];
+	g[1] = fq - c->n * Digamma(q) + c->n * lg - sum[0];
 	g[2] = q * c->n / gam - p * sum[3] - q * sum[2];
 	H[0] = fpp;
 	H[1] = H[3] = fpq;
@@ -1562,10 +1408,13 @@ NewtonFitWarm(ClvFamily family, const void *data, double wsum, int max_iter, dou
 }
 
 /*
- * Fit a family by maximum likelihood: BFGS on log-parameters from all
- * parameters 1, with analytic gradients.  Converged when the largest
- * gradient component of the mean log-likelihood is below tol.  Fills fit
- * (estimates, standard errors, log-likelihood); returns converged.
+ * Fit a family by maximum likelihood on log-parameters, from all
+ * parameters 1: Newton for BG/NBD and Gamma-Gamma (NewtonFitWarm), BFGS
+ * with analytic gradients for Pareto/NBD, whose Hessian would cost as
+ * much as the rest of a pass again.  Converged when the largest gradient
+ * component of the mean log-likelihood is below tol (or the objective
+ * stops moving at its rounding floor).  Fills fit (estimates, standard
+ * errors, log-likelihood); returns converged.
  */
 bool
 ClvFitModel(ClvFamily family, const void *data, int max_iter, double tol, ClvFit *fit)

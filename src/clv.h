@@ -83,7 +83,6 @@ typedef struct ClvModel
 
 extern const char *ClvParamName(ClvFamily family, int i);
 extern int	ClvParamCount(ClvFamily family);
-extern double ClvLogLik(ClvFamily family, const void *data, const double *logpar, double *grad);
 extern bool ClvFitModel(ClvFamily family, const void *data, int max_iter, double tol,
 						ClvFit *fit);
 extern void ClvIndexHistories(ClvHistories *h);
@@ -116,6 +115,5 @@ ClvCheckSpend(double x, double m)
 	if (!(m < 1e300 && m > -1e300) || (x > 0 && !(m > 0)))
 		ClvRefuseSpend(x, m);
 }
-extern double ClvDigamma(double x);
 
 #endif
