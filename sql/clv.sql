@@ -286,6 +286,16 @@ SELECT pg_temp.err($$SELECT profenrich.expected_purchases('sim_gg', 10, 2, 3, 10
 SELECT pg_temp.err($$SELECT profenrich.expected_spend('sim_bg', 2, 10)$$);
 SELECT pg_temp.err($$SELECT profenrich.predict_ltv(p, 'sim_bg') FROM profiles p$$);
 SELECT pg_temp.err($$SELECT profenrich.score_churn(p, 'sim_clv') FROM profiles p$$);
+-- the propensity and regression tools refuse lifetime-value models
+SELECT pg_temp.err($$SELECT profenrich.evaluate('sim_clv', 'sim')$$);
+SELECT pg_temp.err($$SELECT profenrich.evaluate('sim_clv')$$);
+SELECT pg_temp.err($$SELECT * FROM profenrich.lift('sim_clv', 'sim')$$);
+SELECT pg_temp.err($$SELECT * FROM profenrich.explain('sim_clv', (SELECT s FROM sim s LIMIT 1))$$);
+SELECT pg_temp.err($$SELECT profenrich.factors('sim_clv', s) FROM sim s LIMIT 1$$);
+-- (enrich writes factors for logistic models only: asking for them with 'ltv' is no error)
+SET client_min_messages = warning;
+SELECT pg_temp.err($$CALL profenrich.enrich('profiles', array['ltv'], '{"factors": 2}')$$);
+RESET client_min_messages;
 -- aggregate arguments
 SELECT pg_temp.err($$SELECT profenrich.rfm(day, amount, NULL) FROM tx$$);
 SELECT pg_temp.err($$SELECT profenrich.rfm(day, amount, '2024-03-31', 0) FROM tx$$);

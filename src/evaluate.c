@@ -207,6 +207,12 @@ evaluate(PG_FUNCTION_ARGS)
 	Collector	c;
 	StringInfoData out;
 
+	if (ALG_IS_CLV(m->algorithm))
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("evaluate needs a linear or logistic model, and \"%s\" is %s",
+						text_to_cstring(PG_GETARG_TEXT_PP(0)), AlgorithmName(m->algorithm)),
+				 errhint("Read a lifetime-value model's fit with coefficients() and its metrics in profenrich.models; compare expected_purchases with a holdout period's purchases.")));
 	if (own && m->spec->test_fraction == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
