@@ -381,6 +381,17 @@ MaxAbs(const double *v, int n)
 	return m;
 }
 
+/* The end of a fit: its estimates and log-likelihood, converged if the gradient is small */
+static void
+FitFinish(ClvFit *fit, const double *lp, double f, const double *g, double tol, double wsum)
+{
+	if (!fit->converged && isfinite(f) && MaxAbs(g, fit->nparams) < tol)
+		fit->converged = true;
+	for (int i = 0; i < fit->nparams; i++)
+		fit->par[i] = exp(lp[i]);
+	fit->loglik = -f * wsum;
+}
+
 /* Invert a small symmetric positive definite matrix in place; false if not definite */
 static bool
 SmallSpdInverse(double *a, int n)
@@ -1353,11 +1364,7 @@ NewtonFit(ClvFamily family, const void *data, double wsum, const double *start, 
 			break;
 		}
 	}
-	if (!fit->converged && isfinite(f) && MaxAbs(g, np) < tol)
-		fit->converged = true;
-	for (int i = 0; i < np; i++)
-		fit->par[i] = exp(lp[i]);
-	fit->loglik = -f * wsum;
+	FitFinish(fit, lp, f, g, tol, wsum);
 	if (fit->converged)
 	{
 		/* the Hessian of -LL in log-parameters; the delta method back to natural */
@@ -1507,11 +1514,7 @@ ClvFitModel(ClvFamily family, const void *data, int max_iter, double tol, ClvFit
 			last = GetCurrentTimestamp();
 		}
 	}
-	if (!fit->converged && isfinite(f) && MaxAbs(g, np) < tol)
-		fit->converged = true;
-	for (int i = 0; i < np; i++)
-		fit->par[i] = exp(lp[i]);
-	fit->loglik = -f * wsum;
+	FitFinish(fit, lp, f, g, tol, wsum);
 	if (fit->converged)
 		StandardErrors(family, data, wsum, fit, lp);
 	return fit->converged;

@@ -63,6 +63,29 @@ OptionString(const char *key, JsonbValue *v, const char *expected)
 	return pnstrdup(v->val.string.val, v->val.string.len);
 }
 
+/* A jsonb number that is a whole number from lo to hi, or an error naming the key */
+static int
+OptionInteger(const char *key, JsonbValue *v, int lo, int hi)
+{
+	char	   *expected = psprintf("an integer from %d to %d", lo, hi);
+	double		d = OptionNumber(key, v, expected);
+
+	if (d != floor(d) || d < lo || d > hi)
+		OptionError(key, expected);
+	return (int) d;
+}
+
+/* A convergence tolerance: a number above 0 and below 1 */
+static double
+OptionTolerance(const char *key, JsonbValue *v)
+{
+	double		d = OptionNumber(key, v, "a number above 0 and below 1");
+
+	if (!(d > 0 && d < 1))
+		OptionError(key, "a number above 0 and below 1");
+	return d;
+}
+
 /* The options only logistic models take; false for any other key */
 static bool
 LogisticOption(const char *key, JsonbValue *v, TrainOptions *opts)
@@ -80,19 +103,9 @@ LogisticOption(const char *key, JsonbValue *v, TrainOptions *opts)
 			OptionError(key, "\"balanced\" or an object of positive weights by class, such as {\"true\": 3, \"false\": 1}");
 	}
 	else if (strcmp(key, "max_iter") == 0)
-	{
-		double		d = OptionNumber(key, v, "an integer from 1 to 10000");
-
-		if (d != floor(d) || d < 1 || d > 10000)
-			OptionError(key, "an integer from 1 to 10000");
-		opts->max_iter = (int) d;
-	}
+		opts->max_iter = OptionInteger(key, v, 1, 10000);
 	else if (strcmp(key, "tol") == 0)
-	{
-		opts->tol = OptionNumber(key, v, "a number above 0 and below 1");
-		if (!(opts->tol > 0 && opts->tol < 1))
-			OptionError(key, "a number above 0 and below 1");
-	}
+		opts->tol = OptionTolerance(key, v);
 	else
 		return false;
 	return true;
@@ -150,13 +163,7 @@ OptionApply(const char *key, JsonbValue *v, void *arg)
 			OptionError(key, "\"mean\", \"skip\" or \"error\"");
 	}
 	else if (strcmp(key, "max_categories") == 0)
-	{
-		double		d = OptionNumber(key, v, "an integer from 1 to 10000");
-
-		if (d != floor(d) || d < 1 || d > 10000)
-			OptionError(key, "an integer from 1 to 10000");
-		opts->max_categories = (int) d;
-	}
+		opts->max_categories = OptionInteger(key, v, 1, 10000);
 	else if (strcmp(key, "deploy") == 0)
 	{
 		if (v->type != jbvBool)
@@ -286,19 +293,9 @@ ClvOptionApply(const char *key, JsonbValue *v, void *arg)
 	if (strcmp(key, "columns") == 0)
 		ClvColumns(v, o);
 	else if (strcmp(key, "max_iter") == 0)
-	{
-		double		d = OptionNumber(key, v, "an integer from 1 to 10000");
-
-		if (d != floor(d) || d < 1 || d > 10000)
-			OptionError(key, "an integer from 1 to 10000");
-		o->max_iter = (int) d;
-	}
+		o->max_iter = OptionInteger(key, v, 1, 10000);
 	else if (strcmp(key, "tol") == 0)
-	{
-		o->tol = OptionNumber(key, v, "a number above 0 and below 1");
-		if (!(o->tol > 0 && o->tol < 1))
-			OptionError(key, "a number above 0 and below 1");
-	}
+		o->tol = OptionTolerance(key, v);
 	else if (strcmp(key, "deploy") == 0)
 	{
 		if (v->type != jbvBool)
@@ -317,13 +314,7 @@ ClvOptionApply(const char *key, JsonbValue *v, void *arg)
 			OptionError(key, "\"bgnbd\" or \"paretonbd\"");
 	}
 	else if (a->clv && strcmp(key, "horizon_months") == 0)
-	{
-		double		d = OptionNumber(key, v, "an integer from 1 to 1200");
-
-		if (d != floor(d) || d < 1 || d > 1200)
-			OptionError(key, "an integer from 1 to 1200");
-		o->horizon_months = (int) d;
-	}
+		o->horizon_months = OptionInteger(key, v, 1, 1200);
 	else if (a->clv && strcmp(key, "discount_rate") == 0)
 	{
 		o->discount_rate = OptionNumber(key, v, "a monthly rate from 0 up to (not including) 1");
@@ -387,13 +378,7 @@ EnrichOptionApply(const char *key, JsonbValue *v, void *arg)
 		o->percentile = v->val.boolean;
 	}
 	else if (strcmp(key, "factors") == 0)
-	{
-		double		d = OptionNumber(key, v, "an integer from 0 to 50");
-
-		if (d != floor(d) || d < 0 || d > MAX_FACTORS)
-			OptionError(key, "an integer from 0 to 50");
-		o->factors = (int) d;
-	}
+		o->factors = OptionInteger(key, v, 0, MAX_FACTORS);
 	else if (strcmp(key, "columns") == 0)
 	{
 		if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
