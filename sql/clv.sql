@@ -261,6 +261,11 @@ SELECT pg_temp.err($$SELECT profenrich.train('few', 'gammagamma', 'few_repeat')$
 -- an optimizer that fails to converge: an error with the last log-likelihood, no model
 SELECT pg_temp.err($$SELECT profenrich.train('slow', 'bgnbd', 'sim', options => '{"max_iter": 2}')$$);
 SELECT count(*) AS slow_models FROM profenrich.models WHERE name = 'slow';
+-- a cancelled training (statement_timeout) stores nothing
+SET statement_timeout = '1ms';
+SELECT name FROM profenrich.train('cancelled', 'clv', 'sim', options => '{"purchase_model": "paretonbd"}');
+RESET statement_timeout;
+SELECT count(*) AS cancelled_models FROM profenrich.models WHERE name = 'cancelled';
 -- options and columns
 SELECT pg_temp.err($$SELECT profenrich.train('x', 'bgnbd', 'sim', 'frequency')$$);
 SELECT pg_temp.err($$SELECT profenrich.train('x', 'bgnbd', 'sim', options => '{"horizon_months": 6}')$$);
