@@ -266,6 +266,25 @@ SET statement_timeout = '1ms';
 SELECT name FROM profenrich.train('cancelled', 'clv', 'sim', options => '{"purchase_model": "paretonbd"}');
 RESET statement_timeout;
 SELECT count(*) AS cancelled_models FROM profenrich.models WHERE name = 'cancelled';
+-- data that do not identify the model: an error, never a model that gives NaN
+CREATE TABLE alike AS
+SELECT g AS id, 0 AS frequency, 0.0::float8 AS recency, (g % 50 + 1)::float8 AS t, 0.0::float8 AS monetary
+FROM generate_series(1, 100) g
+UNION ALL SELECT 100 + g, 3, 10, 20, 20 + (g % 37) FROM generate_series(1, 400) g;
+SELECT pg_temp.err($$SELECT profenrich.train('alike', 'clv', 'alike')$$);
+SELECT pg_temp.err($$SELECT profenrich.train('alike', 'bgnbd', 'alike')$$);
+CREATE TABLE no_repeat AS SELECT * FROM alike WHERE frequency = 0;
+SELECT pg_temp.err($$SELECT profenrich.train('no_repeat', 'paretonbd', 'no_repeat')$$);
+CREATE TABLE heavy AS SELECT id, frequency, recency, t,
+  CASE WHEN frequency > 0 THEN 1 / ((id % 97 + 1) / 98.0) ^ 3 ELSE 0 END AS monetary FROM sim;
+SELECT pg_temp.err($$SELECT profenrich.train('heavy', 'gammagamma', 'heavy')$$);
+SELECT count(*) AS unidentified_models FROM profenrich.models WHERE name IN ('alike', 'no_repeat', 'heavy');
+-- a table with inheritance children is read whole, as a query would read it
+CREATE TABLE parent_sum (LIKE sim);
+CREATE TABLE child_sum () INHERITS (parent_sum);
+INSERT INTO parent_sum SELECT * FROM sim WHERE id <= 100;
+INSERT INTO child_sum SELECT * FROM sim WHERE id > 100;
+SELECT n_train FROM profenrich.train('inherited', 'bgnbd', 'parent_sum');
 -- options and columns
 SELECT pg_temp.err($$SELECT profenrich.train('x', 'bgnbd', 'sim', 'frequency')$$);
 SELECT pg_temp.err($$SELECT profenrich.train('x', 'bgnbd', 'sim', options => '{"horizon_months": 6}')$$);
@@ -284,6 +303,8 @@ SELECT pg_temp.err($$SELECT profenrich.p_alive('sim_clv', 2, 12, 10)$$);
 SELECT pg_temp.err($$SELECT profenrich.p_alive('sim_clv', 2, 1, -1)$$);
 SELECT pg_temp.err($$SELECT profenrich.expected_spend('sim_clv', 2, 0)$$);
 SELECT pg_temp.err($$SELECT profenrich.expected_spend('sim_clv', 'NaN', 10)$$);
+SELECT pg_temp.err($$SELECT profenrich.p_alive('sim_clv', 1e300, 1, 2)$$);
+SELECT pg_temp.err($$SELECT profenrich.clv_data(0, 1, 1, 1, 1)$$);
 -- a lifetime-value function given a model of another kind
 SELECT name FROM profenrich.train('lin', 'linear', 'sim', 'monetary', ARRAY['frequency', 't']);
 SELECT pg_temp.err($$SELECT profenrich.p_alive('lin', 2, 3, 10)$$);
@@ -307,6 +328,11 @@ SELECT pg_temp.err($$SELECT profenrich.rfm(day, amount, '2024-03-31', 0) FROM tx
 SELECT pg_temp.err($$SELECT profenrich.rfm(day, amount, 'infinity') FROM tx$$);
 SELECT pg_temp.err($$SELECT profenrich.rfm(day, 'NaN', '2024-03-31') FROM tx$$);
 SELECT pg_temp.err($$SELECT profenrich.rfm('infinity'::date, amount, '2024-03-31') FROM tx$$);
+SELECT pg_temp.err($$SELECT profenrich.rfm(day, amount, '2024-03-31', NULL) FROM tx$$);
+SELECT pg_temp.err($$SELECT profenrich.rfm(day, amount, CASE WHEN amount > 10 THEN date '2024-03-31'
+                                                            ELSE date '2024-04-30' END) FROM tx$$);
+SELECT pg_temp.err($$SELECT profenrich.rfm(d, 1e308, '2024-03-31')
+                     FROM (VALUES (date '2024-01-01'), (date '2024-01-01')) v(d)$$);
 -- scoring a profile whose summary is impossible
 INSERT INTO profiles (customer_id, frequency, recency, t, monetary) VALUES (100002, 2, 50, 30, 10);
 SELECT pg_temp.err($$SELECT profenrich.predict_ltv(p, 'sim_clv') FROM profiles p WHERE customer_id = 100002$$);

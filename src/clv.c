@@ -93,6 +93,11 @@ ClvRefuseHistory(double x, double tx, double T, bool training)
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("frequency must not be negative, got %g", x),
 				 errhint("frequency counts repeat purchases: distinct purchase days minus one.")));
+	if (x > CLV_MAX_FREQUENCY)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("frequency must be at most %d, got %g", CLV_MAX_FREQUENCY, x),
+				 errhint("frequency counts repeat purchases: distinct purchase days minus one.")));
 	if (training ? !(T > 0) : T < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
@@ -1506,6 +1511,8 @@ ClvFitModel(ClvFamily family, const void *data, int max_iter, double tol, ClvFit
 			fit->converged = true;
 			break;
 		}
+		if (stall >= 20)
+			break;				/* stuck on a flat ridge: not converged */
 		if (TimestampDifferenceExceeds(last, GetCurrentTimestamp(), NOTICE_MS))
 		{
 			ereport(NOTICE,

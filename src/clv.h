@@ -21,6 +21,7 @@ typedef enum ClvFamily
 } ClvFamily;
 
 #define CLV_MAX_PARAMS 4
+#define CLV_MAX_FREQUENCY 100000	/* repeat purchases a summary may count */
 
 /*
  * Distinct purchase histories (frequency x, recency t_x, age T) with the
@@ -104,7 +105,7 @@ static inline void
 ClvCheckHistory(double x, double tx, double T, bool training)
 {
 	if (!(x >= 0 && tx >= 0 && tx <= T && (training ? T > 0 : T >= 0) &&
-		  x < 1e300 && T < 1e300))
+		  x <= CLV_MAX_FREQUENCY && T < INFINITY))
 		ClvRefuseHistory(x, tx, T, training);
 }
 
@@ -112,7 +113,7 @@ ClvCheckHistory(double x, double tx, double T, bool training)
 static inline void
 ClvCheckSpend(double x, double m)
 {
-	if (!(m < 1e300 && m > -1e300) || (x > 0 && !(m > 0)))
+	if (!(m < INFINITY && m > -INFINITY) || (x > 0 && !(m > 0)))
 		ClvRefuseSpend(x, m);
 }
 

@@ -97,6 +97,11 @@ RfmCheckArgs(FunctionCallInfo fcinfo)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("as_of must be a finite date"),
 				 errhint("Pass the end of the observation period, such as '1997-09-30'.")));
+	if (PG_NARGS() >= 5 && PG_ARGISNULL(4))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("unit_days must not be NULL"),
+				 errhint("Use 7 for weeks, 1 for days.")));
 	unit = UnitArg(fcinfo);
 	if (!(unit > 0) || isinf(unit))
 		ereport(ERROR,
@@ -125,7 +130,15 @@ RfmAdd(FunctionCallInfo fcinfo, DateADT day, bool skip)
 		MemoryContextSwitchTo(old);
 	}
 	else
+	{
 		s = (RfmState *) PG_GETARG_POINTER(0);
+		if (PG_ARGISNULL(3) || PG_GETARG_DATEADT(3) != s->as_of ||
+			(PG_NARGS() >= 5 && (PG_ARGISNULL(4) || PG_GETARG_FLOAT8(4) != s->unit_days)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("as_of and unit_days must be the same for every purchase of a customer"),
+					 errhint("Pass constants, such as rfm(day, amount, '1997-09-30', 7).")));
+	}
 	if (skip || PG_ARGISNULL(2))
 		PG_RETURN_POINTER(s);
 	if (DATE_NOT_FINITE(day))
@@ -303,6 +316,11 @@ rfm_final(PG_FUNCTION_ARGS)
 	}
 	if (days > 1)
 		repeat_sum += day_sum;
+	if (!isfinite(repeat_sum) || !isfinite(day_sum))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("a customer's purchase amounts sum beyond the range of float8"),
+				 errhint("Check the amount column's unit; amounts near 1e308 cannot be summed.")));
 	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "rfm must return a composite type");
 	desc = BlessTupleDesc(desc);

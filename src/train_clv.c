@@ -20,6 +20,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "executor/tuptable.h"
 #include "common/hashfn.h"
@@ -51,7 +52,6 @@ PG_FUNCTION_INFO_V1(clv_data_final);
 #define CLV_DATA_FORMAT 1
 #define COLLECT_HISTORY 1		/* flags of clv_data: what to collect */
 #define COLLECT_SPEND 2
-#define MAX_FREQUENCY 100000
 #define MIN_CUSTOMERS 10
 #define READ_BATCH 32
 #define QUANTILE_ROWS 131072	/* repeat customers valued for the percentiles */			/* rows a heap scan reads before counting them */
@@ -300,7 +300,7 @@ RefuseFrequency(double x)
 	ClvCheckHistory(x, 0, 1, false);
 	ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
-				 errmsg("frequency must be a whole number from 0 to %d, got %g", MAX_FREQUENCY, x),
+				 errmsg("frequency must be a whole number from 0 to %d, got %g", CLV_MAX_FREQUENCY, x),
 				 errhint("frequency counts repeat purchases: distinct purchase days minus one.")));
 }
 
@@ -308,7 +308,7 @@ RefuseFrequency(double x)
 static inline void
 CheckFrequency(double x)
 {
-	if (!(x >= 0 && x <= MAX_FREQUENCY && (double) (int32) x == x))
+	if (!(x >= 0 && x <= CLV_MAX_FREQUENCY && (double) (int32) x == x))
 		RefuseFrequency(x);
 }
 
@@ -383,11 +383,22 @@ clv_data_trans(PG_FUNCTION_ARGS)
 		int			flags = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1);
 
 		if (flags < 1 || flags > 3)
-			elog(ERROR, "clv_data: flags must be 1, 2 or 3");
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("clv_data flags must be 1 (histories), 2 (spends) or 3 (both), not %s",
+							PG_ARGISNULL(1) ? "NULL" : psprintf("%d", flags)),
+					 errhint("clv_data is what train() runs; call train() instead.")));
 		s = StateCreate(flags, 0, 0);
 	}
 	else
+	{
 		s = (ClvDataState *) PG_GETARG_POINTER(0);
+		if (PG_ARGISNULL(1) || PG_GETARG_INT32(1) != s->flags)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("clv_data flags must be the same for every row"),
+					 errhint("Pass one constant as the flags argument.")));
+	}
 	DataProgress(s);
 	for (int i = 0; i < 4; i++)
 	{
@@ -442,7 +453,10 @@ clv_data_combine(PG_FUNCTION_ARGS)
 	if (a == NULL)
 		a = StateCreate(b->flags, b->hist.n, b->spend.n);
 	if (a->flags != b->flags)
-		elog(ERROR, "clv_data: states with different flags");
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("clv_data flags must be the same for every row"),
+				 errhint("Pass one constant as the flags argument.")));
 	StateMerge(a, b);
 	MemoryContextSwitchTo(old);
 	PG_RETURN_POINTER(a);
@@ -533,8 +547,8 @@ StateCheck(bytea *bytes)
 	memcpy(&hdr, VARDATA_ANY(bytes), sizeof(hdr));
 	if (hdr.format != CLV_DATA_FORMAT || hdr.flags < 1 || hdr.flags > 3 ||
 		hdr.nhist < 0 || hdr.nspend < 0 || hdr.nhist > PG_INT32_MAX || hdr.nspend > len ||
-		hdr.hist_max_x < 0 || hdr.hist_max_x > MAX_FREQUENCY ||
-		hdr.spend_max_x < 0 || hdr.spend_max_x > MAX_FREQUENCY ||
+		hdr.hist_max_x < 0 || hdr.hist_max_x > CLV_MAX_FREQUENCY ||
+		hdr.spend_max_x < 0 || hdr.spend_max_x > CLV_MAX_FREQUENCY ||
 		StateBytes(hdr.flags, hdr.nhist, hdr.nspend) != len)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
@@ -765,14 +779,16 @@ InputColumns(int flags, int *col)
 
 /*
  * Whether the source can be read by a scan of its heap instead of a
- * query: a plain table with no row-level security for the current user
- * (column privileges are checked before either path).  The scan skips
+ * query: a plain table without inheritance children and without row-level
+ * security for the current user (column privileges are checked before
+ * either path).  The scan skips
  * the executor's per-row work, the bulk of the read for a narrow table.
  */
 static bool
 DirectScanAllowed(const Source *src)
 {
 	return get_rel_relkind(src->relid) == RELKIND_RELATION &&
+		!has_subclass(src->relid) &&
 		check_enable_rls(src->relid, InvalidOid, true) != RLS_ENABLED;
 }
 
@@ -992,6 +1008,57 @@ HistoryValueFactors(const ClvModel *m, ClvHistories *h)
 	return factor;
 }
 
+/* Refuse a model whose scores are not finite for a training customer */
+static void
+RefuseNonFinite(const Model *model, const char *what)
+{
+	const ClvModel *m = &model->clv;
+	StringInfoData pars;
+
+	initStringInfo(&pars);
+	for (int k = 0; k < 2; k++)
+	{
+		const ClvFit *f = k == 0 ? &m->purchase : &m->spend;
+
+		for (int i = 0; i < f->nparams; i++)
+			appendStringInfo(&pars, "%s%s = %g", pars.len > 0 ? ", " : "",
+							 ClvParamName(f->family, i), f->par[i]);
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_EXCEPTION),
+			 errmsg("the fitted %s model gives no finite %s for some training customers", AlgorithmName(model->algorithm), what),
+			 errdetail("The estimates are %s.", pars.data),
+			 errhint("Parameters this extreme mean the customers do not identify the model (for example, nobody appears to drop out); train on more varied customers, or try the other purchase model.")));
+}
+
+/*
+ * Refuse a fit without a proper maximum: where the Hessian is singular
+ * the likelihood is flat along some direction (a parameter runs off to 0
+ * or infinity), and the estimates mean nothing.
+ */
+static void
+CheckIdentified(const ClvFit *f, const Source *src)
+{
+	StringInfoData pars;
+	bool		flat = false;
+
+	initStringInfo(&pars);
+	for (int i = 0; i < f->nparams; i++)
+	{
+		flat |= !isfinite(f->se[i]);
+		appendStringInfo(&pars, "%s%s = %g", i > 0 ? ", " : "", ClvParamName(f->family, i),
+						 f->par[i]);
+	}
+	if (flat)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("the %s fit on %s has no proper maximum",
+						f->family == CLV_BGNBD ? "BG/NBD" : f->family == CLV_PARETONBD ?
+						"Pareto/NBD" : "Gamma-Gamma", src->qualname),
+				 errdetail("The likelihood is flat along some parameters at %s.", pars.data),
+				 errhint("The customers do not identify every parameter (for example, all share one history, or nobody appears to drop out); train on more varied customers, or try the other purchase model.")));
+}
+
 /*
  * The training population's scores for percentiles, from the distinct
  * rows and their weights: P(alive) for a purchase model, expected spend
@@ -1023,6 +1090,17 @@ ClvQuantiles(Model *model, ClvData *d)
 	}
 	else if (model->algorithm != ALG_CLV)
 	{
+		/* the expectations must evaluate: a year's purchases of every (x, T) */
+		ClvModel	year = *m;
+		double	   *value;
+
+		year.horizon_months = 12;
+		year.unit_days = 7;
+		year.discount_rate = 0;
+		value = HistoryValueFactors(&year, &d->hist);
+		for (int64 i = 0; i < d->hist.n; i++)
+			if (!isfinite(value[i]))
+				RefuseNonFinite(model, "expected purchases");
 		ClvPAliveAll(&m->purchase, &d->hist, score);
 		memcpy(w, d->hist.w, sizeof(double) * d->hist.n);
 		n = nweighted = d->hist.n;
@@ -1064,6 +1142,10 @@ ClvQuantiles(Model *model, ClvData *d)
 		}
 		nweighted = n;
 	}
+	for (int64 i = 0; i < n; i++)
+		if (!isfinite(score[i]))
+			RefuseNonFinite(model, model->algorithm == ALG_CLV ? "lifetime value" :
+							model->algorithm == ALG_GAMMAGAMMA ? "expected spend" : "P(alive)");
 	ModelSetWeightedQuantiles(model, score, w, nweighted, n);
 }
 
@@ -1186,12 +1268,14 @@ TrainClv(FunctionCallInfo fcinfo, const char *name, ProfAlgorithm alg)
 		ClvIndexHistories(&d.hist);
 		FitOrFail(alg == ALG_PARETONBD || (alg == ALG_CLV && o.purchase_model == CLV_PARETONBD) ?
 				  CLV_PARETONBD : CLV_BGNBD, &d.hist, &o, &model.clv.purchase);
+		CheckIdentified(&model.clv.purchase, &src);
 	}
 	if (flags & COLLECT_SPEND)
 	{
 		CheckCustomers(d.repeat, "repeat customers (frequency > 0)", &src);
 		FitOrFail(CLV_GAMMAGAMMA, &d.spend, &o, &model.clv.spend);
-		if (alg == ALG_CLV && !(model.clv.spend.par[1] > 1))
+		CheckIdentified(&model.clv.spend, &src);
+		if (!(model.clv.spend.par[1] > 1))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_EXCEPTION),
 					 errmsg("the spend model's q is %g: mean spend per transaction is infinite",
