@@ -106,6 +106,22 @@ SELECT (m.metrics->>'log_likelihood')::float8 < 0 AS negative_ll,
 FROM profenrich.models m, profenrich.models bg, profenrich.models gg
 WHERE m.name = 'sim_clv' AND bg.name = 'sim_bg' AND gg.name = 'sim_gg';
 
+-- many distinct histories (eight copies of the population, ages moved by 1e-6 weeks): the fit
+-- starts on a subsample, then finishes on every history; it agrees with a fit without that warm
+-- start, and with the one-copy fit (the same likelihood, times eight)
+CREATE TABLE sim8 AS SELECT id + 10000 * k AS id, frequency, recency, t + k * 1e-6 AS t, monetary
+FROM sim, generate_series(0, 7) k;
+SELECT name, (metrics->>'distinct_histories')::int > 4 * 8192 AS warm_started
+FROM profenrich.train('sim8_warm', 'clv', 'sim8');
+SELECT name FROM profenrich.train('sim8_cold', 'clv', 'sim8', options => '{"warm_start": false}');
+SELECT bool_and(abs(w.coef / c.coef - 1) < 1e-4) AS warm_equals_cold,
+       bool_and(abs(w.coef / o.coef - 1) < 1e-4) AS equals_one_copy
+FROM profenrich.coefficients('sim8_warm') w JOIN profenrich.coefficients('sim8_cold') c USING (feature)
+JOIN profenrich.coefficients('sim_clv') o USING (feature);
+SELECT abs((w.metrics->>'log_likelihood')::float8 / (c.metrics->>'log_likelihood')::float8 - 1) < 1e-9
+       AS same_log_likelihood
+FROM profenrich.models w, profenrich.models c WHERE w.name = 'sim8_warm' AND c.name = 'sim8_cold';
+
 -- Pareto/NBD on the same customers: a model of another process, but its fit must converge and
 -- predict about as many purchases overall as BG/NBD does
 SELECT name, (metrics->>'converged')::bool AS converged FROM profenrich.train('sim_pn', 'paretonbd', 'sim');

@@ -1292,6 +1292,9 @@ NewtonFit(ClvFamily family, const void *data, double wsum, const double *start, 
 	int			stall = 0;
 	SpendConstants c;
 
+	fit->family = family;
+	fit->nparams = np;
+	fit->n = wsum;
 	if (family == CLV_GAMMAGAMMA)
 		SpendConstantsInit((const ClvSpends *) data, &c);
 	f = NewtonObjective(family, data, &c, wsum, lp, g, H);
@@ -1393,7 +1396,7 @@ NewtonFit(ClvFamily family, const void *data, double wsum, const double *start, 
  */
 static bool
 NewtonFitWarm(ClvFamily family, const void *data, double wsum, int max_iter, double tol,
-			  ClvFit *fit)
+			  bool warm_start, ClvFit *fit)
 {
 	double		start[CLV_MAX_PARAMS] = {0, 0, 0, 0};
 	ClvHistories indexed;
@@ -1402,7 +1405,7 @@ NewtonFitWarm(ClvFamily family, const void *data, double wsum, int max_iter, dou
 		return NewtonFit(family, data, wsum, start, max_iter, tol, fit);
 	indexed = *(const ClvHistories *) data;
 	ClvIndexHistories(&indexed);
-	if (indexed.n > 4 * WARM_ROWS)
+	if (warm_start && indexed.n > 4 * WARM_ROWS)
 	{
 		ClvHistories sub = HistoriesSubsample(&indexed, wsum, WARM_ROWS);
 		ClvFit		warm;
@@ -1429,7 +1432,8 @@ NewtonFitWarm(ClvFamily family, const void *data, double wsum, int max_iter, dou
  * errors, log-likelihood); returns converged.
  */
 bool
-ClvFitModel(ClvFamily family, const void *data, int max_iter, double tol, ClvFit *fit)
+ClvFitModel(ClvFamily family, const void *data, int max_iter, double tol, bool warm_start,
+			ClvFit *fit)
 {
 	int			np = ClvParamCount(family);
 	double		lp[CLV_MAX_PARAMS] = {0, 0, 0, 0},
@@ -1449,7 +1453,7 @@ ClvFitModel(ClvFamily family, const void *data, int max_iter, double tol, ClvFit
 	fit->nparams = np;
 	fit->n = wsum;
 	if (family != CLV_PARETONBD)
-		return NewtonFitWarm(family, data, wsum, max_iter, tol, fit);
+		return NewtonFitWarm(family, data, wsum, max_iter, tol, warm_start, fit);
 	for (int i = 0; i < np * np; i++)
 		hi[i] = (i % (np + 1)) == 0 ? 1.0 : 0.0;
 	f = Objective(family, data, wsum, np, lp, g);

@@ -85,7 +85,7 @@ typedef struct ClvModel
 extern const char *ClvParamName(ClvFamily family, int i);
 extern int	ClvParamCount(ClvFamily family);
 extern bool ClvFitModel(ClvFamily family, const void *data, int max_iter, double tol,
-						ClvFit *fit);
+						bool warm_start, ClvFit *fit);
 extern void ClvIndexHistories(ClvHistories *h);
 extern double ClvPAlive(const ClvFit *f, double x, double tx, double T);
 extern void ClvPAliveAll(const ClvFit *f, ClvHistories *h, double *out);

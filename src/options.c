@@ -20,7 +20,7 @@
 
 #define VALID_OPTIONS "l2, test_fraction, key, seed, impute, max_categories, deploy"
 #define VALID_LOGISTIC VALID_OPTIONS ", positive, class_weight, max_iter, tol"
-#define VALID_CLV_OPTIONS "columns, max_iter, tol, deploy"
+#define VALID_CLV_OPTIONS "columns, max_iter, tol, warm_start, deploy"
 #define VALID_CLV_ALL VALID_CLV_OPTIONS ", purchase_model, horizon_months, discount_rate, unit_days"
 #define VALID_ENRICH_OPTIONS "batch_size, percentile, factors, columns"
 #define MAX_FACTORS 50
@@ -296,11 +296,14 @@ ClvOptionApply(const char *key, JsonbValue *v, void *arg)
 		o->max_iter = OptionInteger(key, v, 1, 10000);
 	else if (strcmp(key, "tol") == 0)
 		o->tol = OptionTolerance(key, v);
-	else if (strcmp(key, "deploy") == 0)
+	else if (strcmp(key, "deploy") == 0 || strcmp(key, "warm_start") == 0)
 	{
 		if (v->type != jbvBool)
 			OptionError(key, "true or false");
-		o->deploy = v->val.boolean;
+		if (key[0] == 'd')
+			o->deploy = v->val.boolean;
+		else
+			o->warm_start = v->val.boolean;
 	}
 	else if (a->clv && strcmp(key, "purchase_model") == 0)
 	{
@@ -353,6 +356,7 @@ ClvOptionsParse(Jsonb *options, const char *algorithm, ClvOptions *o)
 	o->unit_days = 7;
 	o->max_iter = 200;
 	o->tol = 1e-9;
+	o->warm_start = true;
 	o->deploy = true;
 	OptionsWalk(options, "{\"columns\": {\"t\": \"age_weeks\"}}", ClvOptionApply, &arg);
 }

@@ -53,6 +53,7 @@ typedef struct ClvOptions
 	double		unit_days;
 	int			max_iter;
 	double		tol;
+	bool		warm_start;		/* large data: fit a subsample first */
 	bool		deploy;
 } ClvOptions;
 

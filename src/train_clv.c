@@ -919,7 +919,7 @@ CheckCustomers(double n, const char *who, const Source *src)
 static void
 FitOrFail(ClvFamily family, const void *data, const ClvOptions *o, ClvFit *fit)
 {
-	if (ClvFitModel(family, data, o->max_iter, o->tol, fit))
+	if (ClvFitModel(family, data, o->max_iter, o->tol, o->warm_start, fit))
 		return;
 	ereport(ERROR,
 			(errcode(ERRCODE_DATA_EXCEPTION),
@@ -1156,8 +1156,9 @@ ClvOptionsJson(const ClvOptions *o, ProfAlgorithm alg)
 	StringInfoData out;
 
 	initStringInfo(&out);
-	appendStringInfo(&out, "{\"max_iter\": %d, \"tol\": %s, \"columns\": {\"frequency\": ",
-					 o->max_iter, float8out_internal(o->tol));
+	appendStringInfo(&out, "{\"max_iter\": %d, \"tol\": %s, \"warm_start\": %s, "
+					 "\"columns\": {\"frequency\": ",
+					 o->max_iter, float8out_internal(o->tol), o->warm_start ? "true" : "false");
 	escape_json(&out, o->frequency);
 	if (alg != ALG_GAMMAGAMMA)
 	{
