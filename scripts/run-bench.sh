@@ -54,7 +54,7 @@ bash bench/enrich.sh "$db"
 bash bench/memory.sh "$db"
 echo
 echo "== results (ratio = measured / baseline, both measured in this run)"
-psql_b -P footer=off -c "SELECT bench, measured, round(ms::numeric, 0) AS ms, baseline,
-  round(baseline_ms::numeric, 0) AS baseline_ms, round(ratio::numeric, 2) AS ratio, goal,
+psql_b -P footer=off -c "SELECT bench, measured, round(ms::numeric, 1) AS ms, baseline,
+  round(baseline_ms::numeric, 1) AS baseline_ms, round(ratio::numeric, 2) AS ratio, goal,
   CASE WHEN ratio <= substring(goal FROM '[0-9.]+')::float8 THEN 'met' ELSE 'NOT MET' END AS status
   FROM bench.results ORDER BY bench"
