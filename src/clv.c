@@ -756,6 +756,7 @@ HistoriesSubsample(const ClvHistories *h, double wsum, double target)
 extern __m256d _ZGVdN4v_exp(__m256d x) __attribute__((target("avx2,fma")));
 extern __m256d _ZGVdN4v_log1p(__m256d x) __attribute__((target("avx2,fma")));
 
+/* Four at a time with libmvec's AVX2 functions; returns how many it did */
 __attribute__((target("avx2,fma")))
 static int
 ExpLog1pAvx2(double *e, double *l, int n)
@@ -776,6 +777,7 @@ ExpLog1pAvx2(double *e, double *l, int n)
 static int	HaveAvx2 = -1;
 #endif
 
+/* See above: the vector path for multiples of four, scalar for the rest */
 static void
 ClvExpLog1p(double *e, double *l, int n)
 {
@@ -1019,6 +1021,7 @@ PositiveKey(double v)
 	return k;
 }
 
+/* The positive double whose bits are k */
 static inline double
 KeyValue(uint64 k)
 {
@@ -1101,6 +1104,7 @@ SpendBinsInit(const ClvSpends *sp, SpendConstants *c, double amin, double amax)
 	pfree(lgx);
 }
 
+/* The constants of a Gamma-Gamma fit: bins when the spends allow, else sums over the rows */
 static void
 SpendConstantsInit(const ClvSpends *sp, SpendConstants *c)
 {
@@ -1587,6 +1591,7 @@ BgnbdExpectedAliveRatios(const double *par, double t, double x, double T, const 
 	return c * (lead - S * exp((a - 1) * L));
 }
 
+/* BgnbdExpectedAliveRatios computing its own term ratios */
 static double
 BgnbdExpectedAlive(const double *par, double t, double x, double T)
 {
@@ -1627,6 +1632,7 @@ ParetoExpectedAlive(const double *par, double t, double x, double T)
 	return (r + x) * (beta + T) / (alpha + T) * f;
 }
 
+/* Pareto/NBD P(alive | x, t_x, T): the survival term over the whole likelihood */
 static double
 ParetoPAlive(const double *par, double x, double tx, double T)
 {

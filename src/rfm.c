@@ -51,6 +51,7 @@ typedef struct RfmState
 	RfmPurchase *p;
 } RfmState;
 
+/* An empty state for as_of and unit_days with room for cap purchases */
 static RfmState *
 RfmCreate(DateADT as_of, double unit_days, int cap)
 {
@@ -64,6 +65,7 @@ RfmCreate(DateADT as_of, double unit_days, int cap)
 	return s;
 }
 
+/* Append one purchase */
 static void
 RfmAppend(RfmState *s, DateADT day, double amount)
 {
@@ -207,6 +209,7 @@ rfm_combine(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(a);
 }
 
+/* rfm_serialize(state): format, as_of, unit_days, the purchases */
 Datum
 rfm_serialize(PG_FUNCTION_ARGS)
 {
@@ -229,6 +232,7 @@ rfm_serialize(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
 }
 
+/* rfm_deserialize(bytes, internal): a state from rfm_serialize, every length checked */
 Datum
 rfm_deserialize(PG_FUNCTION_ARGS)
 {
@@ -267,6 +271,7 @@ rfm_deserialize(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(s);
 }
 
+/* Purchases in order of day */
 static int
 ComparePurchases(const void *a, const void *b)
 {

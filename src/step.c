@@ -340,7 +340,7 @@ StatsToBytes(LinearStats *s)
 
 	RowSampleTrim(&s->sample[0]);
 	RowSampleTrim(&s->sample[1]);
-	size = VARHDRSZ + 6 * 4 + 2 * 8 +
+	size = VARHDRSZ + 4 * 4 + 2 * 8 +
 		2 * (8 + 8 * d + 8 * ((Size) d * (d + 1) / 2) + 4) +
 		(Size) (s->sample[0].count + s->sample[1].count) * (8 + 8 * (s->nslots + 1));
 

@@ -178,6 +178,7 @@ HistIndex(HistTable *t, int64 cap)
 	t->nslots = nslots;
 }
 
+/* An empty history table with room for cap rows */
 static void
 HistInit(HistTable *t, int64 cap)
 {
@@ -252,6 +253,7 @@ HistWeights(const HistTable *t, double *out)
 			out[t->slots[i].row - 1] = t->slots[i].w;
 }
 
+/* An empty list of repeat customers with room for cap */
 static void
 SpendInit(SpendRows *sp, int64 cap)
 {
@@ -262,6 +264,7 @@ SpendInit(SpendRows *sp, int64 cap)
 	sp->hist = palloc_extended(sizeof(int32) * sp->cap, MCXT_ALLOC_HUGE);
 }
 
+/* Append a repeat customer (x, m) and the row of its history */
 static void
 SpendAdd(SpendRows *sp, double x, double m, int32 hist)
 {
@@ -279,6 +282,7 @@ SpendAdd(SpendRows *sp, double x, double m, int32 hist)
 	sp->max_x = Max(sp->max_x, (int) x);
 }
 
+/* An empty state collecting what flags ask for, sized for nhist histories and nspend spends */
 static ClvDataState *
 StateCreate(int flags, int64 nhist, int64 nspend)
 {
@@ -325,6 +329,7 @@ DataProgressNotice(ClvDataState *s)
 	s->last_notice = now;
 }
 
+/* Count a customer read; a NOTICE now and then (DataProgressNotice) */
 static inline void
 DataProgress(ClvDataState *s)
 {
@@ -361,6 +366,37 @@ StateAddRow(ClvDataState *s, const double *v, const bool *null)
 		SpendAdd(&s->spend, v[0], v[3], h);
 	}
 }
+
+#ifdef USE_ASSERT_CHECKING
+/*
+ * The invariants of a state: counts within capacities, a hash holding
+ * every history once, spends pointing at histories that exist.
+ */
+static void
+StateAssertValid(const ClvDataState *s)
+{
+	if (s->flags & COLLECT_HISTORY)
+	{
+		int64		occupied = 0;
+
+		Assert(s->hist.n <= s->hist.cap);
+		if (s->hist.slots)
+		{
+			for (int64 i = 0; i < s->hist.nslots; i++)
+				occupied += s->hist.slots[i].row != 0;
+			Assert(occupied == s->hist.n);
+		}
+	}
+	if (s->flags & COLLECT_SPEND)
+	{
+		Assert(s->spend.n <= s->spend.cap);
+		for (int64 i = 0; i < s->spend.n && (s->flags & COLLECT_HISTORY); i++)
+			Assert(s->spend.hist[i] >= 0 && s->spend.hist[i] < s->hist.n);
+	}
+}
+#else
+#define StateAssertValid(s) ((void) 0)
+#endif
 
 /*
  * clv_data_trans(state, flags, frequency, recency, t, monetary): add one
@@ -435,6 +471,7 @@ StateMerge(ClvDataState *dst, const ClvDataState *src)
 		pfree(map);
 }
 
+/* clv_data_combine(a, b): b merged into a (or a copy of b); b is not modified */
 Datum
 clv_data_combine(PG_FUNCTION_ARGS)
 {
@@ -458,6 +495,7 @@ clv_data_combine(PG_FUNCTION_ARGS)
 				 errmsg("clv_data flags must be the same for every row"),
 				 errhint("Pass one constant as the flags argument.")));
 	StateMerge(a, b);
+	StateAssertValid(a);
 	MemoryContextSwitchTo(old);
 	PG_RETURN_POINTER(a);
 }
@@ -633,6 +671,7 @@ StateDeserialize(bytea *bytes, bool hashed)
 	return s;
 }
 
+/* clv_data_serialize(state): the state as bytes (StateSerialize) */
 Datum
 clv_data_serialize(PG_FUNCTION_ARGS)
 {
@@ -641,6 +680,7 @@ clv_data_serialize(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(StateSerialize((ClvDataState *) PG_GETARG_POINTER(0)));
 }
 
+/* clv_data_deserialize(bytes, internal): a state with its hash, for combining */
 Datum
 clv_data_deserialize(PG_FUNCTION_ARGS)
 {
@@ -655,6 +695,7 @@ clv_data_final(PG_FUNCTION_ARGS)
 {
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
+	StateAssertValid((ClvDataState *) PG_GETARG_POINTER(0));
 	PG_RETURN_BYTEA_P(StateSerialize((ClvDataState *) PG_GETARG_POINTER(0)));
 }
 
