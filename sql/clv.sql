@@ -338,6 +338,7 @@ SELECT pg_temp.err($$SELECT profenrich.factors('sim_clv', s) FROM sim s LIMIT 1$
 SET client_min_messages = warning;
 SELECT pg_temp.err($$CALL profenrich.enrich('profiles', array['ltv'], '{"factors": 2}')$$);
 RESET client_min_messages;
+SELECT pg_temp.err($$SELECT profenrich.score_columns_for('sim_clv', NULL, 9, ARRAY['frequency'], 1)$$);
 -- aggregate arguments
 SELECT pg_temp.err($$SELECT profenrich.rfm(day, amount, NULL) FROM tx$$);
 SELECT pg_temp.err($$SELECT profenrich.rfm(day, amount, '2024-03-31', 0) FROM tx$$);
