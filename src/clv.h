@@ -30,7 +30,6 @@ typedef enum ClvFamily
 typedef struct ClvHistories
 {
 	int64		n;
-	int64		cap;
 	double	   *x;
 	double	   *tx;
 	double	   *T;
@@ -49,7 +48,6 @@ typedef struct ClvHistories
 typedef struct ClvSpends
 {
 	int64		n;
-	int64		cap;
 	double	   *x;
 	double	   *m;
 	double	   *w;

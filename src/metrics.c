@@ -37,16 +37,6 @@ PG_FUNCTION_INFO_V1(mean_pair_final);
 
 #define AUC_STATE_FORMAT 1
 
-/* A float8 as an unsigned key with the same order */
-static inline uint64
-OrderKey(double v)
-{
-	uint64		bits;
-
-	memcpy(&bits, &v, sizeof(bits));
-	return (bits & UINT64CONST(0x8000000000000000)) ? ~bits : bits | UINT64CONST(0x8000000000000000);
-}
-
 #define RADIX_BITS 11
 #define RADIX_BUCKETS (1 << RADIX_BITS)
 #define RADIX_PASSES 6			/* 6 x 11 bits cover the 64-bit key */
@@ -68,7 +58,7 @@ MetricsSortPairs(ScoredLabel *pairs, int64 n)
 	memset(count, 0, sizeof(Size) * RADIX_BUCKETS * RADIX_PASSES);
 	for (int64 i = 0; i < n; i++)
 	{
-		uint64		key = OrderKey(pairs[i].score);
+		uint64		key = MetricsOrderKey(pairs[i].score);
 
 		for (int p = 0; p < RADIX_PASSES; p++)
 			count[p * RADIX_BUCKETS + ((key >> (p * RADIX_BITS)) & (RADIX_BUCKETS - 1))]++;
@@ -90,7 +80,7 @@ MetricsSortPairs(ScoredLabel *pairs, int64 n)
 		if (trivial)
 			continue;
 		for (int64 i = 0; i < n; i++)
-			to[c[(OrderKey(from[i].score) >> (p * RADIX_BITS)) & (RADIX_BUCKETS - 1)]++] = from[i];
+			to[c[(MetricsOrderKey(from[i].score) >> (p * RADIX_BITS)) & (RADIX_BUCKETS - 1)]++] = from[i];
 		{
 			ScoredLabel *t = from;
 
@@ -254,17 +244,14 @@ auc_combine(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt,
 				old;
-	AucState   *a = PG_ARGISNULL(0) ? NULL : (AucState *) PG_GETARG_POINTER(0);
-	AucState   *b = PG_ARGISNULL(1) ? NULL : (AucState *) PG_GETARG_POINTER(1);
+	AucState   *a,
+			   *b;
+	Datum		result;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "auc_combine called in non-aggregate context");
-	if (b == NULL)
-	{
-		if (a == NULL)
-			PG_RETURN_NULL();
-		PG_RETURN_POINTER(a);
-	}
+	if (AggCombineDone(fcinfo, "auc_combine", &aggcxt, &result))
+		return result;
+	a = PG_ARGISNULL(0) ? NULL : (AucState *) PG_GETARG_POINTER(0);
+	b = (AucState *) PG_GETARG_POINTER(1);
 	old = MemoryContextSwitchTo(aggcxt);
 	if (a == NULL)
 		a = AucStateNew(b->n);

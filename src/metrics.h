@@ -26,6 +26,16 @@ typedef struct ScoredLabel
 	double		label;
 } ScoredLabel;
 
+/* A float8 as an unsigned key with the same order */
+static inline uint64
+MetricsOrderKey(double v)
+{
+	uint64		bits;
+
+	memcpy(&bits, &v, sizeof(bits));
+	return (bits & UINT64CONST(0x8000000000000000)) ? ~bits : bits | UINT64CONST(0x8000000000000000);
+}
+
 extern void MetricsSortPairs(ScoredLabel *pairs, int64 n);
 extern double MetricAuc(ScoredLabel *pairs, int64 n);
 extern void MetricsClassify(ScoredLabel *pairs, int64 n, double logloss, ClassMetrics *m);

@@ -334,29 +334,24 @@ ModelClvRow(const Model *model, FeatureReader *r, double *score)
 	return !isnan(*score);		/* NaN: a spend model without a finite mean */
 }
 
-static int
-CompareDoubles(const void *a, const void *b)
-{
-	double		x = *(const double *) a,
-				y = *(const double *) b;
-
-	return x < y ? -1 : x > y ? 1 : 0;
-}
-
 /*
  * Store the percentiles 1..99 of the training population's scores (R's
  * default quantile definition, linear between order statistics), so that
  * scoring later ranks a profile against the population the model learned
- * from, in batch and in real time alike.  Sorts scores unless sorted.
+ * from, in batch and in real time alike.  Scores not sorted go through
+ * ModelSetWeightedQuantiles, which sorts only what the cut points need.
  */
 void
 ModelSetQuantiles(Model *model, double *scores, int64 n, bool sorted)
 {
 	model->nquantiles = 0;
+	if (!sorted)
+	{
+		ModelSetWeightedQuantiles(model, scores, NULL, 0, n);
+		return;
+	}
 	if (n < 2)
 		return;
-	if (!sorted)
-		qsort(scores, n, sizeof(double), CompareDoubles);
 	model->quantiles = palloc(sizeof(double) * MODEL_QUANTILES);
 	for (int k = 1; k <= MODEL_QUANTILES; k++)
 	{
@@ -367,16 +362,6 @@ ModelSetQuantiles(Model *model, double *scores, int64 n, bool sorted)
 		model->quantiles[k - 1] = scores[lo] + (h - lo) * (scores[hi] - scores[lo]);
 	}
 	model->nquantiles = MODEL_QUANTILES;
-}
-
-/* A float8 as an unsigned key with the same order */
-static inline uint64
-ScoreKey(double v)
-{
-	uint64		bits;
-
-	memcpy(&bits, &v, sizeof(bits));
-	return (bits & UINT64CONST(0x8000000000000000)) ? ~bits : bits | UINT64CONST(0x8000000000000000);
 }
 
 #define SELECT_BUCKETS (1 << 16)
@@ -407,7 +392,7 @@ ModelSetWeightedQuantiles(Model *model, const double *scores, const double *w, i
 	model->nquantiles = 0;
 	for (int64 i = 0; i < n; i++)
 	{
-		uint64		k = ScoreKey(scores[i]);
+		uint64		k = MetricsOrderKey(scores[i]);
 
 		kmin = Min(kmin, k);
 		kmax = Max(kmax, k);
@@ -422,9 +407,9 @@ ModelSetWeightedQuantiles(Model *model, const double *scores, const double *w, i
 	hist = palloc0(sizeof(double) * SELECT_BUCKETS);
 	needed = palloc0(sizeof(bool) * SELECT_BUCKETS);
 	for (int64 i = 0; i < nweighted; i++)
-		hist[(ScoreKey(scores[i]) - kmin) >> shift] += w[i];
+		hist[(MetricsOrderKey(scores[i]) - kmin) >> shift] += w[i];
 	for (int64 i = nweighted; i < n; i++)
-		hist[(ScoreKey(scores[i]) - kmin) >> shift] += 1.0;
+		hist[(MetricsOrderKey(scores[i]) - kmin) >> shift] += 1.0;
 	/* the order statistics (0-based) that the cut points interpolate between */
 	for (int k = 1; k <= MODEL_QUANTILES; k++)
 	{
@@ -447,7 +432,7 @@ ModelSetWeightedQuantiles(Model *model, const double *scores, const double *w, i
 	picked = palloc_extended(sizeof(ScoredLabel) * Max(n, 1), MCXT_ALLOC_HUGE);
 	for (int64 i = 0; i < n; i++)
 	{
-		int			b = (int) ((ScoreKey(scores[i]) - kmin) >> shift);
+		int			b = (int) ((MetricsOrderKey(scores[i]) - kmin) >> shift);
 
 		if (needed[b])
 		{
@@ -473,7 +458,7 @@ ModelSetWeightedQuantiles(Model *model, const double *scores, const double *w, i
 			{
 				below += hist[b];
 				if (needed[b])
-					while (at < npicked && (int) ((ScoreKey(picked[at].score) - kmin) >> shift) == b)
+					while (at < npicked && (int) ((MetricsOrderKey(picked[at].score) - kmin) >> shift) == b)
 						at++;
 				b++;
 			}

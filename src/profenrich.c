@@ -80,3 +80,20 @@ _PG_init(void)
 	MarkGUCPrefixReserved("profenrich");
 	LinalgSetThreads(profenrich_blas_threads);
 }
+
+/*
+ * The start of a combine function on an internal state: checks that an
+ * aggregate calls it and gives its context; when the second state is NULL
+ * the result is the first state (or NULL), in *result, and it returns true.
+ */
+bool
+AggCombineDone(FunctionCallInfo fcinfo, const char *fname, MemoryContext *aggcxt, Datum *result)
+{
+	if (!AggCheckCallContext(fcinfo, aggcxt))
+		elog(ERROR, "%s called in non-aggregate context", fname);
+	if (!PG_ARGISNULL(1))
+		return false;
+	fcinfo->isnull = PG_ARGISNULL(0);
+	*result = PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0);
+	return true;
+}

@@ -27,6 +27,15 @@ typedef enum ProfAlgorithm
 
 extern const char *AlgorithmName(ProfAlgorithm alg);
 
+/*
+ * The start every combine function on an internal state shares (fcinfo a
+ * FunctionCallInfo): true, with *result set, when the second state is NULL
+ * and the first one (or NULL) is the result.
+ */
+struct FunctionCallInfoBaseData;
+extern bool AggCombineDone(struct FunctionCallInfoBaseData *fcinfo, const char *fname,
+						   MemoryContext *aggcxt, Datum *result);
+
 /* Read a bytea with the pq_getmsg* functions, which check every read against its length */
 #define BYTES_READER(buf, bytes) \
 	do { \

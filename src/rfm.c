@@ -193,13 +193,12 @@ rfm_combine(PG_FUNCTION_ARGS)
 				old;
 	RfmState   *a,
 			   *b;
+	Datum		result;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "rfm_combine called in non-aggregate context");
+	if (AggCombineDone(fcinfo, "rfm_combine", &aggcxt, &result))
+		return result;
 	a = PG_ARGISNULL(0) ? NULL : (RfmState *) PG_GETARG_POINTER(0);
-	b = PG_ARGISNULL(1) ? NULL : (RfmState *) PG_GETARG_POINTER(1);
-	if (b == NULL)
-		PG_RETURN_POINTER(a);
+	b = (RfmState *) PG_GETARG_POINTER(1);
 	old = MemoryContextSwitchTo(aggcxt);
 	if (a == NULL)
 		a = RfmCreate(b->as_of, b->unit_days, b->n);

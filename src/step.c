@@ -307,19 +307,16 @@ StatsMerge(LinearStats *a, const LinearStats *b)
 Datum
 linear_stats_combine(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcxt;
-	MemoryContext old;
-	LinearStats *a = PG_ARGISNULL(0) ? NULL : (LinearStats *) PG_GETARG_POINTER(0);
-	LinearStats *b = PG_ARGISNULL(1) ? NULL : (LinearStats *) PG_GETARG_POINTER(1);
+	MemoryContext aggcxt,
+				old;
+	LinearStats *a,
+			   *b;
+	Datum		result;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "linear_stats_combine called in non-aggregate context");
-	if (b == NULL)
-	{
-		if (a == NULL)
-			PG_RETURN_NULL();
-		PG_RETURN_POINTER(a);
-	}
+	if (AggCombineDone(fcinfo, "linear_stats_combine", &aggcxt, &result))
+		return result;
+	a = PG_ARGISNULL(0) ? NULL : (LinearStats *) PG_GETARG_POINTER(0);
+	b = (LinearStats *) PG_GETARG_POINTER(1);
 	old = MemoryContextSwitchTo(aggcxt);
 	if (a == NULL)
 		a = StatsCreate(b->nslots, b->nmiss, b->sample_cap);
@@ -619,17 +616,14 @@ logistic_step_combine(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt,
 				old;
-	LogisticStepState *a = PG_ARGISNULL(0) ? NULL : (LogisticStepState *) PG_GETARG_POINTER(0);
-	LogisticStepState *b = PG_ARGISNULL(1) ? NULL : (LogisticStepState *) PG_GETARG_POINTER(1);
+	LogisticStepState *a,
+			   *b;
+	Datum		result;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "logistic_step_combine called in non-aggregate context");
-	if (b == NULL)
-	{
-		if (a == NULL)
-			PG_RETURN_NULL();
-		PG_RETURN_POINTER(a);
-	}
+	if (AggCombineDone(fcinfo, "logistic_step_combine", &aggcxt, &result))
+		return result;
+	a = PG_ARGISNULL(0) ? NULL : (LogisticStepState *) PG_GETARG_POINTER(0);
+	b = (LogisticStepState *) PG_GETARG_POINTER(1);
 	old = MemoryContextSwitchTo(aggcxt);
 	if (a == NULL)
 		a = LogisticStepBare(b->width);

@@ -73,7 +73,8 @@ typedef struct HistSlot
 
 /*
  * Distinct purchase histories (x, t_x, T) with weights: the keys in
- * insertion order (key), and an open-addressing hash table (linear
+ * insertion order (arrays x, tx, T, which the fits read as they are), and
+ * an open-addressing hash table (linear
  * probing, at most 70% full) that holds the weights while counting.  A
  * table read back without its hash has slots NULL and its weights in w.
  */
@@ -83,7 +84,9 @@ typedef struct HistTable
 	int64		cap;			/* rows allocated */
 	int64		nslots;			/* hash slots, a power of two */
 	HistSlot   *slots;
-	double	   *key;			/* x, t_x, T per row */
+	double	   *x;				/* per row, in insertion order */
+	double	   *tx;
+	double	   *T;
 	double	   *w;				/* the weights when slots is NULL */
 	int			max_x;
 } HistTable;
@@ -149,7 +152,7 @@ SlotPlace(HistSlot *slots, int64 nslots, const HistSlot *e)
 	slots[h] = *e;
 }
 
-/* (Re)build the hash slots for at least 2 * cap, from the slots or from key and w */
+/* (Re)build the hash slots for at least 2 * cap, from the slots or from the keys and w */
 static void
 HistIndex(HistTable *t, int64 cap)
 {
@@ -169,13 +172,21 @@ HistIndex(HistTable *t, int64 cap)
 	else
 		for (int64 r = 0; r < t->n; r++)
 		{
-			HistSlot	e = {t->key[r * 3 + 1], t->key[r * 3 + 2], t->w[r],
-			(int32) t->key[r * 3], (int32) (r + 1)};
+			HistSlot	e = {t->tx[r], t->T[r], t->w[r], (int32) t->x[r], (int32) (r + 1)};
 
 			SlotPlace(slots, nslots, &e);
 		}
 	t->slots = slots;
 	t->nslots = nslots;
+}
+
+/* The key arrays of a table with room for t->cap rows */
+static void
+HistKeysAlloc(HistTable *t)
+{
+	t->x = palloc_extended(sizeof(double) * t->cap, MCXT_ALLOC_HUGE);
+	t->tx = palloc_extended(sizeof(double) * t->cap, MCXT_ALLOC_HUGE);
+	t->T = palloc_extended(sizeof(double) * t->cap, MCXT_ALLOC_HUGE);
 }
 
 /* An empty history table with room for cap rows */
@@ -184,7 +195,7 @@ HistInit(HistTable *t, int64 cap)
 {
 	memset(t, 0, sizeof(HistTable));
 	t->cap = Max(cap, 256);
-	t->key = palloc_extended(sizeof(double) * 3 * t->cap, MCXT_ALLOC_HUGE);
+	HistKeysAlloc(t);
 	HistIndex(t, t->cap);
 }
 
@@ -217,10 +228,14 @@ HistAdd(HistTable *t, const double *k, double w)
 					 errmsg("more than %d distinct customer histories", PG_INT32_MAX / 4),
 					 errhint("Round recency and t to whole days before training.")));
 		t->cap *= 2;
-		t->key = repalloc_huge(t->key, sizeof(double) * 3 * t->cap);
+		t->x = repalloc_huge(t->x, sizeof(double) * t->cap);
+		t->tx = repalloc_huge(t->tx, sizeof(double) * t->cap);
+		t->T = repalloc_huge(t->T, sizeof(double) * t->cap);
 	}
 	r = (int32) t->n++;
-	memcpy(&t->key[(int64) r * 3], k, sizeof(double) * 3);
+	t->x[r] = k[0];
+	t->tx[r] = k[1];
+	t->T[r] = k[2];
 	e->tx = k[1];
 	e->T = k[2];
 	e->w = w;
@@ -460,7 +475,11 @@ StateMerge(ClvDataState *dst, const ClvDataState *src)
 		HistWeights(&src->hist, w);
 		map = palloc_extended(sizeof(int32) * Max(src->hist.n, 1), MCXT_ALLOC_HUGE);
 		for (int64 r = 0; r < src->hist.n; r++)
-			map[r] = HistAdd(&dst->hist, &src->hist.key[r * 3], w[r]);
+		{
+			double		k[3] = {src->hist.x[r], src->hist.tx[r], src->hist.T[r]};
+
+			map[r] = HistAdd(&dst->hist, k, w[r]);
+		}
 		pfree(w);
 	}
 	if (src->flags & COLLECT_SPEND)
@@ -479,13 +498,12 @@ clv_data_combine(PG_FUNCTION_ARGS)
 				old;
 	ClvDataState *a,
 			   *b;
+	Datum		result;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "clv_data_combine called in non-aggregate context");
+	if (AggCombineDone(fcinfo, "clv_data_combine", &aggcxt, &result))
+		return result;
 	a = PG_ARGISNULL(0) ? NULL : (ClvDataState *) PG_GETARG_POINTER(0);
-	b = PG_ARGISNULL(1) ? NULL : (ClvDataState *) PG_GETARG_POINTER(1);
-	if (b == NULL)
-		PG_RETURN_POINTER(a);
+	b = (ClvDataState *) PG_GETARG_POINTER(1);
 	old = MemoryContextSwitchTo(aggcxt);
 	if (a == NULL)
 		a = StateCreate(b->flags, b->hist.n, b->spend.n);
@@ -554,7 +572,9 @@ StateSerialize(const ClvDataState *s)
 	PutBytes(&at, &hdr, sizeof(hdr));
 	if (s->flags & COLLECT_HISTORY)
 	{
-		PutBytes(&at, s->hist.key, sizeof(double) * 3 * hdr.nhist);
+		PutBytes(&at, s->hist.x, sizeof(double) * hdr.nhist);
+		PutBytes(&at, s->hist.tx, sizeof(double) * hdr.nhist);
+		PutBytes(&at, s->hist.T, sizeof(double) * hdr.nhist);
 		HistWeights(&s->hist, (double *) at);	/* a copy into the output */
 		at += sizeof(double) * hdr.nhist;
 	}
@@ -621,16 +641,17 @@ StateDeserialize(bytea *bytes, bool hashed)
 	{
 		HistTable  *t = &s->hist;
 
-		t->n = t->cap = hdr.nhist;
+		t->n = hdr.nhist;
+		t->cap = Max(t->n, hashed ? 256 : 1);
 		t->max_x = hdr.hist_max_x;
-		t->key = palloc_extended(sizeof(double) * 3 * Max(t->n, 1), MCXT_ALLOC_HUGE);
-		t->w = palloc_extended(sizeof(double) * Max(t->n, 1), MCXT_ALLOC_HUGE);
-		GetBytes(&at, t->key, sizeof(double) * 3 * t->n);
+		HistKeysAlloc(t);
+		t->w = palloc_extended(sizeof(double) * t->cap, MCXT_ALLOC_HUGE);
+		GetBytes(&at, t->x, sizeof(double) * t->n);
+		GetBytes(&at, t->tx, sizeof(double) * t->n);
+		GetBytes(&at, t->T, sizeof(double) * t->n);
 		GetBytes(&at, t->w, sizeof(double) * t->n);
 		if (hashed)
 		{
-			t->cap = Max(t->n, 256);
-			t->key = repalloc_huge(t->key, sizeof(double) * 3 * t->cap);
 			HistIndex(t, t->cap);
 			pfree(t->w);
 			t->w = NULL;
@@ -725,19 +746,19 @@ DataArrays(ClvData *d)
 		HistTable  *t = &s->hist;
 
 		d->hist.n = t->n;
-		d->hist.x = palloc_extended(sizeof(double) * Max(t->n, 1), MCXT_ALLOC_HUGE);
-		d->hist.tx = palloc_extended(sizeof(double) * Max(t->n, 1), MCXT_ALLOC_HUGE);
-		d->hist.T = palloc_extended(sizeof(double) * Max(t->n, 1), MCXT_ALLOC_HUGE);
-		d->hist.w = palloc_extended(sizeof(double) * Max(t->n, 1), MCXT_ALLOC_HUGE);
-		HistWeights(t, d->hist.w);
+		d->hist.x = t->x;
+		d->hist.tx = t->tx;
+		d->hist.T = t->T;
+		if (t->slots == NULL)
+			d->hist.w = t->w;	/* read back without its hash: the weights as they are */
+		else
+		{
+			d->hist.w = palloc_extended(sizeof(double) * Max(t->n, 1), MCXT_ALLOC_HUGE);
+			HistWeights(t, d->hist.w);
+		}
 		d->hist.max_x = t->max_x;
 		for (int64 r = 0; r < t->n; r++)
-		{
-			d->hist.x[r] = t->key[r * 3];
-			d->hist.tx[r] = t->key[r * 3 + 1];
-			d->hist.T[r] = t->key[r * 3 + 2];
 			d->customers += d->hist.w[r];
-		}
 	}
 	if (s->flags & COLLECT_SPEND)
 	{
