@@ -1,16 +1,6 @@
 -- Customer lifetime value: RFM summaries, the BG/NBD, Pareto/NBD and Gamma-Gamma models,
 -- their expectations, 'clv' with predict_ltv and enrich, and every error a user can cause.
 -- (The published CDNOW estimates are checked in test/clv_cdnow.sql.)
-CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE st text; msg text; hint text;
-BEGIN
-  EXECUTE q;
-  RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-  GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
-  RETURN st || ': ' || msg || coalesce(' | HINT: ' || nullif(hint, ''), '');
-END $$;
-
 -- RFM by hand: customer 1 buys twice on 2024-01-01 (one transaction of 15), then on 01-15 (20)
 -- and 02-12 (40), and after as_of; frequency 2, recency 42 days = 6 weeks, t 90 days,
 -- monetary (20 + 40) / 2 = 30.  Customer 2 bought once; customer 3 only after as_of (NULL);
@@ -256,7 +246,7 @@ CREATE FUNCTION pg_temp.bad_row(f float8, r float8, tt float8, m float8) RETURNS
 DECLARE res text;
 BEGIN
   INSERT INTO bad_sum VALUES (f, r, tt, m);
-  res := pg_temp.err($q$SELECT profenrich.train('bad', 'clv', 'bad_sum')$q$);
+  res := public.err($q$SELECT profenrich.train('bad', 'clv', 'bad_sum')$q$);
   DELETE FROM bad_sum WHERE frequency IS NOT DISTINCT FROM f AND recency IS NOT DISTINCT FROM r
     AND t IS NOT DISTINCT FROM tt AND monetary IS NOT DISTINCT FROM m;
   RETURN res;
@@ -271,11 +261,11 @@ SELECT pg_temp.bad_row('NaN', 3, 10, 4);              -- NaN
 SELECT pg_temp.bad_row(2, 3, 'Infinity', 4);          -- infinity
 SELECT pg_temp.bad_row(2, 3, 10, 'NaN');
 CREATE VIEW few AS SELECT * FROM sim WHERE id <= 9;
-SELECT pg_temp.err($$SELECT profenrich.train('few', 'bgnbd', 'few')$$);
+SELECT public.err($$SELECT profenrich.train('few', 'bgnbd', 'few')$$);
 CREATE VIEW few_repeat AS SELECT * FROM sim WHERE frequency > 0 LIMIT 9;
-SELECT pg_temp.err($$SELECT profenrich.train('few', 'gammagamma', 'few_repeat')$$);
+SELECT public.err($$SELECT profenrich.train('few', 'gammagamma', 'few_repeat')$$);
 -- an optimizer that fails to converge: an error with the last log-likelihood, no model
-SELECT pg_temp.err($$SELECT profenrich.train('slow', 'bgnbd', 'sim', options => '{"max_iter": 2}')$$);
+SELECT public.err($$SELECT profenrich.train('slow', 'bgnbd', 'sim', options => '{"max_iter": 2}')$$);
 SELECT count(*) AS slow_models FROM profenrich.models WHERE name = 'slow';
 -- a cancelled training (statement_timeout) stores nothing
 SET statement_timeout = '1ms';
@@ -287,13 +277,13 @@ CREATE TABLE alike AS
 SELECT g AS id, 0 AS frequency, 0.0::float8 AS recency, (g % 50 + 1)::float8 AS t, 0.0::float8 AS monetary
 FROM generate_series(1, 100) g
 UNION ALL SELECT 100 + g, 3, 10, 20, 20 + (g % 37) FROM generate_series(1, 400) g;
-SELECT pg_temp.err($$SELECT profenrich.train('alike', 'clv', 'alike')$$);
-SELECT pg_temp.err($$SELECT profenrich.train('alike', 'bgnbd', 'alike')$$);
+SELECT public.err($$SELECT profenrich.train('alike', 'clv', 'alike')$$);
+SELECT public.err($$SELECT profenrich.train('alike', 'bgnbd', 'alike')$$);
 CREATE TABLE no_repeat AS SELECT * FROM alike WHERE frequency = 0;
-SELECT pg_temp.err($$SELECT profenrich.train('no_repeat', 'paretonbd', 'no_repeat')$$);
+SELECT public.err($$SELECT profenrich.train('no_repeat', 'paretonbd', 'no_repeat')$$);
 CREATE TABLE heavy AS SELECT id, frequency, recency, t,
   CASE WHEN frequency > 0 THEN 1 / ((id % 97 + 1) / 98.0) ^ 3 ELSE 0 END AS monetary FROM sim;
-SELECT pg_temp.err($$SELECT profenrich.train('heavy', 'gammagamma', 'heavy')$$);
+SELECT public.err($$SELECT profenrich.train('heavy', 'gammagamma', 'heavy')$$);
 SELECT count(*) AS unidentified_models FROM profenrich.models WHERE name IN ('alike', 'no_repeat', 'heavy');
 -- a table with inheritance children is read whole, as a query would read it
 CREATE TABLE parent_sum (LIKE sim);
@@ -302,55 +292,55 @@ INSERT INTO parent_sum SELECT * FROM sim WHERE id <= 100;
 INSERT INTO child_sum SELECT * FROM sim WHERE id > 100;
 SELECT n_train FROM profenrich.train('inherited', 'bgnbd', 'parent_sum');
 -- options and columns
-SELECT pg_temp.err($$SELECT profenrich.train('x', 'bgnbd', 'sim', 'frequency')$$);
-SELECT pg_temp.err($$SELECT profenrich.train('x', 'bgnbd', 'sim', options => '{"horizon_months": 6}')$$);
-SELECT pg_temp.err($$SELECT profenrich.train('x', 'clv', 'sim', options => '{"purchase_model": "nbd"}')$$);
-SELECT pg_temp.err($$SELECT profenrich.train('x', 'clv', 'sim', options => '{"unit_days": 0}')$$);
-SELECT pg_temp.err($$SELECT profenrich.train('x', 'clv', 'sim', options => '{"discount_rate": 1}')$$);
-SELECT pg_temp.err($$SELECT profenrich.train('x', 'clv', 'sim', options => '{"columns": {"recency": "nope"}}')$$);
-SELECT pg_temp.err($$SELECT profenrich.train('x', 'clv', 'sim', options => '{"columns": {"age": "t"}}')$$);
+SELECT public.err($$SELECT profenrich.train('x', 'bgnbd', 'sim', 'frequency')$$);
+SELECT public.err($$SELECT profenrich.train('x', 'bgnbd', 'sim', options => '{"horizon_months": 6}')$$);
+SELECT public.err($$SELECT profenrich.train('x', 'clv', 'sim', options => '{"purchase_model": "nbd"}')$$);
+SELECT public.err($$SELECT profenrich.train('x', 'clv', 'sim', options => '{"unit_days": 0}')$$);
+SELECT public.err($$SELECT profenrich.train('x', 'clv', 'sim', options => '{"discount_rate": 1}')$$);
+SELECT public.err($$SELECT profenrich.train('x', 'clv', 'sim', options => '{"columns": {"recency": "nope"}}')$$);
+SELECT public.err($$SELECT profenrich.train('x', 'clv', 'sim', options => '{"columns": {"age": "t"}}')$$);
 CREATE VIEW text_sum AS SELECT frequency::text AS frequency, recency, t, monetary FROM sim;
-SELECT pg_temp.err($$SELECT profenrich.train('x', 'bgnbd', 'text_sum')$$);
+SELECT public.err($$SELECT profenrich.train('x', 'bgnbd', 'text_sum')$$);
 -- the functions
-SELECT pg_temp.err($$SELECT profenrich.expected_purchases('sim_clv', -1, 2, 3, 10)$$);
-SELECT pg_temp.err($$SELECT profenrich.expected_purchases('sim_clv', 'Infinity', 2, 3, 10)$$);
-SELECT pg_temp.err($$SELECT profenrich.expected_purchases('sim_clv', 10, -2, 3, 10)$$);
-SELECT pg_temp.err($$SELECT profenrich.p_alive('sim_clv', 2, 12, 10)$$);
-SELECT pg_temp.err($$SELECT profenrich.p_alive('sim_clv', 2, 1, -1)$$);
-SELECT pg_temp.err($$SELECT profenrich.expected_spend('sim_clv', 2, 0)$$);
-SELECT pg_temp.err($$SELECT profenrich.expected_spend('sim_clv', 'NaN', 10)$$);
-SELECT pg_temp.err($$SELECT profenrich.p_alive('sim_clv', 1e300, 1, 2)$$);
-SELECT pg_temp.err($$SELECT profenrich.clv_data(0, 1, 1, 1, 1)$$);
+SELECT public.err($$SELECT profenrich.expected_purchases('sim_clv', -1, 2, 3, 10)$$);
+SELECT public.err($$SELECT profenrich.expected_purchases('sim_clv', 'Infinity', 2, 3, 10)$$);
+SELECT public.err($$SELECT profenrich.expected_purchases('sim_clv', 10, -2, 3, 10)$$);
+SELECT public.err($$SELECT profenrich.p_alive('sim_clv', 2, 12, 10)$$);
+SELECT public.err($$SELECT profenrich.p_alive('sim_clv', 2, 1, -1)$$);
+SELECT public.err($$SELECT profenrich.expected_spend('sim_clv', 2, 0)$$);
+SELECT public.err($$SELECT profenrich.expected_spend('sim_clv', 'NaN', 10)$$);
+SELECT public.err($$SELECT profenrich.p_alive('sim_clv', 1e300, 1, 2)$$);
+SELECT public.err($$SELECT profenrich.clv_data(0, 1, 1, 1, 1)$$);
 -- a lifetime-value function given a model of another kind
 SELECT name FROM profenrich.train('lin', 'linear', 'sim', 'monetary', ARRAY['frequency', 't']);
-SELECT pg_temp.err($$SELECT profenrich.p_alive('lin', 2, 3, 10)$$);
-SELECT pg_temp.err($$SELECT profenrich.expected_purchases('sim_gg', 10, 2, 3, 10)$$);
-SELECT pg_temp.err($$SELECT profenrich.expected_spend('sim_bg', 2, 10)$$);
-SELECT pg_temp.err($$SELECT profenrich.predict_ltv(p, 'sim_bg') FROM profiles p$$);
-SELECT pg_temp.err($$SELECT profenrich.score_churn(p, 'sim_clv') FROM profiles p$$);
+SELECT public.err($$SELECT profenrich.p_alive('lin', 2, 3, 10)$$);
+SELECT public.err($$SELECT profenrich.expected_purchases('sim_gg', 10, 2, 3, 10)$$);
+SELECT public.err($$SELECT profenrich.expected_spend('sim_bg', 2, 10)$$);
+SELECT public.err($$SELECT profenrich.predict_ltv(p, 'sim_bg') FROM profiles p$$);
+SELECT public.err($$SELECT profenrich.score_churn(p, 'sim_clv') FROM profiles p$$);
 -- the propensity and regression tools refuse lifetime-value models
-SELECT pg_temp.err($$SELECT profenrich.evaluate('sim_clv', 'sim')$$);
-SELECT pg_temp.err($$SELECT profenrich.evaluate('sim_clv')$$);
-SELECT pg_temp.err($$SELECT * FROM profenrich.lift('sim_clv', 'sim')$$);
-SELECT pg_temp.err($$SELECT * FROM profenrich.explain('sim_clv', (SELECT s FROM sim s LIMIT 1))$$);
-SELECT pg_temp.err($$SELECT profenrich.factors('sim_clv', s) FROM sim s LIMIT 1$$);
+SELECT public.err($$SELECT profenrich.evaluate('sim_clv', 'sim')$$);
+SELECT public.err($$SELECT profenrich.evaluate('sim_clv')$$);
+SELECT public.err($$SELECT * FROM profenrich.lift('sim_clv', 'sim')$$);
+SELECT public.err($$SELECT * FROM profenrich.explain('sim_clv', (SELECT s FROM sim s LIMIT 1))$$);
+SELECT public.err($$SELECT profenrich.factors('sim_clv', s) FROM sim s LIMIT 1$$);
 -- (enrich writes factors for logistic models only: asking for them with 'ltv' is no error)
 SET client_min_messages = warning;
-SELECT pg_temp.err($$CALL profenrich.enrich('profiles', array['ltv'], '{"factors": 2}')$$);
+SELECT public.err($$CALL profenrich.enrich('profiles', array['ltv'], '{"factors": 2}')$$);
 RESET client_min_messages;
-SELECT pg_temp.err($$SELECT profenrich.score_columns_for('sim_clv', NULL, 9, ARRAY['frequency'], 1)$$);
+SELECT public.err($$SELECT profenrich.score_columns_for('sim_clv', NULL, 9, ARRAY['frequency'], 1)$$);
 -- aggregate arguments
-SELECT pg_temp.err($$SELECT profenrich.rfm(day, amount, NULL) FROM tx$$);
-SELECT pg_temp.err($$SELECT profenrich.rfm(day, amount, '2024-03-31', 0) FROM tx$$);
-SELECT pg_temp.err($$SELECT profenrich.rfm(day, amount, 'infinity') FROM tx$$);
-SELECT pg_temp.err($$SELECT profenrich.rfm(day, 'NaN', '2024-03-31') FROM tx$$);
-SELECT pg_temp.err($$SELECT profenrich.rfm('infinity'::date, amount, '2024-03-31') FROM tx$$);
-SELECT pg_temp.err($$SELECT profenrich.rfm(day, amount, '2024-03-31', NULL) FROM tx$$);
-SELECT pg_temp.err($$SELECT profenrich.rfm(day, amount, CASE WHEN amount > 10 THEN date '2024-03-31'
+SELECT public.err($$SELECT profenrich.rfm(day, amount, NULL) FROM tx$$);
+SELECT public.err($$SELECT profenrich.rfm(day, amount, '2024-03-31', 0) FROM tx$$);
+SELECT public.err($$SELECT profenrich.rfm(day, amount, 'infinity') FROM tx$$);
+SELECT public.err($$SELECT profenrich.rfm(day, 'NaN', '2024-03-31') FROM tx$$);
+SELECT public.err($$SELECT profenrich.rfm('infinity'::date, amount, '2024-03-31') FROM tx$$);
+SELECT public.err($$SELECT profenrich.rfm(day, amount, '2024-03-31', NULL) FROM tx$$);
+SELECT public.err($$SELECT profenrich.rfm(day, amount, CASE WHEN amount > 10 THEN date '2024-03-31'
                                                             ELSE date '2024-04-30' END) FROM tx$$);
-SELECT pg_temp.err($$SELECT profenrich.rfm(d, 1e308, '2024-03-31')
+SELECT public.err($$SELECT profenrich.rfm(d, 1e308, '2024-03-31')
                      FROM (VALUES (date '2024-01-01'), (date '2024-01-01')) v(d)$$);
 -- scoring a profile whose summary is impossible
 INSERT INTO profiles (customer_id, frequency, recency, t, monetary) VALUES (100002, 2, 50, 30, 10);
-SELECT pg_temp.err($$SELECT profenrich.predict_ltv(p, 'sim_clv') FROM profiles p WHERE customer_id = 100002$$);
+SELECT public.err($$SELECT profenrich.predict_ltv(p, 'sim_clv') FROM profiles p WHERE customer_id = 100002$$);
 SELECT 1 AS server_still_up;

@@ -1,16 +1,6 @@
 -- Enrichment in place: insight wrappers, CALL enrich (columns, percentiles, factors, batches,
 -- change-only writes, runs log, atomic in a transaction block, interruption), the real-time
 -- trigger, and errors.
-CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE st text; msg text; hint text;
-BEGIN
-  EXECUTE q;
-  RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-  GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
-  RETURN st || ': ' || msg || coalesce(' | HINT: ' || nullif(hint, ''), '');
-END $$;
-
 SET client_min_messages = warning;	-- progress notices carry rates
 SELECT profenrich.drop_model(name) FROM (SELECT DISTINCT name FROM profenrich.models
                                          WHERE name IN ('churn', 'ltv')) m;
@@ -30,9 +20,9 @@ SELECT bool_and(profenrich.score_churn(p) = profenrich.score('churn', p)) AS chu
        bool_and(profenrich.predict_ltv(p) = profenrich.score('ltv', p)) AS ltv_is_score,
        bool_and(profenrich.score_conversion(p, 'churn') = profenrich.score('churn', p)) AS conversion_named
 FROM people p;
-SELECT pg_temp.err($$SELECT profenrich.score_churn(p, 'ltv') FROM people p$$);
-SELECT pg_temp.err($$SELECT profenrich.predict_ltv(p, 'churn') FROM people p$$);
-SELECT pg_temp.err($$SELECT profenrich.score_conversion(p) FROM people p$$);
+SELECT public.err($$SELECT profenrich.score_churn(p, 'ltv') FROM people p$$);
+SELECT public.err($$SELECT profenrich.predict_ltv(p, 'churn') FROM people p$$);
+SELECT public.err($$SELECT profenrich.score_conversion(p) FROM people p$$);
 -- scoring a given version; the percentile in the training population
 SELECT bool_and(profenrich.score('churn', 1, p) = profenrich.score('churn', p)) AS version_1 FROM people p;
 SELECT profenrich.percentile('churn', 0) AS lowest, profenrich.percentile('churn', 1) AS highest,
@@ -135,31 +125,31 @@ SELECT count(tail) AS tails FROM walkin;
 
 -- errors
 CREATE VIEW people_view AS SELECT * FROM people;
-SELECT pg_temp.err($$CALL profenrich.enrich('people_view', array['churn'])$$);
-SELECT pg_temp.err($$CALL profenrich.enrich('people', array['nosuch'])$$);
-SELECT pg_temp.err($$CALL profenrich.enrich('people', array['churn', 'churn'])$$);
-SELECT pg_temp.err($$CALL profenrich.enrich('people', array[]::text[])$$);
+SELECT public.err($$CALL profenrich.enrich('people_view', array['churn'])$$);
+SELECT public.err($$CALL profenrich.enrich('people', array['nosuch'])$$);
+SELECT public.err($$CALL profenrich.enrich('people', array['churn', 'churn'])$$);
+SELECT public.err($$CALL profenrich.enrich('people', array[]::text[])$$);
 CREATE TABLE thin AS SELECT person_id, tenure FROM people;
-SELECT pg_temp.err($$CALL profenrich.enrich('thin', array['churn'])$$);
+SELECT public.err($$CALL profenrich.enrich('thin', array['churn'])$$);
 ALTER TABLE thin ADD COLUMN visits numeric, ADD COLUMN plan text, ADD COLUMN churn_score text;
-SELECT pg_temp.err($$CALL profenrich.enrich('thin', array['churn'])$$);
-SELECT pg_temp.err($$CALL profenrich.enrich('people', array['churn'], '{"batchsize": 10}')$$);
-SELECT pg_temp.err($$CALL profenrich.enrich('people', array['churn'], '{"batch_size": 0}')$$);
-SELECT pg_temp.err($$CALL profenrich.enrich('people', array['churn'], '{"percentile": null}')$$);
-SELECT pg_temp.err($$CALL profenrich.enrich('people', array['churn'], '[{"percentile": true}]')$$);
-SELECT pg_temp.err($$CALL profenrich.enrich('people', array['churn'], '{"factors": -1}')$$);
-SELECT pg_temp.err($$CALL profenrich.enrich('people', array['churn'], '{"columns": {"ltv": {"score": "x"}}}')$$);
-SELECT pg_temp.err($$SELECT profenrich.enrich_trigger()$$);
+SELECT public.err($$CALL profenrich.enrich('thin', array['churn'])$$);
+SELECT public.err($$CALL profenrich.enrich('people', array['churn'], '{"batchsize": 10}')$$);
+SELECT public.err($$CALL profenrich.enrich('people', array['churn'], '{"batch_size": 0}')$$);
+SELECT public.err($$CALL profenrich.enrich('people', array['churn'], '{"percentile": null}')$$);
+SELECT public.err($$CALL profenrich.enrich('people', array['churn'], '[{"percentile": true}]')$$);
+SELECT public.err($$CALL profenrich.enrich('people', array['churn'], '{"factors": -1}')$$);
+SELECT public.err($$CALL profenrich.enrich('people', array['churn'], '{"columns": {"ltv": {"score": "x"}}}')$$);
+SELECT public.err($$SELECT profenrich.enrich_trigger()$$);
 CREATE TRIGGER thin_churn BEFORE INSERT ON thin FOR EACH ROW EXECUTE FUNCTION profenrich.enrich_trigger('churn');
-SELECT pg_temp.err($$INSERT INTO thin (person_id) VALUES (1)$$);
+SELECT public.err($$INSERT INTO thin (person_id) VALUES (1)$$);
 DROP TRIGGER thin_churn ON thin;
 CREATE TRIGGER thin_after AFTER INSERT ON thin FOR EACH ROW EXECUTE FUNCTION profenrich.enrich_trigger('churn');
-SELECT pg_temp.err($$INSERT INTO thin (person_id) VALUES (1)$$);
+SELECT public.err($$INSERT INTO thin (person_id) VALUES (1)$$);
 DROP TRIGGER thin_after ON thin;
 CREATE ROLE regress_profenrich_reader;
 GRANT SELECT ON people TO regress_profenrich_reader;
 SET ROLE regress_profenrich_reader;
-SELECT pg_temp.err($$CALL profenrich.enrich('people', array['churn'])$$);
+SELECT public.err($$CALL profenrich.enrich('people', array['churn'])$$);
 RESET ROLE;
 REVOKE ALL ON people FROM regress_profenrich_reader;
 DROP ROLE regress_profenrich_reader;

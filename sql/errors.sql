@@ -1,87 +1,77 @@
 -- Every error a user can cause: SQLSTATE, message and hint; the server stays up.
-CREATE FUNCTION pg_temp.err(q text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE st text; msg text; hint text;
-BEGIN
-  EXECUTE q;
-  RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-  GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
-  RETURN st || ': ' || msg || coalesce(' | HINT: ' || nullif(hint, ''), '');
-END $$;
-
 CREATE TABLE bad (id int PRIMARY KEY, x float8, t text, ts timestamptz, n numeric, y float8);
 INSERT INTO bad SELECT i, i, 'a', now(), i, 2 * i FROM generate_series(1, 50) i;
 CREATE TABLE empty_src (id int PRIMARY KEY, x float8, y float8);
 CREATE SEQUENCE a_sequence;
 
 -- relation, column, model
-SELECT pg_temp.err($$SELECT profenrich.train('m', 'linear', 'no_such_table', 'y')$$);
-SELECT pg_temp.err($$SELECT profenrich.train('m', 'linear', 'a_sequence', 'y')$$);
-SELECT pg_temp.err($$SELECT profenrich.train('m', 'linear', 'bad', 'no_such_col')$$);
-SELECT pg_temp.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', ARRAY['x', 'nope'])$$);
-SELECT pg_temp.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', ARRAY['x'], '{"key": "nope"}')$$);
-SELECT pg_temp.err($$SELECT profenrich.score('no_such_model', b) FROM bad b$$);
-SELECT pg_temp.err($$SELECT profenrich.deploy('no_such_model')$$);
-SELECT pg_temp.err($$SELECT profenrich.rollback('no_such_model')$$);
-SELECT pg_temp.err($$SELECT profenrich.drop_model('no_such_model')$$);
-SELECT pg_temp.err($$SELECT * FROM profenrich.coefficients('no_such_model')$$);
+SELECT public.err($$SELECT profenrich.train('m', 'linear', 'no_such_table', 'y')$$);
+SELECT public.err($$SELECT profenrich.train('m', 'linear', 'a_sequence', 'y')$$);
+SELECT public.err($$SELECT profenrich.train('m', 'linear', 'bad', 'no_such_col')$$);
+SELECT public.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', ARRAY['x', 'nope'])$$);
+SELECT public.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', ARRAY['x'], '{"key": "nope"}')$$);
+SELECT public.err($$SELECT profenrich.score('no_such_model', b) FROM bad b$$);
+SELECT public.err($$SELECT profenrich.deploy('no_such_model')$$);
+SELECT public.err($$SELECT profenrich.rollback('no_such_model')$$);
+SELECT public.err($$SELECT profenrich.drop_model('no_such_model')$$);
+SELECT public.err($$SELECT * FROM profenrich.coefficients('no_such_model')$$);
 
 -- arguments
-SELECT pg_temp.err($$SELECT profenrich.train(NULL, 'linear', 'bad', 'y')$$);
-SELECT pg_temp.err($$SELECT profenrich.train('', 'linear', 'bad', 'y')$$);
-SELECT pg_temp.err($$SELECT profenrich.train('m', 'forest', 'bad', 'y')$$);
-SELECT pg_temp.err($$SELECT profenrich.train('m', 'linear', 'bad')$$);
-SELECT pg_temp.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', ARRAY['x', 'x'])$$);
-SELECT pg_temp.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', ARRAY['x', 'y'])$$);
-SELECT pg_temp.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', ARRAY['x', NULL])$$);
+SELECT public.err($$SELECT profenrich.train(NULL, 'linear', 'bad', 'y')$$);
+SELECT public.err($$SELECT profenrich.train('', 'linear', 'bad', 'y')$$);
+SELECT public.err($$SELECT profenrich.train('m', 'forest', 'bad', 'y')$$);
+SELECT public.err($$SELECT profenrich.train('m', 'linear', 'bad')$$);
+SELECT public.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', ARRAY['x', 'x'])$$);
+SELECT public.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', ARRAY['x', 'y'])$$);
+SELECT public.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', ARRAY['x', NULL])$$);
 
 -- types
-SELECT pg_temp.err($$SELECT profenrich.train('m', 'linear', 'bad', 't')$$);
-SELECT pg_temp.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', ARRAY['ts'])$$);
-SELECT pg_temp.err($$SELECT profenrich.train('m', 'linear', 'bad', 'ts')$$);
+SELECT public.err($$SELECT profenrich.train('m', 'linear', 'bad', 't')$$);
+SELECT public.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', ARRAY['ts'])$$);
+SELECT public.err($$SELECT profenrich.train('m', 'linear', 'bad', 'ts')$$);
 
 -- options
-SELECT pg_temp.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', NULL, '{"lambda": 1}')$$);
-SELECT pg_temp.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', NULL, '{"l2": -1}')$$);
-SELECT pg_temp.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', NULL, '{"l2": "big"}')$$);
-SELECT pg_temp.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', NULL, '{"test_fraction": 1}')$$);
-SELECT pg_temp.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', NULL, '{"impute": "median"}')$$);
-SELECT pg_temp.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', NULL, '{"max_categories": 0}')$$);
-SELECT pg_temp.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', NULL, '{"seed": 1.5}')$$);
-SELECT pg_temp.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', NULL, '{"deploy": "yes"}')$$);
-SELECT pg_temp.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', NULL, '{"key": null}')$$);
-SELECT pg_temp.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', NULL, '[1, 2]')$$);
+SELECT public.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', NULL, '{"lambda": 1}')$$);
+SELECT public.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', NULL, '{"l2": -1}')$$);
+SELECT public.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', NULL, '{"l2": "big"}')$$);
+SELECT public.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', NULL, '{"test_fraction": 1}')$$);
+SELECT public.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', NULL, '{"impute": "median"}')$$);
+SELECT public.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', NULL, '{"max_categories": 0}')$$);
+SELECT public.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', NULL, '{"seed": 1.5}')$$);
+SELECT public.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', NULL, '{"deploy": "yes"}')$$);
+SELECT public.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', NULL, '{"key": null}')$$);
+SELECT public.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', NULL, '[1, 2]')$$);
 
 -- data
-SELECT pg_temp.err($$SELECT profenrich.train('m', 'linear', 'empty_src', 'y')$$);
-SELECT pg_temp.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', ARRAY['x', 't', 'n'], '{"test_fraction": 0.97}')$$);
+SELECT public.err($$SELECT profenrich.train('m', 'linear', 'empty_src', 'y')$$);
+SELECT public.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', ARRAY['x', 't', 'n'], '{"test_fraction": 0.97}')$$);
 UPDATE bad SET x = 'NaN' WHERE id = 3;
-SELECT pg_temp.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', ARRAY['x'])$$);
+SELECT public.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', ARRAY['x'])$$);
 UPDATE bad SET x = 3, n = 'NaN' WHERE id = 3;
-SELECT pg_temp.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', ARRAY['n'])$$);
+SELECT public.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', ARRAY['n'])$$);
 UPDATE bad SET n = 3, y = '-Infinity' WHERE id = 3;
-SELECT pg_temp.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', ARRAY['x'])$$);
+SELECT public.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', ARRAY['x'])$$);
 UPDATE bad SET y = 6 WHERE id = 3;
 UPDATE bad SET t = NULL;
-SELECT pg_temp.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', ARRAY['x', 't'])$$);
+SELECT public.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', ARRAY['x', 't'])$$);
 UPDATE bad SET t = 'a', n = NULL;
-SELECT pg_temp.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', ARRAY['x', 'n'])$$);
+SELECT public.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', ARRAY['x', 'n'])$$);
 UPDATE bad SET n = id;
 
 -- scoring rows that do not fit the model
 SELECT name FROM profenrich.train('bad_m', 'linear', 'bad', 'y', ARRAY['x', 't']);
 INSERT INTO empty_src VALUES (1, 1, 1);
-SELECT pg_temp.err($$SELECT profenrich.score('bad_m', e) FROM empty_src e$$);
+SELECT public.err($$SELECT profenrich.score('bad_m', e) FROM empty_src e$$);
 DELETE FROM empty_src;
-SELECT pg_temp.err($$SELECT profenrich.score('bad_m', r) FROM (SELECT 1.0 AS x, 5 AS t) r$$);
-SELECT pg_temp.err($$SELECT profenrich.score('bad_m', r) FROM (SELECT 'NaN'::float8 AS x, 'a' AS t) r$$);
-SELECT pg_temp.err($$SELECT profenrich.score_columns('bad_m', ARRAY['x'], 1.0, 'a')$$);
-SELECT pg_temp.err($$SELECT profenrich.score_columns('bad_m', NULL, 1.0, 'a')$$);
-SELECT pg_temp.err($$SELECT profenrich.score_columns('bad_m', ARRAY['x', 'q'], 1.0, 'a')$$);
-SELECT pg_temp.err($$SELECT profenrich.deploy('bad_m', 9)$$);
-SELECT pg_temp.err($$SELECT profenrich.drop_model('bad_m', 9)$$);
-SELECT pg_temp.err($$SELECT * FROM profenrich.coefficients('bad_m', 9)$$);
-SELECT pg_temp.err($$SELECT profenrich.rollback('bad_m')$$);
+SELECT public.err($$SELECT profenrich.score('bad_m', r) FROM (SELECT 1.0 AS x, 5 AS t) r$$);
+SELECT public.err($$SELECT profenrich.score('bad_m', r) FROM (SELECT 'NaN'::float8 AS x, 'a' AS t) r$$);
+SELECT public.err($$SELECT profenrich.score_columns('bad_m', ARRAY['x'], 1.0, 'a')$$);
+SELECT public.err($$SELECT profenrich.score_columns('bad_m', NULL, 1.0, 'a')$$);
+SELECT public.err($$SELECT profenrich.score_columns('bad_m', ARRAY['x', 'q'], 1.0, 'a')$$);
+SELECT public.err($$SELECT profenrich.deploy('bad_m', 9)$$);
+SELECT public.err($$SELECT profenrich.drop_model('bad_m', 9)$$);
+SELECT public.err($$SELECT * FROM profenrich.coefficients('bad_m', 9)$$);
+SELECT public.err($$SELECT profenrich.rollback('bad_m')$$);
 
 -- privileges: training needs SELECT on the columns it reads
 CREATE ROLE regress_profenrich_reader;
@@ -89,8 +79,8 @@ GRANT SELECT (id, x, y) ON bad TO regress_profenrich_reader;
 GRANT INSERT, UPDATE ON profenrich.models, profenrich.deployments TO regress_profenrich_reader;
 GRANT USAGE ON profenrich.models_model_id_seq, profenrich.deployments_deploy_id_seq TO regress_profenrich_reader;
 SET ROLE regress_profenrich_reader;
-SELECT pg_temp.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', ARRAY['x', 't'])$$);
-SELECT pg_temp.err($$SELECT profenrich.train('m', 'linear', 'empty_src', 'y')$$);
+SELECT public.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', ARRAY['x', 't'])$$);
+SELECT public.err($$SELECT profenrich.train('m', 'linear', 'empty_src', 'y')$$);
 SELECT name, n_train FROM profenrich.train('granted', 'linear', 'bad', 'y', ARRAY['x'], '{"test_fraction": 0}');
 RESET ROLE;
 SELECT profenrich.drop_model('granted');

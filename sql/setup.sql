@@ -4,6 +4,17 @@ CREATE EXTENSION profenrich;
 RESET client_min_messages;
 SELECT extversion FROM pg_extension WHERE extname = 'profenrich';
 
+-- What a statement raised (SQLSTATE, message, hint), for the tests of user errors
+CREATE FUNCTION public.err(q text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE st text; msg text; hint text;
+BEGIN
+  EXECUTE q;
+  RETURN 'no error';
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, hint = PG_EXCEPTION_HINT;
+  RETURN st || ': ' || msg || coalesce(' | HINT: ' || nullif(hint, ''), '');
+END $$;
+
 -- 2000 customers; spend depends linearly on three features plus noise
 SELECT setseed(0.17);
 CREATE TABLE customers AS
