@@ -98,26 +98,21 @@ INSERT INTO pred VALUES
   (1, 2.0, 32.0, 15.0, 0.2902413624, 0.3692662327, 0.2612356507, 0.2661507929, 0.3370500099, 0.2302585346, 21.1544671, 7.290385057, 6.658792679),
   (25, 37.0, 38.5, 30.0, 16.51405675, 20.65460009, 0.931391121, 16.39534374, 20.84912207, 0.9724072092, 30.08924609, 581.3934138, 585.522726);
 CREATE TEMP TABLE cust AS SELECT x AS frequency, tx AS recency, tt AS t, m AS monetary FROM pred;
-SELECT ok(pg_temp.close(profenrich.expected_purchases('cd_bg', 39, x, tx, tt), bg39, 1e-6),
-          format('BG/NBD E[Y(39)], x=%s t_x=%s T=%s', x, tx, tt)) FROM pred;
-SELECT ok(pg_temp.close(profenrich.expected_purchases('cd_bg', 52, x, tx, tt), bg52, 1e-6),
-          format('BG/NBD E[Y(52)], x=%s t_x=%s T=%s', x, tx, tt)) FROM pred;
-SELECT ok(pg_temp.close(profenrich.p_alive('cd_bg', x, tx, tt), bg_pa, 1e-6),
-          format('BG/NBD P(alive), x=%s t_x=%s T=%s', x, tx, tt)) FROM pred;
-SELECT ok(pg_temp.close(profenrich.expected_purchases('cd_pn', 39, x, tx, tt), pn39, 1e-6),
-          format('Pareto/NBD E[Y(39)], x=%s t_x=%s T=%s', x, tx, tt)) FROM pred;
-SELECT ok(pg_temp.close(profenrich.expected_purchases('cd_pn', 52, x, tx, tt), pn52, 1e-6),
-          format('Pareto/NBD E[Y(52)], x=%s t_x=%s T=%s', x, tx, tt)) FROM pred;
-SELECT ok(pg_temp.close(profenrich.p_alive('cd_pn', x, tx, tt), pn_pa, 1e-6),
-          format('Pareto/NBD P(alive), x=%s t_x=%s T=%s', x, tx, tt)) FROM pred;
-SELECT ok(pg_temp.close(profenrich.expected_spend('cd_gg', x, m), em, 1e-6),
-          format('Gamma-Gamma E[M], x=%s m=%s', x, m)) FROM pred;
-SELECT ok(pg_temp.close(profenrich.predict_ltv(c, 'cd_clv'), p.clv_bg, 1e-6),
-          format('LTV (BG/NBD + Gamma-Gamma), x=%s t_x=%s T=%s m=%s', p.x, p.tx, p.tt, p.m))
-FROM pred p JOIN cust c ON (c.frequency, c.recency, c.t, c.monetary) = (p.x, p.tx, p.tt, p.m);
-SELECT ok(pg_temp.close(profenrich.predict_ltv(c, 'cd_clv_pn'), p.clv_pn, 1e-6),
-          format('LTV (Pareto/NBD + Gamma-Gamma), x=%s t_x=%s T=%s m=%s', p.x, p.tx, p.tt, p.m))
-FROM pred p JOIN cust c ON (c.frequency, c.recency, c.t, c.monetary) = (p.x, p.tx, p.tt, p.m);
+SELECT ok(pg_temp.close(v.got, v.want, 1e-6),
+          format('%s, x=%s t_x=%s T=%s m=%s', v.what, p.x, p.tx, p.tt, p.m))
+FROM pred p JOIN cust c ON (c.frequency, c.recency, c.t, c.monetary) = (p.x, p.tx, p.tt, p.m),
+LATERAL (VALUES
+  (1, 'BG/NBD E[Y(39)]', profenrich.expected_purchases('cd_bg', 39, p.x, p.tx, p.tt), p.bg39),
+  (2, 'BG/NBD E[Y(52)]', profenrich.expected_purchases('cd_bg', 52, p.x, p.tx, p.tt), p.bg52),
+  (3, 'BG/NBD P(alive)', profenrich.p_alive('cd_bg', p.x, p.tx, p.tt), p.bg_pa),
+  (4, 'Pareto/NBD E[Y(39)]', profenrich.expected_purchases('cd_pn', 39, p.x, p.tx, p.tt), p.pn39),
+  (5, 'Pareto/NBD E[Y(52)]', profenrich.expected_purchases('cd_pn', 52, p.x, p.tx, p.tt), p.pn52),
+  (6, 'Pareto/NBD P(alive)', profenrich.p_alive('cd_pn', p.x, p.tx, p.tt), p.pn_pa),
+  (7, 'Gamma-Gamma E[M]', profenrich.expected_spend('cd_gg', p.x, p.m), p.em),
+  (8, 'LTV (BG/NBD + Gamma-Gamma)', profenrich.predict_ltv(c, 'cd_clv'), p.clv_bg),
+  (9, 'LTV (Pareto/NBD + Gamma-Gamma)', profenrich.predict_ltv(c, 'cd_clv_pn'), p.clv_pn))
+  AS v(k, what, got, want)
+ORDER BY v.k, p.x;
 
 \else
 SELECT plan(:ntests);
