@@ -244,43 +244,37 @@ typedef struct ClvApplyArg
 	ClvOptions *o;
 } ClvApplyArg;
 
+#define CLV_COLUMNS_EXPECTED "an object of column names, such as {\"frequency\": \"n_repeat\", \"t\": \"age_weeks\"}"
+
+/* Store one rename of the "columns" object of a lifetime-value model */
+static void
+ClvColumnApply(const char *key, JsonbValue *v, void *arg)
+{
+	ClvOptions *o = (ClvOptions *) arg;
+	char	   *name = OptionString("columns", v, CLV_COLUMNS_EXPECTED);
+
+	if (strcmp(key, "frequency") == 0)
+		o->frequency = name;
+	else if (strcmp(key, "recency") == 0)
+		o->recency = name;
+	else if (strcmp(key, "t") == 0)
+		o->t = name;
+	else if (strcmp(key, "monetary") == 0)
+		o->monetary = name;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown input \"%s\" in option \"columns\"", key),
+				 errhint("The inputs are frequency, recency, t and monetary.")));
+}
+
 /* The "columns" object of a lifetime-value model: renames of its four inputs */
 static void
 ClvColumns(JsonbValue *v, ClvOptions *o)
 {
-	JsonbIterator *it;
-	JsonbValue	e;
-	JsonbIteratorToken tok;
-	char	   *key = NULL;
-	const char *expected = "an object of column names, such as {\"frequency\": \"n_repeat\", \"t\": \"age_weeks\"}";
-
 	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
-		OptionError("columns", expected);
-	it = JsonbIteratorInit(v->val.binary.data);
-	while ((tok = JsonbIteratorNext(&it, &e, true)) != WJB_DONE)
-	{
-		if (tok == WJB_KEY)
-			key = pnstrdup(e.val.string.val, e.val.string.len);
-		else if (tok == WJB_VALUE && key != NULL)
-		{
-			char	   *name = OptionString("columns", &e, expected);
-
-			if (strcmp(key, "frequency") == 0)
-				o->frequency = name;
-			else if (strcmp(key, "recency") == 0)
-				o->recency = name;
-			else if (strcmp(key, "t") == 0)
-				o->t = name;
-			else if (strcmp(key, "monetary") == 0)
-				o->monetary = name;
-			else
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("unknown input \"%s\" in option \"columns\"", key),
-						 errhint("The inputs are frequency, recency, t and monetary.")));
-			key = NULL;
-		}
-	}
+		OptionError("columns", CLV_COLUMNS_EXPECTED);
+	OptionsWalk(JsonbValueToJsonb(v), "{\"columns\": {\"t\": \"age_weeks\"}}", ClvColumnApply, o);
 }
 
 /* Store one key/value pair of a lifetime-value model's options in o */

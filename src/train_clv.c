@@ -1127,7 +1127,9 @@ CheckIdentified(const ClvFit *f, const Source *src)
  * for a spend model, lifetime value for 'clv' (repeat customers from the
  * spend rows and their histories, the others from the histories with
  * frequency 0).  Beyond QUANTILE_ROWS repeat customers, a systematic
- * sample of them stands for the rest.
+ * sample of them stands for the rest.  Computing them is also where a
+ * model is refused whose scores, or (purchase models) whose expected
+ * purchases, are not finite for some training customer.
  */
 static void
 ClvQuantiles(Model *model, ClvData *d)
