@@ -326,6 +326,11 @@ CheckKind(const ScoreCache *c, int kind)
 {
 	ProfAlgorithm alg = c->model->algorithm;
 
+	if (kind < KIND_ANY || kind > KIND_VALUE)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("kind must be 0 (any model), 1 (propensity) or 2 (value), not %d", kind),
+				 errhint("Call score(), score_churn(), score_conversion() or predict_ltv(); the planner passes the kind.")));
 	if (kind == KIND_PROPENSITY && alg != ALG_LOGISTIC)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
@@ -465,16 +470,10 @@ score_columns(PG_FUNCTION_ARGS)
 Datum
 score_columns_for(PG_FUNCTION_ARGS)
 {
-	int			kind = PG_ARGISNULL(2) ? KIND_ANY : PG_GETARG_INT32(2);
-
-	if (kind < KIND_ANY || kind > KIND_VALUE)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("kind must be 0 (any model), 1 (propensity) or 2 (value), not %d", kind),
-				 errhint("Call score(), score_churn(), score_conversion() or predict_ltv(); the planner passes the kind.")));
 	if (PG_ARGISNULL(0))
 		PG_RETURN_NULL();
-	return ScoreColumnArgs(fcinfo, VersionArg(fcinfo, 1), kind, 3);
+	return ScoreColumnArgs(fcinfo, VersionArg(fcinfo, 1),
+						   PG_ARGISNULL(2) ? KIND_ANY : PG_GETARG_INT32(2), 3);
 }
 
 /* OID of a profenrich function by name and argument types */
