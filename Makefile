@@ -17,7 +17,8 @@ PG_CFLAGS = -O3 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \
             -Wno-missing-field-initializers -Wno-cast-function-type
 SHLIB_LINK = -lopenblas -llapacke -lmvec -lm
 
-PG_CONFIG ?= $(shell test -x /usr/lib/postgresql/15/bin/pg_config && echo /usr/lib/postgresql/15/bin/pg_config || echo pg_config)
+PROFENRICH_PGBIN ?= /usr/lib/postgresql/15/bin
+PG_CONFIG ?= $(shell test -x $(PROFENRICH_PGBIN)/pg_config && echo $(PROFENRICH_PGBIN)/pg_config || echo pg_config)
 PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
 ifneq ($(PGXS),)
 include $(PGXS)

@@ -6,7 +6,8 @@
 set -euo pipefail
 bench=0
 if [ "${1:-}" = "--bench" ]; then bench=1; shift; fi
-bindir=/usr/lib/postgresql/15/bin
+# PROFENRICH_PGBIN: another PostgreSQL 15 installation's bin directory (a relocated copy)
+bindir=${PROFENRICH_PGBIN:-/usr/lib/postgresql/15/bin}
 root=$(cd "$(dirname "$0")/.." && pwd)
 dir=$(mktemp -d /tmp/profenrich-pg-XXXXXX)
 chmod 755 "$dir"
