@@ -14,6 +14,8 @@ ALTER EXTENSION profenrich UPDATE TO '0.3.0';
 SELECT extversion FROM pg_extension WHERE extname = 'profenrich';
 ALTER EXTENSION profenrich UPDATE TO '0.4.0';
 SELECT extversion FROM pg_extension WHERE extname = 'profenrich';
+ALTER EXTENSION profenrich UPDATE TO '0.5.0';
+SELECT extversion FROM pg_extension WHERE extname = 'profenrich';
 ALTER EXTENSION profenrich UPDATE;
 SELECT extversion = (SELECT default_version FROM pg_available_extensions WHERE name = 'profenrich')
        AS at_default_version
