@@ -254,7 +254,7 @@ ResolveModels(Oid relid, ArrayType *arr, const EnrichOptions *o, int *nmodels)
 			if (m->pct_col == NULL)
 				m->pct_col = psprintf("%s_pct", m->name);
 		}
-		if (o->factors > 0 && m->model->algorithm == ALG_LOGISTIC)
+		if (o->factors > 0 && m->model->ops->explain != NULL)
 		{
 			m->factors_col = RenamedColumn(o->columns, m->name, "factors");
 			if (m->factors_col == NULL)
@@ -729,7 +729,7 @@ TriggerCacheGet(FunctionCallInfo fcinfo, TriggerData *td)
 	}
 	col = RenamedColumn(o.columns, name, "factors");
 	pos = TriggerColumn(desc, col ? col : psprintf("%s_factors", name), TEXTARRAYOID, "text[]", false);
-	if (pos > 0 && c->model->algorithm == ALG_LOGISTIC)
+	if (pos > 0 && c->model->ops->explain != NULL)
 	{
 		c->cols[c->ncols] = pos;
 		c->what[c->ncols++] = 2;

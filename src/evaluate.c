@@ -72,7 +72,7 @@ CollectorReceive(TupleTableSlot *slot, DestReceiver *self)
 
 	MemoryContextReset(c->rowcxt);
 	FeatureReaderLoadSlot(&c->reader, slot);
-	if (FeatureReadTarget(&c->reader, m->spec, &label) && ModelLinkRow(m, &c->reader, &eta) &&
+	if (FeatureReadTarget(&c->reader, m->spec, &label) && m->ops->link(m, &c->reader, &eta) &&
 		!(c->test_only &&
 		  (uint32) FeatureRowHash(&c->reader, m->spec, NULL, 0) >= c->test_threshold))
 	{
@@ -83,7 +83,7 @@ CollectorReceive(TupleTableSlot *slot, DestReceiver *self)
 			c->pairs = c->pairs ? repalloc_huge(c->pairs, sizeof(ScoredLabel) * c->cap) :
 				MemoryContextAllocHuge(c->mcxt, sizeof(ScoredLabel) * c->cap);
 		}
-		if (m->algorithm == ALG_LOGISTIC)
+		if (m->spec->binary)
 		{
 			c->pairs[c->n].score = LogisticSigmoid(eta);
 			c->loglik += label * eta - (Max(eta, 0.0) + log1p(exp(-fabs(eta))));
@@ -178,16 +178,18 @@ LoadModel(FunctionCallInfo fcinfo, int *version)
 	return RegistryLoad(text_to_cstring(PG_GETARG_TEXT_PP(0)), 0, version, CurrentMemoryContext);
 }
 
-/* Refuse functions that need a propensity model */
+/*
+ * Refuse a model a function cannot take: lift needs a binary classifier,
+ * explain and factors a family with explanations.
+ */
 static void
-RequireLogistic(const Model *m, const char *function, FunctionCallInfo fcinfo)
+RequireExplainable(const Model *m, const char *function, FunctionCallInfo fcinfo, bool binary)
 {
-	if (m->algorithm != ALG_LOGISTIC)
+	if (binary ? !m->spec->binary : m->ops->explain == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("%s needs a logistic model, and \"%s\" is %s",
-						function, text_to_cstring(PG_GETARG_TEXT_PP(0)),
-						AlgorithmName(m->algorithm)),
+						function, text_to_cstring(PG_GETARG_TEXT_PP(0)), m->ops->name),
 				 errhint("Use %s with a model trained with algorithm 'logistic'.", function)));
 }
 
@@ -207,11 +209,11 @@ evaluate(PG_FUNCTION_ARGS)
 	Collector	c;
 	StringInfoData out;
 
-	if (ALG_IS_CLV(m->algorithm))
+	if (m->spec->target == NULL || m->ops->link == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("evaluate needs a linear or logistic model, and \"%s\" is %s",
-						text_to_cstring(PG_GETARG_TEXT_PP(0)), AlgorithmName(m->algorithm)),
+						text_to_cstring(PG_GETARG_TEXT_PP(0)), m->ops->name),
 				 errhint("Read a lifetime-value model's fit with coefficients() and its metrics in profenrich.models; compare expected_purchases with a holdout period's purchases.")));
 	if (own && m->spec->test_fraction == 0)
 		ereport(ERROR,
@@ -222,7 +224,7 @@ evaluate(PG_FUNCTION_ARGS)
 	CollectScores(m, from, own, &c);
 	initStringInfo(&out);
 	appendStringInfoChar(&out, '{');
-	if (m->algorithm == ALG_LOGISTIC)
+	if (m->spec->binary)
 	{
 		ClassMetrics cm;
 
@@ -285,7 +287,7 @@ lift(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	m = LoadModel(fcinfo, &version);
-	RequireLogistic(m, "lift", fcinfo);
+	RequireExplainable(m, "lift", fcinfo, true);
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -327,58 +329,6 @@ lift(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* One feature's contribution to a row's link */
-typedef struct Contribution
-{
-	const char *feature;
-	char	   *value;			/* NULL for a NULL value */
-	double		amount;
-} Contribution;
-
-static int
-ByAbsAmount(const void *a, const void *b)
-{
-	double		x = fabs(((const Contribution *) a)->amount);
-	double		y = fabs(((const Contribution *) b)->amount);
-
-	return x < y ? 1 : x > y ? -1 : 0;
-}
-
-/* The contribution of column col of the current row, and its value as text */
-static void
-ColumnContribution(const Model *m, FeatureReader *r, int col, Contribution *out)
-{
-	const FeatureSpec *spec = m->spec;
-	const FeatureColumn *c = &spec->columns[col];
-	const LinearFit *f = &m->linear;
-
-	out->feature = c->name;
-	out->amount = 0;
-	if (c->kind != FEATURE_CATEGORICAL)
-	{
-		double		x;
-		bool		present = FeatureReadNumber(r, spec, col, &x);
-
-		out->value = !present ? NULL : c->kind == FEATURE_BOOLEAN ?
-			pstrdup(x != 0 ? "true" : "false") : float8out_internal(x);
-		if (!present)
-			x = c->impute;
-		out->amount = f->coef[c->first_slot] * (x - f->slot_mean[c->first_slot]);
-	}
-	else
-	{
-		int			level = FeatureReadLevel(r, spec, col);
-
-		out->value = level == LEVEL_NULL ? NULL : level == LEVEL_UNSEEN ? pstrdup("(unseen)") :
-			level == c->nlevels ? pstrdup("(other)") : pstrdup(c->levels[level]);
-		if (level == LEVEL_NULL)
-			level = c->mode_level;
-		for (int k = 0; k < c->nslots; k++)
-			out->amount += f->coef[c->first_slot + k] *
-				((k == level ? 1.0 : 0.0) - f->slot_mean[c->first_slot + k]);
-	}
-}
-
 /*
  * explain(name, row record, k int DEFAULT 3): the row's link (logit)
  * decomposed: first (baseline), the link at the training means, then the
@@ -394,13 +344,15 @@ explain(PG_FUNCTION_ARGS)
 	Model	   *m;
 	FeatureReader r;
 	Contribution *parts;
-	int			k;
+	int			k,
+				n,
+				cls = 0;
 	double		baseline;
 	const FeatureSpec *spec;
 
 	InitMaterializedSRF(fcinfo, 0);
 	m = LoadModel(fcinfo, &version);
-	RequireLogistic(m, "explain", fcinfo);
+	RequireExplainable(m, "explain", fcinfo, false);
 	spec = m->spec;
 	if (PG_ARGISNULL(1))
 		return (Datum) 0;
@@ -412,14 +364,17 @@ explain(PG_FUNCTION_ARGS)
 				 errhint("Ask for the k most influential features, e.g. 3.")));
 	FeatureReaderInit(&r, CurrentMemoryContext);
 	FeatureReaderLoadComposite(&r, spec, PG_GETARG_HEAPTUPLEHEADER(1), false, false);
-	baseline = m->linear.intercept;
-	for (int j = 0; j < spec->nslots; j++)
-		baseline += m->linear.coef[j] * m->linear.slot_mean[j];
 	parts = palloc(sizeof(Contribution) * Max(spec->ncolumns, 1));
-	for (int i = 0; i < spec->ncolumns; i++)
-		ColumnContribution(m, &r, i, &parts[i]);
-	qsort(parts, spec->ncolumns, sizeof(Contribution), ByAbsAmount);
-	for (int i = -1; i < Min(k, spec->ncolumns); i++)
+	if (ModelOutput(m) == OUTPUT_CLASS)
+	{
+		double	   *probs = palloc(sizeof(double) * m->nclasses);
+
+		if (!ModelClassifyRow(m, &r, probs, &cls))
+			return (Datum) 0;
+	}
+	n = ModelContributions(m, &r, cls, parts, &baseline);
+	ModelSortContributions(parts, n);
+	for (int i = -1; i < Min(k, n); i++)
 	{
 		Datum		values[3];
 		bool		nulls[3] = {false, false, false};
@@ -431,28 +386,6 @@ explain(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
-}
-
-/*
- * The names of the k features contributing most (in absolute value) to the
- * reader's current row under a logistic model, as a text[]; the influential
- * factors enrich() and enrich_trigger() write.
- */
-Datum
-ModelTopFactors(const Model *m, FeatureReader *r, int k)
-{
-	const FeatureSpec *spec = m->spec;
-	Contribution *parts = palloc(sizeof(Contribution) * Max(spec->ncolumns, 1));
-	Datum	   *names;
-	int			n = Min(k, spec->ncolumns);
-
-	for (int i = 0; i < spec->ncolumns; i++)
-		ColumnContribution(m, r, i, &parts[i]);
-	qsort(parts, spec->ncolumns, sizeof(Contribution), ByAbsAmount);
-	names = palloc(sizeof(Datum) * Max(n, 1));
-	for (int i = 0; i < n; i++)
-		names[i] = CStringGetTextDatum(parts[i].feature);
-	return PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
 /* The cache of factors(): one model and row type per call site */
@@ -498,7 +431,7 @@ factors(PG_FUNCTION_ARGS)
 		FeatureReaderInit(&c->reader, mcxt);
 		fcinfo->flinfo->fn_extra = c;
 	}
-	RequireLogistic(c->model, "factors", fcinfo);
+	RequireExplainable(c->model, "factors", fcinfo, false);
 	FeatureReaderLoadComposite(&c->reader, c->model->spec, PG_GETARG_HEAPTUPLEHEADER(1),
 							   false, false);
 	PG_RETURN_DATUM(ModelTopFactors(c->model, &c->reader, k));

@@ -1,7 +1,9 @@
 /*-------------------------------------------------------------------------
  * model.c
  *	  The params format: a header (magic, format version, algorithm), the
- *	  feature spec, then the algorithm's parameters.
+ *	  feature spec, the family's body, the score quantiles and, from format
+ *	  5 on, tagged sections; and what every model does whatever its family:
+ *	  percentiles of the training population, influential factors.
  *
  * Readers accept every format version up to their own, so a model stored
  * by an older release keeps scoring after an upgrade.
@@ -12,140 +14,143 @@
 #include <math.h>
 
 #include "libpq/pqformat.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "catalog/pg_type.h"
 
-#include "logistic.h"
 #include "metrics.h"
 #include "model.h"
 #include "profenrich.h"
 
+/* Refuse params that cannot be a model of this format */
+void
+ModelCorrupt(const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_CORRUPTED),
+			 errmsg("corrupt model parameters: %s", what),
+			 errhint("Retrain the model, or restore profenrich.models from a backup.")));
+}
+
 /* Write n doubles */
-static void
-WriteDoubles(StringInfo buf, const double *v, int n)
+void
+ModelWriteDoubles(StringInfo buf, const double *v, int n)
 {
 	for (int i = 0; i < n; i++)
 		pq_sendfloat8(buf, v[i]);
 }
 
-/* Read n doubles into a new array */
-static double *
-ReadDoubles(StringInfo buf, int n)
+/* Read n doubles into a new array, checking that the bytes are there */
+double *
+ModelReadDoubles(StringInfo buf, int n)
 {
-	double	   *v = palloc(sizeof(double) * Max(n, 1));
+	double	   *v;
 
+	if (n < 0 || (Size) n * 8 > (Size) (buf->len - buf->cursor))
+		ModelCorrupt("an array runs past the end");
+	v = palloc(sizeof(double) * Max(n, 1));
 	for (int i = 0; i < n; i++)
 		v[i] = pq_getmsgfloat8(buf);
 	return v;
 }
 
-/* The linear body: coefficients, aliasing, inference, slot scale */
+/* Length-prefixed string of a section */
 static void
-WriteLinear(StringInfo buf, const LinearFit *f)
+WriteLabel(StringInfo buf, const char *s)
 {
-	pq_sendint32(buf, f->p);
-	pq_sendfloat8(buf, f->intercept);
-	WriteDoubles(buf, f->coef, f->p);
-	for (int i = 0; i < f->p; i++)
-		pq_sendbyte(buf, f->aliased[i] ? 1 : 0);
-	pq_sendint32(buf, f->rank);
-	pq_sendfloat8(buf, f->rss);
-	pq_sendfloat8(buf, f->df_resid);
-	pq_sendbyte(buf, f->has_inference ? 1 : 0);
-	if (f->has_inference)
+	pq_sendint32(buf, (int32) strlen(s));
+	pq_sendbytes(buf, s, strlen(s));
+}
+
+static char *
+ReadLabel(StringInfo buf)
+{
+	int32		len = pq_getmsgint(buf, 4);
+
+	if (len < 0 || len > buf->len - buf->cursor)
+		ModelCorrupt("a class label runs past the end");
+	return pnstrdup(pq_getmsgbytes(buf, len), len);
+}
+
+/* The class section: labels in model order and the binary threshold */
+static void
+WriteClasses(StringInfo buf, const Model *m)
+{
+	pq_sendint32(buf, m->nclasses);
+	for (int i = 0; i < m->nclasses; i++)
+		WriteLabel(buf, m->classes[i]);
+	pq_sendfloat8(buf, m->threshold);
+}
+
+static void
+ReadClasses(StringInfo buf, Model *m)
+{
+	m->nclasses = pq_getmsgint(buf, 4);
+	if (m->nclasses < 2 || m->nclasses > MODEL_MAX_CLASSES)
+		ModelCorrupt("the number of classes is out of range");
+	m->classes = palloc(sizeof(char *) * m->nclasses);
+	for (int i = 0; i < m->nclasses; i++)
+		m->classes[i] = ReadLabel(buf);
+	m->threshold = pq_getmsgfloat8(buf);
+	if (!(m->threshold > 0 && m->threshold < 1))
+		ModelCorrupt("the class threshold is not in (0, 1)");
+}
+
+/* Write one tagged section, its length filled in after its bytes */
+static void
+WriteSection(StringInfo buf, int tag, void (*body) (StringInfo, const Model *), const Model *m)
+{
+	int			at;
+	int32		len;
+
+	pq_sendint16(buf, (int16) tag);
+	at = buf->len;
+	pq_sendint32(buf, 0);
+	body(buf, m);
+	len = pg_hton32((uint32) (buf->len - at - 4));
+	memcpy(buf->data + at, &len, 4);
+}
+
+/* The sections a model carries */
+static void
+WriteSections(StringInfo buf, const Model *m)
+{
+	pq_sendint32(buf, m->nclasses > 0 ? 1 : 0);
+	if (m->nclasses > 0)
+		WriteSection(buf, SECTION_CLASSES, WriteClasses, m);
+}
+
+/* Read the sections, each within its stated length */
+static void
+ReadSections(StringInfo buf, Model *m)
+{
+	int			n = pq_getmsgint(buf, 4);
+
+	if (n < 0 || n > 64)
+		ModelCorrupt("the section count is out of range");
+	for (int i = 0; i < n; i++)
 	{
-		WriteDoubles(buf, f->se, f->p + 1);
-		WriteDoubles(buf, f->stat, f->p + 1);
-		WriteDoubles(buf, f->pval, f->p + 1);
+		int			tag = pq_getmsgint(buf, 2);
+		int32		len = pq_getmsgint(buf, 4);
+		int			end;
+
+		if (len < 0 || len > buf->len - buf->cursor)
+			ModelCorrupt("a section runs past the end");
+		end = buf->cursor + len;
+		switch (tag)
+		{
+			case SECTION_CLASSES:
+				ReadClasses(buf, m);
+				break;
+			default:
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("model parameters hold a section (tag %d) this build does not know", tag),
+						 errhint("Update the profenrich extension to the release that trained the model.")));
+		}
+		if (buf->cursor != end)
+			ModelCorrupt("a section's length does not match its contents");
 	}
-	WriteDoubles(buf, f->slot_mean, f->p);
-	WriteDoubles(buf, f->slot_sd, f->p);
-}
-
-static void
-ReadLinear(StringInfo buf, LinearFit *f, int nslots)
-{
-	f->p = pq_getmsgint(buf, 4);
-	if (f->p != nslots)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("model parameters hold %d coefficients for %d slots", f->p, nslots)));
-	f->intercept = pq_getmsgfloat8(buf);
-	f->coef = ReadDoubles(buf, f->p);
-	f->aliased = palloc(sizeof(bool) * Max(f->p, 1));
-	for (int i = 0; i < f->p; i++)
-		f->aliased[i] = pq_getmsgbyte(buf) != 0;
-	f->rank = pq_getmsgint(buf, 4);
-	f->rss = pq_getmsgfloat8(buf);
-	f->df_resid = pq_getmsgfloat8(buf);
-	f->has_inference = pq_getmsgbyte(buf) != 0;
-	if (f->has_inference)
-	{
-		f->se = ReadDoubles(buf, f->p + 1);
-		f->stat = ReadDoubles(buf, f->p + 1);
-		f->pval = ReadDoubles(buf, f->p + 1);
-	}
-	f->slot_mean = ReadDoubles(buf, f->p);
-	f->slot_sd = ReadDoubles(buf, f->p);
-}
-
-/* One fitted lifetime-value submodel (or just its family CLV_NONE) */
-static void
-WriteClvFit(StringInfo buf, const ClvFit *f)
-{
-	pq_sendint16(buf, (int16) f->family);
-	if (f->family == CLV_NONE)
-		return;
-	WriteDoubles(buf, f->par, f->nparams);
-	WriteDoubles(buf, f->se, f->nparams);
-	pq_sendfloat8(buf, f->loglik);
-	pq_sendint32(buf, f->iterations);
-	pq_sendbyte(buf, f->converged ? 1 : 0);
-	pq_sendfloat8(buf, f->n);
-}
-
-static void
-ReadClvFit(StringInfo buf, ClvFit *f)
-{
-	f->family = (ClvFamily) pq_getmsgint(buf, 2);
-	if (f->family < CLV_NONE || f->family > CLV_GAMMAGAMMA)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("model parameters name unknown lifetime-value family %d", (int) f->family)));
-	f->nparams = ClvParamCount(f->family);
-	if (f->family == CLV_NONE)
-		return;
-	for (int i = 0; i < f->nparams; i++)
-		f->par[i] = pq_getmsgfloat8(buf);
-	for (int i = 0; i < f->nparams; i++)
-		f->se[i] = pq_getmsgfloat8(buf);
-	f->loglik = pq_getmsgfloat8(buf);
-	f->iterations = pq_getmsgint(buf, 4);
-	f->converged = pq_getmsgbyte(buf) != 0;
-	f->n = pq_getmsgfloat8(buf);
-}
-
-/* The lifetime-value body: submodels and valuation settings */
-static void
-WriteClv(StringInfo buf, const ClvModel *m)
-{
-	WriteClvFit(buf, &m->purchase);
-	WriteClvFit(buf, &m->spend);
-	pq_sendint32(buf, m->horizon_months);
-	pq_sendfloat8(buf, m->discount_rate);
-	pq_sendfloat8(buf, m->unit_days);
-}
-
-static void
-ReadClv(StringInfo buf, ClvModel *m, int ncolumns)
-{
-	ReadClvFit(buf, &m->purchase);
-	ReadClvFit(buf, &m->spend);
-	m->horizon_months = pq_getmsgint(buf, 4);
-	m->discount_rate = pq_getmsgfloat8(buf);
-	m->unit_days = pq_getmsgfloat8(buf);
-	if (ncolumns != (m->purchase.family != CLV_NONE ? 3 : 1) + (m->spend.family != CLV_NONE ? 1 : 0))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("lifetime-value model parameters do not match its %d columns", ncolumns)));
 }
 
 /* The params bytea of a model */
@@ -157,20 +162,12 @@ ModelSerialize(const Model *model)
 	pq_begintypsend(&buf);
 	pq_sendint32(&buf, MODEL_MAGIC);
 	pq_sendint16(&buf, MODEL_FORMAT);
-	pq_sendint16(&buf, (int16) model->algorithm);
+	pq_sendint16(&buf, (int16) model->ops->code);
 	FeatureSpecWrite(&buf, model->spec);
-	if (ALG_IS_CLV(model->algorithm))
-		WriteClv(&buf, &model->clv);
-	else
-		WriteLinear(&buf, &model->linear);
-	if (model->algorithm == ALG_LOGISTIC)
-	{
-		pq_sendint32(&buf, model->iterations);
-		pq_sendbyte(&buf, model->converged ? 1 : 0);
-		pq_sendfloat8(&buf, model->loglik);
-	}
+	model->ops->write(&buf, model);
 	pq_sendint32(&buf, model->nquantiles);
-	WriteDoubles(&buf, model->quantiles, model->nquantiles);
+	ModelWriteDoubles(&buf, model->quantiles, model->nquantiles);
+	WriteSections(&buf, model);
 	return pq_endtypsend(&buf);
 }
 
@@ -181,6 +178,7 @@ ModelDeserialize(bytea *params)
 	StringInfoData buf;
 	Model	   *model = palloc0(sizeof(Model));
 	int			format;
+	int			code;
 
 	BYTES_READER(&buf, params);
 	if (buf.len < 8 || (uint32) pq_getmsgint(&buf, 4) != MODEL_MAGIC)
@@ -194,144 +192,66 @@ ModelDeserialize(bytea *params)
 				 errmsg("model parameters have format version %d, this build reads up to %d",
 						format, MODEL_FORMAT),
 				 errhint("Update the profenrich extension to the release that trained the model.")));
-	model->algorithm = (ProfAlgorithm) pq_getmsgint(&buf, 2);
-	model->spec = FeatureSpecRead(&buf, format);
-	if (model->algorithm < ALG_LINEAR || model->algorithm > ALG_CLV ||
-		(ALG_IS_CLV(model->algorithm) && format < 4))
+	code = pq_getmsgint(&buf, 2);
+	model->ops = AlgorithmByCode(code);
+	if (model->ops == NULL || ((model->ops->flags & ALG_LIFETIME) && format < 4))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("model parameters name unknown algorithm %d", (int) model->algorithm)));
-	if (ALG_IS_CLV(model->algorithm))
-		ReadClv(&buf, &model->clv, model->spec->ncolumns);
-	else
-		ReadLinear(&buf, &model->linear, model->spec->nslots);
-	if (model->algorithm == ALG_LOGISTIC)
-	{
-		model->iterations = pq_getmsgint(&buf, 4);
-		model->converged = pq_getmsgbyte(&buf) != 0;
-		model->loglik = pq_getmsgfloat8(&buf);
-	}
+				 errmsg("model parameters name unknown algorithm %d", code)));
+	model->spec = FeatureSpecRead(&buf, format);
+	model->threshold = 0.5;
+	model->ops->read(&buf, model, format);
 	if (format >= 3)
 	{
 		model->nquantiles = pq_getmsgint(&buf, 4);
 		if (model->nquantiles != 0 && model->nquantiles != MODEL_QUANTILES)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("model parameters hold %d score quantiles", model->nquantiles)));
-		model->quantiles = ReadDoubles(&buf, model->nquantiles);
+			ModelCorrupt("the number of score quantiles is not 0 or 99");
+		model->quantiles = ModelReadDoubles(&buf, model->nquantiles);
 	}
+	if (format >= 5)
+		ReadSections(&buf, model);
 	if (buf.cursor != buf.len)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("model parameters have trailing bytes")));
+		ModelCorrupt("trailing bytes");
 	return model;
 }
 
-/*
- * The linear predictor b0 + x'b of the reader's current row; false when a
- * feature is NULL and the model was trained without imputation.
- */
-bool
-ModelLinkRow(const Model *model, FeatureReader *r, double *eta)
+/* What the model gives a row */
+OutputKind
+ModelOutput(const Model *model)
 {
-	const FeatureSpec *spec = model->spec;
-	const LinearFit *fit = &model->linear;
-	double		v = fit->intercept;
-	bool		impute = spec->impute == IMPUTE_MEAN;
-
-	for (int i = 0; i < spec->ncolumns; i++)
-	{
-		const FeatureColumn *col = &spec->columns[i];
-
-		if (col->kind != FEATURE_CATEGORICAL)
-		{
-			double		x;
-
-			if (!FeatureReadNumber(r, spec, i, &x))
-			{
-				if (!impute)
-					return false;
-				x = col->impute;
-			}
-			v += fit->coef[col->first_slot] * x;
-		}
-		else
-		{
-			int			level = FeatureReadLevel(r, spec, i);
-
-			if (level == LEVEL_NULL)
-			{
-				if (!impute)
-					return false;
-				level = col->mode_level;
-			}
-			if (level >= 0)
-				v += fit->coef[col->first_slot + level];
-		}
-	}
-	*eta = v;
-	return true;
+	return model->ops->output(model);
 }
 
-/* The model's prediction for the current row: the mean, or the probability */
+/*
+ * The model's score for the reader's current row (a number model's value,
+ * a binary model's probability); false when an input it needs is NULL.
+ */
 bool
 ModelScoreRow(const Model *model, FeatureReader *r, double *score)
 {
-	double		eta;
-
-	if (ALG_IS_CLV(model->algorithm))
-		return ModelClvRow(model, r, score);
-	if (!ModelLinkRow(model, r, &eta))
-		return false;
-	*score = model->algorithm == ALG_LOGISTIC ? LogisticSigmoid(eta) : eta;
-	return true;
+	return model->ops->score(model, r, score);
 }
 
 /*
- * The score of a lifetime-value model for the current row: P(alive) for a
- * purchase model, the expected spend per transaction for a spend model,
- * the lifetime value for 'clv'; false when an input it needs is NULL.
+ * A class model's probabilities for the current row (nclasses of them, in
+ * model order) and the predicted class: the most probable, or for a binary
+ * model the positive one from its threshold on.  False as ModelScoreRow.
  */
 bool
-ModelClvRow(const Model *model, FeatureReader *r, double *score)
+ModelClassifyRow(const Model *model, FeatureReader *r, double *probs, int *cls)
 {
-	const FeatureSpec *spec = model->spec;
-	const ClvModel *m = &model->clv;
-	double		x,
-				tx = 0,
-				T = 0,
-				mon = 0;
-	bool		purchase = m->purchase.family != CLV_NONE;
-
-	if (!FeatureReadNumber(r, spec, 0, &x))
+	if (!model->ops->classify(model, r, probs))
 		return false;
-	if (purchase)
+	if (model->nclasses == 2)
+		*cls = probs[1] >= model->threshold ? 1 : 0;
+	else
 	{
-		if (!FeatureReadNumber(r, spec, 1, &tx) || !FeatureReadNumber(r, spec, 2, &T))
-			return false;
-		ClvCheckHistory(x, tx, T, false);
+		*cls = 0;
+		for (int k = 1; k < model->nclasses; k++)
+			if (probs[k] > probs[*cls])
+				*cls = k;
 	}
-	if (m->spend.family != CLV_NONE && x > 0)
-	{
-		if (!FeatureReadNumber(r, spec, purchase ? 3 : 1, &mon))
-			return false;
-		ClvCheckSpend(x, mon);
-	}
-	else if (x < 0)
-		ClvCheckHistory(x, 0, 1, false);
-	switch (model->algorithm)
-	{
-		case ALG_GAMMAGAMMA:
-			*score = ClvExpectedSpend(&m->spend, x, mon);
-			break;
-		case ALG_CLV:
-			*score = ClvValue(m, x, tx, T, ClvExpectedSpend(&m->spend, x, mon));
-			break;
-		default:
-			*score = ClvPAlive(&m->purchase, x, tx, T);
-			break;
-	}
-	return !isnan(*score);		/* NaN: a spend model without a finite mean */
+	return true;
 }
 
 /*
@@ -504,4 +424,103 @@ ModelPercentile(const Model *model, double score)
 			hi = mid;
 	}
 	return lo + 1;
+}
+
+/*
+ * The contribution of every spec column to the current row's link (for a
+ * class model, to the log-odds of class cls against the reference class),
+ * and the baseline they add up from; the number of parts, or -1 when the
+ * family has no explanation.
+ */
+int
+ModelContributions(const Model *m, FeatureReader *r, int cls, Contribution *parts,
+				   double *baseline)
+{
+	if (m->ops->explain == NULL)
+		return -1;
+	if (!m->ops->explain(m, r, cls, parts, baseline))
+		return -1;
+	return m->spec->ncolumns;
+}
+
+/* Larger absolute contribution first */
+static int
+ByAbsAmount(const void *a, const void *b)
+{
+	double		x = fabs(((const Contribution *) a)->amount);
+	double		y = fabs(((const Contribution *) b)->amount);
+
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Sort the parts of an explanation, the most influential first */
+void
+ModelSortContributions(Contribution *parts, int n)
+{
+	qsort(parts, n, sizeof(Contribution), ByAbsAmount);
+}
+
+/*
+ * The names of the k features contributing most (in absolute value) to the
+ * reader's current row, as a text[]: the influential factors enrich() and
+ * enrich_trigger() write.  Class models explain their predicted class.
+ */
+Datum
+ModelTopFactors(const Model *m, FeatureReader *r, int k)
+{
+	const FeatureSpec *spec = m->spec;
+	Contribution *parts = palloc(sizeof(Contribution) * Max(spec->ncolumns, 1));
+	Datum	   *names;
+	double		baseline;
+	int			cls = 0;
+	int			n;
+
+	if (ModelOutput(m) == OUTPUT_CLASS)
+	{
+		double	   *probs = palloc(sizeof(double) * m->nclasses);
+
+		if (!ModelClassifyRow(m, r, probs, &cls))
+			cls = 0;
+	}
+	n = ModelContributions(m, r, cls, parts, &baseline);
+	if (n < 0)
+		elog(ERROR, "model of algorithm %s has no explanation", m->ops->name);
+	ModelSortContributions(parts, n);
+	n = Min(k, n);
+	names = palloc(sizeof(Datum) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		names[i] = CStringGetTextDatum(parts[i].feature);
+	return PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/* A float8 datum, NULL for NaN */
+static void
+PutNumber(Datum *values, bool *nulls, int i, double v)
+{
+	nulls[i] = isnan(v);
+	values[i] = Float8GetDatum(v);
+}
+
+/*
+ * One row of coefficients(): (feature, coef, std_err, stat, p_value,
+ * odds_ratio, class), NaN as NULL; cls NULL for models without classes.
+ * A result without the class column (the 0.4.0 declaration) gets the rest.
+ */
+void
+ModelCoefficientRow(ReturnSetInfo *rsinfo, const char *feature, double coef, double se,
+					double stat, double p, double odds, const char *cls)
+{
+	Datum		values[7];
+	bool		nulls[7];
+
+	values[0] = CStringGetTextDatum(feature);
+	nulls[0] = false;
+	PutNumber(values, nulls, 1, coef);
+	PutNumber(values, nulls, 2, se);
+	PutNumber(values, nulls, 3, stat);
+	PutNumber(values, nulls, 4, p);
+	PutNumber(values, nulls, 5, odds);
+	nulls[6] = cls == NULL;
+	values[6] = cls ? CStringGetTextDatum(cls) : (Datum) 0;
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }

@@ -15,18 +15,15 @@
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
 
-#include "clv.h"
+#include "utils/float.h"
+#include "utils/json.h"
+
+#include "algorithm.h"
 #include "options.h"
 
-#define VALID_OPTIONS "l2, test_fraction, key, seed, impute, max_categories, deploy"
-#define VALID_LOGISTIC VALID_OPTIONS ", positive, class_weight, max_iter, tol"
-#define VALID_CLV_OPTIONS "columns, max_iter, tol, warm_start, deploy"
-#define VALID_CLV_ALL VALID_CLV_OPTIONS ", purchase_model, horizon_months, discount_rate, unit_days"
+#define VALID_FEATURE_OPTIONS "test_fraction, key, seed, impute, max_categories"
 #define VALID_ENRICH_OPTIONS "batch_size, percentile, factors, columns"
 #define MAX_FACTORS 50
-
-/* Stores one key/value pair of an options object */
-typedef void (*OptionApplyFn) (const char *key, JsonbValue *v, void *arg);
 
 /* Report a bad value for one option */
 void
@@ -40,7 +37,7 @@ OptionError(const char *key, const char *expected)
 }
 
 /* A jsonb number as a finite double, or an error naming the key */
-static double
+double
 OptionNumber(const char *key, JsonbValue *v, const char *expected)
 {
 	double		d;
@@ -55,7 +52,7 @@ OptionNumber(const char *key, JsonbValue *v, const char *expected)
 }
 
 /* A jsonb string as a palloc'd C string */
-static char *
+char *
 OptionString(const char *key, JsonbValue *v, const char *expected)
 {
 	if (v->type != jbvString)
@@ -64,7 +61,7 @@ OptionString(const char *key, JsonbValue *v, const char *expected)
 }
 
 /* A jsonb number that is a whole number from lo to hi, or an error naming the key */
-static int
+int
 OptionInteger(const char *key, JsonbValue *v, int lo, int hi)
 {
 	char	   *expected = psprintf("an integer from %d to %d", lo, hi);
@@ -76,7 +73,7 @@ OptionInteger(const char *key, JsonbValue *v, int lo, int hi)
 }
 
 /* A convergence tolerance: a number above 0 and below 1 */
-static double
+double
 OptionTolerance(const char *key, JsonbValue *v)
 {
 	double		d = OptionNumber(key, v, "a number above 0 and below 1");
@@ -86,54 +83,39 @@ OptionTolerance(const char *key, JsonbValue *v)
 	return d;
 }
 
-/* The options only logistic models take; false for any other key */
-static bool
-LogisticOption(const char *key, JsonbValue *v, TrainOptions *opts)
+/* The ridge penalty l2, a number not below 0, of the models that take one */
+double
+OptionPenalty(const char *key, JsonbValue *v)
 {
-	if (strcmp(key, "positive") == 0)
-		opts->positive = OptionString(key, v, "the text value that marks the positive class");
-	else if (strcmp(key, "class_weight") == 0)
-	{
-		if (v->type == jbvString &&
-			strcmp(pnstrdup(v->val.string.val, v->val.string.len), "balanced") == 0)
-			opts->balanced = true;
-		else if (v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data))
-			opts->class_weight = JsonbValueToJsonb(v);
-		else
-			OptionError(key, "\"balanced\" or an object of positive weights by class, such as {\"true\": 3, \"false\": 1}");
-	}
-	else if (strcmp(key, "max_iter") == 0)
-		opts->max_iter = OptionInteger(key, v, 1, 10000);
-	else if (strcmp(key, "tol") == 0)
-		opts->tol = OptionTolerance(key, v);
-	else
-		return false;
-	return true;
+	double		l2 = OptionNumber(key, v, "a number not below 0");
+
+	if (l2 < 0)
+		OptionError(key, "a number not below 0");
+	return l2;
 }
 
-/* What OptionApply needs besides the pair */
+/* A jsonb boolean, or an error naming the key */
+bool
+OptionBool(const char *key, JsonbValue *v)
+{
+	if (v->type != jbvBool)
+		OptionError(key, "true or false");
+	return v->val.boolean;
+}
+
+/* What TrainOptionApply needs besides the pair */
 typedef struct TrainApplyArg
 {
-	bool		logistic;
+	const AlgorithmOps *ops;
 	TrainOptions *opts;
+	void	   *algopts;
 } TrainApplyArg;
 
-/* Store one key/value pair of train()'s options in opts */
-static void
-OptionApply(const char *key, JsonbValue *v, void *arg)
+/* Store one option every algorithm with a feature spec takes; false for any other key */
+static bool
+FeatureOption(const char *key, JsonbValue *v, TrainOptions *opts)
 {
-	bool		logistic = ((TrainApplyArg *) arg)->logistic;
-	TrainOptions *opts = ((TrainApplyArg *) arg)->opts;
-
-	if (logistic && LogisticOption(key, v, opts))
-		return;
-	if (strcmp(key, "l2") == 0)
-	{
-		opts->l2 = OptionNumber(key, v, "a number not below 0");
-		if (opts->l2 < 0)
-			OptionError(key, "a number not below 0");
-	}
-	else if (strcmp(key, "test_fraction") == 0)
+	if (strcmp(key, "test_fraction") == 0)
 	{
 		opts->test_fraction = OptionNumber(key, v, "a number from 0 up to (not including) 1");
 		if (opts->test_fraction < 0 || opts->test_fraction >= 1)
@@ -164,18 +146,33 @@ OptionApply(const char *key, JsonbValue *v, void *arg)
 	}
 	else if (strcmp(key, "max_categories") == 0)
 		opts->max_categories = OptionInteger(key, v, 1, 10000);
-	else if (strcmp(key, "deploy") == 0)
-	{
-		if (v->type != jbvBool)
-			OptionError(key, "true or false");
-		opts->deploy = v->val.boolean;
-	}
+	else
+		return false;
+	return true;
+}
+
+/*
+ * Store one key/value pair of train()'s options: the algorithm's own
+ * options first, then those of feature-spec algorithms, then deploy.
+ */
+static void
+TrainOptionApply(const char *key, JsonbValue *v, void *arg)
+{
+	TrainApplyArg *a = (TrainApplyArg *) arg;
+	bool		features = (a->ops->flags & ALG_FEATURES) != 0;
+
+	if (a->ops->option(a->algopts, key, v))
+		return;
+	if (features && FeatureOption(key, v, a->opts))
+		return;
+	if (strcmp(key, "deploy") == 0)
+		a->opts->deploy = OptionBool(key, v);
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown option \"%s\" for algorithm \"%s\"", key,
-						logistic ? "logistic" : "linear"),
-				 errhint("Valid options are: %s.", logistic ? VALID_LOGISTIC : VALID_OPTIONS)));
+				 errmsg("unknown option \"%s\" for algorithm \"%s\"", key, a->ops->name),
+				 errhint("Valid options are: %s%s%s, deploy.", a->ops->options,
+						 features ? ", " : "", features ? VALID_FEATURE_OPTIONS : "")));
 }
 
 /*
@@ -183,7 +180,7 @@ OptionApply(const char *key, JsonbValue *v, void *arg)
  * is not an object, or a null value, is an error.  example is an options
  * object for the hint.
  */
-static void
+void
 OptionsWalk(Jsonb *options, const char *example, OptionApplyFn apply, void *arg)
 {
 	JsonbIterator *it;
@@ -214,145 +211,44 @@ OptionsWalk(Jsonb *options, const char *example, OptionApplyFn apply, void *arg)
 }
 
 /*
- * Fill opts with defaults, then with the keys of train()'s options object.
+ * Fill opts with the defaults, *algopts with the algorithm's fresh
+ * options, then both with the keys of train()'s options object.
  */
 void
-OptionsParse(Jsonb *options, bool logistic, TrainOptions *opts)
+TrainOptionsParse(Jsonb *options, const AlgorithmOps *ops, TrainOptions *opts, void **algopts)
 {
-	TrainApplyArg arg = {logistic, opts};
+	TrainApplyArg arg;
 
-	opts->l2 = 0.0;
 	opts->test_fraction = 0.2;
 	opts->key = NULL;
 	opts->seed = 0;
 	opts->impute = IMPUTE_MEAN;
 	opts->max_categories = 50;
 	opts->deploy = true;
-	opts->positive = NULL;
-	opts->balanced = false;
-	opts->class_weight = NULL;
-	opts->max_iter = 50;
-	opts->tol = 1e-8;
-	OptionsWalk(options, "{\"l2\": 0.1}", OptionApply, &arg);
-}
-
-/* What ClvOptionApply needs besides the pair */
-typedef struct ClvApplyArg
-{
-	const char *algorithm;
-	bool		clv;			/* the 'clv' algorithm: valuation options too */
-	ClvOptions *o;
-} ClvApplyArg;
-
-#define CLV_COLUMNS_EXPECTED "an object of column names, such as {\"frequency\": \"n_repeat\", \"t\": \"age_weeks\"}"
-
-/* Store one rename of the "columns" object of a lifetime-value model */
-static void
-ClvColumnApply(const char *key, JsonbValue *v, void *arg)
-{
-	ClvOptions *o = (ClvOptions *) arg;
-	char	   *name = OptionString("columns", v, CLV_COLUMNS_EXPECTED);
-
-	if (strcmp(key, "frequency") == 0)
-		o->frequency = name;
-	else if (strcmp(key, "recency") == 0)
-		o->recency = name;
-	else if (strcmp(key, "t") == 0)
-		o->t = name;
-	else if (strcmp(key, "monetary") == 0)
-		o->monetary = name;
-	else
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown input \"%s\" in option \"columns\"", key),
-				 errhint("The inputs are frequency, recency, t and monetary.")));
-}
-
-/* The "columns" object of a lifetime-value model: renames of its four inputs */
-static void
-ClvColumns(JsonbValue *v, ClvOptions *o)
-{
-	if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
-		OptionError("columns", CLV_COLUMNS_EXPECTED);
-	OptionsWalk(JsonbValueToJsonb(v), "{\"columns\": {\"t\": \"age_weeks\"}}", ClvColumnApply, o);
-}
-
-/* Store one key/value pair of a lifetime-value model's options in o */
-static void
-ClvOptionApply(const char *key, JsonbValue *v, void *arg)
-{
-	ClvApplyArg *a = (ClvApplyArg *) arg;
-	ClvOptions *o = a->o;
-
-	if (strcmp(key, "columns") == 0)
-		ClvColumns(v, o);
-	else if (strcmp(key, "max_iter") == 0)
-		o->max_iter = OptionInteger(key, v, 1, 10000);
-	else if (strcmp(key, "tol") == 0)
-		o->tol = OptionTolerance(key, v);
-	else if (strcmp(key, "deploy") == 0 || strcmp(key, "warm_start") == 0)
-	{
-		if (v->type != jbvBool)
-			OptionError(key, "true or false");
-		if (key[0] == 'd')
-			o->deploy = v->val.boolean;
-		else
-			o->warm_start = v->val.boolean;
-	}
-	else if (a->clv && strcmp(key, "purchase_model") == 0)
-	{
-		char	   *s = OptionString(key, v, "\"bgnbd\" or \"paretonbd\"");
-
-		if (strcmp(s, "bgnbd") == 0)
-			o->purchase_model = CLV_BGNBD;
-		else if (strcmp(s, "paretonbd") == 0)
-			o->purchase_model = CLV_PARETONBD;
-		else
-			OptionError(key, "\"bgnbd\" or \"paretonbd\"");
-	}
-	else if (a->clv && strcmp(key, "horizon_months") == 0)
-		o->horizon_months = OptionInteger(key, v, 1, 1200);
-	else if (a->clv && strcmp(key, "discount_rate") == 0)
-	{
-		o->discount_rate = OptionNumber(key, v, "a monthly rate from 0 up to (not including) 1");
-		if (o->discount_rate < 0 || o->discount_rate >= 1)
-			OptionError(key, "a monthly rate from 0 up to (not including) 1");
-	}
-	else if (a->clv && strcmp(key, "unit_days") == 0)
-	{
-		o->unit_days = OptionNumber(key, v, "a number of days above 0, such as 7 for weeks");
-		if (!(o->unit_days > 0 && o->unit_days <= 3660))
-			OptionError(key, "a number of days above 0, such as 7 for weeks");
-	}
-	else
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown option \"%s\" for algorithm \"%s\"", key, a->algorithm),
-				 errhint("Valid options are: %s.", a->clv ? VALID_CLV_ALL : VALID_CLV_OPTIONS)));
+	*algopts = ops->options_new(ops);
+	arg.ops = ops;
+	arg.opts = opts;
+	arg.algopts = *algopts;
+	OptionsWalk(options, ops->example, TrainOptionApply, &arg);
 }
 
 /*
- * Fill o with defaults, then with the keys of the options object of a
- * lifetime-value algorithm.
+ * The options every feature-spec algorithm takes, as members of the JSON
+ * object of effective options stored with the model; key is the split
+ * key in use (NULL: the row's values).
  */
 void
-ClvOptionsParse(Jsonb *options, const char *algorithm, ClvOptions *o)
+TrainOptionsJson(StringInfo out, const TrainOptions *o, const char *key)
 {
-	ClvApplyArg arg = {algorithm, strcmp(algorithm, "clv") == 0, o};
-
-	o->frequency = "frequency";
-	o->recency = "recency";
-	o->t = "t";
-	o->monetary = "monetary";
-	o->purchase_model = CLV_BGNBD;
-	o->horizon_months = 12;
-	o->discount_rate = 0.01;
-	o->unit_days = 7;
-	o->max_iter = 200;
-	o->tol = 1e-9;
-	o->warm_start = true;
-	o->deploy = true;
-	OptionsWalk(options, "{\"columns\": {\"t\": \"age_weeks\"}}", ClvOptionApply, &arg);
+	appendStringInfo(out, "%s\"test_fraction\": %s, \"seed\": " INT64_FORMAT
+					 ", \"impute\": \"%s\", \"max_categories\": %d, \"key\": ",
+					 out->data[out->len - 1] == '{' ? "" : ", ",
+					 float8out_internal(o->test_fraction), o->seed,
+					 ImputeModeName(o->impute), o->max_categories);
+	if (key)
+		escape_json(out, key);
+	else
+		appendStringInfoString(out, "null");
 }
 
 /* Store one key/value pair of enrich()'s options in o */
@@ -370,11 +266,7 @@ EnrichOptionApply(const char *key, JsonbValue *v, void *arg)
 		o->batch_size = (int) d;
 	}
 	else if (strcmp(key, "percentile") == 0)
-	{
-		if (v->type != jbvBool)
-			OptionError(key, "true or false");
-		o->percentile = v->val.boolean;
-	}
+		o->percentile = OptionBool(key, v);
 	else if (strcmp(key, "factors") == 0)
 		o->factors = OptionInteger(key, v, 0, MAX_FACTORS);
 	else if (strcmp(key, "columns") == 0)

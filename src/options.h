@@ -1,11 +1,16 @@
 /*-------------------------------------------------------------------------
  * options.h
  *	  Options of train() and enrich(), parsed and validated from their jsonb.
+ *
+ * train()'s options object is walked once: each key goes to the
+ * algorithm's own option function first, then to the options every
+ * algorithm with a feature spec takes; an unknown key is an error.
  *-------------------------------------------------------------------------
  */
 #ifndef PROFENRICH_OPTIONS_H
 #define PROFENRICH_OPTIONS_H
 
+#include "lib/stringinfo.h"
 #include "utils/jsonb.h"
 
 typedef enum ImputeMode
@@ -15,21 +20,15 @@ typedef enum ImputeMode
 	IMPUTE_ERROR = 2
 } ImputeMode;
 
+/* The options of train() that do not depend on the algorithm */
 typedef struct TrainOptions
 {
-	double		l2;				/* ridge penalty on standardized slots */
 	double		test_fraction;	/* share of rows held out */
 	char	   *key;			/* column whose hash splits; NULL = default */
 	int64		seed;			/* seed of the split hash */
 	ImputeMode	impute;
 	int			max_categories; /* one-hot vocabulary cap */
 	bool		deploy;			/* deploy the new version */
-	/* logistic */
-	char	   *positive;		/* a text target's positive value */
-	bool		balanced;		/* class_weight "balanced" */
-	Jsonb	   *class_weight;	/* class_weight object, or NULL */
-	int			max_iter;
-	double		tol;
 } TrainOptions;
 
 typedef struct EnrichOptions
@@ -40,26 +39,22 @@ typedef struct EnrichOptions
 	Jsonb	   *columns;		/* {"model": {"score": .., "percentile": .., "factors": ..}} */
 } EnrichOptions;
 
-/* Options of the lifetime-value algorithms (bgnbd, paretonbd, gammagamma, clv) */
-typedef struct ClvOptions
-{
-	char	   *frequency;		/* source column names */
-	char	   *recency;
-	char	   *t;
-	char	   *monetary;
-	int			purchase_model; /* ClvFamily of a 'clv' model's purchase model */
-	int			horizon_months;
-	double		discount_rate;	/* per month */
-	double		unit_days;
-	int			max_iter;
-	double		tol;
-	bool		warm_start;		/* large data: fit a subsample first */
-	bool		deploy;
-} ClvOptions;
+struct AlgorithmOps;
+
+/* Stores one key/value pair of an options object */
+typedef void (*OptionApplyFn) (const char *key, JsonbValue *v, void *arg);
 
 extern void OptionError(const char *key, const char *expected) pg_attribute_noreturn();
-extern void OptionsParse(Jsonb *options, bool logistic, TrainOptions *opts);
-extern void ClvOptionsParse(Jsonb *options, const char *algorithm, ClvOptions *o);
+extern double OptionNumber(const char *key, JsonbValue *v, const char *expected);
+extern char *OptionString(const char *key, JsonbValue *v, const char *expected);
+extern int	OptionInteger(const char *key, JsonbValue *v, int lo, int hi);
+extern double OptionTolerance(const char *key, JsonbValue *v);
+extern bool OptionBool(const char *key, JsonbValue *v);
+extern double OptionPenalty(const char *key, JsonbValue *v);
+extern void OptionsWalk(Jsonb *options, const char *example, OptionApplyFn apply, void *arg);
+extern void TrainOptionsParse(Jsonb *options, const struct AlgorithmOps *ops, TrainOptions *opts,
+							  void **algopts);
+extern void TrainOptionsJson(StringInfo out, const TrainOptions *o, const char *key);
 extern void EnrichOptionsParse(Jsonb *options, EnrichOptions *o);
 extern const char *ImputeModeName(ImputeMode mode);
 

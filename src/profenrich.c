@@ -32,30 +32,6 @@ AssignBlasThreads(int newval, void *extra)
 }
 
 /*
- * Name of an algorithm code, as users write it in train().
- */
-const char *
-AlgorithmName(ProfAlgorithm alg)
-{
-	switch (alg)
-	{
-		case ALG_LINEAR:
-			return "linear";
-		case ALG_LOGISTIC:
-			return "logistic";
-		case ALG_BGNBD:
-			return "bgnbd";
-		case ALG_PARETONBD:
-			return "paretonbd";
-		case ALG_GAMMAGAMMA:
-			return "gammagamma";
-		case ALG_CLV:
-			return "clv";
-	}
-	return "unknown";
-}
-
-/*
  * Define the GUCs and reserve the prefix.
  */
 void

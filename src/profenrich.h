@@ -12,21 +12,6 @@ extern int	profenrich_blas_threads;
 /* profenrich.max_train_memory (kB): largest encoded data set trained in memory */
 extern int	profenrich_max_train_memory;
 
-/* Algorithm codes stored in the params header */
-typedef enum ProfAlgorithm
-{
-	ALG_LINEAR = 1,
-	ALG_LOGISTIC = 2,
-	ALG_BGNBD = 3,				/* lifetime value (0.4.0) */
-	ALG_PARETONBD = 4,
-	ALG_GAMMAGAMMA = 5,
-	ALG_CLV = 6
-} ProfAlgorithm;
-
-#define ALG_IS_CLV(alg) ((alg) >= ALG_BGNBD && (alg) <= ALG_CLV)
-
-extern const char *AlgorithmName(ProfAlgorithm alg);
-
 /*
  * The start every combine function on an internal state shares (fcinfo a
  * FunctionCallInfo): true, with *result set, when the second state is NULL

@@ -497,21 +497,10 @@ drop_model(PG_FUNCTION_ARGS)
 	PG_RETURN_INT32((int32) dropped);
 }
 
-static void ClvCoefficients(ReturnSetInfo *rsinfo, const ClvModel *m);
-
-/* A float8 datum, NULL for NaN */
-static void
-PutNumber(Datum *values, bool *nulls, int i, double v)
-{
-	nulls[i] = isnan(v);
-	values[i] = Float8GetDatum(v);
-}
-
 /*
- * coefficients(name, version DEFAULT NULL): one row per encoded slot plus
- * the intercept, on the original scale; aliased slots have NULL coef, and
- * inference columns are NULL when the model has none (ridge).  stat is t
- * for linear models and z for logistic ones, whose odds_ratio is exp(coef).
+ * coefficients(name, version DEFAULT NULL): the parameters of a model
+ * version (the deployed one when NULL), one row each, as its family lists
+ * them.
  */
 Datum
 coefficients(PG_FUNCTION_ARGS)
@@ -520,57 +509,12 @@ coefficients(PG_FUNCTION_ARGS)
 	char	   *name = NameArg(fcinfo, 0);
 	int			version;
 	Model	   *model;
-	LinearFit  *f;
 
 	InitMaterializedSRF(fcinfo, 0);
 	model = RegistryLoad(name, PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1), &version,
 						 CurrentMemoryContext);
-	if (ALG_IS_CLV(model->algorithm))
-	{
-		ClvCoefficients(rsinfo, &model->clv);
-		return (Datum) 0;
-	}
-	f = &model->linear;
-	for (int i = 0; i <= f->p; i++)
-	{
-		Datum		values[6];
-		bool		nulls[6] = {false, false, false, false, false, false};
-		bool		aliased = i > 0 && f->aliased[i - 1];
-		double		coef = i == 0 ? f->intercept : f->coef[i - 1];
-
-		values[0] = CStringGetTextDatum(i == 0 ? "(intercept)" : FeatureSlotName(model->spec, i - 1));
-		PutNumber(values, nulls, 1, aliased ? get_float8_nan() : coef);
-		PutNumber(values, nulls, 2, f->has_inference ? f->se[i] : get_float8_nan());
-		PutNumber(values, nulls, 3, f->has_inference ? f->stat[i] : get_float8_nan());
-		PutNumber(values, nulls, 4, f->has_inference ? f->pval[i] : get_float8_nan());
-		PutNumber(values, nulls, 5, model->algorithm == ALG_LOGISTIC && !aliased ?
-				  exp(coef) : get_float8_nan());
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	}
+	model->ops->coefficients(model, rsinfo);
 	return (Datum) 0;
-}
-
-/*
- * The parameters of a lifetime-value model's submodels, by name, with
- * standard errors (no test statistic: the parameters are positive by
- * construction, and 0 is not a hypothesis of interest).
- */
-static void
-ClvCoefficients(ReturnSetInfo *rsinfo, const ClvModel *m)
-{
-	const ClvFit *fits[2] = {&m->purchase, &m->spend};
-
-	for (int k = 0; k < 2; k++)
-		for (int i = 0; i < fits[k]->nparams; i++)
-		{
-			Datum		values[6];
-			bool		nulls[6] = {false, false, false, true, true, true};
-
-			values[0] = CStringGetTextDatum(ClvParamName(fits[k]->family, i));
-			PutNumber(values, nulls, 1, fits[k]->par[i]);
-			PutNumber(values, nulls, 2, fits[k]->se[i]);
-			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-		}
 }
 
 /*

@@ -33,6 +33,7 @@
 #include "utils/lsyscache.h"
 #include "utils/typcache.h"
 
+#include "clv.h"
 #include "features.h"
 #include "model.h"
 #include "registry.h"
@@ -53,6 +54,7 @@ PG_FUNCTION_INFO_V1(expected_spend);
 #define MODEL_NAME_KEY 256
 
 /* What an insight wrapper accepts */
+#define KIND_NONE (-1)			/* not a scoring call: no check */
 #define KIND_ANY 0
 #define KIND_PROPENSITY 1		/* score_churn, score_conversion: a probability */
 #define KIND_VALUE 2			/* predict_ltv: a regression */
@@ -211,10 +213,13 @@ SharedModelGet(const char *name, int version)
 /*
  * The cache for this call site, (re)loaded when the model name or version
  * changes; version 0 is the deployed one.  It keeps its model for the
- * whole query.
+ * whole query.  A scoring call site checks, once, that the model's kind
+ * is one it can score (kind KIND_NONE: no check).
  */
+static void CheckKind(const ScoreCache *c, int kind);
+
 static ScoreCache *
-ScoreCacheGet(FunctionCallInfo fcinfo, text *name, int version)
+ScoreCacheGet(FunctionCallInfo fcinfo, text *name, int version, int kind)
 {
 	ScoreCache *c = (ScoreCache *) fcinfo->flinfo->fn_extra;
 	MemoryContext mcxt = fcinfo->flinfo->fn_mcxt;
@@ -238,6 +243,8 @@ ScoreCacheGet(FunctionCallInfo fcinfo, text *name, int version)
 	c->name = (text *) MemoryContextAlloc(mcxt, VARSIZE_ANY(name));
 	memcpy(c->name, name, VARSIZE_ANY(name));
 	FeatureReaderInit(&c->reader, mcxt);
+	if (kind != KIND_NONE)
+		CheckKind(c, kind);
 	fcinfo->flinfo->fn_extra = c;
 	return c;
 }
@@ -316,32 +323,50 @@ ArgReader(ScoreCache *c, FunctionCallInfo fcinfo, int names_arg)
 	return c->args;
 }
 
+/* Is the model's score a value (a regression, a lifetime value)? */
+static bool
+IsValueModel(const Model *m)
+{
+	return ModelOutput(m) == OUTPUT_NUMBER && m->ops->score != NULL &&
+		((m->spec->target != NULL && !m->spec->binary) || (m->ops->flags & ALG_VALUE));
+}
+
 /*
- * An insight wrapper refuses a model of another task: score_churn and
- * score_conversion take logistic models, predict_ltv regressions and
- * 'clv' models.
+ * A model without a score (one that gives classes or segments) is refused
+ * by score() and its relatives, and an insight wrapper refuses a model of
+ * another task: score_churn and score_conversion take propensity models
+ * (binary classifiers), predict_ltv regressions and 'clv' models.
  */
 static void
 CheckKind(const ScoreCache *c, int kind)
 {
-	ProfAlgorithm alg = c->model->algorithm;
+	const Model *m = c->model;
+	const char *alg = m->ops->name;
 
 	if (kind < KIND_ANY || kind > KIND_VALUE)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("kind must be 0 (any model), 1 (propensity) or 2 (value), not %d", kind),
 				 errhint("Call score(), score_churn(), score_conversion() or predict_ltv(); the planner passes the kind.")));
-	if (kind == KIND_PROPENSITY && alg != ALG_LOGISTIC)
+	if (m->ops->score == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("model \"%s\" is a %s model, which has no score", text_to_cstring(c->name), alg),
+				 errhint("%s", ModelOutput(m) == OUTPUT_CLASS ?
+						 "Use predict_class() for its class or predict_proba() for the class probabilities." :
+						 ModelOutput(m) == OUTPUT_SEGMENT ? "Use segment() for its segment." :
+						 "Use top_items() for its items.")));
+	if (kind == KIND_PROPENSITY && !m->spec->binary)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("model \"%s\" is a %s model, not a propensity model",
-						text_to_cstring(c->name), AlgorithmName(alg)),
+						text_to_cstring(c->name), alg),
 				 errhint("score_churn and score_conversion take a model trained with algorithm 'logistic'; use score for this one.")));
-	if (kind == KIND_VALUE && alg != ALG_LINEAR && alg != ALG_CLV)
+	if (kind == KIND_VALUE && !IsValueModel(m))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("model \"%s\" is a %s model, not a value model",
-						text_to_cstring(c->name), AlgorithmName(alg)),
+						text_to_cstring(c->name), alg),
 				 errhint("predict_ltv takes a model trained with algorithm 'clv' or 'linear'; use score for this one.")));
 }
 
@@ -351,7 +376,7 @@ CheckKind(const ScoreCache *c, int kind)
 Datum
 score(PG_FUNCTION_ARGS)
 {
-	ScoreCache *c = ScoreCacheGet(fcinfo, PG_GETARG_TEXT_PP(0), 0);
+	ScoreCache *c = ScoreCacheGet(fcinfo, PG_GETARG_TEXT_PP(0), 0, KIND_ANY);
 	double		result;
 
 	FeatureReaderLoadComposite(&c->reader, c->model->spec, PG_GETARG_HEAPTUPLEHEADER(1),
@@ -387,8 +412,7 @@ ScoreRecord(FunctionCallInfo fcinfo, int name_arg, int row_arg, int version, int
 
 	if (PG_ARGISNULL(name_arg) || PG_ARGISNULL(row_arg))
 		PG_RETURN_NULL();
-	c = ScoreCacheGet(fcinfo, PG_GETARG_TEXT_PP(name_arg), version);
-	CheckKind(c, kind);
+	c = ScoreCacheGet(fcinfo, PG_GETARG_TEXT_PP(name_arg), version, kind);
 	FeatureReaderLoadComposite(&c->reader, c->model->spec, PG_GETARG_HEAPTUPLEHEADER(row_arg),
 							   false, false);
 	if (!ModelScoreRow(c->model, &c->reader, &result))
@@ -442,9 +466,7 @@ ScoreColumnArgs(FunctionCallInfo fcinfo, int version, int kind, int names_arg)
 		allnull = PG_ARGISNULL(i);
 	if (allnull)
 		PG_RETURN_NULL();
-	c = ScoreCacheGet(fcinfo, PG_GETARG_TEXT_PP(0), version);
-	if (unlikely(c->args == NULL))
-		CheckKind(c, kind);
+	c = ScoreCacheGet(fcinfo, PG_GETARG_TEXT_PP(0), version, kind);
 	r = ArgReader(c, fcinfo, names_arg);
 	FeatureReaderLoadArgs(r, fcinfo, names_arg);
 	if (!ModelScoreRow(c->model, r, &result))
@@ -608,7 +630,7 @@ percentile(PG_FUNCTION_ARGS)
 	s = PG_GETARG_FLOAT8(1);
 	if (isnan(s))
 		PG_RETURN_NULL();
-	c = ScoreCacheGet(fcinfo, PG_GETARG_TEXT_PP(0), VersionArg(fcinfo, 2));
+	c = ScoreCacheGet(fcinfo, PG_GETARG_TEXT_PP(0), VersionArg(fcinfo, 2), KIND_NONE);
 	p = ModelPercentile(c->model, s);
 	if (p == 0)
 		PG_RETURN_NULL();
@@ -619,15 +641,14 @@ percentile(PG_FUNCTION_ARGS)
 static const ClvModel *
 ClvModelArg(FunctionCallInfo fcinfo, bool spend)
 {
-	ScoreCache *c = ScoreCacheGet(fcinfo, PG_GETARG_TEXT_PP(0), 0);
-	const ClvModel *m = &c->model->clv;
-	ProfAlgorithm alg = c->model->algorithm;
+	ScoreCache *c = ScoreCacheGet(fcinfo, PG_GETARG_TEXT_PP(0), 0, KIND_NONE);
+	const ClvModel *m = (c->model->ops->flags & ALG_LIFETIME) ? (const ClvModel *) c->model->body : NULL;
 
-	if (!ALG_IS_CLV(alg) || (spend ? m->spend.family : m->purchase.family) == CLV_NONE)
+	if (m == NULL || (spend ? m->spend.family : m->purchase.family) == CLV_NONE)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("model \"%s\" is a %s model, not a %s model",
-						text_to_cstring(c->name), AlgorithmName(alg), spend ? "spend" : "purchase"),
+						text_to_cstring(c->name), c->model->ops->name, spend ? "spend" : "purchase"),
 				 errhint(spend ? "expected_spend takes a model trained with algorithm 'gammagamma' or 'clv'." :
 						 "expected_purchases and p_alive take a model trained with algorithm 'bgnbd', 'paretonbd' or 'clv'.")));
 	return m;

@@ -1,574 +1,109 @@
 /*-------------------------------------------------------------------------
  * train.c
- *	  profenrich.train(): resolve the source and its columns, learn the
- *	  categorical vocabularies, run the one-pass statistics aggregate as SQL,
- *	  fit, measure, and store a new version in the registry.
+ *	  profenrich.train(): the SQL entry point of every algorithm.
  *
- * Every read of user data is a query run with the caller's privileges, so
- * row-level security and column grants apply; identifiers are quoted.  An
- * error anywhere leaves the registry as it was.
+ * It resolves the algorithm (its AlgorithmOps), parses the options, opens
+ * the source and, for algorithms with a feature spec, resolves the target,
+ * the split key and the features and learns the vocabularies; then the
+ * family's trainer fits (train_<family>.c) and train() stores a new
+ * version in the registry.  An error anywhere leaves the registry as it
+ * was.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include <math.h>
-
-#include "access/relation.h"
-#include "catalog/namespace.h"
-#include "catalog/pg_class.h"
-#include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
-#include "miscadmin.h"
-#include "utils/acl.h"
-#include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/json.h"
 #include "utils/float.h"
-#include "utils/lsyscache.h"
-#include "utils/rel.h"
+#include "utils/json.h"
 
-#include "features.h"
-#include "glm.h"
-#include "model.h"
-#include "options.h"
 #include "registry.h"
-#include "step.h"
-#include "train.h"
+#include "trainer.h"
 
 PG_FUNCTION_INFO_V1(train);
 
-/* Context of train()'s results; SPI switches to its own after every call */
-MemoryContext TrainContext = NULL;
-
 /*
- * Run a read-only query through SPI and switch back to TrainContext, so
- * what train() builds from the result outlives SPI_finish.
- */
-int
-TrainQuery(const char *sql, int nargs, Oid *types, Datum *values, long tcount)
-{
-	int			rc = SPI_execute_with_args(sql, nargs, types, values, NULL, true, tcount);
-
-	MemoryContextSwitchTo(TrainContext);
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "query failed (%s): %s", SPI_result_code_string(rc), sql);
-	return rc;
-}
-
-/* Open the source, check its kind, and keep its name and columns */
-void
-SourceOpen(Oid relid, Source *src)
-{
-	Relation	rel = try_relation_open(relid, AccessShareLock);
-	char		kind;
-
-	if (rel == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("relation with OID %u does not exist", relid),
-				 errhint("Pass an existing table or view as source.")));
-	kind = rel->rd_rel->relkind;
-	if (kind != RELKIND_RELATION && kind != RELKIND_VIEW && kind != RELKIND_MATVIEW &&
-		kind != RELKIND_FOREIGN_TABLE && kind != RELKIND_PARTITIONED_TABLE)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not a table or view", RelationGetRelationName(rel)),
-				 errhint("Train on a table, view, materialized view or foreign table.")));
-	src->relid = relid;
-	src->qualname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
-											   RelationGetRelationName(rel));
-	src->tupdesc = CreateTupleDescCopy(RelationGetDescr(rel));
-	relation_close(rel, AccessShareLock);
-}
-
-/* Attribute number of a live column, 0 if none */
-AttrNumber
-SourceColumn(const Source *src, const char *name)
-{
-	for (int i = 0; i < src->tupdesc->natts; i++)
-	{
-		Form_pg_attribute att = TupleDescAttr(src->tupdesc, i);
-
-		if (!att->attisdropped && strcmp(NameStr(att->attname), name) == 0)
-			return att->attnum;
-	}
-	return 0;
-}
-
-/* Error for a column the source does not have */
-static void
-NoSuchColumn(const Source *src, const char *name, const char *role)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_UNDEFINED_COLUMN),
-			 errmsg("column \"%s\" of relation %s does not exist", name, src->qualname),
-			 errhint("Name an existing column as %s; names are case-sensitive.", role)));
-}
-
-/* The column's conversion, erroring for types a model cannot read */
-FeatureConv
-ColumnConv(const Source *src, AttrNumber att, const char *role)
-{
-	Form_pg_attribute a = TupleDescAttr(src->tupdesc, att - 1);
-	FeatureConv conv = FeatureConvForType(a->atttypid);
-
-	if (conv == CONV_NONE)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("%s column \"%s\" has unsupported type %s",
-						role, NameStr(a->attname), format_type_be(a->atttypid)),
-				 errhint("Use numeric, boolean, text or enum columns; cast others in a view.")));
-	return conv;
-}
-
-/* The single-column primary key of the source, or NULL */
-static char *
-PrimaryKeyColumn(Oid relid)
-{
-	Oid			types[1] = {OIDOID};
-	Datum		values[1] = {ObjectIdGetDatum(relid)};
-	char	   *key = NULL;
-
-	TrainQuery("SELECT a.attname::text FROM pg_catalog.pg_index i "
-			   "JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid "
-			   "AND a.attnum = i.indkey[0] "
-			   "WHERE i.indrelid = $1 AND i.indisprimary AND i.indnkeyatts = 1",
-			   1, types, values, 1);
-	if (SPI_processed == 1)
-		key = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-	return key;
-}
-
-/* Up to five distinct non-NULL values of a column, for error messages */
-static char *
-SomeValues(const Source *src, const char *column)
-{
-	StringInfoData out;
-	char	   *sql = psprintf("SELECT DISTINCT %s::text FROM %s WHERE %s IS NOT NULL ORDER BY 1 LIMIT 5",
-							   quote_identifier(column), src->qualname, quote_identifier(column));
-
-	TrainQuery(sql, 0, NULL, NULL, 0);
-	initStringInfo(&out);
-	for (uint64 i = 0; i < SPI_processed; i++)
-		appendStringInfo(&out, "%s\"%s\"", i > 0 ? ", " : "",
-						 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
-	return out.data;
-}
-
-/*
- * Resolve and check the target column: numeric or boolean for 'linear';
- * for 'logistic' a class label: boolean, numbers 0/1 (checked as rows are
- * read), or text with the option "positive".
+ * Resolve the target column and let the family check it: the argument
+ * must be given, name a column, and be of a type a model can read.
  */
 static void
-ResolveTarget(const Source *src, FunctionCallInfo fcinfo, ProfAlgorithm alg,
-			  const TrainOptions *opts, FeatureSpec *spec)
+ResolveTarget(TrainJob *job)
 {
+	FunctionCallInfo fcinfo = job->fcinfo;
 	AttrNumber	att;
-	FeatureKind kind;
-	const char *algname = AlgorithmName(alg);
 
 	if (PG_ARGISNULL(3))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("algorithm \"%s\" needs a target column", algname),
+				 errmsg("algorithm \"%s\" needs a target column", job->ops->name),
 				 errhint("Pass the column to predict as the target argument.")));
-	spec->target = text_to_cstring(PG_GETARG_TEXT_PP(3));
-	att = SourceColumn(src, spec->target);
+	job->spec->target = text_to_cstring(PG_GETARG_TEXT_PP(3));
+	att = SourceColumn(&job->src, job->spec->target);
 	if (att == 0)
-		NoSuchColumn(src, spec->target, "target");
-	kind = FeatureKindForConv(ColumnConv(src, att, "target"));
-	if (alg == ALG_LINEAR && kind == FEATURE_CATEGORICAL)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("target column \"%s\" must be numeric or boolean for algorithm \"linear\"",
-						spec->target),
-				 errhint("Regression predicts a number; cast the target or pick another column.")));
-	if (alg != ALG_LOGISTIC)
-		return;
-	spec->binary = true;
-	if (kind == FEATURE_CATEGORICAL && opts->positive == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("text target \"%s\" needs the option \"positive\"", spec->target),
-				 errdetail("Values found: %s.", SomeValues(src, spec->target)),
-				 errhint("Name the value that marks the positive class, e.g. '{\"positive\": \"Yes\"}'.")));
-	if (kind != FEATURE_CATEGORICAL && opts->positive != NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("the option \"positive\" applies to text targets, and \"%s\" is %s",
-						spec->target, kind == FEATURE_BOOLEAN ? "boolean" : "numeric"),
-				 errhint("Leave \"positive\" out: true (or 1) is the positive class.")));
-	spec->positive = opts->positive;
+		SourceNoColumn(&job->src, job->spec->target, "target");
+	job->ops->target(job, FeatureKindForConv(ColumnConv(&job->src, att, "target")));
 }
 
-/* Append a feature column of the source to the spec being built */
-static void
-AddColumn(FeatureSpec *spec, const Source *src, AttrNumber att)
+/* Resolve the split key: the option, else the single-column primary key */
+static char *
+ResolveKey(const TrainJob *job)
 {
-	FeatureColumn *c = &spec->columns[spec->ncolumns++];
-	Form_pg_attribute a = TupleDescAttr(src->tupdesc, att - 1);
-
-	memset(c, 0, sizeof(FeatureColumn));
-	c->name = pstrdup(NameStr(a->attname));
-	c->kind = FeatureKindForConv(ColumnConv(src, att, "feature"));
-	c->impute = get_float8_nan();
+	if (job->opts.key == NULL)
+		return SourcePrimaryKey(job->src.relid);
+	if (SourceColumn(&job->src, job->opts.key) == 0)
+		SourceNoColumn(&job->src, job->opts.key, "key");
+	return job->opts.key;
 }
 
 /*
- * The feature columns: those named, checked one by one, or when NULL every
- * column but the target and the key, leaving out (with a notice) columns
- * of types a model cannot read.
+ * The feature spec of a feature-spec algorithm: target, key, split,
+ * imputation, features (checked for privileges), vocabularies, layout.
  */
 static void
-ResolveFeatures(FeatureSpec *spec, const Source *src, FunctionCallInfo fcinfo)
+PrepareSpec(TrainJob *job)
 {
-	spec->columns = palloc0(sizeof(FeatureColumn) * Max(src->tupdesc->natts, 1));
-	spec->ncolumns = 0;
-	if (PG_ARGISNULL(4))
-	{
-		for (int i = 0; i < src->tupdesc->natts; i++)
-		{
-			Form_pg_attribute a = TupleDescAttr(src->tupdesc, i);
-			const char *n = NameStr(a->attname);
+	FunctionCallInfo fcinfo = job->fcinfo;
+	FeatureSpec *spec = palloc0(sizeof(FeatureSpec));
 
-			if (a->attisdropped || strcmp(n, spec->target) == 0 ||
-				(spec->key && strcmp(n, spec->key) == 0))
-				continue;
-			if (FeatureConvForType(a->atttypid) == CONV_NONE)
-			{
-				ereport(NOTICE,
-						(errmsg("column \"%s\" of type %s is not used as a feature",
-								n, format_type_be(a->atttypid))));
-				continue;
-			}
-			AddColumn(spec, src, a->attnum);
-		}
+	job->spec = spec;
+	if (job->ops->targets & TARGET_NONE)
+	{
+		if (!PG_ARGISNULL(3))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("algorithm \"%s\" takes no target", job->ops->name),
+					 errhint("Pass NULL as the target.")));
 	}
 	else
-	{
-		Datum	   *elems;
-		bool	   *nulls;
-		int			n;
-
-		deconstruct_array(PG_GETARG_ARRAYTYPE_P(4), TEXTOID, -1, false, TYPALIGN_INT,
-						  &elems, &nulls, &n);
-		if (n > src->tupdesc->natts)
-			ereport(ERROR,
-					(errcode(ERRCODE_DUPLICATE_COLUMN),
-					 errmsg("more features than the relation has columns"),
-					 errhint("Name each feature column once.")));
-		for (int i = 0; i < n; i++)
-		{
-			char	   *name;
-			AttrNumber	att;
-
-			if (nulls[i])
-				ereport(ERROR,
-						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						 errmsg("feature names must not be NULL"),
-						 errhint("Remove the NULL from the features array.")));
-			name = TextDatumGetCString(elems[i]);
-			att = SourceColumn(src, name);
-			if (att == 0)
-				NoSuchColumn(src, name, "feature");
-			if (strcmp(name, spec->target) == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("column \"%s\" is the target and cannot also be a feature", name),
-						 errhint("Remove the target from the features array.")));
-			for (int k = 0; k < spec->ncolumns; k++)
-				if (strcmp(spec->columns[k].name, name) == 0)
-					ereport(ERROR,
-							(errcode(ERRCODE_DUPLICATE_COLUMN),
-							 errmsg("feature \"%s\" is named more than once", name),
-							 errhint("Name each feature column once.")));
-			AddColumn(spec, src, att);
-		}
-	}
-	if (spec->ncolumns == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("no feature columns to train on"),
-				 errhint("Name numeric, boolean, text or enum columns in the features argument.")));
-}
-
-/* Refuse to train on columns the caller may not read */
-void
-CheckPrivileges(const FeatureSpec *spec, const Source *src)
-{
-	Oid			user = GetUserId();
-
-	if (pg_class_aclcheck(src->relid, user, ACL_SELECT) == ACLCHECK_OK)
-		return;
-	for (int i = -2; i < spec->ncolumns; i++)
-	{
-		const char *name = i == -2 ? spec->target : i == -1 ? spec->key :
-			spec->columns[i].name;
-
-		if (name == NULL)
-			continue;
-		if (pg_attribute_aclcheck(src->relid, SourceColumn(src, name), user, ACL_SELECT) !=
-			ACLCHECK_OK)
-			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("permission denied to train on column \"%s\" of relation %s",
-							name, src->qualname),
-					 errhint("Ask the owner for SELECT on %s.", src->qualname)));
-	}
-}
-
-/*
- * Learn each categorical column's vocabulary in one scan: the
- * max_categories most frequent values (ties by value, byte order), and
- * whether more exist, which then share one "(other)" slot.
- */
-static void
-LearnVocabularies(FeatureSpec *spec, const Source *src, int max_categories)
-{
-	StringInfoData sql;
-	bool		any = false;
-	int		   *counts = palloc0(sizeof(int) * spec->ncolumns);
-
-	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT k, v FROM (SELECT k, v, row_number() OVER "
-						   "(PARTITION BY k ORDER BY count(*) DESC, v COLLATE \"C\") AS rn "
-						   "FROM ");
-	appendStringInfo(&sql, "%s AS pe_src CROSS JOIN LATERAL (VALUES ", src->qualname);
-	for (int i = 0; i < spec->ncolumns; i++)
-	{
-		if (spec->columns[i].kind != FEATURE_CATEGORICAL)
-			continue;
-		appendStringInfo(&sql, "%s(%d, pe_src.%s::text)", any ? ", " : "", i,
-						 quote_identifier(spec->columns[i].name));
-		any = true;
-	}
-	if (!any)
-		return;
-	appendStringInfo(&sql, ") AS u(k, v) WHERE v IS NOT NULL GROUP BY k, v) s "
-					 "WHERE rn <= %d ORDER BY k, rn", max_categories + 1);
-	TrainQuery(sql.data, 0, NULL, NULL, 0);
-	for (int i = 0; i < spec->ncolumns; i++)
-	{
-		spec->columns[i].levels = palloc(sizeof(char *) * (max_categories + 1));
-		spec->columns[i].level_len = palloc(sizeof(int) * (max_categories + 1));
-	}
-	for (uint64 r = 0; r < SPI_processed; r++)
-	{
-		int			k = atoi(SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1));
-		FeatureColumn *c = &spec->columns[k];
-		char	   *v = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2);
-
-		if (counts[k]++ == max_categories)
-		{
-			c->has_other = true;
-			continue;
-		}
-		c->levels[c->nlevels] = v;
-		c->level_len[c->nlevels] = strlen(v);
-		c->nlevels++;
-	}
-	for (int i = 0; i < spec->ncolumns; i++)
-		if (spec->columns[i].kind == FEATURE_CATEGORICAL && spec->columns[i].nlevels == 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("feature column \"%s\" is NULL in every row", spec->columns[i].name),
-					 errhint("Leave the column out of the features.")));
-}
-
-/* The spec as a bytea argument for linear_stats */
-bytea *
-SpecBytes(const FeatureSpec *spec)
-{
-	StringInfoData buf;
-	bytea	   *b;
-
-	initStringInfo(&buf);
-	FeatureSpecWrite(&buf, spec);
-	b = palloc(VARHDRSZ + buf.len);
-	SET_VARSIZE(b, VARHDRSZ + buf.len);
-	memcpy(VARDATA(b), buf.data, buf.len);
-	return b;
-}
-
-/* The columns a model reads, in order: target, key (if any), features */
-List *
-NeededColumns(const FeatureSpec *spec)
-{
-	List	   *cols = list_make1(spec->target);
-
-	if (spec->key)
-		cols = lappend(cols, spec->key);
-	for (int i = 0; i < spec->ncolumns; i++)
-		cols = lappend(cols, spec->columns[i].name);
-	return cols;
-}
-
-/* The needed columns quoted and comma-separated */
-char *
-ColumnList(List *cols)
-{
-	StringInfoData out;
-	ListCell   *lc;
-
-	initStringInfo(&out);
-	foreach(lc, cols)
-		appendStringInfo(&out, "%s%s", out.len > 0 ? ", " : "",
-						 quote_identifier((const char *) lfirst(lc)));
-	return out.data;
-}
-
-/* The needed column names as a text[] */
-Datum
-ColumnNames(List *cols)
-{
-	Datum	   *elems = palloc(sizeof(Datum) * list_length(cols));
-	int			i = 0;
-	ListCell   *lc;
-
-	foreach(lc, cols)
-		elems[i++] = CStringGetTextDatum((const char *) lfirst(lc));
-	return PointerGetDatum(construct_array(elems, i, TEXTOID, -1, false, TYPALIGN_INT));
-}
-
-/*
- * The one pass over the data, which PostgreSQL may split across parallel
- * workers: SELECT profenrich.linear_stats(spec, names, col1, col2, ...)
- * FROM source.  Passing columns as arguments spares building a composite
- * value per row and reads only the needed columns (as column privileges
- * require).  Beyond the argument limit, rows go as composites of a
- * subquery of the needed columns.
- */
-LinearStats *
-RunStatsPass(const FeatureSpec *spec, const Source *src)
-{
-	List	   *cols = NeededColumns(spec);
-	Oid			types[2] = {BYTEAOID, TEXTARRAYOID};
-	Datum		values[2] = {PointerGetDatum(SpecBytes(spec)), ColumnNames(cols)};
-	char	   *sql;
-	bool		isnull;
-	Datum		d;
-
-	if (list_length(cols) <= FUNC_MAX_ARGS - 3)
-		sql = psprintf("SELECT profenrich.linear_stats($1, $2, %s) FROM %s",
-					   ColumnList(cols), src->qualname);
-	else
-		sql = psprintf("SELECT profenrich.linear_stats(pe_src.*, $1) "
-					   "FROM (SELECT %s FROM %s) AS pe_src", ColumnList(cols), src->qualname);
-	TrainQuery(sql, list_length(cols) <= FUNC_MAX_ARGS - 3 ? 2 : 1, types, values, 0);
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	if (isnull)
-		return NULL;
-	return LinearStatsFromBytes(DatumGetByteaPP(d));
-}
-
-/* Slots of the numeric columns, in missing-indicator order */
-int *
-MissSlots(const FeatureSpec *spec)
-{
-	int		   *slots = palloc(sizeof(int) * Max(spec->nnumeric, 1));
-
-	for (int i = 0; i < spec->ncolumns; i++)
-		if (spec->columns[i].miss_index >= 0)
-			slots[spec->columns[i].miss_index] = spec->columns[i].first_slot;
-	return slots;
-}
-
-/* Append "key": number (null for NaN) to a JSON object being built */
-void
-JsonField(StringInfo out, const char *key, double v)
-{
-	if (out->data[out->len - 1] != '{')
-		appendStringInfoString(out, ", ");
-	if (isnan(v) || isinf(v))
-		appendStringInfo(out, "\"%s\": null", key);
-	else
-		appendStringInfo(out, "\"%s\": %s", key, float8out_internal(v));
+		ResolveTarget(job);
+	spec->key = ResolveKey(job);
+	spec->test_fraction = job->opts.test_fraction;
+	spec->seed = (uint64) job->opts.seed;
+	spec->impute = job->opts.impute;
+	SourceResolveFeatures(spec, &job->src, PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4));
+	CheckPrivileges(spec, &job->src);
+	SourceLearnVocabularies(spec, &job->src, job->opts.max_categories);
+	FeatureSpecLayout(spec);
 }
 
 /* The effective options, defaults included, as stored with the model */
 static char *
-OptionsJson(const TrainOptions *o, const FeatureSpec *spec, ProfAlgorithm alg)
+OptionsJson(const TrainJob *job)
 {
 	StringInfoData out;
 
 	initStringInfo(&out);
-	appendStringInfo(&out, "{\"l2\": %s, \"test_fraction\": %s, \"seed\": " INT64_FORMAT
-					 ", \"impute\": \"%s\", \"max_categories\": %d, \"key\": ",
-					 float8out_internal(o->l2), float8out_internal(o->test_fraction), o->seed,
-					 ImputeModeName(o->impute), o->max_categories);
-	if (spec->key)
-		escape_json(&out, spec->key);
-	else
-		appendStringInfoString(&out, "null");
-	if (alg == ALG_LOGISTIC)
-	{
-		appendStringInfo(&out, ", \"max_iter\": %d, \"tol\": %s, \"class_weight\": ",
-						 o->max_iter, float8out_internal(o->tol));
-		if (o->balanced)
-			appendStringInfoString(&out, "\"balanced\"");
-		else if (o->class_weight)
-			appendStringInfoString(&out, JsonbToCString(NULL, &o->class_weight->root,
-														VARSIZE(o->class_weight)));
-		else
-			appendStringInfoString(&out, "null");
-		if (o->positive)
-		{
-			appendStringInfoString(&out, ", \"positive\": ");
-			escape_json(&out, o->positive);
-		}
-	}
+	appendStringInfoChar(&out, '{');
+	if (job->ops->flags & ALG_FEATURES)
+		TrainOptionsJson(&out, &job->opts, job->spec->key);
+	job->ops->options_json(&out, job->algopts);
 	appendStringInfoChar(&out, '}');
 	return out.data;
 }
 
-/* Refuse to fit when too few rows are usable */
-void
-CheckRowCount(const LinearStats *st, const FeatureSpec *spec, const Source *src)
-{
-	double		n = st ? st->mom[SPLIT_TRAIN].n : 0;
-
-	if (n > spec->nslots)
-		return;
-	ereport(ERROR,
-			(errcode(ERRCODE_DATA_EXCEPTION),
-			 errmsg("too few usable rows in %s to train: %.0f training rows for %d slots",
-					src->qualname, n, spec->nslots),
-			 errdetail("Rows with a NULL target are skipped%s; the test split holds %.0f rows.",
-					   spec->impute == IMPUTE_SKIP ? ", and so are rows with a NULL feature" : "",
-					   st ? st->mom[SPLIT_TEST].n : 0),
-			 errhint("Train on more rows, fewer features, or a smaller test_fraction.")));
-}
-
-/*
- * Fill in the imputation means from the training split, refusing a column
- * that has no value at all.
- */
-double *
-ImputeMeans(const LinearStats *st, FeatureSpec *spec, const int *miss_slot)
-{
-	double	   *impute = palloc(sizeof(double) * Max(spec->nnumeric, 1));
-
-	GlmImputeValues(&st->mom[SPLIT_TRAIN], spec->nnumeric, miss_slot, impute);
-	for (int i = 0; i < spec->ncolumns; i++)
-	{
-		FeatureColumn *c = &spec->columns[i];
-
-		if (c->miss_index < 0)
-			continue;
-		if (isnan(impute[c->miss_index]))
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("feature column \"%s\" is NULL in every training row", c->name),
-					 errhint("Leave the column out of the features.")));
-		c->impute = impute[c->miss_index];
-	}
-	return impute;
-}
-
 /* Build the result row (name, version, algorithm, n_train, n_test, metrics, deployed) */
-Datum
+static Datum
 TrainResultRow(FunctionCallInfo fcinfo, const RegistryEntry *e, int version)
 {
 	TupleDesc	desc;
@@ -588,11 +123,12 @@ TrainResultRow(FunctionCallInfo fcinfo, const RegistryEntry *e, int version)
 	return HeapTupleGetDatum(heap_form_tuple(desc, values, nulls));
 }
 
-/* Check the name and algorithm arguments */
-static ProfAlgorithm
+/* Check the name, algorithm and source arguments; the algorithm's operations */
+static const AlgorithmOps *
 CheckNameAndAlgorithm(FunctionCallInfo fcinfo, char **name)
 {
 	char	   *algorithm;
+	const AlgorithmOps *ops;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		ereport(ERROR,
@@ -606,29 +142,13 @@ CheckNameAndAlgorithm(FunctionCallInfo fcinfo, char **name)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("model name must have 1 to 200 characters"),
 				 errhint("Choose a short name such as 'churn'.")));
-	if (strcmp(algorithm, "linear") == 0)
-		return ALG_LINEAR;
-	if (strcmp(algorithm, "logistic") == 0)
-		return ALG_LOGISTIC;
-	for (int alg = ALG_BGNBD; alg <= ALG_CLV; alg++)
-		if (strcmp(algorithm, AlgorithmName((ProfAlgorithm) alg)) == 0)
-			return (ProfAlgorithm) alg;
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("unknown algorithm \"%s\"", algorithm),
-			 errhint("Available algorithms: linear, logistic, bgnbd, paretonbd, gammagamma, clv.")));
-	return ALG_LINEAR;
-}
-
-/* Resolve the split key: the option, else the single-column primary key */
-static char *
-ResolveKey(const TrainOptions *opts, const Source *src)
-{
-	if (opts->key == NULL)
-		return PrimaryKeyColumn(src->relid);
-	if (SourceColumn(src, opts->key) == 0)
-		NoSuchColumn(src, opts->key, "key");
-	return opts->key;
+	ops = AlgorithmByName(algorithm);
+	if (ops == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown algorithm \"%s\"", algorithm),
+				 errhint("Available algorithms: %s.", AlgorithmNames())));
+	return ops;
 }
 
 /*
@@ -638,55 +158,47 @@ Datum
 train(PG_FUNCTION_ARGS)
 {
 	TrainJob	job;
-	char	   *name;
-	ProfAlgorithm alg;
-	FeatureSpec *spec = palloc0(sizeof(FeatureSpec));
 	RegistryEntry e;
+	char	   *name;
 	int			version;
 
 	memset(&job, 0, sizeof(job));
-	alg = CheckNameAndAlgorithm(fcinfo, &name);
-	if (ALG_IS_CLV(alg))
-		return TrainClv(fcinfo, name, alg);
-	OptionsParse(PG_ARGISNULL(5) ? NULL : PG_GETARG_JSONB_P(5), alg == ALG_LOGISTIC, &job.opts);
+	job.fcinfo = fcinfo;
+	job.ops = CheckNameAndAlgorithm(fcinfo, &name);
+	job.name = name;
+	TrainOptionsParse(PG_ARGISNULL(5) ? NULL : PG_GETARG_JSONB_P(5), job.ops, &job.opts,
+					  &job.algopts);
 	SourceOpen(PG_GETARG_OID(2), &job.src);
+	job.model.ops = job.ops;
+	job.model.threshold = 0.5;
+	initStringInfo(&job.metrics);
+	appendStringInfoChar(&job.metrics, '{');
 
 	/* results must outlive SPI_finish: allocate in the caller's context */
 	TrainContext = CurrentMemoryContext;
 	SPI_connect();
 	MemoryContextSwitchTo(TrainContext);
-	ResolveTarget(&job.src, fcinfo, alg, &job.opts, spec);
-	spec->key = ResolveKey(&job.opts, &job.src);
-	spec->test_fraction = job.opts.test_fraction;
-	spec->seed = (uint64) job.opts.seed;
-	spec->impute = job.opts.impute;
-	ResolveFeatures(spec, &job.src, fcinfo);
-	CheckPrivileges(spec, &job.src);
-	LearnVocabularies(spec, &job.src, job.opts.max_categories);
-	FeatureSpecLayout(spec);
-
-	job.name = name;
-	job.spec = spec;
-	job.model.algorithm = alg;
-	job.model.spec = spec;
-	initStringInfo(&job.metrics);
-	appendStringInfoChar(&job.metrics, '{');
-	if (alg == ALG_LINEAR)
-		TrainLinear(&job);
-	else
-		TrainLogistic(&job);
-	JsonField(&job.metrics, "n_train", job.n_train);
-	JsonField(&job.metrics, "n_test", job.n_test);
-	JsonField(&job.metrics, "n_skipped", job.n_skipped);
+	if (job.ops->flags & ALG_FEATURES)
+	{
+		PrepareSpec(&job);
+		job.model.spec = job.spec;
+	}
+	job.ops->train(&job);
+	if (job.ops->flags & ALG_FEATURES)
+	{
+		JsonField(&job.metrics, "n_train", job.n_train);
+		JsonField(&job.metrics, "n_test", job.n_test);
+		JsonField(&job.metrics, "n_skipped", job.n_skipped);
+	}
 	appendStringInfoChar(&job.metrics, '}');
 	SPI_finish();
 
-	e.name = name;
-	e.algorithm = AlgorithmName(alg);
+	e.name = job.name;
+	e.algorithm = job.ops->name;
 	e.source = job.src.qualname;
-	e.target = spec->target;
-	e.features_json = FeatureSpecToJson(spec);
-	e.options_json = OptionsJson(&job.opts, spec, alg);
+	e.target = job.model.spec->target;
+	e.features_json = FeatureSpecToJson(job.model.spec);
+	e.options_json = OptionsJson(&job);
 	e.metrics_json = job.metrics.data;
 	e.n_train = (int64) job.n_train;
 	e.n_test = (int64) job.n_test;

@@ -40,8 +40,7 @@
 #include "clv.h"
 #include "model.h"
 #include "options.h"
-#include "registry.h"
-#include "train.h"
+#include "trainer.h"
 
 PG_FUNCTION_INFO_V1(clv_data_trans);
 PG_FUNCTION_INFO_V1(clv_data_combine);
@@ -57,6 +56,125 @@ PG_FUNCTION_INFO_V1(clv_data_final);
 #define QUANTILE_ROWS 131072	/* repeat customers valued for the percentiles */			/* rows a heap scan reads before counting them */
 #define PROGRESS_ROWS_MASK ((1 << 20) - 1)
 #define PROGRESS_MS 10000
+
+/* Options of the lifetime-value algorithms (bgnbd, paretonbd, gammagamma, clv) */
+typedef struct ClvOptions
+{
+	ProfAlgorithm alg;			/* which one */
+	char	   *frequency;		/* source column names */
+	char	   *recency;
+	char	   *t;
+	char	   *monetary;
+	int			purchase_model; /* ClvFamily of a 'clv' model's purchase model */
+	int			horizon_months;
+	double		discount_rate;	/* per month */
+	double		unit_days;
+	int			max_iter;
+	double		tol;
+	bool		warm_start;		/* large data: fit a subsample first */
+} ClvOptions;
+
+#define CLV_COLUMNS_EXPECTED "an object of column names, such as {\"frequency\": \"n_repeat\", \"t\": \"age_weeks\"}"
+
+/* Defaults of the options of a lifetime-value algorithm */
+void *
+ClvOptionsNew(const AlgorithmOps *ops)
+{
+	ClvOptions *o = palloc0(sizeof(ClvOptions));
+
+	o->alg = ops->code;
+	o->frequency = "frequency";
+	o->recency = "recency";
+	o->t = "t";
+	o->monetary = "monetary";
+	o->purchase_model = CLV_BGNBD;
+	o->horizon_months = 12;
+	o->discount_rate = 0.01;
+	o->unit_days = 7;
+	o->max_iter = 200;
+	o->tol = 1e-9;
+	o->warm_start = true;
+	return o;
+}
+
+/* Store one rename of the "columns" object of a lifetime-value model */
+static void
+ClvColumnApply(const char *key, JsonbValue *v, void *arg)
+{
+	ClvOptions *o = (ClvOptions *) arg;
+	char	   *name = OptionString("columns", v, CLV_COLUMNS_EXPECTED);
+
+	if (strcmp(key, "frequency") == 0)
+		o->frequency = name;
+	else if (strcmp(key, "recency") == 0)
+		o->recency = name;
+	else if (strcmp(key, "t") == 0)
+		o->t = name;
+	else if (strcmp(key, "monetary") == 0)
+		o->monetary = name;
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown input \"%s\" in option \"columns\"", key),
+				 errhint("The inputs are frequency, recency, t and monetary.")));
+}
+
+/* The valuation options only 'clv' takes; false for any other key */
+static bool
+ClvValuationOption(ClvOptions *o, const char *key, JsonbValue *v)
+{
+	if (strcmp(key, "purchase_model") == 0)
+	{
+		char	   *s = OptionString(key, v, "\"bgnbd\" or \"paretonbd\"");
+
+		if (strcmp(s, "bgnbd") == 0)
+			o->purchase_model = CLV_BGNBD;
+		else if (strcmp(s, "paretonbd") == 0)
+			o->purchase_model = CLV_PARETONBD;
+		else
+			OptionError(key, "\"bgnbd\" or \"paretonbd\"");
+	}
+	else if (strcmp(key, "horizon_months") == 0)
+		o->horizon_months = OptionInteger(key, v, 1, 1200);
+	else if (strcmp(key, "discount_rate") == 0)
+	{
+		o->discount_rate = OptionNumber(key, v, "a monthly rate from 0 up to (not including) 1");
+		if (o->discount_rate < 0 || o->discount_rate >= 1)
+			OptionError(key, "a monthly rate from 0 up to (not including) 1");
+	}
+	else if (strcmp(key, "unit_days") == 0)
+	{
+		o->unit_days = OptionNumber(key, v, "a number of days above 0, such as 7 for weeks");
+		if (!(o->unit_days > 0 && o->unit_days <= 3660))
+			OptionError(key, "a number of days above 0, such as 7 for weeks");
+	}
+	else
+		return false;
+	return true;
+}
+
+/* One option of a lifetime-value algorithm; false for a key it does not take */
+bool
+ClvOption(void *opts, const char *key, JsonbValue *v)
+{
+	ClvOptions *o = (ClvOptions *) opts;
+
+	if (strcmp(key, "columns") == 0)
+	{
+		if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+			OptionError("columns", CLV_COLUMNS_EXPECTED);
+		OptionsWalk(JsonbValueToJsonb(v), "{\"columns\": {\"t\": \"age_weeks\"}}", ClvColumnApply, o);
+	}
+	else if (strcmp(key, "max_iter") == 0)
+		o->max_iter = OptionInteger(key, v, 1, 10000);
+	else if (strcmp(key, "tol") == 0)
+		o->tol = OptionTolerance(key, v);
+	else if (strcmp(key, "warm_start") == 0)
+		o->warm_start = OptionBool(key, v);
+	else
+		return o->alg == ALG_CLV && ClvValuationOption(o, key, v);
+	return true;
+}
 
 /*
  * A slot of the history hash table: the key and its weight inline, so
@@ -795,8 +913,9 @@ InputColumn(const Source *src, const char *name, const char *role)
 
 /* The spec of a lifetime-value model: its input columns, in the model's order */
 static FeatureSpec *
-ClvSpec(const Source *src, ProfAlgorithm alg, const ClvOptions *o)
+ClvSpec(const Source *src, const ClvOptions *o)
 {
+	ProfAlgorithm alg = o->alg;
 	FeatureSpec *spec = palloc0(sizeof(FeatureSpec));
 	const char *roles[4];
 	const char *names[4];
@@ -1074,7 +1193,7 @@ HistoryValueFactors(const ClvModel *m, ClvHistories *h)
 static void
 RefuseNonFinite(const Model *model, const char *what)
 {
-	const ClvModel *m = &model->clv;
+	const ClvModel *m = (const ClvModel *) model->body;
 	StringInfoData pars;
 
 	initStringInfo(&pars);
@@ -1088,7 +1207,7 @@ RefuseNonFinite(const Model *model, const char *what)
 	}
 	ereport(ERROR,
 			(errcode(ERRCODE_DATA_EXCEPTION),
-			 errmsg("the fitted %s model gives no finite %s for some training customers", AlgorithmName(model->algorithm), what),
+			 errmsg("the fitted %s model gives no finite %s for some training customers", model->ops->name, what),
 			 errdetail("The estimates are %s.", pars.data),
 			 errhint("Parameters this extreme mean the customers do not identify the model (for example, nobody appears to drop out); train on more varied customers, or try the other purchase model.")));
 }
@@ -1134,7 +1253,7 @@ CheckIdentified(const ClvFit *f, const Source *src)
 static void
 ClvQuantiles(Model *model, ClvData *d)
 {
-	const ClvModel *m = &model->clv;
+	const ClvModel *m = (const ClvModel *) model->body;
 	int64		n = 0,
 				nweighted,
 				stride,
@@ -1142,7 +1261,7 @@ ClvQuantiles(Model *model, ClvData *d)
 	double	   *score = palloc_extended(sizeof(double) * cap, MCXT_ALLOC_HUGE),
 			   *w = palloc_extended(sizeof(double) * cap, MCXT_ALLOC_HUGE);
 
-	if (model->algorithm == ALG_GAMMAGAMMA)
+	if (model->ops->code == ALG_GAMMAGAMMA)
 	{
 		stride = (d->spend.n + QUANTILE_ROWS - 1) / QUANTILE_ROWS;
 		for (int64 i = 0; i < d->spend.n; i += stride, n++)
@@ -1152,7 +1271,7 @@ ClvQuantiles(Model *model, ClvData *d)
 		}
 		nweighted = n;
 	}
-	else if (model->algorithm != ALG_CLV)
+	else if (model->ops->code != ALG_CLV)
 	{
 		/* the expectations must evaluate: a year's purchases of every (x, T) */
 		ClvModel	year = *m;
@@ -1208,43 +1327,41 @@ ClvQuantiles(Model *model, ClvData *d)
 	}
 	for (int64 i = 0; i < n; i++)
 		if (!isfinite(score[i]))
-			RefuseNonFinite(model, model->algorithm == ALG_CLV ? "lifetime value" :
-							model->algorithm == ALG_GAMMAGAMMA ? "expected spend" : "P(alive)");
+			RefuseNonFinite(model, model->ops->code == ALG_CLV ? "lifetime value" :
+							model->ops->code == ALG_GAMMAGAMMA ? "expected spend" : "P(alive)");
 	ModelSetWeightedQuantiles(model, score, w, nweighted, n);
 }
 
-/* The effective options, as stored with the model */
-static char *
-ClvOptionsJson(const ClvOptions *o, ProfAlgorithm alg)
+/* The effective options of a lifetime-value algorithm, as members of a JSON object */
+void
+ClvOptionsJson(StringInfo out, const void *opts)
 {
-	StringInfoData out;
+	const ClvOptions *o = (const ClvOptions *) opts;
+	ProfAlgorithm alg = o->alg;
 
-	initStringInfo(&out);
-	appendStringInfo(&out, "{\"max_iter\": %d, \"tol\": %s, \"warm_start\": %s, "
-					 "\"columns\": {\"frequency\": ",
+	appendStringInfo(out, "%s\"max_iter\": %d, \"tol\": %s, \"warm_start\": %s, "
+					 "\"columns\": {\"frequency\": ", out->data[out->len - 1] == '{' ? "" : ", ",
 					 o->max_iter, float8out_internal(o->tol), o->warm_start ? "true" : "false");
-	escape_json(&out, o->frequency);
+	escape_json(out, o->frequency);
 	if (alg != ALG_GAMMAGAMMA)
 	{
-		appendStringInfoString(&out, ", \"recency\": ");
-		escape_json(&out, o->recency);
-		appendStringInfoString(&out, ", \"t\": ");
-		escape_json(&out, o->t);
+		appendStringInfoString(out, ", \"recency\": ");
+		escape_json(out, o->recency);
+		appendStringInfoString(out, ", \"t\": ");
+		escape_json(out, o->t);
 	}
 	if (alg == ALG_GAMMAGAMMA || alg == ALG_CLV)
 	{
-		appendStringInfoString(&out, ", \"monetary\": ");
-		escape_json(&out, o->monetary);
+		appendStringInfoString(out, ", \"monetary\": ");
+		escape_json(out, o->monetary);
 	}
-	appendStringInfoChar(&out, '}');
+	appendStringInfoChar(out, '}');
 	if (alg == ALG_CLV)
-		appendStringInfo(&out, ", \"purchase_model\": \"%s\", \"horizon_months\": %d, "
+		appendStringInfo(out, ", \"purchase_model\": \"%s\", \"horizon_months\": %d, "
 						 "\"discount_rate\": %s, \"unit_days\": %s",
 						 o->purchase_model == CLV_PARETONBD ? "paretonbd" : "bgnbd",
 						 o->horizon_months, float8out_internal(o->discount_rate),
 						 float8out_internal(o->unit_days));
-	appendStringInfoChar(&out, '}');
-	return out.data;
 }
 
 /* Metrics of one submodel, prefixed ("purchase_", "spend_") or not */
@@ -1259,109 +1376,86 @@ FitMetrics(StringInfo out, const char *prefix, const ClvFit *f)
 	JsonField(out, key, f->iterations);
 }
 
-/* The metrics object of a lifetime-value model */
-static char *
-ClvMetricsJson(const Model *model, const ClvData *d)
+/* The metrics of a lifetime-value model, as members of the job's metrics object */
+static void
+ClvMetrics(StringInfo out, const Model *model, const ClvData *d)
 {
-	const ClvModel *m = &model->clv;
-	StringInfoData out;
+	const ClvModel *m = (const ClvModel *) model->body;
 	bool		both = m->purchase.family != CLV_NONE && m->spend.family != CLV_NONE;
-
-	initStringInfo(&out);
-	appendStringInfoChar(&out, '{');
 	if (both)
 	{
 		ClvFit		sum = m->purchase;
 
 		sum.loglik += m->spend.loglik;
 		sum.iterations += m->spend.iterations;
-		FitMetrics(&out, "", &sum);
-		FitMetrics(&out, "purchase_", &m->purchase);
-		FitMetrics(&out, "spend_", &m->spend);
+		FitMetrics(out, "", &sum);
+		FitMetrics(out, "purchase_", &m->purchase);
+		FitMetrics(out, "spend_", &m->spend);
 	}
 	else
-		FitMetrics(&out, "", m->purchase.family != CLV_NONE ? &m->purchase : &m->spend);
-	appendStringInfoString(&out, ", \"converged\": true");
-	JsonField(&out, "n_train", model->algorithm == ALG_GAMMAGAMMA ? d->repeat : d->customers);
+		FitMetrics(out, "", m->purchase.family != CLV_NONE ? &m->purchase : &m->spend);
+	appendStringInfoString(out, ", \"converged\": true");
+	JsonField(out, "n_train", model->ops->code == ALG_GAMMAGAMMA ? d->repeat : d->customers);
 	if (m->spend.family != CLV_NONE)
-		JsonField(&out, "n_repeat", d->repeat);
+		JsonField(out, "n_repeat", d->repeat);
 	if (m->purchase.family != CLV_NONE)
-		JsonField(&out, "distinct_histories", d->hist.n);
-	JsonField(&out, "n_skipped", d->state->skipped);
-	if (model->algorithm == ALG_CLV)
-		JsonField(&out, "mean_spend", ClvExpectedSpend(&m->spend, 0, 0));
-	appendStringInfoChar(&out, '}');
-	return out.data;
+		JsonField(out, "distinct_histories", d->hist.n);
+	JsonField(out, "n_skipped", d->state->skipped);
+	if (model->ops->code == ALG_CLV)
+		JsonField(out, "mean_spend", ClvExpectedSpend(&m->spend, 0, 0));
 }
 
 /*
  * train(name, 'bgnbd' | 'paretonbd' | 'gammagamma' | 'clv', source, NULL,
- * NULL, options): read the summaries once, fit, store a new version.
+ * NULL, options): read the summaries once and fit.
  */
-Datum
-TrainClv(FunctionCallInfo fcinfo, const char *name, ProfAlgorithm alg)
+void
+TrainClv(TrainJob *job)
 {
-	ClvOptions	o;
-	Source		src;
-	Model		model;
+	FunctionCallInfo fcinfo = job->fcinfo;
+	ClvOptions *o = (ClvOptions *) job->algopts;
+	ProfAlgorithm alg = job->ops->code;
+	Model	   *model = &job->model;
+	ClvModel   *m = palloc0(sizeof(ClvModel));
 	ClvData		d;
-	RegistryEntry e;
 	int			flags = alg == ALG_GAMMAGAMMA ? COLLECT_SPEND :
 		alg == ALG_CLV ? COLLECT_HISTORY | COLLECT_SPEND : COLLECT_HISTORY;
 
 	if (!PG_ARGISNULL(3) || !PG_ARGISNULL(4))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("algorithm \"%s\" takes no target or features", AlgorithmName(alg)),
+				 errmsg("algorithm \"%s\" takes no target or features", job->ops->name),
 				 errhint("It reads the columns frequency, recency, t and monetary; name others with the option \"columns\".")));
-	ClvOptionsParse(PG_ARGISNULL(5) ? NULL : PG_GETARG_JSONB_P(5), AlgorithmName(alg), &o);
-	SourceOpen(PG_GETARG_OID(2), &src);
-	memset(&model, 0, sizeof(Model));
-	model.algorithm = alg;
-	model.spec = ClvSpec(&src, alg, &o);
-	CheckPrivileges(model.spec, &src);
-
-	TrainContext = CurrentMemoryContext;
-	SPI_connect();
-	MemoryContextSwitchTo(TrainContext);
-	ReadData(&src, model.spec, flags, &d);
-	SPI_finish();
+	model->body = m;
+	model->spec = ClvSpec(&job->src, o);
+	CheckPrivileges(model->spec, &job->src);
+	ReadData(&job->src, model->spec, flags, &d);
 
 	if (flags & COLLECT_HISTORY)
 	{
-		CheckCustomers(d.customers, "customers", &src);
+		CheckCustomers(d.customers, "customers", &job->src);
 		ClvIndexHistories(&d.hist);
-		FitOrFail(alg == ALG_PARETONBD || (alg == ALG_CLV && o.purchase_model == CLV_PARETONBD) ?
-				  CLV_PARETONBD : CLV_BGNBD, &d.hist, &o, &model.clv.purchase);
-		CheckIdentified(&model.clv.purchase, &src);
+		FitOrFail(alg == ALG_PARETONBD || (alg == ALG_CLV && o->purchase_model == CLV_PARETONBD) ?
+				  CLV_PARETONBD : CLV_BGNBD, &d.hist, o, &m->purchase);
+		CheckIdentified(&m->purchase, &job->src);
 	}
 	if (flags & COLLECT_SPEND)
 	{
-		CheckCustomers(d.repeat, "repeat customers (frequency > 0)", &src);
-		FitOrFail(CLV_GAMMAGAMMA, &d.spend, &o, &model.clv.spend);
-		CheckIdentified(&model.clv.spend, &src);
-		if (!(model.clv.spend.par[1] > 1))
+		CheckCustomers(d.repeat, "repeat customers (frequency > 0)", &job->src);
+		FitOrFail(CLV_GAMMAGAMMA, &d.spend, o, &m->spend);
+		CheckIdentified(&m->spend, &job->src);
+		if (!(m->spend.par[1] > 1))
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_EXCEPTION),
 					 errmsg("the spend model's q is %g: mean spend per transaction is infinite",
-							model.clv.spend.par[1]),
+							m->spend.par[1]),
 					 errhint("Check the monetary column: a few extreme mean spends make q fall to 1 or below.")));
 	}
-	model.clv.horizon_months = o.horizon_months;
-	model.clv.discount_rate = o.discount_rate;
-	model.clv.unit_days = o.unit_days;
-	ClvQuantiles(&model, &d);
-
-	e.name = name;
-	e.algorithm = AlgorithmName(alg);
-	e.source = src.qualname;
-	e.target = NULL;
-	e.features_json = FeatureSpecToJson(model.spec);
-	e.options_json = ClvOptionsJson(&o, alg);
-	e.metrics_json = ClvMetricsJson(&model, &d);
-	e.n_train = (int64) (alg == ALG_GAMMAGAMMA ? d.repeat : d.customers);
-	e.n_test = 0;
-	e.params = ModelSerialize(&model);
-	e.deploy = o.deploy;
-	return TrainResultRow(fcinfo, &e, RegistryInsert(&e));
+	m->horizon_months = o->horizon_months;
+	m->discount_rate = o->discount_rate;
+	m->unit_days = o->unit_days;
+	ClvQuantiles(model, &d);
+	ClvMetrics(&job->metrics, model, &d);
+	job->n_train = alg == ALG_GAMMAGAMMA ? d.repeat : d.customers;
+	job->n_test = 0;
 }

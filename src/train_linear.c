@@ -10,9 +10,54 @@
 
 #include "utils/float.h"
 
-#include "glm.h"
-#include "model.h"
-#include "train.h"
+#include "model_glm.h"
+#include "trainer.h"
+
+/* The options of 'linear' */
+typedef struct LinearOptions
+{
+	double		l2;				/* ridge penalty on standardized slots */
+} LinearOptions;
+
+/* Defaults of the options of 'linear' */
+void *
+LinearOptionsNew(const AlgorithmOps *ops)
+{
+	LinearOptions *o = palloc0(sizeof(LinearOptions));
+
+	o->l2 = 0.0;
+	return o;
+}
+
+/* One option of 'linear'; false for a key it does not take */
+bool
+LinearOption(void *opts, const char *key, JsonbValue *v)
+{
+	if (strcmp(key, "l2") != 0)
+		return false;
+	((LinearOptions *) opts)->l2 = OptionPenalty(key, v);
+	return true;
+}
+
+/* The effective options of 'linear', as members of a JSON object */
+void
+LinearOptionsJson(StringInfo out, const void *opts)
+{
+	appendStringInfo(out, "%s\"l2\": %s", out->data[out->len - 1] == '{' ? "" : ", ",
+					 float8out_internal(((const LinearOptions *) opts)->l2));
+}
+
+/* A regression's target: a number or a boolean */
+void
+LinearTarget(TrainJob *job, FeatureKind kind)
+{
+	if (kind == FEATURE_CATEGORICAL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("target column \"%s\" must be numeric or boolean for algorithm \"%s\"",
+						job->spec->target, job->ops->name),
+				 errhint("Regression predicts a number; cast the target or pick another column.")));
+}
 
 /* Predictions for a split's sample rows, NULLs imputed with the training means */
 static double *
@@ -65,6 +110,8 @@ TrainLinear(TrainJob *job)
 {
 	FeatureSpec *spec = job->spec;
 	LinearStats *st = RunStatsPass(spec, &job->src);
+	GlmModel   *g = palloc0(sizeof(GlmModel));
+	LinearFit  *fit = &g->linear;
 	int		   *miss_slot;
 	double	   *impute;
 	double	   *pred;
@@ -76,13 +123,14 @@ TrainLinear(TrainJob *job)
 	impute = ImputeMeans(st, spec, miss_slot);
 	GlmImputedStats(&st->mom[SPLIT_TRAIN], spec->nslots, spec->nnumeric, miss_slot, impute,
 					&xy_train);
-	GlmLinearFit(&xy_train, job->opts.l2, &job->model.linear);
+	job->model.body = g;
+	GlmLinearFit(&xy_train, ((LinearOptions *) job->algopts)->l2, fit);
 	if (st->mom[SPLIT_TEST].n > 0)
 	{
 		GlmImputedStats(&st->mom[SPLIT_TEST], spec->nslots, spec->nnumeric, miss_slot, impute,
 						&xy_test);
-		pred = SamplePredictions(&job->model.linear, &st->sample[SPLIT_TEST], spec);
-		SplitMetrics(&job->metrics, "test", &job->model.linear, &xy_test,
+		pred = SamplePredictions(fit, &st->sample[SPLIT_TEST], spec);
+		SplitMetrics(&job->metrics, "test", fit, &xy_test,
 					 &st->sample[SPLIT_TEST], pred, spec);
 		pfree(pred);
 	}
@@ -91,10 +139,10 @@ TrainLinear(TrainJob *job)
 	 * the score quantiles of the training population (every training row up
 	 * to 20,000 rows, a uniform sample beyond)
 	 */
-	pred = SamplePredictions(&job->model.linear, &st->sample[SPLIT_TRAIN], spec);
-	SplitMetrics(&job->metrics, "train", &job->model.linear, &xy_train,
+	pred = SamplePredictions(fit, &st->sample[SPLIT_TRAIN], spec);
+	SplitMetrics(&job->metrics, "train", fit, &xy_train,
 				 &st->sample[SPLIT_TRAIN], pred, spec);
-	JsonField(&job->metrics, "rank", job->model.linear.rank + 1);
+	JsonField(&job->metrics, "rank", fit->rank + 1);
 	ModelSetQuantiles(&job->model, pred, st->sample[SPLIT_TRAIN].count, false);
 	pfree(pred);
 	job->n_train = st->mom[SPLIT_TRAIN].n;

@@ -17,17 +17,122 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/syscache.h"
 
 #include "dataset.h"
-#include "glm.h"
 #include "linalg.h"
 #include "logistic.h"
 #include "metrics.h"
+#include "model_glm.h"
 #include "profenrich.h"
-#include "train.h"
+#include "trainer.h"
+
+/* The options of 'logistic' */
+typedef struct LogisticTrainOptions
+{
+	double		l2;				/* ridge penalty on standardized slots */
+	char	   *positive;		/* a text target's positive value */
+	bool		balanced;		/* class_weight "balanced" */
+	Jsonb	   *class_weight;	/* class_weight object, or NULL */
+	int			max_iter;
+	double		tol;
+} LogisticTrainOptions;
+
+#define LOGISTIC_OPTIONS(job) ((LogisticTrainOptions *) (job)->algopts)
+#define GLM(job) ((GlmModel *) (job)->model.body)
+
+/* Defaults of the options of 'logistic' */
+void *
+LogisticOptionsNew(const AlgorithmOps *ops)
+{
+	LogisticTrainOptions *o = palloc0(sizeof(LogisticTrainOptions));
+
+	o->l2 = 0.0;
+	o->max_iter = 50;
+	o->tol = 1e-8;
+	return o;
+}
+
+/* One option of 'logistic'; false for a key it does not take */
+bool
+LogisticOption(void *opts, const char *key, JsonbValue *v)
+{
+	LogisticTrainOptions *o = (LogisticTrainOptions *) opts;
+
+	if (strcmp(key, "l2") == 0)
+		o->l2 = OptionPenalty(key, v);
+	else if (strcmp(key, "positive") == 0)
+		o->positive = OptionString(key, v, "the text value that marks the positive class");
+	else if (strcmp(key, "class_weight") == 0)
+	{
+		if (v->type == jbvString &&
+			strcmp(pnstrdup(v->val.string.val, v->val.string.len), "balanced") == 0)
+			o->balanced = true;
+		else if (v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data))
+			o->class_weight = JsonbValueToJsonb(v);
+		else
+			OptionError(key, "\"balanced\" or an object of positive weights by class, such as {\"true\": 3, \"false\": 1}");
+	}
+	else if (strcmp(key, "max_iter") == 0)
+		o->max_iter = OptionInteger(key, v, 1, 10000);
+	else if (strcmp(key, "tol") == 0)
+		o->tol = OptionTolerance(key, v);
+	else
+		return false;
+	return true;
+}
+
+/* The effective options of 'logistic', as members of a JSON object */
+void
+LogisticOptionsJson(StringInfo out, const void *opts)
+{
+	const LogisticTrainOptions *o = (const LogisticTrainOptions *) opts;
+
+	appendStringInfo(out, "%s\"l2\": %s, \"max_iter\": %d, \"tol\": %s, \"class_weight\": ",
+					 out->data[out->len - 1] == '{' ? "" : ", ", float8out_internal(o->l2),
+					 o->max_iter, float8out_internal(o->tol));
+	if (o->balanced)
+		appendStringInfoString(out, "\"balanced\"");
+	else if (o->class_weight)
+		appendStringInfoString(out, JsonbToCString(NULL, &o->class_weight->root,
+												   VARSIZE(o->class_weight)));
+	else
+		appendStringInfoString(out, "null");
+	if (o->positive)
+	{
+		appendStringInfoString(out, ", \"positive\": ");
+		escape_json(out, o->positive);
+	}
+}
+
+/*
+ * A class label: boolean, numbers 0/1 (checked as rows are read), or text
+ * with the option "positive".
+ */
+void
+LogisticTarget(TrainJob *job, FeatureKind kind)
+{
+	const char *positive = LOGISTIC_OPTIONS(job)->positive;
+	FeatureSpec *spec = job->spec;
+
+	spec->binary = true;
+	if (kind == FEATURE_CATEGORICAL && positive == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("text target \"%s\" needs the option \"positive\"", spec->target),
+				 errdetail("Values found: %s.", SourceSomeValues(&job->src, spec->target)),
+				 errhint("Name the value that marks the positive class, e.g. '{\"positive\": \"Yes\"}'.")));
+	if (kind != FEATURE_CATEGORICAL && positive != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the option \"positive\" applies to text targets, and \"%s\" is %s",
+						spec->target, kind == FEATURE_BOOLEAN ? "boolean" : "numeric"),
+				 errhint("Leave \"positive\" out: true (or 1) is the positive class.")));
+	spec->positive = (char *) positive;
+}
 
 /* Rows the table is expected to hold, or -1 when unknown (views, never analyzed) */
 static double
@@ -108,13 +213,13 @@ ClassWeights(const TrainJob *job, double n, double positives, double *cw)
 			   *classes;
 
 	cw[0] = cw[1] = 1.0;
-	if (job->opts.balanced)
+	if (LOGISTIC_OPTIONS(job)->balanced)
 	{
 		cw[0] = n / (2.0 * (n - positives));
 		cw[1] = n / (2.0 * positives);
 		return;
 	}
-	if (job->opts.class_weight == NULL)
+	if (LOGISTIC_OPTIONS(job)->class_weight == NULL)
 		return;
 	if (job->spec->positive)
 	{
@@ -133,7 +238,7 @@ ClassWeights(const TrainJob *job, double n, double positives, double *cw)
 		neg_name = "0";
 	}
 	classes = psprintf("\"%s\" and \"%s\"", pos_name, neg_name ? neg_name : "?");
-	it = JsonbIteratorInit(&job->opts.class_weight->root);
+	it = JsonbIteratorInit(&LOGISTIC_OPTIONS(job)->class_weight->root);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
 		if (tok == WJB_KEY)
@@ -168,7 +273,7 @@ ClassWeights(const TrainJob *job, double n, double positives, double *cw)
 static void
 FinishFit(TrainJob *job, const LogisticState *st, const double *mean, const double *sd)
 {
-	LinearFit  *f = &job->model.linear;
+	LinearFit  *f = &GLM(job)->linear;
 	int			w = st->width,
 				p = w - 1;
 	double	   *t = palloc0(sizeof(double) * w * w);
@@ -199,7 +304,7 @@ FinishFit(TrainJob *job, const LogisticState *st, const double *mean, const doub
 	}
 	f->rss = get_float8_nan();
 	f->df_resid = get_float8_nan();
-	f->has_inference = job->opts.l2 == 0 && !st->separated;
+	f->has_inference = LOGISTIC_OPTIONS(job)->l2 == 0 && !st->separated;
 	if (f->has_inference)
 	{
 		double	   *cov = palloc(sizeof(double) * w * w);
@@ -217,8 +322,8 @@ FinishFit(TrainJob *job, const LogisticState *st, const double *mean, const doub
 			f->pval[i] = isnan(f->stat[i]) ? get_float8_nan() : erfc(fabs(f->stat[i]) / M_SQRT2);
 		}
 	}
-	job->model.iterations = st->iterations;
-	job->model.converged = st->converged;
+	GLM(job)->iterations = st->iterations;
+	GLM(job)->converged = st->converged;
 }
 
 /* Warn about a fit that stopped early */
@@ -299,7 +404,7 @@ FitSummary(TrainJob *job, const LogisticState *st)
 {
 	JsonField(&job->metrics, "iterations", st->iterations);
 	appendStringInfo(&job->metrics, ", \"converged\": %s", st->converged ? "true" : "false");
-	JsonField(&job->metrics, "rank", job->model.linear.rank + 1);
+	JsonField(&job->metrics, "rank", GLM(job)->linear.rank + 1);
 }
 
 #define WARM_START_STRIDE 8		/* one chunk in eight */
@@ -391,7 +496,7 @@ FitInMemory(TrainJob *job, LoadedData *data, const LogisticOptions *lo)
 		ScoredLabel *pairs = ScoreSplit(&data->split[SPLIT_TEST], st.theta, &loglik);
 
 		ClassSplitMetrics(&job->metrics, "test", pairs, (int64) data->split[SPLIT_TEST].n,
-						  loglik, job->model.linear.rank + 1, false, data->split[SPLIT_TEST].n);
+						  loglik, GLM(job)->linear.rank + 1, false, data->split[SPLIT_TEST].n);
 		pfree(pairs);
 	}
 	{
@@ -416,7 +521,7 @@ FitInMemory(TrainJob *job, LoadedData *data, const LogisticOptions *lo)
 			pairs = ScoreSplit(train, st.theta, &loglik);
 		pfree(probs);
 		ClassSplitMetrics(&job->metrics, "train", pairs, (int64) train->n, loglik,
-						  job->model.linear.rank + 1, false, train->n);
+						  GLM(job)->linear.rank + 1, false, train->n);
 		{
 			/* the metrics sorted the pairs by score: the quantiles need no sort of their own */
 			double	   *scores = MemoryContextAllocHuge(CurrentMemoryContext,
@@ -427,7 +532,7 @@ FitInMemory(TrainJob *job, LoadedData *data, const LogisticOptions *lo)
 			ModelSetQuantiles(&job->model, scores, (int64) train->n, true);
 			pfree(scores);
 		}
-		job->model.loglik = loglik;
+		GLM(job)->loglik = loglik;
 		pfree(pairs);
 	}
 	FitSummary(job, &st);
@@ -560,12 +665,12 @@ FitStreaming(TrainJob *job, const LogisticOptions *lo)
 	WarnFit(job, &st);
 	FinishFit(job, &st, mean, sd);
 	/* the last pass gives the training log-likelihood (of the data, whatever the weights) */
-	job->model.loglik = st.sums.loglik_raw;
+	GLM(job)->loglik = st.sums.loglik_raw;
 	if (ls->mom[SPLIT_TEST].n > 0)
 		ClassSplitMetrics(&job->metrics, "test",
 						  ScoreSample(&ls->sample[SPLIT_TEST], spec, mean, sd, st.theta),
 						  ls->sample[SPLIT_TEST].count, get_float8_nan(),
-						  job->model.linear.rank + 1, true, ls->mom[SPLIT_TEST].n);
+						  GLM(job)->linear.rank + 1, true, ls->mom[SPLIT_TEST].n);
 	{
 		ScoredLabel *pairs = ScoreSample(&ls->sample[SPLIT_TRAIN], spec, mean, sd, st.theta);
 		double	   *scores = palloc(sizeof(double) * Max(ls->sample[SPLIT_TRAIN].count, 1));
@@ -574,7 +679,7 @@ FitStreaming(TrainJob *job, const LogisticOptions *lo)
 			scores[k] = pairs[k].score;
 		ModelSetQuantiles(&job->model, scores, ls->sample[SPLIT_TRAIN].count, false);
 		ClassSplitMetrics(&job->metrics, "train", pairs, ls->sample[SPLIT_TRAIN].count,
-						  job->model.loglik, job->model.linear.rank + 1, true, n);
+						  GLM(job)->loglik, GLM(job)->linear.rank + 1, true, n);
 	}
 	FitSummary(job, &st);
 	job->n_train = n;
@@ -595,9 +700,10 @@ TrainLogistic(TrainJob *job)
 	double		row_bytes = sizeof(double) * (job->spec->nslots + 2);
 	LoadedData	data;
 
-	lo.l2 = job->opts.l2;
-	lo.max_iter = job->opts.max_iter;
-	lo.tol = job->opts.tol;
+	job->model.body = palloc0(sizeof(GlmModel));
+	lo.l2 = LOGISTIC_OPTIONS(job)->l2;
+	lo.max_iter = LOGISTIC_OPTIONS(job)->max_iter;
+	lo.tol = LOGISTIC_OPTIONS(job)->tol;
 	lo.class_weight[0] = lo.class_weight[1] = 1.0;
 	if (rows < 0 || rows * row_bytes <= budget)
 	{

@@ -1,0 +1,320 @@
+/*-------------------------------------------------------------------------
+ * model_glm.c
+ *	  The model unit of 'linear' and 'logistic': their params body, scoring,
+ *	  explanation, coefficients, and their entries in the algorithm table.
+ *
+ * Both keep the linear predictor b0 + x'b on the original scale (a
+ * logistic model's score is its sigmoid), so one body, one scorer and one
+ * explanation serve both.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "libpq/pqformat.h"
+#include "utils/builtins.h"
+#include "utils/float.h"
+
+#include "logistic.h"
+#include "model_glm.h"
+#include "options.h"
+#include "trainer.h"
+
+/* The linear body: coefficients, aliasing, inference, slot scale */
+static void
+WriteLinear(StringInfo buf, const LinearFit *f)
+{
+	pq_sendint32(buf, f->p);
+	pq_sendfloat8(buf, f->intercept);
+	ModelWriteDoubles(buf, f->coef, f->p);
+	for (int i = 0; i < f->p; i++)
+		pq_sendbyte(buf, f->aliased[i] ? 1 : 0);
+	pq_sendint32(buf, f->rank);
+	pq_sendfloat8(buf, f->rss);
+	pq_sendfloat8(buf, f->df_resid);
+	pq_sendbyte(buf, f->has_inference ? 1 : 0);
+	if (f->has_inference)
+	{
+		ModelWriteDoubles(buf, f->se, f->p + 1);
+		ModelWriteDoubles(buf, f->stat, f->p + 1);
+		ModelWriteDoubles(buf, f->pval, f->p + 1);
+	}
+	ModelWriteDoubles(buf, f->slot_mean, f->p);
+	ModelWriteDoubles(buf, f->slot_sd, f->p);
+}
+
+static void
+ReadLinear(StringInfo buf, LinearFit *f, int nslots)
+{
+	f->p = pq_getmsgint(buf, 4);
+	if (f->p != nslots)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("model parameters hold %d coefficients for %d slots", f->p, nslots)));
+	f->intercept = pq_getmsgfloat8(buf);
+	f->coef = ModelReadDoubles(buf, f->p);
+	f->aliased = palloc(sizeof(bool) * Max(f->p, 1));
+	for (int i = 0; i < f->p; i++)
+		f->aliased[i] = pq_getmsgbyte(buf) != 0;
+	f->rank = pq_getmsgint(buf, 4);
+	f->rss = pq_getmsgfloat8(buf);
+	f->df_resid = pq_getmsgfloat8(buf);
+	f->has_inference = pq_getmsgbyte(buf) != 0;
+	if (f->has_inference)
+	{
+		f->se = ModelReadDoubles(buf, f->p + 1);
+		f->stat = ModelReadDoubles(buf, f->p + 1);
+		f->pval = ModelReadDoubles(buf, f->p + 1);
+	}
+	f->slot_mean = ModelReadDoubles(buf, f->p);
+	f->slot_sd = ModelReadDoubles(buf, f->p);
+}
+
+/* 'linear': the linear body */
+static void
+LinearWrite(StringInfo buf, const Model *m)
+{
+	WriteLinear(buf, &GlmModelOf(m)->linear);
+}
+
+static void
+LinearRead(StringInfo buf, Model *m, int format)
+{
+	GlmModel   *g = palloc0(sizeof(GlmModel));
+
+	ReadLinear(buf, &g->linear, m->spec->nslots);
+	m->body = g;
+}
+
+/* 'logistic': the linear body and the fit's summary */
+static void
+LogisticWrite(StringInfo buf, const Model *m)
+{
+	const GlmModel *g = GlmModelOf(m);
+
+	WriteLinear(buf, &g->linear);
+	pq_sendint32(buf, g->iterations);
+	pq_sendbyte(buf, g->converged ? 1 : 0);
+	pq_sendfloat8(buf, g->loglik);
+}
+
+static void
+LogisticRead(StringInfo buf, Model *m, int format)
+{
+	GlmModel   *g;
+
+	LinearRead(buf, m, format);
+	g = GlmModelOf(m);
+	g->iterations = pq_getmsgint(buf, 4);
+	g->converged = pq_getmsgbyte(buf) != 0;
+	g->loglik = pq_getmsgfloat8(buf);
+}
+
+/*
+ * The linear predictor b0 + x'b of the reader's current row; false when a
+ * feature is NULL and the model was trained without imputation.
+ */
+bool
+GlmModelLink(const Model *m, FeatureReader *r, double *eta)
+{
+	const FeatureSpec *spec = m->spec;
+	const LinearFit *fit = &GlmModelOf(m)->linear;
+	double		v = fit->intercept;
+	bool		impute = spec->impute == IMPUTE_MEAN;
+
+	for (int i = 0; i < spec->ncolumns; i++)
+	{
+		const FeatureColumn *col = &spec->columns[i];
+
+		if (col->kind != FEATURE_CATEGORICAL)
+		{
+			double		x;
+
+			if (!FeatureReadNumber(r, spec, i, &x))
+			{
+				if (!impute)
+					return false;
+				x = col->impute;
+			}
+			v += fit->coef[col->first_slot] * x;
+		}
+		else
+		{
+			int			level = FeatureReadLevel(r, spec, i);
+
+			if (level == LEVEL_NULL)
+			{
+				if (!impute)
+					return false;
+				level = col->mode_level;
+			}
+			if (level >= 0)
+				v += fit->coef[col->first_slot + level];
+		}
+	}
+	*eta = v;
+	return true;
+}
+
+/* 'linear' scores the linear predictor */
+static bool
+LinearScore(const Model *m, FeatureReader *r, double *score)
+{
+	return GlmModelLink(m, r, score);
+}
+
+/* 'logistic' scores the probability of the positive class */
+static bool
+LogisticScore(const Model *m, FeatureReader *r, double *score)
+{
+	double		eta;
+
+	if (!GlmModelLink(m, r, &eta))
+		return false;
+	*score = LogisticSigmoid(eta);
+	return true;
+}
+
+/* The two classes' probabilities: negative, positive */
+static bool
+LogisticClassify(const Model *m, FeatureReader *r, double *probs)
+{
+	double		p;
+
+	if (!LogisticScore(m, r, &p))
+		return false;
+	probs[0] = 1.0 - p;
+	probs[1] = p;
+	return true;
+}
+
+static OutputKind
+NumberOutput(const Model *m)
+{
+	return OUTPUT_NUMBER;
+}
+
+/* The contribution of column col of the current row, and its value as text */
+static void
+ColumnContribution(const Model *m, FeatureReader *r, int col, Contribution *out)
+{
+	const FeatureSpec *spec = m->spec;
+	const FeatureColumn *c = &spec->columns[col];
+	const LinearFit *f = &GlmModelOf(m)->linear;
+
+	out->feature = c->name;
+	out->amount = 0;
+	if (c->kind != FEATURE_CATEGORICAL)
+	{
+		double		x;
+		bool		present = FeatureReadNumber(r, spec, col, &x);
+
+		out->value = !present ? NULL : c->kind == FEATURE_BOOLEAN ?
+			pstrdup(x != 0 ? "true" : "false") : float8out_internal(x);
+		if (!present)
+			x = c->impute;
+		out->amount = f->coef[c->first_slot] * (x - f->slot_mean[c->first_slot]);
+	}
+	else
+	{
+		int			level = FeatureReadLevel(r, spec, col);
+
+		out->value = level == LEVEL_NULL ? NULL : level == LEVEL_UNSEEN ? pstrdup("(unseen)") :
+			level == c->nlevels ? pstrdup("(other)") : pstrdup(c->levels[level]);
+		if (level == LEVEL_NULL)
+			level = c->mode_level;
+		for (int k = 0; k < c->nslots; k++)
+			out->amount += f->coef[c->first_slot + k] *
+				((k == level ? 1.0 : 0.0) - f->slot_mean[c->first_slot + k]);
+	}
+}
+
+/*
+ * The row's link decomposed: the baseline is the link at the training
+ * means, each column contributes coef x (value - training mean), a one-hot
+ * column as one feature, so the parts add up exactly to the row's link.
+ */
+static bool
+GlmExplain(const Model *m, FeatureReader *r, int cls, Contribution *parts, double *baseline)
+{
+	const LinearFit *f = &GlmModelOf(m)->linear;
+
+	*baseline = f->intercept;
+	for (int j = 0; j < m->spec->nslots; j++)
+		*baseline += f->coef[j] * f->slot_mean[j];
+	for (int i = 0; i < m->spec->ncolumns; i++)
+		ColumnContribution(m, r, i, &parts[i]);
+	return true;
+}
+
+/*
+ * One row per encoded slot plus the intercept, on the original scale;
+ * aliased slots have NULL coef, and inference columns are NULL when the
+ * model has none (ridge).  stat is t for linear models and z for logistic
+ * ones, whose odds_ratio is exp(coef).
+ */
+static void
+GlmCoefficients(const Model *m, ReturnSetInfo *rsinfo)
+{
+	const LinearFit *f = &GlmModelOf(m)->linear;
+	bool		logistic = m->ops->code == ALG_LOGISTIC;
+	double		nan = get_float8_nan();
+
+	for (int i = 0; i <= f->p; i++)
+	{
+		bool		aliased = i > 0 && f->aliased[i - 1];
+		double		coef = i == 0 ? f->intercept : f->coef[i - 1];
+
+		ModelCoefficientRow(rsinfo, i == 0 ? "(intercept)" : FeatureSlotName(m->spec, i - 1),
+							aliased ? nan : coef,
+							f->has_inference ? f->se[i] : nan,
+							f->has_inference ? f->stat[i] : nan,
+							f->has_inference ? f->pval[i] : nan,
+							logistic && !aliased ? exp(coef) : nan, NULL);
+	}
+}
+
+const AlgorithmOps LinearOps = {
+	.name = "linear",
+	.code = ALG_LINEAR,
+	.flags = ALG_FEATURES,
+	.targets = TARGET_NUMBER,
+	.options = "l2",
+	.example = "{\"l2\": 0.1}",
+	.options_new = LinearOptionsNew,
+	.option = LinearOption,
+	.options_json = LinearOptionsJson,
+	.target = LinearTarget,
+	.train = TrainLinear,
+	.write = LinearWrite,
+	.read = LinearRead,
+	.output = NumberOutput,
+	.score = LinearScore,
+	.link = GlmModelLink,
+	.classify = NULL,
+	.explain = NULL,
+	.coefficients = GlmCoefficients,
+};
+
+const AlgorithmOps LogisticOps = {
+	.name = "logistic",
+	.code = ALG_LOGISTIC,
+	.flags = ALG_FEATURES,
+	.targets = TARGET_BINARY,
+	.options = "l2, positive, class_weight, max_iter, tol",
+	.example = "{\"class_weight\": \"balanced\"}",
+	.options_new = LogisticOptionsNew,
+	.option = LogisticOption,
+	.options_json = LogisticOptionsJson,
+	.target = LogisticTarget,
+	.train = TrainLogistic,
+	.write = LogisticWrite,
+	.read = LogisticRead,
+	.output = NumberOutput,
+	.score = LogisticScore,
+	.link = GlmModelLink,
+	.classify = LogisticClassify,
+	.explain = GlmExplain,
+	.coefficients = GlmCoefficients,
+};

@@ -1,0 +1,93 @@
+/*-------------------------------------------------------------------------
+ * trainer.h
+ *	  What every trainer shares: the training job, the source relation and
+ *	  its columns, the statistics pass, and the metrics JSON.
+ *
+ * train() (train.c) is only the SQL entry point: it resolves the
+ * algorithm, the options and, for algorithms with a feature spec, the
+ * target and the features, then calls the family's trainer and stores
+ * what it built.  The helpers below (source.c) sit under the trainers;
+ * nothing here calls up into train.c.
+ *-------------------------------------------------------------------------
+ */
+#ifndef PROFENRICH_TRAINER_H
+#define PROFENRICH_TRAINER_H
+
+#include "access/tupdesc.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "nodes/pg_list.h"
+
+#include "algorithm.h"
+#include "features.h"
+#include "model.h"
+#include "options.h"
+#include "step.h"
+
+/* What train() knows about the source relation */
+typedef struct Source
+{
+	Oid			relid;
+	char	   *qualname;		/* quoted schema.name */
+	TupleDesc	tupdesc;		/* copy */
+} Source;
+
+/* One training run: its inputs, and what the trainer fills in */
+typedef struct TrainJob
+{
+	const char *name;
+	const AlgorithmOps *ops;
+	FunctionCallInfo fcinfo;	/* train()'s call, for families that read its arguments */
+	TrainOptions opts;			/* the options every family takes */
+	void	   *algopts;		/* the family's own (ops->options_new) */
+	Source		src;
+	FeatureSpec *spec;
+	Model		model;			/* ops and spec set; the trainer fills in the rest */
+	StringInfoData metrics;		/* the trainer's metrics, a JSON object's members */
+	double		n_train;
+	double		n_test;
+	double		n_skipped;
+} TrainJob;
+
+extern MemoryContext TrainContext;
+
+/* source.c: the relation, its columns and the reads of training */
+extern int	TrainQuery(const char *sql, int nargs, Oid *types, Datum *values, long tcount);
+extern void SourceOpen(Oid relid, Source *src);
+extern AttrNumber SourceColumn(const Source *src, const char *name);
+extern void SourceNoColumn(const Source *src, const char *name, const char *role) pg_attribute_noreturn();
+extern FeatureConv ColumnConv(const Source *src, AttrNumber att, const char *role);
+extern char *SourcePrimaryKey(Oid relid);
+extern char *SourceSomeValues(const Source *src, const char *column);
+extern void SourceResolveFeatures(FeatureSpec *spec, const Source *src, ArrayType *features);
+extern void CheckPrivileges(const FeatureSpec *spec, const Source *src);
+extern void SourceLearnVocabularies(FeatureSpec *spec, const Source *src, int max_categories);
+extern bytea *SpecBytes(const FeatureSpec *spec);
+extern List *NeededColumns(const FeatureSpec *spec);
+extern char *ColumnList(List *cols);
+extern Datum ColumnNames(List *cols);
+extern LinearStats *RunStatsPass(const FeatureSpec *spec, const Source *src);
+extern int *MissSlots(const FeatureSpec *spec);
+extern void CheckRowCount(const LinearStats *st, const FeatureSpec *spec, const Source *src);
+extern double *ImputeMeans(const LinearStats *st, FeatureSpec *spec, const int *miss_slot);
+extern void JsonField(StringInfo out, const char *key, double v);
+
+/* The trainers and their options (train_<family>.c) */
+extern void *LinearOptionsNew(const AlgorithmOps *ops);
+extern bool LinearOption(void *opts, const char *key, JsonbValue *v);
+extern void LinearOptionsJson(StringInfo out, const void *opts);
+extern void LinearTarget(TrainJob *job, FeatureKind kind);
+extern void TrainLinear(TrainJob *job);
+
+extern void *LogisticOptionsNew(const AlgorithmOps *ops);
+extern bool LogisticOption(void *opts, const char *key, JsonbValue *v);
+extern void LogisticOptionsJson(StringInfo out, const void *opts);
+extern void LogisticTarget(TrainJob *job, FeatureKind kind);
+extern void TrainLogistic(TrainJob *job);
+
+extern void *ClvOptionsNew(const AlgorithmOps *ops);
+extern bool ClvOption(void *opts, const char *key, JsonbValue *v);
+extern void ClvOptionsJson(StringInfo out, const void *opts);
+extern void TrainClv(TrainJob *job);
+
+#endif
