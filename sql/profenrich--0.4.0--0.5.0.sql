@@ -60,3 +60,15 @@ RETURNS text AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE
 SUPPORT @extschema@.score_support;
 COMMENT ON FUNCTION @extschema@.classify_engagement(record, text) IS
     'Engagement class of a profile: the predicted class of the deployed class model (default ''engagement'')';
+
+-- Enrichment of class models; comparisons immune to the caller's search_path
+CREATE FUNCTION @extschema@.changed(old anyelement, new anyelement)
+RETURNS boolean AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.changed(anyelement, anyelement) IS
+    'Whether two values differ as IS DISTINCT FROM says, by the type''s default equality: how enrich finds the rows to write';
+
+CREATE FUNCTION @extschema@.probs_columns_for(name text, version integer, kind integer,
+                                              names text[], VARIADIC "any")
+RETURNS jsonb AS 'MODULE_PATHNAME' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.probs_columns_for(text, integer, integer, text[], "any") IS
+    'Class probabilities of a model version as a jsonb object {"class": p}, for a row given as one argument per named column: what enrich writes into <model>_probs';

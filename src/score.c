@@ -36,6 +36,7 @@
 #include "clv.h"
 #include "features.h"
 #include "model.h"
+#include "outputs.h"
 #include "registry.h"
 
 PG_FUNCTION_INFO_V1(score);
@@ -57,6 +58,7 @@ PG_FUNCTION_INFO_V1(predict_proba_class);
 PG_FUNCTION_INFO_V1(class_columns_for);
 PG_FUNCTION_INFO_V1(proba_columns_for);
 PG_FUNCTION_INFO_V1(class_proba_columns_for);
+PG_FUNCTION_INFO_V1(probs_columns_for);
 
 #define MODEL_NAME_KEY 256
 
@@ -67,6 +69,7 @@ PG_FUNCTION_INFO_V1(class_proba_columns_for);
 #define KIND_VALUE 2			/* predict_ltv: a regression */
 #define KIND_CLASS 3			/* predict_class, predict_proba: a model with classes */
 #define KIND_ENGAGEMENT 4		/* classify_engagement: the same, named so in errors */
+#define KIND_CLASS_PROB 5		/* enrich's <model>_score of a class model: its class's probability */
 
 /*
  * A call site's cache (fn_extra): the model it scores with for the whole
@@ -382,12 +385,12 @@ CheckKind(const ScoreCache *c, int kind)
 	const Model *m = c->model;
 	const char *alg = m->ops->name;
 
-	if (kind < KIND_ANY || kind > KIND_ENGAGEMENT)
+	if (kind < KIND_ANY || kind > KIND_CLASS_PROB)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("kind must be 0 (any model), 1 (propensity), 2 (value), 3 (class) or 4 (engagement), not %d", kind),
+				 errmsg("kind must be 0 (any model), 1 (propensity), 2 (value), 3 (class), 4 (engagement) or 5 (class probability), not %d", kind),
 				 errhint("Call score(), score_churn(), score_conversion(), predict_ltv(), predict_class(), predict_proba() or classify_engagement(); the planner passes the kind.")));
-	if (kind == KIND_CLASS || kind == KIND_ENGAGEMENT)
+	if (kind == KIND_CLASS || kind == KIND_ENGAGEMENT || kind == KIND_CLASS_PROB)
 	{
 		CheckClassModel(c, kind);
 		return;
@@ -636,12 +639,21 @@ score_columns(PG_FUNCTION_ARGS)
  * score_columns_for(name text, version int, kind int, names text[],
  * VARIADIC "any"): what the planner turns score() with a version, and the
  * insight wrappers, into.  version NULL means the deployed one; kind is
- * 0 (any model), 1 (propensity) or 2 (value).
+ * 0 (any model), 1 (propensity), 2 (value) or 5 (a class model: the
+ * probability of its predicted class, as enrich writes it).
  */
 Datum
 score_columns_for(PG_FUNCTION_ARGS)
 {
-	return ScoreResult(fcinfo, RowFromArgs(fcinfo, VersionArg(fcinfo, 1), KindArg(fcinfo, 2), 3));
+	int			kind = KindArg(fcinfo, 2);
+	ScoreCache *c = RowFromArgs(fcinfo, VersionArg(fcinfo, 1), kind, 3);
+	int			cls;
+
+	if (kind != KIND_CLASS_PROB)
+		return ScoreResult(fcinfo, c);
+	if (c == NULL || !Classify(c, &cls))
+		PG_RETURN_NULL();
+	PG_RETURN_FLOAT8(c->probs[cls]);
 }
 
 /*
@@ -659,6 +671,18 @@ Datum
 proba_columns_for(PG_FUNCTION_ARGS)
 {
 	return ProbaResult(fcinfo, RowFromArgs(fcinfo, VersionArg(fcinfo, 1), KindArg(fcinfo, 2), 3));
+}
+
+/* probs_columns_for(name, version, kind, names, VARIADIC "any") returns jsonb */
+Datum
+probs_columns_for(PG_FUNCTION_ARGS)
+{
+	ScoreCache *c = RowFromArgs(fcinfo, VersionArg(fcinfo, 1), KindArg(fcinfo, 2), 3);
+	int			cls;
+
+	if (c == NULL || !Classify(c, &cls))
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(OutputProbsJson(c->model, c->probs));
 }
 
 /* class_proba_columns_for(name, version, class, names, VARIADIC "any") returns float8 */
