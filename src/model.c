@@ -269,6 +269,8 @@ ModelLinkRow(const Model *model, FeatureReader *r, double *eta)
 				v += fit->coef[col->first_slot + level];
 		}
 	}
+	if (unlikely(!isfinite(v)))
+		GlmRefuseLink(v);
 	*eta = v;
 	return true;
 }
