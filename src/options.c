@@ -311,7 +311,7 @@ ClvOptionApply(const char *key, JsonbValue *v, void *arg)
 			OptionError(key, "\"bgnbd\" or \"paretonbd\"");
 	}
 	else if (a->clv && strcmp(key, "horizon_months") == 0)
-		o->horizon_months = OptionInteger(key, v, 1, 1200);
+		o->horizon_months = OptionInteger(key, v, 1, CLV_MAX_HORIZON_MONTHS);
 	else if (a->clv && strcmp(key, "discount_rate") == 0)
 	{
 		o->discount_rate = OptionNumber(key, v, "a monthly rate from 0 up to (not including) 1");
