@@ -161,10 +161,11 @@ MetricAuc(ScoredLabel *pairs, int64 n)
 }
 
 /*
- * All metrics of scores (probabilities) against labels; sorts pairs.  A
- * caller that knows the log loss from the links (-loglik / n, the same
- * but where a probability is within eps of 0 or 1) passes it, sparing a
- * log per row; NaN has it computed here.
+ * All metrics of scores (probabilities) against labels; sorts pairs, and
+ * refuses a NaN score (in MetricAuc).  A caller that knows the log loss
+ * from the links (-loglik / n, the same but where a probability is within
+ * eps of 0 or 1) passes it, sparing a log per row; NaN has it computed
+ * here.
  */
 void
 MetricsClassify(ScoredLabel *pairs, int64 n, double logloss, ClassMetrics *m)
@@ -180,7 +181,6 @@ MetricsClassify(ScoredLabel *pairs, int64 n, double logloss, ClassMetrics *m)
 
 	memset(m, 0, sizeof(ClassMetrics));
 	m->n = n;
-	MetricsCheckScores(pairs, n);
 	for (int64 i = 0; i < n; i++)
 	{
 		double		p = pairs[i].score;

@@ -294,6 +294,9 @@ ScoreSplit(const Dataset *d, const double *theta, double *loglik)
 		{
 			double		e = eta[r];
 
+			/* a held-out row takes no part in the training sums: its link may overflow */
+			if (unlikely(!isfinite(e)))
+				GlmRefuseLink(e);
 			pairs[k].score = LogisticSigmoid(e);
 			pairs[k].label = ch->y[r];
 			*loglik += ch->y[r] * e - (Max(e, 0.0) + log1p(exp(-fabs(e))));
