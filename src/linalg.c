@@ -5,26 +5,135 @@
  * This file is the only caller of BLAS/LAPACK.  Long loops check for
  * interrupts between chunks so that a cancel or statement_timeout stops a
  * big solve promptly.
+ *
+ * OpenBLAS is not linked into profenrich.so: it is opened (lazylib.c) the
+ * first time a function here needs it, so that a backend that never
+ * trains never maps it, its LAPACK and gfortran, and never runs its
+ * threads.  LAPACK is called through the Fortran entry points OpenBLAS
+ * exports (dpotrf_ and friends), which LAPACKE's row-major wrappers only
+ * reach after transposing copies; liblapacke and its reference LAPACK are
+ * not needed.  OpenBLAS reads OPENBLAS_NUM_THREADS as it loads and starts
+ * that many threads less one, so the load sets it to
+ * profenrich.blas_threads: with 1, the default, no thread is started.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include <cblas.h>
-#include <lapacke.h>
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <cpuid.h>
+#endif
 #include <math.h>
+#include <stdlib.h>
 
 #include "miscadmin.h"
 
+#include "lazylib.h"
 #include "linalg.h"
+#include "profenrich.h"
 
-/* OpenBLAS's own thread control (not part of the CBLAS standard) */
-extern void openblas_set_num_threads(int num_threads);
+/* LAPACK's Fortran interface: arguments by reference, string lengths at the end */
+typedef void (*DpotrfFn) (const char *uplo, const int *n, double *a, const int *lda,
+						  int *info, size_t uplo_len);
+typedef void (*DpotrsFn) (const char *uplo, const int *n, const int *nrhs, const double *a,
+						  const int *lda, double *b, const int *ldb, int *info, size_t uplo_len);
 
-/* Limit OpenBLAS to nthreads inside this backend */
+/* The OpenBLAS functions used here, resolved when the library is opened */
+static struct
+{
+	__typeof__(cblas_dsyrk) *dsyrk;
+	__typeof__(cblas_dgemv) *dgemv;
+	__typeof__(cblas_dsyr) *dsyr;
+	__typeof__(cblas_ddot) *ddot;
+	void		(*set_num_threads) (int num_threads);	/* OpenBLAS's own */
+	DpotrfFn	dpotrf;
+	DpotrsFn	dpotrs;
+	DpotrfFn	dpotri;			/* the same arguments as dpotrf */
+} Blas;
+
+static const LazySymbol BlasSymbols[] = {
+	{"cblas_dsyrk", (void **) &Blas.dsyrk},
+	{"cblas_dgemv", (void **) &Blas.dgemv},
+	{"cblas_dsyr", (void **) &Blas.dsyr},
+	{"cblas_ddot", (void **) &Blas.ddot},
+	{"openblas_set_num_threads", (void **) &Blas.set_num_threads},
+	{"dpotrf_", (void **) &Blas.dpotrf},
+	{"dpotrs_", (void **) &Blas.dpotrs},
+	{"dpotri_", (void **) &Blas.dpotri},
+};
+
+#define THREADS_ENV "OPENBLAS_NUM_THREADS"
+
+/* The backend's own OPENBLAS_NUM_THREADS (malloc'd), or NULL, while the load overrides it */
+static char *SavedThreadsEnv;
+
+/* Before the load (signals blocked): OpenBLAS starts blas_threads - 1 threads */
+static void
+BlasBeforeOpen(void)
+{
+	const char *old = getenv(THREADS_ENV);
+	char		value[16];
+
+	SavedThreadsEnv = old ? strdup(old) : NULL;
+	snprintf(value, sizeof(value), "%d", profenrich_blas_threads);
+	setenv(THREADS_ENV, value, 1);
+}
+
+/* After the load (signals blocked): the environment back, the count applied */
+static void
+BlasAfterOpen(bool failed)
+{
+	if (SavedThreadsEnv != NULL)
+		setenv(THREADS_ENV, SavedThreadsEnv, 1);
+	else
+		unsetenv(THREADS_ENV);
+	free(SavedThreadsEnv);
+	SavedThreadsEnv = NULL;
+	if (!failed)
+		Blas.set_num_threads(profenrich_blas_threads);
+}
+
+static LazyLibrary OpenBlas = {
+	.label = "OpenBLAS",
+	.install_hint = "Install the OpenBLAS library (Debian package libopenblas0), or set "
+	"profenrich.blas_library to the file of one; only training needs it.",
+	.symbols = BlasSymbols,
+	.nsymbols = lengthof(BlasSymbols),
+	.before_open = BlasBeforeOpen,
+	.after_open = BlasAfterOpen,
+};
+
+/* Open OpenBLAS on first use: every function here that calls it starts so */
+static inline void
+BlasReady(void)
+{
+	if (unlikely(!LazyLibraryIsOpen(&OpenBlas)))
+		LazyLibraryOpen(&OpenBlas, profenrich_blas_library);
+}
+
+/* Whether this backend has opened OpenBLAS */
+bool
+LinalgLibraryLoaded(void)
+{
+	return LazyLibraryIsOpen(&OpenBlas);
+}
+
+/*
+ * Limit OpenBLAS to nthreads inside this backend, if it is loaded (the
+ * load applies the current count).  OpenBLAS starts the threads it lacks
+ * here, so every signal is blocked meanwhile: its threads must never take
+ * the backend's signals.  Raises nothing: it runs as a GUC assign hook.
+ */
 void
 LinalgSetThreads(int nthreads)
 {
-	openblas_set_num_threads(nthreads);
+	sigset_t	saved;
+
+	if (!LazyLibraryIsOpen(&OpenBlas))
+		return;
+	LazyBlockSignals(&saved);
+	Blas.set_num_threads(nthreads);
+	LazyRestoreSignals(&saved);
 }
 
 /* Four doubles, loaded and stored without alignment */
@@ -33,11 +142,60 @@ typedef double Vec4 __attribute__((vector_size(32), aligned(8)));
 #define VEC_LOAD(p) (*(const Vec4 *) (p))
 #define VEC_SUM(v) (((v)[0] + (v)[1]) + ((v)[2] + (v)[3]))
 
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-#define KERNEL_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define KERNEL_CLONES
+#define CPU_AVX2 1
+#define CPU_FMA 2
+
+/*
+ * The vector extensions the CPU and the kernel run: AVX2 (cpuid leaf 7)
+ * and FMA (leaf 1), counted only when the OS saves the YMM registers
+ * (OSXSAVE, then XCR0's SSE and AVX bits).  Probed once, at the first call:
+ * GCC's __builtin_cpu_supports would link libgcc's probe, a constructor
+ * that runs at load.
+ */
+static int
+CpuFeatures(void)
+{
+	static int	features = -1;
+
+	if (features >= 0)
+		return features;
+	features = 0;
+#if defined(__GNUC__) && defined(__x86_64__)
+	{
+		unsigned int a,
+					b,
+					c,
+					d,
+					lo,
+					hi;
+
+		if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_OSXSAVE) || !(c & bit_AVX))
+			return features;
+		__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+		if ((lo & 6) != 6)
+			return features;
+		if (c & bit_FMA)
+			features |= CPU_FMA;
+		if (__get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & bit_AVX2))
+			features |= CPU_AVX2;
+	}
 #endif
+	return features;
+}
+
+/* Whether the CPU runs AVX2 code */
+bool
+LinalgCpuHasAvx2(void)
+{
+	return (CpuFeatures() & CPU_AVX2) != 0;
+}
+
+/* Whether the CPU runs AVX2 code with FMA */
+bool
+LinalgCpuHasAvx2Fma(void)
+{
+	return (CpuFeatures() & (CPU_AVX2 | CPU_FMA)) == (CPU_AVX2 | CPU_FMA);
+}
 
 /*
  * h (n x n, upper triangle, row stride ldh) += C'C for a block C of k
@@ -47,10 +205,11 @@ typedef double Vec4 __attribute__((vector_size(32), aligned(8)));
  * narrow matrices of model training (tens of columns) this 3 x 3 tiled
  * kernel, its nine accumulators and six loads held in vector registers,
  * runs about three times faster than dsyrk, whose packing dominates at
- * such sizes.  Compiled for AVX2 and for the baseline, picked at load.
+ * such sizes.  Compiled for AVX2 and for the baseline, picked at the first
+ * call (LINALG_KERNEL_PICK).
  */
-KERNEL_CLONES void
-LinalgGramAddUpper(int n, int k, const double *c, int ldc, double *h, int ldh)
+static pg_attribute_always_inline void
+GramAddUpperBody(int n, int k, const double *c, int ldc, double *h, int ldh)
 {
 	int			pn = (n + 2) / 3 * 3;
 
@@ -103,32 +262,47 @@ LinalgGramAddUpper(int n, int k, const double *c, int ldc, double *h, int ldh)
 		}
 }
 
+LINALG_KERNEL_VARIANTS(GramAddUpper,
+					   (int n, int k, const double *c, int ldc, double *h, int ldh),
+					   (n, k, c, ldc, h, ldh))
+
+/* h += C'C (GramAddUpperBody), in the variant the CPU runs */
+void
+LinalgGramAddUpper(int n, int k, const double *c, int ldc, double *h, int ldh)
+{
+	LINALG_KERNEL_PICK(GramAddUpper) (n, k, c, ldc, h, ldh);
+}
+
 /* c (n x n, upper) += a' a for a of k rows and n columns */
 void
 LinalgSyrkAddUpper(int n, int k, const double *a, int lda, double *c, int ldc)
 {
-	cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, n, k, 1.0, a, lda, 1.0, c, ldc);
+	BlasReady();
+	Blas.dsyrk(CblasRowMajor, CblasUpper, CblasTrans, n, k, 1.0, a, lda, 1.0, c, ldc);
 }
 
 /* y = A x for a row-major rows x cols matrix */
 void
 LinalgMatVec(int rows, int cols, const double *a, const double *x, double *y)
 {
-	cblas_dgemv(CblasRowMajor, CblasNoTrans, rows, cols, 1.0, a, cols, x, 1, 0.0, y, 1);
+	BlasReady();
+	Blas.dgemv(CblasRowMajor, CblasNoTrans, rows, cols, 1.0, a, cols, x, 1, 0.0, y, 1);
 }
 
 /* y += A' x for a row-major rows x cols matrix */
 void
 LinalgMatTVecAdd(int rows, int cols, const double *a, const double *x, double *y)
 {
-	cblas_dgemv(CblasRowMajor, CblasTrans, rows, cols, 1.0, a, cols, x, 1, 1.0, y, 1);
+	BlasReady();
+	Blas.dgemv(CblasRowMajor, CblasTrans, rows, cols, 1.0, a, cols, x, 1, 1.0, y, 1);
 }
 
 /* c (upper) += alpha x x' */
 void
 LinalgSyrUpper(int n, double alpha, const double *x, double *c, int ldc)
 {
-	cblas_dsyr(CblasRowMajor, CblasUpper, n, alpha, x, 1, c, ldc);
+	BlasReady();
+	Blas.dsyr(CblasRowMajor, CblasUpper, n, alpha, x, 1, c, ldc);
 }
 
 /* Copy the upper triangle of c to the lower one */
@@ -147,8 +321,9 @@ LinalgQuadForm(int n, const double *a, const double *x)
 	double	   *t = palloc(sizeof(double) * Max(n, 1));
 	double		q;
 
-	cblas_dgemv(CblasRowMajor, CblasNoTrans, n, n, 1.0, a, n, x, 1, 0.0, t, 1);
-	q = cblas_ddot(n, x, 1, t, 1);
+	BlasReady();
+	Blas.dgemv(CblasRowMajor, CblasNoTrans, n, n, 1.0, a, n, x, 1, 0.0, t, 1);
+	q = Blas.ddot(n, x, 1, t, 1);
 	pfree(t);
 	return q;
 }
@@ -167,6 +342,7 @@ LinalgCholeskyAliased(int n, double *a, double tol, bool *aliased)
 {
 	int			rank = 0;
 
+	BlasReady();
 	for (int j = 0; j < n; j++)
 	{
 		double		diag = a[j * n + j];
@@ -180,7 +356,7 @@ LinalgCholeskyAliased(int n, double *a, double tol, bool *aliased)
 				a[i * n + j] = 0.0;
 			continue;
 		}
-		d -= cblas_ddot(j, &a[j * n], 1, &a[j * n], 1);
+		d -= Blas.ddot(j, &a[j * n], 1, &a[j * n], 1);
 		if (!(d > tol * diag))
 		{
 			aliased[j] = true;
@@ -191,13 +367,18 @@ LinalgCholeskyAliased(int n, double *a, double tol, bool *aliased)
 		d = sqrt(d);
 		a[j * n + j] = d;
 		for (int i = j + 1; i < n; i++)
-			a[i * n + j] = (a[i * n + j] - cblas_ddot(j, &a[i * n], 1, &a[j * n], 1)) / d;
+			a[i * n + j] = (a[i * n + j] - Blas.ddot(j, &a[i * n], 1, &a[j * n], 1)) / d;
 		rank++;
 	}
 	return rank;
 }
 
-/* Copy the non-aliased rows and columns of a (n x n) into c (k x k) */
+/*
+ * Copy the non-aliased rows and columns of a (n x n, upper triangle read)
+ * into c (k x k), full and symmetric: read column-major, as LAPACK reads
+ * it, it is the same matrix, so LAPACK's 'U' works on the triangle
+ * LAPACKE's row-major 'U' would have passed it.
+ */
 static int
 Compress(int n, const double *a, const bool *aliased, double *c, int *map)
 {
@@ -207,17 +388,29 @@ Compress(int n, const double *a, const bool *aliased, double *c, int *map)
 		if (!aliased[i])
 			map[k++] = i;
 	for (int i = 0; i < k; i++)
-		for (int j = 0; j < k; j++)
-			c[i * k + j] = a[map[i] * n + map[j]];
+		for (int j = i; j < k; j++)
+			c[i * k + j] = c[j * k + i] = a[map[i] * n + map[j]];
 	return k;
 }
 
+/* Refuse a system LAPACK would turn into NaN without a word */
+static void
+CheckFinite(int k, const double *c, const double *rhs)
+{
+	for (int i = 0; i < k; i++)
+		if (!isfinite(rhs[i]))
+			elog(ERROR, "Cholesky solve of a system with a non-finite right-hand side");
+	for (int i = 0; i < k * k; i++)
+		if (!isfinite(c[i]))
+			elog(ERROR, "Cholesky solve of a system with a non-finite matrix");
+}
+
 /*
- * Solve a x = b for a symmetric positive definite a (n x n, full),
- * restricted to the rows and columns not aliased (their x is 0), with
- * LAPACK's Cholesky (dpotrf, dpotrs).  When inv is not NULL it receives
- * the inverse of that restriction (dpotri), zero on aliased rows and
- * columns.  b is overwritten with x.
+ * Solve a x = b for a symmetric positive definite a (n x n, its upper
+ * triangle read), restricted to the rows and columns not aliased (their
+ * x is 0), with LAPACK's Cholesky (dpotrf, dpotrs).  When inv is not NULL
+ * it receives the inverse of that restriction (dpotri), zero on aliased
+ * rows and columns.  b is overwritten with x.
  */
 void
 LinalgSpdSolve(int n, const double *a, const bool *aliased, double *b, double *inv)
@@ -226,21 +419,23 @@ LinalgSpdSolve(int n, const double *a, const bool *aliased, double *b, double *i
 	double	   *c = palloc(sizeof(double) * Max(n * n, 1));
 	double	   *rhs = palloc(sizeof(double) * Max(n, 1));
 	int			k = Compress(n, a, aliased, c, map);
-	lapack_int	info;
+	int			one = 1;
+	int			info;
 
+	BlasReady();
 	CHECK_FOR_INTERRUPTS();
 	for (int i = 0; i < k; i++)
 		rhs[i] = b[map[i]];
 	memset(b, 0, sizeof(double) * n);
 	if (k > 0)
 	{
-		info = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', k, c, k);
+		CheckFinite(k, c, rhs);
+		Blas.dpotrf("U", &k, c, &k, &info, 1);
 		if (info != 0)
-			elog(ERROR, "Cholesky factorization failed (dpotrf info %d) after aliasing",
-				 (int) info);
-		info = LAPACKE_dpotrs(LAPACK_ROW_MAJOR, 'U', k, 1, c, k, rhs, 1);
+			elog(ERROR, "Cholesky factorization failed (dpotrf info %d) after aliasing", info);
+		Blas.dpotrs("U", &k, &one, c, &k, rhs, &k, &info, 1);
 		if (info != 0)
-			elog(ERROR, "Cholesky solve failed (dpotrs info %d)", (int) info);
+			elog(ERROR, "Cholesky solve failed (dpotrs info %d)", info);
 		for (int i = 0; i < k; i++)
 			b[map[i]] = rhs[i];
 	}
@@ -250,14 +445,15 @@ LinalgSpdSolve(int n, const double *a, const bool *aliased, double *b, double *i
 		if (k > 0)
 		{
 			CHECK_FOR_INTERRUPTS();
-			info = LAPACKE_dpotri(LAPACK_ROW_MAJOR, 'U', k, c, k);
+			Blas.dpotri("U", &k, c, &k, &info, 1);
 			if (info != 0)
-				elog(ERROR, "Cholesky inverse failed (dpotri info %d)", (int) info);
+				elog(ERROR, "Cholesky inverse failed (dpotri info %d)", info);
+			/* the upper triangle, column-major: element (i, j), i <= j, at c[j * k + i] */
 			for (int i = 0; i < k; i++)
 				for (int j = i; j < k; j++)
 				{
-					inv[map[i] * n + map[j]] = c[i * k + j];
-					inv[map[j] * n + map[i]] = c[i * k + j];
+					inv[map[i] * n + map[j]] = c[j * k + i];
+					inv[map[j] * n + map[i]] = c[j * k + i];
 				}
 		}
 	}
