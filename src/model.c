@@ -174,6 +174,15 @@ ModelSerialize(const Model *model)
 	return pq_endtypsend(&buf);
 }
 
+/* The format of the feature spec inside params of a model format */
+static int
+SpecFormatOf(int model_format)
+{
+	if (model_format >= 5)
+		return 3;
+	return model_format >= 2 ? 2 : 1;
+}
+
 /* A model from its params, refusing anything that is not a known format */
 Model *
 ModelDeserialize(bytea *params)
@@ -195,7 +204,7 @@ ModelDeserialize(bytea *params)
 						format, MODEL_FORMAT),
 				 errhint("Update the profenrich extension to the release that trained the model.")));
 	model->algorithm = (ProfAlgorithm) pq_getmsgint(&buf, 2);
-	model->spec = FeatureSpecRead(&buf, format);
+	model->spec = FeatureSpecRead(&buf, SpecFormatOf(format));
 	if (model->algorithm < ALG_LINEAR || model->algorithm > ALG_CLV ||
 		(ALG_IS_CLV(model->algorithm) && format < 4))
 		ereport(ERROR,

@@ -12,8 +12,9 @@
 #include "profenrich.h"
 
 #define MODEL_MAGIC 0x50454D44	/* "PEMD" */
-#define MODEL_FORMAT 4	/* 2: class labels, logistic (0.2.0); 3: score quantiles (0.3.0);
-								 * 4: lifetime-value models (0.4.0) */
+#define MODEL_FORMAT 5	/* 2: class labels, logistic (0.2.0); 3: score quantiles (0.3.0);
+								 * 4: lifetime-value models (0.4.0); 5: the spec in
+								 * format 3, with its split hash (0.5.0) */
 #define MODEL_QUANTILES 99		/* percentile cut points of the training scores */
 
 /*
