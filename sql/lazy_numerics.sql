@@ -119,6 +119,19 @@ CREATE ROLE lz_user;
 SET ROLE lz_user;
 SELECT public.err($$SET profenrich.blas_library = '/tmp/evil.so'$$);
 RESET ROLE;
+-- the first score of a backend reads the registry's index directly only for a role that may
+-- read the registry: without SELECT on it, the query runs, and its privilege check refuses
+GRANT SELECT ON lz_people, lz_expect TO lz_user;
+REVOKE SELECT ON profenrich.models FROM PUBLIC;
+SET ROLE lz_user;
+SELECT public.err($$SELECT profenrich.score('lz_spend', p) FROM lz_people p WHERE person_id = 7$$);
+RESET ROLE;
+GRANT SELECT ON profenrich.models TO PUBLIC;
+SET ROLE lz_user;
+SELECT profenrich.score('lz_spend', p) = (SELECT spend FROM lz_expect) AS scored_with_select
+FROM lz_people p WHERE person_id = 7;
+RESET ROLE;
+REVOKE SELECT ON lz_people, lz_expect FROM lz_user;
 DROP ROLE lz_user;
 
 -- Sources without a key: the split hashes each row's encoded values and target, so

@@ -305,6 +305,61 @@ IndexLeadsWith(Oid index, AttrNumber att)
 	return leads;
 }
 
+/* The number of a column of a relation's descriptor, or InvalidAttrNumber */
+static AttrNumber
+DescAttnum(TupleDesc desc, const char *name)
+{
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(desc, i);
+
+		if (!a->attisdropped && strcmp(NameStr(a->attname), name) == 0)
+			return a->attnum;
+	}
+	return InvalidAttrNumber;
+}
+
+/*
+ * The params (a copy) and version of the deployed row among the rows of a
+ * name, through the index whose first column is the name; NULL when none.
+ */
+static bytea *
+ScanDeployed(Relation rel, Oid index, const char *name, int *version_out)
+{
+	TupleDesc	desc = RelationGetDescr(rel);
+	AttrNumber	att_name = DescAttnum(desc, "name"),
+				att_version = DescAttnum(desc, "version"),
+				att_deployed = DescAttnum(desc, "deployed"),
+				att_params = DescAttnum(desc, "params");
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bytea	   *params = NULL;
+
+	if (att_name == InvalidAttrNumber || att_version == InvalidAttrNumber ||
+		att_deployed == InvalidAttrNumber || att_params == InvalidAttrNumber ||
+		!IndexLeadsWith(index, att_name))
+		return NULL;
+	/* systable_beginscan maps the table attribute to the index column */
+	ScanKeyInit(&key, att_name, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(name));
+	key.sk_collation = DEFAULT_COLLATION_OID;
+	scan = systable_beginscan(rel, index, true, GetActiveSnapshot(), 1, &key);
+	while (params == NULL && HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		bool		isnull;
+		Datum		d = heap_getattr(tup, att_deployed, desc, &isnull);
+
+		if (isnull || !DatumGetBool(d))
+			continue;
+		*version_out = DatumGetInt32(heap_getattr(tup, att_version, desc, &isnull));
+		d = heap_getattr(tup, att_params, desc, &isnull);
+		if (!isnull)
+			params = DatumGetByteaPCopy(d);
+	}
+	systable_endscan(scan);
+	return params;
+}
+
 /*
  * The params of the deployed version of a model, copied into the caller's
  * context, read straight from the registry's unique index on (name,
@@ -321,50 +376,17 @@ RegistryFetchDeployed(Oid table, const char *name, int *version_out)
 {
 	Relation	rel;
 	Oid			index;
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tup;
-	bytea	   *params = NULL;
-	AttrNumber	att_name,
-				att_version,
-				att_deployed,
-				att_params;
+	bytea	   *params;
 
 	if (!ActiveSnapshotSet() ||
 		pg_class_aclcheck(table, GetUserId(), ACL_SELECT) != ACLCHECK_OK ||
 		check_enable_rls(table, InvalidOid, true) != RLS_NONE)
 		return NULL;
 	index = get_relname_relid("models_name_version_key", get_rel_namespace(table));
-	att_name = get_attnum(table, "name");
-	att_version = get_attnum(table, "version");
-	att_deployed = get_attnum(table, "deployed");
-	att_params = get_attnum(table, "params");
-	if (!OidIsValid(index) || att_name == InvalidAttrNumber || att_version == InvalidAttrNumber ||
-		att_deployed == InvalidAttrNumber || att_params == InvalidAttrNumber)
+	if (!OidIsValid(index))
 		return NULL;
 	rel = table_open(table, AccessShareLock);
-	if (!IndexLeadsWith(index, att_name))
-	{
-		table_close(rel, AccessShareLock);
-		return NULL;
-	}
-	/* systable_beginscan maps the table attribute to the index column */
-	ScanKeyInit(&key, att_name, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(name));
-	key.sk_collation = DEFAULT_COLLATION_OID;
-	scan = systable_beginscan(rel, index, true, GetActiveSnapshot(), 1, &key);
-	while (params == NULL && HeapTupleIsValid(tup = systable_getnext(scan)))
-	{
-		bool		isnull;
-		Datum		d = heap_getattr(tup, att_deployed, RelationGetDescr(rel), &isnull);
-
-		if (isnull || !DatumGetBool(d))
-			continue;
-		*version_out = DatumGetInt32(heap_getattr(tup, att_version, RelationGetDescr(rel), &isnull));
-		d = heap_getattr(tup, att_params, RelationGetDescr(rel), &isnull);
-		if (!isnull)
-			params = DatumGetByteaPCopy(d);
-	}
-	systable_endscan(scan);
+	params = ScanDeployed(rel, index, name, version_out);
 	table_close(rel, AccessShareLock);
 	return params;
 }
