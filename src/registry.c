@@ -728,6 +728,7 @@ rollback(PG_FUNCTION_ARGS)
 	{
 		bool		exists = false;
 
+		CHECK_FOR_INTERRUPTS();
 		for (int k = 0; k < nversions; k++)
 			exists |= versions[k] == stack[i];
 		if (exists && stack[i] != deployed)
