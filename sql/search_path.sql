@@ -254,7 +254,8 @@ BEGIN
       profenrich.predict_class('sp_text', p),
       profenrich.classify_engagement(p, 'sp_text'),
       pg_catalog.round(profenrich.predict_proba('sp_text', p, 'lost')::pg_catalog.numeric, 6),
-      profenrich.predict_proba('sp_log', p)::pg_catalog.text,
+      (SELECT pg_catalog.array_agg(pg_catalog.round(x::pg_catalog.numeric, 6))
+       FROM pg_catalog.unnest(profenrich.predict_proba('sp_log', p)) x),
       profenrich.factors('sp_log', p, 2))::pg_catalog.text
   FROM sp_people p WHERE p.id OPERATOR(pg_catalog.=) 11;
   INSERT INTO sp_out SELECT mode, 'lifetime value', pg_catalog.jsonb_build_array(
