@@ -119,8 +119,8 @@ CREATE ROLE lz_user;
 SET ROLE lz_user;
 SELECT public.err($$SET profenrich.blas_library = '/tmp/evil.so'$$);
 RESET ROLE;
--- the first score of a backend reads the registry's index directly only for a role that may
--- read the registry: without SELECT on it, the query runs, and its privilege check refuses
+-- the first score of a backend reads the registry's index directly, for every role: a role
+-- without SELECT on the registry still scores with a deployed model (see sql/privileges.sql)
 GRANT SELECT ON lz_people, lz_expect TO lz_user;
 REVOKE SELECT ON profenrich.models FROM PUBLIC;
 SET ROLE lz_user;

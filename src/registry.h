@@ -10,6 +10,13 @@
 
 #include "model.h"
 
+/*
+ * The longest model name, in bytes: enrich writes columns named
+ * <model><suffix>, and the longest suffix an output may have is 11 bytes
+ * ("_top_scores"), which leaves 52 of PostgreSQL's 63-byte identifiers.
+ */
+#define MODEL_NAME_MAX 52
+
 typedef struct RegistryEntry
 {
 	const char *name;
@@ -25,6 +32,7 @@ typedef struct RegistryEntry
 	bool		deploy;
 } RegistryEntry;
 
+extern void RegistryRequireTrain(const char *name, bool deploy);
 extern int	RegistryInsert(const RegistryEntry *entry);
 extern Model *RegistryLoad(const char *name, int version, int *version_out,
 						   MemoryContext mcxt);
