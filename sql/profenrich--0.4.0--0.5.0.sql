@@ -151,3 +151,216 @@ FROM @extschema@.enrich_runs r;
 COMMENT ON VIEW @extschema@.enrich_status IS
     'The enrich runs the current user may see, a running run whose session has ended shown as interrupted';
 GRANT SELECT ON @extschema@.enrich_status TO PUBLIC;
+
+-- Scale-out on Citus (issue 16) ---------------------------------------------------
+
+-- Training aggregates with a state Citus can ship: bytea.  Inside an aggregate the state is an
+-- expanded object updated in place; wherever it travels (a parallel leader, a Citus worker's
+-- worker_partial_agg to the coordinator's coord_combine_agg) it is its flat form, the family's
+-- serialized state.  Every support function also takes a caller's bytes, validates them
+-- (22P03) and never modifies them.  The aggregates are recreated with the same signatures; a
+-- view using one must be dropped before ALTER EXTENSION UPDATE and created again after it.
+DROP AGGREGATE @extschema@.linear_stats(record, bytea);
+DROP AGGREGATE @extschema@.linear_stats(bytea, text[], VARIADIC "any");
+DROP FUNCTION @extschema@.linear_stats_trans(internal, record, bytea);
+DROP FUNCTION @extschema@.linear_stats_args_trans(internal, bytea, text[], VARIADIC "any");
+DROP FUNCTION @extschema@.linear_stats_combine(internal, internal);
+DROP FUNCTION @extschema@.linear_stats_serialize(internal);
+DROP FUNCTION @extschema@.linear_stats_deserialize(bytea, internal);
+DROP FUNCTION @extschema@.linear_stats_final(internal);
+
+CREATE FUNCTION @extschema@.linear_stats_sfunc(state bytea, "row" record, spec bytea)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.linear_stats_sfunc(bytea, record, bytea) IS
+    'Transition of linear_stats(record, bytea): adds a row, read by column name through the spec';
+CREATE FUNCTION @extschema@.linear_stats_args_sfunc(state bytea, spec bytea, names text[], VARIADIC "any")
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.linear_stats_args_sfunc(bytea, bytea, text[], "any") IS
+    'Transition of linear_stats(bytea, text[], VARIADIC "any"): adds a row given as one argument per named column';
+CREATE FUNCTION @extschema@.linear_stats_combinefunc(a bytea, b bytea)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.linear_stats_combinefunc(bytea, bytea) IS
+    'Combine of linear_stats: the co-moments and row samples of both states';
+CREATE FUNCTION @extschema@.linear_stats_finalfunc(state bytea)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.linear_stats_finalfunc(bytea) IS
+    'Final function of linear_stats: the state''s bytes';
+
+CREATE AGGREGATE @extschema@.linear_stats(record, bytea) (
+    SFUNC = @extschema@.linear_stats_sfunc,
+    STYPE = bytea,
+    SSPACE = 65536,
+    FINALFUNC = @extschema@.linear_stats_finalfunc,
+    COMBINEFUNC = @extschema@.linear_stats_combinefunc,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE @extschema@.linear_stats(record, bytea) IS
+    'One pass of linear-model training statistics (co-moments and a row sample per split) for rows read through a feature spec';
+CREATE AGGREGATE @extschema@.linear_stats(bytea, text[], VARIADIC "any") (
+    SFUNC = @extschema@.linear_stats_args_sfunc,
+    STYPE = bytea,
+    SSPACE = 65536,
+    FINALFUNC = @extschema@.linear_stats_finalfunc,
+    COMBINEFUNC = @extschema@.linear_stats_combinefunc,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE @extschema@.linear_stats(bytea, text[], VARIADIC "any") IS
+    'linear_stats over rows given as one argument per column, named by the text[] argument';
+
+DROP AGGREGATE @extschema@.logistic_step(bytea, float8[], text[], VARIADIC "any");
+DROP FUNCTION @extschema@.logistic_step_trans(internal, bytea, float8[], text[], VARIADIC "any");
+DROP FUNCTION @extschema@.logistic_step_combine(internal, internal);
+DROP FUNCTION @extschema@.logistic_step_serialize(internal);
+DROP FUNCTION @extschema@.logistic_step_deserialize(bytea, internal);
+DROP FUNCTION @extschema@.logistic_step_final(internal);
+CREATE FUNCTION @extschema@.logistic_step_sfunc(state bytea, spec bytea, params float8[], names text[],
+                                                VARIADIC "any")
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.logistic_step_sfunc(bytea, bytea, float8[], text[], "any") IS
+    'Transition of logistic_step: adds a training row''s terms at the given coefficients';
+CREATE FUNCTION @extschema@.logistic_step_combinefunc(a bytea, b bytea)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.logistic_step_combinefunc(bytea, bytea) IS
+    'Combine of logistic_step: the sums of both states';
+CREATE FUNCTION @extschema@.logistic_step_finalfunc(state bytea)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.logistic_step_finalfunc(bytea) IS
+    'Final function of logistic_step: the sums'' bytes';
+CREATE AGGREGATE @extschema@.logistic_step(bytea, float8[], text[], VARIADIC "any") (
+    SFUNC = @extschema@.logistic_step_sfunc,
+    STYPE = bytea,
+    SSPACE = 8192,
+    FINALFUNC = @extschema@.logistic_step_finalfunc,
+    COMBINEFUNC = @extschema@.logistic_step_combinefunc,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE @extschema@.logistic_step(bytea, float8[], text[], "any") IS
+    'Log-likelihood, gradient and Hessian of logistic regression at given coefficients over the training rows (spec, {class weights, slot means, slot sds, coefficients}, column names, columns)';
+
+DROP AGGREGATE @extschema@.auc(float8, boolean);
+DROP FUNCTION @extschema@.auc_trans(internal, float8, boolean);
+DROP FUNCTION @extschema@.auc_combine(internal, internal);
+DROP FUNCTION @extschema@.auc_serialize(internal);
+DROP FUNCTION @extschema@.auc_deserialize(bytea, internal);
+DROP FUNCTION @extschema@.auc_final(internal);
+CREATE FUNCTION @extschema@.auc_sfunc(state bytea, score float8, label boolean)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.auc_sfunc(bytea, float8, boolean) IS
+    'Transition of auc: keeps the (score, label) pair';
+CREATE FUNCTION @extschema@.auc_combinefunc(a bytea, b bytea)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.auc_combinefunc(bytea, bytea) IS
+    'Combine of auc: the pairs of both states';
+CREATE FUNCTION @extschema@.auc_finalfunc(state bytea)
+RETURNS float8 AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.auc_finalfunc(bytea) IS
+    'Final function of auc: the area under the ROC curve of the pairs';
+CREATE AGGREGATE @extschema@.auc(score float8, label boolean) (
+    SFUNC = @extschema@.auc_sfunc,
+    STYPE = bytea,
+    SSPACE = 1048576,
+    FINALFUNC = @extschema@.auc_finalfunc,
+    COMBINEFUNC = @extschema@.auc_combinefunc,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE @extschema@.auc(float8, boolean) IS
+    'Exact area under the ROC curve (Mann-Whitney, ties at their average rank); NULL without both classes';
+
+-- rfm groups by customer over millions of customers: its state is a small flat bytea appended
+-- to in place, not an expanded object
+DROP AGGREGATE @extschema@.rfm(date, float8, date, float8);
+DROP AGGREGATE @extschema@.rfm(date, float8, date);
+DROP AGGREGATE @extschema@.rfm(timestamptz, float8, date, float8);
+DROP AGGREGATE @extschema@.rfm(timestamptz, float8, date);
+DROP FUNCTION @extschema@.rfm_trans(internal, date, float8, date, float8);
+DROP FUNCTION @extschema@.rfm_trans(internal, date, float8, date);
+DROP FUNCTION @extschema@.rfm_trans_tz(internal, timestamptz, float8, date, float8);
+DROP FUNCTION @extschema@.rfm_trans_tz(internal, timestamptz, float8, date);
+DROP FUNCTION @extschema@.rfm_combine(internal, internal);
+DROP FUNCTION @extschema@.rfm_serialize(internal);
+DROP FUNCTION @extschema@.rfm_deserialize(bytea, internal);
+DROP FUNCTION @extschema@.rfm_final(internal);
+CREATE FUNCTION @extschema@.rfm_sfunc(state bytea, day date, amount float8, as_of date, unit_days float8)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.rfm_sfunc(bytea, date, float8, date, float8) IS
+    'Transition of rfm: adds a purchase on or before as_of';
+CREATE FUNCTION @extschema@.rfm_sfunc(state bytea, day date, amount float8, as_of date)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.rfm_sfunc(bytea, date, float8, date) IS
+    'Transition of rfm in weeks: adds a purchase on or before as_of';
+CREATE FUNCTION @extschema@.rfm_sfunc_tz(state bytea, ts timestamptz, amount float8, as_of date,
+                                         unit_days float8)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.rfm_sfunc_tz(bytea, timestamptz, float8, date, float8) IS
+    'Transition of rfm over timestamps: adds a purchase on its day in the session time zone';
+CREATE FUNCTION @extschema@.rfm_sfunc_tz(state bytea, ts timestamptz, amount float8, as_of date)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.rfm_sfunc_tz(bytea, timestamptz, float8, date) IS
+    'Transition of rfm over timestamps, in weeks';
+CREATE FUNCTION @extschema@.rfm_combinefunc(a bytea, b bytea)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.rfm_combinefunc(bytea, bytea) IS
+    'Combine of rfm: the purchases of both states';
+CREATE FUNCTION @extschema@.rfm_finalfunc(state bytea)
+RETURNS @extschema@.rfm_summary AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.rfm_finalfunc(bytea) IS
+    'Final function of rfm: the summary (frequency, recency, t, monetary)';
+CREATE AGGREGATE @extschema@.rfm(day date, amount float8, as_of date, unit_days float8) (
+    SFUNC = @extschema@.rfm_sfunc, STYPE = bytea, SSPACE = 64,
+    FINALFUNC = @extschema@.rfm_finalfunc, COMBINEFUNC = @extschema@.rfm_combinefunc,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE @extschema@.rfm(date, float8, date, float8) IS
+    'RFM summary of one customer''s purchases up to as_of: frequency, recency, t (in units of unit_days), monetary';
+CREATE AGGREGATE @extschema@.rfm(day date, amount float8, as_of date) (
+    SFUNC = @extschema@.rfm_sfunc, STYPE = bytea, SSPACE = 64,
+    FINALFUNC = @extschema@.rfm_finalfunc, COMBINEFUNC = @extschema@.rfm_combinefunc,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE @extschema@.rfm(date, float8, date) IS
+    'RFM summary of one customer''s purchases up to as_of, in weeks';
+CREATE AGGREGATE @extschema@.rfm(ts timestamptz, amount float8, as_of date, unit_days float8) (
+    SFUNC = @extschema@.rfm_sfunc_tz, STYPE = bytea, SSPACE = 64,
+    FINALFUNC = @extschema@.rfm_finalfunc, COMBINEFUNC = @extschema@.rfm_combinefunc,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE @extschema@.rfm(timestamptz, float8, date, float8) IS
+    'RFM summary of one customer''s purchases up to as_of, each timestamp taken as its day in the session time zone';
+CREATE AGGREGATE @extschema@.rfm(ts timestamptz, amount float8, as_of date) (
+    SFUNC = @extschema@.rfm_sfunc_tz, STYPE = bytea, SSPACE = 64,
+    FINALFUNC = @extschema@.rfm_finalfunc, COMBINEFUNC = @extschema@.rfm_combinefunc,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE @extschema@.rfm(timestamptz, float8, date) IS
+    'RFM summary of one customer''s purchases up to as_of, in weeks, each timestamp taken as its day in the session time zone';
+
+DROP AGGREGATE @extschema@.clv_data(integer, float8, float8, float8, float8);
+DROP FUNCTION @extschema@.clv_data_trans(internal, integer, float8, float8, float8, float8);
+DROP FUNCTION @extschema@.clv_data_combine(internal, internal);
+DROP FUNCTION @extschema@.clv_data_serialize(internal);
+DROP FUNCTION @extschema@.clv_data_deserialize(bytea, internal);
+DROP FUNCTION @extschema@.clv_data_final(internal);
+CREATE FUNCTION @extschema@.clv_data_sfunc(state bytea, flags integer, frequency float8, recency float8,
+                                           t float8, monetary float8)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.clv_data_sfunc(bytea, integer, float8, float8, float8, float8) IS
+    'Transition of clv_data: counts a customer into its history (and spend)';
+CREATE FUNCTION @extschema@.clv_data_combinefunc(a bytea, b bytea)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.clv_data_combinefunc(bytea, bytea) IS
+    'Combine of clv_data: the histories and spends of both states';
+CREATE FUNCTION @extschema@.clv_data_finalfunc(state bytea)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.clv_data_finalfunc(bytea) IS
+    'Final function of clv_data: the state''s bytes';
+CREATE AGGREGATE @extschema@.clv_data(flags integer, frequency float8, recency float8, t float8,
+                                      monetary float8) (
+    SFUNC = @extschema@.clv_data_sfunc,
+    STYPE = bytea,
+    SSPACE = 65536,
+    FINALFUNC = @extschema@.clv_data_finalfunc,
+    COMBINEFUNC = @extschema@.clv_data_combinefunc,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE @extschema@.clv_data(integer, float8, float8, float8, float8) IS
+    'Customer summaries compressed into distinct histories with weights (flags 1: purchase, 2: spend, 3: both), as train() reads them';

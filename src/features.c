@@ -25,6 +25,7 @@
 #include "utils/typcache.h"
 
 #include "features.h"
+#include "partial.h"
 
 static const char *CategoryText(Datum d, FeatureConv conv, FmgrInfo *outfn, int *len);
 
@@ -718,13 +719,19 @@ FeatureReaderBindArgs(FeatureReader *r, const FeatureSpec *spec, FunctionCallInf
 	for (int i = 0; i < n; i++)
 	{
 		names[i] = nulls[i] ? NULL : TextDatumGetCString(elems[i]);
-		types[i] = get_fn_expr_argtype(fcinfo->flinfo, names_arg + 1 + i);
+		/* an aggregate's transition called by Citus has no call expression */
+		types[i] = PartialArgType(fcinfo, names_arg + 1 + i);
 		if (!OidIsValid(types[i]))
 			elog(ERROR, "cannot determine the type of argument %d", names_arg + 2 + i);
 	}
 	BindNames(r, spec, names, types, NULL, n, want_target, want_key);
 	if (want_key && r->key_pos >= 0)
+	{
 		r->key_collation = PG_GET_COLLATION();
+		/* a call without one (Citus packs the arguments in a row) hashes as the type does */
+		if (!OidIsValid(r->key_collation))
+			r->key_collation = get_typcollation(types[r->key_pos]);
+	}
 }
 
 /* Refuse NaN and infinity, in training and scoring alike */

@@ -146,55 +146,87 @@ LogisticSumsMerge(LogisticSums *a, const LogisticSums *b)
 
 #define LOGISTIC_SUMS_FORMAT 1
 
-/* The sums as bytes: format, width, n, logliks, gradient, Hessian upper triangle */
+
+/* Bytes of the flat form of sums of this width (format, width, three sums, grad, upper Hessian) */
+Size
+LogisticSumsFlatSize(int width)
+{
+	return 32 + sizeof(double) * ((Size) width + (Size) width * (width + 1) / 2);
+}
+
+/* Write the flat form of the sums */
+void
+LogisticSumsWrite(PartialWriter *w, const LogisticSums *s)
+{
+	PartialPut32(w, LOGISTIC_SUMS_FORMAT);
+	PartialPut32(w, (uint32) s->width);
+	PartialPutFloat8(w, s->n);
+	PartialPutFloat8(w, s->loglik);
+	PartialPutFloat8(w, s->loglik_raw);
+	PartialPutBytes(w, s->grad, sizeof(double) * s->width);
+	for (int i = 0; i < s->width; i++)
+		PartialPutBytes(w, &s->hess[i * s->width + i], sizeof(double) * (s->width - i));
+}
+
+/* The sums as a bytea */
 bytea *
 LogisticSumsToBytes(const LogisticSums *s)
 {
-	StringInfoData buf;
+	Size		size = LogisticSumsFlatSize(s->width);
+	bytea	   *b = palloc(VARHDRSZ + size);
+	PartialWriter w = {VARDATA(b), VARDATA(b) + size};
 
-	pq_begintypsend(&buf);
-	pq_sendint32(&buf, LOGISTIC_SUMS_FORMAT);
-	pq_sendint32(&buf, s->width);
-	pq_sendfloat8(&buf, s->n);
-	pq_sendfloat8(&buf, s->loglik);
-	pq_sendfloat8(&buf, s->loglik_raw);
-	pq_sendbytes(&buf, (const char *) s->grad, sizeof(double) * s->width);
-	for (int i = 0; i < s->width; i++)
-		pq_sendbytes(&buf, (const char *) &s->hess[i * s->width + i],
-					 sizeof(double) * (s->width - i));
-	return pq_endtypsend(&buf);
+	SET_VARSIZE(b, VARHDRSZ + size);
+	LogisticSumsWrite(&w, s);
+	return b;
+}
+
+/* Refuse bytes that are not sums of logistic_step */
+static void
+SumsInvalid(const char *why)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+			 errmsg("invalid logistic_step state: %s", why),
+			 errhint("Pass a state that profenrich.logistic_step built, unchanged, from the same release.")));
 }
 
 /*
- * Read what LogisticSumsToBytes wrote into fresh sums, checking the format
- * version and that the length is exactly what the width implies.
+ * Read what LogisticSumsWrite wrote into fresh sums, checking the format
+ * version, that the length is exactly what the width implies, and that
+ * the row count is a count.
  */
 void
-LogisticSumsFromBytes(bytea *b, LogisticSums *s)
+LogisticSumsRead(const char *data, Size size, LogisticSums *s)
 {
 	StringInfoData buf;
 	int			w;
 
-	BYTES_READER(&buf, b);
-	if (buf.len < 32 || pq_getmsgint(&buf, 4) != LOGISTIC_SUMS_FORMAT)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("invalid logistic_step state"),
-				 errhint("The state must come from profenrich.logistic_step of the same version.")));
+	buf.data = (char *) data;
+	buf.len = size;
+	buf.maxlen = size;
+	buf.cursor = 0;
+	if (size < 32 || pq_getmsgint(&buf, 4) != LOGISTIC_SUMS_FORMAT)
+		SumsInvalid("unknown format");
 	w = pq_getmsgint(&buf, 4);
-	if (w < 1 || w > 100001 ||
-		(Size) buf.len != 32 + sizeof(double) * ((Size) w + (Size) w * (w + 1) / 2))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("invalid logistic_step state: length does not match its width"),
-				 errhint("The state must come from profenrich.logistic_step of the same version.")));
+	if (w < 1 || w > LOGISTIC_MAX_WIDTH || size != LogisticSumsFlatSize(w))
+		SumsInvalid("length does not match its width");
 	LogisticSumsInit(s, w);
 	s->n = pq_getmsgfloat8(&buf);
+	if (!(s->n >= 0))
+		SumsInvalid("the row count is not a count");
 	s->loglik = pq_getmsgfloat8(&buf);
 	s->loglik_raw = pq_getmsgfloat8(&buf);
 	pq_copymsgbytes(&buf, (char *) s->grad, sizeof(double) * w);
 	for (int i = 0; i < w; i++)
 		pq_copymsgbytes(&buf, (char *) &s->hess[i * w + i], sizeof(double) * (w - i));
+}
+
+/* LogisticSumsRead of a bytea */
+void
+LogisticSumsFromBytes(bytea *b, LogisticSums *s)
+{
+	LogisticSumsRead(VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b), s);
 }
 
 /* Columns of the scaled block, padded to a multiple of 3 for the Gram kernel */

@@ -12,6 +12,7 @@
 #define PROFENRICH_LOGISTIC_H
 
 #include "dataset.h"
+#include "partial.h"
 
 /* Sums over the training rows at given coefficients */
 typedef struct LogisticSums
@@ -57,6 +58,9 @@ extern void LogisticAccumulate(LogisticSums *s, const double *theta, const doubl
 							   const double *y, int rows, const double *cw, double *scratch,
 							   double *probs);
 extern void LogisticSumsMerge(LogisticSums *a, const LogisticSums *b);
+extern Size LogisticSumsFlatSize(int width);
+extern void LogisticSumsWrite(PartialWriter *w, const LogisticSums *s);
+extern void LogisticSumsRead(const char *data, Size size, LogisticSums *s);
 extern bytea *LogisticSumsToBytes(const LogisticSums *s);
 extern void LogisticSumsFromBytes(bytea *b, LogisticSums *s);
 

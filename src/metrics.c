@@ -24,6 +24,7 @@
 #include "utils/memutils.h"
 
 #include "metrics.h"
+#include "partial.h"
 #include "profenrich.h"
 
 PG_FUNCTION_INFO_V1(auc_trans);
@@ -35,6 +36,9 @@ PG_FUNCTION_INFO_V1(logloss_trans);
 PG_FUNCTION_INFO_V1(brier_trans);
 PG_FUNCTION_INFO_V1(mean_pair_combine);
 PG_FUNCTION_INFO_V1(mean_pair_final);
+PG_FUNCTION_INFO_V1(auc_sfunc);
+PG_FUNCTION_INFO_V1(auc_combinefunc);
+PG_FUNCTION_INFO_V1(auc_finalfunc);
 
 #define AUC_STATE_FORMAT 1
 
@@ -218,6 +222,8 @@ typedef struct AucState
 	ScoredLabel *pairs;
 } AucState;
 
+static Datum AucResult(FunctionCallInfo fcinfo, const AucState *s);
+
 static AucState *
 AucStateNew(int64 cap)
 {
@@ -350,7 +356,13 @@ auc_deserialize(PG_FUNCTION_ARGS)
 Datum
 auc_final(PG_FUNCTION_ARGS)
 {
-	AucState   *s = PG_ARGISNULL(0) ? NULL : (AucState *) PG_GETARG_POINTER(0);
+	return AucResult(fcinfo, PG_ARGISNULL(0) ? NULL : (AucState *) PG_GETARG_POINTER(0));
+}
+
+/* The AUC of a state's pairs: NULL without both classes (the state is not changed) */
+static Datum
+AucResult(FunctionCallInfo fcinfo, const AucState *s)
+{
 	ScoredLabel *copy;
 	double		auc;
 
@@ -364,6 +376,117 @@ auc_final(PG_FUNCTION_ARGS)
 	if (isnan(auc))
 		PG_RETURN_NULL();
 	PG_RETURN_FLOAT8(auc);
+}
+
+/* Payload bytes of the flat form: format, count, pairs */
+static Size
+AucFlatSize(void *p)
+{
+	return 12 + sizeof(ScoredLabel) * (Size) ((AucState *) p)->n;
+}
+
+static void
+AucFlatten(void *p, char *out, Size size)
+{
+	AucState   *s = (AucState *) p;
+	PartialWriter w = {out, out + size};
+
+	PartialPut32(&w, AUC_STATE_FORMAT);
+	PartialPut64(&w, (uint64) s->n);
+	PartialPutBytes(&w, s->pairs, sizeof(ScoredLabel) * s->n);
+}
+
+static const PartialKind AucKind;
+
+/*
+ * A state from its flat form: the format, a length that matches the count
+ * exactly, scores that are numbers and labels that are 0 or 1.
+ */
+static void *
+AucExpand(const char *data, Size size)
+{
+	StringInfoData buf;
+	int64		n;
+	AucState   *s;
+
+	buf.data = (char *) data;
+	buf.len = size;
+	buf.maxlen = size;
+	buf.cursor = 0;
+	if (size < 12 || pq_getmsgint(&buf, 4) != AUC_STATE_FORMAT)
+		PartialInvalid(&AucKind, "unknown format");
+	n = pq_getmsgint64(&buf);
+	if (n < 0 || (Size) n > (MaxAllocHugeSize / sizeof(ScoredLabel)) ||
+		size != 12 + sizeof(ScoredLabel) * (Size) n)
+		PartialInvalid(&AucKind, "length does not match its count");
+	s = AucStateNew(n);
+	pq_copymsgbytes(&buf, (char *) s->pairs, sizeof(ScoredLabel) * n);
+	s->n = n;
+	for (int64 i = 0; i < n; i++)
+	{
+		METRICS_INTERRUPTS(i);
+		if (isnan(s->pairs[i].score) || (s->pairs[i].label != 0.0 && s->pairs[i].label != 1.0))
+			PartialInvalid(&AucKind, "a pair is not a score and a label");
+	}
+	return s;
+}
+
+static const PartialKind AucKind = {"auc", AucFlatSize, AucFlatten, AucExpand};
+
+/* auc_sfunc(bytea, score float8, label boolean): rows with a NULL are skipped */
+Datum
+auc_sfunc(PG_FUNCTION_ARGS)
+{
+	PartialState *ps = PartialArg(fcinfo, 0, &AucKind, true);
+	MemoryContext old;
+
+	if (ps == NULL)
+	{
+		ps = PartialNew(fcinfo, &AucKind);
+		old = MemoryContextSwitchTo(ps->cxt);
+		ps->state = AucStateNew(1024);
+		MemoryContextSwitchTo(old);
+	}
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		return PartialResult(fcinfo, ps);
+	CheckScore(PG_GETARG_FLOAT8(1));
+	old = MemoryContextSwitchTo(ps->cxt);
+	AucStateAdd((AucState *) ps->state, PG_GETARG_FLOAT8(1), PG_GETARG_BOOL(2) ? 1.0 : 0.0);
+	MemoryContextSwitchTo(old);
+	return PartialResult(fcinfo, ps);
+}
+
+/* auc_combinefunc(bytea, bytea): b's pairs appended to a (b is never modified) */
+Datum
+auc_combinefunc(PG_FUNCTION_ARGS)
+{
+	PartialState *a = PartialArg(fcinfo, 0, &AucKind, true);
+	const AucState *b;
+	MemoryContext old;
+
+	if (a == NULL)
+	{
+		a = PartialArg(fcinfo, 1, &AucKind, false);
+		if (a == NULL)
+			PG_RETURN_NULL();
+		return PartialResult(fcinfo, a);
+	}
+	b = (const AucState *) PartialPeek(fcinfo, 1, &AucKind);
+	if (b != NULL)
+	{
+		old = MemoryContextSwitchTo(a->cxt);
+		for (int64 i = 0; i < b->n; i++)
+			AucStateAdd((AucState *) a->state, b->pairs[i].score, b->pairs[i].label);
+		MemoryContextSwitchTo(old);
+	}
+	return PartialResult(fcinfo, a);
+}
+
+/* auc_finalfunc(bytea): NULL without both classes */
+Datum
+auc_finalfunc(PG_FUNCTION_ARGS)
+{
+	return AucResult(fcinfo, (const AucState *) PartialPeek(fcinfo, 0, &AucKind));
 }
 
 /* The float8[2] state {n, sum} of a mean, created or updated */

@@ -226,13 +226,13 @@ MomentsMerge(Moments *dst, const Moments *src)
 
 /* Serialize a flushed accumulator (upper triangle only) */
 void
-MomentsWrite(StringInfo buf, Moments *m)
+MomentsWrite(PartialWriter *w, Moments *m)
 {
 	MomentsFlush(m);
-	pq_sendfloat8(buf, m->n);
-	pq_sendbytes(buf, (const char *) m->mean, sizeof(double) * m->d);
+	PartialPutFloat8(w, m->n);
+	PartialPutBytes(w, m->mean, sizeof(double) * m->d);
 	for (int i = 0; i < m->d; i++)
-		pq_sendbytes(buf, (const char *) &m->comom[i * m->d + i], sizeof(double) * (m->d - i));
+		PartialPutBytes(w, &m->comom[i * m->d + i], sizeof(double) * (m->d - i));
 }
 
 /* Read what MomentsWrite wrote into a fresh accumulator */
@@ -243,8 +243,9 @@ MomentsRead(StringInfo buf, Moments *m, int dense, int d)
 	m->n = pq_getmsgfloat8(buf);
 	if (!(m->n >= 0))
 		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("invalid row count in serialized training state")));
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid row count in serialized training state"),
+				 errhint("Pass a state that profenrich built, unchanged, from the same release.")));
 	pq_copymsgbytes(buf, (char *) m->mean, sizeof(double) * d);
 	for (int i = 0; i < d; i++)
 		pq_copymsgbytes(buf, (char *) &m->comom[i * d + i], sizeof(double) * (d - i));
@@ -381,12 +382,12 @@ RowSampleMerge(RowSample *dst, const RowSample *src)
 
 /* Serialize the sample, trimmed to at most cap rows, with the priorities */
 void
-RowSampleWrite(StringInfo buf, RowSample *s)
+RowSampleWrite(PartialWriter *w, RowSample *s)
 {
 	RowSampleTrim(s);
-	pq_sendint32(buf, s->count);
-	pq_sendbytes(buf, (const char *) s->prio, sizeof(uint64) * s->count);
-	pq_sendbytes(buf, (const char *) s->rows, sizeof(double) * s->width * s->count);
+	PartialPut32(w, (uint32) s->count);
+	PartialPutBytes(w, s->prio, sizeof(uint64) * s->count);
+	PartialPutBytes(w, s->rows, sizeof(double) * s->width * s->count);
 }
 
 /* Read what RowSampleWrite wrote, checking the count against the capacity */
@@ -399,8 +400,9 @@ RowSampleRead(StringInfo buf, RowSample *s, int cap, int width)
 	count = pq_getmsgint(buf, 4);
 	if (count < 0 || count > cap)
 		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("invalid sample size %d in serialized training state", count)));
+				(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
+				 errmsg("invalid sample size %d in serialized training state", count),
+				 errhint("Pass a state that profenrich built, unchanged, from the same release.")));
 	pq_copymsgbytes(buf, (char *) s->prio, sizeof(uint64) * count);
 	pq_copymsgbytes(buf, (char *) s->rows, sizeof(double) * width * count);
 	s->count = count;

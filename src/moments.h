@@ -15,6 +15,8 @@
 
 #include "lib/stringinfo.h"
 
+#include "partial.h"
+
 #define MOMENTS_BATCH 4096
 /* column stride of the column-major copy: 4096 rows and 8 more, so that
  * columns do not fall on the same cache sets */
@@ -61,7 +63,7 @@ extern double *MomentsNextRow(Moments *m);
 extern void MomentsRowDone(Moments *m, bool has_missing);
 extern void MomentsFlush(Moments *m);
 extern void MomentsMerge(Moments *dst, const Moments *src);
-extern void MomentsWrite(StringInfo buf, Moments *m);
+extern void MomentsWrite(PartialWriter *w, Moments *m);
 extern void MomentsRead(StringInfo buf, Moments *m, int dense, int d);
 
 extern Size RowSampleBytes(int cap, int width);
@@ -77,7 +79,7 @@ RowSampleWants(const RowSample *s, uint64 prio)
 	return prio < s->threshold;
 }
 extern void RowSampleMerge(RowSample *dst, const RowSample *src);
-extern void RowSampleWrite(StringInfo buf, RowSample *s);
+extern void RowSampleWrite(PartialWriter *w, RowSample *s);
 extern void RowSampleRead(StringInfo buf, RowSample *s, int cap, int width);
 
 #endif

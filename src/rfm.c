@@ -11,8 +11,15 @@
  *	  where purchases on one day are one transaction with the amounts summed
  *	  and only purchases on or before as_of count.
  *
- * The state is the customer's (day, amount) pairs; the final function
- * sorts them once.  Parallel safe: states combine by concatenation.
+ * rfm runs GROUP BY customer over millions of customers, so its state is
+ * small and flat: a bytea holding as_of, unit_days and the customer's
+ * (day, amount) pairs, appended to in place while there is room (as
+ * postgresql-hll updates its state), and replaced by one of twice the room
+ * when full.  Being a bytea, it travels as it is: to a parallel leader,
+ * and from Citus workers to the coordinator (worker_partial_agg), where
+ * states combine by concatenation.  The final function sorts a copy once.
+ * The functions of the 0.4.0 declarations (state internal) keep the same
+ * bytes behind a pointer until ALTER EXTENSION UPDATE replaces them.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -23,8 +30,10 @@
 #include "libpq/pqformat.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "partial.h"
 #include "profenrich.h"
 
 PG_FUNCTION_INFO_V1(rfm_trans);
@@ -33,50 +42,155 @@ PG_FUNCTION_INFO_V1(rfm_combine);
 PG_FUNCTION_INFO_V1(rfm_serialize);
 PG_FUNCTION_INFO_V1(rfm_deserialize);
 PG_FUNCTION_INFO_V1(rfm_final);
+PG_FUNCTION_INFO_V1(rfm_sfunc);
+PG_FUNCTION_INFO_V1(rfm_sfunc_tz);
+PG_FUNCTION_INFO_V1(rfm_combinefunc);
+PG_FUNCTION_INFO_V1(rfm_finalfunc);
 
-#define RFM_FORMAT 1
+#define RFM_FORMAT 2
+#define RFM_HEADER 24			/* format, as_of, unit_days, n, cap */
+#define RFM_ENTRY 12			/* day (int32), amount (float8) */
+#define RFM_MAX_PURCHASES ((int) ((MaxAllocSize - VARHDRSZ - RFM_HEADER) / RFM_ENTRY))
 
+/* The header of a state, read out of its (possibly unaligned) bytes */
+typedef struct RfmHeader
+{
+	int32		format;
+	DateADT		as_of;
+	double		unit_days;
+	int32		n;
+	int32		cap;
+} RfmHeader;
+
+/* A purchase as the final function sorts it */
 typedef struct RfmPurchase
 {
 	DateADT		day;
 	double		amount;
 } RfmPurchase;
 
-typedef struct RfmState
-{
-	DateADT		as_of;
-	double		unit_days;
-	int			n;
-	int			cap;
-	RfmPurchase *p;
-} RfmState;
+static const PartialKind RfmKind = {"rfm", NULL, NULL, NULL};
 
-/* An empty state for as_of and unit_days with room for cap purchases */
-static RfmState *
-RfmCreate(DateADT as_of, double unit_days, int cap)
+/* The header of state bytes (payload at data) */
+static void
+RfmReadHeader(const char *data, RfmHeader *h)
 {
-	RfmState   *s = palloc(sizeof(RfmState));
-
-	s->as_of = as_of;
-	s->unit_days = unit_days;
-	s->n = 0;
-	s->cap = Max(cap, 4);
-	s->p = palloc(sizeof(RfmPurchase) * s->cap);
-	return s;
+	memcpy(&h->format, data, 4);
+	memcpy(&h->as_of, data + 4, 4);
+	memcpy(&h->unit_days, data + 8, 8);
+	memcpy(&h->n, data + 16, 4);
+	memcpy(&h->cap, data + 20, 4);
 }
 
-/* Append one purchase */
+/*
+ * Check a state's structure (what every access relies on): its format,
+ * a count within its room, and a length that is exactly the room.
+ */
 static void
-RfmAppend(RfmState *s, DateADT day, double amount)
+RfmCheck(const bytea *st, RfmHeader *h)
 {
-	if (s->n == s->cap)
+	Size		len = VARSIZE_ANY_EXHDR(st);
+
+	if (len < RFM_HEADER)
+		PartialInvalid(&RfmKind, "too short");
+	RfmReadHeader(VARDATA_ANY(st), h);
+	if (h->format != RFM_FORMAT || h->cap < 0 || h->cap > RFM_MAX_PURCHASES ||
+		h->n < 0 || h->n > h->cap || len != RFM_HEADER + (Size) RFM_ENTRY * h->cap)
+		PartialInvalid(&RfmKind, "its counts do not match its length");
+}
+
+/*
+ * Check what the final function and combine read besides the structure:
+ * a finite as_of, a positive unit_days, finite days on or before as_of
+ * and finite amounts (a caller may pass any bytes).
+ */
+static void
+RfmCheckValues(const bytea *st, const RfmHeader *h)
+{
+	const char *p = VARDATA_ANY(st) + RFM_HEADER;
+
+	if (DATE_NOT_FINITE(h->as_of) || !(h->unit_days > 0) || isinf(h->unit_days))
+		PartialInvalid(&RfmKind, "as_of or unit_days is out of range");
+	for (int i = 0; i < h->n; i++, p += RFM_ENTRY)
 	{
-		s->cap *= 2;
-		s->p = repalloc_huge(s->p, sizeof(RfmPurchase) * s->cap);
+		DateADT		day;
+		double		amount;
+
+		memcpy(&day, p, 4);
+		memcpy(&amount, p + 4, 8);
+		if (DATE_NOT_FINITE(day) || day > h->as_of || !isfinite(amount))
+			PartialInvalid(&RfmKind, "a purchase is out of range");
 	}
-	s->p[s->n].day = day;
-	s->p[s->n].amount = amount;
-	s->n++;
+}
+
+/* An empty state for as_of and unit_days with room for cap purchases, in the current context */
+static bytea *
+RfmNew(DateADT as_of, double unit_days, int cap)
+{
+	Size		size = VARHDRSZ + RFM_HEADER + (Size) RFM_ENTRY * cap;
+	bytea	   *st = palloc(size);
+	int32		format = RFM_FORMAT,
+				n = 0;
+
+	SET_VARSIZE(st, size);
+	memcpy(VARDATA(st), &format, 4);
+	memcpy(VARDATA(st) + 4, &as_of, 4);
+	memcpy(VARDATA(st) + 8, &unit_days, 8);
+	memcpy(VARDATA(st) + 16, &n, 4);
+	memcpy(VARDATA(st) + 20, &cap, 4);
+	return st;
+}
+
+/* A copy of a state's purchases with room for at least extra more, in the current context */
+static bytea *
+RfmGrow(const bytea *st, const RfmHeader *h, int extra)
+{
+	int64		want = Max((int64) h->n + extra, 4);
+	int			cap = (int) Min(Max(want, 2 * (int64) h->cap), (int64) RFM_MAX_PURCHASES);
+	bytea	   *g;
+
+	if (want > RFM_MAX_PURCHASES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a customer has more than %d purchases", RFM_MAX_PURCHASES),
+				 errhint("Summarize the purchases by day first, or group by a finer key.")));
+	g = RfmNew(h->as_of, h->unit_days, cap);
+	memcpy(VARDATA(g) + 16, &h->n, 4);
+	memcpy(VARDATA(g) + RFM_HEADER, VARDATA_ANY(st) + RFM_HEADER, (Size) RFM_ENTRY * h->n);
+	return g;
+}
+
+/* Append a purchase to a state with room for it */
+static void
+RfmPut(bytea *st, DateADT day, double amount)
+{
+	int32		n;
+	char	   *p;
+
+	memcpy(&n, VARDATA(st) + 16, 4);
+	p = VARDATA(st) + RFM_HEADER + (Size) RFM_ENTRY * n;
+	memcpy(p, &day, 4);
+	memcpy(p + 4, &amount, 8);
+	n++;
+	memcpy(VARDATA(st) + 16, &n, 4);
+}
+
+/*
+ * Room for extra more purchases: the state itself when it may be written
+ * (owned) and has room, else a grown copy in grow_cxt.
+ */
+static bytea *
+RfmRoom(bytea *st, const RfmHeader *h, int extra, bool owned, MemoryContext grow_cxt)
+{
+	MemoryContext old;
+	bytea	   *g;
+
+	if (owned && (int64) h->n + extra <= h->cap)
+		return st;
+	old = MemoryContextSwitchTo(grow_cxt);
+	g = RfmGrow(st, h, extra);
+	MemoryContextSwitchTo(old);
+	return g;
 }
 
 /* unit_days: the fourth argument, 7 (weeks) in the overloads without it */
@@ -112,37 +226,45 @@ RfmCheckArgs(FunctionCallInfo fcinfo)
 				 errhint("Use 7 for weeks, 1 for days.")));
 }
 
-/* The transition for a purchase on a day (NULL day or amount: ignored) */
-static Datum
-RfmAdd(FunctionCallInfo fcinfo, DateADT day, bool skip)
+/* Refuse two states, or a state and a row, of different as_of or unit_days */
+static void
+RfmMismatch(void)
 {
-	MemoryContext aggcxt;
-	RfmState   *s;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("as_of and unit_days must be the same for every purchase of a customer"),
+			 errhint("Pass constants, such as rfm(day, amount, '1997-09-30', 7).")));
+}
+
+/*
+ * One purchase on a day (NULL day or amount: none) into state st (NULL:
+ * none yet): the state with the purchase, st itself when owned and with
+ * room, else a new one in grow_cxt.
+ */
+static bytea *
+RfmStep(FunctionCallInfo fcinfo, bytea *st, bool owned, MemoryContext grow_cxt, DateADT day,
+		bool skip)
+{
+	RfmHeader	h;
 	double		amount;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "rfm called in non-aggregate context");
-	if (PG_ARGISNULL(0))
+	if (st == NULL)
 	{
 		MemoryContext old;
 
 		RfmCheckArgs(fcinfo);
-		old = MemoryContextSwitchTo(aggcxt);
-		s = RfmCreate(PG_GETARG_DATEADT(3), UnitArg(fcinfo), 4);
+		old = MemoryContextSwitchTo(grow_cxt);
+		st = RfmNew(PG_GETARG_DATEADT(3), UnitArg(fcinfo), 4);
 		MemoryContextSwitchTo(old);
+		owned = true;
 	}
-	else
-	{
-		s = (RfmState *) PG_GETARG_POINTER(0);
-		if (PG_ARGISNULL(3) || PG_GETARG_DATEADT(3) != s->as_of ||
-			(PG_NARGS() >= 5 && (PG_ARGISNULL(4) || PG_GETARG_FLOAT8(4) != s->unit_days)))
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("as_of and unit_days must be the same for every purchase of a customer"),
-					 errhint("Pass constants, such as rfm(day, amount, '1997-09-30', 7).")));
-	}
+	RfmCheck(st, &h);
+	if (PG_ARGISNULL(3) || PG_GETARG_DATEADT(3) != h.as_of ||
+		(PG_NARGS() >= 5 && (PG_ARGISNULL(4) || PG_GETARG_FLOAT8(4) != h.unit_days)) ||
+		(PG_NARGS() < 5 && h.unit_days != 7.0))
+		RfmMismatch();
 	if (skip || PG_ARGISNULL(2))
-		PG_RETURN_POINTER(s);
+		return st;
 	if (DATE_NOT_FINITE(day))
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
@@ -154,120 +276,212 @@ RfmAdd(FunctionCallInfo fcinfo, DateADT day, bool skip)
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("purchase amount holds NaN or infinity"),
 				 errhint("Filter such rows out, or set the amount to NULL to ignore the purchase.")));
-	if (day <= s->as_of)
-	{
-		MemoryContext old = MemoryContextSwitchTo(aggcxt);
-
-		RfmAppend(s, day, amount);
-		MemoryContextSwitchTo(old);
-	}
-	PG_RETURN_POINTER(s);
+	if (day > h.as_of)
+		return st;
+	st = RfmRoom(st, &h, 1, owned, grow_cxt);
+	RfmPut(st, day, amount);
+	return st;
 }
 
-/* rfm_trans(state, day date, amount float8, as_of date, unit_days float8) */
+/*
+ * Append b's purchases to a (NULL: none), checking b's values and that
+ * both have the same as_of and unit_days: a itself when owned and with
+ * room, else a new state in grow_cxt.
+ */
+static bytea *
+RfmMerge(bytea *a, bool owned, const bytea *b, MemoryContext grow_cxt)
+{
+	RfmHeader	ha,
+				hb;
+	const char *p;
+
+	RfmCheck(b, &hb);
+	RfmCheckValues(b, &hb);
+	if (a == NULL)
+	{
+		MemoryContext old = MemoryContextSwitchTo(grow_cxt);
+
+		a = RfmNew(hb.as_of, hb.unit_days, Max(hb.n, 4));
+		MemoryContextSwitchTo(old);
+		owned = true;
+	}
+	RfmCheck(a, &ha);
+	if (ha.as_of != hb.as_of || ha.unit_days != hb.unit_days)
+		RfmMismatch();
+	a = RfmRoom(a, &ha, hb.n, owned, grow_cxt);
+	p = VARDATA_ANY(b) + RFM_HEADER;
+	for (int i = 0; i < hb.n; i++, p += RFM_ENTRY)
+	{
+		DateADT		day;
+		double		amount;
+
+		memcpy(&day, p, 4);
+		memcpy(&amount, p + 4, 8);
+		RfmPut(a, day, amount);
+	}
+	return a;
+}
+
+/*
+ * The 0.5.0 protocol's state argument: the aggregate's own state is
+ * written in place (a plain 4-byte header value); any other value (a
+ * caller's, a packed or compressed one) is read through a copy.
+ */
+static bytea *
+RfmStateArg(FunctionCallInfo fcinfo, int argno, bool *owned)
+{
+	struct varlena *raw;
+
+	*owned = false;
+	if (PG_ARGISNULL(argno))
+		return NULL;
+	raw = (struct varlena *) DatumGetPointer(PG_GETARG_DATUM(argno));
+	if (argno == 0 && !VARATT_IS_EXTENDED(raw) && PartialAggContext(fcinfo) != NULL)
+	{
+		*owned = true;
+		return (bytea *) raw;
+	}
+	return (bytea *) PG_DETOAST_DATUM(PG_GETARG_DATUM(argno));
+}
+
+/* The day of a date argument, or skip when it is NULL */
+static DateADT
+DayArg(FunctionCallInfo fcinfo, bool *skip)
+{
+	*skip = PG_ARGISNULL(1);
+	return *skip ? 0 : PG_GETARG_DATEADT(1);
+}
+
+/* The day, in the session time zone, of a timestamptz argument, or skip when it is NULL */
+static DateADT
+DayArgTz(FunctionCallInfo fcinfo, bool *skip)
+{
+	*skip = PG_ARGISNULL(1);
+	return *skip ? 0 : DatumGetDateADT(DirectFunctionCall1(timestamptz_date, PG_GETARG_DATUM(1)));
+}
+
+/*
+ * rfm_sfunc(state bytea, day date, amount float8, as_of date [, unit_days
+ * float8]): one purchase.  A new or grown state is made in the call's
+ * context, for nodeAgg (or Citus) to copy into the aggregate's.
+ */
+Datum
+rfm_sfunc(PG_FUNCTION_ARGS)
+{
+	bool		owned,
+				skip;
+	DateADT		day = DayArg(fcinfo, &skip);
+	bytea	   *st = RfmStateArg(fcinfo, 0, &owned);
+
+	PG_RETURN_BYTEA_P(RfmStep(fcinfo, st, owned, CurrentMemoryContext, day, skip));
+}
+
+/* rfm_sfunc_tz(state bytea, ts timestamptz, ...): the day in the session time zone */
+Datum
+rfm_sfunc_tz(PG_FUNCTION_ARGS)
+{
+	bool		owned,
+				skip;
+	DateADT		day = DayArgTz(fcinfo, &skip);
+	bytea	   *st = RfmStateArg(fcinfo, 0, &owned);
+
+	PG_RETURN_BYTEA_P(RfmStep(fcinfo, st, owned, CurrentMemoryContext, day, skip));
+}
+
+/* rfm_combinefunc(bytea, bytea): b's purchases appended to a; b is never modified */
+Datum
+rfm_combinefunc(PG_FUNCTION_ARGS)
+{
+	bool		owned,
+				bowned;
+	bytea	   *a = RfmStateArg(fcinfo, 0, &owned);
+	bytea	   *b = RfmStateArg(fcinfo, 1, &bowned);
+	RfmHeader	h;
+
+	if (b == NULL)
+	{
+		if (a == NULL)
+			PG_RETURN_NULL();
+		RfmCheck(a, &h);
+		PG_RETURN_BYTEA_P(a);
+	}
+	PG_RETURN_BYTEA_P(RfmMerge(a, owned, b, CurrentMemoryContext));
+}
+
+/* rfm_trans(internal, day date, amount float8, as_of date [, unit_days]): 0.4.0's transition */
 Datum
 rfm_trans(PG_FUNCTION_ARGS)
 {
-	bool		skip = PG_ARGISNULL(1);
+	MemoryContext aggcxt = PartialAggContext(fcinfo);
+	bytea	   *st = PG_ARGISNULL(0) ? NULL : (bytea *) PG_GETARG_POINTER(0);
+	bytea	   *r;
+	bool		skip;
+	DateADT		day = DayArg(fcinfo, &skip);
 
-	return RfmAdd(fcinfo, skip ? 0 : PG_GETARG_DATEADT(1), skip);
+	if (aggcxt == NULL)
+		elog(ERROR, "rfm called in non-aggregate context");
+	r = RfmStep(fcinfo, st, true, aggcxt, day, skip);
+	if (st != NULL && r != st)
+		pfree(st);
+	PG_RETURN_POINTER(r);
 }
 
-/* rfm_trans_tz(state, ts timestamptz, ...): the day in the session time zone */
+/* rfm_trans_tz(internal, ts timestamptz, ...): 0.4.0's transition */
 Datum
 rfm_trans_tz(PG_FUNCTION_ARGS)
 {
-	bool		skip = PG_ARGISNULL(1);
-	DateADT		day = 0;
+	MemoryContext aggcxt = PartialAggContext(fcinfo);
+	bytea	   *st = PG_ARGISNULL(0) ? NULL : (bytea *) PG_GETARG_POINTER(0);
+	bytea	   *r;
+	bool		skip;
+	DateADT		day = DayArgTz(fcinfo, &skip);
 
-	if (!skip)
-		day = DatumGetDateADT(DirectFunctionCall1(timestamptz_date, PG_GETARG_DATUM(1)));
-	return RfmAdd(fcinfo, day, skip);
+	if (aggcxt == NULL)
+		elog(ERROR, "rfm called in non-aggregate context");
+	r = RfmStep(fcinfo, st, true, aggcxt, day, skip);
+	if (st != NULL && r != st)
+		pfree(st);
+	PG_RETURN_POINTER(r);
 }
 
-/* Combine: append b's purchases to a copy or to a (b is not modified) */
+/* rfm_combine(internal, internal): 0.4.0's combine; b is not modified */
 Datum
 rfm_combine(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcxt,
-				old;
-	RfmState   *a,
-			   *b;
+	MemoryContext aggcxt;
+	bytea	   *a,
+			   *r;
 	Datum		result;
 
 	if (AggCombineDone(fcinfo, "rfm_combine", &aggcxt, &result))
 		return result;
-	a = PG_ARGISNULL(0) ? NULL : (RfmState *) PG_GETARG_POINTER(0);
-	b = (RfmState *) PG_GETARG_POINTER(1);
-	old = MemoryContextSwitchTo(aggcxt);
-	if (a == NULL)
-		a = RfmCreate(b->as_of, b->unit_days, b->n);
-	for (int i = 0; i < b->n; i++)
-		RfmAppend(a, b->p[i].day, b->p[i].amount);
-	MemoryContextSwitchTo(old);
-	PG_RETURN_POINTER(a);
+	a = PG_ARGISNULL(0) ? NULL : (bytea *) PG_GETARG_POINTER(0);
+	r = RfmMerge(a, true, (bytea *) PG_GETARG_POINTER(1), aggcxt);
+	if (a != NULL && r != a)
+		pfree(a);
+	PG_RETURN_POINTER(r);
 }
 
-/* rfm_serialize(state): format, as_of, unit_days, the purchases */
+/* rfm_serialize(internal): 0.4.0's serialize, the state's bytes */
 Datum
 rfm_serialize(PG_FUNCTION_ARGS)
 {
-	RfmState   *s;
-	StringInfoData buf;
+	bytea	   *st = (bytea *) PG_GETARG_POINTER(0);
+	bytea	   *copy = palloc(VARSIZE(st));
 
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "rfm_serialize called in non-aggregate context");
-	s = (RfmState *) PG_GETARG_POINTER(0);
-	pq_begintypsend(&buf);
-	pq_sendint32(&buf, RFM_FORMAT);
-	pq_sendint32(&buf, s->as_of);
-	pq_sendfloat8(&buf, s->unit_days);
-	pq_sendint32(&buf, s->n);
-	for (int i = 0; i < s->n; i++)
-	{
-		pq_sendint32(&buf, s->p[i].day);
-		pq_sendfloat8(&buf, s->p[i].amount);
-	}
-	PG_RETURN_BYTEA_P(pq_endtypsend(&buf));
+	memcpy(copy, st, VARSIZE(st));
+	PG_RETURN_BYTEA_P(copy);
 }
 
-/* rfm_deserialize(bytes, internal): a state from rfm_serialize, every length checked */
+/* rfm_deserialize(bytes, internal): 0.4.0's deserialize, the bytes checked and copied */
 Datum
 rfm_deserialize(PG_FUNCTION_ARGS)
 {
-	bytea	   *bytes;
-	StringInfoData buf;
-	RfmState   *s;
-	int			format,
-				n;
-	DateADT		as_of;
-	double		unit;
+	MemoryContext aggcxt = PartialAggContext(fcinfo);
 
-	if (!AggCheckCallContext(fcinfo, NULL))
+	if (aggcxt == NULL)
 		elog(ERROR, "rfm_deserialize called in non-aggregate context");
-	bytes = PG_GETARG_BYTEA_PP(0);
-	BYTES_READER(&buf, bytes);
-	if (buf.len < 20)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("invalid rfm state: %d bytes", buf.len)));
-	format = pq_getmsgint(&buf, 4);
-	as_of = pq_getmsgint(&buf, 4);
-	unit = pq_getmsgfloat8(&buf);
-	n = pq_getmsgint(&buf, 4);
-	if (format != RFM_FORMAT || n < 0 || (int64) n * 12 != buf.len - buf.cursor)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("invalid rfm state: format %d, %d purchases in %d bytes",
-						format, n, buf.len)));
-	s = RfmCreate(as_of, unit, n);
-	for (int i = 0; i < n; i++)
-	{
-		DateADT		day = pq_getmsgint(&buf, 4);
-
-		RfmAppend(s, day, pq_getmsgfloat8(&buf));
-	}
-	PG_RETURN_POINTER(s);
+	PG_RETURN_POINTER(RfmMerge(NULL, true, PG_GETARG_BYTEA_PP(0), aggcxt));
 }
 
 /* Purchases in order of day */
@@ -281,13 +495,15 @@ ComparePurchases(const void *a, const void *b)
 }
 
 /*
- * The summary (frequency, recency, t, monetary); NULL for a customer with
- * no purchase on or before as_of.
+ * The summary (frequency, recency, t, monetary) of a state; NULL for a
+ * customer with no purchase on or before as_of.  The state is not changed:
+ * its purchases are sorted in a copy.
  */
-Datum
-rfm_final(PG_FUNCTION_ARGS)
+static Datum
+RfmSummary(FunctionCallInfo fcinfo, const bytea *st)
 {
-	RfmState   *s;
+	RfmHeader	h;
+	RfmPurchase *p;
 	TupleDesc	desc;
 	Datum		values[4];
 	bool		nulls[4] = {false, false, false, false};
@@ -296,27 +512,34 @@ rfm_final(PG_FUNCTION_ARGS)
 				day_sum = 0;
 	DateADT		first,
 				last;
+	const char *e;
 
-	if (PG_ARGISNULL(0))
+	RfmCheck(st, &h);
+	RfmCheckValues(st, &h);
+	if (h.n == 0)
 		PG_RETURN_NULL();
-	s = (RfmState *) PG_GETARG_POINTER(0);
-	if (s->n == 0)
-		PG_RETURN_NULL();
-	if (s->n > 1)
-		qsort(s->p, s->n, sizeof(RfmPurchase), ComparePurchases);
-	first = s->p[0].day;
-	last = first;
-	for (int i = 0; i < s->n; i++)
+	p = palloc(sizeof(RfmPurchase) * h.n);
+	e = VARDATA_ANY(st) + RFM_HEADER;
+	for (int i = 0; i < h.n; i++, e += RFM_ENTRY)
 	{
-		if (i == 0 || s->p[i].day != last)
+		memcpy(&p[i].day, e, 4);
+		memcpy(&p[i].amount, e + 4, 8);
+	}
+	if (h.n > 1)
+		qsort(p, h.n, sizeof(RfmPurchase), ComparePurchases);
+	first = p[0].day;
+	last = first;
+	for (int i = 0; i < h.n; i++)
+	{
+		if (i == 0 || p[i].day != last)
 		{
 			if (days > 1)
 				repeat_sum += day_sum;
 			days++;
 			day_sum = 0;
-			last = s->p[i].day;
+			last = p[i].day;
 		}
-		day_sum += s->p[i].amount;
+		day_sum += p[i].amount;
 	}
 	if (days > 1)
 		repeat_sum += day_sum;
@@ -329,8 +552,27 @@ rfm_final(PG_FUNCTION_ARGS)
 		elog(ERROR, "rfm must return a composite type");
 	desc = BlessTupleDesc(desc);
 	values[0] = Int32GetDatum(days - 1);
-	values[1] = Float8GetDatum((last - first) / s->unit_days);
-	values[2] = Float8GetDatum((s->as_of - first) / s->unit_days);
+	values[1] = Float8GetDatum((last - first) / h.unit_days);
+	values[2] = Float8GetDatum((h.as_of - first) / h.unit_days);
 	values[3] = Float8GetDatum(days > 1 ? repeat_sum / (days - 1) : 0.0);
+	pfree(p);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(desc, values, nulls)));
+}
+
+/* rfm_finalfunc(bytea): the summary */
+Datum
+rfm_finalfunc(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	return RfmSummary(fcinfo, PG_GETARG_BYTEA_PP(0));
+}
+
+/* rfm_final(internal): 0.4.0's final function */
+Datum
+rfm_final(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	return RfmSummary(fcinfo, (const bytea *) PG_GETARG_POINTER(0));
 }

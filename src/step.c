@@ -1,7 +1,14 @@
 /*-------------------------------------------------------------------------
  * step.c
- *	  SQL interface of the training aggregates: transition, combine,
- *	  serialize, deserialize and final functions.
+ *	  SQL interface of the training aggregates linear_stats and
+ *	  logistic_step: transition, combine and final functions.
+ *
+ * Their state type is bytea (partial.h): an expanded object while the
+ * aggregate runs, its flat form (the serialized state) when it travels to
+ * a parallel leader or from a Citus worker to the coordinator, so both
+ * are pushed down.  The functions of the 0.4.0 declarations, whose state
+ * is internal, stay until ALTER EXTENSION UPDATE replaces them: train()
+ * calls the aggregates by name and must work in between.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -19,6 +26,7 @@
 #include "utils/memutils.h"
 
 #include "logistic.h"
+#include "partial.h"
 #include "step.h"
 #include "profenrich.h"
 
@@ -38,6 +46,16 @@ PG_FUNCTION_INFO_V1(logistic_step_combine);
 PG_FUNCTION_INFO_V1(logistic_step_serialize);
 PG_FUNCTION_INFO_V1(logistic_step_deserialize);
 PG_FUNCTION_INFO_V1(logistic_step_final);
+PG_FUNCTION_INFO_V1(linear_stats_sfunc);
+PG_FUNCTION_INFO_V1(linear_stats_args_sfunc);
+PG_FUNCTION_INFO_V1(linear_stats_combinefunc);
+PG_FUNCTION_INFO_V1(linear_stats_finalfunc);
+PG_FUNCTION_INFO_V1(logistic_step_sfunc);
+PG_FUNCTION_INFO_V1(logistic_step_combinefunc);
+PG_FUNCTION_INFO_V1(logistic_step_finalfunc);
+
+static const PartialKind LinearStatsKind;
+static const PartialKind LogisticStepKind;
 
 /* A 64-bit finalizer (splitmix64) turning the split hash into a sample priority */
 static inline uint64
@@ -159,20 +177,25 @@ StatsCreate(int nslots, int nmiss, int sample_cap)
 	return s;
 }
 
-/* The transition state for a spec, parsed once per aggregate call */
-static LinearStats *
-StatsCreateForSpec(bytea *specbytes, MemoryContext aggcxt)
+/*
+ * Give a state what the transition needs: the spec (parsed once per
+ * aggregate call, in mcxt), its reader and scratch.  A state rebuilt from
+ * bytes must have the spec's shape.
+ */
+static void
+StatsAttachSpec(LinearStats *s, bytea *specbytes, MemoryContext mcxt)
 {
-	MemoryContext old = MemoryContextSwitchTo(aggcxt);
+	MemoryContext old = MemoryContextSwitchTo(mcxt);
 	StringInfoData buf;
 	FeatureSpec *spec;
-	LinearStats *s;
 
 	BYTES_READER(&buf, specbytes);
 	spec = FeatureSpecRead(&buf, FEATURE_SPEC_FORMAT, true);
-	s = StatsCreate(spec->nslots, spec->nnumeric, SampleCapacity(spec->nslots));
+	if (spec->nslots != s->nslots || spec->nnumeric != s->nmiss ||
+		SampleCapacity(spec->nslots) != s->sample_cap)
+		PartialInvalid(&LinearStatsKind, "its shape does not match the feature spec");
 	s->spec = spec;
-	FeatureReaderInit(&s->reader, aggcxt);
+	FeatureReaderInit(&s->reader, mcxt);
 	s->test_threshold = FeatureTestThreshold(spec);
 	s->last_notice = GetCurrentTimestamp();
 	s->missing = palloc0(sizeof(int) * Max(spec->nnumeric, 1));
@@ -182,6 +205,22 @@ StatsCreateForSpec(bytea *specbytes, MemoryContext aggcxt)
 		if (spec->columns[i].miss_index >= 0)
 			s->miss_slot[spec->columns[i].miss_index] = spec->columns[i].first_slot;
 	MemoryContextSwitchTo(old);
+}
+
+/* The transition state for a spec, in mcxt */
+static LinearStats *
+StatsCreateForSpec(bytea *specbytes, MemoryContext mcxt)
+{
+	MemoryContext old = MemoryContextSwitchTo(mcxt);
+	StringInfoData buf;
+	FeatureSpec *spec;
+	LinearStats *s;
+
+	BYTES_READER(&buf, specbytes);
+	spec = FeatureSpecRead(&buf, FEATURE_SPEC_FORMAT, true);
+	s = StatsCreate(spec->nslots, spec->nnumeric, SampleCapacity(spec->nslots));
+	MemoryContextSwitchTo(old);
+	StatsAttachSpec(s, specbytes, mcxt);
 	return s;
 }
 
@@ -328,7 +367,10 @@ static void
 StatsMerge(LinearStats *a, const LinearStats *b)
 {
 	if (a->nslots != b->nslots || a->nmiss != b->nmiss || a->sample_cap != b->sample_cap)
-		elog(ERROR, "cannot combine linear_stats states of different shapes");
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot combine linear_stats states of different shapes"),
+				 errhint("Combine states built with the same feature spec.")));
 	for (int k = 0; k < 2; k++)
 	{
 		MomentsMerge(&a->mom[k], &b->mom[k]);
@@ -365,56 +407,66 @@ linear_stats_combine(PG_FUNCTION_ARGS)
 	PG_RETURN_POINTER(a);
 }
 
-/* The state as bytes: header, then per split the co-moments and sample */
-static bytea *
-StatsToBytes(LinearStats *s)
+/* Payload bytes of a state's flat form, its samples trimmed to their capacity */
+static Size
+StatsFlatSize(void *p)
 {
-	StringInfoData buf;
-	Size		size;
+	LinearStats *s = (LinearStats *) p;
 
 	RowSampleTrim(&s->sample[0]);
 	RowSampleTrim(&s->sample[1]);
-	size = VARHDRSZ + StatsFixedBytes(s->nslots, s->nmiss) +
+	return StatsFixedBytes(s->nslots, s->nmiss) +
 		(Size) (s->sample[0].count + s->sample[1].count) * (8 + 8 * (s->nslots + 1));
+}
 
-	/* one allocation of the exact size: the state can be tens of megabytes */
-	buf.data = palloc(size + 1);
-	buf.maxlen = size + 1;
-	buf.len = 0;
-	buf.cursor = 0;
-	pq_sendint32(&buf, 0);		/* room for the varlena header */
-	pq_sendint32(&buf, LINEAR_STATS_FORMAT);
-	pq_sendint32(&buf, s->nslots);
-	pq_sendint32(&buf, s->nmiss);
-	pq_sendint32(&buf, s->sample_cap);
-	pq_sendint64(&buf, s->skipped_target);
-	pq_sendint64(&buf, s->skipped_feature);
+/* The flat form: header, then per split the co-moments and sample */
+static void
+StatsFlatten(void *p, char *out, Size size)
+{
+	LinearStats *s = (LinearStats *) p;
+	PartialWriter w = {out, out + size};
+
+	PartialPut32(&w, LINEAR_STATS_FORMAT);
+	PartialPut32(&w, (uint32) s->nslots);
+	PartialPut32(&w, (uint32) s->nmiss);
+	PartialPut32(&w, (uint32) s->sample_cap);
+	PartialPut64(&w, (uint64) s->skipped_target);
+	PartialPut64(&w, (uint64) s->skipped_feature);
 	for (int k = 0; k < 2; k++)
 	{
-		MomentsWrite(&buf, &s->mom[k]);
-		RowSampleWrite(&buf, &s->sample[k]);
+		MomentsWrite(&w, &s->mom[k]);
+		RowSampleWrite(&w, &s->sample[k]);
 	}
-	Assert((Size) buf.len == size);
-	SET_VARSIZE(buf.data, buf.len);
-	return (bytea *) buf.data;
+	if (w.at != w.end)
+		elog(ERROR, "linear_stats state of %zu bytes written as %zu", size, (Size) (w.at - out));
+}
+
+/* The state as a bytea (one allocation of the exact size: it can be tens of megabytes) */
+static bytea *
+StatsToBytes(LinearStats *s)
+{
+	Size		size = StatsFlatSize(s);
+	bytea	   *b = palloc(VARHDRSZ + size);
+
+	SET_VARSIZE(b, VARHDRSZ + size);
+	StatsFlatten(s, VARDATA(b), size);
+	return b;
 }
 
 /* Reject bytes that cannot be a state of this format */
 static void
 StatsBytesError(const char *why)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_DATA_EXCEPTION),
-			 errmsg("invalid linear_stats state: %s", why),
-			 errhint("The state must come from profenrich.linear_stats of the same version.")));
+	PartialInvalid(&LinearStatsKind, why);
 }
 
 /*
- * Rebuild a state from bytes, checking the format version, the shape, and
- * that the length is exactly what the shape and sample counts imply.
+ * Rebuild a state from its flat form, checking the format version, the
+ * shape, the counts, and that the length is exactly what the shape and
+ * sample counts imply.
  */
-LinearStats *
-LinearStatsFromBytes(bytea *b)
+static void *
+StatsExpand(const char *data, Size size)
 {
 	StringInfoData buf;
 	int			nslots,
@@ -422,25 +474,25 @@ LinearStatsFromBytes(bytea *b)
 				cap;
 	LinearStats *s;
 	Size		minlen = 4 * 4 + 2 * 8;	/* format, shape, skipped counts */
+	Size		fixed;
 
-	BYTES_READER(&buf, b);
-	if ((Size) buf.len < minlen)
+	buf.data = (char *) data;
+	buf.len = size;
+	buf.maxlen = size;
+	buf.cursor = 0;
+	if (size < minlen)
 		StatsBytesError("too short");
 	if (pq_getmsgint(&buf, 4) != LINEAR_STATS_FORMAT)
 		StatsBytesError("unknown format version");
 	nslots = pq_getmsgint(&buf, 4);
 	nmiss = pq_getmsgint(&buf, 4);
 	cap = pq_getmsgint(&buf, 4);
-	if (nslots < 1 || nslots > 100000 || nmiss < 0 || nmiss > nslots ||
+	if (nslots < 1 || nslots > FEATURE_MAX_SLOTS || nmiss < 0 || nmiss > nslots ||
 		cap != SampleCapacity(nslots))
 		StatsBytesError("bad shape");
-	{
-		Size		fixed = StatsFixedBytes(nslots, nmiss);
-
-		if ((Size) buf.len < fixed ||
-			(Size) buf.len > fixed + 2 * (Size) cap * (8 + 8 * (Size) (nslots + 1)))
-			StatsBytesError("length does not match the shape");
-	}
+	fixed = StatsFixedBytes(nslots, nmiss);
+	if (size < fixed || size > fixed + 2 * (Size) cap * (8 + 8 * (Size) (nslots + 1)))
+		StatsBytesError("length does not match the shape");
 	StatsCheckSize(nslots, nmiss, cap);
 	s = palloc0(sizeof(LinearStats));
 	s->nslots = nslots;
@@ -448,9 +500,22 @@ LinearStatsFromBytes(bytea *b)
 	s->sample_cap = cap;
 	s->skipped_target = pq_getmsgint64(&buf);
 	s->skipped_feature = pq_getmsgint64(&buf);
+	if (s->skipped_target < 0 || s->skipped_feature < 0)
+		StatsBytesError("negative counts");
 	for (int k = 0; k < 2; k++)
 	{
+		Size		d = (Size) nslots + 1 + nmiss;
+		uint32		count;
+
+		/* every length is checked before the read that relies on it */
+		if ((Size) (buf.len - buf.cursor) < 8 * (1 + d + d * (d + 1) / 2) + 4)
+			StatsBytesError("length does not match the shape");
 		MomentsRead(&buf, &s->mom[k], nslots + 1, nslots + 1 + nmiss);
+		memcpy(&count, buf.data + buf.cursor, 4);
+		count = pg_ntoh32(count);
+		if (count > (uint32) cap ||
+			(Size) (buf.len - buf.cursor) < 4 + (Size) count * (8 + 8 * (Size) (nslots + 1)))
+			StatsBytesError("length does not match the sample counts");
 		RowSampleRead(&buf, &s->sample[k], cap, nslots + 1);
 	}
 	if (buf.cursor != buf.len)
@@ -458,6 +523,17 @@ LinearStatsFromBytes(bytea *b)
 	StatsCheck(s);
 	return s;
 }
+
+/* A state from the bytes linear_stats returned (train() reads its result so) */
+LinearStats *
+LinearStatsFromBytes(bytea *b)
+{
+	return (LinearStats *) StatsExpand(VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b));
+}
+
+static const PartialKind LinearStatsKind = {
+	"linear_stats", StatsFlatSize, StatsFlatten, StatsExpand
+};
 
 /* The name of the column a slot of the state's rows belongs to (the target for nslots) */
 static const char *
@@ -534,6 +610,110 @@ linear_stats_final(PG_FUNCTION_ARGS)
 }
 
 /*
+ * The bytea-state protocol (0.5.0): the state of the call, from its first
+ * argument or created from the spec argument; a state rebuilt from bytes
+ * is given the spec.  spec_arg < 0: a combine call, no spec.
+ */
+static PartialState *
+StatsState(FunctionCallInfo fcinfo, int spec_arg)
+{
+	PartialState *ps = PartialArg(fcinfo, 0, &LinearStatsKind, true);
+
+	if (ps != NULL && ((LinearStats *) ps->state)->spec != NULL)
+		return ps;
+	if (PG_ARGISNULL(spec_arg))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("linear_stats needs a feature spec"),
+				 errhint("Pass profenrich.model_spec(name) or the spec train() builds.")));
+	if (ps == NULL)
+	{
+		ps = PartialNew(fcinfo, &LinearStatsKind);
+		ps->state = StatsCreateForSpec(PG_GETARG_BYTEA_PP(spec_arg), ps->cxt);
+	}
+	else
+		StatsAttachSpec((LinearStats *) ps->state, PG_GETARG_BYTEA_PP(spec_arg), ps->cxt);
+	return ps;
+}
+
+/* linear_stats_sfunc(state bytea, row record, spec bytea): rows as composite values */
+Datum
+linear_stats_sfunc(PG_FUNCTION_ARGS)
+{
+	PartialState *ps;
+	LinearStats *s;
+
+	if (PG_ARGISNULL(1))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		return PartialResult(fcinfo, PartialArg(fcinfo, 0, &LinearStatsKind, true));
+	}
+	ps = StatsState(fcinfo, 2);
+	s = (LinearStats *) ps->state;
+	FeatureReaderLoadComposite(&s->reader, s->spec, PG_GETARG_HEAPTUPLEHEADER(1), true, true);
+	StatsAccumulate(s);
+	return PartialResult(fcinfo, ps);
+}
+
+/*
+ * linear_stats_args_sfunc(state bytea, spec bytea, names text[], VARIADIC
+ * "any"): the row as one argument per named column.
+ */
+Datum
+linear_stats_args_sfunc(PG_FUNCTION_ARGS)
+{
+	PartialState *ps = StatsState(fcinfo, 1);
+	LinearStats *s = (LinearStats *) ps->state;
+
+	if (unlikely(!s->reader.bound))
+		FeatureReaderBindArgs(&s->reader, s->spec, fcinfo, 2, true, true);
+	FeatureReaderLoadArgs(&s->reader, fcinfo, 2);
+	StatsAccumulate(s);
+	return PartialResult(fcinfo, ps);
+}
+
+/*
+ * linear_stats_combinefunc(bytea, bytea): either side may be NULL; the
+ * first state is updated in place inside an aggregate, the second never.
+ */
+Datum
+linear_stats_combinefunc(PG_FUNCTION_ARGS)
+{
+	PartialState *a = PartialArg(fcinfo, 0, &LinearStatsKind, true);
+	const LinearStats *b;
+	MemoryContext old;
+
+	if (a == NULL)
+	{
+		a = PartialArg(fcinfo, 1, &LinearStatsKind, false);
+		if (a == NULL)
+			PG_RETURN_NULL();
+		return PartialResult(fcinfo, a);
+	}
+	b = (const LinearStats *) PartialPeek(fcinfo, 1, &LinearStatsKind);
+	if (b != NULL)
+	{
+		StatsCheck(b);
+		old = MemoryContextSwitchTo(a->cxt);
+		StatsMerge((LinearStats *) a->state, b);
+		MemoryContextSwitchTo(old);
+		StatsCheck((LinearStats *) a->state);
+	}
+	return PartialResult(fcinfo, a);
+}
+
+/* linear_stats_finalfunc(bytea) returns the state's bytes, NULL for no rows */
+Datum
+linear_stats_finalfunc(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	/* an expanded state is flattened into a copy; other bytes are what they are */
+	PG_RETURN_BYTEA_P(PG_GETARG_BYTEA_P(0));
+}
+
+/*
  * logistic_step: one pass of Newton/IRLS for logistic regression at given
  * coefficients, over the training split of the rows: the log-likelihood,
  * gradient and Hessian X'WX of the standardized slots (LogisticSums).
@@ -570,16 +750,20 @@ LogisticStepBare(int width)
 	return s;
 }
 
-/* The transition state from the spec and the params array on the first row */
+/*
+ * Give a state (NULL: a new one) what the transition needs, from the spec
+ * and the params array: the slot scales, coefficients, class weights and
+ * the row batch, in mcxt.  A state rebuilt from bytes must have the
+ * spec's width.
+ */
 static LogisticStepState *
-LogisticStepCreate(FunctionCallInfo fcinfo, MemoryContext aggcxt)
+LogisticStepAttach(LogisticStepState *s, FunctionCallInfo fcinfo, MemoryContext mcxt)
 {
-	MemoryContext old = MemoryContextSwitchTo(aggcxt);
+	MemoryContext old = MemoryContextSwitchTo(mcxt);
 	bytea	   *specbytes = PG_GETARG_BYTEA_PP(1);
 	ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(2);
 	StringInfoData buf;
 	FeatureSpec *spec;
-	LogisticStepState *s;
 	double	   *p;
 	int			w;
 
@@ -592,14 +776,17 @@ LogisticStepCreate(FunctionCallInfo fcinfo, MemoryContext aggcxt)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("logistic_step needs %d parameters for a spec of %d slots", 2 + 3 * w, w - 1),
 				 errhint("Pass {weight of class 0, weight of class 1, slot means, slot sds, coefficients}.")));
+	if (s != NULL && s->width != w)
+		PartialInvalid(&LogisticStepKind, "its width does not match the feature spec");
 	TrainMemoryCheck(add_size(LogisticSumsBytes(w),
 							  add_size(mul_size(sizeof(double), mul_size(LOGISTIC_BATCH + 5, w)),
 									   LogisticScratchSize(w, LOGISTIC_BATCH))),
 					 w - 1, "the logistic_step state");
 	p = (double *) ARR_DATA_PTR(arr);
-	s = LogisticStepBare(w);
+	if (s == NULL)
+		s = LogisticStepBare(w);
 	s->spec = spec;
-	FeatureReaderInit(&s->reader, aggcxt);
+	FeatureReaderInit(&s->reader, mcxt);
 	s->test_threshold = FeatureTestThreshold(spec);
 	s->cw[0] = p[0];
 	s->cw[1] = p[1];
@@ -609,13 +796,21 @@ LogisticStepCreate(FunctionCallInfo fcinfo, MemoryContext aggcxt)
 	memcpy(s->mean, p + 2, sizeof(double) * w);
 	memcpy(s->sd, p + 2 + w, sizeof(double) * w);
 	memcpy(s->theta, p + 2 + 2 * w, sizeof(double) * w);
-	s->batch = MemoryContextAllocHuge(aggcxt, mul_size(sizeof(double), mul_size(LOGISTIC_BATCH, w)));
+	s->batch = MemoryContextAllocHuge(mcxt, mul_size(sizeof(double), mul_size(LOGISTIC_BATCH, w)));
 	s->ybuf = palloc(sizeof(double) * LOGISTIC_BATCH);
-	s->scratch = MemoryContextAllocHuge(aggcxt, LogisticScratchSize(w, LOGISTIC_BATCH));
+	s->scratch = MemoryContextAllocHuge(mcxt, LogisticScratchSize(w, LOGISTIC_BATCH));
 	s->x = palloc(sizeof(double) * w);
 	s->missing = palloc(sizeof(int) * Max(spec->nnumeric, 1));
+	s->rows = 0;
 	MemoryContextSwitchTo(old);
 	return s;
+}
+
+/* The transition state from the spec and the params array on the first row */
+static LogisticStepState *
+LogisticStepCreate(FunctionCallInfo fcinfo, MemoryContext aggcxt)
+{
+	return LogisticStepAttach(NULL, fcinfo, aggcxt);
 }
 
 /* Fold the waiting rows into the sums */
@@ -629,45 +824,46 @@ LogisticStepFlush(LogisticStepState *s)
 	s->rows = 0;
 }
 
-/*
- * logistic_step_trans(internal, spec bytea, params float8[], names text[],
- * VARIADIC "any"): a training row, NULLs imputed, standardized, batched.
- */
-Datum
-logistic_step_trans(PG_FUNCTION_ARGS)
+/* Refuse a logistic_step call without its spec and parameters */
+static void
+LogisticStepArgs(FunctionCallInfo fcinfo)
 {
-	MemoryContext aggcxt;
-	LogisticStepState *s;
-	const FeatureSpec *spec;
-	double		label;
-	int			nmissing;
-	double	   *row;
-
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "logistic_step_trans called in non-aggregate context");
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("logistic_step needs a feature spec and parameters"),
 				 errhint("train() passes them; they must not be NULL.")));
-	s = PG_ARGISNULL(0) ? LogisticStepCreate(fcinfo, aggcxt) :
-		(LogisticStepState *) PG_GETARG_POINTER(0);
-	spec = s->spec;
-	FeatureReaderBindArgs(&s->reader, spec, fcinfo, 3, true, true);
+}
+
+/*
+ * Add the call's row to the state: a training row, NULLs imputed,
+ * standardized, batched; rows of the test split and rows without a label
+ * are passed over.
+ */
+static void
+LogisticStepAdd(LogisticStepState *s, FunctionCallInfo fcinfo)
+{
+	const FeatureSpec *spec = s->spec;
+	double		label;
+	int			nmissing;
+	double	   *row;
+
+	if (unlikely(!s->reader.bound))
+		FeatureReaderBindArgs(&s->reader, spec, fcinfo, 3, true, true);
 	FeatureReaderLoadArgs(&s->reader, fcinfo, 3);
 	if (!FeatureReadTarget(&s->reader, spec, &label))
-		PG_RETURN_POINTER(s);
+		return;
 	if (FeatureEncodeRow(&s->reader, spec, s->x + 1, s->missing, &nmissing))
 	{
 		if (spec->impute == IMPUTE_ERROR)
 			NullFeatureError();
 		if (spec->impute == IMPUTE_SKIP)
-			PG_RETURN_POINTER(s);
+			return;
 	}
 	if ((uint32) (s->reader.key_pos < 0 && spec->split_hash == SPLIT_HASH_MIX ?
 				  FeatureValuesHash(spec, s->x + 1, label) :
 				  FeatureRowHash(&s->reader, spec, s->x + 1, spec->nslots)) < s->test_threshold)
-		PG_RETURN_POINTER(s);
+		return;
 	row = &s->batch[(size_t) s->rows * s->width];
 	row[0] = 1.0;
 	for (int i = 0; i < spec->ncolumns; i++)
@@ -689,6 +885,43 @@ logistic_step_trans(PG_FUNCTION_ARGS)
 	s->ybuf[s->rows++] = label;
 	if (s->rows == LOGISTIC_BATCH)
 		LogisticStepFlush(s);
+}
+
+/* Fold b into a (in the current context): its sums and the rows still in its batch; b is not modified */
+static void
+LogisticStepMerge(LogisticStepState *a, const LogisticStepState *b)
+{
+	if (a->width != b->width)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("cannot combine logistic_step states of widths %d and %d", a->width, b->width),
+				 errhint("Combine states built with the same feature spec.")));
+	LogisticSumsMerge(&a->sums, &b->sums);
+	if (b->rows > 0)
+	{
+		double	   *scratch = palloc(LogisticScratchSize(b->width, b->rows));
+
+		LogisticAccumulate(&a->sums, b->theta, b->batch, b->ybuf, b->rows, b->cw, scratch, NULL);
+		pfree(scratch);
+	}
+}
+
+/*
+ * logistic_step_trans(internal, spec bytea, params float8[], names text[],
+ * VARIADIC "any"): the 0.4.0 declaration's transition.
+ */
+Datum
+logistic_step_trans(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt;
+	LogisticStepState *s;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "logistic_step_trans called in non-aggregate context");
+	LogisticStepArgs(fcinfo);
+	s = PG_ARGISNULL(0) ? LogisticStepCreate(fcinfo, aggcxt) :
+		(LogisticStepState *) PG_GETARG_POINTER(0);
+	LogisticStepAdd(s, fcinfo);
 	PG_RETURN_POINTER(s);
 }
 
@@ -709,16 +942,7 @@ logistic_step_combine(PG_FUNCTION_ARGS)
 	old = MemoryContextSwitchTo(aggcxt);
 	if (a == NULL)
 		a = LogisticStepBare(b->width);
-	if (a->width != b->width)
-		elog(ERROR, "cannot combine logistic_step states of widths %d and %d", a->width, b->width);
-	LogisticSumsMerge(&a->sums, &b->sums);
-	if (b->rows > 0)
-	{
-		double	   *scratch = palloc(LogisticScratchSize(b->width, b->rows));
-
-		LogisticAccumulate(&a->sums, b->theta, b->batch, b->ybuf, b->rows, b->cw, scratch, NULL);
-		pfree(scratch);
-	}
+	LogisticStepMerge(a, b);
 	MemoryContextSwitchTo(old);
 	PG_RETURN_POINTER(a);
 }
@@ -762,4 +986,96 @@ logistic_step_final(PG_FUNCTION_ARGS)
 	s = (LogisticStepState *) PG_GETARG_POINTER(0);
 	LogisticStepFlush(s);
 	PG_RETURN_BYTEA_P(LogisticSumsToBytes(&s->sums));
+}
+
+/* Payload bytes of the flat form: the sums, the batch folded in first */
+static Size
+LogisticStepFlatSize(void *p)
+{
+	LogisticStepState *s = (LogisticStepState *) p;
+
+	LogisticStepFlush(s);
+	return LogisticSumsFlatSize(s->width);
+}
+
+static void
+LogisticStepFlatten(void *p, char *out, Size size)
+{
+	PartialWriter w = {out, out + size};
+
+	LogisticSumsWrite(&w, &((LogisticStepState *) p)->sums);
+}
+
+/* A state holding the sums of the bytes, which LogisticSumsRead checks */
+static void *
+LogisticStepExpand(const char *data, Size size)
+{
+	LogisticStepState *s = palloc0(sizeof(LogisticStepState));
+
+	LogisticSumsRead(data, size, &s->sums);
+	s->width = s->sums.width;
+	return s;
+}
+
+static const PartialKind LogisticStepKind = {
+	"logistic_step", LogisticStepFlatSize, LogisticStepFlatten, LogisticStepExpand
+};
+
+/*
+ * logistic_step_sfunc(state bytea, spec bytea, params float8[], names
+ * text[], VARIADIC "any"): the 0.5.0 transition; a state rebuilt from
+ * bytes is given the spec and parameters.
+ */
+Datum
+logistic_step_sfunc(PG_FUNCTION_ARGS)
+{
+	PartialState *ps;
+	LogisticStepState *s;
+
+	LogisticStepArgs(fcinfo);
+	ps = PartialArg(fcinfo, 0, &LogisticStepKind, true);
+	if (ps == NULL)
+	{
+		ps = PartialNew(fcinfo, &LogisticStepKind);
+		ps->state = LogisticStepAttach(NULL, fcinfo, ps->cxt);
+	}
+	s = (LogisticStepState *) ps->state;
+	if (s->spec == NULL)
+		LogisticStepAttach(s, fcinfo, ps->cxt);
+	LogisticStepAdd(s, fcinfo);
+	return PartialResult(fcinfo, ps);
+}
+
+/* logistic_step_combinefunc(bytea, bytea): the second state is never modified */
+Datum
+logistic_step_combinefunc(PG_FUNCTION_ARGS)
+{
+	PartialState *a = PartialArg(fcinfo, 0, &LogisticStepKind, true);
+	const LogisticStepState *b;
+	MemoryContext old;
+
+	if (a == NULL)
+	{
+		a = PartialArg(fcinfo, 1, &LogisticStepKind, false);
+		if (a == NULL)
+			PG_RETURN_NULL();
+		return PartialResult(fcinfo, a);
+	}
+	b = (const LogisticStepState *) PartialPeek(fcinfo, 1, &LogisticStepKind);
+	if (b != NULL)
+	{
+		old = MemoryContextSwitchTo(a->cxt);
+		LogisticStepMerge((LogisticStepState *) a->state, b);
+		MemoryContextSwitchTo(old);
+	}
+	return PartialResult(fcinfo, a);
+}
+
+/* logistic_step_finalfunc(bytea) returns the sums' bytes */
+Datum
+logistic_step_finalfunc(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	PG_RETURN_BYTEA_P(PG_GETARG_BYTEA_P(0));
 }

@@ -37,9 +37,11 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "citus.h"
 #include "clv.h"
 #include "model.h"
 #include "options.h"
+#include "partial.h"
 #include "trainer.h"
 
 PG_FUNCTION_INFO_V1(clv_data_trans);
@@ -47,6 +49,9 @@ PG_FUNCTION_INFO_V1(clv_data_combine);
 PG_FUNCTION_INFO_V1(clv_data_serialize);
 PG_FUNCTION_INFO_V1(clv_data_deserialize);
 PG_FUNCTION_INFO_V1(clv_data_final);
+PG_FUNCTION_INFO_V1(clv_data_sfunc);
+PG_FUNCTION_INFO_V1(clv_data_combinefunc);
+PG_FUNCTION_INFO_V1(clv_data_finalfunc);
 
 #define CLV_DATA_FORMAT 1
 #define COLLECT_HISTORY 1		/* flags of clv_data: what to collect */
@@ -531,43 +536,33 @@ StateAssertValid(const ClvDataState *s)
 #define StateAssertValid(s) ((void) 0)
 #endif
 
-/*
- * clv_data_trans(state, flags, frequency, recency, t, monetary): add one
- * customer.
- */
-Datum
-clv_data_trans(PG_FUNCTION_ARGS)
+/* Refuse flags other than 1, 2 and 3, or flags that change between rows */
+static int
+DataFlagsArg(FunctionCallInfo fcinfo, const ClvDataState *s)
 {
-	MemoryContext aggcxt,
-				old;
-	ClvDataState *s;
+	int			flags = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1);
+
+	if (s == NULL && (flags < 1 || flags > 3))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("clv_data flags must be 1 (histories), 2 (spends) or 3 (both), not %s",
+						PG_ARGISNULL(1) ? "NULL" : psprintf("%d", flags)),
+				 errhint("clv_data is what train() runs; call train() instead.")));
+	if (s != NULL && (PG_ARGISNULL(1) || flags != s->flags))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("clv_data flags must be the same for every row"),
+				 errhint("Pass one constant as the flags argument.")));
+	return flags;
+}
+
+/* Add the call's customer (arguments 2 to 5) to a state, in the current context */
+static void
+DataAddArgs(ClvDataState *s, FunctionCallInfo fcinfo)
+{
 	double		v[4];
 	bool		null[4];
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "clv_data_trans called in non-aggregate context");
-	old = MemoryContextSwitchTo(aggcxt);
-	if (PG_ARGISNULL(0))
-	{
-		int			flags = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1);
-
-		if (flags < 1 || flags > 3)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("clv_data flags must be 1 (histories), 2 (spends) or 3 (both), not %s",
-							PG_ARGISNULL(1) ? "NULL" : psprintf("%d", flags)),
-					 errhint("clv_data is what train() runs; call train() instead.")));
-		s = StateCreate(flags, 0, 0);
-	}
-	else
-	{
-		s = (ClvDataState *) PG_GETARG_POINTER(0);
-		if (PG_ARGISNULL(1) || PG_GETARG_INT32(1) != s->flags)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("clv_data flags must be the same for every row"),
-					 errhint("Pass one constant as the flags argument.")));
-	}
 	DataProgress(s);
 	for (int i = 0; i < 4; i++)
 	{
@@ -575,6 +570,28 @@ clv_data_trans(PG_FUNCTION_ARGS)
 		v[i] = null[i] ? 0.0 : PG_GETARG_FLOAT8(i + 2);
 	}
 	StateAddRow(s, v, null);
+}
+
+/*
+ * clv_data_trans(state, flags, frequency, recency, t, monetary): add one
+ * customer (the 0.4.0 declaration, state internal).
+ */
+Datum
+clv_data_trans(PG_FUNCTION_ARGS)
+{
+	MemoryContext aggcxt,
+				old;
+	ClvDataState *s;
+
+	if (!AggCheckCallContext(fcinfo, &aggcxt))
+		elog(ERROR, "clv_data_trans called in non-aggregate context");
+	old = MemoryContextSwitchTo(aggcxt);
+	s = PG_ARGISNULL(0) ? NULL : (ClvDataState *) PG_GETARG_POINTER(0);
+	if (s == NULL)
+		s = StateCreate(DataFlagsArg(fcinfo, NULL), 0, 0);
+	else
+		(void) DataFlagsArg(fcinfo, s);
+	DataAddArgs(s, fcinfo);
 	MemoryContextSwitchTo(old);
 	PG_RETURN_POINTER(s);
 }
@@ -585,6 +602,11 @@ StateMerge(ClvDataState *dst, const ClvDataState *src)
 {
 	int32	   *map = NULL;
 
+	if (dst->flags != src->flags)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("clv_data flags must be the same for every row"),
+				 errhint("Pass one constant as the flags argument.")));
 	dst->skipped += src->skipped;
 	if (src->flags & COLLECT_HISTORY)
 	{
@@ -625,11 +647,6 @@ clv_data_combine(PG_FUNCTION_ARGS)
 	old = MemoryContextSwitchTo(aggcxt);
 	if (a == NULL)
 		a = StateCreate(b->flags, b->hist.n, b->spend.n);
-	if (a->flags != b->flags)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("clv_data flags must be the same for every row"),
-				 errhint("Pass one constant as the flags argument.")));
 	StateMerge(a, b);
 	StateAssertValid(a);
 	MemoryContextSwitchTo(old);
@@ -658,24 +675,35 @@ PutBytes(char **at, const void *src, Size n)
 	*at += n;
 }
 
-/*
- * The serialized form: a header, then the arrays as they are in memory
- * (the state never leaves this server: parallel workers and the final
- * value of train()'s own query), so writing and reading it are copies.
- */
-static bytea *
-StateSerialize(const ClvDataState *s)
+static const PartialKind ClvDataKind;
+
+/* Payload bytes of a state's flat form, refused beyond what a value holds */
+static Size
+StateFlatSize(void *p)
 {
-	ClvDataHeader hdr;
+	const ClvDataState *s = (const ClvDataState *) p;
 	Size		size = StateBytes(s->flags, s->hist.n, s->spend.n);
-	bytea	   *out;
-	char	   *at;
 
 	if (size > MaxAllocHugeSize - VARHDRSZ || size >= (Size) 1 << 30)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("compressed training data of %zu bytes exceeds the 1 GB limit of a value", size),
 				 errhint("Round recency and t to whole days, or train on a sample of customers.")));
+	return size;
+}
+
+/*
+ * The flat form: a header, then the arrays as they are in memory (native
+ * byte order: a node of another byte order reads a format it refuses), so
+ * writing and reading it are copies.
+ */
+static void
+StateFlatten(void *p, char *at, Size size)
+{
+	const ClvDataState *s = (const ClvDataState *) p;
+	ClvDataHeader hdr;
+
+	Assert(size == StateBytes(s->flags, s->hist.n, s->spend.n));
 	memset(&hdr, 0, sizeof(hdr));
 	hdr.format = CLV_DATA_FORMAT;
 	hdr.flags = s->flags;
@@ -684,9 +712,6 @@ StateSerialize(const ClvDataState *s)
 	hdr.nspend = (s->flags & COLLECT_SPEND) ? s->spend.n : 0;
 	hdr.hist_max_x = s->hist.max_x;
 	hdr.spend_max_x = s->spend.max_x;
-	out = palloc_extended(VARHDRSZ + size, MCXT_ALLOC_HUGE);
-	SET_VARSIZE(out, VARHDRSZ + size);
-	at = VARDATA(out);
 	PutBytes(&at, &hdr, sizeof(hdr));
 	if (s->flags & COLLECT_HISTORY)
 	{
@@ -703,34 +728,41 @@ StateSerialize(const ClvDataState *s)
 		if (s->flags & COLLECT_HISTORY)
 			PutBytes(&at, s->spend.hist, sizeof(int32) * hdr.nspend);
 	}
+}
+
+/* The state as a bytea (the final value of train()'s query) */
+static bytea *
+StateSerialize(const ClvDataState *s)
+{
+	Size		size = StateFlatSize((void *) s);
+	bytea	   *out = palloc_extended(VARHDRSZ + size, MCXT_ALLOC_HUGE);
+
+	SET_VARSIZE(out, VARHDRSZ + size);
+	StateFlatten((void *) s, VARDATA(out), size);
 	return out;
 }
 
 /*
- * Check a serialized state: its format, its flags, counts that match its
- * length exactly, and every history reference in range.
+ * Check a flat state's header: its format, its flags, and counts that
+ * match its length exactly.
  */
 static ClvDataHeader
-StateCheck(bytea *bytes)
+StateCheck(const char *data, Size len)
 {
 	ClvDataHeader hdr;
-	Size		len = VARSIZE_ANY_EXHDR(bytes);
 
 	if (len < sizeof(hdr))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("invalid clv_data state: %zu bytes", len)));
-	memcpy(&hdr, VARDATA_ANY(bytes), sizeof(hdr));
+		PartialInvalid(&ClvDataKind, psprintf("%zu bytes", len));
+	memcpy(&hdr, data, sizeof(hdr));
 	if (hdr.format != CLV_DATA_FORMAT || hdr.flags < 1 || hdr.flags > 3 ||
-		hdr.nhist < 0 || hdr.nspend < 0 || hdr.nhist > PG_INT32_MAX || hdr.nspend > len ||
+		hdr.nhist < 0 || hdr.nspend < 0 || hdr.nhist > PG_INT32_MAX || hdr.nspend > (int64) len ||
 		hdr.hist_max_x < 0 || hdr.hist_max_x > CLV_MAX_FREQUENCY ||
 		hdr.spend_max_x < 0 || hdr.spend_max_x > CLV_MAX_FREQUENCY ||
-		StateBytes(hdr.flags, hdr.nhist, hdr.nspend) != len)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("invalid clv_data state: format %d, flags %d, " INT64_FORMAT " histories, "
-						INT64_FORMAT " spends in %zu bytes",
-						hdr.format, hdr.flags, hdr.nhist, hdr.nspend, len)));
+		!(hdr.skipped >= 0) || StateBytes(hdr.flags, hdr.nhist, hdr.nspend) != len)
+		PartialInvalid(&ClvDataKind,
+					   psprintf("format %d, flags %d, " INT64_FORMAT " histories, " INT64_FORMAT
+								" spends in %zu bytes", hdr.format, hdr.flags, hdr.nhist,
+								hdr.nspend, len));
 	return hdr;
 }
 
@@ -743,15 +775,46 @@ GetBytes(const char **at, void *dst, Size n)
 }
 
 /*
- * The arrays of a serialized state, copied into a state without its hash
- * (what train() reads), or with it rebuilt (what combine needs).
+ * Refuse histories and spends a training could not have counted (a
+ * caller's bytes): whole frequencies within the maxima, 0 <= t_x <= T,
+ * positive finite weights, positive finite mean spends of repeat
+ * customers, history references in range.
+ */
+static void
+StateCheckValues(const ClvDataState *s, const ClvDataHeader *hdr)
+{
+	for (int64 r = 0; (s->flags & COLLECT_HISTORY) && r < s->hist.n; r++)
+	{
+		double		x = s->hist.x[r];
+
+		CHECK_FOR_INTERRUPTS();
+		if (!(x >= 0 && x <= hdr->hist_max_x && (double) (int32) x == x &&
+			  s->hist.tx[r] >= 0 && s->hist.tx[r] <= s->hist.T[r] && s->hist.T[r] > 0 &&
+			  s->hist.T[r] < INFINITY && s->hist.w[r] > 0 && s->hist.w[r] < INFINITY))
+			PartialInvalid(&ClvDataKind, psprintf("history " INT64_FORMAT " is out of range", r));
+	}
+	for (int64 r = 0; (s->flags & COLLECT_SPEND) && r < s->spend.n; r++)
+	{
+		double		x = s->spend.x[r];
+
+		if (!(x >= 1 && x <= hdr->spend_max_x && (double) (int32) x == x &&
+			  s->spend.m[r] > 0 && s->spend.m[r] < INFINITY) ||
+			((s->flags & COLLECT_HISTORY) && (s->spend.hist[r] < 0 || s->spend.hist[r] >= hdr->nhist)))
+			PartialInvalid(&ClvDataKind, psprintf("spend " INT64_FORMAT " is out of range", r));
+	}
+}
+
+/*
+ * The arrays of a flat state, copied into a state without its hash (what
+ * train() reads), or with it rebuilt (what combine needs); every value is
+ * checked.
  */
 static ClvDataState *
-StateDeserialize(bytea *bytes, bool hashed)
+StateDeserialize(const char *data, Size len, bool hashed)
 {
-	ClvDataHeader hdr = StateCheck(bytes);
+	ClvDataHeader hdr = StateCheck(data, len);
 	ClvDataState *s = palloc0(sizeof(ClvDataState));
-	const char *at = VARDATA_ANY(bytes) + sizeof(hdr);
+	const char *at = data + sizeof(hdr);
 
 	s->flags = hdr.flags;
 	s->skipped = hdr.skipped;
@@ -768,12 +831,6 @@ StateDeserialize(bytea *bytes, bool hashed)
 		GetBytes(&at, t->tx, sizeof(double) * t->n);
 		GetBytes(&at, t->T, sizeof(double) * t->n);
 		GetBytes(&at, t->w, sizeof(double) * t->n);
-		if (hashed)
-		{
-			HistIndex(t, t->cap);
-			pfree(t->w);
-			t->w = NULL;
-		}
 	}
 	if (hdr.flags & COLLECT_SPEND)
 	{
@@ -787,28 +844,38 @@ StateDeserialize(bytea *bytes, bool hashed)
 		GetBytes(&at, sp->x, sizeof(double) * sp->n);
 		GetBytes(&at, sp->m, sizeof(double) * sp->n);
 		if (hdr.flags & COLLECT_HISTORY)
-		{
 			GetBytes(&at, sp->hist, sizeof(int32) * sp->n);
-			for (int64 r = 0; r < sp->n; r++)
-				if (sp->hist[r] < 0 || sp->hist[r] >= hdr.nhist)
-					ereport(ERROR,
-							(errcode(ERRCODE_DATA_EXCEPTION),
-							 errmsg("invalid clv_data state: history %d of " INT64_FORMAT,
-									sp->hist[r], hdr.nhist)));
-		}
 		else
 			memset(sp->hist, 0xff, sizeof(int32) * sp->n);	/* -1: none */
-		if (hashed)
-		{
-			sp->cap = Max(sp->n, 256);
-			sp->x = repalloc_huge(sp->x, sizeof(double) * sp->cap);
-			sp->m = repalloc_huge(sp->m, sizeof(double) * sp->cap);
-			sp->hist = repalloc_huge(sp->hist, sizeof(int32) * sp->cap);
-		}
+	}
+	StateCheckValues(s, &hdr);
+	if (hashed && (hdr.flags & COLLECT_HISTORY))
+	{
+		HistIndex(&s->hist, s->hist.cap);
+		pfree(s->hist.w);
+		s->hist.w = NULL;
+	}
+	if (hashed && (hdr.flags & COLLECT_SPEND))
+	{
+		SpendRows  *sp = &s->spend;
+
+		sp->cap = Max(sp->n, 256);
+		sp->x = repalloc_huge(sp->x, sizeof(double) * sp->cap);
+		sp->m = repalloc_huge(sp->m, sizeof(double) * sp->cap);
+		sp->hist = repalloc_huge(sp->hist, sizeof(int32) * sp->cap);
 	}
 	s->last_notice = GetCurrentTimestamp();
 	return s;
 }
+
+/* The kind's expand: a state with its hash, ready to be added to */
+static void *
+StateExpand(const char *data, Size size)
+{
+	return StateDeserialize(data, size, true);
+}
+
+static const PartialKind ClvDataKind = {"clv_data", StateFlatSize, StateFlatten, StateExpand};
 
 /* clv_data_serialize(state): the state as bytes (StateSerialize) */
 Datum
@@ -823,9 +890,11 @@ clv_data_serialize(PG_FUNCTION_ARGS)
 Datum
 clv_data_deserialize(PG_FUNCTION_ARGS)
 {
+	bytea	   *b = PG_GETARG_BYTEA_PP(0);
+
 	if (!AggCheckCallContext(fcinfo, NULL))
 		elog(ERROR, "clv_data_deserialize called in non-aggregate context");
-	PG_RETURN_POINTER(StateDeserialize(PG_GETARG_BYTEA_PP(0), true));
+	PG_RETURN_POINTER(StateDeserialize(VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b), true));
 }
 
 /* The final value: the serialized state (NULL when no row was read) */
@@ -836,6 +905,68 @@ clv_data_final(PG_FUNCTION_ARGS)
 		PG_RETURN_NULL();
 	StateAssertValid((ClvDataState *) PG_GETARG_POINTER(0));
 	PG_RETURN_BYTEA_P(StateSerialize((ClvDataState *) PG_GETARG_POINTER(0)));
+}
+
+/*
+ * clv_data_sfunc(state bytea, flags, frequency, recency, t, monetary): the
+ * 0.5.0 transition, its state an expanded object (partial.h).
+ */
+Datum
+clv_data_sfunc(PG_FUNCTION_ARGS)
+{
+	PartialState *ps = PartialArg(fcinfo, 0, &ClvDataKind, true);
+	MemoryContext old;
+
+	if (ps == NULL)
+	{
+		int			flags = DataFlagsArg(fcinfo, NULL);
+
+		ps = PartialNew(fcinfo, &ClvDataKind);
+		old = MemoryContextSwitchTo(ps->cxt);
+		ps->state = StateCreate(flags, 0, 0);
+		MemoryContextSwitchTo(old);
+	}
+	else
+		(void) DataFlagsArg(fcinfo, (ClvDataState *) ps->state);
+	old = MemoryContextSwitchTo(ps->cxt);
+	DataAddArgs((ClvDataState *) ps->state, fcinfo);
+	MemoryContextSwitchTo(old);
+	return PartialResult(fcinfo, ps);
+}
+
+/* clv_data_combinefunc(bytea, bytea): b merged into a; b is never modified */
+Datum
+clv_data_combinefunc(PG_FUNCTION_ARGS)
+{
+	PartialState *a = PartialArg(fcinfo, 0, &ClvDataKind, true);
+	const ClvDataState *b;
+	MemoryContext old;
+
+	if (a == NULL)
+	{
+		a = PartialArg(fcinfo, 1, &ClvDataKind, false);
+		if (a == NULL)
+			PG_RETURN_NULL();
+		return PartialResult(fcinfo, a);
+	}
+	b = (const ClvDataState *) PartialPeek(fcinfo, 1, &ClvDataKind);
+	if (b != NULL)
+	{
+		old = MemoryContextSwitchTo(a->cxt);
+		StateMerge((ClvDataState *) a->state, b);
+		StateAssertValid((ClvDataState *) a->state);
+		MemoryContextSwitchTo(old);
+	}
+	return PartialResult(fcinfo, a);
+}
+
+/* clv_data_finalfunc(bytea): the state's bytes */
+Datum
+clv_data_finalfunc(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	PG_RETURN_BYTEA_P(PG_GETARG_BYTEA_P(0));
 }
 
 /* ---------------------------------------------------------------------
@@ -960,17 +1091,20 @@ InputColumns(int flags, int *col)
 
 /*
  * Whether the source can be read by a scan of its heap instead of a
- * query: a plain table without inheritance children and without row-level
- * security for the current user (column privileges are checked before
- * either path).  The scan skips
- * the executor's per-row work, the bulk of the read for a narrow table.
+ * query: a plain local table without inheritance children and without
+ * row-level security for the current user (column privileges are checked
+ * before either path).  A Citus table is not one, whatever its kind says:
+ * its rows are in its shards, and the coordinator's own heap of it is
+ * empty or stale (a table filled, then distributed).  The scan skips the
+ * executor's per-row work, the bulk of the read for a narrow table.
  */
 static bool
 DirectScanAllowed(const Source *src)
 {
 	return get_rel_relkind(src->relid) == RELKIND_RELATION &&
 		!has_subclass(src->relid) &&
-		check_enable_rls(src->relid, InvalidOid, true) != RLS_ENABLED;
+		check_enable_rls(src->relid, InvalidOid, true) != RLS_ENABLED &&
+		!CitusTable(src->relid);
 }
 
 /* Read a plain table with a heap scan, at the active snapshot */
@@ -1078,7 +1212,11 @@ ReadData(const Source *src, const FeatureSpec *spec, int flags, ClvData *d)
 	if (isnull)
 		d->state = StateCreate(flags, 0, 0);
 	else
-		d->state = StateDeserialize(DatumGetByteaPP(v), false);
+	{
+		bytea	   *b = DatumGetByteaPP(v);
+
+		d->state = StateDeserialize(VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b), false);
+	}
 	DataArrays(d);
 }
 
