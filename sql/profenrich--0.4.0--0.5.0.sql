@@ -364,3 +364,36 @@ CREATE AGGREGATE @extschema@.clv_data(flags integer, frequency float8, recency f
 );
 COMMENT ON AGGREGATE @extschema@.clv_data(integer, float8, float8, float8, float8) IS
     'Customer summaries compressed into distinct histories with weights (flags 1: purchase, 2: spend, 3: both), as train() reads them';
+
+-- The forms Citus pushes down: Citus' worker_partial_agg checks an aggregate's declared
+-- argument types against its arguments, which a VARIADIC "any" aggregate never matches, so
+-- train() passes a Citus table's rows as ROW(col1, ...) with their names beside them
+CREATE FUNCTION @extschema@.linear_stats_row_sfunc(state bytea, spec bytea, names text[], "row" record)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.linear_stats_row_sfunc(bytea, bytea, text[], record) IS
+    'Transition of linear_stats(bytea, text[], record): adds a row given as ROW(...) with its column names';
+CREATE AGGREGATE @extschema@.linear_stats(spec bytea, names text[], "row" record) (
+    SFUNC = @extschema@.linear_stats_row_sfunc,
+    STYPE = bytea,
+    SSPACE = 65536,
+    FINALFUNC = @extschema@.linear_stats_finalfunc,
+    COMBINEFUNC = @extschema@.linear_stats_combinefunc,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE @extschema@.linear_stats(bytea, text[], record) IS
+    'linear_stats over rows given as ROW(col1, ...) with their column names: the form Citus pushes down to its workers';
+CREATE FUNCTION @extschema@.logistic_step_row_sfunc(state bytea, spec bytea, params float8[], names text[],
+                                                    "row" record)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.logistic_step_row_sfunc(bytea, bytea, float8[], text[], record) IS
+    'Transition of logistic_step(bytea, float8[], text[], record): adds a row given as ROW(...) with its column names';
+CREATE AGGREGATE @extschema@.logistic_step(spec bytea, params float8[], names text[], "row" record) (
+    SFUNC = @extschema@.logistic_step_row_sfunc,
+    STYPE = bytea,
+    SSPACE = 8192,
+    FINALFUNC = @extschema@.logistic_step_finalfunc,
+    COMBINEFUNC = @extschema@.logistic_step_combinefunc,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE @extschema@.logistic_step(bytea, float8[], text[], record) IS
+    'logistic_step over rows given as ROW(col1, ...) with their column names: the form Citus pushes down to its workers';

@@ -619,16 +619,20 @@ FeatureReaderLoadSlot(FeatureReader *r, TupleTableSlot *slot)
 	r->row = r->rowbuf;
 }
 
-/* Bind to a composite type unless bound to it already */
+/*
+ * Bind to a composite type unless bound to it already; with names (one
+ * per attribute), its columns are those names by position (a row built as
+ * ROW(...) has no names of its own), else the type's attribute names.
+ */
 static void
 BindComposite(FeatureReader *r, const FeatureSpec *spec, HeapTupleHeader td,
-			  bool want_target, bool want_key)
+			  bool want_target, bool want_key, const char **names, int nnames)
 {
 	Oid			tupType = HeapTupleHeaderGetTypeId(td);
 	int32		tupTypmod = HeapTupleHeaderGetTypMod(td);
 	MemoryContext old;
 	TupleDesc	desc;
-	const char **names;
+	const char **attnames;
 	Oid		   *types;
 	Oid		   *colls;
 
@@ -638,18 +642,26 @@ BindComposite(FeatureReader *r, const FeatureSpec *spec, HeapTupleHeader td,
 	desc = lookup_rowtype_tupdesc(tupType, tupTypmod);
 	r->tupdesc = CreateTupleDescCopy(desc);
 	ReleaseTupleDesc(desc);
-	names = palloc(sizeof(char *) * Max(r->tupdesc->natts, 1));
+	if (names != NULL && nnames != r->tupdesc->natts)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%d column names for a row of %d columns", nnames, r->tupdesc->natts),
+				 errhint("Pass one name per column of the row, in the same order.")));
+	attnames = palloc(sizeof(char *) * Max(r->tupdesc->natts, 1));
 	types = palloc(sizeof(Oid) * Max(r->tupdesc->natts, 1));
 	colls = palloc(sizeof(Oid) * Max(r->tupdesc->natts, 1));
 	for (int i = 0; i < r->tupdesc->natts; i++)
 	{
 		Form_pg_attribute att = TupleDescAttr(r->tupdesc, i);
 
-		names[i] = att->attisdropped ? NULL : NameStr(att->attname);
+		attnames[i] = att->attisdropped ? NULL : names ? names[i] : NameStr(att->attname);
 		types[i] = att->atttypid;
 		colls[i] = att->attcollation;
 	}
-	BindNames(r, spec, names, types, colls, r->tupdesc->natts, want_target, want_key);
+	BindNames(r, spec, attnames, types, colls, r->tupdesc->natts, want_target, want_key);
+	/* a key without a collation of its own (a ROW's field) hashes as its type does */
+	if (r->key_pos >= 0 && !OidIsValid(r->key_collation))
+		r->key_collation = get_typcollation(types[r->key_pos]);
 	r->width = BoundWidth(r, spec);
 	if (r->slot)
 		ExecDropSingleTupleTableSlot(r->slot);
@@ -660,17 +672,12 @@ BindComposite(FeatureReader *r, const FeatureSpec *spec, HeapTupleHeader td,
 	MemoryContextSwitchTo(old);
 }
 
-/*
- * Make a composite datum the current row: bind to its type if needed, then
- * deform it once, up to the last attribute the model reads.
- */
-void
-FeatureReaderLoadComposite(FeatureReader *r, const FeatureSpec *spec, HeapTupleHeader td,
-						   bool want_target, bool want_key)
+/* Deform the composite datum td up to the last attribute the binding reads: the current row */
+static void
+LoadBoundComposite(FeatureReader *r, HeapTupleHeader td)
 {
 	HeapTupleData tuple;
 
-	BindComposite(r, spec, td, want_target, want_key);
 	tuple.t_len = HeapTupleHeaderGetDatumLength(td);
 	ItemPointerSetInvalid(&tuple.t_self);
 	tuple.t_tableOid = InvalidOid;
@@ -683,6 +690,52 @@ FeatureReaderLoadComposite(FeatureReader *r, const FeatureSpec *spec, HeapTupleH
 		r->rowbuf[i].isnull = r->slot->tts_isnull[i];
 	}
 	r->row = r->rowbuf;
+}
+
+/*
+ * Make a composite datum the current row: bind to its type if needed, then
+ * deform it once, up to the last attribute the model reads.
+ */
+void
+FeatureReaderLoadComposite(FeatureReader *r, const FeatureSpec *spec, HeapTupleHeader td,
+						   bool want_target, bool want_key)
+{
+	BindComposite(r, spec, td, want_target, want_key, NULL, 0);
+	LoadBoundComposite(r, td);
+}
+
+/*
+ * Make a row built as ROW(col1, col2, ...) the current row, its columns
+ * named by the text[] argument names_arg of the call (the form Citus can
+ * push down: an aggregate's arguments of fixed types).  The names are
+ * read once, when the reader binds to the row's type.
+ */
+void
+FeatureReaderLoadRecord(FeatureReader *r, const FeatureSpec *spec, FunctionCallInfo fcinfo,
+						int names_arg, HeapTupleHeader td, bool want_target, bool want_key)
+{
+	if (!r->bound || r->tupType != HeapTupleHeaderGetTypeId(td) ||
+		r->tupTypmod != HeapTupleHeaderGetTypMod(td))
+	{
+		Datum	   *elems;
+		bool	   *nulls;
+		int			n;
+		const char **names;
+
+		if (PG_ARGISNULL(names_arg))
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("column names must not be NULL"),
+					 errhint("Pass one name per column of the row.")));
+		deconstruct_array(PG_GETARG_ARRAYTYPE_P(names_arg), TEXTOID, -1, false, TYPALIGN_INT,
+						  &elems, &nulls, &n);
+		names = palloc(sizeof(char *) * Max(n, 1));
+		for (int i = 0; i < n; i++)
+			names[i] = nulls[i] ? NULL : TextDatumGetCString(elems[i]);
+		r->bound = false;
+		BindComposite(r, spec, td, want_target, want_key, names, n);
+	}
+	LoadBoundComposite(r, td);
 }
 
 /*

@@ -166,6 +166,9 @@ extern char *FeatureSpecToJson(const FeatureSpec *spec);
 extern void FeatureReaderInit(FeatureReader *r, MemoryContext mcxt);
 extern void FeatureReaderLoadComposite(FeatureReader *r, const FeatureSpec *spec,
 									   HeapTupleHeader td, bool want_target, bool want_key);
+extern void FeatureReaderLoadRecord(FeatureReader *r, const FeatureSpec *spec,
+									FunctionCallInfo fcinfo, int names_arg, HeapTupleHeader td,
+									bool want_target, bool want_key);
 extern void FeatureReaderBindDesc(FeatureReader *r, const FeatureSpec *spec, TupleDesc desc,
 								  bool want_target, bool want_key);
 extern void FeatureReaderLoadSlot(FeatureReader *r, TupleTableSlot *slot);

@@ -26,6 +26,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
+#include "citus.h"
 #include "glm.h"
 #include "trainer.h"
 
@@ -71,6 +72,7 @@ SourceOpen(Oid relid, Source *src)
 	src->qualname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 											   RelationGetRelationName(rel));
 	src->tupdesc = CreateTupleDescCopy(RelationGetDescr(rel));
+	src->citus = CitusTable(relid);
 	relation_close(rel, AccessShareLock);
 }
 
@@ -380,12 +382,29 @@ ColumnNames(List *cols)
 }
 
 /*
+ * How a training pass passes the needed columns cols to an aggregate after
+ * its names argument: one argument per column, which spares the executor
+ * building a composite value per row; for a Citus table, ROW(col1, ...),
+ * since Citus pushes down only an aggregate whose declared argument types
+ * match its arguments (never true of VARIADIC "any").  Beyond the
+ * arguments a call takes, ROW(...) too when rows_ok, else NULL.
+ */
+char *
+PassArguments(const FeatureSpec *spec, const Source *src, List *cols, bool rows_ok)
+{
+	if (list_length(cols) <= FUNC_MAX_ARGS - 4 && !src->citus)
+		return ColumnList(cols);
+	if (src->citus || rows_ok)
+		return psprintf("ROW(%s)", ColumnList(cols));
+	return NULL;
+}
+
+/*
  * The one pass over the data, which PostgreSQL may split across parallel
- * workers: SELECT profenrich.linear_stats(spec, names, col1, col2, ...)
- * FROM source.  Passing columns as arguments spares building a composite
- * value per row and reads only the needed columns (as column privileges
- * require).  Beyond the argument limit, rows go as composites of a
- * subquery of the needed columns.
+ * workers, and Citus across its workers: SELECT profenrich.linear_stats(spec,
+ * names, col1, col2, ...) FROM source (PassArguments).  Only the needed
+ * columns are read (as column privileges require).  Beyond the argument
+ * limit, rows go as composites of a subquery of the needed columns.
  */
 LinearStats *
 RunStatsPass(const FeatureSpec *spec, const Source *src)
@@ -393,21 +412,50 @@ RunStatsPass(const FeatureSpec *spec, const Source *src)
 	List	   *cols = NeededColumns(spec);
 	Oid			types[2] = {BYTEAOID, TEXTARRAYOID};
 	Datum		values[2] = {PointerGetDatum(SpecBytes(spec)), ColumnNames(cols)};
+	char	   *args = PassArguments(spec, src, cols, false);
 	char	   *sql;
 	bool		isnull;
 	Datum		d;
 
-	if (list_length(cols) <= FUNC_MAX_ARGS - 3)
-		sql = psprintf("SELECT profenrich.linear_stats($1, $2, %s) FROM %s",
-					   ColumnList(cols), src->qualname);
+	if (args != NULL)
+		sql = psprintf("SELECT profenrich.linear_stats($1, $2, %s) FROM %s", args, src->qualname);
 	else
 		sql = psprintf("SELECT profenrich.linear_stats(pe_src.*, $1) "
 					   "FROM (SELECT %s FROM %s) AS pe_src", ColumnList(cols), src->qualname);
-	TrainQuery(sql, list_length(cols) <= FUNC_MAX_ARGS - 3 ? 2 : 1, types, values, 0);
+	TrainQuery(sql, args != NULL ? 2 : 1, types, values, 0);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (isnull)
 		return NULL;
 	return LinearStatsFromBytes(DatumGetByteaPP(d));
+}
+
+/*
+ * Rows the source is expected to hold, as the planner's statistics say
+ * (pg_class.reltuples; of every shard, for a Citus table), or -1 when
+ * unknown (a view, a table never analyzed).
+ */
+double
+SourceEstimatedRows(const Source *src)
+{
+	Oid			types[1] = {OIDOID};
+	Datum		values[1] = {ObjectIdGetDatum(src->relid)};
+	bool		isnull;
+	Datum		d;
+
+	if (!src->citus)
+		TrainQuery("SELECT CASE WHEN relkind OPERATOR(pg_catalog.=) 'v' OR reltuples OPERATOR(pg_catalog.<) 0 "
+				   "THEN -1 ELSE reltuples END::pg_catalog.float8 FROM pg_catalog.pg_class "
+				   "WHERE oid OPERATOR(pg_catalog.=) $1", 1, types, values, 1);
+	else
+		TrainQuery("SELECT CASE WHEN pg_catalog.bool_or(NOT success OR result::pg_catalog.float8 "
+				   "OPERATOR(pg_catalog.<) 0) THEN -1 ELSE pg_catalog.sum(result::pg_catalog.float8) END "
+				   "FROM pg_catalog.run_command_on_shards($1::pg_catalog.regclass, "
+				   "'SELECT reltuples FROM pg_catalog.pg_class WHERE oid OPERATOR(pg_catalog.=) ''%s''::pg_catalog.regclass')",
+				   1, types, values, 0);
+	if (SPI_processed == 0)
+		return -1;
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	return isnull ? -1 : DatumGetFloat8(d);
 }
 
 /* Slots of the numeric columns, in missing-indicator order */

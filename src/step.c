@@ -53,6 +53,8 @@ PG_FUNCTION_INFO_V1(linear_stats_finalfunc);
 PG_FUNCTION_INFO_V1(logistic_step_sfunc);
 PG_FUNCTION_INFO_V1(logistic_step_combinefunc);
 PG_FUNCTION_INFO_V1(logistic_step_finalfunc);
+PG_FUNCTION_INFO_V1(linear_stats_row_sfunc);
+PG_FUNCTION_INFO_V1(logistic_step_row_sfunc);
 
 static const PartialKind LinearStatsKind;
 static const PartialKind LogisticStepKind;
@@ -674,6 +676,30 @@ linear_stats_args_sfunc(PG_FUNCTION_ARGS)
 }
 
 /*
+ * linear_stats_row_sfunc(state bytea, spec bytea, names text[], row
+ * record): the row as ROW(col1, ...), its columns named by names; the form
+ * whose argument types are fixed, which Citus pushes down.
+ */
+Datum
+linear_stats_row_sfunc(PG_FUNCTION_ARGS)
+{
+	PartialState *ps;
+	LinearStats *s;
+
+	if (PG_ARGISNULL(3))
+	{
+		if (PG_ARGISNULL(0))
+			PG_RETURN_NULL();
+		return PartialResult(fcinfo, PartialArg(fcinfo, 0, &LinearStatsKind, true));
+	}
+	ps = StatsState(fcinfo, 1);
+	s = (LinearStats *) ps->state;
+	FeatureReaderLoadRecord(&s->reader, s->spec, fcinfo, 2, PG_GETARG_HEAPTUPLEHEADER(3), true, true);
+	StatsAccumulate(s);
+	return PartialResult(fcinfo, ps);
+}
+
+/*
  * linear_stats_combinefunc(bytea, bytea): either side may be NULL; the
  * first state is updated in place inside an aggregate, the second never.
  */
@@ -841,16 +867,26 @@ LogisticStepArgs(FunctionCallInfo fcinfo)
  * are passed over.
  */
 static void
-LogisticStepAdd(LogisticStepState *s, FunctionCallInfo fcinfo)
+LogisticStepAdd(LogisticStepState *s, FunctionCallInfo fcinfo, bool record)
 {
 	const FeatureSpec *spec = s->spec;
 	double		label;
 	int			nmissing;
 	double	   *row;
 
-	if (unlikely(!s->reader.bound))
-		FeatureReaderBindArgs(&s->reader, spec, fcinfo, 3, true, true);
-	FeatureReaderLoadArgs(&s->reader, fcinfo, 3);
+	if (record)
+	{
+		if (PG_ARGISNULL(4))
+			return;
+		FeatureReaderLoadRecord(&s->reader, spec, fcinfo, 3, PG_GETARG_HEAPTUPLEHEADER(4),
+								true, true);
+	}
+	else
+	{
+		if (unlikely(!s->reader.bound))
+			FeatureReaderBindArgs(&s->reader, spec, fcinfo, 3, true, true);
+		FeatureReaderLoadArgs(&s->reader, fcinfo, 3);
+	}
 	if (!FeatureReadTarget(&s->reader, spec, &label))
 		return;
 	if (FeatureEncodeRow(&s->reader, spec, s->x + 1, s->missing, &nmissing))
@@ -921,7 +957,7 @@ logistic_step_trans(PG_FUNCTION_ARGS)
 	LogisticStepArgs(fcinfo);
 	s = PG_ARGISNULL(0) ? LogisticStepCreate(fcinfo, aggcxt) :
 		(LogisticStepState *) PG_GETARG_POINTER(0);
-	LogisticStepAdd(s, fcinfo);
+	LogisticStepAdd(s, fcinfo, false);
 	PG_RETURN_POINTER(s);
 }
 
@@ -1021,16 +1057,11 @@ static const PartialKind LogisticStepKind = {
 	"logistic_step", LogisticStepFlatSize, LogisticStepFlatten, LogisticStepExpand
 };
 
-/*
- * logistic_step_sfunc(state bytea, spec bytea, params float8[], names
- * text[], VARIADIC "any"): the 0.5.0 transition; a state rebuilt from
- * bytes is given the spec and parameters.
- */
-Datum
-logistic_step_sfunc(PG_FUNCTION_ARGS)
+/* The 0.5.0 transition's state, created or given the spec and parameters */
+static PartialState *
+LogisticStepState0(FunctionCallInfo fcinfo)
 {
 	PartialState *ps;
-	LogisticStepState *s;
 
 	LogisticStepArgs(fcinfo);
 	ps = PartialArg(fcinfo, 0, &LogisticStepKind, true);
@@ -1039,10 +1070,36 @@ logistic_step_sfunc(PG_FUNCTION_ARGS)
 		ps = PartialNew(fcinfo, &LogisticStepKind);
 		ps->state = LogisticStepAttach(NULL, fcinfo, ps->cxt);
 	}
-	s = (LogisticStepState *) ps->state;
-	if (s->spec == NULL)
-		LogisticStepAttach(s, fcinfo, ps->cxt);
-	LogisticStepAdd(s, fcinfo);
+	else if (((LogisticStepState *) ps->state)->spec == NULL)
+		LogisticStepAttach((LogisticStepState *) ps->state, fcinfo, ps->cxt);
+	return ps;
+}
+
+/*
+ * logistic_step_sfunc(state bytea, spec bytea, params float8[], names
+ * text[], VARIADIC "any"): the 0.5.0 transition; a state rebuilt from
+ * bytes is given the spec and parameters.
+ */
+Datum
+logistic_step_sfunc(PG_FUNCTION_ARGS)
+{
+	PartialState *ps = LogisticStepState0(fcinfo);
+
+	LogisticStepAdd((LogisticStepState *) ps->state, fcinfo, false);
+	return PartialResult(fcinfo, ps);
+}
+
+/*
+ * logistic_step_row_sfunc(state bytea, spec bytea, params float8[], names
+ * text[], row record): the row as ROW(col1, ...), the form whose argument
+ * types are fixed, which Citus pushes down.
+ */
+Datum
+logistic_step_row_sfunc(PG_FUNCTION_ARGS)
+{
+	PartialState *ps = LogisticStepState0(fcinfo);
+
+	LogisticStepAdd((LogisticStepState *) ps->state, fcinfo, true);
 	return PartialResult(fcinfo, ps);
 }
 

@@ -144,24 +144,6 @@ LogisticTarget(TrainJob *job, FeatureKind kind)
 	spec->positive = (char *) positive;
 }
 
-/* Rows the table is expected to hold, or -1 when unknown (views, never analyzed) */
-static double
-EstimatedRows(Oid relid)
-{
-	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	double		rows = -1;
-
-	if (HeapTupleIsValid(tup))
-	{
-		Form_pg_class rel = (Form_pg_class) GETSTRUCT(tup);
-
-		if (rel->relkind != RELKIND_VIEW && rel->reltuples >= 0)
-			rows = rel->reltuples;
-		ReleaseSysCache(tup);
-	}
-	return rows;
-}
-
 /* Refuse a training split without both classes or with too few rows */
 static void
 CheckClasses(const TrainJob *job, double n, double positives)
@@ -591,7 +573,7 @@ StreamingPass(const TrainJob *job, const double *mean, const double *sd, const d
 	Oid			types[3] = {BYTEAOID, FLOAT8ARRAYOID, TEXTARRAYOID};
 	Datum		values[3];
 	char	   *sql = psprintf("SELECT profenrich.logistic_step($1, $2, $3, %s) FROM %s",
-							   ColumnList(cols), job->src.qualname);
+							   PassArguments(job->spec, &job->src, cols, true), job->src.qualname);
 	bool		isnull;
 	bytea	   *b;
 
@@ -736,7 +718,7 @@ TrainLogistic(TrainJob *job)
 {
 	LogisticOptions lo;
 	Size		budget = (Size) profenrich_max_train_memory * 1024;
-	double		rows = EstimatedRows(job->src.relid);
+	double		rows = SourceEstimatedRows(&job->src);
 	double		row_bytes = sizeof(double) * (job->spec->nslots + 2);
 	Size		newton = LogisticNewtonBytes(job->spec->nslots + 1);
 	LoadedData	data;

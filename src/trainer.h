@@ -30,6 +30,7 @@ typedef struct Source
 	Oid			relid;
 	char	   *qualname;		/* quoted schema.name */
 	TupleDesc	tupdesc;		/* copy */
+	bool		citus;			/* a Citus table: its passes use the aggregates' ROW forms */
 } Source;
 
 /* One training run: its inputs, and what the trainer fills in */
@@ -67,6 +68,8 @@ extern List *NeededColumns(const FeatureSpec *spec);
 extern char *ColumnList(List *cols);
 extern Datum ColumnNames(List *cols);
 extern LinearStats *RunStatsPass(const FeatureSpec *spec, const Source *src);
+extern char *PassArguments(const FeatureSpec *spec, const Source *src, List *cols, bool rows_ok);
+extern double SourceEstimatedRows(const Source *src);
 extern int *MissSlots(const FeatureSpec *spec);
 extern void CheckRowCount(const LinearStats *st, const FeatureSpec *spec, const Source *src);
 extern double *ImputeMeans(const LinearStats *st, FeatureSpec *spec, const int *miss_slot);
