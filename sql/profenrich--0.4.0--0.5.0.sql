@@ -397,3 +397,71 @@ CREATE AGGREGATE @extschema@.logistic_step(spec bytea, params float8[], names te
 );
 COMMENT ON AGGREGATE @extschema@.logistic_step(bytea, float8[], text[], record) IS
     'logistic_step over rows given as ROW(col1, ...) with their column names: the form Citus pushes down to its workers';
+
+-- Scoring Citus tables: the pinned forms.  With profenrich in shared_preload_libraries after
+-- citus, the planner turns a scoring call by model name in a query over a Citus table into its
+-- form over the model's params (a bytea constant, the version deployed when the query was
+-- planned), which the workers read without a registry.  IMMUTABLE: they read nothing but their
+-- arguments (so Citus also allows them in an UPDATE of a distributed table).
+CREATE FUNCTION @extschema@.score_columns_for(model bytea, version integer, kind integer,
+                                              names text[], VARIADIC "any")
+RETURNS float8 AS 'MODULE_PATHNAME', 'score_columns_for' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.score_columns_for(bytea, integer, integer, text[], "any") IS
+    'Prediction of the model given by its params for a row given as one argument per named column: what the planner turns score() into over a Citus table';
+CREATE FUNCTION @extschema@.class_columns_for(model bytea, version integer, kind integer,
+                                              names text[], VARIADIC "any")
+RETURNS text AS 'MODULE_PATHNAME', 'class_columns_for' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.class_columns_for(bytea, integer, integer, text[], "any") IS
+    'Predicted class of the model given by its params, for a row given as one argument per named column';
+CREATE FUNCTION @extschema@.proba_columns_for(model bytea, version integer, kind integer,
+                                              names text[], VARIADIC "any")
+RETURNS float8[] AS 'MODULE_PATHNAME', 'proba_columns_for' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.proba_columns_for(bytea, integer, integer, text[], "any") IS
+    'Class probabilities of the model given by its params, for a row given as one argument per named column';
+CREATE FUNCTION @extschema@.class_proba_columns_for(model bytea, version integer, class text,
+                                                    names text[], VARIADIC "any")
+RETURNS float8 AS 'MODULE_PATHNAME', 'class_proba_columns_for' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.class_proba_columns_for(bytea, integer, text, text[], "any") IS
+    'Probability of one class under the model given by its params, for a row given as one argument per named column';
+CREATE FUNCTION @extschema@.probs_columns_for(model bytea, version integer, kind integer,
+                                              names text[], VARIADIC "any")
+RETURNS jsonb AS 'MODULE_PATHNAME', 'probs_columns_for' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.probs_columns_for(bytea, integer, integer, text[], "any") IS
+    'Class probabilities of the model given by its params as a jsonb object, for a row given as one argument per named column';
+CREATE FUNCTION @extschema@.score_row_for(model bytea, kind integer, "row" record)
+RETURNS float8 AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.score_row_for(bytea, integer, record) IS
+    'Prediction of the model given by its params for a composite row: the pinned form of score() when the row is not a table''s';
+CREATE FUNCTION @extschema@.class_row_for(model bytea, kind integer, "row" record)
+RETURNS text AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.class_row_for(bytea, integer, record) IS
+    'Predicted class of the model given by its params for a composite row';
+CREATE FUNCTION @extschema@.proba_row_for(model bytea, kind integer, "row" record)
+RETURNS float8[] AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.proba_row_for(bytea, integer, record) IS
+    'Class probabilities of the model given by its params for a composite row';
+CREATE FUNCTION @extschema@.class_proba_row_for(model bytea, class text, "row" record)
+RETURNS float8 AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.class_proba_row_for(bytea, text, record) IS
+    'Probability of one class under the model given by its params for a composite row';
+CREATE FUNCTION @extschema@.percentile(model bytea, score float8, version integer)
+RETURNS smallint AS 'MODULE_PATHNAME', 'percentile' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.percentile(bytea, float8, integer) IS
+    'Percentile (1-100) of a score in the training population of the model given by its params';
+CREATE FUNCTION @extschema@.factors(model bytea, "row" record, k integer, version integer)
+RETURNS text[] AS 'MODULE_PATHNAME', 'factors' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.factors(bytea, record, integer, integer) IS
+    'The k features contributing most to a row''s logit under the logistic model given by its params';
+CREATE FUNCTION @extschema@.expected_purchases(model bytea, periods float8, frequency float8,
+                                               recency float8, t float8)
+RETURNS float8 AS 'MODULE_PATHNAME', 'expected_purchases' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.expected_purchases(bytea, float8, float8, float8, float8) IS
+    'Expected transactions in the next periods under the purchase model given by its params';
+CREATE FUNCTION @extschema@.p_alive(model bytea, frequency float8, recency float8, t float8)
+RETURNS float8 AS 'MODULE_PATHNAME', 'p_alive' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.p_alive(bytea, float8, float8, float8) IS
+    'Probability that a customer is still active under the purchase model given by its params';
+CREATE FUNCTION @extschema@.expected_spend(model bytea, frequency float8, monetary float8)
+RETURNS float8 AS 'MODULE_PATHNAME', 'expected_spend' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.expected_spend(bytea, float8, float8) IS
+    'Gamma-Gamma conditional mean spend per transaction under the spend model given by its params';

@@ -449,7 +449,8 @@ explain(PG_FUNCTION_ARGS)
 /* The cache of factors(): one model and row type per call site */
 typedef struct FactorsCache
 {
-	char	   *name;
+	char	   *name;			/* the model name, or its params' bytes in the pinned form */
+	Size		len;
 	int			asked;
 	Model	   *model;
 	FeatureReader reader;
@@ -457,19 +458,23 @@ typedef struct FactorsCache
 
 /*
  * factors(name, row, k DEFAULT 3, version DEFAULT NULL) returns text[]:
- * the row's k most influential features under a logistic model.
+ * the row's k most influential features under a logistic model.  In the
+ * pinned form the planner gives a query over a Citus table (pushdown.c),
+ * the first argument is the model's params.
  */
 Datum
 factors(PG_FUNCTION_ARGS)
 {
 	FactorsCache *c = (FactorsCache *) fcinfo->flinfo->fn_extra;
-	char	   *name;
+	bool		pinned;
+	bytea	   *arg;
 	int			k,
 				version;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		PG_RETURN_NULL();
-	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	pinned = RegistryArgIsParams(fcinfo, 0);
+	arg = PG_GETARG_BYTEA_PP(0);
 	k = PG_ARGISNULL(2) ? 3 : PG_GETARG_INT32(2);
 	version = PG_ARGISNULL(3) ? 0 : PG_GETARG_INT32(3);
 	if (k < 0)
@@ -477,19 +482,28 @@ factors(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("k must not be negative"),
 				 errhint("Ask for the k most influential features, e.g. 3.")));
-	if (c == NULL || c->asked != version || strcmp(c->name, name) != 0)
+	if (c == NULL || c->asked != version || c->len != VARSIZE_ANY_EXHDR(arg) ||
+		memcmp(c->name, VARDATA_ANY(arg), c->len) != 0)
 	{
 		MemoryContext mcxt = fcinfo->flinfo->fn_mcxt;
 		int			found;
 
 		c = MemoryContextAllocZero(mcxt, sizeof(FactorsCache));
-		c->name = MemoryContextStrdup(mcxt, name);
+		c->len = VARSIZE_ANY_EXHDR(arg);
+		c->name = MemoryContextAlloc(mcxt, c->len + 1);
+		memcpy(c->name, VARDATA_ANY(arg), c->len);
+		c->name[c->len] = '\0';
 		c->asked = version;
-		c->model = RegistryLoad(name, version, &found, mcxt);
+		c->model = pinned ? ModelFromParams(arg, mcxt) : RegistryLoad(c->name, version, &found, mcxt);
 		FeatureReaderInit(&c->reader, mcxt);
 		fcinfo->flinfo->fn_extra = c;
+		if (c->model->ops->explain == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+					 errmsg("factors needs a logistic model, and \"%s\" is %s",
+							pinned ? "(pinned)" : c->name, c->model->ops->name),
+					 errhint("Use factors with a model trained with algorithm 'logistic'.")));
 	}
-	RequireExplainable(c->model, "factors", fcinfo, false);
 	FeatureReaderLoadComposite(&c->reader, c->model->spec, PG_GETARG_HEAPTUPLEHEADER(1),
 							   false, false);
 	PG_RETURN_DATUM(ModelTopFactors(c->model, &c->reader, k));

@@ -18,6 +18,7 @@
 
 #include "linalg.h"
 #include "profenrich.h"
+#include "pushdown.h"
 
 PG_MODULE_MAGIC;
 
@@ -110,6 +111,7 @@ _PG_init(void)
 							PGC_USERSET, GUC_UNIT_KB,
 							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("profenrich");
+	PushdownInit();
 }
 
 /*

@@ -538,6 +538,94 @@ RegistryLoad(const char *name, int version, int *version_out, MemoryContext mcxt
 }
 
 /*
+ * Is argument argno of the call a model's params (the pinned forms over
+ * bytea, pushdown.c) rather than its name?  The type comes from the call
+ * expression, else from the function's declaration.
+ */
+bool
+RegistryArgIsParams(FunctionCallInfo fcinfo, int argno)
+{
+	Oid			type = get_fn_expr_argtype(fcinfo->flinfo, argno);
+
+	if (!OidIsValid(type))
+	{
+		Oid			rettype;
+		Oid		   *argtypes;
+		int			nargs;
+
+		rettype = get_func_signature(fcinfo->flinfo->fn_oid, &argtypes, &nargs);
+		(void) rettype;
+		type = argno < nargs ? argtypes[argno] : InvalidOid;
+	}
+	return type == BYTEAOID;
+}
+
+/*
+ * A model from params a call passes (the pinned forms): a caller's bytes,
+ * so what the registry's reader calls corrupt is an invalid binary
+ * representation here (22P03).  Built in mcxt.
+ */
+Model *
+ModelFromParams(bytea *params, MemoryContext mcxt)
+{
+	MemoryContext old = MemoryContextSwitchTo(mcxt);
+	Model	   *model = NULL;
+
+	PG_TRY();
+	{
+		model = ModelDeserialize(params);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *err;
+
+		MemoryContextSwitchTo(mcxt);
+		err = CopyErrorData();
+		if (err->sqlerrcode != ERRCODE_DATA_CORRUPTED)
+			PG_RE_THROW();
+		FlushErrorState();
+		err->sqlerrcode = ERRCODE_INVALID_BINARY_REPRESENTATION;
+		err->hint = pstrdup("Pass the params of a model of profenrich.models, unchanged.");
+		ReThrowError(err);
+	}
+	PG_END_TRY();
+	MemoryContextSwitchTo(old);
+	return model;
+}
+
+/*
+ * The params of a model version (0: the deployed one) for the planner to
+ * pin into a query over a Citus table: they travel to the workers in the
+ * query's text, where EXPLAIN shows them, so only roles that may read the
+ * model's registry row may (the rule of profenrich.may_read).
+ */
+bytea *
+RegistryPinnedParams(const char *name, int version, int *version_out)
+{
+	RegistryRow row;
+
+	RegistryFetchOrError(name, version, &row);
+	if (!PrivilegeMayRead(row.trained_by, row.source))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to score a Citus table with model \"%s\" version %d",
+						name, row.version),
+				 errdetail("On Citus the model's parameters travel to the workers in the query, and they hold what it learned from %s, which you may not read.",
+						   row.source),
+				 errhint("Ask for SELECT on %s, or for the privileges of its trainer %s.",
+						 row.source, row.trained_by)));
+	*version_out = row.version;
+	return row.params;
+}
+
+/* The registry table, profenrich.models */
+Oid
+RegistryModelsRelation(void)
+{
+	return RegistryRelation("models");
+}
+
+/*
  * Load a model for a reader that shows what it learned (its slots and
  * vocabularies, its parameters): only roles that may see its registry row
  * may, by the rule of profenrich.may_read.

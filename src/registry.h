@@ -6,6 +6,7 @@
 #ifndef PROFENRICH_REGISTRY_H
 #define PROFENRICH_REGISTRY_H
 
+#include "fmgr.h"
 #include "utils/jsonb.h"
 
 #include "model.h"
@@ -39,6 +40,11 @@ extern Model *RegistryLoad(const char *name, int version, int *version_out,
 extern char *RegistrySource(const char *name, int version);
 extern char *RegistryMetric(const char *name, int version, const char *key);
 extern bool RegistryCacheUsable(void);
+extern bool RegistryArgIsParams(FunctionCallInfo fcinfo, int argno);
+extern Model *ModelFromParams(bytea *params, MemoryContext mcxt);
+extern bytea *RegistryPinnedParams(const char *name, int version, int *version_out);
+extern Oid	RegistryModelsRelation(void);
+extern void ScoreCheckKind(Model *model, const char *name, int kind);
 extern uint64 RegistryCacheGeneration(void);
 
 #endif

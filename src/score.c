@@ -38,6 +38,7 @@
 #include "model.h"
 #include "outputs.h"
 #include "registry.h"
+#include "score.h"
 
 PG_FUNCTION_INFO_V1(score);
 PG_FUNCTION_INFO_V1(score_columns);
@@ -59,17 +60,12 @@ PG_FUNCTION_INFO_V1(class_columns_for);
 PG_FUNCTION_INFO_V1(proba_columns_for);
 PG_FUNCTION_INFO_V1(class_proba_columns_for);
 PG_FUNCTION_INFO_V1(probs_columns_for);
+PG_FUNCTION_INFO_V1(score_row_for);
+PG_FUNCTION_INFO_V1(class_row_for);
+PG_FUNCTION_INFO_V1(proba_row_for);
+PG_FUNCTION_INFO_V1(class_proba_row_for);
 
 #define MODEL_NAME_KEY 256
-
-/* What an insight wrapper accepts */
-#define KIND_NONE (-1)			/* not a scoring call: no check */
-#define KIND_ANY 0
-#define KIND_PROPENSITY 1		/* score_churn, score_conversion: a probability */
-#define KIND_VALUE 2			/* predict_ltv: a regression */
-#define KIND_CLASS 3			/* predict_class, predict_proba: a model with classes */
-#define KIND_ENGAGEMENT 4		/* classify_engagement: the same, named so in errors */
-#define KIND_CLASS_PROB 5		/* enrich's <model>_score of a class model: its class's probability */
 
 /*
  * A call site's cache (fn_extra): the model it scores with for the whole
@@ -78,6 +74,10 @@ PG_FUNCTION_INFO_V1(probs_columns_for);
 typedef struct ScoreCache
 {
 	text	   *name;			/* the model name the cache holds */
+	char	   *label;			/* the model as messages name it */
+	bool		pinned;			/* the call passes the model's params, not its name */
+	const char *params_ptr;		/* the params argument last seen */
+	bytea	   *params;			/* a copy of them */
 	int			asked;			/* the version asked for, 0 for the deployed one */
 	Model	   *model;
 	int			version;
@@ -231,36 +231,86 @@ SharedModelGet(const char *name, int version)
  * The cache for this call site, (re)loaded when the model name or version
  * changes; version 0 is the deployed one.  It keeps its model for the
  * whole query.  A scoring call site checks, once, that the model's kind
- * is one it can score (kind KIND_NONE: no check).
+ * is one it can score (kind KIND_NONE: no check).  The model argument
+ * model_arg is a name, or in the pinned forms the planner gives queries
+ * over Citus tables (pushdown.c) the model's params themselves, which the
+ * call site deserializes once: a Citus worker has no registry.
  */
 static void CheckKind(const ScoreCache *c, int kind);
 
+/* Does the cache hold the model the argument names or carries? */
+static bool
+ScoreCacheHolds(const ScoreCache *c, Datum arg, int version)
+{
+	if (c->asked != version)
+		return false;
+	if (c->pinned)
+	{
+		bytea	   *p;
+
+		if (DatumGetPointer(arg) == c->params_ptr)
+			return true;
+		p = DatumGetByteaPP(arg);
+		return VARSIZE_ANY_EXHDR(p) == VARSIZE_ANY_EXHDR(c->params) &&
+			memcmp(VARDATA_ANY(p), VARDATA_ANY(c->params), VARSIZE_ANY_EXHDR(p)) == 0;
+	}
+	return VARSIZE_ANY_EXHDR(c->name) == VARSIZE_ANY_EXHDR(DatumGetTextPP(arg)) &&
+		memcmp(VARDATA_ANY(c->name), VARDATA_ANY(DatumGetTextPP(arg)),
+			   VARSIZE_ANY_EXHDR(c->name)) == 0;
+}
+
+/* Load a pinned call site's model from the params argument */
+static void
+ScoreCachePin(ScoreCache *c, Datum arg, int version)
+{
+	bytea	   *p = DatumGetByteaPP(arg);
+
+	c->pinned = true;
+	c->params_ptr = DatumGetPointer(arg);
+	c->params = MemoryContextAlloc(c->mcxt, VARSIZE_ANY(p));
+	memcpy(c->params, p, VARSIZE_ANY(p));
+	c->model = ModelFromParams(c->params, c->mcxt);
+	c->version = version;
+	c->label = version > 0 ? psprintf("(pinned, version %d)", version) : "(pinned)";
+	c->label = MemoryContextStrdup(c->mcxt, c->label);
+	c->name = (text *) MemoryContextAlloc(c->mcxt, VARSIZE_ANY(cstring_to_text(c->label)));
+	memcpy(c->name, cstring_to_text(c->label), VARSIZE_ANY(cstring_to_text(c->label)));
+}
+
 static ScoreCache *
-ScoreCacheGet(FunctionCallInfo fcinfo, text *name, int version, int kind)
+ScoreCacheGet(FunctionCallInfo fcinfo, int model_arg, int version, int kind)
 {
 	ScoreCache *c = (ScoreCache *) fcinfo->flinfo->fn_extra;
 	MemoryContext mcxt = fcinfo->flinfo->fn_mcxt;
+	Datum		arg = PG_GETARG_DATUM(model_arg);
+	bool		pinned = c != NULL ? c->pinned : RegistryArgIsParams(fcinfo, model_arg);
+	text	   *name;
 	char	   *cname;
 
-	if (c != NULL && c->asked == version &&
-		VARSIZE_ANY_EXHDR(c->name) == VARSIZE_ANY_EXHDR(name) &&
-		memcmp(VARDATA_ANY(c->name), VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name)) == 0)
+	if (c != NULL && ScoreCacheHolds(c, arg, version))
 		return c;
 	c = MemoryContextAllocZero(mcxt, sizeof(ScoreCache));
 	c->mcxt = mcxt;
-	cname = text_to_cstring(name);
-	c->shared = SharedModelGet(cname, version);
-	if (c->shared)
-	{
-		c->model = c->shared->model;
-		c->version = c->shared->version;
-	}
-	else
-		c->model = RegistryLoad(cname, version, &c->version, mcxt);
 	c->asked = version;
-	c->name = (text *) MemoryContextAlloc(mcxt, VARSIZE_ANY(name));
-	memcpy(c->name, name, VARSIZE_ANY(name));
 	FeatureReaderInit(&c->reader, mcxt);
+	if (pinned)
+		ScoreCachePin(c, arg, version);
+	else
+	{
+		name = DatumGetTextPP(arg);
+		cname = text_to_cstring(name);
+		c->shared = SharedModelGet(cname, version);
+		if (c->shared)
+		{
+			c->model = c->shared->model;
+			c->version = c->shared->version;
+		}
+		else
+			c->model = RegistryLoad(cname, version, &c->version, mcxt);
+		c->name = (text *) MemoryContextAlloc(mcxt, VARSIZE_ANY(name));
+		memcpy(c->name, name, VARSIZE_ANY(name));
+		c->label = MemoryContextStrdup(mcxt, cname);
+	}
 	if (kind != KIND_NONE)
 		CheckKind(c, kind);
 	fcinfo->flinfo->fn_extra = c;
@@ -361,7 +411,7 @@ CheckClassModel(const ScoreCache *c, int kind)
 	if (m->ops->classify == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("model \"%s\" is a %s model, not a class model", text_to_cstring(c->name),
+				 errmsg("model \"%s\" is a %s model, not a class model", c->label,
 						m->ops->name),
 				 errhint("%s takes a model trained with algorithm 'multinomial' or 'logistic'; use score for this one.",
 						 kind == KIND_ENGAGEMENT ? "classify_engagement" : "predict_class and predict_proba")));
@@ -369,7 +419,7 @@ CheckClassModel(const ScoreCache *c, int kind)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("model \"%s\" was trained before profenrich 0.5.0 and does not know its class labels",
-						text_to_cstring(c->name)),
+						c->label),
 				 errhint("Retrain the model; score() gives its probability meanwhile.")));
 }
 
@@ -398,7 +448,7 @@ CheckKind(const ScoreCache *c, int kind)
 	if (m->ops->score == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("model \"%s\" is a %s model, which has no score", text_to_cstring(c->name), alg),
+				 errmsg("model \"%s\" is a %s model, which has no score", c->label, alg),
 				 errhint("%s", ModelOutput(m) == OUTPUT_CLASS ?
 						 "Use predict_class() for its class or predict_proba() for the class probabilities." :
 						 ModelOutput(m) == OUTPUT_SEGMENT ? "Use segment() for its segment." :
@@ -407,14 +457,30 @@ CheckKind(const ScoreCache *c, int kind)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("model \"%s\" is a %s model, not a propensity model",
-						text_to_cstring(c->name), alg),
+						c->label, alg),
 				 errhint("score_churn and score_conversion take a model trained with algorithm 'logistic'; use score for this one.")));
 	if (kind == KIND_VALUE && !IsValueModel(m))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("model \"%s\" is a %s model, not a value model",
-						text_to_cstring(c->name), alg),
+						c->label, alg),
 				 errhint("predict_ltv takes a model trained with algorithm 'clv' or 'linear'; use score for this one.")));
+}
+
+/*
+ * The check of CheckKind for a model the planner pins into a query over a
+ * Citus table (pushdown.c), so that the error names the model there
+ * rather than on a worker.
+ */
+void
+ScoreCheckKind(Model *model, const char *name, int kind)
+{
+	ScoreCache	c;
+
+	memset(&c, 0, sizeof(c));
+	c.model = model;
+	c.label = (char *) name;
+	CheckKind(&c, kind);
 }
 
 /* A version argument: positive, or NULL for the deployed version */
@@ -445,7 +511,7 @@ RowFromComposite(FunctionCallInfo fcinfo, int name_arg, int row_arg, int version
 
 	if (PG_ARGISNULL(name_arg) || PG_ARGISNULL(row_arg))
 		return NULL;
-	c = ScoreCacheGet(fcinfo, PG_GETARG_TEXT_PP(name_arg), version, kind);
+	c = ScoreCacheGet(fcinfo, name_arg, version, kind);
 	FeatureReaderLoadComposite(&c->reader, c->model->spec, PG_GETARG_HEAPTUPLEHEADER(row_arg),
 							   false, false);
 	c->row = &c->reader;
@@ -470,7 +536,7 @@ RowFromArgs(FunctionCallInfo fcinfo, int version, int kind, int names_arg)
 		allnull = PG_ARGISNULL(i);
 	if (allnull)
 		return NULL;
-	c = ScoreCacheGet(fcinfo, PG_GETARG_TEXT_PP(0), version, kind);
+	c = ScoreCacheGet(fcinfo, 0, version, kind);
 	c->row = ArgReader(c, fcinfo, names_arg);
 	FeatureReaderLoadArgs(c->row, fcinfo, names_arg);
 	return c;
@@ -556,8 +622,8 @@ ClassProbaResult(FunctionCallInfo fcinfo, ScoreCache *c, int class_arg)
 		if (c->class_index < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("model \"%s\" has no class \"%s\"", text_to_cstring(c->name), name),
-					 errhint("List its classes with profenrich.classes('%s').", text_to_cstring(c->name))));
+					 errmsg("model \"%s\" has no class \"%s\"", c->label, name),
+					 errhint("List its classes with profenrich.classes('%s').", c->label)));
 		c->class_name = MemoryContextStrdup(c->mcxt, name);
 	}
 	if (!Classify(c, &cls))
@@ -692,6 +758,48 @@ class_proba_columns_for(PG_FUNCTION_ARGS)
 	return ClassProbaResult(fcinfo, RowFromArgs(fcinfo, VersionArg(fcinfo, 1), KIND_CLASS, 3), 2);
 }
 
+/*
+ * The pinned forms of the calls whose row is not a whole-row reference
+ * the planner can pass as columns (pushdown.c): the model's params, a
+ * kind (or a class) and the row as a composite value.
+ */
+
+/* score_row_for(model bytea, kind int, row record) returns float8 */
+Datum
+score_row_for(PG_FUNCTION_ARGS)
+{
+	int			kind = KindArg(fcinfo, 1);
+	ScoreCache *c = RowFromComposite(fcinfo, 0, 2, 0, kind);
+	int			cls;
+
+	if (kind != KIND_CLASS_PROB)
+		return ScoreResult(fcinfo, c);
+	if (c == NULL || !Classify(c, &cls))
+		PG_RETURN_NULL();
+	PG_RETURN_FLOAT8(c->probs[cls]);
+}
+
+/* class_row_for(model bytea, kind int, row record) returns text */
+Datum
+class_row_for(PG_FUNCTION_ARGS)
+{
+	return ClassResult(fcinfo, RowFromComposite(fcinfo, 0, 2, 0, KindArg(fcinfo, 1)));
+}
+
+/* proba_row_for(model bytea, kind int, row record) returns float8[] */
+Datum
+proba_row_for(PG_FUNCTION_ARGS)
+{
+	return ProbaResult(fcinfo, RowFromComposite(fcinfo, 0, 2, 0, KindArg(fcinfo, 1)));
+}
+
+/* class_proba_row_for(model bytea, class text, row record) returns float8 */
+Datum
+class_proba_row_for(PG_FUNCTION_ARGS)
+{
+	return ClassProbaResult(fcinfo, RowFromComposite(fcinfo, 0, 2, 0, KIND_CLASS), 1);
+}
+
 /* OID of a profenrich function by name and argument types */
 static Oid
 ProfFunctionOid(const char *name, int nargs, Oid *argtypes)
@@ -752,8 +860,8 @@ FindRewrite(const FuncExpr *f)
  * named row type, as names (a text[] constant) and Vars, keeping every
  * column of a type a model can read; false for anything else.
  */
-static bool
-RowColumns(Node *rowarg, Node **names_const, List **cols)
+bool
+ScoreRowColumns(Node *rowarg, Node **names_const, List **cols)
 {
 	Var		   *row;
 	TupleDesc	desc;
@@ -811,7 +919,7 @@ score_support(PG_FUNCTION_ARGS)
 		PG_RETURN_POINTER(NULL);
 	f = ((SupportRequestSimplify *) rawreq)->fcall;
 	rw = FindRewrite(f);
-	if (rw == NULL || !RowColumns(list_nth(f->args, rw->row_arg), &names_const, &cols))
+	if (rw == NULL || !ScoreRowColumns(list_nth(f->args, rw->row_arg), &names_const, &cols))
 		PG_RETURN_POINTER(NULL);
 	if (strcmp(rw->target, "score_columns") == 0)
 	{
@@ -857,7 +965,7 @@ percentile(PG_FUNCTION_ARGS)
 	s = PG_GETARG_FLOAT8(1);
 	if (isnan(s))
 		PG_RETURN_NULL();
-	c = ScoreCacheGet(fcinfo, PG_GETARG_TEXT_PP(0), VersionArg(fcinfo, 2), KIND_NONE);
+	c = ScoreCacheGet(fcinfo, 0, VersionArg(fcinfo, 2), KIND_NONE);
 	p = ModelPercentile(c->model, s);
 	if (p == 0)
 		PG_RETURN_NULL();
@@ -868,14 +976,14 @@ percentile(PG_FUNCTION_ARGS)
 static const ClvModel *
 ClvModelArg(FunctionCallInfo fcinfo, bool spend)
 {
-	ScoreCache *c = ScoreCacheGet(fcinfo, PG_GETARG_TEXT_PP(0), 0, KIND_NONE);
+	ScoreCache *c = ScoreCacheGet(fcinfo, 0, 0, KIND_NONE);
 	const ClvModel *m = (c->model->ops->flags & ALG_LIFETIME) ? (const ClvModel *) c->model->body : NULL;
 
 	if (m == NULL || (spend ? m->spend.family : m->purchase.family) == CLV_NONE)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("model \"%s\" is a %s model, not a %s model",
-						text_to_cstring(c->name), c->model->ops->name, spend ? "spend" : "purchase"),
+						c->label, c->model->ops->name, spend ? "spend" : "purchase"),
 				 errhint(spend ? "expected_spend takes a model trained with algorithm 'gammagamma' or 'clv'." :
 						 "expected_purchases and p_alive take a model trained with algorithm 'bgnbd', 'paretonbd' or 'clv'.")));
 	return m;
