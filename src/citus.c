@@ -167,21 +167,23 @@ TextArray(char **v, int n)
 
 /*
  * Run commands[i] on the node of placement p[i], in parallel, each in a
- * connection of its own (Citus' master_run_on_worker); results[i] gets the
- * command's one value or its command tag.  A command that fails is an
- * error naming the shard, raised once all have finished.
+ * connection of its own (Citus' master_run_on_worker), which commits on
+ * its node as it finishes; results[i] gets the command's one value, its
+ * command tag, or the error message when ok[i] is false.  Returns how many
+ * failed.
  */
-void
-CitusRunOnPlacements(const CitusPlacement *p, char **commands, int n, char **results)
+int
+CitusRunOnPlacements(const CitusPlacement *p, char **commands, int n, char **results, bool *ok)
 {
 	Oid			types[3] = {TEXTARRAYOID, INT4ARRAYOID, TEXTARRAYOID};
 	Datum		values[3];
 	char	  **nodes = palloc(sizeof(char *) * Max(n, 1));
 	Datum	   *ports = palloc(sizeof(Datum) * Max(n, 1));
 	MemoryContext caller = CurrentMemoryContext;
+	int			failed = 0;
 
 	if (n == 0)
-		return;
+		return 0;
 	for (int i = 0; i < n; i++)
 	{
 		nodes[i] = p[i].node;
@@ -199,18 +201,38 @@ CitusRunOnPlacements(const CitusPlacement *p, char **commands, int n, char **res
 	for (int i = 0; i < n; i++)
 	{
 		bool		isnull;
-		bool		ok = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1,
-													&isnull));
 		char	   *r = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2);
 
-		if (!ok)
-			ereport(ERROR,
-					(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
-					 errmsg("the command on shard %s (%s:%d) failed: %s", p[i].shard, p[i].node,
-							p[i].port, r ? r : "no message"),
-					 errhint("Fix the cause on that node and run the command again.")));
-		results[i] = r ? MemoryContextStrdup(caller, r) : NULL;
+		ok[i] = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1,
+										   &isnull));
+		failed += ok[i] ? 0 : 1;
+		results[i] = MemoryContextStrdup(caller, r ? r : "");
 	}
+	return failed;
+}
+
+/* Run commands on placements as CitusRunOnPlacements does; a failure is an error naming its shard */
+void
+CitusRunOnPlacementsOrError(const CitusPlacement *p, char **commands, int n, char **results)
+{
+	bool	   *ok = palloc(sizeof(bool) * Max(n, 1));
+
+	if (CitusRunOnPlacements(p, commands, n, results, ok) == 0)
+		return;
+	for (int i = 0; i < n; i++)
+		if (!ok[i])
+			CitusPlacementError(&p[i], results[i]);
+}
+
+/* The error of a command that failed on a placement */
+void
+CitusPlacementError(const CitusPlacement *p, const char *message)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_EXTERNAL_ROUTINE_EXCEPTION),
+			 errmsg("the command on shard %s (%s:%d) failed: %s", p->shard, p->node, p->port,
+					message),
+			 errhint("Fix the cause on that node and run the command again.")));
 }
 
 /*

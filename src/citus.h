@@ -24,8 +24,11 @@ extern bool CitusInstalled(void);
 extern bool CitusTable(Oid relid);
 extern char CitusMethod(Oid relid);
 extern int	CitusPlacements(Oid relid, CitusPlacement **out, bool *replicated);
-extern void CitusRunOnPlacements(const CitusPlacement *p, char **commands, int n,
-								 char **results);
+extern int	CitusRunOnPlacements(const CitusPlacement *p, char **commands, int n,
+								 char **results, bool *ok);
+extern void CitusRunOnPlacementsOrError(const CitusPlacement *p, char **commands, int n,
+										char **results);
+extern void CitusPlacementError(const CitusPlacement *p, const char *message) pg_attribute_noreturn();
 extern bool CitusHasWorkers(void);
 extern void CitusRunOnWorkers(const char *command);
 

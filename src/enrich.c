@@ -56,6 +56,7 @@
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 
+#include "citus.h"
 #include "features.h"
 #include "model.h"
 #include "options.h"
@@ -80,6 +81,7 @@ typedef struct EnrichModel
 	Model	   *model;
 	int			nout;
 	OutputColumn out[MAX_OUTPUTS];	/* the first is written for every row */
+	char	   *params_lit;		/* for a Citus table: its params as a bytea literal */
 } EnrichModel;
 
 /* Refuse a foreign table, the target or (parent not NULL) one of its partitions or children */
@@ -284,14 +286,18 @@ ColumnArgs(Oid relid)
 }
 
 /*
- * The UPDATE of one batch of one table, a format with the first and the
- * end block: every output column set from its expression, and only the
- * rows where some output would change.  When every column was just added
- * (fill: all NULL), every row changes, and the check, which would compute
- * each value twice, is left out.
+ * The SET list and the row condition of one table's batch UPDATE: every
+ * output column set from its expression, and only the rows where some
+ * output would change.  When every column was just added (fill: all
+ * NULL), every row changes, and the check, which would compute each value
+ * twice, is left out: a row version this run moved into a later block of
+ * the range is then recognized by its first output, no longer NULL, and
+ * not written again.  pinned: the models' params travel in the statement
+ * (a Citus table's shards, on nodes without a registry).
  */
-static char *
-BatchSql(Oid relid, const char *qualname, EnrichModel *ms, int n, int factors, bool fill)
+static void
+BatchClauses(Oid relid, EnrichModel *ms, int n, int factors, bool fill, bool pinned,
+			 char **set_out, char **where_out)
 {
 	StringInfoData set,
 				changed;
@@ -302,25 +308,35 @@ BatchSql(Oid relid, const char *qualname, EnrichModel *ms, int n, int factors, b
 	for (int i = 0; i < n; i++)
 		for (int k = 0; k < ms[i].nout; k++)
 		{
-			char	   *expr = OutputExpr(ms[i].out[k].what, ms[i].name, ms[i].version, factors,
-										  colargs);
+			char	   *expr = pinned ?
+				OutputExprPinned(ms[i].out[k].what, ms[i].params_lit, ms[i].version, factors, colargs) :
+				OutputExpr(ms[i].out[k].what, ms[i].name, ms[i].version, factors, colargs);
 			char	   *col = (char *) quote_identifier(ms[i].out[k].column);
 
 			appendStringInfo(&set, "%s%s = %s", set.len ? ", " : "", col, expr);
 			appendStringInfo(&changed, "%sprofenrich.changed(pe_t.%s, %s)",
 							 changed.len ? " OR " : "", col, expr);
 		}
-	/*
-	 * %%u twice: the batch's first and end block, filled in per batch.  When
-	 * filling, a row version this run moved into a later block of the range
-	 * is recognized by its first output, no longer NULL, and not written
-	 * again.  ONLY: the children of a parent are batches of their own.
-	 */
+	*set_out = set.data;
+	*where_out = fill ? psprintf("pe_t.%s IS NULL", quote_identifier(ms[0].out[0].column)) :
+		changed.data;
+}
+
+/*
+ * The UPDATE of one batch of one local table, a format with the first and
+ * the end block.  ONLY: the children of a parent are batches of their own.
+ */
+static char *
+BatchSql(Oid relid, const char *qualname, EnrichModel *ms, int n, int factors, bool fill)
+{
+	char	   *set,
+			   *where;
+
+	BatchClauses(relid, ms, n, factors, fill, false, &set, &where);
+	/* %%u twice: the batch's first and end block, filled in per batch */
 	return psprintf("UPDATE ONLY %s AS pe_t SET %s WHERE pe_t.ctid OPERATOR(pg_catalog.>=) '(%%u,0)'::pg_catalog.tid "
 					"AND pe_t.ctid OPERATOR(pg_catalog.<) '(%%u,0)'::pg_catalog.tid AND (%s)",
-					qualname, set.data,
-					fill ? psprintf("pe_t.%s IS NULL", quote_identifier(ms[0].out[0].column)) :
-					changed.data);
+					qualname, set, where);
 }
 
 /*
@@ -470,6 +486,14 @@ UnlockTable(Oid relid)
 }
 
 /* One table a run writes: the target, or a partition or child of it */
+/* A shard placement of a Citus table a run writes, in batches of its own blocks */
+typedef struct EnrichShard
+{
+	CitusPlacement place;
+	BlockNumber nblocks;
+	BlockNumber step;
+} EnrichShard;
+
 typedef struct EnrichMember
 {
 	Oid			relid;
@@ -478,6 +502,11 @@ typedef struct EnrichMember
 	BlockNumber nblocks;
 	BlockNumber step;
 	bool		locked;			/* this run holds its enrich lock */
+	bool		citus;			/* a Citus table: its rows are in the shards */
+	int			nshards;
+	EnrichShard *shards;
+	char	   *set_sql;		/* its shards' UPDATE: the SET list and the row condition */
+	char	   *where_sql;
 } EnrichMember;
 
 /* The run's state across batches and transactions */
@@ -494,6 +523,7 @@ typedef struct EnrichRun
 	int64		updated;
 	bool		nonatomic;
 	bool		fill;			/* every row of a batch is written: no count needed */
+	bool		citus;			/* some table of the run is a Citus table */
 } EnrichRun;
 
 /*
@@ -531,6 +561,8 @@ ResolveMembers(EnrichRun *run)
 					 errhint("Ask the owner for UPDATE on the partitions and children of %s too.",
 							 run->qualname)));
 		run->members[run->nmembers].relid = relid;
+		run->members[run->nmembers].citus = CitusTable(relid);
+		run->citus |= run->members[run->nmembers].citus;
 		run->members[run->nmembers++].qualname = qualname;
 	}
 	if (list_length(tree) > 1 && check_enable_rls(run->relid, InvalidOid, true) == RLS_ENABLED)
@@ -645,13 +677,30 @@ RunBatch(EnrichRun *run, const EnrichMember *m, BlockNumber first, BlockNumber e
 		run->scanned += SPI_processed;
 }
 
+/* Add a shard batch's counts ("rows updated", as its statement returns them) to the run */
+static void
+CitusRoundCounts(EnrichRun *run, const char *result)
+{
+	long long	scanned,
+				updated;
+
+	if (sscanf(result, "%lld %lld", &scanned, &updated) != 2)
+		elog(ERROR, "unexpected result of a shard's batch: \"%s\"", result);
+	/* filling, a batch's range may also hold the new versions of rows an earlier one wrote */
+	run->scanned += run->fill ? updated : scanned;
+	run->updated += updated;
+}
+
+/* One unit of a run's work: a batch of a local table, or a round of a Citus table's shards */
+typedef void (*EnrichWork) (EnrichRun *run, EnrichMember *m, BlockNumber first, BlockNumber end);
+
 /*
- * Run one batch outside a transaction block: in a subtransaction,
- * committed with its progress; an error rolls the batch back, logs the run
+ * Run one unit of work outside a transaction block: in a subtransaction,
+ * committed with its progress; an error rolls the unit back, logs the run
  * as failed (committed), and is raised again.
  */
 static void
-RunCommittedBatch(EnrichRun *run, const EnrichMember *m, BlockNumber first, BlockNumber end)
+RunCommitted(EnrichRun *run, EnrichWork work, EnrichMember *m, BlockNumber first, BlockNumber end)
 {
 	MemoryContext mcxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
@@ -666,7 +715,7 @@ RunCommittedBatch(EnrichRun *run, const EnrichMember *m, BlockNumber first, Bloc
 	PG_TRY();
 	{
 		CHECK_FOR_INTERRUPTS();
-		RunBatch(run, m, first, end);
+		work(run, m, first, end);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(mcxt);
 		CurrentResourceOwner = owner;
@@ -694,6 +743,77 @@ RunCommittedBatch(EnrichRun *run, const EnrichMember *m, BlockNumber first, Bloc
 	RESUME_INTERRUPTS();
 }
 
+/* One batch of a local table (EnrichWork) */
+static void
+LocalBatch(EnrichRun *run, EnrichMember *m, BlockNumber first, BlockNumber end)
+{
+	RunBatch(run, m, first, end);
+}
+
+/*
+ * Round r of a Citus table's shards (EnrichWork, first = r): the r-th batch
+ * of every shard that has one, each run on its node in parallel and
+ * committed there as it finishes.  The statement counts the batch's rows
+ * and updates the changed ones with the models' params in its text, and
+ * returns both counts; a shard whose batch failed is an error once the
+ * others are counted (their rows are written).
+ */
+static void
+CitusRound(EnrichRun *run, EnrichMember *m, BlockNumber round, BlockNumber unused)
+{
+	char	  **commands = palloc(sizeof(char *) * Max(m->nshards, 1));
+	char	  **results = palloc(sizeof(char *) * Max(m->nshards, 1));
+	bool	   *ok = palloc(sizeof(bool) * Max(m->nshards, 1));
+	CitusPlacement *p = palloc(sizeof(CitusPlacement) * Max(m->nshards, 1));
+	int			n = 0;
+
+	for (int i = 0; i < m->nshards; i++)
+	{
+		EnrichShard *sh = &m->shards[i];
+		BlockNumber first = round * sh->step,
+					end;
+		const char *range = "ctid OPERATOR(pg_catalog.>=) '(%u,0)'::pg_catalog.tid "
+			"AND %sctid OPERATOR(pg_catalog.<) '(%u,0)'::pg_catalog.tid";
+
+		if (sh->step == 0 || first >= sh->nblocks)
+			continue;
+		end = Min(sh->nblocks, first + sh->step);
+		p[n] = sh->place;
+		commands[n++] = psprintf("WITH pe_n AS (SELECT pg_catalog.count(*) AS n FROM ONLY %s WHERE %s), "
+								 "pe_u AS (UPDATE ONLY %s AS pe_t SET %s WHERE pe_t.%s AND (%s) RETURNING 1) "
+								 "SELECT pg_catalog.concat_ws(' ', (SELECT n FROM pe_n), "
+								 "(SELECT pg_catalog.count(*) FROM pe_u))",
+								 sh->place.shard, psprintf(range, first, "", end),
+								 sh->place.shard, m->set_sql, psprintf(range, first, "pe_t.", end),
+								 m->where_sql);
+	}
+	if (n == 0)
+		return;
+	if (CitusRunOnPlacements(p, commands, n, results, ok) > 0)
+		for (int i = 0; i < n; i++)
+			if (!ok[i])
+			{
+				for (int k = 0; k < n; k++)
+					if (ok[k])
+						CitusRoundCounts(run, results[k]);
+				CitusPlacementError(&p[i], results[i]);
+			}
+	for (int i = 0; i < n; i++)
+		CitusRoundCounts(run, results[i]);
+}
+
+/* The rounds a Citus table's shards take: the most batches a shard has */
+static BlockNumber
+CitusRounds(const EnrichMember *m)
+{
+	BlockNumber rounds = 0;
+
+	for (int i = 0; i < m->nshards; i++)
+		if (m->shards[i].step > 0)
+			rounds = Max(rounds, (m->shards[i].nblocks + m->shards[i].step - 1) / m->shards[i].step);
+	return rounds;
+}
+
 /* Run the batches of every table, committing each outside a transaction block */
 static void
 RunBatches(EnrichRun *run)
@@ -703,11 +823,13 @@ RunBatches(EnrichRun *run)
 
 	for (int i = 0; i < run->nmembers; i++)
 	{
-		const EnrichMember *m = &run->members[i];
+		EnrichMember *m = &run->members[i];
+		BlockNumber units = m->citus ? CitusRounds(m) : m->nblocks;
+		BlockNumber step = m->citus ? 1 : m->step;
 
-		for (BlockNumber b = 0; b < m->nblocks; b += m->step)
+		for (BlockNumber b = 0; b < units; b += step)
 		{
-			BlockNumber end = Min(m->nblocks, b + m->step);
+			BlockNumber end = Min(units, b + step);
 
 			if (!run->nonatomic)
 			{
@@ -715,7 +837,7 @@ RunBatches(EnrichRun *run)
 				RunBatch(run, m, b, end);
 			}
 			else
-				RunCommittedBatch(run, m, b, end);
+				RunCommitted(run, m->citus ? CitusRound : LocalBatch, m, b, end);
 			HOLD_INTERRUPTS();
 			Progress(run->qualname, run->scanned, run->total, start, &last, false);
 			RESUME_INTERRUPTS();
@@ -749,6 +871,86 @@ PlanBatches(EnrichRun *run, EnrichMember *m, int batch_size)
 	m->step = Max(1, (BlockNumber) (batch_size / Max(reltuples / Max(m->nblocks, 1), 1.0)));
 }
 
+/* The quoted, comma-separated literals of the columns a Citus table's shards must have */
+static char *
+NeededShardColumns(EnrichModel *ms, int n)
+{
+	StringInfoData out;
+
+	initStringInfo(&out);
+	for (int i = 0; i < n; i++)
+	{
+		for (int k = 0; k < ms[i].nout; k++)
+			appendStringInfo(&out, "%s%s", out.len ? ", " : "", quote_literal_cstr(ms[i].out[k].column));
+		for (int c = 0; c < ms[i].model->spec->ncolumns; c++)
+			appendStringInfo(&out, ", %s", quote_literal_cstr(ms[i].model->spec->columns[c].name));
+	}
+	return out.data;
+}
+
+/*
+ * The shards of a Citus table a run writes: their placements (one each: a
+ * reference table or replicated shards would be written copy by copy, in
+ * transactions of their own, and could part), each one's blocks, rows and
+ * the columns it lacks, asked of its node; a shard without a column the
+ * run reads or writes is refused before anything is written.
+ */
+static void
+CitusPlan(EnrichRun *run, EnrichMember *m, EnrichModel *ms, int n, int batch_size)
+{
+	CitusPlacement *p;
+	bool		replicated;
+	char	   *cols = NeededShardColumns(ms, n);
+	char	  **commands;
+	char	  **results;
+
+	m->nshards = CitusPlacements(m->relid, &p, &replicated);
+	if (replicated)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("%s has more than one copy of a shard (a reference table, or a replication factor above 1)", m->qualname),
+				 errdetail("enrich writes each shard by itself, and copies written one by one could part."),
+				 errhint("Update the table with UPDATE ... SET col = profenrich.score('model', t): on Citus the scoring functions are pinned and Citus writes every copy.")));
+	commands = palloc(sizeof(char *) * Max(m->nshards, 1));
+	results = palloc(sizeof(char *) * Max(m->nshards, 1));
+	for (int i = 0; i < m->nshards; i++)
+	{
+		char	   *rel = quote_literal_cstr(p[i].shard);
+
+		commands[i] = psprintf("SELECT pg_catalog.concat_ws(' ', pg_catalog.pg_relation_size(%s::pg_catalog.regclass) "
+							   "OPERATOR(pg_catalog./) pg_catalog.current_setting('block_size')::pg_catalog.int8, "
+							   "(SELECT CASE WHEN c.reltuples OPERATOR(pg_catalog.<) 0 THEN "
+							   "(SELECT pg_catalog.count(*) FROM ONLY %s)::pg_catalog.float8 ELSE c.reltuples END "
+							   "FROM pg_catalog.pg_class c WHERE c.oid OPERATOR(pg_catalog.=) %s::pg_catalog.regclass), "
+							   "(SELECT pg_catalog.string_agg(x, ',') FROM pg_catalog.unnest(ARRAY[%s]::pg_catalog.text[]) x "
+							   "WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_attribute a WHERE a.attrelid "
+							   "OPERATOR(pg_catalog.=) %s::pg_catalog.regclass AND a.attname OPERATOR(pg_catalog.=) x "
+							   "AND NOT a.attisdropped)))", rel, p[i].shard, rel, cols, rel);
+	}
+	CitusRunOnPlacementsOrError(p, commands, m->nshards, results);
+	m->shards = palloc0(sizeof(EnrichShard) * Max(m->nshards, 1));
+	for (int i = 0; i < m->nshards; i++)
+	{
+		long long	blocks;
+		double		tuples;
+		char		missing[1024] = "";
+
+		if (sscanf(results[i], "%lld %lf %1023s", &blocks, &tuples, missing) < 2)
+			elog(ERROR, "unexpected answer of shard %s: \"%s\"", p[i].shard, results[i]);
+		if (missing[0] != '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_COLUMN),
+					 errmsg("shard %s of %s (on %s:%d) has no column %s", p[i].shard, m->qualname,
+							p[i].node, p[i].port, missing),
+					 errdetail("The columns of a Citus table were changed with DDL propagation off, or on one node only."),
+					 errhint("Add the column on that node with the type the coordinator's table has, or recreate the shard, then run enrich again.")));
+		m->shards[i].place = p[i];
+		m->shards[i].nblocks = (BlockNumber) blocks;
+		m->shards[i].step = Max(1, (BlockNumber) (batch_size / Max(tuples / Max(blocks, 1), 1.0)));
+		run->total += tuples;
+	}
+}
+
 /*
  * Prepare the run's statements: one batch UPDATE and a batch plan per
  * table.  Filling (no change check) needs every column just added, and
@@ -765,8 +967,40 @@ PrepareBatches(EnrichRun *run, EnrichModel *ms, int n, const EnrichOptions *opts
 	{
 		EnrichMember *m = &run->members[i];
 
+		if (m->citus)
+		{
+			BatchClauses(m->relid, ms, n, opts->factors, run->fill, true, &m->set_sql, &m->where_sql);
+			CitusPlan(run, m, ms, n, opts->batch_size);
+			continue;
+		}
 		m->batch_sql = BatchSql(m->relid, m->qualname, ms, n, opts->factors, run->fill);
 		PlanBatches(run, m, opts->batch_size);
+	}
+}
+
+/*
+ * A run over a Citus table: it must run outside a transaction block (each
+ * shard's batch commits on its node as it finishes, whatever the caller's
+ * transaction does), and the models' params travel in its statements.
+ */
+static void
+CitusModels(EnrichRun *run, EnrichModel *ms, int n)
+{
+	if (!run->nonatomic)
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("enrich of a Citus table cannot run inside a transaction block"),
+				 errdetail("Each shard's batch commits on its node as it finishes: the run cannot be undone as a whole."),
+				 errhint("CALL profenrich.enrich() on its own, outside BEGIN ... COMMIT; an interrupted run keeps its batches and runs again.")));
+	for (int i = 0; i < n; i++)
+	{
+		int			version;
+		bytea	   *params = RegistryPinnedParams(ms[i].name, ms[i].version, &version);
+		Size		len = VARSIZE_ANY_EXHDR(params);
+		char	   *hex = palloc(2 * len + 1);
+
+		hex[hex_encode(VARDATA_ANY(params), len, hex)] = '\0';
+		ms[i].params_lit = psprintf("E'\\\\x%s'::pg_catalog.bytea", hex);
 	}
 }
 
@@ -804,6 +1038,8 @@ enrich(PG_FUNCTION_ARGS)
 	ms = ResolveModels(run.relid, PG_GETARG_ARRAYTYPE_P(1), &opts, &n);
 	PopActiveSnapshot();
 	ResolveMembers(&run);
+	if (run.citus)
+		CitusModels(&run, ms, n);
 	LockTable(run.relid, run.qualname);
 	run.target_locked = true;
 	/* whatever fails from here on, the session locks are released */
@@ -813,6 +1049,13 @@ enrich(PG_FUNCTION_ARGS)
 		MarkInterrupted(&run);
 		PrepareColumns(run.relid, run.qualname, ms, n);
 		run.run = StartRun(&run, ms, n);
+		/* the shards' nodes see the columns added only once they are committed */
+		if (run.citus)
+		{
+			HOLD_INTERRUPTS();
+			SPI_commit();
+			RESUME_INTERRUPTS();
+		}
 		PrepareBatches(&run, ms, n, &opts);
 		if (nonatomic)
 		{

@@ -235,6 +235,36 @@ OutputExpr(OutputWhat what, const char *name, int version, int factors, const ch
 	return NULL;
 }
 
+/*
+ * The pinned form of OutputExpr, for a Citus table's shards, whose nodes
+ * have no registry: the model is lit, its params as a bytea literal, and
+ * the row pe_t is passed as columns (colargs).
+ */
+char *
+OutputExprPinned(OutputWhat what, const char *lit, int version, int factors, const char *colargs)
+{
+	switch (what)
+	{
+		case OUT_SCORE:
+			return psprintf("profenrich.score_columns_for(%s, %d, 0, %s)", lit, version, colargs);
+		case OUT_PERCENTILE:
+			return psprintf("profenrich.percentile(%s, profenrich.score_columns_for(%s, %d, 0, %s), %d)",
+							lit, lit, version, colargs, version);
+		case OUT_FACTORS:
+			return psprintf("profenrich.factors(%s, pe_t, %d, %d)", lit, factors, version);
+		case OUT_CLASS:
+			return psprintf("profenrich.class_columns_for(%s, %d, 3, %s)", lit, version, colargs);
+		case OUT_CLASS_PROB:
+			return psprintf("profenrich.score_columns_for(%s, %d, 5, %s)", lit, version, colargs);
+		case OUT_PROBS:
+			return psprintf("profenrich.probs_columns_for(%s, %d, 3, %s)", lit, version, colargs);
+		case OUT_NWHAT:
+			break;
+	}
+	elog(ERROR, "unknown output %d", (int) what);
+	return NULL;
+}
+
 /* The row's score or classification, once for all its outputs */
 void
 OutputCompute(const Model *m, FeatureReader *r, OutputRow *row)

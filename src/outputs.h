@@ -61,6 +61,8 @@ extern void OutputCheckColumnsOption(Jsonb *columns, char **names, int n);
 extern void OutputCheckColumnName(const char *model, const OutputColumn *out);
 extern char *OutputExpr(OutputWhat what, const char *name, int version, int factors,
 						const char *colargs);
+extern char *OutputExprPinned(OutputWhat what, const char *lit, int version, int factors,
+							  const char *colargs);
 extern void OutputCompute(const Model *m, FeatureReader *r, OutputRow *row);
 extern Datum OutputDatum(OutputWhat what, const Model *m, FeatureReader *r, const OutputRow *row,
 						 int factors, bool *isnull);
