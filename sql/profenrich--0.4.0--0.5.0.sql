@@ -465,3 +465,21 @@ CREATE FUNCTION @extschema@.expected_spend(model bytea, frequency float8, moneta
 RETURNS float8 AS 'MODULE_PATHNAME', 'expected_spend' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@.expected_spend(bytea, float8, float8) IS
     'Gamma-Gamma conditional mean spend per transaction under the spend model given by its params';
+
+-- The Citus workers' copies of the deployed models, which enrich_trigger reads on the worker of
+-- a row's shard: just before each commit that changed the registry, the names it changed are
+-- copied to every worker (nothing happens without Citus, or on a worker)
+CREATE FUNCTION @extschema@.registry_sync_workers()
+RETURNS trigger AS 'MODULE_PATHNAME' LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.registry_sync_workers() IS
+    'Row trigger of profenrich.models: notes the names a transaction changes, whose deployed versions are copied to every Citus worker just before it commits';
+CREATE TRIGGER models_sync_workers AFTER INSERT OR UPDATE OR DELETE ON @extschema@.models
+FOR EACH ROW EXECUTE FUNCTION @extschema@.registry_sync_workers();
+CREATE FUNCTION @extschema@.worker_sync(names text[], "rows" jsonb)
+RETURNS void AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT;
+COMMENT ON FUNCTION @extschema@.worker_sync(text[], jsonb) IS
+    'On a Citus worker: replaces the copies of the named models (NULL: all) by the deployed rows given; sent by the coordinator as the registry''s owner';
+CREATE FUNCTION @extschema@.sync_workers()
+RETURNS integer AS 'MODULE_PATHNAME' LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.sync_workers() IS
+    'On a Citus coordinator: copies every deployed model to every worker again (after adding a node); returns how many';

@@ -170,6 +170,32 @@ PrivilegeExecAsOwner(Oid relid, const char *sql, int nargs, Oid *types, Datum *v
 	return rc;
 }
 
+/*
+ * Call fn(arg) as the owner of relid, in a security-restricted context, as
+ * PrivilegeExecAsOwner runs a statement: for work of the extension's own
+ * that runs statements of its own (the copies of the registry Citus sends
+ * to the workers, on connections made as that owner).
+ */
+void
+PrivilegeRunAsOwner(Oid relid, void (*fn) (const char *), const char *arg)
+{
+	Oid			saved_user;
+	int			saved_context;
+
+	GetUserIdAndSecContext(&saved_user, &saved_context);
+	SetUserIdAndSecContext(RelationOwner(relid), saved_context | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	PG_TRY();
+	{
+		fn(arg);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(saved_user, saved_context);
+	}
+	PG_END_TRY();
+}
+
 /* The current user's name, as run_by, trained_by and deployed_by record it */
 char *
 PrivilegeUserName(void)

@@ -16,6 +16,7 @@ extern bool PrivilegeMayRead(const char *made_by, const char *relation);
 extern void PrivilegeRequire(Oid relid, AclMode mode, const char *action, const char *model);
 extern int	PrivilegeExecAsOwner(Oid relid, const char *sql, int nargs, Oid *types,
 								 Datum *values, const char *nulls);
+extern void PrivilegeRunAsOwner(Oid relid, void (*fn) (const char *), const char *arg);
 extern char *PrivilegeUserName(void);
 
 #endif
