@@ -483,3 +483,100 @@ CREATE FUNCTION @extschema@.sync_workers()
 RETURNS integer AS 'MODULE_PATHNAME' LANGUAGE C;
 COMMENT ON FUNCTION @extschema@.sync_workers() IS
     'On a Citus coordinator: copies every deployed model to every worker again (after adding a node); returns how many';
+
+-- A model per group (the option group_by): one pass of linear_stats_grouped gives every group's
+-- statistics and the global model's, in one state (an aggregate without GROUP BY: Citus pushes
+-- it down whatever the distribution column)
+CREATE FUNCTION @extschema@.linear_stats_grouped_sfunc(state bytea, spec bytea, group_by text,
+                                                       max_groups integer, names text[], VARIADIC "any")
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.linear_stats_grouped_sfunc(bytea, bytea, text, integer, text[], "any") IS
+    'Transition of linear_stats_grouped: adds a row to the global statistics and to its group''s';
+CREATE FUNCTION @extschema@.linear_stats_grouped_row_sfunc(state bytea, spec bytea, group_by text,
+                                                           max_groups integer, names text[], "row" record)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.linear_stats_grouped_row_sfunc(bytea, bytea, text, integer, text[], record) IS
+    'Transition of linear_stats_grouped over rows given as ROW(...) with their column names';
+CREATE FUNCTION @extschema@.linear_stats_grouped_combinefunc(a bytea, b bytea)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.linear_stats_grouped_combinefunc(bytea, bytea) IS
+    'Combine of linear_stats_grouped: the global statistics and each group''s of both states';
+CREATE FUNCTION @extschema@.linear_stats_grouped_finalfunc(state bytea)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.linear_stats_grouped_finalfunc(bytea) IS
+    'Final function of linear_stats_grouped: the state''s bytes';
+CREATE AGGREGATE @extschema@.linear_stats_grouped(spec bytea, group_by text, max_groups integer,
+                                                  names text[], VARIADIC "any") (
+    SFUNC = @extschema@.linear_stats_grouped_sfunc,
+    STYPE = bytea,
+    SSPACE = 1048576,
+    FINALFUNC = @extschema@.linear_stats_grouped_finalfunc,
+    COMBINEFUNC = @extschema@.linear_stats_grouped_combinefunc,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE @extschema@.linear_stats_grouped(bytea, text, integer, text[], "any") IS
+    'One pass of the training statistics of a model per value of the group_by column (and of the global model), rows given as one argument per named column';
+CREATE AGGREGATE @extschema@.linear_stats_grouped(spec bytea, group_by text, max_groups integer,
+                                                  names text[], "row" record) (
+    SFUNC = @extschema@.linear_stats_grouped_row_sfunc,
+    STYPE = bytea,
+    SSPACE = 1048576,
+    FINALFUNC = @extschema@.linear_stats_grouped_finalfunc,
+    COMBINEFUNC = @extschema@.linear_stats_grouped_combinefunc,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE @extschema@.linear_stats_grouped(bytea, text, integer, text[], record) IS
+    'linear_stats_grouped over rows given as ROW(col1, ...) with their column names: the form Citus pushes down';
+
+-- coefficients(): a group column for models per group (NULL for the global model's rows)
+DROP FUNCTION @extschema@.coefficients(text, integer);
+CREATE FUNCTION @extschema@.coefficients(name text, version integer DEFAULT NULL)
+RETURNS TABLE (feature text, coef float8, std_err float8, stat float8, p_value float8,
+               odds_ratio float8, class text, "group" text)
+AS 'MODULE_PATHNAME' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.coefficients(text, integer) IS
+    'Coefficients of a model version (the deployed one when NULL) on the original scale, with inference (t or z), odds ratios, the class of class models, and the group of models per group (NULL: the global model)';
+-- the streaming path of logistic regression per group: one pass per iteration for every model
+-- still iterating (the global one is the NULL group)
+CREATE FUNCTION @extschema@.logistic_step_grouped_sfunc(state bytea, spec bytea, params float8[],
+                                                        group_by text, groups text[], names text[],
+                                                        VARIADIC "any")
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.logistic_step_grouped_sfunc(bytea, bytea, float8[], text, text[], text[], "any") IS
+    'Transition of logistic_step_grouped: adds a training row''s terms to its group''s sums and the global model''s';
+CREATE FUNCTION @extschema@.logistic_step_grouped_row_sfunc(state bytea, spec bytea, params float8[],
+                                                            group_by text, groups text[], names text[],
+                                                            "row" record)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.logistic_step_grouped_row_sfunc(bytea, bytea, float8[], text, text[], text[], record) IS
+    'Transition of logistic_step_grouped over rows given as ROW(...) with their column names';
+CREATE FUNCTION @extschema@.logistic_step_grouped_combinefunc(a bytea, b bytea)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.logistic_step_grouped_combinefunc(bytea, bytea) IS
+    'Combine of logistic_step_grouped: the sums of each model of both states';
+CREATE FUNCTION @extschema@.logistic_step_grouped_finalfunc(state bytea)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.logistic_step_grouped_finalfunc(bytea) IS
+    'Final function of logistic_step_grouped: the sums'' bytes';
+CREATE AGGREGATE @extschema@.logistic_step_grouped(spec bytea, params float8[], group_by text,
+                                                   groups text[], names text[], VARIADIC "any") (
+    SFUNC = @extschema@.logistic_step_grouped_sfunc,
+    STYPE = bytea,
+    SSPACE = 65536,
+    FINALFUNC = @extschema@.logistic_step_grouped_finalfunc,
+    COMBINEFUNC = @extschema@.logistic_step_grouped_combinefunc,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE @extschema@.logistic_step_grouped(bytea, float8[], text, text[], text[], "any") IS
+    'Log-likelihood, gradient and Hessian of several logistic models at once, each over its group''s training rows (a NULL group: every row), rows given as one argument per named column';
+CREATE AGGREGATE @extschema@.logistic_step_grouped(spec bytea, params float8[], group_by text,
+                                                   groups text[], names text[], "row" record) (
+    SFUNC = @extschema@.logistic_step_grouped_row_sfunc,
+    STYPE = bytea,
+    SSPACE = 65536,
+    FINALFUNC = @extschema@.logistic_step_grouped_finalfunc,
+    COMBINEFUNC = @extschema@.logistic_step_grouped_combinefunc,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE @extschema@.logistic_step_grouped(bytea, float8[], text, text[], text[], record) IS
+    'logistic_step_grouped over rows given as ROW(col1, ...) with their column names: the form Citus pushes down';

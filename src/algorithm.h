@@ -56,6 +56,7 @@ typedef enum OutputKind
 #define ALG_FEATURES	0x01	/* trains on a feature spec resolved by train() */
 #define ALG_LIFETIME	0x02	/* a lifetime-value model (ClvModel body) */
 #define ALG_VALUE		0x04	/* its score is a value, as predict_ltv wants, whatever its target */
+#define ALG_GROUPS		0x08	/* its trainer trains a model per group (the option group_by) */
 
 struct Model;
 struct TrainJob;

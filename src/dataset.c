@@ -18,6 +18,7 @@
 #include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
+#include "miscadmin.h"
 #include "tcop/dest.h"
 #include "utils/float.h"
 #include "utils/memutils.h"
@@ -40,10 +41,12 @@ typedef struct Loader
 
 /* Room for one more row in a split; a new chunk when the last is full */
 static double *
-NextRow(Loader *l, Dataset *d, double **y)
+NextRow(Loader *l, Dataset *d, double **y, int32 **g)
 {
 	DataChunk  *c;
-	Size		chunk_bytes = sizeof(double) * DATASET_CHUNK_ROWS * (d->width + 1);
+	bool		grouped = l->out->groups != NULL;
+	Size		chunk_bytes = sizeof(double) * DATASET_CHUNK_ROWS * (d->width + 1) +
+		(grouped ? sizeof(int32) * DATASET_CHUNK_ROWS : 0);
 
 	if (d->nchunks == 0 || d->chunks[d->nchunks - 1].rows == DATASET_CHUNK_ROWS)
 	{
@@ -61,10 +64,13 @@ NextRow(Loader *l, Dataset *d, double **y)
 		c->ready = false;
 		c->x = MemoryContextAllocHuge(l->mcxt, sizeof(double) * DATASET_CHUNK_ROWS * d->width);
 		c->y = MemoryContextAlloc(l->mcxt, sizeof(double) * DATASET_CHUNK_ROWS);
+		c->g = grouped ? MemoryContextAlloc(l->mcxt, sizeof(int32) * DATASET_CHUNK_ROWS) : NULL;
+		c->nruns = 0;
 		l->out->bytes += chunk_bytes;
 	}
 	c = &d->chunks[d->nchunks - 1];
 	*y = &c->y[c->rows];
+	*g = c->g ? &c->g[c->rows] : NULL;
 	return &c->x[(size_t) c->rows++ * d->width];
 }
 
@@ -107,6 +113,8 @@ Overflow(Loader *l)
 		{
 			pfree(d->chunks[i].x);
 			pfree(d->chunks[i].y);
+			if (d->chunks[i].g)
+				pfree(d->chunks[i].g);
 		}
 		d->nchunks = 0;
 	}
@@ -141,6 +149,8 @@ LoaderReceive(TupleTableSlot *slot, DestReceiver *self)
 	int			split;
 	double	   *x,
 			   *y;
+	int32	   *g = NULL;
+	int32		group = -1;
 
 	MemoryContextReset(l->rowcxt);
 	FeatureReaderLoadSlot(&l->reader, slot);
@@ -159,7 +169,7 @@ LoaderReceive(TupleTableSlot *slot, DestReceiver *self)
 			SPLIT_TEST : SPLIT_TRAIN;
 		if (l->out->fits)
 		{
-			x = NextRow(l, &l->out->split[split], &y);
+			x = NextRow(l, &l->out->split[split], &y, &g);
 			if (x == NULL)
 			{
 				Overflow(l);
@@ -203,16 +213,27 @@ LoaderReceive(TupleTableSlot *slot, DestReceiver *self)
 	l->out->split[split].n += 1;
 	l->out->split[split].positives += label;
 	MemoryContextSwitchTo(old);
+	if (l->out->groups != NULL)
+	{
+		const char *key;
+		int			len;
+
+		/* the group's text is kept in the loader's context (old) */
+		if (FeatureReadGroup(&l->reader, &key, &len))
+			group = GroupAdd(l->out->groups, key, len);
+	}
 	if (split == SPLIT_TRAIN)
 		AddSlotStats(l->out, x);
 	if (x != l->xbuf)
 	{
 		*y = label;
+		if (g)
+			*g = group;
 		return true;
 	}
 	if (!l->out->fits)
 		return true;
-	x = NextRow(l, &l->out->split[split], &y);
+	x = NextRow(l, &l->out->split[split], &y, &g);
 	if (x == NULL)
 	{
 		Overflow(l);
@@ -220,6 +241,8 @@ LoaderReceive(TupleTableSlot *slot, DestReceiver *self)
 	}
 	memcpy(x, l->xbuf, sizeof(double) * l->out->split[split].width);
 	*y = label;
+	if (g)
+		*g = group;
 	return true;
 }
 
@@ -240,7 +263,7 @@ LoaderDestroy(DestReceiver *self)
  */
 void
 DatasetLoad(const FeatureSpec *spec, const char *sql, int nargs, Oid *types, Datum *values,
-			Size budget, LoadedData *out)
+			Size budget, int max_groups, LoadedData *out)
 {
 	Loader		l;
 	SPIExecuteOptions opts;
@@ -249,6 +272,11 @@ DatasetLoad(const FeatureSpec *spec, const char *sql, int nargs, Oid *types, Dat
 
 	memset(out, 0, sizeof(LoadedData));
 	out->fits = true;
+	if (spec->group != NULL)
+	{
+		out->groups = palloc(sizeof(GroupTable));
+		GroupTableInit(out->groups, max_groups, spec->group);
+	}
 	for (int k = 0; k < 2; k++)
 		out->split[k].width = spec->nslots + 1;
 	memset(&l, 0, sizeof(Loader));
@@ -390,5 +418,65 @@ DatasetFree(LoadedData *data)
 		{
 			pfree(data->split[k].chunks[i].x);
 			pfree(data->split[k].chunks[i].y);
+			if (data->split[k].chunks[i].g)
+				pfree(data->split[k].chunks[i].g);
 		}
+}
+
+/*
+ * Put each chunk's rows in group order (a counting sort over the ngroups
+ * groups, rows of no group first) and note its runs, so that a pass over
+ * all groups' models takes each group's rows as blocks BLAS reads as they
+ * are.  Once, before the first pass.
+ */
+void
+DatasetGroupRuns(Dataset *d, int ngroups)
+{
+	int			w = d->width;
+	double	   *x = MemoryContextAllocHuge(CurrentMemoryContext,
+										   sizeof(double) * DATASET_CHUNK_ROWS * w);
+	double	   *y = palloc(sizeof(double) * DATASET_CHUNK_ROWS);
+	int32	   *g = palloc(sizeof(int32) * DATASET_CHUNK_ROWS);
+	int		   *at = palloc(sizeof(int) * (ngroups + 2));
+
+	for (int c = 0; c < d->nchunks; c++)
+	{
+		DataChunk  *ch = &d->chunks[c];
+
+		CHECK_FOR_INTERRUPTS();
+		memset(at, 0, sizeof(int) * (ngroups + 2));
+		for (int r = 0; r < ch->rows; r++)
+			at[ch->g[r] + 2]++;
+		for (int k = 0; k <= ngroups; k++)
+			at[k + 1] += at[k];
+		for (int r = 0; r < ch->rows; r++)
+		{
+			int			to = at[ch->g[r] + 1]++;
+
+			memcpy(&x[(size_t) to * w], &ch->x[(size_t) r * w], sizeof(double) * w);
+			y[to] = ch->y[r];
+			g[to] = ch->g[r];
+		}
+		memcpy(ch->x, x, sizeof(double) * ch->rows * w);
+		memcpy(ch->y, y, sizeof(double) * ch->rows);
+		memcpy(ch->g, g, sizeof(int32) * ch->rows);
+		ch->run_group = palloc(sizeof(int32) * Max(ch->rows, 1));
+		ch->run_start = palloc(sizeof(int) * Max(ch->rows, 1));
+		ch->run_len = palloc(sizeof(int) * Max(ch->rows, 1));
+		ch->nruns = 0;
+		for (int r = 0; r < ch->rows; r++)
+		{
+			if (r == 0 || ch->g[r] != ch->g[r - 1])
+			{
+				ch->run_group[ch->nruns] = ch->g[r];
+				ch->run_start[ch->nruns] = r;
+				ch->run_len[ch->nruns++] = 0;
+			}
+			ch->run_len[ch->nruns - 1]++;
+		}
+	}
+	pfree(x);
+	pfree(y);
+	pfree(g);
+	pfree(at);
 }

@@ -11,6 +11,7 @@
 #define PROFENRICH_DATASET_H
 
 #include "features.h"
+#include "groups.h"
 
 #define DATASET_CHUNK_ROWS 8192
 
@@ -20,6 +21,12 @@ typedef struct DataChunk
 	int			rows;
 	double	   *x;				/* DATASET_CHUNK_ROWS x width */
 	double	   *y;				/* DATASET_CHUNK_ROWS */
+	int32	   *g;				/* a model per group: each row's group, -1 none (else NULL) */
+	/* once the rows are in group order (DatasetGroupRuns): the runs of each group */
+	int			nruns;
+	int32	   *run_group;
+	int		   *run_start;
+	int		   *run_len;
 } DataChunk;
 
 typedef struct Dataset
@@ -50,12 +57,14 @@ typedef struct LoadedData
 	double	   *sum;
 	double	   *sumsq;
 	bool		anynan;
+	GroupTable *groups;			/* a model per group: the groups seen, else NULL */
 } LoadedData;
 
 extern void DatasetLoad(const FeatureSpec *spec, const char *sql, int nargs, Oid *types,
-						Datum *values, Size budget, LoadedData *out);
+						Datum *values, Size budget, int max_groups, LoadedData *out);
 extern void DatasetPrepare(LoadedData *data, FeatureSpec *spec, double *mean, double *sd);
 extern void DatasetChunkReady(const Dataset *d, DataChunk *c);
 extern void DatasetFree(LoadedData *data);
+extern void DatasetGroupRuns(Dataset *d, int ngroups);
 
 #endif

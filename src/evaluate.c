@@ -87,7 +87,7 @@ CollectorReceive(TupleTableSlot *slot, DestReceiver *self)
 	MemoryContextReset(c->rowcxt);
 	c->rows_read++;
 	FeatureReaderLoadSlot(&c->reader, slot);
-	if (FeatureReadTarget(&c->reader, m->spec, &label) && m->ops->link(m, &c->reader, &eta) &&
+	if (FeatureReadTarget(&c->reader, m->spec, &label) && ModelLinkRow(m, &c->reader, &eta) &&
 		!(c->test_only &&
 		  !FeatureRowInTest(&c->reader, m->spec, label, c->legacy, c->x, c->missing)))
 	{
@@ -431,6 +431,8 @@ explain(PG_FUNCTION_ARGS)
 			return (Datum) 0;
 	}
 	n = ModelContributions(m, &r, cls, parts, &baseline);
+	if (n < 0)
+		return (Datum) 0;		/* a model per group gives the row's group no model */
 	ModelSortContributions(parts, n);
 	for (int i = -1; i < Min(k, n); i++)
 	{
@@ -506,5 +508,12 @@ factors(PG_FUNCTION_ARGS)
 	}
 	FeatureReaderLoadComposite(&c->reader, c->model->spec, PG_GETARG_HEAPTUPLEHEADER(1),
 							   false, false);
+	{
+		Model		view;
+
+		/* a model per group may give the row's group no model */
+		if (ModelForRow(c->model, &c->reader, &view) == NULL)
+			PG_RETURN_NULL();
+	}
 	PG_RETURN_DATUM(ModelTopFactors(c->model, &c->reader, k));
 }

@@ -485,6 +485,46 @@ BindKey(FeatureReader *r, const FeatureSpec *spec, const char **names, const Oid
 }
 
 /*
+ * Refuse a group_by column of a type whose values are not read as a
+ * group: a model reads numbers, booleans, text and enums.
+ */
+void
+FeatureCheckGroupType(const char *column, Oid type)
+{
+	if (FeatureConvForType(type) == CONV_NONE || FeatureConvForType(type) == CONV_CSTRING)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("group_by column \"%s\" has type %s, which cannot group models",
+						column, format_type_be(type)),
+				 errhint("Group by a numeric, boolean, text or enum column; cast others (such as a date) to text in a view.")));
+}
+
+/* Resolve the group column of a model per group, and how its values become text */
+static void
+BindGroup(FeatureReader *r, const FeatureSpec *spec, const char **names, const Oid *types, int n)
+{
+	int			pos = FindName(names, n, spec->group);
+
+	if (pos < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_COLUMN),
+				 errmsg("row has no column \"%s\", which the model's groups are named by", spec->group),
+				 errhint("Pass rows of a relation that has the model's group_by column.")));
+	FeatureCheckGroupType(spec->group, types[pos]);
+	r->group_conv = FeatureConvForType(types[pos]);
+	if (r->group_conv != CONV_TEXT && r->group_conv != CONV_BPCHAR && r->group_conv != CONV_INT4 &&
+		r->group_conv != CONV_INT8 && r->group_conv != CONV_INT2)
+	{
+		Oid			outfn;
+		bool		isvarlena;
+
+		getTypeOutputInfo(types[pos], &outfn, &isvarlena);
+		fmgr_info_cxt(outfn, &r->group_outfn, r->mcxt);
+	}
+	r->group_pos = pos;
+}
+
+/*
  * Bind the reader to rows whose columns have these names and types: the
  * position and converter of every column the spec reads (and the target
  * and key when wanted), and the output function of enum columns.
@@ -551,6 +591,9 @@ BindNames(FeatureReader *r, const FeatureSpec *spec, const char **names, const O
 	r->key_pos = -1;
 	if (want_key && spec->key != NULL)
 		BindKey(r, spec, names, types, collations, n);
+	r->group_pos = -1;
+	if (spec->group != NULL)
+		BindGroup(r, spec, names, types, n);
 	r->num_col = palloc(sizeof(int) * Max(spec->ncolumns, 1));
 	r->num_pos = palloc(sizeof(int) * Max(spec->ncolumns, 1));
 	r->num_slot = palloc(sizeof(int) * Max(spec->ncolumns, 1));
@@ -574,7 +617,7 @@ BindNames(FeatureReader *r, const FeatureSpec *spec, const char **names, const O
 static int
 BoundWidth(const FeatureReader *r, const FeatureSpec *spec)
 {
-	int			w = Max(r->target_pos, r->key_pos) + 1;
+	int			w = Max(Max(r->target_pos, r->key_pos), r->group_pos) + 1;
 
 	for (int i = 0; i < spec->ncolumns; i++)
 		w = Max(w, r->pos[i] + 1);
@@ -903,6 +946,44 @@ FeatureReadLevel(FeatureReader *r, const FeatureSpec *spec, int col)
 	if (level == LEVEL_UNSEEN && c->has_other)
 		return c->nlevels;
 	return level;
+}
+
+/*
+ * The current row's group: the text of its group_by value (the type's
+ * output, char(n) without trailing blanks), in *key (not terminated) and
+ * *len; false when it is NULL.  A group is a value's text on every node
+ * and at scoring alike.  Integers and text, the usual groups, are read
+ * without calling their output function.
+ */
+bool
+FeatureReadGroup(FeatureReader *r, const char **key, int *len)
+{
+	const NullableDatum *v = &r->row[r->group_pos];
+
+	if (v->isnull)
+		return false;
+	switch (r->group_conv)
+	{
+		case CONV_TEXT:
+		case CONV_BPCHAR:
+			*key = CategoryText(v->value, r->group_conv, NULL, len);
+			return true;
+		case CONV_INT2:
+			*len = pg_itoa(DatumGetInt16(v->value), r->group_buf);
+			break;
+		case CONV_INT4:
+			*len = pg_ltoa(DatumGetInt32(v->value), r->group_buf);
+			break;
+		case CONV_INT8:
+			*len = pg_lltoa(DatumGetInt64(v->value), r->group_buf);
+			break;
+		default:
+			*key = OutputFunctionCall(&r->group_outfn, v->value);
+			*len = strlen(*key);
+			return true;
+	}
+	*key = r->group_buf;
+	return true;
 }
 
 /*

@@ -113,6 +113,12 @@ typedef struct FeatureSpec
 	uint64		seed;
 	ImputeMode	impute;
 	SplitHash	split_hash;		/* how rows without a key are hashed */
+	/*
+	 * The group_by column of a model per group, or NULL: not in the spec's
+	 * bytes (FeatureSpecWrite) but in the model's group section, and given
+	 * to the grouped aggregates as an argument; readers bind it too.
+	 */
+	char	   *group;
 } FeatureSpec;
 
 /*
@@ -136,6 +142,10 @@ typedef struct FeatureReader
 	char	   *negative;		/* a text target's other value, once seen */
 	FmgrInfo	target_outfn;	/* an enum target's output function */
 	int			key_pos;		/* -1 when not read */
+	int			group_pos;		/* the group column (spec->group), -1 when not read */
+	FeatureConv group_conv;
+	FmgrInfo	group_outfn;	/* its output function (numbers, enums) */
+	char		group_buf[64];	/* the text of a number */
 	Oid			key_type;		/* int4 and int8 keys are hashed inline */
 	FmgrInfo	key_hash;
 	Oid			key_collation;
@@ -176,6 +186,8 @@ extern void FeatureReaderBindArgs(FeatureReader *r, const FeatureSpec *spec,
 								  FunctionCallInfo fcinfo, int names_arg,
 								  bool want_target, bool want_key);
 extern int	FeatureReadLevel(FeatureReader *r, const FeatureSpec *spec, int col);
+extern bool FeatureReadGroup(FeatureReader *r, const char **key, int *len);
+extern void FeatureCheckGroupType(const char *column, Oid type);
 extern void FeatureNotFinite(const char *name) pg_attribute_noreturn();
 extern double FeatureDatumToDoubleSlow(Datum d, FeatureConv conv);
 extern double FeatureBinaryTarget(FeatureReader *r, const FeatureSpec *spec, Datum d);

@@ -448,6 +448,17 @@ LogisticStateStartAt(LogisticState *st, const double *theta)
 	memcpy(st->next, theta, sizeof(double) * st->width);
 }
 
+/*
+ * The weight of slot j's penalty: 1, or for a group's model fitted on the
+ * data's standardization, its slot's variance in the group relative to
+ * all rows', so that l2 penalizes the group's own standardized slots.
+ */
+static inline double
+PenaltyWeight(const LogisticState *st, int j)
+{
+	return st->l2w ? st->l2w[j] : 1.0;
+}
+
 /* The penalized objective at coefficients t */
 static double
 Objective(const LogisticState *st, const double *t, double loglik, double l2)
@@ -456,7 +467,7 @@ Objective(const LogisticState *st, const double *t, double loglik, double l2)
 
 	for (int j = 1; j < st->width; j++)
 		if (!st->aliased[j])
-			pen += t[j] * t[j];
+			pen += PenaltyWeight(st, j) * t[j] * t[j];
 	return -loglik + 0.5 * l2 * pen;
 }
 
@@ -471,7 +482,7 @@ PenalizedHessian(const LogisticState *st, double l2)
 	memcpy(h, st->sums.hess, sizeof(double) * w * w);
 	LinalgSymmetrize(w, h, w);
 	for (int j = 1; j < w; j++)
-		h[j * w + j] += l2;
+		h[j * w + j] += l2 * PenaltyWeight(st, j);
 	return h;
 }
 
@@ -487,11 +498,12 @@ ProposeNewton(LogisticState *st, double l2)
 	double		decrement = 0.0;
 
 	for (int j = 0; j < w; j++)
-		st->step[j] = st->sums.grad[j] - (j > 0 ? l2 * st->theta[j] : 0.0);
+		st->step[j] = st->sums.grad[j] - (j > 0 ? l2 * PenaltyWeight(st, j) * st->theta[j] : 0.0);
 	LinalgSpdSolve(w, h, st->aliased, st->step, NULL);
 	for (int j = 0; j < w; j++)
 	{
-		decrement += 0.5 * st->step[j] * (st->sums.grad[j] - (j > 0 ? l2 * st->theta[j] : 0.0));
+		decrement += 0.5 * st->step[j] *
+			(st->sums.grad[j] - (j > 0 ? l2 * PenaltyWeight(st, j) * st->theta[j] : 0.0));
 		st->next[j] = st->theta[j] + st->step[j];
 	}
 	pfree(h);

@@ -47,6 +47,7 @@ typedef struct LogisticState
 	bool		converged;
 	bool		separated;
 	bool		started;
+	const double *l2w;			/* per slot weights of the penalty, NULL for 1 */
 } LogisticState;
 
 extern Size LogisticSumsBytes(int width);

@@ -112,18 +112,78 @@ WriteSection(StringInfo buf, int tag, void (*body) (StringInfo, const Model *), 
 	memcpy(buf->data + at, &len, 4);
 }
 
+/* The group section: column, fallback, each group's text and body */
+static void
+WriteGroups(StringInfo buf, const Model *m)
+{
+	const ModelGroups *g = m->groups;
+
+	WriteLabel(buf, g->column);
+	pq_sendint32(buf, (int32) g->fallback);
+	pq_sendint32(buf, g->table.n);
+	for (int i = 0; i < g->table.n; i++)
+	{
+		Model		view;
+
+		pq_sendint32(buf, g->table.lens[i]);
+		pq_sendbytes(buf, g->table.keys[i], g->table.lens[i]);
+		m->ops->write(buf, ModelGroupView(m, i, &view));
+	}
+}
+
+static void
+GroupsCorrupt(const char *what)
+{
+	ModelCorrupt(what);
+}
+
+static void
+ReadGroups(StringInfo buf, Model *m, int format)
+{
+	ModelGroups *g = palloc0(sizeof(ModelGroups));
+	int			n;
+
+	g->column = ReadLabel(buf);
+	if (g->column[0] == '\0' || strlen(g->column) >= NAMEDATALEN)
+		ModelCorrupt("the group_by column's name is out of range");
+	g->fallback = (GroupFallback) pq_getmsgint(buf, 4);
+	if (g->fallback != FALLBACK_GLOBAL && g->fallback != FALLBACK_NULL)
+		ModelCorrupt("the groups' fallback is unknown");
+	n = pq_getmsgint(buf, 4);
+	if (n < 0 || n > GROUPS_LIMIT)
+		ModelCorrupt("the number of groups is out of range");
+	GroupTableInit(&g->table, 0, g->column);
+	g->bodies = palloc(sizeof(void *) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+	{
+		Model		view = *m;
+		int			len;
+		char	   *key = GroupReadKey(buf, &len, GroupsCorrupt);
+
+		if (GroupFind(&g->table, key, len) >= 0)
+			ModelCorrupt("a group is named twice");
+		GroupAdd(&g->table, key, len);
+		m->ops->read(buf, &view, format);
+		g->bodies[i] = view.body;
+	}
+	m->groups = g;
+	m->spec->group = g->column;
+}
+
 /* The sections a model carries */
 static void
 WriteSections(StringInfo buf, const Model *m)
 {
-	pq_sendint32(buf, m->nclasses > 0 ? 1 : 0);
+	pq_sendint32(buf, (m->nclasses > 0 ? 1 : 0) + (m->groups != NULL ? 1 : 0));
 	if (m->nclasses > 0)
 		WriteSection(buf, SECTION_CLASSES, WriteClasses, m);
+	if (m->groups != NULL)
+		WriteSection(buf, SECTION_GROUPS, WriteGroups, m);
 }
 
 /* Read the sections, each within its stated length */
 static void
-ReadSections(StringInfo buf, Model *m)
+ReadSections(StringInfo buf, Model *m, int format)
 {
 	int			n = pq_getmsgint(buf, 4);
 
@@ -142,6 +202,11 @@ ReadSections(StringInfo buf, Model *m)
 		{
 			case SECTION_CLASSES:
 				ReadClasses(buf, m);
+				break;
+			case SECTION_GROUPS:
+				if (m->groups != NULL)
+					ModelCorrupt("two group sections");
+				ReadGroups(buf, m, format);
 				break;
 			default:
 				ereport(ERROR,
@@ -268,7 +333,7 @@ ModelRead(bytea *params)
 				ModelCorrupt("the score quantiles are not in order");
 	}
 	if (format >= 5)
-		ReadSections(&buf, model);
+		ReadSections(&buf, model, format);
 	if (buf.cursor != buf.len)
 		ModelCorrupt("trailing bytes");
 	return model;
@@ -281,14 +346,58 @@ ModelOutput(const Model *model)
 	return model->ops->output(model);
 }
 
+/* The model as group g's: its body, no groups (view is the caller's room for it) */
+const Model *
+ModelGroupView(const Model *m, int g, Model *view)
+{
+	*view = *m;
+	view->body = m->groups->bodies[g];
+	view->groups = NULL;
+	return view;
+}
+
+/*
+ * The model that scores the reader's current row: the model itself, or
+ * for a model per group the model of the row's group (in view); a row of
+ * no group gets the fallback, NULL for no score.
+ */
+const Model *
+ModelForRow(const Model *m, FeatureReader *r, Model *view)
+{
+	const char *key;
+	int			len;
+	int			g;
+
+	if (likely(m->groups == NULL))
+		return m;
+	g = FeatureReadGroup(r, &key, &len) ? GroupFind(&m->groups->table, key, len) : -1;
+	if (g >= 0)
+		return ModelGroupView(m, g, view);
+	return m->groups->fallback == FALLBACK_GLOBAL ? m : NULL;
+}
+
 /*
  * The model's score for the reader's current row (a number model's value,
- * a binary model's probability); false when an input it needs is NULL.
+ * a binary model's probability); false when an input it needs is NULL, or
+ * a model per group gives the row's group no score.
  */
 bool
 ModelScoreRow(const Model *model, FeatureReader *r, double *score)
 {
-	return model->ops->score(model, r, score);
+	Model		view;
+	const Model *m = ModelForRow(model, r, &view);
+
+	return m != NULL && m->ops->score(m, r, score);
+}
+
+/* The row's link (a model with one: logit, linear predictor), as ModelScoreRow */
+bool
+ModelLinkRow(const Model *model, FeatureReader *r, double *eta)
+{
+	Model		view;
+	const Model *m = ModelForRow(model, r, &view);
+
+	return m != NULL && m->ops->link(m, r, eta);
 }
 
 /*
@@ -299,7 +408,10 @@ ModelScoreRow(const Model *model, FeatureReader *r, double *score)
 bool
 ModelClassifyRow(const Model *model, FeatureReader *r, double *probs, int *cls)
 {
-	if (!model->ops->classify(model, r, probs))
+	Model		view;
+	const Model *m = ModelForRow(model, r, &view);
+
+	if (m == NULL || !m->ops->classify(m, r, probs))
 		return false;
 	if (model->nclasses == 2)
 		*cls = probs[1] >= model->threshold ? 1 : 0;
@@ -492,10 +604,13 @@ ModelPercentile(const Model *model, double score)
  * family has no explanation.
  */
 int
-ModelContributions(const Model *m, FeatureReader *r, int cls, Contribution *parts,
+ModelContributions(const Model *model, FeatureReader *r, int cls, Contribution *parts,
 				   double *baseline)
 {
-	if (m->ops->explain == NULL)
+	Model		view;
+	const Model *m = ModelForRow(model, r, &view);
+
+	if (m == NULL || m->ops->explain == NULL)
 		return -1;
 	if (!m->ops->explain(m, r, cls, parts, baseline))
 		return -1;
@@ -565,12 +680,22 @@ PutNumber(Datum *values, bool *nulls, int i, double v)
  * odds_ratio, class), NaN as NULL; cls NULL for models without classes.
  * A result without the class column (the 0.4.0 declaration) gets the rest.
  */
+/* The group whose coefficients() rows are being written (NULL: the model's own) */
+static const char *CoefficientGroup = NULL;
+
+/* Set the group of the coefficients() rows written next */
+void
+ModelCoefficientGroup(const char *group)
+{
+	CoefficientGroup = group;
+}
+
 void
 ModelCoefficientRow(ReturnSetInfo *rsinfo, const char *feature, double coef, double se,
 					double stat, double p, double odds, const char *cls)
 {
-	Datum		values[7];
-	bool		nulls[7];
+	Datum		values[8];
+	bool		nulls[8];
 
 	values[0] = CStringGetTextDatum(feature);
 	nulls[0] = false;
@@ -581,5 +706,7 @@ ModelCoefficientRow(ReturnSetInfo *rsinfo, const char *feature, double coef, dou
 	PutNumber(values, nulls, 5, odds);
 	nulls[6] = cls == NULL;
 	values[6] = cls ? CStringGetTextDatum(cls) : (Datum) 0;
+	nulls[7] = CoefficientGroup == NULL;
+	values[7] = CoefficientGroup ? CStringGetTextDatum(CoefficientGroup) : (Datum) 0;
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 }

@@ -12,6 +12,7 @@
 
 #include "algorithm.h"
 #include "features.h"
+#include "groups.h"
 #include "profenrich.h"
 
 #define MODEL_MAGIC 0x50454D44	/* "PEMD" */
@@ -27,6 +28,21 @@
  * changing the families' bodies.  A reader refuses a tag it does not know.
  */
 #define SECTION_CLASSES 1		/* class labels (and a binary model's threshold) */
+#define SECTION_GROUPS 2		/* a model per group: the group_by column, fallback, bodies */
+
+/*
+ * A model per group (group_by): the family's body of each group, which
+ * the row's group_by value picks at scoring; a row of no group (an unseen
+ * value, NULL) gets the fallback: the model's own body, trained on every
+ * row in the same pass, or no score.
+ */
+typedef struct ModelGroups
+{
+	char	   *column;
+	GroupFallback fallback;
+	GroupTable	table;			/* the groups' texts */
+	void	  **bodies;			/* per group */
+} ModelGroups;
 
 typedef struct Model
 {
@@ -38,6 +54,7 @@ typedef struct Model
 	double		threshold;		/* binary models: the positive class from this probability */
 	int			nquantiles;		/* 0 (models trained before 0.3.0) or MODEL_QUANTILES */
 	double	   *quantiles;		/* percentiles 1..99 of the training population's scores */
+	ModelGroups *groups;		/* a model per group, or NULL */
 } Model;
 
 extern bytea *ModelSerialize(const Model *model);
@@ -47,6 +64,10 @@ extern double *ModelReadDoubles(StringInfo buf, int n);
 extern void ModelCorrupt(const char *what) pg_attribute_noreturn();
 
 extern OutputKind ModelOutput(const Model *model);
+extern const Model *ModelGroupView(const Model *m, int g, Model *view);
+extern const Model *ModelForRow(const Model *m, FeatureReader *r, Model *view);
+extern bool ModelLinkRow(const Model *model, FeatureReader *r, double *eta);
+extern void ModelCoefficientGroup(const char *group);
 extern bool ModelScoreRow(const Model *model, FeatureReader *r, double *score);
 extern bool ModelClassifyRow(const Model *model, FeatureReader *r, double *probs, int *cls);
 extern void ModelSetQuantiles(Model *model, double *scores, int64 n, bool sorted);

@@ -305,7 +305,7 @@ GlmCoefficients(const Model *m, ReturnSetInfo *rsinfo)
 const AlgorithmOps LinearOps = {
 	.name = "linear",
 	.code = ALG_LINEAR,
-	.flags = ALG_FEATURES,
+	.flags = ALG_FEATURES | ALG_GROUPS,
 	.targets = TARGET_NUMBER,
 	.options = "l2",
 	.example = "{\"l2\": 0.1}",
@@ -327,7 +327,7 @@ const AlgorithmOps LinearOps = {
 const AlgorithmOps LogisticOps = {
 	.name = "logistic",
 	.code = ALG_LOGISTIC,
-	.flags = ALG_FEATURES,
+	.flags = ALG_FEATURES | ALG_GROUPS,
 	.targets = TARGET_BINARY,
 	.options = "l2, positive, class_weight, max_iter, tol, threshold",
 	.example = "{\"class_weight\": \"balanced\"}",

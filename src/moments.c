@@ -146,38 +146,42 @@ MergeStats(Moments *m, double nb, const double *bmean, const double *bcomom, int
 }
 
 /*
- * Fold the buffered rows in with one pass over them: subtract a fixed
- * shift (the first row this state saw, so values are near their mean and
- * the sums keep their precision) while summing the columns and laying the
- * batch out column by column, take the cross-products with the tiled Gram
- * kernel (about three times dsyrk at these widths), and center them with a
- * rank-1 update: C = S'S - n s_mean s_mean'.  Without missing values in the
- * batch the indicator columns are all zero and are left out of the product.
+ * Fold rows (rows x m->d, row-major) in with one pass over them: subtract
+ * a fixed shift (the first row this accumulator saw, so values are near
+ * their mean and the sums keep their precision) while summing the columns
+ * and laying the rows out column by column in cols, take the
+ * cross-products with the tiled Gram kernel (about three times dsyrk at
+ * these widths), and center them with a rank-1 update: C = S'S - n
+ * s_mean s_mean'.  Without missing values among the rows the indicator
+ * columns are all zero and are left out of the product.  bmean, bcomom
+ * and cols are scratch (an accumulator's own, or shared by the groups of
+ * a grouped pass).
  */
 void
-MomentsFlush(Moments *m)
+MomentsFoldRows(Moments *m, const double *batch, int rows, bool batch_missing, double *bmean,
+				double *bcomom, double *cols_scratch)
 {
-	int			w = m->batch_missing ? m->d : m->dense;
-	int			rows = m->rows;
+	int			w = batch_missing ? m->d : m->dense;
 	int			k = (rows + 3) & ~3;
 	int			ldc = MOMENTS_COLSTRIDE;
 	int			pw = (w + 2) / 3 * 3;
-	double	   *sum = m->bmean;
-	double	   *restrict cols = m->cols;
+	double	   *sum = bmean;
+	double	   *restrict cols = cols_scratch;
 	const double *shift = m->shift;
 
 	if (rows == 0)
 		return;
+	Assert(rows <= MOMENTS_BATCH);
 	CHECK_FOR_INTERRUPTS();
 	if (!m->has_shift)
 	{
-		memcpy(m->shift, m->batch, sizeof(double) * m->dense);
+		memcpy(m->shift, batch, sizeof(double) * m->dense);
 		m->has_shift = true;
 	}
 	memset(sum, 0, sizeof(double) * m->d);
 	for (int r = 0; r < rows; r++)
 	{
-		const double *restrict row = &m->batch[(size_t) r * m->d];
+		const double *restrict row = &batch[(size_t) r * m->d];
 
 		for (int j = 0; j < w; j++)
 		{
@@ -195,14 +199,64 @@ MomentsFlush(Moments *m)
 		memset(&cols[(size_t) j * ldc], 0, sizeof(double) * k);
 	for (int j = 0; j < w; j++)
 		sum[j] /= rows;
-	memset(m->bcomom, 0, sizeof(double) * (size_t) w * w);
-	LinalgGramAddUpper(w, k, cols, ldc, m->bcomom, w);
-	LinalgSyrUpper(w, -(double) rows, sum, m->bcomom, w);
+	memset(bcomom, 0, sizeof(double) * (size_t) w * w);
+	LinalgGramAddUpper(w, k, cols, ldc, bcomom, w);
+	LinalgSyrUpper(w, -(double) rows, sum, bcomom, w);
 	for (int j = 0; j < w; j++)
 		sum[j] += shift[j];
-	MergeStats(m, rows, sum, m->bcomom, w, w);
+	MergeStats(m, rows, sum, bcomom, w, w);
+}
+
+/* Fold the buffered rows in (MomentsFoldRows) and empty the batch */
+void
+MomentsFlush(Moments *m)
+{
+	if (m->rows == 0)
+		return;
+	MomentsFoldRows(m, m->batch, m->rows, m->batch_missing, m->bmean, m->bcomom, m->cols);
 	m->rows = 0;
 	m->batch_missing = false;
+}
+
+/* Bytes of the scratch MomentsFoldRows needs for rows of width d: bmean, bcomom, cols */
+Size
+MomentsScratchBytes(int d)
+{
+	return add_size(mul_size(sizeof(double), add_size(d, mul_size(d, d))),
+					mul_size(sizeof(double), mul_size(PaddedColumns(d), MOMENTS_COLSTRIDE)));
+}
+
+/* Bytes MomentsInitBare allocates: the co-moments and two vectors */
+Size
+MomentsBareBytes(int d)
+{
+	return add_size(mul_size(sizeof(double), mul_size(d, d)), mul_size(2 * sizeof(double), d));
+}
+
+/*
+ * An accumulator without a batch or scratch of its own: rows are folded
+ * into it by MomentsFoldRows, with the caller's scratch (a group of a
+ * grouped pass, which may hold thousands of them).
+ */
+void
+MomentsInitBare(Moments *m, int dense, int d)
+{
+	memset(m, 0, sizeof(Moments));
+	m->d = d;
+	m->dense = dense;
+	m->mean = palloc0(mul_size(sizeof(double), d));
+	m->comom = MemoryContextAllocHuge(CurrentMemoryContext, mul_size(sizeof(double), mul_size(d, d)));
+	memset(m->comom, 0, sizeof(double) * (Size) d * d);
+	m->shift = palloc0(mul_size(sizeof(double), d));
+}
+
+/* Fold src's statistics into dst when neither has rows waiting (bare accumulators) */
+void
+MomentsMergeFolded(Moments *dst, const Moments *src)
+{
+	if (dst->d != src->d || dst->dense != src->dense || src->rows != 0 || dst->rows != 0)
+		elog(ERROR, "cannot merge moments of widths %d and %d", dst->d, src->d);
+	MergeStats(dst, src->n, src->mean, src->comom, src->d, src->d);
 }
 
 /*
@@ -235,11 +289,14 @@ MomentsWrite(PartialWriter *w, Moments *m)
 		PartialPutBytes(w, &m->comom[i * m->d + i], sizeof(double) * (m->d - i));
 }
 
-/* Read what MomentsWrite wrote into a fresh accumulator */
+/* Read what MomentsWrite wrote into a fresh accumulator (bare: MomentsInitBare's) */
 void
-MomentsRead(StringInfo buf, Moments *m, int dense, int d)
+MomentsRead(StringInfo buf, Moments *m, int dense, int d, bool bare)
 {
-	MomentsInit(m, dense, d);
+	if (bare)
+		MomentsInitBare(m, dense, d);
+	else
+		MomentsInit(m, dense, d);
 	m->n = pq_getmsgfloat8(buf);
 	if (!(m->n >= 0))
 		ereport(ERROR,
@@ -356,6 +413,26 @@ RowSampleTrim(RowSample *s)
 	s->count = s->cap;
 	pfree(e);
 	pfree(keep);
+}
+
+/*
+ * Lower a sample's capacity to cap (never raise it): it keeps the cap rows
+ * of smallest priority, which are the cap smallest of every row it was
+ * offered, since it kept the larger capacity's smallest.
+ */
+void
+RowSampleShrink(RowSample *s, int cap)
+{
+	if (cap >= s->cap)
+		return;
+	s->cap = cap;
+	RowSampleTrim(s);
+	if (s->count == s->cap)
+	{
+		s->threshold = 0;
+		for (int i = 0; i < s->count; i++)
+			s->threshold = Max(s->threshold, s->prio[i]);
+	}
 }
 
 /* Keep the row if its priority is among the cap smallest seen */

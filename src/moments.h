@@ -62,15 +62,22 @@ extern int	MomentsNonFinite(const Moments *m);
 extern double *MomentsNextRow(Moments *m);
 extern void MomentsRowDone(Moments *m, bool has_missing);
 extern void MomentsFlush(Moments *m);
+extern void MomentsFoldRows(Moments *m, const double *batch, int rows, bool batch_missing,
+							double *bmean, double *bcomom, double *cols_scratch);
+extern Size MomentsScratchBytes(int d);
+extern Size MomentsBareBytes(int d);
+extern void MomentsInitBare(Moments *m, int dense, int d);
+extern void MomentsMergeFolded(Moments *dst, const Moments *src);
 extern void MomentsMerge(Moments *dst, const Moments *src);
 extern void MomentsWrite(PartialWriter *w, Moments *m);
-extern void MomentsRead(StringInfo buf, Moments *m, int dense, int d);
+extern void MomentsRead(StringInfo buf, Moments *m, int dense, int d, bool bare);
 
 extern Size RowSampleBytes(int cap, int width);
 extern void RowSampleInit(RowSample *s, int cap, int width);
 extern void RowSampleOffer(RowSample *s, uint64 prio, const double *row);
 
 extern void RowSampleTrim(RowSample *s);
+extern void RowSampleShrink(RowSample *s, int cap);
 
 /* Would RowSampleOffer keep a row of this priority? */
 static inline bool

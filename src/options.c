@@ -19,9 +19,10 @@
 #include "utils/json.h"
 
 #include "algorithm.h"
+#include "groups.h"
 #include "options.h"
 
-#define VALID_FEATURE_OPTIONS "test_fraction, key, seed, impute, max_categories"
+#define VALID_FEATURE_OPTIONS "test_fraction, key, seed, impute, max_categories, group_by, fallback, max_groups"
 #define VALID_ENRICH_OPTIONS "batch_size, percentile, factors, probabilities, columns"
 #define MAX_FACTORS 50
 
@@ -146,6 +147,21 @@ FeatureOption(const char *key, JsonbValue *v, TrainOptions *opts)
 	}
 	else if (strcmp(key, "max_categories") == 0)
 		opts->max_categories = OptionInteger(key, v, 1, 10000);
+	else if (strcmp(key, "group_by") == 0)
+		opts->group_by = OptionString(key, v, "a column name");
+	else if (strcmp(key, "fallback") == 0)
+	{
+		char	   *s = OptionString(key, v, "\"global\" or \"null\"");
+
+		if (strcmp(s, "global") == 0)
+			opts->fallback = FALLBACK_GLOBAL;
+		else if (strcmp(s, "null") == 0)
+			opts->fallback = FALLBACK_NULL;
+		else
+			OptionError(key, "\"global\" or \"null\"");
+	}
+	else if (strcmp(key, "max_groups") == 0)
+		opts->max_groups = OptionInteger(key, v, 1, GROUPS_LIMIT);
 	else
 		return false;
 	return true;
@@ -225,6 +241,9 @@ TrainOptionsParse(Jsonb *options, const AlgorithmOps *ops, TrainOptions *opts, v
 	opts->impute = IMPUTE_MEAN;
 	opts->max_categories = 50;
 	opts->deploy = true;
+	opts->group_by = NULL;
+	opts->fallback = FALLBACK_GLOBAL;
+	opts->max_groups = GROUPS_DEFAULT_MAX;
 	*algopts = ops->options_new(ops);
 	arg.ops = ops;
 	arg.opts = opts;
@@ -249,6 +268,13 @@ TrainOptionsJson(StringInfo out, const TrainOptions *o, const char *key)
 		escape_json(out, key);
 	else
 		appendStringInfoString(out, "null");
+	if (o->group_by)
+	{
+		appendStringInfoString(out, ", \"group_by\": ");
+		escape_json(out, o->group_by);
+		appendStringInfo(out, ", \"fallback\": \"%s\", \"max_groups\": %d",
+						 o->fallback == FALLBACK_NULL ? "null" : "global", o->max_groups);
+	}
 }
 
 /* Store one key/value pair of enrich()'s options in o */

@@ -29,6 +29,9 @@ typedef struct TrainOptions
 	ImputeMode	impute;
 	int			max_categories; /* one-hot vocabulary cap */
 	bool		deploy;			/* deploy the new version */
+	char	   *group_by;		/* a model per value of this column, or NULL */
+	int			fallback;		/* GroupFallback: what a row of no group gets */
+	int			max_groups;		/* refuse more groups than this */
 } TrainOptions;
 
 typedef struct EnrichOptions

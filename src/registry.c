@@ -957,7 +957,18 @@ coefficients(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	model = RegistryLoadReadable(name, PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1), &version);
+	ModelCoefficientGroup(NULL);
 	model->ops->coefficients(model, rsinfo);
+	/* a model per group: each group's rows after the global model's */
+	for (int g = 0; model->groups != NULL && g < model->groups->table.n; g++)
+	{
+		Model		view;
+
+		CHECK_FOR_INTERRUPTS();
+		ModelCoefficientGroup(model->groups->table.keys[g]);
+		model->ops->coefficients(ModelGroupView(model, g, &view), rsinfo);
+	}
+	ModelCoefficientGroup(NULL);
 	return (Datum) 0;
 }
 

@@ -28,6 +28,7 @@
 
 #include "citus.h"
 #include "glm.h"
+#include "step_group.h"
 #include "trainer.h"
 
 /* Context of train()'s results; SPI switches to its own after every call */
@@ -183,7 +184,8 @@ SourceResolveFeatures(FeatureSpec *spec, const Source *src, ArrayType *features)
 			const char *n = NameStr(a->attname);
 
 			if (a->attisdropped || (spec->target && strcmp(n, spec->target) == 0) ||
-				(spec->key && strcmp(n, spec->key) == 0))
+				(spec->key && strcmp(n, spec->key) == 0) ||
+				(spec->group && strcmp(n, spec->group) == 0))
 				continue;
 			if (FeatureConvForType(a->atttypid) == CONV_NONE)
 			{
@@ -227,6 +229,12 @@ SourceResolveFeatures(FeatureSpec *spec, const Source *src, ArrayType *features)
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("column \"%s\" is the target and cannot also be a feature", name),
 						 errhint("Remove the target from the features array.")));
+			if (spec->group && strcmp(name, spec->group) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("column \"%s\" is the group_by column and cannot also be a feature", name),
+						 errdetail("Each group's model is trained on the rows of one value of it."),
+						 errhint("Remove \"%s\" from the features array, or group by another column.", name)));
 			for (int k = 0; k < spec->ncolumns; k++)
 				if (strcmp(spec->columns[k].name, name) == 0)
 					ereport(ERROR,
@@ -251,9 +259,9 @@ CheckPrivileges(const FeatureSpec *spec, const Source *src)
 
 	if (pg_class_aclcheck(src->relid, user, ACL_SELECT) == ACLCHECK_OK)
 		return;
-	for (int i = -2; i < spec->ncolumns; i++)
+	for (int i = -3; i < spec->ncolumns; i++)
 	{
-		const char *name = i == -2 ? spec->target : i == -1 ? spec->key :
+		const char *name = i == -3 ? spec->group : i == -2 ? spec->target : i == -1 ? spec->key :
 			spec->columns[i].name;
 
 		if (name == NULL)
@@ -349,6 +357,8 @@ NeededColumns(const FeatureSpec *spec)
 
 	if (spec->key)
 		cols = lappend(cols, spec->key);
+	if (spec->group)
+		cols = lappend(cols, spec->group);
 	for (int i = 0; i < spec->ncolumns; i++)
 		cols = lappend(cols, spec->columns[i].name);
 	return cols;
@@ -390,9 +400,10 @@ ColumnNames(List *cols)
  * arguments a call takes, ROW(...) too when rows_ok, else NULL.
  */
 char *
-PassArguments(const FeatureSpec *spec, const Source *src, List *cols, bool rows_ok)
+PassArguments(const FeatureSpec *spec, const Source *src, List *cols, int fixed, bool rows_ok)
 {
-	if (list_length(cols) <= FUNC_MAX_ARGS - 4 && !src->citus)
+	/* the transition takes the state, the fixed arguments and the columns */
+	if (list_length(cols) <= FUNC_MAX_ARGS - 1 - fixed && !src->citus)
 		return ColumnList(cols);
 	if (src->citus || rows_ok)
 		return psprintf("ROW(%s)", ColumnList(cols));
@@ -412,7 +423,7 @@ RunStatsPass(const FeatureSpec *spec, const Source *src)
 	List	   *cols = NeededColumns(spec);
 	Oid			types[2] = {BYTEAOID, TEXTARRAYOID};
 	Datum		values[2] = {PointerGetDatum(SpecBytes(spec)), ColumnNames(cols)};
-	char	   *args = PassArguments(spec, src, cols, false);
+	char	   *args = PassArguments(spec, src, cols, 2, false);
 	char	   *sql;
 	bool		isnull;
 	Datum		d;
@@ -458,6 +469,31 @@ SourceEstimatedRows(const Source *src)
 	return isnull ? -1 : DatumGetFloat8(d);
 }
 
+/*
+ * The one pass of a model per group: SELECT
+ * profenrich.linear_stats_grouped(spec, group_by, max_groups, names,
+ * col1, ...) FROM source, every group's statistics and the global model's
+ * in one state (step_group.h).
+ */
+GroupedStats *
+RunGroupedPass(const FeatureSpec *spec, const Source *src, int max_groups)
+{
+	List	   *cols = NeededColumns(spec);
+	Oid			types[4] = {BYTEAOID, TEXTOID, INT4OID, TEXTARRAYOID};
+	Datum		values[4] = {PointerGetDatum(SpecBytes(spec)), CStringGetTextDatum(spec->group),
+		Int32GetDatum(max_groups), ColumnNames(cols)};
+	char	   *sql = psprintf("SELECT profenrich.linear_stats_grouped($1, $2, $3, $4, %s) FROM %s",
+							   PassArguments(spec, src, cols, 4, true), src->qualname);
+	bool		isnull;
+	Datum		d;
+
+	TrainQuery(sql, 4, types, values, 0);
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		return NULL;
+	return GroupedStatsFromBytes(DatumGetByteaPP(d));
+}
+
 /* Slots of the numeric columns, in missing-indicator order */
 int *
 MissSlots(const FeatureSpec *spec)
@@ -498,6 +534,18 @@ CheckRowCount(const LinearStats *st, const FeatureSpec *spec, const Source *src)
 					   spec->impute == IMPUTE_SKIP ? ", and so are rows with a NULL feature" : "",
 					   st ? st->mom[SPLIT_TEST].n : 0),
 			 errhint("Train on more rows, fewer features, or a smaller test_fraction.")));
+}
+
+/* The imputation values of the spec's numeric columns, by missing index */
+double *
+ImputedValues(const FeatureSpec *spec)
+{
+	double	   *impute = palloc0(sizeof(double) * Max(spec->nnumeric, 1));
+
+	for (int i = 0; i < spec->ncolumns; i++)
+		if (spec->columns[i].miss_index >= 0)
+			impute[spec->columns[i].miss_index] = spec->columns[i].impute;
+	return impute;
 }
 
 /*

@@ -72,7 +72,7 @@ MixPriority(uint64 h)
 }
 
 /* Rows the MAE sample keeps per split: about 32 MB, at least 1000, at most 20000 */
-static int
+int
 SampleCapacity(int nslots)
 {
 	int			cap = SAMPLE_BYTES / (int) (sizeof(double) * (nslots + 1));
@@ -184,7 +184,7 @@ StatsCreate(int nslots, int nmiss, int sample_cap)
  * aggregate call, in mcxt), its reader and scratch.  A state rebuilt from
  * bytes must have the spec's shape.
  */
-static void
+void
 StatsAttachSpec(LinearStats *s, bytea *specbytes, MemoryContext mcxt)
 {
 	MemoryContext old = MemoryContextSwitchTo(mcxt);
@@ -210,7 +210,7 @@ StatsAttachSpec(LinearStats *s, bytea *specbytes, MemoryContext mcxt)
 }
 
 /* The transition state for a spec, in mcxt */
-static LinearStats *
+LinearStats *
 StatsCreateForSpec(bytea *specbytes, MemoryContext mcxt)
 {
 	MemoryContext old = MemoryContextSwitchTo(mcxt);
@@ -227,7 +227,7 @@ StatsCreateForSpec(bytea *specbytes, MemoryContext mcxt)
 }
 
 /* Refuse a NULL feature when the spec says impute = error */
-static void
+void
 NullFeatureError(void)
 {
 	ereport(ERROR,
@@ -244,7 +244,7 @@ NullFeatureError(void)
  * imputed mean is known.
  */
 static void
-StatsAccumulate(LinearStats *s)
+StatsAccumulate(LinearStats *s, StatsTap *tap)
 {
 	const FeatureSpec *spec = s->spec;
 	FeatureReader *r = &s->reader;
@@ -304,7 +304,27 @@ StatsAccumulate(LinearStats *s)
 			s->srow[s->miss_slot[s->missing[k]]] = get_float8_nan();
 		RowSampleOffer(&s->sample[split], h, s->srow);
 	}
+	if (tap != NULL)
+	{
+		/* the row as the groups of a grouped pass add it (its indicators zeroed when unset) */
+		memcpy(tap->row, row, sizeof(double) * (s->nslots + 1));
+		if (nmissing > 0)
+			memcpy(tap->row + s->nslots + 1, row + s->nslots + 1, sizeof(double) * s->nmiss);
+		else
+			memset(tap->row + s->nslots + 1, 0, sizeof(double) * s->nmiss);
+		tap->taken = true;
+		tap->split = split;
+		tap->prio = h;
+		tap->missing = nmissing > 0;
+	}
 	MomentsRowDone(&s->mom[split], nmissing > 0);
+}
+
+/* Add the reader's current row to a state, as StatsAccumulate does (for the grouped pass) */
+void
+LinearStatsAccumulate(LinearStats *s, StatsTap *tap)
+{
+	StatsAccumulate(s, tap);
 }
 
 /* The transition state, created from the spec argument on the first row */
@@ -342,7 +362,7 @@ linear_stats_trans(PG_FUNCTION_ARGS)
 	}
 	s = StatsForCall(fcinfo, 2, &aggcxt);
 	FeatureReaderLoadComposite(&s->reader, s->spec, PG_GETARG_HEAPTUPLEHEADER(1), true, true);
-	StatsAccumulate(s);
+	StatsAccumulate(s, NULL);
 	PG_RETURN_POINTER(s);
 }
 
@@ -360,12 +380,12 @@ linear_stats_args_trans(PG_FUNCTION_ARGS)
 	if (unlikely(!s->reader.bound))
 		FeatureReaderBindArgs(&s->reader, s->spec, fcinfo, 2, true, true);
 	FeatureReaderLoadArgs(&s->reader, fcinfo, 2);
-	StatsAccumulate(s);
+	StatsAccumulate(s, NULL);
 	PG_RETURN_POINTER(s);
 }
 
 /* Fold b into a (stats only); b is not modified */
-static void
+void
 StatsMerge(LinearStats *a, const LinearStats *b)
 {
 	if (a->nslots != b->nslots || a->nmiss != b->nmiss || a->sample_cap != b->sample_cap)
@@ -410,7 +430,7 @@ linear_stats_combine(PG_FUNCTION_ARGS)
 }
 
 /* Payload bytes of a state's flat form, its samples trimmed to their capacity */
-static Size
+Size
 StatsFlatSize(void *p)
 {
 	LinearStats *s = (LinearStats *) p;
@@ -422,7 +442,7 @@ StatsFlatSize(void *p)
 }
 
 /* The flat form: header, then per split the co-moments and sample */
-static void
+void
 StatsFlatten(void *p, char *out, Size size)
 {
 	LinearStats *s = (LinearStats *) p;
@@ -467,7 +487,7 @@ StatsBytesError(const char *why)
  * shape, the counts, and that the length is exactly what the shape and
  * sample counts imply.
  */
-static void *
+void *
 StatsExpand(const char *data, Size size)
 {
 	StringInfoData buf;
@@ -512,7 +532,7 @@ StatsExpand(const char *data, Size size)
 		/* every length is checked before the read that relies on it */
 		if ((Size) (buf.len - buf.cursor) < 8 * (1 + d + d * (d + 1) / 2) + 4)
 			StatsBytesError("length does not match the shape");
-		MomentsRead(&buf, &s->mom[k], nslots + 1, nslots + 1 + nmiss);
+		MomentsRead(&buf, &s->mom[k], nslots + 1, nslots + 1 + nmiss, false);
 		memcpy(&count, buf.data + buf.cursor, 4);
 		count = pg_ntoh32(count);
 		if (count > (uint32) cap ||
@@ -654,7 +674,7 @@ linear_stats_sfunc(PG_FUNCTION_ARGS)
 	ps = StatsState(fcinfo, 2);
 	s = (LinearStats *) ps->state;
 	FeatureReaderLoadComposite(&s->reader, s->spec, PG_GETARG_HEAPTUPLEHEADER(1), true, true);
-	StatsAccumulate(s);
+	StatsAccumulate(s, NULL);
 	return PartialResult(fcinfo, ps);
 }
 
@@ -671,7 +691,7 @@ linear_stats_args_sfunc(PG_FUNCTION_ARGS)
 	if (unlikely(!s->reader.bound))
 		FeatureReaderBindArgs(&s->reader, s->spec, fcinfo, 2, true, true);
 	FeatureReaderLoadArgs(&s->reader, fcinfo, 2);
-	StatsAccumulate(s);
+	StatsAccumulate(s, NULL);
 	return PartialResult(fcinfo, ps);
 }
 
@@ -695,7 +715,7 @@ linear_stats_row_sfunc(PG_FUNCTION_ARGS)
 	ps = StatsState(fcinfo, 1);
 	s = (LinearStats *) ps->state;
 	FeatureReaderLoadRecord(&s->reader, s->spec, fcinfo, 2, PG_GETARG_HEAPTUPLEHEADER(3), true, true);
-	StatsAccumulate(s);
+	StatsAccumulate(s, NULL);
 	return PartialResult(fcinfo, ps);
 }
 

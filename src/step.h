@@ -38,7 +38,26 @@ typedef struct LinearStats
 	TimestampTz last_notice;
 } LinearStats;
 
+/* What the grouped pass takes of each row a state adds (StatsAccumulate's tap) */
+typedef struct StatsTap
+{
+	bool		taken;			/* the row was added (it has a target, was not skipped) */
+	int			split;
+	uint64		prio;			/* its sample priority */
+	bool		missing;		/* a missing indicator is set */
+	double	   *row;			/* [slots, target, missing indicators] */
+} StatsTap;
+
 extern LinearStats *LinearStatsFromBytes(bytea *b);
 extern void LinearStatsCheckFinite(const LinearStats *st, const FeatureSpec *spec);
+extern void LinearStatsAccumulate(LinearStats *s, StatsTap *tap);
+extern LinearStats *StatsCreateForSpec(bytea *specbytes, MemoryContext mcxt);
+extern void StatsAttachSpec(LinearStats *s, bytea *specbytes, MemoryContext mcxt);
+extern Size StatsFlatSize(void *p);
+extern void StatsFlatten(void *p, char *out, Size size);
+extern void *StatsExpand(const char *data, Size size);
+extern void StatsMerge(LinearStats *a, const LinearStats *b);
+extern int	SampleCapacity(int nslots);
+extern void NullFeatureError(void) pg_attribute_noreturn();
 
 #endif

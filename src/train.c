@@ -57,6 +57,35 @@ ResolveKey(const TrainJob *job)
 }
 
 /*
+ * The group_by column of a model per group, or NULL: a column of a type
+ * whose values name groups, not the target, of a family that trains one.
+ */
+static char *
+ResolveGroup(const TrainJob *job)
+{
+	const char *column = job->opts.group_by;
+	AttrNumber	att;
+
+	if (column == NULL)
+		return NULL;
+	if (!(job->ops->flags & ALG_GROUPS))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("algorithm \"%s\" does not train a model per group", job->ops->name),
+				 errhint("Leave out the option group_by, or train one model per group with a WHERE clause in a view.")));
+	att = SourceColumn(&job->src, column);
+	if (att == 0)
+		SourceNoColumn(&job->src, column, "group_by");
+	if (job->spec->target && strcmp(column, job->spec->target) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("column \"%s\" is the target and cannot also be the group_by column", column),
+				 errhint("Group by another column.")));
+	FeatureCheckGroupType(column, TupleDescAttr(job->src.tupdesc, att - 1)->atttypid);
+	return pstrdup(column);
+}
+
+/*
  * The feature spec of a feature-spec algorithm: target, key, split,
  * imputation, features (checked for privileges), vocabularies, layout.
  */
@@ -78,6 +107,7 @@ PrepareSpec(TrainJob *job)
 	else
 		ResolveTarget(job);
 	spec->key = ResolveKey(job);
+	spec->group = ResolveGroup(job);
 	spec->test_fraction = job->opts.test_fraction;
 	spec->seed = (uint64) job->opts.seed;
 	spec->impute = job->opts.impute;

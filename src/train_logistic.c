@@ -29,6 +29,7 @@
 #include "metrics.h"
 #include "model_glm.h"
 #include "profenrich.h"
+#include "step_group.h"
 #include "trainer.h"
 
 /* The options of 'logistic' */
@@ -280,9 +281,9 @@ ClassWeights(const TrainJob *job, double n, double positives, double *cw)
  * T Cov(theta) T' for that linear map T, and z tests give the p values.
  */
 static void
-FinishFit(TrainJob *job, const LogisticState *st, const double *mean, const double *sd)
+FinishFitInto(GlmModel *g, const LogisticState *st, const double *mean, const double *sd, double l2)
 {
-	LinearFit  *f = &GLM(job)->linear;
+	LinearFit  *f = &g->linear;
 	int			w = st->width,
 				p = w - 1;
 	double	   *t = palloc_extended(mul_size(sizeof(double), mul_size(w, w)),
@@ -314,7 +315,7 @@ FinishFit(TrainJob *job, const LogisticState *st, const double *mean, const doub
 	}
 	f->rss = get_float8_nan();
 	f->df_resid = get_float8_nan();
-	f->has_inference = LOGISTIC_OPTIONS(job)->l2 == 0 && !st->separated;
+	f->has_inference = l2 == 0 && !st->separated;
 	if (f->has_inference)
 	{
 		double	   *cov = MemoryContextAllocHuge(CurrentMemoryContext,
@@ -340,8 +341,15 @@ FinishFit(TrainJob *job, const LogisticState *st, const double *mean, const doub
 		}
 	}
 	GlmCheckFit(f, false);
-	GLM(job)->iterations = st->iterations;
-	GLM(job)->converged = st->converged;
+	g->iterations = st->iterations;
+	g->converged = st->converged;
+}
+
+/* FinishFitInto the job's model */
+static void
+FinishFit(TrainJob *job, const LogisticState *st, const double *mean, const double *sd)
+{
+	FinishFitInto(GLM(job), st, mean, sd, LOGISTIC_OPTIONS(job)->l2);
 }
 
 /* Warn about a fit that stopped early */
@@ -471,9 +479,13 @@ WarmStart(const Dataset *train, const double *sd, double base, const LogisticOpt
 	return true;
 }
 
-/* Iterate Newton steps over the training split in memory */
-static void
-FitInMemory(TrainJob *job, LoadedData *data, const LogisticOptions *lo)
+/*
+ * Iterate Newton steps over the training split in memory; the final
+ * standardized coefficients are returned in theta (width), and whether
+ * they are a usable start for other fits (converged, not separated).
+ */
+static bool
+FitInMemory(TrainJob *job, LoadedData *data, const LogisticOptions *lo, double *theta_out)
 {
 	Dataset    *train = &data->split[SPLIT_TRAIN];
 	int			w = train->width;
@@ -512,6 +524,7 @@ FitInMemory(TrainJob *job, LoadedData *data, const LogisticOptions *lo)
 		LogisticPassInMemory(train, st.next, cw, &sums, probs);
 	WarnFit(job, &st);
 	FinishFit(job, &st, mean, sd);
+	memcpy(theta_out, st.theta, sizeof(double) * w);
 	if (data->split[SPLIT_TEST].n > 0)
 	{
 		ScoredLabel *pairs = ScoreSplit(&data->split[SPLIT_TEST], st.theta, &loglik);
@@ -557,6 +570,321 @@ FitInMemory(TrainJob *job, LoadedData *data, const LogisticOptions *lo)
 		pfree(pairs);
 	}
 	FitSummary(job, &st);
+	return st.converged && !st.separated;
+}
+
+/* What the fits of a model per group keep of each group */
+typedef struct GroupFit
+{
+	bool		fit;			/* it has a model of its own */
+	bool		active;			/* its Newton iterations go on */
+	double		n;				/* training rows, positives, and their slots' sums */
+	double		positives;
+	double		cw[2];
+	double	   *sd;				/* its slots' sds in the standardized data (aliasing) */
+	double	   *l2w;			/* its slots' variances there (the penalty's weights) */
+	LogisticState st;
+	LogisticSums sums;
+	GlmModel   *body;
+	int64		ntest;
+} GroupFit;
+
+/*
+ * Each group's training rows, positives and slot variances in the
+ * standardized data (every chunk ready), from one pass over the runs.
+ */
+static void
+GroupCounts(const Dataset *d, GroupFit *gf, int ng)
+{
+	int			w = d->width;
+	double	   *sum = palloc0(sizeof(double) * (Size) ng * w);
+	double	   *sumsq = palloc0(sizeof(double) * (Size) ng * w);
+
+	for (int c = 0; c < d->nchunks; c++)
+	{
+		DataChunk  *ch = &d->chunks[c];
+
+		CHECK_FOR_INTERRUPTS();
+		DatasetChunkReady(d, ch);
+		for (int r = 0; r < ch->rows; r++)
+		{
+			int			g = ch->g[r];
+			const double *x = &ch->x[(size_t) r * w];
+
+			if (g < 0)
+				continue;
+			gf[g].n += 1;
+			gf[g].positives += ch->y[r];
+			for (int j = 1; j < w; j++)
+			{
+				sum[(size_t) g * w + j] += x[j];
+				sumsq[(size_t) g * w + j] += x[j] * x[j];
+			}
+		}
+	}
+	for (int g = 0; g < ng; g++)
+	{
+		gf[g].sd = palloc(sizeof(double) * w);
+		gf[g].l2w = palloc(sizeof(double) * w);
+		gf[g].sd[0] = gf[g].l2w[0] = 1.0;
+		for (int j = 1; j < w; j++)
+		{
+			double		m = gf[g].n > 0 ? sum[(size_t) g * w + j] / gf[g].n : 0;
+			double		v = gf[g].n > 0 ? Max(sumsq[(size_t) g * w + j] / gf[g].n - m * m, 0.0) : 0;
+
+			gf[g].sd[j] = v > 1e-24 ? sqrt(v) : 0.0;
+			gf[g].l2w[j] = gf[g].sd[j] * gf[g].sd[j];
+		}
+	}
+	pfree(sum);
+	pfree(sumsq);
+}
+
+/*
+ * Start a group's Newton iterations: its class weights and base rate, the
+ * global model's coefficients as the starting point (its own constant
+ * slots at 0) when they are usable, which takes a few passes off, the MLE
+ * being the same from any start.
+ */
+static void
+GroupStart(TrainJob *job, GroupFit *f, int w, const double *start, const LogisticOptions *lo)
+{
+	double		base;
+
+	ClassWeights(job, f->n, f->positives, f->cw);
+	base = f->cw[1] * f->positives / (f->cw[1] * f->positives + f->cw[0] * (f->n - f->positives));
+	LogisticStateInit(&f->st, w, f->sd, base);
+	f->st.l2w = lo->l2 > 0 ? f->l2w : NULL;
+	LogisticSumsInit(&f->sums, w);
+	if (start != NULL)
+	{
+		double	   *t = palloc(sizeof(double) * w);
+
+		for (int j = 0; j < w; j++)
+			t[j] = j > 0 && f->st.aliased[j] ? 0.0 : start[j];
+		LogisticStateStartAt(&f->st, t);
+		pfree(t);
+	}
+	f->active = true;
+}
+
+/* One pass over the runs: the sums of every active group at its proposed coefficients */
+static void
+GroupPass(const Dataset *d, GroupFit *gf, int ng, double *scratch)
+{
+	for (int g = 0; g < ng; g++)
+		if (gf[g].active)
+			LogisticSumsReset(&gf[g].sums);
+	for (int c = 0; c < d->nchunks; c++)
+	{
+		const DataChunk *ch = &d->chunks[c];
+
+		CHECK_FOR_INTERRUPTS();
+		for (int k = 0; k < ch->nruns; k++)
+		{
+			GroupFit   *f = ch->run_group[k] >= 0 ? &gf[ch->run_group[k]] : NULL;
+
+			if (f == NULL || !f->active)
+				continue;
+			LogisticAccumulate(&f->sums, f->st.next, &ch->x[(size_t) ch->run_start[k] * d->width],
+							   &ch->y[ch->run_start[k]], ch->run_len[k], f->cw, scratch, NULL);
+		}
+	}
+}
+
+/*
+ * Newton's method for every group at once, one pass over the data per
+ * iteration for all the groups still iterating.  A warm start that left a
+ * slot aliased with a coefficient starts that group again from its base
+ * rate.
+ */
+static void
+GroupIterate(TrainJob *job, const Dataset *d, GroupFit *gf, int ng, const LogisticOptions *lo)
+{
+	double	   *scratch = MemoryContextAllocHuge(CurrentMemoryContext,
+												 LogisticScratchSize(d->width, DATASET_CHUNK_ROWS));
+	bool		any = true;
+
+	while (any)
+	{
+		GroupPass(d, gf, ng, scratch);
+		any = false;
+		for (int g = 0; g < ng; g++)
+		{
+			GroupFit   *f = &gf[g];
+			LogisticOptions o = *lo;
+			bool		first = !f->st.started;
+			bool		restart = false;
+
+			if (!f->active)
+				continue;
+			o.class_weight[0] = f->cw[0];
+			o.class_weight[1] = f->cw[1];
+			f->active = !LogisticStep(&f->st, &f->sums, &o);
+			for (int j = 1; first && j < d->width; j++)
+				restart |= f->st.aliased[j] && f->st.theta[j] != 0.0;
+			if (restart)
+				GroupStart(job, f, d->width, NULL, lo);
+			any |= f->active;
+		}
+	}
+	pfree(scratch);
+}
+
+/*
+ * The probabilities of a split's rows of each fitted group under its
+ * model, into per-group pairs (pairs[g], npairs[g]), their log-likelihoods
+ * into loglik[g]; rows of other groups get the global model's probability
+ * in all (every row of the split, for the percentiles) when all is given.
+ */
+static void
+GroupScores(const Dataset *d, GroupFit *gf, const double *global, ScoredLabel **pairs,
+			int64 *npairs, double *loglik, double *all)
+{
+	double	   *eta = palloc(sizeof(double) * DATASET_CHUNK_ROWS);
+	int64		k = 0;
+
+	for (int c = 0; c < d->nchunks; c++)
+	{
+		DataChunk  *ch = &d->chunks[c];
+
+		CHECK_FOR_INTERRUPTS();
+		DatasetChunkReady(d, ch);
+		for (int run = 0; run < ch->nruns; run++)
+		{
+			int			g = ch->run_group[run];
+			GroupFit   *f = g >= 0 && gf[g].fit ? &gf[g] : NULL;
+			const double *theta = f ? f->st.theta : global;
+			int			start = ch->run_start[run];
+
+			LinalgMatVec(ch->run_len[run], d->width, &ch->x[(size_t) start * d->width], theta, eta);
+			for (int r = 0; r < ch->run_len[run]; r++, k++)
+			{
+				double		e = eta[r],
+							y = ch->y[start + r];
+
+				if (unlikely(!isfinite(e)))
+					GlmRefuseLink(e);
+				if (all)
+					all[k] = LogisticSigmoid(e);
+				if (f == NULL)
+					continue;
+				pairs[g][npairs[g]].score = LogisticSigmoid(e);
+				pairs[g][npairs[g]++].label = y;
+				loglik[g] += y * e - (Max(e, 0.0) + log1p(exp(-fabs(e))));
+			}
+		}
+	}
+	pfree(eta);
+}
+
+/* The metrics of each fitted group, as members of the "groups" object */
+static void
+GroupMetrics(TrainJob *job, LoadedData *data, GroupFit *gf, int ng, const double *global,
+			 StringInfo out)
+{
+	ScoredLabel **pairs[2];
+	int64	   *npairs[2];
+	double	   *loglik[2];
+	double	   *scores = MemoryContextAllocHuge(CurrentMemoryContext,
+												sizeof(double) * Max((Size) data->split[SPLIT_TRAIN].n, 1));
+
+	for (int k = 0; k < 2; k++)
+	{
+		pairs[k] = palloc0(sizeof(ScoredLabel *) * ng);
+		npairs[k] = palloc0(sizeof(int64) * ng);
+		loglik[k] = palloc0(sizeof(double) * ng);
+		for (int g = 0; g < ng; g++)
+			if (gf[g].fit)
+				pairs[k][g] = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(ScoredLabel) *
+													 Max((Size) (k == SPLIT_TRAIN ? gf[g].n : gf[g].ntest), 1));
+		GroupScores(&data->split[k], gf, global, pairs[k], npairs[k], loglik[k],
+					k == SPLIT_TRAIN ? scores : NULL);
+	}
+	ModelSetQuantiles(&job->model, scores, (int64) data->split[SPLIT_TRAIN].n, false);
+	for (int g = 0; g < ng; g++)
+	{
+		int			rank = gf[g].fit ? gf[g].body->linear.rank + 1 : 0;
+
+		if (!gf[g].fit)
+			continue;
+		appendStringInfo(out, "%s", out->len ? ", " : "");
+		escape_json(out, data->groups->keys[g]);
+		appendStringInfoString(out, ": {");
+		if (npairs[SPLIT_TEST][g] > 0)
+			ClassSplitMetrics(out, "test", pairs[SPLIT_TEST][g], npairs[SPLIT_TEST][g],
+							  loglik[SPLIT_TEST][g], rank, false, npairs[SPLIT_TEST][g]);
+		ClassSplitMetrics(out, "train", pairs[SPLIT_TRAIN][g], npairs[SPLIT_TRAIN][g],
+						  loglik[SPLIT_TRAIN][g], rank, false, npairs[SPLIT_TRAIN][g]);
+		JsonField(out, "n_train", gf[g].n);
+		JsonField(out, "n_test", npairs[SPLIT_TEST][g]);
+		JsonField(out, "iterations", gf[g].st.iterations);
+		appendStringInfo(out, ", \"converged\": %s}", gf[g].st.converged ? "true" : "false");
+		gf[g].body->loglik = loglik[SPLIT_TRAIN][g];
+	}
+}
+
+/*
+ * The models of each group of the rows in memory (the global model
+ * fitted already, its coefficients in global): every group with more
+ * training rows than slots and both classes gets its own, fitted with
+ * the others in the same passes; the rest are left to the fallback.
+ */
+static void
+FitGroupsInMemory(TrainJob *job, LoadedData *data, const LogisticOptions *lo, const double *global,
+				  bool warm)
+{
+	Dataset    *train = &data->split[SPLIT_TRAIN];
+	int			ng = data->groups->n;
+	int			w = train->width;
+	GroupFit   *gf;
+	ModelGroups *mg = palloc0(sizeof(ModelGroups));
+	int			without = 0,
+				unsettled = 0;
+	StringInfoData gm;
+
+	TrainMemoryCheck(mul_size(ng, mul_size(3, LogisticSumsBytes(w))), w - 1,
+					 "the Newton states of the groups");
+	gf = palloc0(sizeof(GroupFit) * Max(ng, 1));
+	DatasetGroupRuns(train, ng);
+	DatasetGroupRuns(&data->split[SPLIT_TEST], ng);
+	GroupCounts(train, gf, ng);
+	for (int c = 0; c < data->split[SPLIT_TEST].nchunks; c++)
+		for (int r = 0; r < data->split[SPLIT_TEST].chunks[c].rows; r++)
+			if (data->split[SPLIT_TEST].chunks[c].g[r] >= 0)
+				gf[data->split[SPLIT_TEST].chunks[c].g[r]].ntest++;
+	for (int g = 0; g < ng; g++)
+	{
+		gf[g].fit = gf[g].n > job->spec->nslots && gf[g].positives > 0 && gf[g].positives < gf[g].n;
+		if (gf[g].fit)
+			GroupStart(job, &gf[g], w, warm ? global : NULL, lo);
+		else
+			without++;
+	}
+	GroupIterate(job, train, gf, ng, lo);
+	mg->column = job->spec->group;
+	mg->fallback = (GroupFallback) job->opts.fallback;
+	GroupTableInit(&mg->table, 0, job->spec->group);
+	mg->bodies = palloc(sizeof(void *) * Max(ng, 1));
+	for (int g = 0; g < ng; g++)
+	{
+		if (!gf[g].fit)
+			continue;
+		unsettled += gf[g].st.separated || !gf[g].st.converged;
+		gf[g].body = palloc0(sizeof(GlmModel));
+		FinishFitInto(gf[g].body, &gf[g].st, train->mean, train->sd, lo->l2);
+		mg->bodies[GroupAdd(&mg->table, data->groups->keys[g], data->groups->lens[g])] = gf[g].body;
+	}
+	if (unsettled > 0)
+		ereport(WARNING,
+				(errmsg("the models of %d groups did not converge or have separated classes", unsettled),
+				 errhint("Their metrics under \"groups\" say which (\"converged\"); set the option \"l2\" for finite, stable coefficients.")));
+	initStringInfo(&gm);
+	GroupMetrics(job, data, gf, ng, global, &gm);
+	JsonField(&job->metrics, "n_groups", mg->table.n);
+	JsonField(&job->metrics, "groups_without_model", without);
+	appendStringInfo(&job->metrics, ", \"groups\": {%s}", gm.data);
+	job->model.groups = mg;
 }
 
 /*
@@ -573,7 +901,7 @@ StreamingPass(const TrainJob *job, const double *mean, const double *sd, const d
 	Oid			types[3] = {BYTEAOID, FLOAT8ARRAYOID, TEXTARRAYOID};
 	Datum		values[3];
 	char	   *sql = psprintf("SELECT profenrich.logistic_step($1, $2, $3, %s) FROM %s",
-							   PassArguments(job->spec, &job->src, cols, true), job->src.qualname);
+							   PassArguments(job->spec, &job->src, cols, 3, true), job->src.qualname);
 	bool		isnull;
 	bytea	   *b;
 
@@ -710,6 +1038,250 @@ FitStreaming(TrainJob *job, const LogisticOptions *lo)
 }
 
 /*
+ * The slot sds of a group's statistics relative to the data's (the
+ * group's standardization in the data's standardized slots), for its
+ * aliasing and its penalty's weights.
+ */
+static void
+GroupScales(const FeatureSpec *spec, const Moments *mom, const double *sd, double *gsd,
+			double *l2w)
+{
+	XYStats		xy;
+	int			p = spec->nslots;
+
+	GlmImputedStats(mom, p, spec->nnumeric, MissSlots(spec), ImputedValues(spec), &xy);
+	gsd[0] = l2w[0] = 1.0;
+	for (int j = 1; j <= p; j++)
+	{
+		double		s = sqrt(Max(xy.cxx[(j - 1) * p + (j - 1)], 0.0) / Max(xy.n, 1));
+
+		gsd[j] = sd[j] > 0 && s > 1e-12 * sd[j] ? s / sd[j] : 0.0;
+		l2w[j] = gsd[j] * gsd[j];
+	}
+}
+
+/*
+ * One streaming pass of every model still iterating: the global one (a
+ * NULL group) and the groups listed, each at its proposed coefficients;
+ * their sums in entry order.
+ */
+static LogisticSums *
+GroupedStreamingPass(const TrainJob *job, const double *mean, const double *sd, GroupFit **active,
+					 char **keys, int n)
+{
+	int			w = job->spec->nslots + 1;
+	List	   *cols = NeededColumns(job->spec);
+	Datum	   *params = palloc(sizeof(Datum) * (2 * w + n * (2 + w)));
+	Datum	   *groups = palloc(sizeof(Datum) * n);
+	bool	   *gnulls = palloc(sizeof(bool) * n);
+	int			dims[1] = {n},
+				lbs[1] = {1};
+	Oid			types[5] = {BYTEAOID, FLOAT8ARRAYOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID};
+	Datum		values[5];
+	char	   *sql = psprintf("SELECT profenrich.logistic_step_grouped($1, $2, $3, $4, $5, %s) FROM %s",
+							   PassArguments(job->spec, &job->src, cols, 5, true), job->src.qualname);
+	bool		isnull;
+	int			got;
+	LogisticSums *sums;
+
+	for (int j = 0; j < w; j++)
+	{
+		params[j] = Float8GetDatum(mean[j]);
+		params[w + j] = Float8GetDatum(sd[j]);
+	}
+	for (int i = 0; i < n; i++)
+	{
+		Datum	   *e = &params[2 * w + (Size) i * (2 + w)];
+
+		e[0] = Float8GetDatum(active[i]->cw[0]);
+		e[1] = Float8GetDatum(active[i]->cw[1]);
+		for (int j = 0; j < w; j++)
+			e[2 + j] = Float8GetDatum(active[i]->st.next[j]);
+		gnulls[i] = keys[i] == NULL;
+		groups[i] = keys[i] ? CStringGetTextDatum(keys[i]) : (Datum) 0;
+	}
+	values[0] = PointerGetDatum(SpecBytes(job->spec));
+	values[1] = PointerGetDatum(construct_array(params, 2 * w + n * (2 + w), FLOAT8OID, 8,
+												FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[2] = CStringGetTextDatum(job->spec->group);
+	values[3] = PointerGetDatum(construct_md_array(groups, gnulls, 1, dims, lbs, TEXTOID, -1, false,
+												   TYPALIGN_INT));
+	values[4] = ColumnNames(cols);
+	TrainQuery(sql, 5, types, values, 0);
+	sums = GroupedStepSums(DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0],
+														 SPI_tuptable->tupdesc, 1, &isnull)), &got);
+	if (isnull || got != n)
+		elog(ERROR, "logistic_step_grouped returned %d models for %d", isnull ? 0 : got, n);
+	return sums;
+}
+
+/*
+ * Streaming a model per group: one linear_stats_grouped pass for every
+ * group's counts and scales (and the global model's, and the samples for
+ * the metrics), then one logistic_step_grouped pass per iteration for
+ * all the models still iterating, the global one among them.
+ */
+static void
+FitStreamingGrouped(TrainJob *job, const LogisticOptions *lo)
+{
+	FeatureSpec *spec = job->spec;
+	GroupedStats *gs = RunGroupedPass(spec, &job->src, job->opts.max_groups);
+	LinearStats *ls = gs ? gs->all : NULL;
+	int			w = spec->nslots + 1;
+	int			ng = gs ? gs->table.n : 0;
+	double	   *mean = palloc0(sizeof(double) * w);
+	double	   *sd = palloc(sizeof(double) * w);
+	GroupFit   *gf = palloc0(sizeof(GroupFit) * (ng + 1));	/* [0]: the global model */
+	GroupFit  **active = palloc(sizeof(GroupFit *) * (ng + 1));
+	char	  **keys = palloc(sizeof(char *) * (ng + 1));
+	ModelGroups *mg = palloc0(sizeof(ModelGroups));
+	XYStats		xy;
+	int			passes = 0,
+				without = 0,
+				unsettled = 0;
+	StringInfoData gm;
+
+	gf[0].n = ls ? ls->mom[SPLIT_TRAIN].n : 0;
+	gf[0].positives = ls ? rint(ls->mom[SPLIT_TRAIN].mean[spec->nslots] * gf[0].n) : 0;
+	CheckClasses(job, gf[0].n, gf[0].positives);
+	LinearStatsCheckFinite(ls, spec);
+	ImputeMeans(ls, spec, MissSlots(spec));
+	GlmImputedStats(&ls->mom[SPLIT_TRAIN], spec->nslots, spec->nnumeric, MissSlots(spec),
+					ImputedValues(spec), &xy);
+	sd[0] = 1.0;
+	for (int j = 1; j < w; j++)
+	{
+		mean[j] = xy.xmean[j - 1];
+		sd[j] = sqrt(Max(xy.cxx[(j - 1) * spec->nslots + (j - 1)], 0.0) / gf[0].n);
+		if (!(sd[j] > 1e-12 * Max(fabs(mean[j]), 1e-300)))
+			sd[j] = 0.0;
+	}
+	gf[0].sd = sd;
+	GroupStart(job, &gf[0], w, NULL, lo);
+	gf[0].st.l2w = NULL;
+	gf[0].fit = true;
+	for (int g = 0; g < ng; g++)
+	{
+		GroupFit   *f = &gf[g + 1];
+		const Moments *m = &gs->groups[g]->mom[SPLIT_TRAIN];
+
+		f->n = m->n;
+		f->positives = rint(m->mean[spec->nslots] * m->n);
+		f->fit = f->n > spec->nslots && f->positives > 0 && f->positives < f->n;
+		if (!f->fit)
+		{
+			without++;
+			continue;
+		}
+		f->sd = palloc(sizeof(double) * w);
+		f->l2w = palloc(sizeof(double) * w);
+		GroupScales(spec, m, sd, f->sd, f->l2w);
+		GroupStart(job, f, w, NULL, lo);
+	}
+	for (;;)
+	{
+		int			n = 0;
+		LogisticSums *sums;
+
+		for (int e = 0; e <= ng; e++)
+			if (gf[e].fit && gf[e].active)
+			{
+				keys[n] = e == 0 ? NULL : gs->table.keys[e - 1];
+				active[n++] = &gf[e];
+			}
+		if (n == 0)
+			break;
+		sums = GroupedStreamingPass(job, mean, sd, active, keys, n);
+		ereport(NOTICE,
+				(errmsg("profenrich: logistic pass %d over %s, %d models iterating", ++passes,
+						job->src.qualname, n)));
+		for (int i = 0; i < n; i++)
+		{
+			LogisticOptions o = *lo;
+
+			o.class_weight[0] = active[i]->cw[0];
+			o.class_weight[1] = active[i]->cw[1];
+			active[i]->active = !LogisticStep(&active[i]->st, &sums[i], &o);
+		}
+	}
+	WarnFit(job, &gf[0].st);
+	FinishFit(job, &gf[0].st, mean, sd);
+	GLM(job)->loglik = gf[0].st.sums.loglik_raw;
+	if (ls->mom[SPLIT_TEST].n > 0)
+		ClassSplitMetrics(&job->metrics, "test",
+						  ScoreSample(&ls->sample[SPLIT_TEST], spec, mean, sd, gf[0].st.theta),
+						  ls->sample[SPLIT_TEST].count, get_float8_nan(),
+						  GLM(job)->linear.rank + 1, true, ls->mom[SPLIT_TEST].n);
+	ClassSplitMetrics(&job->metrics, "train",
+					  ScoreSample(&ls->sample[SPLIT_TRAIN], spec, mean, sd, gf[0].st.theta),
+					  ls->sample[SPLIT_TRAIN].count, GLM(job)->loglik, GLM(job)->linear.rank + 1,
+					  true, gf[0].n);
+	FitSummary(job, &gf[0].st);
+	mg->column = spec->group;
+	mg->fallback = (GroupFallback) job->opts.fallback;
+	GroupTableInit(&mg->table, 0, spec->group);
+	mg->bodies = palloc(sizeof(void *) * Max(ng, 1));
+	initStringInfo(&gm);
+	{
+		int64		nq = 0,
+					k = 0;
+		double	   *scores,
+				   *qw;
+
+		for (int g = 0; g < ng; g++)
+			nq += gs->groups[g]->sample[SPLIT_TRAIN].count;
+		scores = palloc(sizeof(double) * Max(nq, 1));
+		qw = palloc(sizeof(double) * Max(nq, 1));
+		for (int g = 0; g < ng; g++)
+		{
+			GroupFit   *f = &gf[g + 1];
+			const GroupStats *grp = gs->groups[g];
+			const double *theta = f->fit ? f->st.theta : gf[0].st.theta;
+			ScoredLabel *train = ScoreSample(&grp->sample[SPLIT_TRAIN], spec, mean, sd, theta);
+
+			for (int r = 0; r < grp->sample[SPLIT_TRAIN].count; r++, k++)
+			{
+				scores[k] = train[r].score;
+				qw[k] = grp->mom[SPLIT_TRAIN].n / grp->sample[SPLIT_TRAIN].count;
+			}
+			if (!f->fit)
+				continue;
+			unsettled += f->st.separated || !f->st.converged;
+			f->body = palloc0(sizeof(GlmModel));
+			FinishFitInto(f->body, &f->st, mean, sd, lo->l2);
+			f->body->loglik = f->st.sums.loglik_raw;
+			mg->bodies[GroupAdd(&mg->table, gs->table.keys[g], gs->table.lens[g])] = f->body;
+			appendStringInfo(&gm, "%s", gm.len ? ", " : "");
+			escape_json(&gm, gs->table.keys[g]);
+			appendStringInfoString(&gm, ": {");
+			if (grp->mom[SPLIT_TEST].n > 0)
+				ClassSplitMetrics(&gm, "test", ScoreSample(&grp->sample[SPLIT_TEST], spec, mean, sd, theta),
+								  grp->sample[SPLIT_TEST].count, get_float8_nan(),
+								  f->body->linear.rank + 1, true, grp->mom[SPLIT_TEST].n);
+			ClassSplitMetrics(&gm, "train", train, grp->sample[SPLIT_TRAIN].count,
+							  f->body->loglik, f->body->linear.rank + 1, true, f->n);
+			JsonField(&gm, "n_train", f->n);
+			JsonField(&gm, "n_test", grp->mom[SPLIT_TEST].n);
+			JsonField(&gm, "iterations", f->st.iterations);
+			appendStringInfo(&gm, ", \"converged\": %s}", f->st.converged ? "true" : "false");
+		}
+		if (nq > 0)
+			ModelSetWeightedQuantiles(&job->model, scores, qw, nq, nq);
+	}
+	if (unsettled > 0)
+		ereport(WARNING,
+				(errmsg("the models of %d groups did not converge or have separated classes", unsettled),
+				 errhint("Their metrics under \"groups\" say which (\"converged\"); set the option \"l2\" for finite, stable coefficients.")));
+	JsonField(&job->metrics, "n_groups", mg->table.n);
+	JsonField(&job->metrics, "groups_without_model", without);
+	appendStringInfo(&job->metrics, ", \"groups\": {%s}", gm.data);
+	job->model.groups = mg;
+	job->n_train = gf[0].n;
+	job->n_test = ls->mom[SPLIT_TEST].n;
+	job->n_skipped = (double) (ls->skipped_target + ls->skipped_feature);
+}
+
+/*
  * Train a logistic model: in memory when the encoded rows fit
  * profenrich.max_train_memory, else by streaming passes.
  */
@@ -738,10 +1310,14 @@ TrainLogistic(TrainJob *job)
 		char	   *sql = psprintf("SELECT %s FROM %s", ColumnList(NeededColumns(job->spec)),
 								   job->src.qualname);
 
-		DatasetLoad(job->spec, sql, 0, NULL, NULL, budget, &data);
+		DatasetLoad(job->spec, sql, 0, NULL, NULL, budget, job->opts.max_groups, &data);
 		if (data.fits)
 		{
-			FitInMemory(job, &data, &lo);
+			double	   *theta = palloc(sizeof(double) * (job->spec->nslots + 1));
+			bool		usable = FitInMemory(job, &data, &lo, theta);
+
+			if (job->spec->group != NULL)
+				FitGroupsInMemory(job, &data, &lo, theta, usable);
 			job->n_train = data.split[SPLIT_TRAIN].n;
 			job->n_test = data.split[SPLIT_TEST].n;
 			job->n_skipped = (double) (data.skipped_target + data.skipped_feature);
@@ -750,6 +1326,9 @@ TrainLogistic(TrainJob *job)
 			return;
 		}
 	}
-	FitStreaming(job, &lo);
+	if (job->spec->group != NULL)
+		FitStreamingGrouped(job, &lo);
+	else
+		FitStreaming(job, &lo);
 	appendStringInfoString(&job->metrics, ", \"path\": \"streaming\"");
 }

@@ -68,11 +68,15 @@ extern List *NeededColumns(const FeatureSpec *spec);
 extern char *ColumnList(List *cols);
 extern Datum ColumnNames(List *cols);
 extern LinearStats *RunStatsPass(const FeatureSpec *spec, const Source *src);
-extern char *PassArguments(const FeatureSpec *spec, const Source *src, List *cols, bool rows_ok);
+extern char *PassArguments(const FeatureSpec *spec, const Source *src, List *cols, int fixed,
+						   bool rows_ok);
+struct GroupedStats;
+extern struct GroupedStats *RunGroupedPass(const FeatureSpec *spec, const Source *src, int max_groups);
 extern double SourceEstimatedRows(const Source *src);
 extern int *MissSlots(const FeatureSpec *spec);
 extern void CheckRowCount(const LinearStats *st, const FeatureSpec *spec, const Source *src);
 extern double *ImputeMeans(const LinearStats *st, FeatureSpec *spec, const int *miss_slot);
+extern double *ImputedValues(const FeatureSpec *spec);
 extern void JsonField(StringInfo out, const char *key, double v);
 
 /* The trainers and their options (train_<family>.c) */
