@@ -19,6 +19,7 @@
 #include "tcop/dest.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
+#include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -48,6 +49,8 @@ typedef struct Collector
 	int64		n;
 	int64		cap;
 	ScoredLabel *pairs;
+	int32	   *group;			/* a model per group: each pair's group with a model, -1 none */
+	double	   *gloglik;		/* and each group's log-likelihood */
 	double		loglik;
 	const char *from;			/* the relation, for the error context */
 	int64		rows_read;
@@ -91,17 +94,38 @@ CollectorReceive(TupleTableSlot *slot, DestReceiver *self)
 		!(c->test_only &&
 		  !FeatureRowInTest(&c->reader, m->spec, label, c->legacy, c->x, c->missing)))
 	{
+		int32		group = -1;
+		const char *key;
+		int			len;
+
+		/* the row's group, its text made in the row's context */
+		if (m->groups != NULL && FeatureReadGroup(&c->reader, &key, &len))
+			group = GroupFind(&((Model *) m)->groups->table, key, len);
 		MemoryContextSwitchTo(c->mcxt);
 		if (c->n == c->cap)
 		{
 			c->cap = Max(1024, 2 * c->cap);
 			c->pairs = c->pairs ? repalloc_huge(c->pairs, sizeof(ScoredLabel) * c->cap) :
 				MemoryContextAllocHuge(c->mcxt, sizeof(ScoredLabel) * c->cap);
+			if (m->groups != NULL)
+				c->group = c->group ? repalloc_huge(c->group, sizeof(int32) * c->cap) :
+					MemoryContextAllocHuge(c->mcxt, sizeof(int32) * c->cap);
 		}
+		if (m->groups != NULL)
+			c->group[c->n] = group;
 		if (m->spec->binary)
 		{
+			double		ll = label * eta - (Max(eta, 0.0) + log1p(exp(-fabs(eta))));
+
 			c->pairs[c->n].score = LogisticSigmoid(eta);
-			c->loglik += label * eta - (Max(eta, 0.0) + log1p(exp(-fabs(eta))));
+			c->loglik += ll;
+			if (m->groups != NULL && c->group[c->n] >= 0)
+			{
+				if (c->gloglik == NULL)
+					c->gloglik = MemoryContextAllocZero(c->mcxt, sizeof(double) *
+														Max(m->groups->table.n, 1));
+				c->gloglik[c->group[c->n]] += ll;
+			}
 		}
 		else
 			c->pairs[c->n].score = eta;
@@ -165,6 +189,8 @@ CollectScores(const Model *model, const char *from, bool test_only, LegacySplitI
 	appendStringInfo(&sql, "SELECT %s", quote_identifier(spec->target));
 	if (test_only && spec->key)
 		appendStringInfo(&sql, ", %s", quote_identifier(spec->key));
+	if (spec->group)
+		appendStringInfo(&sql, ", %s", quote_identifier(spec->group));
 	for (int i = 0; i < spec->ncolumns; i++)
 		appendStringInfo(&sql, ", %s", quote_identifier(spec->columns[i].name));
 	appendStringInfo(&sql, " FROM %s", from);
@@ -251,6 +277,91 @@ OwnSplitInput(const Model *m, FunctionCallInfo fcinfo, int version)
 }
 
 /*
+ * The metrics of scored pairs (their log-likelihood for a logistic
+ * model): those of a classifier, or rmse, mae and r2 of a regression, as
+ * members of the object being built.
+ */
+static void
+PairMetrics(StringInfo out, const Model *m, ScoredLabel *pairs, int64 n, double loglik)
+{
+	if (m->spec->binary)
+	{
+		ClassMetrics cm;
+
+		MetricsClassify(pairs, n, n > 0 ? -loglik / n : get_float8_nan(), &cm);
+		Field(out, "auc", cm.auc);
+		Field(out, "logloss", cm.logloss);
+		Field(out, "brier", cm.brier);
+		Field(out, "accuracy", cm.accuracy);
+		Field(out, "precision", cm.precision);
+		Field(out, "recall", cm.recall);
+		Field(out, "f1", cm.f1);
+		Field(out, "base_rate", cm.base_rate);
+		Field(out, "log_likelihood", loglik);
+	}
+	else
+	{
+		double		sse = 0,
+					sae = 0,
+					mean = 0,
+					ss = 0;
+
+		for (int64 i = 0; i < n; i++)
+			mean += pairs[i].label / n;
+		for (int64 i = 0; i < n; i++)
+		{
+			double		e = pairs[i].label - pairs[i].score;
+
+			sse += e * e;
+			sae += fabs(e);
+			ss += (pairs[i].label - mean) * (pairs[i].label - mean);
+		}
+		Field(out, "rmse", n > 0 ? sqrt(sse / n) : get_float8_nan());
+		Field(out, "mae", n > 0 ? sae / n : get_float8_nan());
+		Field(out, "r2", ss > 0 ? 1 - sse / ss : get_float8_nan());
+	}
+}
+
+/*
+ * The metrics of each group of a model per group, from the pairs of its
+ * rows, as the member "groups": {"<group>": {..., "n": ...}, ...}.
+ */
+static void
+GroupPairMetrics(StringInfo out, const Model *m, Collector *c)
+{
+	int			ng = m->groups->table.n;
+	int64	   *start = palloc0(sizeof(int64) * (ng + 2));
+	ScoredLabel *sorted = MemoryContextAllocHuge(CurrentMemoryContext,
+												 sizeof(ScoredLabel) * Max(c->n, 1));
+	double	   *loglik = palloc0(sizeof(double) * Max(ng, 1));
+
+	for (int64 i = 0; i < c->n; i++)
+		start[c->group[i] + 2]++;
+	for (int g = 0; g <= ng; g++)
+		start[g + 1] += start[g];
+	for (int64 i = 0; i < c->n; i++)
+		sorted[start[c->group[i] + 1]++] = c->pairs[i];
+	if (c->gloglik != NULL)
+		memcpy(loglik, c->gloglik, sizeof(double) * ng);
+	appendStringInfoString(out, ", \"groups\": {");
+	for (int g = 0; g < ng; g++)
+	{
+		int64		from = start[g],
+					to = start[g + 1];
+
+		CHECK_FOR_INTERRUPTS();
+		if (g > 0)
+			appendStringInfoString(out, ", ");
+		escape_json(out, m->groups->table.keys[g]);
+		appendStringInfoString(out, ": {");
+		PairMetrics(out, m, &sorted[from], to - from, loglik[g]);
+		Field(out, "n", (double) (to - from));
+		appendStringInfoChar(out, '}');
+	}
+	appendStringInfoChar(out, '}');
+}
+
+/*
  * evaluate(name, source regclass DEFAULT NULL) returns jsonb: the deployed
  * model's metrics on source, or on the model's own test split (the rows of
  * its training source that the key's hash, or without a key the hash of
@@ -282,42 +393,9 @@ evaluate(PG_FUNCTION_ARGS)
 	CollectScores(m, from, own, own ? OwnSplitInput(m, fcinfo, version) : LEGACY_SLOTS_TARGET, &c);
 	initStringInfo(&out);
 	appendStringInfoChar(&out, '{');
-	if (m->spec->binary)
-	{
-		ClassMetrics cm;
-
-		MetricsClassify(c.pairs, c.n, c.n > 0 ? -c.loglik / c.n : get_float8_nan(), &cm);
-		Field(&out, "auc", cm.auc);
-		Field(&out, "logloss", cm.logloss);
-		Field(&out, "brier", cm.brier);
-		Field(&out, "accuracy", cm.accuracy);
-		Field(&out, "precision", cm.precision);
-		Field(&out, "recall", cm.recall);
-		Field(&out, "f1", cm.f1);
-		Field(&out, "base_rate", cm.base_rate);
-		Field(&out, "log_likelihood", c.loglik);
-	}
-	else
-	{
-		double		sse = 0,
-					sae = 0,
-					mean = 0,
-					ss = 0;
-
-		for (int64 i = 0; i < c.n; i++)
-			mean += c.pairs[i].label / c.n;
-		for (int64 i = 0; i < c.n; i++)
-		{
-			double		e = c.pairs[i].label - c.pairs[i].score;
-
-			sse += e * e;
-			sae += fabs(e);
-			ss += (c.pairs[i].label - mean) * (c.pairs[i].label - mean);
-		}
-		Field(&out, "rmse", c.n > 0 ? sqrt(sse / c.n) : get_float8_nan());
-		Field(&out, "mae", c.n > 0 ? sae / c.n : get_float8_nan());
-		Field(&out, "r2", ss > 0 ? 1 - sse / ss : get_float8_nan());
-	}
+	PairMetrics(&out, m, c.pairs, c.n, c.loglik);
+	if (m->groups != NULL)
+		GroupPairMetrics(&out, m, &c);
 	Field(&out, "n", (double) c.n);
 	Field(&out, "version", version);
 	appendStringInfoChar(&out, '}');
