@@ -348,15 +348,17 @@ GroupPairMetrics(StringInfo out, const Model *m, Collector *c)
 	{
 		int64		from = start[g],
 					to = start[g + 1];
+		StringInfoData one;
 
 		CHECK_FOR_INTERRUPTS();
 		if (g > 0)
 			appendStringInfoString(out, ", ");
 		escape_json(out, m->groups->table.keys[g]);
-		appendStringInfoString(out, ": {");
-		PairMetrics(out, m, &sorted[from], to - from, loglik[g]);
-		Field(out, "n", (double) (to - from));
-		appendStringInfoChar(out, '}');
+		initStringInfo(&one);
+		appendStringInfoChar(&one, '{');
+		PairMetrics(&one, m, &sorted[from], to - from, loglik[g]);
+		Field(&one, "n", (double) (to - from));
+		appendStringInfo(out, ": %s}", one.data);
 	}
 	appendStringInfoChar(out, '}');
 }
