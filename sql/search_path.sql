@@ -274,6 +274,47 @@ BEGIN
   INSERT INTO sp_out SELECT mode, 'linear_stats', (profenrich.linear_stats(profenrich.model_spec('sp_lin'),
       ARRAY['spend', 'id', 'tenure', 'visits', 'plan'], p.spend, p.id, p.tenure, p.visits, p.plan) IS NOT NULL)::pg_catalog.text
   FROM sp_people p;
+  -- models per group (issue 16): the grouped pass, logistic in memory and by streaming passes
+  SELECT pg_catalog.jsonb_build_object('n', t.n_train, 'groups', t.metrics->'n_groups', 'rmse', pg_catalog.round((t.metrics->'groups'->'pro'->'test'->>'rmse')::pg_catalog.numeric, 6)) INTO j
+  FROM profenrich.train('sp_glin', 'linear', 'sp_people', 'spend', ARRAY['tenure', 'visits'], '{"group_by": "plan"}') t;
+  INSERT INTO sp_out VALUES (mode, 'train linear per group', j::pg_catalog.text);
+  SELECT pg_catalog.jsonb_build_object('n', t.n_train, 'groups', t.metrics->'n_groups', 'auc', pg_catalog.round((t.metrics->'groups'->'pro'->'test'->>'auc')::pg_catalog.numeric, 6)) INTO j
+  FROM profenrich.train('sp_glog', 'logistic', 'sp_people', 'churned', ARRAY['tenure', 'visits'], '{"group_by": "plan"}') t;
+  INSERT INTO sp_out VALUES (mode, 'train logistic per group', j::pg_catalog.text);
+  PERFORM pg_catalog.set_config('profenrich.max_train_memory', '64kB', false);
+  SELECT pg_catalog.jsonb_build_object('n', t.n_train, 'path', t.metrics->'path', 'groups', t.metrics->'n_groups') INTO j
+  FROM profenrich.train('sp_gstream', 'logistic', 'sp_people', 'churned', ARRAY['tenure', 'visits'], '{"group_by": "plan"}') t;
+  PERFORM pg_catalog.set_config('profenrich.max_train_memory', '1GB', false);
+  INSERT INTO sp_out VALUES (mode, 'train logistic per group, streaming', j::pg_catalog.text);
+  INSERT INTO sp_out VALUES (mode, 'evaluate per group', public.sp_rounded(profenrich.evaluate('sp_glog')->'groups'->'free'));
+  INSERT INTO sp_out SELECT mode, 'score per group', pg_catalog.jsonb_build_array(
+      pg_catalog.round(profenrich.score('sp_glin', p)::pg_catalog.numeric, 6),
+      pg_catalog.round(profenrich.score_churn(p, 'sp_glog')::pg_catalog.numeric, 6))::pg_catalog.text
+  FROM sp_people p WHERE p.id OPERATOR(pg_catalog.=) 11;
+  INSERT INTO sp_out SELECT mode, 'coefficients per group', pg_catalog.count(*)::pg_catalog.text
+  FROM profenrich.coefficients('sp_glog') c WHERE c."group" IS NOT NULL;
+  -- the pinned forms, over a model's params (what the planner gives queries over Citus tables)
+  INSERT INTO sp_out SELECT mode, 'pinned forms', pg_catalog.jsonb_build_array(
+      pg_catalog.round(profenrich.score_columns_for(m.params, m.version, 1, ARRAY['tenure', 'visits', 'plan'], p.tenure, p.visits, p.plan)::pg_catalog.numeric, 6),
+      pg_catalog.round(profenrich.score_row_for(m.params, 1, p)::pg_catalog.numeric, 6),
+      profenrich.class_row_for(m.params, 3, p),
+      profenrich.percentile(m.params, 0.3::pg_catalog.float8, m.version),
+      profenrich.factors(m.params, p, 2, m.version))::pg_catalog.text
+  FROM sp_people p, profenrich.models m
+  WHERE p.id OPERATOR(pg_catalog.=) 11 AND m.name OPERATOR(pg_catalog.=) 'sp_log' AND m.deployed;
+  -- the ROW forms of the training aggregates (the forms Citus pushes down)
+  INSERT INTO sp_out SELECT mode, 'linear_stats over rows', (profenrich.linear_stats(profenrich.model_spec('sp_lin'),
+      ARRAY['spend', 'id', 'tenure', 'visits', 'plan'], ROW(p.spend, p.id, p.tenure, p.visits, p.plan)) IS NOT NULL)::pg_catalog.text
+  FROM sp_people p;
+  -- Citus' entry points on a node without Citus
+  BEGIN
+    PERFORM profenrich.sync_workers();
+  EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS m = MESSAGE_TEXT;
+    INSERT INTO sp_out VALUES (mode, 'sync_workers without Citus', m);
+  END;
+  PERFORM profenrich.worker_sync(ARRAY['sp_none'], '[]');
+  INSERT INTO sp_out VALUES (mode, 'worker_sync', 'done');
   -- the registry
   PERFORM profenrich.train('sp_scratch', 'linear', 'sp_people', 'spend', ARRAY['tenure']);
   PERFORM profenrich.train('sp_scratch', 'linear', 'sp_people', 'spend', ARRAY['visits']);

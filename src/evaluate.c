@@ -378,7 +378,8 @@ evaluate(PG_FUNCTION_ARGS)
 	char	   *from = own ? RegistrySource(text_to_cstring(PG_GETARG_TEXT_PP(0)), version) :
 		RelationName(PG_GETARG_OID(1));
 	Collector	c;
-	StringInfoData out;
+	StringInfoData out,
+				groups;
 
 	if (m->spec->target == NULL || m->ops->link == NULL)
 		ereport(ERROR,
@@ -395,9 +396,12 @@ evaluate(PG_FUNCTION_ARGS)
 	CollectScores(m, from, own, own ? OwnSplitInput(m, fcinfo, version) : LEGACY_SLOTS_TARGET, &c);
 	initStringInfo(&out);
 	appendStringInfoChar(&out, '{');
-	PairMetrics(&out, m, c.pairs, c.n, c.loglik);
+	/* the groups' first: the metrics sort the pairs they are given */
+	initStringInfo(&groups);
 	if (m->groups != NULL)
-		GroupPairMetrics(&out, m, &c);
+		GroupPairMetrics(&groups, m, &c);
+	PairMetrics(&out, m, c.pairs, c.n, c.loglik);
+	appendStringInfoString(&out, groups.data);
 	Field(&out, "n", (double) c.n);
 	Field(&out, "version", version);
 	appendStringInfoChar(&out, '}');
