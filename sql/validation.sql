@@ -131,6 +131,74 @@ SELECT what, count(*) AS calls, count(*) FILTER (WHERE sqlstate = 'XX000') AS in
 FROM fuzz_log GROUP BY what ORDER BY what;
 -- the server is still up and the untouched models score as before
 SELECT count(*) AS scored FROM vz v WHERE profenrich.score('vz_log', v) BETWEEN 0 AND 1;
-SELECT profenrich.drop_model(n) FROM unnest(ARRAY['vz_lin', 'vz_log', 'vz_clv']) n;
+
+-- 6. The aggregates' states are bytea (issue 16): their support functions take a caller's bytes,
+--    refuse what the aggregate could not have built (22P03), and never modify them.  States
+--    built by calling the transition functions directly, outside an aggregate:
+SELECT name FROM profenrich.train('vz_grp', 'linear', 'vz', 'y', ARRAY['x'], '{"group_by": "g"}');
+CREATE TEMP TABLE vz_states AS
+SELECT 'linear_stats' AS agg, profenrich.linear_stats_args_sfunc(NULL, profenrich.model_spec('vz_lin'),
+         ARRAY['y', 'id', 'x', 'g'], 3.0::float8, 1, 2.0::float8, 'a'::text) AS s
+UNION ALL SELECT 'logistic_step', profenrich.logistic_step_sfunc(NULL, profenrich.model_spec('vz_log'),
+         array_fill(0.5::float8, ARRAY[2 + 3 * 5]), ARRAY['flag', 'id', 'x', 'g'], 'yes'::text, 1, 2.0::float8, 'a'::text)
+UNION ALL SELECT 'auc', profenrich.auc_sfunc(profenrich.auc_sfunc(NULL, 0.3, true), 0.7, false)
+UNION ALL SELECT 'rfm', profenrich.rfm_sfunc(profenrich.rfm_sfunc(NULL, '2024-01-02'::date, 5.0, '2024-06-30'::date),
+         '2024-02-10'::date, 7.5, '2024-06-30'::date)
+UNION ALL SELECT 'clv_data', profenrich.clv_data_sfunc(NULL, 3, 2, 10, 30, 15)
+UNION ALL SELECT 'linear_stats_grouped', profenrich.linear_stats_grouped_sfunc(NULL, profenrich.model_spec('vz_lin'),
+         'g', 100, ARRAY['y', 'id', 'x', 'g'], 3.0::float8, 1, 2.0::float8, 'a'::text)
+UNION ALL SELECT 'logistic_step_grouped', profenrich.logistic_step_grouped_sfunc(NULL, profenrich.model_spec('vz_log'),
+         array_fill(0.5::float8, ARRAY[2 * 5 + 2 * (2 + 5)]), 'g', ARRAY[NULL, 'a'], ARRAY['flag', 'id', 'x', 'g'],
+         'yes'::text, 1, 2.0::float8, 'a'::text);
+CREATE TEMP TABLE vz_before AS SELECT * FROM vz_states;
+-- combined with themselves, then read by the final functions: what two rows give
+SELECT agg, length(s) > 0 AS built FROM vz_states ORDER BY agg;
+SELECT profenrich.auc_finalfunc(s) AS auc_of_one, profenrich.auc_finalfunc(profenrich.auc_combinefunc(s, s)) AS auc_of_both,
+       profenrich.auc_finalfunc(profenrich.auc_sfunc(s, 0.5, true)) AS auc_of_three
+FROM vz_states WHERE agg = 'auc';
+SELECT (profenrich.rfm_finalfunc(profenrich.rfm_combinefunc(s, s))).* FROM vz_states WHERE agg = 'rfm';
+SELECT length(profenrich.linear_stats_combinefunc(s, s)) > 0 AS lin,
+       (SELECT length(profenrich.logistic_step_combinefunc(s, s)) FROM vz_states WHERE agg = 'logistic_step') > 0 AS logit,
+       (SELECT length(profenrich.clv_data_combinefunc(s, s)) FROM vz_states WHERE agg = 'clv_data') > 0 AS clv,
+       (SELECT length(profenrich.linear_stats_grouped_combinefunc(s, s)) FROM vz_states WHERE agg = 'linear_stats_grouped') > 0 AS grp,
+       (SELECT length(profenrich.logistic_step_grouped_combinefunc(s, s)) FROM vz_states WHERE agg = 'logistic_step_grouped') > 0 AS grp_step
+FROM vz_states WHERE agg = 'linear_stats';
+-- a transition called on a state adds to a copy
+SELECT length(profenrich.auc_sfunc(s, 0.9, true)) > length(s) AS added FROM vz_states WHERE agg = 'auc';
+-- the callers' values are unchanged
+SELECT count(*) AS unchanged FROM vz_states n JOIN vz_before o USING (agg) WHERE n.s = o.s;
+-- bytes no aggregate built
+SELECT public.err($$SELECT profenrich.linear_stats_combinefunc('\x0001'::bytea, NULL)$$);
+SELECT public.err($$SELECT profenrich.linear_stats_combinefunc(NULL, overlay(s PLACING '\x7fffffff' FROM 5)) FROM vz_states WHERE agg = 'linear_stats'$$);
+SELECT public.err($$SELECT profenrich.linear_stats_args_sfunc('\x00000002'::bytea, profenrich.model_spec('vz_lin'), ARRAY['y', 'id', 'x', 'g'], 3.0::float8, 1, 2.0::float8, 'a'::text)$$);
+SELECT public.err($$SELECT profenrich.logistic_step_combinefunc(substring(s FROM 1 FOR 40), s) FROM vz_states WHERE agg = 'logistic_step'$$);
+SELECT public.err($$SELECT profenrich.auc_finalfunc(overlay(s PLACING '\x00000000000000ff' FROM 5)) FROM vz_states WHERE agg = 'auc'$$);
+SELECT public.err($$SELECT profenrich.rfm_finalfunc('\x0200000000000000'::bytea)$$);
+SELECT public.err($$SELECT profenrich.rfm_combinefunc(s, overlay(s PLACING '\x7fffffff' FROM 17)) FROM vz_states WHERE agg = 'rfm'$$);
+SELECT public.err($$SELECT profenrich.clv_data_combinefunc(s, substring(s FROM 1 FOR 20)) FROM vz_states WHERE agg = 'clv_data'$$);
+SELECT public.err($$SELECT profenrich.linear_stats_grouped_finalfunc(profenrich.linear_stats_grouped_combinefunc(NULL, substring(s FROM 1 FOR length(s) - 3))) FROM vz_states WHERE agg = 'linear_stats_grouped'$$);
+SELECT public.err($$SELECT profenrich.logistic_step_grouped_combinefunc(s, '\x000000010000000200000003'::bytea) FROM vz_states WHERE agg = 'logistic_step_grouped'$$);
+-- a fuzz run over every kind of state, through its combine and final functions
+TRUNCATE fuzz_log;
+DO $$
+DECLARE o record; m bytea;
+BEGIN
+  FOR o IN SELECT * FROM vz_states ORDER BY agg LOOP
+    FOR i IN 1..300 LOOP
+      m := pg_temp.mutate(o.s);
+      PERFORM pg_temp.try(o.agg, format('SELECT profenrich.%s_combinefunc(%L::bytea, %L::bytea)', o.agg, o.s, m));
+      PERFORM pg_temp.try(o.agg, format('SELECT profenrich.%s_combinefunc(NULL, %L::bytea)', o.agg, m));
+      IF o.agg IN ('auc', 'rfm') THEN
+        PERFORM pg_temp.try(o.agg, format('SELECT profenrich.%s_finalfunc(%L::bytea)', o.agg, m));
+      END IF;
+    END LOOP;
+  END LOOP;
+END $$;
+SELECT what, count(*) AS calls, count(*) FILTER (WHERE sqlstate NOT IN ('ok', '22P03', '22023', '54000', '22003', '22000', '53400')) AS other_errors,
+       count(*) FILTER (WHERE sqlstate = 'ok') > 0 AS some_ran,
+       count(*) FILTER (WHERE sqlstate = '22P03') > 0 AS some_refused
+FROM fuzz_log GROUP BY what ORDER BY what;
+SELECT count(*) AS unchanged FROM vz_states n JOIN vz_before o USING (agg) WHERE n.s = o.s;
+SELECT profenrich.drop_model(n) FROM unnest(ARRAY['vz_lin', 'vz_log', 'vz_clv', 'vz_grp']) n;
 DROP TABLE vz, vz_rfm;
 DROP ROLE login_only;
