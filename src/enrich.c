@@ -524,6 +524,9 @@ typedef struct EnrichRun
 	bool		nonatomic;
 	bool		fill;			/* every row of a batch is written: no count needed */
 	bool		citus;			/* some table of the run is a Citus table */
+	EnrichModel *ms;			/* its models and options, for PreparedWork */
+	int			nmodels;
+	const EnrichOptions *opts;
 } EnrichRun;
 
 /*
@@ -979,6 +982,17 @@ PrepareBatches(EnrichRun *run, EnrichModel *ms, int n, const EnrichOptions *opts
 }
 
 /*
+ * The preparation of a run (EnrichWork, for RunCommitted): a run over a
+ * Citus table is logged and committed before its shards are asked for
+ * their sizes and columns, so a shard that refuses it logs the run failed.
+ */
+static void
+PreparedWork(EnrichRun *run, EnrichMember *m, BlockNumber first, BlockNumber end)
+{
+	PrepareBatches(run, run->ms, run->nmodels, run->opts);
+}
+
+/*
  * A run over a Citus table: it must run outside a transaction block (each
  * shard's batch commits on its node as it finishes, whatever the caller's
  * transaction does), and the models' params travel in its statements.
@@ -1055,13 +1069,20 @@ enrich(PG_FUNCTION_ARGS)
 			HOLD_INTERRUPTS();
 			SPI_commit();
 			RESUME_INTERRUPTS();
+			run.ms = ms;
+			run.nmodels = n;
+			run.opts = &opts;
+			RunCommitted(&run, PreparedWork, NULL, 0, 0);
 		}
-		PrepareBatches(&run, ms, n, &opts);
-		if (nonatomic)
+		else
 		{
-			HOLD_INTERRUPTS();
-			SPI_commit();
-			RESUME_INTERRUPTS();
+			PrepareBatches(&run, ms, n, &opts);
+			if (nonatomic)
+			{
+				HOLD_INTERRUPTS();
+				SPI_commit();
+				RESUME_INTERRUPTS();
+			}
 		}
 		RunBatches(&run);
 		HOLD_INTERRUPTS();
