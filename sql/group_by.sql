@@ -113,6 +113,10 @@ FROM profenrich.coefficients('cg') m JOIN profenrich.coefficients('cg_s') s
 -- group model's logit
 SELECT bool_and(profenrich.predict_class('cg', g) = profenrich.predict_class('cg_fr', g)) AS classes
 FROM gbc_fr g;
+-- a class output keeps the text collation through the planner's rewrite (a table can be made of it)
+CREATE TEMP TABLE gb_classes AS SELECT id, profenrich.predict_class('cg', g) AS k FROM gbc_fr g;
+SELECT count(*) = (SELECT count(*) FROM gbc_fr) AND bool_and(k IN ('true', 'false')) AS class_table
+FROM gb_classes;
 SELECT abs((SELECT sum(contribution) FROM profenrich.explain('cg', (SELECT g FROM gb g WHERE id = 12), 10)) -
            (SELECT ln(p / (1 - p)) FROM (SELECT profenrich.score('cg', g) AS p FROM gb g WHERE id = 12) s))
        < 1e-9 AS explained;

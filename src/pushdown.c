@@ -338,11 +338,15 @@ PinnedFunction(const char *name, List *args)
 	return oid;
 }
 
-/* A call of a pinned form */
+/*
+ * A call of a pinned form, with the result collation of the call it
+ * replaces (a text output keeps the default collation the parser gave it)
+ */
 static Node *
 PinnedCall(const char *name, List *args, const FuncExpr *orig, Oid rettype)
 {
-	FuncExpr   *call = makeFuncExpr(PinnedFunction(name, args), rettype, args, InvalidOid,
+	Oid			collid = rettype == orig->funcresulttype ? orig->funccollid : get_typcollation(rettype);
+	FuncExpr   *call = makeFuncExpr(PinnedFunction(name, args), rettype, args, collid,
 									orig->inputcollid, COERCE_EXPLICIT_CALL);
 
 	call->location = orig->location;

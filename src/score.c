@@ -927,7 +927,7 @@ score_support(PG_FUNCTION_ARGS)
 
 		call = makeFuncExpr(ProfFunctionOid(rw->target, 3, argtypes), rw->rettype,
 							list_concat(list_make2(list_nth(f->args, rw->name_arg), names_const), cols),
-							InvalidOid, f->inputcollid, COERCE_EXPLICIT_CALL);
+							f->funccollid, f->inputcollid, COERCE_EXPLICIT_CALL);
 	}
 	else
 	{
@@ -941,7 +941,7 @@ score_support(PG_FUNCTION_ARGS)
 			argtypes[2] = rw->extratype;
 		args = list_make4(list_nth(f->args, rw->name_arg), v, k, names_const);
 		call = makeFuncExpr(ProfFunctionOid(rw->target, 5, argtypes), rw->rettype,
-							list_concat(args, cols), InvalidOid, f->inputcollid,
+							list_concat(args, cols), f->funccollid, f->inputcollid,
 							COERCE_EXPLICIT_CALL);
 	}
 	call->location = f->location;
