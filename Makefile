@@ -36,7 +36,7 @@ endif
 # Every object depends on the headers (PGXS tracks no header dependencies by itself)
 $(OBJS): $(wildcard src/*.h)
 
-.PHONY: deps demo test bench build-install
+.PHONY: deps demo test bench build-install citus
 
 deps:
 	scripts/deps.sh
@@ -49,7 +49,14 @@ build-install: deps
 demo: build-install
 	scripts/with-cluster.sh scripts/demo.sh
 
-test: build-install
+# Citus 13.2.2 from the pinned source beside the checkout, into the PostgreSQL that PG_CONFIG
+# names (idempotent; about 2 minutes the first time), for test/citus.sh
+CITUS_VENDOR = ../shared/vendor/citus
+citus: deps
+	@if [ -d $(CITUS_VENDOR) ]; then PG_CONFIG=$(PG_CONFIG) bash $(CITUS_VENDOR)/build.sh; \
+	else echo "note: $(CITUS_VENDOR) is absent; the Citus test will skip"; fi
+
+test: build-install citus
 	scripts/with-cluster.sh scripts/run-tests.sh
 
 bench: build-install
