@@ -109,6 +109,19 @@ RESET profenrich.max_train_memory;
 SELECT count(*) AS slots, bool_and(abs(s.coef - m.coef) <= 1e-6 * greatest(abs(m.coef), 1)) AS coef_equal
 FROM profenrich.coefficients('cg') m JOIN profenrich.coefficients('cg_s') s
   ON s.feature = m.feature AND s."group" IS NOT DISTINCT FROM m."group";
+-- many groups, trained again and again in one session: the same params every time (the groups'
+-- names outlive the loading query's memory), in a new session
+\c
+SELECT setseed(0.5);
+CREATE TABLE gb_many AS SELECT i AS id, 'g' || (i % 100) AS grp, random() AS a, random() AS b,
+       random() AS c, random() < 0.4 AS label FROM generate_series(1, 40000) i;
+SELECT version FROM profenrich.train('cg_many', 'logistic', 'gb_many', 'label', ARRAY['a', 'b', 'c'], '{"group_by": "grp"}');
+SELECT version FROM profenrich.train('cg_many', 'logistic', 'gb_many', 'label', ARRAY['a', 'b', 'c'], '{"group_by": "grp"}');
+SELECT version FROM profenrich.train('cg_many', 'logistic', 'gb_many', 'label', ARRAY['a', 'b', 'c'], '{"group_by": "grp"}');
+SELECT count(DISTINCT md5(params)) = 1 AS same_params, min((metrics->>'n_groups')::int) AS n_groups
+FROM profenrich.models WHERE name = 'cg_many';
+SELECT profenrich.drop_model('cg_many') IS NOT NULL AS dropped;
+DROP TABLE gb_many;
 -- the class outputs use the row's group; explanations too: a row's contributions add up to its
 -- group model's logit
 SELECT bool_and(profenrich.predict_class('cg', g) = profenrich.predict_class('cg_fr', g)) AS classes

@@ -218,9 +218,16 @@ LoaderReceive(TupleTableSlot *slot, DestReceiver *self)
 		const char *key;
 		int			len;
 
-		/* the group's text is kept in the loader's context (old) */
+		/*
+		 * The group's text is kept in the loader's context: the executor's,
+		 * current here, ends with the loading query.
+		 */
 		if (FeatureReadGroup(&l->reader, &key, &len))
+		{
+			MemoryContextSwitchTo(l->mcxt);
 			group = GroupAdd(l->out->groups, key, len);
+			MemoryContextSwitchTo(old);
+		}
 	}
 	if (split == SPLIT_TRAIN)
 		AddSlotStats(l->out, x);
