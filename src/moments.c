@@ -66,6 +66,17 @@ MomentsInit(Moments *m, int dense, int d)
 											  mul_size(PaddedColumns(d), MOMENTS_COLSTRIDE)));
 }
 
+/* Empty an accumulator that has no rows waiting (to fold other statistics into it anew) */
+void
+MomentsReset(Moments *m)
+{
+	if (m->rows != 0)
+		elog(ERROR, "cannot reset moments with %d rows waiting", m->rows);
+	m->n = 0;
+	memset(m->mean, 0, sizeof(double) * m->d);
+	memset(m->comom, 0, sizeof(double) * (Size) m->d * m->d);
+}
+
 /*
  * The first column (0..d-1) whose mean or sum of squares is not finite
  * (sums that overflowed float8), else the first with a cross-product that
@@ -161,6 +172,18 @@ void
 MomentsFoldRows(Moments *m, const double *batch, int rows, bool batch_missing, double *bmean,
 				double *bcomom, double *cols_scratch)
 {
+	MomentsFoldPicked(m, batch, NULL, rows, batch_missing, bmean, bcomom, cols_scratch);
+}
+
+/*
+ * MomentsFoldRows over rows picked from a batch: rows pick[0..rows-1] of
+ * batch (its own rows in order when pick is NULL), so that a grouped pass
+ * folds each group's rows where they lie.
+ */
+void
+MomentsFoldPicked(Moments *m, const double *batch, const int *pick, int rows, bool batch_missing,
+				  double *bmean, double *bcomom, double *cols_scratch)
+{
 	int			w = batch_missing ? m->d : m->dense;
 	int			k = (rows + 3) & ~3;
 	int			ldc = MOMENTS_COLSTRIDE;
@@ -175,13 +198,13 @@ MomentsFoldRows(Moments *m, const double *batch, int rows, bool batch_missing, d
 	CHECK_FOR_INTERRUPTS();
 	if (!m->has_shift)
 	{
-		memcpy(m->shift, batch, sizeof(double) * m->dense);
+		memcpy(m->shift, &batch[(size_t) (pick ? pick[0] : 0) * m->d], sizeof(double) * m->dense);
 		m->has_shift = true;
 	}
 	memset(sum, 0, sizeof(double) * m->d);
 	for (int r = 0; r < rows; r++)
 	{
-		const double *restrict row = &batch[(size_t) r * m->d];
+		const double *restrict row = &batch[(size_t) (pick ? pick[r] : r) * m->d];
 
 		for (int j = 0; j < w; j++)
 		{

@@ -58,12 +58,15 @@ typedef struct RowSample
 
 extern Size MomentsBytes(int d);
 extern void MomentsInit(Moments *m, int dense, int d);
+extern void MomentsReset(Moments *m);
 extern int	MomentsNonFinite(const Moments *m);
 extern double *MomentsNextRow(Moments *m);
 extern void MomentsRowDone(Moments *m, bool has_missing);
 extern void MomentsFlush(Moments *m);
 extern void MomentsFoldRows(Moments *m, const double *batch, int rows, bool batch_missing,
 							double *bmean, double *bcomom, double *cols_scratch);
+extern void MomentsFoldPicked(Moments *m, const double *batch, const int *pick, int rows,
+							  bool batch_missing, double *bmean, double *bcomom, double *cols_scratch);
 extern Size MomentsScratchBytes(int d);
 extern Size MomentsBareBytes(int d);
 extern void MomentsInitBare(Moments *m, int dense, int d);

@@ -265,8 +265,12 @@ StatsAccumulate(LinearStats *s, StatsTap *tap)
 		h = FeatureRowHash(r, spec, NULL, 0);
 		split = ((uint32) h < s->test_threshold) ? SPLIT_TEST : SPLIT_TRAIN;
 	}
-	/* keyless: into the training batch, moved if its values hash it to the test split */
-	row = MomentsNextRow(&s->mom[split]);
+	/*
+	 * keyless: into the training batch, moved if its values hash it to the
+	 * test split; a grouped pass's row into its own batch (tap), the global
+	 * co-moments being the sum of its groups'
+	 */
+	row = tap ? tap->row : MomentsNextRow(&s->mom[split]);
 	if (FeatureEncodeRow(r, spec, row, s->missing, &nmissing))
 	{
 		if (spec->impute == IMPUTE_ERROR)
@@ -285,11 +289,14 @@ StatsAccumulate(LinearStats *s, StatsTap *tap)
 		if ((uint32) h < s->test_threshold)
 		{
 			split = SPLIT_TEST;
-			memcpy(MomentsNextRow(&s->mom[split]), row, sizeof(double) * (s->nslots + 1));
-			row = MomentsNextRow(&s->mom[split]);
+			if (tap == NULL)
+			{
+				memcpy(MomentsNextRow(&s->mom[split]), row, sizeof(double) * (s->nslots + 1));
+				row = MomentsNextRow(&s->mom[split]);
+			}
 		}
 	}
-	if (nmissing > 0)
+	if (nmissing > 0 || tap != NULL)
 	{
 		memset(row + s->nslots + 1, 0, sizeof(double) * s->nmiss);
 		for (int k = 0; k < nmissing; k++)
@@ -306,21 +313,22 @@ StatsAccumulate(LinearStats *s, StatsTap *tap)
 	}
 	if (tap != NULL)
 	{
-		/* the row as the groups of a grouped pass add it (its indicators zeroed when unset) */
-		memcpy(tap->row, row, sizeof(double) * (s->nslots + 1));
-		if (nmissing > 0)
-			memcpy(tap->row + s->nslots + 1, row + s->nslots + 1, sizeof(double) * s->nmiss);
-		else
-			memset(tap->row + s->nslots + 1, 0, sizeof(double) * s->nmiss);
+		/* the row is the grouped pass's to fold, with its indicators */
 		tap->taken = true;
 		tap->split = split;
 		tap->prio = h;
 		tap->missing = nmissing > 0;
+		return;
 	}
 	MomentsRowDone(&s->mom[split], nmissing > 0);
 }
 
-/* Add the reader's current row to a state, as StatsAccumulate does (for the grouped pass) */
+/*
+ * Add the reader's current row to a state as StatsAccumulate does, for
+ * the grouped pass: the row encoded into tap->row (slots, target, missing
+ * indicators) and left to the caller's co-moments, the state's own taking
+ * only its sample and counts.
+ */
 void
 LinearStatsAccumulate(LinearStats *s, StatsTap *tap)
 {

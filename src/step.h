@@ -45,7 +45,7 @@ typedef struct StatsTap
 	int			split;
 	uint64		prio;			/* its sample priority */
 	bool		missing;		/* a missing indicator is set */
-	double	   *row;			/* [slots, target, missing indicators] */
+	double	   *row;			/* [slots, target, missing indicators], the caller's */
 } StatsTap;
 
 extern LinearStats *LinearStatsFromBytes(bytea *b);

@@ -3,16 +3,17 @@
  *	  linear_stats_grouped: the one-pass training aggregate of linear and
  *	  logistic models per group (see step_group.h).
  *
- * Each row goes through the global state first (linear_stats' own
- * accumulation: the global model, its imputation means and samples), which
- * hands a copy of the encoded row to the grouped state; the copies wait in
- * one batch and, when it fills, are put in group order and folded into
- * each group's co-moments with the same Gram kernel, a few dozen rows at a
- * time.  Each group keeps a bottom-k sample of its rows (for its mean
- * absolute error and the population's percentiles) whose size falls as
- * groups appear, so that all of them hold about 32 MB; lowering a bottom-k
- * sample keeps the smallest priorities, so the samples are the same
- * whatever the plan.
+ * Each row goes through the global state first (linear_stats' own reading:
+ * its target, split, encoding and sample), which encodes it into the
+ * grouped state's batch of 16,384 rows; when the batch fills, each group's
+ * rows are folded into its co-moments with the Gram kernel, where they lie
+ * (a hundred groups: some 130 training rows at a time).  The global
+ * co-moments are the sum of the groups' (and those of the rows whose group
+ * is NULL), so each row is folded once.  Each group keeps a bottom-k
+ * sample of its rows (for its mean absolute error and the population's
+ * percentiles) whose size falls as groups appear, so that all of them hold
+ * about 8 MB; lowering a bottom-k sample keeps the smallest priorities, so
+ * the samples are the same whatever the plan.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -41,8 +42,8 @@ PG_FUNCTION_INFO_V1(logistic_step_grouped_combinefunc);
 PG_FUNCTION_INFO_V1(logistic_step_grouped_finalfunc);
 
 #define GROUPED_FORMAT 1
-#define GROUPED_BATCH 4096
-#define GROUP_SAMPLE_BYTES (32 * 1024 * 1024)
+#define GROUPED_BATCH 16384
+#define GROUP_SAMPLE_BYTES (8 * 1024 * 1024)
 #define GROUP_SAMPLE_MIN 8
 
 static const PartialKind GroupedKind;
@@ -60,7 +61,7 @@ RowWidth(const LinearStats *s)
 	return s->nslots + 1 + s->nmiss;
 }
 
-/* Rows of each group's samples for ngroups groups: about 32 MB in all */
+/* Rows of each group's samples for ngroups groups: about 8 MB in all */
 static int
 GroupSampleCap(int nslots, int ngroups, int global_cap)
 {
@@ -87,7 +88,7 @@ GroupedCreate(LinearStats *all, const char *column, int max_groups, int sample_c
 	GroupedStats *g = palloc0(sizeof(GroupedStats));
 	int			d = RowWidth(all);
 
-	TrainMemoryCheck(add_size(mul_size(sizeof(double), mul_size(2 * GROUPED_BATCH, d)),
+	TrainMemoryCheck(add_size(mul_size(sizeof(double), mul_size(GROUPED_BATCH, d)),
 							  MomentsScratchBytes(d)), all->nslots, "the batch of a grouped pass");
 	g->all = all;
 	g->column = pstrdup(column);
@@ -97,8 +98,10 @@ GroupedCreate(LinearStats *all, const char *column, int max_groups, int sample_c
 	GroupTableInit(&g->table, max_groups, g->column);
 	g->cap_groups = 16;
 	g->groups = palloc(sizeof(GroupStats *) * g->cap_groups);
+	g->nulls = palloc0(sizeof(GroupStats));
+	for (int k = 0; k < 2; k++)
+		MomentsInitBare(&g->nulls->mom[k], all->nslots + 1, d);
 	g->batch = MemoryContextAllocHuge(g->cxt, mul_size(sizeof(double), mul_size(GROUPED_BATCH, d)));
-	g->sorted = MemoryContextAllocHuge(g->cxt, mul_size(sizeof(double), mul_size(GROUPED_BATCH, d)));
 	g->bgroup = palloc(sizeof(int32) * GROUPED_BATCH);
 	g->bsplit = palloc(sizeof(uint8) * GROUPED_BATCH);
 	g->bmissing = palloc(sizeof(bool) * GROUPED_BATCH);
@@ -164,50 +167,47 @@ GroupedGroup(GroupedStats *g, const char *key, int len)
 }
 
 /*
- * Fold the waiting rows into their groups: put them in (group, split)
- * order, fold each run with the shared scratch, offer each row to its
- * group's sample (a NULL number's slot as NaN, as linear_stats' own
- * samples hold it).
+ * Fold the waiting rows into their groups: order them by (group, split)
+ * (their positions only: each group's rows are folded where they lie, at
+ * most MOMENTS_BATCH at a time, with the shared scratch), and offer each
+ * row to its group's sample (a NULL number's slot as NaN, as linear_stats'
+ * own samples hold it).  Rows whose group is NULL go to the global
+ * co-moments only.
  */
 static void
 GroupedFlush(GroupedStats *g)
 {
 	LinearStats *all = g->all;
 	int			d = RowWidth(all);
-	int			nkeys = 2 * g->table.n;
+	int			nkeys = 2 * (g->table.n + 1);
 	int		   *start;
 
 	if (g->rows == 0)
 		return;
 	start = palloc0(sizeof(int) * (nkeys + 1));
 	for (int r = 0; r < g->rows; r++)
-		start[2 * g->bgroup[r] + g->bsplit[r] + 1]++;
+		start[2 * (g->bgroup[r] + 1) + g->bsplit[r] + 1]++;
 	for (int k = 0; k < nkeys; k++)
 		start[k + 1] += start[k];
 	for (int r = 0; r < g->rows; r++)
-	{
-		int			at = start[2 * g->bgroup[r] + g->bsplit[r]]++;
-
-		g->order[at] = r;
-		memcpy(&g->sorted[(size_t) at * d], &g->batch[(size_t) r * d], sizeof(double) * d);
-	}
+		g->order[start[2 * (g->bgroup[r] + 1) + g->bsplit[r]]++] = r;
 	for (int at = 0; at < g->rows;)
 	{
 		int			r0 = g->order[at];
-		GroupStats *gs = g->groups[g->bgroup[r0]];
+		GroupStats *gs = g->bgroup[r0] >= 0 ? g->groups[g->bgroup[r0]] : g->nulls;
 		int			split = g->bsplit[r0];
 		int			n = 0;
 		bool		missing = false;
 
-		while (at + n < g->rows && g->bgroup[g->order[at + n]] == g->bgroup[r0] &&
+		while (at + n < g->rows && n < MOMENTS_BATCH && g->bgroup[g->order[at + n]] == g->bgroup[r0] &&
 			   g->bsplit[g->order[at + n]] == split)
 			missing |= g->bmissing[g->order[at + n++]];
-		MomentsFoldRows(&gs->mom[split], &g->sorted[(size_t) at * d], n, missing, g->bmean,
-						g->bcomom, g->cols);
-		for (int k = 0; k < n; k++)
+		MomentsFoldPicked(&gs->mom[split], g->batch, &g->order[at], n, missing, g->bmean,
+						  g->bcomom, g->cols);
+		for (int k = 0; k < n && gs != g->nulls; k++)
 		{
 			int			r = g->order[at + k];
-			const double *row = &g->sorted[(size_t) (at + k) * d];
+			const double *row = &g->batch[(size_t) r * d];
 
 			if (!RowSampleWants(&gs->sample[split], g->bprio[r]))
 				continue;
@@ -224,8 +224,27 @@ GroupedFlush(GroupedStats *g)
 }
 
 /*
- * Add the reader's current row: to the global state, then, when it was
- * counted and has a group, a copy to the batch of its group.
+ * The global co-moments, as the sum of the groups' and the NULL group's
+ * (the rows are folded into their groups only): the batch folded in first.
+ */
+static void
+GroupedSettle(GroupedStats *g)
+{
+	GroupedFlush(g);
+	for (int k = 0; k < 2; k++)
+	{
+		MomentsFlush(&g->all->mom[k]);
+		MomentsReset(&g->all->mom[k]);
+		MomentsMergeFolded(&g->all->mom[k], &g->nulls->mom[k]);
+		for (int i = 0; i < g->table.n; i++)
+			MomentsMergeFolded(&g->all->mom[k], &g->groups[i]->mom[k]);
+	}
+}
+
+/*
+ * Add the reader's current row: the global state reads and encodes it
+ * into the batch (and takes it into its sample), and, when it was counted,
+ * the row waits there to be folded into its group's co-moments.
  */
 static void
 GroupedAccumulate(GroupedStats *g)
@@ -234,15 +253,13 @@ GroupedAccumulate(GroupedStats *g)
 	StatsTap	tap;
 	const char *key;
 	int			len;
-	int			i;
 
 	tap.taken = false;
 	tap.row = &g->batch[(size_t) g->rows * RowWidth(all)];
 	LinearStatsAccumulate(all, &tap);
-	if (!tap.taken || !FeatureReadGroup(&all->reader, &key, &len))
+	if (!tap.taken)
 		return;
-	i = GroupedGroup(g, key, len);
-	g->bgroup[g->rows] = i;
+	g->bgroup[g->rows] = FeatureReadGroup(&all->reader, &key, &len) ? GroupedGroup(g, key, len) : -1;
 	g->bsplit[g->rows] = (uint8) tap.split;
 	g->bmissing[g->rows] = tap.missing;
 	g->bprio[g->rows] = tap.prio;
@@ -264,6 +281,8 @@ GroupedMerge(GroupedStats *a, GroupedStats *b)
 	GroupedFlush(b);
 	StatsMerge(a->all, b->all);
 	GroupedShrink(a, b->sample_cap, a->table.n);
+	for (int k = 0; k < 2; k++)
+		MomentsMergeFolded(&a->nulls->mom[k], &b->nulls->mom[k]);
 	for (int j = 0; j < b->table.n; j++)
 	{
 		int			i = GroupedGroup(a, b->table.keys[j], b->table.lens[j]);
@@ -275,6 +294,7 @@ GroupedMerge(GroupedStats *a, GroupedStats *b)
 			RowSampleShrink(&a->groups[i]->sample[k], a->sample_cap);
 		}
 	}
+	GroupedSettle(a);
 }
 
 /* Payload bytes of the flat form (the batch folded in first) */
@@ -286,9 +306,9 @@ GroupedFlatSize(void *p)
 	Size		moments = 8 * (1 + (Size) d + (Size) d * (d + 1) / 2);
 	Size		size;
 
-	GroupedFlush(g);
+	GroupedSettle(g);
 	size = add_size(3 * 4 + GroupKeyBytes(strlen(g->column)) + 8, StatsFlatSize(g->all));
-	size = add_size(size, 4);
+	size = add_size(size, 2 * moments + 4);
 	for (int i = 0; i < g->table.n; i++)
 	{
 		size = add_size(size, GroupKeyBytes(g->table.lens[i]));
@@ -304,8 +324,8 @@ GroupedFlatSize(void *p)
 
 /*
  * The flat form: format, max_groups, the groups' sample size, the column,
- * the global state (its length, its bytes), then each group's text,
- * co-moments and samples.
+ * the global state (its length, its bytes), the co-moments of the rows
+ * whose group is NULL, then each group's text, co-moments and samples.
  */
 static void
 GroupedFlatten(void *p, char *out, Size size)
@@ -321,6 +341,8 @@ GroupedFlatten(void *p, char *out, Size size)
 	PartialPut64(&w, (uint64) global);
 	StatsFlatten(g->all, w.at, global);
 	w.at += global;
+	for (int k = 0; k < 2; k++)
+		MomentsWrite(&w, &g->nulls->mom[k]);
 	PartialPut32(&w, (uint32) g->table.n);
 	for (int i = 0; i < g->table.n; i++)
 	{
@@ -376,6 +398,7 @@ GroupedExpand(const char *data, Size size)
 	uint64		global;
 	LinearStats *all;
 	GroupedStats *g;
+	Size		moments;
 
 	buf.data = (char *) data;
 	buf.len = size;
@@ -394,11 +417,19 @@ GroupedExpand(const char *data, Size size)
 		GroupedInvalid("the global statistics do not match the length");
 	all = (LinearStats *) StatsExpand(buf.data + buf.cursor, (Size) global);
 	buf.cursor += (int) global;
+	moments = 8 * (1 + (Size) RowWidth(all) + (Size) RowWidth(all) * (RowWidth(all) + 1) / 2);
 	if (cap > all->sample_cap)
 		GroupedInvalid("bad sample size");
 	g = GroupedCreate(all, column, max_groups, cap);
-	if (buf.len - buf.cursor < 4)
+	if ((Size) (buf.len - buf.cursor) < 2 * moments + 4)
 		GroupedInvalid("it ends early");
+	for (int k = 0; k < 2; k++)
+	{
+		pfree(g->nulls->mom[k].mean);
+		pfree(g->nulls->mom[k].comom);
+		pfree(g->nulls->mom[k].shift);
+		MomentsRead(&buf, &g->nulls->mom[k], all->nslots + 1, RowWidth(all), true);
+	}
 	n = pq_getmsgint(&buf, 4);
 	if (n < 0 || n > max_groups)
 		GroupedInvalid("too many groups");

@@ -35,15 +35,15 @@ typedef struct GroupedStats
 	int			sample_cap;		/* rows of each group's samples, lowered as groups appear */
 	GroupTable	table;
 	GroupStats **groups;		/* table.n of them */
+	GroupStats *nulls;			/* the rows whose group is NULL (co-moments only) */
 	int			cap_groups;
 	/* rows waiting to be folded into their groups */
 	int			rows;
 	double	   *batch;			/* GROUPED_BATCH x d */
-	int32	   *bgroup;
+	int32	   *bgroup;			/* -1: NULL */
 	uint8	   *bsplit;
 	bool	   *bmissing;
 	uint64	   *bprio;
-	double	   *sorted;			/* scratch: the batch in group order */
 	int		   *order;
 	double	   *bmean;			/* scratch of MomentsFoldRows */
 	double	   *bcomom;
