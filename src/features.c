@@ -9,6 +9,7 @@
  */
 #include "postgres.h"
 
+#include <errno.h>
 #include <math.h>
 
 #include "access/htup_details.h"
@@ -378,6 +379,220 @@ BindKey(FeatureReader *r, const FeatureSpec *spec, const char **names, const Oid
 	r->key_pos = pos;
 }
 
+/* Whether a column read this way can hold class labels: text, enum, boolean, integer */
+bool
+FeatureClassConv(FeatureConv conv)
+{
+	return FeatureKindForConv(conv) == FEATURE_CATEGORICAL || conv == CONV_BOOL ||
+		conv == CONV_INT2 || conv == CONV_INT4 || conv == CONV_INT8;
+}
+
+/* qsort_arg comparator: class indexes by the bytes of their labels */
+static int
+LabelOrder(const void *a, const void *b, void *arg)
+{
+	char	  **classes = (char **) arg;
+
+	return strcmp(classes[*(const int *) a], classes[*(const int *) b]);
+}
+
+/* A label as a whole number, or false */
+static bool
+LabelInteger(const char *s, int64 *v)
+{
+	char	   *end;
+	long long	x;
+
+	if (*s == '\0')
+		return false;
+	errno = 0;
+	x = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return false;
+	*v = (int64) x;
+	return true;
+}
+
+/*
+ * Prepare the lookup of a class target of this type: the labels in byte
+ * order (text), the integer labels in numeric order, the classes of false
+ * and true, or an empty cache of enum values.  Labels are the values' text
+ * forms (value::text), so a boolean's are "false" and "true".
+ */
+static void
+BindClasses(FeatureReader *r, const FeatureSpec *spec, Oid type)
+{
+	int			k = spec->nclasses;
+
+	if (!FeatureClassConv(r->target_conv))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("target column \"%s\" has type %s, which cannot hold the model's classes",
+						spec->target, format_type_be(type)),
+				 errhint("Pass rows whose target column is text, an enum, boolean or an integer.")));
+	r->class_sorted = palloc(sizeof(int) * k);
+	for (int i = 0; i < k; i++)
+		r->class_sorted[i] = i;
+	qsort_arg(r->class_sorted, k, sizeof(int), LabelOrder, spec->classes);
+	r->class_ints = palloc(sizeof(int64) * k);
+	r->class_int_index = palloc(sizeof(int) * k);
+	r->nclass_ints = 0;
+	for (int i = 0; i < k; i++)
+	{
+		int64		v;
+		int			j;
+
+		if (!LabelInteger(spec->classes[i], &v))
+			continue;
+		/* insertion in order: at most 100 labels */
+		for (j = r->nclass_ints; j > 0 && r->class_ints[j - 1] > v; j--)
+		{
+			r->class_ints[j] = r->class_ints[j - 1];
+			r->class_int_index[j] = r->class_int_index[j - 1];
+		}
+		r->class_ints[j] = v;
+		r->class_int_index[j] = i;
+		r->nclass_ints++;
+	}
+	r->class_bool[0] = r->class_bool[1] = -1;
+	for (int i = 0; i < k; i++)
+	{
+		if (strcmp(spec->classes[i], "false") == 0)
+			r->class_bool[0] = i;
+		if (strcmp(spec->classes[i], "true") == 0)
+			r->class_bool[1] = i;
+	}
+	r->class_oids = palloc(sizeof(Oid) * k);
+	r->class_oid_index = palloc(sizeof(int) * k);
+	r->nclass_oids = 0;
+	if (r->target_conv == CONV_ENUM)
+	{
+		Oid			outfn;
+		bool		isvarlena;
+
+		getTypeOutputInfo(type, &outfn, &isvarlena);
+		fmgr_info_cxt(outfn, &r->target_outfn, r->mcxt);
+	}
+}
+
+/* A class target's value that is none of the model's classes */
+static void
+UnknownClass(const FeatureSpec *spec, const char *s, int len)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_EXCEPTION),
+			 errmsg("target column \"%s\" holds \"%s\", which is not one of the model's classes",
+					spec->target, pnstrdup(s, len)),
+			 errhint("Leave rows of other classes out, or train the model again to learn the new class.")));
+}
+
+/* The class whose label has these bytes, by binary search over the byte order */
+static int
+ClassOfText(FeatureReader *r, const FeatureSpec *spec, const char *s, int len)
+{
+	int			lo = 0,
+				hi = spec->nclasses;
+
+	while (lo < hi)
+	{
+		int			mid = (lo + hi) / 2;
+		const char *label = spec->classes[r->class_sorted[mid]];
+		int			c = strncmp(label, s, len);
+
+		if (c == 0)
+			c = label[len] == '\0' ? 0 : 1;
+		if (c == 0)
+			return r->class_sorted[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	UnknownClass(spec, s, len);
+	return -1;
+}
+
+/* The class of an integer target's value, by binary search */
+static int
+ClassOfInteger(FeatureReader *r, const FeatureSpec *spec, int64 v)
+{
+	int			lo = 0,
+				hi = r->nclass_ints;
+	char		buf[32];
+
+	while (lo < hi)
+	{
+		int			mid = (lo + hi) / 2;
+
+		if (r->class_ints[mid] == v)
+			return r->class_int_index[mid];
+		if (r->class_ints[mid] < v)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	snprintf(buf, sizeof(buf), INT64_FORMAT, v);
+	UnknownClass(spec, buf, strlen(buf));
+	return -1;
+}
+
+/* The class of an enum value: from the cache of values seen, else by its label */
+static int
+ClassOfEnum(FeatureReader *r, const FeatureSpec *spec, Datum d)
+{
+	Oid			oid = DatumGetObjectId(d);
+	const char *s;
+	int			k;
+
+	for (int i = 0; i < r->nclass_oids; i++)
+		if (r->class_oids[i] == oid)
+			return r->class_oid_index[i];
+	s = OutputFunctionCall(&r->target_outfn, d);
+	k = ClassOfText(r, spec, s, strlen(s));
+	if (r->nclass_oids < spec->nclasses)
+	{
+		r->class_oids[r->nclass_oids] = oid;
+		r->class_oid_index[r->nclass_oids++] = k;
+	}
+	return k;
+}
+
+/*
+ * The class index of a class target's value (not NULL): a value that is
+ * none of the model's classes is an error.
+ */
+int
+FeatureReadClass(FeatureReader *r, const FeatureSpec *spec, Datum d)
+{
+	switch (r->target_conv)
+	{
+		case CONV_INT2:
+			return ClassOfInteger(r, spec, DatumGetInt16(d));
+		case CONV_INT4:
+			return ClassOfInteger(r, spec, DatumGetInt32(d));
+		case CONV_INT8:
+			return ClassOfInteger(r, spec, DatumGetInt64(d));
+		case CONV_BOOL:
+			{
+				int			k = r->class_bool[DatumGetBool(d) ? 1 : 0];
+
+				if (k < 0)
+					UnknownClass(spec, DatumGetBool(d) ? "true" : "false",
+								 DatumGetBool(d) ? 4 : 5);
+				return k;
+			}
+		case CONV_ENUM:
+			return ClassOfEnum(r, spec, d);
+		default:
+			{
+				int			len;
+				const char *s = CategoryText(d, r->target_conv, NULL, &len);
+
+				return ClassOfText(r, spec, s, len);
+			}
+	}
+}
+
 /*
  * Bind the reader to rows whose columns have these names and types: the
  * position and converter of every column the spec reads (and the target
@@ -416,7 +631,9 @@ BindNames(FeatureReader *r, const FeatureSpec *spec, const char **names, const O
 					 errmsg("row has no target column \"%s\"", spec->target),
 					 errhint("Pass rows that hold the model's target column.")));
 		r->target_conv = FeatureConvForType(types[r->target_pos]);
-		if (spec->binary && spec->positive != NULL &&
+		if (spec->nclasses > 0)
+			BindClasses(r, spec, types[r->target_pos]);
+		else if (spec->binary && spec->positive != NULL &&
 			FeatureKindForConv(r->target_conv) == FEATURE_CATEGORICAL)
 		{
 			if (r->target_conv == CONV_ENUM)

@@ -16,6 +16,7 @@
 #include "libpq/pqformat.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/float.h"
 #include "catalog/pg_type.h"
 
 #include "metrics.h"
@@ -212,6 +213,12 @@ ModelDeserialize(bytea *params)
 		ReadSections(&buf, model);
 	if (buf.cursor != buf.len)
 		ModelCorrupt("trailing bytes");
+	/* a class target (not a binary one) reads through the class labels */
+	if (model->nclasses > 0 && !model->spec->binary && model->spec->target != NULL)
+	{
+		model->spec->nclasses = model->nclasses;
+		model->spec->classes = model->classes;
+	}
 	return model;
 }
 
@@ -441,6 +448,45 @@ ModelContributions(const Model *m, FeatureReader *r, int cls, Contribution *part
 	if (!m->ops->explain(m, r, cls, parts, baseline))
 		return -1;
 	return m->spec->ncolumns;
+}
+
+/*
+ * The contribution of spec column col of the reader's current row to a
+ * linear predictor with slot coefficients coef: coef x (value - training
+ * mean), over all its one-hot slots for a category (a NULL taking the
+ * imputed value or level), and the value as text.
+ */
+void
+ModelColumnContribution(const FeatureSpec *spec, FeatureReader *r, int col, const double *coef,
+						const double *slot_mean, Contribution *out)
+{
+	const FeatureColumn *c = &spec->columns[col];
+
+	out->feature = c->name;
+	out->amount = 0;
+	if (c->kind != FEATURE_CATEGORICAL)
+	{
+		double		x;
+		bool		present = FeatureReadNumber(r, spec, col, &x);
+
+		out->value = !present ? NULL : c->kind == FEATURE_BOOLEAN ?
+			pstrdup(x != 0 ? "true" : "false") : float8out_internal(x);
+		if (!present)
+			x = c->impute;
+		out->amount = coef[c->first_slot] * (x - slot_mean[c->first_slot]);
+	}
+	else
+	{
+		int			level = FeatureReadLevel(r, spec, col);
+
+		out->value = level == LEVEL_NULL ? NULL : level == LEVEL_UNSEEN ? pstrdup("(unseen)") :
+			level == c->nlevels ? pstrdup("(other)") : pstrdup(c->levels[level]);
+		if (level == LEVEL_NULL)
+			level = c->mode_level;
+		for (int k = 0; k < c->nslots; k++)
+			out->amount += coef[c->first_slot + k] *
+				((k == level ? 1.0 : 0.0) - slot_mean[c->first_slot + k]);
+	}
 }
 
 /* Larger absolute contribution first */

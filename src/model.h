@@ -54,6 +54,9 @@ extern void ModelSetWeightedQuantiles(Model *model, const double *scores, const 
 extern int	ModelPercentile(const Model *model, double score);
 extern int	ModelContributions(const Model *m, FeatureReader *r, int cls, Contribution *parts,
 							   double *baseline);
+extern void ModelColumnContribution(const FeatureSpec *spec, FeatureReader *r, int col,
+									const double *coef, const double *slot_mean,
+									Contribution *out);
 extern void ModelSortContributions(Contribution *parts, int n);
 extern Datum ModelTopFactors(const Model *m, FeatureReader *r, int k);
 extern void ModelCoefficientRow(ReturnSetInfo *rsinfo, const char *feature, double coef,

@@ -103,6 +103,75 @@ OptionBool(const char *key, JsonbValue *v)
 	return v->val.boolean;
 }
 
+/*
+ * The option class_weight: true for "balanced", else *object receives the
+ * object of weights by class (checked against the classes at training);
+ * example is such an object, for the error.
+ */
+bool
+OptionClassWeight(const char *key, JsonbValue *v, const char *example, Jsonb **object)
+{
+	*object = NULL;
+	if (v->type == jbvString &&
+		strcmp(pnstrdup(v->val.string.val, v->val.string.len), "balanced") == 0)
+		return true;
+	if (v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data))
+	{
+		*object = JsonbValueToJsonb(v);
+		return false;
+	}
+	OptionError(key, psprintf("\"balanced\" or an object of positive weights by class, such as %s",
+							  example));
+	return false;
+}
+
+/*
+ * The weights of a class_weight object: cw[k] for the class named
+ * names[k] (NULL for a class whose name is unknown), left as they are for
+ * classes the object does not name.  A key that names no class is an error
+ * whose hint lists the classes (listed), and so is a weight that is not a
+ * positive number.
+ */
+void
+OptionClassWeights(Jsonb *object, int nclasses, char *const *names, const char *listed,
+				   double *cw)
+{
+	JsonbIterator *it = JsonbIteratorInit(&object->root);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *key = NULL;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (tok == WJB_VALUE && key != NULL)
+		{
+			double		w = -1;
+			int			label = -1;
+
+			for (int k = 0; k < nclasses && label < 0; k++)
+				if (names[k] != NULL && strcmp(key, names[k]) == 0)
+					label = k;
+			if (label < 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("class_weight names class \"%s\", which the target does not have", key),
+						 errhint("Weight the classes %s.", listed)));
+			if (v.type == jbvNumeric)
+				w = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
+													   NumericGetDatum(v.val.numeric)));
+			if (!(w > 0) || isinf(w))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("class_weight of class \"%s\" must be a positive number", key),
+						 errhint("Give each class a weight above 0, e.g. {\"%s\": 3}.", key)));
+			cw[label] = w;
+			key = NULL;
+		}
+	}
+}
+
 /* What TrainOptionApply needs besides the pair */
 typedef struct TrainApplyArg
 {

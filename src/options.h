@@ -51,6 +51,9 @@ extern int	OptionInteger(const char *key, JsonbValue *v, int lo, int hi);
 extern double OptionTolerance(const char *key, JsonbValue *v);
 extern bool OptionBool(const char *key, JsonbValue *v);
 extern double OptionPenalty(const char *key, JsonbValue *v);
+extern bool OptionClassWeight(const char *key, JsonbValue *v, const char *example, Jsonb **object);
+extern void OptionClassWeights(Jsonb *object, int nclasses, char *const *names, const char *listed,
+							   double *cw);
 extern void OptionsWalk(Jsonb *options, const char *example, OptionApplyFn apply, void *arg);
 extern void TrainOptionsParse(Jsonb *options, const struct AlgorithmOps *ops, TrainOptions *opts,
 							  void **algopts);

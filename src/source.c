@@ -378,30 +378,80 @@ ColumnNames(List *cols)
 }
 
 /*
+ * The arguments of a pass that reads the needed columns: the columns
+ * quoted, except a class target, which the pass reads as the number of its
+ * class (0-based: the position of value::text among the labels in $label,
+ * -1 for a value of none of them), so linear_stats can take it as a number.
+ */
+static char *
+PassColumns(const FeatureSpec *spec, List *cols, int label_param, bool aliases)
+{
+	StringInfoData out;
+	ListCell   *lc;
+
+	initStringInfo(&out);
+	foreach(lc, cols)
+	{
+		const char *col = quote_identifier((const char *) lfirst(lc));
+
+		if (out.len > 0)
+			appendStringInfoString(&out, ", ");
+		if (spec->nclasses > 0 && foreach_current_index(lc) == 0)
+			appendStringInfo(&out, "CASE WHEN %s IS NULL THEN NULL ELSE "
+							 "COALESCE(pg_catalog.array_position($%d::pg_catalog.text[], "
+							 "%s::pg_catalog.text COLLATE \"C\") OPERATOR(pg_catalog.-) 1, -1) END%s%s",
+							 col, label_param, col, aliases ? " AS " : "", aliases ? col : "");
+		else
+			appendStringInfoString(&out, col);
+	}
+	return out.data;
+}
+
+/* The class labels of a class target as a text[] */
+static Datum
+LabelsArray(const FeatureSpec *spec)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(spec->nclasses, 1));
+
+	for (int k = 0; k < spec->nclasses; k++)
+		elems[k] = CStringGetTextDatum(spec->classes[k]);
+	return PointerGetDatum(construct_array(elems, spec->nclasses, TEXTOID, -1, false,
+										   TYPALIGN_INT));
+}
+
+/*
  * The one pass over the data, which PostgreSQL may split across parallel
  * workers: SELECT profenrich.linear_stats(spec, names, col1, col2, ...)
  * FROM source.  Passing columns as arguments spares building a composite
  * value per row and reads only the needed columns (as column privileges
  * require).  Beyond the argument limit, rows go as composites of a
- * subquery of the needed columns.
+ * subquery of the needed columns.  A class target goes as its class number.
  */
 LinearStats *
 RunStatsPass(const FeatureSpec *spec, const Source *src)
 {
 	List	   *cols = NeededColumns(spec);
-	Oid			types[2] = {BYTEAOID, TEXTARRAYOID};
-	Datum		values[2] = {PointerGetDatum(SpecBytes(spec)), ColumnNames(cols)};
+	bool		args = list_length(cols) <= FUNC_MAX_ARGS - 3;
+	Oid			types[3] = {BYTEAOID, TEXTARRAYOID, TEXTARRAYOID};
+	Datum		values[3] = {PointerGetDatum(SpecBytes(spec)), ColumnNames(cols), (Datum) 0};
+	int			nargs = args ? 2 : 1;
 	char	   *sql;
 	bool		isnull;
 	Datum		d;
 
-	if (list_length(cols) <= FUNC_MAX_ARGS - 3)
+	if (spec->nclasses > 0)
+	{
+		types[nargs] = TEXTARRAYOID;
+		values[nargs] = LabelsArray(spec);
+	}
+	if (args)
 		sql = psprintf("SELECT profenrich.linear_stats($1, $2, %s) FROM %s",
-					   ColumnList(cols), src->qualname);
+					   PassColumns(spec, cols, 3, false), src->qualname);
 	else
 		sql = psprintf("SELECT profenrich.linear_stats(pe_src.*, $1) "
-					   "FROM (SELECT %s FROM %s) AS pe_src", ColumnList(cols), src->qualname);
-	TrainQuery(sql, list_length(cols) <= FUNC_MAX_ARGS - 3 ? 2 : 1, types, values, 0);
+					   "FROM (SELECT %s FROM %s) AS pe_src", PassColumns(spec, cols, 2, true),
+					   src->qualname);
+	TrainQuery(sql, nargs + (spec->nclasses > 0 ? 1 : 0), types, values, 0);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (isnull)
 		return NULL;

@@ -40,5 +40,9 @@ typedef struct LinearStats
 } LinearStats;
 
 extern LinearStats *LinearStatsFromBytes(bytea *b);
+extern void StepNullFeatureError(void) pg_attribute_noreturn();
+extern bool StepTrainingRow(FeatureReader *r, const FeatureSpec *spec, uint32 test_threshold,
+							const double *mean, const double *sd, double *x, int *missing,
+							double *row, double *label);
 
 #endif

@@ -67,15 +67,7 @@ LogisticOption(void *opts, const char *key, JsonbValue *v)
 	else if (strcmp(key, "positive") == 0)
 		o->positive = OptionString(key, v, "the text value that marks the positive class");
 	else if (strcmp(key, "class_weight") == 0)
-	{
-		if (v->type == jbvString &&
-			strcmp(pnstrdup(v->val.string.val, v->val.string.len), "balanced") == 0)
-			o->balanced = true;
-		else if (v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data))
-			o->class_weight = JsonbValueToJsonb(v);
-		else
-			OptionError(key, "\"balanced\" or an object of positive weights by class, such as {\"true\": 3, \"false\": 1}");
-	}
+		o->balanced = OptionClassWeight(key, v, "{\"true\": 3, \"false\": 1}", &o->class_weight);
 	else if (strcmp(key, "max_iter") == 0)
 		o->max_iter = OptionInteger(key, v, 1, 10000);
 	else if (strcmp(key, "tol") == 0)
@@ -186,16 +178,6 @@ NegativeLabel(const TrainJob *job)
 		SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) : NULL;
 }
 
-/* A class_weight key that names no class */
-static void
-UnknownClass(const char *key, const char *classes)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("class_weight names class \"%s\", which the target does not have", key),
-			 errhint("Weight the classes %s.", classes)));
-}
-
 /*
  * Case weights of label 0 and label 1: 1 each, "balanced" (n / (2 n_c),
  * as scikit-learn), or an object naming classes: "true"/"false" for a
@@ -204,13 +186,10 @@ UnknownClass(const char *key, const char *classes)
 static void
 ClassWeights(const TrainJob *job, double n, double positives, double *cw)
 {
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	char	   *key = NULL;
 	char	   *pos_name,
 			   *neg_name,
 			   *classes;
+	char	   *names[2];
 
 	cw[0] = cw[1] = 1.0;
 	if (LOGISTIC_OPTIONS(job)->balanced)
@@ -238,31 +217,9 @@ ClassWeights(const TrainJob *job, double n, double positives, double *cw)
 		neg_name = "0";
 	}
 	classes = psprintf("\"%s\" and \"%s\"", pos_name, neg_name ? neg_name : "?");
-	it = JsonbIteratorInit(&LOGISTIC_OPTIONS(job)->class_weight->root);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		if (tok == WJB_KEY)
-			key = pnstrdup(v.val.string.val, v.val.string.len);
-		else if (tok == WJB_VALUE && key != NULL)
-		{
-			double		w = -1;
-			int			label = strcmp(key, pos_name) == 0 ? 1 :
-				(neg_name && strcmp(key, neg_name) == 0) ? 0 : -1;
-
-			if (label < 0)
-				UnknownClass(key, classes);
-			if (v.type == jbvNumeric)
-				w = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
-													   NumericGetDatum(v.val.numeric)));
-			if (!(w > 0) || isinf(w))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("class_weight of class \"%s\" must be a positive number", key),
-						 errhint("Give each class a weight above 0, e.g. {\"%s\": 3}.", key)));
-			cw[label] = w;
-			key = NULL;
-		}
-	}
+	names[0] = neg_name;
+	names[1] = pos_name;
+	OptionClassWeights(LOGISTIC_OPTIONS(job)->class_weight, 2, names, classes, cw);
 }
 
 /*
