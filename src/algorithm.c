@@ -14,6 +14,7 @@
 static const AlgorithmOps *const Algorithms[] = {
 	&LinearOps,
 	&LogisticOps,
+	&MultinomialOps,
 	&BgnbdOps,
 	&ParetonbdOps,
 	&GammagammaOps,

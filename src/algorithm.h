@@ -119,5 +119,6 @@ extern const AlgorithmOps BgnbdOps;
 extern const AlgorithmOps ParetonbdOps;
 extern const AlgorithmOps GammagammaOps;
 extern const AlgorithmOps ClvOps;
+extern const AlgorithmOps MultinomialOps;
 
 #endif

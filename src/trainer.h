@@ -85,6 +85,12 @@ extern void LogisticOptionsJson(StringInfo out, const void *opts);
 extern void LogisticTarget(TrainJob *job, FeatureKind kind);
 extern void TrainLogistic(TrainJob *job);
 
+extern void *MultinomialOptionsNew(const AlgorithmOps *ops);
+extern bool MultinomialOption(void *opts, const char *key, JsonbValue *v);
+extern void MultinomialOptionsJson(StringInfo out, const void *opts);
+extern void MultinomialTarget(TrainJob *job, FeatureKind kind);
+extern void TrainMultinomial(TrainJob *job);
+
 extern void *ClvOptionsNew(const AlgorithmOps *ops);
 extern bool ClvOption(void *opts, const char *key, JsonbValue *v);
 extern void ClvOptionsJson(StringInfo out, const void *opts);

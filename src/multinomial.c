@@ -1,0 +1,939 @@
+/*-------------------------------------------------------------------------
+ * multinomial.c
+ *	  Maximum likelihood (optionally ridge) multinomial logistic regression
+ *	  on standardized slots: Newton's method with step halving on the full
+ *	  Hessian, or L-BFGS with a backtracking line search when the
+ *	  parameters are too many for a Hessian.
+ *
+ * A pass over the training rows at proposed coefficients gives the
+ * log-likelihood, its gradient and, for Newton, the Hessian: with p the
+ * row's probabilities of the K - 1 non-reference classes, its block (k, l)
+ * is sum_i c_i (p_k [k = l] - p_k p_l) x_i x_i'.  The diagonal blocks are
+ * Gram matrices of the rows scaled by sqrt(c p_k (1 - p_k)), the others
+ * minus cross products of the rows scaled by sqrt(c) p_k and sqrt(c) p_l,
+ * both by the tiled kernels of linalg.c.
+ *
+ * Slots collinear with earlier ones are aliased (fixed at 0 in every
+ * class) from the Gram matrix X'X of the first pass, as R's glm() does on
+ * its model matrix.  Newton stops on R's deviance criterion, |dev -
+ * dev_old| / (|dev| + 0.1) < tol, L-BFGS when no gradient component of
+ * the objective exceeds tol per training row (weighted).  Standardized
+ * coefficients beyond 30 (separated classes) stop either with finite
+ * values.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "libpq/pqformat.h"
+#include "miscadmin.h"
+
+#include "linalg.h"
+#include "model.h"
+#include "multinomial.h"
+#include "profenrich.h"
+
+#define SEPARATION_LIMIT 30.0
+#define MAX_HALVINGS 30
+#define MAX_LINE_STEPS 40
+#define ALIAS_TOL 1e-9
+#define ARMIJO 1e-4
+
+/* Per-row loops compiled for AVX2 and for the baseline, picked at load */
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+#define ROW_LOOP_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define ROW_LOOP_CLONES
+#endif
+
+/* Rows per MultinomialAccumulate call: the block and its scaled copies stay in cache */
+#define PASS_BLOCK_ROWS 256
+
+/*
+ * probs[k] = exp(eta[k]) / sum_l exp(eta[l]) for the K links (eta[0], the
+ * reference's, is 0), without overflow
+ */
+void
+MultinomialSoftmax(const double *eta, int nclasses, double *probs)
+{
+	double		mx = eta[0],
+				sum = 0.0;
+
+	for (int k = 1; k < nclasses; k++)
+		mx = Max(mx, eta[k]);
+	for (int k = 0; k < nclasses; k++)
+	{
+		probs[k] = exp(eta[k] - mx);
+		sum += probs[k];
+	}
+	for (int k = 0; k < nclasses; k++)
+		probs[k] /= sum;
+}
+
+/* Zeroed sums for K classes and rows of width values, with or without the Hessian */
+void
+MultinomialSumsInit(MultinomialSums *s, int nclasses, int width, bool hessian)
+{
+	s->nclasses = nclasses;
+	s->width = width;
+	s->nparams = (nclasses - 1) * width;
+	s->hessian = hessian;
+	s->grad = palloc(sizeof(double) * s->nparams);
+	s->hess = hessian ? palloc(sizeof(double) * s->nparams * s->nparams) : NULL;
+	MultinomialSumsReset(s);
+}
+
+void
+MultinomialSumsReset(MultinomialSums *s)
+{
+	s->n = 0;
+	s->weight = 0;
+	s->loglik = 0;
+	s->loglik_raw = 0;
+	memset(s->grad, 0, sizeof(double) * s->nparams);
+	if (s->hess)
+		memset(s->hess, 0, sizeof(double) * s->nparams * s->nparams);
+}
+
+/* Free the arrays of sums */
+void
+MultinomialSumsFree(MultinomialSums *s)
+{
+	pfree(s->grad);
+	if (s->hess)
+		pfree(s->hess);
+	s->grad = s->hess = NULL;
+}
+
+/* a += b (the same shape) */
+void
+MultinomialSumsMerge(MultinomialSums *a, const MultinomialSums *b)
+{
+	int			p = a->nparams;
+
+	if (a->nclasses != b->nclasses || a->width != b->width || a->hessian != b->hessian)
+		elog(ERROR, "cannot merge multinomial sums of different shapes");
+	a->n += b->n;
+	a->weight += b->weight;
+	a->loglik += b->loglik;
+	a->loglik_raw += b->loglik_raw;
+	for (int j = 0; j < p; j++)
+		a->grad[j] += b->grad[j];
+	if (a->hessian)
+		for (int i = 0; i < p; i++)
+			for (int j = i; j < p; j++)
+				a->hess[i * p + j] += b->hess[i * p + j];
+}
+
+#define MULTINOMIAL_SUMS_FORMAT 1
+#define SUMS_HEADER (4 * 4 + 4 * 8)
+
+/* Bytes of the sums of this shape */
+static Size
+SumsBytes(int nparams, bool hessian)
+{
+	return SUMS_HEADER + sizeof(double) * ((Size) nparams +
+										   (hessian ? (Size) nparams * (nparams + 1) / 2 : 0));
+}
+
+/* The sums as bytes: format, shape, counts, gradient, Hessian upper triangle */
+bytea *
+MultinomialSumsToBytes(const MultinomialSums *s)
+{
+	StringInfoData buf;
+	int			p = s->nparams;
+
+	pq_begintypsend(&buf);
+	enlargeStringInfo(&buf, SumsBytes(p, s->hessian));
+	pq_sendint32(&buf, MULTINOMIAL_SUMS_FORMAT);
+	pq_sendint32(&buf, s->nclasses);
+	pq_sendint32(&buf, s->width);
+	pq_sendint32(&buf, s->hessian ? 1 : 0);
+	pq_sendfloat8(&buf, s->n);
+	pq_sendfloat8(&buf, s->weight);
+	pq_sendfloat8(&buf, s->loglik);
+	pq_sendfloat8(&buf, s->loglik_raw);
+	pq_sendbytes(&buf, (const char *) s->grad, sizeof(double) * p);
+	if (s->hessian)
+		for (int i = 0; i < p; i++)
+			pq_sendbytes(&buf, (const char *) &s->hess[i * p + i], sizeof(double) * (p - i));
+	return pq_endtypsend(&buf);
+}
+
+/* Refuse bytes that are not sums of this format */
+static void
+SumsBytesError(const char *why)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_EXCEPTION),
+			 errmsg("invalid multinomial_step state: %s", why),
+			 errhint("The state must come from profenrich.multinomial_step of the same version.")));
+}
+
+/*
+ * Read what MultinomialSumsToBytes wrote into fresh sums, checking the
+ * format version, the shape, and that the length is exactly what the
+ * shape implies.
+ */
+void
+MultinomialSumsFromBytes(bytea *b, MultinomialSums *s)
+{
+	StringInfoData buf;
+	int			k,
+				w,
+				h;
+
+	BYTES_READER(&buf, b);
+	if ((Size) buf.len < SUMS_HEADER)
+		SumsBytesError("too short");
+	if (pq_getmsgint(&buf, 4) != MULTINOMIAL_SUMS_FORMAT)
+		SumsBytesError("unknown format version");
+	k = pq_getmsgint(&buf, 4);
+	w = pq_getmsgint(&buf, 4);
+	h = pq_getmsgint(&buf, 4);
+	if (k < 2 || k > MODEL_MAX_CLASSES || w < 1 || w > 100001 || (h != 0 && h != 1) ||
+		(Size) (k - 1) * w > 10000000 || (h == 1 && (k - 1) * w > MULTINOMIAL_NEWTON_HARD_MAX))
+		SumsBytesError("bad shape");
+	if ((Size) buf.len != SumsBytes((k - 1) * w, h == 1))
+		SumsBytesError("length does not match the shape");
+	MultinomialSumsInit(s, k, w, h == 1);
+	s->n = pq_getmsgfloat8(&buf);
+	s->weight = pq_getmsgfloat8(&buf);
+	s->loglik = pq_getmsgfloat8(&buf);
+	s->loglik_raw = pq_getmsgfloat8(&buf);
+	pq_copymsgbytes(&buf, (char *) s->grad, sizeof(double) * s->nparams);
+	if (s->hessian)
+		for (int i = 0; i < s->nparams; i++)
+			pq_copymsgbytes(&buf, (char *) &s->hess[i * s->nparams + i],
+							sizeof(double) * (s->nparams - i));
+}
+
+/* Columns of a scaled block, padded to a multiple of 3 for the tiled kernels */
+static inline int
+PaddedWidth(int w)
+{
+	return (w + 2) / 3 * 3;
+}
+
+/* Room MultinomialAccumulate needs in scratch for a block of rows */
+Size
+MultinomialScratchSize(int nclasses, int width, int rows)
+{
+	return sizeof(double) * 2 * (Size) (nclasses - 1) * PaddedWidth(width) * ((rows + 3) / 4 * 4);
+}
+
+/*
+ * The per-row sweep of a block: each row's links, probabilities and
+ * log-likelihood, its gradient terms, and (with the Hessian) its scaled
+ * copies, written column by column into scratch (D_k, then V_k, each
+ * padded width x ld).  Returns the weighted and raw log-likelihood.
+ */
+ROW_LOOP_CLONES static void
+SweepRows(MultinomialSums *s, const double *theta, const double *x, const double *y, int rows,
+		  const double *cw, double *scratch, int ld, double *probs, double *ll)
+{
+	int			nk = s->nclasses,
+				m = nk - 1,
+				w = s->width;
+	size_t		msize = (size_t) PaddedWidth(w) * ld;
+	double		loglik = 0.0,
+				loglik_raw = 0.0,
+				weight = 0.0;
+	double		eta[MODEL_MAX_CLASSES],
+				p[MODEL_MAX_CLASSES];
+
+	for (int i = 0; i < rows; i++)
+	{
+		const double *restrict xi = &x[(size_t) i * w];
+		int			yi = (int) y[i];
+		double		c = cw[yi],
+					mx = 0.0,
+					sum = 0.0,
+					li;
+
+		eta[0] = 0.0;
+		for (int k = 1; k <= m; k++)
+		{
+			const double *restrict t = &theta[(size_t) (k - 1) * w];
+			double		e = 0.0;
+
+			for (int j = 0; j < w; j++)
+				e += xi[j] * t[j];
+			eta[k] = e;
+			mx = Max(mx, e);
+		}
+		for (int k = 0; k <= m; k++)
+		{
+			p[k] = exp(eta[k] - mx);
+			sum += p[k];
+		}
+		li = eta[yi] - mx - log(sum);
+		loglik += c * li;
+		loglik_raw += li;
+		weight += c;
+		for (int k = 0; k <= m; k++)
+			p[k] /= sum;
+		if (probs)
+			memcpy(&probs[(size_t) i * nk], p, sizeof(double) * nk);
+		for (int k = 1; k <= m; k++)
+		{
+			double	   *restrict g = &s->grad[(size_t) (k - 1) * w];
+			double		r = c * ((yi == k ? 1.0 : 0.0) - p[k]);
+
+			for (int j = 0; j < w; j++)
+				g[j] += r * xi[j];
+		}
+		if (s->hessian)
+		{
+			double		sc = sqrt(c);
+
+			for (int k = 1; k <= m; k++)
+			{
+				double	   *restrict dk = &scratch[(size_t) (k - 1) * msize];
+				double	   *restrict vk = &scratch[(size_t) (m + k - 1) * msize];
+				double		a = sqrt(c * p[k] * (1.0 - p[k])),
+							b = sc * p[k];
+
+				for (int j = 0; j < w; j++)
+				{
+					dk[(size_t) j * ld + i] = a * xi[j];
+					vk[(size_t) j * ld + i] = b * xi[j];
+				}
+			}
+		}
+	}
+	ll[0] = loglik;
+	ll[1] = loglik_raw;
+	ll[2] = weight;
+}
+
+/*
+ * Add rows x (rows x width, row-major, [1, slots]) with class indexes y to
+ * the sums at theta; cw holds each class's weight.  With the Hessian, the
+ * tiled kernels then add the block's Gram matrices (diagonal blocks) and
+ * cross products (off-diagonal blocks).  scratch holds
+ * MultinomialScratchSize bytes; probs, when given, receives each row's K
+ * probabilities.
+ */
+void
+MultinomialAccumulate(MultinomialSums *s, const double *theta, const double *x, const double *y,
+					  int rows, const double *cw, double *scratch, double *probs)
+{
+	int			m = s->nclasses - 1,
+				w = s->width,
+				np = s->nparams;
+	int			ld = (rows + 3) / 4 * 4;
+	int			pw = PaddedWidth(w);
+	size_t		msize = (size_t) pw * ld;
+	double		ll[3];
+
+	for (int i = 0; i < rows; i++)
+		if (!(y[i] >= 0 && y[i] < s->nclasses))
+			elog(ERROR, "class index %g out of range", y[i]);
+	SweepRows(s, theta, x, y, rows, cw, scratch, ld, probs, ll);
+	s->loglik += ll[0];
+	s->loglik_raw += ll[1];
+	s->weight += ll[2];
+	s->n += rows;
+	if (!s->hessian)
+		return;
+	/* zero the padding rows and columns of every scaled copy */
+	for (int b = 0; b < 2 * m; b++)
+	{
+		double	   *c = &scratch[(size_t) b * msize];
+
+		for (int j = 0; j < pw; j++)
+			for (int i = (j < w ? rows : 0); i < ld; i++)
+				c[(size_t) j * ld + i] = 0.0;
+	}
+	for (int k = 0; k < m; k++)
+	{
+		LinalgGramAddUpper(w, ld, &scratch[(size_t) k * msize], ld,
+						   &s->hess[(size_t) k * w * np + (size_t) k * w], np);
+		for (int l = k + 1; l < m; l++)
+			LinalgCrossAdd(w, ld, &scratch[(size_t) (m + k) * msize],
+						   &scratch[(size_t) (m + l) * msize], ld, -1.0,
+						   &s->hess[(size_t) k * w * np + (size_t) l * w], np);
+	}
+}
+
+/*
+ * One pass over a dataset in memory, in blocks small enough that the
+ * sweeps over them read from cache.  When probs is given it receives every
+ * row's K probabilities, in row order.
+ */
+void
+MultinomialPassInMemory(const Dataset *d, const double *theta, const double *cw,
+						MultinomialSums *out, double *probs)
+{
+	int64		done = 0;
+	double	   *scratch = palloc(MultinomialScratchSize(out->nclasses, d->width,
+													   PASS_BLOCK_ROWS));
+
+	MultinomialSumsReset(out);
+	for (int c = 0; c < d->nchunks; c++)
+	{
+		const DataChunk *ch = &d->chunks[c];
+
+		CHECK_FOR_INTERRUPTS();
+		DatasetChunkReady(d, &d->chunks[c]);
+		for (int r = 0; r < ch->rows; r += PASS_BLOCK_ROWS)
+		{
+			int			rows = Min(PASS_BLOCK_ROWS, ch->rows - r);
+
+			MultinomialAccumulate(out, theta, &ch->x[(size_t) r * d->width], &ch->y[r], rows,
+								  cw, scratch, probs ? probs + done * out->nclasses : NULL);
+			done += rows;
+		}
+	}
+	pfree(scratch);
+}
+
+/* Zeroed counts for K classes and rows of width values */
+void
+MultinomialCountsInit(MultinomialCounts *c, int nclasses, int width)
+{
+	c->nclasses = nclasses;
+	c->width = width;
+	c->count = palloc0(sizeof(double) * nclasses);
+	c->gram = palloc0(sizeof(double) * width * width);
+}
+
+/* Add rows x (row-major [1, slots]) with class indexes y */
+void
+MultinomialCountsAccumulate(MultinomialCounts *c, const double *x, const double *y, int rows)
+{
+	for (int i = 0; i < rows; i++)
+	{
+		if (!(y[i] >= 0 && y[i] < c->nclasses))
+			elog(ERROR, "class index %g out of range", y[i]);
+		c->count[(int) y[i]] += 1;
+	}
+	if (rows > 0)
+		LinalgSyrkAddUpper(c->width, rows, x, c->width, c->gram, c->width);
+}
+
+/* a += b (the same shape) */
+void
+MultinomialCountsMerge(MultinomialCounts *a, const MultinomialCounts *b)
+{
+	int			w = a->width;
+
+	if (a->nclasses != b->nclasses || a->width != b->width)
+		elog(ERROR, "cannot merge multinomial counts of different shapes");
+	for (int k = 0; k < a->nclasses; k++)
+		a->count[k] += b->count[k];
+	for (int i = 0; i < w; i++)
+		for (int j = i; j < w; j++)
+			a->gram[i * w + j] += b->gram[i * w + j];
+}
+
+#define MULTINOMIAL_COUNTS_FORMAT 101	/* distinct from the sums' formats */
+
+/* Whether bytes of a multinomial_step state hold counts (else sums) */
+bool
+MultinomialBytesAreCounts(bytea *b)
+{
+	StringInfoData buf;
+
+	BYTES_READER(&buf, b);
+	return buf.len >= 4 && pq_getmsgint(&buf, 4) == MULTINOMIAL_COUNTS_FORMAT;
+}
+
+/* The counts as bytes: format, shape, counts, Gram upper triangle */
+bytea *
+MultinomialCountsToBytes(const MultinomialCounts *c)
+{
+	StringInfoData buf;
+	int			w = c->width;
+
+	pq_begintypsend(&buf);
+	pq_sendint32(&buf, MULTINOMIAL_COUNTS_FORMAT);
+	pq_sendint32(&buf, c->nclasses);
+	pq_sendint32(&buf, w);
+	pq_sendbytes(&buf, (const char *) c->count, sizeof(double) * c->nclasses);
+	for (int i = 0; i < w; i++)
+		pq_sendbytes(&buf, (const char *) &c->gram[i * w + i], sizeof(double) * (w - i));
+	return pq_endtypsend(&buf);
+}
+
+/* Read what MultinomialCountsToBytes wrote, checking format, shape and length */
+void
+MultinomialCountsFromBytes(bytea *b, MultinomialCounts *c)
+{
+	StringInfoData buf;
+	int			k,
+				w;
+
+	BYTES_READER(&buf, b);
+	if (buf.len < 12 || pq_getmsgint(&buf, 4) != MULTINOMIAL_COUNTS_FORMAT)
+		SumsBytesError("not a counts state of this format");
+	k = pq_getmsgint(&buf, 4);
+	w = pq_getmsgint(&buf, 4);
+	if (k < 2 || k > MODEL_MAX_CLASSES || w < 1 || w > 100001 ||
+		(Size) buf.len != 12 + sizeof(double) * ((Size) k + (Size) w * (w + 1) / 2))
+		SumsBytesError("counts of a bad shape");
+	MultinomialCountsInit(c, k, w);
+	pq_copymsgbytes(&buf, (char *) c->count, sizeof(double) * k);
+	for (int i = 0; i < w; i++)
+		pq_copymsgbytes(&buf, (char *) &c->gram[i * w + i], sizeof(double) * (w - i));
+}
+
+/* The counts of a dataset in memory, chunk by chunk */
+void
+MultinomialCountsInMemory(const Dataset *d, MultinomialCounts *c)
+{
+	for (int i = 0; i < d->nchunks; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		DatasetChunkReady(d, &d->chunks[i]);
+		MultinomialCountsAccumulate(c, d->chunks[i].x, d->chunks[i].y, d->chunks[i].rows);
+	}
+}
+
+/* The weighted class shares of the training rows */
+static void
+WeightedShares(const MultinomialCounts *c, const double *cw, double *q)
+{
+	double		total = 0.0;
+
+	for (int k = 0; k < c->nclasses; k++)
+		total += cw[k] * c->count[k];
+	for (int k = 0; k < c->nclasses; k++)
+		q[k] = cw[k] * c->count[k] / total;
+}
+
+/*
+ * Slots collinear with earlier ones (in slot order, the intercept first),
+ * from the Gram matrix X'X: at the start the Hessian is (diag(p) - pp')
+ * (x) X'WX, whose slot directions are aliased exactly where X'X's are.
+ * With l2 > 0 the penalty is added to the curvature of the flattest class,
+ * min p_k (1 - p_k) X'X, so a ridge fit keeps every slot, as in linear and
+ * logistic models.  Constant slots (sd 0) are aliased from the outset.
+ */
+void
+MultinomialFindAliased(const MultinomialCounts *c, const double *sd, const double *cw, double l2,
+					   bool *slot_aliased)
+{
+	int			w = c->width;
+	double	   *h = palloc(sizeof(double) * w * w);
+	double		q[MODEL_MAX_CLASSES];
+	double		curv = 0.25;
+
+	WeightedShares(c, cw, q);
+	for (int k = 1; k < c->nclasses; k++)
+		curv = Min(curv, q[k] * (1.0 - q[k]));
+	for (int i = 0; i < w; i++)
+		for (int j = 0; j < w; j++)
+			h[i * w + j] = curv * (i <= j ? c->gram[i * w + j] : c->gram[j * w + i]);
+	slot_aliased[0] = false;
+	for (int j = 1; j < w; j++)
+	{
+		slot_aliased[j] = !(sd[j] > 0);
+		h[j * w + j] += l2;
+	}
+	LinalgCholeskyAliased(w, h, ALIAS_TOL, slot_aliased);
+	pfree(h);
+}
+
+/*
+ * The start: the intercepts of the model without features (the log odds of
+ * each class's weighted share against the reference's), every slope 0.
+ * Every class must have training rows.
+ */
+void
+MultinomialStartTheta(const MultinomialCounts *c, const double *cw, double *theta)
+{
+	int			w = c->width;
+	double		q[MODEL_MAX_CLASSES];
+
+	WeightedShares(c, cw, q);
+	memset(theta, 0, sizeof(double) * (c->nclasses - 1) * w);
+	for (int k = 1; k < c->nclasses; k++)
+		theta[(k - 1) * w] = log(q[k] / q[0]);
+}
+
+/* A fresh state at the start, slots aliased as given (width flags, [0] the intercept) */
+void
+MultinomialStateInit(MultinomialState *st, int nclasses, int width, const bool *slot_aliased,
+					 const double *start, bool newton)
+{
+	int			np = (nclasses - 1) * width;
+
+	memset(st, 0, sizeof(MultinomialState));
+	st->nclasses = nclasses;
+	st->width = width;
+	st->nparams = np;
+	st->newton = newton;
+	st->theta = palloc0(sizeof(double) * np);
+	st->next = palloc(sizeof(double) * np);
+	st->step = palloc0(sizeof(double) * np);
+	st->aliased = palloc(sizeof(bool) * np);
+	for (int k = 0; k < nclasses - 1; k++)
+		for (int j = 0; j < width; j++)
+			st->aliased[k * width + j] = slot_aliased[j];
+	for (int i = 0; i < np; i++)
+		st->next[i] = st->aliased[i] ? 0.0 : start[i];
+	MultinomialSumsInit(&st->sums, nclasses, width, newton);
+	if (!newton)
+	{
+		st->gobj = palloc(sizeof(double) * np);
+		st->gnext = palloc(sizeof(double) * np);
+		st->s_hist = palloc(sizeof(double) * np * MULTINOMIAL_LBFGS_HISTORY);
+		st->y_hist = palloc(sizeof(double) * np * MULTINOMIAL_LBFGS_HISTORY);
+		st->rho = palloc(sizeof(double) * MULTINOMIAL_LBFGS_HISTORY);
+	}
+}
+
+/*
+ * Newton from a warm start: an approximate Hessian for the first step (the
+ * subsample's, scaled to the full data), so the first pass, at the start,
+ * needs the gradient only
+ */
+void
+MultinomialStateApproximate(MultinomialState *st, const double *hess)
+{
+	Assert(st->newton && !st->started);
+	memcpy(st->sums.hess, hess, sizeof(double) * st->nparams * st->nparams);
+	st->hess_at_theta = false;
+	st->halvings = -1;			/* marks the approximation until the first pass */
+}
+
+/* Whether the next pass must accumulate the Hessian */
+bool
+MultinomialWantsHessian(const MultinomialState *st)
+{
+	return st->newton && (st->started || st->halvings != -1);
+}
+
+/* The penalized objective at coefficients t with log-likelihood loglik */
+static double
+Objective(const MultinomialState *st, const double *t, double loglik, double l2)
+{
+	double		pen = 0.0;
+
+	for (int i = 0; i < st->nparams; i++)
+		if (i % st->width != 0 && !st->aliased[i])
+			pen += t[i] * t[i];
+	return -loglik + 0.5 * l2 * pen;
+}
+
+/* The gradient of the objective from sums at t: -grad + l2 slopes, 0 where aliased */
+static void
+ObjectiveGradient(const MultinomialState *st, const MultinomialSums *s, const double *t,
+				  double l2, double *g)
+{
+	for (int i = 0; i < st->nparams; i++)
+		g[i] = st->aliased[i] ? 0.0 :
+			-s->grad[i] + (i % st->width != 0 ? l2 * t[i] : 0.0);
+}
+
+/* The full symmetric Hessian of the objective at theta (the penalty on the slots' diagonal) */
+static double *
+PenalizedHessian(const MultinomialState *st, double l2)
+{
+	int			np = st->nparams;
+	double	   *h = palloc(sizeof(double) * np * np);
+
+	memcpy(h, st->sums.hess, sizeof(double) * np * np);
+	LinalgSymmetrize(np, h, np);
+	for (int i = 0; i < np; i++)
+		if (i % st->width != 0)
+			h[i * np + i] += l2;
+	return h;
+}
+
+/* Propose next = theta + the Newton step at theta */
+static void
+ProposeNewton(MultinomialState *st, double l2)
+{
+	int			np = st->nparams;
+	double	   *h = PenalizedHessian(st, l2);
+
+	ObjectiveGradient(st, &st->sums, st->theta, l2, st->step);
+	for (int i = 0; i < np; i++)
+		st->step[i] = -st->step[i];
+	LinalgSpdSolve(np, h, st->aliased, st->step, NULL);
+	for (int i = 0; i < np; i++)
+		st->next[i] = st->theta[i] + st->step[i];
+	pfree(h);
+}
+
+/* Accept the sums at next as the new current point */
+static void
+Accept(MultinomialState *st, const MultinomialSums *at_next, double objective)
+{
+	int			np = st->nparams;
+
+	memcpy(st->theta, st->next, sizeof(double) * np);
+	st->sums.n = at_next->n;
+	st->sums.weight = at_next->weight;
+	st->sums.loglik = at_next->loglik;
+	st->sums.loglik_raw = at_next->loglik_raw;
+	memcpy(st->sums.grad, at_next->grad, sizeof(double) * np);
+	st->hess_at_theta = at_next->hessian;
+	if (at_next->hessian && st->sums.hess)
+		memcpy(st->sums.hess, at_next->hess, sizeof(double) * np * np);
+	st->objective = objective;
+}
+
+/* The largest standardized slope: beyond SEPARATION_LIMIT the classes are separated */
+static double
+LargestSlope(const MultinomialState *st)
+{
+	double		largest = 0.0;
+
+	for (int i = 0; i < st->nparams; i++)
+		if (i % st->width != 0)
+			largest = Max(largest, fabs(st->theta[i]));
+	return largest;
+}
+
+/* One Newton step on the sums at next; see MultinomialStep */
+static bool
+NewtonStep(MultinomialState *st, const MultinomialSums *at_next, const MultinomialOptions *opts,
+		   double obj)
+{
+	double		change;
+
+	if (!st->started)
+	{
+		Accept(st, at_next, obj);
+		st->started = true;
+		st->halvings = 0;
+		ProposeNewton(st, opts->l2);
+		return false;
+	}
+	if (!(obj <= st->objective + 1e-12 * fabs(st->objective)) && st->halvings < MAX_HALVINGS)
+	{
+		st->halvings++;
+		for (int i = 0; i < st->nparams; i++)
+		{
+			st->step[i] *= 0.5;
+			st->next[i] = st->theta[i] + st->step[i];
+		}
+		return false;
+	}
+	change = fabs(st->objective - obj) / (fabs(obj) + 0.05);
+	if (isfinite(obj))
+		Accept(st, at_next, obj);
+	st->iterations++;
+	st->halvings = 0;
+	if (change < opts->tol)
+	{
+		st->converged = true;
+		return true;
+	}
+	if (LargestSlope(st) > SEPARATION_LIMIT || !isfinite(obj))
+	{
+		st->separated = true;
+		return true;
+	}
+	if (st->iterations >= opts->max_iter)
+		return true;
+	ProposeNewton(st, opts->l2);
+	return false;
+}
+
+/* a . b over n values */
+static double
+Dot(const double *a, const double *b, int n)
+{
+	double		s = 0.0;
+
+	for (int i = 0; i < n; i++)
+		s += a[i] * b[i];
+	return s;
+}
+
+/*
+ * The L-BFGS direction -H g at theta by the two-loop recursion over the
+ * history (oldest first in s_hist), the initial matrix scaled by s'y / y'y
+ * of the newest pair; the steepest descent before any pair
+ */
+static void
+LbfgsDirection(MultinomialState *st)
+{
+	int			np = st->nparams;
+	double	   *d = st->step;
+	double		alpha[MULTINOMIAL_LBFGS_HISTORY];
+
+	for (int i = 0; i < np; i++)
+		d[i] = -st->gobj[i];
+	for (int h = st->nhist - 1; h >= 0; h--)
+	{
+		alpha[h] = st->rho[h] * Dot(&st->s_hist[h * np], d, np);
+		for (int i = 0; i < np; i++)
+			d[i] -= alpha[h] * st->y_hist[h * np + i];
+	}
+	if (st->nhist > 0)
+	{
+		const double *s = &st->s_hist[(st->nhist - 1) * np],
+				   *y = &st->y_hist[(st->nhist - 1) * np];
+		double		gamma = Dot(s, y, np) / Dot(y, y, np);
+
+		for (int i = 0; i < np; i++)
+			d[i] *= gamma;
+	}
+	for (int h = 0; h < st->nhist; h++)
+	{
+		double		beta = st->rho[h] * Dot(&st->y_hist[h * np], d, np);
+
+		for (int i = 0; i < np; i++)
+			d[i] += (alpha[h] - beta) * st->s_hist[h * np + i];
+	}
+	for (int i = 0; i < np; i++)
+		if (st->aliased[i])
+			d[i] = 0.0;
+}
+
+/* Start a line search along a fresh direction from theta */
+static void
+LbfgsPropose(MultinomialState *st)
+{
+	double		gmax = 0.0;
+
+	LbfgsDirection(st);
+	st->slope = Dot(st->gobj, st->step, st->nparams);
+	if (!(st->slope < 0))
+	{
+		/* not a descent direction (rounding): restart from steepest descent */
+		st->nhist = 0;
+		LbfgsDirection(st);
+		st->slope = Dot(st->gobj, st->step, st->nparams);
+	}
+	for (int i = 0; i < st->nparams; i++)
+		gmax = Max(gmax, fabs(st->step[i]));
+	/* the first step, along the gradient, moves no coefficient by more than 1 */
+	st->alpha = st->nhist == 0 ? 1.0 / Max(gmax, 1.0) : 1.0;
+	st->halvings = 0;
+	for (int i = 0; i < st->nparams; i++)
+		st->next[i] = st->theta[i] + st->alpha * st->step[i];
+}
+
+/* Remember the pair (s, y) of the step just taken, dropping the oldest when full */
+static void
+LbfgsRemember(MultinomialState *st, const double *gnew)
+{
+	int			np = st->nparams;
+	double	   *s = palloc(sizeof(double) * np);
+	double	   *y = palloc(sizeof(double) * np);
+	double		sy;
+
+	for (int i = 0; i < np; i++)
+	{
+		s[i] = st->next[i] - st->theta[i];
+		y[i] = gnew[i] - st->gobj[i];
+	}
+	sy = Dot(s, y, np);
+	if (sy > 1e-12 * sqrt(Dot(s, s, np) * Dot(y, y, np)))
+	{
+		if (st->nhist == MULTINOMIAL_LBFGS_HISTORY)
+		{
+			memmove(st->s_hist, st->s_hist + np, sizeof(double) * np * (st->nhist - 1));
+			memmove(st->y_hist, st->y_hist + np, sizeof(double) * np * (st->nhist - 1));
+			memmove(st->rho, st->rho + 1, sizeof(double) * (st->nhist - 1));
+			st->nhist--;
+		}
+		memcpy(&st->s_hist[st->nhist * np], s, sizeof(double) * np);
+		memcpy(&st->y_hist[st->nhist * np], y, sizeof(double) * np);
+		st->rho[st->nhist++] = 1.0 / sy;
+	}
+	pfree(s);
+	pfree(y);
+}
+
+/* One L-BFGS evaluation on the sums at next; see MultinomialStep */
+static bool
+LbfgsStep(MultinomialState *st, const MultinomialSums *at_next, const MultinomialOptions *opts,
+		  double obj)
+{
+	double		gmax = 0.0;
+
+	if (!st->started)
+	{
+		Accept(st, at_next, obj);
+		ObjectiveGradient(st, &st->sums, st->theta, opts->l2, st->gobj);
+		st->started = true;
+		LbfgsPropose(st);
+		return false;
+	}
+	if (!(isfinite(obj) && obj <= st->objective + ARMIJO * st->alpha * st->slope))
+	{
+		if (++st->halvings >= MAX_LINE_STEPS)
+		{
+			st->stalled = true;
+			return true;
+		}
+		/* backtrack: the minimum of the quadratic through f(0), f'(0), f(alpha), within [0.1, 0.5] alpha */
+		{
+			double		a = st->alpha,
+						q = isfinite(obj) ?
+				-st->slope * a * a / (2.0 * (obj - st->objective - st->slope * a)) : 0.5 * a;
+
+			st->alpha = Min(Max(q, 0.1 * a), 0.5 * a);
+		}
+		for (int i = 0; i < st->nparams; i++)
+			st->next[i] = st->theta[i] + st->alpha * st->step[i];
+		return false;
+	}
+	ObjectiveGradient(st, at_next, st->next, opts->l2, st->gnext);
+	LbfgsRemember(st, st->gnext);
+	Accept(st, at_next, obj);
+	memcpy(st->gobj, st->gnext, sizeof(double) * st->nparams);
+	st->iterations++;
+	for (int i = 0; i < st->nparams; i++)
+		gmax = Max(gmax, fabs(st->gobj[i]));
+	if (gmax <= opts->tol * Max(st->sums.weight, 1.0))
+	{
+		st->converged = true;
+		return true;
+	}
+	if (LargestSlope(st) > SEPARATION_LIMIT)
+	{
+		st->separated = true;
+		return true;
+	}
+	if (st->iterations >= opts->max_iter)
+		return true;
+	LbfgsPropose(st);
+	return false;
+}
+
+/*
+ * Take the sums at st->next.  Returns true when the fit is finished
+ * (converged, separated, stalled or out of iterations); otherwise st->next
+ * holds the coefficients for the next pass (MultinomialWantsHessian says
+ * whether it needs the Hessian).
+ */
+bool
+MultinomialStep(MultinomialState *st, const MultinomialSums *at_next,
+				const MultinomialOptions *opts)
+{
+	double		obj = Objective(st, st->next, at_next->loglik, opts->l2);
+
+	CHECK_FOR_INTERRUPTS();
+	st->l2 = opts->l2;
+	if (st->newton)
+		return NewtonStep(st, at_next, opts, obj);
+	return LbfgsStep(st, at_next, opts, obj);
+}
+
+/*
+ * Covariance of the standardized coefficients: the inverse of the
+ * (penalized) Hessian at theta, zero where aliased.  Needs a Hessian
+ * computed at theta.
+ */
+void
+MultinomialCovariance(const MultinomialState *st, double *cov)
+{
+	int			np = st->nparams;
+	double	   *h = PenalizedHessian(st, st->l2);
+	double	   *rhs = palloc0(sizeof(double) * np);
+
+	Assert(st->hess_at_theta);
+	LinalgSpdSolve(np, h, st->aliased, rhs, cov);
+	pfree(rhs);
+	pfree(h);
+}
