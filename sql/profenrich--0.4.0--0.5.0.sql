@@ -12,6 +12,68 @@ AS 'MODULE_PATHNAME' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@.coefficients(text, integer) IS
     'Coefficients of a model version (the deployed one when NULL) on the original scale, with inference (t or z), odds ratios, and the class of class models';
 
+-- Class outputs (issue 10) -------------------------------------------------------
+
+CREATE FUNCTION @extschema@.classes(name text, version integer DEFAULT NULL)
+RETURNS text[] AS 'MODULE_PATHNAME' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.classes(text, integer) IS
+    'The class labels of a class model version (the deployed one when NULL), in the order of predict_proba';
+
+CREATE FUNCTION @extschema@.class_columns_for(name text, version integer, kind integer,
+                                              names text[], VARIADIC "any")
+RETURNS text AS 'MODULE_PATHNAME' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.class_columns_for(text, integer, integer, text[], "any") IS
+    'Predicted class of a model version (the deployed one when NULL) for a row given as one argument per named column: what the planner turns predict_class and classify_engagement into';
+
+CREATE FUNCTION @extschema@.proba_columns_for(name text, version integer, kind integer,
+                                              names text[], VARIADIC "any")
+RETURNS float8[] AS 'MODULE_PATHNAME' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.proba_columns_for(text, integer, integer, text[], "any") IS
+    'Class probabilities of a model version for a row given as one argument per named column: what the planner turns predict_proba(name, row) into';
+
+CREATE FUNCTION @extschema@.class_proba_columns_for(name text, version integer, class text,
+                                                    names text[], VARIADIC "any")
+RETURNS float8 AS 'MODULE_PATHNAME' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.class_proba_columns_for(text, integer, text, text[], "any") IS
+    'Probability of one class for a row given as one argument per named column: what the planner turns predict_proba(name, row, class) into';
+
+CREATE FUNCTION @extschema@.predict_class(name text, "row" record)
+RETURNS text AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE
+SUPPORT @extschema@.score_support;
+COMMENT ON FUNCTION @extschema@.predict_class(text, record) IS
+    'The most probable class of a row under the deployed class model (a logistic model: the positive class from its threshold on)';
+
+CREATE FUNCTION @extschema@.predict_proba(name text, "row" record)
+RETURNS float8[] AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE
+SUPPORT @extschema@.score_support;
+COMMENT ON FUNCTION @extschema@.predict_proba(text, record) IS
+    'The class probabilities of a row under the deployed class model, in the order of classes(name)';
+
+CREATE FUNCTION @extschema@.predict_proba(name text, "row" record, class text)
+RETURNS float8 AS 'MODULE_PATHNAME', 'predict_proba_class' LANGUAGE C STABLE STRICT PARALLEL SAFE
+SUPPORT @extschema@.score_support;
+COMMENT ON FUNCTION @extschema@.predict_proba(text, record, text) IS
+    'The probability of one class for a row under the deployed class model';
+
+CREATE FUNCTION @extschema@.classify_engagement("row" record, model text DEFAULT 'engagement')
+RETURNS text AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE
+SUPPORT @extschema@.score_support;
+COMMENT ON FUNCTION @extschema@.classify_engagement(record, text) IS
+    'Engagement class of a profile: the predicted class of the deployed class model (default ''engagement'')';
+
+-- Enrichment of class models; comparisons immune to the caller's search_path
+CREATE FUNCTION @extschema@.changed(old anyelement, new anyelement)
+RETURNS boolean AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.changed(anyelement, anyelement) IS
+    'Whether two values differ as IS DISTINCT FROM says, by the type''s default equality: how enrich finds the rows to write';
+
+CREATE FUNCTION @extschema@.probs_columns_for(name text, version integer, kind integer,
+                                              names text[], VARIADIC "any")
+RETURNS jsonb AS 'MODULE_PATHNAME' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.probs_columns_for(text, integer, integer, text[], "any") IS
+    'Class probabilities of a model version as a jsonb object {"class": p}, for a row given as one argument per named column: what enrich writes into <model>_probs';
+
+
 -- Algorithm 'multinomial' (issue 10) ---------------------------------------------
 
 -- One streaming pass of the multinomial trainer (train() runs it when the data do not fit

@@ -41,15 +41,18 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/timestamp.h"
+#include "utils/typcache.h"
 
 #include "features.h"
 #include "model.h"
 #include "options.h"
+#include "outputs.h"
 #include "profenrich.h"
 #include "registry.h"
 
 PG_FUNCTION_INFO_V1(enrich);
 PG_FUNCTION_INFO_V1(enrich_trigger);
+PG_FUNCTION_INFO_V1(changed);
 
 #define ENRICH_LOCK_CLASS 1346715221	/* advisory lock class "PENE" */
 #define PROGRESS_MS 3000
@@ -61,67 +64,9 @@ typedef struct EnrichModel
 	char	   *name;
 	int			version;
 	Model	   *model;
-	char	   *score_col;
-	char	   *pct_col;		/* NULL when not written */
-	char	   *factors_col;	/* NULL when not written */
+	int			nout;
+	OutputColumn out[MAX_OUTPUTS];	/* the first is written for every row */
 } EnrichModel;
-
-/* The column name the options give a model's output (score, percentile, factors), or NULL */
-static char *
-RenamedColumn(Jsonb *columns, const char *model, const char *what)
-{
-	JsonbValue *m,
-			   *c;
-	JsonbValue	k;
-
-	if (columns == NULL)
-		return NULL;
-	k.type = jbvString;
-	k.val.string.val = (char *) model;
-	k.val.string.len = strlen(model);
-	m = findJsonbValueFromContainer(&columns->root, JB_FOBJECT, &k);
-	if (m == NULL)
-		return NULL;
-	if (m->type != jbvBinary || !JsonContainerIsObject(m->val.binary.data))
-		OptionError("columns", "an object of column names by model, such as {\"ltv\": {\"score\": \"lifetime_value\"}}");
-	k.val.string.val = (char *) what;
-	k.val.string.len = strlen(what);
-	c = findJsonbValueFromContainer(m->val.binary.data, JB_FOBJECT, &k);
-	if (c == NULL)
-		return NULL;
-	if (c->type != jbvString || c->val.string.len == 0)
-		OptionError("columns", "column names as non-empty strings");
-	return pnstrdup(c->val.string.val, c->val.string.len);
-}
-
-/* Every model named in "columns" must be one of the run's models */
-static void
-CheckColumnsModels(Jsonb *columns, char **names, int n)
-{
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-
-	if (columns == NULL)
-		return;
-	it = JsonbIteratorInit(&columns->root);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		bool		found = false;
-		char	   *key;
-
-		if (tok != WJB_KEY)
-			continue;
-		key = pnstrdup(v.val.string.val, v.val.string.len);
-		for (int i = 0; i < n; i++)
-			found |= strcmp(names[i], key) == 0;
-		if (!found)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("option \"columns\" names model \"%s\", which is not enriched", key),
-					 errhint("Rename columns only of the models in the models array.")));
-	}
-}
 
 /* Refuse targets that are not tables or that the caller may not update */
 static void
@@ -245,24 +190,11 @@ ResolveModels(Oid relid, ArrayType *arr, const EnrichOptions *o, int *nmodels)
 		/* the table must have every feature the model reads */
 		FeatureReaderInit(&r, CurrentMemoryContext);
 		FeatureReaderBindDesc(&r, m->model->spec, RelationGetDescr(rel), false, false);
-		m->score_col = RenamedColumn(o->columns, m->name, "score");
-		if (m->score_col == NULL)
-			m->score_col = psprintf("%s_score", m->name);
-		if (o->percentile)
-		{
-			m->pct_col = RenamedColumn(o->columns, m->name, "percentile");
-			if (m->pct_col == NULL)
-				m->pct_col = psprintf("%s_pct", m->name);
-		}
-		if (o->factors > 0 && m->model->ops->explain != NULL)
-		{
-			m->factors_col = RenamedColumn(o->columns, m->name, "factors");
-			if (m->factors_col == NULL)
-				m->factors_col = psprintf("%s_factors", m->name);
-		}
 	}
 	relation_close(rel, AccessShareLock);
-	CheckColumnsModels(o->columns, names, n);
+	OutputCheckColumnsOption(o->columns, names, n);
+	for (int i = 0; i < n; i++)
+		ms[i].nout = OutputColumns(ms[i].model, ms[i].name, o, ms[i].out);
 	*nmodels = n;
 	return ms;
 }
@@ -273,21 +205,47 @@ PrepareColumns(Oid relid, const char *qualname, EnrichModel *ms, int n)
 {
 	for (int i = 0; i < n; i++)
 	{
-		ms[i].fresh = EnsureColumn(relid, qualname, ms[i].score_col, FLOAT8OID, "double precision");
-		if (ms[i].pct_col)
-			ms[i].fresh &= EnsureColumn(relid, qualname, ms[i].pct_col, INT2OID, "smallint");
-		if (ms[i].factors_col)
-			ms[i].fresh &= EnsureColumn(relid, qualname, ms[i].factors_col, TEXTARRAYOID, "text[]");
+		ms[i].fresh = true;
+		for (int k = 0; k < ms[i].nout; k++)
+		{
+			const OutputDef *d = OutputDefOf(ms[i].out[k].what);
+
+			ms[i].fresh &= EnsureColumn(relid, qualname, ms[i].out[k].column, d->type, d->typname);
+		}
 	}
 	for (int i = 0; i < n; i++)
+		for (int k = 0; k < ms[i].nout; k++)
+			CommentColumn(relid, qualname, ms[i].out[k].column, &ms[i],
+						  OutputDefOf(ms[i].out[k].what)->label);
+}
+
+/*
+ * The row of the target as the columns forms of the class outputs take it:
+ * a names array and pe_t's columns of the types a model can read, as the
+ * planner passes them for a whole-row reference.
+ */
+static char *
+ColumnArgs(Oid relid)
+{
+	Relation	rel = relation_open(relid, AccessShareLock);
+	TupleDesc	desc = RelationGetDescr(rel);
+	StringInfoData names,
+				cols;
+
+	initStringInfo(&names);
+	initStringInfo(&cols);
+	for (int i = 0; i < desc->natts; i++)
 	{
-		CommentColumn(relid, qualname, ms[i].score_col, &ms[i], "score");
-		if (ms[i].pct_col)
-			CommentColumn(relid, qualname, ms[i].pct_col, &ms[i],
-						  "percentile in the training population");
-		if (ms[i].factors_col)
-			CommentColumn(relid, qualname, ms[i].factors_col, &ms[i], "influential factors");
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (att->attisdropped || FeatureConvForType(att->atttypid) == CONV_NONE)
+			continue;
+		appendStringInfoString(&names, names.len ? ", " : "");
+		appendStringInfoString(&names, quote_literal_cstr(NameStr(att->attname)));
+		appendStringInfo(&cols, ", pe_t.%s", quote_identifier(NameStr(att->attname)));
 	}
+	relation_close(rel, AccessShareLock);
+	return psprintf("ARRAY[%s]::pg_catalog.text[]%s", names.data, cols.data);
 }
 
 /*
@@ -298,54 +256,71 @@ PrepareColumns(Oid relid, const char *qualname, EnrichModel *ms, int n)
  * left out and *fill is set.
  */
 static char *
-BatchSql(const char *qualname, EnrichModel *ms, int n, int factors, bool *fill)
+BatchSql(Oid relid, const char *qualname, EnrichModel *ms, int n, int factors, bool *fill)
 {
 	StringInfoData set,
 				changed;
+	char	   *colargs = ColumnArgs(relid);
 
 	initStringInfo(&set);
 	initStringInfo(&changed);
 	for (int i = 0; i < n; i++)
-	{
-		const EnrichModel *m = &ms[i];
-		char	   *name = quote_literal_cstr(m->name);
-		char	   *score = psprintf("profenrich.score(%s, %d, pe_t)", name, m->version);
-		const char *col;
-
-		col = quote_identifier(m->score_col);
-		appendStringInfo(&set, "%s%s = %s", set.len ? ", " : "", col, score);
-		appendStringInfo(&changed, "%spe_t.%s IS DISTINCT FROM %s", changed.len ? " OR " : "",
-						 col, score);
-		if (m->pct_col)
+		for (int k = 0; k < ms[i].nout; k++)
 		{
-			char	   *pct = psprintf("profenrich.percentile(%s, %s, %d)", name, score, m->version);
+			char	   *expr = OutputExpr(ms[i].out[k].what, ms[i].name, ms[i].version, factors,
+										  colargs);
+			char	   *col = (char *) quote_identifier(ms[i].out[k].column);
 
-			col = quote_identifier(m->pct_col);
-			appendStringInfo(&set, ", %s = %s", col, pct);
-			appendStringInfo(&changed, " OR pe_t.%s IS DISTINCT FROM %s", col, pct);
+			appendStringInfo(&set, "%s%s = %s", set.len ? ", " : "", col, expr);
+			appendStringInfo(&changed, "%sprofenrich.changed(pe_t.%s, %s)",
+							 changed.len ? " OR " : "", col, expr);
 		}
-		if (m->factors_col)
-		{
-			char	   *fac = psprintf("profenrich.factors(%s, pe_t, %d, %d)", name, factors, m->version);
-
-			col = quote_identifier(m->factors_col);
-			appendStringInfo(&set, ", %s = %s", col, fac);
-			appendStringInfo(&changed, " OR pe_t.%s IS DISTINCT FROM %s", col, fac);
-		}
-	}
 	*fill = true;
 	for (int i = 0; i < n; i++)
 		*fill &= ms[i].fresh;
 	/*
 	 * %%u twice: the batch's first and end block, filled in per batch.  When
 	 * filling, a row version this run moved into a later block of the range
-	 * is recognized by its score, no longer NULL, and not written again.
+	 * is recognized by its first output, no longer NULL, and not written
+	 * again.
 	 */
-	return psprintf("UPDATE %s AS pe_t SET %s WHERE pe_t.ctid >= '(%%u,0)'::tid "
-					"AND pe_t.ctid < '(%%u,0)'::tid AND (%s)",
+	return psprintf("UPDATE %s AS pe_t SET %s WHERE pe_t.ctid OPERATOR(pg_catalog.>=) '(%%u,0)'::pg_catalog.tid "
+					"AND pe_t.ctid OPERATOR(pg_catalog.<) '(%%u,0)'::pg_catalog.tid AND (%s)",
 					qualname, set.data,
-					*fill ? psprintf("pe_t.%s IS NULL", quote_identifier(ms[0].score_col)) :
+					*fill ? psprintf("pe_t.%s IS NULL", quote_identifier(ms[0].out[0].column)) :
 					changed.data);
+}
+
+/*
+ * changed(old anyelement, new anyelement) returns boolean: whether an
+ * output would change, as IS DISTINCT FROM says, by the type's default
+ * equality from the type cache.  The batch UPDATE compares through it
+ * rather than an operator named in SQL, which the caller's search_path
+ * could resolve to another function.
+ */
+Datum
+changed(PG_FUNCTION_ARGS)
+{
+	FmgrInfo   *eq = (FmgrInfo *) fcinfo->flinfo->fn_extra;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_BOOL(PG_ARGISNULL(0) != PG_ARGISNULL(1));
+	if (eq == NULL)
+	{
+		Oid			type = get_fn_expr_argtype(fcinfo->flinfo, 0);
+		TypeCacheEntry *tce = lookup_type_cache(type, TYPECACHE_EQ_OPR_FINFO);
+
+		if (!OidIsValid(tce->eq_opr_finfo.fn_oid))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_FUNCTION),
+					 errmsg("type %s has no equality", format_type_be(type)),
+					 errhint("Compare values of a type with a default equality operator.")));
+		eq = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt, sizeof(FmgrInfo));
+		fmgr_info_copy(eq, &tce->eq_opr_finfo, fcinfo->flinfo->fn_mcxt);
+		fcinfo->flinfo->fn_extra = eq;
+	}
+	PG_RETURN_BOOL(!DatumGetBool(FunctionCall2Coll(eq, PG_GET_COLLATION(), PG_GETARG_DATUM(0),
+												   PG_GETARG_DATUM(1))));
 }
 
 /* The models and versions of a run, as JSON */
@@ -616,7 +591,7 @@ enrich(PG_FUNCTION_ARGS)
 	{
 		PrepareColumns(run.relid, run.qualname, ms, n);
 		run.run = StartRun(run.qualname, ms, n);
-		run.batch_sql = BatchSql(run.qualname, ms, n, opts.factors, &run.fill);
+		run.batch_sql = BatchSql(run.relid, run.qualname, ms, n, opts.factors, &run.fill);
 		PlanBatches(&run, opts.batch_size);
 		if (nonatomic)
 		{
@@ -650,37 +625,87 @@ typedef struct TriggerCache
 	TupleTableSlot *slot;
 	int			factors;
 	int			ncols;
-	int			cols[3];		/* score, percentile, factors (those present) */
-	int			what[3];		/* 0 score, 1 percentile, 2 factors */
+	int			cols[MAX_OUTPUTS];	/* attribute numbers of the outputs the table has */
+	OutputWhat	what[MAX_OUTPUTS];
+	OutputRow	row;			/* the current row's score or classification */
 	bool		append;			/* may the outputs be appended (TriggerAppend)? */
 	int			first;			/* the lowest output attribute number */
-	int			order[3];		/* outputs in attribute order */
+	int			order[MAX_OUTPUTS]; /* outputs in attribute order */
 } TriggerCache;
 
-/* The position of an output column, 0 when absent, erroring on a wrong type */
+/*
+ * The position of an output column, 0 when absent, erroring on a wrong
+ * type, or when the output every row gets (required) is absent.
+ */
 static int
-TriggerColumn(TupleDesc desc, const char *col, Oid type, const char *typname, bool required)
+TriggerColumn(TupleDesc desc, const OutputColumn *out, bool required)
 {
+	const OutputDef *d = OutputDefOf(out->what);
+
 	for (int i = 0; i < desc->natts; i++)
 	{
 		Form_pg_attribute a = TupleDescAttr(desc, i);
 
-		if (a->attisdropped || strcmp(NameStr(a->attname), col) != 0)
+		if (a->attisdropped || strcmp(NameStr(a->attname), out->column) != 0)
 			continue;
-		if (a->atttypid != type)
+		if (a->atttypid != d->type)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATATYPE_MISMATCH),
-					 errmsg("column \"%s\" has type %s, not %s", col, format_type_be(a->atttypid),
-							typname),
+					 errmsg("column \"%s\" has type %s, not %s", out->column,
+							format_type_be(a->atttypid), d->typname),
 					 errhint("Give the column the type enrich() writes.")));
 		return i + 1;
 	}
 	if (required)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_COLUMN),
-				 errmsg("table has no column \"%s\" for the score", col),
-				 errhint("Run CALL profenrich.enrich() once to add the columns, or add a double precision column \"%s\".", col)));
+				 errmsg("table has no column \"%s\" for the %s", out->column, d->key),
+				 errhint("Run CALL profenrich.enrich() once to add the columns, or add a %s column \"%s\".",
+						 d->typname, out->column)));
 	return 0;
+}
+
+/*
+ * The outputs the table has, in attribute order too, and whether they may
+ * be appended: only fixed-width ones can (TriggerAppend).
+ */
+static void
+TriggerOutputs(TriggerCache *c, TupleDesc desc, const char *name, Jsonb *columns)
+{
+	OutputColumn out[MAX_OUTPUTS];
+	EnrichOptions all;
+	int			n;
+
+	memset(&all, 0, sizeof(all));
+	all.percentile = all.probabilities = true;
+	all.factors = 1;
+	all.columns = columns;
+	n = OutputColumns(c->model, name, &all, out);
+	for (int i = 0; i < n; i++)
+	{
+		int			pos = TriggerColumn(desc, &out[i], i == 0);
+
+		if (pos == 0)
+			continue;
+		c->cols[c->ncols] = pos;
+		c->what[c->ncols++] = out[i].what;
+	}
+	c->append = true;
+	c->first = desc->natts + 1;
+	for (int i = 0; i < c->ncols; i++)
+	{
+		c->append &= TupleDescAttr(desc, c->cols[i] - 1)->attbyval;
+		c->first = Min(c->first, c->cols[i]);
+		c->order[i] = i;
+	}
+	for (int i = 1; i < c->ncols; i++)	/* insertion sort of a few */
+		for (int j = i; j > 0 && c->cols[c->order[j - 1]] > c->cols[c->order[j]]; j--)
+		{
+			int			t = c->order[j];
+
+			c->order[j] = c->order[j - 1];
+			c->order[j - 1] = t;
+		}
 }
 
 /* Resolve the model and columns for this statement's trigger calls */
@@ -692,10 +717,8 @@ TriggerCacheGet(FunctionCallInfo fcinfo, TriggerData *td)
 	Trigger    *tg = td->tg_trigger;
 	TupleDesc	desc = RelationGetDescr(td->tg_relation);
 	EnrichOptions o;
-	char	   *name,
-			   *col;
-	int			version,
-				pos;
+	char	   *name;
+	int			version;
 
 	if (c != NULL)
 		return c;
@@ -710,47 +733,14 @@ TriggerCacheGet(FunctionCallInfo fcinfo, TriggerData *td)
 	EnrichOptionsParse(tg->tgnargs == 2 ?
 					   DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(tg->tgargs[1]))) :
 					   NULL, &o);
+	OutputCheckColumnsOption(o.columns, &name, 1);
 	c->model = RegistryLoad(name, 0, &version, fcinfo->flinfo->fn_mcxt);
 	FeatureReaderInit(&c->reader, fcinfo->flinfo->fn_mcxt);
 	FeatureReaderBindDesc(&c->reader, c->model->spec, desc, false, false);
 	/* a copy: the cache outlives the statement, so it must not pin the relation's descriptor */
 	c->slot = MakeSingleTupleTableSlot(CreateTupleDescCopy(desc), &TTSOpsHeapTuple);
 	c->factors = o.factors > 0 ? o.factors : 3;
-	col = RenamedColumn(o.columns, name, "score");
-	pos = TriggerColumn(desc, col ? col : psprintf("%s_score", name), FLOAT8OID, "double precision", true);
-	c->cols[c->ncols] = pos;
-	c->what[c->ncols++] = 0;
-	col = RenamedColumn(o.columns, name, "percentile");
-	pos = TriggerColumn(desc, col ? col : psprintf("%s_pct", name), INT2OID, "smallint", false);
-	if (pos > 0)
-	{
-		c->cols[c->ncols] = pos;
-		c->what[c->ncols++] = 1;
-	}
-	col = RenamedColumn(o.columns, name, "factors");
-	pos = TriggerColumn(desc, col ? col : psprintf("%s_factors", name), TEXTARRAYOID, "text[]", false);
-	if (pos > 0 && c->model->ops->explain != NULL)
-	{
-		c->cols[c->ncols] = pos;
-		c->what[c->ncols++] = 2;
-	}
-	/* appending needs fixed-width outputs only: the score and the percentile */
-	c->append = true;
-	c->first = desc->natts + 1;
-	for (int i = 0; i < c->ncols; i++)
-	{
-		c->append &= c->what[i] != 2;
-		c->first = Min(c->first, c->cols[i]);
-		c->order[i] = i;
-	}
-	for (int i = 1; i < c->ncols; i++)	/* insertion sort of at most 3 */
-		for (int j = i; j > 0 && c->cols[c->order[j - 1]] > c->cols[c->order[j]]; j--)
-		{
-			int			t = c->order[j];
-
-			c->order[j] = c->order[j - 1];
-			c->order[j - 1] = t;
-		}
+	TriggerOutputs(c, desc, name, o.columns);
 	MemoryContextSwitchTo(old);
 	fcinfo->flinfo->fn_extra = c;
 	return c;
@@ -864,10 +854,8 @@ enrich_trigger(PG_FUNCTION_ARGS)
 	TriggerData *td = (TriggerData *) fcinfo->context;
 	TriggerCache *c;
 	HeapTuple	tuple;
-	double		score;
-	bool		have;
-	Datum		values[3];
-	bool		nulls[3];
+	Datum		values[MAX_OUTPUTS];
+	bool		nulls[MAX_OUTPUTS];
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		ereport(ERROR,
@@ -886,22 +874,13 @@ enrich_trigger(PG_FUNCTION_ARGS)
 	ExecStoreHeapTuple(tuple, c->slot, false);
 	slot_getallattrs(c->slot);
 	FeatureReaderLoadSlot(&c->reader, c->slot);
-	have = ModelScoreRow(c->model, &c->reader, &score);
 	/* the outputs, computed once for either path */
+	if (c->row.probs == NULL && ModelOutput(c->model) == OUTPUT_CLASS)
+		c->row.probs = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt,
+										  sizeof(double) * c->model->nclasses);
+	OutputCompute(c->model, &c->reader, &c->row);
 	for (int i = 0; i < c->ncols; i++)
-	{
-		int			p = c->what[i] == 1 && have ? ModelPercentile(c->model, score) : 0;
-
-		nulls[i] = !have || (c->what[i] == 1 && p == 0);
-		if (nulls[i])
-			values[i] = (Datum) 0;
-		else if (c->what[i] == 0)
-			values[i] = Float8GetDatum(score);
-		else if (c->what[i] == 1)
-			values[i] = Int16GetDatum((int16) p);
-		else
-			values[i] = ModelTopFactors(c->model, &c->reader, c->factors);
-	}
+		values[i] = OutputDatum(c->what[i], c->model, &c->reader, &c->row, c->factors, &nulls[i]);
 	if (c->append)
 	{
 		HeapTuple	result = TriggerAppend(c, RelationGetDescr(td->tg_relation), tuple,

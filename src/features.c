@@ -144,20 +144,6 @@ WriteString(StringInfo buf, const char *s)
 	pq_sendbytes(buf, s, strlen(s));
 }
 
-static char *
-ReadString(StringInfo buf)
-{
-	int32		len = pq_getmsgint(buf, 4);
-
-	if (len == -1)
-		return NULL;
-	if (len < 0 || len > buf->len - buf->cursor)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("corrupt feature spec in model parameters")));
-	return pnstrdup(pq_getmsgbytes(buf, len), len);
-}
-
 /*
  * Serialize a spec into the model's params.  The layout is rebuilt on
  * read, so only what cannot be derived is written.
@@ -188,54 +174,162 @@ FeatureSpecWrite(StringInfo buf, const FeatureSpec *spec)
 	}
 }
 
+/* A reader of a spec's bytes, and where they came from (for the error) */
+typedef struct SpecReader
+{
+	StringInfo	buf;
+	bool		caller;			/* passed by a caller, not read from the registry */
+} SpecReader;
+
 /*
- * Read what FeatureSpecWrite wrote, with sanity checks on every count.
- * Format 1 (release 0.1.0) had no class-label fields.
+ * Refuse a spec that is not one FeatureSpecWrite could have written: a
+ * caller's bytes are an invalid binary representation (22P03), the
+ * registry's are corrupt (XX001).
+ */
+static void
+SpecInvalid(const SpecReader *sr, const char *what)
+{
+	ereport(ERROR,
+			(errcode(sr->caller ? ERRCODE_INVALID_BINARY_REPRESENTATION : ERRCODE_DATA_CORRUPTED),
+			 errmsg("invalid feature spec: %s", what),
+			 errhint(sr->caller ? "Pass the spec profenrich.model_spec() returns, unchanged." :
+					 "Retrain the model, or restore profenrich.models from a backup.")));
+}
+
+/* The reads of a spec, each checked against the bytes left */
+static int32
+SpecInt(const SpecReader *sr, int bytes)
+{
+	if (sr->buf->len - sr->buf->cursor < bytes)
+		SpecInvalid(sr, "it ends early");
+	return pq_getmsgint(sr->buf, bytes);
+}
+
+static double
+SpecDouble(const SpecReader *sr)
+{
+	if (sr->buf->len - sr->buf->cursor < 8)
+		SpecInvalid(sr, "it ends early");
+	return pq_getmsgfloat8(sr->buf);
+}
+
+/*
+ * A length-prefixed string: NULL for length -1 when nullable, else of 0 to
+ * max bytes without a NUL byte.
+ */
+static char *
+SpecString(const SpecReader *sr, bool nullable, int max, const char *what)
+{
+	int32		len = SpecInt(sr, 4);
+	const char *bytes;
+
+	if (len == -1 && nullable)
+		return NULL;
+	if (len < 0 || len > max || len > sr->buf->len - sr->buf->cursor)
+		SpecInvalid(sr, psprintf("the length of %s is out of range", what));
+	bytes = pq_getmsgbytes(sr->buf, len);
+	if (memchr(bytes, '\0', len) != NULL)
+		SpecInvalid(sr, psprintf("%s holds a NUL byte", what));
+	return pnstrdup(bytes, len);
+}
+
+/* A column name: 1 to NAMEDATALEN - 1 bytes */
+static char *
+SpecName(const SpecReader *sr, bool nullable, const char *what)
+{
+	char	   *s = SpecString(sr, nullable, NAMEDATALEN - 1, what);
+
+	if (s != NULL && s[0] == '\0')
+		SpecInvalid(sr, psprintf("%s is empty", what));
+	return s;
+}
+
+/* One column of the spec, every field range-checked */
+static void
+SpecReadColumn(const SpecReader *sr, FeatureColumn *c)
+{
+	int			kind;
+
+	c->name = SpecName(sr, false, "a column name");
+	kind = SpecInt(sr, 4);
+	if (kind < FEATURE_NUMERIC || kind > FEATURE_CATEGORICAL)
+		SpecInvalid(sr, psprintf("column \"%s\" has unknown kind %d", c->name, kind));
+	c->kind = (FeatureKind) kind;
+	c->impute = SpecDouble(sr);
+	if (isinf(c->impute))
+		SpecInvalid(sr, psprintf("column \"%s\" has an infinite imputation value", c->name));
+	c->nlevels = SpecInt(sr, 4);
+	if (c->nlevels < 0 || c->nlevels > FEATURE_MAX_LEVELS ||
+		(c->kind == FEATURE_CATEGORICAL) != (c->nlevels > 0))
+		SpecInvalid(sr, psprintf("column \"%s\" has %d levels", c->name, c->nlevels));
+	c->levels = palloc(sizeof(char *) * Max(c->nlevels, 1));
+	c->level_len = palloc(sizeof(int) * Max(c->nlevels, 1));
+	for (int k = 0; k < c->nlevels; k++)
+	{
+		c->levels[k] = SpecString(sr, false, FEATURE_MAX_LEVEL_BYTES, "a category level");
+		c->level_len[k] = strlen(c->levels[k]);
+	}
+	c->has_other = SpecInt(sr, 1) != 0;
+	c->mode_level = SpecInt(sr, 4);
+	if (c->kind == FEATURE_CATEGORICAL &&
+		(c->mode_level < 0 || c->mode_level >= c->nlevels + (c->has_other ? 1 : 0)))
+		SpecInvalid(sr, psprintf("column \"%s\" imputes level %d of %d", c->name, c->mode_level,
+								 c->nlevels));
+}
+
+/*
+ * Read what FeatureSpecWrite wrote, refusing anything it could not have
+ * written: lengths, counts, kinds, levels, the imputed level, the split
+ * fraction and the total slots are all checked, so no reader of the spec
+ * can index outside it.  caller says whether the bytes come from a SQL
+ * caller (an aggregate's argument) rather than the registry.  Format 1
+ * (release 0.1.0) had no class-label fields.
  */
 FeatureSpec *
-FeatureSpecRead(StringInfo buf, int format)
+FeatureSpecRead(StringInfo buf, int format, bool caller)
 {
 	FeatureSpec *spec = palloc0(sizeof(FeatureSpec));
+	SpecReader	sr = {buf, caller};
+	int			impute;
+	int64		slots = 0;
 
-	spec->target = ReadString(buf);
+	spec->target = SpecName(&sr, true, "the target");
 	if (format >= 2)
 	{
-		spec->binary = pq_getmsgbyte(buf) != 0;
-		spec->positive = ReadString(buf);
+		spec->binary = SpecInt(&sr, 1) != 0;
+		spec->positive = SpecString(&sr, true, FEATURE_MAX_LEVEL_BYTES, "the positive class");
+		if (spec->positive && !spec->binary)
+			SpecInvalid(&sr, "a positive class without a binary target");
 	}
-	spec->key = ReadString(buf);
-	spec->test_fraction = pq_getmsgfloat8(buf);
+	if ((spec->binary || spec->positive) && spec->target == NULL)
+		SpecInvalid(&sr, "a class label without a target");
+	spec->key = SpecName(&sr, true, "the key");
+	spec->test_fraction = SpecDouble(&sr);
+	if (!(spec->test_fraction >= 0 && spec->test_fraction < 1))
+		SpecInvalid(&sr, "the test fraction is not in [0, 1)");
+	if (buf->len - buf->cursor < 8)
+		SpecInvalid(&sr, "it ends early");
 	spec->seed = (uint64) pq_getmsgint64(buf);
-	spec->impute = (ImputeMode) pq_getmsgint(buf, 4);
-	spec->ncolumns = pq_getmsgint(buf, 4);
-	if (spec->ncolumns < 0 || spec->ncolumns > MaxHeapAttributeNumber)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("corrupt feature spec in model parameters")));
-	spec->columns = palloc0(sizeof(FeatureColumn) * Max(spec->ncolumns, 1));
+	impute = SpecInt(&sr, 4);
+	if (impute < IMPUTE_MEAN || impute > IMPUTE_ERROR)
+		SpecInvalid(&sr, psprintf("unknown imputation mode %d", impute));
+	spec->impute = (ImputeMode) impute;
+	spec->ncolumns = SpecInt(&sr, 4);
+	if (spec->ncolumns < 1 || spec->ncolumns > MaxHeapAttributeNumber)
+		SpecInvalid(&sr, psprintf("%d columns", spec->ncolumns));
+	spec->columns = palloc0(sizeof(FeatureColumn) * spec->ncolumns);
 	for (int i = 0; i < spec->ncolumns; i++)
 	{
 		FeatureColumn *c = &spec->columns[i];
 
-		c->name = ReadString(buf);
-		c->kind = (FeatureKind) pq_getmsgint(buf, 4);
-		c->impute = pq_getmsgfloat8(buf);
-		c->nlevels = pq_getmsgint(buf, 4);
-		if (c->name == NULL || c->nlevels < 0 || c->nlevels > 100000 ||
-			c->kind < FEATURE_NUMERIC || c->kind > FEATURE_CATEGORICAL)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("corrupt feature spec in model parameters")));
-		c->levels = palloc(sizeof(char *) * Max(c->nlevels, 1));
-		c->level_len = palloc(sizeof(int) * Max(c->nlevels, 1));
-		for (int k = 0; k < c->nlevels; k++)
-		{
-			c->levels[k] = ReadString(buf);
-			c->level_len[k] = strlen(c->levels[k]);
-		}
-		c->has_other = pq_getmsgbyte(buf) != 0;
-		c->mode_level = pq_getmsgint(buf, 4);
+		SpecReadColumn(&sr, c);
+		for (int k = 0; k < i; k++)
+			if (strcmp(spec->columns[k].name, c->name) == 0)
+				SpecInvalid(&sr, psprintf("column \"%s\" is named twice", c->name));
+		slots += c->nlevels + 1;
 	}
+	if (slots > FEATURE_MAX_SLOTS)
+		SpecInvalid(&sr, psprintf("%lld slots", (long long) slots));
 	FeatureSpecLayout(spec);
 	return spec;
 }

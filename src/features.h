@@ -53,6 +53,11 @@ typedef enum FeatureConv
 /* Version of the binary spec format FeatureSpecWrite writes */
 #define FEATURE_SPEC_FORMAT 2
 
+/* Bounds a spec must respect (as max_categories allows, with room) */
+#define FEATURE_MAX_LEVELS 10000
+#define FEATURE_MAX_LEVEL_BYTES (1024 * 1024)
+#define FEATURE_MAX_SLOTS 100000
+
 /* Level index results of FeatureReadLevel besides a real level */
 #define LEVEL_NULL		(-2)
 #define LEVEL_UNSEEN	(-1)
@@ -148,7 +153,7 @@ extern FeatureKind FeatureKindForConv(FeatureConv conv);
 extern void FeatureSpecLayout(FeatureSpec *spec);
 extern char *FeatureSlotName(const FeatureSpec *spec, int slot);
 extern void FeatureSpecWrite(StringInfo buf, const FeatureSpec *spec);
-extern FeatureSpec *FeatureSpecRead(StringInfo buf, int format);
+extern FeatureSpec *FeatureSpecRead(StringInfo buf, int format, bool caller);
 extern char *FeatureSpecToJson(const FeatureSpec *spec);
 
 extern void FeatureReaderInit(FeatureReader *r, MemoryContext mcxt);

@@ -14,6 +14,7 @@
 #include <math.h>
 
 #include "libpq/pqformat.h"
+#include "utils/elog.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
@@ -172,9 +173,54 @@ ModelSerialize(const Model *model)
 	return pq_endtypsend(&buf);
 }
 
-/* A model from its params, refusing anything that is not a known format */
+/*
+ * What a model's spec must hold beyond a spec's own checks: imputation
+ * values a scorer can use.
+ */
+static void
+CheckModelSpec(const FeatureSpec *spec)
+{
+	for (int i = 0; i < spec->ncolumns; i++)
+		if (spec->columns[i].kind != FEATURE_CATEGORICAL && spec->impute == IMPUTE_MEAN &&
+			!isfinite(spec->columns[i].impute))
+			ModelCorrupt(psprintf("column \"%s\" has no imputation value", spec->columns[i].name));
+}
+
+static Model *ModelRead(bytea *params);
+
+/*
+ * A model from its params, refusing anything that is not a known format
+ * or could not have been written by a training: every reader checks its
+ * lengths, counts and ranges, and a read past the end is corruption too.
+ */
 Model *
 ModelDeserialize(bytea *params)
+{
+	MemoryContext mcxt = CurrentMemoryContext;
+	Model	   *model = NULL;
+
+	PG_TRY();
+	{
+		model = ModelRead(params);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *err;
+
+		MemoryContextSwitchTo(mcxt);
+		err = CopyErrorData();
+		if (err->sqlerrcode != ERRCODE_PROTOCOL_VIOLATION)
+			PG_RE_THROW();
+		FlushErrorState();
+		ModelCorrupt("they end early");
+	}
+	PG_END_TRY();
+	return model;
+}
+
+/* ModelDeserialize's reading, which the pq_getmsg* functions bound */
+static Model *
+ModelRead(bytea *params)
 {
 	StringInfoData buf;
 	Model	   *model = palloc0(sizeof(Model));
@@ -199,7 +245,8 @@ ModelDeserialize(bytea *params)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("model parameters name unknown algorithm %d", code)));
-	model->spec = FeatureSpecRead(&buf, format);
+	model->spec = FeatureSpecRead(&buf, format, false);
+	CheckModelSpec(model->spec);
 	model->threshold = 0.5;
 	model->ops->read(&buf, model, format);
 	if (format >= 3)
@@ -208,6 +255,9 @@ ModelDeserialize(bytea *params)
 		if (model->nquantiles != 0 && model->nquantiles != MODEL_QUANTILES)
 			ModelCorrupt("the number of score quantiles is not 0 or 99");
 		model->quantiles = ModelReadDoubles(&buf, model->nquantiles);
+		for (int k = 0; k < model->nquantiles; k++)
+			if (isnan(model->quantiles[k]) || (k > 0 && model->quantiles[k] < model->quantiles[k - 1]))
+				ModelCorrupt("the score quantiles are not in order");
 	}
 	if (format >= 5)
 		ReadSections(&buf, model);

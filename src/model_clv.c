@@ -55,6 +55,12 @@ ReadClvFit(StringInfo buf, ClvFit *f)
 	f->iterations = pq_getmsgint(buf, 4);
 	f->converged = pq_getmsgbyte(buf) != 0;
 	f->n = pq_getmsgfloat8(buf);
+	for (int i = 0; i < f->nparams; i++)
+		if (!(f->par[i] > 0) || isinf(f->par[i]) || f->se[i] < 0 || isinf(f->se[i]))
+			ModelCorrupt(psprintf("parameter %s is not a positive finite number",
+								  ClvParamName(f->family, i)));
+	if (!(f->loglik <= 0) || isinf(f->loglik) || f->iterations < 0 || !(f->n >= 0) || isinf(f->n))
+		ModelCorrupt("the fit's log-likelihood, iterations or customers are out of range");
 }
 
 /* The lifetime-value body: submodels and valuation settings */
@@ -80,6 +86,39 @@ ReadClv(StringInfo buf, ClvModel *m, int ncolumns)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("lifetime-value model parameters do not match its %d columns", ncolumns)));
+	/* the ranges train() allows: the valuation's loops run over them */
+	if (m->horizon_months < 1 || m->horizon_months > 1200 ||
+		!(m->discount_rate >= 0 && m->discount_rate < 1) ||
+		!(m->unit_days > 0 && m->unit_days <= 3660))
+		ModelCorrupt("the valuation settings (horizon_months, discount_rate, unit_days) are out of range");
+}
+
+/* The submodels each algorithm has: refuse any other combination */
+static void
+CheckFamilies(const Model *model, const ClvModel *m)
+{
+	ClvFamily	p = m->purchase.family,
+				s = m->spend.family;
+	bool		ok;
+
+	switch (model->ops->code)
+	{
+		case ALG_BGNBD:
+			ok = p == CLV_BGNBD && s == CLV_NONE;
+			break;
+		case ALG_PARETONBD:
+			ok = p == CLV_PARETONBD && s == CLV_NONE;
+			break;
+		case ALG_GAMMAGAMMA:
+			ok = p == CLV_NONE && s == CLV_GAMMAGAMMA;
+			break;
+		default:
+			ok = (p == CLV_BGNBD || p == CLV_PARETONBD) && s == CLV_GAMMAGAMMA;
+			break;
+	}
+	if (!ok)
+		ModelCorrupt(psprintf("a %s model with submodels of families %d and %d", model->ops->name,
+							  (int) p, (int) s));
 }
 
 /*
@@ -142,6 +181,7 @@ ClvRead(StringInfo buf, Model *m, int format)
 	ClvModel   *c = palloc0(sizeof(ClvModel));
 
 	ReadClv(buf, c, m->spec->ncolumns);
+	CheckFamilies(m, c);
 	m->body = c;
 }
 

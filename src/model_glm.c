@@ -44,6 +44,26 @@ WriteLinear(StringInfo buf, const LinearFit *f)
 	ModelWriteDoubles(buf, f->slot_sd, f->p);
 }
 
+/*
+ * Refuse a linear body no fit could have written: every number a scorer
+ * or explanation uses must be finite (inference may be NaN, as for
+ * aliased slots), the rank within the slots.
+ */
+static void
+CheckLinear(const LinearFit *f)
+{
+	if (!isfinite(f->intercept) || f->rank < 0 || f->rank > f->p)
+		ModelCorrupt("the intercept or the rank is out of range");
+	for (int i = 0; i < f->p; i++)
+		if (!isfinite(f->coef[i]) || !isfinite(f->slot_mean[i]) || !(f->slot_sd[i] >= 0) ||
+			isinf(f->slot_sd[i]))
+			ModelCorrupt(psprintf("coefficient %d or its slot's scale is not finite", i + 1));
+	if (f->has_inference)
+		for (int i = 0; i <= f->p; i++)
+			if (isinf(f->se[i]) || f->se[i] < 0 || !(isnan(f->pval[i]) || (f->pval[i] >= 0 && f->pval[i] <= 1)))
+				ModelCorrupt(psprintf("the inference of coefficient %d is out of range", i));
+}
+
 static void
 ReadLinear(StringInfo buf, LinearFit *f, int nslots)
 {
@@ -69,6 +89,7 @@ ReadLinear(StringInfo buf, LinearFit *f, int nslots)
 	}
 	f->slot_mean = ModelReadDoubles(buf, f->p);
 	f->slot_sd = ModelReadDoubles(buf, f->p);
+	CheckLinear(f);
 }
 
 /* 'linear': the linear body */
@@ -109,6 +130,8 @@ LogisticRead(StringInfo buf, Model *m, int format)
 	g->iterations = pq_getmsgint(buf, 4);
 	g->converged = pq_getmsgbyte(buf) != 0;
 	g->loglik = pq_getmsgfloat8(buf);
+	if (g->iterations < 0 || !(g->loglik <= 0))
+		ModelCorrupt("the fit's iterations or log-likelihood are out of range");
 }
 
 /*
@@ -267,7 +290,7 @@ const AlgorithmOps LogisticOps = {
 	.code = ALG_LOGISTIC,
 	.flags = ALG_FEATURES,
 	.targets = TARGET_BINARY,
-	.options = "l2, positive, class_weight, max_iter, tol",
+	.options = "l2, positive, class_weight, max_iter, tol, threshold",
 	.example = "{\"class_weight\": \"balanced\"}",
 	.options_new = LogisticOptionsNew,
 	.option = LogisticOption,

@@ -47,6 +47,31 @@ MultinomialWrite(StringInfo buf, const Model *m)
 	pq_sendfloat8(buf, g->loglik);
 }
 
+/*
+ * Refuse a body no fit could have written: every number scoring or the
+ * explanation uses finite, the rank within the slots, inference (NaN where
+ * aliased) of a standard error not below 0 and p values in [0, 1].
+ */
+static void
+CheckBody(const MultinomialModel *g)
+{
+	int			n = (g->nclasses - 1) * (g->nslots + 1);
+
+	if (g->rank < 1 || g->rank > g->nslots + 1 || g->iterations < 0 || !(g->loglik <= 0))
+		ModelCorrupt("the multinomial fit's rank, iterations or log-likelihood are out of range");
+	for (int i = 0; i < n; i++)
+		if (!isfinite(g->coef[i]))
+			ModelCorrupt(psprintf("multinomial coefficient %d is not finite", i + 1));
+	for (int j = 0; j < g->nslots; j++)
+		if (!isfinite(g->slot_mean[j]) || !(g->slot_sd[j] >= 0) || isinf(g->slot_sd[j]))
+			ModelCorrupt(psprintf("the scale of slot %d is not finite", j + 1));
+	if (g->has_inference)
+		for (int i = 0; i < n; i++)
+			if (isinf(g->se[i]) || g->se[i] < 0 ||
+				!(isnan(g->pval[i]) || (g->pval[i] >= 0 && g->pval[i] <= 1)))
+				ModelCorrupt(psprintf("the inference of multinomial coefficient %d is out of range", i + 1));
+}
+
 /* Read the body, checking its shape against the spec */
 static void
 MultinomialRead(StringInfo buf, Model *m, int format)
@@ -62,7 +87,13 @@ MultinomialRead(StringInfo buf, Model *m, int format)
 	g->coef = ModelReadDoubles(buf, n);
 	g->aliased = palloc(sizeof(bool) * Max(g->nslots, 1));
 	for (int j = 0; j < g->nslots; j++)
-		g->aliased[j] = pq_getmsgbyte(buf) != 0;
+	{
+		int			b = pq_getmsgbyte(buf);
+
+		if (b != 0 && b != 1)
+			ModelCorrupt("an aliasing flag is not 0 or 1");
+		g->aliased[j] = b == 1;
+	}
 	g->rank = pq_getmsgint(buf, 4);
 	g->has_inference = pq_getmsgbyte(buf) != 0;
 	if (g->has_inference)
@@ -76,6 +107,7 @@ MultinomialRead(StringInfo buf, Model *m, int format)
 	g->iterations = pq_getmsgint(buf, 4);
 	g->converged = pq_getmsgbyte(buf) != 0;
 	g->loglik = pq_getmsgfloat8(buf);
+	CheckBody(g);
 	m->body = g;
 }
 

@@ -22,7 +22,7 @@
 #include "options.h"
 
 #define VALID_FEATURE_OPTIONS "test_fraction, key, seed, impute, max_categories"
-#define VALID_ENRICH_OPTIONS "batch_size, percentile, factors, columns"
+#define VALID_ENRICH_OPTIONS "batch_size, percentile, factors, probabilities, columns"
 #define MAX_FACTORS 50
 
 /* Report a bad value for one option */
@@ -336,6 +336,8 @@ EnrichOptionApply(const char *key, JsonbValue *v, void *arg)
 	}
 	else if (strcmp(key, "percentile") == 0)
 		o->percentile = OptionBool(key, v);
+	else if (strcmp(key, "probabilities") == 0)
+		o->probabilities = OptionBool(key, v);
 	else if (strcmp(key, "factors") == 0)
 		o->factors = OptionInteger(key, v, 0, MAX_FACTORS);
 	else if (strcmp(key, "columns") == 0)
@@ -361,6 +363,7 @@ EnrichOptionsParse(Jsonb *options, EnrichOptions *o)
 	o->batch_size = 10000;
 	o->percentile = false;
 	o->factors = 0;
+	o->probabilities = false;
 	o->columns = NULL;
 	OptionsWalk(options, "{\"percentile\": true}", EnrichOptionApply, o);
 }

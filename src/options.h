@@ -36,6 +36,7 @@ typedef struct EnrichOptions
 	int			batch_size;
 	bool		percentile;
 	int			factors;
+	bool		probabilities;	/* class models: <model>_probs too */
 	Jsonb	   *columns;		/* {"model": {"score": .., "percentile": .., "factors": ..}} */
 } EnrichOptions;
 

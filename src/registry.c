@@ -17,6 +17,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
 
@@ -39,6 +40,7 @@ PG_FUNCTION_INFO_V1(deploy);
 PG_FUNCTION_INFO_V1(rollback);
 PG_FUNCTION_INFO_V1(drop_model);
 PG_FUNCTION_INFO_V1(coefficients);
+PG_FUNCTION_INFO_V1(classes);
 PG_FUNCTION_INFO_V1(model_spec);
 PG_FUNCTION_INFO_V1(registry_changed);
 
@@ -515,6 +517,35 @@ coefficients(PG_FUNCTION_ARGS)
 						 CurrentMemoryContext);
 	model->ops->coefficients(model, rsinfo);
 	return (Datum) 0;
+}
+
+/*
+ * classes(name, version DEFAULT NULL) returns text[]: a class model's
+ * labels in model order (the order of predict_proba).
+ */
+Datum
+classes(PG_FUNCTION_ARGS)
+{
+	char	   *name = NameArg(fcinfo, 0);
+	int			version;
+	Model	   *m = RegistryLoad(name, PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1), &version,
+								 CurrentMemoryContext);
+	Datum	   *labels;
+
+	if (m->ops->classify == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("model \"%s\" is a %s model, which has no classes", name, m->ops->name),
+				 errhint("classes() takes a model trained with algorithm 'multinomial' or 'logistic'.")));
+	if (m->nclasses == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("model \"%s\" was trained before profenrich 0.5.0 and does not know its class labels", name),
+				 errhint("Retrain the model.")));
+	labels = palloc(sizeof(Datum) * m->nclasses);
+	for (int k = 0; k < m->nclasses; k++)
+		labels[k] = CStringGetTextDatum(m->classes[k]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(labels, m->nclasses, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
 /*

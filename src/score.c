@@ -36,6 +36,7 @@
 #include "clv.h"
 #include "features.h"
 #include "model.h"
+#include "outputs.h"
 #include "registry.h"
 
 PG_FUNCTION_INFO_V1(score);
@@ -50,6 +51,14 @@ PG_FUNCTION_INFO_V1(percentile);
 PG_FUNCTION_INFO_V1(expected_purchases);
 PG_FUNCTION_INFO_V1(p_alive);
 PG_FUNCTION_INFO_V1(expected_spend);
+PG_FUNCTION_INFO_V1(predict_class);
+PG_FUNCTION_INFO_V1(classify_engagement);
+PG_FUNCTION_INFO_V1(predict_proba);
+PG_FUNCTION_INFO_V1(predict_proba_class);
+PG_FUNCTION_INFO_V1(class_columns_for);
+PG_FUNCTION_INFO_V1(proba_columns_for);
+PG_FUNCTION_INFO_V1(class_proba_columns_for);
+PG_FUNCTION_INFO_V1(probs_columns_for);
 
 #define MODEL_NAME_KEY 256
 
@@ -58,6 +67,9 @@ PG_FUNCTION_INFO_V1(expected_spend);
 #define KIND_ANY 0
 #define KIND_PROPENSITY 1		/* score_churn, score_conversion: a probability */
 #define KIND_VALUE 2			/* predict_ltv: a regression */
+#define KIND_CLASS 3			/* predict_class, predict_proba: a model with classes */
+#define KIND_ENGAGEMENT 4		/* classify_engagement: the same, named so in errors */
+#define KIND_CLASS_PROB 5		/* enrich's <model>_score of a class model: its class's probability */
 
 /*
  * A call site's cache (fn_extra): the model it scores with for the whole
@@ -71,7 +83,12 @@ typedef struct ScoreCache
 	int			version;
 	FeatureReader reader;		/* composite rows */
 	FeatureReader *args;		/* argument rows: shared, or this call site's own */
+	FeatureReader *row;			/* the current row: &reader or args */
 	struct SharedModel *shared;
+	MemoryContext mcxt;			/* of the cache */
+	double	   *probs;			/* class models: the current row's probabilities */
+	char	   *class_name;		/* predict_proba(name, row, class): the class asked for */
+	int			class_index;
 } ScoreCache;
 
 /*
@@ -230,6 +247,7 @@ ScoreCacheGet(FunctionCallInfo fcinfo, text *name, int version, int kind)
 		memcmp(VARDATA_ANY(c->name), VARDATA_ANY(name), VARSIZE_ANY_EXHDR(name)) == 0)
 		return c;
 	c = MemoryContextAllocZero(mcxt, sizeof(ScoreCache));
+	c->mcxt = mcxt;
 	cname = text_to_cstring(name);
 	c->shared = SharedModelGet(cname, version);
 	if (c->shared)
@@ -332,6 +350,30 @@ IsValueModel(const Model *m)
 }
 
 /*
+ * The class outputs need a model with classes (and the labels, which
+ * models trained before 0.5.0 did not keep).
+ */
+static void
+CheckClassModel(const ScoreCache *c, int kind)
+{
+	const Model *m = c->model;
+
+	if (m->ops->classify == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("model \"%s\" is a %s model, not a class model", text_to_cstring(c->name),
+						m->ops->name),
+				 errhint("%s takes a model trained with algorithm 'multinomial' or 'logistic'; use score for this one.",
+						 kind == KIND_ENGAGEMENT ? "classify_engagement" : "predict_class and predict_proba")));
+	if (m->nclasses == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("model \"%s\" was trained before profenrich 0.5.0 and does not know its class labels",
+						text_to_cstring(c->name)),
+				 errhint("Retrain the model; score() gives its probability meanwhile.")));
+}
+
+/*
  * A model without a score (one that gives classes or segments) is refused
  * by score() and its relatives, and an insight wrapper refuses a model of
  * another task: score_churn and score_conversion take propensity models
@@ -343,11 +385,16 @@ CheckKind(const ScoreCache *c, int kind)
 	const Model *m = c->model;
 	const char *alg = m->ops->name;
 
-	if (kind < KIND_ANY || kind > KIND_VALUE)
+	if (kind < KIND_ANY || kind > KIND_CLASS_PROB)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("kind must be 0 (any model), 1 (propensity) or 2 (value), not %d", kind),
-				 errhint("Call score(), score_churn(), score_conversion() or predict_ltv(); the planner passes the kind.")));
+				 errmsg("kind must be 0 (any model), 1 (propensity), 2 (value), 3 (class), 4 (engagement) or 5 (class probability), not %d", kind),
+				 errhint("Call score(), score_churn(), score_conversion(), predict_ltv(), predict_class(), predict_proba() or classify_engagement(); the planner passes the kind.")));
+	if (kind == KIND_CLASS || kind == KIND_ENGAGEMENT || kind == KIND_CLASS_PROB)
+	{
+		CheckClassModel(c, kind);
+		return;
+	}
 	if (m->ops->score == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
@@ -370,22 +417,6 @@ CheckKind(const ScoreCache *c, int kind)
 				 errhint("predict_ltv takes a model trained with algorithm 'clv' or 'linear'; use score for this one.")));
 }
 
-/*
- * score(name text, row record) returns float8
- */
-Datum
-score(PG_FUNCTION_ARGS)
-{
-	ScoreCache *c = ScoreCacheGet(fcinfo, PG_GETARG_TEXT_PP(0), 0, KIND_ANY);
-	double		result;
-
-	FeatureReaderLoadComposite(&c->reader, c->model->spec, PG_GETARG_HEAPTUPLEHEADER(1),
-							   false, false);
-	if (!ModelScoreRow(c->model, &c->reader, &result))
-		PG_RETURN_NULL();
-	PG_RETURN_FLOAT8(result);
-}
-
 /* A version argument: positive, or NULL for the deployed version */
 static int
 VersionArg(FunctionCallInfo fcinfo, int argno)
@@ -403,99 +434,262 @@ VersionArg(FunctionCallInfo fcinfo, int argno)
 	return v;
 }
 
-/* The composite-row form shared by the version overload and the wrappers */
-static Datum
-ScoreRecord(FunctionCallInfo fcinfo, int name_arg, int row_arg, int version, int kind)
+/*
+ * The row of a composite-row call: the cache of the call site, with its
+ * reader on the row; NULL when the name or the row is NULL.
+ */
+static ScoreCache *
+RowFromComposite(FunctionCallInfo fcinfo, int name_arg, int row_arg, int version, int kind)
 {
 	ScoreCache *c;
-	double		result;
 
 	if (PG_ARGISNULL(name_arg) || PG_ARGISNULL(row_arg))
-		PG_RETURN_NULL();
+		return NULL;
 	c = ScoreCacheGet(fcinfo, PG_GETARG_TEXT_PP(name_arg), version, kind);
 	FeatureReaderLoadComposite(&c->reader, c->model->spec, PG_GETARG_HEAPTUPLEHEADER(row_arg),
 							   false, false);
-	if (!ModelScoreRow(c->model, &c->reader, &result))
+	c->row = &c->reader;
+	return c;
+}
+
+/*
+ * The row of a call passing it as one argument per named column: the
+ * model name in argument 0, the names in names_arg, the columns after it.
+ * NULL when the name is NULL, or when every column is (the NULL row of an
+ * outer join), as a composite call gives for a NULL row.
+ */
+static ScoreCache *
+RowFromArgs(FunctionCallInfo fcinfo, int version, int kind, int names_arg)
+{
+	ScoreCache *c;
+	bool		allnull = true;
+
+	if (PG_ARGISNULL(0))
+		return NULL;
+	for (int i = names_arg + 1; i < PG_NARGS() && allnull; i++)
+		allnull = PG_ARGISNULL(i);
+	if (allnull)
+		return NULL;
+	c = ScoreCacheGet(fcinfo, PG_GETARG_TEXT_PP(0), version, kind);
+	c->row = ArgReader(c, fcinfo, names_arg);
+	FeatureReaderLoadArgs(c->row, fcinfo, names_arg);
+	return c;
+}
+
+/* The kind a *_columns_for call names (NULL: any) */
+static int
+KindArg(FunctionCallInfo fcinfo, int argno)
+{
+	return PG_ARGISNULL(argno) ? KIND_ANY : PG_GETARG_INT32(argno);
+}
+
+/* The score of the cache's row, or SQL NULL */
+static Datum
+ScoreResult(FunctionCallInfo fcinfo, ScoreCache *c)
+{
+	double		result;
+
+	if (c == NULL || !ModelScoreRow(c->model, c->row, &result))
 		PG_RETURN_NULL();
 	PG_RETURN_FLOAT8(result);
+}
+
+/*
+ * The class probabilities of the cache's row, in its buffer, and the
+ * predicted class; false when an input the model needs is NULL.
+ */
+static bool
+Classify(ScoreCache *c, int *cls)
+{
+	if (c->probs == NULL)
+		c->probs = MemoryContextAlloc(c->mcxt, sizeof(double) * c->model->nclasses);
+	return ModelClassifyRow(c->model, c->row, c->probs, cls);
+}
+
+/* The predicted class of the cache's row as text, or SQL NULL */
+static Datum
+ClassResult(FunctionCallInfo fcinfo, ScoreCache *c)
+{
+	int			cls;
+
+	if (c == NULL || !Classify(c, &cls))
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(c->model->classes[cls]));
+}
+
+/* The class probabilities of the cache's row as float8[], or SQL NULL */
+static Datum
+ProbaResult(FunctionCallInfo fcinfo, ScoreCache *c)
+{
+	int			cls;
+	Datum	   *d;
+
+	if (c == NULL || !Classify(c, &cls))
+		PG_RETURN_NULL();
+	d = palloc(sizeof(Datum) * c->model->nclasses);
+	for (int k = 0; k < c->model->nclasses; k++)
+		d[k] = Float8GetDatum(c->probs[k]);
+	PG_RETURN_ARRAYTYPE_P(construct_array(d, c->model->nclasses, FLOAT8OID, 8, FLOAT8PASSBYVAL,
+										  TYPALIGN_DOUBLE));
+}
+
+/*
+ * The probability of one named class for the cache's row, or SQL NULL;
+ * the class is resolved once per call site, and one the model does not
+ * have is an error.
+ */
+static Datum
+ClassProbaResult(FunctionCallInfo fcinfo, ScoreCache *c, int class_arg)
+{
+	int			cls;
+	char	   *name;
+
+	if (c == NULL || PG_ARGISNULL(class_arg))
+		PG_RETURN_NULL();
+	name = text_to_cstring(PG_GETARG_TEXT_PP(class_arg));
+	if (c->class_name == NULL || strcmp(c->class_name, name) != 0)
+	{
+		c->class_index = -1;
+		for (int k = 0; k < c->model->nclasses; k++)
+			if (strcmp(c->model->classes[k], name) == 0)
+				c->class_index = k;
+		if (c->class_index < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("model \"%s\" has no class \"%s\"", text_to_cstring(c->name), name),
+					 errhint("List its classes with profenrich.classes('%s').", text_to_cstring(c->name))));
+		c->class_name = MemoryContextStrdup(c->mcxt, name);
+	}
+	if (!Classify(c, &cls))
+		PG_RETURN_NULL();
+	PG_RETURN_FLOAT8(c->probs[c->class_index]);
+}
+
+/* score(name text, row record) returns float8 */
+Datum
+score(PG_FUNCTION_ARGS)
+{
+	return ScoreResult(fcinfo, RowFromComposite(fcinfo, 0, 1, 0, KIND_ANY));
 }
 
 /* score(name text, version int, row record): a given version */
 Datum
 score_version(PG_FUNCTION_ARGS)
 {
-	return ScoreRecord(fcinfo, 0, 2, VersionArg(fcinfo, 1), KIND_ANY);
+	return ScoreResult(fcinfo, RowFromComposite(fcinfo, 0, 2, VersionArg(fcinfo, 1), KIND_ANY));
 }
 
 /* score_churn(row record, model text DEFAULT 'churn') */
 Datum
 score_churn(PG_FUNCTION_ARGS)
 {
-	return ScoreRecord(fcinfo, 1, 0, 0, KIND_PROPENSITY);
+	return ScoreResult(fcinfo, RowFromComposite(fcinfo, 1, 0, 0, KIND_PROPENSITY));
 }
 
 /* score_conversion(row record, model text DEFAULT 'conversion') */
 Datum
 score_conversion(PG_FUNCTION_ARGS)
 {
-	return ScoreRecord(fcinfo, 1, 0, 0, KIND_PROPENSITY);
+	return ScoreResult(fcinfo, RowFromComposite(fcinfo, 1, 0, 0, KIND_PROPENSITY));
 }
 
 /* predict_ltv(row record, model text DEFAULT 'ltv') */
 Datum
 predict_ltv(PG_FUNCTION_ARGS)
 {
-	return ScoreRecord(fcinfo, 1, 0, 0, KIND_VALUE);
+	return ScoreResult(fcinfo, RowFromComposite(fcinfo, 1, 0, 0, KIND_VALUE));
 }
 
-/*
- * The score of a row passed as one argument per named column: the model
- * name in argument 0, the names in names_arg, the columns after it.  NULL
- * when the name is NULL, or when every column is (the NULL row of an outer
- * join), as score() would give for a NULL row.
- */
-static Datum
-ScoreColumnArgs(FunctionCallInfo fcinfo, int version, int kind, int names_arg)
+/* predict_class(name text, row record) returns text */
+Datum
+predict_class(PG_FUNCTION_ARGS)
 {
-	ScoreCache *c;
-	FeatureReader *r;
-	double		result;
-	bool		allnull = true;
+	return ClassResult(fcinfo, RowFromComposite(fcinfo, 0, 1, 0, KIND_CLASS));
+}
 
-	for (int i = names_arg + 1; i < PG_NARGS() && allnull; i++)
-		allnull = PG_ARGISNULL(i);
-	if (allnull)
-		PG_RETURN_NULL();
-	c = ScoreCacheGet(fcinfo, PG_GETARG_TEXT_PP(0), version, kind);
-	r = ArgReader(c, fcinfo, names_arg);
-	FeatureReaderLoadArgs(r, fcinfo, names_arg);
-	if (!ModelScoreRow(c->model, r, &result))
-		PG_RETURN_NULL();
-	PG_RETURN_FLOAT8(result);
+/* classify_engagement(row record, model text DEFAULT 'engagement') returns text */
+Datum
+classify_engagement(PG_FUNCTION_ARGS)
+{
+	return ClassResult(fcinfo, RowFromComposite(fcinfo, 1, 0, 0, KIND_ENGAGEMENT));
+}
+
+/* predict_proba(name text, row record) returns float8[] */
+Datum
+predict_proba(PG_FUNCTION_ARGS)
+{
+	return ProbaResult(fcinfo, RowFromComposite(fcinfo, 0, 1, 0, KIND_CLASS));
+}
+
+/* predict_proba(name text, row record, class text) returns float8 */
+Datum
+predict_proba_class(PG_FUNCTION_ARGS)
+{
+	return ClassProbaResult(fcinfo, RowFromComposite(fcinfo, 0, 1, 0, KIND_CLASS), 2);
 }
 
 /* score_columns(name text, names text[], VARIADIC "any") returns float8 */
 Datum
 score_columns(PG_FUNCTION_ARGS)
 {
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	return ScoreColumnArgs(fcinfo, 0, KIND_ANY, 1);
+	return ScoreResult(fcinfo, RowFromArgs(fcinfo, 0, KIND_ANY, 1));
 }
 
 /*
  * score_columns_for(name text, version int, kind int, names text[],
  * VARIADIC "any"): what the planner turns score() with a version, and the
  * insight wrappers, into.  version NULL means the deployed one; kind is
- * 0 (any model), 1 (propensity) or 2 (value).
+ * 0 (any model), 1 (propensity), 2 (value) or 5 (a class model: the
+ * probability of its predicted class, as enrich writes it).
  */
 Datum
 score_columns_for(PG_FUNCTION_ARGS)
 {
-	if (PG_ARGISNULL(0))
+	int			kind = KindArg(fcinfo, 2);
+	ScoreCache *c = RowFromArgs(fcinfo, VersionArg(fcinfo, 1), kind, 3);
+	int			cls;
+
+	if (kind != KIND_CLASS_PROB)
+		return ScoreResult(fcinfo, c);
+	if (c == NULL || !Classify(c, &cls))
 		PG_RETURN_NULL();
-	return ScoreColumnArgs(fcinfo, VersionArg(fcinfo, 1),
-						   PG_ARGISNULL(2) ? KIND_ANY : PG_GETARG_INT32(2), 3);
+	PG_RETURN_FLOAT8(c->probs[cls]);
+}
+
+/*
+ * class_columns_for(name, version, kind, names, VARIADIC "any") returns
+ * text: predict_class (kind 3) and classify_engagement (kind 4).
+ */
+Datum
+class_columns_for(PG_FUNCTION_ARGS)
+{
+	return ClassResult(fcinfo, RowFromArgs(fcinfo, VersionArg(fcinfo, 1), KindArg(fcinfo, 2), 3));
+}
+
+/* proba_columns_for(name, version, kind, names, VARIADIC "any") returns float8[] */
+Datum
+proba_columns_for(PG_FUNCTION_ARGS)
+{
+	return ProbaResult(fcinfo, RowFromArgs(fcinfo, VersionArg(fcinfo, 1), KindArg(fcinfo, 2), 3));
+}
+
+/* probs_columns_for(name, version, kind, names, VARIADIC "any") returns jsonb */
+Datum
+probs_columns_for(PG_FUNCTION_ARGS)
+{
+	ScoreCache *c = RowFromArgs(fcinfo, VersionArg(fcinfo, 1), KindArg(fcinfo, 2), 3);
+	int			cls;
+
+	if (c == NULL || !Classify(c, &cls))
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(OutputProbsJson(c->model, c->probs));
+}
+
+/* class_proba_columns_for(name, version, class, names, VARIADIC "any") returns float8 */
+Datum
+class_proba_columns_for(PG_FUNCTION_ARGS)
+{
+	return ClassProbaResult(fcinfo, RowFromArgs(fcinfo, VersionArg(fcinfo, 1), KIND_CLASS, 3), 2);
 }
 
 /* OID of a profenrich function by name and argument types */
@@ -507,70 +701,74 @@ ProfFunctionOid(const char *name, int nargs, Oid *argtypes)
 }
 
 /*
- * Planner support for score() and the insight wrappers: when the row is a
- * whole-row reference t of a table, view or subquery with a named row
- * type, pass it as its columns instead of a composite value, keeping every
- * column of a type a model can read:
- *   score(name, t)             -> score_columns(name, names, cols...)
- *   score(name, version, t)    -> score_columns_for(name, version, 0, names, cols...)
- *   score_churn(t, name) etc.  -> score_columns_for(name, NULL, kind, names, cols...)
- * Anything else is left as it is.
+ * The calls the planner support function rewrites: a function of a model
+ * name and a row (and maybe a version, or another argument such as a
+ * class), and the columns form it becomes, which takes (name, version,
+ * kind or the other argument, names, columns...).  score(name, t) becomes
+ * score_columns(name, names, columns...), its 0.1.0 form.
  */
-Datum
-score_support(PG_FUNCTION_ARGS)
+typedef struct Rewrite
 {
-	Node	   *rawreq = (Node *) PG_GETARG_POINTER(0);
-	SupportRequestSimplify *req;
-	FuncExpr   *f;
-	char	   *fname;
-	Node	   *namearg,
-			   *rowarg;
-	Node	   *versionarg = NULL;
-	int			kind = 0;
+	const char *fname;
+	int			nargs;
+	int			name_arg;
+	int			row_arg;
+	int			version_arg;	/* -1: the deployed version */
+	int			extra_arg;		/* -1: pass kind instead */
+	int			kind;
+	const char *target;
+	Oid			rettype;
+	Oid			extratype;
+} Rewrite;
+
+static const Rewrite Rewrites[] = {
+	{"score", 2, 0, 1, -1, -1, KIND_ANY, "score_columns", FLOAT8OID, InvalidOid},
+	{"score", 3, 0, 2, 1, -1, KIND_ANY, "score_columns_for", FLOAT8OID, InvalidOid},
+	{"score_churn", 2, 1, 0, -1, -1, KIND_PROPENSITY, "score_columns_for", FLOAT8OID, InvalidOid},
+	{"score_conversion", 2, 1, 0, -1, -1, KIND_PROPENSITY, "score_columns_for", FLOAT8OID, InvalidOid},
+	{"predict_ltv", 2, 1, 0, -1, -1, KIND_VALUE, "score_columns_for", FLOAT8OID, InvalidOid},
+	{"predict_class", 2, 0, 1, -1, -1, KIND_CLASS, "class_columns_for", TEXTOID, InvalidOid},
+	{"classify_engagement", 2, 1, 0, -1, -1, KIND_ENGAGEMENT, "class_columns_for", TEXTOID, InvalidOid},
+	{"predict_proba", 2, 0, 1, -1, -1, KIND_CLASS, "proba_columns_for", FLOAT8ARRAYOID, InvalidOid},
+	{"predict_proba", 3, 0, 1, -1, 2, KIND_CLASS, "class_proba_columns_for", FLOAT8OID, TEXTOID},
+};
+
+/* The rewrite of a call, or NULL */
+static const Rewrite *
+FindRewrite(const FuncExpr *f)
+{
+	char	   *fname = get_func_name(f->funcid);
+
+	if (fname == NULL)
+		return NULL;
+	for (int i = 0; i < (int) lengthof(Rewrites); i++)
+		if (strcmp(Rewrites[i].fname, fname) == 0 && Rewrites[i].nargs == list_length(f->args))
+			return &Rewrites[i];
+	return NULL;
+}
+
+/*
+ * The columns of a whole-row reference of a table, view or subquery with a
+ * named row type, as names (a text[] constant) and Vars, keeping every
+ * column of a type a model can read; false for anything else.
+ */
+static bool
+RowColumns(Node *rowarg, Node **names_const, List **cols)
+{
 	Var		   *row;
 	TupleDesc	desc;
-	List	   *cols = NIL;
 	Datum	   *names;
 	int			n = 0;
-	FuncExpr   *call;
-	Node	   *names_const;
 
-	if (!IsA(rawreq, SupportRequestSimplify))
-		PG_RETURN_POINTER(NULL);
-	req = (SupportRequestSimplify *) rawreq;
-	f = req->fcall;
-	fname = get_func_name(f->funcid);
-	if (fname == NULL)
-		PG_RETURN_POINTER(NULL);
-	if (strcmp(fname, "score") == 0 && list_length(f->args) == 2)
-	{
-		namearg = linitial(f->args);
-		rowarg = lsecond(f->args);
-	}
-	else if (strcmp(fname, "score") == 0 && list_length(f->args) == 3)
-	{
-		namearg = linitial(f->args);
-		versionarg = lsecond(f->args);
-		rowarg = lthird(f->args);
-	}
-	else if (list_length(f->args) == 2 &&
-			 (strcmp(fname, "score_churn") == 0 || strcmp(fname, "score_conversion") == 0 ||
-			  strcmp(fname, "predict_ltv") == 0))
-	{
-		rowarg = linitial(f->args);
-		namearg = lsecond(f->args);
-		kind = strcmp(fname, "predict_ltv") == 0 ? KIND_VALUE : KIND_PROPENSITY;
-	}
-	else
-		PG_RETURN_POINTER(NULL);
+	*cols = NIL;
 	if (!IsA(rowarg, Var))
-		PG_RETURN_POINTER(NULL);
+		return false;
 	row = (Var *) rowarg;
 	if (row->varattno != 0 || row->vartype == RECORDOID || !type_is_rowtype(row->vartype))
-		PG_RETURN_POINTER(NULL);
+		return false;
 	desc = lookup_rowtype_tupdesc_noerror(row->vartype, -1, true);
 	if (desc == NULL)
-		PG_RETURN_POINTER(NULL);
+		return false;
 	names = palloc(sizeof(Datum) * Max(desc->natts, 1));
 	for (int i = 0; i < desc->natts; i++)
 	{
@@ -579,35 +777,64 @@ score_support(PG_FUNCTION_ARGS)
 		if (att->attisdropped || FeatureConvForType(att->atttypid) == CONV_NONE)
 			continue;
 		names[n++] = CStringGetTextDatum(NameStr(att->attname));
-		cols = lappend(cols, makeVar(row->varno, att->attnum, att->atttypid, att->atttypmod,
-									 att->attcollation, row->varlevelsup));
+		*cols = lappend(*cols, makeVar(row->varno, att->attnum, att->atttypid, att->atttypmod,
+									   att->attcollation, row->varlevelsup));
 	}
 	ReleaseTupleDesc(desc);
 	if (n == 0 || n > FUNC_MAX_ARGS - 4)
+		return false;
+	*names_const = (Node *) makeConst(TEXTARRAYOID, -1, InvalidOid, -1,
+									  PointerGetDatum(construct_array(names, n, TEXTOID, -1, false,
+																	  TYPALIGN_INT)),
+									  false, false);
+	return true;
+}
+
+/*
+ * Planner support for score(), the insight wrappers and the class outputs:
+ * when the row is a whole-row reference t of a table, view or subquery
+ * with a named row type, pass it as its columns instead of a composite
+ * value (see Rewrites).  Anything else is left as it is.
+ */
+Datum
+score_support(PG_FUNCTION_ARGS)
+{
+	Node	   *rawreq = (Node *) PG_GETARG_POINTER(0);
+	FuncExpr   *f;
+	const Rewrite *rw;
+	Node	   *names_const;
+	List	   *cols;
+	List	   *args;
+	FuncExpr   *call;
+
+	if (!IsA(rawreq, SupportRequestSimplify))
 		PG_RETURN_POINTER(NULL);
-	names_const = (Node *) makeConst(TEXTARRAYOID, -1, InvalidOid, -1,
-									 PointerGetDatum(construct_array(names, n, TEXTOID, -1, false,
-																	 TYPALIGN_INT)),
-									 false, false);
-	if (versionarg == NULL && kind == 0)
+	f = ((SupportRequestSimplify *) rawreq)->fcall;
+	rw = FindRewrite(f);
+	if (rw == NULL || !RowColumns(list_nth(f->args, rw->row_arg), &names_const, &cols))
+		PG_RETURN_POINTER(NULL);
+	if (strcmp(rw->target, "score_columns") == 0)
 	{
 		Oid			argtypes[3] = {TEXTOID, TEXTARRAYOID, ANYOID};
 
-		call = makeFuncExpr(ProfFunctionOid("score_columns", 3, argtypes), FLOAT8OID,
-							list_concat(list_make2(namearg, names_const), cols), InvalidOid,
-							f->inputcollid, COERCE_EXPLICIT_CALL);
+		call = makeFuncExpr(ProfFunctionOid(rw->target, 3, argtypes), rw->rettype,
+							list_concat(list_make2(list_nth(f->args, rw->name_arg), names_const), cols),
+							InvalidOid, f->inputcollid, COERCE_EXPLICIT_CALL);
 	}
 	else
 	{
 		Oid			argtypes[5] = {TEXTOID, INT4OID, INT4OID, TEXTARRAYOID, ANYOID};
-		Node	   *v = versionarg ? versionarg :
+		Node	   *v = rw->version_arg >= 0 ? list_nth(f->args, rw->version_arg) :
 			(Node *) makeConst(INT4OID, -1, InvalidOid, 4, (Datum) 0, true, true);
-		Node	   *k = (Node *) makeConst(INT4OID, -1, InvalidOid, 4, Int32GetDatum(kind),
-										   false, true);
+		Node	   *k = rw->extra_arg >= 0 ? list_nth(f->args, rw->extra_arg) :
+			(Node *) makeConst(INT4OID, -1, InvalidOid, 4, Int32GetDatum(rw->kind), false, true);
 
-		call = makeFuncExpr(ProfFunctionOid("score_columns_for", 5, argtypes), FLOAT8OID,
-							list_concat(list_make4(namearg, v, k, names_const), cols), InvalidOid,
-							f->inputcollid, COERCE_EXPLICIT_CALL);
+		if (rw->extra_arg >= 0)
+			argtypes[2] = rw->extratype;
+		args = list_make4(list_nth(f->args, rw->name_arg), v, k, names_const);
+		call = makeFuncExpr(ProfFunctionOid(rw->target, 5, argtypes), rw->rettype,
+							list_concat(args, cols), InvalidOid, f->inputcollid,
+							COERCE_EXPLICIT_CALL);
 	}
 	call->location = f->location;
 	PG_RETURN_POINTER(call);

@@ -133,7 +133,7 @@ StatsCreateForSpec(bytea *specbytes, MemoryContext aggcxt)
 	LinearStats *s;
 
 	BYTES_READER(&buf, specbytes);
-	spec = FeatureSpecRead(&buf, FEATURE_SPEC_FORMAT);
+	spec = FeatureSpecRead(&buf, FEATURE_SPEC_FORMAT, true);
 	s = StatsCreate(spec->nslots, spec->nnumeric, SampleCapacity(spec->nslots));
 	s->spec = spec;
 	FeatureReaderInit(&s->reader, aggcxt);
@@ -508,7 +508,7 @@ LogisticStepCreate(FunctionCallInfo fcinfo, MemoryContext aggcxt)
 	int			w;
 
 	BYTES_READER(&buf, specbytes);
-	spec = FeatureSpecRead(&buf, FEATURE_SPEC_FORMAT);
+	spec = FeatureSpecRead(&buf, FEATURE_SPEC_FORMAT, true);
 	w = spec->nslots + 1;
 	if (ARR_NDIM(arr) != 1 || ARR_HASNULL(arr) || ARR_ELEMTYPE(arr) != FLOAT8OID ||
 		ARR_DIMS(arr)[0] != 2 + 3 * w)

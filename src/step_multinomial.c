@@ -122,7 +122,7 @@ StepCreate(FunctionCallInfo fcinfo, MemoryContext aggcxt)
 	char	  **labels = StepClasses(PG_GETARG_ARRAYTYPE_P(3), &nk);
 
 	BYTES_READER(&buf, PG_GETARG_BYTEA_PP(1));
-	spec = FeatureSpecRead(&buf, FEATURE_SPEC_FORMAT);
+	spec = FeatureSpecRead(&buf, FEATURE_SPEC_FORMAT, true);
 	if (spec->target == NULL)
 		BadArguments("the spec has no target");
 	spec->nclasses = nk;

@@ -39,6 +39,7 @@ typedef struct LogisticTrainOptions
 	Jsonb	   *class_weight;	/* class_weight object, or NULL */
 	int			max_iter;
 	double		tol;
+	double		threshold;		/* predict_class: the positive class from this probability */
 } LogisticTrainOptions;
 
 #define LOGISTIC_OPTIONS(job) ((LogisticTrainOptions *) (job)->algopts)
@@ -53,6 +54,7 @@ LogisticOptionsNew(const AlgorithmOps *ops)
 	o->l2 = 0.0;
 	o->max_iter = 50;
 	o->tol = 1e-8;
+	o->threshold = 0.5;
 	return o;
 }
 
@@ -72,6 +74,12 @@ LogisticOption(void *opts, const char *key, JsonbValue *v)
 		o->max_iter = OptionInteger(key, v, 1, 10000);
 	else if (strcmp(key, "tol") == 0)
 		o->tol = OptionTolerance(key, v);
+	else if (strcmp(key, "threshold") == 0)
+	{
+		o->threshold = OptionNumber(key, v, "a probability above 0 and below 1");
+		if (!(o->threshold > 0 && o->threshold < 1))
+			OptionError(key, "a probability above 0 and below 1");
+	}
 	else
 		return false;
 	return true;
@@ -83,9 +91,10 @@ LogisticOptionsJson(StringInfo out, const void *opts)
 {
 	const LogisticTrainOptions *o = (const LogisticTrainOptions *) opts;
 
-	appendStringInfo(out, "%s\"l2\": %s, \"max_iter\": %d, \"tol\": %s, \"class_weight\": ",
+	appendStringInfo(out, "%s\"l2\": %s, \"max_iter\": %d, \"tol\": %s, \"threshold\": %s, "
+					 "\"class_weight\": ",
 					 out->data[out->len - 1] == '{' ? "" : ", ", float8out_internal(o->l2),
-					 o->max_iter, float8out_internal(o->tol));
+					 o->max_iter, float8out_internal(o->tol), float8out_internal(o->threshold));
 	if (o->balanced)
 		appendStringInfoString(out, "\"balanced\"");
 	else if (o->class_weight)
@@ -179,6 +188,38 @@ NegativeLabel(const TrainJob *job)
 }
 
 /*
+ * The class labels, negative then positive, as predict_class gives them:
+ * "false"/"true" for a boolean target, "0"/"1" for a number, the values
+ * for text (the negative one NULL when the data has none: the fit then
+ * refuses one class only).
+ */
+static void
+ClassLabels(TrainJob *job)
+{
+	char	  **classes = palloc(sizeof(char *) * 2);
+
+	if (job->spec->positive)
+	{
+		classes[1] = job->spec->positive;
+		classes[0] = NegativeLabel(job);
+	}
+	else if (FeatureConvForType(get_atttype(job->src.relid,
+											get_attnum(job->src.relid, job->spec->target))) == CONV_BOOL)
+	{
+		classes[1] = "true";
+		classes[0] = "false";
+	}
+	else
+	{
+		classes[1] = "1";
+		classes[0] = "0";
+	}
+	job->model.nclasses = 2;
+	job->model.classes = classes;
+	job->model.threshold = LOGISTIC_OPTIONS(job)->threshold;
+}
+
+/*
  * Case weights of label 0 and label 1: 1 each, "balanced" (n / (2 n_c),
  * as scikit-learn), or an object naming classes: "true"/"false" for a
  * boolean target, "1"/"0" for a number, the values for text.
@@ -186,8 +227,8 @@ NegativeLabel(const TrainJob *job)
 static void
 ClassWeights(const TrainJob *job, double n, double positives, double *cw)
 {
-	char	   *pos_name,
-			   *neg_name,
+	char	   *pos_name = job->model.classes[1],
+			   *neg_name = job->model.classes[0],
 			   *classes;
 	char	   *names[2];
 
@@ -200,22 +241,6 @@ ClassWeights(const TrainJob *job, double n, double positives, double *cw)
 	}
 	if (LOGISTIC_OPTIONS(job)->class_weight == NULL)
 		return;
-	if (job->spec->positive)
-	{
-		pos_name = job->spec->positive;
-		neg_name = NegativeLabel(job);
-	}
-	else if (FeatureConvForType(get_atttype(job->src.relid,
-											get_attnum(job->src.relid, job->spec->target))) == CONV_BOOL)
-	{
-		pos_name = "true";
-		neg_name = "false";
-	}
-	else
-	{
-		pos_name = "1";
-		neg_name = "0";
-	}
 	classes = psprintf("\"%s\" and \"%s\"", pos_name, neg_name ? neg_name : "?");
 	names[0] = neg_name;
 	names[1] = pos_name;
@@ -658,6 +683,7 @@ TrainLogistic(TrainJob *job)
 	LoadedData	data;
 
 	job->model.body = palloc0(sizeof(GlmModel));
+	ClassLabels(job);
 	lo.l2 = LOGISTIC_OPTIONS(job)->l2;
 	lo.max_iter = LOGISTIC_OPTIONS(job)->max_iter;
 	lo.tol = LOGISTIC_OPTIONS(job)->tol;
