@@ -18,8 +18,9 @@
  * its model matrix.  Newton stops on R's deviance criterion, |dev -
  * dev_old| / (|dev| + 0.1) < tol, L-BFGS when no gradient component of
  * the objective exceeds tol per training row (weighted).  Standardized
- * coefficients beyond 30 (separated classes) stop either with finite
- * values.
+ * coefficients beyond 30, or a fit whose objective no longer changes while
+ * its next step is still large (separated classes), stop either with
+ * finite values.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -35,6 +36,7 @@
 #include "profenrich.h"
 
 #define SEPARATION_LIMIT 30.0
+#define SEPARATION_STEP 1e-2
 #define MAX_HALVINGS 30
 #define MAX_LINE_STEPS 40
 #define ALIAS_TOL 1e-9
@@ -690,6 +692,30 @@ LargestSlope(const MultinomialState *st)
 	return largest;
 }
 
+/*
+ * The objective no longer changes: converged, unless the next step still
+ * moves a slope by SEPARATION_STEP or more.  Near a maximum Newton's steps
+ * shrink quadratically; along a direction that separates the classes the
+ * likelihood flattens out exponentially while the steps keep their size
+ * (about 1 / the margin), so the coefficients would grow without bound.
+ */
+static void
+Finish(MultinomialState *st)
+{
+	double		largest = 0.0;
+	double		scale = st->newton ? 1.0 : st->alpha;
+
+	for (int i = 0; i < st->nparams; i++)
+		if (i % st->width != 0)
+			largest = Max(largest, fabs(scale * st->step[i]));
+	if (largest >= SEPARATION_STEP)
+		st->separated = true;
+	else
+		st->converged = true;
+	/* the fit ends at theta: no proposal is pending */
+	memcpy(st->next, st->theta, sizeof(double) * st->nparams);
+}
+
 /* One Newton step on the sums at next; see MultinomialStep */
 static bool
 NewtonStep(MultinomialState *st, const MultinomialSums *at_next, const MultinomialOptions *opts,
@@ -720,19 +746,19 @@ NewtonStep(MultinomialState *st, const MultinomialSums *at_next, const Multinomi
 		Accept(st, at_next, obj);
 	st->iterations++;
 	st->halvings = 0;
-	if (change < opts->tol)
-	{
-		st->converged = true;
-		return true;
-	}
 	if (LargestSlope(st) > SEPARATION_LIMIT || !isfinite(obj))
 	{
 		st->separated = true;
 		return true;
 	}
+	ProposeNewton(st, opts->l2);
+	if (change < opts->tol)
+	{
+		Finish(st);
+		return true;
+	}
 	if (st->iterations >= opts->max_iter)
 		return true;
-	ProposeNewton(st, opts->l2);
 	return false;
 }
 
@@ -885,19 +911,19 @@ LbfgsStep(MultinomialState *st, const MultinomialSums *at_next, const Multinomia
 	st->iterations++;
 	for (int i = 0; i < st->nparams; i++)
 		gmax = Max(gmax, fabs(st->gobj[i]));
-	if (gmax <= opts->tol * Max(st->sums.weight, 1.0))
-	{
-		st->converged = true;
-		return true;
-	}
 	if (LargestSlope(st) > SEPARATION_LIMIT)
 	{
 		st->separated = true;
 		return true;
 	}
+	LbfgsPropose(st);
+	if (gmax <= opts->tol * Max(st->sums.weight, 1.0))
+	{
+		Finish(st);
+		return true;
+	}
 	if (st->iterations >= opts->max_iter)
 		return true;
-	LbfgsPropose(st);
 	return false;
 }
 

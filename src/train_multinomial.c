@@ -209,7 +209,7 @@ MultinomialTarget(TrainJob *job, FeatureKind kind)
 						spec->target, format_type_be(TupleDescAttr(job->src.tupdesc, att - 1)->atttypid)),
 				 errhint("Use a text, enum, boolean or integer target; cast a numeric one to integer or text in a view.")));
 	sql = psprintf("SELECT v::pg_catalog.text FROM (SELECT DISTINCT %s AS v FROM %s WHERE %s IS NOT NULL) AS d "
-				   "ORDER BY v LIMIT %d", value, job->src.qualname, col, MODEL_MAX_CLASSES + 1);
+				   "ORDER BY d.v LIMIT %d", value, job->src.qualname, col, MODEL_MAX_CLASSES + 1);
 	TrainQuery(sql, 0, NULL, NULL, 0);
 	n = (int64) SPI_processed;
 	labels = palloc(sizeof(char *) * Max(n, 1));

@@ -17,6 +17,7 @@ import os
 import sys
 
 import numpy as np
+from scipy.stats import norm
 from sklearn.metrics import (accuracy_score, confusion_matrix, f1_score, log_loss,
                              precision_recall_fscore_support, roc_auc_score)
 
@@ -87,8 +88,11 @@ def check(prefix, theta, hess, loglik, colnames, classes, r, aliased_ok=False):
         for j in range(p):
             b = theta[k, j]
             se = math.sqrt(cov[k * p + j, k * p + j])
+            z = b / se
             kv(f"{prefix}.newton.{classes[k + 1]}.{colnames[j]}.coef", f17(b))
             kv(f"{prefix}.newton.{classes[k + 1]}.{colnames[j]}.se", f17(se))
+            kv(f"{prefix}.newton.{classes[k + 1]}.{colnames[j]}.z", f17(z))
+            kv(f"{prefix}.newton.{classes[k + 1]}.{colnames[j]}.p", f17(float(2 * norm.sf(abs(z)))))
             for what, v in (("coef", b), ("se", se)):
                 key = f"{prefix}.{classes[k + 1]}.{colnames[j]}.{what}"
                 if key in r:
