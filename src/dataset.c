@@ -23,6 +23,7 @@
 #include "utils/memutils.h"
 
 #include "dataset.h"
+#include "model.h"
 
 typedef struct Loader
 {
@@ -227,6 +228,33 @@ LoaderDestroy(DestReceiver *self)
 }
 
 /*
+ * The classes the reader learned, in model order, and every loaded row's
+ * class renumbered from order of appearance to that order (rows of values
+ * past the limit, -1, stay: the trainer refuses such a target)
+ */
+static void
+LearnedClasses(FeatureReader *r, LoadedData *out)
+{
+	int			order[MODEL_MAX_CLASSES + 1];
+	char	  **seen;
+	int			n = FeatureLearnedClasses(r, &seen, order, &out->more_classes);
+
+	out->nclasses = n;
+	out->classes = palloc(sizeof(char *) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		out->classes[order[i]] = seen[i];
+	for (int k = 0; k < 2; k++)
+		for (int c = 0; c < out->split[k].nchunks; c++)
+		{
+			DataChunk  *ch = &out->split[k].chunks[c];
+
+			for (int i = 0; i < ch->rows; i++)
+				if (ch->y[i] >= 0)
+					ch->y[i] = order[(int) ch->y[i]];
+		}
+}
+
+/*
  * Run sql (which must select the spec's target, key and feature columns)
  * and load its rows.  out->fits is false when the encoded rows would
  * exceed budget bytes; the split counts are complete either way.
@@ -282,6 +310,8 @@ DatasetLoad(const FeatureSpec *spec, const char *sql, int nargs, Oid *types, Dat
 	if (rc < 0)		/* with a DestReceiver, SPI reports a SELECT as a utility */
 		elog(ERROR, "loading query failed (%s): %s", SPI_result_code_string(rc), sql);
 	MemoryContextDelete(l.rowcxt);
+	if (spec->learn_classes && l.reader.bound)
+		LearnedClasses(&l.reader, out);
 }
 
 /*

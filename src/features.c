@@ -21,6 +21,7 @@
 #include "utils/float.h"
 #include "utils/json.h"
 #include "utils/fmgrprotos.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/array.h"
 #include "utils/typcache.h"
@@ -473,6 +474,19 @@ BindKey(FeatureReader *r, const FeatureSpec *spec, const char **names, const Oid
 	r->key_pos = pos;
 }
 
+/* A learning reader's classes (see LearnClass) */
+#define LEARN_MAX 101
+#define LEARN_SLOTS 512
+
+typedef struct ClassLearner
+{
+	int			n;
+	bool		more;			/* a value beyond LEARN_MAX was seen */
+	char	   *labels[LEARN_MAX];
+	int64		keys[LEARN_MAX];	/* integer, boolean and enum targets */
+	int16		slot[LEARN_SLOTS];	/* class + 1, 0 for empty */
+} ClassLearner;
+
 /* Whether a column read this way can hold class labels: text, enum, boolean, integer */
 bool
 FeatureClassConv(FeatureConv conv)
@@ -524,6 +538,19 @@ BindClasses(FeatureReader *r, const FeatureSpec *spec, Oid type)
 				 errmsg("target column \"%s\" has type %s, which cannot hold the model's classes",
 						spec->target, format_type_be(type)),
 				 errhint("Pass rows whose target column is text, an enum, boolean or an integer.")));
+	if (r->target_conv == CONV_ENUM)
+	{
+		Oid			outfn;
+		bool		isvarlena;
+
+		getTypeOutputInfo(type, &outfn, &isvarlena);
+		fmgr_info_cxt(outfn, &r->target_outfn, r->mcxt);
+	}
+	if (spec->learn_classes)
+	{
+		r->learner = MemoryContextAllocZero(r->mcxt, sizeof(ClassLearner));
+		return;
+	}
 	r->class_sorted = palloc(sizeof(int) * k);
 	for (int i = 0; i < k; i++)
 		r->class_sorted[i] = i;
@@ -559,14 +586,6 @@ BindClasses(FeatureReader *r, const FeatureSpec *spec, Oid type)
 	r->class_oids = palloc(sizeof(Oid) * k);
 	r->class_oid_index = palloc(sizeof(int) * k);
 	r->nclass_oids = 0;
-	if (r->target_conv == CONV_ENUM)
-	{
-		Oid			outfn;
-		bool		isvarlena;
-
-		getTypeOutputInfo(type, &outfn, &isvarlena);
-		fmgr_info_cxt(outfn, &r->target_outfn, r->mcxt);
-	}
 }
 
 /* A class target's value that is none of the model's classes */
@@ -652,12 +671,160 @@ ClassOfEnum(FeatureReader *r, const FeatureSpec *spec, Datum d)
 }
 
 /*
+ * Learning the classes while training reads the rows: each new value of
+ * the target gets the next index, in order of appearance, found again by
+ * an open-addressing hash of its key (the bytes of a text value, an
+ * integer's value, an enum's OID); FeatureLearnedClasses then gives the
+ * labels and their model order, by which the caller renumbers the rows.
+ * Past MODEL_MAX_CLASSES + 1 values the learner only notes that there are
+ * more (their rows read as -1: the caller refuses the target).  (The
+ * learner's shape is defined above, with the binding.)
+ */
+
+/* The label of a new value: its text, as value::text gives it */
+static char *
+LearnedLabel(FeatureReader *r, Datum d, const char *s, int len)
+{
+	char		buf[32];
+
+	switch (r->target_conv)
+	{
+		case CONV_INT2:
+		case CONV_INT4:
+		case CONV_INT8:
+			snprintf(buf, sizeof(buf), INT64_FORMAT,
+					 r->target_conv == CONV_INT2 ? (int64) DatumGetInt16(d) :
+					 r->target_conv == CONV_INT4 ? (int64) DatumGetInt32(d) : DatumGetInt64(d));
+			return MemoryContextStrdup(r->mcxt, buf);
+		case CONV_BOOL:
+			return MemoryContextStrdup(r->mcxt, DatumGetBool(d) ? "true" : "false");
+		case CONV_ENUM:
+			return MemoryContextStrdup(r->mcxt, OutputFunctionCall(&r->target_outfn, d));
+		default:
+			{
+				char	   *t = MemoryContextAlloc(r->mcxt, len + 1);
+
+				memcpy(t, s, len);
+				t[len] = '\0';
+				return t;
+			}
+	}
+}
+
+/* The class of a value while learning: its index, a new one, or -1 past the limit */
+static int
+LearnClass(FeatureReader *r, Datum d)
+{
+	ClassLearner *l = r->learner;
+	bool		text = FeatureKindForConv(r->target_conv) == FEATURE_CATEGORICAL &&
+		r->target_conv != CONV_ENUM;
+	const char *s = NULL;
+	int			len = 0;
+	int64		key = 0;
+	uint32		h;
+
+	if (text)
+	{
+		s = CategoryText(d, r->target_conv, NULL, &len);
+		h = hash_bytes((const unsigned char *) s, len);
+	}
+	else
+	{
+		key = r->target_conv == CONV_INT2 ? (int64) DatumGetInt16(d) :
+			r->target_conv == CONV_INT4 ? (int64) DatumGetInt32(d) :
+			r->target_conv == CONV_BOOL ? (int64) DatumGetBool(d) :
+			r->target_conv == CONV_ENUM ? (int64) DatumGetObjectId(d) : DatumGetInt64(d);
+		h = hash_bytes_uint32_extended((uint32) key ^ (uint32) (key >> 32), 0);
+	}
+	for (uint32 i = h % LEARN_SLOTS;; i = (i + 1) % LEARN_SLOTS)
+	{
+		int			k = l->slot[i] - 1;
+
+		if (k < 0)
+			break;
+		if (text ? (strncmp(l->labels[k], s, len) == 0 && l->labels[k][len] == '\0') :
+			l->keys[k] == key)
+			return k;
+	}
+	if (l->n == LEARN_MAX)
+	{
+		l->more = true;
+		return -1;
+	}
+	l->labels[l->n] = LearnedLabel(r, d, s, len);
+	l->keys[l->n] = key;
+	for (uint32 i = h % LEARN_SLOTS;; i = (i + 1) % LEARN_SLOTS)
+		if (l->slot[i] == 0)
+		{
+			l->slot[i] = (int16) (l->n + 1);
+			break;
+		}
+	return l->n++;
+}
+
+/* Learned classes in model order: text by bytes, integers by value, enums as declared */
+static FeatureReader *SortReader;
+static FmgrInfo SortEnumCmp;
+
+static int
+LearnedOrder(const void *a, const void *b)
+{
+	const ClassLearner *l = SortReader->learner;
+	int			x = *(const int *) a,
+				y = *(const int *) b;
+
+	switch (SortReader->target_conv)
+	{
+		case CONV_INT2:
+		case CONV_INT4:
+		case CONV_INT8:
+		case CONV_BOOL:
+			return l->keys[x] < l->keys[y] ? -1 : l->keys[x] > l->keys[y] ? 1 : 0;
+		case CONV_ENUM:
+			return DatumGetInt32(FunctionCall2(&SortEnumCmp, ObjectIdGetDatum((Oid) l->keys[x]),
+											   ObjectIdGetDatum((Oid) l->keys[y])));
+		default:
+			return strcmp(l->labels[x], l->labels[y]);
+	}
+}
+
+/*
+ * The classes a learning reader has seen: their number (at most
+ * MODEL_MAX_CLASSES + 1), *labels in order of appearance, and order[i] the
+ * position in model order of the i-th seen; *more when still others were
+ * seen.
+ */
+int
+FeatureLearnedClasses(FeatureReader *r, char ***labels, int *order, bool *more)
+{
+	ClassLearner *l = r->learner;
+	int			byrank[LEARN_MAX];
+
+	*more = l != NULL && l->more;
+	if (l == NULL || l->n == 0)
+		return 0;
+	for (int i = 0; i < l->n; i++)
+		byrank[i] = i;
+	if (r->target_conv == CONV_ENUM)
+		fmgr_info(F_ENUM_CMP, &SortEnumCmp);
+	SortReader = r;
+	qsort(byrank, l->n, sizeof(int), LearnedOrder);
+	SortReader = NULL;
+	for (int rank = 0; rank < l->n; rank++)
+		order[byrank[rank]] = rank;
+	*labels = l->labels;
+	return l->n;
+}
+
+/*
  * The class index of a class target's value (not NULL): a value that is
  * none of the model's classes is an error.
  */
 int
 FeatureReadClass(FeatureReader *r, const FeatureSpec *spec, Datum d)
 {
+	if (r->learner)
+		return LearnClass(r, d);
 	switch (r->target_conv)
 	{
 		case CONV_INT2:
@@ -725,7 +892,7 @@ BindNames(FeatureReader *r, const FeatureSpec *spec, const char **names, const O
 					 errmsg("row has no target column \"%s\"", spec->target),
 					 errhint("Pass rows that hold the model's target column.")));
 		r->target_conv = FeatureConvForType(types[r->target_pos]);
-		if (spec->nclasses > 0)
+		if (spec->nclasses > 0 || spec->learn_classes)
 			BindClasses(r, spec, types[r->target_pos]);
 		else if (spec->binary && spec->positive != NULL &&
 			FeatureKindForConv(r->target_conv) == FEATURE_CATEGORICAL)

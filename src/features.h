@@ -93,6 +93,7 @@ typedef struct FeatureSpec
 	 */
 	int			nclasses;
 	char	  **classes;
+	bool		learn_classes;	/* training: the reader learns the labels (FeatureLearnedClasses) */
 	char	   *key;			/* split column; NULL hashes the row's values */
 	double		test_fraction;
 	uint64		seed;
@@ -128,6 +129,7 @@ typedef struct FeatureReader
 	Oid		   *class_oids;		/* enum targets: values seen, and their classes */
 	int		   *class_oid_index;
 	int			nclass_oids;
+	struct ClassLearner *learner;	/* spec->learn_classes: the labels seen so far */
 	int			key_pos;		/* -1 when not read */
 	Oid			key_type;		/* int4 and int8 keys are hashed inline */
 	FmgrInfo	key_hash;
@@ -171,6 +173,7 @@ extern double FeatureDatumToDoubleSlow(Datum d, FeatureConv conv);
 extern double FeatureBinaryTarget(FeatureReader *r, const FeatureSpec *spec, Datum d);
 extern int	FeatureReadClass(FeatureReader *r, const FeatureSpec *spec, Datum d);
 extern bool FeatureClassConv(FeatureConv conv);
+extern int	FeatureLearnedClasses(FeatureReader *r, char ***labels, int *order, bool *more);
 extern uint64 FeatureRowHash(FeatureReader *r, const FeatureSpec *spec,
 							 const double *x, int n);
 extern uint32 FeatureTestThreshold(const FeatureSpec *spec);
@@ -230,7 +233,7 @@ FeatureReadTarget(FeatureReader *r, const FeatureSpec *spec, double *value)
 
 	if (v->isnull)
 		return false;
-	if (spec->nclasses > 0)
+	if (spec->nclasses > 0 || spec->learn_classes)
 	{
 		*value = (double) FeatureReadClass(r, spec, v->value);
 		return true;

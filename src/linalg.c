@@ -103,69 +103,6 @@ LinalgGramAddUpper(int n, int k, const double *c, int ldc, double *h, int ldh)
 		}
 }
 
-/*
- * h (n x n, full, row stride ldh) += alpha A'B for blocks A and B of k rows
- * and n columns stored column by column (column j at a + j * ld, b + j *
- * ld), padded as for LinalgGramAddUpper: k a multiple of 4, zero columns
- * up to the next multiple of 3 of n.  The same 3 x 3 tiles as the Gram
- * kernel, over every pair of tiles: the off-diagonal blocks of the
- * multinomial Hessian.
- */
-KERNEL_CLONES void
-LinalgCrossAdd(int n, int k, const double *a, const double *b, int ld, double alpha, double *h,
-			   int ldh)
-{
-	int			pn = (n + 2) / 3 * 3;
-
-	for (int ta = 0; ta < pn; ta += 3)
-		for (int tb = 0; tb < pn; tb += 3)
-		{
-			const double *a0 = a + (size_t) ta * ld,
-					   *a1 = a0 + ld,
-					   *a2 = a1 + ld;
-			const double *b0 = b + (size_t) tb * ld,
-					   *b1 = b0 + ld,
-					   *b2 = b1 + ld;
-			Vec4		s00 = {0}, s01 = {0}, s02 = {0},
-						s10 = {0}, s11 = {0}, s12 = {0},
-						s20 = {0}, s21 = {0}, s22 = {0};
-			double		t[3][3];
-
-			for (int i = 0; i < k; i += 4)
-			{
-				Vec4		x0 = VEC_LOAD(a0 + i),
-							x1 = VEC_LOAD(a1 + i),
-							x2 = VEC_LOAD(a2 + i);
-				Vec4		y0 = VEC_LOAD(b0 + i),
-							y1 = VEC_LOAD(b1 + i),
-							y2 = VEC_LOAD(b2 + i);
-
-				s00 += x0 * y0;
-				s01 += x0 * y1;
-				s02 += x0 * y2;
-				s10 += x1 * y0;
-				s11 += x1 * y1;
-				s12 += x1 * y2;
-				s20 += x2 * y0;
-				s21 += x2 * y1;
-				s22 += x2 * y2;
-			}
-			t[0][0] = VEC_SUM(s00);
-			t[0][1] = VEC_SUM(s01);
-			t[0][2] = VEC_SUM(s02);
-			t[1][0] = VEC_SUM(s10);
-			t[1][1] = VEC_SUM(s11);
-			t[1][2] = VEC_SUM(s12);
-			t[2][0] = VEC_SUM(s20);
-			t[2][1] = VEC_SUM(s21);
-			t[2][2] = VEC_SUM(s22);
-			for (int i = 0; i < 3; i++)
-				for (int j = 0; j < 3; j++)
-					if (ta + i < n && tb + j < n)
-						h[(size_t) (ta + i) * ldh + tb + j] += alpha * t[i][j];
-		}
-}
-
 /* c (n x n, upper) += a' a for a of k rows and n columns */
 void
 LinalgSyrkAddUpper(int n, int k, const double *a, int lda, double *c, int ldc)

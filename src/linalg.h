@@ -9,8 +9,6 @@
 
 extern void LinalgSetThreads(int nthreads);
 extern void LinalgGramAddUpper(int n, int k, const double *c, int ldc, double *h, int ldh);
-extern void LinalgCrossAdd(int n, int k, const double *a, const double *b, int ld, double alpha,
-						   double *h, int ldh);
 extern void LinalgSyrkAddUpper(int n, int k, const double *a, int lda, double *c, int ldc);
 extern void LinalgMatVec(int rows, int cols, const double *a, const double *x, double *y);
 extern void LinalgMatTVecAdd(int rows, int cols, const double *a, const double *x, double *y);

@@ -8,10 +8,11 @@
  * A pass over the training rows at proposed coefficients gives the
  * log-likelihood, its gradient and, for Newton, the Hessian: with p the
  * row's probabilities of the K - 1 non-reference classes, its block (k, l)
- * is sum_i c_i (p_k [k = l] - p_k p_l) x_i x_i'.  The diagonal blocks are
- * Gram matrices of the rows scaled by sqrt(c p_k (1 - p_k)), the others
- * minus cross products of the rows scaled by sqrt(c) p_k and sqrt(c) p_l,
- * both by the tiled kernels of linalg.c.
+ * is sum_i c_i (p_k [k = l] - p_k p_l) x_i x_i', symmetric: the diagonal
+ * blocks are Gram matrices of the rows scaled by sqrt(c p_k (1 - p_k)),
+ * the others minus Gram matrices of the rows scaled by sqrt(c p_k p_l),
+ * all by the tiled kernel of linalg.c.  The exponentials and logarithms
+ * of a block of rows go four at a time through glibc's vector functions.
  *
  * Slots collinear with earlier ones are aliased (fixed at 0 in every
  * class) from the Gram matrix X'X of the first pass, as R's glm() does on
@@ -218,91 +219,149 @@ PaddedWidth(int w)
 	return (w + 2) / 3 * 3;
 }
 
-/* Room MultinomialAccumulate needs in scratch for a block of rows */
-Size
-MultinomialScratchSize(int nclasses, int width, int rows)
+/* Rows of a block padded to a multiple of 4 for the tiled kernels */
+static inline int
+PaddedRows(int rows)
 {
-	return sizeof(double) * 2 * (Size) (nclasses - 1) * PaddedWidth(width) * ((rows + 3) / 4 * 4);
+	return (rows + 3) / 4 * 4;
 }
 
 /*
- * The per-row sweep of a block: each row's links, probabilities and
- * log-likelihood, its gradient terms, and (with the Hessian) its scaled
- * copies, written column by column into scratch (D_k, then V_k, each
- * padded width x ld).  Returns the weighted and raw log-likelihood.
+ * Room MultinomialAccumulate needs in scratch for a block of rows: the
+ * block's links and probabilities (rows x K, twice), row terms, the block
+ * column by column and one scaled copy of it (padded width x padded rows)
  */
-ROW_LOOP_CLONES static void
-SweepRows(MultinomialSums *s, const double *theta, const double *x, const double *y, int rows,
-		  const double *cw, double *scratch, int ld, double *probs, double *ll)
+Size
+MultinomialScratchSize(int nclasses, int width, int rows)
 {
-	int			nk = s->nclasses,
-				m = nk - 1,
-				w = s->width;
-	size_t		msize = (size_t) PaddedWidth(w) * ld;
-	double		loglik = 0.0,
-				loglik_raw = 0.0,
-				weight = 0.0;
-	double		eta[MODEL_MAX_CLASSES],
-				p[MODEL_MAX_CLASSES];
+	Size		ld = PaddedRows(rows);
 
+	return sizeof(double) * ((Size) 2 * rows * nclasses + 2 * ld +
+							 (Size) 2 * PaddedWidth(width) * ld);
+}
+
+/*
+ * v[i] = exp(v[i]) and l[i] = log(l[i]) for n values each: with glibc's AVX2
+ * vector functions (libmvec) where the CPU has AVX2 and FMA, four at a
+ * time, else one by one.  The passes spend much of their time here.
+ */
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#pragma GCC push_options
+#pragma GCC target("avx2,fma")
+extern __m256d _ZGVdN4v_exp(__m256d x) __attribute__((target("avx2,fma")));
+extern __m256d _ZGVdN4v_log(__m256d x) __attribute__((target("avx2,fma")));
+
+/* Four at a time with libmvec's AVX2 exp (log when take_log); returns how many it did */
+__attribute__((target("avx2,fma")))
+static int
+VectorAvx2(double *v, int n, bool take_log)
+{
+	int			i = 0;
+
+	for (; i + 4 <= n; i += 4)
+	{
+		__m256d		x = _mm256_loadu_pd(&v[i]);
+
+		_mm256_storeu_pd(&v[i], take_log ? _ZGVdN4v_log(x) : _ZGVdN4v_exp(x));
+	}
+	return i;
+}
+#pragma GCC pop_options
+
+static int	HaveAvx2 = -1;
+#endif
+
+/* exp (or log) of n values in place: the vector path for multiples of four, scalar for the rest */
+static void
+VectorExpLog(double *v, int n, bool take_log)
+{
+	int			i = 0;
+
+#if defined(__x86_64__) && defined(__GNUC__)
+	if (HaveAvx2 < 0)
+		HaveAvx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+	if (HaveAvx2)
+		i = VectorAvx2(v, n, take_log);
+#endif
+	for (; i < n; i++)
+		v[i] = take_log ? log(v[i]) : exp(v[i]);
+}
+
+/* The links of a block: e[i K + k] = x_i'theta_k, 0 for the reference, less the row's largest */
+ROW_LOOP_CLONES static void
+BlockLinks(const double *theta, const double *x, int rows, int nk, int w, double *e,
+		   double *top)
+{
 	for (int i = 0; i < rows; i++)
 	{
 		const double *restrict xi = &x[(size_t) i * w];
-		int			yi = (int) y[i];
-		double		c = cw[yi],
-					mx = 0.0,
-					sum = 0.0,
-					li;
+		double	   *restrict ei = &e[(size_t) i * nk];
+		double		mx = 0.0;
 
-		eta[0] = 0.0;
-		for (int k = 1; k <= m; k++)
+		ei[0] = 0.0;
+		for (int k = 1; k < nk; k++)
 		{
 			const double *restrict t = &theta[(size_t) (k - 1) * w];
-			double		e = 0.0;
+			double		v = 0.0;
 
 			for (int j = 0; j < w; j++)
-				e += xi[j] * t[j];
-			eta[k] = e;
-			mx = Max(mx, e);
+				v += xi[j] * t[j];
+			ei[k] = v;
+			mx = Max(mx, v);
 		}
-		for (int k = 0; k <= m; k++)
-		{
-			p[k] = exp(eta[k] - mx);
-			sum += p[k];
-		}
-		li = eta[yi] - mx - log(sum);
+		for (int k = 0; k < nk; k++)
+			ei[k] -= mx;
+		top[i] = mx;
+	}
+}
+
+/*
+ * The per-row terms of a block, its links e already exponentiated (less
+ * the row's largest link): probabilities into p (rows x K), the
+ * log-likelihood (ll[0] weighted, ll[1] raw, ll[2] the weight), and the
+ * gradient.  lse holds each row's sum of e on entry, its log on the way.
+ */
+ROW_LOOP_CLONES static void
+BlockTerms(MultinomialSums *s, const double *x, const double *y, int rows, const double *cw,
+		   const double *e, const double *links, double *lse, double *p, double *ll)
+{
+	int			nk = s->nclasses,
+				w = s->width;
+	double		loglik = 0.0,
+				loglik_raw = 0.0,
+				weight = 0.0;
+
+	for (int i = 0; i < rows; i++)
+	{
+		double		sum = 0.0;
+
+		for (int k = 0; k < nk; k++)
+			sum += e[(size_t) i * nk + k];
+		lse[i] = sum;
+	}
+	VectorExpLog(lse, rows, true);
+	for (int i = 0; i < rows; i++)
+	{
+		const double *restrict xi = &x[(size_t) i * w];
+		double	   *pi = &p[(size_t) i * nk];	/* may be e itself */
+		int			yi = (int) y[i];
+		double		c = cw[yi],
+					inv = exp(-lse[i]),
+					li = links[(size_t) i * nk + yi] - lse[i];
+
 		loglik += c * li;
 		loglik_raw += li;
 		weight += c;
-		for (int k = 0; k <= m; k++)
-			p[k] /= sum;
-		if (probs)
-			memcpy(&probs[(size_t) i * nk], p, sizeof(double) * nk);
-		for (int k = 1; k <= m; k++)
+		for (int k = 0; k < nk; k++)
+			pi[k] = e[(size_t) i * nk + k] * inv;
+		for (int k = 1; k < nk; k++)
 		{
 			double	   *restrict g = &s->grad[(size_t) (k - 1) * w];
-			double		r = c * ((yi == k ? 1.0 : 0.0) - p[k]);
+			double		r = c * ((yi == k ? 1.0 : 0.0) - pi[k]);
 
 			for (int j = 0; j < w; j++)
 				g[j] += r * xi[j];
-		}
-		if (s->hessian)
-		{
-			double		sc = sqrt(c);
-
-			for (int k = 1; k <= m; k++)
-			{
-				double	   *restrict dk = &scratch[(size_t) (k - 1) * msize];
-				double	   *restrict vk = &scratch[(size_t) (m + k - 1) * msize];
-				double		a = sqrt(c * p[k] * (1.0 - p[k])),
-							b = sc * p[k];
-
-				for (int j = 0; j < w; j++)
-				{
-					dk[(size_t) j * ld + i] = a * xi[j];
-					vk[(size_t) j * ld + i] = b * xi[j];
-				}
-			}
 		}
 	}
 	ll[0] = loglik;
@@ -310,11 +369,77 @@ SweepRows(MultinomialSums *s, const double *theta, const double *x, const double
 	ll[2] = weight;
 }
 
+/* The block column by column (column j at xt + j ld), zero-padded */
+static void
+BlockColumns(const double *x, int rows, int w, int ld, double *xt)
+{
+	int			pw = PaddedWidth(w);
+
+	for (int i = 0; i < rows; i++)
+		for (int j = 0; j < w; j++)
+			xt[(size_t) j * ld + i] = x[(size_t) i * w + j];
+	for (int j = 0; j < pw; j++)
+		for (int i = (j < w ? rows : 0); i < ld; i++)
+			xt[(size_t) j * ld + i] = 0.0;
+}
+
+/* c = the columns of xt, row i scaled by f[i] (padding stays 0) */
+ROW_LOOP_CLONES static void
+ScaleColumns(const double *xt, const double *f, int w, int ld, double *c)
+{
+	for (int j = 0; j < w; j++)
+	{
+		const double *restrict from = &xt[(size_t) j * ld];
+		double	   *restrict to = &c[(size_t) j * ld];
+
+		for (int i = 0; i < ld; i++)
+			to[i] = f[i] * from[i];
+	}
+}
+
+/*
+ * The block's Hessian terms: for each pair of classes k <= l, the Gram
+ * matrix of the rows scaled by sqrt(c p_k (1 - p_k)) (k = l) or sqrt(c p_k
+ * p_l), by the tiled kernel, into the upper triangle of block (k, l); see
+ * MultinomialSumsComplete for the signs and the lower triangles of the
+ * off-diagonal blocks.
+ */
+static void
+BlockHessian(MultinomialSums *s, const double *x, const double *y, int rows, const double *cw,
+			 const double *p, double *f, double *xt, double *c)
+{
+	int			nk = s->nclasses,
+				w = s->width,
+				np = s->nparams,
+				ld = PaddedRows(rows),
+				pw = PaddedWidth(w);
+
+	BlockColumns(x, rows, w, ld, xt);
+	for (int j = w; j < pw; j++)
+		memset(&c[(size_t) j * ld], 0, sizeof(double) * ld);
+	for (int i = rows; i < ld; i++)
+		f[i] = 0.0;
+	for (int k = 1; k < nk; k++)
+		for (int l = k; l < nk; l++)
+		{
+			for (int i = 0; i < rows; i++)
+			{
+				double		pk = p[(size_t) i * nk + k],
+							pl = p[(size_t) i * nk + l];
+
+				f[i] = sqrt(cw[(int) y[i]] * pk * (k == l ? Max(1.0 - pk, 0.0) : pl));
+			}
+			ScaleColumns(xt, f, w, ld, c);
+			LinalgGramAddUpper(w, ld, c, ld,
+							   &s->hess[(size_t) (k - 1) * w * np + (size_t) (l - 1) * w], np);
+		}
+}
+
 /*
  * Add rows x (rows x width, row-major, [1, slots]) with class indexes y to
- * the sums at theta; cw holds each class's weight.  With the Hessian, the
- * tiled kernels then add the block's Gram matrices (diagonal blocks) and
- * cross products (off-diagonal blocks).  scratch holds
+ * the sums at theta; cw holds each class's weight.  The block's links, then
+ * their exponentials (vectorized), then the rows' terms, then with the
+ * Hessian the Gram matrices of the scaled block.  scratch holds
  * MultinomialScratchSize bytes; probs, when given, receives each row's K
  * probabilities.
  */
@@ -322,42 +447,63 @@ void
 MultinomialAccumulate(MultinomialSums *s, const double *theta, const double *x, const double *y,
 					  int rows, const double *cw, double *scratch, double *probs)
 {
-	int			m = s->nclasses - 1,
-				w = s->width,
-				np = s->nparams;
-	int			ld = (rows + 3) / 4 * 4;
-	int			pw = PaddedWidth(w);
-	size_t		msize = (size_t) pw * ld;
+	int			nk = s->nclasses,
+				ld = PaddedRows(rows);
+	double	   *e = scratch,
+			   *links = e + (size_t) rows * nk,
+			   *lse = links + (size_t) rows * nk,
+			   *f = lse + ld,
+			   *xt = f + ld,
+			   *c = xt + (size_t) PaddedWidth(s->width) * ld;
+	double	   *p = probs ? probs : links;	/* the links are spent once the terms are */
 	double		ll[3];
 
 	for (int i = 0; i < rows; i++)
-		if (!(y[i] >= 0 && y[i] < s->nclasses))
+		if (!(y[i] >= 0 && y[i] < nk))
 			elog(ERROR, "class index %g out of range", y[i]);
-	SweepRows(s, theta, x, y, rows, cw, scratch, ld, probs, ll);
+	BlockLinks(theta, x, rows, nk, s->width, e, lse);
+	for (int i = 0; i < rows; i++)
+		for (int k = 0; k < nk; k++)
+			links[(size_t) i * nk + k] = e[(size_t) i * nk + k];
+	VectorExpLog(e, rows * nk, false);
+	BlockTerms(s, x, y, rows, cw, e, links, lse, p == links ? e : p, ll);
 	s->loglik += ll[0];
 	s->loglik_raw += ll[1];
 	s->weight += ll[2];
 	s->n += rows;
-	if (!s->hessian)
-		return;
-	/* zero the padding rows and columns of every scaled copy */
-	for (int b = 0; b < 2 * m; b++)
-	{
-		double	   *c = &scratch[(size_t) b * msize];
+	if (s->hessian)
+		BlockHessian(s, x, y, rows, cw, p == links ? e : p, f, xt, c);
+}
 
-		for (int j = 0; j < pw; j++)
-			for (int i = (j < w ? rows : 0); i < ld; i++)
-				c[(size_t) j * ld + i] = 0.0;
-	}
-	for (int k = 0; k < m; k++)
-	{
-		LinalgGramAddUpper(w, ld, &scratch[(size_t) k * msize], ld,
-						   &s->hess[(size_t) k * w * np + (size_t) k * w], np);
-		for (int l = k + 1; l < m; l++)
-			LinalgCrossAdd(w, ld, &scratch[(size_t) (m + k) * msize],
-						   &scratch[(size_t) (m + l) * msize], ld, -1.0,
-						   &s->hess[(size_t) k * w * np + (size_t) l * w], np);
-	}
+/*
+ * The Hessian of sums accumulated by MultinomialAccumulate made whole:
+ * block (k, l) holds, in its upper triangle, the Gram matrix of the rows
+ * scaled by sqrt(c p_k (1 - p_k)) for k = l, which is the block, and by
+ * sqrt(c p_k p_l) for k < l, which is minus the block: negate those and
+ * fill their lower triangles (each block X' diag(d) X is symmetric).
+ * Sums are merged and sent as accumulated; this is done once, before use.
+ */
+void
+MultinomialSumsComplete(MultinomialSums *s)
+{
+	int			w = s->width,
+				np = s->nparams;
+
+	for (int k = 0; k < s->nclasses - 1; k++)
+		for (int l = k + 1; l < s->nclasses - 1; l++)
+		{
+			double	   *b = &s->hess[(size_t) k * w * np + (size_t) l * w];
+
+			for (int i = 0; i < w; i++)
+			{
+				b[(size_t) i * np + i] = -b[(size_t) i * np + i];
+				for (int j = i + 1; j < w; j++)
+				{
+					b[(size_t) i * np + j] = -b[(size_t) i * np + j];
+					b[(size_t) j * np + i] = b[(size_t) i * np + j];
+				}
+			}
+		}
 }
 
 /*
@@ -676,7 +822,10 @@ Accept(MultinomialState *st, const MultinomialSums *at_next, double objective)
 	memcpy(st->sums.grad, at_next->grad, sizeof(double) * np);
 	st->hess_at_theta = at_next->hessian;
 	if (at_next->hessian && st->sums.hess)
+	{
 		memcpy(st->sums.hess, at_next->hess, sizeof(double) * np * np);
+		MultinomialSumsComplete(&st->sums);
+	}
 	st->objective = objective;
 }
 

@@ -36,7 +36,8 @@ typedef struct MultinomialSums
 	double		loglik;			/* weighted by the class weights */
 	double		loglik_raw;		/* unweighted: the data's log-likelihood */
 	double	   *grad;			/* nparams: d loglik / d theta */
-	double	   *hess;			/* nparams x nparams, upper triangle: -d2 loglik; NULL without */
+	double	   *hess;			/* nparams x nparams, upper triangle: -d2 loglik, as accumulated
+								 * until MultinomialSumsComplete; NULL without */
 } MultinomialSums;
 
 /* Training rows per class and the Gram matrix X'X of the rows [1, slots] */
@@ -99,6 +100,7 @@ extern Size MultinomialScratchSize(int nclasses, int width, int rows);
 extern void MultinomialAccumulate(MultinomialSums *s, const double *theta, const double *x,
 								  const double *y, int rows, const double *cw, double *scratch,
 								  double *probs);
+extern void MultinomialSumsComplete(MultinomialSums *s);
 extern void MultinomialPassInMemory(const Dataset *d, const double *theta, const double *cw,
 									MultinomialSums *out, double *probs);
 

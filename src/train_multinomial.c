@@ -8,8 +8,9 @@
  *
  * The classes are the target's distinct values (2 to 100), as text, in
  * sort order: text in byte order, integers and booleans by value, enums in
- * their declared order.  The first is the reference, as in R's
- * nnet::multinom.  Every class needs training rows.
+ * their declared order; the load learns them as it reads the rows.  The
+ * first is the reference, as in R's nnet::multinom.  Every class needs
+ * training rows.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -185,9 +186,9 @@ CheckClassCount(const TrainJob *job, int64 n, char **labels)
 }
 
 /*
- * The class target: text, an enum, boolean or an integer column with 2 to
- * 100 distinct values, which become the model's class labels (their text,
- * in sort order: text in byte order, the others by value).
+ * The class target: text, an enum, boolean or an integer column.  Its
+ * classes (2 to 100 distinct values) are learned as the rows are loaded,
+ * or asked of the source when the rows will not fit in memory.
  */
 void
 MultinomialTarget(TrainJob *job, FeatureKind kind)
@@ -195,12 +196,6 @@ MultinomialTarget(TrainJob *job, FeatureKind kind)
 	FeatureSpec *spec = job->spec;
 	AttrNumber	att = SourceColumn(&job->src, spec->target);
 	FeatureConv conv = ColumnConv(&job->src, att, "target");
-	const char *col = quote_identifier(spec->target);
-	bool		text = conv == CONV_TEXT || conv == CONV_BPCHAR;
-	char	   *value = text ? psprintf("%s::pg_catalog.text COLLATE \"C\"", col) : pstrdup(col);
-	char	   *sql;
-	int64		n;
-	char	  **labels;
 
 	if (!FeatureClassConv(conv))
 		ereport(ERROR,
@@ -208,22 +203,60 @@ MultinomialTarget(TrainJob *job, FeatureKind kind)
 				 errmsg("target column \"%s\" has type %s, which cannot be a class label",
 						spec->target, format_type_be(TupleDescAttr(job->src.tupdesc, att - 1)->atttypid)),
 				 errhint("Use a text, enum, boolean or integer target; cast a numeric one to integer or text in a view.")));
-	sql = psprintf("SELECT v::pg_catalog.text FROM (SELECT DISTINCT %s AS v FROM %s WHERE %s IS NOT NULL) AS d "
-				   "ORDER BY d.v LIMIT %d", value, job->src.qualname, col, MODEL_MAX_CLASSES + 1);
-	TrainQuery(sql, 0, NULL, NULL, 0);
-	n = (int64) SPI_processed;
-	labels = palloc(sizeof(char *) * Max(n, 1));
-	for (int64 i = 0; i < n; i++)
-		labels[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-	if (n > MODEL_MAX_CLASSES)
-		n = DistinctCount(job, value);
-	CheckClassCount(job, n, labels);
 	spec->binary = false;
 	spec->positive = NULL;
-	spec->nclasses = (int) n;
+	spec->learn_classes = true;
+}
+
+/* The target as SQL: its text in byte order for text columns, else the column */
+static char *
+TargetValue(const TrainJob *job)
+{
+	AttrNumber	att = SourceColumn(&job->src, job->spec->target);
+	FeatureConv conv = ColumnConv(&job->src, att, "target");
+	const char *col = quote_identifier(job->spec->target);
+
+	if (conv == CONV_TEXT || conv == CONV_BPCHAR)
+		return psprintf("%s::pg_catalog.text COLLATE \"C\"", col);
+	return pstrdup(col);
+}
+
+/*
+ * The model's classes (n labels in model order; more when the target has
+ * still others): refuse fewer than 2 or more than 100, then set them in the
+ * spec and the model
+ */
+static void
+AdoptClasses(TrainJob *job, int n, char **labels, bool more)
+{
+	FeatureSpec *spec = job->spec;
+	int64		count = more ? DistinctCount(job, TargetValue(job)) : n;
+
+	CheckClassCount(job, count, labels);
+	spec->learn_classes = false;
+	spec->nclasses = n;
 	spec->classes = labels;
-	job->model.nclasses = (int) n;
+	job->model.nclasses = n;
 	job->model.classes = labels;
+}
+
+/* The classes asked of the source: its distinct target values in model order */
+static void
+ClassesByQuery(TrainJob *job)
+{
+	const char *col = quote_identifier(job->spec->target);
+	char	   *sql = psprintf("SELECT v::pg_catalog.text FROM (SELECT DISTINCT %s AS v FROM %s WHERE %s IS NOT NULL) AS d "
+							   "ORDER BY d.v LIMIT %d", TargetValue(job), job->src.qualname, col,
+							   MODEL_MAX_CLASSES + 1);
+	int			n;
+	char	  **labels;
+
+	TrainQuery(sql, 0, NULL, NULL, 0);
+	n = (int) SPI_processed;
+	labels = palloc(sizeof(char *) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		labels[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+	AdoptClasses(job, Min(n, MODEL_MAX_CLASSES), labels, n > MODEL_MAX_CLASSES);
 }
 
 /* Rows the table is expected to hold, or -1 when unknown (views, never analyzed) */
@@ -822,10 +855,10 @@ FitStreaming(TrainJob *job, const MultinomialOptions *opts)
 void
 TrainMultinomial(TrainJob *job)
 {
-	MultinomialOptions opts = FitOptions(job);
+	MultinomialOptions opts;
 	Size		budget = (Size) profenrich_max_train_memory * 1024;
 	double		rows = EstimatedRows(job->src.relid);
-	double		row_bytes = sizeof(double) * (job->spec->nslots + 2 + job->spec->nclasses);
+	double		row_bytes = sizeof(double) * (job->spec->nslots + 2);
 	LoadedData	data;
 
 	job->model.body = palloc0(sizeof(MultinomialModel));
@@ -834,9 +867,14 @@ TrainMultinomial(TrainJob *job)
 		char	   *sql = psprintf("SELECT %s FROM %s", ColumnList(NeededColumns(job->spec)),
 								   job->src.qualname);
 
+		/* the load learns the classes, whether the rows fit or not */
 		DatasetLoad(job->spec, sql, 0, NULL, NULL, budget, &data);
+		AdoptClasses(job, Min(data.nclasses, MODEL_MAX_CLASSES), data.classes, data.more_classes ||
+					 data.nclasses > MODEL_MAX_CLASSES);
 		if (data.fits)
 		{
+			MultinomialOptions opts = FitOptions(job);
+
 			FitInMemory(job, &data, &opts);
 			job->n_train = data.split[SPLIT_TRAIN].n;
 			job->n_test = data.split[SPLIT_TEST].n;
@@ -845,7 +883,11 @@ TrainMultinomial(TrainJob *job)
 			DatasetFree(&data);
 			return;
 		}
+		DatasetFree(&data);
 	}
+	else
+		ClassesByQuery(job);
+	opts = FitOptions(job);
 	FitStreaming(job, &opts);
 	appendStringInfoString(&job->metrics, ", \"path\": \"streaming\"");
 }
