@@ -235,21 +235,102 @@ MulticlassLogloss(const double *probs, const int *label, int64 n, int nclasses)
 }
 
 /*
+ * Sort n keys ascending, in O(n): MetricsSortPairs's LSD radix sort (six
+ * passes of 11 bits, trivial ones skipped) on 8-byte keys, with a scratch
+ * array of n keys.
+ */
+static void
+SortKeys(uint64 *keys, int64 n)
+{
+	uint64	   *tmp = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(uint64) * Max(n, 1));
+	Size	   *count = palloc0(sizeof(Size) * RADIX_BUCKETS * RADIX_PASSES);
+	uint64	   *from = keys,
+			   *to = tmp;
+
+	for (int64 i = 0; i < n; i++)
+		for (int p = 0; p < RADIX_PASSES; p++)
+			count[p * RADIX_BUCKETS + ((keys[i] >> (p * RADIX_BITS)) & (RADIX_BUCKETS - 1))]++;
+	for (int p = 0; p < RADIX_PASSES; p++)
+	{
+		Size	   *c = &count[p * RADIX_BUCKETS];
+		Size		total = 0;
+		bool		trivial = false;
+
+		for (int b = 0; b < RADIX_BUCKETS; b++)
+		{
+			Size		k = c[b];
+
+			trivial |= (k == (Size) n);
+			c[b] = total;
+			total += k;
+		}
+		if (trivial)
+			continue;
+		for (int64 i = 0; i < n; i++)
+			to[c[(from[i] >> (p * RADIX_BITS)) & (RADIX_BUCKETS - 1)]++] = from[i];
+		{
+			uint64	   *t = from;
+
+			from = to;
+			to = t;
+		}
+	}
+	if (from != keys)
+		memcpy(keys, from, sizeof(uint64) * n);
+	pfree(tmp);
+	pfree(count);
+}
+
+/*
  * The AUC of class k against the rest (scores: the probabilities of k);
- * NaN when a score is NaN or the split lacks k or holds only k
+ * NaN when a score is NaN or the split lacks k or holds only k.  A
+ * probability's order key (MetricsOrderKey) has its top bit set (a
+ * non-negative double), so the key shifted left by one holds the label in
+ * its low bit: one 8-byte sort instead of one of (score, label) pairs,
+ * and equal scores are equal keys but for that bit.  Scores that are not
+ * non-negative numbers take MetricAuc.
  */
 static double
 OneVsRestAuc(const double *probs, const int *label, int64 n, int nclasses, int k,
 			 ScoredLabel *pairs)
 {
-	for (int64 i = 0; i < n; i++)
+	uint64	   *keys = (uint64 *) pairs;	/* room for n keys */
+	double		pos = 0,
+				rank_sum = 0;
+	int64		i = 0;
+
+	for (int64 j = 0; j < n; j++)
 	{
-		pairs[i].score = probs[i * nclasses + k];
-		pairs[i].label = label[i] == k ? 1.0 : 0.0;
-		if (isnan(pairs[i].score))
+		double		v = probs[j * nclasses + k];
+
+		if (isnan(v))
 			return get_float8_nan();
+		if (!(v >= 0) || signbit(v))
+		{
+			for (int64 r = 0; r < n; r++)
+			{
+				pairs[r].score = probs[r * nclasses + k];
+				pairs[r].label = label[r] == k ? 1.0 : 0.0;
+			}
+			return MetricAuc(pairs, n);
+		}
+		keys[j] = (MetricsOrderKey(v) << 1) | (label[j] == k ? 1 : 0);
 	}
-	return MetricAuc(pairs, n);
+	SortKeys(keys, n);
+	while (i < n)
+	{
+		int64		j = i + 1;
+		double		tie_pos = (double) (keys[i] & 1);
+
+		while (j < n && (keys[j] >> 1) == (keys[i] >> 1))
+			tie_pos += (double) (keys[j++] & 1);
+		rank_sum += tie_pos * (double) (i + 1 + j) / 2.0;
+		pos += tie_pos;
+		i = j;
+	}
+	if (pos == 0 || pos == n)
+		return get_float8_nan();
+	return (rank_sum - pos * (pos + 1) / 2.0) / (pos * ((double) n - pos));
 }
 
 /*

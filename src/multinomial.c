@@ -219,11 +219,11 @@ PaddedWidth(int w)
 	return (w + 2) / 3 * 3;
 }
 
-/* Rows of a block padded to a multiple of 4 for the tiled kernels */
+/* Rows of a block padded to a multiple of 8 for the tiled kernels (their AVX-512 form) */
 static inline int
 PaddedRows(int rows)
 {
-	return (rows + 3) / 4 * 4;
+	return (rows + 7) / 8 * 8;
 }
 
 /*

@@ -521,46 +521,67 @@ ProbsFor(double n, int nclasses)
 
 #define WARM_START_STRIDE 8		/* one chunk in eight */
 #define WARM_START_TOL 1e-6
+#define PRESTART_STRIDE 32		/* one chunk in 32, to start the warm start */
+#define PRESTART_TOL 1e-4
+
+/*
+ * Newton on every stride-th chunk of the training rows, from start to the
+ * tolerance tol, with the full data's aliasing and weights; false when the
+ * fit is not usable (separated, not converged, no Hessian at its end).
+ */
+static bool
+SubsetFit(const Dataset *train, int stride, int nk, const double *cw, const bool *slot_aliased,
+		  const double *start, const MultinomialOptions *opts, double tol, MultinomialState *ws)
+{
+	Dataset		sub = *train;
+	MultinomialSums sums;
+	MultinomialOptions wo = *opts;
+
+	sub.chunks = palloc(sizeof(DataChunk) * (train->nchunks / stride + 1));
+	sub.nchunks = 0;
+	sub.n = 0;
+	for (int c = stride / 2; c < train->nchunks; c += stride)
+	{
+		DatasetChunkReady(train, &train->chunks[c]);
+		sub.chunks[sub.nchunks++] = train->chunks[c];
+		sub.n += train->chunks[c].rows;
+	}
+	wo.tol = Max(opts->tol, tol);
+	MultinomialStateInit(ws, nk, train->width, slot_aliased, start, true);
+	MultinomialSumsInit(&sums, nk, train->width, true);
+	do
+		MultinomialPassInMemory(&sub, ws->next, cw, &sums, NULL);
+	while (!MultinomialStep(ws, &sums, &wo));
+	pfree(sub.chunks);
+	MultinomialSumsFree(&sums);
+	return ws->converged && !ws->separated && ws->hess_at_theta;
+}
 
 /*
  * A warm start for large data: Newton on every eighth chunk of the
- * training rows to a loose tolerance, with the full data's aliasing and
- * weights.  Its coefficients start the full fit, and its Hessian, scaled
- * to the full data's weight, takes the first step, so the first full pass
- * needs only the gradient.  False (nothing set) when the data is small or
- * the subsample fit is not usable.
+ * training rows to a loose tolerance (itself started, for very large
+ * data, from a fit on one chunk in 32).  Its coefficients start the full
+ * fit, and its Hessian, scaled to the full data's weight, takes the first
+ * step, so the first full pass needs only the gradient.  False (nothing
+ * set) when the data is small or the subsample fit is not usable.
  */
 static bool
 WarmStart(const Dataset *train, const MultinomialCounts *counts, const double *cw,
 		  const bool *slot_aliased, const double *start, const MultinomialOptions *opts,
 		  MultinomialState *st)
 {
-	Dataset		sub = *train;
-	MultinomialState ws;
-	MultinomialSums sums;
-	MultinomialOptions wo = *opts;
+	MultinomialState pre,
+				ws;
 	double		full_weight = 0.0;
 	int			nk = counts->nclasses;
+	const double *from = start;
 
 	if (!opts->newton || train->nchunks < 2 * WARM_START_STRIDE)
 		return false;
-	sub.chunks = palloc(sizeof(DataChunk) * (train->nchunks / WARM_START_STRIDE + 1));
-	sub.nchunks = 0;
-	sub.n = 0;
-	for (int c = WARM_START_STRIDE / 2; c < train->nchunks; c += WARM_START_STRIDE)
-	{
-		DatasetChunkReady(train, &train->chunks[c]);
-		sub.chunks[sub.nchunks++] = train->chunks[c];
-		sub.n += train->chunks[c].rows;
-	}
-	wo.tol = Max(opts->tol, WARM_START_TOL);
-	MultinomialStateInit(&ws, nk, train->width, slot_aliased, start, true);
-	MultinomialSumsInit(&sums, nk, train->width, true);
-	do
-		MultinomialPassInMemory(&sub, ws.next, cw, &sums, NULL);
-	while (!MultinomialStep(&ws, &sums, &wo));
-	pfree(sub.chunks);
-	if (!ws.converged || ws.separated || !ws.hess_at_theta)
+	if (train->nchunks >= 2 * PRESTART_STRIDE &&
+		SubsetFit(train, PRESTART_STRIDE, nk, cw, slot_aliased, start, opts, PRESTART_TOL, &pre))
+		from = pre.theta;
+	if (!SubsetFit(train, WARM_START_STRIDE, nk, cw, slot_aliased, from, opts, WARM_START_TOL, &ws))
 		return false;
 	for (int k = 0; k < nk; k++)
 		full_weight += cw[k] * counts->count[k];
