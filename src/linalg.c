@@ -204,6 +204,20 @@ LinalgMatVec(int rows, int cols, const double *a, const double *x, double *y)
 	cblas_dgemv(CblasRowMajor, CblasNoTrans, rows, cols, 1.0, a, cols, x, 1, 0.0, y, 1);
 }
 
+/* C (m x n, row stride ldc) = A B' for row-major A (m x k) and B (n x k) */
+void
+LinalgMatMulNT(int m, int n, int k, const double *a, const double *b, double *c, int ldc)
+{
+	cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0, a, k, b, k, 0.0, c, ldc);
+}
+
+/* C (m x n) += A' B for row-major A (k x m, row stride lda) and B (k x n) */
+void
+LinalgMatMulTNAdd(int m, int n, int k, const double *a, int lda, const double *b, double *c)
+{
+	cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, n, k, 1.0, a, lda, b, n, 1.0, c, n);
+}
+
 /* y += A' x for a row-major rows x cols matrix */
 void
 LinalgMatTVecAdd(int rows, int cols, const double *a, const double *x, double *y)

@@ -228,15 +228,16 @@ PaddedRows(int rows)
 
 /*
  * Room MultinomialAccumulate needs in scratch for a block of rows: the
- * block's links and probabilities (rows x K, twice), row terms, the block
- * column by column and one scaled copy of it (padded width x padded rows)
+ * block's links, their exponentials and its residuals (rows x K each), row
+ * terms, the block column by column and one scaled copy of it (padded
+ * width x padded rows)
  */
 Size
 MultinomialScratchSize(int nclasses, int width, int rows)
 {
 	Size		ld = PaddedRows(rows);
 
-	return sizeof(double) * ((Size) 2 * rows * nclasses + 2 * ld +
+	return sizeof(double) * ((Size) 3 * rows * nclasses + 2 * ld +
 							 (Size) 2 * PaddedWidth(width) * ld);
 }
 
@@ -288,31 +289,24 @@ VectorExpLog(double *v, int n, bool take_log)
 		v[i] = take_log ? log(v[i]) : exp(v[i]);
 }
 
-/* The links of a block: e[i K + k] = x_i'theta_k, 0 for the reference, less the row's largest */
+/*
+ * The links of a block: e[i K + k] = x_i'theta_k (one matrix product), 0
+ * for the reference, less the row's largest
+ */
 ROW_LOOP_CLONES static void
-BlockLinks(const double *theta, const double *x, int rows, int nk, int w, double *e,
-		   double *top)
+BlockLinks(const double *theta, const double *x, int rows, int nk, int w, double *e)
 {
+	LinalgMatMulNT(rows, nk - 1, w, x, theta, e + 1, nk);
 	for (int i = 0; i < rows; i++)
 	{
-		const double *restrict xi = &x[(size_t) i * w];
 		double	   *restrict ei = &e[(size_t) i * nk];
 		double		mx = 0.0;
 
 		ei[0] = 0.0;
 		for (int k = 1; k < nk; k++)
-		{
-			const double *restrict t = &theta[(size_t) (k - 1) * w];
-			double		v = 0.0;
-
-			for (int j = 0; j < w; j++)
-				v += xi[j] * t[j];
-			ei[k] = v;
-			mx = Max(mx, v);
-		}
+			mx = Max(mx, ei[k]);
 		for (int k = 0; k < nk; k++)
 			ei[k] -= mx;
-		top[i] = mx;
 	}
 }
 
@@ -320,14 +314,15 @@ BlockLinks(const double *theta, const double *x, int rows, int nk, int w, double
  * The per-row terms of a block, its links e already exponentiated (less
  * the row's largest link): probabilities into p (rows x K), the
  * log-likelihood (ll[0] weighted, ll[1] raw, ll[2] the weight), and the
- * gradient.  lse holds each row's sum of e on entry, its log on the way.
+ * gradient, X'R for the residuals R (rows x (K - 1)) of the non-reference
+ * classes.  lse and r are scratch (rows, rows x (K - 1)).
  */
 ROW_LOOP_CLONES static void
 BlockTerms(MultinomialSums *s, const double *x, const double *y, int rows, const double *cw,
-		   const double *e, const double *links, double *lse, double *p, double *ll)
+		   const double *e, const double *links, double *lse, double *r, double *p, double *ll)
 {
 	int			nk = s->nclasses,
-				w = s->width;
+				m = nk - 1;
 	double		loglik = 0.0,
 				loglik_raw = 0.0,
 				weight = 0.0;
@@ -343,8 +338,8 @@ BlockTerms(MultinomialSums *s, const double *x, const double *y, int rows, const
 	VectorExpLog(lse, rows, true);
 	for (int i = 0; i < rows; i++)
 	{
-		const double *restrict xi = &x[(size_t) i * w];
 		double	   *pi = &p[(size_t) i * nk];	/* may be e itself */
+		double	   *restrict ri = &r[(size_t) i * m];
 		int			yi = (int) y[i];
 		double		c = cw[yi],
 					inv = exp(-lse[i]),
@@ -356,14 +351,9 @@ BlockTerms(MultinomialSums *s, const double *x, const double *y, int rows, const
 		for (int k = 0; k < nk; k++)
 			pi[k] = e[(size_t) i * nk + k] * inv;
 		for (int k = 1; k < nk; k++)
-		{
-			double	   *restrict g = &s->grad[(size_t) (k - 1) * w];
-			double		r = c * ((yi == k ? 1.0 : 0.0) - pi[k]);
-
-			for (int j = 0; j < w; j++)
-				g[j] += r * xi[j];
-		}
+			ri[k - 1] = c * ((yi == k ? 1.0 : 0.0) - pi[k]);
 	}
+	LinalgMatMulTNAdd(m, s->width, rows, r, m, x, s->grad);
 	ll[0] = loglik;
 	ll[1] = loglik_raw;
 	ll[2] = weight;
@@ -451,7 +441,8 @@ MultinomialAccumulate(MultinomialSums *s, const double *theta, const double *x, 
 				ld = PaddedRows(rows);
 	double	   *e = scratch,
 			   *links = e + (size_t) rows * nk,
-			   *lse = links + (size_t) rows * nk,
+			   *r = links + (size_t) rows * nk,
+			   *lse = r + (size_t) rows * nk,
 			   *f = lse + ld,
 			   *xt = f + ld,
 			   *c = xt + (size_t) PaddedWidth(s->width) * ld;
@@ -461,12 +452,12 @@ MultinomialAccumulate(MultinomialSums *s, const double *theta, const double *x, 
 	for (int i = 0; i < rows; i++)
 		if (!(y[i] >= 0 && y[i] < nk))
 			elog(ERROR, "class index %g out of range", y[i]);
-	BlockLinks(theta, x, rows, nk, s->width, e, lse);
+	BlockLinks(theta, x, rows, nk, s->width, e);
 	for (int i = 0; i < rows; i++)
 		for (int k = 0; k < nk; k++)
 			links[(size_t) i * nk + k] = e[(size_t) i * nk + k];
 	VectorExpLog(e, rows * nk, false);
-	BlockTerms(s, x, y, rows, cw, e, links, lse, p == links ? e : p, ll);
+	BlockTerms(s, x, y, rows, cw, e, links, lse, r, p == links ? e : p, ll);
 	s->loglik += ll[0];
 	s->loglik_raw += ll[1];
 	s->weight += ll[2];
