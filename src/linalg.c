@@ -95,6 +95,64 @@ GramAddUpper4(int n, int k, const double *c, int ldc, double *h, int ldh)
 }
 
 
+/* The 4-wide tiles of LinalgWeightedGramAddUpper (below) */
+KERNEL_CLONES static void
+WeightedGramAddUpper4(int n, int k, const double *c, int ldc, const double *d, double *h,
+					  int ldh)
+{
+	int			pn = (n + 2) / 3 * 3;
+
+	for (int a = 0; a < pn; a += 3)
+		for (int b = a; b < pn; b += 3)
+		{
+			const double *a0 = c + (size_t) a * ldc,
+					   *a1 = a0 + ldc,
+					   *a2 = a1 + ldc;
+			const double *b0 = c + (size_t) b * ldc,
+					   *b1 = b0 + ldc,
+					   *b2 = b1 + ldc;
+			Vec4		s00 = {0}, s01 = {0}, s02 = {0},
+						s10 = {0}, s11 = {0}, s12 = {0},
+						s20 = {0}, s21 = {0}, s22 = {0};
+			double		t[3][3];
+
+			for (int i = 0; i < k; i += 4)
+			{
+				Vec4		w = VEC_LOAD(d + i);
+				Vec4		x0 = VEC_LOAD(a0 + i) * w,
+							x1 = VEC_LOAD(a1 + i) * w,
+							x2 = VEC_LOAD(a2 + i) * w;
+				Vec4		y0 = VEC_LOAD(b0 + i),
+							y1 = VEC_LOAD(b1 + i),
+							y2 = VEC_LOAD(b2 + i);
+
+				s00 += x0 * y0;
+				s01 += x0 * y1;
+				s02 += x0 * y2;
+				s10 += x1 * y0;
+				s11 += x1 * y1;
+				s12 += x1 * y2;
+				s20 += x2 * y0;
+				s21 += x2 * y1;
+				s22 += x2 * y2;
+			}
+			t[0][0] = VEC_SUM(s00);
+			t[0][1] = VEC_SUM(s01);
+			t[0][2] = VEC_SUM(s02);
+			t[1][0] = VEC_SUM(s10);
+			t[1][1] = VEC_SUM(s11);
+			t[1][2] = VEC_SUM(s12);
+			t[2][0] = VEC_SUM(s20);
+			t[2][1] = VEC_SUM(s21);
+			t[2][2] = VEC_SUM(s22);
+			for (int i = 0; i < 3; i++)
+				for (int j = 0; j < 3; j++)
+					if (a + i <= b + j && b + j < n)
+						h[(size_t) (a + i) * ldh + b + j] += t[i][j];
+		}
+}
+
+
 /* Eight doubles in a 512-bit register, for the AVX-512 kernel */
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
 #define HAVE_AVX512_KERNEL 1
@@ -159,6 +217,63 @@ GramAddUpper8(int n, int k, const double *c, int ldc, double *h, int ldh)
 		}
 }
 
+/* The 8-wide tiles of LinalgWeightedGramAddUpper (below) */
+AVX512_KERNEL static void
+WeightedGramAddUpper8(int n, int k, const double *c, int ldc, const double *d, double *h,
+					  int ldh)
+{
+	int			pn = (n + 2) / 3 * 3;
+
+	for (int a = 0; a < pn; a += 3)
+		for (int b = a; b < pn; b += 3)
+		{
+			const double *a0 = c + (size_t) a * ldc,
+					   *a1 = a0 + ldc,
+					   *a2 = a1 + ldc;
+			const double *b0 = c + (size_t) b * ldc,
+					   *b1 = b0 + ldc,
+					   *b2 = b1 + ldc;
+			Vec8		s00 = {0}, s01 = {0}, s02 = {0},
+						s10 = {0}, s11 = {0}, s12 = {0},
+						s20 = {0}, s21 = {0}, s22 = {0};
+			double		t[3][3];
+
+			for (int i = 0; i < k; i += 8)
+			{
+				Vec8		w = VEC8_LOAD(d + i);
+				Vec8		x0 = VEC8_LOAD(a0 + i) * w,
+							x1 = VEC8_LOAD(a1 + i) * w,
+							x2 = VEC8_LOAD(a2 + i) * w;
+				Vec8		y0 = VEC8_LOAD(b0 + i),
+							y1 = VEC8_LOAD(b1 + i),
+							y2 = VEC8_LOAD(b2 + i);
+
+				s00 += x0 * y0;
+				s01 += x0 * y1;
+				s02 += x0 * y2;
+				s10 += x1 * y0;
+				s11 += x1 * y1;
+				s12 += x1 * y2;
+				s20 += x2 * y0;
+				s21 += x2 * y1;
+				s22 += x2 * y2;
+			}
+			t[0][0] = VEC8_SUM(s00);
+			t[0][1] = VEC8_SUM(s01);
+			t[0][2] = VEC8_SUM(s02);
+			t[1][0] = VEC8_SUM(s10);
+			t[1][1] = VEC8_SUM(s11);
+			t[1][2] = VEC8_SUM(s12);
+			t[2][0] = VEC8_SUM(s20);
+			t[2][1] = VEC8_SUM(s21);
+			t[2][2] = VEC8_SUM(s22);
+			for (int i = 0; i < 3; i++)
+				for (int j = 0; j < 3; j++)
+					if (a + i <= b + j && b + j < n)
+						h[(size_t) (a + i) * ldh + b + j] += t[i][j];
+		}
+}
+
 #endif
 
 /*
@@ -190,6 +305,29 @@ LinalgGramAddUpper(int n, int k, const double *c, int ldc, double *h, int ldh)
 	GramAddUpper4(n, k, c, ldc, h, ldh);
 }
 
+/*
+ * h (n x n, upper triangle) += C' diag(d) C: LinalgGramAddUpper's tiles
+ * with each row weighted by d (k values, any sign, zero for padding rows),
+ * the weight applied as the rows are loaded
+ */
+void
+LinalgWeightedGramAddUpper(int n, int k, const double *c, int ldc, const double *d, double *h,
+						   int ldh)
+{
+#ifdef HAVE_AVX512_KERNEL
+	static int	have_avx512 = -1;
+
+	if (have_avx512 < 0)
+		have_avx512 = __builtin_cpu_supports("avx512f");
+	if (have_avx512 && k % 8 == 0)
+	{
+		WeightedGramAddUpper8(n, k, c, ldc, d, h, ldh);
+		return;
+	}
+#endif
+	WeightedGramAddUpper4(n, k, c, ldc, d, h, ldh);
+}
+
 /* c (n x n, upper) += a' a for a of k rows and n columns */
 void
 LinalgSyrkAddUpper(int n, int k, const double *a, int lda, double *c, int ldc)
@@ -202,20 +340,6 @@ void
 LinalgMatVec(int rows, int cols, const double *a, const double *x, double *y)
 {
 	cblas_dgemv(CblasRowMajor, CblasNoTrans, rows, cols, 1.0, a, cols, x, 1, 0.0, y, 1);
-}
-
-/* C (m x n, row stride ldc) = A B' for row-major A (m x k) and B (n x k) */
-void
-LinalgMatMulNT(int m, int n, int k, const double *a, const double *b, double *c, int ldc)
-{
-	cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0, a, k, b, k, 0.0, c, ldc);
-}
-
-/* C (m x n) += A' B for row-major A (k x m, row stride lda) and B (k x n) */
-void
-LinalgMatMulTNAdd(int m, int n, int k, const double *a, int lda, const double *b, double *c)
-{
-	cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, n, k, 1.0, a, lda, b, n, 1.0, c, n);
 }
 
 /* y += A' x for a row-major rows x cols matrix */

@@ -8,11 +8,10 @@
  * A pass over the training rows at proposed coefficients gives the
  * log-likelihood, its gradient and, for Newton, the Hessian: with p the
  * row's probabilities of the K - 1 non-reference classes, its block (k, l)
- * is sum_i c_i (p_k [k = l] - p_k p_l) x_i x_i', symmetric: the diagonal
- * blocks are Gram matrices of the rows scaled by sqrt(c p_k (1 - p_k)),
- * the others minus Gram matrices of the rows scaled by sqrt(c p_k p_l),
- * all by the tiled kernel of linalg.c.  The exponentials and logarithms
- * of a block of rows go four at a time through glibc's vector functions.
+ * is sum_i c_i (p_k [k = l] - p_k p_l) x_i x_i', a symmetric Gram matrix
+ * of the rows weighted by c p_k ([k = l] - p_l), by the tiled kernel of
+ * linalg.c.  The exponentials and logarithms of a block of rows go four at
+ * a time through glibc's vector functions.
  *
  * Slots collinear with earlier ones are aliased (fixed at 0 in every
  * class) from the Gram matrix X'X of the first pass, as R's glm() does on
@@ -228,17 +227,16 @@ PaddedRows(int rows)
 
 /*
  * Room MultinomialAccumulate needs in scratch for a block of rows: the
- * block's links, their exponentials and its residuals (rows x K each), row
- * terms, the block column by column and one scaled copy of it (padded
- * width x padded rows)
+ * block's links and their exponentials (rows x K each), three row terms
+ * and the block column by column (padded width x padded rows)
  */
 Size
 MultinomialScratchSize(int nclasses, int width, int rows)
 {
 	Size		ld = PaddedRows(rows);
 
-	return sizeof(double) * ((Size) 3 * rows * nclasses + 2 * ld +
-							 (Size) 2 * PaddedWidth(width) * ld);
+	return sizeof(double) * ((Size) 2 * rows * nclasses + 3 * ld +
+							 (Size) PaddedWidth(width) * ld);
 }
 
 /*
@@ -289,22 +287,41 @@ VectorExpLog(double *v, int n, bool take_log)
 		v[i] = take_log ? log(v[i]) : exp(v[i]);
 }
 
-/*
- * The links of a block: e[i K + k] = x_i'theta_k (one matrix product), 0
- * for the reference, less the row's largest
- */
+/* Four doubles, loaded without alignment, for the dot products of the links */
+typedef double Vec4 __attribute__((vector_size(32), aligned(8)));
+
+/* a . b over n values, four partial sums at a time */
+static inline double
+Dot4(const double *a, const double *b, int n)
+{
+	Vec4		acc = {0, 0, 0, 0};
+	double		s;
+	int			j = 0;
+
+	for (; j + 4 <= n; j += 4)
+		acc += *(const Vec4 *) (a + j) * *(const Vec4 *) (b + j);
+	s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+	for (; j < n; j++)
+		s += a[j] * b[j];
+	return s;
+}
+
+/* The links of a block: e[i K + k] = x_i'theta_k, 0 for the reference, less the row's largest */
 ROW_LOOP_CLONES static void
 BlockLinks(const double *theta, const double *x, int rows, int nk, int w, double *e)
 {
-	LinalgMatMulNT(rows, nk - 1, w, x, theta, e + 1, nk);
 	for (int i = 0; i < rows; i++)
 	{
+		const double *xi = &x[(size_t) i * w];
 		double	   *restrict ei = &e[(size_t) i * nk];
 		double		mx = 0.0;
 
 		ei[0] = 0.0;
 		for (int k = 1; k < nk; k++)
+		{
+			ei[k] = Dot4(xi, &theta[(size_t) (k - 1) * w], w);
 			mx = Max(mx, ei[k]);
+		}
 		for (int k = 0; k < nk; k++)
 			ei[k] -= mx;
 	}
@@ -314,15 +331,14 @@ BlockLinks(const double *theta, const double *x, int rows, int nk, int w, double
  * The per-row terms of a block, its links e already exponentiated (less
  * the row's largest link): probabilities into p (rows x K), the
  * log-likelihood (ll[0] weighted, ll[1] raw, ll[2] the weight), and the
- * gradient, X'R for the residuals R (rows x (K - 1)) of the non-reference
- * classes.  lse and r are scratch (rows, rows x (K - 1)).
+ * gradient.  lse and inv are scratch (rows each).
  */
 ROW_LOOP_CLONES static void
 BlockTerms(MultinomialSums *s, const double *x, const double *y, int rows, const double *cw,
-		   const double *e, const double *links, double *lse, double *r, double *p, double *ll)
+		   const double *e, const double *links, double *lse, double *inv, double *p, double *ll)
 {
 	int			nk = s->nclasses,
-				m = nk - 1;
+				w = s->width;
 	double		loglik = 0.0,
 				loglik_raw = 0.0,
 				weight = 0.0;
@@ -334,26 +350,31 @@ BlockTerms(MultinomialSums *s, const double *x, const double *y, int rows, const
 		for (int k = 0; k < nk; k++)
 			sum += e[(size_t) i * nk + k];
 		lse[i] = sum;
+		inv[i] = 1.0 / sum;
 	}
 	VectorExpLog(lse, rows, true);
 	for (int i = 0; i < rows; i++)
 	{
 		double	   *pi = &p[(size_t) i * nk];	/* may be e itself */
-		double	   *restrict ri = &r[(size_t) i * m];
 		int			yi = (int) y[i];
 		double		c = cw[yi],
-					inv = exp(-lse[i]),
 					li = links[(size_t) i * nk + yi] - lse[i];
 
 		loglik += c * li;
 		loglik_raw += li;
 		weight += c;
 		for (int k = 0; k < nk; k++)
-			pi[k] = e[(size_t) i * nk + k] * inv;
+			pi[k] = e[(size_t) i * nk + k] * inv[i];
 		for (int k = 1; k < nk; k++)
-			ri[k - 1] = c * ((yi == k ? 1.0 : 0.0) - pi[k]);
+		{
+			const double *restrict xi = &x[(size_t) i * w];
+			double	   *restrict g = &s->grad[(size_t) (k - 1) * w];
+			double		rk = c * ((yi == k ? 1.0 : 0.0) - pi[k]);
+
+			for (int j = 0; j < w; j++)
+				g[j] += rk * xi[j];
+		}
 	}
-	LinalgMatMulTNAdd(m, s->width, rows, r, m, x, s->grad);
 	ll[0] = loglik;
 	ll[1] = loglik_raw;
 	ll[2] = weight;
@@ -373,40 +394,23 @@ BlockColumns(const double *x, int rows, int w, int ld, double *xt)
 			xt[(size_t) j * ld + i] = 0.0;
 }
 
-/* c = the columns of xt, row i scaled by f[i] (padding stays 0) */
-ROW_LOOP_CLONES static void
-ScaleColumns(const double *xt, const double *f, int w, int ld, double *c)
-{
-	for (int j = 0; j < w; j++)
-	{
-		const double *restrict from = &xt[(size_t) j * ld];
-		double	   *restrict to = &c[(size_t) j * ld];
-
-		for (int i = 0; i < ld; i++)
-			to[i] = f[i] * from[i];
-	}
-}
-
 /*
  * The block's Hessian terms: for each pair of classes k <= l, the Gram
- * matrix of the rows scaled by sqrt(c p_k (1 - p_k)) (k = l) or sqrt(c p_k
- * p_l), by the tiled kernel, into the upper triangle of block (k, l); see
- * MultinomialSumsComplete for the signs and the lower triangles of the
- * off-diagonal blocks.
+ * matrix of the rows weighted by c p_k ([k = l] - p_l), by the tiled
+ * kernel, into the upper triangle of block (k, l); see
+ * MultinomialSumsComplete for the lower triangles of the off-diagonal
+ * blocks.
  */
 static void
 BlockHessian(MultinomialSums *s, const double *x, const double *y, int rows, const double *cw,
-			 const double *p, double *f, double *xt, double *c)
+			 const double *p, double *f, double *xt)
 {
 	int			nk = s->nclasses,
 				w = s->width,
 				np = s->nparams,
-				ld = PaddedRows(rows),
-				pw = PaddedWidth(w);
+				ld = PaddedRows(rows);
 
 	BlockColumns(x, rows, w, ld, xt);
-	for (int j = w; j < pw; j++)
-		memset(&c[(size_t) j * ld], 0, sizeof(double) * ld);
 	for (int i = rows; i < ld; i++)
 		f[i] = 0.0;
 	for (int k = 1; k < nk; k++)
@@ -414,14 +418,12 @@ BlockHessian(MultinomialSums *s, const double *x, const double *y, int rows, con
 		{
 			for (int i = 0; i < rows; i++)
 			{
-				double		pk = p[(size_t) i * nk + k],
-							pl = p[(size_t) i * nk + l];
+				const double *pi = &p[(size_t) i * nk];
 
-				f[i] = sqrt(cw[(int) y[i]] * pk * (k == l ? Max(1.0 - pk, 0.0) : pl));
+				f[i] = cw[(int) y[i]] * pi[k] * ((k == l ? 1.0 : 0.0) - pi[l]);
 			}
-			ScaleColumns(xt, f, w, ld, c);
-			LinalgGramAddUpper(w, ld, c, ld,
-							   &s->hess[(size_t) (k - 1) * w * np + (size_t) (l - 1) * w], np);
+			LinalgWeightedGramAddUpper(w, ld, xt, ld, f,
+									   &s->hess[(size_t) (k - 1) * w * np + (size_t) (l - 1) * w], np);
 		}
 }
 
@@ -441,11 +443,10 @@ MultinomialAccumulate(MultinomialSums *s, const double *theta, const double *x, 
 				ld = PaddedRows(rows);
 	double	   *e = scratch,
 			   *links = e + (size_t) rows * nk,
-			   *r = links + (size_t) rows * nk,
-			   *lse = r + (size_t) rows * nk,
-			   *f = lse + ld,
-			   *xt = f + ld,
-			   *c = xt + (size_t) PaddedWidth(s->width) * ld;
+			   *lse = links + (size_t) rows * nk,
+			   *inv = lse + ld,
+			   *f = inv + ld,
+			   *xt = f + ld;
 	double	   *p = probs ? probs : links;	/* the links are spent once the terms are */
 	double		ll[3];
 
@@ -457,22 +458,20 @@ MultinomialAccumulate(MultinomialSums *s, const double *theta, const double *x, 
 		for (int k = 0; k < nk; k++)
 			links[(size_t) i * nk + k] = e[(size_t) i * nk + k];
 	VectorExpLog(e, rows * nk, false);
-	BlockTerms(s, x, y, rows, cw, e, links, lse, r, p == links ? e : p, ll);
+	BlockTerms(s, x, y, rows, cw, e, links, lse, inv, p == links ? e : p, ll);
 	s->loglik += ll[0];
 	s->loglik_raw += ll[1];
 	s->weight += ll[2];
 	s->n += rows;
 	if (s->hessian)
-		BlockHessian(s, x, y, rows, cw, p == links ? e : p, f, xt, c);
+		BlockHessian(s, x, y, rows, cw, p == links ? e : p, f, xt);
 }
 
 /*
  * The Hessian of sums accumulated by MultinomialAccumulate made whole:
- * block (k, l) holds, in its upper triangle, the Gram matrix of the rows
- * scaled by sqrt(c p_k (1 - p_k)) for k = l, which is the block, and by
- * sqrt(c p_k p_l) for k < l, which is minus the block: negate those and
- * fill their lower triangles (each block X' diag(d) X is symmetric).
- * Sums are merged and sent as accumulated; this is done once, before use.
+ * each off-diagonal block (k, l), X' diag(-c p_k p_l) X, is symmetric, and
+ * only its upper triangle is accumulated: fill its lower triangle.  Sums
+ * are merged and sent as accumulated; this is done once, before use.
  */
 void
 MultinomialSumsComplete(MultinomialSums *s)
@@ -486,14 +485,8 @@ MultinomialSumsComplete(MultinomialSums *s)
 			double	   *b = &s->hess[(size_t) k * w * np + (size_t) l * w];
 
 			for (int i = 0; i < w; i++)
-			{
-				b[(size_t) i * np + i] = -b[(size_t) i * np + i];
 				for (int j = i + 1; j < w; j++)
-				{
-					b[(size_t) i * np + j] = -b[(size_t) i * np + j];
 					b[(size_t) j * np + i] = b[(size_t) i * np + j];
-				}
-			}
 		}
 }
 
