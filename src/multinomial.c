@@ -290,38 +290,78 @@ VectorExpLog(double *v, int n, bool take_log)
 /* Four doubles, loaded without alignment, for the dot products of the links */
 typedef double Vec4 __attribute__((vector_size(32), aligned(8)));
 
-/* a . b over n values, four partial sums at a time */
-static inline double
-Dot4(const double *a, const double *b, int n)
+#define VLOAD(p) (*(const Vec4 *) (p))
+#define VSUM(v) (((v)[0] + (v)[1]) + ((v)[2] + (v)[3]))
+
+/*
+ * out[r] = x_r . t for the four rows x_0 .. x_3 at x (row stride w): four
+ * independent chains of partial sums, so the additions' latency overlaps
+ * and each load of t serves four rows
+ */
+static inline void
+Dot4Rows(const double *x, int w, const double *t, double *out)
 {
-	Vec4		acc = {0, 0, 0, 0};
-	double		s;
+	const double *x0 = x,
+			   *x1 = x + w,
+			   *x2 = x + 2 * w,
+			   *x3 = x + 3 * w;
+	Vec4		a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
 	int			j = 0;
 
-	for (; j + 4 <= n; j += 4)
-		acc += *(const Vec4 *) (a + j) * *(const Vec4 *) (b + j);
-	s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-	for (; j < n; j++)
-		s += a[j] * b[j];
-	return s;
+	for (; j + 4 <= w; j += 4)
+	{
+		Vec4		tv = VLOAD(t + j);
+
+		a0 += VLOAD(x0 + j) * tv;
+		a1 += VLOAD(x1 + j) * tv;
+		a2 += VLOAD(x2 + j) * tv;
+		a3 += VLOAD(x3 + j) * tv;
+	}
+	out[0] = VSUM(a0);
+	out[1] = VSUM(a1);
+	out[2] = VSUM(a2);
+	out[3] = VSUM(a3);
+	for (; j < w; j++)
+	{
+		out[0] += x0[j] * t[j];
+		out[1] += x1[j] * t[j];
+		out[2] += x2[j] * t[j];
+		out[3] += x3[j] * t[j];
+	}
 }
 
 /* The links of a block: e[i K + k] = x_i'theta_k, 0 for the reference, less the row's largest */
 ROW_LOOP_CLONES static void
 BlockLinks(const double *theta, const double *x, int rows, int nk, int w, double *e)
 {
-	for (int i = 0; i < rows; i++)
+	int			i = 0;
+
+	for (; i + 4 <= rows; i += 4)
+		for (int k = 1; k < nk; k++)
+		{
+			double		d[4];
+
+			Dot4Rows(&x[(size_t) i * w], w, &theta[(size_t) (k - 1) * w], d);
+			for (int r = 0; r < 4; r++)
+				e[(size_t) (i + r) * nk + k] = d[r];
+		}
+	for (; i < rows; i++)
+		for (int k = 1; k < nk; k++)
+		{
+			double		v = 0.0;
+
+			for (int j = 0; j < w; j++)
+				v += x[(size_t) i * w + j] * theta[(size_t) (k - 1) * w + j];
+			e[(size_t) i * nk + k] = v;
+		}
+	for (i = 0; i < rows; i++)
 	{
-		const double *xi = &x[(size_t) i * w];
 		double	   *restrict ei = &e[(size_t) i * nk];
 		double		mx = 0.0;
 
 		ei[0] = 0.0;
 		for (int k = 1; k < nk; k++)
-		{
-			ei[k] = Dot4(xi, &theta[(size_t) (k - 1) * w], w);
 			mx = Max(mx, ei[k]);
-		}
 		for (int k = 0; k < nk; k++)
 			ei[k] -= mx;
 	}
