@@ -37,6 +37,7 @@
 
 #define SEPARATION_LIMIT 30.0
 #define SEPARATION_STEP 1e-2
+#define FRESH_STEP 1e-3			/* below this, a fresh Hessian serves one more step */
 #define MAX_HALVINGS 30
 #define MAX_LINE_STEPS 40
 #define ALIAS_TOL 1e-9
@@ -748,6 +749,7 @@ MultinomialStateInit(MultinomialState *st, int nclasses, int width, const bool *
 	for (int i = 0; i < np; i++)
 		st->next[i] = st->aliased[i] ? 0.0 : start[i];
 	MultinomialSumsInit(&st->sums, nclasses, width, newton);
+	st->want_hessian = newton;
 	if (!newton)
 	{
 		st->gobj = palloc(sizeof(double) * np);
@@ -769,14 +771,15 @@ MultinomialStateApproximate(MultinomialState *st, const double *hess)
 	Assert(st->newton && !st->started);
 	memcpy(st->sums.hess, hess, sizeof(double) * st->nparams * st->nparams);
 	st->hess_at_theta = false;
-	st->halvings = -1;			/* marks the approximation until the first pass */
+	st->hess_age = 1;
+	st->want_hessian = false;
 }
 
 /* Whether the next pass must accumulate the Hessian */
 bool
 MultinomialWantsHessian(const MultinomialState *st)
 {
-	return st->newton && (st->started || st->halvings != -1);
+	return st->newton && st->want_hessian;
 }
 
 /* The penalized objective at coefficients t with log-likelihood loglik */
@@ -816,20 +819,52 @@ PenalizedHessian(const MultinomialState *st, double l2)
 	return h;
 }
 
-/* Propose next = theta + the Newton step at theta */
-static void
+/*
+ * Propose next = theta + the Newton step at theta (with the last Hessian
+ * computed); returns the decrease of the objective the step predicts,
+ * g'H^-1 g / 2
+ */
+static double
 ProposeNewton(MultinomialState *st, double l2)
 {
 	int			np = st->nparams;
 	double	   *h = PenalizedHessian(st, l2);
+	double	   *rhs = palloc(sizeof(double) * np);
+	double		decrement = 0.0;
 
-	ObjectiveGradient(st, &st->sums, st->theta, l2, st->step);
+	ObjectiveGradient(st, &st->sums, st->theta, l2, rhs);
 	for (int i = 0; i < np; i++)
-		st->step[i] = -st->step[i];
+		st->step[i] = rhs[i] = -rhs[i];
 	LinalgSpdSolve(np, h, st->aliased, st->step, NULL);
 	for (int i = 0; i < np; i++)
+	{
+		decrement += 0.5 * st->step[i] * rhs[i];
 		st->next[i] = st->theta[i] + st->step[i];
+	}
+	pfree(rhs);
 	pfree(h);
+	return decrement;
+}
+
+/*
+ * Whether the pass at the proposed coefficients computes the Hessian.  It
+ * must when the step is predicted to end the fit (its Hessian gives the
+ * standard errors at the final coefficients) or when the Hessian is
+ * stale.  Near the maximum (a step below FRESH_STEP from a Hessian
+ * computed at theta) the next step can take this Hessian again, so the
+ * pass between needs only the gradient: after a Newton step of size s the
+ * error is of order s^2, and a step on a Hessian s away leaves about s^3,
+ * below 1e-9 of the standardized coefficients.
+ */
+static void
+PlanNextPass(MultinomialState *st, double decrement, double tol)
+{
+	double		largest = 0.0;
+
+	for (int i = 0; i < st->nparams; i++)
+		largest = Max(largest, fabs(st->step[i]));
+	st->want_hessian = decrement / (fabs(st->objective) + 0.05) < tol || st->hess_age > 0 ||
+		largest >= FRESH_STEP;
 }
 
 /* Accept the sums at next as the new current point */
@@ -845,6 +880,7 @@ Accept(MultinomialState *st, const MultinomialSums *at_next, double objective)
 	st->sums.loglik_raw = at_next->loglik_raw;
 	memcpy(st->sums.grad, at_next->grad, sizeof(double) * np);
 	st->hess_at_theta = at_next->hessian;
+	st->hess_age = at_next->hessian ? 0 : st->hess_age + 1;
 	if (at_next->hessian && st->sums.hess)
 	{
 		memcpy(st->sums.hess, at_next->hess, sizeof(double) * np * np);
@@ -901,12 +937,13 @@ NewtonStep(MultinomialState *st, const MultinomialSums *at_next, const Multinomi
 		Accept(st, at_next, obj);
 		st->started = true;
 		st->halvings = 0;
-		ProposeNewton(st, opts->l2);
+		PlanNextPass(st, ProposeNewton(st, opts->l2), opts->tol);
 		return false;
 	}
 	if (!(obj <= st->objective + 1e-12 * fabs(st->objective)) && st->halvings < MAX_HALVINGS)
 	{
 		st->halvings++;
+		st->want_hessian = true;
 		for (int i = 0; i < st->nparams; i++)
 		{
 			st->step[i] *= 0.5;
@@ -924,7 +961,7 @@ NewtonStep(MultinomialState *st, const MultinomialSums *at_next, const Multinomi
 		st->separated = true;
 		return true;
 	}
-	ProposeNewton(st, opts->l2);
+	PlanNextPass(st, ProposeNewton(st, opts->l2), opts->tol);
 	if (change < opts->tol)
 	{
 		Finish(st);

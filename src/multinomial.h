@@ -69,6 +69,8 @@ typedef struct MultinomialState
 	bool	   *aliased;		/* nparams: fixed at 0 */
 	MultinomialSums sums;		/* at theta (Hessian: the last one computed) */
 	bool		hess_at_theta;	/* sums.hess was computed at theta */
+	int			hess_age;		/* points accepted since sums.hess was computed */
+	bool		want_hessian;	/* the next pass computes the Hessian */
 	double		objective;		/* -loglik + l2/2 |slopes|^2 at theta */
 	double		l2;
 	int			iterations;

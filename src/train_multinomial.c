@@ -527,7 +527,8 @@ ProbsFor(double n, int nclasses)
 /*
  * Newton on every stride-th chunk of the training rows, from start to the
  * tolerance tol, with the full data's aliasing and weights; false when the
- * fit is not usable (separated, not converged, no Hessian at its end).
+ * fit is not usable (separated or not converged).  Its last Hessian (at
+ * its end, or a step before it) approximates the full data's.
  */
 static bool
 SubsetFit(const Dataset *train, int stride, int nk, const double *cw, const bool *slot_aliased,
@@ -554,7 +555,7 @@ SubsetFit(const Dataset *train, int stride, int nk, const double *cw, const bool
 	while (!MultinomialStep(ws, &sums, &wo));
 	pfree(sub.chunks);
 	MultinomialSumsFree(&sums);
-	return ws->converged && !ws->separated && ws->hess_at_theta;
+	return ws->converged && !ws->separated;
 }
 
 /*
