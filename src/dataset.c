@@ -185,11 +185,18 @@ LoaderReceive(TupleTableSlot *slot, DestReceiver *self)
 			return true;
 		}
 	}
+	/* keyless: the values hashed as linear_stats hashes them, NULL numbers 0 */
+	if (l->reader.key_pos < 0 && spec->split_hash == SPLIT_HASH_MIX)
+	{
+		h = FeatureValuesHash(spec, x + 1, label);
+		split = ((uint32) h < l->test_threshold) ? SPLIT_TEST : SPLIT_TRAIN;
+	}
 	for (int k = 0; k < nmissing; k++)
 		for (int i = 0; i < spec->ncolumns; i++)
 			if (spec->columns[i].miss_index == l->missing[k])
 				x[1 + spec->columns[i].first_slot] = get_float8_nan();
-	if (l->reader.key_pos < 0)
+	/* a spec before format 3: the bytes 0.4.0 hashed here, NULL numbers NaN */
+	if (l->reader.key_pos < 0 && spec->split_hash == SPLIT_HASH_BYTES)
 	{
 		h = FeatureRowHash(&l->reader, spec, x + 1, l->out->split[0].width - 1);
 		split = ((uint32) h < l->test_threshold) ? SPLIT_TEST : SPLIT_TRAIN;
@@ -360,6 +367,14 @@ DatasetPrepare(LoadedData *data, FeatureSpec *spec, double *mean, double *sd)
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("feature column \"%s\" is NULL in every training row", col->name),
 					 errhint("Leave the column out of the features.")));
+		/* an overflowed sum of squares would make the slot look constant, and alias it */
+		if (!isfinite(data->sum[j]) || !isfinite(data->sumsq[j]) || !isfinite(sd[j]))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("the training sums of column \"%s\" overflow double precision",
+							col->name),
+					 errdetail("Training sums the squares of every feature; they must stay below 1.8e308."),
+					 errhint("Rescale the column (divide it by a power of ten, or take its logarithm) or cap its outliers.")));
 		col->impute = impute[j];
 	}
 	for (int k = 0; k < 2; k++)

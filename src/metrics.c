@@ -47,6 +47,13 @@ PG_FUNCTION_INFO_V1(class_metrics_final);
 
 #define AUC_STATE_FORMAT 1
 
+/* Check for interrupts every 2^16 rows of a loop over scored rows */
+#define METRICS_INTERRUPTS(i) \
+	do { \
+		if (((i) & 0xFFFF) == 0xFFFF) \
+			CHECK_FOR_INTERRUPTS(); \
+	} while (0)
+
 #define RADIX_BITS 11
 #define RADIX_BUCKETS (1 << RADIX_BITS)
 #define RADIX_PASSES 6			/* 6 x 11 bits cover the 64-bit key */
@@ -70,6 +77,7 @@ MetricsSortPairs(ScoredLabel *pairs, int64 n)
 	{
 		uint64		key = MetricsOrderKey(pairs[i].score);
 
+		METRICS_INTERRUPTS(i);
 		for (int p = 0; p < RADIX_PASSES; p++)
 			count[p * RADIX_BUCKETS + ((key >> (p * RADIX_BITS)) & (RADIX_BUCKETS - 1))]++;
 	}
@@ -90,7 +98,10 @@ MetricsSortPairs(ScoredLabel *pairs, int64 n)
 		if (trivial)
 			continue;
 		for (int64 i = 0; i < n; i++)
+		{
+			METRICS_INTERRUPTS(i);
 			to[c[(MetricsOrderKey(from[i].score) >> (p * RADIX_BITS)) & (RADIX_BUCKETS - 1)]++] = from[i];
+		}
 		{
 			ScoredLabel *t = from;
 
@@ -105,24 +116,47 @@ MetricsSortPairs(ScoredLabel *pairs, int64 n)
 }
 
 /*
+ * Refuse a NaN score: it has no rank, and no metric of it means anything.
+ * Callers score rows with finite links, so this guards the metrics
+ * themselves; the row is the pair's position, 1-based, in the order the
+ * rows were scored.
+ */
+void
+MetricsCheckScores(const ScoredLabel *pairs, int64 n)
+{
+	for (int64 i = 0; i < n; i++)
+	{
+		METRICS_INTERRUPTS(i);
+		if (unlikely(isnan(pairs[i].score)))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("score of row " INT64_FORMAT " is NaN", i + 1),
+					 errhint("Filter out the rows whose score is NaN, or check their feature values.")));
+	}
+}
+
+/*
  * Area under the ROC curve: (sum of positive ranks - P(P+1)/2) / (P N),
  * ties ranked by their average.  NaN when one class is absent.  Sorts
- * pairs in place.
+ * pairs in place; a NaN score is an error.
  */
 double
 MetricAuc(ScoredLabel *pairs, int64 n)
 {
 	double		pos = 0,
 				rank_sum = 0;
-	int64		i = 0;
+	int64		i = 0,
+				groups = 0;
 
+	MetricsCheckScores(pairs, n);
 	MetricsSortPairs(pairs, n);
 	while (i < n)
 	{
+		/* a tie group holds at least pairs[i]: the walk always advances */
 		int64		j = i + 1;
 		double		tie_pos = pairs[i].label;
 
-		/* starting past i, so a NaN score (equal to nothing) cannot stall the walk */
+		METRICS_INTERRUPTS(groups++);
 		while (j < n && pairs[j].score == pairs[i].score)
 			tie_pos += pairs[j++].label;
 		/* ranks i+1 .. j average (i + 1 + j) / 2 */
@@ -136,10 +170,11 @@ MetricAuc(ScoredLabel *pairs, int64 n)
 }
 
 /*
- * All metrics of scores (probabilities) against labels; sorts pairs.  A
- * caller that knows the log loss from the links (-loglik / n, the same
- * but where a probability is within eps of 0 or 1) passes it, sparing a
- * log per row; NaN has it computed here.
+ * All metrics of scores (probabilities) against labels; sorts pairs, and
+ * refuses a NaN score (in MetricAuc).  A caller that knows the log loss
+ * from the links (-loglik / n, the same but where a probability is within
+ * eps of 0 or 1) passes it, sparing a log per row; NaN has it computed
+ * here.
  */
 void
 MetricsClassify(ScoredLabel *pairs, int64 n, double logloss, ClassMetrics *m)
@@ -162,6 +197,7 @@ MetricsClassify(ScoredLabel *pairs, int64 n, double logloss, ClassMetrics *m)
 		double		pc = Min(Max(p, DBL_EPSILON), 1.0 - DBL_EPSILON);
 		bool		predicted = p >= 0.5;
 
+		METRICS_INTERRUPTS(i);
 		if (want_ll)
 			ll -= y > 0 ? log(pc) : log1p(-pc);
 		br += (p - y) * (p - y);
@@ -211,7 +247,8 @@ MostProbable(const double *p, int nclasses)
 /*
  * Log loss as scikit-learn's log_loss: each probability clipped to
  * [eps, 1 - eps] (eps the float8 machine epsilon), the row renormalized,
- * the mean of -log of the true class's.  NaN when a probability is NaN.
+ * the mean of -log of the true class's.  (A NaN probability is refused by
+ * the AUC, computed first.)
  */
 static double
 MulticlassLogloss(const double *probs, const int *label, int64 n, int nclasses)
@@ -223,12 +260,9 @@ MulticlassLogloss(const double *probs, const int *label, int64 n, int nclasses)
 		const double *p = &probs[i * nclasses];
 		double		sum = 0.0;
 
+		METRICS_INTERRUPTS(i);
 		for (int k = 0; k < nclasses; k++)
-		{
-			if (isnan(p[k]))
-				return get_float8_nan();
 			sum += Min(Max(p[k], DBL_EPSILON), 1.0 - DBL_EPSILON);
-		}
 		total -= log(Min(Max(p[label[i]], DBL_EPSILON), 1.0 - DBL_EPSILON) / sum);
 	}
 	return n > 0 ? total / n : get_float8_nan();
@@ -248,8 +282,11 @@ SortKeys(uint64 *keys, int64 n)
 			   *to = tmp;
 
 	for (int64 i = 0; i < n; i++)
+	{
+		METRICS_INTERRUPTS(i);
 		for (int p = 0; p < RADIX_PASSES; p++)
 			count[p * RADIX_BUCKETS + ((keys[i] >> (p * RADIX_BITS)) & (RADIX_BUCKETS - 1))]++;
+	}
 	for (int p = 0; p < RADIX_PASSES; p++)
 	{
 		Size	   *c = &count[p * RADIX_BUCKETS];
@@ -267,7 +304,10 @@ SortKeys(uint64 *keys, int64 n)
 		if (trivial)
 			continue;
 		for (int64 i = 0; i < n; i++)
+		{
+			METRICS_INTERRUPTS(i);
 			to[c[(from[i] >> (p * RADIX_BITS)) & (RADIX_BUCKETS - 1)]++] = from[i];
+		}
 		{
 			uint64	   *t = from;
 
@@ -283,12 +323,12 @@ SortKeys(uint64 *keys, int64 n)
 
 /*
  * The AUC of class k against the rest (scores: the probabilities of k);
- * NaN when a score is NaN or the split lacks k or holds only k.  A
+ * NaN when the split lacks k or holds only k.  A
  * probability's order key (MetricsOrderKey) has its top bit set (a
  * non-negative double), so the key shifted left by one holds the label in
  * its low bit: one 8-byte sort instead of one of (score, label) pairs,
  * and equal scores are equal keys but for that bit.  Scores that are not
- * non-negative numbers take MetricAuc.
+ * non-negative numbers take MetricAuc, which refuses a NaN.
  */
 static double
 OneVsRestAuc(const double *probs, const int *label, int64 n, int nclasses, int k,
@@ -303,8 +343,7 @@ OneVsRestAuc(const double *probs, const int *label, int64 n, int nclasses, int k
 	{
 		double		v = probs[j * nclasses + k];
 
-		if (isnan(v))
-			return get_float8_nan();
+		METRICS_INTERRUPTS(j);
 		if (!(v >= 0) || signbit(v))
 		{
 			for (int64 r = 0; r < n; r++)
@@ -319,9 +358,11 @@ OneVsRestAuc(const double *probs, const int *label, int64 n, int nclasses, int k
 	SortKeys(keys, n);
 	while (i < n)
 	{
+		/* a tie group holds at least keys[i]: the walk always advances */
 		int64		j = i + 1;
 		double		tie_pos = (double) (keys[i] & 1);
 
+		METRICS_INTERRUPTS(i);
 		while (j < n && (keys[j] >> 1) == (keys[i] >> 1))
 			tie_pos += (double) (keys[j++] & 1);
 		rank_sum += tie_pos * (double) (i + 1 + j) / 2.0;
@@ -345,7 +386,7 @@ OneVsRestAuc(const double *probs, const int *label, int64 n, int nclasses, int k
  * class is the most probable, the first of equals (as numpy's argmax);
  * precision, recall and f1 are 0 where their denominator is, as
  * scikit-learn's zero_division default gives them; an AUC is null where
- * the split lacks the class.
+ * the split lacks the class.  A NaN probability is an error.
  */
 void
 MetricsMulticlassJson(StringInfo out, const double *probs, const int *label, int64 n,
@@ -365,6 +406,7 @@ MetricsMulticlassJson(StringInfo out, const double *probs, const int *label, int
 	{
 		int			pred = MostProbable(&probs[i * nclasses], nclasses);
 
+		METRICS_INTERRUPTS(i);
 		if (label[i] < 0 || label[i] >= nclasses)
 			elog(ERROR, "class index %d out of range", label[i]);
 		confusion[label[i] * nclasses + pred] += 1;

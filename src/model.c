@@ -20,6 +20,7 @@
 #include "utils/float.h"
 #include "catalog/pg_type.h"
 
+#include "glm.h"
 #include "metrics.h"
 #include "model.h"
 #include "profenrich.h"
@@ -173,6 +174,15 @@ ModelSerialize(const Model *model)
 	return pq_endtypsend(&buf);
 }
 
+/* The format of the feature spec inside params of a model format */
+static int
+SpecFormatOf(int model_format)
+{
+	if (model_format >= 5)
+		return 3;
+	return model_format >= 2 ? 2 : 1;
+}
+
 /*
  * What a model's spec must hold beyond a spec's own checks: imputation
  * values a scorer can use.
@@ -245,7 +255,7 @@ ModelRead(bytea *params)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("model parameters name unknown algorithm %d", code)));
-	model->spec = FeatureSpecRead(&buf, format, false);
+	model->spec = FeatureSpecRead(&buf, SpecFormatOf(format), false);
 	CheckModelSpec(model->spec);
 	model->threshold = 0.5;
 	model->ops->read(&buf, model, format);
@@ -537,6 +547,8 @@ ModelColumnContribution(const FeatureSpec *spec, FeatureReader *r, int col, cons
 			out->amount += coef[c->first_slot + k] *
 				((k == level ? 1.0 : 0.0) - slot_mean[c->first_slot + k]);
 	}
+	if (unlikely(!isfinite(out->amount)))
+		GlmRefuseLink(out->amount);
 }
 
 /* Larger absolute contribution first */

@@ -176,6 +176,8 @@ GlmModelLink(const Model *m, FeatureReader *r, double *eta)
 				v += fit->coef[col->first_slot + level];
 		}
 	}
+	if (unlikely(!isfinite(v)))
+		GlmRefuseLink(v);
 	*eta = v;
 	return true;
 }

@@ -16,6 +16,7 @@
 #include "libpq/pqformat.h"
 #include "utils/float.h"
 
+#include "glm.h"
 #include "model_multinomial.h"
 #include "multinomial.h"
 #include "trainer.h"
@@ -125,7 +126,9 @@ CheckedBody(const Model *m)
 /*
  * The K links of the reader's current row: eta[0] = 0 (the reference),
  * eta[k] the log-odds of class k against it; false when a feature is NULL
- * and the model was trained without imputation.
+ * and the model was trained without imputation.  A log-odds that is not
+ * finite (a feature far beyond the training range) is an error, never a
+ * NaN probability.
  */
 bool
 MultinomialModelLinks(const Model *m, FeatureReader *r, double *eta)
@@ -172,6 +175,9 @@ MultinomialModelLinks(const Model *m, FeatureReader *r, double *eta)
 		for (int k = 1; k < nk; k++)
 			eta[k] += g->coef[(k - 1) * w + 1 + slot] * x;
 	}
+	for (int k = 1; k < nk; k++)
+		if (unlikely(!isfinite(eta[k])))
+			GlmRefuseLink(eta[k]);
 	return true;
 }
 

@@ -30,6 +30,7 @@
 #include "libpq/pqformat.h"
 #include "miscadmin.h"
 
+#include "lazylib.h"
 #include "linalg.h"
 #include "model.h"
 #include "multinomial.h"
@@ -43,12 +44,6 @@
 #define ALIAS_TOL 1e-9
 #define ARMIJO 1e-4
 
-/* Per-row loops compiled for AVX2 and for the baseline, picked at load */
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-#define ROW_LOOP_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define ROW_LOOP_CLONES
-#endif
 
 /* Rows per MultinomialAccumulate call: the block and its scaled copies stay in cache */
 #define PASS_BLOCK_ROWS 256
@@ -241,33 +236,44 @@ MultinomialScratchSize(int nclasses, int width, int rows)
 }
 
 /*
- * v[i] = exp(v[i]) and l[i] = log(l[i]) for n values each: with glibc's AVX2
- * vector functions (libmvec) where the CPU has AVX2 and FMA, four at a
- * time, else one by one.  The passes spend much of their time here.
+ * v[i] = exp(v[i]) (or log(v[i])) for n values: with glibc's AVX2 vector
+ * functions (libmvec) where the CPU has AVX2 and FMA, four at a time, else
+ * one by one.  The passes spend much of their time here.  libmvec is
+ * opened at the first call (lazylib.c), not linked, as for lifetime value.
  */
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
-extern __m256d _ZGVdN4v_exp(__m256d x) __attribute__((target("avx2,fma")));
-extern __m256d _ZGVdN4v_log(__m256d x) __attribute__((target("avx2,fma")));
+typedef __m256d (*VecMathFn) (__m256d x);
+
+static VecMathFn VecExp;
+static VecMathFn VecLog;
 
 /* Four at a time with libmvec's AVX2 exp (log when take_log); returns how many it did */
 __attribute__((target("avx2,fma")))
 static int
 VectorAvx2(double *v, int n, bool take_log)
 {
+	VecMathFn	fn = take_log ? VecLog : VecExp;
 	int			i = 0;
 
 	for (; i + 4 <= n; i += 4)
-	{
-		__m256d		x = _mm256_loadu_pd(&v[i]);
-
-		_mm256_storeu_pd(&v[i], take_log ? _ZGVdN4v_log(x) : _ZGVdN4v_exp(x));
-	}
+		_mm256_storeu_pd(&v[i], fn(_mm256_loadu_pd(&v[i])));
 	return i;
 }
 #pragma GCC pop_options
+
+static const LazySymbol MvecSymbols[] = {
+	{"_ZGVdN4v_exp", (void **) &VecExp},
+	{"_ZGVdN4v_log", (void **) &VecLog},
+};
+
+static LazyLibrary Mvec = {
+	.label = "glibc vector math",
+	.symbols = MvecSymbols,
+	.nsymbols = lengthof(MvecSymbols),
+};
 
 static int	HaveAvx2 = -1;
 #endif
@@ -280,7 +286,8 @@ VectorExpLog(double *v, int n, bool take_log)
 
 #if defined(__x86_64__) && defined(__GNUC__)
 	if (HaveAvx2 < 0)
-		HaveAvx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+		HaveAvx2 = LinalgCpuHasAvx2Fma() &&	/* not __builtin_cpu_supports: see linalg.h */
+			LazyLibraryTryOpen(&Mvec, "libmvec.so.1");	/* else one by one */
 	if (HaveAvx2)
 		i = VectorAvx2(v, n, take_log);
 #endif
@@ -331,9 +338,13 @@ Dot4Rows(const double *x, int w, const double *t, double *out)
 	}
 }
 
-/* The links of a block: e[i K + k] = x_i'theta_k, 0 for the reference, less the row's largest */
-ROW_LOOP_CLONES static void
-BlockLinks(const double *theta, const double *x, int rows, int nk, int w, double *e)
+/*
+ * The links of a block: e[i K + k] = x_i'theta_k, 0 for the reference,
+ * less the row's largest.  Compiled for AVX2 and for the baseline
+ * (LINALG_KERNEL_VARIANTS), as the other per-row loops here.
+ */
+static pg_attribute_always_inline void
+BlockLinksBody(const double *theta, const double *x, int rows, int nk, int w, double *e)
 {
 	int			i = 0;
 
@@ -368,15 +379,20 @@ BlockLinks(const double *theta, const double *x, int rows, int nk, int w, double
 	}
 }
 
+LINALG_KERNEL_VARIANTS(BlockLinks,
+					   (const double *theta, const double *x, int rows, int nk, int w, double *e),
+					   (theta, x, rows, nk, w, e))
+
 /*
  * The per-row terms of a block, its links e already exponentiated (less
  * the row's largest link): probabilities into p (rows x K), the
  * log-likelihood (ll[0] weighted, ll[1] raw, ll[2] the weight), and the
  * gradient.  lse and inv are scratch (rows each).
  */
-ROW_LOOP_CLONES static void
-BlockTerms(MultinomialSums *s, const double *x, const double *y, int rows, const double *cw,
-		   const double *e, const double *links, double *lse, double *inv, double *p, double *ll)
+static pg_attribute_always_inline void
+BlockTermsBody(MultinomialSums *s, const double *x, const double *y, int rows, const double *cw,
+			   const double *e, const double *links, double *lse, double *inv, double *p,
+			   double *ll)
 {
 	int			nk = s->nclasses,
 				w = s->width;
@@ -420,6 +436,12 @@ BlockTerms(MultinomialSums *s, const double *x, const double *y, int rows, const
 	ll[1] = loglik_raw;
 	ll[2] = weight;
 }
+
+LINALG_KERNEL_VARIANTS(BlockTerms,
+					   (MultinomialSums *s, const double *x, const double *y, int rows,
+						const double *cw, const double *e, const double *links, double *lse,
+						double *inv, double *p, double *ll),
+					   (s, x, y, rows, cw, e, links, lse, inv, p, ll))
 
 /* The block column by column (column j at xt + j ld), zero-padded */
 static void
@@ -494,12 +516,12 @@ MultinomialAccumulate(MultinomialSums *s, const double *theta, const double *x, 
 	for (int i = 0; i < rows; i++)
 		if (!(y[i] >= 0 && y[i] < nk))
 			elog(ERROR, "class index %g out of range", y[i]);
-	BlockLinks(theta, x, rows, nk, s->width, e);
+	LINALG_KERNEL_PICK(BlockLinks) (theta, x, rows, nk, s->width, e);
 	for (int i = 0; i < rows; i++)
 		for (int k = 0; k < nk; k++)
 			links[(size_t) i * nk + k] = e[(size_t) i * nk + k];
 	VectorExpLog(e, rows * nk, false);
-	BlockTerms(s, x, y, rows, cw, e, links, lse, inv, p == links ? e : p, ll);
+	LINALG_KERNEL_PICK(BlockTerms) (s, x, y, rows, cw, e, links, lse, inv, p == links ? e : p, ll);
 	s->loglik += ll[0];
 	s->loglik_raw += ll[1];
 	s->weight += ll[2];
@@ -1137,6 +1159,25 @@ LbfgsStep(MultinomialState *st, const MultinomialSums *at_next, const Multinomia
 	return false;
 }
 
+/* Are the log-likelihood, the gradient and (if any) the Hessian all finite? */
+static bool
+SumsFinite(const MultinomialSums *s)
+{
+	int			np = s->nparams;
+
+	if (!isfinite(s->loglik) || !isfinite(s->loglik_raw))
+		return false;
+	for (int i = 0; i < np; i++)
+		if (!isfinite(s->grad[i]))
+			return false;
+	if (s->hessian)
+		for (int i = 0; i < np; i++)
+			for (int j = i; j < np; j++)
+				if (!isfinite(s->hess[(size_t) i * np + j]))
+					return false;
+	return true;
+}
+
 /*
  * Take the sums at st->next.  Returns true when the fit is finished
  * (converged, separated, stalled or out of iterations); otherwise st->next
@@ -1147,9 +1188,16 @@ bool
 MultinomialStep(MultinomialState *st, const MultinomialSums *at_next,
 				const MultinomialOptions *opts)
 {
-	double		obj = Objective(st, st->next, at_next->loglik, opts->l2);
+	bool		finite = SumsFinite(at_next);
+	double		obj = finite ? Objective(st, st->next, at_next->loglik, opts->l2) : INFINITY;
 
 	CHECK_FOR_INTERRUPTS();
+	if (!st->started && !finite)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("the sums of multinomial regression overflow double precision"),
+				 errdetail("The weighted log-likelihood, its gradient or its Hessian at the starting point is not finite."),
+				 errhint("Use smaller class weights, or rescale the features.")));
 	st->l2 = opts->l2;
 	if (st->newton)
 		return NewtonStep(st, at_next, opts, obj);

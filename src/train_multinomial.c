@@ -8,7 +8,8 @@
  *
  * The classes are the target's distinct values (2 to 100), as text, in
  * sort order: text in byte order, integers and booleans by value, enums in
- * their declared order; the load learns them as it reads the rows.  The
+ * their declared order; the load learns them as it reads the rows (a
+ * source without a key is asked for them first).  The
  * first is the reference, as in R's nnet::multinom.  Every class needs
  * training rows.
  *-------------------------------------------------------------------------
@@ -655,6 +656,9 @@ FitInMemory(TrainJob *job, LoadedData *data, const MultinomialOptions *opts)
 		int		   *tl = SplitLabels(test);
 
 		MultinomialPassInMemory(test, st.theta, cw, &without_h, tp);
+		/* a held-out row takes no part in the training sums: its links may overflow */
+		if (unlikely(!isfinite(without_h.loglik_raw)))
+			GlmRefuseLink(without_h.loglik_raw);
 		SplitMetrics(job, "test", tp, tl, (int64) test->n, without_h.loglik_raw, false, test->n);
 		pfree(tp);
 		pfree(tl);
@@ -773,6 +777,8 @@ ScoreSample(const RowSample *s, const FeatureSpec *spec, const double *mean, con
 			eta[k] = 0.0;
 			for (int j = 0; j < w; j++)
 				eta[k] += st->theta[(k - 1) * w + j] * x[j];
+			if (unlikely(!isfinite(eta[k])))
+				GlmRefuseLink(eta[k]);
 		}
 		MultinomialSoftmax(eta, nk, &probs[(size_t) r * nk]);
 		(*labels)[r] = (int) row[spec->nslots];
@@ -884,15 +890,23 @@ TrainMultinomial(TrainJob *job)
 	LoadedData	data;
 
 	job->model.body = palloc0(sizeof(MultinomialModel));
+	/*
+	 * A row without a key splits by a hash of its values and its class
+	 * number: the numbers must be the model's from the first row on, so
+	 * the classes are asked of the source first.
+	 */
+	if (job->spec->key == NULL || !(rows < 0 || rows * row_bytes <= budget))
+		ClassesByQuery(job);
 	if (rows < 0 || rows * row_bytes <= budget)
 	{
 		char	   *sql = psprintf("SELECT %s FROM %s", ColumnList(NeededColumns(job->spec)),
 								   job->src.qualname);
 
-		/* the load learns the classes, whether the rows fit or not */
+		/* with a key the load learns the classes, whether the rows fit or not */
 		DatasetLoad(job->spec, sql, 0, NULL, NULL, budget, &data);
-		AdoptClasses(job, Min(data.nclasses, MODEL_MAX_CLASSES), data.classes, data.more_classes ||
-					 data.nclasses > MODEL_MAX_CLASSES);
+		if (job->spec->learn_classes)
+			AdoptClasses(job, Min(data.nclasses, MODEL_MAX_CLASSES), data.classes,
+						 data.more_classes || data.nclasses > MODEL_MAX_CLASSES);
 		if (data.fits)
 		{
 			MultinomialOptions opts = FitOptions(job);
@@ -907,8 +921,6 @@ TrainMultinomial(TrainJob *job)
 		}
 		DatasetFree(&data);
 	}
-	else
-		ClassesByQuery(job);
 	opts = FitOptions(job);
 	FitStreaming(job, &opts);
 	appendStringInfoString(&job->metrics, ", \"path\": \"streaming\"");
