@@ -25,6 +25,14 @@ ours=$(psql_b -At -c "SELECT ms FROM bench.results WHERE bench = 'logistic: trai
 theirs=$(/usr/bin/python3 bench/sklearn_pipeline.py "$db")
 psql_b -q -c "INSERT INTO bench.results (bench, measured, ms, baseline, baseline_ms, goal)
   VALUES ('logistic: vs sklearn', 'train(''logistic'')', $ours, 'COPY+pandas+sklearn, end to end', $theirs, '<= 0.333')"
+echo "== bench/multinomial.sql (its own table, bench.m, dropped after)"
+psql_b -q -f bench/multinomial.sql
+echo "== the pipeline profenrich replaces: psql COPY -> pandas -> multinomial LogisticRegression"
+ours=$(psql_b -At -c "SELECT ms FROM bench.results WHERE bench = 'multinomial: train'")
+theirs=$(/usr/bin/python3 bench/sklearn_multinomial.py "$db")
+psql_b -q -c "INSERT INTO bench.results (bench, measured, ms, baseline, baseline_ms, goal)
+  VALUES ('multinomial: vs sklearn', 'train(''multinomial''), 4 classes', $ours,
+          'COPY+pandas+sklearn multinomial, end to end', $theirs, '<= 0.2')" -c "DROP TABLE bench.m"
 echo "== lifetime value: $rows simulated customers (bench/clv_sim.py)"
 psql_b -q -c "CREATE TABLE bench.clv_tx (customer_id int, day date, amount float8)"
 /usr/bin/python3 bench/clv_sim.py "$rows" 42 | psql_b -q -c "\\copy bench.clv_tx FROM STDIN WITH (FORMAT csv)"

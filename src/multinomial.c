@@ -69,16 +69,34 @@ MultinomialSoftmax(const double *eta, int nclasses, double *probs)
 		probs[k] /= sum;
 }
 
+/* Refuse more slots than a Gram matrix in a serialized state holds (1 GB) */
+static void
+CheckWidth(int width)
+{
+	if (width > MULTINOMIAL_MAX_WIDTH)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("multinomial regression of %d slots is over the limit of %d slots",
+						width - 1, MULTINOMIAL_MAX_WIDTH - 1),
+				 errhint("Lower the option max_categories, or train on fewer features.")));
+}
+
 /* Zeroed sums for K classes and rows of width values, with or without the Hessian */
 void
 MultinomialSumsInit(MultinomialSums *s, int nclasses, int width, bool hessian)
 {
+	CheckWidth(width);
 	s->nclasses = nclasses;
 	s->width = width;
 	s->nparams = (nclasses - 1) * width;
 	s->hessian = hessian;
-	s->grad = palloc(sizeof(double) * s->nparams);
-	s->hess = hessian ? palloc(sizeof(double) * s->nparams * s->nparams) : NULL;
+	if (hessian)
+		TrainMemoryCheck(mul_size(3 * sizeof(double), mul_size(s->nparams, s->nparams)), width - 1,
+						 "the Hessian of multinomial regression");
+	s->grad = palloc(mul_size(sizeof(double), s->nparams));
+	s->hess = hessian ? MemoryContextAllocHuge(CurrentMemoryContext,
+											   mul_size(sizeof(double),
+														mul_size(s->nparams, s->nparams))) : NULL;
 	MultinomialSumsReset(s);
 }
 
@@ -190,7 +208,7 @@ MultinomialSumsFromBytes(bytea *b, MultinomialSums *s)
 	k = pq_getmsgint(&buf, 4);
 	w = pq_getmsgint(&buf, 4);
 	h = pq_getmsgint(&buf, 4);
-	if (k < 2 || k > MODEL_MAX_CLASSES || w < 1 || w > 100001 || (h != 0 && h != 1) ||
+	if (k < 2 || k > MODEL_MAX_CLASSES || w < 1 || w > MULTINOMIAL_MAX_WIDTH || (h != 0 && h != 1) ||
 		(Size) (k - 1) * w > 10000000 || (h == 1 && (k - 1) * w > MULTINOMIAL_NEWTON_HARD_MAX))
 		SumsBytesError("bad shape");
 	if ((Size) buf.len != SumsBytes((k - 1) * w, h == 1))
@@ -589,10 +607,15 @@ MultinomialPassInMemory(const Dataset *d, const double *theta, const double *cw,
 void
 MultinomialCountsInit(MultinomialCounts *c, int nclasses, int width)
 {
+	CheckWidth(width);
+	TrainMemoryCheck(mul_size(2 * sizeof(double), mul_size(width, width)), width - 1,
+					 "the Gram matrix of multinomial regression");
 	c->nclasses = nclasses;
 	c->width = width;
 	c->count = palloc0(sizeof(double) * nclasses);
-	c->gram = palloc0(sizeof(double) * width * width);
+	c->gram = MemoryContextAllocExtended(CurrentMemoryContext,
+										 mul_size(sizeof(double), mul_size(width, width)),
+										 MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 }
 
 /* Add rows x (row-major [1, slots]) with class indexes y */
@@ -666,7 +689,7 @@ MultinomialCountsFromBytes(bytea *b, MultinomialCounts *c)
 		SumsBytesError("not a counts state of this format");
 	k = pq_getmsgint(&buf, 4);
 	w = pq_getmsgint(&buf, 4);
-	if (k < 2 || k > MODEL_MAX_CLASSES || w < 1 || w > 100001 ||
+	if (k < 2 || k > MODEL_MAX_CLASSES || w < 1 || w > MULTINOMIAL_MAX_WIDTH ||
 		(Size) buf.len != 12 + sizeof(double) * ((Size) k + (Size) w * (w + 1) / 2))
 		SumsBytesError("counts of a bad shape");
 	MultinomialCountsInit(c, k, w);
@@ -712,7 +735,7 @@ MultinomialFindAliased(const MultinomialCounts *c, const double *sd, const doubl
 					   bool *slot_aliased)
 {
 	int			w = c->width;
-	double	   *h = palloc(sizeof(double) * w * w);
+	double	   *h = MemoryContextAllocHuge(CurrentMemoryContext, mul_size(sizeof(double), mul_size(w, w)));
 	double		q[MODEL_MAX_CLASSES];
 	double		curv = 0.25;
 
@@ -761,10 +784,10 @@ MultinomialStateInit(MultinomialState *st, int nclasses, int width, const bool *
 	st->width = width;
 	st->nparams = np;
 	st->newton = newton;
-	st->theta = palloc0(sizeof(double) * np);
-	st->next = palloc(sizeof(double) * np);
-	st->step = palloc0(sizeof(double) * np);
-	st->aliased = palloc(sizeof(bool) * np);
+	st->theta = palloc0(mul_size(sizeof(double), np));
+	st->next = palloc(mul_size(sizeof(double), np));
+	st->step = palloc0(mul_size(sizeof(double), np));
+	st->aliased = palloc(mul_size(sizeof(bool), np));
 	for (int k = 0; k < nclasses - 1; k++)
 		for (int j = 0; j < width; j++)
 			st->aliased[k * width + j] = slot_aliased[j];
@@ -774,10 +797,12 @@ MultinomialStateInit(MultinomialState *st, int nclasses, int width, const bool *
 	st->want_hessian = newton;
 	if (!newton)
 	{
-		st->gobj = palloc(sizeof(double) * np);
-		st->gnext = palloc(sizeof(double) * np);
-		st->s_hist = palloc(sizeof(double) * np * MULTINOMIAL_LBFGS_HISTORY);
-		st->y_hist = palloc(sizeof(double) * np * MULTINOMIAL_LBFGS_HISTORY);
+		st->gobj = palloc(mul_size(sizeof(double), np));
+		st->gnext = palloc(mul_size(sizeof(double), np));
+		st->s_hist = MemoryContextAllocHuge(CurrentMemoryContext,
+											mul_size(sizeof(double) * MULTINOMIAL_LBFGS_HISTORY, np));
+		st->y_hist = MemoryContextAllocHuge(CurrentMemoryContext,
+											mul_size(sizeof(double) * MULTINOMIAL_LBFGS_HISTORY, np));
 		st->rho = palloc(sizeof(double) * MULTINOMIAL_LBFGS_HISTORY);
 	}
 }

@@ -23,6 +23,7 @@
 /* A Newton fit asked for by name keeps its Hessian to at most this many parameters */
 #define MULTINOMIAL_NEWTON_HARD_MAX 2000
 #define MULTINOMIAL_LBFGS_HISTORY 10
+#define MULTINOMIAL_MAX_WIDTH 16000	/* a w x w Gram matrix's upper triangle stays below 1 GB */
 
 /* Sums over the training rows at given coefficients */
 typedef struct MultinomialSums
