@@ -532,6 +532,34 @@ LabelInteger(const char *s, int64 *v)
 	return true;
 }
 
+/* The labels that are whole numbers, in numeric order, for integer targets */
+static void
+BindIntegerClasses(FeatureReader *r, const FeatureSpec *spec)
+{
+	int			k = spec->nclasses;
+
+	r->class_ints = palloc(sizeof(int64) * k);
+	r->class_int_index = palloc(sizeof(int) * k);
+	r->nclass_ints = 0;
+	for (int i = 0; i < k; i++)
+	{
+		int64		v;
+		int			j;
+
+		if (!LabelInteger(spec->classes[i], &v))
+			continue;
+		/* insertion in order: at most 100 labels */
+		for (j = r->nclass_ints; j > 0 && r->class_ints[j - 1] > v; j--)
+		{
+			r->class_ints[j] = r->class_ints[j - 1];
+			r->class_int_index[j] = r->class_int_index[j - 1];
+		}
+		r->class_ints[j] = v;
+		r->class_int_index[j] = i;
+		r->nclass_ints++;
+	}
+}
+
 /*
  * Prepare the lookup of a class target of this type: the labels in byte
  * order (text), the integer labels in numeric order, the classes of false
@@ -566,26 +594,7 @@ BindClasses(FeatureReader *r, const FeatureSpec *spec, Oid type)
 	for (int i = 0; i < k; i++)
 		r->class_sorted[i] = i;
 	qsort_arg(r->class_sorted, k, sizeof(int), LabelOrder, spec->classes);
-	r->class_ints = palloc(sizeof(int64) * k);
-	r->class_int_index = palloc(sizeof(int) * k);
-	r->nclass_ints = 0;
-	for (int i = 0; i < k; i++)
-	{
-		int64		v;
-		int			j;
-
-		if (!LabelInteger(spec->classes[i], &v))
-			continue;
-		/* insertion in order: at most 100 labels */
-		for (j = r->nclass_ints; j > 0 && r->class_ints[j - 1] > v; j--)
-		{
-			r->class_ints[j] = r->class_ints[j - 1];
-			r->class_int_index[j] = r->class_int_index[j - 1];
-		}
-		r->class_ints[j] = v;
-		r->class_int_index[j] = i;
-		r->nclass_ints++;
-	}
+	BindIntegerClasses(r, spec);
 	r->class_bool[0] = r->class_bool[1] = -1;
 	for (int i = 0; i < k; i++)
 	{

@@ -374,6 +374,94 @@ OneVsRestAuc(const double *probs, const int *label, int64 n, int nclasses, int k
 	return (rank_sum - pos * (pos + 1) / 2.0) / (pos * ((double) n - pos));
 }
 
+/* Per class: precision, recall, f1 and support from the confusion matrix */
+typedef struct ClassRates
+{
+	double		precision;
+	double		recall;
+	double		f1;
+	double		support;
+	double		auc;
+} ClassRates;
+
+/*
+ * The confusion matrix (rows the true class, columns the most probable,
+ * the first of equals) of n rows; returns the number predicted right
+ */
+static double
+Confusion(const double *probs, const int *label, int64 n, int nclasses, double *confusion)
+{
+	double		correct = 0;
+
+	for (int64 i = 0; i < n; i++)
+	{
+		int			pred = MostProbable(&probs[i * nclasses], nclasses);
+
+		METRICS_INTERRUPTS(i);
+		if (label[i] < 0 || label[i] >= nclasses)
+			elog(ERROR, "class index %d out of range", label[i]);
+		confusion[label[i] * nclasses + pred] += 1;
+		correct += label[i] == pred;
+	}
+	return correct;
+}
+
+/* Class k's rates from the confusion matrix: 0 where a denominator is */
+static void
+Rates(const double *confusion, int nclasses, int k, ClassRates *r)
+{
+	double		tp = confusion[k * nclasses + k],
+				predicted = 0;
+
+	r->support = 0;
+	for (int l = 0; l < nclasses; l++)
+	{
+		r->support += confusion[k * nclasses + l];
+		predicted += confusion[l * nclasses + k];
+	}
+	r->precision = predicted > 0 ? tp / predicted : 0.0;
+	r->recall = r->support > 0 ? tp / r->support : 0.0;
+	r->f1 = r->precision + r->recall > 0 ?
+		2 * r->precision * r->recall / (r->precision + r->recall) : 0.0;
+}
+
+/* The members classes, per_class and confusion_matrix */
+static void
+ClassMembersJson(StringInfo out, const ClassRates *rates, const double *confusion, int nclasses,
+				 char **classes)
+{
+	appendStringInfoString(out, ", \"classes\": [");
+	for (int k = 0; k < nclasses; k++)
+	{
+		if (k > 0)
+			appendStringInfoString(out, ", ");
+		escape_json(out, classes[k]);
+	}
+	appendStringInfoString(out, "], \"per_class\": {");
+	for (int k = 0; k < nclasses; k++)
+	{
+		if (k > 0)
+			appendStringInfoString(out, ", ");
+		escape_json(out, classes[k]);
+		appendStringInfoString(out, ": {");
+		JsonMember(out, "precision", rates[k].precision);
+		JsonMember(out, "recall", rates[k].recall);
+		JsonMember(out, "f1", rates[k].f1);
+		JsonMember(out, "support", rates[k].support);
+		JsonMember(out, "auc", rates[k].auc);
+		appendStringInfoChar(out, '}');
+	}
+	appendStringInfoString(out, "}, \"confusion_matrix\": [");
+	for (int k = 0; k < nclasses; k++)
+	{
+		appendStringInfoString(out, k > 0 ? ", [" : "[");
+		for (int l = 0; l < nclasses; l++)
+			appendStringInfo(out, "%s%.0f", l > 0 ? ", " : "", confusion[k * nclasses + l]);
+		appendStringInfoChar(out, ']');
+	}
+	appendStringInfoChar(out, ']');
+}
+
 /*
  * The metrics of a class model's predictions, appended as members of a
  * JSON object being built: probs holds n rows of nclasses probabilities
@@ -393,94 +481,31 @@ MetricsMulticlassJson(StringInfo out, const double *probs, const int *label, int
 					  int nclasses, char **classes)
 {
 	double	   *confusion = palloc0(sizeof(double) * nclasses * nclasses);
-	double	   *f1 = palloc(sizeof(double) * nclasses);
-	double	   *auc = palloc(sizeof(double) * nclasses);
+	ClassRates *rates = palloc(sizeof(ClassRates) * nclasses);
 	ScoredLabel *pairs = MemoryContextAllocHuge(CurrentMemoryContext,
 												sizeof(ScoredLabel) * Max(n, 1));
-	double		correct = 0,
+	double		correct = Confusion(probs, label, n, nclasses, confusion),
 				macro = 0,
 				weighted = 0,
 				auc_sum = 0;
 
-	for (int64 i = 0; i < n; i++)
-	{
-		int			pred = MostProbable(&probs[i * nclasses], nclasses);
-
-		METRICS_INTERRUPTS(i);
-		if (label[i] < 0 || label[i] >= nclasses)
-			elog(ERROR, "class index %d out of range", label[i]);
-		confusion[label[i] * nclasses + pred] += 1;
-		correct += label[i] == pred;
-	}
 	for (int k = 0; k < nclasses; k++)
 	{
-		double		tp = confusion[k * nclasses + k],
-					support = 0,
-					predicted = 0,
-					precision,
-					recall;
-
-		for (int l = 0; l < nclasses; l++)
-		{
-			support += confusion[k * nclasses + l];
-			predicted += confusion[l * nclasses + k];
-		}
-		precision = predicted > 0 ? tp / predicted : 0.0;
-		recall = support > 0 ? tp / support : 0.0;
-		f1[k] = precision + recall > 0 ? 2 * precision * recall / (precision + recall) : 0.0;
-		macro += f1[k];
-		weighted += support * f1[k];
+		Rates(confusion, nclasses, k, &rates[k]);
+		macro += rates[k].f1;
+		weighted += rates[k].support * rates[k].f1;
 		CHECK_FOR_INTERRUPTS();
-		auc[k] = OneVsRestAuc(probs, label, n, nclasses, k, pairs);
-		auc_sum += auc[k];
+		rates[k].auc = OneVsRestAuc(probs, label, n, nclasses, k, pairs);
+		auc_sum += rates[k].auc;
 	}
 	JsonMember(out, "logloss", MulticlassLogloss(probs, label, n, nclasses));
 	JsonMember(out, "accuracy", n > 0 ? correct / n : get_float8_nan());
 	JsonMember(out, "macro_f1", n > 0 ? macro / nclasses : get_float8_nan());
 	JsonMember(out, "weighted_f1", n > 0 ? weighted / n : get_float8_nan());
 	JsonMember(out, "auc", auc_sum / nclasses);
-	appendStringInfoString(out, ", \"classes\": [");
-	for (int k = 0; k < nclasses; k++)
-	{
-		if (k > 0)
-			appendStringInfoString(out, ", ");
-		escape_json(out, classes[k]);
-	}
-	appendStringInfoString(out, "], \"per_class\": {");
-	for (int k = 0; k < nclasses; k++)
-	{
-		double		tp = confusion[k * nclasses + k],
-					support = 0,
-					predicted = 0;
-
-		for (int l = 0; l < nclasses; l++)
-		{
-			support += confusion[k * nclasses + l];
-			predicted += confusion[l * nclasses + k];
-		}
-		if (k > 0)
-			appendStringInfoString(out, ", ");
-		escape_json(out, classes[k]);
-		appendStringInfoString(out, ": {");
-		JsonMember(out, "precision", predicted > 0 ? tp / predicted : 0.0);
-		JsonMember(out, "recall", support > 0 ? tp / support : 0.0);
-		JsonMember(out, "f1", f1[k]);
-		JsonMember(out, "support", support);
-		JsonMember(out, "auc", auc[k]);
-		appendStringInfoChar(out, '}');
-	}
-	appendStringInfoString(out, "}, \"confusion_matrix\": [");
-	for (int k = 0; k < nclasses; k++)
-	{
-		appendStringInfoString(out, k > 0 ? ", [" : "[");
-		for (int l = 0; l < nclasses; l++)
-			appendStringInfo(out, "%s%.0f", l > 0 ? ", " : "", confusion[k * nclasses + l]);
-		appendStringInfoChar(out, ']');
-	}
-	appendStringInfoChar(out, ']');
+	ClassMembersJson(out, rates, confusion, nclasses, classes);
 	pfree(confusion);
-	pfree(f1);
-	pfree(auc);
+	pfree(rates);
 	pfree(pairs);
 }
 

@@ -389,23 +389,63 @@ Progress(const TrainJob *job, const MultinomialState *st, const MultinomialSums 
 }
 
 /*
+ * The standard errors, z statistics and p values of the fitted model: the
+ * variances of b from the inverse Hessian by the linear map back to the
+ * original scale, class by class (b_kj = theta_kj / sd_j; the intercept's
+ * row of the map is (1, -mean_j / sd_j))
+ */
+static void
+FitInference(MultinomialModel *g, const MultinomialState *st, const double *mean,
+			 const double *sd, const bool *slot_aliased)
+{
+	int			w = st->width,
+				np = st->nparams;
+	double	   *cov = palloc(sizeof(double) * np * np);
+	double	   *t0 = palloc(sizeof(double) * w);
+
+	MultinomialCovariance(st, cov);
+	for (int a = 0; a < w; a++)
+		t0[a] = a == 0 ? 1.0 : slot_aliased[a] ? 0.0 : -mean[a] / sd[a];
+	g->se = palloc(sizeof(double) * np);
+	g->stat = palloc(sizeof(double) * np);
+	g->pval = palloc(sizeof(double) * np);
+	for (int k = 0; k < st->nclasses - 1; k++)
+		for (int i = 0; i < w; i++)
+		{
+			int			p = k * w + i;
+			double		var = 0.0;
+
+			if (i == 0)
+			{
+				for (int a = 0; a < w; a++)
+					for (int c = 0; c < w; c++)
+						var += t0[a] * cov[(k * w + a) * np + k * w + c] * t0[c];
+			}
+			else if (!slot_aliased[i])
+				var = cov[p * np + p] / (sd[i] * sd[i]);
+			g->se[p] = i > 0 && slot_aliased[i] ? get_float8_nan() : sqrt(var);
+			g->stat[p] = g->coef[p] / g->se[p];
+			g->pval[p] = isnan(g->stat[p]) ? get_float8_nan() : erfc(fabs(g->stat[p]) / M_SQRT2);
+		}
+	pfree(cov);
+	pfree(t0);
+}
+
+/*
  * The fitted model on the original scale: for each class, b_kj = theta_kj /
- * sd_j and b_k0 = theta_k0 - sum_j b_kj mean_j; with inference, the
- * variances of b from the inverse Hessian by that linear map, class by
- * class, and z tests for the p values.
+ * sd_j and b_k0 = theta_k0 - sum_j b_kj mean_j, with their inference when
+ * the fit has it (no penalty, Newton, not separated).
  */
 static void
 FinishFit(TrainJob *job, const MultinomialState *st, const double *mean, const double *sd,
 		  const bool *slot_aliased)
 {
 	MultinomialModel *g = MN(job);
-	int			w = st->width,
-				np = st->nparams;
-	double	   *cov = NULL;
+	int			w = st->width;
 
 	g->nclasses = st->nclasses;
 	g->nslots = w - 1;
-	g->coef = palloc0(sizeof(double) * np);
+	g->coef = palloc0(sizeof(double) * st->nparams);
 	g->aliased = palloc(sizeof(bool) * Max(w - 1, 1));
 	g->slot_mean = palloc(sizeof(double) * Max(w - 1, 1));
 	g->slot_sd = palloc(sizeof(double) * Max(w - 1, 1));
@@ -434,38 +474,7 @@ FinishFit(TrainJob *job, const MultinomialState *st, const double *mean, const d
 	g->has_inference = MN_OPTIONS(job)->l2 == 0 && st->newton && !st->separated &&
 		st->hess_at_theta;
 	if (g->has_inference)
-	{
-		cov = palloc(sizeof(double) * np * np);
-		MultinomialCovariance(st, cov);
-		g->se = palloc(sizeof(double) * np);
-		g->stat = palloc(sizeof(double) * np);
-		g->pval = palloc(sizeof(double) * np);
-		for (int k = 0; k < st->nclasses - 1; k++)
-			for (int i = 0; i < w; i++)
-			{
-				int			p = k * w + i;
-				double		var = 0.0;
-
-				if (i == 0)
-				{
-					/* t0 = (1, -mean_j / sd_j): the intercept's row of the map */
-					for (int a = 0; a < w; a++)
-						for (int c = 0; c < w; c++)
-						{
-							double		ta = a == 0 ? 1.0 : slot_aliased[a] ? 0.0 : -mean[a] / sd[a];
-							double		tc = c == 0 ? 1.0 : slot_aliased[c] ? 0.0 : -mean[c] / sd[c];
-
-							var += ta * cov[(k * w + a) * np + k * w + c] * tc;
-						}
-				}
-				else if (!slot_aliased[i])
-					var = cov[p * np + p] / (sd[i] * sd[i]);
-				g->se[p] = i > 0 && slot_aliased[i] ? get_float8_nan() : sqrt(var);
-				g->stat[p] = g->coef[p] / g->se[p];
-				g->pval[p] = isnan(g->stat[p]) ? get_float8_nan() : erfc(fabs(g->stat[p]) / M_SQRT2);
-			}
-		pfree(cov);
-	}
+		FitInference(g, st, mean, sd, slot_aliased);
 	g->iterations = st->iterations;
 	g->converged = st->converged;
 }
@@ -594,24 +603,88 @@ WarmStart(const Dataset *train, const MultinomialCounts *counts, const double *c
 	return true;
 }
 
+/* What a fit starts from, once the class counts and the Gram matrix are known */
+typedef struct FitStart
+{
+	double		cw[MODEL_MAX_CLASSES];	/* class weights */
+	bool	   *slot_aliased;	/* width: slots fixed at 0 */
+	double	   *start;			/* (K - 1) x width: the intercepts of the class shares */
+} FitStart;
+
+/*
+ * From the counts and Gram matrix of the training rows (and the slots'
+ * scales): refuse a class without rows, then the class weights, the
+ * aliased slots and the starting coefficients
+ */
+static void
+PrepareStart(TrainJob *job, const MultinomialCounts *counts, const double *sd,
+			 const MultinomialOptions *opts, FitStart *fs)
+{
+	int			w = counts->width;
+
+	CheckClassRows(job, counts);
+	ClassWeights(job, counts, fs->cw);
+	fs->slot_aliased = palloc(sizeof(bool) * w);
+	fs->start = palloc(sizeof(double) * (counts->nclasses - 1) * w);
+	MultinomialFindAliased(counts, sd, fs->cw, opts->l2, fs->slot_aliased);
+	MultinomialStartTheta(counts, fs->cw, fs->start);
+}
+
+/*
+ * The metrics of the splits in memory at the final coefficients: the test
+ * split scored now, the training split from the probabilities of the last
+ * pass (probs) when it was at them
+ */
+static void
+InMemoryMetrics(TrainJob *job, LoadedData *data, MultinomialState *st, const double *cw,
+				double *probs)
+{
+	Dataset    *train = &data->split[SPLIT_TRAIN];
+	Dataset    *test = &data->split[SPLIT_TEST];
+	int			nk = st->nclasses;
+	MultinomialSums sums;
+	int		   *labels;
+
+	MultinomialSumsInit(&sums, nk, train->width, false);
+	if (test->n > 0)
+	{
+		double	   *tp = ProbsFor(test->n, nk);
+
+		labels = SplitLabels(test);
+		MultinomialPassInMemory(test, st->theta, cw, &sums, tp);
+		/* a held-out row takes no part in the training sums: its links may overflow */
+		if (unlikely(!isfinite(sums.loglik_raw)))
+			GlmRefuseLink(sums.loglik_raw);
+		SplitMetrics(job, "test", tp, labels, (int64) test->n, sums.loglik_raw, false, test->n);
+		pfree(tp);
+		pfree(labels);
+	}
+	labels = SplitLabels(train);
+	/* the last pass was at the final coefficients unless the last proposal was refused */
+	if (memcmp(st->theta, st->next, sizeof(double) * st->nparams) != 0)
+		MultinomialPassInMemory(train, st->theta, cw, &sums, probs);
+	MN(job)->loglik = st->sums.loglik_raw;
+	SplitMetrics(job, "train", probs, labels, (int64) train->n, st->sums.loglik_raw, false,
+				 train->n);
+	pfree(labels);
+	MultinomialSumsFree(&sums);
+}
+
 /*
  * Iterate over the training split in memory: the counts and Gram pass,
  * then Newton (or L-BFGS) passes, each at the coefficients the last one
- * proposed.  probs receives the training rows' probabilities of the last
- * pass.
+ * proposed, keeping the training rows' probabilities of the last pass for
+ * the metrics.
  */
 static void
 FitInMemory(TrainJob *job, LoadedData *data, const MultinomialOptions *opts)
 {
 	Dataset    *train = &data->split[SPLIT_TRAIN];
-	Dataset    *test = &data->split[SPLIT_TEST];
 	int			nk = job->spec->nclasses,
 				w = train->width;
 	double	   *mean = palloc(sizeof(double) * w);
 	double	   *sd = palloc(sizeof(double) * w);
-	bool	   *slot_aliased = palloc(sizeof(bool) * w);
-	double	   *start = palloc(sizeof(double) * (nk - 1) * w);
-	double		cw[MODEL_MAX_CLASSES];
+	FitStart	fs;
 	MultinomialCounts counts;
 	MultinomialState st;
 	MultinomialSums with_h,
@@ -623,19 +696,16 @@ FitInMemory(TrainJob *job, LoadedData *data, const MultinomialOptions *opts)
 	DatasetPrepare(data, job->spec, mean, sd);
 	MultinomialCountsInit(&counts, nk, w);
 	MultinomialCountsInMemory(train, &counts);
-	CheckClassRows(job, &counts);
-	ClassWeights(job, &counts, cw);
-	MultinomialFindAliased(&counts, sd, cw, opts->l2, slot_aliased);
-	MultinomialStartTheta(&counts, cw, start);
-	if (!WarmStart(train, &counts, cw, slot_aliased, start, opts, &st))
-		MultinomialStateInit(&st, nk, w, slot_aliased, start, opts->newton);
+	PrepareStart(job, &counts, sd, opts, &fs);
+	if (!WarmStart(train, &counts, fs.cw, fs.slot_aliased, fs.start, opts, &st))
+		MultinomialStateInit(&st, nk, w, fs.slot_aliased, fs.start, opts->newton);
 	MultinomialSumsInit(&with_h, nk, w, true);
 	MultinomialSumsInit(&without_h, nk, w, false);
 	for (;;)
 	{
 		MultinomialSums *s = MultinomialWantsHessian(&st) ? &with_h : &without_h;
 
-		MultinomialPassInMemory(train, st.next, cw, s, probs);
+		MultinomialPassInMemory(train, st.next, fs.cw, s, probs);
 		if (MultinomialStep(&st, s, opts))
 			break;
 		Progress(job, &st, s, &last, false);
@@ -644,35 +714,14 @@ FitInMemory(TrainJob *job, LoadedData *data, const MultinomialOptions *opts)
 	{
 		/* the fit ended on a pass without the Hessian: one more, for the standard errors */
 		memcpy(st.next, st.theta, sizeof(double) * st.nparams);
-		MultinomialPassInMemory(train, st.next, cw, &with_h, probs);
+		MultinomialPassInMemory(train, st.next, fs.cw, &with_h, probs);
 		memcpy(st.sums.hess, with_h.hess, sizeof(double) * st.nparams * st.nparams);
+		MultinomialSumsComplete(&st.sums);
 		st.hess_at_theta = true;
 	}
 	WarnFit(job, &st);
-	FinishFit(job, &st, mean, sd, slot_aliased);
-	if (test->n > 0)
-	{
-		double	   *tp = ProbsFor(test->n, nk);
-		int		   *tl = SplitLabels(test);
-
-		MultinomialPassInMemory(test, st.theta, cw, &without_h, tp);
-		/* a held-out row takes no part in the training sums: its links may overflow */
-		if (unlikely(!isfinite(without_h.loglik_raw)))
-			GlmRefuseLink(without_h.loglik_raw);
-		SplitMetrics(job, "test", tp, tl, (int64) test->n, without_h.loglik_raw, false, test->n);
-		pfree(tp);
-		pfree(tl);
-	}
-	{
-		int		   *tl = SplitLabels(train);
-
-		/* the last pass was at the final coefficients unless the last proposal was refused */
-		if (memcmp(st.theta, st.next, sizeof(double) * st.nparams) != 0)
-			MultinomialPassInMemory(train, st.theta, cw, &without_h, probs);
-		MN(job)->loglik = st.sums.loglik_raw;
-		SplitMetrics(job, "train", probs, tl, (int64) train->n, st.sums.loglik_raw, false, train->n);
-		pfree(tl);
-	}
+	FinishFit(job, &st, mean, sd, fs.slot_aliased);
+	InMemoryMetrics(job, data, &st, fs.cw, probs);
 	pfree(probs);
 	FitSummary(job, &st);
 }
@@ -790,6 +839,51 @@ ScoreSample(const RowSample *s, const FeatureSpec *spec, const double *mean, con
 }
 
 /*
+ * The slots' training means and population standard deviations from the
+ * statistics pass, NULLs imputed with the training means; a constant slot
+ * gets sd 0 (it is aliased)
+ */
+static void
+StreamingScales(LinearStats *ls, FeatureSpec *spec, double *mean, double *sd)
+{
+	int			w = spec->nslots + 1;
+	double		n = ls->mom[SPLIT_TRAIN].n;
+	int		   *miss_slot = MissSlots(spec);
+	XYStats		xy;
+
+	GlmImputedStats(&ls->mom[SPLIT_TRAIN], spec->nslots, spec->nnumeric, miss_slot,
+					ImputeMeans(ls, spec, miss_slot), &xy);
+	mean[0] = 0.0;
+	sd[0] = 1.0;
+	for (int j = 1; j < w; j++)
+	{
+		mean[j] = xy.xmean[j - 1];
+		sd[j] = sqrt(Max(xy.cxx[(j - 1) * spec->nslots + (j - 1)], 0.0) / n);
+		if (!(sd[j] > 1e-12 * Max(fabs(mean[j]), 1e-300)))
+			sd[j] = 0.0;
+	}
+}
+
+/* The streaming split metrics, on the statistics pass's row samples */
+static void
+StreamingMetrics(TrainJob *job, LinearStats *ls, const double *mean, const double *sd,
+				 const MultinomialState *st)
+{
+	int		   *labels;
+	double	   *probs;
+
+	if (ls->mom[SPLIT_TEST].n > 0)
+	{
+		probs = ScoreSample(&ls->sample[SPLIT_TEST], job->spec, mean, sd, st, &labels);
+		SplitMetrics(job, "test", probs, labels, ls->sample[SPLIT_TEST].count, get_float8_nan(),
+					 true, ls->mom[SPLIT_TEST].n);
+	}
+	probs = ScoreSample(&ls->sample[SPLIT_TRAIN], job->spec, mean, sd, st, &labels);
+	SplitMetrics(job, "train", probs, labels, ls->sample[SPLIT_TRAIN].count, MN(job)->loglik,
+				 true, ls->mom[SPLIT_TRAIN].n);
+}
+
+/*
  * Streaming: one linear_stats pass for the counts, imputation means, slot
  * scales and row samples (the target read as its class number), one
  * multinomial_step pass for the class counts and Gram matrix, then one
@@ -800,78 +894,53 @@ FitStreaming(TrainJob *job, const MultinomialOptions *opts)
 {
 	FeatureSpec *spec = job->spec;
 	LinearStats *ls = RunStatsPass(spec, &job->src);
-	int			nk = spec->nclasses,
-				w = spec->nslots + 1;
+	int			w = spec->nslots + 1;
 	double	   *mean = palloc0(sizeof(double) * w);
 	double	   *sd = palloc(sizeof(double) * w);
-	bool	   *slot_aliased = palloc(sizeof(bool) * w);
-	double	   *start = palloc(sizeof(double) * (nk - 1) * w);
-	double		cw[MODEL_MAX_CLASSES];
-	int		   *miss_slot;
-	XYStats		xy;
-	double		n;
+	FitStart	fs;
 	MultinomialCounts counts;
 	MultinomialState st;
 	MultinomialSums sums;
 	TimestampTz last = GetCurrentTimestamp();
 
 	CheckRowCount(ls, spec, &job->src);
-	n = ls->mom[SPLIT_TRAIN].n;
-	miss_slot = MissSlots(spec);
-	GlmImputedStats(&ls->mom[SPLIT_TRAIN], spec->nslots, spec->nnumeric, miss_slot,
-					ImputeMeans(ls, spec, miss_slot), &xy);
-	sd[0] = 1.0;
-	for (int j = 1; j < w; j++)
-	{
-		mean[j] = xy.xmean[j - 1];
-		sd[j] = sqrt(Max(xy.cxx[(j - 1) * spec->nslots + (j - 1)], 0.0) / n);
-		if (!(sd[j] > 1e-12 * Max(fabs(mean[j]), 1e-300)))
-			sd[j] = 0.0;
-	}
+	StreamingScales(ls, spec, mean, sd);
 	MultinomialCountsFromBytes(StreamingPass(job, 0, NULL, mean, sd, NULL), &counts);
-	CheckClassRows(job, &counts);
-	ClassWeights(job, &counts, cw);
-	MultinomialFindAliased(&counts, sd, cw, opts->l2, slot_aliased);
-	MultinomialStartTheta(&counts, cw, start);
-	MultinomialStateInit(&st, nk, w, slot_aliased, start, opts->newton);
+	PrepareStart(job, &counts, sd, opts, &fs);
+	MultinomialStateInit(&st, spec->nclasses, w, fs.slot_aliased, fs.start, opts->newton);
 	for (;;)
 	{
 		bool		done;
 
-		StreamingSums(job, MultinomialWantsHessian(&st), cw, mean, sd, st.next, &sums);
+		StreamingSums(job, MultinomialWantsHessian(&st), fs.cw, mean, sd, st.next, &sums);
 		Progress(job, &st, &sums, &last, false);
 		done = MultinomialStep(&st, &sums, opts);
 		MultinomialSumsFree(&sums);
 		if (done)
 			break;
 	}
+	if (opts->newton && !st.hess_at_theta && !st.separated && opts->l2 == 0)
+	{
+		/* the fit ended on a pass without the Hessian: one more, for the standard errors */
+		StreamingSums(job, true, fs.cw, mean, sd, st.theta, &sums);
+		memcpy(st.sums.hess, sums.hess, sizeof(double) * st.nparams * st.nparams);
+		MultinomialSumsComplete(&st.sums);
+		st.hess_at_theta = true;
+		MultinomialSumsFree(&sums);
+	}
 	WarnFit(job, &st);
-	FinishFit(job, &st, mean, sd, slot_aliased);
+	FinishFit(job, &st, mean, sd, fs.slot_aliased);
 	/* the training log-likelihood at the final coefficients (the data's, whatever the weights) */
 	if (memcmp(st.theta, st.next, sizeof(double) * st.nparams) != 0)
 	{
-		StreamingSums(job, false, cw, mean, sd, st.theta, &sums);
+		StreamingSums(job, false, fs.cw, mean, sd, st.theta, &sums);
 		st.sums.loglik_raw = sums.loglik_raw;
 		MultinomialSumsFree(&sums);
 	}
 	MN(job)->loglik = st.sums.loglik_raw;
-	if (ls->mom[SPLIT_TEST].n > 0)
-	{
-		int		   *labels;
-		double	   *probs = ScoreSample(&ls->sample[SPLIT_TEST], spec, mean, sd, &st, &labels);
-
-		SplitMetrics(job, "test", probs, labels, ls->sample[SPLIT_TEST].count, get_float8_nan(),
-					 true, ls->mom[SPLIT_TEST].n);
-	}
-	{
-		int		   *labels;
-		double	   *probs = ScoreSample(&ls->sample[SPLIT_TRAIN], spec, mean, sd, &st, &labels);
-
-		SplitMetrics(job, "train", probs, labels, ls->sample[SPLIT_TRAIN].count,
-					 MN(job)->loglik, true, n);
-	}
+	StreamingMetrics(job, ls, mean, sd, &st);
 	FitSummary(job, &st);
-	job->n_train = n;
+	job->n_train = ls->mom[SPLIT_TRAIN].n;
 	job->n_test = ls->mom[SPLIT_TEST].n;
 	job->n_skipped = (double) (ls->skipped_target + ls->skipped_feature);
 }
