@@ -6,7 +6,8 @@ MODULE_big = profenrich
 OBJS = src/profenrich.o src/options.o src/features.o src/moments.o src/linalg.o \
        src/glm.o src/distributions.o src/model.o src/step.o src/train.o \
        src/registry.o src/score.o src/dataset.o src/logistic.o src/train_linear.o src/train_logistic.o src/metrics.o src/evaluate.o src/enrich.o \
-       src/clv.o src/train_clv.o src/rfm.o
+       src/clv.o src/train_clv.o src/rfm.o \
+       src/sketch.o src/discovery.o src/profile.o src/report.o
 DATA = $(wildcard sql/profenrich--*.sql)
 
 # Regression tests: sql/<name>.sql against expected/<name>.out
