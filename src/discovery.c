@@ -17,12 +17,14 @@
 #include "catalog/pg_class.h"
 #include "catalog/pg_index.h"
 #include "catalog/pg_type.h"
+#include "common/shortest_dec.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
+#include "utils/datetime.h"
 #include "utils/float.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
@@ -514,21 +516,31 @@ DiscTextKey(Datum d, DiscConv conv, const char **str, int *len, Pointer *copy)
 	return KeyFromHash(hash_bytes_extended((const unsigned char *) *str, *len, 0));
 }
 
-/* Append a number, null when not finite */
+/* Append a number, null when not finite: the shortest text that reads back exactly */
 void
 DiscJsonNumber(StringInfo out, double v)
 {
+	char		buf[DOUBLE_SHORTEST_DECIMAL_LEN];
+
 	if (!isfinite(v))
+	{
 		appendStringInfoString(out, "null");
-	else
-		appendStringInfoString(out, float8out_internal(v));
+		return;
+	}
+	double_to_shortest_decimal_buf(v, buf);
+	appendStringInfoString(out, buf);
 }
 
-/* Append a summarized number in its column's form: number, boolean, date or timestamp string */
+/*
+ * Append a summarized number in its column's form: a number, a boolean,
+ * or a date or timestamp string in ISO 8601 as to_jsonb writes them
+ * (whatever the DateStyle).
+ */
 void
 DiscJsonValue(StringInfo out, DiscKind kind, Oid typid, double v)
 {
-	char	   *s;
+	Oid			base = getBaseType(typid);
+	char		buf[MAXDATELEN + 1];
 
 	switch (kind)
 	{
@@ -536,24 +548,19 @@ DiscJsonValue(StringInfo out, DiscKind kind, Oid typid, double v)
 			appendStringInfoString(out, v != 0 ? "true" : "false");
 			return;
 		case DK_DATE:
-			s = DatumGetCString(DirectFunctionCall1(date_out,
-													DateADTGetDatum((DateADT) llround(v) - DISC_EPOCH_DAYS)));
+			JsonEncodeDateTime(buf, DateADTGetDatum((DateADT) llround(v) - DISC_EPOCH_DAYS),
+							   DATEOID, NULL);
 			break;
 		case DK_TIMESTAMP:
-			{
-				Timestamp	ts = (Timestamp) llround(v * USECS_PER_DAY) -
-					(int64) DISC_EPOCH_DAYS * USECS_PER_DAY;
-
-				s = DatumGetCString(DirectFunctionCall1(getBaseType(typid) == TIMESTAMPTZOID ?
-														timestamptz_out : timestamp_out,
-														TimestampGetDatum(ts)));
-				break;
-			}
+			JsonEncodeDateTime(buf, TimestampGetDatum((Timestamp) llround(v * USECS_PER_DAY) -
+													  (int64) DISC_EPOCH_DAYS * USECS_PER_DAY),
+							   base == TIMESTAMPTZOID ? TIMESTAMPTZOID : TIMESTAMPOID, NULL);
+			break;
 		default:
 			DiscJsonNumber(out, v);
 			return;
 	}
-	escape_json(out, s);
+	appendStringInfo(out, "\"%s\"", buf);
 }
 
 /* The label of an enum value */

@@ -908,7 +908,10 @@ TopValuesJson(StringInfo out, TopValue *tv, int m, const DiscColumn *dc, int64 e
 	appendStringInfoChar(out, ']');
 }
 
-/* Candidates from the table (exact counts, or Misra-Gries lower bounds) */
+/*
+ * Candidates from the table: exact counts, or Misra-Gries lower bounds,
+ * of which only those above their error bound are candidates.
+ */
 static int
 TableCandidates(const ProfileColumn *c, const DiscColumn *dc, TopValue **out)
 {
@@ -917,7 +920,7 @@ TableCandidates(const ProfileColumn *c, const DiscColumn *dc, TopValue **out)
 
 	for (int s = 0; s < c->table.nslots; s++)
 	{
-		if (c->table.slots[s].key == 0)
+		if (c->table.slots[s].key == 0 || c->table.slots[s].n <= c->table.decrements)
 			continue;
 		tv[m].count = c->table.slots[s].n;
 		tv[m].key = c->table.slots[s].key;

@@ -146,13 +146,13 @@ ReportCreate(uint8 tkind, int nfeat, const uint8 *kinds)
 	return st;
 }
 
-/* Error for a third value of a text target */
+/* Error for a third value of a text target (name NULL when unknown, in combine) */
 static void
-TooManyClasses(void)
+TooManyClasses(const char *name)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_DATA_EXCEPTION),
-			 errmsg("the target has more than two values and is not numeric"),
+			 errmsg("target \"%s\" has more than two values and is not numeric", name ? name : "?"),
 			 errhint("Report against a binary target (two values) or a numeric one; map the classes in a view.")));
 }
 
@@ -413,7 +413,7 @@ TargetClass(ReportState *st, Datum d, double *y)
 			return k;
 		}
 	if (st->nclasses == 2)
-		TooManyClasses();
+		TooManyClasses(st->names[0]);
 	st->class_key[st->nclasses] = key;
 	if (s)
 		st->class_str[st->nclasses] = pnstrdup(s, len <= DISC_SHOW_BYTES ? len :
@@ -586,7 +586,7 @@ AlignClasses(ReportState *a, const ReportState *b)
 		if (m < 0)
 		{
 			if (a->nclasses == 2)
-				TooManyClasses();
+				TooManyClasses(a->names ? a->names[0] : NULL);
 			m = a->nclasses++;
 			a->class_key[m] = b->class_key[k];
 			a->class_str[m] = b->class_str[k] ? pstrdup(b->class_str[k]) : NULL;
