@@ -126,59 +126,59 @@ SELECT column_name, n, nulls, distinct_values, mean, min, median, top_values
 FROM profenrich.profile_summary('disc', ARRAY['nothing', 'k']);
 
 -- one value: sd NULL (as stddev), every quantile that value
-CREATE TABLE one_row AS SELECT 42.5::float8 AS v;
-SELECT column_name, n, mean, sd, min, p01, median, max, top_values FROM profenrich.profile_summary('one_row');
+CREATE TABLE disc_one AS SELECT 42.5::float8 AS v;
+SELECT column_name, n, mean, sd, min, p01, median, max, top_values FROM profenrich.profile_summary('disc_one');
 
 -- identifiers are quoted: a column named like an injection is just a column
-CREATE TABLE "we""ird" ("x""; DROP TABLE disc; --" int, "Mixed Case" text);
-INSERT INTO "we""ird" VALUES (1, 'a'), (2, 'b'), (2, NULL);
-SELECT column_name, n, nulls, distinct_values, top_values FROM profenrich.profile_summary('"we""ird"');
+CREATE TABLE "disc_we""ird" ("x""; DROP TABLE disc; --" int, "Mixed Case" text);
+INSERT INTO "disc_we""ird" VALUES (1, 'a'), (2, 'b'), (2, NULL);
+SELECT column_name, n, nulls, distinct_values, top_values FROM profenrich.profile_summary('"disc_we""ird"');
 
 -- immune to the caller's search_path: nothing resolves through it
 SET search_path = '';
-SELECT column_name, n FROM profenrich.profile_summary('public.one_row');
+SELECT column_name, n FROM profenrich.profile_summary('public.disc_one');
 SELECT feature, measure FROM profenrich.feature_report('public.disc', 'flag', ARRAY['k']);
 RESET search_path;
 
 -- row-level security applies: the pass reads what the caller may read
-CREATE TABLE rls_t AS SELECT i, i % 2 = 0 AS even FROM generate_series(1, 1000) i;
-ALTER TABLE rls_t ENABLE ROW LEVEL SECURITY;
-CREATE POLICY only_even ON rls_t FOR SELECT USING (even);
+CREATE TABLE disc_rls AS SELECT i, i % 2 = 0 AS even FROM generate_series(1, 1000) i;
+ALTER TABLE disc_rls ENABLE ROW LEVEL SECURITY;
+CREATE POLICY only_even ON disc_rls FOR SELECT USING (even);
 CREATE ROLE disc_reader;
-GRANT SELECT ON rls_t TO disc_reader;
+GRANT SELECT ON disc_rls TO disc_reader;
 GRANT SELECT (k) ON disc TO disc_reader;
 SET ROLE disc_reader;
-SELECT column_name, n, min, max FROM profenrich.profile_summary('rls_t', ARRAY['i']);
+SELECT column_name, n, min, max FROM profenrich.profile_summary('disc_rls', ARRAY['i']);
 SELECT public.err($$SELECT * FROM profenrich.profile_summary('disc', ARRAY['k', 'x'])$$);
 SELECT column_name, n FROM profenrich.profile_summary('disc', ARRAY['k']);
 RESET ROLE;
 
--- wide relations: more columns than one aggregate call takes (98) are still one scan
-SELECT format('CREATE TABLE wide AS SELECT %s FROM generate_series(1, 100) g',
+-- disc_wide relations: more columns than one aggregate call takes (98) are still one scan
+SELECT format('CREATE TABLE disc_wide AS SELECT %s FROM generate_series(1, 100) g',
               string_agg(format('g * %s AS c%s', i, i), ', ')) FROM generate_series(1, 130) i \gexec
 SELECT count(*) AS rows, bool_and(n = 100) AS all_counted,
        bool_and(max = 100 * substr(column_name, 2)::int) AS each_its_own
-FROM profenrich.profile_summary('wide');
+FROM profenrich.profile_summary('disc_wide');
 SELECT count(*) AS features, bool_and(measure = 'pearson') AS all_numeric
-FROM profenrich.feature_report('wide', 'c1');
+FROM profenrich.feature_report('disc_wide', 'c1');
 
 -- feature_report against a binary target -------------------------------------------------
 SELECT setseed(0.11);
-CREATE TABLE fr AS
+CREATE TABLE disc_fr AS
 SELECT i AS id, s AS signal,
        round(s::numeric, 1) AS coarse,
        CASE WHEN random() < 0.1 THEN NULL ELSE (ARRAY['a', 'b', 'c', 'd'])[1 + floor(random() * 4)::int] END AS cat,
        random() AS noise,
        0.0::float8 AS y
 FROM (SELECT i, random() * 4 - 2 AS s FROM generate_series(1, 40000) i) g;
-UPDATE fr SET y = 2 * signal + CASE cat WHEN 'a' THEN 1 WHEN 'b' THEN -1 ELSE 0 END + random() * 2;
-ALTER TABLE fr ADD COLUMN churned boolean, ADD COLUMN churn01 int, ADD COLUMN outcome text;
-UPDATE fr SET churned = random() < 1 / (1 + exp(-(signal + CASE cat WHEN 'a' THEN 1 WHEN 'b' THEN -0.5 ELSE 0 END)));
-UPDATE fr SET churn01 = churned::int, outcome = CASE WHEN churned THEN 'left' ELSE 'stayed' END;
-ANALYZE fr;
+UPDATE disc_fr SET y = 2 * signal + CASE cat WHEN 'a' THEN 1 WHEN 'b' THEN -1 ELSE 0 END + random() * 2;
+ALTER TABLE disc_fr ADD COLUMN churned boolean, ADD COLUMN churn01 int, ADD COLUMN outcome text;
+UPDATE disc_fr SET churned = random() < 1 / (1 + exp(-(signal + CASE cat WHEN 'a' THEN 1 WHEN 'b' THEN -0.5 ELSE 0 END)));
+UPDATE disc_fr SET churn01 = churned::int, outcome = CASE WHEN churned THEN 'left' ELSE 'stayed' END;
+ANALYZE disc_fr;
 
 CREATE TEMP TABLE rep AS
-SELECT * FROM profenrich.feature_report('fr', 'churned', ARRAY['signal', 'coarse', 'cat', 'noise']);
+SELECT * FROM profenrich.feature_report('disc_fr', 'churned', ARRAY['signal', 'coarse', 'cat', 'noise']);
 SELECT feature, kind, round(missing_share::numeric, 4) AS missing_share, round(strength::numeric, 4) AS strength,
        measure, round(information_value::numeric, 4) AS iv, detail->>'positive' AS positive,
        detail->>'exact' AS exact
@@ -192,7 +192,7 @@ BEGIN
   EXECUTE format('SELECT (sum(r) FILTER (WHERE churned) - p * (p + 1) / 2) / (p * q)
                   FROM (SELECT churned, (rank() OVER w + count(*) OVER (PARTITION BY v) - 1 + rank() OVER w) / 2.0 AS r,
                                count(*) FILTER (WHERE churned) OVER () AS p, count(*) FILTER (WHERE NOT churned) OVER () AS q
-                        FROM (SELECT churned, %s AS v FROM fr) s WHERE v IS NOT NULL WINDOW w AS (ORDER BY v)) t
+                        FROM (SELECT churned, %s AS v FROM disc_fr) s WHERE v IS NOT NULL WINDOW w AS (ORDER BY v)) t
                   GROUP BY p, q', expr) INTO a;
   RETURN a;
 END $$;
@@ -207,18 +207,18 @@ SELECT abs((r.detail->>'auc')::float8 - a.auc) < 1e-12 AS category_auc_ok
 FROM rep r, (SELECT (sum(rk) FILTER (WHERE churned) - p * (p + 1) / 2) / (p * q) AS auc
              FROM (SELECT churned, (rank() OVER w + count(*) OVER (PARTITION BY rate) - 1 + rank() OVER w) / 2.0 AS rk,
                           count(*) FILTER (WHERE churned) OVER () AS p, count(*) FILTER (WHERE NOT churned) OVER () AS q
-                   FROM (SELECT churned, avg(churned::int::float8) OVER (PARTITION BY cat) AS rate FROM fr) s
+                   FROM (SELECT churned, avg(churned::int::float8) OVER (PARTITION BY cat) AS rate FROM disc_fr) s
                    WINDOW w AS (ORDER BY rate)) t GROUP BY p, q) a
 WHERE r.feature = 'cat';
 
 -- information value recomputed in SQL: for coarse (exact) over equal-frequency bins with edges
 -- at percentile_disc(0.1, ..., 0.9), a (missing) bin, 0.5 for an empty cell
-WITH edges AS (SELECT DISTINCT unnest(percentile_disc(ARRAY[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
-                                      WITHIN GROUP (ORDER BY coarse)) AS e FROM fr),
-binned AS (SELECT churned, (SELECT min(e) FROM edges WHERE e >= f.coarse) AS upper FROM fr f),
+WITH edges AS MATERIALIZED (SELECT DISTINCT unnest(percentile_disc(ARRAY[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
+                                      WITHIN GROUP (ORDER BY coarse)) AS e FROM disc_fr),
+binned AS (SELECT churned, (SELECT min(e) FROM edges WHERE e >= f.coarse) AS upper FROM disc_fr f),
 cells AS (SELECT upper, count(*) FILTER (WHERE churned) AS bad, count(*) FILTER (WHERE NOT churned) AS good
           FROM binned GROUP BY upper),
-tot AS (SELECT count(*) FILTER (WHERE churned) AS b, count(*) FILTER (WHERE NOT churned) AS g FROM fr)
+tot AS (SELECT count(*) FILTER (WHERE churned) AS b, count(*) FILTER (WHERE NOT churned) AS g FROM disc_fr)
 SELECT abs(r.information_value - s.iv) < 1e-12 AS coarse_iv_ok, r.detail->'bins' = s.bins AS coarse_bins_exact
 FROM rep r,
      (SELECT sum((greatest(good, 0.5) / g - greatest(bad, 0.5) / b) * ln((greatest(good, 0.5) / g) / (greatest(bad, 0.5) / b))) AS iv,
@@ -237,7 +237,7 @@ FROM rep r,
      LATERAL (SELECT (x->>'upper')::float8 AS upper, lag((x->>'upper')::float8) OVER (ORDER BY o) AS lower,
                      (x->>'n')::float8 AS n, (x->>'positives')::float8 AS pos
               FROM jsonb_array_elements(r.detail->'bins') WITH ORDINALITY AS j(x, o)) b,
-     LATERAL (SELECT count(*) AS n, count(*) FILTER (WHERE churned) AS pos FROM fr
+     LATERAL (SELECT count(*) AS n, count(*) FILTER (WHERE churned) AS pos FROM disc_fr
               WHERE (b.lower IS NULL OR signal > b.lower) AND (b.upper IS NULL OR signal <= b.upper)) s
 WHERE r.feature = 'signal';
 -- the category's information value over its levels and (missing)
@@ -245,8 +245,8 @@ SELECT abs(r.information_value - s.iv) < 1e-12 AS category_iv_ok
 FROM rep r,
      (SELECT sum((greatest(good, 0.5) / g - greatest(bad, 0.5) / b) * ln((greatest(good, 0.5) / g) / (greatest(bad, 0.5) / b))) AS iv
       FROM (SELECT cat, count(*) FILTER (WHERE churned)::float8 AS bad, count(*) FILTER (WHERE NOT churned)::float8 AS good
-            FROM fr GROUP BY cat) c,
-           (SELECT count(*) FILTER (WHERE churned)::float8 AS b, count(*) FILTER (WHERE NOT churned)::float8 AS g FROM fr) t) s
+            FROM disc_fr GROUP BY cat) c,
+           (SELECT count(*) FILTER (WHERE churned)::float8 AS b, count(*) FILTER (WHERE NOT churned)::float8 AS g FROM disc_fr) t) s
 WHERE r.feature = 'cat';
 
 -- the same report from a 0/1 integer target and from a two-valued text target (positive: the
@@ -256,15 +256,15 @@ SELECT count(*) AS features,
        bool_and(abs(a.strength - c.strength) < 1e-12 AND abs(a.information_value - c.information_value) < 1e-12) AS text_same,
        min(c.detail->>'positive') AS text_positive
 FROM rep a
-JOIN profenrich.feature_report('fr', 'churn01', ARRAY['signal', 'coarse', 'cat', 'noise']) b USING (feature)
-JOIN profenrich.feature_report('fr', 'outcome', ARRAY['signal', 'coarse', 'cat', 'noise']) c USING (feature);
-SELECT count(*) FILTER (WHERE churned) AS left_count, count(*) FILTER (WHERE NOT churned) AS stayed_count FROM fr;
+JOIN profenrich.feature_report('disc_fr', 'churn01', ARRAY['signal', 'coarse', 'cat', 'noise']) b USING (feature)
+JOIN profenrich.feature_report('disc_fr', 'outcome', ARRAY['signal', 'coarse', 'cat', 'noise']) c USING (feature);
+SELECT count(*) FILTER (WHERE churned) AS left_count, count(*) FILTER (WHERE NOT churned) AS stayed_count FROM disc_fr;
 
 -- against a numeric target: Pearson as corr(), Spearman as corr() of average ranks (exact: the
 -- sample holds every row up to 20,000), eta from the categories' means
-CREATE TABLE fr_small AS SELECT * FROM fr WHERE id <= 15000;
+CREATE TABLE disc_frs AS SELECT * FROM disc_fr WHERE id <= 15000;
 CREATE TEMP TABLE rep_num AS
-SELECT * FROM profenrich.feature_report('fr_small', 'y', ARRAY['signal', 'coarse', 'cat', 'noise']);
+SELECT * FROM profenrich.feature_report('disc_frs', 'y', ARRAY['signal', 'coarse', 'cat', 'noise']);
 SELECT feature, kind, measure, round(strength::numeric, 4) AS strength, information_value FROM rep_num;
 SELECT r.feature,
        abs((r.detail->>'pearson')::float8 - c.p) <= 1e-12 AS pearson_ok,
@@ -275,36 +275,36 @@ FROM rep_num r,
               FROM (SELECT v, y, (rank() OVER (ORDER BY v) + rank() OVER (ORDER BY v) + count(*) OVER (PARTITION BY v) - 1) / 2.0 AS rv,
                            (rank() OVER (ORDER BY y) + rank() OVER (ORDER BY y) + count(*) OVER (PARTITION BY y) - 1) / 2.0 AS ry
                     FROM (SELECT CASE r.feature WHEN 'signal' THEN signal WHEN 'coarse' THEN coarse::float8 ELSE noise END AS v, y
-                          FROM fr_small) s) t) c
+                          FROM disc_frs) s) t) c
 WHERE r.feature IN ('signal', 'coarse', 'noise') ORDER BY r.feature;
 SELECT abs(r.strength - sqrt(b.between / t.total)) < 1e-12 AS eta_ok
 FROM rep_num r,
-     (SELECT sum(n * (m - (SELECT avg(y) FROM fr_small)) ^ 2) AS between
-      FROM (SELECT count(*) AS n, avg(y) AS m FROM fr_small GROUP BY cat) g) b,
-     (SELECT sum((y - (SELECT avg(y) FROM fr_small)) ^ 2) AS total FROM fr_small) t
+     (SELECT sum(n * (m - (SELECT avg(y) FROM disc_frs)) ^ 2) AS between
+      FROM (SELECT count(*) AS n, avg(y) AS m FROM disc_frs GROUP BY cat) g) b,
+     (SELECT sum((y - (SELECT avg(y) FROM disc_frs)) ^ 2) AS total FROM disc_frs) t
 WHERE r.feature = 'cat';
 -- beyond 20,000 rows Spearman comes from a 20,000-row sample
 SELECT (detail->>'spearman_exact')::boolean AS exact, (detail->>'spearman_rows')::int AS rows,
        abs((detail->>'spearman')::float8 - (detail->>'pearson')::float8) < 0.05 AS close_to_pearson
-FROM profenrich.feature_report('fr', 'y', ARRAY['signal']);
+FROM profenrich.feature_report('disc_fr', 'y', ARRAY['signal']);
 
 -- forced parallel plans: Partial Aggregate in workers, combined through serialize/deserialize,
 -- the same results as serial plans ---------------------------------------------------------
 SET max_parallel_workers_per_gather = 0;
 CREATE TEMP TABLE ps_serial AS SELECT * FROM profenrich.profile_summary('disc');
-CREATE TEMP TABLE rep_serial AS SELECT * FROM profenrich.feature_report('fr', 'churned');
-CREATE TEMP TABLE num_serial AS SELECT * FROM profenrich.feature_report('fr', 'y', ARRAY['signal', 'cat']);
+CREATE TEMP TABLE rep_serial AS SELECT * FROM profenrich.feature_report('disc_fr', 'churned');
+CREATE TEMP TABLE num_serial AS SELECT * FROM profenrich.feature_report('disc_fr', 'y', ARRAY['signal', 'cat']);
 SET parallel_setup_cost = 0;
 SET parallel_tuple_cost = 0;
 SET min_parallel_table_scan_size = 0;
 SET max_parallel_workers_per_gather = 2;
 SET parallel_leader_participation = off;
 EXPLAIN (COSTS OFF) SELECT profenrich.profile_stats(ARRAY['x', 'plan'], x, plan) FROM public.disc;
-EXPLAIN (COSTS OFF) SELECT profenrich.feature_stats(ARRAY['churned', 'signal'], churned, signal) FROM public.fr;
+EXPLAIN (COSTS OFF) SELECT profenrich.feature_stats(ARRAY['churned', 'signal'], churned, signal) FROM public.disc_fr;
 CREATE TEMP TABLE ps_par AS SELECT * FROM profenrich.profile_summary('disc');
-CREATE TEMP TABLE rep_par AS SELECT * FROM profenrich.feature_report('fr', 'churned');
-CREATE TEMP TABLE num_par AS SELECT * FROM profenrich.feature_report('fr', 'y', ARRAY['signal', 'cat']);
-CREATE TEMP TABLE text_par AS SELECT * FROM profenrich.feature_report('fr', 'outcome', ARRAY['coarse', 'cat']);
+CREATE TEMP TABLE rep_par AS SELECT * FROM profenrich.feature_report('disc_fr', 'churned');
+CREATE TEMP TABLE num_par AS SELECT * FROM profenrich.feature_report('disc_fr', 'y', ARRAY['signal', 'cat']);
+CREATE TEMP TABLE text_par AS SELECT * FROM profenrich.feature_report('disc_fr', 'outcome', ARRAY['coarse', 'cat']);
 RESET parallel_leader_participation;
 RESET parallel_setup_cost;
 RESET parallel_tuple_cost;
@@ -338,31 +338,31 @@ FROM rep_serial s JOIN text_par p USING (feature) ORDER BY 1;
 
 -- partition-wise partial aggregation: each partition's state serialized, combined in a fixed
 -- order; partitions exact alone (5,000 values each) and together not (10,000)
-CREATE TABLE parts (p int, v float8, t text, lbl boolean, answer text) PARTITION BY LIST (p);
-CREATE TABLE parts1 PARTITION OF parts FOR VALUES IN (1);
-CREATE TABLE parts2 PARTITION OF parts FOR VALUES IN (2);
-CREATE TABLE parts3 PARTITION OF parts FOR VALUES IN (3);
-INSERT INTO parts SELECT 1, i, 'a' || (i % 5000), i % 3 = 0 FROM generate_series(1, 5000) i;
-INSERT INTO parts SELECT 2, i, 'b' || (i % 5000), i % 4 = 0 FROM generate_series(5001, 10000) i;
-INSERT INTO parts SELECT 3, 7, 'c', true FROM generate_series(1, 3000) i;
--- a text target whose first value is 'no' in parts1 and 'yes' in parts3: the states number
+CREATE TABLE disc_parts (p int, v float8, t text, lbl boolean, answer text) PARTITION BY LIST (p);
+CREATE TABLE disc_parts1 PARTITION OF disc_parts FOR VALUES IN (1);
+CREATE TABLE disc_parts2 PARTITION OF disc_parts FOR VALUES IN (2);
+CREATE TABLE disc_parts3 PARTITION OF disc_parts FOR VALUES IN (3);
+INSERT INTO disc_parts SELECT 1, i, 'a' || (i % 5000), i % 3 = 0 FROM generate_series(1, 5000) i;
+INSERT INTO disc_parts SELECT 2, i, 'b' || (i % 5000), i % 4 = 0 FROM generate_series(5001, 10000) i;
+INSERT INTO disc_parts SELECT 3, 7, 'c', true FROM generate_series(1, 3000) i;
+-- a text target whose first value is 'no' in disc_parts1 and 'yes' in disc_parts3: the states number
 -- their classes differently, and combining aligns them
-UPDATE parts SET answer = CASE WHEN lbl THEN 'yes' ELSE 'no' END;
-ANALYZE parts;
+UPDATE disc_parts SET answer = CASE WHEN lbl THEN 'yes' ELSE 'no' END;
+ANALYZE disc_parts;
 SET enable_partitionwise_aggregate = on;
 SET max_parallel_workers_per_gather = 0;
-EXPLAIN (COSTS OFF) SELECT profenrich.profile_stats(ARRAY['v'], v) FROM public.parts;
-SELECT column_name, n, distinct_values, mean, min, max, top_values FROM profenrich.profile_summary('parts', ARRAY['v', 't']);
-SELECT bool_and(pg_temp.rank_ok('v', x.q, x.val, 'parts')) AS quantiles_within_bound
-FROM profenrich.profile_summary('parts', ARRAY['v']) s,
+EXPLAIN (COSTS OFF) SELECT profenrich.profile_stats(ARRAY['v'], v) FROM public.disc_parts;
+SELECT column_name, n, distinct_values, mean, min, max, top_values FROM profenrich.profile_summary('disc_parts', ARRAY['v', 't']);
+SELECT bool_and(pg_temp.rank_ok('v', x.q, x.val, 'disc_parts')) AS quantiles_within_bound
+FROM profenrich.profile_summary('disc_parts', ARRAY['v']) s,
      LATERAL (VALUES (0.01, s.p01), (0.25, s.p25), (0.5, s.median), (0.75, s.p75), (0.99, s.p99)) x(q, val);
 -- t: 10,001 values, too many for a category measure; v: AUC within its error of SQL's
-CREATE TEMP TABLE rep_parts AS SELECT * FROM profenrich.feature_report('parts', 'lbl', ARRAY['v', 't']);
+CREATE TEMP TABLE rep_parts AS SELECT * FROM profenrich.feature_report('disc_parts', 'lbl', ARRAY['v', 't']);
 SELECT feature, a.detail->>'positive' AS positive, abs(a.strength - r.strength) < 1e-12 AS same_strength,
        abs(a.information_value - r.information_value) < 1e-12 AS same_iv
-FROM profenrich.feature_report('parts', 'answer', ARRAY['v']) a JOIN rep_parts r USING (feature);
+FROM profenrich.feature_report('disc_parts', 'answer', ARRAY['v']) a JOIN rep_parts r USING (feature);
 RESET enable_partitionwise_aggregate;
-CREATE TEMP TABLE rep_parts_plain AS SELECT * FROM profenrich.feature_report('parts', 'lbl', ARRAY['v', 't']);
+CREATE TEMP TABLE rep_parts_plain AS SELECT * FROM profenrich.feature_report('disc_parts', 'lbl', ARRAY['v', 't']);
 RESET max_parallel_workers_per_gather;
 SELECT r.feature, r.strength IS NULL AS no_strength, r.detail->>'categories' AS categories,
        abs((r.detail->>'auc')::float8 - a.auc) <= (r.detail->>'auc_error')::float8 AS auc_within_error,
@@ -371,14 +371,14 @@ FROM rep_parts r JOIN rep_parts_plain p USING (feature),
      (SELECT (sum(rk) FILTER (WHERE lbl) - np * (np + 1) / 2) / (np * nq) AS auc
       FROM (SELECT lbl, (rank() OVER w + count(*) OVER (PARTITION BY v) - 1 + rank() OVER w) / 2.0 AS rk,
                    count(*) FILTER (WHERE lbl) OVER () AS np, count(*) FILTER (WHERE NOT lbl) OVER () AS nq
-            FROM parts WINDOW w AS (ORDER BY v)) t GROUP BY np, nq) a
+            FROM disc_parts WINDOW w AS (ORDER BY v)) t GROUP BY np, nq) a
 ORDER BY 1;
 
 -- bad input: each an error with a SQLSTATE and a hint ---------------------------------------
-CREATE TABLE empty_t (a float8, b boolean);
-CREATE TABLE nan_t AS SELECT 'NaN'::float8 AS a, true AS b UNION ALL SELECT 1, false;
-CREATE TABLE nulltarget AS SELECT NULL::boolean AS b, 1.0::float8 AS a;
-CREATE TABLE oneclass AS SELECT true AS b, i::float8 AS a FROM generate_series(1, 10) i;
+CREATE TABLE disc_empty (a float8, b boolean);
+CREATE TABLE disc_nan AS SELECT 'NaN'::float8 AS a, true AS b UNION ALL SELECT 1, false;
+CREATE TABLE disc_nulltarget AS SELECT NULL::boolean AS b, 1.0::float8 AS a;
+CREATE TABLE disc_oneclass AS SELECT true AS b, i::float8 AS a FROM generate_series(1, 10) i;
 CREATE SEQUENCE disc_seq;
 SELECT public.err($$SELECT * FROM profenrich.profile_summary(NULL)$$);
 SELECT public.err($$SELECT * FROM profenrich.profile_summary('no_such_table')$$);
@@ -388,8 +388,8 @@ SELECT public.err($$SELECT * FROM profenrich.profile_summary('disc', ARRAY['k', 
 SELECT public.err($$SELECT * FROM profenrich.profile_summary('disc', ARRAY['k', 'k'])$$);
 SELECT public.err($$SELECT * FROM profenrich.profile_summary('disc', ARRAY[]::text[])$$);
 SELECT public.err($$SELECT * FROM profenrich.profile_summary('disc', ARRAY['blob'])$$);
-SELECT public.err($$SELECT * FROM profenrich.profile_summary('empty_t')$$);
-SELECT public.err($$SELECT * FROM profenrich.profile_summary('nan_t')$$);
+SELECT public.err($$SELECT * FROM profenrich.profile_summary('disc_empty')$$);
+SELECT public.err($$SELECT * FROM profenrich.profile_summary('disc_nan')$$);
 SELECT public.err($$SELECT * FROM profenrich.feature_report(NULL, 'b')$$);
 SELECT public.err($$SELECT * FROM profenrich.feature_report('disc', NULL)$$);
 SELECT public.err($$SELECT * FROM profenrich.feature_report('disc', 'nope')$$);
@@ -400,15 +400,15 @@ SELECT public.err($$SELECT * FROM profenrich.feature_report('disc', 'tier')$$);
 SELECT public.err($$SELECT * FROM profenrich.feature_report('disc', 'day')$$);
 SELECT public.err($$SELECT * FROM profenrich.feature_report('disc', 'blob')$$);
 SELECT public.err($$SELECT * FROM profenrich.feature_report('disc', 'flag', ARRAY['blob'])$$);
-SELECT public.err($$SELECT * FROM profenrich.feature_report('empty_t', 'b')$$);
-SELECT public.err($$SELECT * FROM profenrich.feature_report('nan_t', 'b')$$);
-SELECT public.err($$SELECT * FROM profenrich.feature_report('nulltarget', 'b')$$);
-SELECT public.err($$SELECT * FROM profenrich.feature_report('oneclass', 'b')$$);
+SELECT public.err($$SELECT * FROM profenrich.feature_report('disc_empty', 'b')$$);
+SELECT public.err($$SELECT * FROM profenrich.feature_report('disc_nan', 'b')$$);
+SELECT public.err($$SELECT * FROM profenrich.feature_report('disc_nulltarget', 'b')$$);
+SELECT public.err($$SELECT * FROM profenrich.feature_report('disc_oneclass', 'b')$$);
 -- the aggregates validate what a caller can pass
-SELECT public.err($$SELECT profenrich.profile_stats(ARRAY['a'], VARIADIC ARRAY[1.0, 2.0]) FROM one_row$$);
-SELECT public.err($$SELECT profenrich.profile_stats(ARRAY['a'], '{}'::jsonb) FROM one_row$$);
-SELECT public.err($$SELECT profenrich.profile_stats(ARRAY['a', 'b'], v) FROM one_row$$);
-SELECT public.err($$SELECT profenrich.profile_stats(ARRAY[NULL], v) FROM one_row$$);
-SELECT public.err($$SELECT profenrich.feature_stats(ARRAY['t', 'a'], now(), v) FROM one_row$$);
-SELECT length(profenrich.profile_stats(NULL, v)) > 0 AS unnamed_ok FROM one_row;
-SELECT profenrich.profile_stats(ARRAY['v'], v) IS NULL AS no_rows_null FROM one_row WHERE false;
+SELECT public.err($$SELECT profenrich.profile_stats(ARRAY['a'], VARIADIC ARRAY[1.0, 2.0]) FROM disc_one$$);
+SELECT public.err($$SELECT profenrich.profile_stats(ARRAY['a'], '{}'::jsonb) FROM disc_one$$);
+SELECT public.err($$SELECT profenrich.profile_stats(ARRAY['a', 'b'], v) FROM disc_one$$);
+SELECT public.err($$SELECT profenrich.profile_stats(ARRAY[NULL], v) FROM disc_one$$);
+SELECT public.err($$SELECT profenrich.feature_stats(ARRAY['t', 'a'], now(), v) FROM disc_one$$);
+SELECT length(profenrich.profile_stats(NULL, v)) > 0 AS unnamed_ok FROM disc_one;
+SELECT profenrich.profile_stats(ARRAY['v'], v) IS NULL AS no_rows_null FROM disc_one WHERE false;

@@ -74,7 +74,7 @@ SELECT ok(abs((r.detail->>'auc')::float8 - a.auc) <= 1e-12, 'AUC of contract rec
 -- the information value of tenure: bins at percentile_disc(0.1, ..., 0.9), repeated edges merged,
 -- 0.5 for an empty cell; and the bins themselves, edge by edge
 CREATE TEMP TABLE tenure_bins AS
-WITH edges AS (SELECT DISTINCT unnest(percentile_disc(ARRAY[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
+WITH edges AS MATERIALIZED (SELECT DISTINCT unnest(percentile_disc(ARRAY[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
                                       WITHIN GROUP (ORDER BY tenure)) AS e FROM shared_data.telco_churn)
 SELECT (SELECT min(e) FROM edges WHERE e >= t.tenure) AS upper,
        count(*) FILTER (WHERE churn = 'Yes')::float8 AS bad, count(*) FILTER (WHERE churn = 'No')::float8 AS good
