@@ -318,25 +318,37 @@ FeatureBlockAlloc(ReportState *st, ReportFeature *f)
 	}
 }
 
+/* Add a pair (number, numeric target) to a feature's block of pairs */
+static inline void
+AddPair(ReportState *st, ReportFeature *f, double x, double y)
+{
+	if (unlikely(f->vals[0] == NULL))
+		FeatureBlockAlloc(st, f);
+	f->px[f->pfill] = x;
+	f->py[f->pfill++] = y;
+	if (unlikely(f->pfill == SKETCH_BLOCK))
+		PairBlock(f);
+}
+
+/* Add a number to its class's block (binary target) */
+static inline void
+AddClassValue(ReportState *st, ReportFeature *f, double x, int cls)
+{
+	if (unlikely(f->vals[0] == NULL))
+		FeatureBlockAlloc(st, f);
+	f->vals[cls][f->fill[cls]++] = x;
+	if (unlikely(f->fill[cls] == SKETCH_BLOCK))
+		ClassBlock(st, f, cls);
+}
+
 /* Add a number of a row of class cls and target y */
 static inline void
 AddFeatureNumber(ReportState *st, ReportFeature *f, double x, int cls, double y)
 {
-	if (unlikely(f->vals[0] == NULL))
-		FeatureBlockAlloc(st, f);
 	if (st->binary)
-	{
-		f->vals[cls][f->fill[cls]++] = x;
-		if (unlikely(f->fill[cls] == SKETCH_BLOCK))
-			ClassBlock(st, f, cls);
-	}
+		AddClassValue(st, f, x, cls);
 	if (st->tkind == DK_NUMBER)
-	{
-		f->px[f->pfill] = x;
-		f->py[f->pfill++] = y;
-		if (unlikely(f->pfill == SKETCH_BLOCK))
-			PairBlock(f);
-	}
+		AddPair(st, f, x, y);
 }
 
 /* Count a category (with its display string) with target y */
@@ -434,6 +446,11 @@ ReportStart(FunctionCallInfo fcinfo, MemoryContext aggcxt)
 	uint8	   *kinds = palloc(sizeof(uint8) * n);
 	ReportState *st;
 
+	if (n < 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("feature_stats needs a target and at least one feature"),
+				 errhint("Pass the target first, then the features.")));
 	DiscBindArgs(fcinfo, 2, n, conv, kinds, names, "feature_stats");
 	if (kinds[0] == DK_DATE || kinds[0] == DK_TIMESTAMP)
 		ereport(ERROR,
@@ -691,15 +708,9 @@ MergeFeature(ReportState *st, ReportFeature *a, const ReportFeature *b, bool fli
 	if (binary)
 		for (int c = 0; c < 2; c++)
 			for (int i = 0; i < b->fill[c]; i++)
-				AddFeatureNumber(st, a, b->vals[c][i], flip ? 1 - c : c, 0);
+				AddClassValue(st, a, b->vals[c][i], flip ? 1 - c : c);
 	for (int i = 0; i < b->pfill; i++)
-	{
-		bool		was = st->binary;
-
-		st->binary = false;		/* pairs only */
-		AddFeatureNumber(st, a, b->px[i], 0, b->py[i]);
-		st->binary = was;
-	}
+		AddPair(st, a, b->px[i], b->py[i]);
 }
 
 /* feature_stats_combine(internal, internal): b is not modified */
@@ -870,7 +881,7 @@ BadClassSum(double sum, int64 n, bool binary)
 
 /* Read and check a table of rows rows in all (binary: sums are class-1 counts) */
 static void
-TableRead(StringInfo buf, VTable *t, int64 rows, bool binary, bool number)
+TableRead(StringInfo buf, VTable *t, int64 rows, bool binary, bool number, bool oids)
 {
 	int			len;
 	int64		total = 0;
@@ -893,7 +904,8 @@ TableRead(StringInfo buf, VTable *t, int64 rows, bool binary, bool number)
 		n = pq_getmsgint64(buf);
 		sum = pq_getmsgfloat8(buf);
 		if (key == 0 || n < 1 || n > rows || VTableFind(t, key) != NULL ||
-			BadClassSum(sum, n, binary) || (number && !isfinite(KeyToDouble(key))))
+			BadClassSum(sum, n, binary) || (number && !isfinite(KeyToDouble(key))) ||
+			(oids && key > PG_UINT32_MAX))
 			ReportFail("bad table entry");
 		if (t->keep_strings)
 		{
@@ -1011,7 +1023,7 @@ FeatureRead(StringInfo buf, ReportState *st, ReportFeature *f)
 		SketchNeed(buf, 1, ReportFail);
 		f->overflow = pq_getmsgbyte(buf) != 0;
 		if (!f->overflow)
-			TableRead(buf, &f->table, rows, st->binary, false);
+			TableRead(buf, &f->table, rows, st->binary, false, f->kind == DK_ENUM);
 		return;
 	}
 	if (st->binary)
@@ -1019,7 +1031,7 @@ FeatureRead(StringInfo buf, ReportState *st, ReportFeature *f)
 		SketchNeed(buf, 1, ReportFail);
 		f->exact = pq_getmsgbyte(buf) != 0;
 		if (f->exact)
-			TableRead(buf, &f->table, rows, true, true);
+			TableRead(buf, &f->table, rows, true, true, false);
 		else
 		{
 			QSketchRead(buf, &f->sk[0], ReportFail);
@@ -1711,6 +1723,7 @@ StateRows(const ReportState *st, const DiscSource *src, const DiscColumn *target
 		ReportRow  *row = &rows[first + j];
 		bool		number = DISC_KIND_IS_NUMBER(f->kind);
 
+		CHECK_FOR_INTERRUPTS();
 		row->col = list_nth(cols, first + j);
 		if (row->col->kind != f->kind)
 			ReportFail("feature kinds differ from the source");

@@ -490,6 +490,27 @@ MergeCompact(const uint64 *a, int na, const uint64 *b, int nb, int off, uint64 *
 	return half;
 }
 
+#ifdef USE_ASSERT_CHECKING
+/* Invariants of a sketch: levels below the cap and sorted, weights adding up to n */
+static void
+QSketchCheck(const QSketch *s)
+{
+	uint64		total = 0;
+
+	Assert(s->nlevels >= 0 && s->nlevels <= QSKETCH_LEVELS);
+	for (int l = 0; l < s->nlevels; l++)
+	{
+		Assert(s->len[l] >= 0 && s->len[l] < QSKETCH_CAP && s->len[l] <= Max(s->cap[l], 0));
+		for (int i = 1; i < s->len[l]; i++)
+			Assert(s->items[l][i - 1] <= s->items[l][i]);
+		total += (uint64) s->len[l] << l;
+	}
+	Assert(total == s->n);
+}
+#else
+#define QSketchCheck(s) ((void) 0)
+#endif
+
 /*
  * Add n sorted keys of weight 2^level.  A level that would reach the cap
  * merges, keeps its largest item if the count is odd, and passes every
@@ -522,6 +543,7 @@ QSketchInsert(QSketch *s, int level, const uint64 *keys, int n, SketchScratch *s
 			LevelReserve(s, l, na + nin);
 			MergeIntoBack(s->items[l], na, in, nin);
 			s->len[l] = na + nin;
+			QSketchCheck(s);
 			return;
 		}
 		/* an odd count keeps its largest item at this level */
@@ -585,6 +607,7 @@ QSketchMerge(QSketch *a, const QSketch *b, SketchScratch *sc)
 	for (int l = 0; l < b->nlevels; l++)
 		QSketchInsert(a, l, b->items[l], b->len[l], sc);
 	a->err += b->err;
+	QSketchCheck(a);
 }
 
 /*
