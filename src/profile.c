@@ -75,7 +75,6 @@ typedef struct ProfileState
 	uint8	   *conv;			/* transition states: DiscConv per column */
 	char	  **names;			/* transition states: column names, for messages */
 	uint64	   *keys;			/* scratch: a block's keys */
-	double	   *tmp;			/* scratch: sorting */
 	SketchScratch sc;
 	TimestampTz last_notice;
 } ProfileState;
@@ -118,7 +117,6 @@ ProfileBlockAlloc(ProfileState *st, ProfileColumn *c)
 	if (st->keys == NULL)
 	{
 		st->keys = palloc(sizeof(uint64) * SKETCH_BLOCK);
-		st->tmp = palloc(sizeof(double) * SKETCH_BLOCK);
 	}
 	if (DISC_KIND_IS_NUMBER(c->kind))
 		c->vals = palloc(sizeof(double) * SKETCH_BLOCK);
@@ -233,9 +231,7 @@ NumberBlock(ProfileState *st, ProfileColumn *c)
 	}
 	if (done < m)
 	{
-		DoubleSort(c->vals + done, m - done, st->tmp, lo, hi);
-		for (int i = done; i < m; i++)
-			keys[i] = KeyFromDouble(c->vals[i]);
+		DoubleSortKeys(c->vals + done, m - done, keys + done, lo, hi);
 		QSketchInsert(&c->sketch, 0, keys + done, m - done, &st->sc);
 		for (int i = done; i < m; i++)
 			if (i == done || keys[i] != keys[i - 1])

@@ -96,7 +96,6 @@ typedef struct ReportState
 	double	   *ybuf;
 	double	   *row;
 	uint64	   *keys;
-	double	   *tmp;
 	SketchScratch sc;
 	TimestampTz last_notice;
 } ReportState;
@@ -233,9 +232,7 @@ ClassBlock(ReportState *st, ReportFeature *f, int cls)
 			lo = x[i] < lo ? x[i] : lo;
 			hi = x[i] > hi ? x[i] : hi;
 		}
-		DoubleSort(x + done, m - done, st->tmp, lo, hi);
-		for (int i = done; i < m; i++)
-			keys[i] = KeyFromDouble(x[i]);
+		DoubleSortKeys(x + done, m - done, keys + done, lo, hi);
 		QSketchInsert(&f->sk[cls], 0, keys + done, m - done, &st->sc);
 	}
 	f->fill[cls] = 0;
@@ -307,7 +304,6 @@ FeatureBlockAlloc(ReportState *st, ReportFeature *f)
 	if (st->keys == NULL)
 	{
 		st->keys = palloc(sizeof(uint64) * SKETCH_BLOCK);
-		st->tmp = palloc(sizeof(double) * SKETCH_BLOCK);
 	}
 	f->vals[0] = palloc(sizeof(double) * SKETCH_BLOCK);
 	f->vals[1] = palloc(sizeof(double) * SKETCH_BLOCK);

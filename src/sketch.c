@@ -143,56 +143,34 @@ KeySort(uint64 *keys, int n, uint64 *tmp)
 		BucketSortKeys(keys, n, tmp, 0);
 }
 
-/* Insertion sort of doubles */
-static inline void
-InsertionSortDoubles(double *a, int n)
-{
-	for (int i = 1; i < n; i++)
-	{
-		double		v = a[i];
-		int			j = i;
-
-		while (j > 0 && a[j - 1] > v)
-		{
-			a[j] = a[j - 1];
-			j--;
-		}
-		a[j] = v;
-	}
-}
-
-/* qsort comparator of doubles */
-static int
-DoubleCmp(const void *a, const void *b)
-{
-	double		x = *(const double *) a;
-	double		y = *(const double *) b;
-
-	return x < y ? -1 : x > y ? 1 : 0;
-}
-
 /*
- * Bucket sort on the value range: about half a value per bucket for
- * smooth data, so the final insertion pass moves little; a crowded bucket
- * (skewed data) is sorted the same way over its own range.  The bucket of
- * a value is a monotone function of it, so no value leaves its bucket's
- * span, and it is computed once.
+ * The order keys of doubles, sorted: a bucket sort on the value range,
+ * about half a value per bucket for smooth data, so the final insertion
+ * pass moves little.  The bucket of a value is a monotone function of it
+ * (so no key leaves its bucket's span), computed once; the keys are what
+ * is scattered, so there is no separate conversion pass; a crowded bucket
+ * (skewed data) is sorted by its key range.
  */
-static void
-BucketSortDoubles(double *x, int n, double *tmp, double lo, double hi, int depth)
+void
+DoubleSortKeys(const double *x, int n, uint64 *keys, double lo, double hi)
 {
 	int			counts[(1 << SORT_MAX_BITS) + 1];
 	uint16		idx[SKETCH_BLOCK];
-	int			bits = Min(SORT_MAX_BITS, pg_leftmost_one_pos32((uint32) n) + DOUBLE_BUCKET_EXTRA);
+	uint64		tmp[SKETCH_BLOCK];
+	int			bits = Min(SORT_MAX_BITS, pg_leftmost_one_pos32((uint32) Max(n, 1)) + DOUBLE_BUCKET_EXTRA);
 	int			nb = 1 << bits;
-	/* halves: the range of finite doubles can overflow */
 	double		half_lo = 0.5 * lo,
 				scale = (nb - 1) / (0.5 * hi - half_lo);
 	int			crowded = 0;
 
-	if (!(hi > lo))
-		return;
 	Assert(n <= SKETCH_BLOCK);
+	if (n <= SORT_SMALL || !(hi > lo))
+	{
+		for (int i = 0; i < n; i++)
+			keys[i] = KeyFromDouble(x[i]);
+		InsertionSortKeys(keys, n);
+		return;
+	}
 	memset(counts, 0, sizeof(int) * (nb + 1));
 	for (int i = 0; i < n; i++)
 	{
@@ -208,41 +186,16 @@ BucketSortDoubles(double *x, int n, double *tmp, double lo, double hi, int depth
 		counts[b] += counts[b - 1];
 	}
 	for (int i = 0; i < n; i++)
-		tmp[counts[idx[i]]++] = x[i];
-	memcpy(x, tmp, sizeof(double) * n);
+		keys[counts[idx[i]]++] = KeyFromDouble(x[i]);
 	for (int b = 0; crowded && b < nb; b++)
 	{
 		int			start = b == 0 ? 0 : counts[b - 1];
 		int			size = counts[b] - start;
-		double		blo,
-					bhi;
 
-		if (size <= SORT_SMALL)
-			continue;
-		if (depth >= SORT_MAX_DEPTH)
-		{
-			qsort(x + start, size, sizeof(double), DoubleCmp);
-			continue;
-		}
-		blo = bhi = x[start];
-		for (int i = start + 1; i < start + size; i++)
-		{
-			blo = x[i] < blo ? x[i] : blo;
-			bhi = x[i] > bhi ? x[i] : bhi;
-		}
-		BucketSortDoubles(x + start, size, tmp + start, blo, bhi, depth + 1);
+		if (size > SORT_SMALL)
+			BucketSortKeys(keys + start, size, tmp, 1);
 	}
-	InsertionSortDoubles(x, n);
-}
-
-/* Sort finite doubles ascending, given their minimum and maximum; tmp holds n */
-void
-DoubleSort(double *x, int n, double *tmp, double lo, double hi)
-{
-	if (n <= SORT_SMALL)
-		InsertionSortDoubles(x, n);
-	else
-		BucketSortDoubles(x, n, tmp, lo, hi, 0);
+	InsertionSortKeys(keys, n);
 }
 
 /*

@@ -93,8 +93,8 @@ extern void SketchScratchEnsure(SketchScratch *s, int n);
 
 /* Sort keys ascending; tmp holds n keys */
 extern void KeySort(uint64 *keys, int n, uint64 *tmp);
-/* Sort finite doubles ascending, given their minimum and maximum; tmp holds n */
-extern void DoubleSort(double *x, int n, double *tmp, double lo, double hi);
+/* The order keys of finite doubles, sorted, given their minimum and maximum */
+extern void DoubleSortKeys(const double *x, int n, uint64 *keys, double lo, double hi);
 
 /*
  * Count, mean and sum of squared deviations, merged block by block with
