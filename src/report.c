@@ -925,6 +925,31 @@ TableRead(StringInfo buf, VTable *t, int64 rows, bool binary, bool number, bool 
 		ReportFail("table counts do not add up");
 }
 
+/* Read and check a text or enum target's classes: distinct keys, valid labels */
+static void
+ReadClasses(StringInfo buf, ReportState *st)
+{
+	for (int k = 0; k < st->nclasses; k++)
+	{
+		int			len;
+
+		SketchNeed(buf, 12, ReportFail);
+		st->class_key[k] = pq_getmsgint64(buf);
+		len = pq_getmsgint(buf, 4);
+		if (st->class_key[k] == 0 || (k == 1 && st->class_key[1] == st->class_key[0]) ||
+			(st->tkind == DK_ENUM ? (len != -1 || st->class_key[k] > PG_UINT32_MAX) :
+			 (len < 0 || len > DISC_SHOW_BYTES)))
+			ReportFail("bad class");
+		if (len >= 0)
+		{
+			SketchNeed(buf, len, ReportFail);
+			st->class_str[k] = pnstrdup(pq_getmsgbytes(buf, len), len);
+			if (!pg_verify_mbstr(GetDatabaseEncoding(), st->class_str[k], len, true))
+				ReportFail("invalid class string");
+		}
+	}
+}
+
 /* Read and check the header: counts, target and feature kinds, classes, target moments */
 static ReportState *
 ReportReadHeader(StringInfo buf)
@@ -973,25 +998,7 @@ ReportReadHeader(StringInfo buf)
 	st->class_n[0] = cn[0];
 	st->class_n[1] = cn[1];
 	st->nclasses = nclasses;
-	for (int k = 0; k < nclasses; k++)
-	{
-		int			len;
-
-		SketchNeed(buf, 12, ReportFail);
-		st->class_key[k] = pq_getmsgint64(buf);
-		len = pq_getmsgint(buf, 4);
-		if (st->class_key[k] == 0 || (k == 1 && st->class_key[1] == st->class_key[0]) ||
-			(tkind == DK_ENUM ? (len != -1 || st->class_key[k] > PG_UINT32_MAX) :
-			 (len < 0 || len > DISC_SHOW_BYTES)))
-			ReportFail("bad class");
-		if (len >= 0)
-		{
-			SketchNeed(buf, len, ReportFail);
-			st->class_str[k] = pnstrdup(pq_getmsgbytes(buf, len), len);
-			if (!pg_verify_mbstr(GetDatabaseEncoding(), st->class_str[k], len, true))
-				ReportFail("invalid class string");
-		}
-	}
+	ReadClasses(buf, st);
 	SketchNeed(buf, 24, ReportFail);
 	st->ym.n = pq_getmsgfloat8(buf);
 	st->ym.mean = pq_getmsgfloat8(buf);
@@ -1535,13 +1542,14 @@ CategoryBinaryRow(ReportRow *row, const ReportState *st, const ReportFeature *f,
 	row->detail = out.data;
 }
 
-/* Average ranks (1-based, ties at their mean rank) of v[0..n) */
+/* A value and its position, for ranking */
 typedef struct RankItem
 {
 	double		v;
 	int			i;
 } RankItem;
 
+/* Rank items by value */
 static int
 RankItemCmp(const void *a, const void *b)
 {
@@ -1551,6 +1559,7 @@ RankItemCmp(const void *a, const void *b)
 	return x < y ? -1 : x > y ? 1 : 0;
 }
 
+/* Average ranks (1-based, ties at their mean rank) of v[0..n) */
 static void
 AverageRanks(const double *v, int n, double *rank)
 {
