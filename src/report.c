@@ -116,9 +116,13 @@ SampleCap(int width)
 	return Max(1000, Min(SAMPLE_ROWS, SAMPLE_BYTES / (int) (2 * sizeof(double) * width)));
 }
 
-/* An empty state for a target kind and feature kinds, in the current context */
+/*
+ * An empty state for a target kind and feature kinds, in the current
+ * context; with_sample allocates a numeric target's row sample (a state
+ * being read from bytes gets the one it reads).
+ */
 static ReportState *
-ReportCreate(uint8 tkind, int nfeat, const uint8 *kinds)
+ReportCreate(uint8 tkind, int nfeat, const uint8 *kinds, bool with_sample)
 {
 	ReportState *st = palloc0(sizeof(ReportState));
 
@@ -138,7 +142,7 @@ ReportCreate(uint8 tkind, int nfeat, const uint8 *kinds)
 		if (DISC_KIND_IS_NUMBER(kinds[j]))
 			st->nnum++;
 	}
-	if (tkind == DK_NUMBER)
+	if (tkind == DK_NUMBER && with_sample)
 		RowSampleInit(&st->sample, SampleCap(st->nnum + 1), st->nnum + 1);
 	SketchScratchInit(&st->sc);
 	st->last_notice = GetCurrentTimestamp();
@@ -453,7 +457,7 @@ ReportStart(FunctionCallInfo fcinfo, MemoryContext aggcxt)
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
 				 errmsg("target \"%s\" is a date or timestamp", names[0]),
 				 errhint("Report against a boolean, numeric, text or enum target.")));
-	st = ReportCreate(kinds[0], n - 1, kinds + 1);
+	st = ReportCreate(kinds[0], n - 1, kinds + 1, true);
 	st->names = names;
 	st->tconv = (uint8) conv[0];
 	st->conv = palloc(sizeof(uint8) * n);
@@ -730,7 +734,7 @@ feature_stats_combine(PG_FUNCTION_ARGS)
 
 		for (int j = 0; j < b->nfeat; j++)
 			kinds[j] = b->f[j].kind;
-		a = ReportCreate(b->tkind, b->nfeat, kinds);
+		a = ReportCreate(b->tkind, b->nfeat, kinds, true);
 	}
 	else
 		a = (ReportState *) PG_GETARG_POINTER(0);
@@ -991,7 +995,7 @@ ReportReadHeader(StringInfo buf)
 		((tkind == DK_TEXT || tkind == DK_ENUM) ?
 		 nclasses < (cn[0] > 0) + (cn[1] > 0) || (cn[1] > 0 && nclasses < 2) : nclasses != 0))
 		ReportFail("bad header");
-	st = ReportCreate(tkind, nfeat, kinds);
+	st = ReportCreate(tkind, nfeat, kinds, false);
 	st->rows = rows;
 	st->nt = nt;
 	st->binary = binary == 1;
