@@ -249,6 +249,11 @@ FROM rep r,
            (SELECT count(*) FILTER (WHERE churned)::float8 AS b, count(*) FILTER (WHERE NOT churned)::float8 AS g FROM disc_fr) t) s
 WHERE r.feature = 'cat';
 
+-- a view as the source; a category with few rows each (2,000 codes over 40,000 rows) gets a note
+CREATE VIEW disc_fr_v AS SELECT churned, (id % 2000)::text AS code, cat FROM disc_fr;
+SELECT feature, round(strength::numeric, 2) AS strength, detail->>'categories' AS categories, detail->>'note' AS note
+FROM profenrich.feature_report('disc_fr_v', 'churned');
+
 -- the same report from a 0/1 integer target and from a two-valued text target (positive: the
 -- less frequent value), equal to the boolean one
 SELECT count(*) AS features,

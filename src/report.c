@@ -40,6 +40,7 @@
 #define PROGRESS_INTERVAL_MS 10000
 #define REPORT_BINS 10
 #define REPORT_SHOWN 50
+#define REPORT_FEW_ROWS 30		/* rows per category below which a note warns */
 #define SAMPLE_ROWS 20000
 #define SAMPLE_BYTES (32 * 1024 * 1024)
 #define REPORT_NCOLS 7
@@ -1537,6 +1538,8 @@ CategoryBinaryRow(ReportRow *row, const ReportState *st, const ReportFeature *f,
 	initStringInfo(&out);
 	appendStringInfo(&out, "{\"positive\": %s", p.json);
 	JsonKeyNumber(&out, "auc", auc);
+	if ((P + N) < REPORT_FEW_ROWS * m)
+		appendStringInfoString(&out, ", \"note\": \"few rows per category: the AUC and the information value overstate the signal\"");
 	row->iv = AppendCategories(&out, c, m, true, N, P);
 	appendStringInfoChar(&out, '}');
 	row->has_strength = true;
