@@ -8,11 +8,12 @@ OBJS = src/profenrich.o src/options.o src/features.o src/moments.o src/linalg.o 
        src/algorithm.o src/model.o src/model_glm.o src/model_clv.o src/registry.o \
        src/source.o src/train.o src/train_linear.o src/train_logistic.o src/train_clv.o \
        src/step.o src/dataset.o src/rfm.o src/score.o src/outputs.o src/evaluate.o src/enrich.o \
-       src/lazylib.o src/privileges.o
+       src/lazylib.o src/privileges.o \
+       src/sketch.o src/discovery.o src/profile.o src/report.o
 DATA = $(wildcard sql/profenrich--*.sql)
 
 # Regression tests: sql/<name>.sql against expected/<name>.out
-REGRESS = setup linear registry features score errors parallel logistic enrich enrich_targets privileges search_path clv hardening lazy_numerics formats validation upgrade
+REGRESS = setup linear registry features score errors parallel logistic enrich enrich_targets privileges search_path clv hardening lazy_numerics discovery formats validation upgrade
 REGRESS_OPTS = --inputdir=.
 
 PG_CFLAGS = -O3 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \

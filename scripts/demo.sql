@@ -6,6 +6,36 @@
 SET client_min_messages = warning;
 
 \echo
+\echo '== A. Discovery: what is in the profiles? (one scan: counts, moments, quantiles, top values)'
+SELECT column_name AS "column", n, nulls, distinct_values AS "distinct",
+       CASE WHEN type = 'date' THEN to_char(date '1970-01-01' + min::int, 'YYYY-MM-DD')
+            ELSE round(min::numeric, 1)::text END AS min,
+       CASE WHEN type = 'date' THEN to_char(date '1970-01-01' + median::int, 'YYYY-MM-DD')
+            ELSE round(median::numeric, 1)::text END AS median,
+       CASE WHEN type = 'date' THEN to_char(date '1970-01-01' + max::int, 'YYYY-MM-DD')
+            ELSE round(max::numeric, 1)::text END AS max,
+       CASE WHEN type = 'date' THEN to_char(date '1970-01-01' + round(mean)::int, 'YYYY-MM-DD')
+            ELSE round(mean::numeric, 2)::text END AS mean, round(sd::numeric, 2) AS sd,
+       (SELECT string_agg(x->>'value' || ' (' || (x->>'count') || ')', ', ' ORDER BY o)
+        FROM jsonb_array_elements(top_values) WITH ORDINALITY AS e(x, o) WHERE o <= 3) AS most_frequent
+FROM profenrich.profile_summary('demo.profiles',
+     ARRAY['country', 'plan', 'signup_date', 'age', 'newsletter', 'tenure_days', 'visits_90d',
+           'views_90d', 'purchases_90d', 'spend_total', 'avg_order_value',
+           'days_since_last_visit', 'days_since_last_purchase', 'spend_next_90d', 'churned']);
+
+\echo
+\echo '== B. Discovery: what relates to churn? (univariate AUC and information value, strongest first)'
+SELECT feature, kind, round(missing_share::numeric, 3) AS missing, round(strength::numeric, 3) AS auc,
+       round(information_value::numeric, 3) AS iv,
+       CASE WHEN kind = 'categorical' THEN 'by category'
+            WHEN (detail->>'auc')::float8 >= 0.5 THEN 'higher, more churn' ELSE 'higher, less churn' END
+         AS direction
+FROM profenrich.feature_report('demo.profiles', 'churned',
+     ARRAY['plan', 'country', 'age', 'newsletter', 'tenure_days', 'visits_90d', 'views_90d',
+           'purchases_90d', 'purchases_total', 'spend_total', 'avg_order_value',
+           'days_since_last_visit', 'days_since_last_purchase']);
+
+\echo
 \echo '== 1. Train: spend in the next 90 days from profile and behaviour columns'
 SELECT name, version, algorithm, n_train, n_test, deployed
 FROM profenrich.train('spend_90d', 'linear', 'demo.profiles', 'spend_next_90d',
