@@ -7,11 +7,13 @@ OBJS = src/profenrich.o src/options.o src/features.o src/moments.o src/linalg.o 
        src/glm.o src/logistic.o src/clv.o src/distributions.o src/metrics.o \
        src/algorithm.o src/model.o src/model_glm.o src/model_clv.o src/registry.o \
        src/source.o src/train.o src/train_linear.o src/train_logistic.o src/train_clv.o \
-       src/step.o src/dataset.o src/rfm.o src/score.o src/outputs.o src/evaluate.o src/enrich.o
+       src/step.o src/dataset.o src/rfm.o src/score.o src/outputs.o src/evaluate.o src/enrich.o \
+       src/als.o src/interactions.o src/items.o src/user_rows.o src/model_als.o \
+       src/model_affinity.o src/train_affinity.o
 DATA = $(wildcard sql/profenrich--*.sql)
 
 # Regression tests: sql/<name>.sql against expected/<name>.out
-REGRESS = setup linear registry features score errors parallel logistic enrich clv formats upgrade
+REGRESS = setup linear registry features score errors parallel logistic enrich clv affinity formats upgrade
 REGRESS_OPTS = --inputdir=.
 
 PG_CFLAGS = -O3 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \

@@ -38,6 +38,7 @@
 #include "model.h"
 #include "outputs.h"
 #include "registry.h"
+#include "score.h"
 
 PG_FUNCTION_INFO_V1(score);
 PG_FUNCTION_INFO_V1(score_columns);
@@ -89,6 +90,7 @@ typedef struct ScoreCache
 	double	   *probs;			/* class models: the current row's probabilities */
 	char	   *class_name;		/* predict_proba(name, row, class): the class asked for */
 	int			class_index;
+	void	   *extra;			/* state of the call site's own function (ScoreCallSite) */
 } ScoreCache;
 
 /*
@@ -265,6 +267,26 @@ ScoreCacheGet(FunctionCallInfo fcinfo, text *name, int version, int kind)
 		CheckKind(c, kind);
 	fcinfo->flinfo->fn_extra = c;
 	return c;
+}
+
+/*
+ * The model of a call site for the functions of other units (the item
+ * outputs): the deployed version (version 0) or a given one, kept for the
+ * query as score() keeps its own, from the backend's shared cache when it
+ * can be (*shared says so: the model then outlives the query).  *extra is
+ * a slot for the caller's state of this call site, NULL whenever the
+ * cache is (re)loaded.
+ */
+Model *
+ScoreCallSite(FunctionCallInfo fcinfo, text *name, int version, int *version_out, void ***extra,
+			  bool *shared)
+{
+	ScoreCache *c = ScoreCacheGet(fcinfo, name, version, KIND_NONE);
+
+	*version_out = c->version;
+	*extra = &c->extra;
+	*shared = c->shared != NULL;
+	return c->model;
 }
 
 /* The types of a call's arguments from first on (from the call expression) */
