@@ -463,6 +463,17 @@ rollback(PG_FUNCTION_ARGS)
 	PG_RETURN_INT32(version);
 }
 
+/* The per-user rows of the dropped versions of an item model (profenrich.model_users, 0.5.0) */
+static void
+DropModelUsers(Oid *types, Datum *values, const char *nulls)
+{
+	if (!OidIsValid(get_relname_relid("model_users", get_namespace_oid("profenrich", false))))
+		return;
+	RegistryExec("DELETE FROM profenrich.model_users WHERE model OPERATOR(pg_catalog.=) $1 "
+				 "AND ($2 IS NULL OR version OPERATOR(pg_catalog.=) $2)",
+				 2, types, values, nulls, false);
+}
+
 /*
  * drop_model(name, version DEFAULT NULL): drop one version, or all;
  * returns how many versions were dropped.
@@ -495,6 +506,7 @@ drop_model(PG_FUNCTION_ARGS)
 						 "WHERE name = '%s'.", name)));
 	RegistryExec("DELETE FROM profenrich.deployments WHERE name = $1 AND ($2 IS NULL OR version = $2)",
 				 2, types, values, nulls, false);
+	DropModelUsers(types, values, nulls);
 	SPI_finish();
 	PG_RETURN_INT32((int32) dropped);
 }
