@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Models survive pg_dump/pg_restore: the registry tables are extension configuration tables,
 # so a restored database holds every version, the deployed flags and the deployment log,
-# and scores exactly as the original.  Prints TAP.
+# and scores exactly as the original; so do the per-user rows of item models
+# (profenrich.model_users): every user keeps its top items.  Prints TAP.
 set -uo pipefail
 src=profenrich_dump_src dst=profenrich_dump_dst
 q() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$1" -c "$2"; }
-echo "1..6"
+echo "1..9"
 dropdb --if-exists "$src" && dropdb --if-exists "$dst" && createdb "$src" && createdb "$dst"
 q "$src" "CREATE EXTENSION profenrich;
   CREATE TABLE t AS SELECT i AS id, i % 7 AS a, (i % 3)::text AS c, i * 0.5 + (i % 7) * 2 AS y
@@ -13,7 +14,12 @@ q "$src" "CREATE EXTENSION profenrich;
   ALTER TABLE t ADD PRIMARY KEY (id);
   SELECT profenrich.train('m', 'linear', 't', 'y', ARRAY['a']);
   SELECT profenrich.train('m', 'linear', 't', 'y', ARRAY['a', 'c']);
-  SELECT profenrich.deploy('m', 1);" >/dev/null
+  SELECT profenrich.deploy('m', 1);
+  CREATE TABLE ev AS SELECT 1 + (i * 7) % 90 AS customer, 'p' || ((i * 13) % 40) AS product,
+    1 + i % 3 AS qty, timestamptz '2024-01-01' + (i % 200) * interval '1 day' AS ts
+  FROM generate_series(1, 900) i;
+  SELECT profenrich.train('products', 'als', 'ev', options => '{\"user\": \"customer\", \"item\": \"product\", \"weight\": \"qty\", \"factors\": 4, \"iterations\": 4}');
+  SELECT profenrich.train('cats', 'affinity', 'ev', options => '{\"user\": \"customer\", \"item\": \"product\", \"time\": \"ts\"}');" >/dev/null
 dump=$(mktemp /tmp/profenrich-dump-XXXXXX)
 if pg_dump -Fc -d "$src" -f "$dump" && pg_restore -d "$dst" "$dump"; then
   echo "ok 1 - pg_dump and pg_restore succeed"
@@ -33,4 +39,14 @@ check 4 "scores identical" "SELECT sum(profenrich.score('m', t)) FROM t"
 check 5 "rollback works after restore" "SELECT profenrich.rollback('m')"
 check 6 "new versions continue the numbering" \
   "SELECT version FROM profenrich.train('m', 'linear', 't', 'y', ARRAY['c'])"
+check 7 "every per-user row of the item models restored" \
+  "SELECT model || ':' || count(*) FROM profenrich.model_users GROUP BY model ORDER BY model"
+check 8 "every customer keeps its top products (als)" \
+  "SELECT md5(string_agg(customer || ':' || array_to_string(profenrich.top_items('products', customer, 5), ',')
+                         || array_to_string(profenrich.top_item_scores('products', customer, 5), ','), ';' ORDER BY customer))
+   FROM (SELECT DISTINCT customer FROM ev) c"
+check 9 "every customer keeps its top categories and shares (affinity)" \
+  "SELECT md5(string_agg(customer || ':' || array_to_string(profenrich.top_items('cats', customer, 5), ',')
+                         || array_to_string(profenrich.top_item_scores('cats', customer, 5), ','), ';' ORDER BY customer))
+   FROM (SELECT DISTINCT customer FROM ev) c"
 dropdb --if-exists "$src"; dropdb --if-exists "$dst"
