@@ -32,6 +32,7 @@
 #include "linalg.h"
 
 #define ALS_BLOCK 256			/* rows per block of a half-step */
+#define ITEMS_ROTATED_MAX 1000	/* the most factors (a user's rotated factor is on the stack) */
 #define CG_EPSILON 1e-20		/* a residual this small (squared norm) ends a row's steps */
 
 /*
@@ -168,7 +169,6 @@ AlsGram(int n, int f, const double *a, double l2, double *g)
 }
 
 static int	ByRank(const void *a, const void *b);
-#define ByRankPublic ByRank
 
 /* Scratch of a half-step's blocks */
 typedef struct AlsWork
@@ -300,13 +300,6 @@ typedef struct AlsTiles
 	double	   *conf;
 } AlsTiles;
 
-/* Items by decreasing occurrence, ties by item */
-static int
-ByCount(const void *a, const void *b)
-{
-	return ByRankPublic(a, b);
-}
-
 /* Cut the interactions into tiles of items */
 static void
 BuildTiles(const AlsMatrix *byuser, int nitems, int f, AlsTiles *t)
@@ -328,7 +321,7 @@ BuildTiles(const AlsMatrix *byuser, int nitems, int f, AlsTiles *t)
 	}
 	for (int64 e = 0; e < byuser->nnz; e++)
 		order[byuser->col[e]].score += 1;
-	qsort(order, nitems, sizeof(ItemScore), ByCount);
+	qsort(order, nitems, sizeof(ItemScore), ByRank);	/* most frequent first */
 	for (int r = 0; r < nitems; r++)
 		tile[order[r].item] = r / per;
 	t->ntiles = Max(1, (nitems + per - 1) / per);
@@ -876,11 +869,50 @@ TopKSorted(TopK *t, ItemScore *out)
 	return t->n;
 }
 
+/*
+ * The principal axes of the item factors: the eigenvectors of Y'Y, the
+ * largest eigenvalue first, as the columns of axes (f x f); the identity
+ * when the decomposition fails (the search is then merely less pruned).
+ */
+static void
+PrincipalAxes(int nitems, int f, const double *y, double *axes)
+{
+	double	   *g = palloc(sizeof(double) * f * f);
+	double	   *w = palloc(sizeof(double) * f);
+
+	AlsGram(nitems, f, y, 0, g);
+	if (LinalgSymEigen(f, g, w))
+	{
+		for (int i = 0; i < f; i++)
+			for (int j = 0; j < f; j++)
+				axes[i * f + j] = g[i * f + (f - 1 - j)];	/* descending eigenvalues */
+	}
+	else
+	{
+		memset(axes, 0, sizeof(double) * f * f);
+		for (int j = 0; j < f; j++)
+			axes[j * f + j] = 1;
+	}
+	pfree(g);
+	pfree(w);
+}
+
+/* z = x' axes: a factor in the coordinates of the principal axes */
+static inline void
+Rotate(int f, const double *axes, const double *x, double *z)
+{
+	memset(z, 0, sizeof(double) * f);
+	for (int i = 0; i < f; i++)
+		Axpy(z, x[i], axes + (size_t) i * f, f);
+}
+
 /* Build the index of the pruned search from the item factors y (nitems x f) */
 void
 AlsIndexBuild(int nitems, int f, const double *y, AlsItemIndex *ix)
 {
 	ItemScore  *byn = palloc(sizeof(ItemScore) * (Max(nitems, 1)));
+	int			h = f >= 16 ? 8 : f;
+	double	   *z = palloc(sizeof(double) * f);
 
 	for (int i = 0; i < nitems; i++)
 	{
@@ -890,16 +922,27 @@ AlsIndexBuild(int nitems, int f, const double *y, AlsItemIndex *ix)
 	qsort(byn, nitems, sizeof(ItemScore), ByRank);	/* largest norm first */
 	ix->nitems = nitems;
 	ix->factors = f;
+	ix->head = h;
+	ix->axes = palloc(sizeof(double) * f * f);
+	PrincipalAxes(nitems, f, y, ix->axes);
 	ix->order = palloc(sizeof(int32) * (Max(nitems, 1)));
 	ix->norm = palloc(sizeof(double) * (Max(nitems, 1)));
-	ix->rows = palloc_extended(sizeof(double) * Max((size_t) nitems * f, 1), MCXT_ALLOC_HUGE);
+	ix->tail_norm = palloc(sizeof(double) * (Max(nitems, 1)));
+	ix->heads = palloc_extended(sizeof(double) * Max((size_t) nitems * h, 1), MCXT_ALLOC_HUGE);
+	ix->tails = palloc_extended(sizeof(double) * Max((size_t) nitems * (f - h), 1), MCXT_ALLOC_HUGE);
 	for (int p = 0; p < nitems; p++)
 	{
+		const double *t = z + h;
+
 		ix->order[p] = byn[p].item;
 		ix->norm[p] = byn[p].score;
-		memcpy(ix->rows + (size_t) p * f, y + (size_t) byn[p].item * f, sizeof(double) * f);
+		Rotate(f, ix->axes, y + (size_t) byn[p].item * f, z);
+		memcpy(ix->heads + (size_t) p * h, z, sizeof(double) * h);
+		memcpy(ix->tails + (size_t) p * (f - h), t, sizeof(double) * (f - h));
+		ix->tail_norm[p] = sqrt(Dot(t, t, f - h));
 	}
 	pfree(byn);
+	pfree(z);
 }
 
 /*
@@ -907,25 +950,39 @@ AlsIndexBuild(int nitems, int f, const double *y, AlsItemIndex *ix)
  * into out, best first; how many.  Items go in decreasing norm, and the
  * search stops once |x| |y_i| (which bounds x'y_i, with a margin for
  * rounding) falls below the k-th best score: popular items have the
- * large factors, so most users' best are found among the first few.
+ * large factors, so most users' best are found among the first few.  In
+ * the principal axes, most of an item's factor lies in the head
+ * coordinates: an item whose head dot product plus |x tail| |y tail|
+ * (which bounds the rest) cannot reach the k-th best is passed over
+ * without the rest of its product.  Scores are computed in those
+ * coordinates (the same products, to rounding).
  */
 static inline __attribute__((always_inline)) int
-AlsTopItemsImpl(const AlsItemIndex *ix, int f, const double *x, int k, const bool *skip,
+AlsTopItemsImpl(const AlsItemIndex *ix, int f, int h, const double *x, int k, const bool *skip,
 				ItemScore *out)
 {
 	double		nx = sqrt(Dot(x, x, f));
+	double		z[ITEMS_ROTATED_MAX];
+	double		tx;
 	TopK		t;
 
+	Rotate(f, ix->axes, x, z);
+	tx = sqrt(Dot(z + h, z + h, f - h)) * (1 + 1e-9);
 	TopKInit(&t, k, out);
 	for (int p = 0; p < ix->nitems; p++)
 	{
 		int32		item = ix->order[p];
+		double		s;
 
 		if (t.n == k && nx * ix->norm[p] * (1 + 1e-9) < t.heap[0].score)
 			break;
 		if (skip != NULL && skip[item])
 			continue;
-		TopKPush(&t, item, Dot(x, ix->rows + (size_t) p * f, f));
+		s = Dot(z, ix->heads + (size_t) p * h, h);
+		if (t.n == k && s + tx * ix->tail_norm[p] + 1e-12 * nx * ix->norm[p] < t.heap[0].score)
+			continue;
+		s += Dot(z + h, ix->tails + (size_t) p * (f - h), f - h);
+		TopKPush(&t, item, s);
 	}
 	return TopKSorted(&t, out);
 }
@@ -934,6 +991,6 @@ AlsTopItemsImpl(const AlsItemIndex *ix, int f, const double *x, int k, const boo
 ALS_CLONES int
 AlsTopItems(const AlsItemIndex *ix, const double *x, int k, const bool *skip, ItemScore *out)
 {
-	return ix->factors == 32 ? AlsTopItemsImpl(ix, 32, x, k, skip, out) :
-		AlsTopItemsImpl(ix, ix->factors, x, k, skip, out);
+	return ix->factors == 32 ? AlsTopItemsImpl(ix, 32, 8, x, k, skip, out) :
+		AlsTopItemsImpl(ix, ix->factors, ix->head, x, k, skip, out);
 }

@@ -65,14 +65,23 @@ typedef struct TopK
 	ItemScore  *heap;
 } TopK;
 
-/* Items ordered by the norm of their factor, for the pruned search of a user's best */
+/*
+ * Items ordered by the norm of their factor, for the pruned search of a
+ * user's best; their factors turned to the principal axes of the items
+ * (the eigenvectors of Y'Y, largest first), split into the first head
+ * coordinates and the rest, with the norm of the rest.
+ */
 typedef struct AlsItemIndex
 {
 	int			nitems;
 	int			factors;
+	int			head;			/* leading coordinates tried first */
+	double	   *axes;			/* f x f: column j the j-th principal axis */
 	int32	   *order;			/* item of each position, largest norm first */
 	double	   *norm;			/* per position */
-	double	   *rows;			/* factors per position */
+	double	   *heads;			/* per position: head coordinates */
+	double	   *tails;			/* per position: the other f - head */
+	double	   *tail_norm;		/* per position */
 } AlsItemIndex;
 
 extern void AlsTranspose(const AlsMatrix *m, int ncols, AlsMatrix *t);

@@ -380,3 +380,15 @@ LinalgSmallSpdInverse(int n, double *a, double *inv)
 	}
 	return true;
 }
+
+/*
+ * The eigen-decomposition of a symmetric n x n matrix (row-major, full):
+ * a is overwritten with the eigenvectors as columns, w receives the
+ * eigenvalues in ascending order (LAPACK's dsyev); false when it fails.
+ */
+bool
+LinalgSymEigen(int n, double *a, double *w)
+{
+	CHECK_FOR_INTERRUPTS();
+	return LAPACKE_dsyev(LAPACK_ROW_MAJOR, 'V', 'U', n, a, n, w) == 0;
+}
