@@ -565,9 +565,8 @@ TableRow(TupleTableSlot *slot, void *arg)
 		t->keys = repalloc_huge(t->keys, sizeof(char *) * t->cap);
 		t->rows = repalloc_huge(t->rows, sizeof(UserItems) * t->cap);
 	}
-	UserRowsCopy(slot, &t->rows[t->n], &t->keys[t->n]);
+	UserRowsCopyIndexed(slot, t->im, &t->rows[t->n], &t->keys[t->n]);
 	CheckFactor(t->im, &t->rows[t->n], t->keys[t->n]);
-	ItemsResolve(t->im, &t->rows[t->n]);
 	t->n++;
 	MemoryContextSwitchTo(old);
 }
@@ -648,7 +647,7 @@ WantTable(ItemsCall *c, ItemCache *cache)
 	}
 	if (++cache->fetches < BULK_AFTER)
 		return false;
-	bytes = (double) c->im->nusers * (sizeof(UserItems) + 8.0 * c->im->factors + 400);
+	bytes = (double) c->im->nusers * (sizeof(UserItems) + 8.0 * c->im->factors + 300);
 	if (bytes > (double) maintenance_work_mem * 1024)
 	{
 		cache->users_failed = true;

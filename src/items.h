@@ -99,6 +99,7 @@ extern void UserRowsScan(const char *model, int version,
 						 void (*fn) (TupleTableSlot *slot, void *arg), void *arg);
 extern ArrayType *UserRowsItems(TupleTableSlot *slot);
 extern void UserRowsCheckRead(void);
-extern void UserRowsCopy(TupleTableSlot *slot, UserItems *u, char **user);
+extern void UserRowsCopyIndexed(TupleTableSlot *slot, const ItemModel *im, UserItems *u,
+								char **user);
 
 #endif

@@ -31,6 +31,7 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 
+#include "algorithm.h"
 #include "features.h"
 #include "registry.h"
 
@@ -463,15 +464,32 @@ rollback(PG_FUNCTION_ARGS)
 	PG_RETURN_INT32(version);
 }
 
-/* The per-user rows of the dropped versions of an item model (profenrich.model_users, 0.5.0) */
+/*
+ * The per-user rows of the versions about to be dropped whose family keeps
+ * some (item models: profenrich.model_users, 0.5.0); other models do not
+ * touch that table, so dropping them needs no privilege on it.
+ */
 static void
 DropModelUsers(Oid *types, Datum *values, const char *nulls)
 {
+	bool		any = false;
+
 	if (!OidIsValid(get_relname_relid("model_users", get_namespace_oid("profenrich", false))))
 		return;
-	RegistryExec("DELETE FROM profenrich.model_users WHERE model OPERATOR(pg_catalog.=) $1 "
+	RegistryExec("SELECT DISTINCT algorithm FROM profenrich.models WHERE name OPERATOR(pg_catalog.=) $1 "
 				 "AND ($2 IS NULL OR version OPERATOR(pg_catalog.=) $2)",
-				 2, types, values, nulls, false);
+				 2, types, values, nulls, true);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		const AlgorithmOps *ops = AlgorithmByName(SPI_getvalue(SPI_tuptable->vals[i],
+															   SPI_tuptable->tupdesc, 1));
+
+		any |= ops != NULL && ops->stored != NULL;
+	}
+	if (any)
+		RegistryExec("DELETE FROM profenrich.model_users WHERE model OPERATOR(pg_catalog.=) $1 "
+					 "AND ($2 IS NULL OR version OPERATOR(pg_catalog.=) $2)",
+					 2, types, values, nulls, false);
 }
 
 /*
@@ -495,6 +513,7 @@ drop_model(PG_FUNCTION_ARGS)
 	RegistryLockName(name);
 	if (!ModelExists(name))
 		UnknownModel(name);
+	DropModelUsers(types, values, nulls);
 	RegistryExec("DELETE FROM profenrich.models WHERE name = $1 AND ($2 IS NULL OR version = $2)",
 				 2, types, values, nulls, false);
 	dropped = SPI_processed;
@@ -506,7 +525,6 @@ drop_model(PG_FUNCTION_ARGS)
 						 "WHERE name = '%s'.", name)));
 	RegistryExec("DELETE FROM profenrich.deployments WHERE name = $1 AND ($2 IS NULL OR version = $2)",
 				 2, types, values, nulls, false);
-	DropModelUsers(types, values, nulls);
 	SPI_finish();
 	PG_RETURN_INT32((int32) dropped);
 }

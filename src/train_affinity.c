@@ -727,7 +727,6 @@ TrainAffinity(TrainJob *job)
 	ItemOptions *o = (ItemOptions *) job->algopts;
 	ItemsTrained *t = palloc0(sizeof(ItemsTrained));
 	Interactions *in = &t->in;
-	AlsMatrix	byitem;
 	ItemModel  *im;
 	double	   *w = NULL;
 	bool	   *keep = NULL;
@@ -748,17 +747,13 @@ TrainAffinity(TrainJob *job)
 	}
 	InteractionsMatrix(in, w ? w : in->weight, keep, &t->byuser);
 	CheckInteractions(in, &t->byuser, &job->src, future);
-	AlsTranspose(&t->byuser, in->nitems, &byitem);
+	/* each item's decayed weight, summed user by user (in key order), then the total */
 	for (int64 e = 0; e < t->byuser.nnz; e++)
-		total += t->byuser.conf[e];
+		im->popularity[t->byuser.col[e]] += t->byuser.conf[e];
 	for (int i = 0; i < in->nitems; i++)
-	{
-		double		sum = 0;
-
-		for (int64 e = byitem.ptr[i]; e < byitem.ptr[i + 1]; e++)
-			sum += byitem.conf[e];
-		im->popularity[i] = sum / total;
-	}
+		total += im->popularity[i];
+	for (int i = 0; i < in->nitems; i++)
+		im->popularity[i] /= total;
 	im->nusers = UsersWithItems(&t->byuser);
 	job->model.body = im;
 	job->model.spec = EmptySpec();

@@ -29,6 +29,7 @@
 #include "nodes/makefuncs.h"
 #include "utils/acl.h"
 #include "utils/array.h"
+#include "utils/arrayaccess.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
@@ -274,11 +275,53 @@ UserRowsItems(TupleTableSlot *slot)
 	return CheckArray(slot->tts_values[3]);
 }
 
-/* A scanned row and its user key, copied into the current memory context */
+/*
+ * A scanned row and its user key, copied into the current memory context,
+ * its items as the model's indices and keys (no copy of each key: rows
+ * kept for a whole model stay small); an item the model does not know,
+ * which training never stores, is corrupt.
+ */
 void
-UserRowsCopy(TupleTableSlot *slot, UserItems *u, char **user)
+UserRowsCopyIndexed(TupleTableSlot *slot, const ItemModel *im, UserItems *u, char **user)
 {
-	CopyRow(slot, u);
+	ArrayType  *items;
+	array_iter	it;
+	int			n;
+
+	slot_getallattrs(slot);
+	items = CheckArray(slot->tts_values[3]);
+	n = ArrayGetNItems(ARR_NDIM(items), ARR_DIMS(items));
+	memset(u, 0, sizeof(UserItems));
+	u->n = n;
+	u->keys = palloc(sizeof(char *) * Max(n, 1));
+	u->items = palloc(sizeof(int32) * Max(n, 1));
+	array_iter_setup(&it, (AnyArrayType *) items);
+	for (int i = 0; i < n; i++)
+	{
+		bool		isnull;
+		text	   *t = DatumGetTextPP(array_iter_next(&it, &isnull, i, -1, false, TYPALIGN_INT));
+
+		u->items[i] = ItemsIndexBytes(im, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+		if (u->items[i] < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("a row of profenrich.model_users names an item its model does not have"),
+					 errhint("Retrain the model, or restore profenrich.model_users from a backup.")));
+		u->keys[i] = im->items[u->items[i]];
+	}
+	if (!slot->tts_isnull[4])
+	{
+		int			m;
+
+		u->values = StoredDoubles(slot->tts_values[4], &m);
+		if (m != n)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("a row of profenrich.model_users has %d items but %d shares", n, m),
+					 errhint("Retrain the model, or restore profenrich.model_users from a backup.")));
+	}
+	if (!slot->tts_isnull[5])
+		u->factors = StoredDoubles(slot->tts_values[5], &u->nfactors);
 	*user = TextDatumGetCString(slot->tts_values[2]);
 }
 
