@@ -1,16 +1,19 @@
 /*-------------------------------------------------------------------------
  * items.c
  *	  The outputs of item models ('als', 'affinity'): top_items,
- *	  top_item_scores, recommend, affinity, similar_items, item_factors and
- *	  the fold-in aggregates top_items_for and top_item_scores_for; and
- *	  what the two families share (their items, popularity, params I/O).
+ *	  top_item_scores, recommend, affinity, affinities, similar_items,
+ *	  item_factors and the fold-in aggregates top_items_for and
+ *	  top_item_scores_for; and what the two families share (their items,
+ *	  popularity, params I/O).
  *
  * Each call site keeps its model for the query (score.c's caches) and the
  * output function of its user key's type.  A user is read from
- * profenrich.model_users by its key's text; one the model does not know
- * gets the popularity ranking.  The last ranking computed is kept with the
- * model for the rest of the command, so the two columns enrich() writes
- * for a profile (and its change checks) cost one ranking, not four.
+ * profenrich.model_users by its key's text (one index lookup; once a
+ * command has asked for many users, all of the version's rows, kept with
+ * the shared model); one the model does not know gets the popularity
+ * ranking.  The last ranking computed is kept with the model for the rest
+ * of the command, so the two columns enrich() writes for a profile (and
+ * its change checks) cost one ranking, not four.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -29,7 +32,6 @@
 #include "utils/datum.h"
 #include "utils/float.h"
 #include "utils/lsyscache.h"
-#include "miscadmin.h"
 #include "utils/memutils.h"
 
 #include "items.h"
@@ -47,7 +49,6 @@ PG_FUNCTION_INFO_V1(top_items_for_final);
 PG_FUNCTION_INFO_V1(top_item_scores_for_final);
 
 #define MAX_ITEMS 50000000
-#define DEFAULT_K 10
 
 /* A user's ranking, and the arrays top_items and top_item_scores return */
 typedef struct Ranking
