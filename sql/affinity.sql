@@ -125,6 +125,22 @@ SELECT count(*) FILTER (WHERE profenrich.top_items('products_all', customer_id, 
 FROM (SELECT DISTINCT customer_id, u.items FROM purchases p
       JOIN profenrich.model_users u ON u.model = 'products_all' AND u.user_key = p.customer_id::text) c;
 
+-- the default 32 factors (kernels compiled apart for that width): rankings and fold-in again
+SELECT name FROM profenrich.train('products32', 'als', 'purchases', options =>
+     '{"user": "customer_id", "item": "product", "weight": "qty", "iterations": 5, "test_fraction": 0}');
+SELECT count(*) AS customers,
+       count(*) FILTER (WHERE profenrich.top_items('products32', b.user_key, 10) = b.top) AS same_items,
+       count(*) FILTER (WHERE f.top = profenrich.top_items('products32', b.user_key, 10)) AS fold_in_same_items
+FROM (SELECT user_key, array_agg(item ORDER BY score DESC, item) AS top
+      FROM (SELECT *, row_number() OVER (PARTITION BY user_key ORDER BY score DESC, item) AS r
+            FROM (SELECT u.user_key, f.item, (SELECT sum(a * b) FROM unnest(u.factors, f.factors) AS t(a, b)) AS score
+                  FROM profenrich.model_users u CROSS JOIN profenrich.item_factors('products32') f
+                  WHERE u.model = 'products32' AND f.item <> ALL (u.items)) s) s
+      WHERE r <= 10 GROUP BY user_key) b
+JOIN (SELECT customer_id::text AS user_key, profenrich.top_items_for('products32', product, qty, 10) AS top
+      FROM purchases WHERE customer_id IS NOT NULL GROUP BY customer_id) f USING (user_key);
+SELECT profenrich.drop_model('products32');
+
 -- Category affinity: time-decayed shares and lifts, exactly the formula recomputed in SQL
 SELECT setseed(0.33);
 CREATE TABLE visits AS

@@ -911,7 +911,8 @@ void
 AlsIndexBuild(int nitems, int f, const double *y, AlsItemIndex *ix)
 {
 	ItemScore  *byn = palloc(sizeof(ItemScore) * (Max(nitems, 1)));
-	int			h = f >= 16 ? 8 : f;
+	int			h = f >= 32 ? 16 : f >= 16 ? 8 : f;
+	int			nblocks = (nitems + 7) / 8;
 	double	   *z = palloc(sizeof(double) * f);
 
 	for (int i = 0; i < nitems; i++)
@@ -928,7 +929,9 @@ AlsIndexBuild(int nitems, int f, const double *y, AlsItemIndex *ix)
 	ix->order = palloc(sizeof(int32) * (Max(nitems, 1)));
 	ix->norm = palloc(sizeof(double) * (Max(nitems, 1)));
 	ix->tail_norm = palloc(sizeof(double) * (Max(nitems, 1)));
-	ix->heads = palloc_extended(sizeof(double) * Max((size_t) nitems * h, 1), MCXT_ALLOC_HUGE);
+	/* heads by blocks of 8 positions, coordinate-major: block b, coordinate d, position j */
+	ix->heads = palloc_extended(sizeof(double) * Max((size_t) nblocks * 8 * h, 1),
+								MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	ix->tails = palloc_extended(sizeof(double) * Max((size_t) nitems * (f - h), 1), MCXT_ALLOC_HUGE);
 	for (int p = 0; p < nitems; p++)
 	{
@@ -937,12 +940,29 @@ AlsIndexBuild(int nitems, int f, const double *y, AlsItemIndex *ix)
 		ix->order[p] = byn[p].item;
 		ix->norm[p] = byn[p].score;
 		Rotate(f, ix->axes, y + (size_t) byn[p].item * f, z);
-		memcpy(ix->heads + (size_t) p * h, z, sizeof(double) * h);
+		for (int d = 0; d < h; d++)
+			ix->heads[((size_t) (p / 8) * h + d) * 8 + p % 8] = z[d];
 		memcpy(ix->tails + (size_t) p * (f - h), t, sizeof(double) * (f - h));
 		ix->tail_norm[p] = sqrt(Dot(t, t, f - h));
 	}
 	pfree(byn);
 	pfree(z);
+}
+
+/* The head products of the 8 positions of block b into out: sum over d of z_d heads[b][d][j] */
+static inline __attribute__((always_inline)) void
+BlockHeads(const AlsItemIndex *ix, int h, int b, const double *z, double *out)
+{
+	const double *hb = ix->heads + (size_t) b * h * 8;
+	Vec8		acc = {0};
+
+	for (int d = 0; d < h; d++)
+	{
+		Vec8		zd = {z[d], z[d], z[d], z[d], z[d], z[d], z[d], z[d]};
+
+		acc += zd * VLOAD8(hb + (size_t) d * 8);
+	}
+	VSTORE8(out, acc);
 }
 
 /*
@@ -955,7 +975,8 @@ AlsIndexBuild(int nitems, int f, const double *y, AlsItemIndex *ix)
  * coordinates: an item whose head dot product plus |x tail| |y tail|
  * (which bounds the rest) cannot reach the k-th best is passed over
  * without the rest of its product.  Scores are computed in those
- * coordinates (the same products, to rounding).
+ * coordinates (the same products, to rounding).  Items go by blocks of 8,
+ * whose head products are one vector product.
  */
 static inline __attribute__((always_inline)) int
 AlsTopItemsImpl(const AlsItemIndex *ix, int f, int h, const double *x, int k, const bool *skip,
@@ -969,20 +990,27 @@ AlsTopItemsImpl(const AlsItemIndex *ix, int f, int h, const double *x, int k, co
 	Rotate(f, ix->axes, x, z);
 	tx = sqrt(Dot(z + h, z + h, f - h)) * (1 + 1e-9);
 	TopKInit(&t, k, out);
-	for (int p = 0; p < ix->nitems; p++)
+	for (int b = 0; b * 8 < ix->nitems; b++)
 	{
-		int32		item = ix->order[p];
-		double		s;
+		double		heads[8];
 
-		if (t.n == k && nx * ix->norm[p] * (1 + 1e-9) < t.heap[0].score)
+		/* the block's first item has its largest norm */
+		if (t.n == k && nx * ix->norm[b * 8] * (1 + 1e-9) < t.heap[0].score)
 			break;
-		if (skip != NULL && skip[item])
-			continue;
-		s = Dot(z, ix->heads + (size_t) p * h, h);
-		if (t.n == k && s + tx * ix->tail_norm[p] + 1e-12 * nx * ix->norm[p] < t.heap[0].score)
-			continue;
-		s += Dot(z + h, ix->tails + (size_t) p * (f - h), f - h);
-		TopKPush(&t, item, s);
+		BlockHeads(ix, h, b, z, heads);
+		for (int j = 0; j < 8 && b * 8 + j < ix->nitems; j++)
+		{
+			int			p = b * 8 + j;
+			int32		item = ix->order[p];
+			double		s = heads[j];
+
+			if (skip != NULL && skip[item])
+				continue;
+			if (t.n == k && s + tx * ix->tail_norm[p] + 1e-12 * nx * ix->norm[p] < t.heap[0].score)
+				continue;
+			s += Dot(z + h, ix->tails + (size_t) p * (f - h), f - h);
+			TopKPush(&t, item, s);
+		}
 	}
 	return TopKSorted(&t, out);
 }
@@ -991,6 +1019,6 @@ AlsTopItemsImpl(const AlsItemIndex *ix, int f, int h, const double *x, int k, co
 ALS_CLONES int
 AlsTopItems(const AlsItemIndex *ix, const double *x, int k, const bool *skip, ItemScore *out)
 {
-	return ix->factors == 32 ? AlsTopItemsImpl(ix, 32, 8, x, k, skip, out) :
+	return ix->factors == 32 ? AlsTopItemsImpl(ix, 32, 16, x, k, skip, out) :
 		AlsTopItemsImpl(ix, ix->factors, ix->head, x, k, skip, out);
 }

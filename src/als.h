@@ -79,7 +79,7 @@ typedef struct AlsItemIndex
 	double	   *axes;			/* f x f: column j the j-th principal axis */
 	int32	   *order;			/* item of each position, largest norm first */
 	double	   *norm;			/* per position */
-	double	   *heads;			/* per position: head coordinates */
+	double	   *heads;			/* by blocks of 8 positions: [block][coordinate][position] */
 	double	   *tails;			/* per position: the other f - head */
 	double	   *tail_norm;		/* per position */
 } AlsItemIndex;
