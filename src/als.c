@@ -972,7 +972,8 @@ BlockHeads(const AlsItemIndex *ix, int h, int b, const double *z, double *out)
  * rounding) falls below the k-th best score: popular items have the
  * large factors, so most users' best are found among the first few.  In
  * the principal axes, most of an item's factor lies in the head
- * coordinates: an item whose head dot product plus |x tail| |y tail|
+ * coordinates (16 of 32, 8 of 16 to 31, all below 16): an item whose head
+ * dot product plus |x tail| |y tail|
  * (which bounds the rest) cannot reach the k-th best is passed over
  * without the rest of its product.  Scores are computed in those
  * coordinates (the same products, to rounding).  Items go by blocks of 8,

@@ -434,6 +434,7 @@ typedef struct ItemsCall
 	char	   *name;
 	int			version;
 	bool		shared;			/* the model outlives the query */
+	bool		may_read;		/* the caller's SELECT on model_users, checked once */
 	Oid			keytype;
 	int16		keylen;
 	bool		keybyval;
@@ -671,7 +672,9 @@ FetchUser(ItemsCall *c, const char *user, UserItems *u)
 		cache->users = LoadUsers(c);
 	if (cache->users != NULL)
 	{
-		UserRowsCheckRead();
+		if (!c->may_read)
+			UserRowsCheckRead();
+		c->may_read = true;		/* a role cannot change within the query */
 		row = TableLookup(cache->users, user);
 		if (row == NULL)
 			return false;

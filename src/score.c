@@ -116,6 +116,7 @@ typedef struct SharedModel
 	Model	   *model;
 	int			version;
 	ArgBinding *bindings;
+	bool		retired;		/* its context is on RetiredContexts */
 } SharedModel;
 
 typedef struct SharedKey
@@ -160,7 +161,11 @@ SharedRetireAll(void)
 
 	hash_seq_init(&seq, SharedModels);
 	while ((e = hash_seq_search(&seq)) != NULL)
-		RetiredContexts = lappend(RetiredContexts, e->model->cxt);
+		if (!e->model->retired)	/* the deployed version is entered under its number too */
+		{
+			e->model->retired = true;
+			RetiredContexts = lappend(RetiredContexts, e->model->cxt);
+		}
 	MemoryContextSwitchTo(old);
 	hash_destroy(SharedModels);
 	SharedModels = NULL;
@@ -226,6 +231,14 @@ SharedModelGet(const char *name, int version)
 	}
 	e = hash_search(SharedModels, &key, HASH_ENTER, &found);
 	e->model = m;
+	/* the deployed version serves calls that name its number too (enrich pins it) */
+	if (version == 0)
+	{
+		key.version = m->version;
+		e = hash_search(SharedModels, &key, HASH_ENTER, &found);
+		if (!found)
+			e->model = m;
+	}
 	return m;
 }
 
