@@ -208,3 +208,57 @@ SELECT profile_id, round(profenrich.score_churn(p)::numeric, 3) AS churn,
        round(profenrich.score_conversion(p)::numeric, 3) AS conversion,
        round(profenrich.predict_ltv(p)::numeric, 2) AS ltv
 FROM demo.profiles p WHERE profile_id IN (4, 5, 900001) ORDER BY profile_id;
+
+\echo
+\echo '== 17. Product affinity: implicit-feedback ALS on the purchase events'
+\echo '      (a product is a category and one of six price bands within it, 1 cheapest)'
+CREATE VIEW demo.purchases AS
+SELECT profile_id, product_category AS category, amount, ts,
+       product_category || '-' || ntile(6) OVER (PARTITION BY product_category ORDER BY amount, event_id) AS product
+FROM demo.experience_events WHERE event_type = 'purchase' AND ts < '2024-10-03';
+SELECT name, n_train AS interactions, metrics->>'users' AS customers, metrics->>'items' AS products,
+       metrics->>'test_users' AS test_customers,
+       round((metrics->>'recall_at_10')::numeric, 3) AS recall_at_10,
+       round((metrics->'baseline'->>'recall_at_10')::numeric, 3) AS popularity_recall_at_10
+FROM profenrich.train('products', 'als', 'demo.purchases',
+     options => '{"user": "profile_id", "item": "product", "factors": 8, "seed": 1}');
+
+\echo
+\echo '== 18. Category affinity: each customer''s share of its purchase amounts, halved every 30 days'
+SELECT name, n_train AS interactions, metrics->>'users' AS customers, metrics->>'items' AS categories,
+       metrics->>'as_of' AS as_of
+FROM profenrich.train('categories', 'affinity', 'demo.purchases',
+     options => '{"user": "profile_id", "item": "category", "weight": "amount", "time": "ts", "half_life_days": 30}');
+
+\echo
+\echo '== 19. A few customers: what they bought, and their top products and categories'
+SELECT c.profile_id,
+       (SELECT string_agg(product, ' ' ORDER BY ts) FROM demo.purchases x WHERE x.profile_id = c.profile_id) AS bought,
+       profenrich.top_items('products', c.profile_id, 3) AS top_products,
+       profenrich.top_items('categories', c.profile_id, 2) AS top_categories
+FROM (SELECT profile_id FROM demo.purchases GROUP BY 1 HAVING count(*) >= 5 ORDER BY profile_id LIMIT 4) c;
+\echo '   the categories of the first, with shares and lifts (share over the category''s share of all purchases)'
+SELECT item AS category, round(share::numeric, 3) AS share, round(lift::numeric, 2) AS lift
+FROM profenrich.affinities('categories',
+       (SELECT profile_id FROM demo.purchases GROUP BY 1 HAVING count(*) >= 5 ORDER BY profile_id LIMIT 1));
+
+\echo
+\echo '== 20. The products most like the best seller (cosine of their ALS factors)'
+SELECT p.product AS best_seller, s.item AS similar, round(s.score::numeric, 3) AS cosine
+FROM (SELECT product FROM demo.purchases GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1) p,
+     profenrich.similar_items('products', p.product, 5) s;
+
+\echo
+\echo '== 21. Enrichment: products_top and categories_top written into demo.profiles'
+CALL profenrich.enrich('demo.profiles', array['products', 'categories'], '{"top": 3}');
+SELECT profile_id, plan, products_top, categories_top,
+       round(categories_top_scores[1]::numeric, 3) AS top_category_share
+FROM demo.profiles WHERE profile_id IN (SELECT profile_id FROM demo.purchases GROUP BY 1 HAVING count(*) >= 5
+                                       ORDER BY profile_id LIMIT 3) OR profile_id = 900001
+ORDER BY profile_id;
+\echo '   (900001 has no purchase: it gets the most popular products and categories)'
+
+\echo
+\echo '== 22. Real time: a new basket folded in against the stored factors, no retraining'
+SELECT profenrich.top_items_for('products', product, 1, 3) AS next_for_this_basket
+FROM (VALUES ('electronics-6'), ('electronics-5'), ('sports-5')) b(product);

@@ -54,9 +54,11 @@ bash bench/enrich.sh "$db"
 echo "== bench/connect.sh"
 bash bench/connect.sh "$db"
 bash bench/memory.sh "$db"
+echo "== bench/affinity.sh"
+bash bench/affinity.sh "$db"
 echo
 echo "== results (ratio = measured / baseline, both measured in this run)"
 psql_b -P footer=off -c "SELECT bench, measured, round(ms::numeric, 1) AS ms, baseline,
   round(baseline_ms::numeric, 1) AS baseline_ms, round(ratio::numeric, 2) AS ratio, goal,
-  CASE WHEN ratio <= substring(goal FROM '[0-9.]+')::float8 THEN 'met' ELSE 'NOT MET' END AS status
+  CASE WHEN goal NOT LIKE '<=%' THEN '' WHEN ratio <= substring(goal FROM '[0-9.]+')::float8 THEN 'met' ELSE 'NOT MET' END AS status
   FROM bench.results ORDER BY bench"
