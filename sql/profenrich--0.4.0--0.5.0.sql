@@ -151,6 +151,155 @@ FROM @extschema@.enrich_runs r;
 COMMENT ON VIEW @extschema@.enrich_status IS
     'The enrich runs the current user may see, a running run whose session has ended shown as interrupted';
 GRANT SELECT ON @extschema@.enrich_status TO PUBLIC;
+-- Discovery (issue 13): profile_summary and feature_report, each one scan of the source by a
+-- combinable aggregate (profile_stats, feature_stats) that parallel workers split --------------
+
+CREATE FUNCTION @extschema@.profile_stats_trans(internal, text[], VARIADIC "any")
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.profile_stats_combine(internal, internal)
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.profile_stats_serialize(internal)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.profile_stats_deserialize(bytea, internal)
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.profile_stats_final(internal)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+
+CREATE AGGREGATE @extschema@.profile_stats(text[], VARIADIC "any") (
+    SFUNC = @extschema@.profile_stats_trans, STYPE = internal, SSPACE = 262144,
+    FINALFUNC = @extschema@.profile_stats_final, COMBINEFUNC = @extschema@.profile_stats_combine,
+    SERIALFUNC = @extschema@.profile_stats_serialize, DESERIALFUNC = @extschema@.profile_stats_deserialize,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE @extschema@.profile_stats(text[], VARIADIC "any") IS
+    'The pass of profile_summary: counts, moments, quantile sketch, distinct count and frequent values of each argument, as a serialized state';
+
+CREATE FUNCTION @extschema@.profile_summary(source regclass, columns text[] DEFAULT NULL)
+RETURNS TABLE (column_name text, type text, n bigint, nulls bigint, null_share float8,
+               distinct_values bigint, mean float8, sd float8, min float8, p01 float8,
+               p25 float8, median float8, p75 float8, p99 float8, max float8, top_values jsonb)
+AS 'MODULE_PATHNAME' LANGUAGE C STABLE CALLED ON NULL INPUT;
+COMMENT ON FUNCTION @extschema@.profile_summary(regclass, text[]) IS
+    'One row per column of a relation: counts, mean, sd, range, quantiles, distinct values and the most frequent values, from one scan';
+
+CREATE FUNCTION @extschema@.feature_stats_trans(internal, text[], VARIADIC "any")
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.feature_stats_combine(internal, internal)
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.feature_stats_serialize(internal)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.feature_stats_deserialize(bytea, internal)
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.feature_stats_final(internal)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+
+CREATE AGGREGATE @extschema@.feature_stats(text[], VARIADIC "any") (
+    SFUNC = @extschema@.feature_stats_trans, STYPE = internal, SSPACE = 262144,
+    FINALFUNC = @extschema@.feature_stats_final, COMBINEFUNC = @extschema@.feature_stats_combine,
+    SERIALFUNC = @extschema@.feature_stats_serialize, DESERIALFUNC = @extschema@.feature_stats_deserialize,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE @extschema@.feature_stats(text[], VARIADIC "any") IS
+    'The pass of feature_report: the target (first value) and each feature''s class distributions or co-moments, as a serialized state';
+
+CREATE FUNCTION @extschema@.feature_report(source regclass, target text, features text[] DEFAULT NULL)
+RETURNS TABLE (feature text, kind text, missing_share float8, strength float8, measure text,
+               information_value float8, detail jsonb)
+AS 'MODULE_PATHNAME' LANGUAGE C STABLE CALLED ON NULL INPUT;
+COMMENT ON FUNCTION @extschema@.feature_report(regclass, text, text[]) IS
+    'How each feature relates to a target: univariate AUC and information value (binary target) or Pearson, Spearman and eta (numeric target), strongest first';
+-- Product and category affinity: item models 'als' and 'affinity' (issue 12) ---------
+
+-- What an item model knows per user, one row per model version and user; written by train(),
+-- read by primary key when a user is scored, removed by drop_model()
+CREATE TABLE @extschema@.model_users (
+    model    text COLLATE "C" NOT NULL,
+    version  integer NOT NULL,
+    user_key text COLLATE "C" NOT NULL,
+    items    text[] NOT NULL,
+    shares   float8[],
+    factors  float8[],
+    PRIMARY KEY (model, version, user_key)
+);
+COMMENT ON TABLE @extschema@.model_users IS
+    'Per-user state of item models (als, affinity): one row per model version and user key';
+COMMENT ON COLUMN @extschema@.model_users.items IS
+    'als: the items the user was trained on, in key order; affinity: the user''s items by decreasing share';
+COMMENT ON COLUMN @extschema@.model_users.shares IS
+    'affinity: each item''s share of the user''s time-decayed weight (NULL for als)';
+COMMENT ON COLUMN @extschema@.model_users.factors IS
+    'als: the user''s latent factor (NULL for affinity)';
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.model_users', '');
+-- an item model's params are megabytes of doubles (its item factors), which compression only
+-- slows down: store params uncompressed (the other models' params are too small to be toasted)
+ALTER TABLE @extschema@.models ALTER COLUMN params SET STORAGE EXTERNAL;
+
+CREATE FUNCTION @extschema@.top_items(name text, user_key anyelement, k integer DEFAULT 10,
+                                      version integer DEFAULT NULL)
+RETURNS text[] AS 'MODULE_PATHNAME' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.top_items(text, anyelement, integer, integer) IS
+    'The k best items of a user under an item model (als: highest predicted preference among items not seen; affinity: highest share); the most popular for a user the model does not know';
+
+CREATE FUNCTION @extschema@.top_item_scores(name text, user_key anyelement, k integer DEFAULT 10,
+                                            version integer DEFAULT NULL)
+RETURNS float8[] AS 'MODULE_PATHNAME' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.top_item_scores(text, anyelement, integer, integer) IS
+    'The scores of top_items, in the same order';
+
+CREATE FUNCTION @extschema@.recommend(name text, user_key anyelement, k integer DEFAULT 10)
+RETURNS TABLE (item text, score float8)
+AS 'MODULE_PATHNAME' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION @extschema@.recommend(text, anyelement, integer) IS
+    'The k best items of a user with their scores, best first';
+
+CREATE FUNCTION @extschema@.affinity(name text, user_key anyelement, item text)
+RETURNS float8 AS 'MODULE_PATHNAME' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.affinity(text, anyelement, text) IS
+    'A user''s score for one item (als: predicted preference; affinity: share); NULL for a user or an item the model does not know';
+
+CREATE FUNCTION @extschema@.affinities(name text, user_key anyelement)
+RETURNS TABLE (item text, share float8, lift float8)
+AS 'MODULE_PATHNAME' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION @extschema@.affinities(text, anyelement) IS
+    'Every item of a user of an affinity model by decreasing share, with its lift: the share over the item''s share of the population';
+
+CREATE FUNCTION @extschema@.similar_items(name text, of_item text, k integer DEFAULT 10)
+RETURNS TABLE (item text, score float8)
+AS 'MODULE_PATHNAME' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE ROWS 10;
+COMMENT ON FUNCTION @extschema@.similar_items(text, text, integer) IS
+    'The k items most like one (als: cosine of the item factors; affinity: Jaccard index of their users, counted over the model''s user rows)';
+
+CREATE FUNCTION @extschema@.item_factors(name text, version integer DEFAULT NULL)
+RETURNS TABLE (item text, popularity float8, factors float8[])
+AS 'MODULE_PATHNAME' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.item_factors(text, integer) IS
+    'The items of an item model in key order, with their popularity and (als) their factors';
+
+CREATE FUNCTION @extschema@.top_items_for_trans(internal, name text, item anyelement,
+                                                weight float8, k integer)
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.top_items_for_final(internal)
+RETURNS text[] AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.top_item_scores_for_final(internal)
+RETURNS float8[] AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+
+CREATE AGGREGATE @extschema@.top_items_for(name text, item anyelement, weight float8, k integer) (
+    SFUNC = @extschema@.top_items_for_trans,
+    STYPE = internal,
+    FINALFUNC = @extschema@.top_items_for_final,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE @extschema@.top_items_for(text, anyelement, float8, integer) IS
+    'Fold-in: the k best items of a user from its interactions (item, weight) as training would give them, without retraining';
+
+CREATE AGGREGATE @extschema@.top_item_scores_for(name text, item anyelement, weight float8, k integer) (
+    SFUNC = @extschema@.top_items_for_trans,
+    STYPE = internal,
+    FINALFUNC = @extschema@.top_item_scores_for_final,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE @extschema@.top_item_scores_for(text, anyelement, float8, integer) IS
+    'Fold-in: the scores of top_items_for, in the same order';
 
 -- Algorithm 'multinomial' (issue 10) ---------------------------------------------
 

@@ -271,6 +271,12 @@ BEGIN
       pg_catalog.round(profenrich.logloss(profenrich.score('sp_log', p), p.churned)::pg_catalog.numeric, 6),
       pg_catalog.round(profenrich.brier(profenrich.score('sp_log', p), p.churned)::pg_catalog.numeric, 6))::pg_catalog.text
   FROM sp_people p;
+  INSERT INTO sp_out SELECT mode, 'profile_summary', pg_catalog.array_agg(s.column_name OPERATOR(pg_catalog.||) ':'
+      OPERATOR(pg_catalog.||) s.n OPERATOR(pg_catalog.||) ':' OPERATOR(pg_catalog.||) s.distinct_values ORDER BY s.column_name)::pg_catalog.text
+  FROM profenrich.profile_summary('sp_people', ARRAY['tenure', 'visits', 'plan', 'spend']) s;
+  INSERT INTO sp_out SELECT mode, 'feature_report', pg_catalog.array_agg(f.feature OPERATOR(pg_catalog.||) ':'
+      OPERATOR(pg_catalog.||) pg_catalog.round(f.strength::pg_catalog.numeric, 6) ORDER BY f.feature)::pg_catalog.text
+  FROM profenrich.feature_report('sp_people', 'churned', ARRAY['tenure', 'visits', 'plan']) f;
   INSERT INTO sp_out SELECT mode, 'linear_stats', (profenrich.linear_stats(profenrich.model_spec('sp_lin'),
       ARRAY['spend', 'id', 'tenure', 'visits', 'plan'], p.spend, p.id, p.tenure, p.visits, p.plan) IS NOT NULL)::pg_catalog.text
   FROM sp_people p;

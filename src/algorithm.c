@@ -19,6 +19,8 @@ static const AlgorithmOps *const Algorithms[] = {
 	&ParetonbdOps,
 	&GammagammaOps,
 	&ClvOps,
+	&AlsOps,
+	&AffinityOps,
 };
 
 #define NALGORITHMS lengthof(Algorithms)

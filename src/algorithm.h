@@ -34,7 +34,9 @@ typedef enum ProfAlgorithm
 	ALG_PARETONBD = 4,
 	ALG_GAMMAGAMMA = 5,
 	ALG_CLV = 6,
-	ALG_MULTINOMIAL = 7			/* 0.5.0 */
+	ALG_MULTINOMIAL = 7,		/* 0.5.0 */
+	ALG_ALS = 9,				/* item models (0.5.0) */
+	ALG_AFFINITY = 10
 } ProfAlgorithm;
 
 /* What a model gives a row */
@@ -59,6 +61,8 @@ typedef enum OutputKind
 
 struct Model;
 struct TrainJob;
+struct UserItems;				/* items.h */
+struct RankedItem;
 
 /* One feature's contribution to a row's output, as explain() lists them */
 typedef struct Contribution
@@ -106,6 +110,24 @@ typedef struct AlgorithmOps
 							Contribution *parts, double *baseline);
 	/* coefficients(): one row per parameter into the materialized result */
 	void		(*coefficients) (const struct Model *m, ReturnSetInfo *rsinfo);
+
+	/*
+	 * item models (OUTPUT_ITEMS; NULL otherwise): a user's k best items (u
+	 * NULL: a user the model does not know), one item's score for a user
+	 * (false: none), the k items most like one (of the model version, whose
+	 * user rows it may read), and a user's row from its
+	 * interactions (fold-in: u's keys and summed weights in, its factor or
+	 * shares out)
+	 */
+	int			(*top_items) (const struct Model *m, const struct UserItems *u, int k,
+							  struct RankedItem *out);
+	bool		(*item_score) (const struct Model *m, const struct UserItems *u, const char *item,
+							   double *score);
+	int			(*similar_items) (const struct Model *m, const char *model, int version,
+								  const char *item, int k, struct RankedItem *out);
+	void		(*fold_in) (const struct Model *m, struct UserItems *u);
+	/* after train() stored a version: what the family keeps outside its params */
+	void		(*stored) (struct TrainJob *job, int version);
 } AlgorithmOps;
 
 extern const AlgorithmOps *AlgorithmByName(const char *name);
@@ -119,6 +141,8 @@ extern const AlgorithmOps BgnbdOps;
 extern const AlgorithmOps ParetonbdOps;
 extern const AlgorithmOps GammagammaOps;
 extern const AlgorithmOps ClvOps;
+extern const AlgorithmOps AlsOps;
+extern const AlgorithmOps AffinityOps;
 extern const AlgorithmOps MultinomialOps;
 
 #endif

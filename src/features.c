@@ -318,9 +318,9 @@ FeatureSpecRead(StringInfo buf, int format, bool caller)
 		SpecInvalid(&sr, psprintf("unknown imputation mode %d", impute));
 	spec->impute = (ImputeMode) impute;
 	spec->ncolumns = SpecInt(&sr, 4);
-	if (spec->ncolumns < 1 || spec->ncolumns > MaxHeapAttributeNumber)
+	if (spec->ncolumns < 0 || spec->ncolumns > MaxHeapAttributeNumber)
 		SpecInvalid(&sr, psprintf("%d columns", spec->ncolumns));
-	spec->columns = palloc0(sizeof(FeatureColumn) * spec->ncolumns);
+	spec->columns = palloc0(sizeof(FeatureColumn) * Max(spec->ncolumns, 1));
 	for (int i = 0; i < spec->ncolumns; i++)
 	{
 		FeatureColumn *c = &spec->columns[i];

@@ -35,6 +35,9 @@
 /* LAPACK's Fortran interface: arguments by reference, string lengths at the end */
 typedef void (*DpotrfFn) (const char *uplo, const int *n, double *a, const int *lda,
 						  int *info, size_t uplo_len);
+typedef void (*DsyevFn) (const char *jobz, const char *uplo, const int *n, double *a,
+						 const int *lda, double *w, double *work, const int *lwork, int *info,
+						 size_t jobz_len, size_t uplo_len);
 typedef void (*DpotrsFn) (const char *uplo, const int *n, const int *nrhs, const double *a,
 						  const int *lda, double *b, const int *ldb, int *info, size_t uplo_len);
 
@@ -52,6 +55,7 @@ static struct
 	DpotrfFn	dpotrf;
 	DpotrsFn	dpotrs;
 	DpotrfFn	dpotri;			/* the same arguments as dpotrf */
+	DsyevFn		dsyev;
 } Blas;
 
 static const LazySymbol BlasSymbols[] = {
@@ -66,6 +70,7 @@ static const LazySymbol BlasSymbols[] = {
 	{"dpotrf_", (void **) &Blas.dpotrf},
 	{"dpotrs_", (void **) &Blas.dpotrs},
 	{"dpotri_", (void **) &Blas.dpotri},
+	{"dsyev_", (void **) &Blas.dsyev},
 };
 
 #define THREADS_ENV "OPENBLAS_NUM_THREADS"
@@ -856,4 +861,157 @@ LinalgSpdSolve(int n, const double *a, const bool *aliased, double *b, double *i
 		pfree(cinv);
 	pfree(c);
 	pfree(rhs);
+}
+
+/*
+ * c = alpha a b + beta c for row-major a (rows x inner), b (inner x cols)
+ * and c (rows x cols): the dense half of a block of conjugate-gradient
+ * steps in ALS, where b is a small Gram matrix.
+ */
+void
+LinalgGemm(int rows, int cols, int inner, double alpha, const double *a, const double *b,
+		   double beta, double *c)
+{
+	BlasReady();
+	Blas.dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, cols, inner, alpha, a, inner,
+			   b, cols, beta, c, cols);
+}
+
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+#define SMALL_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define SMALL_CLONES
+#endif
+
+/*
+ * The Cholesky factor U of a small symmetric positive definite a (n x n,
+ * row-major, upper triangle read), a = U'U, in place; false when a is not
+ * positive definite.  Plain C with contiguous inner loops: for the tens of
+ * factors of a recommender, the per-call overhead of LAPACK's unblocked
+ * routines would cost more than the arithmetic.  Compiled for AVX2 with
+ * FMA and for the baseline, picked at load.
+ */
+static SMALL_CLONES bool
+SmallFactor(int n, double *a)
+{
+	for (int k = 0; k < n; k++)
+	{
+		double	   *rk = a + (size_t) k * n;
+		double		d = rk[k];
+		double		inv;
+
+		if (!(d > 0) || !isfinite(d))
+			return false;
+		d = sqrt(d);
+		rk[k] = d;
+		inv = 1.0 / d;
+		for (int j = k + 1; j < n; j++)
+			rk[j] *= inv;
+		for (int i = k + 1; i < n; i++)
+		{
+			double		u = rk[i];
+			double	   *ri = a + (size_t) i * n;
+
+			for (int j = i; j < n; j++)
+				ri[j] -= u * rk[j];
+		}
+	}
+	return true;
+}
+
+/* b = (U'U)^-1 b for the factor U of SmallFactor */
+static SMALL_CLONES void
+SmallSolve(int n, const double *u, double *b)
+{
+	for (int k = 0; k < n; k++)
+	{
+		const double *rk = u + (size_t) k * n;
+		double		z = b[k] / rk[k];
+
+		b[k] = z;
+		for (int j = k + 1; j < n; j++)
+			b[j] -= rk[j] * z;
+	}
+	for (int k = n - 1; k >= 0; k--)
+	{
+		const double *rk = u + (size_t) k * n;
+		double		t = b[k];
+
+		for (int j = k + 1; j < n; j++)
+			t -= rk[j] * b[j];
+		b[k] = t / rk[k];
+	}
+}
+
+/*
+ * Solve a x = b for a small symmetric positive definite a (n x n,
+ * row-major; only its upper triangle is read and it is overwritten by its
+ * Cholesky factor); b is overwritten with x.  False when a is not
+ * positive definite.
+ */
+bool
+LinalgSmallSpdSolve(int n, double *a, double *b)
+{
+	if (!SmallFactor(n, a))
+		return false;
+	SmallSolve(n, a, b);
+	return true;
+}
+
+/*
+ * The inverse of a small symmetric positive definite a (n x n, upper
+ * triangle read, a overwritten) into inv (full); false when a is not
+ * positive definite.
+ */
+bool
+LinalgSmallSpdInverse(int n, double *a, double *inv)
+{
+	if (!SmallFactor(n, a))
+		return false;
+	for (int j = 0; j < n; j++)
+	{
+		double	   *col = inv + (size_t) j * n;
+
+		memset(col, 0, sizeof(double) * n);
+		col[j] = 1.0;
+		SmallSolve(n, a, col);
+	}
+	return true;
+}
+
+/*
+ * The eigen-decomposition of a symmetric n x n matrix (row-major, full):
+ * a is overwritten with the eigenvectors as columns, w receives the
+ * eigenvalues in ascending order (LAPACK's dsyev); false when it fails.
+ */
+bool
+LinalgSymEigen(int n, double *a, double *w)
+{
+	int			lwork = -1,
+				info;
+	double		query;
+	double	   *work;
+
+	BlasReady();
+	CHECK_FOR_INTERRUPTS();
+	/* row-major 'U' is column-major 'L' of the same bytes */
+	Blas.dsyev("V", "L", &n, a, &n, w, &query, &lwork, &info, 1, 1);
+	if (info != 0)
+		return false;
+	lwork = (int) query;
+	work = palloc(sizeof(double) * Max(lwork, 1));
+	Blas.dsyev("V", "L", &n, a, &n, w, work, &lwork, &info, 1, 1);
+	pfree(work);
+	if (info != 0)
+		return false;
+	/* LAPACK leaves eigenvector k in column k column-major: row k here; make it column k */
+	for (int i = 0; i < n; i++)
+		for (int j = i + 1; j < n; j++)
+		{
+			double		t = a[(size_t) i * n + j];
+
+			a[(size_t) i * n + j] = a[(size_t) j * n + i];
+			a[(size_t) j * n + i] = t;
+		}
+	return true;
 }

@@ -49,5 +49,10 @@ extern void LinalgSymmetrize(int n, double *c, int ldc);
 extern double LinalgQuadForm(int n, const double *a, const double *x);
 extern int	LinalgCholeskyAliased(int n, double *a, double tol, bool *aliased);
 extern void LinalgSpdSolve(int n, const double *a, const bool *aliased, double *b, double *inv);
+extern void LinalgGemm(int rows, int cols, int inner, double alpha, const double *a,
+					   const double *b, double beta, double *c);
+extern bool LinalgSmallSpdSolve(int n, double *a, double *b);
+extern bool LinalgSmallSpdInverse(int n, double *a, double *inv);
+extern bool LinalgSymEigen(int n, double *a, double *w);
 
 #endif

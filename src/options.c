@@ -22,7 +22,7 @@
 #include "options.h"
 
 #define VALID_FEATURE_OPTIONS "test_fraction, key, seed, impute, max_categories"
-#define VALID_ENRICH_OPTIONS "batch_size, percentile, factors, probabilities, columns"
+#define VALID_ENRICH_OPTIONS "batch_size, percentile, factors, probabilities, top, key, columns"
 #define MAX_FACTORS 50
 
 /* Report a bad value for one option */
@@ -340,6 +340,14 @@ EnrichOptionApply(const char *key, JsonbValue *v, void *arg)
 		o->probabilities = OptionBool(key, v);
 	else if (strcmp(key, "factors") == 0)
 		o->factors = OptionInteger(key, v, 0, MAX_FACTORS);
+	else if (strcmp(key, "top") == 0)
+		o->top = OptionInteger(key, v, 1, 1000);
+	else if (strcmp(key, "key") == 0)
+	{
+		o->key = OptionString(key, v, "a column name");
+		if (o->key[0] == '\0')
+			OptionError(key, "a column name");
+	}
 	else if (strcmp(key, "columns") == 0)
 	{
 		if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
@@ -364,6 +372,8 @@ EnrichOptionsParse(Jsonb *options, EnrichOptions *o)
 	o->percentile = false;
 	o->factors = 0;
 	o->probabilities = false;
+	o->top = 5;
+	o->key = NULL;
 	o->columns = NULL;
 	OptionsWalk(options, "{\"percentile\": true}", EnrichOptionApply, o);
 }

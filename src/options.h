@@ -37,6 +37,8 @@ typedef struct EnrichOptions
 	bool		percentile;
 	int			factors;
 	bool		probabilities;	/* class models: <model>_probs too */
+	int			top;			/* item models: the items written per row */
+	char	   *key;			/* item models: the column of the user key; NULL = default */
 	Jsonb	   *columns;		/* {"model": {"score": .., "percentile": .., "factors": ..}} */
 } EnrichOptions;
 

@@ -17,6 +17,7 @@
 #include "utils/json.h"
 #include "utils/jsonb.h"
 
+#include "items.h"
 #include "outputs.h"
 
 static const OutputDef OutputDefs[OUT_NWHAT] = {
@@ -28,10 +29,13 @@ static const OutputDef OutputDefs[OUT_NWHAT] = {
 	[OUT_CLASS_PROB] = {"score", "_score", FLOAT8OID, "double precision",
 	"probability of the predicted class"},
 	[OUT_PROBS] = {"probabilities", "_probs", JSONBOID, "jsonb", "class probabilities"},
+	[OUT_TOP] = {"top", "_top", TEXTARRAYOID, "text[]", "top items"},
+	[OUT_TOP_SCORES] = {"top_scores", "_top_scores", FLOAT8ARRAYOID, "double precision[]",
+	"scores of the top items"},
 };
 
 /* The keys "columns" may rename, for hints */
-#define OUTPUT_KEYS "score, percentile, factors, class, probabilities"
+#define OUTPUT_KEYS "score, percentile, factors, class, probabilities, top, top_scores"
 
 /* What an output is */
 const OutputDef *
@@ -101,12 +105,16 @@ OutputColumns(const Model *m, const char *name, const EnrichOptions *o, OutputCo
 			if (o == NULL || o->probabilities)
 				AddOutput(out, &n, OUT_PROBS, name, columns);
 			break;
+		case OUTPUT_ITEMS:
+			AddOutput(out, &n, OUT_TOP, name, columns);
+			AddOutput(out, &n, OUT_TOP_SCORES, name, columns);
+			break;
 		default:
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("model \"%s\" of algorithm %s has no insight columns to write", name,
 							m->ops->name),
-					 errhint("Enrich with number or class models.")));
+					 errhint("Enrich with number, class or item models.")));
 	}
 	if (factors)
 		AddOutput(out, &n, OUT_FACTORS, name, columns);
@@ -228,11 +236,57 @@ OutputExpr(OutputWhat what, const char *name, int version, int factors, const ch
 			return psprintf("profenrich.score_columns_for(%s, %d, 5, %s)", lit, version, colargs);
 		case OUT_PROBS:
 			return psprintf("profenrich.probs_columns_for(%s, %d, 3, %s)", lit, version, colargs);
+		case OUT_TOP:
+		case OUT_TOP_SCORES:
 		case OUT_NWHAT:
 			break;
 	}
 	elog(ERROR, "unknown output %d", (int) what);
 	return NULL;
+}
+
+/* Is the output one of an item model (computed from the row's user key, not its columns)? */
+bool
+OutputIsItems(OutputWhat what)
+{
+	return what == OUT_TOP || what == OUT_TOP_SCORES;
+}
+
+/*
+ * The column of the table that holds an item model's user keys: the
+ * option "key", else the model's user column; an error when the table has
+ * no such column.
+ */
+char *
+OutputKeyColumn(const Model *m, const char *name, TupleDesc desc, const EnrichOptions *o)
+{
+	const char *key = o->key ? o->key : ItemsUserColumn(m);
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(desc, i);
+
+		if (!a->attisdropped && strcmp(NameStr(a->attname), key) == 0)
+			return pstrdup(key);
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_COLUMN),
+			 errmsg("table has no column \"%s\" holding the users of model \"%s\"", key, name),
+			 errhint("Name the table's column that holds the user key with the option \"key\", such as {\"key\": \"customer_id\"}.")));
+	return NULL;
+}
+
+/*
+ * The SQL expression of an item output for the row pe_t of enrich()'s
+ * batch UPDATE: the top items of the user in the key column, version
+ * pinned.  The two outputs of a row cost one ranking (items.c keeps it).
+ */
+char *
+OutputItemsExpr(OutputWhat what, const char *name, int version, const char *key, int top)
+{
+	return psprintf("profenrich.%s(%s, pe_t.%s, %d, %d)",
+					what == OUT_TOP ? "top_items" : "top_item_scores", quote_literal_cstr(name),
+					quote_identifier(key), top, version);
 }
 
 /* The row's score or classification, once for all its outputs */
@@ -294,6 +348,8 @@ OutputDatum(OutputWhat what, const Model *m, FeatureReader *r, const OutputRow *
 			return CStringGetTextDatum(m->classes[row->cls]);
 		case OUT_PROBS:
 			return OutputProbsJson(m, row->probs);
+		case OUT_TOP:
+		case OUT_TOP_SCORES:
 		case OUT_NWHAT:
 			break;
 	}

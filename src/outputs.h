@@ -5,7 +5,8 @@
  *
  * A number model writes its score (and percentile, factors); a class
  * model its class and that class's probability (and all probabilities,
- * factors).  Each output has a key (the name the "columns" option renames
+ * factors); an item model the top items of the row's user and their
+ * scores.  Each output has a key (the name the "columns" option renames
  * it by), a default column suffix and a type.
  *-------------------------------------------------------------------------
  */
@@ -23,6 +24,8 @@ typedef enum OutputWhat
 	OUT_CLASS,					/* class models: the predicted class */
 	OUT_CLASS_PROB,				/* its probability (in the <model>_score column) */
 	OUT_PROBS,					/* every class's probability, as jsonb */
+	OUT_TOP,					/* item models: the user's top items */
+	OUT_TOP_SCORES,				/* their scores */
 	OUT_NWHAT
 } OutputWhat;
 
@@ -65,5 +68,10 @@ extern void OutputCompute(const Model *m, FeatureReader *r, OutputRow *row);
 extern Datum OutputDatum(OutputWhat what, const Model *m, FeatureReader *r, const OutputRow *row,
 						 int factors, bool *isnull);
 extern Datum OutputProbsJson(const Model *m, const double *probs);
+extern bool OutputIsItems(OutputWhat what);
+extern char *OutputKeyColumn(const Model *m, const char *name, TupleDesc desc,
+							 const EnrichOptions *o);
+extern char *OutputItemsExpr(OutputWhat what, const char *name, int version, const char *key,
+							 int top);
 
 #endif

@@ -50,6 +50,7 @@
 #include "utils/rls.h"
 #include "utils/snapmgr.h"
 
+#include "algorithm.h"
 #include "features.h"
 #include "privileges.h"
 #include "registry.h"
@@ -775,6 +776,34 @@ rollback(PG_FUNCTION_ARGS)
 }
 
 /*
+ * The per-user rows of the versions about to be dropped whose family keeps
+ * some (item models: profenrich.model_users, 0.5.0), deleted as the
+ * table's owner, like the registry rows themselves.
+ */
+static void
+DropModelUsers(Oid *types, Datum *values, const char *nulls)
+{
+	bool		any = false;
+
+	if (!OidIsValid(get_relname_relid("model_users", get_namespace_oid("profenrich", false))))
+		return;
+	RegistryExec("models", "SELECT DISTINCT algorithm FROM profenrich.models WHERE name OPERATOR(pg_catalog.=) $1 "
+				 "AND ($2 IS NULL OR version OPERATOR(pg_catalog.=) $2)",
+				 2, types, values, nulls);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		const AlgorithmOps *ops = AlgorithmByName(SPI_getvalue(SPI_tuptable->vals[i],
+															   SPI_tuptable->tupdesc, 1));
+
+		any |= ops != NULL && ops->stored != NULL;
+	}
+	if (any)
+		RegistryExec("model_users", "DELETE FROM profenrich.model_users WHERE model OPERATOR(pg_catalog.=) $1 "
+					 "AND ($2 IS NULL OR version OPERATOR(pg_catalog.=) $2)",
+					 2, types, values, nulls);
+}
+
+/*
  * drop_model(name, version DEFAULT NULL): drop one version, or all, each
  * logged; returns how many versions were dropped.
  */
@@ -798,6 +827,7 @@ drop_model(PG_FUNCTION_ARGS)
 	RegistryLockName(name);
 	if (!ModelExists(name))
 		UnknownModel(name);
+	DropModelUsers(types, values, nulls);
 	RegistryExec("models", "DELETE FROM profenrich.models WHERE name OPERATOR(pg_catalog.=) $1 "
 				 "AND ($2 IS NULL OR version OPERATOR(pg_catalog.=) $2) RETURNING version",
 				 2, types, values, nulls);

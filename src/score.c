@@ -38,6 +38,7 @@
 #include "model.h"
 #include "outputs.h"
 #include "registry.h"
+#include "score.h"
 
 PG_FUNCTION_INFO_V1(score);
 PG_FUNCTION_INFO_V1(score_columns);
@@ -89,6 +90,7 @@ typedef struct ScoreCache
 	double	   *probs;			/* class models: the current row's probabilities */
 	char	   *class_name;		/* predict_proba(name, row, class): the class asked for */
 	int			class_index;
+	void	   *extra;			/* state of the call site's own function (ScoreCallSite) */
 } ScoreCache;
 
 /*
@@ -114,6 +116,7 @@ typedef struct SharedModel
 	Model	   *model;
 	int			version;
 	ArgBinding *bindings;
+	bool		retired;		/* its context is on RetiredContexts */
 } SharedModel;
 
 typedef struct SharedKey
@@ -158,7 +161,11 @@ SharedRetireAll(void)
 
 	hash_seq_init(&seq, SharedModels);
 	while ((e = hash_seq_search(&seq)) != NULL)
-		RetiredContexts = lappend(RetiredContexts, e->model->cxt);
+		if (!e->model->retired)	/* the deployed version is entered under its number too */
+		{
+			e->model->retired = true;
+			RetiredContexts = lappend(RetiredContexts, e->model->cxt);
+		}
 	MemoryContextSwitchTo(old);
 	hash_destroy(SharedModels);
 	SharedModels = NULL;
@@ -224,6 +231,14 @@ SharedModelGet(const char *name, int version)
 	}
 	e = hash_search(SharedModels, &key, HASH_ENTER, &found);
 	e->model = m;
+	/* the deployed version serves calls that name its number too (enrich pins it) */
+	if (version == 0)
+	{
+		key.version = m->version;
+		e = hash_search(SharedModels, &key, HASH_ENTER, &found);
+		if (!found)
+			e->model = m;
+	}
 	return m;
 }
 
@@ -265,6 +280,26 @@ ScoreCacheGet(FunctionCallInfo fcinfo, text *name, int version, int kind)
 		CheckKind(c, kind);
 	fcinfo->flinfo->fn_extra = c;
 	return c;
+}
+
+/*
+ * The model of a call site for the functions of other units (the item
+ * outputs): the deployed version (version 0) or a given one, kept for the
+ * query as score() keeps its own, from the backend's shared cache when it
+ * can be (*shared says so: the model then outlives the query).  *extra is
+ * a slot for the caller's state of this call site, NULL whenever the
+ * cache is (re)loaded.
+ */
+Model *
+ScoreCallSite(FunctionCallInfo fcinfo, text *name, int version, int *version_out, void ***extra,
+			  bool *shared)
+{
+	ScoreCache *c = ScoreCacheGet(fcinfo, name, version, KIND_NONE);
+
+	*version_out = c->version;
+	*extra = &c->extra;
+	*shared = c->shared != NULL;
+	return c->model;
 }
 
 /* The types of a call's arguments from first on (from the call expression) */

@@ -213,5 +213,7 @@ train(PG_FUNCTION_ARGS)
 	e.params = ModelSerialize(&job.model);
 	e.deploy = job.opts.deploy;
 	version = RegistryInsert(&e);
+	if (job.ops->stored)
+		job.ops->stored(&job, version);
 	PG_RETURN_DATUM(TrainResultRow(fcinfo, &e, version));
 }

@@ -47,6 +47,7 @@ typedef struct TrainJob
 	double		n_train;
 	double		n_test;
 	double		n_skipped;
+	void	   *trained;		/* what the trainer leaves for ops->stored */
 } TrainJob;
 
 extern MemoryContext TrainContext;
@@ -95,5 +96,12 @@ extern void *ClvOptionsNew(const AlgorithmOps *ops);
 extern bool ClvOption(void *opts, const char *key, JsonbValue *v);
 extern void ClvOptionsJson(StringInfo out, const void *opts);
 extern void TrainClv(TrainJob *job);
+
+extern void *ItemOptionsNew(const AlgorithmOps *ops);
+extern bool ItemOption(void *opts, const char *key, JsonbValue *v);
+extern void ItemOptionsJson(StringInfo out, const void *opts);
+extern void TrainAls(TrainJob *job);
+extern void TrainAffinity(TrainJob *job);
+extern void StoreItemUsers(TrainJob *job, int version);
 
 #endif
