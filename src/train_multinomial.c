@@ -976,6 +976,12 @@ TrainMultinomial(TrainJob *job)
 		if (job->spec->learn_classes)
 			AdoptClasses(job, Min(data.nclasses, MODEL_MAX_CLASSES), data.classes,
 						 data.more_classes || data.nclasses > MODEL_MAX_CLASSES);
+		/* the rows and, for the metrics, K probabilities of each must fit the budget */
+		if (data.fits &&
+			add_size(data.bytes, mul_size(sizeof(double) * job->spec->nclasses,
+										  (Size) (data.split[SPLIT_TRAIN].n +
+												  data.split[SPLIT_TEST].n))) > budget)
+			data.fits = false;
 		if (data.fits)
 		{
 			MultinomialOptions opts = FitOptions(job);
