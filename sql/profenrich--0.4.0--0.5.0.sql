@@ -72,3 +72,16 @@ CREATE FUNCTION @extschema@.probs_columns_for(name text, version integer, kind i
 RETURNS jsonb AS 'MODULE_PATHNAME' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@.probs_columns_for(text, integer, integer, text[], "any") IS
     'Class probabilities of a model version as a jsonb object {"class": p}, for a row given as one argument per named column: what enrich writes into <model>_probs';
+
+-- Gradient-boosted trees (issue 14) ----------------------------------------------
+
+CREATE FUNCTION @extschema@.feature_importance(name text, version integer DEFAULT NULL)
+RETURNS TABLE (feature text, gain float8, cover float8, weight bigint, mean_abs_shap float8)
+AS 'MODULE_PATHNAME' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.feature_importance(text, integer) IS
+    'Per feature column of a gbdt model version (the deployed one when NULL): the mean gain and cover of its splits, their number, and its mean |SHAP| on a sample of the training rows';
+
+CREATE FUNCTION @extschema@.gbdt_check(name text, source regclass)
+RETURNS jsonb AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.gbdt_check(text, regclass) IS
+    'The largest differences between profenrich''s evaluation of the deployed gbdt model and XGBoost''s own (values, margins, TreeSHAP contributions) over the rows of source';

@@ -34,7 +34,8 @@ typedef enum ProfAlgorithm
 	ALG_PARETONBD = 4,
 	ALG_GAMMAGAMMA = 5,
 	ALG_CLV = 6,
-	ALG_MULTINOMIAL = 7			/* 0.5.0 */
+	ALG_MULTINOMIAL = 7,		/* 0.5.0 */
+	ALG_GBDT = 11				/* 0.5.0: gradient-boosted trees */
 } ProfAlgorithm;
 
 /* What a model gives a row */
@@ -56,6 +57,7 @@ typedef enum OutputKind
 #define ALG_FEATURES	0x01	/* trains on a feature spec resolved by train() */
 #define ALG_LIFETIME	0x02	/* a lifetime-value model (ClvModel body) */
 #define ALG_VALUE		0x04	/* its score is a value, as predict_ltv wants, whatever its target */
+#define ALG_MISSING		0x08	/* its models take a NULL feature as missing: impute defaults to "missing" */
 
 struct Model;
 struct TrainJob;
@@ -119,5 +121,6 @@ extern const AlgorithmOps BgnbdOps;
 extern const AlgorithmOps ParetonbdOps;
 extern const AlgorithmOps GammagammaOps;
 extern const AlgorithmOps ClvOps;
+extern const AlgorithmOps GbdtOps;
 
 #endif

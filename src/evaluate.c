@@ -190,7 +190,8 @@ RequireExplainable(const Model *m, const char *function, FunctionCallInfo fcinfo
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("%s needs a logistic model, and \"%s\" is %s",
 						function, text_to_cstring(PG_GETARG_TEXT_PP(0)), m->ops->name),
-				 errhint("Use %s with a model trained with algorithm 'logistic'.", function)));
+				 errhint("Use %s with a model trained with algorithm 'logistic'%s.", function,
+						 binary ? ", or a 'gbdt' model of a binary target" : " or 'gbdt'")));
 }
 
 /*
@@ -373,6 +374,8 @@ explain(PG_FUNCTION_ARGS)
 			return (Datum) 0;
 	}
 	n = ModelContributions(m, &r, cls, parts, &baseline);
+	if (n < 0)
+		return (Datum) 0;		/* the model cannot score the row (a NULL it does not impute) */
 	ModelSortContributions(parts, n);
 	for (int i = -1; i < Min(k, n); i++)
 	{

@@ -12,6 +12,9 @@ extern int	profenrich_blas_threads;
 /* profenrich.max_train_memory (kB): largest encoded data set trained in memory */
 extern int	profenrich_max_train_memory;
 
+/* profenrich.train_threads: threads a trainer that can use them (gbdt) may start */
+extern int	profenrich_train_threads;
+
 /*
  * The start every combine function on an internal state shares (fcinfo a
  * FunctionCallInfo): true, with *result set, when the second state is NULL
