@@ -190,8 +190,7 @@ RequireExplainable(const Model *m, const char *function, FunctionCallInfo fcinfo
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("%s needs a logistic model, and \"%s\" is %s",
 						function, text_to_cstring(PG_GETARG_TEXT_PP(0)), m->ops->name),
-				 errhint("Use %s with a model trained with algorithm 'logistic'%s.", function,
-						 binary ? ", or a 'gbdt' model of a binary target" : " or 'gbdt'")));
+				 errhint("Use %s with a model trained with algorithm 'logistic'.", function)));
 }
 
 /*
@@ -216,6 +215,12 @@ evaluate(PG_FUNCTION_ARGS)
 				 errmsg("evaluate needs a linear or logistic model, and \"%s\" is %s",
 						text_to_cstring(PG_GETARG_TEXT_PP(0)), m->ops->name),
 				 errhint("Read a lifetime-value model's fit with coefficients() and its metrics in profenrich.models; compare expected_purchases with a holdout period's purchases.")));
+	if (ModelOutput(m) == OUTPUT_CLASS && !m->spec->binary)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("evaluate does not take multi-class models, and \"%s\" is one",
+						text_to_cstring(PG_GETARG_TEXT_PP(0))),
+				 errhint("Read the model's test metrics in profenrich.models.metrics.")));
 	if (own && m->spec->test_fraction == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -147,7 +147,7 @@ NotANumberModel(void)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-			 errmsg("a multi-class gbdt model has no score"),
+			 errmsg("a multi-class gbdt model has no score or single margin"),
 			 errhint("Use predict_class() for its class or predict_proba() for the class probabilities.")));
 }
 

@@ -377,6 +377,7 @@ SplitToFloats(Dataset *d, int nslots, const double *impute, GbdtSplit *out)
 	out->x = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(float) * Max(out->n * nslots, 1));
 	out->y = MemoryContextAllocHuge(CurrentMemoryContext, sizeof(float) * Max(out->n, 1));
 	out->w = NULL;
+	out->m = NULL;
 	for (int c = 0; c < d->nchunks; c++)
 	{
 		DataChunk  *ch = &d->chunks[c];
