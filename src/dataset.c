@@ -330,6 +330,14 @@ DatasetPrepare(LoadedData *data, FeatureSpec *spec, double *mean, double *sd)
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("feature column \"%s\" is NULL in every training row", col->name),
 					 errhint("Leave the column out of the features.")));
+		/* an overflowed sum of squares would make the slot look constant, and alias it */
+		if (!isfinite(data->sum[j]) || !isfinite(data->sumsq[j]) || !isfinite(sd[j]))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("the training sums of column \"%s\" overflow double precision",
+							col->name),
+					 errdetail("Training sums the squares of every feature; they must stay below 1.8e308."),
+					 errhint("Rescale the column (divide it by a power of ten, or take its logarithm) or cap its outliers.")));
 		col->impute = impute[j];
 	}
 	for (int k = 0; k < 2; k++)

@@ -47,7 +47,19 @@ typedef struct Collector
 	int64		cap;
 	ScoredLabel *pairs;
 	double		loglik;
+	const char *from;			/* the relation, for the error context */
+	int64		rows_read;
 } Collector;
+
+/* Error context of a scoring pass: the row, in the order the scan read them */
+static void
+CollectorErrorContext(void *arg)
+{
+	Collector  *c = (Collector *) arg;
+
+	if (c->rows_read > 0)
+		errcontext("scoring row " INT64_FORMAT " of %s (in scan order)", c->rows_read, c->from);
+}
 
 static void
 CollectorStartup(DestReceiver *self, int operation, TupleDesc typeinfo)
@@ -71,6 +83,7 @@ CollectorReceive(TupleTableSlot *slot, DestReceiver *self)
 				eta;
 
 	MemoryContextReset(c->rowcxt);
+	c->rows_read++;
 	FeatureReaderLoadSlot(&c->reader, slot);
 	if (FeatureReadTarget(&c->reader, m->spec, &label) && m->ops->link(m, &c->reader, &eta) &&
 		!(c->test_only &&
@@ -126,9 +139,11 @@ CollectScores(const Model *model, const char *from, bool test_only, Collector *c
 	StringInfoData sql;
 	const FeatureSpec *spec = model->spec;
 	SPIExecuteOptions opts;
+	ErrorContextCallback errcb;
 	int			rc;
 
 	memset(c, 0, sizeof(Collector));
+	c->from = from;
 	c->pub.receiveSlot = CollectorReceive;
 	c->pub.rStartup = CollectorStartup;
 	c->pub.rShutdown = CollectorNothing;
@@ -150,7 +165,12 @@ CollectScores(const Model *model, const char *from, bool test_only, Collector *c
 	opts.read_only = true;
 	opts.dest = &c->pub;
 	SPI_connect();
+	errcb.callback = CollectorErrorContext;
+	errcb.arg = c;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
 	rc = SPI_execute_extended(sql.data, &opts);
+	error_context_stack = errcb.previous;
 	if (rc < 0)		/* with a DestReceiver, SPI reports a SELECT as a utility */
 		elog(ERROR, "scoring query failed (%s): %s", SPI_result_code_string(rc), sql.data);
 	SPI_finish();

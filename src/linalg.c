@@ -14,6 +14,7 @@
 #include <math.h>
 
 #include "miscadmin.h"
+#include "utils/memutils.h"
 
 #include "linalg.h"
 
@@ -55,6 +56,9 @@ LinalgGramAddUpper(int n, int k, const double *c, int ldc, double *h, int ldh)
 	int			pn = (n + 2) / 3 * 3;
 
 	for (int a = 0; a < pn; a += 3)
+	{
+		/* a row of tiles is at most n/3 x k/4 steps: milliseconds even for wide states */
+		CHECK_FOR_INTERRUPTS();
 		for (int b = a; b < pn; b += 3)
 		{
 			const double *a0 = c + (size_t) a * ldc,
@@ -101,13 +105,40 @@ LinalgGramAddUpper(int n, int k, const double *c, int ldc, double *h, int ldh)
 					if (a + i <= b + j && b + j < n)
 						h[(size_t) (a + i) * ldh + b + j] += t[i][j];
 		}
+	}
+}
+
+#define SYRK_PANEL 256			/* rows of c per BLAS call of SyrkPanels */
+
+/*
+ * c (n x n, upper) += alpha a' a for a of k rows and n columns, by panels
+ * of SYRK_PANEL rows of c (a dsyrk on the panel's diagonal block and a
+ * dgemm right of it), checking for interrupts between them: a wide
+ * product is minutes of BLAS work, which would otherwise ignore cancel.
+ * A narrow matrix, the usual case, is one dsyrk call.
+ */
+static void
+SyrkPanels(int n, int k, double alpha, const double *a, int lda, double *c, int ldc)
+{
+	for (int p0 = 0; p0 < n; p0 += SYRK_PANEL)
+	{
+		int			p = Min(SYRK_PANEL, n - p0);
+
+		if (n > SYRK_PANEL)
+			CHECK_FOR_INTERRUPTS();
+		cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, p, k, alpha, a + p0, lda, 1.0,
+					c + (size_t) p0 * ldc + p0, ldc);
+		if (p0 + p < n)
+			cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, p, n - p0 - p, k, alpha,
+						a + p0, lda, a + p0 + p, lda, 1.0, c + (size_t) p0 * ldc + p0 + p, ldc);
+	}
 }
 
 /* c (n x n, upper) += a' a for a of k rows and n columns */
 void
 LinalgSyrkAddUpper(int n, int k, const double *a, int lda, double *c, int ldc)
 {
-	cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, n, k, 1.0, a, lda, 1.0, c, ldc);
+	SyrkPanels(n, k, 1.0, a, lda, c, ldc);
 }
 
 /* y = A x for a row-major rows x cols matrix */
@@ -212,35 +243,150 @@ Compress(int n, const double *a, const bool *aliased, double *c, int *map)
 	return k;
 }
 
+/* Are the k x k matrix c and the k values of rhs all finite? */
+static bool
+SystemFinite(int k, const double *c, const double *rhs)
+{
+	for (Size i = 0; i < (Size) k * k; i++)
+		if (!isfinite(c[i]))
+			return false;
+	for (int i = 0; i < k; i++)
+		if (!isfinite(rhs[i]))
+			return false;
+	return true;
+}
+
+/* Refuse a system holding infinity or NaN: sums that overflowed upstream */
+static void
+CheckFiniteSystem(int k, const double *c, const double *rhs)
+{
+	if (SystemFinite(k, c, rhs))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+			 errmsg("the normal equations of the fit hold values that are not finite"),
+			 errdetail("The training data's sums overflowed double precision."),
+			 errhint("Rescale the features and the target (or the class weights) so that their squares sum below 1.8e308.")));
+}
+
+/* The error for a factorization that found the system not positive definite */
+static void
+NotDefinite(int info)
+{
+	if (info < 0)
+		elog(ERROR, "Cholesky factorization rejected argument %d", -info);
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_EXCEPTION),
+			 errmsg("the normal equations of the fit are numerically singular (pivot %d)", info),
+			 errdetail("Some features are linear combinations of others up to rounding, so the solve cannot separate them."),
+			 errhint("Remove features that are (nearly) linear combinations of others, or set the option \"l2\".")));
+}
+
+#define SOLVE_BLOCK 64			/* block size of the interruptible Cholesky */
+#define SOLVE_BLOCKED_MIN 512	/* systems from this size on are solved by blocks */
+#define INVERSE_BLOCK 32		/* columns of the inverse per pair of solves */
+
+/*
+ * In-place Cholesky c = U'U of a k x k row-major matrix (upper triangle),
+ * right-looking by blocks of SOLVE_BLOCK: the diagonal block by dpotrf, the
+ * panel right of it by dtrsm, the trailing matrix by SyrkPanels, checking
+ * for interrupts between them.  Returns dpotrf's info, offset to the whole.
+ */
+static lapack_int
+CholeskyBlocked(int k, double *c)
+{
+	for (int j = 0; j < k; j += SOLVE_BLOCK)
+	{
+		int			nb = Min(SOLVE_BLOCK, k - j);
+		int			rest = k - j - nb;
+		double	   *a11 = &c[(size_t) j * k + j];
+		lapack_int	info;
+
+		CHECK_FOR_INTERRUPTS();
+		info = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', nb, a11, k);
+		if (info != 0)
+			return info > 0 ? info + j : info;
+		if (rest == 0)
+			break;
+		cblas_dtrsm(CblasRowMajor, CblasLeft, CblasUpper, CblasTrans, CblasNonUnit, nb, rest,
+					1.0, a11, k, a11 + nb, k);
+		SyrkPanels(rest, nb, -1.0, a11 + nb, k, a11 + (size_t) nb * k + nb, k);
+	}
+	return 0;
+}
+
+/*
+ * The inverse of U'U from the factor U (k x k, upper), into the k x k
+ * matrix inv: INVERSE_BLOCK columns at a time, each a forward and a back
+ * triangular solve on identity columns, with an interrupt check between.
+ */
+static void
+InverseBlocked(int k, const double *u, double *inv)
+{
+	double	   *cols = MemoryContextAllocHuge(CurrentMemoryContext,
+											  mul_size(sizeof(double), mul_size(k, INVERSE_BLOCK)));
+
+	for (int c0 = 0; c0 < k; c0 += INVERSE_BLOCK)
+	{
+		int			nb = Min(INVERSE_BLOCK, k - c0);
+
+		CHECK_FOR_INTERRUPTS();
+		memset(cols, 0, sizeof(double) * (Size) k * nb);
+		for (int j = 0; j < nb; j++)
+			cols[(size_t) (c0 + j) * nb + j] = 1.0;
+		/* U' y = e: y is zero above row c0, so only rows c0.. take part */
+		cblas_dtrsm(CblasRowMajor, CblasLeft, CblasUpper, CblasTrans, CblasNonUnit, k - c0, nb,
+					1.0, &u[(size_t) c0 * k + c0], k, &cols[(size_t) c0 * nb], nb);
+		cblas_dtrsm(CblasRowMajor, CblasLeft, CblasUpper, CblasNoTrans, CblasNonUnit, k, nb,
+					1.0, u, k, cols, nb);
+		for (int i = 0; i < k; i++)
+			memcpy(&inv[(size_t) i * k + c0], &cols[(size_t) i * nb], sizeof(double) * nb);
+	}
+	pfree(cols);
+}
+
 /*
  * Solve a x = b for a symmetric positive definite a (n x n, full),
- * restricted to the rows and columns not aliased (their x is 0), with
- * LAPACK's Cholesky (dpotrf, dpotrs).  When inv is not NULL it receives
- * the inverse of that restriction (dpotri), zero on aliased rows and
- * columns.  b is overwritten with x.
+ * restricted to the rows and columns not aliased (their x is 0), by a
+ * Cholesky factorization.  When inv is not NULL it receives the inverse
+ * of that restriction, zero on aliased rows and columns.  b is
+ * overwritten with x.  Small systems go to LAPACK whole (dpotrf, dpotrs,
+ * dpotri); from SOLVE_BLOCKED_MIN on, whose factorization and inverse
+ * take seconds to minutes, by blocks that a cancel can interrupt.
  */
 void
 LinalgSpdSolve(int n, const double *a, const bool *aliased, double *b, double *inv)
 {
 	int		   *map = palloc(sizeof(int) * Max(n, 1));
-	double	   *c = palloc(sizeof(double) * Max(n * n, 1));
+	double	   *c = MemoryContextAllocHuge(CurrentMemoryContext,
+										   mul_size(sizeof(double), mul_size(Max(n, 1), Max(n, 1))));
 	double	   *rhs = palloc(sizeof(double) * Max(n, 1));
+	double	   *cinv = NULL;
 	int			k = Compress(n, a, aliased, c, map);
+	bool		blocked = k >= SOLVE_BLOCKED_MIN;
 	lapack_int	info;
 
 	CHECK_FOR_INTERRUPTS();
 	for (int i = 0; i < k; i++)
 		rhs[i] = b[map[i]];
+	CheckFiniteSystem(k, c, rhs);
 	memset(b, 0, sizeof(double) * n);
 	if (k > 0)
 	{
-		info = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', k, c, k);
+		info = blocked ? CholeskyBlocked(k, c) : LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', k, c, k);
 		if (info != 0)
-			elog(ERROR, "Cholesky factorization failed (dpotrf info %d) after aliasing",
-				 (int) info);
-		info = LAPACKE_dpotrs(LAPACK_ROW_MAJOR, 'U', k, 1, c, k, rhs, 1);
-		if (info != 0)
-			elog(ERROR, "Cholesky solve failed (dpotrs info %d)", (int) info);
+			NotDefinite((int) info);
+		if (blocked)
+		{
+			cblas_dtrsv(CblasRowMajor, CblasUpper, CblasTrans, CblasNonUnit, k, c, k, rhs, 1);
+			cblas_dtrsv(CblasRowMajor, CblasUpper, CblasNoTrans, CblasNonUnit, k, c, k, rhs, 1);
+		}
+		else
+		{
+			info = LAPACKE_dpotrs(LAPACK_ROW_MAJOR, 'U', k, 1, c, k, rhs, 1);
+			if (info != 0)
+				elog(ERROR, "Cholesky solve failed (dpotrs info %d)", (int) info);
+		}
 		for (int i = 0; i < k; i++)
 			b[map[i]] = rhs[i];
 	}
@@ -250,18 +396,30 @@ LinalgSpdSolve(int n, const double *a, const bool *aliased, double *b, double *i
 		if (k > 0)
 		{
 			CHECK_FOR_INTERRUPTS();
-			info = LAPACKE_dpotri(LAPACK_ROW_MAJOR, 'U', k, c, k);
-			if (info != 0)
-				elog(ERROR, "Cholesky inverse failed (dpotri info %d)", (int) info);
+			if (blocked)
+			{
+				cinv = MemoryContextAllocHuge(CurrentMemoryContext,
+											  mul_size(sizeof(double), mul_size(k, k)));
+				InverseBlocked(k, c, cinv);
+			}
+			else
+			{
+				info = LAPACKE_dpotri(LAPACK_ROW_MAJOR, 'U', k, c, k);
+				if (info != 0)
+					NotDefinite((int) info);
+				cinv = c;
+			}
 			for (int i = 0; i < k; i++)
 				for (int j = i; j < k; j++)
 				{
-					inv[map[i] * n + map[j]] = c[i * k + j];
-					inv[map[j] * n + map[i]] = c[i * k + j];
+					inv[map[i] * n + map[j]] = cinv[i * k + j];
+					inv[map[j] * n + map[i]] = cinv[i * k + j];
 				}
 		}
 	}
 	pfree(map);
+	if (cinv != NULL && cinv != c)
+		pfree(cinv);
 	pfree(c);
 	pfree(rhs);
 }

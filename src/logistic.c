@@ -20,12 +20,14 @@
 
 #include "libpq/pqformat.h"
 #include "miscadmin.h"
+#include "utils/memutils.h"
 
 #include "linalg.h"
 #include "logistic.h"
 #include "profenrich.h"
 
 #define SEPARATION_LIMIT 30.0
+#define LOGISTIC_MAX_WIDTH 16000	/* the Hessian's upper triangle stays below 1 GB */
 
 /*
  * The per-row loops are compiled twice, for AVX2 and for the baseline
@@ -63,13 +65,44 @@ LogisticLink(const double *theta, const double *x, int width)
 	return eta;
 }
 
-/* Zeroed sums for rows of width values */
+/* Bytes of the sums for rows of width values: the gradient and the width^2 Hessian */
+Size
+LogisticSumsBytes(int width)
+{
+	return mul_size(sizeof(double), add_size(width, mul_size(width, width)));
+}
+
+/*
+ * Bytes Newton's method holds for width values at its peak: the sums at
+ * the current and the proposed coefficients, the penalized Hessian and
+ * the solver's copies of it, and the covariance with its transformation;
+ * nine width^2 matrices.
+ */
+Size
+LogisticNewtonBytes(int width)
+{
+	return mul_size(9, LogisticSumsBytes(width));
+}
+
+/*
+ * Zeroed sums for rows of width values, refused over the training memory
+ * limit (TrainMemoryCheck) or beyond the width whose Hessian still fits in
+ * a serialized state (1 GB)
+ */
 void
 LogisticSumsInit(LogisticSums *s, int width)
 {
+	if (width > LOGISTIC_MAX_WIDTH)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("logistic regression of %d slots is over the limit of %d slots",
+						width - 1, LOGISTIC_MAX_WIDTH - 1),
+				 errhint("Lower the option max_categories, or train on fewer features.")));
+	TrainMemoryCheck(LogisticSumsBytes(width), width - 1, "the Hessian of logistic regression");
 	s->width = width;
-	s->grad = palloc(sizeof(double) * width);
-	s->hess = palloc(sizeof(double) * width * width);
+	s->grad = palloc(mul_size(sizeof(double), width));
+	s->hess = MemoryContextAllocHuge(CurrentMemoryContext,
+									 mul_size(sizeof(double), mul_size(width, width)));
 	LogisticSumsReset(s);
 }
 
@@ -81,6 +114,24 @@ LogisticSumsReset(LogisticSums *s)
 	s->loglik_raw = 0;
 	memset(s->grad, 0, sizeof(double) * s->width);
 	memset(s->hess, 0, sizeof(double) * s->width * s->width);
+}
+
+/* Are the log-likelihood, gradient and Hessian all finite? */
+static bool
+SumsFinite(const LogisticSums *s)
+{
+	int			w = s->width;
+
+	if (!isfinite(s->loglik) || !isfinite(s->loglik_raw))
+		return false;
+	for (int j = 0; j < w; j++)
+		if (!isfinite(s->grad[j]))
+			return false;
+	for (int i = 0; i < w; i++)
+		for (int j = i; j < w; j++)
+			if (!isfinite(s->hess[(size_t) i * w + j]))
+				return false;
+	return true;
 }
 
 /* a += b */
@@ -323,6 +374,8 @@ LogisticPassConstant(const Dataset *d, const double *theta, const double *cw,
 void
 LogisticStateInit(LogisticState *st, int width, const double *sd, double base_rate)
 {
+	TrainMemoryCheck(LogisticNewtonBytes(width), width - 1,
+					 "Newton's method for logistic regression");
 	memset(st, 0, sizeof(LogisticState));
 	st->width = width;
 	st->theta = palloc0(sizeof(double) * width);
@@ -360,7 +413,8 @@ static double *
 PenalizedHessian(const LogisticState *st, double l2)
 {
 	int			w = st->width;
-	double	   *h = palloc(sizeof(double) * w * w);
+	double	   *h = MemoryContextAllocHuge(CurrentMemoryContext,
+										   mul_size(sizeof(double), mul_size(w, w)));
 
 	memcpy(h, st->sums.hess, sizeof(double) * w * w);
 	LinalgSymmetrize(w, h, w);
@@ -426,11 +480,18 @@ Accept(LogisticState *st, const LogisticSums *at_next, double objective)
 bool
 LogisticStep(LogisticState *st, const LogisticSums *at_next, const LogisticOptions *opts)
 {
-	double		obj = Objective(st, st->next, at_next->loglik, opts->l2);
+	bool		finite = SumsFinite(at_next);
+	double		obj = finite ? Objective(st, st->next, at_next->loglik, opts->l2) : INFINITY;
 	double		change;
 	double		largest = 0.0;
 
 	CHECK_FOR_INTERRUPTS();
+	if (!st->started && !finite)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("the sums of logistic regression overflow double precision"),
+				 errdetail("The weighted log-likelihood, its gradient or its Hessian at the starting point is not finite."),
+				 errhint("Use smaller class weights, or rescale the features.")));
 	if (!st->started)
 	{
 		Accept(st, at_next, obj);

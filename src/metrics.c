@@ -18,6 +18,7 @@
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "libpq/pqformat.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/float.h"
 #include "utils/memutils.h"
@@ -36,6 +37,13 @@ PG_FUNCTION_INFO_V1(mean_pair_combine);
 PG_FUNCTION_INFO_V1(mean_pair_final);
 
 #define AUC_STATE_FORMAT 1
+
+/* Check for interrupts every 2^16 rows of a loop over scored rows */
+#define METRICS_INTERRUPTS(i) \
+	do { \
+		if (((i) & 0xFFFF) == 0xFFFF) \
+			CHECK_FOR_INTERRUPTS(); \
+	} while (0)
 
 #define RADIX_BITS 11
 #define RADIX_BUCKETS (1 << RADIX_BITS)
@@ -60,6 +68,7 @@ MetricsSortPairs(ScoredLabel *pairs, int64 n)
 	{
 		uint64		key = MetricsOrderKey(pairs[i].score);
 
+		METRICS_INTERRUPTS(i);
 		for (int p = 0; p < RADIX_PASSES; p++)
 			count[p * RADIX_BUCKETS + ((key >> (p * RADIX_BITS)) & (RADIX_BUCKETS - 1))]++;
 	}
@@ -80,7 +89,10 @@ MetricsSortPairs(ScoredLabel *pairs, int64 n)
 		if (trivial)
 			continue;
 		for (int64 i = 0; i < n; i++)
+		{
+			METRICS_INTERRUPTS(i);
 			to[c[(MetricsOrderKey(from[i].score) >> (p * RADIX_BITS)) & (RADIX_BUCKETS - 1)]++] = from[i];
+		}
 		{
 			ScoredLabel *t = from;
 
@@ -95,23 +107,47 @@ MetricsSortPairs(ScoredLabel *pairs, int64 n)
 }
 
 /*
+ * Refuse a NaN score: it has no rank, and no metric of it means anything.
+ * Callers score rows with finite links, so this guards the metrics
+ * themselves; the row is the pair's position, 1-based, in the order the
+ * rows were scored.
+ */
+void
+MetricsCheckScores(const ScoredLabel *pairs, int64 n)
+{
+	for (int64 i = 0; i < n; i++)
+	{
+		METRICS_INTERRUPTS(i);
+		if (unlikely(isnan(pairs[i].score)))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("score of row " INT64_FORMAT " is NaN", i + 1),
+					 errhint("Filter out the rows whose score is NaN, or check their feature values.")));
+	}
+}
+
+/*
  * Area under the ROC curve: (sum of positive ranks - P(P+1)/2) / (P N),
  * ties ranked by their average.  NaN when one class is absent.  Sorts
- * pairs in place.
+ * pairs in place; a NaN score is an error.
  */
 double
 MetricAuc(ScoredLabel *pairs, int64 n)
 {
 	double		pos = 0,
 				rank_sum = 0;
-	int64		i = 0;
+	int64		i = 0,
+				groups = 0;
 
+	MetricsCheckScores(pairs, n);
 	MetricsSortPairs(pairs, n);
 	while (i < n)
 	{
-		int64		j = i;
-		double		tie_pos = 0;
+		/* a tie group holds at least pairs[i]: the walk always advances */
+		int64		j = i + 1;
+		double		tie_pos = pairs[i].label;
 
+		METRICS_INTERRUPTS(groups++);
 		while (j < n && pairs[j].score == pairs[i].score)
 			tie_pos += pairs[j++].label;
 		/* ranks i+1 .. j average (i + 1 + j) / 2 */
@@ -125,10 +161,11 @@ MetricAuc(ScoredLabel *pairs, int64 n)
 }
 
 /*
- * All metrics of scores (probabilities) against labels; sorts pairs.  A
- * caller that knows the log loss from the links (-loglik / n, the same
- * but where a probability is within eps of 0 or 1) passes it, sparing a
- * log per row; NaN has it computed here.
+ * All metrics of scores (probabilities) against labels; sorts pairs, and
+ * refuses a NaN score (in MetricAuc).  A caller that knows the log loss
+ * from the links (-loglik / n, the same but where a probability is within
+ * eps of 0 or 1) passes it, sparing a log per row; NaN has it computed
+ * here.
  */
 void
 MetricsClassify(ScoredLabel *pairs, int64 n, double logloss, ClassMetrics *m)
@@ -151,6 +188,7 @@ MetricsClassify(ScoredLabel *pairs, int64 n, double logloss, ClassMetrics *m)
 		double		pc = Min(Max(p, DBL_EPSILON), 1.0 - DBL_EPSILON);
 		bool		predicted = p >= 0.5;
 
+		METRICS_INTERRUPTS(i);
 		if (want_ll)
 			ll -= y > 0 ? log(pc) : log1p(-pc);
 		br += (p - y) * (p - y);

@@ -36,6 +36,7 @@ MetricsOrderKey(double v)
 	return (bits & UINT64CONST(0x8000000000000000)) ? ~bits : bits | UINT64CONST(0x8000000000000000);
 }
 
+extern void MetricsCheckScores(const ScoredLabel *pairs, int64 n);
 extern void MetricsSortPairs(ScoredLabel *pairs, int64 n);
 extern double MetricAuc(ScoredLabel *pairs, int64 n);
 extern void MetricsClassify(ScoredLabel *pairs, int64 n, double logloss, ClassMetrics *m);

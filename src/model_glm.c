@@ -176,6 +176,8 @@ GlmModelLink(const Model *m, FeatureReader *r, double *eta)
 				v += fit->coef[col->first_slot + level];
 		}
 	}
+	if (unlikely(!isfinite(v)))
+		GlmRefuseLink(v);
 	*eta = v;
 	return true;
 }
@@ -251,6 +253,8 @@ ColumnContribution(const Model *m, FeatureReader *r, int col, Contribution *out)
 			out->amount += f->coef[c->first_slot + k] *
 				((k == level ? 1.0 : 0.0) - f->slot_mean[c->first_slot + k]);
 	}
+	if (unlikely(!isfinite(out->amount)))
+		GlmRefuseLink(out->amount);
 }
 
 /*

@@ -12,6 +12,7 @@
 #include <limits.h>
 
 #include "fmgr.h"
+#include "miscadmin.h"
 #include "utils/guc.h"
 
 #include "linalg.h"
@@ -30,6 +31,39 @@ static void
 AssignBlasThreads(int newval, void *extra)
 {
 	LinalgSetThreads(newval);
+}
+
+/* A size in MB, or kB below one MB, rounded up */
+static char *
+MemorySize(Size bytes)
+{
+	if (bytes < 1024 * 1024)
+		return psprintf("%zu kB", (bytes + 1023) / 1024);
+	return psprintf("%zu MB", (bytes + 1024 * 1024 - 1) / (1024 * 1024));
+}
+
+/*
+ * The error for a training state that would outgrow its limit, the larger
+ * of profenrich.max_train_memory and maintenance_work_mem (so a small
+ * max_train_memory, which sends a trainer to streaming passes, still
+ * leaves their aggregate states room).  States whose size grows with the
+ * square of the slot count (co-moments, Hessians) are sized before they
+ * are allocated, so a wide one-hot encoding fails at once instead of
+ * taking the server's memory.
+ */
+void
+TrainMemoryCheck(Size need, int slots, const char *what)
+{
+	Size		limit = (Size) Max(profenrich_max_train_memory, maintenance_work_mem) * 1024;
+
+	if (need <= limit)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_CONFIGURATION_LIMIT_EXCEEDED),
+			 errmsg("%s for %d slots needs %s, more than the limit of %s",
+					what, slots, MemorySize(need), MemorySize(limit)),
+			 errdetail("Its size grows with the square of the slot count (every level of a one-hot encoded column is a slot); the limit is the larger of profenrich.max_train_memory and maintenance_work_mem."),
+			 errhint("Lower the option max_categories, train on fewer features, or raise profenrich.max_train_memory.")));
 }
 
 /*

@@ -16,6 +16,12 @@ extern int	profenrich_max_train_memory;
 extern int	profenrich_train_threads;
 
 /*
+ * Refuse a training state of need bytes over profenrich.max_train_memory,
+ * before allocating it; what names the state, slots its width.
+ */
+extern void TrainMemoryCheck(Size need, int slots, const char *what);
+
+/*
  * The start every combine function on an internal state shares (fcinfo a
  * FunctionCallInfo): true, with *result set, when the second state is NULL
  * and the first one (or NULL) is the result.

@@ -16,6 +16,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
+#include "utils/memutils.h"
 
 #include "logistic.h"
 #include "step.h"
@@ -106,11 +107,46 @@ StatsProgress(LinearStats *s)
 	s->last_notice = now;
 }
 
+/* Bytes of a state's serialized form (StatsToBytes), without the samples' rows */
+static Size
+StatsFixedBytes(int nslots, int nmiss)
+{
+	Size		d = (Size) nslots + 1 + nmiss;
+	Size		split = add_size(8 + 4, mul_size(8, add_size(d, d * (d + 1) / 2)));
+
+	return add_size(4 * 4 + 2 * 8, mul_size(2, split));
+}
+
+/*
+ * Refuse, before allocating anything, a state that would outgrow the
+ * training memory limit (TrainMemoryCheck: its co-moments are
+ * O(slots^2)) or whose serialized form would not fit in a bytea.
+ */
+static void
+StatsCheckSize(int nslots, int nmiss, int sample_cap)
+{
+	int			d = nslots + 1 + nmiss;
+	Size		need = mul_size(2, add_size(MomentsBytes(d), RowSampleBytes(sample_cap, nslots + 1)));
+	Size		bytes = add_size(StatsFixedBytes(nslots, nmiss),
+								 mul_size(2 * (Size) sample_cap, 8 + 8 * ((Size) nslots + 1)));
+
+	TrainMemoryCheck(need, nslots, "the co-moments state of linear_stats");
+	if (bytes >= MaxAllocSize - VARHDRSZ)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the co-moments state of linear_stats for %d slots would take %zu MB as a value, more than the 1 GB a value can hold",
+						nslots, bytes / (1024 * 1024)),
+				 errhint("Lower the option max_categories, or train on fewer features.")));
+}
+
 /* An empty state with both splits, in the current memory context */
 static LinearStats *
 StatsCreate(int nslots, int nmiss, int sample_cap)
 {
-	LinearStats *s = palloc0(sizeof(LinearStats));
+	LinearStats *s;
+
+	StatsCheckSize(nslots, nmiss, sample_cap);
+	s = palloc0(sizeof(LinearStats));
 
 	s->nslots = nslots;
 	s->nmiss = nmiss;
@@ -332,13 +368,11 @@ static bytea *
 StatsToBytes(LinearStats *s)
 {
 	StringInfoData buf;
-	int			d = s->nslots + 1 + s->nmiss;
 	Size		size;
 
 	RowSampleTrim(&s->sample[0]);
 	RowSampleTrim(&s->sample[1]);
-	size = VARHDRSZ + 4 * 4 + 2 * 8 +
-		2 * (8 + 8 * d + 8 * ((Size) d * (d + 1) / 2) + 4) +
+	size = VARHDRSZ + StatsFixedBytes(s->nslots, s->nmiss) +
 		(Size) (s->sample[0].count + s->sample[1].count) * (8 + 8 * (s->nslots + 1));
 
 	/* one allocation of the exact size: the state can be tens of megabytes */
@@ -385,7 +419,7 @@ LinearStatsFromBytes(bytea *b)
 				nmiss,
 				cap;
 	LinearStats *s;
-	Size		minlen = 6 * 4 + 2 * 8;
+	Size		minlen = 4 * 4 + 2 * 8;	/* format, shape, skipped counts */
 
 	BYTES_READER(&buf, b);
 	if ((Size) buf.len < minlen)
@@ -399,13 +433,13 @@ LinearStatsFromBytes(bytea *b)
 		cap != SampleCapacity(nslots))
 		StatsBytesError("bad shape");
 	{
-		int			d = nslots + 1 + nmiss;
-		Size		fixed = minlen + 2 * (8 + 8 * d + 8 * ((Size) d * (d + 1) / 2) + 4);
+		Size		fixed = StatsFixedBytes(nslots, nmiss);
 
 		if ((Size) buf.len < fixed ||
 			(Size) buf.len > fixed + 2 * (Size) cap * (8 + 8 * (Size) (nslots + 1)))
 			StatsBytesError("length does not match the shape");
 	}
+	StatsCheckSize(nslots, nmiss, cap);
 	s = palloc0(sizeof(LinearStats));
 	s->nslots = nslots;
 	s->nmiss = nmiss;
@@ -421,6 +455,46 @@ LinearStatsFromBytes(bytea *b)
 		StatsBytesError("trailing bytes");
 	StatsCheck(s);
 	return s;
+}
+
+/* The name of the column a slot of the state's rows belongs to (the target for nslots) */
+static const char *
+SlotColumnName(const FeatureSpec *spec, int slot)
+{
+	if (slot == spec->nslots)
+		return spec->target ? spec->target : "(target)";
+	for (int i = 0; i < spec->ncolumns; i++)
+	{
+		const FeatureColumn *c = &spec->columns[i];
+
+		if (slot < spec->nslots ? (slot >= c->first_slot && slot < c->first_slot + c->nslots) :
+			c->miss_index == slot - spec->nslots - 1)
+			return c->name;
+	}
+	return "?";
+}
+
+/*
+ * Refuse statistics whose sums overflowed float8: a feature or target of
+ * finite but huge values (1e300 squared) would otherwise train a model
+ * with infinite or NaN figures that reports a perfect fit.
+ */
+void
+LinearStatsCheckFinite(const LinearStats *st, const FeatureSpec *spec)
+{
+	for (int k = 0; k < 2; k++)
+	{
+		int			bad = MomentsNonFinite(&st->mom[k]);
+
+		if (bad < 0)
+			continue;
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("the training sums of column \"%s\" overflow double precision",
+						SlotColumnName(spec, bad)),
+				 errdetail("Training sums the squares and cross-products of the features and the target; they must stay below 1.8e308."),
+				 errhint("Rescale the column (divide it by a power of ten, or take its logarithm) or cap its outliers.")));
+	}
 }
 
 /* linear_stats_serialize(internal) returns bytea */
@@ -516,6 +590,10 @@ LogisticStepCreate(FunctionCallInfo fcinfo, MemoryContext aggcxt)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("logistic_step needs %d parameters for a spec of %d slots", 2 + 3 * w, w - 1),
 				 errhint("Pass {weight of class 0, weight of class 1, slot means, slot sds, coefficients}.")));
+	TrainMemoryCheck(add_size(LogisticSumsBytes(w),
+							  add_size(mul_size(sizeof(double), mul_size(LOGISTIC_BATCH + 5, w)),
+									   LogisticScratchSize(w, LOGISTIC_BATCH))),
+					 w - 1, "the logistic_step state");
 	p = (double *) ARR_DATA_PTR(arr);
 	s = LogisticStepBare(w);
 	s->spec = spec;
@@ -529,9 +607,9 @@ LogisticStepCreate(FunctionCallInfo fcinfo, MemoryContext aggcxt)
 	memcpy(s->mean, p + 2, sizeof(double) * w);
 	memcpy(s->sd, p + 2 + w, sizeof(double) * w);
 	memcpy(s->theta, p + 2 + 2 * w, sizeof(double) * w);
-	s->batch = palloc(sizeof(double) * LOGISTIC_BATCH * w);
+	s->batch = MemoryContextAllocHuge(aggcxt, mul_size(sizeof(double), mul_size(LOGISTIC_BATCH, w)));
 	s->ybuf = palloc(sizeof(double) * LOGISTIC_BATCH);
-	s->scratch = palloc(LogisticScratchSize(w, LOGISTIC_BATCH));
+	s->scratch = MemoryContextAllocHuge(aggcxt, LogisticScratchSize(w, LOGISTIC_BATCH));
 	s->x = palloc(sizeof(double) * w);
 	s->missing = palloc(sizeof(int) * Max(spec->nnumeric, 1));
 	MemoryContextSwitchTo(old);

@@ -40,5 +40,6 @@ typedef struct LinearStats
 } LinearStats;
 
 extern LinearStats *LinearStatsFromBytes(bytea *b);
+extern void LinearStatsCheckFinite(const LinearStats *st, const FeatureSpec *spec);
 
 #endif

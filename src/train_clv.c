@@ -135,7 +135,7 @@ ClvValuationOption(ClvOptions *o, const char *key, JsonbValue *v)
 			OptionError(key, "\"bgnbd\" or \"paretonbd\"");
 	}
 	else if (strcmp(key, "horizon_months") == 0)
-		o->horizon_months = OptionInteger(key, v, 1, 1200);
+		o->horizon_months = OptionInteger(key, v, 1, CLV_MAX_HORIZON_MONTHS);
 	else if (strcmp(key, "discount_rate") == 0)
 	{
 		o->discount_rate = OptionNumber(key, v, "a monthly rate from 0 up to (not including) 1");

@@ -20,6 +20,7 @@
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/syscache.h"
 
 #include "dataset.h"
@@ -301,7 +302,8 @@ FinishFit(TrainJob *job, const LogisticState *st, const double *mean, const doub
 	LinearFit  *f = &GLM(job)->linear;
 	int			w = st->width,
 				p = w - 1;
-	double	   *t = palloc0(sizeof(double) * w * w);
+	double	   *t = palloc_extended(mul_size(sizeof(double), mul_size(w, w)),
+										MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 
 	f->p = p;
 	f->coef = palloc0(sizeof(double) * Max(p, 1));
@@ -332,21 +334,29 @@ FinishFit(TrainJob *job, const LogisticState *st, const double *mean, const doub
 	f->has_inference = LOGISTIC_OPTIONS(job)->l2 == 0 && !st->separated;
 	if (f->has_inference)
 	{
-		double	   *cov = palloc(sizeof(double) * w * w);
+		double	   *cov = MemoryContextAllocHuge(CurrentMemoryContext,
+												 mul_size(sizeof(double), mul_size(w, w)));
 
 		LogisticCovariance(st, 0.0, cov);
 		for (int i = 0; i < w; i++)
 		{
 			double		var = 0.0;
 
+			/* T is sparse (a diagonal and the intercept's row): O(w) terms per row, not w^2 */
 			for (int k = 0; k < w; k++)
+			{
+				if (t[i * w + k] == 0.0)
+					continue;
 				for (int l = 0; l < w; l++)
-					var += t[i * w + k] * cov[k * w + l] * t[i * w + l];
+					if (t[i * w + l] != 0.0)
+						var += t[i * w + k] * cov[k * w + l] * t[i * w + l];
+			}
 			f->se[i] = i > 0 && st->aliased[i] ? get_float8_nan() : sqrt(var);
 			f->stat[i] = (i == 0 ? f->intercept : f->coef[i - 1]) / f->se[i];
 			f->pval[i] = isnan(f->stat[i]) ? get_float8_nan() : erfc(fabs(f->stat[i]) / M_SQRT2);
 		}
 	}
+	GlmCheckFit(f, false);
 	GLM(job)->iterations = st->iterations;
 	GLM(job)->converged = st->converged;
 }
@@ -414,6 +424,9 @@ ScoreSplit(const Dataset *d, const double *theta, double *loglik)
 		{
 			double		e = eta[r];
 
+			/* a held-out row takes no part in the training sums: its link may overflow */
+			if (unlikely(!isfinite(e)))
+				GlmRefuseLink(e);
 			pairs[k].score = LogisticSigmoid(e);
 			pairs[k].label = ch->y[r];
 			*loglik += ch->y[r] * e - (Max(e, 0.0) + log1p(exp(-fabs(e))));
@@ -663,6 +676,7 @@ FitStreaming(TrainJob *job, const LogisticOptions *lo)
 	positives = ls ? ls->mom[SPLIT_TRAIN].mean[spec->nslots] * n : 0;
 	positives = rint(positives);
 	CheckClasses(job, n, positives);
+	LinearStatsCheckFinite(ls, spec);
 	ClassWeights(job, n, positives, cw);
 	miss_slot = MissSlots(spec);
 	impute = ImputeMeans(ls, spec, miss_slot);
@@ -723,7 +737,12 @@ TrainLogistic(TrainJob *job)
 	Size		budget = (Size) profenrich_max_train_memory * 1024;
 	double		rows = EstimatedRows(job->src.relid);
 	double		row_bytes = sizeof(double) * (job->spec->nslots + 2);
+	Size		newton = LogisticNewtonBytes(job->spec->nslots + 1);
 	LoadedData	data;
+
+	/* Newton's O(slots^2) matrices come first: the data gets what they leave */
+	TrainMemoryCheck(newton, job->spec->nslots, "Newton's method for logistic regression");
+	budget = budget > newton ? budget - newton : 0;
 
 	job->model.body = palloc0(sizeof(GlmModel));
 	ClassLabels(job);
