@@ -23,31 +23,61 @@
 
 #include "gbdt.h"
 
+/* The next node of a walk from node i: right when v >= threshold, or v missing and so learned */
+static inline int
+Step(const GbdtStep *steps, int i, const float *x)
+{
+	const GbdtStep *s = &steps[i];
+	float		v = x[s->feature & ~GBDT_MISSING_RIGHT];
+
+	return s->child + ((v >= s->threshold) | ((s->feature >> 31) & (v != v)));
+}
+
 /*
  * The prediction margins of a row (ngroups of them): the base margin plus
- * the leaf each tree sends the row to.  A value goes left when below the
- * node's threshold (both as floats, as XGBoost compares them), a missing
- * one (NaN) to the node's missing child.
+ * the leaf each tree sends the row to, added in tree order.  A value goes
+ * left when below the node's threshold (both as floats, as XGBoost
+ * compares them), a missing one (NaN) the node's learned way.  The trees
+ * are walked GBDT_BLOCK at a time, so the walks' loads overlap.
  */
 void
 GbdtMargins(const GbdtForest *f, const float *x, double *margin)
 {
-	const GbdtNode *nodes = f->nodes;
+	const GbdtStep *steps = f->steps;
+	const float *leaf = f->leaf;
+	const int  *first = f->first;
+	int			t = 0;
 
 	for (int g = 0; g < f->ngroups; g++)
 		margin[g] = f->base_margin;
-	for (int t = 0; t < f->ntrees; t++)
+	for (; t + GBDT_BLOCK <= f->ntrees; t += GBDT_BLOCK)
 	{
-		const GbdtNode *root = nodes + f->first[t];
-		const GbdtNode *n = root;
+		int			n[GBDT_BLOCK];
 
-		while (n->child >= 0)
+		for (int j = 0; j < GBDT_BLOCK; j++)
+			n[j] = first[t + j];
+		for (int k = f->block_depth[t / GBDT_BLOCK]; k > 0; k--)
+			for (int j = 0; j < GBDT_BLOCK; j++)
+				n[j] = Step(steps, n[j], x);
+		if (f->ngroups == 1)
 		{
-			float		v = x[n->feature];
+			double		m = margin[0];
 
-			n = root + (isnan(v) ? n->missing : n->child + !(v < n->value));
+			for (int j = 0; j < GBDT_BLOCK; j++)
+				m += leaf[n[j]];
+			margin[0] = m;
 		}
-		margin[f->ngroups == 1 ? 0 : f->group[t]] += (double) n->value;
+		else
+			for (int j = 0; j < GBDT_BLOCK; j++)
+				margin[f->group[t + j]] += leaf[n[j]];
+	}
+	for (; t < f->ntrees; t++)
+	{
+		int			a = first[t];
+
+		while (steps[a].child != a)
+			a = Step(steps, a, x);
+		margin[f->ngroups == 1 ? 0 : f->group[t]] += leaf[a];
 	}
 }
 
@@ -269,8 +299,10 @@ GbdtCheck(const GbdtForest *f)
 
 /*
  * What scoring and explanation derive from a checked forest: the depth of
- * the deepest tree, and each node's expected value (the mean of its
- * subtree's leaves weighted by training cover), children before parents.
+ * the deepest tree (and of each block of trees the walk takes together),
+ * the walk's nodes (GbdtStep) and leaf values, and each node's expected
+ * value (the mean of its subtree's leaves weighted by training cover),
+ * children before parents.
  */
 void
 GbdtPrepare(GbdtForest *f)
@@ -278,6 +310,9 @@ GbdtPrepare(GbdtForest *f)
 	int		   *depth = palloc0(sizeof(int) * Max(f->nnodes, 1));
 
 	f->expected = palloc(sizeof(double) * Max(f->nnodes, 1));
+	f->steps = palloc_extended(sizeof(GbdtStep) * Max(f->nnodes, 1), MCXT_ALLOC_HUGE);
+	f->leaf = palloc_extended(sizeof(float) * Max(f->nnodes, 1), MCXT_ALLOC_HUGE);
+	f->block_depth = palloc0(sizeof(int) * (f->ntrees / GBDT_BLOCK + 1));
 	f->depth = 0;
 	for (int t = 0; t < f->ntrees; t++)
 	{
@@ -287,9 +322,25 @@ GbdtPrepare(GbdtForest *f)
 		{
 			const GbdtNode *n = &f->nodes[i];
 
+			GbdtStep   *st = &f->steps[i];
+
 			if (n->child >= 0)
+			{
 				depth[base + n->child] = depth[base + n->child + 1] = depth[i] + 1;
+				st->threshold = n->value;
+				st->feature = (uint32) n->feature | (n->missing == n->child + 1 ? GBDT_MISSING_RIGHT : 0);
+				st->child = base + n->child;
+				f->leaf[i] = 0;
+			}
+			else
+			{
+				st->threshold = NAN;
+				st->feature = 0;
+				st->child = i;
+				f->leaf[i] = n->value;
+			}
 			f->depth = Max(f->depth, depth[i]);
+			f->block_depth[t / GBDT_BLOCK] = Max(f->block_depth[t / GBDT_BLOCK], depth[i]);
 		}
 		for (int i = f->first[t + 1] - 1; i >= base; i--)
 		{

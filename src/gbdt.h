@@ -41,7 +41,26 @@ typedef struct GbdtForest
 	/* derived when read (GbdtPrepare) */
 	int			depth;			/* of the deepest tree */
 	double	   *expected;		/* per node: the cover-weighted mean of its leaves */
+	struct GbdtStep *steps;		/* per node, for the walk (GbdtMargins) */
+	float	   *leaf;			/* per node: a leaf's value, else 0 */
+	int		   *block_depth;	/* per block of GBDT_BLOCK trees: the deepest one's depth */
 } GbdtForest;
+
+#define GBDT_BLOCK 8			/* trees walked side by side */
+
+/*
+ * A node as the walk takes it: node indexes are absolute, a leaf points to
+ * itself with a NaN threshold (no value goes right of NaN), so a walk can
+ * take as many steps as the deepest tree of its block.
+ */
+typedef struct GbdtStep
+{
+	float		threshold;
+	uint32		feature;		/* the slot, and 1 << 31 when a missing value goes right */
+	int32		child;
+} GbdtStep;
+
+#define GBDT_MISSING_RIGHT 0x80000000u
 
 extern const char *GbdtCheck(const GbdtForest *f);
 extern void GbdtPrepare(GbdtForest *f);
