@@ -90,28 +90,47 @@ typedef struct PathElement
 	double		weight;			/* the permutation weight of the subset size */
 } PathElement;
 
+/* 1 / k for the path lengths a tree of GBDT_MAX_DEPTH can have, filled once */
+static double Reciprocal[GBDT_MAX_DEPTH + 3];
+
+static void
+FillReciprocals(void)
+{
+	if (Reciprocal[1] == 1.0)
+		return;
+	for (int k = 1; k < (int) lengthof(Reciprocal); k++)
+		Reciprocal[k] = 1.0 / k;
+}
+
 /* Grow the path of u elements by one, updating the subset weights */
 static void
 ExtendPath(PathElement *p, int u, double zero, double one, int feature)
 {
+	double		r = Reciprocal[u + 1];
+
 	p[u].feature = feature;
 	p[u].zero = zero;
 	p[u].one = one;
 	p[u].weight = u == 0 ? 1.0 : 0.0;
 	for (int i = u - 1; i >= 0; i--)
 	{
-		p[i + 1].weight += one * p[i].weight * (i + 1) / (double) (u + 1);
-		p[i].weight = zero * p[i].weight * (u - i) / (double) (u + 1);
+		p[i + 1].weight += one * p[i].weight * (i + 1) * r;
+		p[i].weight = zero * p[i].weight * (u - i) * r;
 	}
 }
 
-/* Undo the extension by element k of a path of u + 1 elements */
+/*
+ * Undo the extension by element k of a path of u + 1 elements.  A path's
+ * one fractions are 0 or 1 (a row goes one way), so dividing by one is
+ * dividing by 1.
+ */
 static void
 UnwindPath(PathElement *p, int u, int k)
 {
 	double		one = p[k].one,
 				zero = p[k].zero,
-				next = p[u].weight;
+				next = p[u].weight,
+				r = Reciprocal[u + 1];
 
 	for (int i = u - 1; i >= 0; i--)
 	{
@@ -119,11 +138,11 @@ UnwindPath(PathElement *p, int u, int k)
 		{
 			double		w = p[i].weight;
 
-			p[i].weight = next * (u + 1) / ((i + 1) * one);
-			next = w - p[i].weight * zero * (u - i) / (double) (u + 1);
+			p[i].weight = next * (u + 1) * Reciprocal[i + 1];
+			next = w - p[i].weight * zero * (u - i) * r;
 		}
 		else
-			p[i].weight = p[i].weight * (u + 1) / (zero * (u - i));
+			p[i].weight = p[i].weight * (u + 1) * Reciprocal[u - i] / zero;
 	}
 	for (int i = k; i < u; i++)
 	{
@@ -140,19 +159,25 @@ UnwoundSum(const PathElement *p, int u, int k)
 	double		one = p[k].one,
 				zero = p[k].zero,
 				next = p[u].weight,
+				r = Reciprocal[u + 1],
 				total = 0;
 
-	for (int i = u - 1; i >= 0; i--)
+	if (one != 0)
 	{
-		if (one != 0)
+		for (int i = u - 1; i >= 0; i--)
 		{
-			double		w = next * (u + 1) / ((i + 1) * one);
+			double		w = next * (u + 1) * Reciprocal[i + 1];
 
 			total += w;
-			next = p[i].weight - w * zero * (u - i) / (double) (u + 1);
+			next = p[i].weight - w * zero * (u - i) * r;
 		}
-		else if (zero != 0)
-			total += p[i].weight * (u + 1) / (zero * (u - i));
+	}
+	else if (zero != 0)
+	{
+		double		z = (u + 1) / zero;
+
+		for (int i = u - 1; i >= 0; i--)
+			total += p[i].weight * z * Reciprocal[u - i];
 	}
 	return total;
 }
@@ -225,6 +250,7 @@ GbdtShap(const GbdtForest *f, const float *x, int group, double *phi, double *bi
 {
 	ShapWalk	w;
 
+	FillReciprocals();
 	w.f = f;
 	w.x = x;
 	w.phi = phi;

@@ -40,7 +40,7 @@
 
 PG_FUNCTION_INFO_V1(gbdt_check);
 
-#define GBDT_SHAP_SAMPLE 4096	/* training rows mean |SHAP| is taken over */
+#define GBDT_SHAP_SAMPLE 2048	/* training rows mean |SHAP| is taken over */
 #define GBDT_NOTICE_MS 5000		/* between progress notices */
 /* what XGBoost holds per value besides profenrich's floats: its rows and bin index */
 #define XGB_BYTES_PER_VALUE 12
