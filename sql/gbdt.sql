@@ -119,6 +119,12 @@ SELECT public.err($$SELECT * FROM profenrich.feature_importance('nope')$$);
 SELECT profenrich.train('lin_g', 'linear', 'subs_g', 'value', ARRAY['tenure']) IS NOT NULL AS trained;
 SELECT public.err($$SELECT * FROM profenrich.feature_importance('lin_g')$$);
 SELECT public.err($$SELECT profenrich.gbdt_check('lin_g', 'subs_g')$$);
+-- a source with columns named k and v (the vocabulary query's own names) trains a category
+CREATE TABLE kv_g AS SELECT i AS k, i * 2.0::float8 AS v, (ARRAY['a', 'b'])[1 + i % 2] AS c
+FROM generate_series(1, 100) i;
+SELECT (profenrich.train('kv_g', 'gbdt', 'kv_g', 'v', ARRAY['k', 'c'], '{"n_trees": 3}')).n_train > 0 AS trained;
+SELECT profenrich.drop_model('kv_g') AS dropped;
+DROP TABLE kv_g;
 DROP VIEW one_value;
 DROP TABLE prof_g, subs_g;
 SELECT count(*) AS dropped FROM (SELECT profenrich.drop_model(m) FROM unnest(ARRAY['churn_g', 'value_g', 'tier_g', 'skip_g', 'lin_g']) m) x;
