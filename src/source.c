@@ -122,10 +122,11 @@ SourcePrimaryKey(Oid relid)
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
 	char	   *key = NULL;
 
-	TrainQuery("SELECT a.attname::text FROM pg_catalog.pg_index i "
-			   "JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid "
-			   "AND a.attnum = i.indkey[0] "
-			   "WHERE i.indrelid = $1 AND i.indisprimary AND i.indnkeyatts = 1",
+	TrainQuery("SELECT a.attname::pg_catalog.text FROM pg_catalog.pg_index i "
+			   "JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid "
+			   "AND a.attnum OPERATOR(pg_catalog.=) i.indkey[0] "
+			   "WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND i.indisprimary "
+			   "AND i.indnkeyatts OPERATOR(pg_catalog.=) 1",
 			   1, types, values, 1);
 	if (SPI_processed == 1)
 		key = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
@@ -137,7 +138,8 @@ char *
 SourceSomeValues(const Source *src, const char *column)
 {
 	StringInfoData out;
-	char	   *sql = psprintf("SELECT DISTINCT %s::text FROM %s WHERE %s IS NOT NULL ORDER BY 1 LIMIT 5",
+	char	   *sql = psprintf("SELECT DISTINCT %s::pg_catalog.text FROM %s WHERE %s IS NOT NULL "
+							   "ORDER BY 1 LIMIT 5",
 							   quote_identifier(column), src->qualname, quote_identifier(column));
 
 	TrainQuery(sql, 0, NULL, NULL, 0);
@@ -278,22 +280,22 @@ SourceLearnVocabularies(FeatureSpec *spec, const Source *src, int max_categories
 
 	initStringInfo(&sql);
 	/* pe_u.k and pe_u.v qualified: the source may have columns named k or v */
-	appendStringInfoString(&sql, "SELECT k, v FROM (SELECT pe_u.k, pe_u.v, row_number() OVER "
-						   "(PARTITION BY pe_u.k ORDER BY count(*) DESC, pe_u.v COLLATE \"C\") AS rn "
-						   "FROM ");
+	appendStringInfoString(&sql, "SELECT k, v FROM (SELECT pe_u.k, pe_u.v, pg_catalog.row_number() OVER "
+						   "(PARTITION BY pe_u.k ORDER BY pg_catalog.count(*) DESC, "
+						   "pe_u.v COLLATE pg_catalog.\"C\") AS rn FROM ");
 	appendStringInfo(&sql, "%s AS pe_src CROSS JOIN LATERAL (VALUES ", src->qualname);
 	for (int i = 0; i < spec->ncolumns; i++)
 	{
 		if (spec->columns[i].kind != FEATURE_CATEGORICAL)
 			continue;
-		appendStringInfo(&sql, "%s(%d, pe_src.%s::text)", any ? ", " : "", i,
+		appendStringInfo(&sql, "%s(%d, pe_src.%s::pg_catalog.text)", any ? ", " : "", i,
 						 quote_identifier(spec->columns[i].name));
 		any = true;
 	}
 	if (!any)
 		return;
 	appendStringInfo(&sql, ") AS pe_u(k, v) WHERE pe_u.v IS NOT NULL GROUP BY pe_u.k, pe_u.v) s "
-					 "WHERE rn <= %d ORDER BY k, rn", max_categories + 1);
+					 "WHERE rn OPERATOR(pg_catalog.<=) %d ORDER BY k, rn", max_categories + 1);
 	TrainQuery(sql.data, 0, NULL, NULL, 0);
 	for (int i = 0; i < spec->ncolumns; i++)
 	{

@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  * xgb.c
- *	  XGBoost's C API, opened on first use: the library is dlopen'ed with
- *	  RTLD_NOW | RTLD_LOCAL, the functions profenrich calls are resolved
- *	  into one table, and each call runs with every signal blocked.
+ *	  XGBoost's C API, opened on first use through lazylib.c (dlopen with
+ *	  RTLD_NOW | RTLD_LOCAL, every signal blocked while it loads), the
+ *	  functions profenrich calls resolved into one table, and each call run
+ *	  with every signal blocked.
  *
  * Blocking signals matters twice: threads inherit the signal mask of the
  * thread that starts them, so neither the library's initializers nor the
@@ -10,28 +11,23 @@
  * handlers; and no handler interrupts a call halfway.  A signal that
  * arrives meanwhile is delivered when the call returns; the trainer then
  * checks for interrupts between boosting rounds.
- *
- * This file is the only user of dlopen for XGBoost, so it can move onto a
- * shared lazy loader without touching its callers.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include <dlfcn.h>
 #include <math.h>
-#include <pthread.h>
-#include <signal.h>
 
 #include <xgboost/c_api.h>
 
 #include "utils/memutils.h"
 
+#include "lazylib.h"
 #include "xgb.h"
 
 #define XGB_LIBRARY "libxgboost.so.0"
 
 /* The functions profenrich calls, typed by the header they are declared in */
-typedef struct XgbApi
+static struct
 {
 	__typeof__(XGBoostVersion) *XGBoostVersion;
 	__typeof__(XGBGetLastError) *XGBGetLastError;
@@ -48,15 +44,11 @@ typedef struct XgbApi
 	__typeof__(XGBoosterSaveModelToBuffer) *XGBoosterSaveModelToBuffer;
 	__typeof__(XGBoosterLoadModelFromBuffer) *XGBoosterLoadModelFromBuffer;
 	__typeof__(XGBoosterPredictFromDMatrix) *XGBoosterPredictFromDMatrix;
-} XgbApi;
+} Xgb;
 
-#define XGB_SYMBOL(f) {#f, offsetof(XgbApi, f)}
+#define XGB_SYMBOL(f) {#f, (void **) &Xgb.f}
 
-static const struct
-{
-	const char *name;
-	size_t		offset;
-}			XgbSymbols[] = {
+static const LazySymbol XgbSymbols[] = {
 	XGB_SYMBOL(XGBoostVersion),
 	XGB_SYMBOL(XGBGetLastError),
 	XGB_SYMBOL(XGBSetGlobalConfig),
@@ -74,9 +66,16 @@ static const struct
 	XGB_SYMBOL(XGBoosterPredictFromDMatrix),
 };
 
-static XgbApi Xgb;
+static LazyLibrary XgbLibrary = {
+	.label = "XGBoost",
+	.install_hint = "Install Debian's package libxgboost0 (XGBoost 1.7) on the database server; "
+	"training and checking tree models need it, scoring does not.",
+	.symbols = XgbSymbols,
+	.nsymbols = lengthof(XgbSymbols),
+};
+
+/* The library opened and checked: its version is 1.x from 1.7 */
 static bool XgbReady = false;
-static sigset_t XgbSavedMask;
 
 /* A matrix or booster, freed with the memory context it was made in */
 struct XgbHandle
@@ -85,22 +84,6 @@ struct XgbHandle
 	bool		booster;
 	MemoryContextCallback cb;
 };
-
-/* Block every signal of this thread, remembering the mask */
-static void
-BlockSignals(void)
-{
-	sigset_t	all;
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &XgbSavedMask);
-}
-
-static void
-RestoreSignals(void)
-{
-	pthread_sigmask(SIG_SETMASK, &XgbSavedMask, NULL);
-}
 
 /* The first line of XGBoost's last error (the rest is a stack trace) */
 static char *
@@ -128,10 +111,11 @@ Check(int rc, const char *what)
 /* Run one call of the library with every signal blocked, and check it */
 #define XGB_CALL(what, call) \
 	do { \
+		sigset_t	saved_; \
 		int			rc_; \
-		BlockSignals(); \
+		LazyBlockSignals(&saved_); \
 		rc_ = (call); \
-		RestoreSignals(); \
+		LazyRestoreSignals(&saved_); \
 		Check(rc_, what); \
 	} while (0)
 
@@ -139,52 +123,24 @@ Check(int rc, const char *what)
 bool
 XgbLoaded(void)
 {
-	return XgbReady;
-}
-
-/* Resolve every function of the table, or explain which is missing */
-static void
-ResolveSymbols(void *lib)
-{
-	for (int i = 0; i < (int) lengthof(XgbSymbols); i++)
-	{
-		void	   *f = dlsym(lib, XgbSymbols[i].name);
-
-		if (f == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_FUNCTION),
-					 errmsg("the XGBoost library \"%s\" has no function %s", XGB_LIBRARY,
-							XgbSymbols[i].name),
-					 errhint("Install XGBoost 1.7 (Debian's package libxgboost0) on the database server.")));
-		memcpy((char *) &Xgb + XgbSymbols[i].offset, &f, sizeof(void *));
-	}
+	return LazyLibraryIsOpen(&XgbLibrary);
 }
 
 /*
- * Open the library once per backend.  Its initializers (libgomp's,
- * libstdc++'s) run with every signal blocked.  A missing library or a
- * version other than 1.x from 1.7 is an error with a hint.
+ * Open the library once per backend (lazylib.c; a missing library is an
+ * error with the package to install), and check it is a 1.x from 1.7:
+ * the release profenrich's tests compare with.
  */
 void
 XgbLoad(void)
 {
-	void	   *lib;
 	int			major,
 				minor,
 				patch;
 
 	if (XgbReady)
 		return;
-	BlockSignals();
-	lib = dlopen(XGB_LIBRARY, RTLD_NOW | RTLD_LOCAL);
-	RestoreSignals();
-	if (lib == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_FILE),
-				 errmsg("could not load the XGBoost library \"%s\"", XGB_LIBRARY),
-				 errdetail("%s", dlerror()),
-				 errhint("Install Debian's package libxgboost0 (XGBoost 1.7) on the database server; training and checking tree models need it, scoring does not.")));
-	ResolveSymbols(lib);
+	LazyLibraryOpen(&XgbLibrary, XGB_LIBRARY);
 	Xgb.XGBoostVersion(&major, &minor, &patch);
 	if (major != 1 || minor < 7)
 		ereport(ERROR,
@@ -222,17 +178,18 @@ void
 XgbFree(struct XgbHandle *h)
 {
 	void	   *p;
+	sigset_t	saved;
 
 	if (h == NULL || h->ptr == NULL)
 		return;
 	p = h->ptr;
 	h->ptr = NULL;
-	BlockSignals();
+	LazyBlockSignals(&saved);
 	if (h->booster)
 		Xgb.XGBoosterFree(p);
 	else
 		Xgb.XGDMatrixFree(p);
-	RestoreSignals();
+	LazyRestoreSignals(&saved);
 }
 
 /* A matrix of nrow x ncol floats, row-major, NaN for missing */

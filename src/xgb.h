@@ -3,8 +3,8 @@
  *	  The only caller of XGBoost's C API (libxgboost, Debian's 1.7).
  *
  * The library is not linked into profenrich.so: it is opened on first
- * use, so a backend that never trains or checks a tree model never loads
- * it (nor libgomp and libstdc++ with it).  Every call runs with all
+ * use (lazylib.c), so a backend that never trains or checks a tree model
+ * never loads it (nor libgomp and libstdc++ with it).  Every call runs with all
  * signals blocked, so a thread XGBoost starts never takes a signal meant
  * for the backend; every failure becomes an ereport.  Handles are freed
  * with the memory context they were made in, so an error never leaks
