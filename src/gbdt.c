@@ -23,33 +23,38 @@
 
 #include "gbdt.h"
 
-/* The next node of a walk from node i: right when v >= threshold, or v missing and so learned */
+/* The next node of a walk from node i of a row without missing values */
 static inline int
 Step(const GbdtStep *steps, int i, const float *x)
 {
 	const GbdtStep *s = &steps[i];
-	float		v = x[s->feature & ~GBDT_MISSING_RIGHT];
 
-	return s->child + ((v >= s->threshold) | ((s->feature >> 31) & (v != v)));
+	return s->child + (x[s->feature] >= s->threshold);
+}
+
+/* The next node of a walk from node i: right when v >= threshold, or v missing and so learned */
+static inline int
+StepMissing(const GbdtStep *steps, const uint8 *missing_right, int i, const float *x)
+{
+	const GbdtStep *s = &steps[i];
+	float		v = x[s->feature];
+
+	return s->child + ((v >= s->threshold) | (missing_right[i] & (v != v)));
 }
 
 /*
- * The prediction margins of a row (ngroups of them): the base margin plus
- * the leaf each tree sends the row to, added in tree order.  A value goes
- * left when below the node's threshold (both as floats, as XGBoost
- * compares them), a missing one (NaN) the node's learned way.  The trees
- * are walked GBDT_BLOCK at a time, so the walks' loads overlap.
+ * Walk the trees GBDT_BLOCK at a time (so the walks' loads overlap) and
+ * add their leaves to the margins in tree order; missing says whether the
+ * row has a missing value (the walk then checks for them).
  */
-void
-GbdtMargins(const GbdtForest *f, const float *x, double *margin)
+static inline void
+WalkTrees(const GbdtForest *f, const float *x, double *margin, bool missing)
 {
 	const GbdtStep *steps = f->steps;
 	const float *leaf = f->leaf;
 	const int  *first = f->first;
 	int			t = 0;
 
-	for (int g = 0; g < f->ngroups; g++)
-		margin[g] = f->base_margin;
 	for (; t + GBDT_BLOCK <= f->ntrees; t += GBDT_BLOCK)
 	{
 		int			n[GBDT_BLOCK];
@@ -58,7 +63,7 @@ GbdtMargins(const GbdtForest *f, const float *x, double *margin)
 			n[j] = first[t + j];
 		for (int k = f->block_depth[t / GBDT_BLOCK]; k > 0; k--)
 			for (int j = 0; j < GBDT_BLOCK; j++)
-				n[j] = Step(steps, n[j], x);
+				n[j] = missing ? StepMissing(steps, f->missing_right, n[j], x) : Step(steps, n[j], x);
 		if (f->ngroups == 1)
 		{
 			double		m = margin[0];
@@ -76,9 +81,30 @@ GbdtMargins(const GbdtForest *f, const float *x, double *margin)
 		int			a = first[t];
 
 		while (steps[a].child != a)
-			a = Step(steps, a, x);
+			a = StepMissing(steps, f->missing_right, a, x);
 		margin[f->ngroups == 1 ? 0 : f->group[t]] += leaf[a];
 	}
+}
+
+/*
+ * The prediction margins of a row (ngroups of them): the base margin plus
+ * the leaf each tree sends the row to, added in tree order.  A value goes
+ * left when below the node's threshold (both as floats, as XGBoost
+ * compares them), a missing one (NaN) the node's learned way.
+ */
+void
+GbdtMargins(const GbdtForest *f, const float *x, double *margin)
+{
+	bool		missing = false;
+
+	for (int j = 0; j < f->nslots; j++)
+		missing |= x[j] != x[j];
+	for (int g = 0; g < f->ngroups; g++)
+		margin[g] = f->base_margin;
+	if (missing)
+		WalkTrees(f, x, margin, true);
+	else
+		WalkTrees(f, x, margin, false);
 }
 
 /* One step of a TreeSHAP path: a feature split on, and the fractions that follow it */
@@ -338,6 +364,7 @@ GbdtPrepare(GbdtForest *f)
 	f->expected = palloc(sizeof(double) * Max(f->nnodes, 1));
 	f->steps = palloc_extended(sizeof(GbdtStep) * Max(f->nnodes, 1), MCXT_ALLOC_HUGE);
 	f->leaf = palloc_extended(sizeof(float) * Max(f->nnodes, 1), MCXT_ALLOC_HUGE);
+	f->missing_right = palloc_extended(Max(f->nnodes, 1), MCXT_ALLOC_HUGE);
 	f->block_depth = palloc0(sizeof(int) * (f->ntrees / GBDT_BLOCK + 1));
 	f->depth = 0;
 	for (int t = 0; t < f->ntrees; t++)
@@ -354,8 +381,9 @@ GbdtPrepare(GbdtForest *f)
 			{
 				depth[base + n->child] = depth[base + n->child + 1] = depth[i] + 1;
 				st->threshold = n->value;
-				st->feature = (uint32) n->feature | (n->missing == n->child + 1 ? GBDT_MISSING_RIGHT : 0);
+				st->feature = n->feature;
 				st->child = base + n->child;
+				f->missing_right[i] = n->missing == n->child + 1;
 				f->leaf[i] = 0;
 			}
 			else
@@ -363,6 +391,7 @@ GbdtPrepare(GbdtForest *f)
 				st->threshold = NAN;
 				st->feature = 0;
 				st->child = i;
+				f->missing_right[i] = 0;
 				f->leaf[i] = n->value;
 			}
 			f->depth = Max(f->depth, depth[i]);

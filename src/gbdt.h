@@ -42,6 +42,7 @@ typedef struct GbdtForest
 	int			depth;			/* of the deepest tree */
 	double	   *expected;		/* per node: the cover-weighted mean of its leaves */
 	struct GbdtStep *steps;		/* per node, for the walk (GbdtMargins) */
+	uint8	   *missing_right;	/* per node: 1 when a missing value goes right */
 	float	   *leaf;			/* per node: a leaf's value, else 0 */
 	int		   *block_depth;	/* per block of GBDT_BLOCK trees: the deepest one's depth */
 } GbdtForest;
@@ -56,11 +57,9 @@ typedef struct GbdtForest
 typedef struct GbdtStep
 {
 	float		threshold;
-	uint32		feature;		/* the slot, and 1 << 31 when a missing value goes right */
+	int32		feature;
 	int32		child;
 } GbdtStep;
-
-#define GBDT_MISSING_RIGHT 0x80000000u
 
 extern const char *GbdtCheck(const GbdtForest *f);
 extern void GbdtPrepare(GbdtForest *f);
