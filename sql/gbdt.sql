@@ -119,6 +119,61 @@ SELECT public.err($$SELECT * FROM profenrich.feature_importance('nope')$$);
 SELECT profenrich.train('lin_g', 'linear', 'subs_g', 'value', ARRAY['tenure']) IS NOT NULL AS trained;
 SELECT public.err($$SELECT * FROM profenrich.feature_importance('lin_g')$$);
 SELECT public.err($$SELECT profenrich.gbdt_check('lin_g', 'subs_g')$$);
+-- stored params tampered with: 600 mutations of a gbdt model's, each read by scoring,
+-- explanation, classes, importance and (on a tenth) gbdt_check, which hands XGBoost its
+-- bytes only when they match their checksum; never an internal error, never a crash
+CREATE TABLE gz AS SELECT * FROM subs_g WHERE id <= 300;
+SELECT (profenrich.train('gz', 'gbdt', 'gz', 'churned', ARRAY['tenure', 'spend', 'plan'],
+        '{"positive": "Yes", "n_trees": 8, "max_depth": 3}')).n_train > 0 AS trained;
+CREATE TEMP TABLE gz_orig AS SELECT params FROM profenrich.models WHERE name = 'gz';
+CREATE FUNCTION pg_temp.mutate(b bytea) RETURNS bytea LANGUAGE plpgsql AS $$
+DECLARE n int := length(b); kind int := floor(random() * 4); pos int;
+BEGIN
+  IF kind = 0 THEN
+    RETURN substring(b FROM 1 FOR floor(random() * n)::int);
+  END IF;
+  pos := floor(random() * (n - 8));
+  IF kind = 1 THEN
+    RETURN set_byte(b, pos, floor(random() * 256)::int);
+  ELSIF kind = 2 THEN
+    RETURN overlay(b PLACING (ARRAY['\xffffffff', '\x7fffffff', '\x40000000', '\x00000000']::bytea[])
+                   [1 + floor(random() * 4)::int] FROM pos + 1);
+  END IF;
+  RETURN overlay(b PLACING '\x7fc00000'::bytea FROM pos + 1);   -- a NaN float
+END $$;
+CREATE TEMP TABLE gz_log (sqlstate text);
+CREATE FUNCTION pg_temp.try(q text) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE st text;
+BEGIN
+  EXECUTE q;
+  INSERT INTO gz_log VALUES ('ok');
+EXCEPTION WHEN OTHERS THEN
+  GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE;
+  INSERT INTO gz_log VALUES (st);
+END $$;
+SELECT setseed(0.14);
+DO $$
+BEGIN
+  FOR i IN 1..600 LOOP
+    UPDATE profenrich.models SET params = pg_temp.mutate((SELECT params FROM gz_orig)) WHERE name = 'gz';
+    PERFORM pg_temp.try('SELECT profenrich.score(''gz'', g) FROM gz g LIMIT 20');
+    PERFORM pg_temp.try('SELECT * FROM profenrich.explain(''gz'', (SELECT g FROM gz g WHERE id = 11), 5)');
+    PERFORM pg_temp.try('SELECT profenrich.predict_class(''gz'', g) FROM gz g LIMIT 5');
+    PERFORM pg_temp.try('SELECT * FROM profenrich.feature_importance(''gz'')');
+    IF i % 10 = 0 THEN
+      PERFORM pg_temp.try('SELECT profenrich.gbdt_check(''gz'', ''gz'')');
+    END IF;
+  END LOOP;
+END $$;
+SELECT count(*) AS calls, count(*) FILTER (WHERE sqlstate = 'XX000') AS internal_errors,
+       count(*) FILTER (WHERE sqlstate = 'ok') > 0 AS some_ran,
+       count(*) FILTER (WHERE sqlstate = 'XX001') > 0 AS some_refused
+FROM gz_log;
+UPDATE profenrich.models SET params = (SELECT params FROM gz_orig) WHERE name = 'gz';
+SELECT (profenrich.gbdt_check('gz', 'gz')->>'rows')::int AS checked_after_restore;
+SELECT profenrich.drop_model('gz') AS dropped;
+DROP TABLE gz;
+
 -- a source with columns named k and v (the vocabulary query's own names) trains a category
 CREATE TABLE kv_g AS SELECT i AS k, i * 2.0::float8 AS v, (ARRAY['a', 'b'])[1 + i % 2] AS c
 FROM generate_series(1, 100) i;

@@ -17,6 +17,7 @@
 
 #include "funcapi.h"
 #include "libpq/pqformat.h"
+#include "port/pg_crc32c.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
 
@@ -347,7 +348,19 @@ ReadForest(StringInfo buf, GbdtForest *f, int nslots)
 	GbdtPrepare(f);
 }
 
-/* The body: objective and rounds, the forest, mean |SHAP|, XGBoost's model */
+/* CRC-32C of XGBoost's model bytes */
+static uint32
+XgbChecksum(const char *bytes, Size len)
+{
+	pg_crc32c	crc;
+
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, bytes, len);
+	FIN_CRC32C(crc);
+	return (uint32) crc;
+}
+
+/* The body: objective and rounds, the forest, mean |SHAP|, XGBoost's model and its checksum */
 static void
 GbdtWrite(StringInfo buf, const Model *m)
 {
@@ -360,6 +373,7 @@ GbdtWrite(StringInfo buf, const Model *m)
 	pq_sendint32(buf, g->shap_rows);
 	ModelWriteDoubles(buf, g->mean_abs_shap, m->spec->ncolumns);
 	pq_sendint32(buf, (int32) g->xgb_len);
+	pq_sendint32(buf, (int32) XgbChecksum(g->xgb, g->xgb_len));
 	pq_sendbytes(buf, g->xgb, (int) g->xgb_len);
 }
 
@@ -369,6 +383,7 @@ GbdtRead(StringInfo buf, Model *m, int format)
 	GbdtModel  *g = palloc0(sizeof(GbdtModel));
 	int			objective = pq_getmsgint(buf, 4);
 	int32		len;
+	uint32		crc;
 
 	if (objective < GBDT_BINARY || objective > GBDT_MULTICLASS)
 		ModelCorrupt("the objective is unknown");
@@ -387,11 +402,15 @@ GbdtRead(StringInfo buf, Model *m, int format)
 		if (!(g->mean_abs_shap[i] >= 0) || isinf(g->mean_abs_shap[i]))
 			ModelCorrupt("a mean |SHAP| is not a finite number from 0");
 	len = pq_getmsgint(buf, 4);
+	crc = (uint32) pq_getmsgint(buf, 4);
 	if (len < 0 || len > buf->len - buf->cursor || g->shap_rows < 0)
 		ModelCorrupt("XGBoost's model runs past the end");
 	g->xgb_len = len;
 	g->xgb = palloc_extended(Max(len, 1), MCXT_ALLOC_HUGE);
 	memcpy(g->xgb, pq_getmsgbytes(buf, len), len);
+	/* XGBoost's reader is not made for hostile bytes: only what training wrote reaches it */
+	if (XgbChecksum(g->xgb, g->xgb_len) != crc)
+		ModelCorrupt("XGBoost's model does not match its checksum");
 	GbdtModelScratch(g, m->spec->nslots);
 	m->body = g;
 }
