@@ -1,7 +1,8 @@
 """The baselines of the gbdt benchmark, in the same run: Python's xgboost.train (Debian's
 python3-xgboost 1.7) with the parameters profenrich's bench passes (binary:logistic, 100
 rounds of depth 6, eta 0.1, tree_method hist, max_bin 256, nthread 1), on bench.t.
-  numpy:    the data already in a NumPy array; timed: DMatrix(X, y, nthread=1) + xgboost.train
+  numpy:    the data already in a NumPy array; timed: DMatrix(X, y, nthread=1) + xgboost.train,
+            the faster of two runs
   pipeline: end to end: psql COPY of the columns to CSV, pandas read_csv, DMatrix, xgboost.train
 Prints "numpy_ms=<ms> pipeline_ms=<ms> train_ms=<ms>" (train_ms: xgboost.train alone).
 Run with /usr/bin/python3 (Debian's, which has xgboost and pandas)."""
@@ -46,7 +47,8 @@ def main():
         x = np.ascontiguousarray(frame[COLS].to_numpy(dtype=np.float64))
         y = frame["label"].to_numpy(dtype=np.float64)
         del frame
-        numpy_ms, train_ms = boost(x, y)
+        # the faster of two runs, as the bench takes profenrich's
+        numpy_ms, train_ms = min(boost(x, y), boost(x, y))
         del x, y
         t0 = time.perf_counter()
         export(db, path)

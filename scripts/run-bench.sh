@@ -32,7 +32,7 @@ xgb=$(/usr/bin/python3 bench/xgboost_python.py "$db")
 echo "python: $xgb"
 numpy_ms=$(printf '%s\n' "$xgb" | sed -n 's/^numpy_ms=\([0-9.]*\).*/\1/p')
 pipeline_ms=$(printf '%s\n' "$xgb" | sed -n 's/.*pipeline_ms=\([0-9.]*\).*/\1/p')
-ours=$(psql_b -At -c "SELECT ms FROM bench.results WHERE bench = 'gbdt: train'")
+ours=$(psql_b -At -c "SELECT ms FROM bench.gbdt_train")
 psql_b -q -c "INSERT INTO bench.results (bench, measured, ms, baseline, baseline_ms, goal) VALUES
   ('gbdt: vs xgboost.train', 'train(''gbdt'')', $ours, 'DMatrix + xgboost.train, data in NumPy', $numpy_ms, '<= 1.5'),
   ('gbdt: vs python pipeline', 'train(''gbdt'')', $ours, 'COPY+pandas+xgboost.train, end to end', $pipeline_ms, '<= 1.0')"
