@@ -42,6 +42,11 @@ SELECT profenrich.classes('tier_g'), profenrich.predict_class('tier_g', s) AS cl
 FROM subs_g s WHERE id = 3 AND tenure < 20;
 SELECT abs(profenrich.predict_ltv(s, 'value_g') - s.value) < 10 AS close FROM subs_g s WHERE id = 7;
 
+-- every model here against XGBoost's own prediction of it, on every row
+SELECT m, (c->>'rows')::int AS rows, (c->>'value_max_abs_diff')::float8 < 1e-6 * CASE WHEN m = 'value_g' THEN 300 ELSE 1 END AS same_values,
+       (c->>'shap_max_abs_diff')::float8 < 1e-4 AS same_shap, (c->>'shap_sum_max_abs_error')::float8 < 1e-9 AS shap_adds_up
+FROM unnest(ARRAY['churn_g', 'value_g', 'tier_g']) m, profenrich.gbdt_check(m, 'subs_g') c;
+
 -- impute "skip" drops rows with a NULL feature and gives them no score
 SELECT n_train + n_test AS used, (metrics->>'n_skipped')::int AS skipped
 FROM profenrich.train('skip_g', 'gbdt', 'subs_g', 'value', ARRAY['tenure', 'spend'],
