@@ -86,6 +86,12 @@ extern void LogisticOptionsJson(StringInfo out, const void *opts);
 extern void LogisticTarget(TrainJob *job, FeatureKind kind);
 extern void TrainLogistic(TrainJob *job);
 
+extern void *GbdtOptionsNew(const AlgorithmOps *ops);
+extern bool GbdtOption(void *opts, const char *key, JsonbValue *v);
+extern void GbdtOptionsJson(StringInfo out, const void *opts);
+extern void GbdtTarget(TrainJob *job, FeatureKind kind);
+extern void TrainGbdt(TrainJob *job);
+
 extern void *ClvOptionsNew(const AlgorithmOps *ops);
 extern bool ClvOption(void *opts, const char *key, JsonbValue *v);
 extern void ClvOptionsJson(StringInfo out, const void *opts);
