@@ -11,11 +11,12 @@ OBJS = src/profenrich.o src/options.o src/features.o src/moments.o src/linalg.o 
        src/lazylib.o src/privileges.o \
        src/sketch.o src/discovery.o src/profile.o src/report.o \
        src/als.o src/interactions.o src/items.o src/user_rows.o src/model_als.o \
-       src/model_affinity.o src/train_affinity.o
+       src/model_affinity.o src/train_affinity.o \
+       src/gbdt.o src/xgb.o src/model_gbdt.o src/train_gbdt.o
 DATA = $(wildcard sql/profenrich--*.sql)
 
 # Regression tests: sql/<name>.sql against expected/<name>.out
-REGRESS = setup linear registry features score errors parallel logistic enrich enrich_targets privileges search_path clv hardening lazy_numerics discovery affinity formats validation multinomial upgrade
+REGRESS = setup linear registry features score errors parallel logistic enrich enrich_targets privileges search_path clv hardening lazy_numerics discovery affinity gbdt formats validation multinomial upgrade
 REGRESS_OPTS = --inputdir=.
 
 PG_CFLAGS = -O3 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \

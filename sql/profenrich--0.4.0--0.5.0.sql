@@ -301,6 +301,19 @@ CREATE AGGREGATE @extschema@.top_item_scores_for(name text, item anyelement, wei
 COMMENT ON AGGREGATE @extschema@.top_item_scores_for(text, anyelement, float8, integer) IS
     'Fold-in: the scores of top_items_for, in the same order';
 
+-- Gradient-boosted trees (issue 14) ----------------------------------------------
+
+CREATE FUNCTION @extschema@.feature_importance(name text, version integer DEFAULT NULL)
+RETURNS TABLE (feature text, gain float8, cover float8, weight bigint, mean_abs_shap float8)
+AS 'MODULE_PATHNAME' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.feature_importance(text, integer) IS
+    'Per feature column of a gbdt model version (the deployed one when NULL): the mean gain and cover of its splits, their number, and its mean |SHAP| on a sample of the training rows';
+
+CREATE FUNCTION @extschema@.gbdt_check(name text, source regclass)
+RETURNS jsonb AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.gbdt_check(text, regclass) IS
+    'The largest differences between profenrich''s evaluation of the deployed gbdt model and XGBoost''s own (values, margins, TreeSHAP contributions) over the rows of source';
+
 -- Algorithm 'multinomial' (issue 10) ---------------------------------------------
 
 -- One streaming pass of the multinomial trainer (train() runs it when the data do not fit

@@ -21,6 +21,7 @@ static const AlgorithmOps *const Algorithms[] = {
 	&ClvOps,
 	&AlsOps,
 	&AffinityOps,
+	&GbdtOps,
 };
 
 #define NALGORITHMS lengthof(Algorithms)

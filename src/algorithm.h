@@ -36,7 +36,8 @@ typedef enum ProfAlgorithm
 	ALG_CLV = 6,
 	ALG_MULTINOMIAL = 7,		/* 0.5.0 */
 	ALG_ALS = 9,				/* item models (0.5.0) */
-	ALG_AFFINITY = 10
+	ALG_AFFINITY = 10,
+	ALG_GBDT = 11				/* 0.5.0: gradient-boosted trees */
 } ProfAlgorithm;
 
 /* What a model gives a row */
@@ -58,6 +59,7 @@ typedef enum OutputKind
 #define ALG_FEATURES	0x01	/* trains on a feature spec resolved by train() */
 #define ALG_LIFETIME	0x02	/* a lifetime-value model (ClvModel body) */
 #define ALG_VALUE		0x04	/* its score is a value, as predict_ltv wants, whatever its target */
+#define ALG_MISSING		0x08	/* its models take a NULL feature as missing: impute defaults to "missing" */
 
 struct Model;
 struct TrainJob;
@@ -143,6 +145,7 @@ extern const AlgorithmOps GammagammaOps;
 extern const AlgorithmOps ClvOps;
 extern const AlgorithmOps AlsOps;
 extern const AlgorithmOps AffinityOps;
+extern const AlgorithmOps GbdtOps;
 extern const AlgorithmOps MultinomialOps;
 
 #endif

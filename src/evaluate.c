@@ -273,6 +273,12 @@ evaluate(PG_FUNCTION_ARGS)
 				 errmsg("evaluate needs a linear or logistic model, and \"%s\" is %s",
 						text_to_cstring(PG_GETARG_TEXT_PP(0)), m->ops->name),
 				 errhint("Read a lifetime-value model's fit with coefficients() and its metrics in profenrich.models; compare expected_purchases with a holdout period's purchases.")));
+	if (ModelOutput(m) == OUTPUT_CLASS && !m->spec->binary)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("evaluate does not take multi-class models, and \"%s\" is one",
+						text_to_cstring(PG_GETARG_TEXT_PP(0))),
+				 errhint("Read the model's test metrics in profenrich.models.metrics.")));
 	if (own && m->spec->test_fraction == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -431,6 +437,8 @@ explain(PG_FUNCTION_ARGS)
 			return (Datum) 0;
 	}
 	n = ModelContributions(m, &r, cls, parts, &baseline);
+	if (n < 0)
+		return (Datum) 0;		/* the model cannot score the row (a NULL it does not impute) */
 	ModelSortContributions(parts, n);
 	for (int i = -1; i < Min(k, n); i++)
 	{

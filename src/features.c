@@ -314,7 +314,7 @@ FeatureSpecRead(StringInfo buf, int format, bool caller)
 		SpecInvalid(&sr, "it ends early");
 	spec->seed = (uint64) pq_getmsgint64(buf);
 	impute = SpecInt(&sr, 4);
-	if (impute < IMPUTE_MEAN || impute > IMPUTE_ERROR)
+	if (impute < IMPUTE_MEAN || impute > IMPUTE_MISSING)
 		SpecInvalid(&sr, psprintf("unknown imputation mode %d", impute));
 	spec->impute = (ImputeMode) impute;
 	spec->ncolumns = SpecInt(&sr, 4);
@@ -1375,8 +1375,8 @@ FeatureTestThreshold(const FeatureSpec *spec)
  * Encode a training row into x (nslots values).  A NULL numeric feature
  * leaves 0 in its slot and its column's miss_index is appended to
  * missing[], so the imputed value can be applied once the training mean
- * is known; a NULL category takes the mode.  Returns true if any feature
- * was NULL.
+ * is known; a NULL category takes the mode (under impute "missing", NaN
+ * in all its slots).  Returns true if any feature was NULL.
  */
 bool
 FeatureEncodeRow(FeatureReader *r, const FeatureSpec *spec, double *x,
@@ -1413,6 +1413,14 @@ FeatureEncodeRow(FeatureReader *r, const FeatureSpec *spec, double *x,
 			continue;
 		level = FeatureReadLevel(r, spec, i);
 		memset(&x[c->first_slot], 0, sizeof(double) * c->nslots);
+		if (level == LEVEL_NULL && spec->impute == IMPUTE_MISSING)
+		{
+			/* every slot missing, for a model that learns where NULLs go */
+			for (int k = 0; k < c->nslots; k++)
+				x[c->first_slot + k] = get_float8_nan();
+			anynull = true;
+			continue;
+		}
 		if (level == LEVEL_NULL)
 		{
 			anynull = true;

@@ -590,9 +590,10 @@ ModelTopFactors(const Model *m, FeatureReader *r, int k)
 		if (!ModelClassifyRow(m, r, probs, &cls))
 			cls = 0;
 	}
-	n = ModelContributions(m, r, cls, parts, &baseline);
-	if (n < 0)
+	if (m->ops->explain == NULL)
 		elog(ERROR, "model of algorithm %s has no explanation", m->ops->name);
+	n = ModelContributions(m, r, cls, parts, &baseline);
+	n = Max(n, 0);				/* a row the model cannot score has no factors */
 	ModelSortContributions(parts, n);
 	n = Min(k, n);
 	names = palloc(sizeof(Datum) * Max(n, 1));

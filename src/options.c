@@ -182,7 +182,7 @@ typedef struct TrainApplyArg
 
 /* Store one option every algorithm with a feature spec takes; false for any other key */
 static bool
-FeatureOption(const char *key, JsonbValue *v, TrainOptions *opts)
+FeatureOption(const char *key, JsonbValue *v, TrainOptions *opts, const AlgorithmOps *ops)
 {
 	if (strcmp(key, "test_fraction") == 0)
 	{
@@ -202,7 +202,9 @@ FeatureOption(const char *key, JsonbValue *v, TrainOptions *opts)
 	}
 	else if (strcmp(key, "impute") == 0)
 	{
-		char	   *s = OptionString(key, v, "\"mean\", \"skip\" or \"error\"");
+		const char *modes = (ops->flags & ALG_MISSING) ? "\"missing\", \"mean\", \"skip\" or \"error\"" :
+			"\"mean\", \"skip\" or \"error\"";
+		char	   *s = OptionString(key, v, modes);
 
 		if (strcmp(s, "mean") == 0)
 			opts->impute = IMPUTE_MEAN;
@@ -210,8 +212,10 @@ FeatureOption(const char *key, JsonbValue *v, TrainOptions *opts)
 			opts->impute = IMPUTE_SKIP;
 		else if (strcmp(s, "error") == 0)
 			opts->impute = IMPUTE_ERROR;
+		else if (strcmp(s, "missing") == 0 && (ops->flags & ALG_MISSING))
+			opts->impute = IMPUTE_MISSING;
 		else
-			OptionError(key, "\"mean\", \"skip\" or \"error\"");
+			OptionError(key, modes);
 	}
 	else if (strcmp(key, "max_categories") == 0)
 		opts->max_categories = OptionInteger(key, v, 1, 10000);
@@ -232,7 +236,7 @@ TrainOptionApply(const char *key, JsonbValue *v, void *arg)
 
 	if (a->ops->option(a->algopts, key, v))
 		return;
-	if (features && FeatureOption(key, v, a->opts))
+	if (features && FeatureOption(key, v, a->opts, a->ops))
 		return;
 	if (strcmp(key, "deploy") == 0)
 		a->opts->deploy = OptionBool(key, v);
@@ -291,7 +295,7 @@ TrainOptionsParse(Jsonb *options, const AlgorithmOps *ops, TrainOptions *opts, v
 	opts->test_fraction = 0.2;
 	opts->key = NULL;
 	opts->seed = 0;
-	opts->impute = IMPUTE_MEAN;
+	opts->impute = (ops->flags & ALG_MISSING) ? IMPUTE_MISSING : IMPUTE_MEAN;
 	opts->max_categories = 50;
 	opts->deploy = true;
 	*algopts = ops->options_new(ops);
@@ -390,6 +394,8 @@ ImputeModeName(ImputeMode mode)
 			return "skip";
 		case IMPUTE_ERROR:
 			return "error";
+		case IMPUTE_MISSING:
+			return "missing";
 	}
 	return "mean";
 }

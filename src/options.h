@@ -17,7 +17,8 @@ typedef enum ImputeMode
 {
 	IMPUTE_MEAN = 0,
 	IMPUTE_SKIP = 1,
-	IMPUTE_ERROR = 2
+	IMPUTE_ERROR = 2,
+	IMPUTE_MISSING = 3			/* NULL numbers stay missing (trees: the learned way) */
 } ImputeMode;
 
 /* The options of train() that do not depend on the algorithm */

@@ -917,11 +917,11 @@ classes(PG_FUNCTION_ARGS)
 								 CurrentMemoryContext);
 	Datum	   *labels;
 
-	if (m->ops->classify == NULL)
+	if (m->ops->classify == NULL || (m->nclasses == 0 && !m->spec->binary))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("model \"%s\" is a %s model, which has no classes", name, m->ops->name),
-				 errhint("classes() takes a model trained with algorithm 'multinomial' or 'logistic'.")));
+				 errhint("classes() takes a model trained with algorithm 'multinomial' or 'logistic', or a 'gbdt' model of a class target.")));
 	if (m->nclasses == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

@@ -393,12 +393,12 @@ CheckClassModel(const ScoreCache *c, int kind)
 {
 	const Model *m = c->model;
 
-	if (m->ops->classify == NULL)
+	if (m->ops->classify == NULL || (m->nclasses == 0 && !m->spec->binary))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("model \"%s\" is a %s model, not a class model", text_to_cstring(c->name),
 						m->ops->name),
-				 errhint("%s takes a model trained with algorithm 'multinomial' or 'logistic'; use score for this one.",
+				 errhint("%s takes a model trained with algorithm 'multinomial', 'logistic' or 'gbdt' (of a class target); use score for this one.",
 						 kind == KIND_ENGAGEMENT ? "classify_engagement" : "predict_class and predict_proba")));
 	if (m->nclasses == 0)
 		ereport(ERROR,
@@ -430,7 +430,7 @@ CheckKind(const ScoreCache *c, int kind)
 		CheckClassModel(c, kind);
 		return;
 	}
-	if (m->ops->score == NULL)
+	if (m->ops->score == NULL || ModelOutput(m) != OUTPUT_NUMBER)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("model \"%s\" is a %s model, which has no score", text_to_cstring(c->name), alg),
@@ -443,13 +443,13 @@ CheckKind(const ScoreCache *c, int kind)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("model \"%s\" is a %s model, not a propensity model",
 						text_to_cstring(c->name), alg),
-				 errhint("score_churn and score_conversion take a model trained with algorithm 'logistic'; use score for this one.")));
+				 errhint("score_churn and score_conversion take a model trained with algorithm 'logistic' or a 'gbdt' model of a binary target; use score for this one.")));
 	if (kind == KIND_VALUE && !IsValueModel(m))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("model \"%s\" is a %s model, not a value model",
 						text_to_cstring(c->name), alg),
-				 errhint("predict_ltv takes a model trained with algorithm 'clv' or 'linear'; use score for this one.")));
+				 errhint("predict_ltv takes a model trained with algorithm 'clv' or 'linear', or a 'gbdt' model of a numeric target; use score for this one.")));
 }
 
 /* A version argument: positive, or NULL for the deployed version */

@@ -279,9 +279,10 @@ SourceLearnVocabularies(FeatureSpec *spec, const Source *src, int max_categories
 	int		   *counts = palloc0(sizeof(int) * spec->ncolumns);
 
 	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT k, v FROM (SELECT k, v, pg_catalog.row_number() OVER "
-						   "(PARTITION BY k ORDER BY pg_catalog.count(*) DESC, "
-						   "v COLLATE pg_catalog.\"C\") AS rn FROM ");
+	/* pe_u.k and pe_u.v qualified: the source may have columns named k or v */
+	appendStringInfoString(&sql, "SELECT k, v FROM (SELECT pe_u.k, pe_u.v, pg_catalog.row_number() OVER "
+						   "(PARTITION BY pe_u.k ORDER BY pg_catalog.count(*) DESC, "
+						   "pe_u.v COLLATE pg_catalog.\"C\") AS rn FROM ");
 	appendStringInfo(&sql, "%s AS pe_src CROSS JOIN LATERAL (VALUES ", src->qualname);
 	for (int i = 0; i < spec->ncolumns; i++)
 	{
@@ -293,7 +294,7 @@ SourceLearnVocabularies(FeatureSpec *spec, const Source *src, int max_categories
 	}
 	if (!any)
 		return;
-	appendStringInfo(&sql, ") AS u(k, v) WHERE v IS NOT NULL GROUP BY k, v) s "
+	appendStringInfo(&sql, ") AS pe_u(k, v) WHERE pe_u.v IS NOT NULL GROUP BY pe_u.k, pe_u.v) s "
 					 "WHERE rn OPERATOR(pg_catalog.<=) %d ORDER BY k, rn", max_categories + 1);
 	TrainQuery(sql.data, 0, NULL, NULL, 0);
 	for (int i = 0; i < spec->ncolumns; i++)

@@ -92,6 +92,12 @@ extern void MultinomialOptionsJson(StringInfo out, const void *opts);
 extern void MultinomialTarget(TrainJob *job, FeatureKind kind);
 extern void TrainMultinomial(TrainJob *job);
 
+extern void *GbdtOptionsNew(const AlgorithmOps *ops);
+extern bool GbdtOption(void *opts, const char *key, JsonbValue *v);
+extern void GbdtOptionsJson(StringInfo out, const void *opts);
+extern void GbdtTarget(TrainJob *job, FeatureKind kind);
+extern void TrainGbdt(TrainJob *job);
+
 extern void *ClvOptionsNew(const AlgorithmOps *ops);
 extern bool ClvOption(void *opts, const char *key, JsonbValue *v);
 extern void ClvOptionsJson(StringInfo out, const void *opts);
