@@ -60,6 +60,7 @@ typedef enum OutputKind
 #define ALG_LIFETIME	0x02	/* a lifetime-value model (ClvModel body) */
 #define ALG_VALUE		0x04	/* its score is a value, as predict_ltv wants, whatever its target */
 #define ALG_MISSING		0x08	/* its models take a NULL feature as missing: impute defaults to "missing" */
+#define ALG_CLASS_INDEX	0x10	/* its spec reads a class target as the class's index (FeatureReadClass) */
 
 struct Model;
 struct TrainJob;

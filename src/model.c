@@ -273,8 +273,9 @@ ModelRead(bytea *params)
 		ReadSections(&buf, model);
 	if (buf.cursor != buf.len)
 		ModelCorrupt("trailing bytes");
-	/* a class target (not a binary one) reads through the class labels */
-	if (model->nclasses > 0 && !model->spec->binary && model->spec->target != NULL)
+	/* a family's class target that reads as its class index: through the class labels */
+	if ((model->ops->flags & ALG_CLASS_INDEX) && model->nclasses > 0 && !model->spec->binary &&
+		model->spec->target != NULL)
 	{
 		model->spec->nclasses = model->nclasses;
 		model->spec->classes = model->classes;

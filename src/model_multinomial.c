@@ -279,7 +279,7 @@ MultinomialCoefficients(const Model *m, ReturnSetInfo *rsinfo)
 const AlgorithmOps MultinomialOps = {
 	.name = "multinomial",
 	.code = ALG_MULTINOMIAL,
-	.flags = ALG_FEATURES,
+	.flags = ALG_FEATURES | ALG_CLASS_INDEX,
 	.targets = TARGET_CLASSES,
 	.options = "l2, class_weight, max_iter, tol, solver",
 	.example = "{\"class_weight\": \"balanced\"}",
