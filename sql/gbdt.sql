@@ -116,7 +116,11 @@ SELECT public.err($$SELECT profenrich.predict_ltv(s, 'churn_g') FROM subs_g s$$)
 SELECT public.err($$SELECT profenrich.predict_class('value_g', s) FROM subs_g s$$);
 SELECT public.err($$SELECT profenrich.score('tier_g', s) FROM subs_g s$$);
 SELECT public.err($$SELECT profenrich.classes('value_g')$$);
-SELECT public.err($$SELECT profenrich.evaluate('tier_g')$$);
+-- evaluate of a class model: on its own test split, the training's test metrics
+SELECT (e->>'n')::int = (m.metrics->'test'->>'n')::int AS same_n,
+       abs((e->>'logloss')::float8 - (m.metrics->'test'->>'logloss')::float8) < 1e-9 AS same_logloss,
+       abs((e->>'macro_f1')::float8 - (m.metrics->'test'->>'macro_f1')::float8) < 1e-9 AS same_macro_f1
+FROM profenrich.evaluate('tier_g') e, profenrich.models m WHERE m.name = 'tier_g' AND m.deployed;
 SELECT public.err($$SELECT * FROM profenrich.lift('value_g', 'subs_g')$$);
 SELECT public.err($$SELECT * FROM profenrich.coefficients('churn_g')$$);
 SELECT public.err($$SELECT * FROM profenrich.feature_importance('skip_g', 9)$$);

@@ -398,8 +398,8 @@ CheckClassModel(const ScoreCache *c, int kind)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("model \"%s\" is a %s model, not a class model", text_to_cstring(c->name),
 						m->ops->name),
-				 errhint("%s takes a model trained with algorithm 'multinomial', 'logistic' or 'gbdt' (of a class target); use score for this one.",
-						 kind == KIND_ENGAGEMENT ? "classify_engagement" : "predict_class and predict_proba")));
+				 errhint("%s a model trained with algorithm 'multinomial', 'logistic' or 'gbdt' (of a class target); use score for this one.",
+						 kind == KIND_ENGAGEMENT ? "classify_engagement takes" : "predict_class and predict_proba take")));
 	if (m->nclasses == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -854,7 +854,7 @@ score_support(PG_FUNCTION_ARGS)
 
 		call = makeFuncExpr(ProfFunctionOid(rw->target, 3, argtypes), rw->rettype,
 							list_concat(list_make2(list_nth(f->args, rw->name_arg), names_const), cols),
-							InvalidOid, f->inputcollid, COERCE_EXPLICIT_CALL);
+							f->funccollid, f->inputcollid, COERCE_EXPLICIT_CALL);
 	}
 	else
 	{
@@ -868,7 +868,7 @@ score_support(PG_FUNCTION_ARGS)
 			argtypes[2] = rw->extratype;
 		args = list_make4(list_nth(f->args, rw->name_arg), v, k, names_const);
 		call = makeFuncExpr(ProfFunctionOid(rw->target, 5, argtypes), rw->rettype,
-							list_concat(args, cols), InvalidOid, f->inputcollid,
+							list_concat(args, cols), f->funccollid, f->inputcollid,
 							COERCE_EXPLICIT_CALL);
 	}
 	call->location = f->location;

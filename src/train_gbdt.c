@@ -737,31 +737,24 @@ RegressionMetrics(StringInfo out, const char *label, const GbdtSplit *s, const d
  */
 static void
 ClassesMetrics(StringInfo out, const char *label, const GbdtSplit *s, const double *margin,
-			   const GbdtTrainOptions *o)
+			   const GbdtTrainOptions *o, char **classes)
 {
 	int			k = o->nlabels;
-	double	   *probs = palloc(sizeof(double) * k);
-	double		logloss = 0;
-	int64		right = 0;
+	double	   *probs = MemoryContextAllocHuge(CurrentMemoryContext,
+											   sizeof(double) * Max(s->n, 1) * k);
+	int		   *labels = palloc(sizeof(int) * Max(s->n, 1));
 
 	for (int64 r = 0; r < s->n; r++)
 	{
-		int			y = (int) s->y[r],
-					top = 0;
-
-		GbdtSoftmax(&margin[r * k], k, probs);
-		for (int c = 1; c < k; c++)
-			if (probs[c] > probs[top])
-				top = c;
-		right += top == y;
-		logloss -= log(Min(Max(probs[y], 1e-15), 1 - 1e-15));
+		GbdtSoftmax(&margin[r * k], k, &probs[r * k]);
+		labels[r] = (int) s->y[r];
 	}
 	appendStringInfo(out, "%s\"%s\": {", out->data[out->len - 1] == '{' ? "" : ", ", label);
-	JsonField(out, "logloss", logloss / s->n);
-	JsonField(out, "accuracy", (double) right / s->n);
+	MetricsMulticlassJson(out, probs, labels, s->n, k, classes);
 	JsonField(out, "n", (double) s->n);
 	appendStringInfoChar(out, '}');
 	pfree(probs);
+	pfree(labels);
 }
 
 /* The margins of every row of a split under the forest (n x ngroups) */
@@ -792,7 +785,7 @@ SplitMetrics(TrainJob *job, const char *label, const GbdtSplit *s, bool quantile
 	else if (o->chosen == GBDT_REGRESSION)
 		RegressionMetrics(&job->metrics, label, s, margin);
 	else
-		ClassesMetrics(&job->metrics, label, s, margin, o);
+		ClassesMetrics(&job->metrics, label, s, margin, o, job->model.classes);
 	if (quantiles && o->chosen != GBDT_MULTICLASS)
 	{
 		if (o->chosen == GBDT_BINARY)
