@@ -158,6 +158,43 @@ FROM profenrich.explain('churn_gbdt',
        (SELECT p FROM demo.profiles p ORDER BY profenrich.score('churn_gbdt', p) DESC, profile_id LIMIT 1), 4);
 
 \echo
+\echo '== 11b. Engagement classes: dormant / occasional / regular / loyal, a multinomial model'
+\echo '      (the class from each profile''s visits and purchases in the 90 days after the window)'
+CREATE VIEW demo.engagement_training AS
+SELECT p.*, CASE WHEN e.purchases >= 2 THEN 'loyal' WHEN e.visits >= 6 THEN 'regular'
+                 WHEN e.visits >= 1 THEN 'occasional' ELSE 'dormant' END AS engagement
+FROM demo.profiles p
+LEFT JOIN (SELECT profile_id, count(*) FILTER (WHERE event_type = 'visit') AS visits,
+                  count(*) FILTER (WHERE event_type = 'purchase') AS purchases
+           FROM demo.experience_events WHERE ts >= '2024-10-03' GROUP BY profile_id) e USING (profile_id);
+SELECT name, version, algorithm, n_train, round((metrics->'test'->>'accuracy')::numeric, 3) AS test_accuracy,
+       round((metrics->'test'->>'macro_f1')::numeric, 3) AS test_macro_f1,
+       round((metrics->'test'->>'auc')::numeric, 3) AS test_auc_ovr
+FROM profenrich.train('engagement', 'multinomial', 'demo.engagement_training', 'engagement',
+     ARRAY['plan', 'newsletter', 'tenure_days', 'visits_90d', 'views_90d', 'purchases_90d',
+           'spend_total', 'days_since_last_visit'], '{"key": "profile_id"}');
+\echo '   per class on the held-out profiles'
+SELECT c AS class, round((v->>'precision')::numeric, 3) AS precision, round((v->>'recall')::numeric, 3) AS recall,
+       round((v->>'f1')::numeric, 3) AS f1, v->>'support' AS support
+FROM profenrich.models m, jsonb_each(m.metrics->'test'->'per_class') AS x(c, v)
+WHERE m.name = 'engagement' AND m.deployed ORDER BY c;
+\echo '   the confusion matrix of the held-out profiles (rows: actual class)'
+SELECT actual, count(*) FILTER (WHERE predicted = 'dormant') AS dormant,
+       count(*) FILTER (WHERE predicted = 'occasional') AS occasional,
+       count(*) FILTER (WHERE predicted = 'regular') AS regular,
+       count(*) FILTER (WHERE predicted = 'loyal') AS loyal
+FROM (SELECT engagement AS actual, profenrich.classify_engagement(t) AS predicted
+      FROM demo.engagement_training t
+      WHERE (pg_catalog.hashint8extended(profile_id, 0) & 4294967295) < 0.2 * 4294967296) s
+GROUP BY actual ORDER BY array_position(ARRAY['dormant', 'occasional', 'regular', 'loyal'], actual);
+\echo '   enrich writes engagement_class (and its probability in engagement_score)'
+CALL profenrich.enrich('demo.profiles', array['engagement']);
+SELECT engagement_class, count(*) AS profiles, round(avg(engagement_score)::numeric, 3) AS mean_probability,
+       round(avg(visits_90d), 1) AS visits_90d, round(avg(spend_total)::numeric, 0) AS spend_total
+FROM demo.profiles GROUP BY engagement_class
+ORDER BY array_position(ARRAY['dormant', 'occasional', 'regular', 'loyal'], engagement_class);
+
+\echo
 \echo '== 12. Lifetime value: RFM summaries of the purchase events up to the as-of date'
 \echo '      (weeks; purchases on one day are one transaction), kept on the profiles'
 ALTER TABLE demo.profiles ADD COLUMN frequency integer, ADD COLUMN recency float8,
