@@ -1,7 +1,7 @@
 -- Issue 10 target, serial plans, 1M rows x 20 float8 and a 4-class target (its own table,
 -- bench.m, so bench.t and the other benchmarks stay as they were):
 --   train 'multinomial' (in memory, test split and metrics included) <= 8x SELECT sum(f1+...+f20)
---   on the same table.
+--   on the same table; sum(length(predict_class('m', t))) <= 2x the same scan.
 \set QUIET on
 SET max_parallel_workers_per_gather = 0;
 SET client_min_messages = warning;
@@ -32,4 +32,9 @@ SELECT 'multinomial fit: ' || (metrics->>'iterations') || ' iterations, converge
        ', test AUC ' || round((metrics->'test'->>'auc')::numeric, 4) || ', path ' || (metrics->>'path') AS fit
 FROM profenrich.models WHERE name = 'bench_mn' ORDER BY version DESC LIMIT 1 \gset
 \echo :fit
+-- scoring: the class of every row, planner-rewritten into its columns form
+INSERT INTO bench.results (bench, measured, ms, baseline, baseline_ms, goal)
+SELECT 'multinomial: predict_class', 'sum(length(predict_class(''bench_mn'', t)))',
+  bench.time_ms($$SELECT sum(length(profenrich.predict_class('bench_mn', t))) FROM bench.m t$$),
+  'SELECT sum(f1+...+f20) FROM bench.m', ms, '<= 2.0' FROM mscan;
 RESET max_parallel_workers_per_gather;
