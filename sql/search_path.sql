@@ -226,6 +226,16 @@ BEGIN
   SELECT pg_catalog.jsonb_build_object('n', t.n_train, 'll', pg_catalog.round((t.metrics->>'log_likelihood')::pg_catalog.numeric, 4)) INTO j
   FROM profenrich.train('sp_clv', 'clv', 'sp_rfm_view') t;
   INSERT INTO sp_out VALUES (mode, 'train clv, through a query', j::pg_catalog.text);
+  SELECT pg_catalog.jsonb_build_object('n', t.n_train, 'acc', pg_catalog.round((t.metrics->'test'->>'accuracy')::pg_catalog.numeric, 6)) INTO j
+  FROM profenrich.train('sp_mn', 'multinomial', 'sp_people', 'plan', ARRAY['tenure', 'visits']) t;
+  INSERT INTO sp_out VALUES (mode, 'train multinomial', j::pg_catalog.text);
+  SELECT pg_catalog.jsonb_build_object('n', e->'n', 'acc', pg_catalog.round((e->>'accuracy')::pg_catalog.numeric, 6),
+      'logloss', pg_catalog.round((e->>'logloss')::pg_catalog.numeric, 6)) INTO j FROM profenrich.evaluate('sp_mn') e;
+  INSERT INTO sp_out VALUES (mode, 'evaluate multinomial', j::pg_catalog.text);
+  INSERT INTO sp_out SELECT mode, 'multinomial outputs', pg_catalog.jsonb_build_array(profenrich.predict_class('sp_mn', p),
+      (SELECT pg_catalog.array_agg(pg_catalog.round(x::pg_catalog.numeric, 6))
+       FROM pg_catalog.unnest(profenrich.predict_proba('sp_mn', p)) x))::pg_catalog.text
+  FROM sp_people p WHERE p.id OPERATOR(pg_catalog.=) 11;
   -- judging and explaining
   INSERT INTO sp_out VALUES
     (mode, 'evaluate linear, own split', public.sp_rounded(profenrich.evaluate('sp_lin'))),
@@ -293,6 +303,12 @@ BEGIN
   CALL profenrich.enrich('sp_people', array['sp_log', 'sp_lin'], '{"percentile": true, "factors": 2, "batch_size": 700}');
   UPDATE sp_people SET tenure = 60 OPERATOR(pg_catalog.-) tenure WHERE id OPERATOR(pg_catalog.<) 100;
   INSERT INTO sp_out SELECT mode, 'enrich', pg_catalog.jsonb_build_array(r.rows_updated, r.status)::pg_catalog.text
+  FROM profenrich.enrich_status r ORDER BY r.run_id DESC LIMIT 1;
+  CALL profenrich.enrich('sp_people', array['sp_mn'], '{"probabilities": true, "factors": 2}');
+  UPDATE sp_people SET tenure = 60 OPERATOR(pg_catalog.-) tenure WHERE id OPERATOR(pg_catalog.<) 100;
+  CALL profenrich.enrich('sp_people', array['sp_mn'], '{"probabilities": true, "factors": 2}');
+  UPDATE sp_people SET tenure = 60 OPERATOR(pg_catalog.-) tenure WHERE id OPERATOR(pg_catalog.<) 100;
+  INSERT INTO sp_out SELECT mode, 'enrich class model', pg_catalog.jsonb_build_array(r.rows_updated OPERATOR(pg_catalog.>) 0, r.status)::pg_catalog.text
   FROM profenrich.enrich_status r ORDER BY r.run_id DESC LIMIT 1;
   CALL profenrich.enrich('sp_parts', array['sp_log']);
   INSERT INTO sp_out SELECT mode, 'enrich partitions', pg_catalog.jsonb_build_array(r.rows_scanned, r.status)::pg_catalog.text
