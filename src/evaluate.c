@@ -24,6 +24,7 @@
 #include "utils/memutils.h"
 #include "utils/regproc.h"
 
+#include "curves.h"
 #include "logistic.h"
 #include "metrics.h"
 #include "model.h"
@@ -252,6 +253,7 @@ evaluate(PG_FUNCTION_ARGS)
 		Field(&out, "auc", cm.auc);
 		Field(&out, "logloss", cm.logloss);
 		Field(&out, "brier", cm.brier);
+		Field(&out, "ece", CurvesEce(c.pairs, c.n, CURVES_ECE_BINS));
 		Field(&out, "accuracy", cm.accuracy);
 		Field(&out, "precision", cm.precision);
 		Field(&out, "recall", cm.recall);

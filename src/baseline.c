@@ -1,0 +1,458 @@
+/*-------------------------------------------------------------------------
+ * baseline.c
+ *	  The training baseline (baseline.h): its computation from what a
+ *	  trainer has at hand, its params section, and the binning and
+ *	  population stability index drift() measures with.
+ *
+ * Nothing here reads data: a trainer passes the vocabulary counts of its
+ * categorical columns, encoded rows (all or a sample) and the training
+ * scores, so storing a baseline costs no pass over the source.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "libpq/pqformat.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/float.h"
+
+#include "baseline.h"
+#include "dataset.h"
+#include "metrics.h"
+#include "model.h"
+#include "trainer.h"
+
+/* Rows of an in-memory data set the numeric baseline reads at most */
+#define BASELINE_SAMPLE_ROWS 20000
+
+/*
+ * The bin edges of weighted values sorted ascending (weights in .label):
+ * with at most 10 distinct values, every value but the largest (each value
+ * its own bin); otherwise the distinct deciles, the smallest value whose
+ * cumulative weight reaches k/10 of the total for k = 1..9.  Then the
+ * weight share of every bin; shares has room for nedges + 1 bins.
+ */
+static void
+DecileBins(const ScoredLabel *sorted, int64 n, double total, BaselineBins *b, double *shares)
+{
+	int			distinct = 0;
+	double		cum = 0;
+	int			k = 1;
+
+	b->nedges = 0;
+	for (int64 i = 0; i < n && distinct <= BASELINE_EDGES + 1; i++)
+		if (i == 0 || sorted[i].score > sorted[i - 1].score)
+			distinct++;
+	if (distinct <= BASELINE_EDGES + 1)
+	{
+		for (int64 i = 0; i + 1 < n; i++)
+			if (sorted[i + 1].score > sorted[i].score)
+				b->edges[b->nedges++] = sorted[i].score;
+	}
+	else
+		for (int64 i = 0; i < n && k <= BASELINE_EDGES; i++)
+		{
+			cum += sorted[i].label;
+			/* a relative slack keeps exact fractions (n = 10 m) from rounding up a rank */
+			while (k <= BASELINE_EDGES && cum >= total * k / 10.0 * (1 - 1e-12))
+			{
+				if (b->nedges == 0 || sorted[i].score > b->edges[b->nedges - 1])
+					b->edges[b->nedges++] = sorted[i].score;
+				k++;
+			}
+		}
+	memset(shares, 0, sizeof(double) * (b->nedges + 1));
+	for (int64 i = 0; i < n; i++)
+		shares[BaselineNumberBin(b, sorted[i].score)] += sorted[i].label;
+	if (total > 0)
+		for (int j = 0; j <= b->nedges; j++)
+			shares[j] /= total;
+}
+
+/*
+ * A numeric column's bins from the rows' values of its slot: deciles of
+ * the values present, their shares and the NULL share of the total weight.
+ */
+static void
+NumericBins(const FeatureColumn *c, const BaselineRows *sets, int nsets, BaselineBins *b)
+{
+	int64		n = 0,
+				m = 0;
+	double		present = 0,
+				missing = 0;
+	ScoredLabel *pairs;
+
+	for (int s = 0; s < nsets; s++)
+		n += sets[s].n;
+	pairs = palloc_extended(sizeof(ScoredLabel) * Max(n, 1), MCXT_ALLOC_HUGE);
+	for (int s = 0; s < nsets; s++)
+		for (int64 r = 0; r < sets[s].n; r++)
+		{
+			double		v = sets[s].rows[r * sets[s].stride + sets[s].offset + c->first_slot];
+
+			if (isnan(v))
+			{
+				missing += sets[s].weight;
+				continue;
+			}
+			pairs[m].score = v;
+			pairs[m++].label = sets[s].weight;
+			present += sets[s].weight;
+		}
+	MetricsSortPairs(pairs, m);
+	b->n = present + missing;
+	b->shares = palloc0(sizeof(double) * (BASELINE_EDGES + 2));
+	if (c->kind == FEATURE_BOOLEAN)
+	{
+		/* false and true: the edge 0 */
+		b->nedges = 1;
+		b->edges[0] = 0;
+		for (int64 i = 0; i < m; i++)
+			b->shares[pairs[i].score > 0] += pairs[i].label;
+		for (int j = 0; j < 2 && b->n > 0; j++)
+			b->shares[j] /= b->n;
+	}
+	else
+	{
+		DecileBins(pairs, m, present, b, b->shares);
+		for (int j = 0; j <= b->nedges && b->n > 0; j++)
+			b->shares[j] *= present / b->n;
+	}
+	b->nbins = b->nedges + 2;
+	b->shares[b->nbins - 1] = b->n > 0 ? missing / b->n : 0;
+	pfree(pairs);
+}
+
+/* A categorical column's bins: the shares of its level counts */
+static void
+LevelBins(const FeatureColumn *c, const double *counts, BaselineBins *b)
+{
+	b->nedges = 0;
+	b->nbins = c->nlevels + 2;
+	b->shares = palloc0(sizeof(double) * b->nbins);
+	b->n = 0;
+	for (int j = 0; j < b->nbins; j++)
+		b->n += counts[j];
+	for (int j = 0; j < b->nbins && b->n > 0; j++)
+		b->shares[j] = counts[j] / b->n;
+}
+
+/* The score's bins: deciles of number scores, or the shares of predicted classes */
+static void
+ScoreBins(BaselineScoreKind kind, const double *scores, int64 n, bool sorted, int nclasses,
+		  BaselineBins *b)
+{
+	ScoredLabel *pairs = palloc_extended(sizeof(ScoredLabel) * Max(n, 1), MCXT_ALLOC_HUGE);
+	int64		m = 0;
+
+	if (kind == BASELINE_SCORE_CLASS)
+	{
+		b->nedges = 0;
+		b->nbins = nclasses;
+		b->shares = palloc0(sizeof(double) * nclasses);
+		for (int64 i = 0; i < n; i++)
+			if (scores[i] >= 0 && scores[i] < nclasses)
+			{
+				b->shares[(int) scores[i]] += 1;
+				m++;
+			}
+		for (int k = 0; k < nclasses && m > 0; k++)
+			b->shares[k] /= m;
+		b->n = m;
+		pfree(pairs);
+		return;
+	}
+	for (int64 i = 0; i < n; i++)
+	{
+		if (isnan(scores[i]))
+			continue;
+		pairs[m].score = scores[i];
+		pairs[m++].label = 1.0;
+	}
+	if (!sorted)
+		MetricsSortPairs(pairs, m);
+	b->n = m;
+	b->shares = palloc0(sizeof(double) * (BASELINE_EDGES + 1));
+	DecileBins(pairs, m, (double) m, b, b->shares);
+	b->nbins = b->nedges + 1;
+	pfree(pairs);
+}
+
+/*
+ * The baseline of a model with this spec: categorical columns from their
+ * level counts, numeric and boolean ones from the rows (sets of weighted
+ * encoded rows), the score from the training scores (sorted ascending when
+ * sorted; predicted class indexes for BASELINE_SCORE_CLASS).
+ */
+Baseline *
+BaselineCompute(const FeatureSpec *spec, BaselineLevelCounts levels, const BaselineRows *sets,
+				int nsets, BaselineScoreKind score_kind, const double *scores, int64 nscores,
+				bool sorted, int nclasses)
+{
+	Baseline   *b = palloc0(sizeof(Baseline));
+
+	b->ncolumns = spec->ncolumns;
+	b->columns = palloc0(sizeof(BaselineBins) * Max(spec->ncolumns, 1));
+	for (int i = 0; i < spec->ncolumns; i++)
+	{
+		const FeatureColumn *c = &spec->columns[i];
+
+		CHECK_FOR_INTERRUPTS();
+		if (c->kind == FEATURE_CATEGORICAL)
+			LevelBins(c, levels[i], &b->columns[i]);
+		else
+			NumericBins(c, sets, nsets, &b->columns[i]);
+	}
+	b->score_kind = scores != NULL ? score_kind : BASELINE_SCORE_NONE;
+	if (b->score_kind != BASELINE_SCORE_NONE)
+		ScoreBins(score_kind, scores, nscores, sorted, nclasses, &b->score);
+	return b;
+}
+
+/*
+ * A systematic sample of the rows of a data set in memory, before its
+ * chunks are standardized: every k-th row of both splits, k chosen for at
+ * most 20,000 rows, each standing for k rows.
+ */
+BaselineRows *
+BaselineRowsOfDataset(const LoadedData *data)
+{
+	BaselineRows *set = palloc0(sizeof(BaselineRows));
+	double		total = data->split[SPLIT_TRAIN].n + data->split[SPLIT_TEST].n;
+	int			w = data->split[SPLIT_TRAIN].width;
+	int64		step = (int64) ceil(total / BASELINE_SAMPLE_ROWS),
+				at = 0;
+	double	   *rows;
+
+	step = Max(step, 1);
+	rows = palloc_extended(sizeof(double) * w * Min((int64) total / step + 1, BASELINE_SAMPLE_ROWS + 1),
+						   MCXT_ALLOC_HUGE);
+	for (int k = 0; k < 2; k++)
+	{
+		const Dataset *d = &data->split[k];
+
+		for (int c = 0; c < d->nchunks; c++)
+		{
+			Assert(!d->chunks[c].ready);
+			for (int r = 0; r < d->chunks[c].rows; r++, at++)
+				if (at % step == 0)
+					memcpy(&rows[set->n++ * w], &d->chunks[c].x[(size_t) r * w], sizeof(double) * w);
+		}
+	}
+	set->rows = rows;
+	set->stride = w;
+	set->offset = 1;			/* after the intercept's 1 */
+	set->weight = set->n > 0 ? total / set->n : 1;
+	return set;
+}
+
+/*
+ * The row samples of a statistics pass (linear_stats), one per split,
+ * each row standing for its split's rows over the rows sampled.
+ */
+void
+BaselineRowsOfSamples(const LinearStats *st, BaselineRows sets[2])
+{
+	for (int k = 0; k < 2; k++)
+	{
+		const RowSample *s = &st->sample[k];
+
+		sets[k].rows = s->rows;
+		sets[k].n = s->count;
+		sets[k].stride = s->width;
+		sets[k].offset = 0;
+		sets[k].weight = s->count > 0 ? st->mom[k].n / s->count : 1;
+	}
+}
+
+/*
+ * Store the baseline of a trainer's model: its categorical columns from
+ * the vocabulary counts train() collected, its numeric columns from the
+ * encoded rows the trainer has (sets), its score from the training scores
+ * (sorted ascending when sorted): the scores for a number model, the
+ * predicted class indexes for a class model.  The one call every trainer
+ * with a feature spec makes, once its model's body, classes and output
+ * are set.
+ */
+void
+TrainBaseline(TrainJob *job, const BaselineRows *sets, int nsets, const double *scores,
+			  int64 nscores, bool sorted)
+{
+	OutputKind out = ModelOutput(&job->model);
+	BaselineScoreKind kind = out == OUTPUT_NUMBER ? BASELINE_SCORE_NUMBER :
+		out == OUTPUT_CLASS && job->model.nclasses > 0 ? BASELINE_SCORE_CLASS : BASELINE_SCORE_NONE;
+
+	job->model.baseline = BaselineCompute(job->spec, job->level_counts, sets, nsets, kind,
+										  scores, nscores, sorted, job->model.nclasses);
+}
+
+/* One distribution's bytes */
+static void
+WriteBins(StringInfo buf, const BaselineBins *b)
+{
+	pq_sendfloat8(buf, b->n);
+	pq_sendint32(buf, b->nedges);
+	ModelWriteDoubles(buf, b->edges, b->nedges);
+	pq_sendint32(buf, b->nbins);
+	ModelWriteDoubles(buf, b->shares, b->nbins);
+}
+
+/* The params section of a baseline */
+void
+BaselineWrite(StringInfo buf, const Baseline *b)
+{
+	pq_sendint16(buf, BASELINE_FORMAT);
+	pq_sendint32(buf, b->ncolumns);
+	for (int i = 0; i < b->ncolumns; i++)
+		WriteBins(buf, &b->columns[i]);
+	pq_sendbyte(buf, (uint8) b->score_kind);
+	if (b->score_kind != BASELINE_SCORE_NONE)
+		WriteBins(buf, &b->score);
+}
+
+/*
+ * Read one distribution, refusing what no training wrote: nedges edges
+ * (at most maxedges, exactly exact_edges when that is not -1), finite and
+ * strictly increasing; nbins bins as the kind demands; shares in [0, 1]
+ * adding up to 1 (or all 0 for no rows).
+ */
+static void
+ReadBins(StringInfo buf, BaselineBins *b, int maxedges, int extra_bins, int exact_bins)
+{
+	double		sum = 0;
+
+	b->n = pq_getmsgfloat8(buf);
+	if (!(b->n >= 0) || isinf(b->n))
+		ModelCorrupt("the baseline's row count is out of range");
+	b->nedges = pq_getmsgint(buf, 4);
+	if (b->nedges < 0 || b->nedges > maxedges)
+		ModelCorrupt("the baseline has too many bin edges");
+	for (int k = 0; k < b->nedges; k++)
+	{
+		b->edges[k] = pq_getmsgfloat8(buf);
+		if (!isfinite(b->edges[k]) || (k > 0 && !(b->edges[k] > b->edges[k - 1])))
+			ModelCorrupt("the baseline's bin edges are not finite and increasing");
+	}
+	b->nbins = pq_getmsgint(buf, 4);
+	if (b->nbins != (exact_bins >= 0 ? exact_bins : b->nedges + extra_bins))
+		ModelCorrupt("the baseline's bins do not match its column");
+	b->shares = ModelReadDoubles(buf, b->nbins);
+	for (int j = 0; j < b->nbins; j++)
+	{
+		if (!(b->shares[j] >= 0 && b->shares[j] <= 1))
+			ModelCorrupt("a baseline share is not in [0, 1]");
+		sum += b->shares[j];
+	}
+	if (fabs(sum - 1) > 1e-9 && !(sum == 0 && b->n == 0))
+		ModelCorrupt("the baseline's shares do not add up to 1");
+}
+
+/*
+ * A baseline section for a model of this spec (nclasses labels), checked
+ * against it: one distribution per column, of the column's kind.
+ */
+Baseline *
+BaselineRead(StringInfo buf, const FeatureSpec *spec, int nclasses)
+{
+	Baseline   *b = palloc0(sizeof(Baseline));
+	int			format = pq_getmsgint(buf, 2);
+
+	if (format != BASELINE_FORMAT)
+		ModelCorrupt("the baseline's format is unknown");
+	b->ncolumns = pq_getmsgint(buf, 4);
+	if (b->ncolumns != spec->ncolumns)
+		ModelCorrupt("the baseline does not have one distribution per column");
+	b->columns = palloc0(sizeof(BaselineBins) * Max(b->ncolumns, 1));
+	for (int i = 0; i < b->ncolumns; i++)
+	{
+		const FeatureColumn *c = &spec->columns[i];
+
+		if (c->kind == FEATURE_CATEGORICAL)
+			ReadBins(buf, &b->columns[i], 0, 0, c->nlevels + 2);
+		else
+		{
+			ReadBins(buf, &b->columns[i], BASELINE_EDGES, 2, -1);
+			if (c->kind == FEATURE_BOOLEAN &&
+				(b->columns[i].nedges != 1 || b->columns[i].edges[0] != 0))
+				ModelCorrupt("a boolean column's baseline is not false, true, NULL");
+		}
+	}
+	b->score_kind = (BaselineScoreKind) pq_getmsgbyte(buf);
+	if (b->score_kind == BASELINE_SCORE_NUMBER)
+		ReadBins(buf, &b->score, BASELINE_EDGES, 1, -1);
+	else if (b->score_kind == BASELINE_SCORE_CLASS)
+	{
+		if (nclasses < 2)
+			ModelCorrupt("the baseline has class shares, but the model no classes");
+		ReadBins(buf, &b->score, 0, 0, nclasses);
+	}
+	else if (b->score_kind != BASELINE_SCORE_NONE)
+		ModelCorrupt("the baseline's score kind is unknown");
+	return b;
+}
+
+/*
+ * The population stability index sum (a - e) ln(a / e) of shares actual
+ * against expected, a share of 0 counting as BASELINE_SMOOTHING.
+ */
+double
+BaselinePsi(const double *expected, const double *actual, int nbins)
+{
+	double		psi = 0;
+
+	for (int j = 0; j < nbins; j++)
+	{
+		double		e = expected[j] > 0 ? expected[j] : BASELINE_SMOOTHING;
+		double		a = actual[j] > 0 ? actual[j] : BASELINE_SMOOTHING;
+
+		psi += (a - e) * log(a / e);
+	}
+	return psi;
+}
+
+/* The usual reading of a PSI: below 0.1 stable, up to 0.25 moderate, beyond a shift */
+const char *
+BaselineStatus(double psi)
+{
+	if (isnan(psi))
+		return NULL;
+	return psi < 0.1 ? "stable" : psi <= 0.25 ? "moderate" : "shift";
+}
+
+/* The label of number bin j of b: an interval "(a, b]" */
+static char *
+IntervalLabel(const BaselineBins *b, int j)
+{
+	if (b->nedges == 0)
+		return pstrdup("(-Infinity, Infinity)");
+	if (j == 0)
+		return psprintf("(-Infinity, %s]", float8out_internal(b->edges[0]));
+	if (j == b->nedges)
+		return psprintf("(%s, Infinity)", float8out_internal(b->edges[j - 1]));
+	return psprintf("(%s, %s]", float8out_internal(b->edges[j - 1]),
+					float8out_internal(b->edges[j]));
+}
+
+/* The label of a feature's bin: an interval, "false"/"true", a level, "(other)" or "NULL" */
+char *
+BaselineBinLabel(const FeatureColumn *c, const BaselineBins *b, int bin)
+{
+	if (bin == b->nbins - 1)
+		return pstrdup("NULL");
+	if (c->kind == FEATURE_CATEGORICAL)
+		return bin < c->nlevels ? pstrdup(c->levels[bin]) : pstrdup("(other)");
+	if (c->kind == FEATURE_BOOLEAN)
+		return pstrdup(bin == 0 ? "false" : "true");
+	return IntervalLabel(b, bin);
+}
+
+/* The label of a score bin: an interval, or a class label */
+char *
+BaselineScoreLabel(const Baseline *b, int bin, char **classes)
+{
+	if (b->score_kind == BASELINE_SCORE_CLASS)
+		return pstrdup(classes[bin]);
+	return IntervalLabel(&b->score, bin);
+}
