@@ -39,8 +39,14 @@ PG_FUNCTION_INFO_V1(log_drift);
 
 #define DRIFT_PROGRESS_MASK 0xFFFFF /* look at the clock every 2^20 rows */
 #define DRIFT_PROGRESS_MS 10000
+#define DRIFT_NUM_BINS (BASELINE_EDGES + 2)	/* a numeric column's counts: bins, padding, NULL last */
 
-/* The scan: per feature and for the score, the rows in each baseline bin */
+/*
+ * The scan: per feature and for the score, the rows in each baseline bin.
+ * Numeric and boolean columns are binned from compact arrays: their row
+ * positions, converters, and edges padded to BASELINE_EDGES with
+ * +Infinity, so that a value's bin is a fixed run of comparisons.
+ */
 typedef struct DriftScan
 {
 	DestReceiver pub;
@@ -49,8 +55,13 @@ typedef struct DriftScan
 	FeatureReader reader;
 	MemoryContext mcxt;
 	MemoryContext rowcxt;
-	double	  **counts;			/* per spec column, its baseline's bins */
-	double	   *score_counts;
+	int64	  **counts;			/* per spec column, its baseline's bins */
+	int			nnum;			/* numeric and boolean columns */
+	int		   *num_col;
+	double	   *num_edges;		/* nnum x BASELINE_EDGES */
+	int64	   *num_counts;		/* nnum x DRIFT_NUM_BINS */
+	int		   *ncat_cols;		/* categorical columns, then -1 */
+	int64	   *score_counts;
 	double	   *probs;			/* class models */
 	int64		rows;
 	int64		scored;
@@ -78,37 +89,86 @@ DriftErrorContext(void *arg)
 		errcontext("reading row " INT64_FORMAT " of %s (in scan order)", d->rows, d->from);
 }
 
+/* Bind the reader, and lay out the numeric columns' edges for the binning loop */
 static void
 DriftStartup(DestReceiver *self, int operation, TupleDesc typeinfo)
 {
 	DriftScan  *d = (DriftScan *) self;
+	const FeatureSpec *spec = d->model->spec;
 	MemoryContext old = MemoryContextSwitchTo(d->mcxt);
+	int			ncat = 0;
 
 	FeatureReaderInit(&d->reader, d->mcxt);
-	FeatureReaderBindDesc(&d->reader, d->model->spec, typeinfo, false, false);
+	FeatureReaderBindDesc(&d->reader, spec, typeinfo, false, false);
+	d->nnum = d->reader.nnum;
+	d->num_col = d->reader.num_col;
+	d->num_edges = palloc(sizeof(double) * BASELINE_EDGES * Max(d->nnum, 1));
+	for (int k = 0; k < d->nnum; k++)
+	{
+		const BaselineBins *b = &d->baseline->columns[d->num_col[k]];
+
+		for (int e = 0; e < BASELINE_EDGES; e++)
+			d->num_edges[k * BASELINE_EDGES + e] = e < b->nedges ? b->edges[e] :
+				get_float8_infinity();
+	}
+	d->num_counts = palloc0(sizeof(int64) * DRIFT_NUM_BINS * Max(d->nnum, 1));
+	d->ncat_cols = palloc(sizeof(int) * (spec->ncolumns + 1));
+	for (int i = 0; i < spec->ncolumns; i++)
+		if (spec->columns[i].kind == FEATURE_CATEGORICAL)
+			d->ncat_cols[ncat++] = i;
+	d->ncat_cols[ncat] = -1;
 	MemoryContextSwitchTo(old);
 }
 
-/* The bin of the current row's value of column col */
-static inline int
-FeatureBin(DriftScan *d, const FeatureColumn *c, int col)
+/*
+ * Count the current row's numeric and boolean values into their bins.
+ * Everything the loop reads is held in locals: with -fno-strict-aliasing
+ * each count's store would otherwise reload the scan's fields.
+ */
+static inline void
+CountNumbers(DriftScan *d)
 {
-	const BaselineBins *b = &d->baseline->columns[col];
+	const NullableDatum *row = d->reader.row;
+	const int	nnum = d->nnum;
+	const int  *num_pos = d->reader.num_pos;
+	const FeatureConv *num_conv = d->reader.num_conv;
+	const double *edges = d->num_edges;
+	int64	   *counts = d->num_counts;
 
-	if (c->kind == FEATURE_CATEGORICAL)
+	for (int k = 0; k < nnum; k++)
 	{
-		int			level = FeatureReadLevel(&d->reader, d->model->spec, col);
+		const NullableDatum *v = &row[num_pos[k]];
+		const double *e = &edges[k * BASELINE_EDGES];
+		double		x;
+		int			bin = 0;
+
+		if (unlikely(v->isnull))
+		{
+			counts[k * DRIFT_NUM_BINS + DRIFT_NUM_BINS - 1]++;
+			continue;
+		}
+		x = FeatureDatumToDouble(v->value, num_conv[k]);
+		if (unlikely(!isfinite(x)))
+			FeatureNotFinite(d->model->spec->columns[d->num_col[k]].name);
+		for (int j = 0; j < BASELINE_EDGES; j++)
+			bin += x > e[j];
+		counts[k * DRIFT_NUM_BINS + bin]++;
+	}
+}
+
+/* Count the current row's categories into their levels, "(other)" or NULL */
+static inline void
+CountCategories(DriftScan *d)
+{
+	const FeatureSpec *spec = d->model->spec;
+
+	for (const int *col = d->ncat_cols; *col >= 0; col++)
+	{
+		const FeatureColumn *c = &spec->columns[*col];
+		int			level = FeatureReadLevel(&d->reader, spec, *col);
 
 		/* an unseen value is "(other)" whether or not the model has that slot */
-		return level == LEVEL_NULL ? b->nbins - 1 : level < 0 ? c->nlevels : level;
-	}
-	else
-	{
-		double		v;
-
-		if (!FeatureReadNumber(&d->reader, d->model->spec, col, &v))
-			return b->nbins - 1;
-		return BaselineNumberBin(b, v);
+		d->counts[*col][level == LEVEL_NULL ? c->nlevels + 1 : level < 0 ? c->nlevels : level]++;
 	}
 }
 
@@ -124,7 +184,7 @@ CountScore(DriftScan *d)
 
 		if (!ModelScoreRow(d->model, &d->reader, &s))
 			return;
-		d->score_counts[BaselineNumberBin(&b->score, s)] += 1;
+		d->score_counts[BaselineNumberBin(&b->score, s)]++;
 	}
 	else if (b->score_kind == BASELINE_SCORE_CLASS)
 	{
@@ -132,7 +192,7 @@ CountScore(DriftScan *d)
 
 		if (!ModelClassifyRow(d->model, &d->reader, d->probs, &cls))
 			return;
-		d->score_counts[cls] += 1;
+		d->score_counts[cls]++;
 	}
 	else
 		return;
@@ -166,8 +226,9 @@ DriftReceive(TupleTableSlot *slot, DestReceiver *self)
 	MemoryContextReset(d->rowcxt);
 	d->rows++;
 	FeatureReaderLoadSlot(&d->reader, slot);
-	for (int i = 0; i < spec->ncolumns; i++)
-		d->counts[i][FeatureBin(d, &spec->columns[i], i)] += 1;
+	CountNumbers(d);
+	if (d->nnum < spec->ncolumns)
+		CountCategories(d);
 	CountScore(d);
 	MemoryContextSwitchTo(old);
 	DriftProgress(d);
@@ -201,10 +262,10 @@ DriftRun(const MonitoredModel *mm, DriftScan *d)
 	d->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "profenrich row", ALLOCSET_SMALL_SIZES);
 	d->from = mm->from;
 	d->last_notice = GetCurrentTimestamp();
-	d->counts = palloc(sizeof(double *) * Max(spec->ncolumns, 1));
+	d->counts = palloc(sizeof(int64 *) * Max(spec->ncolumns, 1));
 	for (int i = 0; i < spec->ncolumns; i++)
-		d->counts[i] = palloc0(sizeof(double) * d->baseline->columns[i].nbins);
-	d->score_counts = palloc0(sizeof(double) * Max(d->baseline->score.nbins, 1));
+		d->counts[i] = palloc0(sizeof(int64) * d->baseline->columns[i].nbins);
+	d->score_counts = palloc0(sizeof(int64) * Max(d->baseline->score.nbins, 1));
 	d->probs = palloc(sizeof(double) * Max(mm->model->nclasses, 1));
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT ");
@@ -226,22 +287,41 @@ DriftRun(const MonitoredModel *mm, DriftScan *d)
 	SPI_finish();
 	MemoryContextSwitchTo(d->mcxt);
 	MemoryContextDelete(d->rowcxt);
+	/* the numeric columns' counts into their columns' bins */
+	for (int k = 0; k < d->nnum; k++)
+	{
+		const BaselineBins *b = &d->baseline->columns[d->num_col[k]];
+
+		for (int j = 0; j <= b->nedges; j++)
+			d->counts[d->num_col[k]][j] = d->num_counts[k * DRIFT_NUM_BINS + j];
+		d->counts[d->num_col[k]][b->nbins - 1] = d->num_counts[k * DRIFT_NUM_BINS + DRIFT_NUM_BINS - 1];
+	}
+}
+
+/* Whether bin j is an interval of numbers, whose upper bound detail gives */
+static bool
+BinHasUpper(const FeatureColumn *c, const Baseline *baseline, int j, const BaselineBins *b)
+{
+	if (c == NULL)
+		return baseline->score_kind == BASELINE_SCORE_NUMBER;
+	return c->kind == FEATURE_NUMERIC && j < b->nbins - 1;
 }
 
 /*
  * A feature's (or the score's) result: the PSI of today's shares against
  * the baseline's, its status, and the bins in detail as
- * {"rows": n, "baseline_rows": n, "bins": [{"bin", "baseline", "current"}]}.
+ * {"rows": n, "baseline_rows": n, "bins": [{"bin", "upper", "baseline", "current"}]}
+ * ("upper": the bin's upper bound, for intervals of numbers; null for the last).
  */
 static void
-DriftResult(const FeatureColumn *c, const BaselineBins *b, const double *counts, int64 rows,
+DriftResult(const FeatureColumn *c, const BaselineBins *b, const int64 *counts, int64 rows,
 			const MonitoredModel *mm, DriftRow *out)
 {
 	double	   *now = palloc0(sizeof(double) * Max(b->nbins, 1));
 	StringInfoData js;
 
 	for (int j = 0; j < b->nbins && rows > 0; j++)
-		now[j] = counts[j] / rows;
+		now[j] = (double) counts[j] / rows;
 	out->feature = c ? c->name : "(score)";
 	out->rows = rows;
 	out->psi = rows > 0 ? BaselinePsi(b->shares, now, b->nbins) : get_float8_nan();
@@ -254,6 +334,9 @@ DriftResult(const FeatureColumn *c, const BaselineBins *b, const double *counts,
 		appendStringInfoString(&js, j > 0 ? ", {\"bin\": " : "{\"bin\": ");
 		escape_json(&js, c ? BaselineBinLabel(c, b, j) :
 					BaselineScoreLabel(mm->model->baseline, j, mm->model->classes));
+		if (BinHasUpper(c, mm->model->baseline, j, b))
+			appendStringInfo(&js, ", \"upper\": %s",
+							 j < b->nedges ? float8out_internal(b->edges[j]) : "null");
 		appendStringInfo(&js, ", \"baseline\": %s, \"current\": %s}",
 						 float8out_internal(b->shares[j]), rows > 0 ? float8out_internal(now[j]) : "null");
 	}
