@@ -32,10 +32,12 @@
  * with at most 10 distinct values, every value but the largest (each value
  * its own bin); otherwise the distinct deciles, the smallest value whose
  * cumulative weight reaches k/10 of the total for k = 1..9.  Then the
- * weight share of every bin; shares has room for nedges + 1 bins.
+ * weight of every bin over denominator; shares has room for nedges + 1
+ * bins.
  */
 static void
-DecileBins(const ScoredLabel *sorted, int64 n, double total, BaselineBins *b, double *shares)
+DecileBins(const ScoredLabel *sorted, int64 n, double total, double denominator, BaselineBins *b,
+		   double *shares)
 {
 	int			distinct = 0;
 	double		cum = 0;
@@ -65,10 +67,14 @@ DecileBins(const ScoredLabel *sorted, int64 n, double total, BaselineBins *b, do
 		}
 	memset(shares, 0, sizeof(double) * (b->nedges + 1));
 	for (int64 i = 0; i < n; i++)
+	{
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
 		shares[BaselineNumberBin(b, sorted[i].score)] += sorted[i].label;
-	if (total > 0)
+	}
+	if (denominator > 0)
 		for (int j = 0; j <= b->nedges; j++)
-			shares[j] /= total;
+			shares[j] /= denominator;
 }
 
 /*
@@ -116,9 +122,7 @@ NumericBins(const FeatureColumn *c, const BaselineRows *sets, int nsets, Baselin
 	}
 	else
 	{
-		DecileBins(pairs, m, present, b, b->shares);
-		for (int j = 0; j <= b->nedges && b->n > 0; j++)
-			b->shares[j] *= present / b->n;
+		DecileBins(pairs, m, present, b->n, b, b->shares);
 	}
 	b->nbins = b->nedges + 2;
 	b->shares[b->nbins - 1] = b->n > 0 ? missing / b->n : 0;
@@ -175,7 +179,7 @@ ScoreBins(BaselineScoreKind kind, const double *scores, int64 n, bool sorted, in
 		MetricsSortPairs(pairs, m);
 	b->n = m;
 	b->shares = palloc0(sizeof(double) * (BASELINE_EDGES + 1));
-	DecileBins(pairs, m, (double) m, b, b->shares);
+	DecileBins(pairs, m, (double) m, (double) m, b, b->shares);
 	b->nbins = b->nedges + 1;
 	pfree(pairs);
 }

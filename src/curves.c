@@ -62,7 +62,10 @@ Groups(const ScoredLabel *sorted, int64 n)
 	int64		g = 0;
 
 	for (int64 i = 0; i < n; i++)
+	{
+		CURVES_INTERRUPTS(i);
 		g += i == 0 || sorted[i].score != sorted[i - 1].score;
+	}
 	return g;
 }
 

@@ -378,7 +378,7 @@ RequireBaseline(const MonitoredModel *mm)
 	if (!(mm->model->ops->flags & ALG_FEATURES))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("drift needs a model trained on feature columns, and \"%s\" is %s",
+				 errmsg("drift needs a model trained on feature columns, and \"%s\" is a %s model",
 						mm->name, mm->model->ops->name),
 				 errhint("Check a lifetime-value model with profenrich.holdout_check.")));
 	if (mm->model->baseline == NULL)
@@ -448,10 +448,11 @@ DriftLogOwner(void)
 static void
 DriftLogWrite(const MonitoredModel *mm, const DriftRow *rows, int n)
 {
-	Oid			types[10] = {TEXTOID, INT4OID, OIDOID, TEXTOID, TEXTOID, FLOAT8OID, TEXTOID,
-	INT8OID, JSONBOID, NAMEOID};
-	Datum		values[10];
-	char		nulls[10];
+	Oid			types[11] = {TEXTOID, INT4OID, OIDOID, TEXTOID, TEXTOID, FLOAT8OID, TEXTOID,
+	INT8OID, JSONBOID, NAMEOID, TIMESTAMPTZOID};
+	Datum		values[11];
+	char		nulls[11];
+	TimestampTz now = GetCurrentTimestamp();	/* one time for the rows of one check */
 	Oid			save_user;
 	int			save_sec;
 	char	   *caller = GetUserNameFromId(GetUserId(), false);
@@ -475,10 +476,11 @@ DriftLogWrite(const MonitoredModel *mm, const DriftRow *rows, int n)
 		values[7] = Int64GetDatum(rows[i].rows);
 		values[8] = DirectFunctionCall1(jsonb_in, CStringGetDatum(rows[i].detail));
 		values[9] = DirectFunctionCall1(namein, CStringGetDatum(caller));
+		values[10] = TimestampTzGetDatum(now);
 		if (SPI_execute_with_args("INSERT INTO profenrich.drift_log (model, version, source, "
-								  "source_name, feature, psi, status, rows, detail, logged_by) "
-								  "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-								  10, types, values, nulls, false, 0) != SPI_OK_INSERT)
+								  "source_name, feature, psi, status, rows, detail, logged_by, "
+								  "logged_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+								  11, types, values, nulls, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not append to profenrich.drift_log");
 	}
 	SetUserIdAndSecContext(save_user, save_sec);

@@ -20,6 +20,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "tcop/dest.h"
+#include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
 #include "utils/jsonb.h"
@@ -86,42 +87,68 @@ MissingColumn(const MonitoredModel *mm, const char *column, const char *role)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_UNDEFINED_COLUMN),
-			 errmsg("relation %s has no column \"%s\", the %s of model \"%s\"",
+			 errmsg("relation %s has no column \"%s\", a %s of model \"%s\"",
 					mm->from, column, role, mm->name),
 			 errhint("Pass a relation that holds every column the model reads (profenrich.models.features lists them), or a view that adds or renames them.")));
 }
 
 /*
+ * A column the model reads: refuse it when the relation lacks it or the
+ * caller may not read it (the statement would fail too, without a hint).
+ */
+static void
+CheckColumn(const MonitoredModel *mm, const Source *src, const char *column, const char *role,
+			bool table_readable)
+{
+	AttrNumber	att = SourceColumn(src, column);
+
+	if (att == 0)
+		MissingColumn(mm, column, role);
+	if (!table_readable &&
+		pg_attribute_aclcheck(mm->relid, att, GetUserId(), ACL_SELECT) != ACLCHECK_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("permission denied to read column \"%s\" of relation %s", column, mm->from),
+				 errhint("Ask the owner for SELECT on %s.", mm->from)));
+}
+
+/*
  * Refuse, before any statement runs, a relation without a column the model
- * reads: its features, and the target and split key when wanted.
+ * reads (its features, and the target and split key when wanted) or one the
+ * caller may not read.
  */
 void
 MonitorCheckColumns(const MonitoredModel *mm, bool want_target, bool want_key)
 {
 	const FeatureSpec *spec = mm->model->spec;
 	Source		src;
+	bool		readable = pg_class_aclcheck(mm->relid, GetUserId(), ACL_SELECT) == ACLCHECK_OK;
 
 	src.relid = mm->relid;
 	src.qualname = mm->from;
 	src.tupdesc = mm->tupdesc;
 	for (int i = 0; i < spec->ncolumns; i++)
-		if (SourceColumn(&src, spec->columns[i].name) == 0)
-			MissingColumn(mm, spec->columns[i].name, "feature");
-	if (want_target && spec->target && SourceColumn(&src, spec->target) == 0)
-		MissingColumn(mm, spec->target, "target");
-	if (want_key && spec->key && SourceColumn(&src, spec->key) == 0)
-		MissingColumn(mm, spec->key, "split key");
+		CheckColumn(mm, &src, spec->columns[i].name, "feature", readable);
+	if (want_target && spec->target)
+		CheckColumn(mm, &src, spec->target, "target", readable);
+	if (want_key && spec->key)
+		CheckColumn(mm, &src, spec->key, "split key", readable);
 }
 
 /* Refuse a model that is not a binary classifier */
 void
 MonitorRequireBinary(const MonitoredModel *mm, const char *function)
 {
+	bool		confusion = strcmp(function, "confusion_matrix") == 0;
+
 	if (mm->model->spec == NULL || !mm->model->spec->binary)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("%s needs a binary classifier, and \"%s\" is a %s model",
-						function, mm->name, mm->model->ops->name),
+				 errmsg("%s needs a %s, and \"%s\" is a %s model",
+						function, confusion ? "classifier" : "binary classifier", mm->name,
+						mm->model->ops->name),
+				 confusion ?
+				 errhint("Use confusion_matrix with a model trained with algorithm 'logistic' or a class model.") :
 				 errhint("Use %s with a model trained with algorithm 'logistic'; for a class model, see confusion_matrix.",
 						 function)));
 }
@@ -586,7 +613,10 @@ CostValue(Jsonb *j, const char *key, const char *metric)
 	k.val.string.len = strlen(key);
 	v = findJsonbValueFromContainer(&j->root, JB_FOBJECT, &k);
 	if (v == NULL || v->type != jbvNumeric)
-		BadMetric(metric);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a cost object has exactly the keys \"fp\" and \"fn\" with numbers, not %s", metric),
+				 errhint("Give the cost of a false positive and of a false negative, such as '{\"fp\": 1, \"fn\": 5}'.")));
 	c = DatumGetFloat8(DirectFunctionCall1(numeric_float8, NumericGetDatum(v->val.numeric)));
 	if (!(c >= 0) || isinf(c))
 		ereport(ERROR,
@@ -618,8 +648,13 @@ ParseCost(const char *metric, double *cost_fp, double *cost_fn)
 		FlushErrorState();
 	}
 	PG_END_TRY();
-	if (j == NULL || !JB_ROOT_IS_OBJECT(j) || JB_ROOT_COUNT(j) != 2)
+	if (j == NULL || !JB_ROOT_IS_OBJECT(j))
 		BadMetric(metric);
+	if (JB_ROOT_COUNT(j) != 2)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a cost object has exactly the keys \"fp\" and \"fn\", not %s", metric),
+				 errhint("Give the cost of a false positive and of a false negative, such as '{\"fp\": 1, \"fn\": 5}'.")));
 	*cost_fp = CostValue(j, "fp", metric);
 	*cost_fn = CostValue(j, "fn", metric);
 	if (*cost_fp == 0 && *cost_fn == 0)
