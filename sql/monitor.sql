@@ -35,6 +35,19 @@ SELECT m.name, d.feature, d.psi < 1e-12 OR (d.feature = '(score)' AND d.psi < 0.
        d.status, (d.detail->>'rows')::int AS rows, (d.detail->>'baseline_rows')::int AS baseline_rows
 FROM unnest(ARRAY['m_log', 'm_lin']) m(name), LATERAL profenrich.drift(m.name) d;
 
+-- The streaming path (over profenrich.max_train_memory) stores the same baseline from its row
+-- samples: the features' PSI is 0 on the training data too
+SET profenrich.max_train_memory = '64kB';
+SELECT name, metrics->>'path' AS path FROM profenrich.train('m_stream', 'logistic', 'mon_people', 'churned',
+       ARRAY['age', 'visits', 'channel', 'vip'], '{"max_categories": 3}');
+RESET profenrich.max_train_memory;
+SELECT bool_and(psi < 1e-12) FILTER (WHERE feature <> '(score)') AS features_zero,
+       bool_and(psi < 0.01) FILTER (WHERE feature = '(score)') AS score_near_zero,
+       (SELECT array_agg(detail ORDER BY feature) FROM profenrich.drift('m_stream') WHERE feature <> '(score)')
+       = (SELECT array_agg(detail ORDER BY feature) FROM profenrich.drift('m_log') WHERE feature <> '(score)')
+         AS same_feature_baseline_as_in_memory
+FROM profenrich.drift('m_stream');
+
 -- The bins of a numeric feature: deciles of the training values (the smallest value whose
 -- cumulative share reaches k/10: percentile_disc), then NULL
 SELECT array_agg((b->>'upper')::float8 ORDER BY o) FILTER (WHERE b->>'upper' IS NOT NULL) =
@@ -412,7 +425,7 @@ SELECT public.err($$SELECT * FROM profenrich.holdout_check('m_bg', NULL, 'holdou
 SELECT public.err($$SELECT * FROM profenrich.drift('m_bg', 'mon_holdout')$$);
 
 SELECT profenrich.drop_model(name) FROM (SELECT DISTINCT name FROM profenrich.models
-  WHERE name IN ('m_log', 'm_lin', 'm_log_t', 'm_evil', 'm_all', 'm_nokey', 'm_gone', 'm_bg', 'm_clv')) s;
+  WHERE name IN ('m_log', 'm_stream', 'm_lin', 'm_log_t', 'm_evil', 'm_all', 'm_nokey', 'm_gone', 'm_bg', 'm_clv')) s;
 DROP TABLE mon_people, mon_shifted, mon_no_visits, mon_empty, mon_no_label, mon_one_class, mon_nokey,
            mon_holdout, mon_holdout2, mon_bad_holdout CASCADE;
 DELETE FROM profenrich.drift_log;
