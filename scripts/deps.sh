@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages profenrich builds, tests and demos with, when missing.
 set -euo pipefail
-pkgs=(postgresql-15 postgresql-server-dev-15 libopenblas-dev liblapacke-dev
+pkgs=(postgresql-15 postgresql-server-dev-15 libopenblas-dev
       postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl postgresql-15-cron
       gcc make)
 missing=()

@@ -51,6 +51,8 @@ else
 fi
 echo "== bench/enrich.sh"
 bash bench/enrich.sh "$db"
+echo "== bench/connect.sh"
+bash bench/connect.sh "$db"
 bash bench/memory.sh "$db"
 echo
 echo "== results (ratio = measured / baseline, both measured in this run)"

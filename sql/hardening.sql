@@ -151,12 +151,12 @@ SELECT count(*) AS stored FROM profenrich.models WHERE name = 'h_bad';
 -- One row through linear_stats with a crafted spec of 11,000 levels took 3.29 GB.
 CREATE FUNCTION pg_temp.str(s text) RETURNS bytea LANGUAGE sql AS
 $$ SELECT int4send(octet_length(s)) || convert_to(s, 'UTF8') $$;
--- a spec (format 2): target y, one categorical column c of n levels
+-- a spec (format 3): target y, one categorical column c of n levels, the value-mix split hash
 CREATE FUNCTION pg_temp.spec(n int) RETURNS bytea LANGUAGE sql AS $$
 SELECT pg_temp.str('y') || '\x00'::bytea || int4send(-1) || int4send(-1) || float8send(0) || int8send(0)
        || int4send(0) || int4send(1) || pg_temp.str('c') || int4send(2) || float8send('NaN') || int4send(n)
        || (SELECT string_agg(pg_temp.str('v' || i), ''::bytea ORDER BY i) FROM generate_series(1, n) i)
-       || '\x00'::bytea || int4send(0) $$;
+       || '\x00'::bytea || int4send(0) || '\x00'::bytea $$;
 SELECT length(profenrich.linear_stats(pg_temp.spec(3), ARRAY['y', 'c'], 1.5::float8, 'v2'::text)) > 0 AS small_spec_works;
 SELECT public.err($$SELECT profenrich.linear_stats(pg_temp.spec(11000), ARRAY['y', 'c'], 1.5::float8, 'v2'::text)$$);
 SELECT public.err($$SELECT profenrich.logistic_step(pg_temp.spec(11000), array_fill(0::float8, ARRAY[2 + 3 * 11001]),

@@ -215,10 +215,10 @@ FROM profenrich.best_threshold('m_log');
 -- The drift log: CALL log_drift appends one row per feature and the score
 CALL profenrich.log_drift('m_log', 'mon_shifted');
 CALL profenrich.log_drift('m_log');
-SELECT source_name, feature, round(psi::numeric, 4) AS psi, status, rows, logged_by = current_user AS by_caller,
+SELECT source, feature, round(psi::numeric, 4) AS psi, status, rows, logged_by = current_user AS by_caller,
        detail = (SELECT detail FROM profenrich.drift('m_log', 'mon_shifted') d WHERE d.feature = l.feature)
-         OR source_name <> 'public.mon_shifted' AS detail_as_drift
-FROM profenrich.drift_log l WHERE model = 'm_log' ORDER BY logged_at, source_name DESC, feature;
+         OR source <> 'public.mon_shifted' AS detail_as_drift
+FROM profenrich.drift_log l WHERE model = 'm_log' ORDER BY logged_at, source DESC, feature;
 SELECT count(DISTINCT logged_at) AS checks, count(*) AS rows FROM profenrich.drift_log;
 
 -- Only the extension's code writes it; a row is visible to roles that may read its source
@@ -231,8 +231,8 @@ SET ROLE mon_reader;
 CALL profenrich.log_drift('m_log', 'mon_people');
 SELECT count(*) AS rows_visible_to_reader, count(*) FILTER (WHERE logged_by = 'mon_reader') AS own
 FROM profenrich.drift_log;
-SELECT public.err($$INSERT INTO profenrich.drift_log (model, version, source, source_name, feature, rows, logged_by)
-                    VALUES ('m_log', 1, 'mon_people', 'x', 'age', 1, 'mon_reader')$$);
+SELECT public.err($$INSERT INTO profenrich.drift_log (model, version, source, feature, rows, logged_by)
+                    VALUES ('m_log', 1, 'public.mon_people', 'age', 1, 'mon_reader')$$);
 SELECT public.err($$UPDATE profenrich.drift_log SET psi = 0$$);
 SELECT public.err($$DELETE FROM profenrich.drift_log$$);
 SELECT public.err($$CALL profenrich.log_drift('m_log', 'mon_shifted')$$);
@@ -295,8 +295,38 @@ SELECT name FROM profenrich.train('m_all', 'logistic', 'mon_people', 'churned', 
 CREATE TABLE mon_nokey AS SELECT * FROM mon_people;
 SELECT name FROM profenrich.train('m_nokey', 'logistic', 'mon_nokey', 'churned', ARRAY['age']);
 SELECT public.err($$SELECT * FROM profenrich.roc_curve('m_all')$$);
-SELECT public.err($$SELECT * FROM profenrich.calibration('m_nokey')$$);
+-- without a key the split hashes each row's values, and is found again the same way
+SELECT sum(n) = (SELECT n_test FROM profenrich.models WHERE name = 'm_nokey') AS keyless_test_split,
+       abs(pg_temp.roc_area($$SELECT * FROM profenrich.roc_curve('m_nokey', points => 100000)$$)
+           - (SELECT (metrics->'test'->>'auc')::float8 FROM profenrich.models WHERE name = 'm_nokey')) < 1e-12
+         AS keyless_area_is_auc
+FROM profenrich.calibration('m_nokey');
 SELECT count(*) AS drift_without_key_reads_the_source FROM profenrich.drift('m_nokey');
+-- models trained by 0.4.0 without a key (sql/lazy_numerics.sql): their split is found again as
+-- evaluate finds it, except the streamed one's; they have no baseline
+CREATE TABLE public.legacy_src AS
+SELECT i,
+       ((i * 7919) % 1000) / 100.0::float8 AS a,
+       CASE WHEN i % 11 = 0 THEN NULL ELSE ((i * 104729) % 997) / 99.7::float8 END AS b,
+       (ARRAY['x', 'y', 'z'])[1 + i % 3] AS c
+FROM generate_series(1, 3000) AS i;
+ALTER TABLE public.legacy_src
+  ADD COLUMN y float8, ADD COLUMN label boolean;
+UPDATE public.legacy_src
+   SET y = 1 + 0.5 * a - 0.3 * coalesce(b, 5) + (c = 'y')::int + ((i * 31337) % 1009) / 1009.0,
+       label = ((i * 48271) % 1000) / 1000.0 < 1 / (1 + exp(-0.8 * (a - 5) + (c = 'z')::int));
+\set ECHO none
+\i test/data/legacy_keyless_models.sql
+\set ECHO all
+SELECT abs(pg_temp.roc_area($$SELECT * FROM profenrich.roc_curve('legacy_logm', points => 100000)$$)
+           - (metrics->'test'->>'auc')::float8) < 1e-12 AS legacy_area_is_auc,
+       (SELECT sum(n) FROM profenrich.calibration('legacy_logm')) = n_test AS legacy_test_rows
+FROM profenrich.models WHERE name = 'legacy_logm';
+SELECT public.err($$SELECT * FROM profenrich.roc_curve('legacy_logs')$$);
+SELECT public.err($$SELECT * FROM profenrich.drift('legacy_logm')$$);
+SELECT count(profenrich.drop_model(name)) AS legacy_dropped
+FROM (SELECT DISTINCT name FROM profenrich.models WHERE name LIKE 'legacy\_%') m;
+DROP TABLE public.legacy_src;
 -- the training source dropped: drift without a source says so
 CREATE TABLE mon_gone AS SELECT * FROM mon_people;
 SELECT name FROM profenrich.train('m_gone', 'logistic', 'mon_gone', 'churned', ARRAY['age']);

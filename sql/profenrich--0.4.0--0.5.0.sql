@@ -73,6 +73,85 @@ RETURNS jsonb AS 'MODULE_PATHNAME' LANGUAGE C STABLE CALLED ON NULL INPUT PARALL
 COMMENT ON FUNCTION @extschema@.probs_columns_for(text, integer, integer, text[], "any") IS
     'Class probabilities of a model version as a jsonb object {"class": p}, for a row given as one argument per named column: what enrich writes into <model>_probs';
 
+-- Privileges and bookkeeping (issue 9) -------------------------------------------
+-- Every statement the extension runs is schema-qualified in the C code; what follows is who may
+-- read and write its tables.
+
+-- The rule of the row-level security policies below: a row is visible to the role that made it
+-- (and roles with its privileges) and to roles that may read the relation named (USAGE on its
+-- schema, SELECT on it, and no row-level security of it restricting them)
+CREATE FUNCTION @extschema@.may_read(made_by name, relation text)
+RETURNS boolean AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.may_read(name, text) IS
+    'Whether the current user may see a registry row or enrich run made by made_by from or into relation: it has made_by''s privileges, or may read relation (schema USAGE, SELECT, no row-level security restricting it)';
+
+-- The registry: vocabularies and params only for those who may read the source.  Scoring reads
+-- the registry in C, under no policy; grants on the table decide who trains (INSERT), deploys
+-- and rolls back (UPDATE) and drops (DELETE).
+ALTER TABLE @extschema@.models ENABLE ROW LEVEL SECURITY;
+CREATE POLICY models_read ON @extschema@.models FOR SELECT
+    USING (@extschema@.may_read(trained_by, source));
+CREATE POLICY models_insert ON @extschema@.models FOR INSERT WITH CHECK (true);
+CREATE POLICY models_update ON @extschema@.models FOR UPDATE
+    USING (@extschema@.may_read(trained_by, source)) WITH CHECK (true);
+CREATE POLICY models_delete ON @extschema@.models FOR DELETE
+    USING (@extschema@.may_read(trained_by, source));
+
+-- What every role may know of every model
+CREATE VIEW @extschema@.model_catalog AS
+SELECT name, version, algorithm, source, target, metrics, n_train, n_test, trained_at, trained_by,
+       deployed
+FROM @extschema@.models;
+COMMENT ON VIEW @extschema@.model_catalog IS
+    'Every version of every model: name, algorithm, source, target, metrics and deployment, without the vocabularies and parameters';
+GRANT SELECT ON @extschema@.model_catalog TO PUBLIC;
+
+-- The deployment log is an append-only audit: deploy, rollback and drop each append a row
+ALTER TABLE @extschema@.deployments
+    ADD COLUMN action text NOT NULL DEFAULT 'deploy' CHECK (action IN ('deploy', 'rollback', 'drop'));
+COMMENT ON TABLE @extschema@.deployments IS
+    'Deployment audit log: every deploy, rollback and drop (action) of a model version, by whom and when; rollback replays it as a stack';
+COMMENT ON COLUMN @extschema@.deployments.version IS
+    'The version deployed (deploy, rollback) or dropped (drop)';
+CREATE FUNCTION @extschema@.deployments_append_only()
+RETURNS trigger AS 'MODULE_PATHNAME' LANGUAGE C;
+COMMENT ON FUNCTION @extschema@.deployments_append_only() IS
+    'Trigger of profenrich.deployments: refuses UPDATE, DELETE and TRUNCATE, and INSERT by roles other than its owner';
+CREATE TRIGGER deployments_append_only BEFORE INSERT OR UPDATE OR DELETE ON @extschema@.deployments
+FOR EACH ROW EXECUTE FUNCTION @extschema@.deployments_append_only();
+CREATE TRIGGER deployments_no_truncate BEFORE TRUNCATE ON @extschema@.deployments
+FOR EACH STATEMENT EXECUTE FUNCTION @extschema@.deployments_append_only();
+
+-- The run log: written by enrich only (as the table's owner), read by those who may read the
+-- target; a run whose session ended before it finished is 'interrupted'
+REVOKE INSERT, UPDATE ON @extschema@.enrich_runs FROM PUBLIC;
+REVOKE USAGE ON SEQUENCE @extschema@.enrich_runs_run_id_seq FROM PUBLIC;
+ALTER TABLE @extschema@.enrich_runs ADD COLUMN target_oid oid;
+COMMENT ON COLUMN @extschema@.enrich_runs.target_oid IS
+    'The OID of the target when the run started (NULL for runs logged by 0.4.0)';
+ALTER TABLE @extschema@.enrich_runs DROP CONSTRAINT enrich_runs_status_check;
+ALTER TABLE @extschema@.enrich_runs ADD CONSTRAINT enrich_runs_status_check
+    CHECK (status IN ('running', 'finished', 'failed', 'interrupted'));
+ALTER TABLE @extschema@.enrich_runs ENABLE ROW LEVEL SECURITY;
+CREATE POLICY enrich_runs_read ON @extschema@.enrich_runs FOR SELECT
+    USING (@extschema@.may_read(run_by, target));
+
+-- A run is alive while its session holds the table's enrich lock (advisory lock class
+-- 1346715221, the table's OID, 2); a 'running' run without it was interrupted
+CREATE VIEW @extschema@.enrich_status WITH (security_invoker = true) AS
+SELECT r.run_id, r.target, r.models, r.started, r.finished, r.rows_scanned, r.rows_updated,
+       CASE WHEN r.status = 'running' AND NOT EXISTS (
+                SELECT 1 FROM pg_catalog.pg_locks l
+                WHERE l.locktype = 'advisory' AND l.classid = 1346715221::oid
+                  AND l.objsubid = 2 AND l.pid = r.pid AND l.granted
+                  AND (r.target_oid IS NULL OR l.objid = r.target_oid))
+            THEN 'interrupted' ELSE r.status END AS status,
+       r.error, r.run_by, r.pid
+FROM @extschema@.enrich_runs r;
+COMMENT ON VIEW @extschema@.enrich_status IS
+    'The enrich runs the current user may see, a running run whose session has ended shown as interrupted';
+GRANT SELECT ON @extschema@.enrich_status TO PUBLIC;
+
 -- Monitoring of deployed models (issue 13) ----------------------------------------
 -- Models trained from 0.5.0 on store a baseline of their training population (params
 -- section 2); drift compares a relation with it.
@@ -115,14 +194,14 @@ COMMENT ON FUNCTION @extschema@.holdout_check(text, regclass, text, float8) IS
     'Holdout validation of a purchase model: mean actual and conditionally expected purchases over periods by calibration frequency 0..6 and 7+ (7), and in total (frequency NULL)';
 
 -- The drift history.  No role has a grant to write it: log_drift appends as the table's
--- owner (the extension's code only), with the caller in logged_by.  A row is visible to
--- roles that may SELECT its source table (row-level security), and to the owner.
+-- owner (the extension's code only), with the caller in logged_by.  A row is visible by the
+-- rule of enrich_runs (profenrich.may_read): to the role that logged it and to roles that may
+-- read its source.
 CREATE TABLE @extschema@.drift_log (
     logged_at   timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
     model       text NOT NULL,
     version     integer NOT NULL,
-    source      regclass NOT NULL,
-    source_name text NOT NULL,
+    source      text NOT NULL,
     feature     text NOT NULL,
     psi         float8,
     status      text CHECK (status IN ('stable', 'moderate', 'shift')),
@@ -135,8 +214,8 @@ COMMENT ON TABLE @extschema@.drift_log IS
 REVOKE ALL ON @extschema@.drift_log FROM PUBLIC;
 GRANT SELECT ON @extschema@.drift_log TO PUBLIC;
 ALTER TABLE @extschema@.drift_log ENABLE ROW LEVEL SECURITY;
-CREATE POLICY drift_log_readers ON @extschema@.drift_log FOR SELECT
-    USING (pg_catalog.has_table_privilege(source, 'SELECT'));
+CREATE POLICY drift_log_read ON @extschema@.drift_log FOR SELECT
+    USING (@extschema@.may_read(logged_by, source));
 SELECT pg_catalog.pg_extension_config_dump('@extschema@.drift_log', '');
 
 CREATE PROCEDURE @extschema@.log_drift(name text, source regclass DEFAULT NULL)

@@ -25,8 +25,8 @@ ALTER TABLE fmt_rfm RENAME TO vz_rfm;
 SELECT name FROM profenrich.train('vz_clv', 'clv', 'vz_rfm');
 CREATE TEMP TABLE vz_orig AS SELECT name, params FROM profenrich.models WHERE name LIKE 'vz\_%';
 
--- The spec of a stored model: the byte offset of its first column's mode_level (the last 4
--- bytes of a one-categorical-column spec are the mode_level of that column)
+-- The spec of a stored model: its last column's mode_level is the 4 bytes before the split
+-- hash's byte, the last of the spec
 CREATE FUNCTION pg_temp.with_spec(p bytea, spec bytea) RETURNS bytea LANGUAGE sql AS
 $$ SELECT substring(p FROM 1 FOR 8) || spec || substring(p FROM 9 + length(spec)) $$;
 CREATE FUNCTION pg_temp.tamper(model text, p bytea) RETURNS void LANGUAGE sql AS
@@ -36,12 +36,13 @@ $$ UPDATE profenrich.models SET params = p WHERE name = model $$;
 --    the spec of vz_log's params with g's mode_level set to 1e8, then 3
 SELECT pg_temp.tamper('vz_log', pg_temp.with_spec(params,
          overlay(profenrich.model_spec('vz_log') PLACING '\x05f5e100'::bytea
-                 FROM length(profenrich.model_spec('vz_log')) - 3)))
+                 FROM length(profenrich.model_spec('vz_log')) - 4)))
 FROM vz_orig WHERE name = 'vz_log';
 SELECT public.err($$SELECT profenrich.score('vz_log', v) FROM vz v LIMIT 1$$);
+UPDATE profenrich.models m SET params = o.params FROM vz_orig o WHERE m.name = o.name;
 SELECT pg_temp.tamper('vz_log', pg_temp.with_spec(params,
          overlay(profenrich.model_spec('vz_log') PLACING '\x00000003'::bytea
-                 FROM length(profenrich.model_spec('vz_log')) - 3)))
+                 FROM length(profenrich.model_spec('vz_log')) - 4)))
 FROM vz_orig WHERE name = 'vz_log';
 SELECT public.err($$SELECT profenrich.coefficients('vz_log')$$);
 UPDATE profenrich.models m SET params = o.params FROM vz_orig o WHERE m.name = o.name;

@@ -35,6 +35,8 @@
 #include "utils/timestamp.h"
 
 #include "clv.h"
+#include "lazylib.h"
+#include "linalg.h"
 
 #define GL_NODES 16
 #define MAX_PANELS 256
@@ -747,14 +749,17 @@ HistoriesSubsample(const ClvHistories *h, double wsum, double target)
  * e[i] = exp(e[i]) and l[i] = log1p(exp(e[i])) for the n values of e: with
  * glibc's AVX2 vector functions (libmvec) where the CPU has AVX2 and FMA,
  * four at a time, else one by one.  The likelihood passes spend most of
- * their time here.
+ * their time here.  libmvec is opened at the first call (lazylib.c), not
+ * linked: a backend that never fits a lifetime-value model never maps it.
  */
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
-extern __m256d _ZGVdN4v_exp(__m256d x) __attribute__((target("avx2,fma")));
-extern __m256d _ZGVdN4v_log1p(__m256d x) __attribute__((target("avx2,fma")));
+typedef __m256d (*VecMathFn) (__m256d x);
+
+static VecMathFn VecExp;
+static VecMathFn VecLog1p;
 
 /* Four at a time with libmvec's AVX2 functions; returns how many it did */
 __attribute__((target("avx2,fma")))
@@ -765,14 +770,25 @@ ExpLog1pAvx2(double *e, double *l, int n)
 
 	for (; i + 4 <= n; i += 4)
 	{
-		__m256d		v = _ZGVdN4v_exp(_mm256_loadu_pd(&e[i]));
+		__m256d		v = VecExp(_mm256_loadu_pd(&e[i]));
 
 		_mm256_storeu_pd(&e[i], v);
-		_mm256_storeu_pd(&l[i], _ZGVdN4v_log1p(v));
+		_mm256_storeu_pd(&l[i], VecLog1p(v));
 	}
 	return i;
 }
 #pragma GCC pop_options
+
+static const LazySymbol MvecSymbols[] = {
+	{"_ZGVdN4v_exp", (void **) &VecExp},
+	{"_ZGVdN4v_log1p", (void **) &VecLog1p},
+};
+
+static LazyLibrary Mvec = {
+	.label = "glibc vector math",
+	.symbols = MvecSymbols,
+	.nsymbols = lengthof(MvecSymbols),
+};
 
 static int	HaveAvx2 = -1;
 #endif
@@ -785,7 +801,8 @@ ClvExpLog1p(double *e, double *l, int n)
 
 #if defined(__x86_64__) && defined(__GNUC__)
 	if (HaveAvx2 < 0)
-		HaveAvx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+		HaveAvx2 = LinalgCpuHasAvx2Fma() &&	/* not __builtin_cpu_supports: see linalg.h */
+			LazyLibraryTryOpen(&Mvec, "libmvec.so.1");	/* else one by one */
 	if (HaveAvx2)
 		i = ExpLog1pAvx2(e, l, n);
 #endif

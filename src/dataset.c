@@ -184,11 +184,18 @@ LoaderReceive(TupleTableSlot *slot, DestReceiver *self)
 			return true;
 		}
 	}
+	/* keyless: the values hashed as linear_stats hashes them, NULL numbers 0 */
+	if (l->reader.key_pos < 0 && spec->split_hash == SPLIT_HASH_MIX)
+	{
+		h = FeatureValuesHash(spec, x + 1, label);
+		split = ((uint32) h < l->test_threshold) ? SPLIT_TEST : SPLIT_TRAIN;
+	}
 	for (int k = 0; k < nmissing; k++)
 		for (int i = 0; i < spec->ncolumns; i++)
 			if (spec->columns[i].miss_index == l->missing[k])
 				x[1 + spec->columns[i].first_slot] = get_float8_nan();
-	if (l->reader.key_pos < 0)
+	/* a spec before format 3: the bytes 0.4.0 hashed here, NULL numbers NaN */
+	if (l->reader.key_pos < 0 && spec->split_hash == SPLIT_HASH_BYTES)
 	{
 		h = FeatureRowHash(&l->reader, spec, x + 1, l->out->split[0].width - 1);
 		split = ((uint32) h < l->test_threshold) ? SPLIT_TEST : SPLIT_TRAIN;

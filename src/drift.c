@@ -33,6 +33,7 @@
 
 #include "baseline.h"
 #include "monitor.h"
+#include "privileges.h"
 
 PG_FUNCTION_INFO_V1(drift);
 PG_FUNCTION_INFO_V1(log_drift);
@@ -421,69 +422,47 @@ drift(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-/* The owner of profenrich.drift_log, who writes it */
-static Oid
-DriftLogOwner(void)
-{
-	Oid			relid = get_relname_relid("drift_log", get_namespace_oid("profenrich", false));
-	HeapTuple	tup;
-	Oid			owner;
-
-	if (!OidIsValid(relid))
-		elog(ERROR, "profenrich.drift_log does not exist");
-	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	if (!HeapTupleIsValid(tup))
-		elog(ERROR, "cache lookup failed for relation %u", relid);
-	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
-	ReleaseSysCache(tup);
-	return owner;
-}
-
 /*
  * Append the rows to profenrich.drift_log as its owner: no role holds a
- * grant to write it, so only this code does, with the caller's name.  The
- * statement is fixed and takes its values as parameters; the identity
- * switch is local to it and undone on error by the transaction's abort.
+ * grant to write it, so only this code does, with the caller's name and
+ * one time for the rows of one check.  The statement is fixed and takes
+ * its values as parameters (PrivilegeExecAsOwner).
  */
 static void
 DriftLogWrite(const MonitoredModel *mm, const DriftRow *rows, int n)
 {
-	Oid			types[11] = {TEXTOID, INT4OID, OIDOID, TEXTOID, TEXTOID, FLOAT8OID, TEXTOID,
-	INT8OID, JSONBOID, NAMEOID, TIMESTAMPTZOID};
-	Datum		values[11];
-	char		nulls[11];
-	TimestampTz now = GetCurrentTimestamp();	/* one time for the rows of one check */
-	Oid			save_user;
-	int			save_sec;
-	char	   *caller = GetUserNameFromId(GetUserId(), false);
+	Oid			log = PrivilegeExtensionRelation("drift_log");
+	Oid			types[10] = {TEXTOID, INT4OID, TEXTOID, TEXTOID, FLOAT8OID, TEXTOID, INT8OID,
+	JSONBOID, NAMEOID, TIMESTAMPTZOID};
+	Datum		values[10];
+	char		nulls[10];
+	char	   *caller = PrivilegeUserName();
+	TimestampTz now = GetCurrentTimestamp();
 
-	GetUserIdAndSecContext(&save_user, &save_sec);
+	if (!OidIsValid(log))
+		elog(ERROR, "profenrich.drift_log does not exist");
 	SPI_connect();
-	SetUserIdAndSecContext(DriftLogOwner(), save_sec | SECURITY_LOCAL_USERID_CHANGE |
-						   SECURITY_RESTRICTED_OPERATION);
 	for (int i = 0; i < n; i++)
 	{
 		memset(nulls, ' ', sizeof(nulls));
 		values[0] = CStringGetTextDatum(mm->name);
 		values[1] = Int32GetDatum(mm->version);
-		values[2] = ObjectIdGetDatum(mm->relid);
-		values[3] = CStringGetTextDatum(mm->from);
-		values[4] = CStringGetTextDatum(rows[i].feature);
-		values[5] = Float8GetDatum(rows[i].psi);
-		nulls[5] = isnan(rows[i].psi) ? 'n' : ' ';
-		values[6] = rows[i].status ? CStringGetTextDatum(rows[i].status) : (Datum) 0;
-		nulls[6] = rows[i].status ? ' ' : 'n';
-		values[7] = Int64GetDatum(rows[i].rows);
-		values[8] = DirectFunctionCall1(jsonb_in, CStringGetDatum(rows[i].detail));
-		values[9] = DirectFunctionCall1(namein, CStringGetDatum(caller));
-		values[10] = TimestampTzGetDatum(now);
-		if (SPI_execute_with_args("INSERT INTO profenrich.drift_log (model, version, source, "
-								  "source_name, feature, psi, status, rows, detail, logged_by, "
-								  "logged_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-								  11, types, values, nulls, false, 0) != SPI_OK_INSERT)
+		values[2] = CStringGetTextDatum(mm->from);
+		values[3] = CStringGetTextDatum(rows[i].feature);
+		values[4] = Float8GetDatum(rows[i].psi);
+		nulls[4] = isnan(rows[i].psi) ? 'n' : ' ';
+		values[5] = rows[i].status ? CStringGetTextDatum(rows[i].status) : (Datum) 0;
+		nulls[5] = rows[i].status ? ' ' : 'n';
+		values[6] = Int64GetDatum(rows[i].rows);
+		values[7] = DirectFunctionCall1(jsonb_in, CStringGetDatum(rows[i].detail));
+		values[8] = DirectFunctionCall1(namein, CStringGetDatum(caller));
+		values[9] = TimestampTzGetDatum(now);
+		if (PrivilegeExecAsOwner(log, "INSERT INTO profenrich.drift_log (model, version, source, "
+								 "feature, psi, status, rows, detail, logged_by, logged_at) "
+								 "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+								 10, types, values, nulls) != SPI_OK_INSERT)
 			elog(ERROR, "could not append to profenrich.drift_log");
 	}
-	SetUserIdAndSecContext(save_user, save_sec);
 	SPI_finish();
 }
 

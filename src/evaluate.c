@@ -27,6 +27,7 @@
 #include "curves.h"
 #include "logistic.h"
 #include "metrics.h"
+#include "monitor.h"
 #include "model.h"
 #include "registry.h"
 
@@ -43,7 +44,9 @@ typedef struct Collector
 	MemoryContext mcxt;
 	MemoryContext rowcxt;
 	bool		test_only;		/* keep the rows of the model's test split only */
-	uint32		test_threshold;
+	LegacySplitInput legacy;	/* what a 0.4.0 model's keyless split hashed */
+	double	   *x;				/* scratch of the keyless split: nslots + 1 */
+	int		   *missing;		/* nnumeric */
 	int64		n;
 	int64		cap;
 	ScoredLabel *pairs;
@@ -88,7 +91,7 @@ CollectorReceive(TupleTableSlot *slot, DestReceiver *self)
 	FeatureReaderLoadSlot(&c->reader, slot);
 	if (FeatureReadTarget(&c->reader, m->spec, &label) && m->ops->link(m, &c->reader, &eta) &&
 		!(c->test_only &&
-		  (uint32) FeatureRowHash(&c->reader, m->spec, NULL, 0) >= c->test_threshold))
+		  !FeatureRowInTest(&c->reader, m->spec, label, c->legacy, c->x, c->missing)))
 	{
 		MemoryContextSwitchTo(c->mcxt);
 		if (c->n == c->cap)
@@ -132,10 +135,13 @@ RelationName(Oid relid)
 
 /*
  * Score every row of a relation (the model's columns and target) and
- * collect the pairs.  from is a quoted relation name.
+ * collect the pairs.  from is a quoted relation name; with test_only, only
+ * the rows of the model's test split, hashed as legacy says for a keyless
+ * model trained before 0.5.0.
  */
 static void
-CollectScores(const Model *model, const char *from, bool test_only, Collector *c)
+CollectScores(const Model *model, const char *from, bool test_only, LegacySplitInput legacy,
+			  Collector *c)
 {
 	StringInfoData sql;
 	const FeatureSpec *spec = model->spec;
@@ -154,7 +160,9 @@ CollectScores(const Model *model, const char *from, bool test_only, Collector *c
 	c->mcxt = CurrentMemoryContext;
 	c->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "profenrich row", ALLOCSET_SMALL_SIZES);
 	c->test_only = test_only;
-	c->test_threshold = FeatureTestThreshold(spec);
+	c->legacy = legacy;
+	c->x = palloc(sizeof(double) * (spec->nslots + 1));
+	c->missing = palloc(sizeof(int) * Max(spec->nnumeric, 1));
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT %s", quote_identifier(spec->target));
 	if (test_only && spec->key)
@@ -215,9 +223,40 @@ RequireExplainable(const Model *m, const char *function, FunctionCallInfo fcinfo
 }
 
 /*
+ * What the keyless split of a model trained before 0.5.0 hashed: the
+ * linear_stats pass hashed the slots and the target, the in-memory logistic
+ * loader the slots with NaN for NULL numbers.  A logistic model trained
+ * that way by streaming passes cannot be evaluated on its own split: its
+ * counts and test metrics came from the linear_stats split, its fit from
+ * the logistic_step passes, which hashed the slots alone.
+ */
+LegacySplitInput
+OwnSplitInput(const Model *m, FunctionCallInfo fcinfo, int version)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *path;
+
+	if (m->spec->key != NULL || m->spec->split_hash != SPLIT_HASH_BYTES ||
+		m->ops->code != ALG_LOGISTIC)
+		return LEGACY_SLOTS_TARGET;
+	path = RegistryMetric(name, version, "path");
+	if (path != NULL && strcmp(path, "memory") == 0)
+		return LEGACY_SLOTS_NAN;
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("cannot reproduce the test split of model \"%s\" version %d", name, version),
+			 errdetail("Release 0.4.0 or earlier trained it by streaming passes over a source "
+					   "without a key, which split the rows of its fit and of its test metrics "
+					   "two different ways."),
+			 errhint("Pass the relation to evaluate on, or train the model again.")));
+	return LEGACY_SLOTS_TARGET;	/* not reached */
+}
+
+/*
  * evaluate(name, source regclass DEFAULT NULL) returns jsonb: the deployed
  * model's metrics on source, or on the model's own test split (the rows of
- * its training source that the key hash put there) when source is NULL.
+ * its training source that the key's hash, or without a key the hash of
+ * the row's values, put there) when source is NULL.
  */
 Datum
 evaluate(PG_FUNCTION_ARGS)
@@ -242,7 +281,7 @@ evaluate(PG_FUNCTION_ARGS)
 				 errmsg("model \"%s\" was trained without a test split",
 						text_to_cstring(PG_GETARG_TEXT_PP(0))),
 				 errhint("Pass a relation to evaluate on, or train with a test_fraction above 0.")));
-	CollectScores(m, from, own, &c);
+	CollectScores(m, from, own, own ? OwnSplitInput(m, fcinfo, version) : LEGACY_SLOTS_TARGET, &c);
 	initStringInfo(&out);
 	appendStringInfoChar(&out, '{');
 	if (m->spec->binary)
@@ -321,7 +360,7 @@ lift(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("buckets must be between 1 and 1000, not %d", buckets),
 				 errhint("Use 10 for deciles or 100 for percentiles.")));
-	CollectScores(m, RelationName(PG_GETARG_OID(1)), false, &c);
+	CollectScores(m, RelationName(PG_GETARG_OID(1)), false, LEGACY_SLOTS_TARGET, &c);
 	if (c.n > 0)
 		MetricAuc(c.pairs, c.n);	/* sorts by score, ascending */
 	for (int64 i = 0; i < c.n; i++)

@@ -171,6 +171,7 @@ FeatureSpecWrite(StringInfo buf, const FeatureSpec *spec)
 		pq_sendbyte(buf, c->has_other ? 1 : 0);
 		pq_sendint32(buf, c->mode_level);
 	}
+	pq_sendbyte(buf, (int) spec->split_hash);
 }
 
 /* A reader of a spec's bytes, and where they came from (for the error) */
@@ -282,7 +283,8 @@ SpecReadColumn(const SpecReader *sr, FeatureColumn *c)
  * fraction and the total slots are all checked, so no reader of the spec
  * can index outside it.  caller says whether the bytes come from a SQL
  * caller (an aggregate's argument) rather than the registry.  Format 1
- * (release 0.1.0) had no class-label fields.
+ * (release 0.1.0) had no class-label fields; formats before 3 no split
+ * hash (they hashed keyless rows' bytes).
  */
 FeatureSpec *
 FeatureSpecRead(StringInfo buf, int format, bool caller)
@@ -329,6 +331,15 @@ FeatureSpecRead(StringInfo buf, int format, bool caller)
 	}
 	if (slots > FEATURE_MAX_SLOTS)
 		SpecInvalid(&sr, psprintf("%lld slots", (long long) slots));
+	spec->split_hash = SPLIT_HASH_BYTES;
+	if (format >= 3)
+	{
+		int			h = SpecInt(&sr, 1);
+
+		if (h != SPLIT_HASH_MIX && h != SPLIT_HASH_BYTES)
+			SpecInvalid(&sr, psprintf("unknown split hash %d", h));
+		spec->split_hash = (SplitHash) h;
+	}
 	FeatureSpecLayout(spec);
 	return spec;
 }
@@ -836,8 +847,10 @@ FeatureReadLevel(FeatureReader *r, const FeatureSpec *spec, int col)
 
 /*
  * A 64-bit hash deciding the row's split and sample priority: of the key
- * column when the spec has one, else of the encoded values, so the same
- * data always splits the same way whatever the plan or row order.
+ * column when the spec has one, else (specs before format 3) of the n
+ * encoded values at x, so the same data always splits the same way
+ * whatever the plan or row order.  Keyless rows of a format 3 spec are
+ * hashed by FeatureValuesHash instead.
  */
 uint64
 FeatureRowHash(FeatureReader *r, const FeatureSpec *spec, const double *x, int n)
@@ -864,6 +877,98 @@ FeatureRowHash(FeatureReader *r, const FeatureSpec *spec, const double *x, int n
 												v->value, UInt64GetDatum(spec->seed)));
 	}
 	return hash_bytes_extended((const unsigned char *) x, n * sizeof(double), spec->seed);
+}
+
+/* w rotated left by n bits, 0 < n < 64 */
+static inline uint64
+Rotl64(uint64 w, int n)
+{
+	return (w << n) | (w >> (64 - n));
+}
+
+/* One word into a lane of FeatureValuesHash: xor, multiply, fold the high bits down */
+static inline uint64
+MixWord(uint64 h, double v)
+{
+	uint64		w;
+
+	memcpy(&w, &v, sizeof(w));
+	h ^= w;
+	h *= UINT64CONST(0x9e3779b97f4a7c15);
+	return h ^ (h >> 32);
+}
+
+/*
+ * The split hash of a keyless row (spec format 3): its nslots encoded
+ * slots x (NULL numbers as 0, as FeatureEncodeRow leaves them) and its
+ * target, mixed word by word in four independent lanes (so the multiplies
+ * overlap), the lanes then combined and finalized with splitmix64's mixer.
+ * A few cycles per slot, where hash_bytes_extended over the same bytes
+ * (0.4.0) took several times more and made a keyless training slower than
+ * a keyed one.  Not for adversaries: it only has to spread real rows.
+ */
+uint64
+FeatureValuesHash(const FeatureSpec *spec, const double *x, double target)
+{
+	int			n = spec->nslots;
+	uint64		a = spec->seed ^ UINT64CONST(0x243f6a8885a308d3),
+				b = spec->seed ^ UINT64CONST(0x13198a2e03707344),
+				c = spec->seed ^ UINT64CONST(0xa4093822299f31d0),
+				d = spec->seed ^ UINT64CONST(0x082efa98ec4e6c89);
+	uint64		h;
+	int			i = 0;
+
+	for (; i + 4 <= n; i += 4)
+	{
+		a = MixWord(a, x[i]);
+		b = MixWord(b, x[i + 1]);
+		c = MixWord(c, x[i + 2]);
+		d = MixWord(d, x[i + 3]);
+	}
+	for (; i < n; i++)
+		a = MixWord(a, x[i]);
+	b = MixWord(b, target);
+	h = a ^ Rotl64(b, 16) ^ Rotl64(c, 32) ^ Rotl64(d, 48) ^ (uint64) n;
+	h ^= h >> 30;
+	h *= UINT64CONST(0xbf58476d1ce4e5b9);
+	h ^= h >> 27;
+	h *= UINT64CONST(0x94d049bb133111eb);
+	return h ^ (h >> 31);
+}
+
+/*
+ * Whether the reader's current row is in the spec's test split, decided
+ * as training decided it: by its key, else by its encoded values and
+ * target; for a spec before format 3, by the bytes the training path
+ * (legacy) hashed.  x (nslots + 1) and missing (nnumeric) are scratch.
+ */
+bool
+FeatureRowInTest(FeatureReader *r, const FeatureSpec *spec, double target,
+				 LegacySplitInput legacy, double *x, int *missing)
+{
+	uint32		threshold = FeatureTestThreshold(spec);
+	int			nmissing;
+	uint64		h;
+
+	if (r->key_pos >= 0)
+		return (uint32) FeatureRowHash(r, spec, NULL, 0) < threshold;
+	(void) FeatureEncodeRow(r, spec, x, missing, &nmissing);
+	if (spec->split_hash == SPLIT_HASH_MIX)
+		h = FeatureValuesHash(spec, x, target);
+	else if (legacy == LEGACY_SLOTS_TARGET)
+	{
+		x[spec->nslots] = target;
+		h = FeatureRowHash(r, spec, x, spec->nslots + 1);
+	}
+	else
+	{
+		for (int k = 0; k < nmissing; k++)
+			for (int i = 0; i < spec->ncolumns; i++)
+				if (spec->columns[i].miss_index == missing[k])
+					x[spec->columns[i].first_slot] = get_float8_nan();
+		h = FeatureRowHash(r, spec, x, spec->nslots);
+	}
+	return (uint32) h < threshold;
 }
 
 /* Rows whose split hash falls below this are in the test split */

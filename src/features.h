@@ -50,8 +50,30 @@ typedef enum FeatureConv
 #define SPLIT_TRAIN 0
 #define SPLIT_TEST	1
 
-/* Version of the binary spec format FeatureSpecWrite writes */
-#define FEATURE_SPEC_FORMAT 2
+/*
+ * Version of the binary spec format FeatureSpecWrite writes: 2 has the
+ * class-label fields (0.2.0), 3 the split hash of keyless rows (0.5.0)
+ */
+#define FEATURE_SPEC_FORMAT 3
+
+/*
+ * How a source without a key is split: a hash of each row's encoded
+ * values.  Models trained before 0.5.0 (spec formats 1 and 2) used
+ * PostgreSQL's hash_bytes_extended over bytes that differed by training
+ * path; 0.5.0 mixes the encoded slots and the target word by word.
+ */
+typedef enum SplitHash
+{
+	SPLIT_HASH_MIX = 0,			/* FeatureValuesHash, the default of a new spec */
+	SPLIT_HASH_BYTES = 1		/* 0.4.0 and before */
+} SplitHash;
+
+/* What a spec before format 3 hashed for a keyless row, by training path */
+typedef enum LegacySplitInput
+{
+	LEGACY_SLOTS_TARGET,		/* linear_stats: the slots (NULL numbers 0), then the target */
+	LEGACY_SLOTS_NAN			/* the in-memory loader: the slots, NULL numbers NaN */
+} LegacySplitInput;
 
 /* Bounds a spec must respect (as max_categories allows, with room) */
 #define FEATURE_MAX_LEVELS 10000
@@ -90,6 +112,7 @@ typedef struct FeatureSpec
 	double		test_fraction;
 	uint64		seed;
 	ImputeMode	impute;
+	SplitHash	split_hash;		/* how rows without a key are hashed */
 } FeatureSpec;
 
 /*
@@ -155,6 +178,9 @@ extern double FeatureDatumToDoubleSlow(Datum d, FeatureConv conv);
 extern double FeatureBinaryTarget(FeatureReader *r, const FeatureSpec *spec, Datum d);
 extern uint64 FeatureRowHash(FeatureReader *r, const FeatureSpec *spec,
 							 const double *x, int n);
+extern uint64 FeatureValuesHash(const FeatureSpec *spec, const double *x, double target);
+extern bool FeatureRowInTest(FeatureReader *r, const FeatureSpec *spec, double target,
+							 LegacySplitInput legacy, double *x, int *missing);
 extern uint32 FeatureTestThreshold(const FeatureSpec *spec);
 extern bool FeatureEncodeRow(FeatureReader *r, const FeatureSpec *spec,
 							 double *x, int *missing, int *nmissing);

@@ -5,27 +5,141 @@
  * This file is the only caller of BLAS/LAPACK.  Long loops check for
  * interrupts between chunks so that a cancel or statement_timeout stops a
  * big solve promptly.
+ *
+ * OpenBLAS is not linked into profenrich.so: it is opened (lazylib.c) the
+ * first time a function here needs it, so that a backend that never
+ * trains never maps it, its LAPACK and gfortran, and never runs its
+ * threads.  LAPACK is called through the Fortran entry points OpenBLAS
+ * exports (dpotrf_ and friends), which LAPACKE's row-major wrappers only
+ * reach after transposing copies; liblapacke and its reference LAPACK are
+ * not needed.  OpenBLAS reads OPENBLAS_NUM_THREADS as it loads and starts
+ * that many threads less one, so the load sets it to
+ * profenrich.blas_threads: with 1, the default, no thread is started.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
 #include <cblas.h>
-#include <lapacke.h>
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <cpuid.h>
+#endif
 #include <math.h>
+#include <stdlib.h>
 
 #include "miscadmin.h"
-#include "utils/memutils.h"
 
+#include "lazylib.h"
 #include "linalg.h"
+#include "profenrich.h"
 
-/* OpenBLAS's own thread control (not part of the CBLAS standard) */
-extern void openblas_set_num_threads(int num_threads);
+/* LAPACK's Fortran interface: arguments by reference, string lengths at the end */
+typedef void (*DpotrfFn) (const char *uplo, const int *n, double *a, const int *lda,
+						  int *info, size_t uplo_len);
+typedef void (*DpotrsFn) (const char *uplo, const int *n, const int *nrhs, const double *a,
+						  const int *lda, double *b, const int *ldb, int *info, size_t uplo_len);
 
-/* Limit OpenBLAS to nthreads inside this backend */
+/* The OpenBLAS functions used here, resolved when the library is opened */
+static struct
+{
+	__typeof__(cblas_dsyrk) *dsyrk;
+	__typeof__(cblas_dgemv) *dgemv;
+	__typeof__(cblas_dsyr) *dsyr;
+	__typeof__(cblas_ddot) *ddot;
+	__typeof__(cblas_dgemm) *dgemm;
+	__typeof__(cblas_dtrsm) *dtrsm;
+	__typeof__(cblas_dtrsv) *dtrsv;
+	void		(*set_num_threads) (int num_threads);	/* OpenBLAS's own */
+	DpotrfFn	dpotrf;
+	DpotrsFn	dpotrs;
+	DpotrfFn	dpotri;			/* the same arguments as dpotrf */
+} Blas;
+
+static const LazySymbol BlasSymbols[] = {
+	{"cblas_dsyrk", (void **) &Blas.dsyrk},
+	{"cblas_dgemv", (void **) &Blas.dgemv},
+	{"cblas_dsyr", (void **) &Blas.dsyr},
+	{"cblas_ddot", (void **) &Blas.ddot},
+	{"cblas_dgemm", (void **) &Blas.dgemm},
+	{"cblas_dtrsm", (void **) &Blas.dtrsm},
+	{"cblas_dtrsv", (void **) &Blas.dtrsv},
+	{"openblas_set_num_threads", (void **) &Blas.set_num_threads},
+	{"dpotrf_", (void **) &Blas.dpotrf},
+	{"dpotrs_", (void **) &Blas.dpotrs},
+	{"dpotri_", (void **) &Blas.dpotri},
+};
+
+#define THREADS_ENV "OPENBLAS_NUM_THREADS"
+
+/* The backend's own OPENBLAS_NUM_THREADS (malloc'd), or NULL, while the load overrides it */
+static char *SavedThreadsEnv;
+
+/* Before the load (signals blocked): OpenBLAS starts blas_threads - 1 threads */
+static void
+BlasBeforeOpen(void)
+{
+	const char *old = getenv(THREADS_ENV);
+	char		value[16];
+
+	SavedThreadsEnv = old ? strdup(old) : NULL;
+	snprintf(value, sizeof(value), "%d", profenrich_blas_threads);
+	setenv(THREADS_ENV, value, 1);
+}
+
+/* After the load (signals blocked): the environment back, the count applied */
+static void
+BlasAfterOpen(bool failed)
+{
+	if (SavedThreadsEnv != NULL)
+		setenv(THREADS_ENV, SavedThreadsEnv, 1);
+	else
+		unsetenv(THREADS_ENV);
+	free(SavedThreadsEnv);
+	SavedThreadsEnv = NULL;
+	if (!failed)
+		Blas.set_num_threads(profenrich_blas_threads);
+}
+
+static LazyLibrary OpenBlas = {
+	.label = "OpenBLAS",
+	.install_hint = "Install the OpenBLAS library (Debian package libopenblas0), or set "
+	"profenrich.blas_library to the file of one; only training needs it.",
+	.symbols = BlasSymbols,
+	.nsymbols = lengthof(BlasSymbols),
+	.before_open = BlasBeforeOpen,
+	.after_open = BlasAfterOpen,
+};
+
+/* Open OpenBLAS on first use: every function here that calls it starts so */
+static inline void
+BlasReady(void)
+{
+	if (unlikely(!LazyLibraryIsOpen(&OpenBlas)))
+		LazyLibraryOpen(&OpenBlas, profenrich_blas_library);
+}
+
+/* Whether this backend has opened OpenBLAS */
+bool
+LinalgLibraryLoaded(void)
+{
+	return LazyLibraryIsOpen(&OpenBlas);
+}
+
+/*
+ * Limit OpenBLAS to nthreads inside this backend, if it is loaded (the
+ * load applies the current count).  OpenBLAS starts the threads it lacks
+ * here, so every signal is blocked meanwhile: its threads must never take
+ * the backend's signals.  Raises nothing: it runs as a GUC assign hook.
+ */
 void
 LinalgSetThreads(int nthreads)
 {
-	openblas_set_num_threads(nthreads);
+	sigset_t	saved;
+
+	if (!LazyLibraryIsOpen(&OpenBlas))
+		return;
+	LazyBlockSignals(&saved);
+	Blas.set_num_threads(nthreads);
+	LazyRestoreSignals(&saved);
 }
 
 /* Four doubles, loaded and stored without alignment */
@@ -34,11 +148,60 @@ typedef double Vec4 __attribute__((vector_size(32), aligned(8)));
 #define VEC_LOAD(p) (*(const Vec4 *) (p))
 #define VEC_SUM(v) (((v)[0] + (v)[1]) + ((v)[2] + (v)[3]))
 
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-#define KERNEL_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define KERNEL_CLONES
+#define CPU_AVX2 1
+#define CPU_FMA 2
+
+/*
+ * The vector extensions the CPU and the kernel run: AVX2 (cpuid leaf 7)
+ * and FMA (leaf 1), counted only when the OS saves the YMM registers
+ * (OSXSAVE, then XCR0's SSE and AVX bits).  Probed once, at the first call:
+ * GCC's __builtin_cpu_supports would link libgcc's probe, a constructor
+ * that runs at load.
+ */
+static int
+CpuFeatures(void)
+{
+	static int	features = -1;
+
+	if (features >= 0)
+		return features;
+	features = 0;
+#if defined(__GNUC__) && defined(__x86_64__)
+	{
+		unsigned int a,
+					b,
+					c,
+					d,
+					lo,
+					hi;
+
+		if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_OSXSAVE) || !(c & bit_AVX))
+			return features;
+		__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+		if ((lo & 6) != 6)
+			return features;
+		if (c & bit_FMA)
+			features |= CPU_FMA;
+		if (__get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & bit_AVX2))
+			features |= CPU_AVX2;
+	}
 #endif
+	return features;
+}
+
+/* Whether the CPU runs AVX2 code */
+bool
+LinalgCpuHasAvx2(void)
+{
+	return (CpuFeatures() & CPU_AVX2) != 0;
+}
+
+/* Whether the CPU runs AVX2 code with FMA */
+bool
+LinalgCpuHasAvx2Fma(void)
+{
+	return (CpuFeatures() & (CPU_AVX2 | CPU_FMA)) == (CPU_AVX2 | CPU_FMA);
+}
 
 /*
  * h (n x n, upper triangle, row stride ldh) += C'C for a block C of k
@@ -48,10 +211,11 @@ typedef double Vec4 __attribute__((vector_size(32), aligned(8)));
  * narrow matrices of model training (tens of columns) this 3 x 3 tiled
  * kernel, its nine accumulators and six loads held in vector registers,
  * runs about three times faster than dsyrk, whose packing dominates at
- * such sizes.  Compiled for AVX2 and for the baseline, picked at load.
+ * such sizes.  Compiled for AVX2 and for the baseline, picked at the first
+ * call (LINALG_KERNEL_PICK).
  */
-KERNEL_CLONES void
-LinalgGramAddUpper(int n, int k, const double *c, int ldc, double *h, int ldh)
+static pg_attribute_always_inline void
+GramAddUpperBody(int n, int k, const double *c, int ldc, double *h, int ldh)
 {
 	int			pn = (n + 2) / 3 * 3;
 
@@ -108,6 +272,17 @@ LinalgGramAddUpper(int n, int k, const double *c, int ldc, double *h, int ldh)
 	}
 }
 
+LINALG_KERNEL_VARIANTS(GramAddUpper,
+					   (int n, int k, const double *c, int ldc, double *h, int ldh),
+					   (n, k, c, ldc, h, ldh))
+
+/* h += C'C (GramAddUpperBody), in the variant the CPU runs */
+void
+LinalgGramAddUpper(int n, int k, const double *c, int ldc, double *h, int ldh)
+{
+	LINALG_KERNEL_PICK(GramAddUpper) (n, k, c, ldc, h, ldh);
+}
+
 #define SYRK_PANEL 256			/* rows of c per BLAS call of SyrkPanels */
 
 /*
@@ -126,10 +301,10 @@ SyrkPanels(int n, int k, double alpha, const double *a, int lda, double *c, int 
 
 		if (n > SYRK_PANEL)
 			CHECK_FOR_INTERRUPTS();
-		cblas_dsyrk(CblasRowMajor, CblasUpper, CblasTrans, p, k, alpha, a + p0, lda, 1.0,
+		Blas.dsyrk(CblasRowMajor, CblasUpper, CblasTrans, p, k, alpha, a + p0, lda, 1.0,
 					c + (size_t) p0 * ldc + p0, ldc);
 		if (p0 + p < n)
-			cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, p, n - p0 - p, k, alpha,
+			Blas.dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, p, n - p0 - p, k, alpha,
 						a + p0, lda, a + p0 + p, lda, 1.0, c + (size_t) p0 * ldc + p0 + p, ldc);
 	}
 }
@@ -138,6 +313,7 @@ SyrkPanels(int n, int k, double alpha, const double *a, int lda, double *c, int 
 void
 LinalgSyrkAddUpper(int n, int k, const double *a, int lda, double *c, int ldc)
 {
+	BlasReady();
 	SyrkPanels(n, k, 1.0, a, lda, c, ldc);
 }
 
@@ -145,21 +321,24 @@ LinalgSyrkAddUpper(int n, int k, const double *a, int lda, double *c, int ldc)
 void
 LinalgMatVec(int rows, int cols, const double *a, const double *x, double *y)
 {
-	cblas_dgemv(CblasRowMajor, CblasNoTrans, rows, cols, 1.0, a, cols, x, 1, 0.0, y, 1);
+	BlasReady();
+	Blas.dgemv(CblasRowMajor, CblasNoTrans, rows, cols, 1.0, a, cols, x, 1, 0.0, y, 1);
 }
 
 /* y += A' x for a row-major rows x cols matrix */
 void
 LinalgMatTVecAdd(int rows, int cols, const double *a, const double *x, double *y)
 {
-	cblas_dgemv(CblasRowMajor, CblasTrans, rows, cols, 1.0, a, cols, x, 1, 1.0, y, 1);
+	BlasReady();
+	Blas.dgemv(CblasRowMajor, CblasTrans, rows, cols, 1.0, a, cols, x, 1, 1.0, y, 1);
 }
 
 /* c (upper) += alpha x x' */
 void
 LinalgSyrUpper(int n, double alpha, const double *x, double *c, int ldc)
 {
-	cblas_dsyr(CblasRowMajor, CblasUpper, n, alpha, x, 1, c, ldc);
+	BlasReady();
+	Blas.dsyr(CblasRowMajor, CblasUpper, n, alpha, x, 1, c, ldc);
 }
 
 /* Copy the upper triangle of c to the lower one */
@@ -178,8 +357,9 @@ LinalgQuadForm(int n, const double *a, const double *x)
 	double	   *t = palloc(sizeof(double) * Max(n, 1));
 	double		q;
 
-	cblas_dgemv(CblasRowMajor, CblasNoTrans, n, n, 1.0, a, n, x, 1, 0.0, t, 1);
-	q = cblas_ddot(n, x, 1, t, 1);
+	BlasReady();
+	Blas.dgemv(CblasRowMajor, CblasNoTrans, n, n, 1.0, a, n, x, 1, 0.0, t, 1);
+	q = Blas.ddot(n, x, 1, t, 1);
 	pfree(t);
 	return q;
 }
@@ -198,6 +378,7 @@ LinalgCholeskyAliased(int n, double *a, double tol, bool *aliased)
 {
 	int			rank = 0;
 
+	BlasReady();
 	for (int j = 0; j < n; j++)
 	{
 		double		diag = a[j * n + j];
@@ -211,7 +392,7 @@ LinalgCholeskyAliased(int n, double *a, double tol, bool *aliased)
 				a[i * n + j] = 0.0;
 			continue;
 		}
-		d -= cblas_ddot(j, &a[j * n], 1, &a[j * n], 1);
+		d -= Blas.ddot(j, &a[j * n], 1, &a[j * n], 1);
 		if (!(d > tol * diag))
 		{
 			aliased[j] = true;
@@ -222,13 +403,18 @@ LinalgCholeskyAliased(int n, double *a, double tol, bool *aliased)
 		d = sqrt(d);
 		a[j * n + j] = d;
 		for (int i = j + 1; i < n; i++)
-			a[i * n + j] = (a[i * n + j] - cblas_ddot(j, &a[i * n], 1, &a[j * n], 1)) / d;
+			a[i * n + j] = (a[i * n + j] - Blas.ddot(j, &a[i * n], 1, &a[j * n], 1)) / d;
 		rank++;
 	}
 	return rank;
 }
 
-/* Copy the non-aliased rows and columns of a (n x n) into c (k x k) */
+/*
+ * Copy the non-aliased rows and columns of a (n x n, upper triangle read)
+ * into c (k x k), full and symmetric: read column-major, as LAPACK reads
+ * it, it is the same matrix, so LAPACK's 'U' works on the triangle
+ * LAPACKE's row-major 'U' would have passed it.
+ */
 static int
 Compress(int n, const double *a, const bool *aliased, double *c, int *map)
 {
@@ -238,8 +424,8 @@ Compress(int n, const double *a, const bool *aliased, double *c, int *map)
 		if (!aliased[i])
 			map[k++] = i;
 	for (int i = 0; i < k; i++)
-		for (int j = 0; j < k; j++)
-			c[i * k + j] = a[map[i] * n + map[j]];
+		for (int j = i; j < k; j++)
+			c[i * k + j] = c[j * k + i] = a[map[i] * n + map[j]];
 	return k;
 }
 
@@ -292,7 +478,7 @@ NotDefinite(int info)
  * panel right of it by dtrsm, the trailing matrix by SyrkPanels, checking
  * for interrupts between them.  Returns dpotrf's info, offset to the whole.
  */
-static lapack_int
+static int
 CholeskyBlocked(int k, double *c)
 {
 	for (int j = 0; j < k; j += SOLVE_BLOCK)
@@ -300,15 +486,15 @@ CholeskyBlocked(int k, double *c)
 		int			nb = Min(SOLVE_BLOCK, k - j);
 		int			rest = k - j - nb;
 		double	   *a11 = &c[(size_t) j * k + j];
-		lapack_int	info;
+		int			info;
 
 		CHECK_FOR_INTERRUPTS();
-		info = LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', nb, a11, k);
+		Blas.dpotrf("L", &nb, a11, &k, &info, 1);
 		if (info != 0)
 			return info > 0 ? info + j : info;
 		if (rest == 0)
 			break;
-		cblas_dtrsm(CblasRowMajor, CblasLeft, CblasUpper, CblasTrans, CblasNonUnit, nb, rest,
+		Blas.dtrsm(CblasRowMajor, CblasLeft, CblasUpper, CblasTrans, CblasNonUnit, nb, rest,
 					1.0, a11, k, a11 + nb, k);
 		SyrkPanels(rest, nb, -1.0, a11 + nb, k, a11 + (size_t) nb * k + nb, k);
 	}
@@ -335,9 +521,9 @@ InverseBlocked(int k, const double *u, double *inv)
 		for (int j = 0; j < nb; j++)
 			cols[(size_t) (c0 + j) * nb + j] = 1.0;
 		/* U' y = e: y is zero above row c0, so only rows c0.. take part */
-		cblas_dtrsm(CblasRowMajor, CblasLeft, CblasUpper, CblasTrans, CblasNonUnit, k - c0, nb,
+		Blas.dtrsm(CblasRowMajor, CblasLeft, CblasUpper, CblasTrans, CblasNonUnit, k - c0, nb,
 					1.0, &u[(size_t) c0 * k + c0], k, &cols[(size_t) c0 * nb], nb);
-		cblas_dtrsm(CblasRowMajor, CblasLeft, CblasUpper, CblasNoTrans, CblasNonUnit, k, nb,
+		Blas.dtrsm(CblasRowMajor, CblasLeft, CblasUpper, CblasNoTrans, CblasNonUnit, k, nb,
 					1.0, u, k, cols, nb);
 		for (int i = 0; i < k; i++)
 			memcpy(&inv[(size_t) i * k + c0], &cols[(size_t) i * nb], sizeof(double) * nb);
@@ -364,8 +550,10 @@ LinalgSpdSolve(int n, const double *a, const bool *aliased, double *b, double *i
 	double	   *cinv = NULL;
 	int			k = Compress(n, a, aliased, c, map);
 	bool		blocked = k >= SOLVE_BLOCKED_MIN;
-	lapack_int	info;
+	int			one = 1;
+	int			info;
 
+	BlasReady();
 	CHECK_FOR_INTERRUPTS();
 	for (int i = 0; i < k; i++)
 		rhs[i] = b[map[i]];
@@ -373,17 +561,20 @@ LinalgSpdSolve(int n, const double *a, const bool *aliased, double *b, double *i
 	memset(b, 0, sizeof(double) * n);
 	if (k > 0)
 	{
-		info = blocked ? CholeskyBlocked(k, c) : LAPACKE_dpotrf(LAPACK_ROW_MAJOR, 'U', k, c, k);
+		if (blocked)
+			info = CholeskyBlocked(k, c);
+		else
+			Blas.dpotrf("L", &k, c, &k, &info, 1);
 		if (info != 0)
 			NotDefinite((int) info);
 		if (blocked)
 		{
-			cblas_dtrsv(CblasRowMajor, CblasUpper, CblasTrans, CblasNonUnit, k, c, k, rhs, 1);
-			cblas_dtrsv(CblasRowMajor, CblasUpper, CblasNoTrans, CblasNonUnit, k, c, k, rhs, 1);
+			Blas.dtrsv(CblasRowMajor, CblasUpper, CblasTrans, CblasNonUnit, k, c, k, rhs, 1);
+			Blas.dtrsv(CblasRowMajor, CblasUpper, CblasNoTrans, CblasNonUnit, k, c, k, rhs, 1);
 		}
 		else
 		{
-			info = LAPACKE_dpotrs(LAPACK_ROW_MAJOR, 'U', k, 1, c, k, rhs, 1);
+			Blas.dpotrs("L", &k, &one, c, &k, rhs, &k, &info, 1);
 			if (info != 0)
 				elog(ERROR, "Cholesky solve failed (dpotrs info %d)", (int) info);
 		}
@@ -404,7 +595,7 @@ LinalgSpdSolve(int n, const double *a, const bool *aliased, double *b, double *i
 			}
 			else
 			{
-				info = LAPACKE_dpotri(LAPACK_ROW_MAJOR, 'U', k, c, k);
+				Blas.dpotri("L", &k, c, &k, &info, 1);
 				if (info != 0)
 					NotDefinite((int) info);
 				cinv = c;

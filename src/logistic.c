@@ -31,13 +31,9 @@
 
 /*
  * The per-row loops are compiled twice, for AVX2 and for the baseline
- * instruction set, and the loader picks the one the CPU runs.
+ * instruction set, the one the CPU runs picked at the first call
+ * (LINALG_KERNEL_PICK).
  */
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-#define ROW_LOOP_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define ROW_LOOP_CLONES
-#endif
 #define MAX_HALVINGS 30
 
 /* The logistic function, without overflow */
@@ -223,9 +219,9 @@ LogisticScratchSize(int width, int rows)
  * kernel then adds the block's X'WX.  scratch holds LogisticScratchSize
  * bytes.  When probs is given it receives each row's probability.
  */
-ROW_LOOP_CLONES void
-LogisticAccumulate(LogisticSums *s, const double *theta, const double *x, const double *y,
-				   int rows, const double *cw, double *scratch, double *probs)
+static pg_attribute_always_inline void
+AccumulateBody(LogisticSums *s, const double *theta, const double *x, const double *y,
+			   int rows, const double *cw, double *scratch, double *probs)
 {
 	int			w = s->width;
 	int			ld = (rows + 3) / 4 * 4;	/* column stride, rows padded to 4 */
@@ -276,6 +272,19 @@ LogisticAccumulate(LogisticSums *s, const double *theta, const double *x, const 
 	s->n += rows;
 }
 
+LINALG_KERNEL_VARIANTS(Accumulate,
+					   (LogisticSums *s, const double *theta, const double *x, const double *y,
+						int rows, const double *cw, double *scratch, double *probs),
+					   (s, theta, x, y, rows, cw, scratch, probs))
+
+/* Add a block of rows to the sums (AccumulateBody), in the variant the CPU runs */
+void
+LogisticAccumulate(LogisticSums *s, const double *theta, const double *x, const double *y,
+				   int rows, const double *cw, double *scratch, double *probs)
+{
+	LINALG_KERNEL_PICK(Accumulate) (s, theta, x, y, rows, cw, scratch, probs);
+}
+
 /* Rows per LogisticAccumulate call: small enough for the block to stay in cache */
 #define PASS_BLOCK_ROWS 256
 
@@ -317,9 +326,8 @@ LogisticPassInMemory(const Dataset *d, const double *theta, const double *cw,
  * every row has the same probability, so the weights take no exp or log
  * per row, only the label's class weight.
  */
-ROW_LOOP_CLONES void
-LogisticPassConstant(const Dataset *d, const double *theta, const double *cw,
-					 LogisticSums *out)
+static pg_attribute_always_inline void
+PassConstantBody(const Dataset *d, const double *theta, const double *cw, LogisticSums *out)
 {
 	int			w = d->width;
 	double		e = theta[0];
@@ -365,6 +373,18 @@ LogisticPassConstant(const Dataset *d, const double *theta, const double *cw,
 		}
 	}
 	pfree(scratch);
+}
+
+LINALG_KERNEL_VARIANTS(PassConstant,
+					   (const Dataset *d, const double *theta, const double *cw, LogisticSums *out),
+					   (d, theta, cw, out))
+
+/* The first pass (PassConstantBody), in the variant the CPU runs */
+void
+LogisticPassConstant(const Dataset *d, const double *theta, const double *cw,
+					 LogisticSums *out)
+{
+	LINALG_KERNEL_PICK(PassConstant) (d, theta, cw, out);
 }
 
 /*

@@ -187,6 +187,15 @@ ModelSerialize(const Model *model)
 	return pq_endtypsend(&buf);
 }
 
+/* The format of the feature spec inside params of a model format */
+static int
+SpecFormatOf(int model_format)
+{
+	if (model_format >= 5)
+		return 3;
+	return model_format >= 2 ? 2 : 1;
+}
+
 /*
  * What a model's spec must hold beyond a spec's own checks: imputation
  * values a scorer can use.
@@ -259,7 +268,7 @@ ModelRead(bytea *params)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("model parameters name unknown algorithm %d", code)));
-	model->spec = FeatureSpecRead(&buf, format, false);
+	model->spec = FeatureSpecRead(&buf, SpecFormatOf(format), false);
 	CheckModelSpec(model->spec);
 	model->threshold = 0.5;
 	model->ops->read(&buf, model, format);

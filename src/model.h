@@ -16,7 +16,8 @@
 
 #define MODEL_MAGIC 0x50454D44	/* "PEMD" */
 #define MODEL_FORMAT 5	/* 2: class labels, logistic (0.2.0); 3: score quantiles (0.3.0);
-								 * 4: lifetime-value models (0.4.0); 5: tagged sections (0.5.0) */
+								 * 4: lifetime-value models (0.4.0); 5: tagged sections, the
+								 * spec in format 3 with its split hash (0.5.0) */
 #define MODEL_QUANTILES 99		/* percentile cut points of the training scores */
 #define MODEL_MAX_CLASSES 100
 

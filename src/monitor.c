@@ -31,6 +31,7 @@
 #include "clv.h"
 #include "curves.h"
 #include "monitor.h"
+#include "privileges.h"
 #include "registry.h"
 #include "trainer.h"
 
@@ -52,6 +53,7 @@ MonitorOpen(FunctionCallInfo fcinfo, const char *function, MonitoredModel *mm)
 	Oid			relid;
 
 	memset(mm, 0, sizeof(MonitoredModel));
+	mm->fcinfo = fcinfo;
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -61,18 +63,7 @@ MonitorOpen(FunctionCallInfo fcinfo, const char *function, MonitoredModel *mm)
 	mm->model = RegistryLoad(mm->name, 0, &mm->version, CurrentMemoryContext);
 	mm->own = PG_NARGS() < 2 || PG_ARGISNULL(1);
 	if (mm->own)
-	{
-		char	   *trained = RegistrySource(mm->name, mm->version);
-
-		relid = RangeVarGetRelid(makeRangeVarFromNameList(stringToQualifiedNameList(trained)),
-								 AccessShareLock, true);
-		if (!OidIsValid(relid))
-			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_TABLE),
-					 errmsg("relation %s, which model \"%s\" was trained on, does not exist any more",
-							trained, mm->name),
-					 errhint("Pass the relation to read as the source argument of %s.", function)));
-	}
+		relid = PrivilegeStoredRelation(RegistrySource(mm->name, mm->version));	/* or an error */
 	else
 		relid = PG_GETARG_OID(1);
 	SourceOpen(relid, &src);
@@ -154,9 +145,9 @@ MonitorRequireBinary(const MonitoredModel *mm, const char *function)
 }
 
 /*
- * Refuse to read the model's own test split when it cannot be found
- * again: no test split at all, or no key to hash (training hashed the
- * encoded rows).
+ * Refuse to read the model's own test split when it has none (a keyless
+ * split of a model trained before 0.5.0 that cannot be found again is
+ * refused by OwnSplitInput).
  */
 void
 MonitorRequireTestSplit(const MonitoredModel *mm)
@@ -170,12 +161,6 @@ MonitorRequireTestSplit(const MonitoredModel *mm)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("model \"%s\" was trained without a test split", mm->name),
 				 errhint("Pass a relation to judge the model on, or train with a test_fraction above 0.")));
-	if (spec->key == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("model \"%s\" was trained on a source without a key, so its test split cannot be read again",
-						mm->name),
-				 errhint("Pass a relation to judge the model on, or train with the option \"key\" naming a unique column.")));
 }
 
 /*
@@ -191,7 +176,9 @@ typedef struct Judged
 	MemoryContext rowcxt;
 	bool		classes;		/* class model: compare labels */
 	bool		test_only;
-	uint32		test_threshold;
+	LegacySplitInput legacy;	/* what a 0.4.0 model's keyless split hashed */
+	double	   *x;				/* scratch of a keyless split: nslots + 1 */
+	int		   *missing;		/* nnumeric */
 	FmgrInfo	target_out;		/* class models read the target (column 1) as text */
 	double	   *probs;
 	int64		n;
@@ -272,6 +259,14 @@ JudgedAdd(Judged *j, double a, double b)
 	MemoryContextSwitchTo(old);
 }
 
+/* Whether the current row (its target read as target) is one the function judges */
+static inline bool
+InSplit(Judged *j, double target)
+{
+	return !j->test_only ||
+		FeatureRowInTest(&j->reader, j->mm->model->spec, target, j->legacy, j->x, j->missing);
+}
+
 /* One row: skip it outside the test split or with a NULL label, else judge it */
 static bool
 JudgedReceive(TupleTableSlot *slot, DestReceiver *self)
@@ -283,29 +278,29 @@ JudgedReceive(TupleTableSlot *slot, DestReceiver *self)
 	MemoryContextReset(j->rowcxt);
 	j->rows_read++;
 	FeatureReaderLoadSlot(&j->reader, slot);
-	if (!(j->test_only &&
-		  (uint32) FeatureRowHash(&j->reader, m->spec, NULL, 0) >= j->test_threshold))
+	if (j->classes)
 	{
-		if (j->classes)
+		int			cls;
+
+		if (!slot->tts_isnull[0])
 		{
-			int			cls;
+			int			actual = ActualClass(j, OutputFunctionCall(&j->target_out,
+																  slot->tts_values[0]));
 
-			if (!slot->tts_isnull[0] && ModelClassifyRow(m, &j->reader, j->probs, &cls))
-			{
-				int			actual = ActualClass(j, OutputFunctionCall(&j->target_out,
-																	  slot->tts_values[0]));
-
+			/* the split hashed a class target as its index among the model's classes */
+			if (InSplit(j, actual < m->nclasses ? actual : -1) &&
+				ModelClassifyRow(m, &j->reader, j->probs, &cls))
 				JudgedAdd(j, actual, cls);
-			}
 		}
-		else
-		{
-			double		label,
-						p;
+	}
+	else
+	{
+		double		label,
+					p;
 
-			if (FeatureReadTarget(&j->reader, m->spec, &label) && ModelScoreRow(m, &j->reader, &p))
-				JudgedAdd(j, p, label);
-		}
+		if (FeatureReadTarget(&j->reader, m->spec, &label) && InSplit(j, label) &&
+			ModelScoreRow(m, &j->reader, &p))
+			JudgedAdd(j, p, label);
 	}
 	MemoryContextSwitchTo(old);
 	return true;
@@ -342,7 +337,9 @@ JudgeRows(const MonitoredModel *mm, bool classes, Judged *j)
 	j->mcxt = CurrentMemoryContext;
 	j->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "profenrich row", ALLOCSET_SMALL_SIZES);
 	j->test_only = mm->own;
-	j->test_threshold = FeatureTestThreshold(spec);
+	j->legacy = mm->own ? OwnSplitInput(mm->model, mm->fcinfo, mm->version) : LEGACY_SLOTS_TARGET;
+	j->x = palloc(sizeof(double) * (spec->nslots + 1));
+	j->missing = palloc(sizeof(int) * Max(spec->nnumeric, 1));
 	j->probs = palloc(sizeof(double) * Max(mm->model->nclasses, 2));
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT %s", quote_identifier(spec->target));

@@ -22,11 +22,15 @@ typedef struct MonitoredModel
 	char	   *from;			/* its quoted, qualified name */
 	TupleDesc	tupdesc;		/* its columns */
 	bool		own;			/* the model's training source (source argument NULL) */
+	FunctionCallInfo fcinfo;	/* the call (name in argument 0) */
 } MonitoredModel;
 
 extern void MonitorOpen(FunctionCallInfo fcinfo, const char *function, MonitoredModel *mm);
 extern void MonitorCheckColumns(const MonitoredModel *mm, bool want_target, bool want_key);
 extern void MonitorRequireBinary(const MonitoredModel *mm, const char *function);
 extern void MonitorRequireTestSplit(const MonitoredModel *mm);
+
+/* evaluate.c: what the keyless split of a model trained before 0.5.0 hashed */
+extern LegacySplitInput OwnSplitInput(const Model *m, FunctionCallInfo fcinfo, int version);
 
 #endif

@@ -113,6 +113,26 @@ OutputColumns(const Model *m, const char *name, const EnrichOptions *o, OutputCo
 	return n;
 }
 
+/*
+ * Refuse an output column whose name PostgreSQL would truncate: the
+ * column written would not be the one read back.  Model names are short
+ * enough since 0.5.0 (MODEL_NAME_MAX); a model stored by 0.4.0 with a
+ * longer name gets a hint to name its columns.
+ */
+void
+OutputCheckColumnName(const char *model, const OutputColumn *out)
+{
+	if (strlen(out->column) < NAMEDATALEN)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_NAME_TOO_LONG),
+			 errmsg("the %s column of model \"%s\" would be named \"%s\", longer than %d bytes",
+					OutputDefs[out->what].key, model, out->column, NAMEDATALEN - 1),
+			 errdetail("PostgreSQL truncates longer identifiers, so the column written would not be the one read back."),
+			 errhint("Name the column in the option \"columns\": {\"columns\": {\"%s\": {\"%s\": \"a_short_name\"}}}.",
+					 model, OutputDefs[out->what].key)));
+}
+
 /* The renames of one model in "columns": an object of known keys and non-empty names */
 static void
 CheckRenames(const char *model, JsonbValue *v)

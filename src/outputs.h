@@ -58,6 +58,7 @@ extern const OutputDef *OutputDefOf(OutputWhat what);
 extern int	OutputColumns(const Model *m, const char *name, const EnrichOptions *o,
 						  OutputColumn *out);
 extern void OutputCheckColumnsOption(Jsonb *columns, char **names, int n);
+extern void OutputCheckColumnName(const char *model, const OutputColumn *out);
 extern char *OutputExpr(OutputWhat what, const char *name, int version, int factors,
 						const char *colargs);
 extern void OutputCompute(const Model *m, FeatureReader *r, OutputRow *row);

@@ -1,10 +1,11 @@
 /*-------------------------------------------------------------------------
  * profenrich.c
- *	  Module entry point: GUCs and the per-backend set-up of OpenBLAS.
+ *	  Module entry point: the GUCs.
  *
- * Debian links libblas to the pthreads build of OpenBLAS; inside a backend
- * we pin it to one thread unless profenrich.blas_threads says otherwise,
- * because the parallelism that scales is PostgreSQL's own.
+ * Loading the module loads no numeric library: OpenBLAS is opened by
+ * linalg.c when training first needs it, with profenrich.blas_threads
+ * threads (one, the default, because the parallelism that scales is
+ * PostgreSQL's own), from the file profenrich.blas_library names.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -22,14 +23,27 @@ PG_MODULE_MAGIC;
 
 int			profenrich_blas_threads = 1;
 int			profenrich_max_train_memory = 1024 * 1024;
+char	   *profenrich_blas_library = NULL;
 
 void		_PG_init(void);
 
-/* GUC assign hook: apply the thread count at once */
+/* GUC assign hook: apply the thread count at once if OpenBLAS is loaded */
 static void
 AssignBlasThreads(int newval, void *extra)
 {
 	LinalgSetThreads(newval);
+}
+
+/* GUC check hook: the library cannot change once this backend has opened it */
+static bool
+CheckBlasLibrary(char **newval, void **extra, GucSource source)
+{
+	if (!LinalgLibraryLoaded() || profenrich_blas_library == NULL ||
+		strcmp(*newval, profenrich_blas_library) == 0)
+		return true;
+	GUC_check_errdetail("This session has loaded \"%s\" already.", profenrich_blas_library);
+	GUC_check_errhint("Set it before the first training of a session, or in a new session.");
+	return false;
 }
 
 /* A size in MB, or kB below one MB, rounded up */
@@ -79,6 +93,14 @@ _PG_init(void)
 							1, 1, 64,
 							PGC_USERSET, 0,
 							NULL, AssignBlasThreads, NULL);
+	DefineCustomStringVariable("profenrich.blas_library",
+							   "The OpenBLAS library training opens on first use.",
+							   "A file name the dynamic loader finds, or a path. A backend "
+							   "that never trains never opens it.",
+							   &profenrich_blas_library,
+							   "libopenblas.so.0",
+							   PGC_SUSET, 0,
+							   CheckBlasLibrary, NULL, NULL);
 	DefineCustomIntVariable("profenrich.max_train_memory",
 							"Largest encoded training set held in memory.",
 							"Iterative trainers read the data once into memory when the encoded "
@@ -88,7 +110,6 @@ _PG_init(void)
 							PGC_USERSET, GUC_UNIT_KB,
 							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("profenrich");
-	LinalgSetThreads(profenrich_blas_threads);
 }
 
 /*

@@ -9,6 +9,9 @@
 /* profenrich.blas_threads: OpenBLAS threads inside a backend */
 extern int	profenrich_blas_threads;
 
+/* profenrich.blas_library: the OpenBLAS file training opens on first use */
+extern char *profenrich_blas_library;
+
 /* profenrich.max_train_memory (kB): largest encoded data set trained in memory */
 extern int	profenrich_max_train_memory;
 

@@ -122,10 +122,11 @@ SourcePrimaryKey(Oid relid)
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
 	char	   *key = NULL;
 
-	TrainQuery("SELECT a.attname::text FROM pg_catalog.pg_index i "
-			   "JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid "
-			   "AND a.attnum = i.indkey[0] "
-			   "WHERE i.indrelid = $1 AND i.indisprimary AND i.indnkeyatts = 1",
+	TrainQuery("SELECT a.attname::pg_catalog.text FROM pg_catalog.pg_index i "
+			   "JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid "
+			   "AND a.attnum OPERATOR(pg_catalog.=) i.indkey[0] "
+			   "WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND i.indisprimary "
+			   "AND i.indnkeyatts OPERATOR(pg_catalog.=) 1",
 			   1, types, values, 1);
 	if (SPI_processed == 1)
 		key = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
@@ -137,7 +138,8 @@ char *
 SourceSomeValues(const Source *src, const char *column)
 {
 	StringInfoData out;
-	char	   *sql = psprintf("SELECT DISTINCT %s::text FROM %s WHERE %s IS NOT NULL ORDER BY 1 LIMIT 5",
+	char	   *sql = psprintf("SELECT DISTINCT %s::pg_catalog.text FROM %s WHERE %s IS NOT NULL "
+							   "ORDER BY 1 LIMIT 5",
 							   quote_identifier(column), src->qualname, quote_identifier(column));
 
 	TrainQuery(sql, 0, NULL, NULL, 0);
@@ -296,7 +298,7 @@ SourceLearnVocabularyCounts(FeatureSpec *spec, const Source *src, int max_catego
 						   "pg_catalog.count(*)::pg_catalog.float8 AS c, "
 						   "pg_catalog.sum(pg_catalog.count(*)) OVER (PARTITION BY k)::pg_catalog.float8 AS t, "
 						   "pg_catalog.row_number() OVER (PARTITION BY k, v IS NULL "
-						   "ORDER BY pg_catalog.count(*) DESC, v COLLATE \"C\") AS rn FROM ");
+						   "ORDER BY pg_catalog.count(*) DESC, v COLLATE pg_catalog.\"C\") AS rn FROM ");
 	appendStringInfo(&sql, "%s AS pe_src CROSS JOIN LATERAL (VALUES ", src->qualname);
 	for (int i = 0; i < spec->ncolumns; i++)
 	{

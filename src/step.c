@@ -175,7 +175,6 @@ StatsCreateForSpec(bytea *specbytes, MemoryContext aggcxt)
 	FeatureReaderInit(&s->reader, aggcxt);
 	s->test_threshold = FeatureTestThreshold(spec);
 	s->last_notice = GetCurrentTimestamp();
-	s->x = palloc(sizeof(double) * (spec->nslots + 1));
 	s->missing = palloc0(sizeof(int) * Max(spec->nnumeric, 1));
 	s->srow = palloc(sizeof(double) * (spec->nslots + 1));
 	s->miss_slot = palloc(sizeof(int) * Max(spec->nnumeric, 1));
@@ -224,10 +223,9 @@ StatsAccumulate(LinearStats *s)
 	{
 		h = FeatureRowHash(r, spec, NULL, 0);
 		split = ((uint32) h < s->test_threshold) ? SPLIT_TEST : SPLIT_TRAIN;
-		row = MomentsNextRow(&s->mom[split]);
 	}
-	else
-		row = s->x;
+	/* keyless: into the training batch, moved if its values hash it to the test split */
+	row = MomentsNextRow(&s->mom[split]);
 	if (FeatureEncodeRow(r, spec, row, s->missing, &nmissing))
 	{
 		if (spec->impute == IMPUTE_ERROR)
@@ -241,10 +239,14 @@ StatsAccumulate(LinearStats *s)
 	row[s->nslots] = y;
 	if (r->key_pos < 0)
 	{
-		h = FeatureRowHash(r, spec, row, s->nslots + 1);
-		split = ((uint32) h < s->test_threshold) ? SPLIT_TEST : SPLIT_TRAIN;
-		memcpy(MomentsNextRow(&s->mom[split]), row, sizeof(double) * (s->nslots + 1));
-		row = MomentsNextRow(&s->mom[split]);
+		h = spec->split_hash == SPLIT_HASH_MIX ? FeatureValuesHash(spec, row, y) :
+			FeatureRowHash(r, spec, row, s->nslots + 1);
+		if ((uint32) h < s->test_threshold)
+		{
+			split = SPLIT_TEST;
+			memcpy(MomentsNextRow(&s->mom[split]), row, sizeof(double) * (s->nslots + 1));
+			row = MomentsNextRow(&s->mom[split]);
+		}
 	}
 	if (nmissing > 0)
 	{
@@ -662,7 +664,9 @@ logistic_step_trans(PG_FUNCTION_ARGS)
 		if (spec->impute == IMPUTE_SKIP)
 			PG_RETURN_POINTER(s);
 	}
-	if ((uint32) FeatureRowHash(&s->reader, spec, s->x + 1, spec->nslots) < s->test_threshold)
+	if ((uint32) (s->reader.key_pos < 0 && spec->split_hash == SPLIT_HASH_MIX ?
+				  FeatureValuesHash(spec, s->x + 1, label) :
+				  FeatureRowHash(&s->reader, spec, s->x + 1, spec->nslots)) < s->test_threshold)
 		PG_RETURN_POINTER(s);
 	row = &s->batch[(size_t) s->rows * s->width];
 	row[0] = 1.0;

@@ -31,7 +31,6 @@ typedef struct LinearStats
 	FeatureSpec *spec;
 	FeatureReader reader;
 	uint32		test_threshold;
-	double	   *x;				/* nslots + 1 */
 	int		   *missing;		/* miss_index of the NULL numeric features */
 	double	   *srow;			/* nslots + 1 */
 	int		   *miss_slot;		/* slot of each miss_index */

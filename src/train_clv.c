@@ -1068,9 +1068,9 @@ ReadData(const Source *src, const FeatureSpec *spec, int flags, ClvData *d)
 	for (int i = 0; i < 4; i++)
 	{
 		if (col[i] < 0)
-			appendStringInfoString(&sql, ", NULL::float8");
+			appendStringInfoString(&sql, ", NULL::pg_catalog.float8");
 		else
-			appendStringInfo(&sql, ", %s::float8", quote_identifier(spec->columns[col[i]].name));
+			appendStringInfo(&sql, ", %s::pg_catalog.float8", quote_identifier(spec->columns[col[i]].name));
 	}
 	appendStringInfo(&sql, ") FROM %s", src->qualname);
 	TrainQuery(sql.data, 0, NULL, NULL, 0);

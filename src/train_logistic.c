@@ -185,7 +185,8 @@ CheckClasses(const TrainJob *job, double n, double positives)
 static char *
 NegativeLabel(const TrainJob *job)
 {
-	char	   *sql = psprintf("SELECT %s::text FROM %s WHERE %s::text <> $1 LIMIT 1",
+	char	   *sql = psprintf("SELECT %s::pg_catalog.text FROM %s "
+							   "WHERE %s::pg_catalog.text OPERATOR(pg_catalog.<>) $1 LIMIT 1",
 							   quote_identifier(job->spec->target), job->src.qualname,
 							   quote_identifier(job->spec->target));
 	Oid			types[1] = {TEXTOID};
