@@ -57,6 +57,22 @@ SELECT array_agg((b->>'upper')::float8 ORDER BY o) FILTER (WHERE b->>'upper' IS 
        array_agg(b->>'bin' ORDER BY o) AS bins
 FROM profenrich.drift('m_log') d, jsonb_array_elements(d.detail->'bins') WITH ORDINALITY AS e(b, o)
 WHERE d.feature = 'visits';
+-- the same for skewed values, ties and a far outlier (found by a histogram, not a sort)
+CREATE TABLE mon_dist AS
+SELECT i AS id, floor(exp((i % 97) / 10.0)) AS heavy,
+       CASE WHEN i % 3 = 0 THEN -1e10 ELSE (i * 31 % 1000) / 7.0 END AS outlier,
+       ((i::bigint * 2654435761) % 1000003) / 1000003.0 AS u, (i * 48271) % 100 < 30 AS y
+FROM generate_series(1, 5000) i;
+ALTER TABLE mon_dist ADD PRIMARY KEY (id);
+SELECT name FROM profenrich.train('m_dist', 'logistic', 'mon_dist', 'y', ARRAY['heavy', 'outlier', 'u']);
+SELECT d.feature,
+       (SELECT array_agg((b->>'upper')::float8 ORDER BY o) FILTER (WHERE b->>'upper' IS NOT NULL)
+        FROM jsonb_array_elements(d.detail->'bins') WITH ORDINALITY AS e(b, o))
+     = (SELECT array_agg(DISTINCT q ORDER BY q)
+        FROM (SELECT percentile_disc(k / 10.0) WITHIN GROUP (ORDER BY CASE d.feature WHEN 'heavy' THEN heavy
+                       WHEN 'outlier' THEN outlier ELSE u END)::float8 AS q
+              FROM mon_dist, generate_series(1, 9) k GROUP BY k) s) AS edges_are_deciles
+FROM profenrich.drift('m_dist') d WHERE d.feature <> '(score)';
 -- few distinct values: each its own bin; a boolean: false, true, NULL; categories: levels, (other), NULL
 SELECT d.feature, array_agg(b->>'bin' ORDER BY o) AS bins,
        array_agg(round((b->>'baseline')::numeric, 4) ORDER BY o) AS baseline
@@ -455,8 +471,8 @@ SELECT public.err($$SELECT * FROM profenrich.holdout_check('m_bg', NULL, 'holdou
 SELECT public.err($$SELECT * FROM profenrich.drift('m_bg', 'mon_holdout')$$);
 
 SELECT profenrich.drop_model(name) FROM (SELECT DISTINCT name FROM profenrich.models
-  WHERE name IN ('m_log', 'm_stream', 'm_lin', 'm_log_t', 'm_evil', 'm_all', 'm_nokey', 'm_gone', 'm_bg', 'm_clv')) s;
-DROP TABLE mon_people, mon_shifted, mon_no_visits, mon_empty, mon_no_label, mon_one_class, mon_nokey,
+  WHERE name IN ('m_log', 'm_stream', 'm_dist', 'm_lin', 'm_log_t', 'm_evil', 'm_all', 'm_nokey', 'm_gone', 'm_bg', 'm_clv')) s;
+DROP TABLE mon_people, mon_dist, mon_shifted, mon_no_visits, mon_empty, mon_no_label, mon_one_class, mon_nokey,
            mon_holdout, mon_holdout2, mon_bad_holdout CASCADE;
 DELETE FROM profenrich.drift_log;
 DROP OWNED BY mon_reader, mon_stranger;

@@ -27,23 +27,26 @@
 /* Rows of an in-memory data set the numeric baseline reads at most */
 #define BASELINE_SAMPLE_ROWS 20000
 
+/* Buckets of the histogram that finds the deciles without sorting every value */
+#define EDGE_BUCKETS 4096
+/* A relative slack keeps exact fractions (n = 10 m) from rounding a rank up */
+#define RANK_SLACK (1 - 1e-12)
+
 /*
  * The bin edges of weighted values sorted ascending (weights in .label):
  * with at most 10 distinct values, every value but the largest (each value
  * its own bin); otherwise the distinct deciles, the smallest value whose
- * cumulative weight reaches k/10 of the total for k = 1..9.  Then the
- * weight of every bin over denominator; shares has room for nedges + 1
- * bins.
+ * cumulative weight reaches k/10 of the total for k = 1..9 (percentile_disc).
+ * Returns the number of edges.
  */
-static void
-DecileBins(const ScoredLabel *sorted, int64 n, double total, double denominator, BaselineBins *b,
-		   double *shares)
+static int
+SortedEdges(const ScoredLabel *sorted, int64 n, double total, double *edges)
 {
-	int			distinct = 0;
+	int			distinct = 0,
+				nedges = 0,
+				k = 1;
 	double		cum = 0;
-	int			k = 1;
 
-	b->nedges = 0;
 	for (int64 i = 0; i < n && distinct <= BASELINE_EDGES + 1; i++)
 		if (i == 0 || sorted[i].score > sorted[i - 1].score)
 			distinct++;
@@ -51,26 +54,125 @@ DecileBins(const ScoredLabel *sorted, int64 n, double total, double denominator,
 	{
 		for (int64 i = 0; i + 1 < n; i++)
 			if (sorted[i + 1].score > sorted[i].score)
-				b->edges[b->nedges++] = sorted[i].score;
+				edges[nedges++] = sorted[i].score;
+		return nedges;
 	}
-	else
-		for (int64 i = 0; i < n && k <= BASELINE_EDGES; i++)
+	for (int64 i = 0; i < n && k <= BASELINE_EDGES; i++)
+	{
+		cum += sorted[i].label;
+		while (k <= BASELINE_EDGES && cum >= total * k / 10.0 * RANK_SLACK)
 		{
-			cum += sorted[i].label;
-			/* a relative slack keeps exact fractions (n = 10 m) from rounding up a rank */
-			while (k <= BASELINE_EDGES && cum >= total * k / 10.0 * (1 - 1e-12))
-			{
-				if (b->nedges == 0 || sorted[i].score > b->edges[b->nedges - 1])
-					b->edges[b->nedges++] = sorted[i].score;
-				k++;
-			}
+			if (nedges == 0 || sorted[i].score > edges[nedges - 1])
+				edges[nedges++] = sorted[i].score;
+			k++;
 		}
+	}
+	return nedges;
+}
+
+/* The histogram bucket of a value between lo and hi */
+static inline int
+EdgeBucket(double v, double lo, double scale)
+{
+	int			b = (int) ((v - lo) * scale);
+
+	return Min(Max(b, 0), EDGE_BUCKETS - 1);
+}
+
+/*
+ * SortedEdges of weighted values in no order, without sorting them all: a
+ * histogram of the weights over equal-width buckets finds the bucket of
+ * each decile, and only the values of those buckets are sorted.  Values
+ * in at most 10 buckets (perhaps few distinct values) are sorted whole.
+ */
+static int
+WeightedEdges(const ScoredLabel *pairs, int64 n, double total, double *edges)
+{
+	double		lo = get_float8_infinity(),
+				hi = -get_float8_infinity(),
+				scale,
+				cum = 0,
+				below[BASELINE_EDGES];
+	double	   *hist;
+	bool	   *need;
+	int			bucket[BASELINE_EDGES],
+				nonempty = 0,
+				nedges = 0,
+				b = 0;
+	ScoredLabel *picked;
+	int64		npicked = 0;
+
+	for (int64 i = 0; i < n; i++)
+	{
+		lo = Min(lo, pairs[i].score);
+		hi = Max(hi, pairs[i].score);
+	}
+	if (n == 0 || lo == hi)
+		return 0;
+	scale = EDGE_BUCKETS / (hi - lo);
+	hist = palloc0(sizeof(double) * EDGE_BUCKETS);
+	need = palloc0(sizeof(bool) * EDGE_BUCKETS);
+	for (int64 i = 0; isfinite(scale) && i < n; i++)
+	{
+		int			k = EdgeBucket(pairs[i].score, lo, scale);
+
+		nonempty += hist[k] == 0;
+		hist[k] += pairs[i].label;
+	}
+	picked = palloc_extended(sizeof(ScoredLabel) * n, MCXT_ALLOC_HUGE);
+	if (!isfinite(scale) || nonempty <= BASELINE_EDGES + 1)
+	{
+		memcpy(picked, pairs, sizeof(ScoredLabel) * n);
+		MetricsSortPairs(picked, n);
+		nedges = SortedEdges(picked, n, total, edges);
+		pfree(picked);
+		return nedges;
+	}
+	for (int k = 0; k < BASELINE_EDGES; k++)
+	{
+		double		t = total * (k + 1) / 10.0 * RANK_SLACK;
+
+		while (b < EDGE_BUCKETS - 1 && cum + hist[b] < t)
+			cum += hist[b++];
+		bucket[k] = b;
+		below[k] = cum;
+		need[b] = true;
+	}
+	for (int64 i = 0; i < n; i++)
+		if (need[EdgeBucket(pairs[i].score, lo, scale)])
+			picked[npicked++] = pairs[i];
+	MetricsSortPairs(picked, npicked);
+	/* within its bucket, the value at which the cumulative weight reaches the decile */
+	for (int k = 0, at = 0; k < BASELINE_EDGES; k++)
+	{
+		double		t = total * (k + 1) / 10.0 * RANK_SLACK,
+					c = below[k];
+		int64		i;
+
+		while (at < npicked && EdgeBucket(picked[at].score, lo, scale) < bucket[k])
+			at++;
+		for (i = at; i < npicked - 1 && c + picked[i].label < t; i++)
+			c += picked[i].label;
+		if (nedges == 0 || picked[i].score > edges[nedges - 1])
+			edges[nedges++] = picked[i].score;
+	}
+	pfree(hist);
+	pfree(need);
+	pfree(picked);
+	return nedges;
+}
+
+/* The weight of the values in each bin of b over denominator, into shares (nedges + 1) */
+static void
+BinShares(const ScoredLabel *pairs, int64 n, const BaselineBins *b, double denominator,
+		  double *shares)
+{
 	memset(shares, 0, sizeof(double) * (b->nedges + 1));
 	for (int64 i = 0; i < n; i++)
 	{
 		if ((i & 0xFFFF) == 0)
 			CHECK_FOR_INTERRUPTS();
-		shares[BaselineNumberBin(b, sorted[i].score)] += sorted[i].label;
+		shares[BaselineNumberBin(b, pairs[i].score)] += pairs[i].label;
 	}
 	if (denominator > 0)
 		for (int j = 0; j <= b->nedges; j++)
@@ -107,7 +209,6 @@ NumericBins(const FeatureColumn *c, const BaselineRows *sets, int nsets, Baselin
 			pairs[m++].label = sets[s].weight;
 			present += sets[s].weight;
 		}
-	MetricsSortPairs(pairs, m);
 	b->n = present + missing;
 	b->shares = palloc0(sizeof(double) * (BASELINE_EDGES + 2));
 	if (c->kind == FEATURE_BOOLEAN)
@@ -115,15 +216,10 @@ NumericBins(const FeatureColumn *c, const BaselineRows *sets, int nsets, Baselin
 		/* false and true: the edge 0 */
 		b->nedges = 1;
 		b->edges[0] = 0;
-		for (int64 i = 0; i < m; i++)
-			b->shares[pairs[i].score > 0] += pairs[i].label;
-		for (int j = 0; j < 2 && b->n > 0; j++)
-			b->shares[j] /= b->n;
 	}
 	else
-	{
-		DecileBins(pairs, m, present, b->n, b, b->shares);
-	}
+		b->nedges = WeightedEdges(pairs, m, present, b->edges);
+	BinShares(pairs, m, b, b->n, b->shares);
 	b->nbins = b->nedges + 2;
 	b->shares[b->nbins - 1] = b->n > 0 ? missing / b->n : 0;
 	pfree(pairs);
@@ -143,12 +239,74 @@ LevelBins(const FeatureColumn *c, const double *counts, BaselineBins *b)
 		b->shares[j] = counts[j] / b->n;
 }
 
-/* The score's bins: deciles of number scores, or the shares of predicted classes */
+/* The number of sorted values at or below v (a binary search) */
+static int64
+CountUpTo(const double *sorted, int64 n, double v)
+{
+	int64		lo = 0,
+				hi = n;
+
+	while (lo < hi)
+	{
+		int64		mid = lo + (hi - lo) / 2;
+
+		if (sorted[mid] <= v)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * The bins of scores sorted ascending: the edges as SortedEdges gives them
+ * (ranks for deciles; at most 11 distinct values are looked for), and the
+ * shares from the positions of the edges.
+ */
+static void
+SortedScoreBins(const double *sorted, int64 n, BaselineBins *b)
+{
+	int			distinct = 0;
+	int64		prev = 0;
+
+	b->nedges = 0;
+	for (int64 i = 0; i < n && distinct <= BASELINE_EDGES + 1; i++)
+		if (i == 0 || sorted[i] > sorted[i - 1])
+			distinct++;
+	if (distinct <= BASELINE_EDGES + 1)
+	{
+		for (int64 i = 0; i + 1 < n; i++)
+			if (sorted[i + 1] > sorted[i])
+				b->edges[b->nedges++] = sorted[i];
+	}
+	else
+		for (int k = 1; k <= BASELINE_EDGES; k++)
+		{
+			/* the smallest rank (1-based) whose count reaches k/10 of n */
+			int64		rank = (int64) ceil((double) n * k / 10.0 * RANK_SLACK);
+			double		v = sorted[Max(rank, 1) - 1];
+
+			if (b->nedges == 0 || v > b->edges[b->nedges - 1])
+				b->edges[b->nedges++] = v;
+		}
+	for (int j = 0; j <= b->nedges; j++)
+	{
+		int64		upto = j < b->nedges ? CountUpTo(sorted, n, b->edges[j]) : n;
+
+		b->shares[j] = n > 0 ? (double) (upto - prev) / n : 0;
+		prev = upto;
+	}
+}
+
+/*
+ * The score's bins: deciles of number scores (finite; sorted ascending
+ * when sorted), or the shares of predicted classes (indexes).
+ */
 static void
 ScoreBins(BaselineScoreKind kind, const double *scores, int64 n, bool sorted, int nclasses,
 		  BaselineBins *b)
 {
-	ScoredLabel *pairs = palloc_extended(sizeof(ScoredLabel) * Max(n, 1), MCXT_ALLOC_HUGE);
+	ScoredLabel *pairs;
 	int64		m = 0;
 
 	if (kind == BASELINE_SCORE_CLASS)
@@ -165,21 +323,24 @@ ScoreBins(BaselineScoreKind kind, const double *scores, int64 n, bool sorted, in
 		for (int k = 0; k < nclasses && m > 0; k++)
 			b->shares[k] /= m;
 		b->n = m;
-		pfree(pairs);
 		return;
 	}
+	b->shares = palloc0(sizeof(double) * (BASELINE_EDGES + 1));
+	b->n = n;
+	if (sorted)
+	{
+		SortedScoreBins(scores, n, b);
+		b->nbins = b->nedges + 1;
+		return;
+	}
+	pairs = palloc_extended(sizeof(ScoredLabel) * Max(n, 1), MCXT_ALLOC_HUGE);
 	for (int64 i = 0; i < n; i++)
 	{
-		if (isnan(scores[i]))
-			continue;
-		pairs[m].score = scores[i];
-		pairs[m++].label = 1.0;
+		pairs[i].score = scores[i];
+		pairs[i].label = 1.0;
 	}
-	if (!sorted)
-		MetricsSortPairs(pairs, m);
-	b->n = m;
-	b->shares = palloc0(sizeof(double) * (BASELINE_EDGES + 1));
-	DecileBins(pairs, m, (double) m, (double) m, b, b->shares);
+	b->nedges = WeightedEdges(pairs, n, (double) n, b->edges);
+	BinShares(pairs, n, b, (double) n, b->shares);
 	b->nbins = b->nedges + 1;
 	pfree(pairs);
 }
