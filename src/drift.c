@@ -29,6 +29,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
 #include "baseline.h"
@@ -479,10 +480,17 @@ log_drift(PG_FUNCTION_ARGS)
 	int			n,
 				moved = 0;
 
+	/*
+	 * A CALL runs under no snapshot, or (called by a procedure) under the
+	 * one taken when that procedure started: read the registry and the
+	 * relation as they are now
+	 */
+	PushActiveSnapshot(GetTransactionSnapshot());
 	MonitorOpen(fcinfo, "log_drift", &mm);
 	RequireBaseline(&mm);
 	rows = DriftCompute(&mm, &n);
 	DriftLogWrite(&mm, rows, n);
+	PopActiveSnapshot();
 	for (int i = 0; i < n; i++)
 		moved += rows[i].status != NULL && strcmp(rows[i].status, "stable") != 0;
 	ereport(NOTICE,
