@@ -453,6 +453,33 @@ TrainBaseline(TrainJob *job, const BaselineRows *sets, int nsets, const double *
 										  scores, nscores, sorted, job->model.nclasses);
 }
 
+/*
+ * TrainBaseline for a class model from its training rows' class
+ * probabilities (n rows of nclasses, in model order): each row's predicted
+ * class is its most probable one (the first on a tie), as predict_class
+ * says for more than two classes.
+ */
+void
+TrainBaselineFromProbs(TrainJob *job, const BaselineRows *sets, int nsets, const double *probs,
+					   int64 n)
+{
+	int			nk = job->model.nclasses;
+	double	   *cls = palloc_extended(sizeof(double) * Max(n, 1), MCXT_ALLOC_HUGE);
+
+	for (int64 r = 0; r < n; r++)
+	{
+		const double *p = &probs[r * nk];
+		int			best = 0;
+
+		for (int k = 1; k < nk; k++)
+			if (p[k] > p[best])
+				best = k;
+		cls[r] = best;
+	}
+	TrainBaseline(job, sets, nsets, cls, n, false);
+	pfree(cls);
+}
+
 /* One distribution's bytes */
 static void
 WriteBins(StringInfo buf, const BaselineBins *b)

@@ -84,6 +84,8 @@ extern void JsonField(StringInfo out, const char *key, double v);
 struct LoadedData;
 extern void TrainBaseline(TrainJob *job, const BaselineRows *sets, int nsets,
 						  const double *scores, int64 nscores, bool sorted);
+extern void TrainBaselineFromProbs(TrainJob *job, const BaselineRows *sets, int nsets,
+								   const double *probs, int64 n);
 extern BaselineRows *BaselineRowsOfDataset(const struct LoadedData *data);
 extern void BaselineRowsOfSamples(const LinearStats *st, BaselineRows sets[2]);
 
