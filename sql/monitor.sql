@@ -235,7 +235,7 @@ SELECT source, feature, round(psi::numeric, 4) AS psi, status, rows, logged_by =
        detail = (SELECT detail FROM profenrich.drift('m_log', 'mon_shifted') d WHERE d.feature = l.feature)
          OR source <> 'public.mon_shifted' AS detail_as_drift
 FROM profenrich.drift_log l WHERE model = 'm_log' ORDER BY logged_at, source DESC, feature;
-SELECT count(DISTINCT logged_at) AS checks, count(*) AS rows FROM profenrich.drift_log;
+SELECT count(DISTINCT logged_at) AS checks, count(*) AS rows FROM profenrich.drift_log WHERE model = 'm_log';
 
 -- Only the extension's code writes it; a row is visible to roles that may read its source
 CREATE ROLE mon_reader;
@@ -246,7 +246,7 @@ GRANT SELECT (id, age, channel, vip) ON mon_no_label TO mon_reader;
 SET ROLE mon_reader;
 CALL profenrich.log_drift('m_log', 'mon_people');
 SELECT count(*) AS rows_visible_to_reader, count(*) FILTER (WHERE logged_by = 'mon_reader') AS own
-FROM profenrich.drift_log;
+FROM profenrich.drift_log WHERE model = 'm_log';
 SELECT public.err($$INSERT INTO profenrich.drift_log (model, version, source, feature, rows, logged_by)
                     VALUES ('m_log', 1, 'public.mon_people', 'age', 1, 'mon_reader')$$);
 SELECT public.err($$UPDATE profenrich.drift_log SET psi = 0$$);
@@ -255,9 +255,9 @@ SELECT public.err($$CALL profenrich.log_drift('m_log', 'mon_shifted')$$);
 SELECT public.err($$SELECT * FROM profenrich.drift('m_log', 'mon_no_label')$$);
 RESET ROLE;
 SET ROLE mon_stranger;
-SELECT count(*) AS rows_visible_to_stranger FROM profenrich.drift_log;
+SELECT count(*) AS rows_visible_to_stranger FROM profenrich.drift_log WHERE model = 'm_log';
 RESET ROLE;
-SELECT count(*) AS rows_visible_to_owner FROM profenrich.drift_log;
+SELECT count(*) AS rows_visible_to_owner FROM profenrich.drift_log WHERE model = 'm_log';
 
 -- Immune to the caller's search_path: hostile functions and operators first on the path
 CREATE SCHEMA mon_evil;
@@ -474,6 +474,6 @@ SELECT profenrich.drop_model(name) FROM (SELECT DISTINCT name FROM profenrich.mo
   WHERE name IN ('m_log', 'm_stream', 'm_dist', 'm_lin', 'm_log_t', 'm_evil', 'm_all', 'm_nokey', 'm_gone', 'm_bg', 'm_clv')) s;
 DROP TABLE mon_people, mon_dist, mon_shifted, mon_no_visits, mon_empty, mon_no_label, mon_one_class, mon_nokey,
            mon_holdout, mon_holdout2, mon_bad_holdout CASCADE;
-DELETE FROM profenrich.drift_log;
+DELETE FROM profenrich.drift_log WHERE model LIKE 'm\_%';
 DROP OWNED BY mon_reader, mon_stranger;
 DROP ROLE mon_reader, mon_stranger;

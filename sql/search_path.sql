@@ -244,8 +244,9 @@ BEGIN
                             (mode, 'classes', profenrich.classes('sp_text')::pg_catalog.text),
                             (mode, 'percentile', profenrich.percentile('sp_log', 0.3)::pg_catalog.text);
   -- monitoring (issue 13)
+  -- (statuses: a row whose score is a decile edge falls on either side as the last bits go)
   INSERT INTO sp_out SELECT mode, 'drift', pg_catalog.array_agg(d.feature OPERATOR(pg_catalog.||) ' '
-      OPERATOR(pg_catalog.||) pg_catalog.round(d.psi::pg_catalog.numeric, 9) ORDER BY d.feature)::pg_catalog.text
+      OPERATOR(pg_catalog.||) d.status ORDER BY d.feature)::pg_catalog.text
   FROM profenrich.drift('sp_log', 'sp_parts') d;
   CALL profenrich.log_drift('sp_lin');
   INSERT INTO sp_out SELECT mode, 'log_drift', pg_catalog.array_agg(l.feature OPERATOR(pg_catalog.||) ' '
@@ -353,6 +354,7 @@ DROP PROCEDURE sp_run(text);
 DROP FUNCTION sp_rounded(jsonb);
 SELECT count(*) > 0 AS dropped FROM (SELECT profenrich.drop_model(name) FROM (SELECT DISTINCT name
     FROM profenrich.models WHERE name LIKE 'sp\_%') n) d;
+DELETE FROM profenrich.drift_log WHERE model = 'sp_lin';
 DROP TABLE sp_people, sp_nokey, sp_purchases, sp_rfm CASCADE;
 DROP TABLE sp_parts, sp_live, sp_out, sp_victim_people;
 DROP SCHEMA regress_hostile CASCADE;
