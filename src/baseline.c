@@ -80,149 +80,275 @@ EdgeBucket(double v, double lo, double scale)
 }
 
 /*
- * SortedEdges of weighted values in no order, without sorting them all: a
- * histogram of the weights over equal-width buckets finds the bucket of
- * each decile, and only the values of those buckets are sorted.  Values
- * in at most 10 buckets (perhaps few distinct values) are sorted whole.
+ * One column of values to bin: v[i] with weight w[i] (w NULL: 1 each), NaN
+ * for a NULL, which the edges and shares leave out; lo and hi the least and
+ * greatest value, total the weight of the values present, missing that of
+ * the NULLs.
  */
-static int
-WeightedEdges(const ScoredLabel *pairs, int64 n, double total, double *edges)
+typedef struct BaselineValues
 {
-	double		lo = get_float8_infinity(),
-				hi = -get_float8_infinity(),
-				scale,
-				cum = 0,
-				below[BASELINE_EDGES];
-	double	   *hist;
-	bool	   *need;
-	int			bucket[BASELINE_EDGES],
-				nonempty = 0,
-				nedges = 0,
-				b = 0;
-	ScoredLabel *picked;
-	int64		npicked = 0;
+	const double *v;
+	const double *w;
+	int64		n;
+	double		lo;
+	double		hi;
+	double		total;
+	double		missing;		/* the weight of the NULLs */
+} BaselineValues;
 
-	for (int64 i = 0; i < n; i++)
-	{
-		lo = Min(lo, pairs[i].score);
-		hi = Max(hi, pairs[i].score);
-	}
-	if (n == 0 || lo == hi)
-		return 0;
-	scale = EDGE_BUCKETS / (hi - lo);
-	hist = palloc0(sizeof(double) * EDGE_BUCKETS);
-	need = palloc0(sizeof(bool) * EDGE_BUCKETS);
-	for (int64 i = 0; isfinite(scale) && i < n; i++)
-	{
-		int			k = EdgeBucket(pairs[i].score, lo, scale);
+#define VALUE_WEIGHT(x, i) ((x)->w ? (x)->w[i] : 1.0)
 
-		nonempty += hist[k] == 0;
-		hist[k] += pairs[i].label;
-	}
-	picked = palloc_extended(sizeof(ScoredLabel) * n, MCXT_ALLOC_HUGE);
-	if (!isfinite(scale) || nonempty <= BASELINE_EDGES + 1)
-	{
-		memcpy(picked, pairs, sizeof(ScoredLabel) * n);
-		MetricsSortPairs(picked, n);
-		nedges = SortedEdges(picked, n, total, edges);
-		pfree(picked);
-		return nedges;
-	}
-	for (int k = 0; k < BASELINE_EDGES; k++)
-	{
-		double		t = total * (k + 1) / 10.0 * RANK_SLACK;
+/* The present values as (value, weight) pairs, sorted, for SortedEdges */
+static ScoredLabel *
+SortedPairs(const BaselineValues *x, int64 *m)
+{
+	ScoredLabel *pairs = palloc_extended(sizeof(ScoredLabel) * Max(x->n, 1), MCXT_ALLOC_HUGE);
 
-		while (b < EDGE_BUCKETS - 1 && cum + hist[b] < t)
-			cum += hist[b++];
-		bucket[k] = b;
-		below[k] = cum;
-		need[b] = true;
-	}
-	for (int64 i = 0; i < n; i++)
-		if (need[EdgeBucket(pairs[i].score, lo, scale)])
-			picked[npicked++] = pairs[i];
-	MetricsSortPairs(picked, npicked);
-	/* within its bucket, the value at which the cumulative weight reaches the decile */
-	for (int k = 0, at = 0; k < BASELINE_EDGES; k++)
-	{
-		double		t = total * (k + 1) / 10.0 * RANK_SLACK,
-					c = below[k];
-		int64		i;
-
-		while (at < npicked && EdgeBucket(picked[at].score, lo, scale) < bucket[k])
-			at++;
-		for (i = at; i < npicked - 1 && c + picked[i].label < t; i++)
-			c += picked[i].label;
-		if (nedges == 0 || picked[i].score > edges[nedges - 1])
-			edges[nedges++] = picked[i].score;
-	}
-	pfree(hist);
-	pfree(need);
-	pfree(picked);
-	return nedges;
+	*m = 0;
+	for (int64 i = 0; i < x->n; i++)
+		if (!isnan(x->v[i]))
+		{
+			pairs[*m].score = x->v[i];
+			pairs[(*m)++].label = VALUE_WEIGHT(x, i);
+		}
+	MetricsSortPairs(pairs, *m);
+	return pairs;
 }
 
-/* The weight of the values in each bin of b over denominator, into shares (nedges + 1) */
-static void
-BinShares(const ScoredLabel *pairs, int64 n, const BaselineBins *b, double denominator,
-		  double *shares)
+/* The bin of a number among edges padded with +Infinity: a fixed run of comparisons */
+static inline int
+PaddedBin(const double *e, double v)
 {
-	memset(shares, 0, sizeof(double) * (b->nedges + 1));
-	for (int64 i = 0; i < n; i++)
-	{
-		if ((i & 0xFFFF) == 0)
-			CHECK_FOR_INTERRUPTS();
-		shares[BaselineNumberBin(b, pairs[i].score)] += pairs[i].label;
-	}
-	if (denominator > 0)
-		for (int j = 0; j <= b->nedges; j++)
-			shares[j] /= denominator;
+	int			bin = 0;
+
+	for (int k = 0; k < BASELINE_EDGES; k++)
+		bin += v > e[k];
+	return bin;
+}
+
+/* The edges of b padded with +Infinity to BASELINE_EDGES */
+static void
+PadEdges(const BaselineBins *b, double *e)
+{
+	for (int k = 0; k < BASELINE_EDGES; k++)
+		e[k] = k < b->nedges ? b->edges[k] : get_float8_infinity();
 }
 
 /*
- * A numeric column's bins from the rows' values of its slot: deciles of
- * the values present, their shares and the NULL share of the total weight.
+ * The weight of the present values in each bin of b, into shares
+ * (nedges + 1 bins), one comparison run per value; returns the weight of
+ * the NULLs.
+ */
+static double
+BinShares(const BaselineValues *x, const BaselineBins *b, double *shares)
+{
+	double		missing = 0;
+	double		e[BASELINE_EDGES];
+
+	PadEdges(b, e);
+	memset(shares, 0, sizeof(double) * (b->nedges + 1));
+	for (int64 i = 0; i < x->n; i++)
+	{
+		if ((i & 0xFFFF) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (isnan(x->v[i]))
+			missing += VALUE_WEIGHT(x, i);
+		else
+			shares[PaddedBin(e, x->v[i])] += VALUE_WEIGHT(x, i);
+	}
+	return missing;
+}
+
+/* SortedEdges and BinShares over every present value, sorted: few buckets, or no usable scale */
+static void
+SortedBins(const BaselineValues *x, BaselineBins *b, double *shares)
+{
+	int64		m;
+	ScoredLabel *sorted = SortedPairs(x, &m);
+
+	b->nedges = SortedEdges(sorted, m, x->total, b->edges);
+	pfree(sorted);
+	(void) BinShares(x, b, shares);
+}
+
+/*
+ * The edges and bin weights of values in no order, without sorting them
+ * all: a histogram of the weights over equal-width buckets finds the
+ * bucket of each decile, and only the values of those buckets are sorted.
+ * The weight of every other bucket goes whole into the bin it lies in (no
+ * edge falls inside it); the values of the decile buckets are binned one
+ * by one.  Values in at most 10 buckets (perhaps few distinct values) are
+ * sorted whole.  shares (nedges + 1 bins) receive weights, not shares.
  */
 static void
-NumericBins(const FeatureColumn *c, const BaselineRows *sets, int nsets, BaselineBins *b)
+HistogramBins(const BaselineValues *x, BaselineBins *b, double *shares)
 {
-	int64		n = 0,
-				m = 0;
-	double		present = 0,
-				missing = 0;
-	ScoredLabel *pairs;
+	double		scale = EDGE_BUCKETS / (x->hi - x->lo),
+				cum = 0,
+				below[BASELINE_EDGES],
+				e[BASELINE_EDGES];
+	double	   *hist = palloc0(sizeof(double) * EDGE_BUCKETS);
+	int		   *count = palloc0(sizeof(int) * EDGE_BUCKETS);
+	bool	   *need = palloc0(sizeof(bool) * EDGE_BUCKETS);
+	int			bucket[BASELINE_EDGES],
+				nonempty = 0,
+				k = 0;
+	ScoredLabel *picked;
+	int64		npicked = 0,
+				want = 0;
 
-	for (int s = 0; s < nsets; s++)
-		n += sets[s].n;
-	pairs = palloc_extended(sizeof(ScoredLabel) * Max(n, 1), MCXT_ALLOC_HUGE);
-	for (int s = 0; s < nsets; s++)
-		for (int64 r = 0; r < sets[s].n; r++)
+	for (int64 i = 0; isfinite(scale) && i < x->n; i++)
+	{
+		if (isnan(x->v[i]))
+			continue;
+		k = EdgeBucket(x->v[i], x->lo, scale);
+		nonempty += count[k]++ == 0;
+		hist[k] += VALUE_WEIGHT(x, i);
+	}
+	if (!isfinite(scale) || nonempty <= BASELINE_EDGES + 1)
+	{
+		SortedBins(x, b, shares);
+		pfree(hist);
+		pfree(count);
+		pfree(need);
+		return;
+	}
+	k = 0;
+	for (int j = 0; j < BASELINE_EDGES; j++)
+	{
+		double		t = x->total * (j + 1) / 10.0 * RANK_SLACK;
+
+		while (k < EDGE_BUCKETS - 1 && cum + hist[k] < t)
+			cum += hist[k++];
+		bucket[j] = k;
+		below[j] = cum;
+		want += need[k] ? 0 : count[k];
+		need[k] = true;
+	}
+	picked = palloc_extended(sizeof(ScoredLabel) * Max(want, 1), MCXT_ALLOC_HUGE);
+	for (int64 i = 0; i < x->n; i++)
+		if (!isnan(x->v[i]) && need[EdgeBucket(x->v[i], x->lo, scale)])
 		{
-			double		v = sets[s].rows[r * sets[s].stride + sets[s].offset + c->first_slot];
-
-			if (isnan(v))
-			{
-				missing += sets[s].weight;
-				continue;
-			}
-			pairs[m].score = v;
-			pairs[m++].label = sets[s].weight;
-			present += sets[s].weight;
+			picked[npicked].score = x->v[i];
+			picked[npicked++].label = VALUE_WEIGHT(x, i);
 		}
-	b->n = present + missing;
+	MetricsSortPairs(picked, npicked);
+	/* within its bucket, the value at which the cumulative weight reaches the decile */
+	b->nedges = 0;
+	for (int j = 0, at = 0; j < BASELINE_EDGES; j++)
+	{
+		double		t = x->total * (j + 1) / 10.0 * RANK_SLACK,
+					c = below[j];
+		int64		i;
+
+		while (at < npicked && EdgeBucket(picked[at].score, x->lo, scale) < bucket[j])
+			at++;
+		for (i = at; i < npicked - 1 && c + picked[i].label < t; i++)
+			c += picked[i].label;
+		if (b->nedges == 0 || picked[i].score > b->edges[b->nedges - 1])
+			b->edges[b->nedges++] = picked[i].score;
+	}
+	/* the weights of the bins: whole buckets, then the picked values one by one */
+	PadEdges(b, e);
+	memset(shares, 0, sizeof(double) * (b->nedges + 1));
+	for (int j = 0, bin = 0; j < EDGE_BUCKETS; j++)
+	{
+		while (bin < b->nedges && EdgeBucket(b->edges[bin], x->lo, scale) < j)
+			bin++;
+		if (!need[j])
+			shares[bin] += hist[j];
+	}
+	for (int64 i = 0; i < npicked; i++)
+		shares[PaddedBin(e, picked[i].score)] += picked[i].label;
+	pfree(hist);
+	pfree(count);
+	pfree(need);
+	pfree(picked);
+}
+
+/*
+ * A numeric or boolean column's bins from its values (NaN: NULL): deciles
+ * of the values present, or false and true (the edge 0), then NULL, each
+ * bin's share of the total weight.
+ */
+static void
+NumericBins(const FeatureColumn *c, const BaselineValues *x, double weight, BaselineBins *b)
+{
+	b->n = weight;
 	b->shares = palloc0(sizeof(double) * (BASELINE_EDGES + 2));
+	b->nedges = 0;
 	if (c->kind == FEATURE_BOOLEAN)
 	{
-		/* false and true: the edge 0 */
 		b->nedges = 1;
 		b->edges[0] = 0;
+		(void) BinShares(x, b, b->shares);
 	}
+	else if (x->total > 0 && x->lo < x->hi)
+		HistogramBins(x, b, b->shares);
 	else
-		b->nedges = WeightedEdges(pairs, m, present, b->edges);
-	BinShares(pairs, m, b, b->n, b->shares);
+		b->shares[0] = x->total;	/* one value or none: one bin */
 	b->nbins = b->nedges + 2;
-	b->shares[b->nbins - 1] = b->n > 0 ? missing / b->n : 0;
-	pfree(pairs);
+	b->shares[b->nbins - 1] = x->missing;
+	for (int j = 0; j < b->nbins; j++)
+		b->shares[j] = weight > 0 ? b->shares[j] / weight : 0;
+}
+
+/*
+ * The numeric and boolean columns of the rows, column by column: one pass
+ * over the rows (in memory order) that also finds each column's range and
+ * present weight.  Returns the rows' weights; *weight is their total.
+ */
+static double *
+TransposeRows(const FeatureSpec *spec, const BaselineRows *sets, int nsets, int64 n,
+			  double **cols, BaselineValues *vals, double *weight)
+{
+	double	   *w = palloc_extended(sizeof(double) * Max(n, 1), MCXT_ALLOC_HUGE);
+	int		   *num = palloc(sizeof(int) * Max(spec->ncolumns, 1));	/* numeric columns */
+	int			nnum = 0;
+	int64		at = 0;
+
+	*weight = 0;
+	for (int i = 0; i < spec->ncolumns; i++)
+	{
+		if (spec->columns[i].kind == FEATURE_CATEGORICAL)
+			continue;
+		num[nnum++] = i;
+		cols[i] = palloc_extended(sizeof(double) * Max(n, 1), MCXT_ALLOC_HUGE);
+		vals[i].v = cols[i];
+		vals[i].w = w;
+		vals[i].n = n;
+		vals[i].lo = get_float8_infinity();
+		vals[i].hi = -get_float8_infinity();
+		vals[i].total = 0;
+		vals[i].missing = 0;
+	}
+	for (int s = 0; s < nsets; s++)
+		for (int64 r = 0; r < sets[s].n; r++, at++)
+		{
+			const double *row = &sets[s].rows[r * sets[s].stride + sets[s].offset];
+
+			if ((at & 0xFFFF) == 0)
+				CHECK_FOR_INTERRUPTS();
+			w[at] = sets[s].weight;
+			*weight += w[at];
+			for (int k = 0; k < nnum; k++)
+			{
+				int			i = num[k];
+				double		v = row[spec->columns[i].first_slot];
+
+				cols[i][at] = v;
+				if (isnan(v))
+				{
+					vals[i].missing += w[at];
+					continue;
+				}
+				vals[i].lo = Min(vals[i].lo, v);
+				vals[i].hi = Max(vals[i].hi, v);
+				vals[i].total += w[at];
+			}
+		}
+	pfree(num);
+	return w;
 }
 
 /* A categorical column's bins: the shares of its level counts */
@@ -306,7 +432,7 @@ static void
 ScoreBins(BaselineScoreKind kind, const double *scores, int64 n, bool sorted, int nclasses,
 		  BaselineBins *b)
 {
-	ScoredLabel *pairs;
+	BaselineValues x;
 	int64		m = 0;
 
 	if (kind == BASELINE_SCORE_CLASS)
@@ -333,16 +459,29 @@ ScoreBins(BaselineScoreKind kind, const double *scores, int64 n, bool sorted, in
 		b->nbins = b->nedges + 1;
 		return;
 	}
-	pairs = palloc_extended(sizeof(ScoredLabel) * Max(n, 1), MCXT_ALLOC_HUGE);
+	x.v = scores;
+	x.w = NULL;
+	x.n = n;
+	x.lo = get_float8_infinity();
+	x.hi = -get_float8_infinity();
+	x.total = 0;
+	x.missing = 0;
 	for (int64 i = 0; i < n; i++)
-	{
-		pairs[i].score = scores[i];
-		pairs[i].label = 1.0;
-	}
-	b->nedges = WeightedEdges(pairs, n, (double) n, b->edges);
-	BinShares(pairs, n, b, (double) n, b->shares);
+		if (!isnan(scores[i]))
+		{
+			x.lo = Min(x.lo, scores[i]);
+			x.hi = Max(x.hi, scores[i]);
+			x.total += 1;
+		}
+	b->n = x.total;
+	b->nedges = 0;
+	if (x.total > 0 && x.lo < x.hi)
+		HistogramBins(&x, b, b->shares);
+	else
+		b->shares[0] = x.total;
 	b->nbins = b->nedges + 1;
-	pfree(pairs);
+	for (int j = 0; j < b->nbins; j++)
+		b->shares[j] = x.total > 0 ? b->shares[j] / x.total : 0;
 }
 
 /*
@@ -357,7 +496,15 @@ BaselineCompute(const FeatureSpec *spec, BaselineLevelCounts levels, const Basel
 				bool sorted, int nclasses)
 {
 	Baseline   *b = palloc0(sizeof(Baseline));
+	double	  **cols = palloc0(sizeof(double *) * Max(spec->ncolumns, 1));
+	BaselineValues *vals = palloc0(sizeof(BaselineValues) * Max(spec->ncolumns, 1));
+	int64		n = 0;
+	double		weight;
+	double	   *w;
 
+	for (int s = 0; s < nsets; s++)
+		n += sets[s].n;
+	w = TransposeRows(spec, sets, nsets, n, cols, vals, &weight);
 	b->ncolumns = spec->ncolumns;
 	b->columns = palloc0(sizeof(BaselineBins) * Max(spec->ncolumns, 1));
 	for (int i = 0; i < spec->ncolumns; i++)
@@ -368,8 +515,12 @@ BaselineCompute(const FeatureSpec *spec, BaselineLevelCounts levels, const Basel
 		if (c->kind == FEATURE_CATEGORICAL)
 			LevelBins(c, levels[i], &b->columns[i]);
 		else
-			NumericBins(c, sets, nsets, &b->columns[i]);
+		{
+			NumericBins(c, &vals[i], weight, &b->columns[i]);
+			pfree(cols[i]);
+		}
 	}
+	pfree(w);
 	b->score_kind = scores != NULL ? score_kind : BASELINE_SCORE_NONE;
 	if (b->score_kind != BASELINE_SCORE_NONE)
 		ScoreBins(score_kind, scores, nscores, sorted, nclasses, &b->score);

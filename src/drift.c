@@ -14,9 +14,6 @@
 
 #include <math.h>
 
-#include "access/htup_details.h"
-#include "catalog/namespace.h"
-#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -26,9 +23,7 @@
 #include "utils/float.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
-#include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/syscache.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 
@@ -62,7 +57,7 @@ typedef struct DriftScan
 	int		   *num_col;
 	double	   *num_edges;		/* nnum x BASELINE_EDGES */
 	int64	   *num_counts;		/* nnum x DRIFT_NUM_BINS */
-	int		   *ncat_cols;		/* categorical columns, then -1 */
+	int		   *cat_cols;		/* the categorical columns, then -1 */
 	int64	   *score_counts;
 	double	   *probs;			/* class models */
 	int64		rows;
@@ -114,11 +109,11 @@ DriftStartup(DestReceiver *self, int operation, TupleDesc typeinfo)
 				get_float8_infinity();
 	}
 	d->num_counts = palloc0(sizeof(int64) * DRIFT_NUM_BINS * Max(d->nnum, 1));
-	d->ncat_cols = palloc(sizeof(int) * (spec->ncolumns + 1));
+	d->cat_cols = palloc(sizeof(int) * (spec->ncolumns + 1));
 	for (int i = 0; i < spec->ncolumns; i++)
 		if (spec->columns[i].kind == FEATURE_CATEGORICAL)
-			d->ncat_cols[ncat++] = i;
-	d->ncat_cols[ncat] = -1;
+			d->cat_cols[ncat++] = i;
+	d->cat_cols[ncat] = -1;
 	MemoryContextSwitchTo(old);
 }
 
@@ -164,7 +159,7 @@ CountCategories(DriftScan *d)
 {
 	const FeatureSpec *spec = d->model->spec;
 
-	for (const int *col = d->ncat_cols; *col >= 0; col++)
+	for (const int *col = d->cat_cols; *col >= 0; col++)
 	{
 		const FeatureColumn *c = &spec->columns[*col];
 		int			level = FeatureReadLevel(&d->reader, spec, *col);
@@ -242,15 +237,11 @@ DriftNothing(DestReceiver *self)
 {
 }
 
-/* Run the scan of the model's feature columns over the relation */
+/* A scan of the model's relation, its counts at 0 */
 static void
-DriftRun(const MonitoredModel *mm, DriftScan *d)
+DriftScanInit(const MonitoredModel *mm, DriftScan *d)
 {
 	const FeatureSpec *spec = mm->model->spec;
-	StringInfoData sql;
-	SPIExecuteOptions opts;
-	ErrorContextCallback errcb;
-	int			rc;
 
 	memset(d, 0, sizeof(DriftScan));
 	d->pub.receiveSlot = DriftReceive;
@@ -269,6 +260,33 @@ DriftRun(const MonitoredModel *mm, DriftScan *d)
 		d->counts[i] = palloc0(sizeof(int64) * d->baseline->columns[i].nbins);
 	d->score_counts = palloc0(sizeof(int64) * Max(d->baseline->score.nbins, 1));
 	d->probs = palloc(sizeof(double) * Max(mm->model->nclasses, 1));
+}
+
+/* Move the numeric columns' counts into their columns' bins */
+static void
+DriftGatherNumbers(DriftScan *d)
+{
+	for (int k = 0; k < d->nnum; k++)
+	{
+		const BaselineBins *b = &d->baseline->columns[d->num_col[k]];
+
+		for (int j = 0; j <= b->nedges; j++)
+			d->counts[d->num_col[k]][j] = d->num_counts[k * DRIFT_NUM_BINS + j];
+		d->counts[d->num_col[k]][b->nbins - 1] = d->num_counts[k * DRIFT_NUM_BINS + DRIFT_NUM_BINS - 1];
+	}
+}
+
+/* Run the scan of the model's feature columns over the relation */
+static void
+DriftRun(const MonitoredModel *mm, DriftScan *d)
+{
+	const FeatureSpec *spec = mm->model->spec;
+	StringInfoData sql;
+	SPIExecuteOptions opts;
+	ErrorContextCallback errcb;
+	int			rc;
+
+	DriftScanInit(mm, d);
 	initStringInfo(&sql);
 	appendStringInfoString(&sql, "SELECT ");
 	for (int i = 0; i < spec->ncolumns; i++)
@@ -289,15 +307,7 @@ DriftRun(const MonitoredModel *mm, DriftScan *d)
 	SPI_finish();
 	MemoryContextSwitchTo(d->mcxt);
 	MemoryContextDelete(d->rowcxt);
-	/* the numeric columns' counts into their columns' bins */
-	for (int k = 0; k < d->nnum; k++)
-	{
-		const BaselineBins *b = &d->baseline->columns[d->num_col[k]];
-
-		for (int j = 0; j <= b->nedges; j++)
-			d->counts[d->num_col[k]][j] = d->num_counts[k * DRIFT_NUM_BINS + j];
-		d->counts[d->num_col[k]][b->nbins - 1] = d->num_counts[k * DRIFT_NUM_BINS + DRIFT_NUM_BINS - 1];
-	}
+	DriftGatherNumbers(d);
 }
 
 /* Whether bin j is an interval of numbers, whose upper bound detail gives */
