@@ -539,12 +539,14 @@ BaselineRowsOfDataset(const LoadedData *data)
 	double		total = data->split[SPLIT_TRAIN].n + data->split[SPLIT_TEST].n;
 	int			w = data->split[SPLIT_TRAIN].width;
 	int64		step = (int64) ceil(total / BASELINE_SAMPLE_ROWS),
-				at = 0;
+				at = 0,
+				first = 0;
 	double	   *rows;
 
 	step = Max(step, 1);
 	rows = palloc_extended(sizeof(double) * w * Min((int64) total / step + 1, BASELINE_SAMPLE_ROWS + 1),
 						   MCXT_ALLOC_HUGE);
+	/* at: the position of the next row to take, first: of the chunk's first row, over both splits */
 	for (int k = 0; k < 2; k++)
 	{
 		const Dataset *d = &data->split[k];
@@ -552,9 +554,10 @@ BaselineRowsOfDataset(const LoadedData *data)
 		for (int c = 0; c < d->nchunks; c++)
 		{
 			Assert(!d->chunks[c].ready);
-			for (int r = 0; r < d->chunks[c].rows; r++, at++)
-				if (at % step == 0)
-					memcpy(&rows[set->n++ * w], &d->chunks[c].x[(size_t) r * w], sizeof(double) * w);
+			for (; at - first < d->chunks[c].rows; at += step)
+				memcpy(&rows[set->n++ * w], &d->chunks[c].x[(size_t) (at - first) * w],
+					   sizeof(double) * w);
+			first += d->chunks[c].rows;
 		}
 	}
 	set->rows = rows;
