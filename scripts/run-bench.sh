@@ -17,6 +17,7 @@ psql_b() { psql -X -v ON_ERROR_STOP=1 -v rows="$rows" -d "$db" "$@"; }
 echo "== building $rows-row benchmark table"
 psql_b -q -f bench/setup.sql
 for f in bench/linear.sql bench/logistic.sql bench/discovery.sql; do
+for f in bench/linear.sql bench/logistic.sql bench/monitor.sql; do
   echo "== $f"
   psql_b -q -f "$f"
 done
