@@ -378,28 +378,9 @@ SELECT count(*) AS restored FROM profenrich.drift('m_lin');
 
 -- Holdout check of a purchase model: simulated customers (fixed seed) of a BG/NBD process with
 -- r = 0.25, alpha = 4, a = 0.8, b = 2.5 observed for t weeks, then 39 weeks more
-CREATE FUNCTION pg_temp.rnorm() RETURNS float8 LANGUAGE sql AS
-$$ SELECT sqrt(-2 * ln(1 - random())) * cos(2 * pi() * random()) $$;
-CREATE FUNCTION pg_temp.rgamma(shape float8, rate float8) RETURNS float8 LANGUAGE plpgsql AS $$
-DECLARE d float8; c float8; z float8; v float8; u float8; boost float8 := 1;
-BEGIN
-  IF shape < 1 THEN
-    boost := (1 - random()) ^ (1 / shape);
-    shape := shape + 1;
-  END IF;
-  d := shape - 1.0 / 3;
-  c := 1 / sqrt(9 * d);
-  LOOP
-    z := pg_temp.rnorm();
-    v := (1 + c * z) ^ 3;
-    CONTINUE WHEN v <= 0;
-    u := 1 - random();
-    EXIT WHEN ln(u) < 0.5 * z * z + d - d * v + d * ln(v);
-  END LOOP;
-  RETURN d * v * boost / rate;
-END $$;
-CREATE FUNCTION pg_temp.simulate(n int) RETURNS TABLE (id int, frequency int, recency float8,
-                                                      t float8, holdout int)
+\i test/data/clv_simulate.sql
+CREATE FUNCTION pg_temp.simulate_holdout(n int) RETURNS TABLE (id int, frequency int, recency float8,
+                                                              t float8, holdout int)
 LANGUAGE plpgsql AS $$
 DECLARE lam float8; p float8; g1 float8; clock float8;
 BEGIN
@@ -425,7 +406,7 @@ BEGIN
   END LOOP;
 END $$;
 SELECT setseed(0.1313);
-CREATE TABLE mon_holdout AS SELECT * FROM pg_temp.simulate(4000);
+CREATE TABLE mon_holdout AS SELECT * FROM pg_temp.simulate_holdout(4000);
 SELECT name, (metrics->>'converged')::bool AS converged FROM profenrich.train('m_bg', 'bgnbd', 'mon_holdout');
 -- each group recomputed in SQL: the mean holdout count, and expected_purchases averaged
 WITH h AS (SELECT * FROM profenrich.holdout_check('m_bg', 'mon_holdout', 'holdout', 39)),

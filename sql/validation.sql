@@ -21,8 +21,9 @@ SELECT name FROM profenrich.train('vz_log', 'logistic', 'vz', 'flag', ARRAY['x',
 SELECT name FROM profenrich.train('vz_mn', 'multinomial', 'vz', 'g', ARRAY['x', 'y', 'flag']);
 -- (customers simulated from known BG/NBD and Gamma-Gamma parameters, the seeded simulation of
 -- sql/clv.sql)
-\i test/reference/formats_040/sim.sql
-ALTER TABLE fmt_rfm RENAME TO vz_rfm;
+\i test/data/clv_simulate.sql
+SELECT setseed(0.4242);
+CREATE TABLE vz_rfm AS SELECT * FROM pg_temp.simulate(1500);
 SELECT name FROM profenrich.train('vz_clv', 'clv', 'vz_rfm');
 CREATE TEMP TABLE vz_orig AS SELECT name, params FROM profenrich.models WHERE name LIKE 'vz\_%';
 
