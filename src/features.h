@@ -201,12 +201,18 @@ FeatureReadNumber(FeatureReader *r, const FeatureSpec *spec, int col, double *va
 	return true;
 }
 
-/* Read the current row's target; false when NULL */
+/* Read the current row's target (0 for a spec without one); false when NULL */
 static inline bool
 FeatureReadTarget(FeatureReader *r, const FeatureSpec *spec, double *value)
 {
-	const NullableDatum *v = &r->row[r->target_pos];
+	const NullableDatum *v;
 
+	if (spec->target == NULL)
+	{
+		*value = 0.0;
+		return true;
+	}
+	v = &r->row[r->target_pos];
 	if (v->isnull)
 		return false;
 	if (spec->binary)

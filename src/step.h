@@ -40,5 +40,7 @@ typedef struct LinearStats
 } LinearStats;
 
 extern LinearStats *LinearStatsFromBytes(bytea *b);
+extern uint64 StatsRowPriority(uint64 hash);
+extern int	StatsSampleCapacity(int nslots);
 
 #endif
