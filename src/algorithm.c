@@ -18,6 +18,7 @@ static const AlgorithmOps *const Algorithms[] = {
 	&ParetonbdOps,
 	&GammagammaOps,
 	&ClvOps,
+	&KmeansOps,
 };
 
 #define NALGORITHMS lengthof(Algorithms)

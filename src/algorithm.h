@@ -34,7 +34,8 @@ typedef enum ProfAlgorithm
 	ALG_PARETONBD = 4,
 	ALG_GAMMAGAMMA = 5,
 	ALG_CLV = 6,
-	ALG_MULTINOMIAL = 7			/* 0.5.0 */
+	ALG_MULTINOMIAL = 7,		/* 0.5.0 */
+	ALG_KMEANS = 8
 } ProfAlgorithm;
 
 /* What a model gives a row */
@@ -56,6 +57,7 @@ typedef enum OutputKind
 #define ALG_FEATURES	0x01	/* trains on a feature spec resolved by train() */
 #define ALG_LIFETIME	0x02	/* a lifetime-value model (ClvModel body) */
 #define ALG_VALUE		0x04	/* its score is a value, as predict_ltv wants, whatever its target */
+#define ALG_ALL_ROWS	0x08	/* fits every row: test_fraction defaults to 0 */
 
 struct Model;
 struct TrainJob;
@@ -97,6 +99,8 @@ typedef struct AlgorithmOps
 	bool		(*link) (const struct Model *m, FeatureReader *r, double *eta);
 	/* class models: the probability of each class, in model order; false as score */
 	bool		(*classify) (const struct Model *m, FeatureReader *r, double *probs);
+	/* segment models: the row's segment (1..k) and its distance to the center; false as score */
+	bool		(*segment) (const struct Model *m, FeatureReader *r, int *segment, double *distance);
 	/*
 	 * explanation (NULL when the family has none): the contribution of each
 	 * spec column to the row's link, and the baseline they add up from;
@@ -119,5 +123,6 @@ extern const AlgorithmOps BgnbdOps;
 extern const AlgorithmOps ParetonbdOps;
 extern const AlgorithmOps GammagammaOps;
 extern const AlgorithmOps ClvOps;
+extern const AlgorithmOps KmeansOps;
 
 #endif

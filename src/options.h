@@ -37,6 +37,7 @@ typedef struct EnrichOptions
 	bool		percentile;
 	int			factors;
 	bool		probabilities;	/* class models: <model>_probs too */
+	bool		distance;		/* segment models: <model>_distance too */
 	Jsonb	   *columns;		/* {"model": {"score": .., "percentile": .., "factors": ..}} */
 } EnrichOptions;
 

@@ -28,10 +28,13 @@ static const OutputDef OutputDefs[OUT_NWHAT] = {
 	[OUT_CLASS_PROB] = {"score", "_score", FLOAT8OID, "double precision",
 	"probability of the predicted class"},
 	[OUT_PROBS] = {"probabilities", "_probs", JSONBOID, "jsonb", "class probabilities"},
+	[OUT_SEGMENT] = {"segment", "_segment", INT4OID, "integer", "segment"},
+	[OUT_DISTANCE] = {"distance", "_distance", FLOAT8OID, "double precision",
+	"distance to the segment's center (standardized scale)"},
 };
 
 /* The keys "columns" may rename, for hints */
-#define OUTPUT_KEYS "score, percentile, factors, class, probabilities"
+#define OUTPUT_KEYS "score, percentile, factors, class, probabilities, segment, distance"
 
 /* What an output is */
 const OutputDef *
@@ -101,12 +104,17 @@ OutputColumns(const Model *m, const char *name, const EnrichOptions *o, OutputCo
 			if (o == NULL || o->probabilities)
 				AddOutput(out, &n, OUT_PROBS, name, columns);
 			break;
+		case OUTPUT_SEGMENT:
+			AddOutput(out, &n, OUT_SEGMENT, name, columns);
+			if (o == NULL || o->distance)
+				AddOutput(out, &n, OUT_DISTANCE, name, columns);
+			break;
 		default:
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("model \"%s\" of algorithm %s has no insight columns to write", name,
 							m->ops->name),
-					 errhint("Enrich with number or class models.")));
+					 errhint("Enrich with number, class or segment models.")));
 	}
 	if (factors)
 		AddOutput(out, &n, OUT_FACTORS, name, columns);
@@ -208,6 +216,11 @@ OutputExpr(OutputWhat what, const char *name, int version, int factors, const ch
 			return psprintf("profenrich.score_columns_for(%s, %d, 5, %s)", lit, version, colargs);
 		case OUT_PROBS:
 			return psprintf("profenrich.probs_columns_for(%s, %d, 3, %s)", lit, version, colargs);
+		case OUT_SEGMENT:
+			return psprintf("profenrich.segment_columns_for(%s, %d, 6, %s)", lit, version, colargs);
+		case OUT_DISTANCE:
+			return psprintf("profenrich.segment_distance_columns_for(%s, %d, 6, %s)", lit, version,
+							colargs);
 		case OUT_NWHAT:
 			break;
 	}
@@ -215,11 +228,13 @@ OutputExpr(OutputWhat what, const char *name, int version, int factors, const ch
 	return NULL;
 }
 
-/* The row's score or classification, once for all its outputs */
+/* The row's score, classification or segment, once for all its outputs */
 void
 OutputCompute(const Model *m, FeatureReader *r, OutputRow *row)
 {
-	if (ModelOutput(m) == OUTPUT_CLASS)
+	if (ModelOutput(m) == OUTPUT_SEGMENT)
+		row->have = ModelSegmentRow(m, r, &row->segment, &row->distance);
+	else if (ModelOutput(m) == OUTPUT_CLASS)
 	{
 		if (row->probs == NULL)
 			row->probs = palloc(sizeof(double) * m->nclasses);
@@ -274,6 +289,10 @@ OutputDatum(OutputWhat what, const Model *m, FeatureReader *r, const OutputRow *
 			return CStringGetTextDatum(m->classes[row->cls]);
 		case OUT_PROBS:
 			return OutputProbsJson(m, row->probs);
+		case OUT_SEGMENT:
+			return Int32GetDatum(row->segment);
+		case OUT_DISTANCE:
+			return Float8GetDatum(row->distance);
 		case OUT_NWHAT:
 			break;
 	}

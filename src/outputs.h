@@ -5,7 +5,8 @@
  *
  * A number model writes its score (and percentile, factors); a class
  * model its class and that class's probability (and all probabilities,
- * factors).  Each output has a key (the name the "columns" option renames
+ * factors); a segment model its segment (and the distance to its center).
+ * Each output has a key (the name the "columns" option renames
  * it by), a default column suffix and a type.
  *-------------------------------------------------------------------------
  */
@@ -23,6 +24,8 @@ typedef enum OutputWhat
 	OUT_CLASS,					/* class models: the predicted class */
 	OUT_CLASS_PROB,				/* its probability (in the <model>_score column) */
 	OUT_PROBS,					/* every class's probability, as jsonb */
+	OUT_SEGMENT,				/* segment models: the segment number */
+	OUT_DISTANCE,				/* the distance to its center */
 	OUT_NWHAT
 } OutputWhat;
 
@@ -52,6 +55,8 @@ typedef struct OutputRow
 	double		score;
 	int			cls;
 	double	   *probs;			/* nclasses, for class models */
+	int			segment;		/* segment models: 1..k */
+	double		distance;
 } OutputRow;
 
 extern const OutputDef *OutputDefOf(OutputWhat what);

@@ -90,4 +90,9 @@ extern bool ClvOption(void *opts, const char *key, JsonbValue *v);
 extern void ClvOptionsJson(StringInfo out, const void *opts);
 extern void TrainClv(TrainJob *job);
 
+extern void *KmeansOptionsNew(const AlgorithmOps *ops);
+extern bool KmeansOption(void *opts, const char *key, JsonbValue *v);
+extern void KmeansOptionsJson(StringInfo out, const void *opts);
+extern void TrainKmeans(TrainJob *job);
+
 #endif
