@@ -12,7 +12,7 @@ OBJS = src/profenrich.o src/options.o src/features.o src/moments.o src/linalg.o 
 DATA = $(wildcard sql/profenrich--*.sql)
 
 # Regression tests: sql/<name>.sql against expected/<name>.out
-REGRESS = setup linear registry features score errors parallel logistic enrich clv formats validation upgrade
+REGRESS = setup linear registry features score errors parallel logistic enrich clv kmeans formats validation upgrade
 REGRESS_OPTS = --inputdir=.
 
 PG_CFLAGS = -O3 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \

@@ -175,13 +175,33 @@ SegmentOutput(const Model *m)
 	return OUTPUT_SEGMENT;
 }
 
-/* Slot j of center c on the original scale: a mean, or a level's share */
-static double
-CenterValue(const KmeansModel *km, int c, int j)
+/* Does slot j hold 0/1 values (a boolean, or a category's level)? */
+static bool
+SlotIsShare(const FeatureSpec *spec, int j)
 {
+	for (int i = 0; i < spec->ncolumns; i++)
+		if (j >= spec->columns[i].first_slot &&
+			j < spec->columns[i].first_slot + spec->columns[i].nslots)
+			return spec->columns[i].kind != FEATURE_NUMERIC;
+	return false;
+}
+
+/*
+ * Slot j of center c on the original scale: a mean, or the share of a
+ * boolean or level, kept within [0, 1] against the rounding of the scale
+ */
+static double
+CenterValue(const Model *m, int c, int j)
+{
+	const KmeansModel *km = KmeansModelOf(m);
+	double		v;
+
 	if (!(km->sd[j] > 0))
 		return km->mean[j];
-	return km->mean[j] + km->centers[c * km->d + j] * km->scale[j];
+	v = km->mean[j] + km->centers[c * km->d + j] * km->scale[j];
+	if (SlotIsShare(m->spec, j))
+		v = Min(Max(v, 0.0), 1.0);
+	return v;
 }
 
 /* Append "key": to a JSON object being built */
@@ -211,7 +231,6 @@ static Datum
 CenterJson(const Model *m, int c)
 {
 	const FeatureSpec *spec = m->spec;
-	const KmeansModel *km = KmeansModelOf(m);
 	StringInfoData out;
 
 	initStringInfo(&out);
@@ -222,14 +241,14 @@ CenterJson(const Model *m, int c)
 
 		if (col->kind != FEATURE_CATEGORICAL)
 		{
-			JsonMember(&out, col->name, CenterValue(km, c, col->first_slot));
+			JsonMember(&out, col->name, CenterValue(m, c, col->first_slot));
 			continue;
 		}
 		JsonKey(&out, col->name);
 		appendStringInfoChar(&out, '{');
 		for (int l = 0; l < col->nslots; l++)
 			JsonMember(&out, l < col->nlevels ? col->levels[l] : "(other)",
-					   CenterValue(km, c, col->first_slot + l));
+					   CenterValue(m, c, col->first_slot + l));
 		appendStringInfoChar(&out, '}');
 	}
 	appendStringInfoChar(&out, '}');
@@ -257,7 +276,7 @@ DistinctiveJson(const Model *m, int c)
 
 		if (!(km->sd[j] > 0))
 			continue;
-		z = (CenterValue(km, c, j) - km->mean[j]) / km->sd[j];
+		z = (CenterValue(m, c, j) - km->mean[j]) / km->sd[j];
 		for (at = ntop; at > 0 && fabs(z) > fabs(topz[at - 1]); at--)
 			if (at < DISTINCTIVE_FEATURES)
 			{
@@ -278,7 +297,7 @@ DistinctiveJson(const Model *m, int c)
 		appendStringInfoString(&out, i > 0 ? ", {" : "{");
 		JsonKey(&out, "feature");
 		escape_json(&out, FeatureSlotName(m->spec, top[i]));
-		JsonMember(&out, "segment", CenterValue(km, c, top[i]));
+		JsonMember(&out, "segment", CenterValue(m, c, top[i]));
 		JsonMember(&out, "overall", km->mean[top[i]]);
 		JsonMember(&out, "z", topz[i]);
 		appendStringInfoChar(&out, '}');
@@ -354,7 +373,7 @@ KmeansCoefficients(const Model *m, ReturnSetInfo *rsinfo)
 		char	   *seg = psprintf("%d", c + 1);
 
 		for (int j = 0; j < km->d; j++)
-			ModelCoefficientRow(rsinfo, FeatureSlotName(m->spec, j), CenterValue(km, c, j),
+			ModelCoefficientRow(rsinfo, FeatureSlotName(m->spec, j), CenterValue(m, c, j),
 								nan, nan, nan, nan, seg);
 	}
 }
