@@ -160,6 +160,20 @@ RETURNING id, seg_segment, seg_segment = profenrich.segment('seg', shop_profiles
 DROP TRIGGER seg_now ON shop_profiles;
 RESET client_min_messages;
 
+-- a cancelled training (statement_timeout, inside Lloyd's iterations) leaves the registry untouched
+SELECT setseed(0.5);
+CREATE TABLE uniform AS SELECT i AS id, random() AS a, random() AS b, random() AS c, random() AS d
+FROM generate_series(1, 20000) i;
+\set VERBOSITY terse
+\set SHOW_CONTEXT never
+SET statement_timeout = '300ms';
+SELECT name FROM profenrich.train('slow', 'kmeans', 'uniform', NULL, NULL,
+                                  '{"k": 200, "n_init": 100, "max_iter": 10000, "tol": 0}');
+RESET statement_timeout;
+\set VERBOSITY default
+\set SHOW_CONTEXT errors
+SELECT count(*) AS versions FROM profenrich.models WHERE name = 'slow';
+
 -- bad input: each an error with SQLSTATE and hint
 SELECT public.err($$SELECT profenrich.train('b', 'kmeans', 'shoppers', NULL, ARRAY['spend'], '{"k": 1}')$$);
 SELECT public.err($$SELECT profenrich.train('b', 'kmeans', 'shoppers', NULL, ARRAY['spend'], '{"k": 1001}')$$);

@@ -971,6 +971,18 @@ typedef struct KmeansStepState
 	double	   *dots;
 } KmeansStepState;
 
+#ifdef USE_ASSERT_CHECKING
+/*
+ * Invariants of a step state: the runs' shapes add up, counts and inertia
+ * are not negative, the far points are at most capfar, farthest first,
+ * of clusters that exist.
+ */
+static void
+StepCheck(const struct KmeansStepState *s);
+#else
+#define StepCheck(s) ((void) 0)
+#endif
+
 /* A state with the shape and empty sums, in the current context */
 static KmeansStepState *
 StepBare(int d, int nruns, const int *run_k)
@@ -991,6 +1003,31 @@ StepBare(int d, int nruns, const int *run_k)
 	}
 	return s;
 }
+
+#ifdef USE_ASSERT_CHECKING
+static void
+StepCheck(const KmeansStepState *s)
+{
+	int			first = 0;
+
+	Assert(s->d >= 1 && s->nruns >= 1);
+	for (int r = 0; r < s->nruns; r++)
+	{
+		const KmeansSums *m = &s->sums[r];
+
+		Assert(s->run_first[r] == first && m->k == s->run_k[r] && m->d == s->d);
+		first += s->run_k[r];
+		Assert(m->inertia >= 0 && m->test_inertia >= 0 && m->test_n >= 0);
+		for (int c = 0; c < m->k; c++)
+			Assert(m->count[c] >= 0);
+		Assert(m->nfar >= 0 && m->nfar <= m->capfar);
+		for (int i = 0; i < m->nfar; i++)
+			Assert(m->far[i].cluster >= 0 && m->far[i].cluster < m->k &&
+				   (i == 0 || m->far[i].dist2 <= m->far[i - 1].dist2));
+	}
+	Assert(first == s->ktotal);
+}
+#endif
 
 /* Refuse a params array that is not what train() passes */
 static void
@@ -1195,6 +1232,7 @@ kmeans_step_combine(PG_FUNCTION_ARGS)
 		a = StepBare(b->d, b->nruns, b->run_k);
 	if (!SameShape(a, b))
 		elog(ERROR, "cannot combine kmeans_step states of different shapes");
+	StepCheck(b);
 	for (int r = 0; r < a->nruns; r++)
 		KmeansSumsMerge(&a->sums[r], &b->sums[r]);
 	if (b->rows > 0)
@@ -1205,6 +1243,7 @@ kmeans_step_combine(PG_FUNCTION_ARGS)
 						  b->nruns, b->run_k, b->run_first, dots, a->sums);
 		pfree(dots);
 	}
+	StepCheck(a);
 	MemoryContextSwitchTo(old);
 	PG_RETURN_POINTER(a);
 }
@@ -1315,6 +1354,7 @@ kmeans_step_deserialize(PG_FUNCTION_ARGS)
 	sums = StepSumsFromBytes(PG_GETARG_BYTEA_PP(0), &d, &nruns, &ks);
 	s = StepBare(d, nruns, ks);
 	s->sums = sums;
+	StepCheck(s);
 	MemoryContextSwitchTo(old);
 	PG_RETURN_POINTER(s);
 }
