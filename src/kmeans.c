@@ -1015,6 +1015,7 @@ KmeansLloyd(const KmeansPoints *p, int k, const double *init, int max_iter, doub
 	f.ct = k <= DIRECT_MAX_K ? palloc(sizeof(double) * k * d) : NULL;
 	KmeansSumsInit(&f.sums, k, d);
 	out->converged = false;
+	out->reseeded = 0;
 	for (it = 0; it < max_iter; it++)
 	{
 		double	   *t;
@@ -1026,6 +1027,7 @@ KmeansLloyd(const KmeansPoints *p, int k, const double *init, int max_iter, doub
 		else
 			AssignBounded(&f);
 		total = UpdateCenters(&f, next, &nleft, &nmoved);
+		out->reseeded += nmoved;
 		t = f.centers;
 		f.centers = next;
 		next = t;

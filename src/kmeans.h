@@ -78,6 +78,7 @@ typedef struct KmeansRun
 	double		inertia;
 	int			iterations;
 	bool		converged;
+	int			reseeded;		/* empty clusters re-seeded along the way */
 } KmeansRun;
 
 /* Per-point state of an in-memory fit, allocated once for every run */

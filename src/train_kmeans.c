@@ -442,6 +442,7 @@ FitMetrics(TrainJob *job, const FitPlan *plan, const Candidate *ch, int sil_rows
 	JsonArray(out, "sizes", km->sizes, km->k);
 	JsonField(out, "iterations", ch->best.iterations);
 	appendStringInfo(out, ", \"converged\": %s", ch->best.converged ? "true" : "false");
+	JsonField(out, "reseeded", ch->best.reseeded);
 	JsonArray(out, "restart_inertia", ch->restart_inertia, plan->o->n_init);
 	JsonField(out, "best_restart", ch->best_restart + 1);
 	JsonField(out, "seed_rows", plan->m);
@@ -716,6 +717,7 @@ AfterPass(const FitPlan *plan, StreamRun *sr, KmeansSums *s)
 		sr->centers = sr->next;
 		sr->next = t;
 		sr->run.iterations++;
+		sr->run.reseeded += nmoves;
 		sr->run.converged = KmeansStop(total, plan->tol, nleft);
 		if (!sr->run.converged && sr->run.iterations < plan->o->max_iter)
 			return;
