@@ -24,6 +24,7 @@
  */
 #include "postgres.h"
 
+#include <float.h>
 #include <math.h>
 
 #include "libpq/pqformat.h"
@@ -39,7 +40,11 @@
 #define TILE_DOUBLES 65536		/* a tile of point-center products */
 #define PENDING_ROWS 256		/* points gathered for a full measurement */
 #define SILHOUETTE_BLOCK 64
+#define MOVES_QUEUED 32
 #define DIRECT_MAX_K 16			/* up to this k, points are measured directly, not by dgemm */
+#define LANES8 8				/* up to this k, in the lanes of one vector */
+#define FAR_LANE 1e100			/* a coordinate of the unused lanes' centers */
+#define FAR_LANE_F 1e18f		/* ... in single precision (its square times d stays finite) */
 
 /* Squared distance of two vectors, with four partial sums */
 static inline double
@@ -553,12 +558,22 @@ typedef struct Fit
 	double		m2;				/* the largest move of the others */
 	KmeansSums	sums;			/* of the current assignment, kept up to date */
 	double	   *ct;				/* small k: d x k, the centers by slot; else NULL */
+	double	   *ct8;			/* k <= 8: d x 8, the centers by slot in vector lanes */
+	float	   *ct8f;			/* ... in single precision, with the points' copy */
+	double		cmax;			/* the largest norm of a center */
+	double		guard_a;		/* single-precision rounding allowances */
+	double		guard_b;
 	double	   *acc;			/* k */
 	double	   *dots;			/* PENDING_ROWS x k, or a tile */
 	double	   *gather;			/* PENDING_ROWS x d */
 	int64		pend_row[PENDING_ROWS];
 	const double *pend_x[PENDING_ROWS];
 	int			npend;
+	/* moves whose sums wait for their rows (fetched meanwhile) */
+	const double *moved_x[MOVES_QUEUED];
+	int			moved_from[MOVES_QUEUED];
+	int			moved_to[MOVES_QUEUED];
+	int			nmoved;
 } Fit;
 
 /*
@@ -598,6 +613,19 @@ CenterGeometry(Fit *f)
 		for (int c = 0; c < k; c++)
 			for (int j = 0; j < f->d; j++)
 				f->ct[j * k + c] = f->centers[(size_t) c * f->d + j];
+	if (f->ct8)
+		for (int j = 0; j < f->d; j++)
+			for (int c = 0; c < LANES8; c++)
+				f->ct8[j * LANES8 + c] = c < k ? f->centers[(size_t) c * f->d + j] : FAR_LANE;
+	if (f->ct8f)
+	{
+		f->cmax = 0;
+		for (int c = 0; c < k; c++)
+			f->cmax = Max(f->cmax, sqrt(f->cnorm[c]));
+		for (int j = 0; j < f->d; j++)
+			for (int c = 0; c < LANES8; c++)
+				f->ct8f[j * LANES8 + c] = c < k ? (float) f->centers[(size_t) c * f->d + j] : FAR_LANE_F;
+	}
 	pfree(g);
 }
 
@@ -648,6 +676,124 @@ DistancesBySlot(const double *restrict x, const double *restrict ct, int k, int 
 		acc[c] = a0[c] + a1[c];
 }
 
+/*
+ * Eight doubles in one vector (an AVX-512 register, two AVX2 ones), loaded
+ * and stored without alignment; for up to eight centers the distances of a
+ * point stay in registers from their sums to the choice of the nearest two.
+ */
+typedef double V8d __attribute__((vector_size(64), aligned(8)));
+typedef int64 V8l __attribute__((vector_size(64), aligned(8)));
+
+typedef float V8f __attribute__((vector_size(32), aligned(4)));
+typedef int32 V8i __attribute__((vector_size(32), aligned(4)));
+
+#if defined(__GNUC__) && !defined(__clang__)
+#define SHUFFLE8(v, it, a, b, c, d, e, f, g, h) __builtin_shuffle(v, (it) {a, b, c, d, e, f, g, h})
+#else
+#define SHUFFLE8(v, it, a, b, c, d, e, f, g, h) __builtin_shufflevector(v, v, a, b, c, d, e, f, g, h)
+#endif
+
+/*
+ * Lane by lane, the smaller of a and b, for vectors of type vt with lanes
+ * of the integer vector type it (macros rather than functions: a wide
+ * vector passed as an argument would depend on the instruction set)
+ */
+#define V8MIN(a, b, vt, it) ((vt) ((((it) ((a) < (b))) & (it) (a)) | (~((it) ((a) < (b))) & (it) (b))))
+
+/* Every lane of v: its smallest lane */
+#define V8ALLMIN(v, vt, it) \
+	do { \
+		(v) = V8MIN(v, SHUFFLE8(v, it, 4, 5, 6, 7, 0, 1, 2, 3), vt, it); \
+		(v) = V8MIN(v, SHUFFLE8(v, it, 2, 3, 0, 1, 6, 7, 4, 5), vt, it); \
+		(v) = V8MIN(v, SHUFFLE8(v, it, 1, 0, 3, 2, 5, 4, 7, 6), vt, it); \
+	} while (0)
+
+/* The first lane of v holding its smallest value (index), and that value (min) */
+#define V8ARGMIN(v, vt, it, index, min) \
+	do { \
+		const it	lane_ = {0, 1, 2, 3, 4, 5, 6, 7}; \
+		const it	none_ = {LANES8, LANES8, LANES8, LANES8, LANES8, LANES8, LANES8, LANES8}; \
+		vt			m_ = (v); \
+		it			eq_, \
+					at_; \
+		\
+		V8ALLMIN(m_, vt, it); \
+		eq_ = (it) ((v) == m_); \
+		at_ = (eq_ & lane_) | (~eq_ & none_); \
+		V8ALLMIN(at_, it, it); \
+		(index) = (int) at_[0]; \
+		(min) = m_[0]; \
+	} while (0)
+
+/* v with lane index set to inf */
+#define V8DROP(v, vt, it, index, inf) \
+	do { \
+		const it	lane_ = {0, 1, 2, 3, 4, 5, 6, 7}; \
+		it			own_ = (it) (lane_ == (it) {0} + (index)); \
+		vt			inf_ = (vt) {0} + (inf); \
+		\
+		(v) = (vt) ((own_ & (it) inf_) | (~own_ & (it) (v))); \
+	} while (0)
+
+/*
+ * Squared distances of x to up to eight centers stored by slot in lanes
+ * (ct8: d x 8, unused lanes far away), and the nearest and second nearest
+ */
+static pg_attribute_always_inline void
+Nearest8(const double *x, const double *ct8, int d, int *best, double *d1, int *second, double *d2)
+{
+	V8d			a0 = {0},
+				a1 = {0};
+	int			j = 0;
+
+	for (; j + 2 <= d; j += 2)
+	{
+		V8d			u0 = x[j] - *(const V8d *) (ct8 + (size_t) j * LANES8);
+		V8d			u1 = x[j + 1] - *(const V8d *) (ct8 + (size_t) (j + 1) * LANES8);
+
+		a0 += u0 * u0;
+		a1 += u1 * u1;
+	}
+	if (j < d)
+	{
+		V8d			u = x[j] - *(const V8d *) (ct8 + (size_t) j * LANES8);
+
+		a0 += u * u;
+	}
+	a0 += a1;
+	V8ARGMIN(a0, V8d, V8l, *best, *d1);
+	V8DROP(a0, V8d, V8l, *best, get_float8_infinity());
+	V8ARGMIN(a0, V8d, V8l, *second, *d2);
+}
+
+/* Nearest8 in single precision */
+static pg_attribute_always_inline void
+Nearest8f(const float *x, const float *ct8, int d, int *best, float *d1, int *second, float *d2)
+{
+	V8f			a0 = {0},
+				a1 = {0};
+	int			j = 0;
+
+	for (; j + 2 <= d; j += 2)
+	{
+		V8f			u0 = x[j] - *(const V8f *) (ct8 + (size_t) j * LANES8);
+		V8f			u1 = x[j + 1] - *(const V8f *) (ct8 + (size_t) (j + 1) * LANES8);
+
+		a0 += u0 * u0;
+		a1 += u1 * u1;
+	}
+	if (j < d)
+	{
+		V8f			u = x[j] - *(const V8f *) (ct8 + (size_t) j * LANES8);
+
+		a0 += u * u;
+	}
+	a0 += a1;
+	V8ARGMIN(a0, V8f, V8i, *best, *d1);
+	V8DROP(a0, V8f, V8i, *best, HUGE_VALF);
+	V8ARGMIN(a0, V8f, V8i, *second, *d2);
+}
+
 /* Move point g (values x) from its cluster to cluster to in the running sums */
 static inline void
 MovePoint(Fit *f, int64 g, const double *x, int to)
@@ -664,6 +810,48 @@ MovePoint(Fit *f, int64 g, const double *x, int to)
 	f->sums.count[from] -= 1;
 	f->sums.count[to] += 1;
 	f->w->label[g] = to;
+}
+
+/* Add the queued moves to the running sums */
+static void
+FlushMoves(Fit *f)
+{
+	for (int i = 0; i < f->nmoved; i++)
+	{
+		double	   *a = f->sums.sum + (size_t) f->moved_from[i] * f->d,
+				   *b = f->sums.sum + (size_t) f->moved_to[i] * f->d;
+		const double *x = f->moved_x[i];
+
+		for (int j = 0; j < f->d; j++)
+		{
+			a[j] -= x[j];
+			b[j] += x[j];
+		}
+	}
+	f->nmoved = 0;
+}
+
+static inline void PrefetchRow(const double *x, int d);
+
+/*
+ * MovePoint for a point whose row was not read (measured on its single-
+ * precision copy): the label and counts at once, the sums once the row,
+ * fetched now, is in cache.
+ */
+static inline void
+QueueMove(Fit *f, int64 g, const double *x, int to)
+{
+	int			from = f->w->label[g];
+
+	PrefetchRow(x, f->d);
+	f->sums.count[from] -= 1;
+	f->sums.count[to] += 1;
+	f->w->label[g] = to;
+	f->moved_x[f->nmoved] = x;
+	f->moved_from[f->nmoved] = from;
+	f->moved_to[f->nmoved++] = to;
+	if (f->nmoved == MOVES_QUEUED)
+		FlushMoves(f);
 }
 
 /*
@@ -727,17 +915,25 @@ MeasureRows(Fit *f, const double *x, int rows, int ld, int64 g0, const int64 *ro
  * Measure point g against every center directly (small k): label, and the
  * exact distances to the nearest and the second nearest as its bounds
  */
-static inline void
+static pg_attribute_always_inline void
 MeasureDirect(Fit *f, int64 g, const double *x)
 {
 	int			k = f->k,
 				best = 0,
 				second = -1;
 	double	   *acc = f->acc;
-
 	double		b1,
 				b2;
 
+	if (f->ct8)
+	{
+		Nearest8(x, f->ct8, f->d, &best, &b1, &second, &b2);
+		if (f->w->label[g] != best)
+			MovePoint(f, g, x, best);
+		f->w->upper[g] = sqrt(b1);
+		f->w->lower[g] = sqrt(b2);
+		return;
+	}
 	DistancesBySlot(x, f->ct, k, f->d, acc);
 	b1 = acc[0];
 	for (int c = 1; c < k; c++)
@@ -759,6 +955,46 @@ MeasureDirect(Fit *f, int64 g, const double *x)
 		MovePoint(f, g, x, best);
 	f->w->upper[g] = sqrt(acc[best]);
 	f->w->lower[g] = sqrt(acc[second]);
+}
+
+/*
+ * MeasureDirect on the single-precision copy of the point (xf), half the
+ * bytes to read.  The rounding of the copy, of the centers and of the sums
+ * moves a distance by at most a + b x distance (a from the norms of the
+ * point and the largest center, b from the number of slots, both taken
+ * four times larger than the analysis gives): when the nearest center is
+ * nearer than the second by more than both allowances, it is the nearest
+ * in double precision too, and the bounds widen by them; otherwise (a near
+ * tie) the point is measured in double precision.
+ */
+static pg_attribute_always_inline void
+MeasureSingle(Fit *f, int64 g, const double *x, const float *xf)
+{
+	int			best,
+				second;
+	float		s1,
+				s2;
+	double		d1,
+				d2,
+				a,
+				e1,
+				e2;
+
+	Nearest8f(xf, f->ct8f, f->d, &best, &s1, &second, &s2);
+	d1 = sqrt((double) s1);
+	d2 = sqrt((double) s2);
+	a = f->guard_a * ((double) f->w->xnorm[g] + f->cmax);
+	e1 = a + f->guard_b * d1;
+	e2 = a + f->guard_b * d2;
+	if (!(d2 - e2 > d1 + e1))
+	{
+		MeasureDirect(f, g, x);
+		return;
+	}
+	if (f->w->label[g] != best)
+		QueueMove(f, g, x, best);
+	f->w->upper[g] = d1 + e1;
+	f->w->lower[g] = d2 - e2;
 }
 
 /* Measure the gathered points against every center */
@@ -799,12 +1035,19 @@ AssignAll(Fit *f)
  * Measure point g (values x) whose bounds cross: its distance to its own
  * center first, and if the bounds still cross, to every center.
  */
-static inline void
+static pg_attribute_always_inline void
 MeasureCrossing(Fit *f, int64 g, const double *x, double bound)
 {
 	KmeansWork *w = f->w;
-	double		u = sqrt(Dist2(x, f->centers + (size_t) w->label[g] * f->d, f->d));
+	double		u;
 
+	if (f->ct8f)
+	{
+		/* up to eight centers, measuring all costs about what the own one and a branch do */
+		MeasureSingle(f, g, x, w->xf + (size_t) g * f->d);
+		return;
+	}
+	u = sqrt(Dist2(x, f->centers + (size_t) w->label[g] * f->d, f->d));
 	w->upper[g] = u;
 	if (u <= bound)
 		return;
@@ -826,6 +1069,15 @@ static inline void
 PrefetchRow(const double *x, int d)
 {
 	for (int j = 0; j < d; j += 8)
+		__builtin_prefetch(x + j);
+	__builtin_prefetch(x + d - 1);
+}
+
+/* The same for a single-precision row */
+static inline void
+PrefetchSingle(const float *x, int d)
+{
+	for (int j = 0; j < d; j += 16)
 		__builtin_prefetch(x + j);
 	__builtin_prefetch(x + d - 1);
 }
@@ -874,7 +1126,9 @@ AssignBounded(Fit *f)
 		{
 			int64		g = g0 + list[i];
 
-			if (i + PREFETCH_AHEAD < n)
+			if (i + PREFETCH_AHEAD < n && f->ct8f)
+				PrefetchSingle(w->xf + (size_t) (g0 + list[i + PREFETCH_AHEAD]) * p->d, p->d);
+			else if (i + PREFETCH_AHEAD < n)
 				PrefetchRow(base + (size_t) list[i + PREFETCH_AHEAD] * p->ld, p->d);
 			MeasureCrossing(f, g, base + (size_t) list[i] * p->ld,
 							Max(f->half[w->label[g]], w->lower[g]));
@@ -882,6 +1136,7 @@ AssignBounded(Fit *f)
 		g0 += p->rows[b];
 	}
 	FlushPending(f);
+	FlushMoves(f);
 	pfree(list);
 }
 
@@ -982,6 +1237,41 @@ FitProgress(const Fit *f, int iteration, TimestampTz *last)
 }
 
 /*
+ * For up to eight centers the points are measured on a single-precision
+ * copy, made once for every run: the rounding allowances of MeasureSingle.
+ */
+static void
+SingleSetup(Fit *f)
+{
+	const KmeansPoints *p = f->p;
+	KmeansWork *w = f->w;
+
+	if (w->xf == NULL)
+	{
+		MemoryContext cxt = GetMemoryChunkContext(w->label);
+		int64		g = 0;
+
+		w->xf = MemoryContextAllocHuge(cxt, sizeof(float) * Max((Size) p->n * p->d, 1));
+		w->xnorm = MemoryContextAllocHuge(cxt, sizeof(float) * Max(p->n, 1));
+		for (int b = 0; b < p->nblocks; b++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			for (int r = 0; r < p->rows[b]; r++, g++)
+			{
+				const double *x = p->block[b] + (size_t) r * p->ld;
+
+				for (int j = 0; j < p->d; j++)
+					w->xf[g * p->d + j] = (float) x[j];
+				w->xnorm[g] = (float) (sqrt(w->norm2[g]) * (1 + 1e-6));
+			}
+		}
+	}
+	f->ct8f = palloc(sizeof(float) * LANES8 * f->d);
+	f->guard_a = 4 * FLT_EPSILON;
+	f->guard_b = 4 * (f->d + 4) * FLT_EPSILON;
+}
+
+/*
  * One in-memory fit from initial centers: Lloyd's iterations with
  * Hamerly's bounds until the centers move less than tol (total squared
  * move) or max_iter iterations, then the assignment to the final centers.
@@ -1013,6 +1303,9 @@ KmeansLloyd(const KmeansPoints *p, int k, const double *init, int max_iter, doub
 	f.gather = palloc(sizeof(double) * PENDING_ROWS * d);
 	f.acc = palloc(sizeof(double) * k);
 	f.ct = k <= DIRECT_MAX_K ? palloc(sizeof(double) * k * d) : NULL;
+	f.ct8 = k <= LANES8 ? palloc(sizeof(double) * LANES8 * d) : NULL;
+	if (k <= LANES8)
+		SingleSetup(&f);
 	KmeansSumsInit(&f.sums, k, d);
 	out->converged = false;
 	out->reseeded = 0;

@@ -89,6 +89,8 @@ typedef struct KmeansWork
 	double	   *upper;			/* Hamerly: bound on the distance to the own center */
 	double	   *lower;			/* ... and to the second nearest */
 	double	   *norm2;			/* squared norm of each point */
+	float	   *xf;				/* small k: the points in single precision (n x d), or NULL */
+	float	   *xnorm;			/* ... and their norms, rounded up */
 	const char *what;			/* for progress notices: what is being fitted */
 } KmeansWork;
 

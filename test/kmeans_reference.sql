@@ -14,7 +14,7 @@
 SET client_min_messages = warning;
 BEGIN;
 \ir reference/kmeans_data.sql
-\set nbank 9
+\set nbank 11
 SELECT plan(13 + :nbank);
 
 -- a and b agree within rel relative tolerance
@@ -106,7 +106,26 @@ FROM bank ORDER BY k;
 SELECT is((SELECT sum(s::int) FROM jsonb_array_elements_text(metrics->'sizes') s), 10000::bigint,
           format('bank churn, k = %s: the sizes add up to the 10,000 customers', k))
 FROM bank ORDER BY k;
+-- every way of measuring in memory (up to 8 centers in single precision with a rounding
+-- guard, up to 16 directly, more by dgemm) against the streaming passes (double precision)
+CREATE TEMP TABLE bank_k AS
+SELECT k, t.metrics FROM (VALUES (12), (20)) AS v(k),
+     LATERAL profenrich.train('bank_k' || k, 'kmeans', 'shared_data.bank_churn', NULL,
+         ARRAY['credit_score', 'age', 'tenure', 'balance', 'num_of_products', 'has_cr_card',
+               'is_active_member', 'estimated_salary'], jsonb_build_object('k', k, 'n_init', 2)) t;
 SET profenrich.max_train_memory = '64kB';
+INSERT INTO bank_k
+SELECT -k, t.metrics FROM (VALUES (12), (20)) AS v(k),
+     LATERAL profenrich.train('bank_ks' || k, 'kmeans', 'shared_data.bank_churn', NULL,
+         ARRAY['credit_score', 'age', 'tenure', 'balance', 'num_of_products', 'has_cr_card',
+               'is_active_member', 'estimated_salary'], jsonb_build_object('k', k, 'n_init', 2)) t;
+SELECT ok((SELECT bool_and(pg_temp.close(rs.v::float8, rm.v::float8, 1e-9)) AND count(*) = 2
+           FROM bank_k s, bank_k m,
+                jsonb_array_elements_text(s.metrics->'restart_inertia') WITH ORDINALITY rs(v, i)
+                JOIN jsonb_array_elements_text(m.metrics->'restart_inertia') WITH ORDINALITY rm(v, i) USING (i)
+           WHERE m.k = k_ AND s.k = -k_),
+          format('bank churn, k = %s: streaming ends where the in-memory fit does (1e-9)', k_))
+FROM (VALUES (12), (20)) AS v(k_);
 CREATE TEMP TABLE bank_stream AS
 SELECT * FROM profenrich.train('bank4_stream', 'kmeans', 'shared_data.bank_churn', NULL,
     ARRAY['credit_score', 'age', 'tenure', 'balance', 'num_of_products', 'has_cr_card',
