@@ -928,11 +928,16 @@ MeasureDirect(Fit *f, int64 g, const double *x)
 	if (f->ct8)
 	{
 		Nearest8(x, f->ct8, f->d, &best, &b1, &second, &b2);
-		if (f->w->label[g] != best)
-			MovePoint(f, g, x, best);
-		f->w->upper[g] = sqrt(b1);
-		f->w->lower[g] = sqrt(b2);
-		return;
+		/* an unused lane only wins when the distances overflow: then measure by slot */
+		if (best < k && second < k)
+		{
+			if (f->w->label[g] != best)
+				MovePoint(f, g, x, best);
+			f->w->upper[g] = sqrt(b1);
+			f->w->lower[g] = sqrt(b2);
+			return;
+		}
+		best = 0;
 	}
 	DistancesBySlot(x, f->ct, k, f->d, acc);
 	b1 = acc[0];
@@ -943,7 +948,8 @@ MeasureDirect(Fit *f, int64 g, const double *x)
 		best = lt ? c : best;
 		b1 = lt ? acc[c] : b1;
 	}
-	b2 = get_float8_infinity();
+	second = best == 0 ? 1 : 0;
+	b2 = acc[second];
 	for (int c = 0; c < k; c++)
 	{
 		bool		lt = c != best && acc[c] < b2;
@@ -986,7 +992,7 @@ MeasureSingle(Fit *f, int64 g, const double *x, const float *xf)
 	a = f->guard_a * ((double) f->w->xnorm[g] + f->cmax);
 	e1 = a + f->guard_b * d1;
 	e2 = a + f->guard_b * d2;
-	if (!(d2 - e2 > d1 + e1))
+	if (!(d2 - e2 > d1 + e1) || best >= f->k)
 	{
 		MeasureDirect(f, g, x);
 		return;

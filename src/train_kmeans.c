@@ -483,12 +483,38 @@ WarnFit(const Candidate *ch)
 				 errhint("Raise the option \"max_iter\", or loosen \"tol\".")));
 }
 
+/*
+ * Refuse a fit whose distances overflowed (features of magnitudes near
+ * 1e150 on their own scale): its centers or inertia are not finite
+ */
+static void
+CheckFinite(const FitPlan *plan)
+{
+	for (int c = 0; c < plan->ncand; c++)
+	{
+		const KmeansRun *run = &plan->cand[c].best;
+		bool		ok = isfinite(run->inertia);
+
+		for (int i = 0; i < run->k * run->d && ok; i++)
+			ok = isfinite(run->centers[i]);
+		if (!ok)
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("the distances between the rows of %s overflow double precision",
+							plan->job->src.qualname),
+					 errhint("Leave \"standardize\" on, or scale the features down in a view.")));
+	}
+}
+
 /* Choose k, store the model and its metrics: what both paths end with */
 static void
 Finish(TrainJob *job, FitPlan *plan, const double *mean, const double *sd)
 {
 	int			sil_rows;
-	Candidate  *ch = ChooseK(plan, &sil_rows);
+	Candidate  *ch;
+
+	CheckFinite(plan);
+	ch = ChooseK(plan, &sil_rows);
 
 	FillModel(job, plan, ch, mean, sd);
 	WarnFit(ch);
