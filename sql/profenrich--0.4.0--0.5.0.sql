@@ -89,7 +89,7 @@ RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE
 CREATE AGGREGATE @extschema@.kmeans_step(bytea, float8[], text[], VARIADIC "any") (
     SFUNC = @extschema@.kmeans_step_trans,
     STYPE = internal,
-    SSPACE = 65536,
+    SSPACE = 524288,            -- a batch of up to 1,024 rows and its products with the centers
     FINALFUNC = @extschema@.kmeans_step_final,
     COMBINEFUNC = @extschema@.kmeans_step_combine,
     SERIALFUNC = @extschema@.kmeans_step_serialize,
