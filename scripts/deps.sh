@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages profenrich builds, tests and demos with, when missing.
 set -euo pipefail
-pkgs=(postgresql-15 postgresql-server-dev-15 libopenblas-dev liblapacke-dev
+pkgs=(postgresql-15 postgresql-server-dev-15 libopenblas-dev
       postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl postgresql-15-cron
-      gcc make)
+      libxgboost-dev gcc make)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -8,6 +8,8 @@ SELECT extversion FROM pg_extension WHERE extname = 'profenrich';
 SELECT name, version FROM profenrich.train('old_model', 'linear', 'customers', 'spend', ARRAY['age', 'channel']);
 CREATE TEMP TABLE old_scores AS
 SELECT customer_id, profenrich.score('old_model', c) AS s FROM customers c;
+-- until the update, what needs the deployment audit log says so
+SELECT public.err($$SELECT profenrich.rollback('old_model')$$);
 ALTER EXTENSION profenrich UPDATE TO '0.2.0';
 SELECT extversion FROM pg_extension WHERE extname = 'profenrich';
 ALTER EXTENSION profenrich UPDATE TO '0.3.0';
@@ -24,6 +26,8 @@ FROM pg_extension WHERE extname = 'profenrich';
 SELECT bool_and(o.s = profenrich.score('old_model', c)) AS same_scores
 FROM customers c JOIN old_scores o USING (customer_id);
 SELECT feature, round(coef::numeric, 3) AS coef, odds_ratio FROM profenrich.coefficients('old_model');
+-- its deployment, logged before the audit log, is a deploy action
+SELECT version, action FROM profenrich.deployments WHERE name = 'old_model';
 -- the registry and the new functions work after the walk
 SELECT name, version FROM profenrich.train('after_upgrade', 'logistic', 'customers', 'vip', ARRAY['age', 'spend']);
 SELECT count(*) FROM profenrich.coefficients('after_upgrade');

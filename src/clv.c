@@ -35,6 +35,8 @@
 #include "utils/timestamp.h"
 
 #include "clv.h"
+#include "lazylib.h"
+#include "linalg.h"
 
 #define GL_NODES 16
 #define MAX_PANELS 256
@@ -747,14 +749,17 @@ HistoriesSubsample(const ClvHistories *h, double wsum, double target)
  * e[i] = exp(e[i]) and l[i] = log1p(exp(e[i])) for the n values of e: with
  * glibc's AVX2 vector functions (libmvec) where the CPU has AVX2 and FMA,
  * four at a time, else one by one.  The likelihood passes spend most of
- * their time here.
+ * their time here.  libmvec is opened at the first call (lazylib.c), not
+ * linked: a backend that never fits a lifetime-value model never maps it.
  */
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #pragma GCC push_options
 #pragma GCC target("avx2,fma")
-extern __m256d _ZGVdN4v_exp(__m256d x) __attribute__((target("avx2,fma")));
-extern __m256d _ZGVdN4v_log1p(__m256d x) __attribute__((target("avx2,fma")));
+typedef __m256d (*VecMathFn) (__m256d x);
+
+static VecMathFn VecExp;
+static VecMathFn VecLog1p;
 
 /* Four at a time with libmvec's AVX2 functions; returns how many it did */
 __attribute__((target("avx2,fma")))
@@ -765,14 +770,25 @@ ExpLog1pAvx2(double *e, double *l, int n)
 
 	for (; i + 4 <= n; i += 4)
 	{
-		__m256d		v = _ZGVdN4v_exp(_mm256_loadu_pd(&e[i]));
+		__m256d		v = VecExp(_mm256_loadu_pd(&e[i]));
 
 		_mm256_storeu_pd(&e[i], v);
-		_mm256_storeu_pd(&l[i], _ZGVdN4v_log1p(v));
+		_mm256_storeu_pd(&l[i], VecLog1p(v));
 	}
 	return i;
 }
 #pragma GCC pop_options
+
+static const LazySymbol MvecSymbols[] = {
+	{"_ZGVdN4v_exp", (void **) &VecExp},
+	{"_ZGVdN4v_log1p", (void **) &VecLog1p},
+};
+
+static LazyLibrary Mvec = {
+	.label = "glibc vector math",
+	.symbols = MvecSymbols,
+	.nsymbols = lengthof(MvecSymbols),
+};
 
 static int	HaveAvx2 = -1;
 #endif
@@ -785,7 +801,8 @@ ClvExpLog1p(double *e, double *l, int n)
 
 #if defined(__x86_64__) && defined(__GNUC__)
 	if (HaveAvx2 < 0)
-		HaveAvx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+		HaveAvx2 = LinalgCpuHasAvx2Fma() &&	/* not __builtin_cpu_supports: see linalg.h */
+			LazyLibraryTryOpen(&Mvec, "libmvec.so.1");	/* else one by one */
 	if (HaveAvx2)
 		i = ExpLog1pAvx2(e, l, n);
 #endif
@@ -1047,7 +1064,8 @@ SpendBinsInit(const ClvSpends *sp, SpendConstants *c, double amin, double amax)
 				nb;
 	double	   *lgx = palloc(sizeof(double) * (sp->max_x + 1));
 
-	if (!(amin > 0) || !(amax < INFINITY))
+	/* beyond 1e60 the fourth moments of the bins could overflow: sum over the rows */
+	if (!(amin > 0) || !(amax < 1e60))
 		return;
 	/* the widest bins the series allows (2^-9 relative): the fewest bins to visit */
 	shift = 52 - 9;
@@ -1265,16 +1283,24 @@ NewtonObjective(ClvFamily family, const void *data, const SpendConstants *c, dou
 {
 	int			np = ClvParamCount(family);
 	double		ll;
+	bool		finite;
 
 	ll = family == CLV_BGNBD ?
 		BgnbdNewtonTerms((const ClvHistories *) data, lp, g, H) :
 		SpendNewtonTerms((const ClvSpends *) data, c, lp, g, H);
-
+	finite = isfinite(ll);
 	for (int i = 0; i < np; i++)
+	{
 		g[i] = -g[i] / wsum;
+		finite &= isfinite(g[i]);
+	}
 	for (int i = 0; i < np * np; i++)
+	{
 		H[i] = -H[i] / wsum;
-	return isfinite(ll) ? -ll / wsum : INFINITY;
+		finite &= isfinite(H[i]);
+	}
+	/* a step needs a finite gradient and Hessian as well */
+	return finite ? -ll / wsum : INFINITY;
 }
 
 /*
@@ -1327,7 +1353,11 @@ NewtonFit(ClvFamily family, const void *data, double wsum, const double *start, 
 			if (SmallSpdInverse(inv, np))
 				break;
 			shift = shift == 0 ? 1e-6 * (1 + MaxAbs(H, np * np)) : shift * 10;
+			if (!(shift < 1e300))
+				break;			/* no definite shift: inv stays not definite, the fit stops */
 		}
+		if (!(shift < 1e300))
+			break;
 		for (int i = 0; i < np; i++)
 		{
 			d[i] = 0;
@@ -1583,7 +1613,8 @@ BgnbdExpectedAliveRatios(const double *par, double t, double x, double T, const 
 	for (int k = 1; k < 100000; k++)
 	{
 		S += term;
-		if (fabs(term) <= 1e-17 * fabs(S) || term == 0)
+		/* a NaN or infinite term (parameters no fit gives) ends the sum at once */
+		if (fabs(term) <= 1e-17 * fabs(S) || term == 0 || !isfinite(S))
 			break;
 		term *= (k < nratio ? ratio[k] : (a + b - 1 - r + k) * (a - 1 + k) / ((c + k) * (k + 1))) * z;
 	}
@@ -1703,13 +1734,33 @@ ClvPAliveAll(const ClvFit *f, ClvHistories *h, double *out)
 	pfree(lT);
 }
 
+/*
+ * The error for an expectation that overflows double precision: a summary
+ * (a spend of 1e308, a window of 1e300 periods) far beyond any population
+ * a model was fitted on.  An infinite figure is never a score.
+ */
+static void
+RefuseOverflow(const char *what, double v)
+{
+	if (!isinf(v))
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+			 errmsg("the %s of this customer overflows double precision", what),
+			 errhint("Check the customer's summary: recency, t, monetary and the periods must be in the model's units, far below 1e308.")));
+}
+
 /* Expected purchases in the next t periods of a customer with history (x, t_x, T) */
 double
 ClvExpectedPurchases(const ClvFit *f, double t, double x, double tx, double T)
 {
+	double		v;
+
 	if (t <= 0)
 		return 0.0;
-	return ExpectedAlive(f, t, x, T) * ClvPAlive(f, x, tx, T);
+	v = ExpectedAlive(f, t, x, T) * ClvPAlive(f, x, tx, T);
+	RefuseOverflow("expected number of purchases", v);
+	return v;
 }
 
 /*
@@ -1722,13 +1773,16 @@ ClvExpectedSpend(const ClvFit *f, double x, double m)
 {
 	double		p = f->par[0],
 				q = f->par[1],
-				gam = f->par[2];
+				gam = f->par[2],
+				v;
 
 	if (x <= 0)
 		return q > 1 ? p * gam / (q - 1) : get_float8_nan();
 	if (!(p * x + q > 1))
 		return get_float8_nan();
-	return p * (gam + m * x) / (p * x + q - 1);
+	v = p * (gam + m * x) / (p * x + q - 1);
+	RefuseOverflow("expected spend", v);
+	return v;
 }
 
 /*
@@ -1757,6 +1811,13 @@ ClvValueFactors(const ClvModel *m, double x, const double *T, int64 n, double *o
 				ratio[SERIES_RATIOS];
 	bool		bgnbd = m->purchase.family == CLV_BGNBD;
 
+	/* the horizon is the trip count of the valuation: bound it whatever the params say */
+	if (m->horizon_months < 1 || m->horizon_months > CLV_MAX_HORIZON_MONTHS)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("lifetime-value model parameters hold a horizon of %d months, outside 1 to %d",
+						m->horizon_months, CLV_MAX_HORIZON_MONTHS),
+				 errhint("Retrain the model: train() never stores such a horizon.")));
 	if (bgnbd)
 		BgnbdSeriesRatios(m->purchase.par, x, ratio, SERIES_RATIOS);
 	for (int64 j = 0; j < n; j++)
@@ -1767,7 +1828,10 @@ ClvValueFactors(const ClvModel *m, double x, const double *T, int64 n, double *o
 
 		for (int i = 1; i <= m->horizon_months; i++)
 		{
-			double		cur = bgnbd ?
+			double		cur;
+
+			CHECK_FOR_INTERRUPTS();
+			cur = bgnbd ?
 				BgnbdExpectedAliveRatios(m->purchase.par, i * k, x, T[j], ratio, SERIES_RATIOS) :
 				ExpectedAlive(&m->purchase, i * k, x, T[j]);
 
@@ -1787,5 +1851,8 @@ ClvValueFactors(const ClvModel *m, double x, const double *T, int64 n, double *o
 double
 ClvValue(const ClvModel *m, double x, double tx, double T, double spend)
 {
-	return ClvPAlive(&m->purchase, x, tx, T) * ClvValueFactor(m, x, T) * spend;
+	double		v = ClvPAlive(&m->purchase, x, tx, T) * ClvValueFactor(m, x, T) * spend;
+
+	RefuseOverflow("lifetime value", v);
+	return v;
 }

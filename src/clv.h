@@ -22,6 +22,7 @@ typedef enum ClvFamily
 
 #define CLV_MAX_PARAMS 4
 #define CLV_MAX_FREQUENCY 100000	/* repeat purchases a summary may count */
+#define CLV_MAX_HORIZON_MONTHS 1200	/* longest valuation horizon (100 years) */
 
 /*
  * Distinct purchase histories (frequency x, recency t_x, age T) with the

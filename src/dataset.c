@@ -23,6 +23,7 @@
 #include "utils/memutils.h"
 
 #include "dataset.h"
+#include "model.h"
 #include "step.h"
 
 typedef struct Loader
@@ -37,7 +38,6 @@ typedef struct Loader
 	Size		budget;
 	int		   *missing;
 	double	   *xbuf;
-	double	   *hbuf;			/* without target: the row as linear_stats hashes it */
 } Loader;
 
 /*
@@ -157,9 +157,9 @@ LoaderStartup(DestReceiver *self, int operation, TupleDesc typeinfo)
 /*
  * One row: read the label (NULL skips the row), encode the features into
  * x = [1, slots], NaN for a NULL number, and store it in its split.  The
- * split hash is the key's, else that of the encoded values; a spec without
- * target hashes them as linear_stats does (NULL numbers as 0, a 0 label),
- * and the row keeps the sample priority linear_stats would give it.
+ * split hash is the key's, else that of the encoded values as linear_stats
+ * hashes them; a spec without target (its label 0) keeps with each row the
+ * sample priority linear_stats gives it.
  */
 static bool
 LoaderReceive(TupleTableSlot *slot, DestReceiver *self)
@@ -217,20 +217,20 @@ LoaderReceive(TupleTableSlot *slot, DestReceiver *self)
 			return true;
 		}
 	}
-	if (l->reader.key_pos < 0 && spec->target == NULL)
+	/* keyless: the values hashed as linear_stats hashes them, NULL numbers 0 */
+	if (l->reader.key_pos < 0 && spec->split_hash == SPLIT_HASH_MIX)
 	{
-		memcpy(l->hbuf, x + 1, sizeof(double) * spec->nslots);
-		l->hbuf[spec->nslots] = 0.0;
-		h = FeatureRowHash(&l->reader, spec, l->hbuf, spec->nslots + 1);
+		h = FeatureValuesHash(spec, x + 1, label);
+		split = ((uint32) h < l->test_threshold) ? SPLIT_TEST : SPLIT_TRAIN;
 	}
 	for (int k = 0; k < nmissing; k++)
 		for (int i = 0; i < spec->ncolumns; i++)
 			if (spec->columns[i].miss_index == l->missing[k])
 				x[1 + spec->columns[i].first_slot] = get_float8_nan();
-	if (l->reader.key_pos < 0)
+	/* a spec before format 3: the bytes 0.4.0 hashed here, NULL numbers NaN */
+	if (l->reader.key_pos < 0 && spec->split_hash == SPLIT_HASH_BYTES)
 	{
-		if (spec->target != NULL)
-			h = FeatureRowHash(&l->reader, spec, x + 1, l->out->split[0].width - 1);
+		h = FeatureRowHash(&l->reader, spec, x + 1, l->out->split[0].width - 1);
 		split = ((uint32) h < l->test_threshold) ? SPLIT_TEST : SPLIT_TRAIN;
 	}
 	l->out->split[split].n += 1;
@@ -264,6 +264,33 @@ LoaderShutdown(DestReceiver *self)
 static void
 LoaderDestroy(DestReceiver *self)
 {
+}
+
+/*
+ * The classes the reader learned, in model order, and every loaded row's
+ * class renumbered from order of appearance to that order (rows of values
+ * past the limit, -1, stay: the trainer refuses such a target)
+ */
+static void
+LearnedClasses(FeatureReader *r, LoadedData *out)
+{
+	int			order[MODEL_MAX_CLASSES + 1];
+	char	  **seen;
+	int			n = FeatureLearnedClasses(r, &seen, order, &out->more_classes);
+
+	out->nclasses = n;
+	out->classes = palloc(sizeof(char *) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		out->classes[order[i]] = seen[i];
+	for (int k = 0; k < 2; k++)
+		for (int c = 0; c < out->split[k].nchunks; c++)
+		{
+			DataChunk  *ch = &out->split[k].chunks[c];
+
+			for (int i = 0; i < ch->rows; i++)
+				if (ch->y[i] >= 0)
+					ch->y[i] = order[(int) ch->y[i]];
+		}
 }
 
 /*
@@ -302,7 +329,6 @@ DatasetLoad(const FeatureSpec *spec, const char *sql, int nargs, Oid *types, Dat
 	out->sum = palloc0(sizeof(double) * (spec->nslots + 1));
 	out->sumsq = palloc0(sizeof(double) * (spec->nslots + 1));
 	l.xbuf = palloc(sizeof(double) * (spec->nslots + 1));
-	l.hbuf = palloc(sizeof(double) * (spec->nslots + 1));
 	if (nargs > 0)
 	{
 		params = makeParamList(nargs);
@@ -323,6 +349,8 @@ DatasetLoad(const FeatureSpec *spec, const char *sql, int nargs, Oid *types, Dat
 	if (rc < 0)		/* with a DestReceiver, SPI reports a SELECT as a utility */
 		elog(ERROR, "loading query failed (%s): %s", SPI_result_code_string(rc), sql);
 	MemoryContextDelete(l.rowcxt);
+	if (spec->learn_classes && l.reader.bound)
+		LearnedClasses(&l.reader, out);
 }
 
 /*
@@ -371,6 +399,14 @@ DatasetPrepare(LoadedData *data, FeatureSpec *spec, double *mean, double *sd)
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("feature column \"%s\" is NULL in every training row", col->name),
 					 errhint("Leave the column out of the features.")));
+		/* an overflowed sum of squares would make the slot look constant, and alias it */
+		if (!isfinite(data->sum[j]) || !isfinite(data->sumsq[j]) || !isfinite(sd[j]))
+			ereport(ERROR,
+					(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+					 errmsg("the training sums of column \"%s\" overflow double precision",
+							col->name),
+					 errdetail("Training sums the squares of every feature; they must stay below 1.8e308."),
+					 errhint("Rescale the column (divide it by a power of ten, or take its logarithm) or cap its outliers.")));
 		col->impute = impute[j];
 	}
 	for (int k = 0; k < 2; k++)

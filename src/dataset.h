@@ -54,6 +54,10 @@ typedef struct LoadedData
 	double	   *sum;
 	double	   *sumsq;
 	bool		anynan;
+	/* a class target learned while loading (spec->learn_classes): labels in model order */
+	int			nclasses;
+	char	  **classes;
+	bool		more_classes;	/* more than MODEL_MAX_CLASSES + 1 values */
 } LoadedData;
 
 extern void DatasetLoad(const FeatureSpec *spec, const char *sql, int nargs, Oid *types,

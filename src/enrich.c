@@ -13,6 +13,16 @@
  * block it runs atomically.  Each run pins the model versions it started
  * with, is logged in profenrich.enrich_runs, and holds an advisory lock on
  * the table so that a second run fails at once instead of interleaving.
+ * A partitioned table or an inheritance parent is enriched table by table
+ * (every table of its tree with storage, each in batches of its own
+ * blocks), under one run.
+ *
+ * Every statement is immune to the caller's search_path (operators,
+ * functions and types schema-qualified, comparisons through changed()),
+ * without switching the search_path: user triggers on the table fire
+ * during the UPDATE and expect the caller's.  The run log is written as
+ * its owner (no role has a grant on it), and a run whose session ended
+ * before it finished is marked interrupted by the next run of the table.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -24,6 +34,7 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -40,6 +51,8 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/rls.h"
+#include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/typcache.h"
 
@@ -47,6 +60,7 @@
 #include "model.h"
 #include "options.h"
 #include "outputs.h"
+#include "privileges.h"
 #include "profenrich.h"
 #include "registry.h"
 
@@ -66,7 +80,22 @@ typedef struct EnrichModel
 	Model	   *model;
 	int			nout;
 	OutputColumn out[MAX_OUTPUTS];	/* the first is written for every row */
+	char	   *key;			/* item models: the column of the user key */
+	int			top;			/* item models: items per row */
 } EnrichModel;
+
+/* Refuse a foreign table, the target or (parent not NULL) one of its partitions or children */
+static void
+ForeignTarget(const char *qualname, const char *parent)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 parent ? errmsg("%s, a partition or child of %s, is a foreign table", qualname, parent) :
+			 errmsg("%s is a foreign table", qualname),
+			 errdetail("enrich updates tables in batches of their physical blocks, which a foreign table does not have."),
+			 parent ? errhint("Detach the foreign partition, or enrich the table on its own server.") :
+			 errhint("Enrich the table on its own server.")));
+}
 
 /* Refuse targets that are not tables or that the caller may not update */
 static void
@@ -81,6 +110,8 @@ CheckTarget(Oid relid, char **qualname)
 				 errmsg("relation with OID %u does not exist", relid),
 				 errhint("Pass an existing table.")));
 	*qualname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), rel);
+	if (kind == RELKIND_FOREIGN_TABLE)
+		ForeignTarget(*qualname, NULL);
 	if (kind != RELKIND_RELATION && kind != RELKIND_PARTITIONED_TABLE)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
@@ -127,8 +158,10 @@ EnsureColumn(Oid relid, const char *qualname, const char *col, Oid type, const c
 				 errmsg("column \"%s\" is missing and only the owner of %s can add it", col, qualname),
 				 errhint("Ask the owner to run enrich once, or to add the column: ALTER TABLE %s ADD COLUMN %s %s.",
 						 qualname, quote_identifier(col), typname)));
+	/* the type as a qualified name (or an SQL keyword): immune to the search_path */
 	if (SPI_execute(psprintf("ALTER TABLE %s ADD COLUMN %s %s", qualname, quote_identifier(col),
-							 typname), false, 0) != SPI_OK_UTILITY)
+							 format_type_extended(type, -1, FORMAT_TYPE_FORCE_QUALIFY)),
+					false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not add column %s", col);
 	return true;
 }
@@ -190,11 +223,20 @@ ResolveModels(Oid relid, ArrayType *arr, const EnrichOptions *o, int *nmodels)
 		/* the table must have every feature the model reads */
 		FeatureReaderInit(&r, CurrentMemoryContext);
 		FeatureReaderBindDesc(&r, m->model->spec, RelationGetDescr(rel), false, false);
+		if (ModelOutput(m->model) == OUTPUT_ITEMS)
+		{
+			m->key = OutputKeyColumn(m->model, m->name, RelationGetDescr(rel), o);
+			m->top = o->top;
+		}
 	}
 	relation_close(rel, AccessShareLock);
 	OutputCheckColumnsOption(o->columns, names, n);
 	for (int i = 0; i < n; i++)
+	{
 		ms[i].nout = OutputColumns(ms[i].model, ms[i].name, o, ms[i].out);
+		for (int k = 0; k < ms[i].nout; k++)
+			OutputCheckColumnName(ms[i].name, &ms[i].out[k]);
+	}
 	*nmodels = n;
 	return ms;
 }
@@ -249,14 +291,14 @@ ColumnArgs(Oid relid)
 }
 
 /*
- * The UPDATE of one batch, a format with the first and the end block:
- * every output column set from its expression, and only the rows where
- * some output would change.  When every column was just added (all NULL),
- * every row changes: the check, which would compute each value twice, is
- * left out and *fill is set.
+ * The UPDATE of one batch of one table, a format with the first and the
+ * end block: every output column set from its expression, and only the
+ * rows where some output would change.  When every column was just added
+ * (fill: all NULL), every row changes, and the check, which would compute
+ * each value twice, is left out.
  */
 static char *
-BatchSql(Oid relid, const char *qualname, EnrichModel *ms, int n, int factors, bool *fill)
+BatchSql(Oid relid, const char *qualname, EnrichModel *ms, int n, int factors, bool fill)
 {
 	StringInfoData set,
 				changed;
@@ -267,27 +309,26 @@ BatchSql(Oid relid, const char *qualname, EnrichModel *ms, int n, int factors, b
 	for (int i = 0; i < n; i++)
 		for (int k = 0; k < ms[i].nout; k++)
 		{
-			char	   *expr = OutputExpr(ms[i].out[k].what, ms[i].name, ms[i].version, factors,
-										  colargs);
+			OutputWhat	what = ms[i].out[k].what;
+			char	   *expr = OutputIsItems(what) ?
+				OutputItemsExpr(what, ms[i].name, ms[i].version, ms[i].key, ms[i].top) :
+				OutputExpr(what, ms[i].name, ms[i].version, factors, colargs);
 			char	   *col = (char *) quote_identifier(ms[i].out[k].column);
 
 			appendStringInfo(&set, "%s%s = %s", set.len ? ", " : "", col, expr);
 			appendStringInfo(&changed, "%sprofenrich.changed(pe_t.%s, %s)",
 							 changed.len ? " OR " : "", col, expr);
 		}
-	*fill = true;
-	for (int i = 0; i < n; i++)
-		*fill &= ms[i].fresh;
 	/*
 	 * %%u twice: the batch's first and end block, filled in per batch.  When
 	 * filling, a row version this run moved into a later block of the range
 	 * is recognized by its first output, no longer NULL, and not written
-	 * again.
+	 * again.  ONLY: the children of a parent are batches of their own.
 	 */
-	return psprintf("UPDATE %s AS pe_t SET %s WHERE pe_t.ctid OPERATOR(pg_catalog.>=) '(%%u,0)'::pg_catalog.tid "
+	return psprintf("UPDATE ONLY %s AS pe_t SET %s WHERE pe_t.ctid OPERATOR(pg_catalog.>=) '(%%u,0)'::pg_catalog.tid "
 					"AND pe_t.ctid OPERATOR(pg_catalog.<) '(%%u,0)'::pg_catalog.tid AND (%s)",
 					qualname, set.data,
-					*fill ? psprintf("pe_t.%s IS NULL", quote_identifier(ms[0].out[0].column)) :
+					fill ? psprintf("pe_t.%s IS NULL", quote_identifier(ms[0].out[0].column)) :
 					changed.data);
 }
 
@@ -352,20 +393,36 @@ Exec(const char *sql, int nargs, Oid *types, Datum *values, int expected)
 		elog(ERROR, "statement failed (%s): %s", SPI_result_code_string(rc), sql);
 }
 
+/*
+ * Write the run log, as its owner: no role has a grant on it, so that
+ * runs are recorded only as they happened.
+ */
+static void
+LogExec(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls, int expected)
+{
+	Oid			runs = PrivilegeExtensionRelation("enrich_runs");
+	int			rc;
+
+	if (!OidIsValid(runs))
+		elog(ERROR, "profenrich.enrich_runs is missing");
+	rc = PrivilegeExecAsOwner(runs, sql, nargs, types, values, nulls);
+	if (rc != expected)
+		elog(ERROR, "could not log the enrich run (%s): %s", SPI_result_code_string(rc), sql);
+}
+
 /* Record a run's progress or end in profenrich.enrich_runs */
 static void
 LogRun(int64 run, int64 scanned, int64 updated, const char *status, const char *error)
 {
-	Oid			types[5] = {INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID};
-	Datum		values[5] = {Int64GetDatum(run), Int64GetDatum(scanned), Int64GetDatum(updated),
-		CStringGetTextDatum(status), error ? CStringGetTextDatum(error) : (Datum) 0};
-	char		nulls[5] = {' ', ' ', ' ', ' ', error ? ' ' : 'n'};
+	Oid			types[6] = {INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID, BOOLOID};
+	Datum		values[6] = {Int64GetDatum(run), Int64GetDatum(scanned), Int64GetDatum(updated),
+		CStringGetTextDatum(status), error ? CStringGetTextDatum(error) : (Datum) 0,
+	BoolGetDatum(strcmp(status, "running") != 0)};
+	char		nulls[6] = {' ', ' ', ' ', ' ', error ? ' ' : 'n', ' '};
 
-	if (SPI_execute_with_args("UPDATE profenrich.enrich_runs SET rows_scanned = $2, "
-							  "rows_updated = $3, status = $4, error = $5, "
-							  "finished = CASE WHEN $4 = 'running' THEN NULL ELSE clock_timestamp() END "
-							  "WHERE run_id = $1", 5, types, values, nulls, false, 0) != SPI_OK_UPDATE)
-		elog(ERROR, "could not log enrich run " INT64_FORMAT, run);
+	LogExec("UPDATE profenrich.enrich_runs SET rows_scanned = $2, rows_updated = $3, status = $4, "
+			"error = $5, finished = CASE WHEN $6 THEN pg_catalog.clock_timestamp() END "
+			"WHERE run_id OPERATOR(pg_catalog.=) $1", 6, types, values, nulls, SPI_OK_UPDATE);
 }
 
 /* A NOTICE at a human rate: rows done, total, rows per second, time left */
@@ -387,7 +444,7 @@ Progress(const char *qualname, int64 done, double total, TimestampTz start, Time
 }
 
 /*
- * The table's enrich lock: a session-level advisory lock (the one
+ * A table's enrich lock: a session-level advisory lock (the one
  * pg_try_advisory_lock(1346715221, table oid) takes), held across the
  * run's commits and taken or released through the lock manager, which
  * also works while an error is being cleaned up.
@@ -398,9 +455,9 @@ EnrichLockTag(LOCKTAG *tag, Oid relid)
 	SET_LOCKTAG_ADVISORY(*tag, MyDatabaseId, (uint32) ENRICH_LOCK_CLASS, (uint32) relid, 2);
 }
 
-/* Take the table's enrich lock, or fail at once */
+/* Take a table's enrich lock, or fail at once */
 static void
-LockTarget(Oid relid, const char *qualname)
+LockTable(Oid relid, const char *qualname)
 {
 	LOCKTAG		tag;
 
@@ -409,11 +466,11 @@ LockTarget(Oid relid, const char *qualname)
 		ereport(ERROR,
 				(errcode(ERRCODE_LOCK_NOT_AVAILABLE),
 				 errmsg("another enrich run is in progress on %s", qualname),
-				 errhint("Wait for it to finish (see profenrich.enrich_runs), then run again.")));
+				 errhint("Wait for it to finish (see profenrich.enrich_status), then run again.")));
 }
 
 static void
-UnlockTarget(Oid relid)
+UnlockTable(Oid relid)
 {
 	LOCKTAG		tag;
 
@@ -421,29 +478,26 @@ UnlockTarget(Oid relid)
 	LockRelease(&tag, ExclusiveLock, true);
 }
 
-/* Start a run's log entry and return its id */
-static int64
-StartRun(const char *qualname, EnrichModel *ms, int n)
+/* One table a run writes: the target, or a partition or child of it */
+typedef struct EnrichMember
 {
-	Oid			types[2] = {TEXTOID, JSONBOID};
-	Datum		values[2] = {CStringGetTextDatum(qualname),
-		DirectFunctionCall1(jsonb_in, CStringGetDatum(ModelsJson(ms, n)))};
-	bool		isnull;
-
-	Exec("INSERT INTO profenrich.enrich_runs (target, models) VALUES ($1, $2) RETURNING run_id",
-		 2, types, values, SPI_OK_INSERT_RETURNING);
-	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-}
+	Oid			relid;
+	char	   *qualname;
+	char	   *batch_sql;
+	BlockNumber nblocks;
+	BlockNumber step;
+	bool		locked;			/* this run holds its enrich lock */
+} EnrichMember;
 
 /* The run's state across batches and transactions */
 typedef struct EnrichRun
 {
 	Oid			relid;
 	char	   *qualname;
-	char	   *batch_sql;
+	bool		target_locked;
+	int			nmembers;
+	EnrichMember *members;
 	int64		run;
-	BlockNumber nblocks;
-	BlockNumber step;
 	double		total;
 	int64		scanned;
 	int64		updated;
@@ -451,112 +505,278 @@ typedef struct EnrichRun
 	bool		fill;			/* every row of a batch is written: no count needed */
 } EnrichRun;
 
-/* One batch: its rows counted and the changed ones updated */
+/*
+ * The tables a run writes: the target, or for a partitioned table or an
+ * inheritance parent every table of its tree that has storage, each
+ * written directly (UPDATE ONLY) in batches of its own blocks.  Each needs
+ * the caller's UPDATE; a foreign table among them is refused.  Writing the
+ * tables one by one would bypass the parent's row-level security, so a
+ * caller it applies to is refused too.
+ */
 static void
-RunBatch(EnrichRun *run, BlockNumber first, BlockNumber end)
+ResolveMembers(EnrichRun *run)
+{
+	List	   *tree = find_all_inheritors(run->relid, AccessShareLock, NULL);
+	ListCell   *lc;
+
+	run->members = palloc0(sizeof(EnrichMember) * list_length(tree));
+	foreach(lc, tree)
+	{
+		Oid			relid = lfirst_oid(lc);
+		char		kind = get_rel_relkind(relid);
+		char	   *qualname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
+														  get_rel_name(relid));
+
+		if (kind == RELKIND_FOREIGN_TABLE)
+			ForeignTarget(qualname, run->qualname);
+		if (kind != RELKIND_RELATION)
+			continue;			/* a partitioned table has no rows of its own */
+		if (relid != run->relid && pg_class_aclcheck(relid, GetUserId(), ACL_UPDATE) != ACLCHECK_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("permission denied to enrich %s, a partition or child of %s",
+							qualname, run->qualname),
+					 errdetail("enrich writes each partition or child table directly."),
+					 errhint("Ask the owner for UPDATE on the partitions and children of %s too.",
+							 run->qualname)));
+		run->members[run->nmembers].relid = relid;
+		run->members[run->nmembers++].qualname = qualname;
+	}
+	if (list_length(tree) > 1 && check_enable_rls(run->relid, InvalidOid, true) == RLS_ENABLED)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("row-level security of %s would not apply to the partitions or children enrich writes",
+						run->qualname),
+				 errdetail("enrich writes each table of a partitioned or inheritance tree directly."),
+				 errhint("Enrich as the owner of %s (or a role that bypasses row-level security), or enrich the partitions one by one.",
+						 run->qualname)));
+}
+
+/* Take the enrich lock of every table the run writes besides the target */
+static void
+LockMembers(EnrichRun *run)
+{
+	for (int i = 0; i < run->nmembers; i++)
+	{
+		EnrichMember *m = &run->members[i];
+
+		if (m->relid == run->relid)
+			continue;
+		LockTable(m->relid, m->qualname);
+		m->locked = true;
+	}
+}
+
+/* Release every enrich lock the run holds */
+static void
+UnlockMembers(EnrichRun *run)
+{
+	for (int i = 0; i < run->nmembers; i++)
+		if (run->members[i].locked)
+		{
+			UnlockTable(run->members[i].relid);
+			run->members[i].locked = false;
+		}
+	if (run->target_locked)
+		UnlockTable(run->relid);
+	run->target_locked = false;
+}
+
+/*
+ * Is the run log that of 0.5.0?  Before ALTER EXTENSION UPDATE has run,
+ * the library may meet an older one, without target_oid or the status
+ * 'interrupted'.
+ */
+static bool
+RunLogCurrent(void)
+{
+	return get_attnum(PrivilegeExtensionRelation("enrich_runs"), "target_oid") != InvalidAttrNumber;
+}
+
+/*
+ * Mark the table's runs whose session ended before they finished (a
+ * SIGKILL, a crash, pg_terminate_backend) as interrupted: the run holds
+ * the table's lock, so no other run of it is alive.  Runs logged by 0.4.0
+ * have no target_oid and are found by name.
+ */
+static void
+MarkInterrupted(const EnrichRun *run)
+{
+	Oid			types[2] = {OIDOID, TEXTOID};
+	Datum		values[2] = {ObjectIdGetDatum(run->relid), CStringGetTextDatum(run->qualname)};
+
+	if (!RunLogCurrent())
+		return;
+	LogExec("UPDATE profenrich.enrich_runs SET status = 'interrupted', "
+			"error = 'the session running it ended before the run finished' "
+			"WHERE status OPERATOR(pg_catalog.=) 'running' AND (target_oid OPERATOR(pg_catalog.=) $1 "
+			"OR (target_oid IS NULL AND target OPERATOR(pg_catalog.=) $2))",
+			2, types, values, NULL, SPI_OK_UPDATE);
+}
+
+/* Start a run's log entry and return its id */
+static int64
+StartRun(const EnrichRun *run, EnrichModel *ms, int n)
+{
+	Oid			types[4] = {TEXTOID, JSONBOID, TEXTOID, OIDOID};
+	Datum		values[4] = {CStringGetTextDatum(run->qualname),
+		DirectFunctionCall1(jsonb_in, CStringGetDatum(ModelsJson(ms, n))),
+		CStringGetTextDatum(PrivilegeUserName()), ObjectIdGetDatum(run->relid)};
+	bool		isnull;
+	bool		current = RunLogCurrent();
+
+	LogExec(current ? "INSERT INTO profenrich.enrich_runs (target, models, run_by, target_oid) "
+			"VALUES ($1, $2, $3, $4) RETURNING run_id" :
+			"INSERT INTO profenrich.enrich_runs (target, models, run_by) "
+			"VALUES ($1, $2, $3) RETURNING run_id", current ? 4 : 3, types, values, NULL,
+			SPI_OK_INSERT_RETURNING);
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/* One batch of one table: its rows counted and the changed ones updated */
+static void
+RunBatch(EnrichRun *run, const EnrichMember *m, BlockNumber first, BlockNumber end)
 {
 	bool		isnull;
 
 	if (!run->fill)
 	{
-		Exec(psprintf("SELECT count(*) FROM %s WHERE ctid >= '(%u,0)'::tid AND ctid < '(%u,0)'::tid",
-					  run->qualname, first, end), 0, NULL, NULL, SPI_OK_SELECT);
+		Exec(psprintf("SELECT pg_catalog.count(*) FROM ONLY %s "
+					  "WHERE ctid OPERATOR(pg_catalog.>=) '(%u,0)'::pg_catalog.tid "
+					  "AND ctid OPERATOR(pg_catalog.<) '(%u,0)'::pg_catalog.tid",
+					  m->qualname, first, end), 0, NULL, NULL, SPI_OK_SELECT);
 		run->scanned += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
 													&isnull));
 	}
-	Exec(psprintf(run->batch_sql, first, end), 0, NULL, NULL, SPI_OK_UPDATE);
+	Exec(psprintf(m->batch_sql, first, end), 0, NULL, NULL, SPI_OK_UPDATE);
 	run->updated += SPI_processed;
 	if (run->fill)
 		run->scanned += SPI_processed;
 }
 
 /*
- * Run the batches.  Outside a transaction block each batch runs in a
- * subtransaction and is committed with its progress; an error rolls the
- * batch back, logs the run as failed (committed), and is raised again.
+ * Run one batch outside a transaction block: in a subtransaction,
+ * committed with its progress; an error rolls the batch back, logs the run
+ * as failed (committed), and is raised again.
  */
+static void
+RunCommittedBatch(EnrichRun *run, const EnrichMember *m, BlockNumber first, BlockNumber end)
+{
+	MemoryContext mcxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+
+	/*
+	 * A cancel is serviced only inside the batch's subtransaction
+	 * (interrupts are held across the logging and the commit), so that it
+	 * is always logged and the lock always released.
+	 */
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(mcxt);
+	PG_TRY();
+	{
+		CHECK_FOR_INTERRUPTS();
+		RunBatch(run, m, first, end);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(mcxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *err;
+
+		MemoryContextSwitchTo(mcxt);
+		err = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(mcxt);
+		CurrentResourceOwner = owner;
+		HOLD_INTERRUPTS();
+		LogRun(run->run, run->scanned, run->updated, "failed", err->message);
+		SPI_commit();
+		RESUME_INTERRUPTS();
+		ReThrowError(err);
+	}
+	PG_END_TRY();
+	HOLD_INTERRUPTS();
+	LogRun(run->run, run->scanned, run->updated, "running", NULL);
+	SPI_commit();
+	RESUME_INTERRUPTS();
+}
+
+/* Run the batches of every table, committing each outside a transaction block */
 static void
 RunBatches(EnrichRun *run)
 {
 	TimestampTz start = GetCurrentTimestamp(),
 				last = start;
-	MemoryContext mcxt = CurrentMemoryContext;
-	ResourceOwner owner = CurrentResourceOwner;
 
-	for (BlockNumber b = 0; b < run->nblocks; b += run->step)
+	for (int i = 0; i < run->nmembers; i++)
 	{
-		BlockNumber end = Min(run->nblocks, b + run->step);
+		const EnrichMember *m = &run->members[i];
 
-		if (!run->nonatomic)
+		for (BlockNumber b = 0; b < m->nblocks; b += m->step)
 		{
-			CHECK_FOR_INTERRUPTS();
-			RunBatch(run, b, end);
-		}
-		else
-		{
-			/*
-			 * A cancel is serviced only inside the batch's subtransaction
-			 * (interrupts are held across the logging and the commit), so
-			 * that it is always logged and the lock always released.
-			 */
-			BeginInternalSubTransaction(NULL);
-			MemoryContextSwitchTo(mcxt);
-			PG_TRY();
+			BlockNumber end = Min(m->nblocks, b + m->step);
+
+			if (!run->nonatomic)
 			{
 				CHECK_FOR_INTERRUPTS();
-				RunBatch(run, b, end);
-				ReleaseCurrentSubTransaction();
-				MemoryContextSwitchTo(mcxt);
-				CurrentResourceOwner = owner;
+				RunBatch(run, m, b, end);
 			}
-			PG_CATCH();
-			{
-				ErrorData  *err;
-
-				MemoryContextSwitchTo(mcxt);
-				err = CopyErrorData();
-				FlushErrorState();
-				RollbackAndReleaseCurrentSubTransaction();
-				MemoryContextSwitchTo(mcxt);
-				CurrentResourceOwner = owner;
-				HOLD_INTERRUPTS();
-				LogRun(run->run, run->scanned, run->updated, "failed", err->message);
-				SPI_commit();
-				RESUME_INTERRUPTS();
-				ReThrowError(err);
-			}
-			PG_END_TRY();
+			else
+				RunCommittedBatch(run, m, b, end);
 			HOLD_INTERRUPTS();
-			LogRun(run->run, run->scanned, run->updated, "running", NULL);
-			SPI_commit();
+			Progress(run->qualname, run->scanned, run->total, start, &last, false);
 			RESUME_INTERRUPTS();
 		}
-		HOLD_INTERRUPTS();
-		Progress(run->qualname, run->scanned, run->total, start, &last, false);
-		RESUME_INTERRUPTS();
 	}
 	Progress(run->qualname, run->scanned, run->total, start, &last, true);
 }
 
-/* Rows and blocks of the table, and the blocks per batch for batch_size rows */
+/*
+ * Rows and blocks of one table, and the blocks per batch for batch_size
+ * rows; the rows are added to the run's total.
+ */
 static void
-PlanBatches(EnrichRun *run, int batch_size)
+PlanBatches(EnrichRun *run, EnrichMember *m, int batch_size)
 {
-	Relation	rel = relation_open(run->relid, AccessShareLock);
+	Relation	rel = relation_open(m->relid, AccessShareLock);
 	double		reltuples = rel->rd_rel->reltuples;
 
-	run->nblocks = RelationGetNumberOfBlocks(rel);
+	m->nblocks = RelationGetNumberOfBlocks(rel);
 	relation_close(rel, AccessShareLock);
-	if (reltuples < 0 || run->nblocks == 0)
+	if (reltuples < 0 || m->nblocks == 0)
 	{
 		bool		isnull;
 
-		Exec(psprintf("SELECT count(*) FROM %s", run->qualname), 0, NULL, NULL, SPI_OK_SELECT);
+		Exec(psprintf("SELECT pg_catalog.count(*) FROM ONLY %s", m->qualname), 0, NULL, NULL,
+			 SPI_OK_SELECT);
 		reltuples = (double) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 														 SPI_tuptable->tupdesc, 1, &isnull));
 	}
-	run->total = reltuples;
-	run->step = Max(1, (BlockNumber) (batch_size / Max(reltuples / Max(run->nblocks, 1), 1.0)));
+	run->total += reltuples;
+	m->step = Max(1, (BlockNumber) (batch_size / Max(reltuples / Max(m->nblocks, 1), 1.0)));
+}
+
+/*
+ * Prepare the run's statements: one batch UPDATE and a batch plan per
+ * table.  Filling (no change check) needs every column just added, and
+ * all NULL in every table: true of partitions, whose columns are the
+ * parent's, but an inheritance child may have had the column already.
+ */
+static void
+PrepareBatches(EnrichRun *run, EnrichModel *ms, int n, const EnrichOptions *opts)
+{
+	run->fill = run->nmembers == 1 || get_rel_relkind(run->relid) == RELKIND_PARTITIONED_TABLE;
+	for (int i = 0; i < n; i++)
+		run->fill &= ms[i].fresh;
+	for (int i = 0; i < run->nmembers; i++)
+	{
+		EnrichMember *m = &run->members[i];
+
+		m->batch_sql = BatchSql(m->relid, m->qualname, ms, n, opts->factors, run->fill);
+		PlanBatches(run, m, opts->batch_size);
+	}
 }
 
 /*
@@ -584,15 +804,25 @@ enrich(PG_FUNCTION_ARGS)
 	CheckTarget(run.relid, &run.qualname);
 
 	SPI_connect_ext(nonatomic ? SPI_OPT_NONATOMIC : 0);
+	/*
+	 * The models deployed now: a CALL outside a transaction block may run
+	 * under no snapshot, or the one its portal took when a procedure that
+	 * calls enrich started.
+	 */
+	PushActiveSnapshot(GetTransactionSnapshot());
 	ms = ResolveModels(run.relid, PG_GETARG_ARRAYTYPE_P(1), &opts, &n);
-	LockTarget(run.relid, run.qualname);
-	/* whatever fails from here on, the session lock is released */
+	PopActiveSnapshot();
+	ResolveMembers(&run);
+	LockTable(run.relid, run.qualname);
+	run.target_locked = true;
+	/* whatever fails from here on, the session locks are released */
 	PG_TRY();
 	{
+		LockMembers(&run);
+		MarkInterrupted(&run);
 		PrepareColumns(run.relid, run.qualname, ms, n);
-		run.run = StartRun(run.qualname, ms, n);
-		run.batch_sql = BatchSql(run.relid, run.qualname, ms, n, opts.factors, &run.fill);
-		PlanBatches(&run, opts.batch_size);
+		run.run = StartRun(&run, ms, n);
+		PrepareBatches(&run, ms, n, &opts);
 		if (nonatomic)
 		{
 			HOLD_INTERRUPTS();
@@ -608,11 +838,11 @@ enrich(PG_FUNCTION_ARGS)
 	}
 	PG_CATCH();
 	{
-		UnlockTarget(run.relid);
+		UnlockMembers(&run);
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	UnlockTarget(run.relid);
+	UnlockMembers(&run);
 	SPI_finish();
 	PG_RETURN_VOID();
 }
@@ -667,7 +897,9 @@ TriggerColumn(TupleDesc desc, const OutputColumn *out, bool required)
 
 /*
  * The outputs the table has, in attribute order too, and whether they may
- * be appended: only fixed-width ones can (TriggerAppend).
+ * be appended: only fixed-width ones can (TriggerAppend).  An optional
+ * output whose default name is too long for an identifier (a model named
+ * by 0.4.0) cannot be a column of the table; the required one is an error.
  */
 static void
 TriggerOutputs(TriggerCache *c, TupleDesc desc, const char *name, Jsonb *columns)
@@ -681,9 +913,12 @@ TriggerOutputs(TriggerCache *c, TupleDesc desc, const char *name, Jsonb *columns
 	all.factors = 1;
 	all.columns = columns;
 	n = OutputColumns(c->model, name, &all, out);
+	/* a model stored by 0.4.0 may have a name too long for its columns */
+	OutputCheckColumnName(name, &out[0]);
 	for (int i = 0; i < n; i++)
 	{
-		int			pos = TriggerColumn(desc, &out[i], i == 0);
+		int			pos = strlen(out[i].column) >= NAMEDATALEN ? 0 :
+			TriggerColumn(desc, &out[i], i == 0);
 
 		if (pos == 0)
 			continue;
@@ -735,6 +970,11 @@ TriggerCacheGet(FunctionCallInfo fcinfo, TriggerData *td)
 					   NULL, &o);
 	OutputCheckColumnsOption(o.columns, &name, 1);
 	c->model = RegistryLoad(name, 0, &version, fcinfo->flinfo->fn_mcxt);
+	if (ModelOutput(c->model) == OUTPUT_ITEMS)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("model \"%s\" is an item model, which enrich_trigger does not score", name),
+				 errhint("Its input is interactions, not the profile row: refresh it with CALL profenrich.enrich(), and in real time with profenrich.top_items_for() in a trigger on the interactions table.")));
 	FeatureReaderInit(&c->reader, fcinfo->flinfo->fn_mcxt);
 	FeatureReaderBindDesc(&c->reader, c->model->spec, desc, false, false);
 	/* a copy: the cache outlives the statement, so it must not pin the relation's descriptor */

@@ -21,6 +21,7 @@
 #include "utils/float.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "executor/tuptable.h"
 #include "utils/memutils.h"
 #include "utils/regproc.h"
 
@@ -42,12 +43,32 @@ typedef struct Collector
 	MemoryContext mcxt;
 	MemoryContext rowcxt;
 	bool		test_only;		/* keep the rows of the model's test split only */
-	uint32		test_threshold;
+	LegacySplitInput legacy;	/* what a 0.4.0 model's keyless split hashed */
+	double	   *x;				/* scratch of the keyless split: nslots + 1 */
+	int		   *missing;		/* nnumeric */
 	int64		n;
 	int64		cap;
 	ScoredLabel *pairs;
 	double		loglik;
+	const char *from;			/* the relation, for the error context */
+	int64		rows_read;
+	/* class models: the target as a label, each row's probabilities and class */
+	bool		classes;
+	FmgrInfo	target_out;
+	double	   *probs;			/* cap x nclasses */
+	int		   *labels;			/* cap */
+	int64		unknown;		/* rows whose class the model does not know */
 } Collector;
+
+/* Error context of a scoring pass: the row, in the order the scan read them */
+static void
+CollectorErrorContext(void *arg)
+{
+	Collector  *c = (Collector *) arg;
+
+	if (c->rows_read > 0)
+		errcontext("scoring row " INT64_FORMAT " of %s (in scan order)", c->rows_read, c->from);
+}
 
 static void
 CollectorStartup(DestReceiver *self, int operation, TupleDesc typeinfo)
@@ -56,8 +77,67 @@ CollectorStartup(DestReceiver *self, int operation, TupleDesc typeinfo)
 	MemoryContext old = MemoryContextSwitchTo(c->mcxt);
 
 	FeatureReaderInit(&c->reader, c->mcxt);
-	FeatureReaderBindDesc(&c->reader, c->model->spec, typeinfo, true, c->test_only);
+	FeatureReaderBindDesc(&c->reader, c->model->spec, typeinfo, !c->classes, c->test_only);
+	if (c->classes)
+	{
+		Oid			outfn;
+		bool		isvarlena;
+
+		/* the target is the query's first column */
+		getTypeOutputInfo(TupleDescAttr(typeinfo, 0)->atttypid, &outfn, &isvarlena);
+		fmgr_info_cxt(outfn, &c->target_out, c->mcxt);
+	}
 	MemoryContextSwitchTo(old);
+}
+
+/* The class index of a target value among the model's labels, -1 for another */
+static int
+ClassOfLabel(const Model *m, const char *label)
+{
+	for (int k = 0; k < m->nclasses; k++)
+		if (strcmp(m->classes[k], label) == 0)
+			return k;
+	return -1;
+}
+
+/*
+ * A class model's row: its actual class (by label) and its probabilities;
+ * rows with a NULL target or a NULL input the model cannot read are
+ * skipped, and a class the model does not know is counted and skipped.
+ */
+static void
+CollectClassRow(Collector *c, TupleTableSlot *slot)
+{
+	const Model *m = c->model;
+	int			k = m->nclasses,
+				cls,
+				actual;
+	bool		isnull;
+	Datum		d = slot_getattr(slot, 1, &isnull);
+
+	if (isnull)
+		return;
+	actual = ClassOfLabel(m, OutputFunctionCall(&c->target_out, d));
+	if (actual < 0)
+	{
+		c->unknown++;
+		return;
+	}
+	if (c->test_only &&
+		!FeatureRowInTest(&c->reader, m->spec, actual, c->legacy, c->x, c->missing))
+		return;
+	MemoryContextSwitchTo(c->mcxt);
+	if (c->n == c->cap)
+	{
+		c->cap = Max(1024, 2 * c->cap);
+		c->probs = c->probs ? repalloc_huge(c->probs, sizeof(double) * k * c->cap) :
+			MemoryContextAllocHuge(c->mcxt, sizeof(double) * k * c->cap);
+		c->labels = c->labels ? repalloc_huge(c->labels, sizeof(int) * c->cap) :
+			MemoryContextAllocHuge(c->mcxt, sizeof(int) * c->cap);
+	}
+	if (!ModelClassifyRow(m, &c->reader, &c->probs[c->n * k], &cls))
+		return;
+	c->labels[c->n++] = actual;
 }
 
 /* Score one row and keep (score, label); rows with a NULL label are skipped */
@@ -71,10 +151,13 @@ CollectorReceive(TupleTableSlot *slot, DestReceiver *self)
 				eta;
 
 	MemoryContextReset(c->rowcxt);
+	c->rows_read++;
 	FeatureReaderLoadSlot(&c->reader, slot);
-	if (FeatureReadTarget(&c->reader, m->spec, &label) && m->ops->link(m, &c->reader, &eta) &&
+	if (c->classes)
+		CollectClassRow(c, slot);
+	else if (FeatureReadTarget(&c->reader, m->spec, &label) && m->ops->link(m, &c->reader, &eta) &&
 		!(c->test_only &&
-		  (uint32) FeatureRowHash(&c->reader, m->spec, NULL, 0) >= c->test_threshold))
+		  !FeatureRowInTest(&c->reader, m->spec, label, c->legacy, c->x, c->missing)))
 	{
 		MemoryContextSwitchTo(c->mcxt);
 		if (c->n == c->cap)
@@ -118,17 +201,22 @@ RelationName(Oid relid)
 
 /*
  * Score every row of a relation (the model's columns and target) and
- * collect the pairs.  from is a quoted relation name.
+ * collect the pairs.  from is a quoted relation name; with test_only, only
+ * the rows of the model's test split, hashed as legacy says for a keyless
+ * model trained before 0.5.0.
  */
 static void
-CollectScores(const Model *model, const char *from, bool test_only, Collector *c)
+CollectScores(const Model *model, const char *from, bool test_only, LegacySplitInput legacy,
+			  Collector *c)
 {
 	StringInfoData sql;
 	const FeatureSpec *spec = model->spec;
 	SPIExecuteOptions opts;
+	ErrorContextCallback errcb;
 	int			rc;
 
 	memset(c, 0, sizeof(Collector));
+	c->from = from;
 	c->pub.receiveSlot = CollectorReceive;
 	c->pub.rStartup = CollectorStartup;
 	c->pub.rShutdown = CollectorNothing;
@@ -138,7 +226,10 @@ CollectScores(const Model *model, const char *from, bool test_only, Collector *c
 	c->mcxt = CurrentMemoryContext;
 	c->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "profenrich row", ALLOCSET_SMALL_SIZES);
 	c->test_only = test_only;
-	c->test_threshold = FeatureTestThreshold(spec);
+	c->legacy = legacy;
+	c->classes = ModelOutput(model) == OUTPUT_CLASS && !spec->binary;
+	c->x = palloc(sizeof(double) * (spec->nslots + 1));
+	c->missing = palloc(sizeof(int) * Max(spec->nnumeric, 1));
 	initStringInfo(&sql);
 	appendStringInfo(&sql, "SELECT %s", quote_identifier(spec->target));
 	if (test_only && spec->key)
@@ -150,7 +241,12 @@ CollectScores(const Model *model, const char *from, bool test_only, Collector *c
 	opts.read_only = true;
 	opts.dest = &c->pub;
 	SPI_connect();
+	errcb.callback = CollectorErrorContext;
+	errcb.arg = c;
+	errcb.previous = error_context_stack;
+	error_context_stack = &errcb;
 	rc = SPI_execute_extended(sql.data, &opts);
+	error_context_stack = errcb.previous;
 	if (rc < 0)		/* with a DestReceiver, SPI reports a SELECT as a utility */
 		elog(ERROR, "scoring query failed (%s): %s", SPI_result_code_string(rc), sql.data);
 	SPI_finish();
@@ -194,9 +290,40 @@ RequireExplainable(const Model *m, const char *function, FunctionCallInfo fcinfo
 }
 
 /*
+ * What the keyless split of a model trained before 0.5.0 hashed: the
+ * linear_stats pass hashed the slots and the target, the in-memory logistic
+ * loader the slots with NaN for NULL numbers.  A logistic model trained
+ * that way by streaming passes cannot be evaluated on its own split: its
+ * counts and test metrics came from the linear_stats split, its fit from
+ * the logistic_step passes, which hashed the slots alone.
+ */
+static LegacySplitInput
+OwnSplitInput(const Model *m, FunctionCallInfo fcinfo, int version)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *path;
+
+	if (m->spec->key != NULL || m->spec->split_hash != SPLIT_HASH_BYTES ||
+		m->ops->code != ALG_LOGISTIC)
+		return LEGACY_SLOTS_TARGET;
+	path = RegistryMetric(name, version, "path");
+	if (path != NULL && strcmp(path, "memory") == 0)
+		return LEGACY_SLOTS_NAN;
+	ereport(ERROR,
+			(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+			 errmsg("cannot reproduce the test split of model \"%s\" version %d", name, version),
+			 errdetail("Release 0.4.0 or earlier trained it by streaming passes over a source "
+					   "without a key, which split the rows of its fit and of its test metrics "
+					   "two different ways."),
+			 errhint("Pass the relation to evaluate on, or train the model again.")));
+	return LEGACY_SLOTS_TARGET;	/* not reached */
+}
+
+/*
  * evaluate(name, source regclass DEFAULT NULL) returns jsonb: the deployed
  * model's metrics on source, or on the model's own test split (the rows of
- * its training source that the key hash put there) when source is NULL.
+ * its training source that the key's hash, or without a key the hash of
+ * the row's values, put there) when source is NULL.
  */
 Datum
 evaluate(PG_FUNCTION_ARGS)
@@ -209,7 +336,7 @@ evaluate(PG_FUNCTION_ARGS)
 	Collector	c;
 	StringInfoData out;
 
-	if (m->spec->target == NULL || m->ops->link == NULL)
+	if (m->spec->target == NULL || (m->ops->link == NULL && m->ops->classify == NULL))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("evaluate needs a linear or logistic model, and \"%s\" is %s",
@@ -221,10 +348,15 @@ evaluate(PG_FUNCTION_ARGS)
 				 errmsg("model \"%s\" was trained without a test split",
 						text_to_cstring(PG_GETARG_TEXT_PP(0))),
 				 errhint("Pass a relation to evaluate on, or train with a test_fraction above 0.")));
-	CollectScores(m, from, own, &c);
+	CollectScores(m, from, own, own ? OwnSplitInput(m, fcinfo, version) : LEGACY_SLOTS_TARGET, &c);
 	initStringInfo(&out);
 	appendStringInfoChar(&out, '{');
-	if (m->spec->binary)
+	if (c.classes)
+	{
+		MetricsMulticlassJson(&out, c.probs, c.labels, c.n, m->nclasses, m->classes);
+		Field(&out, "unknown_class_rows", (double) c.unknown);
+	}
+	else if (m->spec->binary)
 	{
 		ClassMetrics cm;
 
@@ -299,7 +431,7 @@ lift(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("buckets must be between 1 and 1000, not %d", buckets),
 				 errhint("Use 10 for deciles or 100 for percentiles.")));
-	CollectScores(m, RelationName(PG_GETARG_OID(1)), false, &c);
+	CollectScores(m, RelationName(PG_GETARG_OID(1)), false, LEGACY_SLOTS_TARGET, &c);
 	if (c.n > 0)
 		MetricAuc(c.pairs, c.n);	/* sorts by score, ascending */
 	for (int64 i = 0; i < c.n; i++)
@@ -373,6 +505,8 @@ explain(PG_FUNCTION_ARGS)
 			return (Datum) 0;
 	}
 	n = ModelContributions(m, &r, cls, parts, &baseline);
+	if (n < 0)
+		return (Datum) 0;		/* the model cannot score the row (a NULL it does not impute) */
 	ModelSortContributions(parts, n);
 	for (int i = -1; i < Min(k, n); i++)
 	{

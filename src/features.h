@@ -50,8 +50,30 @@ typedef enum FeatureConv
 #define SPLIT_TRAIN 0
 #define SPLIT_TEST	1
 
-/* Version of the binary spec format FeatureSpecWrite writes */
-#define FEATURE_SPEC_FORMAT 2
+/*
+ * Version of the binary spec format FeatureSpecWrite writes: 2 has the
+ * class-label fields (0.2.0), 3 the split hash of keyless rows (0.5.0)
+ */
+#define FEATURE_SPEC_FORMAT 3
+
+/*
+ * How a source without a key is split: a hash of each row's encoded
+ * values.  Models trained before 0.5.0 (spec formats 1 and 2) used
+ * PostgreSQL's hash_bytes_extended over bytes that differed by training
+ * path; 0.5.0 mixes the encoded slots and the target word by word.
+ */
+typedef enum SplitHash
+{
+	SPLIT_HASH_MIX = 0,			/* FeatureValuesHash, the default of a new spec */
+	SPLIT_HASH_BYTES = 1		/* 0.4.0 and before */
+} SplitHash;
+
+/* What a spec before format 3 hashed for a keyless row, by training path */
+typedef enum LegacySplitInput
+{
+	LEGACY_SLOTS_TARGET,		/* linear_stats: the slots (NULL numbers 0), then the target */
+	LEGACY_SLOTS_NAN			/* the in-memory loader: the slots, NULL numbers NaN */
+} LegacySplitInput;
 
 /* Bounds a spec must respect (as max_categories allows, with room) */
 #define FEATURE_MAX_LEVELS 10000
@@ -86,10 +108,19 @@ typedef struct FeatureSpec
 	char	   *target;			/* NULL when the model has none */
 	bool		binary;			/* the target is a class label read as 1/0 */
 	char	   *positive;		/* a text target's positive value, else NULL */
+	/*
+	 * A class target (multinomial): its labels, as text, in model order; a
+	 * row's target reads as the index of its class.  Not in the spec's
+	 * binary form: the model's class section holds the labels.
+	 */
+	int			nclasses;
+	char	  **classes;
+	bool		learn_classes;	/* training: the reader learns the labels (FeatureLearnedClasses) */
 	char	   *key;			/* split column; NULL hashes the row's values */
 	double		test_fraction;
 	uint64		seed;
 	ImputeMode	impute;
+	SplitHash	split_hash;		/* how rows without a key are hashed */
 } FeatureSpec;
 
 /*
@@ -112,6 +143,16 @@ typedef struct FeatureReader
 	FeatureConv target_conv;
 	char	   *negative;		/* a text target's other value, once seen */
 	FmgrInfo	target_outfn;	/* an enum target's output function */
+	/* a class target: how a value finds its class (FeatureReadClass) */
+	int		   *class_sorted;	/* class indexes in byte order of their labels */
+	int64	   *class_ints;		/* integer targets: the labels that are integers, ascending */
+	int		   *class_int_index;
+	int			nclass_ints;
+	int			class_bool[2];	/* boolean targets: the class of false and of true, or -1 */
+	Oid		   *class_oids;		/* enum targets: values seen, and their classes */
+	int		   *class_oid_index;
+	int			nclass_oids;
+	struct ClassLearner *learner;	/* spec->learn_classes: the labels seen so far */
 	int			key_pos;		/* -1 when not read */
 	Oid			key_type;		/* int4 and int8 keys are hashed inline */
 	FmgrInfo	key_hash;
@@ -153,8 +194,14 @@ extern int	FeatureReadLevel(FeatureReader *r, const FeatureSpec *spec, int col);
 extern void FeatureNotFinite(const char *name) pg_attribute_noreturn();
 extern double FeatureDatumToDoubleSlow(Datum d, FeatureConv conv);
 extern double FeatureBinaryTarget(FeatureReader *r, const FeatureSpec *spec, Datum d);
+extern int	FeatureReadClass(FeatureReader *r, const FeatureSpec *spec, Datum d);
+extern bool FeatureClassConv(FeatureConv conv);
+extern int	FeatureLearnedClasses(FeatureReader *r, char ***labels, int *order, bool *more);
 extern uint64 FeatureRowHash(FeatureReader *r, const FeatureSpec *spec,
 							 const double *x, int n);
+extern uint64 FeatureValuesHash(const FeatureSpec *spec, const double *x, double target);
+extern bool FeatureRowInTest(FeatureReader *r, const FeatureSpec *spec, double target,
+							 LegacySplitInput legacy, double *x, int *missing);
 extern uint32 FeatureTestThreshold(const FeatureSpec *spec);
 extern bool FeatureEncodeRow(FeatureReader *r, const FeatureSpec *spec,
 							 double *x, int *missing, int *nmissing);
@@ -201,7 +248,11 @@ FeatureReadNumber(FeatureReader *r, const FeatureSpec *spec, int col, double *va
 	return true;
 }
 
-/* Read the current row's target (0 for a spec without one); false when NULL */
+/*
+ * Read the current row's target (0 for a spec without one); false when
+ * NULL.  A class target reads as the index of its class, a binary one as 1
+ * (positive) or 0.
+ */
 static inline bool
 FeatureReadTarget(FeatureReader *r, const FeatureSpec *spec, double *value)
 {
@@ -215,6 +266,11 @@ FeatureReadTarget(FeatureReader *r, const FeatureSpec *spec, double *value)
 	v = &r->row[r->target_pos];
 	if (v->isnull)
 		return false;
+	if (spec->nclasses > 0 || spec->learn_classes)
+	{
+		*value = (double) FeatureReadClass(r, spec, v->value);
+		return true;
+	}
 	if (spec->binary)
 	{
 		*value = FeatureBinaryTarget(r, spec, v->value);

@@ -14,11 +14,17 @@
 
 #include <math.h>
 
+#include "miscadmin.h"
 #include "utils/float.h"
+#include "utils/memutils.h"
 
 #include "distributions.h"
 #include "glm.h"
 #include "linalg.h"
+#include "profenrich.h"
+
+/* Bytes of a p x p matrix of doubles (at least one element), overflow checked */
+#define SQUARE_BYTES(p) mul_size(sizeof(double), mul_size(Max((p), 1), Max((p), 1)))
 
 /* Entry (i, j) of a symmetric matrix kept as its upper triangle */
 static inline double
@@ -71,10 +77,11 @@ GlmImputedStats(const Moments *m, int p, int nmiss, const int *miss_slot,
 	out->p = p;
 	out->n = m->n;
 	out->xmean = palloc(sizeof(double) * Max(p, 1));
-	out->cxx = palloc(sizeof(double) * Max(p * p, 1));
+	out->cxx = MemoryContextAllocHuge(CurrentMemoryContext, SQUARE_BYTES(p));
 	out->cxy = palloc(sizeof(double) * Max(p, 1));
 	for (int i = 0; i < p; i++)
 	{
+		CHECK_FOR_INTERRUPTS();
 		out->xmean[i] = m->mean[i] + (mcol[i] >= 0 ? imp[i] * m->mean[mcol[i]] : 0.0);
 		out->cxy[i] = Upper(m->comom, d, i, y) +
 			(mcol[i] >= 0 ? imp[i] * Upper(m->comom, d, mcol[i], y) : 0.0);
@@ -122,7 +129,7 @@ FitInference(LinearFit *fit, const XYStats *s, const double *inv)
 {
 	int			p = fit->p;
 	double		sigma2 = fit->rss / fit->df_resid;
-	double	   *cov = palloc(sizeof(double) * Max(p * p, 1));
+	double	   *cov = MemoryContextAllocHuge(CurrentMemoryContext, SQUARE_BYTES(p));
 	double		var0;
 
 	for (int i = 0; i < p; i++)
@@ -151,12 +158,17 @@ void
 GlmLinearFit(const XYStats *s, double l2, LinearFit *fit)
 {
 	int			p = s->p;
-	double	   *a = palloc(sizeof(double) * Max(p * p, 1));
-	double	   *work = palloc(sizeof(double) * Max(p * p, 1));
-	double	   *inv = palloc(sizeof(double) * Max(p * p, 1));
+	double	   *a;
+	double	   *work;
+	double	   *inv;
 	double	   *beta = palloc(sizeof(double) * Max(p, 1));
 	bool		inference;
 
+	/* the system, its aliasing copy, the inverse, the solver's copy and the covariance */
+	TrainMemoryCheck(mul_size(5, SQUARE_BYTES(p)), p, "the solve of a linear model");
+	a = MemoryContextAllocHuge(CurrentMemoryContext, SQUARE_BYTES(p));
+	work = MemoryContextAllocHuge(CurrentMemoryContext, SQUARE_BYTES(p));
+	inv = MemoryContextAllocHuge(CurrentMemoryContext, SQUARE_BYTES(p));
 	FitAlloc(fit, p);
 	for (int i = 0; i < p; i++)
 	{
@@ -167,6 +179,7 @@ GlmLinearFit(const XYStats *s, double l2, LinearFit *fit)
 	}
 	for (int i = 0; i < p; i++)
 	{
+		CHECK_FOR_INTERRUPTS();
 		for (int j = 0; j < p; j++)
 			a[i * p + j] = fit->aliased[i] || fit->aliased[j] ? 0.0 :
 				s->cxx[i * p + j] / (fit->slot_sd[i] * fit->slot_sd[j]);
@@ -186,12 +199,47 @@ GlmLinearFit(const XYStats *s, double l2, LinearFit *fit)
 	fit->rss = GlmLinearSse(fit, s);
 	fit->df_resid = s->n - fit->rank - 1;
 	fit->has_inference = false;
+	GlmCheckFit(fit, true);
 	if (inference)
 		FitInference(fit, s, inv);
 	pfree(a);
 	pfree(work);
 	pfree(inv);
 	pfree(beta);
+}
+
+/*
+ * Refuse a fit whose intercept or coefficients (and, with_rss, residual
+ * sum of squares) are not finite, so that no model with impossible
+ * figures is stored.
+ */
+void
+GlmCheckFit(const LinearFit *fit, bool with_rss)
+{
+	bool		finite = isfinite(fit->intercept) && (!with_rss || isfinite(fit->rss));
+
+	for (int i = 0; i < fit->p && finite; i++)
+		finite = isfinite(fit->coef[i]);
+	if (!finite)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("the fitted coefficients are not finite"),
+				 errdetail("The features or the target span more than double precision can combine."),
+				 errhint("Rescale the features and the target (divide them by a power of ten, or take logarithms).")));
+}
+
+/*
+ * Link values b0 + x'b that are not finite: a row whose feature values lie
+ * so far beyond the training range that the model's sum overflows.
+ */
+void
+GlmRefuseLink(double eta)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+			 errmsg("the model's linear predictor for this row is %s", isnan(eta) ? "NaN" : eta > 0 ? "infinite" : "minus infinite"),
+			 errdetail("A feature value is so large that its contribution to the score overflows double precision."),
+			 errhint("Check the row's feature values; cap them to the range the model was trained on.")));
 }
 
 /*

@@ -47,5 +47,7 @@ extern void GlmImputedStats(const Moments *m, int p, int nmiss, const int *miss_
 extern void GlmLinearFit(const XYStats *s, double l2, LinearFit *fit);
 extern double GlmLinearSse(const LinearFit *fit, const XYStats *s);
 extern double GlmLinearPredict(const LinearFit *fit, const double *x);
+extern void GlmCheckFit(const LinearFit *fit, bool with_rss);
+extern void GlmRefuseLink(double eta) pg_attribute_noreturn();
 
 #endif

@@ -20,22 +20,20 @@
 
 #include "libpq/pqformat.h"
 #include "miscadmin.h"
+#include "utils/memutils.h"
 
 #include "linalg.h"
 #include "logistic.h"
 #include "profenrich.h"
 
 #define SEPARATION_LIMIT 30.0
+#define LOGISTIC_MAX_WIDTH 16000	/* the Hessian's upper triangle stays below 1 GB */
 
 /*
  * The per-row loops are compiled twice, for AVX2 and for the baseline
- * instruction set, and the loader picks the one the CPU runs.
+ * instruction set, the one the CPU runs picked at the first call
+ * (LINALG_KERNEL_PICK).
  */
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-#define ROW_LOOP_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define ROW_LOOP_CLONES
-#endif
 #define MAX_HALVINGS 30
 
 /* The logistic function, without overflow */
@@ -63,13 +61,44 @@ LogisticLink(const double *theta, const double *x, int width)
 	return eta;
 }
 
-/* Zeroed sums for rows of width values */
+/* Bytes of the sums for rows of width values: the gradient and the width^2 Hessian */
+Size
+LogisticSumsBytes(int width)
+{
+	return mul_size(sizeof(double), add_size(width, mul_size(width, width)));
+}
+
+/*
+ * Bytes Newton's method holds for width values at its peak: the sums at
+ * the current and the proposed coefficients, the penalized Hessian and
+ * the solver's copies of it, and the covariance with its transformation;
+ * nine width^2 matrices.
+ */
+Size
+LogisticNewtonBytes(int width)
+{
+	return mul_size(9, LogisticSumsBytes(width));
+}
+
+/*
+ * Zeroed sums for rows of width values, refused over the training memory
+ * limit (TrainMemoryCheck) or beyond the width whose Hessian still fits in
+ * a serialized state (1 GB)
+ */
 void
 LogisticSumsInit(LogisticSums *s, int width)
 {
+	if (width > LOGISTIC_MAX_WIDTH)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("logistic regression of %d slots is over the limit of %d slots",
+						width - 1, LOGISTIC_MAX_WIDTH - 1),
+				 errhint("Lower the option max_categories, or train on fewer features.")));
+	TrainMemoryCheck(LogisticSumsBytes(width), width - 1, "the Hessian of logistic regression");
 	s->width = width;
-	s->grad = palloc(sizeof(double) * width);
-	s->hess = palloc(sizeof(double) * width * width);
+	s->grad = palloc(mul_size(sizeof(double), width));
+	s->hess = MemoryContextAllocHuge(CurrentMemoryContext,
+									 mul_size(sizeof(double), mul_size(width, width)));
 	LogisticSumsReset(s);
 }
 
@@ -81,6 +110,24 @@ LogisticSumsReset(LogisticSums *s)
 	s->loglik_raw = 0;
 	memset(s->grad, 0, sizeof(double) * s->width);
 	memset(s->hess, 0, sizeof(double) * s->width * s->width);
+}
+
+/* Are the log-likelihood, gradient and Hessian all finite? */
+static bool
+SumsFinite(const LogisticSums *s)
+{
+	int			w = s->width;
+
+	if (!isfinite(s->loglik) || !isfinite(s->loglik_raw))
+		return false;
+	for (int j = 0; j < w; j++)
+		if (!isfinite(s->grad[j]))
+			return false;
+	for (int i = 0; i < w; i++)
+		for (int j = i; j < w; j++)
+			if (!isfinite(s->hess[(size_t) i * w + j]))
+				return false;
+	return true;
 }
 
 /* a += b */
@@ -172,9 +219,9 @@ LogisticScratchSize(int width, int rows)
  * kernel then adds the block's X'WX.  scratch holds LogisticScratchSize
  * bytes.  When probs is given it receives each row's probability.
  */
-ROW_LOOP_CLONES void
-LogisticAccumulate(LogisticSums *s, const double *theta, const double *x, const double *y,
-				   int rows, const double *cw, double *scratch, double *probs)
+static pg_attribute_always_inline void
+AccumulateBody(LogisticSums *s, const double *theta, const double *x, const double *y,
+			   int rows, const double *cw, double *scratch, double *probs)
 {
 	int			w = s->width;
 	int			ld = (rows + 3) / 4 * 4;	/* column stride, rows padded to 4 */
@@ -225,6 +272,19 @@ LogisticAccumulate(LogisticSums *s, const double *theta, const double *x, const 
 	s->n += rows;
 }
 
+LINALG_KERNEL_VARIANTS(Accumulate,
+					   (LogisticSums *s, const double *theta, const double *x, const double *y,
+						int rows, const double *cw, double *scratch, double *probs),
+					   (s, theta, x, y, rows, cw, scratch, probs))
+
+/* Add a block of rows to the sums (AccumulateBody), in the variant the CPU runs */
+void
+LogisticAccumulate(LogisticSums *s, const double *theta, const double *x, const double *y,
+				   int rows, const double *cw, double *scratch, double *probs)
+{
+	LINALG_KERNEL_PICK(Accumulate) (s, theta, x, y, rows, cw, scratch, probs);
+}
+
 /* Rows per LogisticAccumulate call: small enough for the block to stay in cache */
 #define PASS_BLOCK_ROWS 256
 
@@ -266,9 +326,8 @@ LogisticPassInMemory(const Dataset *d, const double *theta, const double *cw,
  * every row has the same probability, so the weights take no exp or log
  * per row, only the label's class weight.
  */
-ROW_LOOP_CLONES void
-LogisticPassConstant(const Dataset *d, const double *theta, const double *cw,
-					 LogisticSums *out)
+static pg_attribute_always_inline void
+PassConstantBody(const Dataset *d, const double *theta, const double *cw, LogisticSums *out)
 {
 	int			w = d->width;
 	double		e = theta[0];
@@ -316,6 +375,18 @@ LogisticPassConstant(const Dataset *d, const double *theta, const double *cw,
 	pfree(scratch);
 }
 
+LINALG_KERNEL_VARIANTS(PassConstant,
+					   (const Dataset *d, const double *theta, const double *cw, LogisticSums *out),
+					   (d, theta, cw, out))
+
+/* The first pass (PassConstantBody), in the variant the CPU runs */
+void
+LogisticPassConstant(const Dataset *d, const double *theta, const double *cw,
+					 LogisticSums *out)
+{
+	LINALG_KERNEL_PICK(PassConstant) (d, theta, cw, out);
+}
+
 /*
  * Start at theta = (logit(base rate), 0, ...), with constant slots (sd 0)
  * aliased from the outset.
@@ -323,6 +394,8 @@ LogisticPassConstant(const Dataset *d, const double *theta, const double *cw,
 void
 LogisticStateInit(LogisticState *st, int width, const double *sd, double base_rate)
 {
+	TrainMemoryCheck(LogisticNewtonBytes(width), width - 1,
+					 "Newton's method for logistic regression");
 	memset(st, 0, sizeof(LogisticState));
 	st->width = width;
 	st->theta = palloc0(sizeof(double) * width);
@@ -360,7 +433,8 @@ static double *
 PenalizedHessian(const LogisticState *st, double l2)
 {
 	int			w = st->width;
-	double	   *h = palloc(sizeof(double) * w * w);
+	double	   *h = MemoryContextAllocHuge(CurrentMemoryContext,
+										   mul_size(sizeof(double), mul_size(w, w)));
 
 	memcpy(h, st->sums.hess, sizeof(double) * w * w);
 	LinalgSymmetrize(w, h, w);
@@ -426,11 +500,18 @@ Accept(LogisticState *st, const LogisticSums *at_next, double objective)
 bool
 LogisticStep(LogisticState *st, const LogisticSums *at_next, const LogisticOptions *opts)
 {
-	double		obj = Objective(st, st->next, at_next->loglik, opts->l2);
+	bool		finite = SumsFinite(at_next);
+	double		obj = finite ? Objective(st, st->next, at_next->loglik, opts->l2) : INFINITY;
 	double		change;
 	double		largest = 0.0;
 
 	CHECK_FOR_INTERRUPTS();
+	if (!st->started && !finite)
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("the sums of logistic regression overflow double precision"),
+				 errdetail("The weighted log-likelihood, its gradient or its Hessian at the starting point is not finite."),
+				 errhint("Use smaller class weights, or rescale the features.")));
 	if (!st->started)
 	{
 		Accept(st, at_next, obj);

@@ -48,6 +48,8 @@ typedef struct LogisticState
 	bool		started;
 } LogisticState;
 
+extern Size LogisticSumsBytes(int width);
+extern Size LogisticNewtonBytes(int width);
 extern void LogisticSumsInit(LogisticSums *s, int width);
 extern Size LogisticScratchSize(int width, int rows);
 extern void LogisticSumsReset(LogisticSums *s);

@@ -17,8 +17,10 @@
 #include "utils/elog.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/float.h"
 #include "catalog/pg_type.h"
 
+#include "glm.h"
 #include "metrics.h"
 #include "model.h"
 #include "profenrich.h"
@@ -172,6 +174,15 @@ ModelSerialize(const Model *model)
 	return pq_endtypsend(&buf);
 }
 
+/* The format of the feature spec inside params of a model format */
+static int
+SpecFormatOf(int model_format)
+{
+	if (model_format >= 5)
+		return 3;
+	return model_format >= 2 ? 2 : 1;
+}
+
 /*
  * What a model's spec must hold beyond a spec's own checks: imputation
  * values a scorer can use.
@@ -244,7 +255,7 @@ ModelRead(bytea *params)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("model parameters name unknown algorithm %d", code)));
-	model->spec = FeatureSpecRead(&buf, format, false);
+	model->spec = FeatureSpecRead(&buf, SpecFormatOf(format), false);
 	CheckModelSpec(model->spec);
 	model->threshold = 0.5;
 	model->ops->read(&buf, model, format);
@@ -262,6 +273,13 @@ ModelRead(bytea *params)
 		ReadSections(&buf, model);
 	if (buf.cursor != buf.len)
 		ModelCorrupt("trailing bytes");
+	/* a family's class target that reads as its class index: through the class labels */
+	if ((model->ops->flags & ALG_CLASS_INDEX) && model->nclasses > 0 && !model->spec->binary &&
+		model->spec->target != NULL)
+	{
+		model->spec->nclasses = model->nclasses;
+		model->spec->classes = model->classes;
+	}
 	return model;
 }
 
@@ -503,6 +521,47 @@ ModelContributions(const Model *m, FeatureReader *r, int cls, Contribution *part
 	return m->spec->ncolumns;
 }
 
+/*
+ * The contribution of spec column col of the reader's current row to a
+ * linear predictor with slot coefficients coef: coef x (value - training
+ * mean), over all its one-hot slots for a category (a NULL taking the
+ * imputed value or level), and the value as text.
+ */
+void
+ModelColumnContribution(const FeatureSpec *spec, FeatureReader *r, int col, const double *coef,
+						const double *slot_mean, Contribution *out)
+{
+	const FeatureColumn *c = &spec->columns[col];
+
+	out->feature = c->name;
+	out->amount = 0;
+	if (c->kind != FEATURE_CATEGORICAL)
+	{
+		double		x;
+		bool		present = FeatureReadNumber(r, spec, col, &x);
+
+		out->value = !present ? NULL : c->kind == FEATURE_BOOLEAN ?
+			pstrdup(x != 0 ? "true" : "false") : float8out_internal(x);
+		if (!present)
+			x = c->impute;
+		out->amount = coef[c->first_slot] * (x - slot_mean[c->first_slot]);
+	}
+	else
+	{
+		int			level = FeatureReadLevel(r, spec, col);
+
+		out->value = level == LEVEL_NULL ? NULL : level == LEVEL_UNSEEN ? pstrdup("(unseen)") :
+			level == c->nlevels ? pstrdup("(other)") : pstrdup(c->levels[level]);
+		if (level == LEVEL_NULL)
+			level = c->mode_level;
+		for (int k = 0; k < c->nslots; k++)
+			out->amount += coef[c->first_slot + k] *
+				((k == level ? 1.0 : 0.0) - slot_mean[c->first_slot + k]);
+	}
+	if (unlikely(!isfinite(out->amount)))
+		GlmRefuseLink(out->amount);
+}
+
 /* Larger absolute contribution first */
 static int
 ByAbsAmount(const void *a, const void *b)
@@ -542,9 +601,10 @@ ModelTopFactors(const Model *m, FeatureReader *r, int k)
 		if (!ModelClassifyRow(m, r, probs, &cls))
 			cls = 0;
 	}
-	n = ModelContributions(m, r, cls, parts, &baseline);
-	if (n < 0)
+	if (m->ops->explain == NULL)
 		elog(ERROR, "model of algorithm %s has no explanation", m->ops->name);
+	n = ModelContributions(m, r, cls, parts, &baseline);
+	n = Max(n, 0);				/* a row the model cannot score has no factors */
 	ModelSortContributions(parts, n);
 	n = Min(k, n);
 	names = palloc(sizeof(Datum) * Max(n, 1));

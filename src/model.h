@@ -16,7 +16,8 @@
 
 #define MODEL_MAGIC 0x50454D44	/* "PEMD" */
 #define MODEL_FORMAT 5	/* 2: class labels, logistic (0.2.0); 3: score quantiles (0.3.0);
-								 * 4: lifetime-value models (0.4.0); 5: tagged sections (0.5.0) */
+								 * 4: lifetime-value models (0.4.0); 5: tagged sections, the
+								 * spec in format 3 with its split hash (0.5.0) */
 #define MODEL_QUANTILES 99		/* percentile cut points of the training scores */
 #define MODEL_MAX_CLASSES 100
 
@@ -55,6 +56,9 @@ extern void ModelSetWeightedQuantiles(Model *model, const double *scores, const 
 extern int	ModelPercentile(const Model *model, double score);
 extern int	ModelContributions(const Model *m, FeatureReader *r, int cls, Contribution *parts,
 							   double *baseline);
+extern void ModelColumnContribution(const FeatureSpec *spec, FeatureReader *r, int col,
+									const double *coef, const double *slot_mean,
+									Contribution *out);
 extern void ModelSortContributions(Contribution *parts, int n);
 extern Datum ModelTopFactors(const Model *m, FeatureReader *r, int k);
 extern void ModelCoefficientRow(ReturnSetInfo *rsinfo, const char *feature, double coef,

@@ -87,10 +87,13 @@ ReadClv(StringInfo buf, ClvModel *m, int ncolumns)
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("lifetime-value model parameters do not match its %d columns", ncolumns)));
 	/* the ranges train() allows: the valuation's loops run over them */
-	if (m->horizon_months < 1 || m->horizon_months > 1200 ||
-		!(m->discount_rate >= 0 && m->discount_rate < 1) ||
-		!(m->unit_days > 0 && m->unit_days <= 3660))
-		ModelCorrupt("the valuation settings (horizon_months, discount_rate, unit_days) are out of range");
+	if (m->horizon_months < 1 || m->horizon_months > CLV_MAX_HORIZON_MONTHS)
+		ModelCorrupt(psprintf("a horizon of %d months, outside 1 to %d", m->horizon_months,
+							  CLV_MAX_HORIZON_MONTHS));
+	if (!(m->discount_rate >= 0 && m->discount_rate < 1))
+		ModelCorrupt(psprintf("a discount rate of %g, outside [0, 1)", m->discount_rate));
+	if (!(m->unit_days > 0 && m->unit_days <= 3660))
+		ModelCorrupt(psprintf("a time unit of %g days, outside (0, 3660]", m->unit_days));
 }
 
 /* The submodels each algorithm has: refuse any other combination */

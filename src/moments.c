@@ -5,30 +5,86 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "libpq/pqformat.h"
 #include "miscadmin.h"
+#include "utils/memutils.h"
 
 #include "linalg.h"
 #include "moments.h"
 
-/* Allocate an empty accumulator for rows of width d (dense without missing) */
+/* Columns of the column-major batch copy: padded to a multiple of 3 for the Gram kernel */
+static inline Size
+PaddedColumns(int d)
+{
+	return (Size) (d + 2) / 3 * 3;
+}
+
+/*
+ * Bytes MomentsInit allocates for rows of width d: two d x d matrices (the
+ * co-moments and the batch's), the batch row by row and column by column,
+ * and four vectors; sized with add_size/mul_size, which refuse overflow.
+ */
+Size
+MomentsBytes(int d)
+{
+	Size		square = mul_size(sizeof(double), mul_size(d, d));
+	Size		batch = mul_size(sizeof(double), mul_size(MOMENTS_BATCH, d));
+	Size		cols = mul_size(sizeof(double), mul_size(PaddedColumns(d), MOMENTS_COLSTRIDE));
+
+	return add_size(add_size(mul_size(2, square), add_size(batch, cols)),
+					mul_size(4 * sizeof(double), d));
+}
+
+/*
+ * Allocate an empty accumulator for rows of width d (dense without
+ * missing); callers check MomentsBytes(d) against the memory limit first.
+ */
 void
 MomentsInit(Moments *m, int dense, int d)
 {
 	m->d = d;
 	m->dense = dense;
 	m->n = 0;
-	m->mean = palloc0(sizeof(double) * d);
-	m->comom = palloc0(mul_size(sizeof(double), mul_size(d, d)));
+	m->mean = palloc0(mul_size(sizeof(double), d));
+	m->comom = MemoryContextAllocHuge(CurrentMemoryContext,
+									  mul_size(sizeof(double), mul_size(d, d)));
+	memset(m->comom, 0, sizeof(double) * (Size) d * d);
 	m->rows = 0;
 	m->batch_missing = false;
-	m->batch = palloc(mul_size(sizeof(double), mul_size(MOMENTS_BATCH, d)));
-	m->shift = palloc0(sizeof(double) * d);
+	m->batch = MemoryContextAllocHuge(CurrentMemoryContext,
+									  mul_size(sizeof(double), mul_size(MOMENTS_BATCH, d)));
+	m->shift = palloc0(mul_size(sizeof(double), d));
 	m->has_shift = false;
-	m->bmean = palloc(sizeof(double) * d);
-	m->bcomom = palloc(mul_size(sizeof(double), mul_size(d, d)));
+	m->bmean = palloc(mul_size(sizeof(double), d));
+	m->bcomom = MemoryContextAllocHuge(CurrentMemoryContext,
+									   mul_size(sizeof(double), mul_size(d, d)));
 	/* columns padded to a multiple of 3, rows to a multiple of 4, for the Gram kernel */
-	m->cols = palloc(mul_size(sizeof(double), mul_size((d + 2) / 3 * 3, MOMENTS_COLSTRIDE)));
+	m->cols = MemoryContextAllocHuge(CurrentMemoryContext,
+									 mul_size(sizeof(double),
+											  mul_size(PaddedColumns(d), MOMENTS_COLSTRIDE)));
+}
+
+/*
+ * The first column (0..d-1) whose mean or sum of squares is not finite
+ * (sums that overflowed float8), else the first with a cross-product that
+ * is not, or -1 when every one is finite.
+ */
+int
+MomentsNonFinite(const Moments *m)
+{
+	for (int i = 0; i < m->d; i++)
+		if (!isfinite(m->mean[i]) || !isfinite(m->comom[(size_t) i * m->d + i]))
+			return i;
+	for (int i = 0; i < m->d; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		for (int j = i + 1; j < m->d; j++)
+			if (!isfinite(m->comom[(size_t) i * m->d + j]))
+				return i;
+	}
+	return isfinite(m->n) ? -1 : 0;
 }
 
 /* The buffer row to fill next; its missing indicators must be written */
@@ -194,6 +250,13 @@ MomentsRead(StringInfo buf, Moments *m, int dense, int d)
 		pq_copymsgbytes(buf, (char *) &m->comom[i * d + i], sizeof(double) * (d - i));
 }
 
+/* Bytes RowSampleInit allocates: room for twice cap rows and their priorities */
+Size
+RowSampleBytes(int cap, int width)
+{
+	return mul_size(Max(2 * cap, 1), add_size(sizeof(uint64), mul_size(sizeof(double), width)));
+}
+
 /* An empty sample of up to cap rows of width values */
 void
 RowSampleInit(RowSample *s, int cap, int width)
@@ -203,7 +266,8 @@ RowSampleInit(RowSample *s, int cap, int width)
 	s->count = 0;
 	s->threshold = PG_UINT64_MAX;
 	s->prio = palloc(sizeof(uint64) * Max(2 * cap, 1));
-	s->rows = palloc(mul_size(sizeof(double), mul_size(Max(2 * cap, 1), width)));
+	s->rows = MemoryContextAllocHuge(CurrentMemoryContext,
+									 mul_size(sizeof(double), mul_size(Max(2 * cap, 1), width)));
 }
 
 /* A priority and the entry that holds it, for selecting without moving rows */

@@ -54,7 +54,9 @@ typedef struct RowSample
 	double	   *rows;			/* 2 * cap x width */
 } RowSample;
 
+extern Size MomentsBytes(int d);
 extern void MomentsInit(Moments *m, int dense, int d);
+extern int	MomentsNonFinite(const Moments *m);
 extern double *MomentsNextRow(Moments *m);
 extern void MomentsRowDone(Moments *m, bool has_missing);
 extern void MomentsFlush(Moments *m);
@@ -62,6 +64,7 @@ extern void MomentsMerge(Moments *dst, const Moments *src);
 extern void MomentsWrite(StringInfo buf, Moments *m);
 extern void MomentsRead(StringInfo buf, Moments *m, int dense, int d);
 
+extern Size RowSampleBytes(int cap, int width);
 extern void RowSampleInit(RowSample *s, int cap, int width);
 extern void RowSampleOffer(RowSample *s, uint64 prio, const double *row);
 

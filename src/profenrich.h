@@ -9,8 +9,20 @@
 /* profenrich.blas_threads: OpenBLAS threads inside a backend */
 extern int	profenrich_blas_threads;
 
+/* profenrich.blas_library: the OpenBLAS file training opens on first use */
+extern char *profenrich_blas_library;
+
 /* profenrich.max_train_memory (kB): largest encoded data set trained in memory */
 extern int	profenrich_max_train_memory;
+
+/* profenrich.train_threads: threads a trainer that can use them (gbdt) may start */
+extern int	profenrich_train_threads;
+
+/*
+ * Refuse a training state of need bytes over profenrich.max_train_memory,
+ * before allocating it; what names the state, slots its width.
+ */
+extern void TrainMemoryCheck(Size need, int slots, const char *what);
 
 /*
  * The start every combine function on an internal state shares (fcinfo a

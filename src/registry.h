@@ -10,6 +10,13 @@
 
 #include "model.h"
 
+/*
+ * The longest model name, in bytes: enrich writes columns named
+ * <model><suffix>, and the longest suffix an output may have is 11 bytes
+ * ("_top_scores"), which leaves 52 of PostgreSQL's 63-byte identifiers.
+ */
+#define MODEL_NAME_MAX 52
+
 typedef struct RegistryEntry
 {
 	const char *name;
@@ -25,10 +32,12 @@ typedef struct RegistryEntry
 	bool		deploy;
 } RegistryEntry;
 
+extern void RegistryRequireTrain(const char *name, bool deploy);
 extern int	RegistryInsert(const RegistryEntry *entry);
 extern Model *RegistryLoad(const char *name, int version, int *version_out,
 						   MemoryContext mcxt);
 extern char *RegistrySource(const char *name, int version);
+extern char *RegistryMetric(const char *name, int version, const char *key);
 extern bool RegistryCacheUsable(void);
 extern uint64 RegistryCacheGeneration(void);
 

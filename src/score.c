@@ -38,6 +38,7 @@
 #include "model.h"
 #include "outputs.h"
 #include "registry.h"
+#include "score.h"
 
 PG_FUNCTION_INFO_V1(score);
 PG_FUNCTION_INFO_V1(score_columns);
@@ -95,6 +96,7 @@ typedef struct ScoreCache
 	double	   *probs;			/* class models: the current row's probabilities */
 	char	   *class_name;		/* predict_proba(name, row, class): the class asked for */
 	int			class_index;
+	void	   *extra;			/* state of the call site's own function (ScoreCallSite) */
 } ScoreCache;
 
 /*
@@ -120,6 +122,7 @@ typedef struct SharedModel
 	Model	   *model;
 	int			version;
 	ArgBinding *bindings;
+	bool		retired;		/* its context is on RetiredContexts */
 } SharedModel;
 
 typedef struct SharedKey
@@ -164,7 +167,11 @@ SharedRetireAll(void)
 
 	hash_seq_init(&seq, SharedModels);
 	while ((e = hash_seq_search(&seq)) != NULL)
-		RetiredContexts = lappend(RetiredContexts, e->model->cxt);
+		if (!e->model->retired)	/* the deployed version is entered under its number too */
+		{
+			e->model->retired = true;
+			RetiredContexts = lappend(RetiredContexts, e->model->cxt);
+		}
 	MemoryContextSwitchTo(old);
 	hash_destroy(SharedModels);
 	SharedModels = NULL;
@@ -230,6 +237,14 @@ SharedModelGet(const char *name, int version)
 	}
 	e = hash_search(SharedModels, &key, HASH_ENTER, &found);
 	e->model = m;
+	/* the deployed version serves calls that name its number too (enrich pins it) */
+	if (version == 0)
+	{
+		key.version = m->version;
+		e = hash_search(SharedModels, &key, HASH_ENTER, &found);
+		if (!found)
+			e->model = m;
+	}
 	return m;
 }
 
@@ -271,6 +286,26 @@ ScoreCacheGet(FunctionCallInfo fcinfo, text *name, int version, int kind)
 		CheckKind(c, kind);
 	fcinfo->flinfo->fn_extra = c;
 	return c;
+}
+
+/*
+ * The model of a call site for the functions of other units (the item
+ * outputs): the deployed version (version 0) or a given one, kept for the
+ * query as score() keeps its own, from the backend's shared cache when it
+ * can be (*shared says so: the model then outlives the query).  *extra is
+ * a slot for the caller's state of this call site, NULL whenever the
+ * cache is (re)loaded.
+ */
+Model *
+ScoreCallSite(FunctionCallInfo fcinfo, text *name, int version, int *version_out, void ***extra,
+			  bool *shared)
+{
+	ScoreCache *c = ScoreCacheGet(fcinfo, name, version, KIND_NONE);
+
+	*version_out = c->version;
+	*extra = &c->extra;
+	*shared = c->shared != NULL;
+	return c->model;
 }
 
 /* The types of a call's arguments from first on (from the call expression) */
@@ -364,13 +399,13 @@ CheckClassModel(const ScoreCache *c, int kind)
 {
 	const Model *m = c->model;
 
-	if (m->ops->classify == NULL)
+	if (m->ops->classify == NULL || (m->nclasses == 0 && !m->spec->binary))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("model \"%s\" is a %s model, not a class model", text_to_cstring(c->name),
 						m->ops->name),
-				 errhint("%s takes a model trained with algorithm 'multinomial' or 'logistic'; use score for this one.",
-						 kind == KIND_ENGAGEMENT ? "classify_engagement" : "predict_class and predict_proba")));
+				 errhint("%s a model trained with algorithm 'multinomial', 'logistic' or 'gbdt' (of a class target); use score for this one.",
+						 kind == KIND_ENGAGEMENT ? "classify_engagement takes" : "predict_class and predict_proba take")));
 	if (m->nclasses == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
@@ -418,7 +453,7 @@ CheckKind(const ScoreCache *c, int kind)
 		CheckSegmentModel(c);
 		return;
 	}
-	if (m->ops->score == NULL)
+	if (m->ops->score == NULL || ModelOutput(m) != OUTPUT_NUMBER)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("model \"%s\" is a %s model, which has no score", text_to_cstring(c->name), alg),
@@ -431,13 +466,13 @@ CheckKind(const ScoreCache *c, int kind)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("model \"%s\" is a %s model, not a propensity model",
 						text_to_cstring(c->name), alg),
-				 errhint("score_churn and score_conversion take a model trained with algorithm 'logistic'; use score for this one.")));
+				 errhint("score_churn and score_conversion take a model trained with algorithm 'logistic' or a 'gbdt' model of a binary target; use score for this one.")));
 	if (kind == KIND_VALUE && !IsValueModel(m))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("model \"%s\" is a %s model, not a value model",
 						text_to_cstring(c->name), alg),
-				 errhint("predict_ltv takes a model trained with algorithm 'clv' or 'linear'; use score for this one.")));
+				 errhint("predict_ltv takes a model trained with algorithm 'clv' or 'linear', or a 'gbdt' model of a numeric target; use score for this one.")));
 }
 
 /* A version argument: positive, or NULL for the deployed version */
@@ -908,7 +943,7 @@ score_support(PG_FUNCTION_ARGS)
 
 		call = makeFuncExpr(ProfFunctionOid(rw->target, 3, argtypes), rw->rettype,
 							list_concat(list_make2(list_nth(f->args, rw->name_arg), names_const), cols),
-							InvalidOid, f->inputcollid, COERCE_EXPLICIT_CALL);
+							f->funccollid, f->inputcollid, COERCE_EXPLICIT_CALL);
 	}
 	else
 	{
@@ -922,7 +957,7 @@ score_support(PG_FUNCTION_ARGS)
 			argtypes[2] = rw->extratype;
 		args = list_make4(list_nth(f->args, rw->name_arg), v, k, names_const);
 		call = makeFuncExpr(ProfFunctionOid(rw->target, 5, argtypes), rw->rettype,
-							list_concat(args, cols), InvalidOid, f->inputcollid,
+							list_concat(args, cols), f->funccollid, f->inputcollid,
 							COERCE_EXPLICIT_CALL);
 	}
 	call->location = f->location;

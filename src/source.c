@@ -122,10 +122,11 @@ SourcePrimaryKey(Oid relid)
 	Datum		values[1] = {ObjectIdGetDatum(relid)};
 	char	   *key = NULL;
 
-	TrainQuery("SELECT a.attname::text FROM pg_catalog.pg_index i "
-			   "JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid "
-			   "AND a.attnum = i.indkey[0] "
-			   "WHERE i.indrelid = $1 AND i.indisprimary AND i.indnkeyatts = 1",
+	TrainQuery("SELECT a.attname::pg_catalog.text FROM pg_catalog.pg_index i "
+			   "JOIN pg_catalog.pg_attribute a ON a.attrelid OPERATOR(pg_catalog.=) i.indrelid "
+			   "AND a.attnum OPERATOR(pg_catalog.=) i.indkey[0] "
+			   "WHERE i.indrelid OPERATOR(pg_catalog.=) $1 AND i.indisprimary "
+			   "AND i.indnkeyatts OPERATOR(pg_catalog.=) 1",
 			   1, types, values, 1);
 	if (SPI_processed == 1)
 		key = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
@@ -137,7 +138,8 @@ char *
 SourceSomeValues(const Source *src, const char *column)
 {
 	StringInfoData out;
-	char	   *sql = psprintf("SELECT DISTINCT %s::text FROM %s WHERE %s IS NOT NULL ORDER BY 1 LIMIT 5",
+	char	   *sql = psprintf("SELECT DISTINCT %s::pg_catalog.text FROM %s WHERE %s IS NOT NULL "
+							   "ORDER BY 1 LIMIT 5",
 							   quote_identifier(column), src->qualname, quote_identifier(column));
 
 	TrainQuery(sql, 0, NULL, NULL, 0);
@@ -277,22 +279,23 @@ SourceLearnVocabularies(FeatureSpec *spec, const Source *src, int max_categories
 	int		   *counts = palloc0(sizeof(int) * spec->ncolumns);
 
 	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT k, v FROM (SELECT k, v, row_number() OVER "
-						   "(PARTITION BY k ORDER BY count(*) DESC, v COLLATE \"C\") AS rn "
-						   "FROM ");
+	/* pe_u.k and pe_u.v qualified: the source may have columns named k or v */
+	appendStringInfoString(&sql, "SELECT k, v FROM (SELECT pe_u.k, pe_u.v, pg_catalog.row_number() OVER "
+						   "(PARTITION BY pe_u.k ORDER BY pg_catalog.count(*) DESC, "
+						   "pe_u.v COLLATE pg_catalog.\"C\") AS rn FROM ");
 	appendStringInfo(&sql, "%s AS pe_src CROSS JOIN LATERAL (VALUES ", src->qualname);
 	for (int i = 0; i < spec->ncolumns; i++)
 	{
 		if (spec->columns[i].kind != FEATURE_CATEGORICAL)
 			continue;
-		appendStringInfo(&sql, "%s(%d, pe_src.%s::text)", any ? ", " : "", i,
+		appendStringInfo(&sql, "%s(%d, pe_src.%s::pg_catalog.text)", any ? ", " : "", i,
 						 quote_identifier(spec->columns[i].name));
 		any = true;
 	}
 	if (!any)
 		return;
-	appendStringInfo(&sql, ") AS u(k, v) WHERE v IS NOT NULL GROUP BY k, v) s "
-					 "WHERE rn <= %d ORDER BY k, rn", max_categories + 1);
+	appendStringInfo(&sql, ") AS pe_u(k, v) WHERE pe_u.v IS NOT NULL GROUP BY pe_u.k, pe_u.v) s "
+					 "WHERE rn OPERATOR(pg_catalog.<=) %d ORDER BY k, rn", max_categories + 1);
 	TrainQuery(sql.data, 0, NULL, NULL, 0);
 	for (int i = 0; i < spec->ncolumns; i++)
 	{
@@ -378,30 +381,80 @@ ColumnNames(List *cols)
 }
 
 /*
+ * The arguments of a pass that reads the needed columns: the columns
+ * quoted, except a class target, which the pass reads as the number of its
+ * class (0-based: the position of value::text among the labels in $label,
+ * -1 for a value of none of them), so linear_stats can take it as a number.
+ */
+static char *
+PassColumns(const FeatureSpec *spec, List *cols, int label_param, bool aliases)
+{
+	StringInfoData out;
+	ListCell   *lc;
+
+	initStringInfo(&out);
+	foreach(lc, cols)
+	{
+		const char *col = quote_identifier((const char *) lfirst(lc));
+
+		if (out.len > 0)
+			appendStringInfoString(&out, ", ");
+		if (spec->nclasses > 0 && foreach_current_index(lc) == 0)
+			appendStringInfo(&out, "CASE WHEN %s IS NULL THEN NULL ELSE "
+							 "COALESCE(pg_catalog.array_position($%d::pg_catalog.text[], "
+							 "%s::pg_catalog.text COLLATE \"C\") OPERATOR(pg_catalog.-) 1, -1) END%s%s",
+							 col, label_param, col, aliases ? " AS " : "", aliases ? col : "");
+		else
+			appendStringInfoString(&out, col);
+	}
+	return out.data;
+}
+
+/* The class labels of a class target as a text[] */
+static Datum
+LabelsArray(const FeatureSpec *spec)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(spec->nclasses, 1));
+
+	for (int k = 0; k < spec->nclasses; k++)
+		elems[k] = CStringGetTextDatum(spec->classes[k]);
+	return PointerGetDatum(construct_array(elems, spec->nclasses, TEXTOID, -1, false,
+										   TYPALIGN_INT));
+}
+
+/*
  * The one pass over the data, which PostgreSQL may split across parallel
  * workers: SELECT profenrich.linear_stats(spec, names, col1, col2, ...)
  * FROM source.  Passing columns as arguments spares building a composite
  * value per row and reads only the needed columns (as column privileges
  * require).  Beyond the argument limit, rows go as composites of a
- * subquery of the needed columns.
+ * subquery of the needed columns.  A class target goes as its class number.
  */
 LinearStats *
 RunStatsPass(const FeatureSpec *spec, const Source *src)
 {
 	List	   *cols = NeededColumns(spec);
-	Oid			types[2] = {BYTEAOID, TEXTARRAYOID};
-	Datum		values[2] = {PointerGetDatum(SpecBytes(spec)), ColumnNames(cols)};
+	bool		args = list_length(cols) <= FUNC_MAX_ARGS - 3;
+	Oid			types[3] = {BYTEAOID, TEXTARRAYOID, TEXTARRAYOID};
+	Datum		values[3] = {PointerGetDatum(SpecBytes(spec)), ColumnNames(cols), (Datum) 0};
+	int			nargs = args ? 2 : 1;
 	char	   *sql;
 	bool		isnull;
 	Datum		d;
 
-	if (list_length(cols) <= FUNC_MAX_ARGS - 3)
+	if (spec->nclasses > 0)
+	{
+		types[nargs] = TEXTARRAYOID;
+		values[nargs] = LabelsArray(spec);
+	}
+	if (args)
 		sql = psprintf("SELECT profenrich.linear_stats($1, $2, %s) FROM %s",
-					   ColumnList(cols), src->qualname);
+					   PassColumns(spec, cols, 3, false), src->qualname);
 	else
 		sql = psprintf("SELECT profenrich.linear_stats(pe_src.*, $1) "
-					   "FROM (SELECT %s FROM %s) AS pe_src", ColumnList(cols), src->qualname);
-	TrainQuery(sql, list_length(cols) <= FUNC_MAX_ARGS - 3 ? 2 : 1, types, values, 0);
+					   "FROM (SELECT %s FROM %s) AS pe_src", PassColumns(spec, cols, 2, true),
+					   src->qualname);
+	TrainQuery(sql, nargs + (spec->nclasses > 0 ? 1 : 0), types, values, 0);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (isnull)
 		return NULL;

@@ -16,6 +16,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
+#include "utils/memutils.h"
 
 #include "logistic.h"
 #include "step.h"
@@ -123,11 +124,46 @@ StatsProgress(LinearStats *s)
 	s->last_notice = now;
 }
 
+/* Bytes of a state's serialized form (StatsToBytes), without the samples' rows */
+static Size
+StatsFixedBytes(int nslots, int nmiss)
+{
+	Size		d = (Size) nslots + 1 + nmiss;
+	Size		split = add_size(8 + 4, mul_size(8, add_size(d, d * (d + 1) / 2)));
+
+	return add_size(4 * 4 + 2 * 8, mul_size(2, split));
+}
+
+/*
+ * Refuse, before allocating anything, a state that would outgrow the
+ * training memory limit (TrainMemoryCheck: its co-moments are
+ * O(slots^2)) or whose serialized form would not fit in a bytea.
+ */
+static void
+StatsCheckSize(int nslots, int nmiss, int sample_cap)
+{
+	int			d = nslots + 1 + nmiss;
+	Size		need = mul_size(2, add_size(MomentsBytes(d), RowSampleBytes(sample_cap, nslots + 1)));
+	Size		bytes = add_size(StatsFixedBytes(nslots, nmiss),
+								 mul_size(2 * (Size) sample_cap, 8 + 8 * ((Size) nslots + 1)));
+
+	TrainMemoryCheck(need, nslots, "the co-moments state of linear_stats");
+	if (bytes >= MaxAllocSize - VARHDRSZ)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the co-moments state of linear_stats for %d slots would take %zu MB as a value, more than the 1 GB a value can hold",
+						nslots, bytes / (1024 * 1024)),
+				 errhint("Lower the option max_categories, or train on fewer features.")));
+}
+
 /* An empty state with both splits, in the current memory context */
 static LinearStats *
 StatsCreate(int nslots, int nmiss, int sample_cap)
 {
-	LinearStats *s = palloc0(sizeof(LinearStats));
+	LinearStats *s;
+
+	StatsCheckSize(nslots, nmiss, sample_cap);
+	s = palloc0(sizeof(LinearStats));
 
 	s->nslots = nslots;
 	s->nmiss = nmiss;
@@ -156,7 +192,6 @@ StatsCreateForSpec(bytea *specbytes, MemoryContext aggcxt)
 	FeatureReaderInit(&s->reader, aggcxt);
 	s->test_threshold = FeatureTestThreshold(spec);
 	s->last_notice = GetCurrentTimestamp();
-	s->x = palloc(sizeof(double) * (spec->nslots + 1));
 	s->missing = palloc0(sizeof(int) * Max(spec->nnumeric, 1));
 	s->srow = palloc(sizeof(double) * (spec->nslots + 1));
 	s->miss_slot = palloc(sizeof(int) * Max(spec->nnumeric, 1));
@@ -168,8 +203,8 @@ StatsCreateForSpec(bytea *specbytes, MemoryContext aggcxt)
 }
 
 /* Refuse a NULL feature when the spec says impute = error */
-static void
-NullFeatureError(void)
+void
+StepNullFeatureError(void)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -205,14 +240,13 @@ StatsAccumulate(LinearStats *s)
 	{
 		h = FeatureRowHash(r, spec, NULL, 0);
 		split = ((uint32) h < s->test_threshold) ? SPLIT_TEST : SPLIT_TRAIN;
-		row = MomentsNextRow(&s->mom[split]);
 	}
-	else
-		row = s->x;
+	/* keyless: into the training batch, moved if its values hash it to the test split */
+	row = MomentsNextRow(&s->mom[split]);
 	if (FeatureEncodeRow(r, spec, row, s->missing, &nmissing))
 	{
 		if (spec->impute == IMPUTE_ERROR)
-			NullFeatureError();
+			StepNullFeatureError();
 		if (spec->impute == IMPUTE_SKIP)
 		{
 			s->skipped_feature++;
@@ -222,10 +256,14 @@ StatsAccumulate(LinearStats *s)
 	row[s->nslots] = y;
 	if (r->key_pos < 0)
 	{
-		h = FeatureRowHash(r, spec, row, s->nslots + 1);
-		split = ((uint32) h < s->test_threshold) ? SPLIT_TEST : SPLIT_TRAIN;
-		memcpy(MomentsNextRow(&s->mom[split]), row, sizeof(double) * (s->nslots + 1));
-		row = MomentsNextRow(&s->mom[split]);
+		h = spec->split_hash == SPLIT_HASH_MIX ? FeatureValuesHash(spec, row, y) :
+			FeatureRowHash(r, spec, row, s->nslots + 1);
+		if ((uint32) h < s->test_threshold)
+		{
+			split = SPLIT_TEST;
+			memcpy(MomentsNextRow(&s->mom[split]), row, sizeof(double) * (s->nslots + 1));
+			row = MomentsNextRow(&s->mom[split]);
+		}
 	}
 	if (nmissing > 0)
 	{
@@ -349,13 +387,11 @@ static bytea *
 StatsToBytes(LinearStats *s)
 {
 	StringInfoData buf;
-	int			d = s->nslots + 1 + s->nmiss;
 	Size		size;
 
 	RowSampleTrim(&s->sample[0]);
 	RowSampleTrim(&s->sample[1]);
-	size = VARHDRSZ + 4 * 4 + 2 * 8 +
-		2 * (8 + 8 * d + 8 * ((Size) d * (d + 1) / 2) + 4) +
+	size = VARHDRSZ + StatsFixedBytes(s->nslots, s->nmiss) +
 		(Size) (s->sample[0].count + s->sample[1].count) * (8 + 8 * (s->nslots + 1));
 
 	/* one allocation of the exact size: the state can be tens of megabytes */
@@ -402,7 +438,7 @@ LinearStatsFromBytes(bytea *b)
 				nmiss,
 				cap;
 	LinearStats *s;
-	Size		minlen = 6 * 4 + 2 * 8;
+	Size		minlen = 4 * 4 + 2 * 8;	/* format, shape, skipped counts */
 
 	BYTES_READER(&buf, b);
 	if ((Size) buf.len < minlen)
@@ -416,13 +452,13 @@ LinearStatsFromBytes(bytea *b)
 		cap != SampleCapacity(nslots))
 		StatsBytesError("bad shape");
 	{
-		int			d = nslots + 1 + nmiss;
-		Size		fixed = minlen + 2 * (8 + 8 * d + 8 * ((Size) d * (d + 1) / 2) + 4);
+		Size		fixed = StatsFixedBytes(nslots, nmiss);
 
 		if ((Size) buf.len < fixed ||
 			(Size) buf.len > fixed + 2 * (Size) cap * (8 + 8 * (Size) (nslots + 1)))
 			StatsBytesError("length does not match the shape");
 	}
+	StatsCheckSize(nslots, nmiss, cap);
 	s = palloc0(sizeof(LinearStats));
 	s->nslots = nslots;
 	s->nmiss = nmiss;
@@ -438,6 +474,46 @@ LinearStatsFromBytes(bytea *b)
 		StatsBytesError("trailing bytes");
 	StatsCheck(s);
 	return s;
+}
+
+/* The name of the column a slot of the state's rows belongs to (the target for nslots) */
+static const char *
+SlotColumnName(const FeatureSpec *spec, int slot)
+{
+	if (slot == spec->nslots)
+		return spec->target ? spec->target : "(target)";
+	for (int i = 0; i < spec->ncolumns; i++)
+	{
+		const FeatureColumn *c = &spec->columns[i];
+
+		if (slot < spec->nslots ? (slot >= c->first_slot && slot < c->first_slot + c->nslots) :
+			c->miss_index == slot - spec->nslots - 1)
+			return c->name;
+	}
+	return "?";
+}
+
+/*
+ * Refuse statistics whose sums overflowed float8: a feature or target of
+ * finite but huge values (1e300 squared) would otherwise train a model
+ * with infinite or NaN figures that reports a perfect fit.
+ */
+void
+LinearStatsCheckFinite(const LinearStats *st, const FeatureSpec *spec)
+{
+	for (int k = 0; k < 2; k++)
+	{
+		int			bad = MomentsNonFinite(&st->mom[k]);
+
+		if (bad < 0)
+			continue;
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("the training sums of column \"%s\" overflow double precision",
+						SlotColumnName(spec, bad)),
+				 errdetail("Training sums the squares and cross-products of the features and the target; they must stay below 1.8e308."),
+				 errhint("Rescale the column (divide it by a power of ten, or take its logarithm) or cap its outliers.")));
+	}
 }
 
 /* linear_stats_serialize(internal) returns bytea */
@@ -533,6 +609,10 @@ LogisticStepCreate(FunctionCallInfo fcinfo, MemoryContext aggcxt)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("logistic_step needs %d parameters for a spec of %d slots", 2 + 3 * w, w - 1),
 				 errhint("Pass {weight of class 0, weight of class 1, slot means, slot sds, coefficients}.")));
+	TrainMemoryCheck(add_size(LogisticSumsBytes(w),
+							  add_size(mul_size(sizeof(double), mul_size(LOGISTIC_BATCH + 5, w)),
+									   LogisticScratchSize(w, LOGISTIC_BATCH))),
+					 w - 1, "the logistic_step state");
 	p = (double *) ARR_DATA_PTR(arr);
 	s = LogisticStepBare(w);
 	s->spec = spec;
@@ -546,9 +626,9 @@ LogisticStepCreate(FunctionCallInfo fcinfo, MemoryContext aggcxt)
 	memcpy(s->mean, p + 2, sizeof(double) * w);
 	memcpy(s->sd, p + 2 + w, sizeof(double) * w);
 	memcpy(s->theta, p + 2 + 2 * w, sizeof(double) * w);
-	s->batch = palloc(sizeof(double) * LOGISTIC_BATCH * w);
+	s->batch = MemoryContextAllocHuge(aggcxt, mul_size(sizeof(double), mul_size(LOGISTIC_BATCH, w)));
 	s->ybuf = palloc(sizeof(double) * LOGISTIC_BATCH);
-	s->scratch = palloc(LogisticScratchSize(w, LOGISTIC_BATCH));
+	s->scratch = MemoryContextAllocHuge(aggcxt, LogisticScratchSize(w, LOGISTIC_BATCH));
 	s->x = palloc(sizeof(double) * w);
 	s->missing = palloc(sizeof(int) * Max(spec->nnumeric, 1));
 	MemoryContextSwitchTo(old);
@@ -567,6 +647,54 @@ LogisticStepFlush(LogisticStepState *s)
 }
 
 /*
+ * The reader's current row as a standardized training row of a step
+ * aggregate: false when it is not one (a NULL target, a NULL feature under
+ * impute = skip, a row of the test split).  Otherwise row receives [1,
+ * slots], NULL numbers imputed and every slot standardized with mean and
+ * sd, and *label the target; x and missing are scratch (nslots + 1 and
+ * nnumeric values).
+ */
+bool
+StepTrainingRow(FeatureReader *r, const FeatureSpec *spec, uint32 test_threshold,
+				const double *mean, const double *sd, double *x, int *missing, double *row,
+				double *label)
+{
+	int			nmissing;
+
+	if (!FeatureReadTarget(r, spec, label))
+		return false;
+	if (FeatureEncodeRow(r, spec, x + 1, missing, &nmissing))
+	{
+		if (spec->impute == IMPUTE_ERROR)
+			StepNullFeatureError();
+		if (spec->impute == IMPUTE_SKIP)
+			return false;
+	}
+	if ((uint32) (r->key_pos < 0 && spec->split_hash == SPLIT_HASH_MIX ?
+				  FeatureValuesHash(spec, x + 1, *label) :
+				  FeatureRowHash(r, spec, x + 1, spec->nslots)) < test_threshold)
+		return false;
+	row[0] = 1.0;
+	for (int i = 0; i < spec->ncolumns; i++)
+	{
+		const FeatureColumn *c = &spec->columns[i];
+
+		for (int k = 0; k < c->nslots; k++)
+		{
+			int			j = 1 + c->first_slot + k;
+			double		v = x[j];
+
+			if (c->kind != FEATURE_CATEGORICAL && nmissing > 0)
+				for (int m = 0; m < nmissing; m++)
+					if (missing[m] == c->miss_index)
+						v = c->impute;
+			row[j] = sd[j] > 0 ? (v - mean[j]) / sd[j] : 0.0;
+		}
+	}
+	return true;
+}
+
+/*
  * logistic_step_trans(internal, spec bytea, params float8[], names text[],
  * VARIADIC "any"): a training row, NULLs imputed, standardized, batched.
  */
@@ -575,10 +703,7 @@ logistic_step_trans(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
 	LogisticStepState *s;
-	const FeatureSpec *spec;
 	double		label;
-	int			nmissing;
-	double	   *row;
 
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
 		elog(ERROR, "logistic_step_trans called in non-aggregate context");
@@ -589,38 +714,11 @@ logistic_step_trans(PG_FUNCTION_ARGS)
 				 errhint("train() passes them; they must not be NULL.")));
 	s = PG_ARGISNULL(0) ? LogisticStepCreate(fcinfo, aggcxt) :
 		(LogisticStepState *) PG_GETARG_POINTER(0);
-	spec = s->spec;
-	FeatureReaderBindArgs(&s->reader, spec, fcinfo, 3, true, true);
+	FeatureReaderBindArgs(&s->reader, s->spec, fcinfo, 3, true, true);
 	FeatureReaderLoadArgs(&s->reader, fcinfo, 3);
-	if (!FeatureReadTarget(&s->reader, spec, &label))
+	if (!StepTrainingRow(&s->reader, s->spec, s->test_threshold, s->mean, s->sd, s->x,
+						 s->missing, &s->batch[(size_t) s->rows * s->width], &label))
 		PG_RETURN_POINTER(s);
-	if (FeatureEncodeRow(&s->reader, spec, s->x + 1, s->missing, &nmissing))
-	{
-		if (spec->impute == IMPUTE_ERROR)
-			NullFeatureError();
-		if (spec->impute == IMPUTE_SKIP)
-			PG_RETURN_POINTER(s);
-	}
-	if ((uint32) FeatureRowHash(&s->reader, spec, s->x + 1, spec->nslots) < s->test_threshold)
-		PG_RETURN_POINTER(s);
-	row = &s->batch[(size_t) s->rows * s->width];
-	row[0] = 1.0;
-	for (int i = 0; i < spec->ncolumns; i++)
-	{
-		const FeatureColumn *c = &spec->columns[i];
-
-		for (int k = 0; k < c->nslots; k++)
-		{
-			int			j = 1 + c->first_slot + k;
-			double		v = s->x[j];
-
-			if (c->kind != FEATURE_CATEGORICAL && nmissing > 0)
-				for (int m = 0; m < nmissing; m++)
-					if (s->missing[m] == c->miss_index)
-						v = c->impute;
-			row[j] = s->sd[j] > 0 ? (v - s->mean[j]) / s->sd[j] : 0.0;
-		}
-	}
 	s->ybuf[s->rows++] = label;
 	if (s->rows == LOGISTIC_BATCH)
 		LogisticStepFlush(s);

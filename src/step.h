@@ -31,7 +31,6 @@ typedef struct LinearStats
 	FeatureSpec *spec;
 	FeatureReader reader;
 	uint32		test_threshold;
-	double	   *x;				/* nslots + 1 */
 	int		   *missing;		/* miss_index of the NULL numeric features */
 	double	   *srow;			/* nslots + 1 */
 	int		   *miss_slot;		/* slot of each miss_index */
@@ -40,6 +39,11 @@ typedef struct LinearStats
 } LinearStats;
 
 extern LinearStats *LinearStatsFromBytes(bytea *b);
+extern void StepNullFeatureError(void) pg_attribute_noreturn();
+extern bool StepTrainingRow(FeatureReader *r, const FeatureSpec *spec, uint32 test_threshold,
+							const double *mean, const double *sd, double *x, int *missing,
+							double *row, double *label);
+extern void LinearStatsCheckFinite(const LinearStats *st, const FeatureSpec *spec);
 extern uint64 StatsRowPriority(uint64 hash);
 extern int	StatsSampleCapacity(int nslots);
 

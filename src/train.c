@@ -137,11 +137,18 @@ CheckNameAndAlgorithm(FunctionCallInfo fcinfo, char **name)
 				 errhint("Call profenrich.train('model name', 'linear', 'table').")));
 	*name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	algorithm = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	if ((*name)[0] == '\0' || strlen(*name) > 200)
+	if ((*name)[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("model name must have 1 to 200 characters"),
+				 errmsg("model name must not be empty"),
 				 errhint("Choose a short name such as 'churn'.")));
+	if (strlen(*name) > MODEL_NAME_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_NAME_TOO_LONG),
+				 errmsg("model name \"%s\" is %d bytes long, more than the %d a model name may have",
+						*name, (int) strlen(*name), MODEL_NAME_MAX),
+				 errdetail("enrich() names the columns it writes after the model (<model>_score, <model>_factors, ...), and they must fit PostgreSQL's 63-byte identifiers."),
+				 errhint("Choose a name of at most %d bytes.", MODEL_NAME_MAX)));
 	ops = AlgorithmByName(algorithm);
 	if (ops == NULL)
 		ereport(ERROR,
@@ -168,6 +175,7 @@ train(PG_FUNCTION_ARGS)
 	job.name = name;
 	TrainOptionsParse(PG_ARGISNULL(5) ? NULL : PG_GETARG_JSONB_P(5), job.ops, &job.opts,
 					  &job.algopts);
+	RegistryRequireTrain(name, job.opts.deploy);
 	SourceOpen(PG_GETARG_OID(2), &job.src);
 	job.model.ops = job.ops;
 	job.model.threshold = 0.5;
@@ -205,5 +213,7 @@ train(PG_FUNCTION_ARGS)
 	e.params = ModelSerialize(&job.model);
 	e.deploy = job.opts.deploy;
 	version = RegistryInsert(&e);
+	if (job.ops->stored)
+		job.ops->stored(&job, version);
 	PG_RETURN_DATUM(TrainResultRow(fcinfo, &e, version));
 }

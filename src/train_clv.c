@@ -135,7 +135,7 @@ ClvValuationOption(ClvOptions *o, const char *key, JsonbValue *v)
 			OptionError(key, "\"bgnbd\" or \"paretonbd\"");
 	}
 	else if (strcmp(key, "horizon_months") == 0)
-		o->horizon_months = OptionInteger(key, v, 1, 1200);
+		o->horizon_months = OptionInteger(key, v, 1, CLV_MAX_HORIZON_MONTHS);
 	else if (strcmp(key, "discount_rate") == 0)
 	{
 		o->discount_rate = OptionNumber(key, v, "a monthly rate from 0 up to (not including) 1");
@@ -1068,9 +1068,9 @@ ReadData(const Source *src, const FeatureSpec *spec, int flags, ClvData *d)
 	for (int i = 0; i < 4; i++)
 	{
 		if (col[i] < 0)
-			appendStringInfoString(&sql, ", NULL::float8");
+			appendStringInfoString(&sql, ", NULL::pg_catalog.float8");
 		else
-			appendStringInfo(&sql, ", %s::float8", quote_identifier(spec->columns[col[i]].name));
+			appendStringInfo(&sql, ", %s::pg_catalog.float8", quote_identifier(spec->columns[col[i]].name));
 	}
 	appendStringInfo(&sql, ") FROM %s", src->qualname);
 	TrainQuery(sql.data, 0, NULL, NULL, 0);

@@ -1186,7 +1186,9 @@ StepAddRow(KmeansStepState *s)
 		if (spec->impute == IMPUTE_SKIP)
 			return false;
 	}
-	if (r->key_pos < 0)
+	if (r->key_pos < 0 && spec->split_hash == SPLIT_HASH_MIX)
+		h = FeatureValuesHash(spec, s->x, 0.0);
+	else if (r->key_pos < 0)
 	{
 		memcpy(s->hbuf, s->x, sizeof(double) * s->d);
 		s->hbuf[s->d] = 0.0;

@@ -119,6 +119,7 @@ TrainLinear(TrainJob *job)
 				xy_test;
 
 	CheckRowCount(st, spec, &job->src);
+	LinearStatsCheckFinite(st, spec);
 	miss_slot = MissSlots(spec);
 	impute = ImputeMeans(st, spec, miss_slot);
 	GlmImputedStats(&st->mom[SPLIT_TRAIN], spec->nslots, spec->nnumeric, miss_slot, impute,

@@ -20,6 +20,7 @@
 #include "utils/json.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "utils/memutils.h"
 #include "utils/syscache.h"
 
 #include "dataset.h"
@@ -69,15 +70,7 @@ LogisticOption(void *opts, const char *key, JsonbValue *v)
 	else if (strcmp(key, "positive") == 0)
 		o->positive = OptionString(key, v, "the text value that marks the positive class");
 	else if (strcmp(key, "class_weight") == 0)
-	{
-		if (v->type == jbvString &&
-			strcmp(pnstrdup(v->val.string.val, v->val.string.len), "balanced") == 0)
-			o->balanced = true;
-		else if (v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data))
-			o->class_weight = JsonbValueToJsonb(v);
-		else
-			OptionError(key, "\"balanced\" or an object of positive weights by class, such as {\"true\": 3, \"false\": 1}");
-	}
+		o->balanced = OptionClassWeight(key, v, "{\"true\": 3, \"false\": 1}", &o->class_weight);
 	else if (strcmp(key, "max_iter") == 0)
 		o->max_iter = OptionInteger(key, v, 1, 10000);
 	else if (strcmp(key, "tol") == 0)
@@ -184,7 +177,8 @@ CheckClasses(const TrainJob *job, double n, double positives)
 static char *
 NegativeLabel(const TrainJob *job)
 {
-	char	   *sql = psprintf("SELECT %s::text FROM %s WHERE %s::text <> $1 LIMIT 1",
+	char	   *sql = psprintf("SELECT %s::pg_catalog.text FROM %s "
+							   "WHERE %s::pg_catalog.text OPERATOR(pg_catalog.<>) $1 LIMIT 1",
 							   quote_identifier(job->spec->target), job->src.qualname,
 							   quote_identifier(job->spec->target));
 	Oid			types[1] = {TEXTOID};
@@ -193,16 +187,6 @@ NegativeLabel(const TrainJob *job)
 	TrainQuery(sql, 1, types, values, 1);
 	return SPI_processed > 0 ?
 		SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) : NULL;
-}
-
-/* A class_weight key that names no class */
-static void
-UnknownClass(const char *key, const char *classes)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("class_weight names class \"%s\", which the target does not have", key),
-			 errhint("Weight the classes %s.", classes)));
 }
 
 /*
@@ -245,13 +229,10 @@ ClassLabels(TrainJob *job)
 static void
 ClassWeights(const TrainJob *job, double n, double positives, double *cw)
 {
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	char	   *key = NULL;
 	char	   *pos_name = job->model.classes[1],
 			   *neg_name = job->model.classes[0],
 			   *classes;
+	char	   *names[2];
 
 	cw[0] = cw[1] = 1.0;
 	if (LOGISTIC_OPTIONS(job)->balanced)
@@ -263,31 +244,9 @@ ClassWeights(const TrainJob *job, double n, double positives, double *cw)
 	if (LOGISTIC_OPTIONS(job)->class_weight == NULL)
 		return;
 	classes = psprintf("\"%s\" and \"%s\"", pos_name, neg_name ? neg_name : "?");
-	it = JsonbIteratorInit(&LOGISTIC_OPTIONS(job)->class_weight->root);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		if (tok == WJB_KEY)
-			key = pnstrdup(v.val.string.val, v.val.string.len);
-		else if (tok == WJB_VALUE && key != NULL)
-		{
-			double		w = -1;
-			int			label = strcmp(key, pos_name) == 0 ? 1 :
-				(neg_name && strcmp(key, neg_name) == 0) ? 0 : -1;
-
-			if (label < 0)
-				UnknownClass(key, classes);
-			if (v.type == jbvNumeric)
-				w = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
-													   NumericGetDatum(v.val.numeric)));
-			if (!(w > 0) || isinf(w))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("class_weight of class \"%s\" must be a positive number", key),
-						 errhint("Give each class a weight above 0, e.g. {\"%s\": 3}.", key)));
-			cw[label] = w;
-			key = NULL;
-		}
-	}
+	names[0] = neg_name;
+	names[1] = pos_name;
+	OptionClassWeights(LOGISTIC_OPTIONS(job)->class_weight, 2, names, classes, cw);
 }
 
 /*
@@ -301,7 +260,8 @@ FinishFit(TrainJob *job, const LogisticState *st, const double *mean, const doub
 	LinearFit  *f = &GLM(job)->linear;
 	int			w = st->width,
 				p = w - 1;
-	double	   *t = palloc0(sizeof(double) * w * w);
+	double	   *t = palloc_extended(mul_size(sizeof(double), mul_size(w, w)),
+										MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 
 	f->p = p;
 	f->coef = palloc0(sizeof(double) * Max(p, 1));
@@ -332,21 +292,29 @@ FinishFit(TrainJob *job, const LogisticState *st, const double *mean, const doub
 	f->has_inference = LOGISTIC_OPTIONS(job)->l2 == 0 && !st->separated;
 	if (f->has_inference)
 	{
-		double	   *cov = palloc(sizeof(double) * w * w);
+		double	   *cov = MemoryContextAllocHuge(CurrentMemoryContext,
+												 mul_size(sizeof(double), mul_size(w, w)));
 
 		LogisticCovariance(st, 0.0, cov);
 		for (int i = 0; i < w; i++)
 		{
 			double		var = 0.0;
 
+			/* T is sparse (a diagonal and the intercept's row): O(w) terms per row, not w^2 */
 			for (int k = 0; k < w; k++)
+			{
+				if (t[i * w + k] == 0.0)
+					continue;
 				for (int l = 0; l < w; l++)
-					var += t[i * w + k] * cov[k * w + l] * t[i * w + l];
+					if (t[i * w + l] != 0.0)
+						var += t[i * w + k] * cov[k * w + l] * t[i * w + l];
+			}
 			f->se[i] = i > 0 && st->aliased[i] ? get_float8_nan() : sqrt(var);
 			f->stat[i] = (i == 0 ? f->intercept : f->coef[i - 1]) / f->se[i];
 			f->pval[i] = isnan(f->stat[i]) ? get_float8_nan() : erfc(fabs(f->stat[i]) / M_SQRT2);
 		}
 	}
+	GlmCheckFit(f, false);
 	GLM(job)->iterations = st->iterations;
 	GLM(job)->converged = st->converged;
 }
@@ -414,6 +382,9 @@ ScoreSplit(const Dataset *d, const double *theta, double *loglik)
 		{
 			double		e = eta[r];
 
+			/* a held-out row takes no part in the training sums: its link may overflow */
+			if (unlikely(!isfinite(e)))
+				GlmRefuseLink(e);
 			pairs[k].score = LogisticSigmoid(e);
 			pairs[k].label = ch->y[r];
 			*loglik += ch->y[r] * e - (Max(e, 0.0) + log1p(exp(-fabs(e))));
@@ -663,6 +634,7 @@ FitStreaming(TrainJob *job, const LogisticOptions *lo)
 	positives = ls ? ls->mom[SPLIT_TRAIN].mean[spec->nslots] * n : 0;
 	positives = rint(positives);
 	CheckClasses(job, n, positives);
+	LinearStatsCheckFinite(ls, spec);
 	ClassWeights(job, n, positives, cw);
 	miss_slot = MissSlots(spec);
 	impute = ImputeMeans(ls, spec, miss_slot);
@@ -723,7 +695,12 @@ TrainLogistic(TrainJob *job)
 	Size		budget = (Size) profenrich_max_train_memory * 1024;
 	double		rows = EstimatedRows(job->src.relid);
 	double		row_bytes = sizeof(double) * (job->spec->nslots + 2);
+	Size		newton = LogisticNewtonBytes(job->spec->nslots + 1);
 	LoadedData	data;
+
+	/* Newton's O(slots^2) matrices come first: the data gets what they leave */
+	TrainMemoryCheck(newton, job->spec->nslots, "Newton's method for logistic regression");
+	budget = budget > newton ? budget - newton : 0;
 
 	job->model.body = palloc0(sizeof(GlmModel));
 	ClassLabels(job);

@@ -47,6 +47,7 @@ typedef struct TrainJob
 	double		n_train;
 	double		n_test;
 	double		n_skipped;
+	void	   *trained;		/* what the trainer leaves for ops->stored */
 } TrainJob;
 
 extern MemoryContext TrainContext;
@@ -85,10 +86,29 @@ extern void LogisticOptionsJson(StringInfo out, const void *opts);
 extern void LogisticTarget(TrainJob *job, FeatureKind kind);
 extern void TrainLogistic(TrainJob *job);
 
+extern void *MultinomialOptionsNew(const AlgorithmOps *ops);
+extern bool MultinomialOption(void *opts, const char *key, JsonbValue *v);
+extern void MultinomialOptionsJson(StringInfo out, const void *opts);
+extern void MultinomialTarget(TrainJob *job, FeatureKind kind);
+extern void TrainMultinomial(TrainJob *job);
+
+extern void *GbdtOptionsNew(const AlgorithmOps *ops);
+extern bool GbdtOption(void *opts, const char *key, JsonbValue *v);
+extern void GbdtOptionsJson(StringInfo out, const void *opts);
+extern void GbdtTarget(TrainJob *job, FeatureKind kind);
+extern void TrainGbdt(TrainJob *job);
+
 extern void *ClvOptionsNew(const AlgorithmOps *ops);
 extern bool ClvOption(void *opts, const char *key, JsonbValue *v);
 extern void ClvOptionsJson(StringInfo out, const void *opts);
 extern void TrainClv(TrainJob *job);
+
+extern void *ItemOptionsNew(const AlgorithmOps *ops);
+extern bool ItemOption(void *opts, const char *key, JsonbValue *v);
+extern void ItemOptionsJson(StringInfo out, const void *opts);
+extern void TrainAls(TrainJob *job);
+extern void TrainAffinity(TrainJob *job);
+extern void StoreItemUsers(TrainJob *job, int version);
 
 extern void *KmeansOptionsNew(const AlgorithmOps *ops);
 extern bool KmeansOption(void *opts, const char *key, JsonbValue *v);
