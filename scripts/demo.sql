@@ -179,13 +179,11 @@ SELECT c AS class, round((v->>'precision')::numeric, 3) AS precision, round((v->
 FROM profenrich.models m, jsonb_each(m.metrics->'test'->'per_class') AS x(c, v)
 WHERE m.name = 'engagement' AND m.deployed ORDER BY c;
 \echo '   the confusion matrix of the held-out profiles (rows: actual class)'
-SELECT actual, count(*) FILTER (WHERE predicted = 'dormant') AS dormant,
-       count(*) FILTER (WHERE predicted = 'occasional') AS occasional,
-       count(*) FILTER (WHERE predicted = 'regular') AS regular,
-       count(*) FILTER (WHERE predicted = 'loyal') AS loyal
-FROM (SELECT engagement AS actual, profenrich.classify_engagement(t) AS predicted
-      FROM demo.engagement_training t
-      WHERE (pg_catalog.hashint8extended(profile_id, 0) & 4294967295) < 0.2 * 4294967296) s
+SELECT actual, sum(n) FILTER (WHERE predicted = 'dormant') AS dormant,
+       sum(n) FILTER (WHERE predicted = 'occasional') AS occasional,
+       sum(n) FILTER (WHERE predicted = 'regular') AS regular,
+       sum(n) FILTER (WHERE predicted = 'loyal') AS loyal
+FROM profenrich.confusion_matrix('engagement')
 GROUP BY actual ORDER BY array_position(ARRAY['dormant', 'occasional', 'regular', 'loyal'], actual);
 \echo '   enrich writes engagement_class (and its probability in engagement_score)'
 CALL profenrich.enrich('demo.profiles', array['engagement']);
@@ -331,7 +329,51 @@ SELECT profenrich.top_items_for('products', product, 1, 3) AS next_for_this_bask
 FROM (VALUES ('electronics-6'), ('electronics-5'), ('sports-5')) b(product);
 
 \echo
-\echo '== 23. Segments: k-means on behaviour, k chosen by silhouette ("k": "auto", 3 to 8)'
+\echo '== 23. Monitoring the churn model. Its training stored a baseline of the population it learned'
+\echo '      from (decile bins of each number, shares of each category, deciles of its score);'
+\echo '      drift compares the profiles of today with it, in one scan. Right after training:'
+SELECT count(*) AS features_and_score, count(*) FILTER (WHERE status = 'stable') AS stable,
+       round(max(psi)::numeric, 4) AS max_psi
+FROM profenrich.drift('churn', 'demo.profiles');
+SELECT round((profenrich.evaluate('churn')->>'ece')::numeric, 3) AS ece_at_training \gset
+\echo '   A quarter later a third of the profiles have grown quieter (the real-time trigger rescores'
+\echo '   each as it changes):'
+UPDATE demo.profiles
+SET visits_90d = visits_90d / 3, views_90d = views_90d / 3,
+    days_since_last_visit = days_since_last_visit + 60
+WHERE profile_id % 3 = 0;
+\echo '   drift: the population stability index of each feature and of the score against the'
+\echo '   baseline stored at training (stable < 0.1 <= moderate <= 0.25 < shift), one scan'
+SELECT feature, round(psi::numeric, 3) AS psi, status
+FROM profenrich.drift('churn', 'demo.profiles') ORDER BY psi DESC, feature;
+\echo '   where the score moved: its training deciles, then and now'
+SELECT b->>'bin' AS score_bin, round((b->>'baseline')::numeric, 3) AS at_training,
+       round((b->>'current')::numeric, 3) AS now
+FROM profenrich.drift('churn', 'demo.profiles') d, jsonb_array_elements(d.detail->'bins') b
+WHERE d.feature = '(score)';
+\echo '   the nightly check a pg_cron job runs, appending to profenrich.drift_log for a BI chart:'
+\echo '   SELECT cron.schedule(''drift-churn'', ''0 4 * * *'', $$CALL profenrich.log_drift(''churn'', ''demo.profiles'')$$);'
+CALL profenrich.log_drift('churn', 'demo.profiles');
+SELECT logged_at::date AS day, feature, round(psi::numeric, 3) AS psi, status
+FROM profenrich.drift_log WHERE model = 'churn' AND status <> 'stable' ORDER BY psi DESC;
+
+\echo
+\echo '== 24. Is the churn model still calibrated? Its held-out profiles as they are now:'
+\echo '      predicted probability against the observed churn rate, in bins of 0.1'
+SELECT bin, n, round(mean_predicted::numeric, 3) AS mean_predicted,
+       round(observed_rate::numeric, 3) AS observed_rate
+FROM profenrich.calibration('churn') WHERE n > 0;
+SELECT :ece_at_training AS ece_at_training, round((e->>'ece')::numeric, 3) AS ece_now,
+       round((e->>'auc')::numeric, 3) AS auc_now
+FROM profenrich.evaluate('churn') e;
+\echo '   and the threshold that is best for a cost of 1 per false alarm and 5 per missed churner'
+SELECT round(threshold::numeric, 3) AS threshold, value AS total_cost, round(tpr::numeric, 3) AS recall,
+       round(precision::numeric, 3) AS precision
+FROM profenrich.best_threshold('churn', NULL, '{"fp": 1, "fn": 5}');
+SELECT * FROM profenrich.confusion_matrix('churn');
+
+\echo
+\echo '== 25. Segments: k-means on behaviour, k chosen by silhouette ("k": "auto", 3 to 8)'
 SELECT name, version, n_train, metrics->'k' AS k, round((metrics->>'silhouette')::numeric, 3) AS silhouette,
        metrics->'sizes' AS sizes
 FROM profenrich.train('segments', 'kmeans', 'demo.profiles', NULL,

@@ -47,6 +47,9 @@ JOIN (SELECT profenrich.segment('seg', s) AS segment,
 SELECT d->>'feature' AS feature, round((d->>'segment')::numeric, 3) AS segment_value,
        round((d->>'overall')::numeric, 3) AS overall, round((d->>'z')::numeric, 3) AS z
 FROM profenrich.segments('seg'), jsonb_array_elements(distinctive) d WHERE segment = 3;
+-- the training baseline: no feature has drifted on the training rows themselves
+SELECT count(*) AS features, bool_and(psi < 1e-9) AS no_drift
+FROM profenrich.drift('seg', 'seg_shoppers') WHERE feature IS NOT NULL;
 -- coefficients(): the centers, one row per segment and slot
 SELECT class AS segment, feature, round(coef::numeric, 3) AS center, std_err
 FROM profenrich.coefficients('seg') WHERE feature IN ('spend', 'plan=premium') ORDER BY 1, 2;

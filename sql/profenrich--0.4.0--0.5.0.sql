@@ -367,6 +367,77 @@ CREATE AGGREGATE @extschema@.class_metrics(probabilities float8[], actual text, 
 COMMENT ON AGGREGATE @extschema@.class_metrics(float8[], text, text[]) IS
     'Multi-class metrics of predictions (class probabilities in the order of classes, the actual class): logloss, accuracy, macro and weighted F1, one-vs-rest AUC, per-class precision, recall, F1, support, confusion matrix';
 
+-- Monitoring of deployed models (issue 13) ----------------------------------------
+-- Models trained from 0.5.0 on store a baseline of their training population (params
+-- section 2); drift compares a relation with it.
+
+CREATE FUNCTION @extschema@.drift(name text, source regclass DEFAULT NULL)
+RETURNS TABLE (feature text, psi float8, status text, detail jsonb)
+AS 'MODULE_PATHNAME', 'drift' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.drift(text, regclass) IS
+    'Population stability index of each feature and of the score (row "(score)") between the deployed model''s training baseline and a relation (default: its training source): stable below 0.1, moderate to 0.25, shift beyond; per-bin shares in detail';
+
+CREATE FUNCTION @extschema@.roc_curve(name text, source regclass DEFAULT NULL, points integer DEFAULT 100)
+RETURNS TABLE (threshold float8, tpr float8, fpr float8, "precision" float8)
+AS 'MODULE_PATHNAME', 'roc_curve' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.roc_curve(text, regclass, integer) IS
+    'ROC curve of the deployed binary model on a relation (default: its test split), from the threshold Infinity down to its lowest score, at most points rows';
+
+CREATE FUNCTION @extschema@.calibration(name text, source regclass DEFAULT NULL, bins integer DEFAULT 10)
+RETURNS TABLE (bin integer, n bigint, mean_predicted float8, observed_rate float8)
+AS 'MODULE_PATHNAME', 'calibration' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.calibration(text, regclass, integer) IS
+    'Calibration table of the deployed binary model on a relation (default: its test split): probabilities in bins of equal width, their mean and the observed positive rate';
+
+CREATE FUNCTION @extschema@.confusion_matrix(name text, source regclass DEFAULT NULL,
+                                             threshold float8 DEFAULT NULL)
+RETURNS TABLE (actual text, predicted text, n bigint)
+AS 'MODULE_PATHNAME', 'confusion_matrix' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.confusion_matrix(text, regclass, float8) IS
+    'Confusion matrix of the deployed classifier on a relation (default: its test split): a binary model at threshold (default its own), a class model by its predicted classes';
+
+CREATE FUNCTION @extschema@.best_threshold(name text, source regclass DEFAULT NULL, metric text DEFAULT 'f1')
+RETURNS TABLE (threshold float8, value float8, tpr float8, fpr float8, "precision" float8)
+AS 'MODULE_PATHNAME', 'best_threshold' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.best_threshold(text, regclass, text) IS
+    'The threshold of the deployed binary model best for a metric on a relation (default: its test split): ''f1'', ''youden'', or a cost object {"fp": 1, "fn": 5} (lowest total cost)';
+
+CREATE FUNCTION @extschema@.holdout_check(name text, source regclass, actual text, periods float8)
+RETURNS TABLE (frequency integer, customers bigint, actual_mean float8, expected_mean float8)
+AS 'MODULE_PATHNAME', 'holdout_check' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.holdout_check(text, regclass, text, float8) IS
+    'Holdout validation of a purchase model: mean actual and conditionally expected purchases over periods by calibration frequency 0..6 and 7+ (7), and in total (frequency NULL)';
+
+-- The drift history.  No role has a grant to write it: log_drift appends as the table's
+-- owner (the extension's code only), with the caller in logged_by.  A row is visible by the
+-- rule of enrich_runs (profenrich.may_read): to the role that logged it and to roles that may
+-- read its source.
+CREATE TABLE @extschema@.drift_log (
+    logged_at   timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    model       text NOT NULL,
+    version     integer NOT NULL,
+    source      text NOT NULL,
+    feature     text NOT NULL,
+    psi         float8,
+    status      text CHECK (status IN ('stable', 'moderate', 'shift')),
+    rows        bigint NOT NULL,
+    detail      jsonb,
+    logged_by   name NOT NULL
+);
+COMMENT ON TABLE @extschema@.drift_log IS
+    'One row per feature (and "(score)") of every log_drift call: the PSI of a model''s features on a relation over time';
+REVOKE ALL ON @extschema@.drift_log FROM PUBLIC;
+GRANT SELECT ON @extschema@.drift_log TO PUBLIC;
+ALTER TABLE @extschema@.drift_log ENABLE ROW LEVEL SECURITY;
+CREATE POLICY drift_log_read ON @extschema@.drift_log FOR SELECT
+    USING (@extschema@.may_read(logged_by, source));
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.drift_log', '');
+
+CREATE PROCEDURE @extschema@.log_drift(name text, source regclass DEFAULT NULL)
+AS 'MODULE_PATHNAME', 'log_drift' LANGUAGE C;
+COMMENT ON PROCEDURE @extschema@.log_drift(text, regclass) IS
+    'Append drift(name, source) to profenrich.drift_log, for a scheduled check (pg_cron)';
+
 -- k-means segments (issue 11) ----------------------------------------------------
 
 -- The streaming step of 'kmeans': one Lloyd pass for several runs at once

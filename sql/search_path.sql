@@ -253,6 +253,27 @@ BEGIN
   INSERT INTO sp_out VALUES (mode, 'model_spec', pg_catalog.length(profenrich.model_spec('sp_log'))::pg_catalog.text),
                             (mode, 'classes', profenrich.classes('sp_text')::pg_catalog.text),
                             (mode, 'percentile', profenrich.percentile('sp_log', 0.3)::pg_catalog.text);
+  -- monitoring (issue 13)
+  -- (statuses: a row whose score is a decile edge falls on either side as the last bits go)
+  INSERT INTO sp_out SELECT mode, 'drift', pg_catalog.array_agg(d.feature OPERATOR(pg_catalog.||) ' '
+      OPERATOR(pg_catalog.||) d.status ORDER BY d.feature)::pg_catalog.text
+  FROM profenrich.drift('sp_log', 'sp_parts') d;
+  CALL profenrich.log_drift('sp_lin');
+  INSERT INTO sp_out SELECT mode, 'log_drift', pg_catalog.array_agg(l.feature OPERATOR(pg_catalog.||) ' '
+      OPERATOR(pg_catalog.||) l.status ORDER BY l.feature)::pg_catalog.text
+  FROM profenrich.drift_log l WHERE l.model OPERATOR(pg_catalog.=) 'sp_lin' AND l.logged_at OPERATOR(pg_catalog.=)
+      (SELECT pg_catalog.max(x.logged_at) FROM profenrich.drift_log x WHERE x.model OPERATOR(pg_catalog.=) 'sp_lin');
+  INSERT INTO sp_out SELECT mode, 'roc_curve', pg_catalog.jsonb_build_array(pg_catalog.count(*),
+      pg_catalog.round(pg_catalog.sum(r.tpr)::pg_catalog.numeric, 9))::pg_catalog.text
+  FROM profenrich.roc_curve('sp_log', NULL, 20) r;
+  INSERT INTO sp_out SELECT mode, 'calibration', pg_catalog.array_agg(c.n ORDER BY c.bin)::pg_catalog.text
+  FROM profenrich.calibration('sp_log', 'sp_people') c;
+  INSERT INTO sp_out SELECT mode, 'confusion_matrix', pg_catalog.array_agg(c.n ORDER BY c.actual, c.predicted)::pg_catalog.text
+  FROM profenrich.confusion_matrix('sp_text', 'sp_people', 0.4) c;
+  INSERT INTO sp_out SELECT mode, 'best_threshold', pg_catalog.round(b.threshold::pg_catalog.numeric, 9)::pg_catalog.text
+  FROM profenrich.best_threshold('sp_log', 'sp_people', '{"fp": 1, "fn": 3}') b;
+  INSERT INTO sp_out SELECT mode, 'holdout_check', pg_catalog.array_agg(h.customers ORDER BY h.frequency)::pg_catalog.text
+  FROM profenrich.holdout_check('sp_bg', 'sp_rfm', 'frequency', 10) h;
   -- scoring, every form
   INSERT INTO sp_out SELECT mode, 'score and its wrappers', pg_catalog.jsonb_build_array(
       pg_catalog.round(profenrich.score('sp_lin', p)::pg_catalog.numeric, 6),
@@ -355,6 +376,7 @@ DROP PROCEDURE sp_run(text);
 DROP FUNCTION sp_rounded(jsonb);
 SELECT count(*) > 0 AS dropped FROM (SELECT profenrich.drop_model(name) FROM (SELECT DISTINCT name
     FROM profenrich.models WHERE name LIKE 'sp\_%') n) d;
+DELETE FROM profenrich.drift_log WHERE model = 'sp_lin';
 DROP TABLE sp_people, sp_nokey, sp_purchases, sp_rfm CASCADE;
 DROP TABLE sp_parts, sp_live, sp_out, sp_victim_people;
 DROP SCHEMA regress_hostile CASCADE;

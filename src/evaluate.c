@@ -25,8 +25,10 @@
 #include "utils/memutils.h"
 #include "utils/regproc.h"
 
+#include "curves.h"
 #include "logistic.h"
 #include "metrics.h"
+#include "monitor.h"
 #include "model.h"
 #include "registry.h"
 
@@ -297,7 +299,7 @@ RequireExplainable(const Model *m, const char *function, FunctionCallInfo fcinfo
  * counts and test metrics came from the linear_stats split, its fit from
  * the logistic_step passes, which hashed the slots alone.
  */
-static LegacySplitInput
+LegacySplitInput
 OwnSplitInput(const Model *m, FunctionCallInfo fcinfo, int version)
 {
 	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
@@ -364,6 +366,7 @@ evaluate(PG_FUNCTION_ARGS)
 		Field(&out, "auc", cm.auc);
 		Field(&out, "logloss", cm.logloss);
 		Field(&out, "brier", cm.brier);
+		Field(&out, "ece", CurvesEce(c.pairs, c.n, CURVES_ECE_BINS));
 		Field(&out, "accuracy", cm.accuracy);
 		Field(&out, "precision", cm.precision);
 		Field(&out, "recall", cm.recall);

@@ -21,6 +21,7 @@
 #include "catalog/pg_type.h"
 
 #include "glm.h"
+#include "baseline.h"
 #include "metrics.h"
 #include "model.h"
 #include "profenrich.h"
@@ -114,13 +115,22 @@ WriteSection(StringInfo buf, int tag, void (*body) (StringInfo, const Model *), 
 	memcpy(buf->data + at, &len, 4);
 }
 
-/* The sections a model carries */
+/* The baseline section's bytes */
+static void
+WriteBaseline(StringInfo buf, const Model *m)
+{
+	BaselineWrite(buf, m->baseline);
+}
+
+/* The sections a model carries: the classes before the baseline, which is checked against them */
 static void
 WriteSections(StringInfo buf, const Model *m)
 {
-	pq_sendint32(buf, m->nclasses > 0 ? 1 : 0);
+	pq_sendint32(buf, (m->nclasses > 0 ? 1 : 0) + (m->baseline != NULL ? 1 : 0));
 	if (m->nclasses > 0)
 		WriteSection(buf, SECTION_CLASSES, WriteClasses, m);
+	if (m->baseline != NULL)
+		WriteSection(buf, SECTION_BASELINE, WriteBaseline, m);
 }
 
 /* Read the sections, each within its stated length */
@@ -144,6 +154,11 @@ ReadSections(StringInfo buf, Model *m)
 		{
 			case SECTION_CLASSES:
 				ReadClasses(buf, m);
+				break;
+			case SECTION_BASELINE:
+				if (m->baseline != NULL)
+					ModelCorrupt("the baseline section appears twice");
+				m->baseline = BaselineRead(buf, m->spec, m->nclasses);
 				break;
 			default:
 				ereport(ERROR,

@@ -27,6 +27,9 @@
  * changing the families' bodies.  A reader refuses a tag it does not know.
  */
 #define SECTION_CLASSES 1		/* class labels (and a binary model's threshold) */
+#define SECTION_BASELINE 2		/* the training population's distributions (baseline.h) */
+
+struct Baseline;
 
 typedef struct Model
 {
@@ -38,6 +41,7 @@ typedef struct Model
 	double		threshold;		/* binary models: the positive class from this probability */
 	int			nquantiles;		/* 0 (models trained before 0.3.0) or MODEL_QUANTILES */
 	double	   *quantiles;		/* percentiles 1..99 of the training population's scores */
+	struct Baseline *baseline;	/* NULL: none (models without a feature spec, or before 0.5.0) */
 } Model;
 
 extern bytea *ModelSerialize(const Model *model);

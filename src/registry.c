@@ -580,7 +580,7 @@ RegistrySource(const char *name, int version)
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("the source %s of model \"%s\" version %d no longer exists",
 						row.source, name, row.version),
-				 errhint("Pass a relation to evaluate on.")));
+				 errhint("Pass the relation to read as the source argument.")));
 	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 									  get_rel_name(relid));
 }

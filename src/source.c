@@ -274,15 +274,32 @@ CheckPrivileges(const FeatureSpec *spec, const Source *src)
 void
 SourceLearnVocabularies(FeatureSpec *spec, const Source *src, int max_categories)
 {
+	(void) SourceLearnVocabularyCounts(spec, src, max_categories);
+}
+
+/*
+ * SourceLearnVocabularies, returning what the same scan counts for the
+ * training baseline: per categorical column the rows of each level, of the
+ * values beyond the vocabulary and of NULL (BaselineLevelCounts).  The
+ * statement reads each column's NULL group and a window total besides the
+ * levels, and is immune to the caller's search_path.
+ */
+BaselineLevelCounts
+SourceLearnVocabularyCounts(FeatureSpec *spec, const Source *src, int max_categories)
+{
 	StringInfoData sql;
 	bool		any = false;
 	int		   *counts = palloc0(sizeof(int) * spec->ncolumns);
+	BaselineLevelCounts levels = palloc0(sizeof(double *) * Max(spec->ncolumns, 1));
+	double	   *total = palloc0(sizeof(double) * Max(spec->ncolumns, 1));
 
 	initStringInfo(&sql);
 	/* pe_u.k and pe_u.v qualified: the source may have columns named k or v */
-	appendStringInfoString(&sql, "SELECT k, v FROM (SELECT pe_u.k, pe_u.v, pg_catalog.row_number() OVER "
-						   "(PARTITION BY pe_u.k ORDER BY pg_catalog.count(*) DESC, "
-						   "pe_u.v COLLATE pg_catalog.\"C\") AS rn FROM ");
+	appendStringInfoString(&sql, "SELECT k, v, c, t FROM (SELECT pe_u.k, pe_u.v, "
+						   "pg_catalog.count(*)::pg_catalog.float8 AS c, "
+						   "pg_catalog.sum(pg_catalog.count(*)) OVER (PARTITION BY pe_u.k)::pg_catalog.float8 AS t, "
+						   "pg_catalog.row_number() OVER (PARTITION BY pe_u.k, pe_u.v IS NULL "
+						   "ORDER BY pg_catalog.count(*) DESC, pe_u.v COLLATE pg_catalog.\"C\") AS rn FROM ");
 	appendStringInfo(&sql, "%s AS pe_src CROSS JOIN LATERAL (VALUES ", src->qualname);
 	for (int i = 0; i < spec->ncolumns; i++)
 	{
@@ -293,21 +310,34 @@ SourceLearnVocabularies(FeatureSpec *spec, const Source *src, int max_categories
 		any = true;
 	}
 	if (!any)
-		return;
-	appendStringInfo(&sql, ") AS pe_u(k, v) WHERE pe_u.v IS NOT NULL GROUP BY pe_u.k, pe_u.v) s "
-					 "WHERE rn OPERATOR(pg_catalog.<=) %d ORDER BY k, rn", max_categories + 1);
+		return levels;
+	appendStringInfo(&sql, ") AS pe_u(k, v) GROUP BY pe_u.k, pe_u.v) s "
+					 "WHERE rn OPERATOR(pg_catalog.<=) %d ORDER BY k, v IS NULL, rn",
+					 max_categories + 1);
 	TrainQuery(sql.data, 0, NULL, NULL, 0);
 	for (int i = 0; i < spec->ncolumns; i++)
 	{
 		spec->columns[i].levels = palloc(sizeof(char *) * (max_categories + 1));
 		spec->columns[i].level_len = palloc(sizeof(int) * (max_categories + 1));
+		if (spec->columns[i].kind == FEATURE_CATEGORICAL)
+			levels[i] = palloc0(sizeof(double) * (max_categories + 2));
 	}
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
-		int			k = atoi(SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1));
+		HeapTuple	tup = SPI_tuptable->vals[r];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int			k = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
 		FeatureColumn *c = &spec->columns[k];
-		char	   *v = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2);
+		char	   *v = SPI_getvalue(tup, desc, 2);
+		double		n = DatumGetFloat8(SPI_getbinval(tup, desc, 3, &isnull));
 
+		total[k] = DatumGetFloat8(SPI_getbinval(tup, desc, 4, &isnull));
+		if (v == NULL)
+		{
+			levels[k][max_categories + 1] = n;	/* moved after the last level below */
+			continue;
+		}
 		if (counts[k]++ == max_categories)
 		{
 			c->has_other = true;
@@ -315,14 +345,28 @@ SourceLearnVocabularies(FeatureSpec *spec, const Source *src, int max_categories
 		}
 		c->levels[c->nlevels] = v;
 		c->level_len[c->nlevels] = strlen(v);
+		levels[k][c->nlevels] = n;
 		c->nlevels++;
 	}
 	for (int i = 0; i < spec->ncolumns; i++)
-		if (spec->columns[i].kind == FEATURE_CATEGORICAL && spec->columns[i].nlevels == 0)
+	{
+		FeatureColumn *c = &spec->columns[i];
+		double		known = 0;
+
+		if (c->kind != FEATURE_CATEGORICAL)
+			continue;
+		if (c->nlevels == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("feature column \"%s\" is NULL in every row", spec->columns[i].name),
+					 errmsg("feature column \"%s\" is NULL in every row", c->name),
 					 errhint("Leave the column out of the features.")));
+		/* the levels, then the values beyond them, then NULL */
+		levels[i][c->nlevels + 1] = levels[i][max_categories + 1];
+		for (int j = 0; j < c->nlevels; j++)
+			known += levels[i][j];
+		levels[i][c->nlevels] = total[i] - known - levels[i][c->nlevels + 1];
+	}
+	return levels;
 }
 
 /* The spec as a bytea argument for linear_stats */

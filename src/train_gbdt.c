@@ -30,6 +30,7 @@
 #include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 
+#include "baseline.h"
 #include "dataset.h"
 #include "metrics.h"
 #include "model_gbdt.h"
@@ -773,9 +774,12 @@ SplitMargins(const GbdtForest *f, const GbdtSplit *s)
 	return margin;
 }
 
-/* One split's metrics by objective; the training split's scores become the quantiles */
+/*
+ * One split's metrics by objective; the training split's scores (given its
+ * baseline rows) become the quantiles and the score part of the baseline
+ */
 static void
-SplitMetrics(TrainJob *job, const char *label, const GbdtSplit *s, bool quantiles)
+SplitMetrics(TrainJob *job, const char *label, const GbdtSplit *s, BaselineRows *baseline)
 {
 	GbdtTrainOptions *o = GBDT_OPTIONS(job);
 	double	   *margin = SplitMargins(&GBDT(job)->forest, s);
@@ -786,12 +790,21 @@ SplitMetrics(TrainJob *job, const char *label, const GbdtSplit *s, bool quantile
 		RegressionMetrics(&job->metrics, label, s, margin);
 	else
 		ClassesMetrics(&job->metrics, label, s, margin, o, job->model.classes);
-	if (quantiles && o->chosen != GBDT_MULTICLASS)
+	if (baseline != NULL && o->chosen != GBDT_MULTICLASS)
 	{
 		if (o->chosen == GBDT_BINARY)
 			for (int64 r = 0; r < s->n; r++)
 				margin[r] = GbdtProbability(margin[r]);
+		TrainBaseline(job, baseline, 1, margin, s->n, false);
 		ModelSetQuantiles(&job->model, margin, s->n, false);
+	}
+	else if (baseline != NULL)
+	{
+		int			k = o->nlabels;
+
+		for (int64 r = 0; r < s->n; r++)
+			GbdtSoftmax(&margin[r * k], k, &margin[r * k]);
+		TrainBaselineFromProbs(job, baseline, 1, margin, s->n);
 	}
 	pfree(margin);
 }
@@ -908,9 +921,11 @@ TrainGbdt(TrainJob *job)
 	int			nargs;
 	char	   *sql = LoadQuery(job, &nargs, types, values);
 	double	   *impute = NULL;
+	BaselineRows *sample;
 
 	DatasetLoad(job->spec, sql, nargs, types, values, budget, &data);
 	CheckMemory(job, &data, budget);
+	sample = BaselineRowsOfDataset(&data);
 	if (job->spec->impute == IMPUTE_MEAN && data.split[SPLIT_TRAIN].n > 0)
 	{
 		double	   *mean = palloc(sizeof(double) * (job->spec->nslots + 1));
@@ -931,8 +946,8 @@ TrainGbdt(TrainJob *job)
 	XgbFree(test.m);
 	KeepModel(job, &bo);
 	if (test.n > 0)
-		SplitMetrics(job, "test", &test, false);
-	SplitMetrics(job, "train", &train, true);
+		SplitMetrics(job, "test", &test, NULL);
+	SplitMetrics(job, "train", &train, sample);
 	MeanAbsShap(job, &train);
 	BoostSummary(job, &bo);
 	job->n_train = (double) train.n;

@@ -33,6 +33,7 @@
 #include "utils/float.h"
 #include "utils/syscache.h"
 
+#include "baseline.h"
 #include "dataset.h"
 #include "glm.h"
 #include "kmeans.h"
@@ -602,6 +603,7 @@ FitInMemory(TrainJob *job, LoadedData *data, FitPlan *plan)
 	KmeansPoints pts,
 				test;
 	KmeansWork	w;
+	BaselineRows *baseline;
 
 	plan->n = train->n;
 	plan->n_test = data->split[SPLIT_TEST].n;
@@ -613,6 +615,7 @@ FitInMemory(TrainJob *job, LoadedData *data, FitPlan *plan)
 	for (int k = 0; k < 2; k++)
 		data->split[k].sd = scale;
 	plan->tol = PlanTolerance(plan, sd + 1, slot_scale);
+	baseline = BaselineRowsOfDataset(data);	/* before the rows are standardized in place */
 	SplitPoints(train, &pts, d);
 	MemorySeeds(plan, train);
 	memset(&w, 0, sizeof(w));
@@ -641,6 +644,7 @@ FitInMemory(TrainJob *job, LoadedData *data, FitPlan *plan)
 														 plan->cand[c].k, &plan->cand[c].test_n);
 	}
 	Finish(job, plan, mean + 1, sd + 1);
+	TrainBaseline(job, baseline, 1, NULL, 0, false);
 	job->n_skipped = (double) (data->skipped_target + data->skipped_feature);
 }
 
@@ -905,6 +909,12 @@ FitStreaming(TrainJob *job, FitPlan *plan)
 		}
 	StreamIterations(&sp, runs, nruns);
 	Finish(job, plan, mean, sd);
+	{
+		BaselineRows sets[2];
+
+		BaselineRowsOfSamples(ls, sets);
+		TrainBaseline(job, sets, 2, NULL, 0, false);
+	}
 	job->n_skipped = (double) (ls->skipped_target + ls->skipped_feature);
 }
 

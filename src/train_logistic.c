@@ -462,8 +462,12 @@ FitInMemory(TrainJob *job, LoadedData *data, const LogisticOptions *lo)
 	LogisticOptions opts = *lo;
 	double	   *probs;
 
+	BaselineRows *sample;
+
 	CheckClasses(job, train->n, train->positives);
 	ClassWeights(job, train->n, train->positives, cw);
+	/* the baseline's rows, before the chunks are standardized */
+	sample = BaselineRowsOfDataset(data);
 	DatasetPrepare(data, job->spec, mean, sd);
 	base = cw[1] * train->positives / (cw[1] * train->positives + cw[0] * (train->n - train->positives));
 	opts.class_weight[0] = cw[0];
@@ -526,6 +530,7 @@ FitInMemory(TrainJob *job, LoadedData *data, const LogisticOptions *lo)
 			for (int64 k = 0; k < (int64) train->n; k++)
 				scores[k] = pairs[k].score;
 			ModelSetQuantiles(&job->model, scores, (int64) train->n, true);
+			TrainBaseline(job, sample, 1, scores, (int64) train->n, true);
 			pfree(scores);
 		}
 		GLM(job)->loglik = loglik;
@@ -671,10 +676,13 @@ FitStreaming(TrainJob *job, const LogisticOptions *lo)
 	{
 		ScoredLabel *pairs = ScoreSample(&ls->sample[SPLIT_TRAIN], spec, mean, sd, st.theta);
 		double	   *scores = palloc(sizeof(double) * Max(ls->sample[SPLIT_TRAIN].count, 1));
+		BaselineRows sets[2];
 
 		for (int k = 0; k < ls->sample[SPLIT_TRAIN].count; k++)
 			scores[k] = pairs[k].score;
 		ModelSetQuantiles(&job->model, scores, ls->sample[SPLIT_TRAIN].count, false);
+		BaselineRowsOfSamples(ls, sets);
+		TrainBaseline(job, sets, 2, scores, ls->sample[SPLIT_TRAIN].count, false);
 		ClassSplitMetrics(&job->metrics, "train", pairs, ls->sample[SPLIT_TRAIN].count,
 						  GLM(job)->loglik, GLM(job)->linear.rank + 1, true, n);
 	}

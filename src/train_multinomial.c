@@ -31,6 +31,7 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
+#include "baseline.h"
 #include "dataset.h"
 #include "glm.h"
 #include "metrics.h"
@@ -691,8 +692,10 @@ FitInMemory(TrainJob *job, LoadedData *data, const MultinomialOptions *opts)
 				without_h;
 	double	   *probs = ProbsFor(train->n, nk);
 	TimestampTz last = GetCurrentTimestamp();
+	BaselineRows *sample;
 
 	CheckTrainingRows(job, train->n);
+	sample = BaselineRowsOfDataset(data);
 	DatasetPrepare(data, job->spec, mean, sd);
 	MultinomialCountsInit(&counts, nk, w);
 	MultinomialCountsInMemory(train, &counts);
@@ -722,6 +725,7 @@ FitInMemory(TrainJob *job, LoadedData *data, const MultinomialOptions *opts)
 	WarnFit(job, &st);
 	FinishFit(job, &st, mean, sd, fs.slot_aliased);
 	InMemoryMetrics(job, data, &st, fs.cw, probs);
+	TrainBaselineFromProbs(job, sample, 1, probs, (int64) train->n);
 	pfree(probs);
 	FitSummary(job, &st);
 }
@@ -881,6 +885,12 @@ StreamingMetrics(TrainJob *job, LinearStats *ls, const double *mean, const doubl
 	probs = ScoreSample(&ls->sample[SPLIT_TRAIN], job->spec, mean, sd, st, &labels);
 	SplitMetrics(job, "train", probs, labels, ls->sample[SPLIT_TRAIN].count, MN(job)->loglik,
 				 true, ls->mom[SPLIT_TRAIN].n);
+	{
+		BaselineRows sets[2];
+
+		BaselineRowsOfSamples(ls, sets);
+		TrainBaselineFromProbs(job, sets, 2, probs, ls->sample[SPLIT_TRAIN].count);
+	}
 }
 
 /*
