@@ -13,11 +13,12 @@ OBJS = src/profenrich.o src/options.o src/features.o src/moments.o src/linalg.o 
        src/als.o src/interactions.o src/items.o src/user_rows.o src/model_als.o \
        src/model_affinity.o src/train_affinity.o \
        src/gbdt.o src/xgb.o src/model_gbdt.o src/train_gbdt.o \
-       src/baseline.o src/curves.o src/drift.o src/monitor.o
+       src/baseline.o src/curves.o src/drift.o src/monitor.o \
+       src/kmeans.o src/model_kmeans.o src/train_kmeans.o
 DATA = $(wildcard sql/profenrich--*.sql)
 
 # Regression tests: sql/<name>.sql against expected/<name>.out
-REGRESS = setup linear registry features score errors parallel logistic enrich enrich_targets privileges search_path clv hardening lazy_numerics discovery affinity gbdt formats validation multinomial classes monitor upgrade
+REGRESS = setup linear registry features score errors parallel logistic enrich enrich_targets privileges search_path clv hardening lazy_numerics discovery affinity gbdt kmeans formats validation multinomial classes monitor upgrade
 REGRESS_OPTS = --inputdir=.
 
 PG_CFLAGS = -O3 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \

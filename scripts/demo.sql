@@ -371,3 +371,28 @@ SELECT round(threshold::numeric, 3) AS threshold, value AS total_cost, round(tpr
        round(precision::numeric, 3) AS precision
 FROM profenrich.best_threshold('churn', NULL, '{"fp": 1, "fn": 5}');
 SELECT * FROM profenrich.confusion_matrix('churn');
+
+\echo
+\echo '== 25. Segments: k-means on behaviour, k chosen by silhouette ("k": "auto", 3 to 8)'
+SELECT name, version, n_train, metrics->'k' AS k, round((metrics->>'silhouette')::numeric, 3) AS silhouette,
+       metrics->'sizes' AS sizes
+FROM profenrich.train('segments', 'kmeans', 'demo.profiles', NULL,
+     ARRAY['visits_90d', 'views_90d', 'purchases_90d', 'spend_total', 'days_since_last_visit',
+           'tenure_days', 'newsletter'],
+     '{"k": "auto", "k_min": 3, "k_max": 8, "seed": 1}');
+SELECT (c->>'k')::int AS k, round((c->>'silhouette')::numeric, 3) AS silhouette,
+       round((c->>'inertia')::numeric, 0) AS inertia
+FROM profenrich.models m, jsonb_array_elements(m.metrics->'auto'->'candidates') c
+WHERE m.name = 'segments' AND m.deployed ORDER BY 1;
+\echo '   each segment, with the features that set it apart (segment value vs overall)'
+SELECT segment, size, round(share::numeric, 3) AS share,
+       string_agg(format('%s %s vs %s', d->>'feature', round((d->>'segment')::numeric, 1),
+                         round((d->>'overall')::numeric, 1)), '; ') AS distinctive
+FROM profenrich.segments('segments'), jsonb_array_elements(distinctive) d
+GROUP BY segment, size, share ORDER BY segment;
+\echo '   enrich the profiles with their segment, then read it as a BI tool would'
+CALL profenrich.enrich('demo.profiles', array['segments'], '{"distance": true}');
+SELECT segments_segment AS segment, count(*) AS profiles,
+       round(avg(spend_total)::numeric, 0) AS avg_spend, round(avg(churn_score)::numeric, 3) AS avg_churn,
+       round(avg(segments_distance)::numeric, 2) AS avg_distance
+FROM demo.profiles GROUP BY 1 ORDER BY 1;

@@ -16,8 +16,7 @@ createdb "$db"
 psql_b() { psql -X -v ON_ERROR_STOP=1 -v rows="$rows" -d "$db" "$@"; }
 echo "== building $rows-row benchmark table"
 psql_b -q -f bench/setup.sql
-for f in bench/linear.sql bench/logistic.sql bench/discovery.sql; do
-for f in bench/linear.sql bench/logistic.sql bench/monitor.sql; do
+for f in bench/linear.sql bench/logistic.sql bench/discovery.sql bench/monitor.sql bench/kmeans.sql; do
   echo "== $f"
   psql_b -q -f "$f"
 done
@@ -26,6 +25,13 @@ ours=$(psql_b -At -c "SELECT ms FROM bench.results WHERE bench = 'logistic: trai
 theirs=$(/usr/bin/python3 bench/sklearn_pipeline.py "$db")
 psql_b -q -c "INSERT INTO bench.results (bench, measured, ms, baseline, baseline_ms, goal)
   VALUES ('logistic: vs sklearn', 'train(''logistic'')', $ours, 'COPY+pandas+sklearn, end to end', $theirs, '<= 0.333')"
+echo "== k-means: scikit-learn KMeans(n_clusters=8, n_init=1) on the same data in a NumPy array"
+ours=$(psql_b -At -c "SELECT ms FROM bench.results WHERE bench = 'kmeans: train'")
+theirs=$(/usr/bin/python3 bench/kmeans_sklearn.py "$db")
+echo "scikit-learn: ${theirs%% *} ms, $(echo "$theirs" | cut -d' ' -f2) iterations, inertia ${theirs##* }"
+psql_b -q -c "INSERT INTO bench.results (bench, measured, ms, baseline, baseline_ms, goal)
+  VALUES ('kmeans: vs sklearn', 'train(''kmeans''), reading included', $ours,
+          'sklearn KMeans, data in NumPy', ${theirs%% *}, '< 1.0')"
 echo "== bench/multinomial.sql (its own table, bench.m, dropped after)"
 psql_b -q -f bench/multinomial.sql
 echo "== the pipeline profenrich replaces: psql COPY -> pandas -> multinomial LogisticRegression"

@@ -437,3 +437,66 @@ CREATE PROCEDURE @extschema@.log_drift(name text, source regclass DEFAULT NULL)
 AS 'MODULE_PATHNAME', 'log_drift' LANGUAGE C;
 COMMENT ON PROCEDURE @extschema@.log_drift(text, regclass) IS
     'Append drift(name, source) to profenrich.drift_log, for a scheduled check (pg_cron)';
+
+-- k-means segments (issue 11) ----------------------------------------------------
+
+-- The streaming step of 'kmeans': one Lloyd pass for several runs at once
+CREATE FUNCTION @extschema@.kmeans_step_trans(internal, bytea, float8[], text[], VARIADIC "any")
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.kmeans_step_combine(internal, internal)
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.kmeans_step_serialize(internal)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.kmeans_step_deserialize(bytea, internal)
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.kmeans_step_final(internal)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE AGGREGATE @extschema@.kmeans_step(bytea, float8[], text[], VARIADIC "any") (
+    SFUNC = @extschema@.kmeans_step_trans,
+    STYPE = internal,
+    SSPACE = 524288,            -- a batch of up to 1,024 rows and its products with the centers
+    FINALFUNC = @extschema@.kmeans_step_final,
+    COMBINEFUNC = @extschema@.kmeans_step_combine,
+    SERIALFUNC = @extschema@.kmeans_step_serialize,
+    DESERIALFUNC = @extschema@.kmeans_step_deserialize,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE @extschema@.kmeans_step(bytea, float8[], text[], "any") IS
+    'One pass of Lloyd''s k-means for several runs: per-cluster sums, counts, inertia and farthest points of the rows assigned to their nearest centers (spec, {runs, slots, k of each run, slot means, slot scales, centers}, column names, columns)';
+
+-- Segment outputs: the columns forms the planner rewrites into, and enrich calls
+CREATE FUNCTION @extschema@.segment_columns_for(name text, version integer, kind integer,
+                                                names text[], VARIADIC "any")
+RETURNS integer AS 'MODULE_PATHNAME' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.segment_columns_for(text, integer, integer, text[], "any") IS
+    'Segment of a row under a segment model version (the deployed one when NULL), the row given as one argument per named column: what the planner turns segment and segment_of into';
+
+CREATE FUNCTION @extschema@.segment_distance_columns_for(name text, version integer, kind integer,
+                                                         names text[], VARIADIC "any")
+RETURNS float8 AS 'MODULE_PATHNAME' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.segment_distance_columns_for(text, integer, integer, text[], "any") IS
+    'Distance of a row to its segment''s center (standardized scale), the row given as one argument per named column: what the planner turns segment_distance into';
+
+CREATE FUNCTION @extschema@.segment(name text, "row" record)
+RETURNS integer AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE
+SUPPORT @extschema@.score_support;
+COMMENT ON FUNCTION @extschema@.segment(text, record) IS
+    'The segment (1 = the largest) of a row under the deployed k-means model';
+
+CREATE FUNCTION @extschema@.segment_of("row" record, model text DEFAULT 'segments')
+RETURNS integer AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE
+SUPPORT @extschema@.score_support;
+COMMENT ON FUNCTION @extschema@.segment_of(record, text) IS
+    'Segment of a profile under the deployed k-means model (default ''segments'')';
+
+CREATE FUNCTION @extschema@.segment_distance(name text, "row" record)
+RETURNS float8 AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE
+SUPPORT @extschema@.score_support;
+COMMENT ON FUNCTION @extschema@.segment_distance(text, record) IS
+    'Euclidean distance of a row to its segment''s center on the standardized scale, under the deployed k-means model';
+
+CREATE FUNCTION @extschema@.segments(name text, version integer DEFAULT NULL)
+RETURNS TABLE (segment integer, size bigint, share float8, center jsonb, distinctive jsonb)
+AS 'MODULE_PATHNAME' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.segments(text, integer) IS
+    'The segments of a k-means model version (the deployed one when NULL): size, share, center on the original scale (categories as level shares), and the features that set each apart most';

@@ -22,6 +22,7 @@ static const AlgorithmOps *const Algorithms[] = {
 	&AlsOps,
 	&AffinityOps,
 	&GbdtOps,
+	&KmeansOps,
 };
 
 #define NALGORITHMS lengthof(Algorithms)

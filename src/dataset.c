@@ -24,6 +24,7 @@
 
 #include "dataset.h"
 #include "model.h"
+#include "step.h"
 
 typedef struct Loader
 {
@@ -39,9 +40,12 @@ typedef struct Loader
 	double	   *xbuf;
 } Loader;
 
-/* Room for one more row in a split; a new chunk when the last is full */
+/*
+ * Room for one more row in a split, a new chunk when the last is full; its
+ * chunk and index in *chunk and *row
+ */
 static double *
-NextRow(Loader *l, Dataset *d, double **y)
+NextRow(Loader *l, Dataset *d, DataChunk **chunk, int *row)
 {
 	DataChunk  *c;
 	Size		chunk_bytes = sizeof(double) * DATASET_CHUNK_ROWS * (d->width + 1);
@@ -61,12 +65,39 @@ NextRow(Loader *l, Dataset *d, double **y)
 		c->rows = 0;
 		c->ready = false;
 		c->x = MemoryContextAllocHuge(l->mcxt, sizeof(double) * DATASET_CHUNK_ROWS * d->width);
-		c->y = MemoryContextAlloc(l->mcxt, sizeof(double) * DATASET_CHUNK_ROWS);
+		c->y = NULL;
+		c->prio = NULL;
+		if (l->spec->target != NULL)
+			c->y = MemoryContextAlloc(l->mcxt, sizeof(double) * DATASET_CHUNK_ROWS);
+		else
+			c->prio = MemoryContextAlloc(l->mcxt, sizeof(uint64) * DATASET_CHUNK_ROWS);
 		l->out->bytes += chunk_bytes;
 	}
 	c = &d->chunks[d->nchunks - 1];
-	*y = &c->y[c->rows];
+	*chunk = c;
+	*row = c->rows;
 	return &c->x[(size_t) c->rows++ * d->width];
+}
+
+/* Store a stored row's label, or without target its sample priority */
+static inline void
+SetLabel(DataChunk *c, int row, double label, uint64 hash)
+{
+	if (c->y)
+		c->y[row] = label;
+	else
+		c->prio[row] = StatsRowPriority(hash);
+}
+
+/* Free a chunk's arrays */
+static void
+FreeChunk(DataChunk *c)
+{
+	pfree(c->x);
+	if (c->y)
+		pfree(c->y);
+	if (c->prio)
+		pfree(c->prio);
 }
 
 /*
@@ -105,10 +136,7 @@ Overflow(Loader *l)
 		Dataset    *d = &l->out->split[k];
 
 		for (int i = 0; i < d->nchunks; i++)
-		{
-			pfree(d->chunks[i].x);
-			pfree(d->chunks[i].y);
-		}
+			FreeChunk(&d->chunks[i]);
 		d->nchunks = 0;
 	}
 	l->out->fits = false;
@@ -128,7 +156,10 @@ LoaderStartup(DestReceiver *self, int operation, TupleDesc typeinfo)
 
 /*
  * One row: read the label (NULL skips the row), encode the features into
- * x = [1, slots], NaN for a NULL number, and store it in its split.
+ * x = [1, slots], NaN for a NULL number, and store it in its split.  The
+ * split hash is the key's, else that of the encoded values as linear_stats
+ * hashes them; a spec without target (its label 0) keeps with each row the
+ * sample priority linear_stats gives it.
  */
 static bool
 LoaderReceive(TupleTableSlot *slot, DestReceiver *self)
@@ -138,10 +169,11 @@ LoaderReceive(TupleTableSlot *slot, DestReceiver *self)
 	MemoryContext old = MemoryContextSwitchTo(l->rowcxt);
 	double		label;
 	int			nmissing;
-	uint64		h;
+	uint64		h = 0;
 	int			split;
-	double	   *x,
-			   *y;
+	double	   *x;
+	DataChunk  *chunk = NULL;
+	int			at = 0;
 
 	MemoryContextReset(l->rowcxt);
 	FeatureReaderLoadSlot(&l->reader, slot);
@@ -156,11 +188,11 @@ LoaderReceive(TupleTableSlot *slot, DestReceiver *self)
 	split = SPLIT_TRAIN;
 	if (l->reader.key_pos >= 0)
 	{
-		split = ((uint32) FeatureRowHash(&l->reader, spec, NULL, 0) < l->test_threshold) ?
-			SPLIT_TEST : SPLIT_TRAIN;
+		h = FeatureRowHash(&l->reader, spec, NULL, 0);
+		split = ((uint32) h < l->test_threshold) ? SPLIT_TEST : SPLIT_TRAIN;
 		if (l->out->fits)
 		{
-			x = NextRow(l, &l->out->split[split], &y);
+			x = NextRow(l, &l->out->split[split], &chunk, &at);
 			if (x == NULL)
 			{
 				Overflow(l);
@@ -208,19 +240,19 @@ LoaderReceive(TupleTableSlot *slot, DestReceiver *self)
 		AddSlotStats(l->out, x);
 	if (x != l->xbuf)
 	{
-		*y = label;
+		SetLabel(chunk, at, label, h);
 		return true;
 	}
 	if (!l->out->fits)
 		return true;
-	x = NextRow(l, &l->out->split[split], &y);
+	x = NextRow(l, &l->out->split[split], &chunk, &at);
 	if (x == NULL)
 	{
 		Overflow(l);
 		return true;
 	}
 	memcpy(x, l->xbuf, sizeof(double) * l->out->split[split].width);
-	*y = label;
+	SetLabel(chunk, at, label, h);
 	return true;
 }
 
@@ -417,8 +449,5 @@ DatasetFree(LoadedData *data)
 {
 	for (int k = 0; k < 2; k++)
 		for (int i = 0; i < data->split[k].nchunks; i++)
-		{
-			pfree(data->split[k].chunks[i].x);
-			pfree(data->split[k].chunks[i].y);
-		}
+			FreeChunk(&data->split[k].chunks[i]);
 }

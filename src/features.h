@@ -249,14 +249,21 @@ FeatureReadNumber(FeatureReader *r, const FeatureSpec *spec, int col, double *va
 }
 
 /*
- * Read the current row's target; false when NULL.  A class target reads as
- * the index of its class, a binary one as 1 (positive) or 0.
+ * Read the current row's target (0 for a spec without one); false when
+ * NULL.  A class target reads as the index of its class, a binary one as 1
+ * (positive) or 0.
  */
 static inline bool
 FeatureReadTarget(FeatureReader *r, const FeatureSpec *spec, double *value)
 {
-	const NullableDatum *v = &r->row[r->target_pos];
+	const NullableDatum *v;
 
+	if (spec->target == NULL)
+	{
+		*value = 0.0;
+		return true;
+	}
+	v = &r->row[r->target_pos];
 	if (v->isnull)
 		return false;
 	if (spec->nclasses > 0 || spec->learn_classes)

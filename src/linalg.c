@@ -565,6 +565,19 @@ LinalgSyrkAddUpper(int n, int k, const double *a, int lda, double *c, int ldc)
 	SyrkPanels(n, k, 1.0, a, lda, c, ldc);
 }
 
+/*
+ * c (m x n) = a b' for row-major a (m x k, row stride lda) and b (n x k,
+ * stride ldb): the products of many points with many centers (k-means).
+ */
+void
+LinalgGemmNT(int m, int n, int k, const double *a, int lda, const double *b, int ldb,
+			 double *c, int ldc)
+{
+	BlasReady();
+	Blas.dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0, a, lda, b, ldb, 0.0,
+			   c, ldc);
+}
+
 /* y = A x for a row-major rows x cols matrix */
 void
 LinalgMatVec(int rows, int cols, const double *a, const double *x, double *y)

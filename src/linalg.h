@@ -42,6 +42,8 @@ extern void LinalgGramAddUpper(int n, int k, const double *c, int ldc, double *h
 extern void LinalgWeightedGramAddUpper(int n, int k, const double *c, int ldc, const double *d,
 									   double *h, int ldh);
 extern void LinalgSyrkAddUpper(int n, int k, const double *a, int lda, double *c, int ldc);
+extern void LinalgGemmNT(int m, int n, int k, const double *a, int lda, const double *b,
+						 int ldb, double *c, int ldc);
 extern void LinalgMatVec(int rows, int cols, const double *a, const double *x, double *y);
 extern void LinalgMatTVecAdd(int rows, int cols, const double *a, const double *x, double *y);
 extern void LinalgSyrUpper(int n, double alpha, const double *x, double *c, int ldc);

@@ -338,6 +338,16 @@ ModelClassifyRow(const Model *model, FeatureReader *r, double *probs, int *cls)
 }
 
 /*
+ * A segment model's segment (1..k) for the current row and the row's
+ * distance to its center; false as ModelScoreRow.
+ */
+bool
+ModelSegmentRow(const Model *model, FeatureReader *r, int *segment, double *distance)
+{
+	return model->ops->segment(model, r, segment, distance);
+}
+
+/*
  * Store the percentiles 1..99 of the training population's scores (R's
  * default quantile definition, linear between order statistics), so that
  * scoring later ranks a profile against the population the model learned

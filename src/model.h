@@ -53,6 +53,7 @@ extern void ModelCorrupt(const char *what) pg_attribute_noreturn();
 extern OutputKind ModelOutput(const Model *model);
 extern bool ModelScoreRow(const Model *model, FeatureReader *r, double *score);
 extern bool ModelClassifyRow(const Model *model, FeatureReader *r, double *probs, int *cls);
+extern bool ModelSegmentRow(const Model *model, FeatureReader *r, int *segment, double *distance);
 extern void ModelSetQuantiles(Model *model, double *scores, int64 n, bool sorted);
 extern void ModelSetWeightedQuantiles(Model *model, const double *scores, const double *w,
 									  int64 nweighted, int64 n);

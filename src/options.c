@@ -22,7 +22,7 @@
 #include "options.h"
 
 #define VALID_FEATURE_OPTIONS "test_fraction, key, seed, impute, max_categories"
-#define VALID_ENRICH_OPTIONS "batch_size, percentile, factors, probabilities, top, key, columns"
+#define VALID_ENRICH_OPTIONS "batch_size, percentile, factors, probabilities, distance, top, key, columns"
 #define MAX_FACTORS 50
 
 /* Report a bad value for one option */
@@ -292,7 +292,7 @@ TrainOptionsParse(Jsonb *options, const AlgorithmOps *ops, TrainOptions *opts, v
 {
 	TrainApplyArg arg;
 
-	opts->test_fraction = 0.2;
+	opts->test_fraction = (ops->flags & ALG_ALL_ROWS) ? 0.0 : 0.2;
 	opts->key = NULL;
 	opts->seed = 0;
 	opts->impute = (ops->flags & ALG_MISSING) ? IMPUTE_MISSING : IMPUTE_MEAN;
@@ -342,6 +342,8 @@ EnrichOptionApply(const char *key, JsonbValue *v, void *arg)
 		o->percentile = OptionBool(key, v);
 	else if (strcmp(key, "probabilities") == 0)
 		o->probabilities = OptionBool(key, v);
+	else if (strcmp(key, "distance") == 0)
+		o->distance = OptionBool(key, v);
 	else if (strcmp(key, "factors") == 0)
 		o->factors = OptionInteger(key, v, 0, MAX_FACTORS);
 	else if (strcmp(key, "top") == 0)
@@ -376,6 +378,7 @@ EnrichOptionsParse(Jsonb *options, EnrichOptions *o)
 	o->percentile = false;
 	o->factors = 0;
 	o->probabilities = false;
+	o->distance = false;
 	o->top = 5;
 	o->key = NULL;
 	o->columns = NULL;

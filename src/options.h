@@ -40,6 +40,7 @@ typedef struct EnrichOptions
 	bool		probabilities;	/* class models: <model>_probs too */
 	int			top;			/* item models: the items written per row */
 	char	   *key;			/* item models: the column of the user key; NULL = default */
+	bool		distance;		/* segment models: <model>_distance too */
 	Jsonb	   *columns;		/* {"model": {"score": .., "percentile": .., "factors": ..}} */
 } EnrichOptions;
 

@@ -60,6 +60,11 @@ PG_FUNCTION_INFO_V1(class_columns_for);
 PG_FUNCTION_INFO_V1(proba_columns_for);
 PG_FUNCTION_INFO_V1(class_proba_columns_for);
 PG_FUNCTION_INFO_V1(probs_columns_for);
+PG_FUNCTION_INFO_V1(segment);
+PG_FUNCTION_INFO_V1(segment_of);
+PG_FUNCTION_INFO_V1(segment_distance);
+PG_FUNCTION_INFO_V1(segment_columns_for);
+PG_FUNCTION_INFO_V1(segment_distance_columns_for);
 
 #define MODEL_NAME_KEY 256
 
@@ -71,6 +76,7 @@ PG_FUNCTION_INFO_V1(probs_columns_for);
 #define KIND_CLASS 3			/* predict_class, predict_proba: a model with classes */
 #define KIND_ENGAGEMENT 4		/* classify_engagement: the same, named so in errors */
 #define KIND_CLASS_PROB 5		/* enrich's <model>_score of a class model: its class's probability */
+#define KIND_SEGMENT 6			/* segment, segment_of, segment_distance: a segment model */
 
 /*
  * A call site's cache (fn_extra): the model it scores with for the whole
@@ -408,6 +414,18 @@ CheckClassModel(const ScoreCache *c, int kind)
 				 errhint("Retrain the model; score() gives its probability meanwhile.")));
 }
 
+/* The segment outputs need a segment model */
+static void
+CheckSegmentModel(const ScoreCache *c)
+{
+	if (c->model->ops->segment == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("model \"%s\" is a %s model, not a segment model", text_to_cstring(c->name),
+						c->model->ops->name),
+				 errhint("segment, segment_of and segment_distance take a model trained with algorithm 'kmeans'.")));
+}
+
 /*
  * A model without a score (one that gives classes or segments) is refused
  * by score() and its relatives, and an insight wrapper refuses a model of
@@ -420,14 +438,19 @@ CheckKind(const ScoreCache *c, int kind)
 	const Model *m = c->model;
 	const char *alg = m->ops->name;
 
-	if (kind < KIND_ANY || kind > KIND_CLASS_PROB)
+	if (kind < KIND_ANY || kind > KIND_SEGMENT)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("kind must be 0 (any model), 1 (propensity), 2 (value), 3 (class), 4 (engagement) or 5 (class probability), not %d", kind),
-				 errhint("Call score(), score_churn(), score_conversion(), predict_ltv(), predict_class(), predict_proba() or classify_engagement(); the planner passes the kind.")));
+				 errmsg("kind must be 0 (any model), 1 (propensity), 2 (value), 3 (class), 4 (engagement), 5 (class probability) or 6 (segment), not %d", kind),
+				 errhint("Call score(), score_churn(), score_conversion(), predict_ltv(), predict_class(), predict_proba(), classify_engagement() or segment(); the planner passes the kind.")));
 	if (kind == KIND_CLASS || kind == KIND_ENGAGEMENT || kind == KIND_CLASS_PROB)
 	{
 		CheckClassModel(c, kind);
+		return;
+	}
+	if (kind == KIND_SEGMENT)
+	{
+		CheckSegmentModel(c);
 		return;
 	}
 	if (m->ops->score == NULL || ModelOutput(m) != OUTPUT_NUMBER)
@@ -600,6 +623,30 @@ ClassProbaResult(FunctionCallInfo fcinfo, ScoreCache *c, int class_arg)
 	PG_RETURN_FLOAT8(c->probs[c->class_index]);
 }
 
+/* The segment of the cache's row (1..k), or SQL NULL */
+static Datum
+SegmentResult(FunctionCallInfo fcinfo, ScoreCache *c)
+{
+	int			seg;
+	double		dist;
+
+	if (c == NULL || !ModelSegmentRow(c->model, c->row, &seg, &dist))
+		PG_RETURN_NULL();
+	PG_RETURN_INT32(seg);
+}
+
+/* The distance of the cache's row to its segment's center, or SQL NULL */
+static Datum
+DistanceResult(FunctionCallInfo fcinfo, ScoreCache *c)
+{
+	int			seg;
+	double		dist;
+
+	if (c == NULL || !ModelSegmentRow(c->model, c->row, &seg, &dist))
+		PG_RETURN_NULL();
+	PG_RETURN_FLOAT8(dist);
+}
+
 /* score(name text, row record) returns float8 */
 Datum
 score(PG_FUNCTION_ARGS)
@@ -727,6 +774,45 @@ class_proba_columns_for(PG_FUNCTION_ARGS)
 	return ClassProbaResult(fcinfo, RowFromArgs(fcinfo, VersionArg(fcinfo, 1), KIND_CLASS, 3), 2);
 }
 
+/* segment(name text, row record) returns int */
+Datum
+segment(PG_FUNCTION_ARGS)
+{
+	return SegmentResult(fcinfo, RowFromComposite(fcinfo, 0, 1, 0, KIND_SEGMENT));
+}
+
+/* segment_of(row record, model text DEFAULT 'segments') returns int */
+Datum
+segment_of(PG_FUNCTION_ARGS)
+{
+	return SegmentResult(fcinfo, RowFromComposite(fcinfo, 1, 0, 0, KIND_SEGMENT));
+}
+
+/* segment_distance(name text, row record) returns float8 */
+Datum
+segment_distance(PG_FUNCTION_ARGS)
+{
+	return DistanceResult(fcinfo, RowFromComposite(fcinfo, 0, 1, 0, KIND_SEGMENT));
+}
+
+/*
+ * segment_columns_for(name, version, kind, names, VARIADIC "any") returns
+ * int: what the planner turns segment() and segment_of() into, and what
+ * enrich writes into <model>_segment.
+ */
+Datum
+segment_columns_for(PG_FUNCTION_ARGS)
+{
+	return SegmentResult(fcinfo, RowFromArgs(fcinfo, VersionArg(fcinfo, 1), KindArg(fcinfo, 2), 3));
+}
+
+/* segment_distance_columns_for(name, version, kind, names, VARIADIC "any") returns float8 */
+Datum
+segment_distance_columns_for(PG_FUNCTION_ARGS)
+{
+	return DistanceResult(fcinfo, RowFromArgs(fcinfo, VersionArg(fcinfo, 1), KindArg(fcinfo, 2), 3));
+}
+
 /* OID of a profenrich function by name and argument types */
 static Oid
 ProfFunctionOid(const char *name, int nargs, Oid *argtypes)
@@ -766,6 +852,9 @@ static const Rewrite Rewrites[] = {
 	{"classify_engagement", 2, 1, 0, -1, -1, KIND_ENGAGEMENT, "class_columns_for", TEXTOID, InvalidOid},
 	{"predict_proba", 2, 0, 1, -1, -1, KIND_CLASS, "proba_columns_for", FLOAT8ARRAYOID, InvalidOid},
 	{"predict_proba", 3, 0, 1, -1, 2, KIND_CLASS, "class_proba_columns_for", FLOAT8OID, TEXTOID},
+	{"segment", 2, 0, 1, -1, -1, KIND_SEGMENT, "segment_columns_for", INT4OID, InvalidOid},
+	{"segment_of", 2, 1, 0, -1, -1, KIND_SEGMENT, "segment_columns_for", INT4OID, InvalidOid},
+	{"segment_distance", 2, 0, 1, -1, -1, KIND_SEGMENT, "segment_distance_columns_for", FLOAT8OID, InvalidOid},
 };
 
 /* The rewrite of a call, or NULL */

@@ -60,6 +60,23 @@ SampleCapacity(int nslots)
 	return Min(Max(cap, SAMPLE_MIN_ROWS), SAMPLE_MAX_ROWS);
 }
 
+/*
+ * A row's sample priority from its split hash, and the sample's capacity:
+ * what a trainer that samples its rows in memory needs to keep the same
+ * rows as linear_stats does (k-means seeds on them).
+ */
+uint64
+StatsRowPriority(uint64 hash)
+{
+	return MixPriority(hash);
+}
+
+int
+StatsSampleCapacity(int nslots)
+{
+	return SampleCapacity(nslots);
+}
+
 #define PROGRESS_ROWS_MASK ((1 << 20) - 1)
 #define PROGRESS_INTERVAL_MS 10000
 

@@ -44,5 +44,7 @@ extern bool StepTrainingRow(FeatureReader *r, const FeatureSpec *spec, uint32 te
 							const double *mean, const double *sd, double *x, int *missing,
 							double *row, double *label);
 extern void LinearStatsCheckFinite(const LinearStats *st, const FeatureSpec *spec);
+extern uint64 StatsRowPriority(uint64 hash);
+extern int	StatsSampleCapacity(int nslots);
 
 #endif

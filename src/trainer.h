@@ -127,4 +127,9 @@ extern void TrainAls(TrainJob *job);
 extern void TrainAffinity(TrainJob *job);
 extern void StoreItemUsers(TrainJob *job, int version);
 
+extern void *KmeansOptionsNew(const AlgorithmOps *ops);
+extern bool KmeansOption(void *opts, const char *key, JsonbValue *v);
+extern void KmeansOptionsJson(StringInfo out, const void *opts);
+extern void TrainKmeans(TrainJob *job);
+
 #endif
