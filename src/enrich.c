@@ -82,6 +82,8 @@ typedef struct EnrichModel
 	int			nout;
 	OutputColumn out[MAX_OUTPUTS];	/* the first is written for every row */
 	char	   *params_lit;		/* for a Citus table: its params as a bytea literal */
+	char	   *key;			/* item models: the column of the user key */
+	int			top;			/* item models: items per row */
 } EnrichModel;
 
 /* Refuse a foreign table, the target or (parent not NULL) one of its partitions or children */
@@ -223,6 +225,11 @@ ResolveModels(Oid relid, ArrayType *arr, const EnrichOptions *o, int *nmodels)
 		/* the table must have every feature the model reads */
 		FeatureReaderInit(&r, CurrentMemoryContext);
 		FeatureReaderBindDesc(&r, m->model->spec, RelationGetDescr(rel), false, false);
+		if (ModelOutput(m->model) == OUTPUT_ITEMS)
+		{
+			m->key = OutputKeyColumn(m->model, m->name, RelationGetDescr(rel), o);
+			m->top = o->top;
+		}
 	}
 	relation_close(rel, AccessShareLock);
 	OutputCheckColumnsOption(o->columns, names, n);
@@ -308,9 +315,12 @@ BatchClauses(Oid relid, EnrichModel *ms, int n, int factors, bool fill, bool pin
 	for (int i = 0; i < n; i++)
 		for (int k = 0; k < ms[i].nout; k++)
 		{
+			OutputWhat	what = ms[i].out[k].what;
 			char	   *expr = pinned ?
-				OutputExprPinned(ms[i].out[k].what, ms[i].params_lit, ms[i].version, factors, colargs) :
-				OutputExpr(ms[i].out[k].what, ms[i].name, ms[i].version, factors, colargs);
+				OutputExprPinned(what, ms[i].params_lit, ms[i].version, factors, colargs) :
+				OutputIsItems(what) ?
+				OutputItemsExpr(what, ms[i].name, ms[i].version, ms[i].key, ms[i].top) :
+				OutputExpr(what, ms[i].name, ms[i].version, factors, colargs);
 			char	   *col = (char *) quote_identifier(ms[i].out[k].column);
 
 			appendStringInfo(&set, "%s%s = %s", set.len ? ", " : "", col, expr);
@@ -1009,9 +1019,20 @@ CitusModels(EnrichRun *run, EnrichModel *ms, int n)
 	for (int i = 0; i < n; i++)
 	{
 		int			version;
-		bytea	   *params = RegistryPinnedParams(ms[i].name, ms[i].version, &version);
-		Size		len = VARSIZE_ANY_EXHDR(params);
-		char	   *hex = palloc(2 * len + 1);
+		bytea	   *params;
+		Size		len;
+		char	   *hex;
+
+		if (ModelOutput(ms[i].model) == OUTPUT_ITEMS)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("enrich of a Citus table cannot write the outputs of item model \"%s\"",
+							ms[i].name),
+					 errdetail("An item model scores a user from its rows in profenrich.model_users, which the workers do not have."),
+					 errhint("Enrich a local table with the item model, or join its top_items() on the coordinator.")));
+		params = RegistryPinnedParams(ms[i].name, ms[i].version, &version);
+		len = VARSIZE_ANY_EXHDR(params);
+		hex = palloc(2 * len + 1);
 
 		hex[hex_encode(VARDATA_ANY(params), len, hex)] = '\0';
 		ms[i].params_lit = psprintf("E'\\\\x%s'::pg_catalog.bytea", hex);
@@ -1164,7 +1185,7 @@ TriggerOutputs(TriggerCache *c, TupleDesc desc, const char *name, Jsonb *columns
 	int			n;
 
 	memset(&all, 0, sizeof(all));
-	all.percentile = all.probabilities = true;
+	all.percentile = all.probabilities = all.distance = true;
 	all.factors = 1;
 	all.columns = columns;
 	n = OutputColumns(c->model, name, &all, out);
@@ -1225,6 +1246,11 @@ TriggerCacheGet(FunctionCallInfo fcinfo, TriggerData *td)
 					   NULL, &o);
 	OutputCheckColumnsOption(o.columns, &name, 1);
 	c->model = RegistryLoad(name, 0, &version, fcinfo->flinfo->fn_mcxt);
+	if (ModelOutput(c->model) == OUTPUT_ITEMS)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("model \"%s\" is an item model, which enrich_trigger does not score", name),
+				 errhint("Its input is interactions, not the profile row: refresh it with CALL profenrich.enrich(), and in real time with profenrich.top_items_for() in a trigger on the interactions table.")));
 	FeatureReaderInit(&c->reader, fcinfo->flinfo->fn_mcxt);
 	FeatureReaderBindDesc(&c->reader, c->model->spec, desc, false, false);
 	/* a copy: the cache outlives the statement, so it must not pin the relation's descriptor */

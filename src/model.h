@@ -28,7 +28,8 @@
  * changing the families' bodies.  A reader refuses a tag it does not know.
  */
 #define SECTION_CLASSES 1		/* class labels (and a binary model's threshold) */
-#define SECTION_GROUPS 2		/* a model per group: the group_by column, fallback, bodies */
+#define SECTION_BASELINE 2		/* the training population's distributions (baseline.h) */
+#define SECTION_GROUPS 3		/* a model per group: the group_by column, fallback, bodies */
 
 /*
  * A model per group (group_by): the family's body of each group, which
@@ -44,6 +45,8 @@ typedef struct ModelGroups
 	void	  **bodies;			/* per group */
 } ModelGroups;
 
+struct Baseline;
+
 typedef struct Model
 {
 	const AlgorithmOps *ops;
@@ -55,6 +58,7 @@ typedef struct Model
 	int			nquantiles;		/* 0 (models trained before 0.3.0) or MODEL_QUANTILES */
 	double	   *quantiles;		/* percentiles 1..99 of the training population's scores */
 	ModelGroups *groups;		/* a model per group, or NULL */
+	struct Baseline *baseline;	/* NULL: none (models without a feature spec, or before 0.5.0) */
 } Model;
 
 extern bytea *ModelSerialize(const Model *model);
@@ -70,12 +74,16 @@ extern bool ModelLinkRow(const Model *model, FeatureReader *r, double *eta);
 extern void ModelCoefficientGroup(const char *group);
 extern bool ModelScoreRow(const Model *model, FeatureReader *r, double *score);
 extern bool ModelClassifyRow(const Model *model, FeatureReader *r, double *probs, int *cls);
+extern bool ModelSegmentRow(const Model *model, FeatureReader *r, int *segment, double *distance);
 extern void ModelSetQuantiles(Model *model, double *scores, int64 n, bool sorted);
 extern void ModelSetWeightedQuantiles(Model *model, const double *scores, const double *w,
 									  int64 nweighted, int64 n);
 extern int	ModelPercentile(const Model *model, double score);
 extern int	ModelContributions(const Model *m, FeatureReader *r, int cls, Contribution *parts,
 							   double *baseline);
+extern void ModelColumnContribution(const FeatureSpec *spec, FeatureReader *r, int col,
+									const double *coef, const double *slot_mean,
+									Contribution *out);
 extern void ModelSortContributions(Contribution *parts, int n);
 extern Datum ModelTopFactors(const Model *m, FeatureReader *r, int k);
 extern void ModelCoefficientRow(ReturnSetInfo *rsinfo, const char *feature, double coef,

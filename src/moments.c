@@ -490,6 +490,16 @@ RowSampleWrite(PartialWriter *w, RowSample *s)
 	PartialPutBytes(w, s->rows, sizeof(double) * s->width * s->count);
 }
 
+/* The same bytes as RowSampleWrite into a StringInfo (a state's send function) */
+void
+RowSampleSend(StringInfo buf, RowSample *s)
+{
+	RowSampleTrim(s);
+	pq_sendint32(buf, s->count);
+	pq_sendbytes(buf, (const char *) s->prio, sizeof(uint64) * s->count);
+	pq_sendbytes(buf, (const char *) s->rows, sizeof(double) * s->width * s->count);
+}
+
 /* Read what RowSampleWrite wrote, checking the count against the capacity */
 void
 RowSampleRead(StringInfo buf, RowSample *s, int cap, int width)

@@ -90,6 +90,7 @@ RowSampleWants(const RowSample *s, uint64 prio)
 }
 extern void RowSampleMerge(RowSample *dst, const RowSample *src);
 extern void RowSampleWrite(PartialWriter *w, RowSample *s);
+extern void RowSampleSend(StringInfo buf, RowSample *s);
 extern void RowSampleRead(StringInfo buf, RowSample *s, int cap, int width);
 
 #endif

@@ -22,8 +22,9 @@
 #include "groups.h"
 #include "options.h"
 
-#define VALID_FEATURE_OPTIONS "test_fraction, key, seed, impute, max_categories, group_by, fallback, max_groups"
-#define VALID_ENRICH_OPTIONS "batch_size, percentile, factors, probabilities, columns"
+#define VALID_FEATURE_OPTIONS "test_fraction, key, seed, impute, max_categories"
+#define VALID_GROUP_OPTIONS ", group_by, fallback, max_groups"
+#define VALID_ENRICH_OPTIONS "batch_size, percentile, factors, probabilities, distance, top, key, columns"
 #define MAX_FACTORS 50
 
 /* Report a bad value for one option */
@@ -104,6 +105,75 @@ OptionBool(const char *key, JsonbValue *v)
 	return v->val.boolean;
 }
 
+/*
+ * The option class_weight: true for "balanced", else *object receives the
+ * object of weights by class (checked against the classes at training);
+ * example is such an object, for the error.
+ */
+bool
+OptionClassWeight(const char *key, JsonbValue *v, const char *example, Jsonb **object)
+{
+	*object = NULL;
+	if (v->type == jbvString &&
+		strcmp(pnstrdup(v->val.string.val, v->val.string.len), "balanced") == 0)
+		return true;
+	if (v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data))
+	{
+		*object = JsonbValueToJsonb(v);
+		return false;
+	}
+	OptionError(key, psprintf("\"balanced\" or an object of positive weights by class, such as %s",
+							  example));
+	return false;
+}
+
+/*
+ * The weights of a class_weight object: cw[k] for the class named
+ * names[k] (NULL for a class whose name is unknown), left as they are for
+ * classes the object does not name.  A key that names no class is an error
+ * whose hint lists the classes (listed), and so is a weight that is not a
+ * positive number.
+ */
+void
+OptionClassWeights(Jsonb *object, int nclasses, char *const *names, const char *listed,
+				   double *cw)
+{
+	JsonbIterator *it = JsonbIteratorInit(&object->root);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *key = NULL;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (tok == WJB_VALUE && key != NULL)
+		{
+			double		w = -1;
+			int			label = -1;
+
+			for (int k = 0; k < nclasses && label < 0; k++)
+				if (names[k] != NULL && strcmp(key, names[k]) == 0)
+					label = k;
+			if (label < 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("class_weight names class \"%s\", which the target does not have", key),
+						 errhint("Weight the classes %s.", listed)));
+			if (v.type == jbvNumeric)
+				w = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
+													   NumericGetDatum(v.val.numeric)));
+			if (!(w > 0) || isinf(w))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("class_weight of class \"%s\" must be a positive number", key),
+						 errhint("Give each class a weight above 0, e.g. {\"%s\": 3}.", key)));
+			cw[label] = w;
+			key = NULL;
+		}
+	}
+}
+
 /* What TrainOptionApply needs besides the pair */
 typedef struct TrainApplyArg
 {
@@ -114,7 +184,7 @@ typedef struct TrainApplyArg
 
 /* Store one option every algorithm with a feature spec takes; false for any other key */
 static bool
-FeatureOption(const char *key, JsonbValue *v, TrainOptions *opts)
+FeatureOption(const char *key, JsonbValue *v, TrainOptions *opts, const AlgorithmOps *ops)
 {
 	if (strcmp(key, "test_fraction") == 0)
 	{
@@ -134,7 +204,9 @@ FeatureOption(const char *key, JsonbValue *v, TrainOptions *opts)
 	}
 	else if (strcmp(key, "impute") == 0)
 	{
-		char	   *s = OptionString(key, v, "\"mean\", \"skip\" or \"error\"");
+		const char *modes = (ops->flags & ALG_MISSING) ? "\"missing\", \"mean\", \"skip\" or \"error\"" :
+			"\"mean\", \"skip\" or \"error\"";
+		char	   *s = OptionString(key, v, modes);
 
 		if (strcmp(s, "mean") == 0)
 			opts->impute = IMPUTE_MEAN;
@@ -142,8 +214,10 @@ FeatureOption(const char *key, JsonbValue *v, TrainOptions *opts)
 			opts->impute = IMPUTE_SKIP;
 		else if (strcmp(s, "error") == 0)
 			opts->impute = IMPUTE_ERROR;
+		else if (strcmp(s, "missing") == 0 && (ops->flags & ALG_MISSING))
+			opts->impute = IMPUTE_MISSING;
 		else
-			OptionError(key, "\"mean\", \"skip\" or \"error\"");
+			OptionError(key, modes);
 	}
 	else if (strcmp(key, "max_categories") == 0)
 		opts->max_categories = OptionInteger(key, v, 1, 10000);
@@ -179,7 +253,7 @@ TrainOptionApply(const char *key, JsonbValue *v, void *arg)
 
 	if (a->ops->option(a->algopts, key, v))
 		return;
-	if (features && FeatureOption(key, v, a->opts))
+	if (features && FeatureOption(key, v, a->opts, a->ops))
 		return;
 	if (strcmp(key, "deploy") == 0)
 		a->opts->deploy = OptionBool(key, v);
@@ -187,8 +261,9 @@ TrainOptionApply(const char *key, JsonbValue *v, void *arg)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown option \"%s\" for algorithm \"%s\"", key, a->ops->name),
-				 errhint("Valid options are: %s%s%s, deploy.", a->ops->options,
-						 features ? ", " : "", features ? VALID_FEATURE_OPTIONS : "")));
+				 errhint("Valid options are: %s%s%s%s, deploy.", a->ops->options,
+						 features ? ", " : "", features ? VALID_FEATURE_OPTIONS : "",
+						 (a->ops->flags & ALG_GROUPS) ? VALID_GROUP_OPTIONS : "")));
 }
 
 /*
@@ -235,10 +310,10 @@ TrainOptionsParse(Jsonb *options, const AlgorithmOps *ops, TrainOptions *opts, v
 {
 	TrainApplyArg arg;
 
-	opts->test_fraction = 0.2;
+	opts->test_fraction = (ops->flags & ALG_ALL_ROWS) ? 0.0 : 0.2;
 	opts->key = NULL;
 	opts->seed = 0;
-	opts->impute = IMPUTE_MEAN;
+	opts->impute = (ops->flags & ALG_MISSING) ? IMPUTE_MISSING : IMPUTE_MEAN;
 	opts->max_categories = 50;
 	opts->deploy = true;
 	opts->group_by = NULL;
@@ -295,8 +370,18 @@ EnrichOptionApply(const char *key, JsonbValue *v, void *arg)
 		o->percentile = OptionBool(key, v);
 	else if (strcmp(key, "probabilities") == 0)
 		o->probabilities = OptionBool(key, v);
+	else if (strcmp(key, "distance") == 0)
+		o->distance = OptionBool(key, v);
 	else if (strcmp(key, "factors") == 0)
 		o->factors = OptionInteger(key, v, 0, MAX_FACTORS);
+	else if (strcmp(key, "top") == 0)
+		o->top = OptionInteger(key, v, 1, 1000);
+	else if (strcmp(key, "key") == 0)
+	{
+		o->key = OptionString(key, v, "a column name");
+		if (o->key[0] == '\0')
+			OptionError(key, "a column name");
+	}
 	else if (strcmp(key, "columns") == 0)
 	{
 		if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
@@ -321,6 +406,9 @@ EnrichOptionsParse(Jsonb *options, EnrichOptions *o)
 	o->percentile = false;
 	o->factors = 0;
 	o->probabilities = false;
+	o->distance = false;
+	o->top = 5;
+	o->key = NULL;
 	o->columns = NULL;
 	OptionsWalk(options, "{\"percentile\": true}", EnrichOptionApply, o);
 }
@@ -337,6 +425,8 @@ ImputeModeName(ImputeMode mode)
 			return "skip";
 		case IMPUTE_ERROR:
 			return "error";
+		case IMPUTE_MISSING:
+			return "missing";
 	}
 	return "mean";
 }

@@ -17,6 +17,10 @@
  * made again when the registry changes in any session.  Queries that read
  * no Citus table, parallel plans included, are left as they are.
  *
+ * The item models' functions (top_items, recommend, affinity, ...) are not
+ * pinned: they read the per-user rows of profenrich.model_users, which the
+ * workers do not have; over a Citus table they run on the coordinator.
+ *
  * Another scorer adopts it by declaring its function's pinned overload
  * (the model argument bytea, IMMUTABLE: it reads no registry) on the same
  * C function, which loads its model through ScoreCacheGet or
@@ -85,6 +89,13 @@ static const PinRule PinRules[] = {
 	{"proba_columns_for", -1, 5, 0, -1, 1, KIND_NONE, 2, NULL, NULL, FLOAT8ARRAYOID},
 	{"probs_columns_for", -1, 5, 0, -1, 1, KIND_NONE, 2, NULL, NULL, JSONBOID},
 	{"class_proba_columns_for", -1, 5, 0, -1, 1, KIND_CLASS, -1, NULL, NULL, FLOAT8OID},
+	/* segment models */
+	{"segment", 2, 2, 0, 1, -1, KIND_SEGMENT, -1, "segment_columns_for", "segment_row_for", INT4OID},
+	{"segment_of", 2, 2, 1, 0, -1, KIND_SEGMENT, -1, "segment_columns_for", "segment_row_for", INT4OID},
+	{"segment_distance", 2, 2, 0, 1, -1, KIND_SEGMENT, -1, "segment_distance_columns_for",
+	"segment_distance_row_for", FLOAT8OID},
+	{"segment_columns_for", -1, 5, 0, -1, 1, KIND_NONE, 2, NULL, NULL, INT4OID},
+	{"segment_distance_columns_for", -1, 5, 0, -1, 1, KIND_NONE, 2, NULL, NULL, FLOAT8OID},
 	/* the other readers of a model, per row */
 	{"percentile", 3, 3, 0, -1, 2, KIND_NONE, -1, NULL, NULL, INT2OID},
 	{"factors", 4, 4, 0, -1, 3, KIND_NONE, -1, NULL, NULL, TEXTARRAYOID},

@@ -49,6 +49,10 @@ typedef struct StatsTap
 } StatsTap;
 
 extern LinearStats *LinearStatsFromBytes(bytea *b);
+extern void StepNullFeatureError(void) pg_attribute_noreturn();
+extern bool StepTrainingRow(FeatureReader *r, const FeatureSpec *spec, uint32 test_threshold,
+							const double *mean, const double *sd, double *x, int *missing,
+							double *row, double *label);
 extern void LinearStatsCheckFinite(const LinearStats *st, const FeatureSpec *spec);
 extern void LinearStatsAccumulate(LinearStats *s, StatsTap *tap);
 extern LinearStats *StatsCreateForSpec(bytea *specbytes, MemoryContext mcxt);
@@ -58,6 +62,7 @@ extern void StatsFlatten(void *p, char *out, Size size);
 extern void *StatsExpand(const char *data, Size size);
 extern void StatsMerge(LinearStats *a, const LinearStats *b);
 extern int	SampleCapacity(int nslots);
-extern void NullFeatureError(void) pg_attribute_noreturn();
+extern uint64 StatsRowPriority(uint64 hash);
+extern int	StatsSampleCapacity(int nslots);
 
 #endif

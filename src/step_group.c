@@ -801,7 +801,7 @@ GroupedStepAdd(GroupedStep *s)
 	if (FeatureEncodeRow(&s->reader, spec, s->x + 1, s->missing, &nmissing))
 	{
 		if (spec->impute == IMPUTE_ERROR)
-			NullFeatureError();
+			StepNullFeatureError();
 		if (spec->impute == IMPUTE_SKIP)
 			return;
 	}

@@ -87,7 +87,8 @@ ResolveGroup(const TrainJob *job)
 
 /*
  * The feature spec of a feature-spec algorithm: target, key, split,
- * imputation, features (checked for privileges), vocabularies, layout.
+ * imputation, features (checked for privileges), vocabularies (with the
+ * level counts of the training baseline), layout.
  */
 static void
 PrepareSpec(TrainJob *job)
@@ -113,7 +114,7 @@ PrepareSpec(TrainJob *job)
 	spec->impute = job->opts.impute;
 	SourceResolveFeatures(spec, &job->src, PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4));
 	CheckPrivileges(spec, &job->src);
-	SourceLearnVocabularies(spec, &job->src, job->opts.max_categories);
+	job->level_counts = SourceLearnVocabularyCounts(spec, &job->src, job->opts.max_categories);
 	FeatureSpecLayout(spec);
 }
 
@@ -243,5 +244,7 @@ train(PG_FUNCTION_ARGS)
 	e.params = ModelSerialize(&job.model);
 	e.deploy = job.opts.deploy;
 	version = RegistryInsert(&e);
+	if (job.ops->stored)
+		job.ops->stored(&job, version);
 	PG_RETURN_DATUM(TrainResultRow(fcinfo, &e, version));
 }

@@ -175,7 +175,13 @@ FitLinear(TrainJob *job, LinearStats *st, GlmModel *g, StringInfo metrics, bool 
 				 &st->sample[SPLIT_TRAIN], pred, spec);
 	JsonField(metrics, "rank", fit->rank + 1);
 	if (quantiles)
+	{
+		BaselineRows sets[2];
+
 		ModelSetQuantiles(&job->model, pred, st->sample[SPLIT_TRAIN].count, false);
+		BaselineRowsOfSamples(st, sets);
+		TrainBaseline(job, sets, 2, pred, st->sample[SPLIT_TRAIN].count, false);
+	}
 	pfree(pred);
 }
 

@@ -5,8 +5,9 @@
 # row: citus.coordinator_aggregation_strategy is disabled); models trained on distributed tables
 # equal those trained on a local copy (coefficients to 1e-10); scoring a distributed table equals
 # scoring the local copy, across a redeploy in another session; enrich writes every row and a
-# re-run none; the trigger scores inserts on the workers; a dump of the coordinator restores its
-# models.  Skipped, saying so, when ../shared/vendor/citus is absent.  Prints TAP.
+# re-run none; the trigger scores inserts on the workers; multinomial, k-means and gbdt models
+# (trained with their rows gathered) score and enrich distributed tables by their pinned forms;
+# a dump of the coordinator restores its models.  Skipped, saying so, when ../shared/vendor/citus is absent.  Prints TAP.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 vendor=$(cd "$root/.." && pwd)/shared/vendor/citus
@@ -36,7 +37,7 @@ ok() {  # description, then a command whose output must be "t" lines only (at le
   if [ -n "$out" ] && ! printf '%s\n' "$out" | grep -qvx t; then echo "ok $n - $what"; else
     echo "not ok $n - $what"; diag "$out"; fails=$((fails + 1)); fi
 }
-echo "1..22"
+echo "1..26"
 
 # the data: profiles (distributed by id, and a local copy), purchases, customer summaries
 # simulated from BG/NBD and Gamma-Gamma (as sql/clv.sql does)
@@ -50,6 +51,9 @@ CREATE TABLE p AS SELECT i AS id, (ARRAY['FR', 'DE', 'US'])[1 + i % 3] AS countr
 FROM generate_series(1, 20000) i;
 UPDATE p SET y = 1 + 2 * a - b + (c = 'y')::int + coalesce(d, 0.3) + (country = 'DE')::int * a + random(),
              label = random() < 1 / (1 + exp(-(a - 2 * b + (c = 'z')::int)));
+ALTER TABLE p ADD COLUMN tier text;
+UPDATE p SET tier = CASE WHEN a + 0.5 * random() < 0.6 THEN 'low' WHEN b + 0.5 * random() < 0.8 THEN 'mid'
+                         ELSE 'high' END;
 ALTER TABLE p ADD PRIMARY KEY (id);
 CREATE TABLE p_local AS SELECT * FROM p;
 ALTER TABLE p_local ADD PRIMARY KEY (id);
@@ -121,7 +125,8 @@ same_coefs() {  # two models' coefficients and standard errors, to 1e-10 relativ
   q -c "SELECT count(*) > 0 AND bool_and(abs(d.coef - l.coef) <= 1e-10 * greatest(abs(l.coef), 1)
                  AND (l.std_err IS NULL OR abs(d.std_err - l.std_err) <= 1e-10 * l.std_err))
         FROM profenrich.coefficients('$1') d JOIN profenrich.coefficients('$2') l
-          ON l.feature = d.feature AND l.\"group\" IS NOT DISTINCT FROM d.\"group\""
+          ON l.feature = d.feature AND l.\"group\" IS NOT DISTINCT FROM d.\"group\"
+             AND l.class IS NOT DISTINCT FROM d.class"
 }
 train_both() {  # name, algorithm, target, features, options: both trained, then compared
   q -c "SET citus.coordinator_aggregation_strategy = 'disabled'" -c "SET client_min_messages = warning" \
@@ -258,7 +263,67 @@ ok "after a redeploy the trigger scores with the new version" q -c "SELECT profe
      AND bool_and(abs(l.churn_score - profenrich.score('churn', 2, loc)) > 1e-9)
   FROM live l JOIN p_local loc USING (id) WHERE id > 500"
 
-# 22: a dump of the coordinator restores its models, which score as before
+# 22-25: the other algorithms on a distributed table (their passes are not pushed down: Citus
+# gathers the rows): multinomial and k-means train the local copy's models; class, segment and
+# gbdt scoring is pinned and equals the local copy's; enrich writes the segments, and refuses an
+# item model
+others() {
+  q -c "SET client_min_messages = warning" \
+    -c "SELECT profenrich.train('mn_dist', 'multinomial', 'p', 'tier', ARRAY['a', 'b', 'c'])" \
+    -c "SELECT profenrich.train('mn_local', 'multinomial', 'p_local', 'tier', ARRAY['a', 'b', 'c'])" \
+    -c "SELECT profenrich.train('seg_dist', 'kmeans', 'p', NULL, ARRAY['a', 'b', 'c'], '{\"k\": 3}')" \
+    -c "SELECT profenrich.train('seg_local', 'kmeans', 'p_local', NULL, ARRAY['a', 'b', 'c'], '{\"k\": 3}')" \
+    >/dev/null || return
+  same_coefs mn_dist mn_local
+  q -c "SELECT count(*) = 3 AND bool_and(d.size = l.size) AND bool_and(abs((d.center->>'a')::float8 - (l.center->>'a')::float8) < 1e-9)
+        FROM profenrich.segments('seg_dist') d JOIN profenrich.segments('seg_local') l USING (segment)"
+}
+ok "multinomial and k-means on a distributed table equal the local copy's models" others
+q -c "SET client_min_messages = warning" -c "SELECT profenrich.train('gb', 'gbdt', 'p_local', 'label', ARRAY['a', 'b', 'c', 'd'], '{\"n_trees\": 20}')" >/dev/null
+other_scores() {
+  q <<'SQL'
+CREATE TEMP TABLE got AS SELECT id, profenrich.predict_class('mn_local', dist) AS k,
+       profenrich.predict_proba('mn_local', dist, 'mid') AS pm, profenrich.segment('seg_local', dist) AS seg,
+       profenrich.segment_of(dist, 'seg_local') AS seg2, profenrich.segment_distance('seg_local', dist) AS dd,
+       profenrich.score_churn(dist, 'gb') AS g FROM p dist;
+SELECT count(*) = 20000 AND bool_and(g.k = profenrich.predict_class('mn_local', loc))
+   AND bool_and(abs(g.pm - profenrich.predict_proba('mn_local', loc, 'mid')) < 1e-12)
+   AND bool_and(g.seg = profenrich.segment('seg_local', loc)) AND bool_and(g.seg2 = g.seg)
+   AND bool_and(abs(g.dd - profenrich.segment_distance('seg_local', loc)) < 1e-12)
+   AND bool_and(abs(g.g - profenrich.score_churn(loc, 'gb')) < 1e-12)
+FROM got g JOIN p_local loc USING (id);
+SQL
+}
+pinned_plan() {  # the shards' queries carry the models' params, not their names
+  local plan
+  plan=$(explain "SELECT profenrich.segment('seg_local', dist), profenrich.segment_of(dist, 'seg_local'),
+                         profenrich.segment_distance('seg_local', dist), profenrich.predict_class('mn_local', dist),
+                         profenrich.score_churn(dist, 'gb') FROM p dist" 2>&1)
+  [ "$(printf '%s' "$plan" | grep -o "segment_columns_for('\\\\x\|segment_distance_columns_for('\\\\x\|class_columns_for('\\\\x\|score_columns_for('\\\\x" | sort -u | wc -l)" = 4 ] &&
+    ! printf '%s' "$plan" | grep -q "'seg_local'\|'mn_local'\|'gb'" && echo t || printf '%s\n' "$plan" | head -20
+}
+other_scores_pinned() { pinned_plan && other_scores; }
+ok "class, segment and gbdt scores of a distributed table are pinned and equal the local copy's" other_scores_pinned
+enrich_segments() {
+  q -c "SET client_min_messages = warning" -c "CALL profenrich.enrich('p', ARRAY['seg_local'], '{\"distance\": true}')" || return
+  q -c "CREATE TEMP TABLE got AS SELECT id, seg_local_segment AS s, seg_local_distance AS dd FROM p" \
+    -c "SELECT count(*) = 20000 AND bool_and(g.s = profenrich.segment('seg_local', loc))
+               AND bool_and(abs(g.dd - profenrich.segment_distance('seg_local', loc)) < 1e-12)
+        FROM got g JOIN p_local loc USING (id)"
+}
+ok "enrich writes the segments of a distributed table" enrich_segments
+items_refused() {  # an item model scores from profenrich.model_users, which the workers lack
+  q -c "SET client_min_messages = warning" -c "CREATE TABLE tx_local AS SELECT * FROM tx" \
+    -c "SELECT profenrich.train('items', 'als', 'tx_local', options => '{\"user\": \"customer_id\", \"item\": \"day\", \"factors\": 4}')" \
+    >/dev/null || return
+  local out
+  out=$(q -v VERBOSITY=verbose -c "CALL profenrich.enrich('p', ARRAY['items'], '{\"key\": \"id\"}')" 2>&1)
+  printf '%s' "$out" | grep -q "ERROR:  0A000: enrich of a Citus table cannot write the outputs of item model" && echo t ||
+    echo "$out"
+}
+ok "enrich of a distributed table refuses an item model (0A000)" items_refused
+
+# 26: a dump of the coordinator restores its models, which score as before
 dump_restore() {  # the registry and its deployments come back, and score the same
   local dump out
   dump=$(mktemp /tmp/profenrich-citus-dump-XXXXXX)
