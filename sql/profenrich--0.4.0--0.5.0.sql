@@ -319,29 +319,46 @@ COMMENT ON FUNCTION @extschema@.gbdt_check(text, regclass) IS
 -- One streaming pass of the multinomial trainer (train() runs it when the data do not fit
 -- profenrich.max_train_memory): by params[0], the class counts and Gram matrix (0), or the
 -- log-likelihood and gradient (1) and Hessian (2) at given coefficients, over the training rows
-CREATE FUNCTION @extschema@.multinomial_step_trans(internal, bytea, float8[], text[], text[], VARIADIC "any")
-RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
-CREATE FUNCTION @extschema@.multinomial_step_combine(internal, internal)
-RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
-CREATE FUNCTION @extschema@.multinomial_step_serialize(internal)
-RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C STRICT PARALLEL SAFE;
-CREATE FUNCTION @extschema@.multinomial_step_deserialize(bytea, internal)
-RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C STRICT PARALLEL SAFE;
-CREATE FUNCTION @extschema@.multinomial_step_final(internal)
+-- Its state is bytea (as the other training aggregates', issue 16), so Citus pushes it down; the
+-- second form takes the row as ROW(col1, ...), the form Citus accepts on its workers
+CREATE FUNCTION @extschema@.multinomial_step_sfunc(state bytea, spec bytea, params float8[],
+                                                   classes text[], names text[], VARIADIC "any")
 RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.multinomial_step_sfunc(bytea, bytea, float8[], text[], text[], "any") IS
+    'Transition of multinomial_step: a training row, batched';
+CREATE FUNCTION @extschema@.multinomial_step_row_sfunc(state bytea, spec bytea, params float8[],
+                                                       classes text[], names text[], "row" record)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.multinomial_step_row_sfunc(bytea, bytea, float8[], text[], text[], record) IS
+    'Transition of multinomial_step over rows given as ROW(...) with their column names';
+CREATE FUNCTION @extschema@.multinomial_step_combinefunc(a bytea, b bytea)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.multinomial_step_combinefunc(bytea, bytea) IS
+    'Combine of multinomial_step: the counts or sums of both states';
+CREATE FUNCTION @extschema@.multinomial_step_finalfunc(state bytea)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.multinomial_step_finalfunc(bytea) IS
+    'Final function of multinomial_step: the counts'' or sums'' bytes';
 CREATE AGGREGATE @extschema@.multinomial_step(bytea, float8[], text[], text[], VARIADIC "any") (
-    SFUNC = @extschema@.multinomial_step_trans,
-    STYPE = internal,
+    SFUNC = @extschema@.multinomial_step_sfunc,
+    STYPE = bytea,
     SSPACE = 65536,
-    FINALFUNC = @extschema@.multinomial_step_final,
-    FINALFUNC_MODIFY = READ_WRITE,
-    COMBINEFUNC = @extschema@.multinomial_step_combine,
-    SERIALFUNC = @extschema@.multinomial_step_serialize,
-    DESERIALFUNC = @extschema@.multinomial_step_deserialize,
+    FINALFUNC = @extschema@.multinomial_step_finalfunc,
+    COMBINEFUNC = @extschema@.multinomial_step_combinefunc,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE @extschema@.multinomial_step(bytea, float8[], text[], text[], "any") IS
     'Class counts and Gram matrix, or log-likelihood, gradient and Hessian of multinomial logistic regression at given coefficients, over the training rows (spec, {mode, class weights, slot means, slot sds, coefficients}, class labels, column names, columns)';
+CREATE AGGREGATE @extschema@.multinomial_step(bytea, float8[], text[], text[], "row" record) (
+    SFUNC = @extschema@.multinomial_step_row_sfunc,
+    STYPE = bytea,
+    SSPACE = 65536,
+    FINALFUNC = @extschema@.multinomial_step_finalfunc,
+    COMBINEFUNC = @extschema@.multinomial_step_combinefunc,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE @extschema@.multinomial_step(bytea, float8[], text[], text[], record) IS
+    'multinomial_step over rows given as ROW(col1, ...) with their column names: the form Citus pushes down';
 
 -- The multi-class metrics of predictions, as an aggregate (the counterpart of auc and logloss)
 CREATE FUNCTION @extschema@.class_metrics_trans(internal, float8[], text, text[])
@@ -441,28 +458,46 @@ COMMENT ON PROCEDURE @extschema@.log_drift(text, regclass) IS
 -- k-means segments (issue 11) ----------------------------------------------------
 
 -- The streaming step of 'kmeans': one Lloyd pass for several runs at once
-CREATE FUNCTION @extschema@.kmeans_step_trans(internal, bytea, float8[], text[], VARIADIC "any")
-RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
-CREATE FUNCTION @extschema@.kmeans_step_combine(internal, internal)
-RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
-CREATE FUNCTION @extschema@.kmeans_step_serialize(internal)
-RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C STRICT PARALLEL SAFE;
-CREATE FUNCTION @extschema@.kmeans_step_deserialize(bytea, internal)
-RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C STRICT PARALLEL SAFE;
-CREATE FUNCTION @extschema@.kmeans_step_final(internal)
+-- Its state is bytea (as the other training aggregates', issue 16), so Citus pushes it down; the
+-- second form takes the row as ROW(col1, ...), the form Citus accepts on its workers
+CREATE FUNCTION @extschema@.kmeans_step_sfunc(state bytea, spec bytea, params float8[], names text[],
+                                              VARIADIC "any")
 RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.kmeans_step_sfunc(bytea, bytea, float8[], text[], "any") IS
+    'Transition of kmeans_step: a row, batched and assigned in every run';
+CREATE FUNCTION @extschema@.kmeans_step_row_sfunc(state bytea, spec bytea, params float8[], names text[],
+                                                  "row" record)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.kmeans_step_row_sfunc(bytea, bytea, float8[], text[], record) IS
+    'Transition of kmeans_step over rows given as ROW(...) with their column names';
+CREATE FUNCTION @extschema@.kmeans_step_combinefunc(a bytea, b bytea)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.kmeans_step_combinefunc(bytea, bytea) IS
+    'Combine of kmeans_step: the sums of both states';
+CREATE FUNCTION @extschema@.kmeans_step_finalfunc(state bytea)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.kmeans_step_finalfunc(bytea) IS
+    'Final function of kmeans_step: the sums'' bytes';
 CREATE AGGREGATE @extschema@.kmeans_step(bytea, float8[], text[], VARIADIC "any") (
-    SFUNC = @extschema@.kmeans_step_trans,
-    STYPE = internal,
+    SFUNC = @extschema@.kmeans_step_sfunc,
+    STYPE = bytea,
     SSPACE = 524288,            -- a batch of up to 1,024 rows and its products with the centers
-    FINALFUNC = @extschema@.kmeans_step_final,
-    COMBINEFUNC = @extschema@.kmeans_step_combine,
-    SERIALFUNC = @extschema@.kmeans_step_serialize,
-    DESERIALFUNC = @extschema@.kmeans_step_deserialize,
+    FINALFUNC = @extschema@.kmeans_step_finalfunc,
+    COMBINEFUNC = @extschema@.kmeans_step_combinefunc,
     PARALLEL = SAFE
 );
 COMMENT ON AGGREGATE @extschema@.kmeans_step(bytea, float8[], text[], "any") IS
     'One pass of Lloyd''s k-means for several runs: per-cluster sums, counts, inertia and farthest points of the rows assigned to their nearest centers (spec, {runs, slots, k of each run, slot means, slot scales, centers}, column names, columns)';
+CREATE AGGREGATE @extschema@.kmeans_step(bytea, float8[], text[], "row" record) (
+    SFUNC = @extschema@.kmeans_step_row_sfunc,
+    STYPE = bytea,
+    SSPACE = 524288,
+    FINALFUNC = @extschema@.kmeans_step_finalfunc,
+    COMBINEFUNC = @extschema@.kmeans_step_combinefunc,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE @extschema@.kmeans_step(bytea, float8[], text[], record) IS
+    'kmeans_step over rows given as ROW(col1, ...) with their column names: the form Citus pushes down';
 
 -- Segment outputs: the columns forms the planner rewrites into, and enrich calls
 CREATE FUNCTION @extschema@.segment_columns_for(name text, version integer, kind integer,

@@ -139,6 +139,7 @@ SELECT count(*) AS scored FROM vz v WHERE profenrich.score('vz_log', v) BETWEEN 
 --    refuse what the aggregate could not have built (22P03), and never modify them.  States
 --    built by calling the transition functions directly, outside an aggregate:
 SELECT name FROM profenrich.train('vz_grp', 'linear', 'vz', 'y', ARRAY['x'], '{"group_by": "g"}');
+SELECT name FROM profenrich.train('vz_km', 'kmeans', 'vz', NULL, ARRAY['x', 'y'], '{"k": 2}');
 CREATE TEMP TABLE vz_states AS
 SELECT 'linear_stats' AS agg, profenrich.linear_stats_args_sfunc(NULL, profenrich.model_spec('vz_lin'),
          ARRAY['y', 'id', 'x', 'g'], 3.0::float8, 1, 2.0::float8, 'a'::text) AS s
@@ -152,7 +153,12 @@ UNION ALL SELECT 'linear_stats_grouped', profenrich.linear_stats_grouped_sfunc(N
          'g', 100, ARRAY['y', 'id', 'x', 'g'], 3.0::float8, 1, 2.0::float8, 'a'::text)
 UNION ALL SELECT 'logistic_step_grouped', profenrich.logistic_step_grouped_sfunc(NULL, profenrich.model_spec('vz_log'),
          array_fill(0.5::float8, ARRAY[2 * 5 + 2 * (2 + 5)]), 'g', ARRAY[NULL, 'a'], ARRAY['flag', 'id', 'x', 'g'],
-         'yes'::text, 1, 2.0::float8, 'a'::text);
+         'yes'::text, 1, 2.0::float8, 'a'::text)
+UNION ALL SELECT 'multinomial_step', profenrich.multinomial_step_sfunc(NULL, profenrich.model_spec('vz_mn'),
+         ARRAY[0::float8] || array_fill(1::float8, ARRAY[3 + 2 * (SELECT count(*)::int FROM profenrich.coefficients('vz_mn') WHERE class = 'b')]),
+         ARRAY['a', 'b', 'c'], ARRAY['g', 'x', 'y', 'flag'], 'a'::text, 2.0::float8, 3.0::float8, 'yes'::text)
+UNION ALL SELECT 'kmeans_step', profenrich.kmeans_step_sfunc(NULL, profenrich.model_spec('vz_km'),
+         ARRAY[1, 2, 2, 0, 0, 1, 1, 0, 0, 1, 1]::float8[], ARRAY['x', 'y'], 2.0::float8, 3.0::float8);
 CREATE TEMP TABLE vz_before AS SELECT * FROM vz_states;
 -- combined with themselves, then read by the final functions: what two rows give
 SELECT agg, length(s) > 0 AS built FROM vz_states ORDER BY agg;
@@ -166,6 +172,9 @@ SELECT length(profenrich.linear_stats_combinefunc(s, s)) > 0 AS lin,
        (SELECT length(profenrich.linear_stats_grouped_combinefunc(s, s)) FROM vz_states WHERE agg = 'linear_stats_grouped') > 0 AS grp,
        (SELECT length(profenrich.logistic_step_grouped_combinefunc(s, s)) FROM vz_states WHERE agg = 'logistic_step_grouped') > 0 AS grp_step
 FROM vz_states WHERE agg = 'linear_stats';
+SELECT length(profenrich.multinomial_step_combinefunc(s, s)) > 0 AS mn,
+       (SELECT length(profenrich.kmeans_step_combinefunc(s, s)) FROM vz_states WHERE agg = 'kmeans_step') > 0 AS km
+FROM vz_states WHERE agg = 'multinomial_step';
 -- a transition called on a state adds to a copy
 SELECT length(profenrich.auc_sfunc(s, 0.9, true)) > length(s) AS added FROM vz_states WHERE agg = 'auc';
 -- the callers' values are unchanged
@@ -181,6 +190,9 @@ SELECT public.err($$SELECT profenrich.rfm_combinefunc(s, overlay(s PLACING '\x7f
 SELECT public.err($$SELECT profenrich.clv_data_combinefunc(s, substring(s FROM 1 FOR 20)) FROM vz_states WHERE agg = 'clv_data'$$);
 SELECT public.err($$SELECT profenrich.linear_stats_grouped_finalfunc(profenrich.linear_stats_grouped_combinefunc(NULL, substring(s FROM 1 FOR length(s) - 3))) FROM vz_states WHERE agg = 'linear_stats_grouped'$$);
 SELECT public.err($$SELECT profenrich.logistic_step_grouped_combinefunc(s, '\x000000010000000200000003'::bytea) FROM vz_states WHERE agg = 'logistic_step_grouped'$$);
+SELECT public.err($$SELECT profenrich.multinomial_step_combinefunc(s, substring(s FROM 1 FOR 30)) FROM vz_states WHERE agg = 'multinomial_step'$$);
+SELECT public.err($$SELECT profenrich.kmeans_step_combinefunc(s, overlay(s PLACING '\x000000ff' FROM 5)) FROM vz_states WHERE agg = 'kmeans_step'$$);
+SELECT public.err($$SELECT profenrich.multinomial_step_combinefunc(m.s, k.s) FROM vz_states m, vz_states k WHERE m.agg = 'multinomial_step' AND k.agg = 'kmeans_step'$$);
 -- a fuzz run over every kind of state, through its combine and final functions
 TRUNCATE fuzz_log;
 DO $$
@@ -202,6 +214,6 @@ SELECT what, count(*) AS calls, count(*) FILTER (WHERE sqlstate NOT IN ('ok', '2
        count(*) FILTER (WHERE sqlstate = '22P03') > 0 AS some_refused
 FROM fuzz_log GROUP BY what ORDER BY what;
 SELECT count(*) AS unchanged FROM vz_states n JOIN vz_before o USING (agg) WHERE n.s = o.s;
-SELECT profenrich.drop_model(n) FROM unnest(ARRAY['vz_lin', 'vz_log', 'vz_mn', 'vz_clv', 'vz_grp']) n;
+SELECT profenrich.drop_model(n) FROM unnest(ARRAY['vz_lin', 'vz_log', 'vz_mn', 'vz_clv', 'vz_grp', 'vz_km']) n;
 DROP TABLE vz, vz_rfm;
 DROP ROLE login_only;

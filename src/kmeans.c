@@ -210,7 +210,7 @@ static void
 SumsCorrupt(const char *why)
 {
 	ereport(ERROR,
-			(errcode(ERRCODE_DATA_EXCEPTION),
+			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 			 errmsg("invalid kmeans_step state: %s", why),
 			 errhint("The state must come from profenrich.kmeans_step of the same version.")));
 }

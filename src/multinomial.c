@@ -182,7 +182,7 @@ static void
 SumsBytesError(const char *why)
 {
 	ereport(ERROR,
-			(errcode(ERRCODE_DATA_EXCEPTION),
+			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 			 errmsg("invalid multinomial_step state: %s", why),
 			 errhint("The state must come from profenrich.multinomial_step of the same version.")));
 }

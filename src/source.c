@@ -440,7 +440,8 @@ ColumnNames(List *cols)
  * The arguments of a pass that reads the needed columns: the columns
  * quoted, except a class target, which the pass reads as the number of its
  * class (0-based: the position of value::text among the labels in $label,
- * -1 for a value of none of them), so linear_stats can take it as a number.
+ * -1 for a value of none of them), so linear_stats can take it as a number;
+ * label_param 0: the target as it is (a pass that reads it by its spec).
  */
 static char *
 PassColumns(const FeatureSpec *spec, List *cols, int label_param, bool aliases)
@@ -455,7 +456,7 @@ PassColumns(const FeatureSpec *spec, List *cols, int label_param, bool aliases)
 
 		if (out.len > 0)
 			appendStringInfoString(&out, ", ");
-		if (spec->nclasses > 0 && foreach_current_index(lc) == 0)
+		if (spec->nclasses > 0 && label_param > 0 && foreach_current_index(lc) == 0)
 			appendStringInfo(&out, "CASE WHEN %s IS NULL THEN NULL ELSE "
 							 "COALESCE(pg_catalog.array_position($%d::pg_catalog.text[], "
 							 "%s::pg_catalog.text COLLATE \"C\") OPERATOR(pg_catalog.-) 1, -1) END%s%s",

@@ -11,6 +11,11 @@
  * log-likelihood and gradient at the coefficients, 2 with the Hessian.
  * params = {mode, class weights (K), slot means (w), slot sds (w),
  * coefficients ((K - 1) w, modes 1 and 2)}.
+ *
+ * Its state is bytea (partial.h), so that Citus pushes it down to the
+ * shards (worker_partial_agg, coord_combine_agg); its flat form is the
+ * counts' or sums' bytes the final function returns.  A second form takes
+ * the row as ROW(col1, ...) (Citus refuses VARIADIC "any" on its workers).
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -23,14 +28,14 @@
 
 #include "model.h"
 #include "multinomial.h"
+#include "partial.h"
 #include "profenrich.h"
 #include "step.h"
 
-PG_FUNCTION_INFO_V1(multinomial_step_trans);
-PG_FUNCTION_INFO_V1(multinomial_step_combine);
-PG_FUNCTION_INFO_V1(multinomial_step_serialize);
-PG_FUNCTION_INFO_V1(multinomial_step_deserialize);
-PG_FUNCTION_INFO_V1(multinomial_step_final);
+PG_FUNCTION_INFO_V1(multinomial_step_sfunc);
+PG_FUNCTION_INFO_V1(multinomial_step_row_sfunc);
+PG_FUNCTION_INFO_V1(multinomial_step_combinefunc);
+PG_FUNCTION_INFO_V1(multinomial_step_finalfunc);
 
 #define STEP_BATCH 256			/* rows per accumulation: the block stays in cache */
 
@@ -54,7 +59,10 @@ typedef struct MultinomialStepState
 	int		   *missing;
 	MultinomialSums sums;		/* modes 1, 2 */
 	MultinomialCounts counts;	/* mode 0 */
+	bytea	   *flat;			/* the bytes StepFlatSize made, until StepFlatten copies them */
 } MultinomialStepState;
+
+static const PartialKind MultinomialStepKind;
 
 /* A state holding sums or counts only, of the given shape */
 static MultinomialStepState *
@@ -183,55 +191,30 @@ StepFlush(MultinomialStepState *s)
 	s->rows = 0;
 }
 
-/*
- * multinomial_step_trans(internal, spec bytea, params float8[], classes
- * text[], names text[], VARIADIC "any"): a training row, batched.
- */
-Datum
-multinomial_step_trans(PG_FUNCTION_ARGS)
+/* Refuse a call without its spec, parameters or classes */
+static void
+StepArgs(FunctionCallInfo fcinfo)
 {
-	MemoryContext aggcxt;
-	MultinomialStepState *s;
-	double		label;
-
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "multinomial_step_trans called in non-aggregate context");
 	if (PG_ARGISNULL(1) || PG_ARGISNULL(2) || PG_ARGISNULL(3))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("multinomial_step needs a feature spec, parameters and classes"),
 				 errhint("train() passes them; they must not be NULL.")));
-	s = PG_ARGISNULL(0) ? StepCreate(fcinfo, aggcxt) : (MultinomialStepState *) PG_GETARG_POINTER(0);
-	FeatureReaderBindArgs(&s->reader, s->spec, fcinfo, 4, true, true);
-	FeatureReaderLoadArgs(&s->reader, fcinfo, 4);
-	if (!StepTrainingRow(&s->reader, s->spec, s->test_threshold, s->mean, s->sd, s->x,
-						 s->missing, &s->batch[(size_t) s->rows * s->width], &label))
-		PG_RETURN_POINTER(s);
-	s->ybuf[s->rows++] = label;
-	if (s->rows == STEP_BATCH)
-		StepFlush(s);
-	PG_RETURN_POINTER(s);
 }
 
-/* multinomial_step_combine(internal, internal): b is not modified */
-Datum
-multinomial_step_combine(PG_FUNCTION_ARGS)
+/* Refuse to merge states of two shapes */
+static void
+StepSameShape(const MultinomialStepState *a, const MultinomialStepState *b)
 {
-	MemoryContext aggcxt,
-				old;
-	MultinomialStepState *a,
-			   *b;
-	Datum		result;
-
-	if (AggCombineDone(fcinfo, "multinomial_step_combine", &aggcxt, &result))
-		return result;
-	a = PG_ARGISNULL(0) ? NULL : (MultinomialStepState *) PG_GETARG_POINTER(0);
-	b = (MultinomialStepState *) PG_GETARG_POINTER(1);
-	old = MemoryContextSwitchTo(aggcxt);
-	if (a == NULL)
-		a = StepBare(b->mode, b->nclasses, b->width);
 	if (a->mode != b->mode || a->nclasses != b->nclasses || a->width != b->width)
-		elog(ERROR, "cannot combine multinomial_step states of different shapes");
+		PartialInvalid(&MultinomialStepKind, "its shape does not match the other state's");
+}
+
+/* Merge b's counts or sums, and its waiting rows, into a; b is not modified */
+static void
+StepMerge(MultinomialStepState *a, const MultinomialStepState *b)
+{
+	StepSameShape(a, b);
 	if (a->mode == 0)
 		MultinomialCountsMerge(&a->counts, &b->counts);
 	else
@@ -245,8 +228,123 @@ multinomial_step_combine(PG_FUNCTION_ARGS)
 		if (scratch)
 			pfree(scratch);
 	}
+}
+
+/*
+ * The transition's state: new on the first row, or given the spec,
+ * parameters and classes when it was rebuilt from bytes (a state passed by
+ * a caller), its counts or sums kept.
+ */
+static PartialState *
+StepState(FunctionCallInfo fcinfo)
+{
+	PartialState *ps;
+	MultinomialStepState *s;
+	MemoryContext old;
+
+	StepArgs(fcinfo);
+	ps = PartialArg(fcinfo, 0, &MultinomialStepKind, true);
+	if (ps == NULL)
+	{
+		ps = PartialNew(fcinfo, &MultinomialStepKind);
+		ps->state = StepCreate(fcinfo, ps->cxt);
+		return ps;
+	}
+	if (((MultinomialStepState *) ps->state)->spec != NULL)
+		return ps;
+	s = StepCreate(fcinfo, ps->cxt);
+	old = MemoryContextSwitchTo(ps->cxt);
+	StepMerge(s, (MultinomialStepState *) ps->state);
 	MemoryContextSwitchTo(old);
-	PG_RETURN_POINTER(a);
+	ps->state = s;
+	return ps;
+}
+
+/* Add the call's row (its columns after the names argument 4, or the record in 5) */
+static void
+StepAddRow(MultinomialStepState *s, FunctionCallInfo fcinfo, bool record)
+{
+	double		label;
+
+	if (record)
+	{
+		if (PG_ARGISNULL(5))
+			return;
+		FeatureReaderLoadRecord(&s->reader, s->spec, fcinfo, 4, PG_GETARG_HEAPTUPLEHEADER(5),
+								true, true);
+	}
+	else
+	{
+		FeatureReaderBindArgs(&s->reader, s->spec, fcinfo, 4, true, true);
+		FeatureReaderLoadArgs(&s->reader, fcinfo, 4);
+	}
+	if (!StepTrainingRow(&s->reader, s->spec, s->test_threshold, s->mean, s->sd, s->x,
+						 s->missing, &s->batch[(size_t) s->rows * s->width], &label))
+		return;
+	s->ybuf[s->rows++] = label;
+	if (s->rows == STEP_BATCH)
+		StepFlush(s);
+}
+
+/*
+ * multinomial_step_sfunc(state bytea, spec bytea, params float8[], classes
+ * text[], names text[], VARIADIC "any"): a training row, batched.
+ */
+Datum
+multinomial_step_sfunc(PG_FUNCTION_ARGS)
+{
+	PartialState *ps = StepState(fcinfo);
+
+	StepAddRow((MultinomialStepState *) ps->state, fcinfo, false);
+	return PartialResult(fcinfo, ps);
+}
+
+/*
+ * multinomial_step_row_sfunc(state bytea, spec bytea, params float8[],
+ * classes text[], names text[], row record): the row as ROW(col1, ...),
+ * the form Citus pushes down.
+ */
+Datum
+multinomial_step_row_sfunc(PG_FUNCTION_ARGS)
+{
+	PartialState *ps = StepState(fcinfo);
+
+	StepAddRow((MultinomialStepState *) ps->state, fcinfo, true);
+	return PartialResult(fcinfo, ps);
+}
+
+/* multinomial_step_combinefunc(bytea, bytea): the second state is never modified */
+Datum
+multinomial_step_combinefunc(PG_FUNCTION_ARGS)
+{
+	PartialState *a = PartialArg(fcinfo, 0, &MultinomialStepKind, true);
+	const MultinomialStepState *b;
+	MemoryContext old;
+
+	if (a == NULL)
+	{
+		a = PartialArg(fcinfo, 1, &MultinomialStepKind, false);
+		if (a == NULL)
+			PG_RETURN_NULL();
+		return PartialResult(fcinfo, a);
+	}
+	b = (const MultinomialStepState *) PartialPeek(fcinfo, 1, &MultinomialStepKind);
+	if (b != NULL)
+	{
+		old = MemoryContextSwitchTo(a->cxt);
+		StepMerge((MultinomialStepState *) a->state, b);
+		MemoryContextSwitchTo(old);
+	}
+	return PartialResult(fcinfo, a);
+}
+
+/* multinomial_step_finalfunc(bytea) returns the counts' or sums' bytes, NULL for no rows */
+Datum
+multinomial_step_finalfunc(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	PG_RETURN_BYTEA_P(PG_GETARG_BYTEA_P(0));
 }
 
 /* The state as bytes: its counts or sums, pending rows folded in first */
@@ -257,28 +355,41 @@ StepBytes(MultinomialStepState *s)
 	return s->mode == 0 ? MultinomialCountsToBytes(&s->counts) : MultinomialSumsToBytes(&s->sums);
 }
 
-/* multinomial_step_serialize(internal) returns bytea */
-Datum
-multinomial_step_serialize(PG_FUNCTION_ARGS)
+/* Payload bytes of the flat form: made here (in the state's context), copied by StepFlatten */
+static Size
+StepFlatSize(void *p)
 {
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "multinomial_step_serialize called in non-aggregate context");
-	PG_RETURN_BYTEA_P(StepBytes((MultinomialStepState *) PG_GETARG_POINTER(0)));
+	MultinomialStepState *s = (MultinomialStepState *) p;
+	MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(s));
+
+	if (s->flat)
+		pfree(s->flat);
+	s->flat = StepBytes(s);
+	MemoryContextSwitchTo(old);
+	return VARSIZE(s->flat) - VARHDRSZ;
 }
 
-/* multinomial_step_deserialize(bytea, internal) returns internal, checking the bytes */
-Datum
-multinomial_step_deserialize(PG_FUNCTION_ARGS)
+static void
+StepFlatten(void *p, char *out, Size size)
 {
-	MemoryContext aggcxt,
-				old;
-	MultinomialStepState *s;
-	bytea	   *b = PG_GETARG_BYTEA_PP(0);
+	MultinomialStepState *s = (MultinomialStepState *) p;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "multinomial_step_deserialize called in non-aggregate context");
-	old = MemoryContextSwitchTo(aggcxt);
-	s = palloc0(sizeof(MultinomialStepState));
+	if (s->flat == NULL || VARSIZE(s->flat) - VARHDRSZ != size)
+		elog(ERROR, "multinomial_step state flattened without its size");
+	memcpy(out, VARDATA(s->flat), size);
+	pfree(s->flat);
+	s->flat = NULL;
+}
+
+/* A state of counts or sums from their bytes, which their readers check (22P03) */
+static void *
+StepExpand(const char *data, Size size)
+{
+	bytea	   *b = palloc(VARHDRSZ + size);
+	MultinomialStepState *s = palloc0(sizeof(MultinomialStepState));
+
+	SET_VARSIZE(b, VARHDRSZ + size);
+	memcpy(VARDATA(b), data, size);
 	if (MultinomialBytesAreCounts(b))
 	{
 		MultinomialCountsFromBytes(b, &s->counts);
@@ -293,15 +404,10 @@ multinomial_step_deserialize(PG_FUNCTION_ARGS)
 		s->nclasses = s->sums.nclasses;
 		s->width = s->sums.width;
 	}
-	MemoryContextSwitchTo(old);
-	PG_RETURN_POINTER(s);
+	pfree(b);
+	return s;
 }
 
-/* multinomial_step_final(internal) returns the counts or sums as bytea, NULL for no rows */
-Datum
-multinomial_step_final(PG_FUNCTION_ARGS)
-{
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	PG_RETURN_BYTEA_P(StepBytes((MultinomialStepState *) PG_GETARG_POINTER(0)));
-}
+static const PartialKind MultinomialStepKind = {
+	"multinomial_step", StepFlatSize, StepFlatten, StepExpand
+};

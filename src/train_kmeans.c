@@ -38,14 +38,14 @@
 #include "glm.h"
 #include "kmeans.h"
 #include "model_kmeans.h"
+#include "partial.h"
 #include "profenrich.h"
 #include "trainer.h"
 
-PG_FUNCTION_INFO_V1(kmeans_step_trans);
-PG_FUNCTION_INFO_V1(kmeans_step_combine);
-PG_FUNCTION_INFO_V1(kmeans_step_serialize);
-PG_FUNCTION_INFO_V1(kmeans_step_deserialize);
-PG_FUNCTION_INFO_V1(kmeans_step_final);
+PG_FUNCTION_INFO_V1(kmeans_step_sfunc);
+PG_FUNCTION_INFO_V1(kmeans_step_row_sfunc);
+PG_FUNCTION_INFO_V1(kmeans_step_combinefunc);
+PG_FUNCTION_INFO_V1(kmeans_step_finalfunc);
 
 #define KMEANS_MAX_CANDIDATES 50	/* k values "auto" may try */
 #define KMEANS_STEP_FORMAT 1
@@ -884,16 +884,10 @@ FitStreaming(TrainJob *job, FitPlan *plan)
 	sp.scale = SlotScale(plan, sd);
 	plan->tol = PlanTolerance(plan, sd, sp.scale);
 	SeedsFromSample(plan, &ls->sample[SPLIT_TRAIN], PrepareSampleRow, &sp);
-	if (list_length(cols) > FUNC_MAX_ARGS - 3)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("k-means by streaming passes reads at most %d columns, and the model reads %d",
-						FUNC_MAX_ARGS - 3, list_length(cols)),
-				 errhint("Raise profenrich.max_train_memory so the rows are clustered in memory, or use fewer feature columns.")));
 	sp.spec = SpecBytes(spec);
 	sp.names = ColumnNames(cols);
 	sp.sql = psprintf("SELECT profenrich.kmeans_step($1, $2, $3, %s) FROM %s",
-					  ColumnList(cols), job->src.qualname);
+					  PassArguments(spec, &job->src, cols, 3, true, 0), job->src.qualname);
 	runs = palloc0(sizeof(StreamRun) * plan->ncand * plan->o->n_init);
 	for (int c = 0; c < plan->ncand; c++)
 		for (int r = 0; r < plan->o->n_init; r++)
@@ -979,7 +973,9 @@ TrainKmeans(TrainJob *job)
  * Each row is read through the spec (NULLs imputed), put on the clustering
  * scale, batched, and assigned in every run to its nearest center; the
  * state keeps each run's per-cluster sums, counts, inertia and farthest
- * points (KmeansSums), and the test split's inertia.
+ * points (KmeansSums), and the test split's inertia.  Its state is bytea
+ * (partial.h), so Citus pushes it down; its flat form is the sums' bytes
+ * the final function returns.
  */
 typedef struct KmeansStepState
 {
@@ -1007,7 +1003,10 @@ typedef struct KmeansStepState
 	bool	   *test;
 	int			rows;
 	double	   *dots;
+	bytea	   *flat;			/* the bytes StepFlatSize made, until StepFlatten copies them */
 } KmeansStepState;
+
+static const PartialKind KmeansStepKind;
 
 #ifdef USE_ASSERT_CHECKING
 /*
@@ -1217,30 +1216,6 @@ StepAddRow(KmeansStepState *s)
 	return true;
 }
 
-/*
- * kmeans_step_trans(internal, spec bytea, params float8[], names text[],
- * VARIADIC "any"): a row, as one argument per named column
- */
-Datum
-kmeans_step_trans(PG_FUNCTION_ARGS)
-{
-	MemoryContext aggcxt;
-	KmeansStepState *s;
-
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "kmeans_step_trans called in non-aggregate context");
-	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("kmeans_step needs a feature spec and parameters"),
-				 errhint("train() passes them; they must not be NULL.")));
-	s = PG_ARGISNULL(0) ? StepCreate(fcinfo, aggcxt) : (KmeansStepState *) PG_GETARG_POINTER(0);
-	FeatureReaderBindArgs(&s->reader, s->spec, fcinfo, 3, true, true);
-	FeatureReaderLoadArgs(&s->reader, fcinfo, 3);
-	StepAddRow(s);
-	PG_RETURN_POINTER(s);
-}
-
 /* Do two states have the same shape? */
 static bool
 SameShape(const KmeansStepState *a, const KmeansStepState *b)
@@ -1253,25 +1228,12 @@ SameShape(const KmeansStepState *a, const KmeansStepState *b)
 	return true;
 }
 
-/* kmeans_step_combine(internal, internal): b is not modified */
-Datum
-kmeans_step_combine(PG_FUNCTION_ARGS)
+/* Merge b's sums, and its waiting rows, into a; b is not modified */
+static void
+StepMerge(KmeansStepState *a, const KmeansStepState *b)
 {
-	MemoryContext aggcxt,
-				old;
-	KmeansStepState *a,
-			   *b;
-	Datum		result;
-
-	if (AggCombineDone(fcinfo, "kmeans_step_combine", &aggcxt, &result))
-		return result;
-	a = PG_ARGISNULL(0) ? NULL : (KmeansStepState *) PG_GETARG_POINTER(0);
-	b = (KmeansStepState *) PG_GETARG_POINTER(1);
-	old = MemoryContextSwitchTo(aggcxt);
-	if (a == NULL)
-		a = StepBare(b->d, b->nruns, b->run_k);
 	if (!SameShape(a, b))
-		elog(ERROR, "cannot combine kmeans_step states of different shapes");
+		PartialInvalid(&KmeansStepKind, "its shape does not match the other state's");
 	StepCheck(b);
 	for (int r = 0; r < a->nruns; r++)
 		KmeansSumsMerge(&a->sums[r], &b->sums[r]);
@@ -1284,8 +1246,6 @@ kmeans_step_combine(PG_FUNCTION_ARGS)
 		pfree(dots);
 	}
 	StepCheck(a);
-	MemoryContextSwitchTo(old);
-	PG_RETURN_POINTER(a);
 }
 
 /* The state's sums as bytes: format, slots, runs and their k, then each run's sums */
@@ -1311,7 +1271,7 @@ static void
 StepBytesError(const char *why)
 {
 	ereport(ERROR,
-			(errcode(ERRCODE_DATA_EXCEPTION),
+			(errcode(ERRCODE_INVALID_BINARY_REPRESENTATION),
 			 errmsg("invalid kmeans_step state: %s", why),
 			 errhint("The state must come from profenrich.kmeans_step of the same version.")));
 }
@@ -1367,43 +1327,156 @@ StepSumsFromBytes(bytea *b, int *d, int *nruns, int **run_k)
 	return sums;
 }
 
-/* kmeans_step_serialize(internal) returns bytea */
-Datum
-kmeans_step_serialize(PG_FUNCTION_ARGS)
+/*
+ * The transition's state: new on the first row, or given the spec and
+ * params when it was rebuilt from bytes (a state passed by a caller), its
+ * sums kept.
+ */
+static PartialState *
+StepState(FunctionCallInfo fcinfo)
 {
-	if (!AggCheckCallContext(fcinfo, NULL))
-		elog(ERROR, "kmeans_step_serialize called in non-aggregate context");
-	PG_RETURN_BYTEA_P(StepToBytes((KmeansStepState *) PG_GETARG_POINTER(0)));
+	PartialState *ps;
+	KmeansStepState *s;
+	MemoryContext old;
+
+	if (PG_ARGISNULL(1) || PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("kmeans_step needs a feature spec and parameters"),
+				 errhint("train() passes them; they must not be NULL.")));
+	ps = PartialArg(fcinfo, 0, &KmeansStepKind, true);
+	if (ps == NULL)
+	{
+		ps = PartialNew(fcinfo, &KmeansStepKind);
+		ps->state = StepCreate(fcinfo, ps->cxt);
+		return ps;
+	}
+	if (((KmeansStepState *) ps->state)->spec != NULL)
+		return ps;
+	s = StepCreate(fcinfo, ps->cxt);
+	old = MemoryContextSwitchTo(ps->cxt);
+	StepMerge(s, (KmeansStepState *) ps->state);
+	MemoryContextSwitchTo(old);
+	ps->state = s;
+	return ps;
 }
 
-/* kmeans_step_deserialize(bytea, internal) returns internal */
+/*
+ * kmeans_step_sfunc(state bytea, spec bytea, params float8[], names
+ * text[], VARIADIC "any"): a row, as one argument per named column
+ */
 Datum
-kmeans_step_deserialize(PG_FUNCTION_ARGS)
+kmeans_step_sfunc(PG_FUNCTION_ARGS)
 {
-	MemoryContext aggcxt,
-				old;
+	PartialState *ps = StepState(fcinfo);
+	KmeansStepState *s = (KmeansStepState *) ps->state;
+
+	FeatureReaderBindArgs(&s->reader, s->spec, fcinfo, 3, true, true);
+	FeatureReaderLoadArgs(&s->reader, fcinfo, 3);
+	StepAddRow(s);
+	return PartialResult(fcinfo, ps);
+}
+
+/*
+ * kmeans_step_row_sfunc(state bytea, spec bytea, params float8[], names
+ * text[], row record): the row as ROW(col1, ...), the form Citus pushes down
+ */
+Datum
+kmeans_step_row_sfunc(PG_FUNCTION_ARGS)
+{
+	PartialState *ps = StepState(fcinfo);
+	KmeansStepState *s = (KmeansStepState *) ps->state;
+
+	if (!PG_ARGISNULL(4))
+	{
+		FeatureReaderLoadRecord(&s->reader, s->spec, fcinfo, 3, PG_GETARG_HEAPTUPLEHEADER(4),
+								true, true);
+		StepAddRow(s);
+	}
+	return PartialResult(fcinfo, ps);
+}
+
+/* kmeans_step_combinefunc(bytea, bytea): the second state is never modified */
+Datum
+kmeans_step_combinefunc(PG_FUNCTION_ARGS)
+{
+	PartialState *a = PartialArg(fcinfo, 0, &KmeansStepKind, true);
+	const KmeansStepState *b;
+	MemoryContext old;
+
+	if (a == NULL)
+	{
+		a = PartialArg(fcinfo, 1, &KmeansStepKind, false);
+		if (a == NULL)
+			PG_RETURN_NULL();
+		return PartialResult(fcinfo, a);
+	}
+	b = (const KmeansStepState *) PartialPeek(fcinfo, 1, &KmeansStepKind);
+	if (b != NULL)
+	{
+		old = MemoryContextSwitchTo(a->cxt);
+		StepMerge((KmeansStepState *) a->state, b);
+		MemoryContextSwitchTo(old);
+	}
+	return PartialResult(fcinfo, a);
+}
+
+/* kmeans_step_finalfunc(bytea) returns the sums' bytes, NULL for no rows */
+Datum
+kmeans_step_finalfunc(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	PG_RETURN_BYTEA_P(PG_GETARG_BYTEA_P(0));
+}
+
+/* Payload bytes of the flat form: made here (in the state's context), copied by StepFlatten */
+static Size
+StepFlatSize(void *p)
+{
+	KmeansStepState *s = (KmeansStepState *) p;
+	MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(s));
+
+	if (s->flat)
+		pfree(s->flat);
+	s->flat = StepToBytes(s);
+	MemoryContextSwitchTo(old);
+	return VARSIZE(s->flat) - VARHDRSZ;
+}
+
+static void
+StepFlatten(void *p, char *out, Size size)
+{
+	KmeansStepState *s = (KmeansStepState *) p;
+
+	if (s->flat == NULL || VARSIZE(s->flat) - VARHDRSZ != size)
+		elog(ERROR, "kmeans_step state flattened without its size");
+	memcpy(out, VARDATA(s->flat), size);
+	pfree(s->flat);
+	s->flat = NULL;
+}
+
+/* A state of sums from their bytes, which StepSumsFromBytes checks (22P03) */
+static void *
+StepExpand(const char *data, Size size)
+{
+	bytea	   *b = palloc(VARHDRSZ + size);
 	KmeansStepState *s;
 	int			d,
 				nruns,
 			   *ks;
 	KmeansSums *sums;
 
-	if (!AggCheckCallContext(fcinfo, &aggcxt))
-		elog(ERROR, "kmeans_step_deserialize called in non-aggregate context");
-	old = MemoryContextSwitchTo(aggcxt);
-	sums = StepSumsFromBytes(PG_GETARG_BYTEA_PP(0), &d, &nruns, &ks);
+	SET_VARSIZE(b, VARHDRSZ + size);
+	memcpy(VARDATA(b), data, size);
+	sums = StepSumsFromBytes(b, &d, &nruns, &ks);
 	s = StepBare(d, nruns, ks);
 	s->sums = sums;
 	StepCheck(s);
-	MemoryContextSwitchTo(old);
-	PG_RETURN_POINTER(s);
+	pfree(b);
+	return s;
 }
 
-/* kmeans_step_final(internal) returns the sums as bytea, NULL for no rows */
-Datum
-kmeans_step_final(PG_FUNCTION_ARGS)
-{
-	if (PG_ARGISNULL(0))
-		PG_RETURN_NULL();
-	PG_RETURN_BYTEA_P(StepToBytes((KmeansStepState *) PG_GETARG_POINTER(0)));
-}
+static const PartialKind KmeansStepKind = {
+	"kmeans_step", StepFlatSize, StepFlatten, StepExpand
+};

@@ -767,7 +767,7 @@ StreamingPass(const TrainJob *job, int mode, const double *cw, const double *mea
 	Datum		values[4];
 	Datum	   *labels = palloc(sizeof(Datum) * spec->nclasses);
 	char	   *sql = psprintf("SELECT profenrich.multinomial_step($1, $2, $3, $4, %s) FROM %s",
-							   ColumnList(cols), job->src.qualname);
+							   PassArguments(spec, &job->src, cols, 4, true, 0), job->src.qualname);
 	bool		isnull;
 	Datum		d;
 

@@ -37,7 +37,7 @@ ok() {  # description, then a command whose output must be "t" lines only (at le
   if [ -n "$out" ] && ! printf '%s\n' "$out" | grep -qvx t; then echo "ok $n - $what"; else
     echo "not ok $n - $what"; diag "$out"; fails=$((fails + 1)); fi
 }
-echo "1..26"
+echo "1..28"
 
 # the data: profiles (distributed by id, and a local copy), purchases, customer summaries
 # simulated from BG/NBD and Gamma-Gamma (as sql/clv.sql does)
@@ -100,7 +100,7 @@ SELECT truncate_local_data_after_distributing_table('ltv');
 SQL
 ) || diag "setup failed:" "$setup"
 
-# 1-8: every training aggregate is pushed down: worker_partial_agg per shard, coord_combine_agg
+# 1-10: every training aggregate is pushed down: worker_partial_agg per shard, coord_combine_agg
 explain() { q -c "EXPLAIN (VERBOSE, COSTS OFF) $1"; }
 pushed() {  # the plan has both, and no row is gathered for an aggregate
   local plan
@@ -118,8 +118,10 @@ ok "clv_data is pushed down" pushed "SELECT profenrich.clv_data(3, frequency, re
 ok "rfm is pushed down, ungrouped" pushed "SELECT profenrich.rfm(day, amount, '2024-12-31') FROM tx"
 ok "rfm is pushed down, grouped by another column than the distribution's" pushed "SELECT day, profenrich.rfm(day, amount, '2024-12-31') FROM tx GROUP BY day"
 ok "auc is pushed down" pushed "SELECT profenrich.auc(a, label) FROM p"
+ok "multinomial_step is pushed down" pushed "SELECT profenrich.multinomial_step('\\x00'::bytea, ARRAY[0]::float8[], ARRAY['low', 'mid'], ARRAY['tier', 'a'], ROW(tier, a)) FROM p"
+ok "kmeans_step is pushed down" pushed "SELECT profenrich.kmeans_step('\\x00'::bytea, ARRAY[1]::float8[], ARRAY['a', 'b'], ROW(a, b)) FROM p"
 
-# 9-13: models trained on the distributed tables are those of the local copies (1e-10); with
+# 11-15: models trained on the distributed tables are those of the local copies (1e-10); with
 # coordinator aggregation disabled, a pass that Citus would gather row by row fails
 same_coefs() {  # two models' coefficients and standard errors, to 1e-10 relative
   q -c "SELECT count(*) > 0 AND bool_and(abs(d.coef - l.coef) <= 1e-10 * greatest(abs(l.coef), 1)
@@ -161,7 +163,7 @@ ltv() {  # the same model as the local copy's, and a retrain sees the shards' ch
                 FROM profenrich.coefficients('ltv_dist') d JOIN profenrich.coefficients('ltv_local') l USING (feature))"
 }
 ok "lifetime value on a distributed table reads the shards' rows, not the coordinator's copy" ltv
-# 14-16: scoring a distributed table equals scoring the local copy, and follows a redeploy made
+# 16-18: scoring a distributed table equals scoring the local copy, and follows a redeploy made
 # in another session (a prepared statement is planned again), the model pinned once per query
 q -c "SELECT profenrich.train('churn', 'logistic', 'p_local', 'label', ARRAY['a', 'b', 'c', 'd'])" >/dev/null
 scoring() {  # the distributed table's scores (a whole-row reference of a local table cannot reach the workers)
@@ -207,7 +209,7 @@ refused() {  # a role that may read p but not the table a model learned from
 }
 ok "a role that may not read the model's row cannot pin it into a distributed query (42501)" refused
 
-# 17-19: enrich on a distributed table writes every row and a re-run none; a shard without a
+# 19-21: enrich on a distributed table writes every row and a re-run none; a shard without a
 # model column is refused
 enrich_all() {
   q -c "SET client_min_messages = warning" \
@@ -246,7 +248,7 @@ missing() {  # one shard loses a model column: the run is refused and logged fai
 }
 ok "a shard without a model column is refused (42703) and the run logged failed; with it back, every row is written" missing
 
-# 20-21: the trigger scores inserts on the workers, with the version deployed now
+# 22-23: the trigger scores inserts on the workers, with the version deployed now
 q >/dev/null <<'SQL'
 CREATE TABLE live (id int PRIMARY KEY, country text, a float8, b float8, c text, d float8, label boolean,
                    churn_score float8, churn_pct smallint);
@@ -263,10 +265,20 @@ ok "after a redeploy the trigger scores with the new version" q -c "SELECT profe
      AND bool_and(abs(l.churn_score - profenrich.score('churn', 2, loc)) > 1e-9)
   FROM live l JOIN p_local loc USING (id) WHERE id > 500"
 
-# 22-25: the other algorithms on a distributed table (their passes are not pushed down: Citus
-# gathers the rows): multinomial and k-means train the local copy's models; class, segment and
+# 24-27: the other algorithms on a distributed table: multinomial and k-means train the local
+# copy's models, in memory (Citus gathers the rows) and by pushed-down streaming passes (with
+# coordinator aggregation disabled); class, segment and
 # gbdt scoring is pinned and equals the local copy's; enrich writes the segments, and refuses an
 # item model
+same_segments() {  # the same segments: sizes, and centers to 1e-9 (segments of equal size may
+  # be numbered either way: the shards' rows come in another order, so sums differ in the last bits)
+  q -c "SELECT count(*) = 3 FROM profenrich.segments('$1') d
+        WHERE EXISTS (SELECT FROM profenrich.segments('$2') l WHERE d.size = l.size
+                        AND abs((d.center->>'a')::float8 - (l.center->>'a')::float8) < 1e-9
+                        AND abs((d.center->>'b')::float8 - (l.center->>'b')::float8) < 1e-9
+                        AND (SELECT bool_and(abs(v.value::text::float8 - (l.center->'c'->>v.key)::float8) < 1e-9)
+                             FROM jsonb_each(d.center->'c') v))"
+}
 others() {
   q -c "SET client_min_messages = warning" \
     -c "SELECT profenrich.train('mn_dist', 'multinomial', 'p', 'tier', ARRAY['a', 'b', 'c'])" \
@@ -275,10 +287,20 @@ others() {
     -c "SELECT profenrich.train('seg_local', 'kmeans', 'p_local', NULL, ARRAY['a', 'b', 'c'], '{\"k\": 3}')" \
     >/dev/null || return
   same_coefs mn_dist mn_local
-  q -c "SELECT count(*) = 3 AND bool_and(d.size = l.size) AND bool_and(abs((d.center->>'a')::float8 - (l.center->>'a')::float8) < 1e-9)
-        FROM profenrich.segments('seg_dist') d JOIN profenrich.segments('seg_local') l USING (segment)"
+  same_segments seg_dist seg_local
+  PGOPTIONS='-c profenrich.max_train_memory=64kB' q -c "SET client_min_messages = warning" \
+    -c "SET citus.coordinator_aggregation_strategy = 'disabled'" \
+    -c "SELECT profenrich.train('mns_dist', 'multinomial', 'p', 'tier', ARRAY['a', 'b', 'c'])" \
+    -c "SELECT profenrich.train('mns_local', 'multinomial', 'p_local', 'tier', ARRAY['a', 'b', 'c'])" \
+    -c "SELECT profenrich.train('segs_dist', 'kmeans', 'p', NULL, ARRAY['a', 'b', 'c'], '{\"k\": 3}')" \
+    -c "SELECT profenrich.train('segs_local', 'kmeans', 'p_local', NULL, ARRAY['a', 'b', 'c'], '{\"k\": 3}')" \
+    >/dev/null || return
+  q -c "SELECT count(*) = 4 AND bool_and(metrics->>'path' = 'streaming') FROM profenrich.models
+        WHERE name IN ('mns_dist', 'mns_local', 'segs_dist', 'segs_local')"
+  same_coefs mns_dist mns_local
+  same_segments segs_dist segs_local
 }
-ok "multinomial and k-means on a distributed table equal the local copy's models" others
+ok "multinomial and k-means on a distributed table equal the local copy's models, in memory and streaming" others
 q -c "SET client_min_messages = warning" -c "SELECT profenrich.train('gb', 'gbdt', 'p_local', 'label', ARRAY['a', 'b', 'c', 'd'], '{\"n_trees\": 20}')" >/dev/null
 other_scores() {
   q <<'SQL'
@@ -323,7 +345,7 @@ items_refused() {  # an item model scores from profenrich.model_users, which the
 }
 ok "enrich of a distributed table refuses an item model (0A000)" items_refused
 
-# 26: a dump of the coordinator restores its models, which score as before
+# 28: a dump of the coordinator restores its models, which score as before
 dump_restore() {  # the registry and its deployments come back, and score the same
   local dump out
   dump=$(mktemp /tmp/profenrich-citus-dump-XXXXXX)
