@@ -183,6 +183,14 @@ SELECT count(*) AS slots,
 FROM profenrich.coefficients('lg') s JOIN profenrich.coefficients('lg_par') p
   ON p.feature = s.feature AND p."group" IS NOT DISTINCT FROM s."group";
 
+-- drift: a model per group keeps the baseline of its features, the same training rows' as the
+-- model without groups (every feature's PSI the same), and no score distribution (each row has
+-- its group's model)
+SELECT m.name, count(*) AS features, count(*) FILTER (WHERE d.feature = '(score)') AS score_rows,
+       bool_and(abs(d.psi - u.psi) < 1e-12) AS psi_as_ungrouped
+FROM (VALUES ('lg', 'lg_all'), ('cg', 'cg_all'), ('cg_s', 'cg_all')) m(name, ungrouped),
+     LATERAL profenrich.drift(m.name) d LEFT JOIN LATERAL profenrich.drift(m.ungrouped) u USING (feature)
+GROUP BY m.name ORDER BY m.name;
 -- errors
 SELECT public.err($$SELECT profenrich.train('e', 'linear', 'gb', 'y', ARRAY['a'], '{"group_by": "nation"}')$$);
 SELECT public.err($$SELECT profenrich.train('e', 'linear', 'gb', 'y', ARRAY['a', 'country'], '{"group_by": "country"}')$$);

@@ -291,6 +291,9 @@ DriftRun(const MonitoredModel *mm, DriftScan *d)
 	appendStringInfoString(&sql, "SELECT ");
 	for (int i = 0; i < spec->ncolumns; i++)
 		appendStringInfo(&sql, "%s%s", i > 0 ? ", " : "", quote_identifier(spec->columns[i].name));
+	/* a model per group reads its rows with the group column */
+	if (spec->group != NULL)
+		appendStringInfo(&sql, ", %s", quote_identifier(spec->group));
 	appendStringInfo(&sql, " FROM %s", mm->from);
 	memset(&opts, 0, sizeof(opts));
 	opts.read_only = true;

@@ -265,6 +265,13 @@ TrainLinearGrouped(TrainJob *job)
 	(void) ImputeMeans(gs->all, spec, MissSlots(spec));
 	job->model.body = global;
 	FitLinear(job, gs->all, global, &job->metrics, false);
+	{
+		/* the features' baseline (a model per group has no single score distribution to keep) */
+		BaselineRows sets[2];
+
+		BaselineRowsOfSamples(gs->all, sets);
+		TrainBaseline(job, sets, 2, NULL, 0, false);
+	}
 	bodies = palloc0(sizeof(void *) * Max(gs->table.n, 1));
 	mg->column = spec->group;
 	mg->fallback = (GroupFallback) job->opts.fallback;

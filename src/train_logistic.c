@@ -23,6 +23,7 @@
 #include "utils/memutils.h"
 #include "utils/syscache.h"
 
+#include "baseline.h"
 #include "dataset.h"
 #include "linalg.h"
 #include "logistic.h"
@@ -1241,6 +1242,13 @@ FitStreamingGrouped(TrainJob *job, const LogisticOptions *lo)
 	JsonField(&job->metrics, "groups_without_model", without);
 	appendStringInfo(&job->metrics, ", \"groups\": {%s}", gm.data);
 	job->model.groups = mg;
+	{
+		/* the features' baseline (a model per group has no single score distribution to keep) */
+		BaselineRows sets[2];
+
+		BaselineRowsOfSamples(ls, sets);
+		TrainBaseline(job, sets, 2, NULL, 0, false);
+	}
 	job->n_train = gf[0].n;
 	job->n_test = ls->mom[SPLIT_TEST].n;
 	job->n_skipped = (double) (ls->skipped_target + ls->skipped_feature);
@@ -1282,7 +1290,12 @@ TrainLogistic(TrainJob *job)
 			bool		usable = FitInMemory(job, &data, &lo, theta);
 
 			if (job->spec->group != NULL)
+			{
 				FitGroupsInMemory(job, &data, &lo, theta, usable);
+				/* the global fit's scores are not the model's: drift reads the features only */
+				if (job->model.baseline != NULL)
+					job->model.baseline->score_kind = BASELINE_SCORE_NONE;
+			}
 			job->n_train = data.split[SPLIT_TRAIN].n;
 			job->n_test = data.split[SPLIT_TEST].n;
 			job->n_skipped = (double) (data.skipped_target + data.skipped_feature);
