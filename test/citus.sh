@@ -37,7 +37,7 @@ ok() {  # description, then a command whose output must be "t" lines only (at le
   if [ -n "$out" ] && ! printf '%s\n' "$out" | grep -qvx t; then echo "ok $n - $what"; else
     echo "not ok $n - $what"; diag "$out"; fails=$((fails + 1)); fi
 }
-echo "1..28"
+echo "1..29"
 
 # the data: profiles (distributed by id, and a local copy), purchases, customer summaries
 # simulated from BG/NBD and Gamma-Gamma (as sql/clv.sql does)
@@ -198,6 +198,22 @@ SELECT abs((SELECT sum FROM got1) - (SELECT sum FROM want1)) < 1e-9
 SQL
 }
 ok "a redeploy in another session: the next execution scores with the new version" redeploy
+local_parallel() {  # a query over local tables only is left alone: its parallel plan runs, scores equal serial
+  q <<'SQL'
+SET parallel_setup_cost = 0; SET parallel_tuple_cost = 0; SET min_parallel_table_scan_size = 0;
+SET max_parallel_workers_per_gather = 2;
+EXPLAIN (COSTS OFF) SELECT sum(profenrich.score_churn(loc)) FROM p_local loc;
+CREATE TEMP TABLE par AS SELECT sum(profenrich.score_churn(loc)) AS s FROM p_local loc;
+SET max_parallel_workers_per_gather = 0;
+SELECT abs((SELECT s FROM par) - sum(profenrich.score_churn(loc))) < 1e-9 FROM p_local loc;
+SQL
+}
+local_parallel_ok() {
+  local out
+  out=$(local_parallel 2>&1)
+  printf '%s\n' "$out" | grep -q "Gather" && [ "$(printf '%s\n' "$out" | tail -n 1)" = t ] && echo t || echo "$out"
+}
+ok "a parallel plan over a local table on the coordinator is not touched, and scores as a serial one" local_parallel_ok
 refused() {  # a role that may read p but not the table a model learned from
   q -c "CREATE ROLE citus_reader LOGIN" -c "GRANT USAGE ON SCHEMA profenrich TO citus_reader" \
     -c "CREATE TABLE secret AS SELECT * FROM p_local LIMIT 100" \
