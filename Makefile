@@ -8,7 +8,7 @@ OBJS = src/profenrich.o src/options.o src/features.o src/moments.o src/linalg.o 
        src/algorithm.o src/model.o src/model_glm.o src/model_clv.o src/registry.o \
        src/source.o src/train.o src/train_linear.o src/train_logistic.o src/train_clv.o \
        src/step.o src/dataset.o src/rfm.o src/score.o src/outputs.o src/evaluate.o src/enrich.o \
-       src/lazylib.o src/privileges.o
+       src/lazylib.o src/privileges.o src/badrows.o src/guards.o src/cv.o
 DATA = $(wildcard sql/profenrich--*.sql)
 
 # Regression tests: sql/<name>.sql against expected/<name>.out

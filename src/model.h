@@ -15,9 +15,10 @@
 #include "profenrich.h"
 
 #define MODEL_MAGIC 0x50454D44	/* "PEMD" */
-#define MODEL_FORMAT 5	/* 2: class labels, logistic (0.2.0); 3: score quantiles (0.3.0);
+#define MODEL_FORMAT 6	/* 2: class labels, logistic (0.2.0); 3: score quantiles (0.3.0);
 								 * 4: lifetime-value models (0.4.0); 5: tagged sections, the
-								 * spec in format 3 with its split hash (0.5.0) */
+								 * spec in format 3 with its split hash (0.5.0); 6: the spec in
+								 * format 4 with its policies and shares (0.5.0) */
 #define MODEL_QUANTILES 99		/* percentile cut points of the training scores */
 #define MODEL_MAX_CLASSES 100
 
@@ -27,6 +28,7 @@
  * changing the families' bodies.  A reader refuses a tag it does not know.
  */
 #define SECTION_CLASSES 1		/* class labels (and a binary model's threshold) */
+#define SECTION_CALIBRATION 2	/* an offset added to the link: class weights undone */
 
 typedef struct Model
 {
@@ -38,6 +40,13 @@ typedef struct Model
 	double		threshold;		/* binary models: the positive class from this probability */
 	int			nquantiles;		/* 0 (models trained before 0.3.0) or MODEL_QUANTILES */
 	double	   *quantiles;		/* percentiles 1..99 of the training population's scores */
+	/*
+	 * Models with a link: an offset added to it (SECTION_CALIBRATION), so
+	 * that a classifier fitted with class weights scores calibrated
+	 * probabilities; 0 without the section
+	 */
+	bool		calibrated;
+	double		link_offset;
 } Model;
 
 extern bytea *ModelSerialize(const Model *model);
@@ -57,6 +66,7 @@ extern int	ModelContributions(const Model *m, FeatureReader *r, int cls, Contrib
 							   double *baseline);
 extern void ModelSortContributions(Contribution *parts, int n);
 extern Datum ModelTopFactors(const Model *m, FeatureReader *r, int k);
+extern Datum ModelTopFactorsDetail(const Model *m, FeatureReader *r, int k, bool *isnull);
 extern void ModelCoefficientRow(ReturnSetInfo *rsinfo, const char *feature, double coef,
 								double se, double stat, double p, double odds, const char *cls);
 

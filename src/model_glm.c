@@ -135,8 +135,11 @@ LogisticRead(StringInfo buf, Model *m, int format)
 }
 
 /*
- * The linear predictor b0 + x'b of the reader's current row; false when a
- * feature is NULL and the model was trained without imputation.
+ * The linear predictor b0 + x'b of the reader's current row (plus the
+ * calibration offset of a classifier trained with class weights); false
+ * when a feature is NULL and the model was trained without imputation, or
+ * a category is unseen under "unseen": "null".  An unseen category under
+ * "average" takes its column's training shares.
  */
 bool
 GlmModelLink(const Model *m, FeatureReader *r, double *eta)
@@ -174,8 +177,14 @@ GlmModelLink(const Model *m, FeatureReader *r, double *eta)
 			}
 			if (level >= 0)
 				v += fit->coef[col->first_slot + level];
+			else if (!FeatureUnseenLevel(r, spec, i))
+				return false;
+			else if (col->shares && spec->unseen == UNSEEN_AVERAGE)
+				for (int k = 0; k < col->nslots; k++)
+					v += fit->coef[col->first_slot + k] * col->shares[k];
 		}
 	}
+	v += m->link_offset;
 	if (unlikely(!isfinite(v)))
 		GlmRefuseLink(v);
 	*eta = v;
@@ -244,14 +253,16 @@ ColumnContribution(const Model *m, FeatureReader *r, int col, Contribution *out)
 	else
 	{
 		int			level = FeatureReadLevel(r, spec, col);
+		bool		average = level == LEVEL_UNSEEN && c->shares && spec->unseen == UNSEEN_AVERAGE;
 
 		out->value = level == LEVEL_NULL ? NULL : level == LEVEL_UNSEEN ? pstrdup("(unseen)") :
 			level == c->nlevels ? pstrdup("(other)") : pstrdup(c->levels[level]);
 		if (level == LEVEL_NULL)
 			level = c->mode_level;
+		/* an unseen category: its shares (the population average), or all 0 before 0.5.0 */
 		for (int k = 0; k < c->nslots; k++)
 			out->amount += f->coef[c->first_slot + k] *
-				((k == level ? 1.0 : 0.0) - f->slot_mean[c->first_slot + k]);
+				((average ? c->shares[k] : k == level ? 1.0 : 0.0) - f->slot_mean[c->first_slot + k]);
 	}
 	if (unlikely(!isfinite(out->amount)))
 		GlmRefuseLink(out->amount);
@@ -259,15 +270,20 @@ ColumnContribution(const Model *m, FeatureReader *r, int col, Contribution *out)
 
 /*
  * The row's link decomposed: the baseline is the link at the training
- * means, each column contributes coef x (value - training mean), a one-hot
- * column as one feature, so the parts add up exactly to the row's link.
+ * means (with the calibration offset), each column contributes coef x
+ * (value - training mean), a one-hot column as one feature, so the parts
+ * add up exactly to the row's link: a linear model's prediction, a
+ * logistic model's logit.  False when the model scores the row NULL.
  */
 static bool
 GlmExplain(const Model *m, FeatureReader *r, int cls, Contribution *parts, double *baseline)
 {
 	const LinearFit *f = &GlmModelOf(m)->linear;
+	double		eta;
 
-	*baseline = f->intercept;
+	if (!GlmModelLink(m, r, &eta))
+		return false;
+	*baseline = f->intercept + m->link_offset;
 	for (int j = 0; j < m->spec->nslots; j++)
 		*baseline += f->coef[j] * f->slot_mean[j];
 	for (int i = 0; i < m->spec->ncolumns; i++)
@@ -320,7 +336,7 @@ const AlgorithmOps LinearOps = {
 	.score = LinearScore,
 	.link = GlmModelLink,
 	.classify = NULL,
-	.explain = NULL,
+	.explain = GlmExplain,
 	.coefficients = GlmCoefficients,
 };
 

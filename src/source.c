@@ -25,6 +25,8 @@
 #include "utils/float.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "executor/executor.h"
+#include "tcop/tcopprot.h"
 
 #include "glm.h"
 #include "trainer.h"
@@ -70,8 +72,63 @@ SourceOpen(Oid relid, Source *src)
 	src->relid = relid;
 	src->qualname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 											   RelationGetRelationName(rel));
+	src->from = src->qualname;
+	src->query = NULL;
+	src->query_text = NULL;
 	src->tupdesc = CreateTupleDescCopy(RelationGetDescr(rel));
 	relation_close(rel, AccessShareLock);
+}
+
+/* Refuse a training query that is not one plain SELECT */
+static void
+NotOneSelect(const char *why)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("the training query must be one SELECT statement: %s", why),
+			 errhint("Pass a single SELECT (or VALUES) without INTO or data-modifying WITH, such as $$SELECT * FROM profiles WHERE region = 'EU'$$.")));
+}
+
+/*
+ * A query as the training source (train_query): one SELECT statement,
+ * parsed and analyzed once for its columns (names, types, the table
+ * columns they come from, which the leakage guards read) and then read as
+ * a subquery, "(query) AS pe_query", with the caller's privileges as
+ * every read of training is.  Its result columns need distinct names.
+ */
+void
+SourceOpenQuery(const char *query, Source *src)
+{
+	List	   *raw = pg_parse_query(query);
+	RawStmt    *stmt;
+	List	   *analyzed;
+	Query	   *q;
+
+	if (list_length(raw) != 1)
+		NotOneSelect(list_length(raw) == 0 ? "it is empty" : "it holds several statements");
+	stmt = linitial_node(RawStmt, raw);
+	if (!IsA(stmt->stmt, SelectStmt) || ((SelectStmt *) stmt->stmt)->intoClause != NULL)
+		NotOneSelect(IsA(stmt->stmt, SelectStmt) ? "it has INTO" : "it is not a SELECT");
+	analyzed = pg_analyze_and_rewrite_fixedparams(stmt, query, NULL, 0, NULL);
+	q = linitial_node(Query, analyzed);
+	if (list_length(analyzed) != 1 || q->commandType != CMD_SELECT || q->hasModifyingCTE ||
+		q->utilityStmt != NULL)
+		NotOneSelect("it modifies data");
+	src->relid = InvalidOid;
+	src->qualname = "(query)";
+	src->query_text = pstrdup(query);
+	src->from = psprintf("(%s) AS pe_query", query);
+	src->tupdesc = ExecCleanTypeFromTL(q->targetList);
+	src->query = q;
+	for (int i = 0; i < src->tupdesc->natts; i++)
+		for (int k = 0; k < i; k++)
+			if (strcmp(NameStr(TupleDescAttr(src->tupdesc, i)->attname),
+					   NameStr(TupleDescAttr(src->tupdesc, k)->attname)) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_DUPLICATE_COLUMN),
+						 errmsg("the training query returns two columns named \"%s\"",
+								NameStr(TupleDescAttr(src->tupdesc, i)->attname)),
+						 errhint("Give every column of the query its own name with AS.")));
 }
 
 /* Attribute number of a live column, 0 if none */
@@ -137,16 +194,30 @@ SourcePrimaryKey(Oid relid)
 char *
 SourceSomeValues(const Source *src, const char *column)
 {
+	int			n;
+
+	return SourceDistinctValues(src, column, 5, &n);
+}
+
+/*
+ * Up to limit distinct non-NULL values of a column (the first in sort
+ * order), quoted and listed for a message; *n says how many
+ */
+char *
+SourceDistinctValues(const Source *src, const char *column, int limit, int *n)
+{
 	StringInfoData out;
 	char	   *sql = psprintf("SELECT DISTINCT %s::pg_catalog.text FROM %s WHERE %s IS NOT NULL "
-							   "ORDER BY 1 LIMIT 5",
-							   quote_identifier(column), src->qualname, quote_identifier(column));
+							   "ORDER BY 1 LIMIT %d",
+							   quote_identifier(column), src->from, quote_identifier(column),
+							   limit);
 
 	TrainQuery(sql, 0, NULL, NULL, 0);
 	initStringInfo(&out);
 	for (uint64 i = 0; i < SPI_processed; i++)
-		appendStringInfo(&out, "%s\"%s\"", i > 0 ? ", " : "",
+		appendStringInfo(&out, "%s\"%s\"", i == 0 ? "" : i + 1 == SPI_processed ? " and " : ", ",
 						 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	*n = (int) SPI_processed;
 	return out.data;
 }
 
@@ -166,7 +237,8 @@ AddColumn(FeatureSpec *spec, const Source *src, AttrNumber att)
 /*
  * The feature columns: those named, checked one by one, or when NULL every
  * column but the target and the key, leaving out (with a notice) columns
- * of types a model cannot read.
+ * of types a model cannot read and the key.  The leakage guards
+ * (GuardFeatures) then judge what is left.
  */
 void
 SourceResolveFeatures(FeatureSpec *spec, const Source *src, ArrayType *features)
@@ -180,9 +252,14 @@ SourceResolveFeatures(FeatureSpec *spec, const Source *src, ArrayType *features)
 			Form_pg_attribute a = TupleDescAttr(src->tupdesc, i);
 			const char *n = NameStr(a->attname);
 
-			if (a->attisdropped || (spec->target && strcmp(n, spec->target) == 0) ||
-				(spec->key && strcmp(n, spec->key) == 0))
+			if (a->attisdropped || (spec->target && strcmp(n, spec->target) == 0))
 				continue;
+			if (spec->key && strcmp(n, spec->key) == 0)
+			{
+				ereport(NOTICE,
+						(errmsg("column \"%s\" is not used as a feature: it is the key that splits the rows", n)));
+				continue;
+			}
 			if (FeatureConvForType(a->atttypid) == CONV_NONE)
 			{
 				ereport(NOTICE,
@@ -241,13 +318,16 @@ SourceResolveFeatures(FeatureSpec *spec, const Source *src, ArrayType *features)
 				 errhint("Name numeric, boolean, text or enum columns in the features argument.")));
 }
 
-/* Refuse to train on columns the caller may not read */
+/*
+ * Refuse to train on columns the caller may not read (a query source is
+ * checked as it runs, with the caller's privileges)
+ */
 void
 CheckPrivileges(const FeatureSpec *spec, const Source *src)
 {
 	Oid			user = GetUserId();
 
-	if (pg_class_aclcheck(src->relid, user, ACL_SELECT) == ACLCHECK_OK)
+	if (src->query || pg_class_aclcheck(src->relid, user, ACL_SELECT) == ACLCHECK_OK)
 		return;
 	for (int i = -2; i < spec->ncolumns; i++)
 	{
@@ -269,7 +349,11 @@ CheckPrivileges(const FeatureSpec *spec, const Source *src)
 /*
  * Learn each categorical column's vocabulary in one scan: the
  * max_categories most frequent values (ties by value, byte order), and
- * whether more exist, which then share one "(other)" slot.
+ * whether more exist, which then share one "(other)" slot; with each
+ * slot's share of the column's non-NULL values, which an unseen category
+ * takes under "unseen": "average" (trainers that know the training split's
+ * shares replace them: FeatureSetShares).  k and v are qualified: the
+ * source may have columns of those names.
  */
 void
 SourceLearnVocabularies(FeatureSpec *spec, const Source *src, int max_categories)
@@ -277,12 +361,20 @@ SourceLearnVocabularies(FeatureSpec *spec, const Source *src, int max_categories
 	StringInfoData sql;
 	bool		any = false;
 	int		   *counts = palloc0(sizeof(int) * spec->ncolumns);
+	double	   *total = palloc0(sizeof(double) * spec->ncolumns);
+	double	   *covered = palloc0(sizeof(double) * spec->ncolumns);
+	double	  **level_n = palloc0(sizeof(double *) * spec->ncolumns);
 
 	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT k, v FROM (SELECT k, v, pg_catalog.row_number() OVER "
-						   "(PARTITION BY k ORDER BY pg_catalog.count(*) DESC, "
-						   "v COLLATE pg_catalog.\"C\") AS rn FROM ");
-	appendStringInfo(&sql, "%s AS pe_src CROSS JOIN LATERAL (VALUES ", src->qualname);
+	appendStringInfoString(&sql, "SELECT k, v, n, total FROM (SELECT pe_u.k, pe_u.v, "
+						   "pg_catalog.count(*) AS n, "
+						   "pg_catalog.sum(pg_catalog.count(*)) OVER (PARTITION BY pe_u.k) AS total, "
+						   "pg_catalog.row_number() OVER (PARTITION BY pe_u.k "
+						   "ORDER BY pg_catalog.count(*) DESC, pe_u.v COLLATE pg_catalog.\"C\") AS rn FROM ");
+	if (src->query)
+		appendStringInfo(&sql, "(%s) AS pe_src CROSS JOIN LATERAL (VALUES ", src->query_text);
+	else
+		appendStringInfo(&sql, "%s AS pe_src CROSS JOIN LATERAL (VALUES ", src->qualname);
 	for (int i = 0; i < spec->ncolumns; i++)
 	{
 		if (spec->columns[i].kind != FEATURE_CATEGORICAL)
@@ -293,13 +385,14 @@ SourceLearnVocabularies(FeatureSpec *spec, const Source *src, int max_categories
 	}
 	if (!any)
 		return;
-	appendStringInfo(&sql, ") AS u(k, v) WHERE v IS NOT NULL GROUP BY k, v) s "
+	appendStringInfo(&sql, ") AS pe_u(k, v) WHERE pe_u.v IS NOT NULL GROUP BY pe_u.k, pe_u.v) s "
 					 "WHERE rn OPERATOR(pg_catalog.<=) %d ORDER BY k, rn", max_categories + 1);
 	TrainQuery(sql.data, 0, NULL, NULL, 0);
 	for (int i = 0; i < spec->ncolumns; i++)
 	{
 		spec->columns[i].levels = palloc(sizeof(char *) * (max_categories + 1));
 		spec->columns[i].level_len = palloc(sizeof(int) * (max_categories + 1));
+		level_n[i] = palloc(sizeof(double) * (max_categories + 1));
 	}
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
@@ -307,21 +400,35 @@ SourceLearnVocabularies(FeatureSpec *spec, const Source *src, int max_categories
 		FeatureColumn *c = &spec->columns[k];
 		char	   *v = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2);
 
+		total[k] = strtod(SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 4), NULL);
 		if (counts[k]++ == max_categories)
 		{
 			c->has_other = true;
 			continue;
 		}
+		level_n[k][c->nlevels] = strtod(SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 3), NULL);
+		covered[k] += level_n[k][c->nlevels];
 		c->levels[c->nlevels] = v;
 		c->level_len[c->nlevels] = strlen(v);
 		c->nlevels++;
 	}
 	for (int i = 0; i < spec->ncolumns; i++)
-		if (spec->columns[i].kind == FEATURE_CATEGORICAL && spec->columns[i].nlevels == 0)
+	{
+		FeatureColumn *c = &spec->columns[i];
+
+		if (c->kind != FEATURE_CATEGORICAL)
+			continue;
+		if (c->nlevels == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("feature column \"%s\" is NULL in every row", spec->columns[i].name),
+					 errmsg("feature column \"%s\" is NULL in every row", c->name),
 					 errhint("Leave the column out of the features.")));
+		c->shares = palloc(sizeof(double) * (c->nlevels + 1));
+		for (int k = 0; k < c->nlevels; k++)
+			c->shares[k] = level_n[i][k] / total[i];
+		if (c->has_other)
+			c->shares[c->nlevels] = Max(total[i] - covered[i], 0.0) / total[i];
+	}
 }
 
 /* The spec as a bytea argument for linear_stats */
@@ -399,10 +506,10 @@ RunStatsPass(const FeatureSpec *spec, const Source *src)
 
 	if (list_length(cols) <= FUNC_MAX_ARGS - 3)
 		sql = psprintf("SELECT profenrich.linear_stats($1, $2, %s) FROM %s",
-					   ColumnList(cols), src->qualname);
+					   ColumnList(cols), src->from);
 	else
 		sql = psprintf("SELECT profenrich.linear_stats(pe_src.*, $1) "
-					   "FROM (SELECT %s FROM %s) AS pe_src", ColumnList(cols), src->qualname);
+					   "FROM (SELECT %s FROM %s) AS pe_src", ColumnList(cols), src->from);
 	TrainQuery(sql, list_length(cols) <= FUNC_MAX_ARGS - 3 ? 2 : 1, types, values, 0);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (isnull)
@@ -446,8 +553,9 @@ CheckRowCount(const LinearStats *st, const FeatureSpec *spec, const Source *src)
 			(errcode(ERRCODE_DATA_EXCEPTION),
 			 errmsg("too few usable rows in %s to train: %.0f training rows for %d slots",
 					src->qualname, n, spec->nslots),
-			 errdetail("Rows with a NULL target are skipped%s; the test split holds %.0f rows.",
+			 errdetail("Rows with a NULL target are skipped%s; %lld rows the model cannot use were left out; the test split holds %.0f rows.",
 					   spec->impute == IMPUTE_SKIP ? ", and so are rows with a NULL feature" : "",
+					   st ? (long long) BadRowsBad(&st->bad) : 0LL,
 					   st ? st->mom[SPLIT_TEST].n : 0),
 			 errhint("Train on more rows, fewer features, or a smaller test_fraction.")));
 }

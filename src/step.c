@@ -22,7 +22,7 @@
 #include "step.h"
 #include "profenrich.h"
 
-#define LINEAR_STATS_FORMAT 1
+#define LINEAR_STATS_FORMAT 2	/* 2: the bad rows (0.5.0) */
 #define SAMPLE_BYTES (32 * 1024 * 1024)
 #define SAMPLE_MAX_ROWS 20000
 #define SAMPLE_MIN_ROWS 1000
@@ -107,14 +107,28 @@ StatsProgress(LinearStats *s)
 	s->last_notice = now;
 }
 
-/* Bytes of a state's serialized form (StatsToBytes), without the samples' rows */
+/* Bytes of the bad rows in the serialized form without their example's texts */
+#define BAD_FIXED_BYTES (8 * BAD_NREASONS + 4 + 4 + 4)
+
+/*
+ * Bytes of a state's serialized form (StatsToBytes), without the samples'
+ * rows and the bad rows' example texts
+ */
 static Size
 StatsFixedBytes(int nslots, int nmiss)
 {
 	Size		d = (Size) nslots + 1 + nmiss;
 	Size		split = add_size(8 + 4, mul_size(8, add_size(d, d * (d + 1) / 2)));
 
-	return add_size(4 * 4 + 2 * 8, mul_size(2, split));
+	return add_size(4 * 4 + 2 * 8 + BAD_FIXED_BYTES, mul_size(2, split));
+}
+
+/* Bytes of the bad rows' example texts in the serialized form */
+static Size
+BadTextBytes(const BadRows *b)
+{
+	return (b->example_key ? strlen(b->example_key) : 0) +
+		(b->example_detail ? strlen(b->example_detail) : 0);
 }
 
 /*
@@ -151,6 +165,7 @@ StatsCreate(int nslots, int nmiss, int sample_cap)
 	s->nslots = nslots;
 	s->nmiss = nmiss;
 	s->sample_cap = sample_cap;
+	BadRowsInit(&s->bad);
 	for (int k = 0; k < 2; k++)
 	{
 		MomentsInit(&s->mom[k], nslots + 1, nslots + 1 + nmiss);
@@ -173,6 +188,7 @@ StatsCreateForSpec(bytea *specbytes, MemoryContext aggcxt)
 	s = StatsCreate(spec->nslots, spec->nnumeric, SampleCapacity(spec->nslots));
 	s->spec = spec;
 	FeatureReaderInit(&s->reader, aggcxt);
+	s->reader.soft_bad = spec->on_bad_row == BAD_ROW_SKIP;
 	s->test_threshold = FeatureTestThreshold(spec);
 	s->last_notice = GetCurrentTimestamp();
 	s->missing = palloc0(sizeof(int) * Max(spec->nnumeric, 1));
@@ -193,6 +209,23 @@ NullFeatureError(void)
 			(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 			 errmsg("a feature is NULL and the option impute is \"error\""),
 			 errhint("Use \"impute\": \"mean\" to impute NULLs, or \"skip\" to drop such rows.")));
+}
+
+/*
+ * Count the reader's current row as one the model cannot use (a NaN or
+ * infinite value, under on_bad_row "skip"), with its key for the example,
+ * in the aggregate context
+ */
+static void
+StatsBadRow(LinearStats *s)
+{
+	FeatureReader *r = &s->reader;
+	MemoryContext old = MemoryContextSwitchTo(r->mcxt);
+
+	BadRowsAdd(&s->bad, BAD_NOT_FINITE, FeatureKeyText(r, s->spec),
+			   psprintf("%s is NaN or infinite", quote_identifier(FeatureBadColumnName(s->spec, r->bad_col))));
+	r->bad_col = FEATURE_ROW_OK;
+	MemoryContextSwitchTo(old);
 }
 
 /*
@@ -217,12 +250,15 @@ StatsAccumulate(LinearStats *s)
 	if (!FeatureReadTarget(r, spec, &y))
 	{
 		s->skipped_target++;
+		s->bad.count[BAD_NULL_TARGET]++;
 		return;
 	}
 	if (r->key_pos >= 0)
 	{
 		h = FeatureRowHash(r, spec, NULL, 0);
-		split = ((uint32) h < s->test_threshold) ? SPLIT_TEST : SPLIT_TRAIN;
+		split = FeatureSplitOf(spec, h, s->test_threshold);
+		if (split == SPLIT_NONE)
+			return;				/* a cross-validation fold: a row of the test split */
 	}
 	/* keyless: into the training batch, moved if its values hash it to the test split */
 	row = MomentsNextRow(&s->mom[split]);
@@ -230,20 +266,28 @@ StatsAccumulate(LinearStats *s)
 	{
 		if (spec->impute == IMPUTE_ERROR)
 			NullFeatureError();
-		if (spec->impute == IMPUTE_SKIP)
+		if (spec->impute == IMPUTE_SKIP && r->bad_col == FEATURE_ROW_OK)
 		{
 			s->skipped_feature++;
+			s->bad.count[BAD_NULL_FEATURE]++;
 			return;				/* the batch row is simply reused */
 		}
+	}
+	if (unlikely(r->bad_col != FEATURE_ROW_OK))
+	{
+		StatsBadRow(s);
+		return;					/* the batch row is reused */
 	}
 	row[s->nslots] = y;
 	if (r->key_pos < 0)
 	{
 		h = spec->split_hash == SPLIT_HASH_MIX ? FeatureValuesHash(spec, row, y) :
 			FeatureRowHash(r, spec, row, s->nslots + 1);
-		if ((uint32) h < s->test_threshold)
+		split = FeatureSplitOf(spec, h, s->test_threshold);
+		if (split == SPLIT_NONE)
+			return;
+		if (split == SPLIT_TEST)
 		{
-			split = SPLIT_TEST;
 			memcpy(MomentsNextRow(&s->mom[split]), row, sizeof(double) * (s->nslots + 1));
 			row = MomentsNextRow(&s->mom[split]);
 		}
@@ -336,6 +380,7 @@ StatsMerge(LinearStats *a, const LinearStats *b)
 	}
 	a->skipped_target += b->skipped_target;
 	a->skipped_feature += b->skipped_feature;
+	BadRowsMerge(&a->bad, &b->bad);
 }
 
 /*
@@ -374,7 +419,7 @@ StatsToBytes(LinearStats *s)
 
 	RowSampleTrim(&s->sample[0]);
 	RowSampleTrim(&s->sample[1]);
-	size = VARHDRSZ + StatsFixedBytes(s->nslots, s->nmiss) +
+	size = VARHDRSZ + StatsFixedBytes(s->nslots, s->nmiss) + BadTextBytes(&s->bad) +
 		(Size) (s->sample[0].count + s->sample[1].count) * (8 + 8 * (s->nslots + 1));
 
 	/* one allocation of the exact size: the state can be tens of megabytes */
@@ -389,6 +434,7 @@ StatsToBytes(LinearStats *s)
 	pq_sendint32(&buf, s->sample_cap);
 	pq_sendint64(&buf, s->skipped_target);
 	pq_sendint64(&buf, s->skipped_feature);
+	BadRowsWrite(&buf, &s->bad);
 	for (int k = 0; k < 2; k++)
 	{
 		MomentsWrite(&buf, &s->mom[k]);
@@ -421,7 +467,7 @@ LinearStatsFromBytes(bytea *b)
 				nmiss,
 				cap;
 	LinearStats *s;
-	Size		minlen = 4 * 4 + 2 * 8;	/* format, shape, skipped counts */
+	Size		minlen = 4 * 4 + 2 * 8 + BAD_FIXED_BYTES;	/* format, shape, skipped rows */
 
 	BYTES_READER(&buf, b);
 	if ((Size) buf.len < minlen)
@@ -438,7 +484,7 @@ LinearStatsFromBytes(bytea *b)
 		Size		fixed = StatsFixedBytes(nslots, nmiss);
 
 		if ((Size) buf.len < fixed ||
-			(Size) buf.len > fixed + 2 * (Size) cap * (8 + 8 * (Size) (nslots + 1)))
+			(Size) buf.len > fixed + 2 * BAD_EXAMPLE_MAX + 2 * (Size) cap * (8 + 8 * (Size) (nslots + 1)))
 			StatsBytesError("length does not match the shape");
 	}
 	StatsCheckSize(nslots, nmiss, cap);
@@ -448,6 +494,8 @@ LinearStatsFromBytes(bytea *b)
 	s->sample_cap = cap;
 	s->skipped_target = pq_getmsgint64(&buf);
 	s->skipped_feature = pq_getmsgint64(&buf);
+	if (s->skipped_target < 0 || s->skipped_feature < 0 || !BadRowsRead(&buf, &s->bad))
+		StatsBytesError("bad skipped-row counts");
 	for (int k = 0; k < 2; k++)
 	{
 		MomentsRead(&buf, &s->mom[k], nslots + 1, nslots + 1 + nmiss);
@@ -600,6 +648,7 @@ LogisticStepCreate(FunctionCallInfo fcinfo, MemoryContext aggcxt)
 	s = LogisticStepBare(w);
 	s->spec = spec;
 	FeatureReaderInit(&s->reader, aggcxt);
+	s->reader.soft_bad = spec->on_bad_row == BAD_ROW_SKIP;
 	s->test_threshold = FeatureTestThreshold(spec);
 	s->cw[0] = p[0];
 	s->cw[1] = p[1];
@@ -662,11 +711,21 @@ logistic_step_trans(PG_FUNCTION_ARGS)
 		if (spec->impute == IMPUTE_ERROR)
 			NullFeatureError();
 		if (spec->impute == IMPUTE_SKIP)
+		{
+			s->reader.bad_col = FEATURE_ROW_OK;
 			PG_RETURN_POINTER(s);
+		}
 	}
-	if ((uint32) (s->reader.key_pos < 0 && spec->split_hash == SPLIT_HASH_MIX ?
-				  FeatureValuesHash(spec, s->x + 1, label) :
-				  FeatureRowHash(&s->reader, spec, s->x + 1, spec->nslots)) < s->test_threshold)
+	/* a row linear_stats counted as bad: skipped here too, uncounted */
+	if (unlikely(s->reader.bad_col != FEATURE_ROW_OK))
+	{
+		s->reader.bad_col = FEATURE_ROW_OK;
+		PG_RETURN_POINTER(s);
+	}
+	if (FeatureSplitOf(spec, s->reader.key_pos < 0 && spec->split_hash == SPLIT_HASH_MIX ?
+					   FeatureValuesHash(spec, s->x + 1, label) :
+					   FeatureRowHash(&s->reader, spec, s->x + 1, spec->nslots),
+					   s->test_threshold) != SPLIT_TRAIN)
 		PG_RETURN_POINTER(s);
 	row = &s->batch[(size_t) s->rows * s->width];
 	row[0] = 1.0;

@@ -37,6 +37,7 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "badrows.h"
 #include "clv.h"
 #include "model.h"
 #include "options.h"
@@ -48,9 +49,11 @@ PG_FUNCTION_INFO_V1(clv_data_serialize);
 PG_FUNCTION_INFO_V1(clv_data_deserialize);
 PG_FUNCTION_INFO_V1(clv_data_final);
 
-#define CLV_DATA_FORMAT 1
+#define CLV_DATA_FORMAT 2		/* 2: the bad rows (0.5.0) */
 #define COLLECT_HISTORY 1		/* flags of clv_data: what to collect */
 #define COLLECT_SPEND 2
+#define SKIP_BAD 4				/* flag: skip (count) rows no model can read instead of raising */
+#define CLV_FLAGS_MAX 7
 #define MIN_CUSTOMERS 10
 #define READ_BATCH 32
 #define QUANTILE_ROWS 131072	/* repeat customers valued for the percentiles */			/* rows a heap scan reads before counting them */
@@ -225,6 +228,7 @@ typedef struct ClvDataState
 	HistTable	hist;
 	SpendRows	spend;
 	double		skipped;		/* rows with a NULL input the model needs */
+	BadRows		bad;			/* rows no model can read (flag SKIP_BAD) */
 	int64		rows_seen;
 	TimestampTz last_notice;
 } ClvDataState;
@@ -239,6 +243,7 @@ typedef struct ClvDataHeader
 	int64		nspend;
 	int32		hist_max_x;
 	int32		spend_max_x;
+	int32		bad_bytes;		/* the bad rows' serialized form, after the arrays */
 } ClvDataHeader;
 
 /* Hash of a history (the bits of its doubles) */
@@ -426,8 +431,65 @@ StateCreate(int flags, int64 nhist, int64 nspend)
 		HistInit(&s->hist, nhist);
 	if (flags & COLLECT_SPEND)
 		SpendInit(&s->spend, nspend);
+	BadRowsInit(&s->bad);
 	s->last_notice = GetCurrentTimestamp();
 	return s;
+}
+
+/*
+ * What a customer's summary (frequency, recency, t, monetary) has that no
+ * model can read, as a bad-row reason, or -1: the conditions that
+ * ClvCheckHistory, ClvCheckSpend and CheckFrequency refuse
+ */
+static int
+RowProblem(int flags, const double *v)
+{
+	double		x = v[0];
+
+	if (!isfinite(x))
+		return BAD_NOT_FINITE;
+	if (!(x >= 0 && x <= CLV_MAX_FREQUENCY && (double) (int32) x == x))
+		return BAD_FREQUENCY;
+	if (flags & COLLECT_HISTORY)
+	{
+		if (!isfinite(v[1]) || !isfinite(v[2]))
+			return BAD_NOT_FINITE;
+		if (!(v[2] > 0))
+			return BAD_T;
+		if (!(v[1] >= 0 && v[1] <= v[2]))
+			return BAD_RECENCY;
+	}
+	if ((flags & COLLECT_SPEND) && x > 0)
+	{
+		if (!isfinite(v[3]))
+			return BAD_NOT_FINITE;
+		if (!(v[3] > 0))
+			return BAD_MONETARY;
+	}
+	return -1;
+}
+
+/* Does a summary miss an input the model needs (a NULL: the row is skipped)? */
+static inline bool
+NullSkipped(int flags, const double *v, const bool *null)
+{
+	return null[0] || ((flags & COLLECT_HISTORY) && (null[1] || null[2])) ||
+		((flags & COLLECT_SPEND) && null[3] && v[0] > 0);
+}
+
+/* The example text of a bad summary: the values the model reads */
+static char *
+RowDetail(int flags, const double *v)
+{
+	StringInfoData out;
+
+	initStringInfo(&out);
+	appendStringInfo(&out, "frequency %g", v[0]);
+	if (flags & COLLECT_HISTORY)
+		appendStringInfo(&out, ", recency %g, t %g", v[1], v[2]);
+	if ((flags & COLLECT_SPEND) && v[0] > 0)
+		appendStringInfo(&out, ", monetary %g", v[3]);
+	return out.data;
 }
 
 /* The error for a frequency that is not a whole number of repeat purchases */
@@ -473,19 +535,29 @@ DataProgress(ClvDataState *s)
 /*
  * Add one customer's (frequency, recency, t, monetary) to a state, in the
  * current memory context.  A customer with a NULL input the model needs
- * is skipped (counted); monetary is read only for repeat customers.
+ * is skipped (counted); monetary is read only for repeat customers.  A
+ * summary no model can read raises, or with the flag SKIP_BAD is counted
+ * and left out: the reason is returned (-1 for a row added or skipped for
+ * a NULL) so that the caller records it with its key (StateBadRow).
  */
-static void
+static int
 StateAddRow(ClvDataState *s, const double *v, const bool *null)
 {
 	int			flags = s->flags;
 	int32		h = -1;
 
-	if (null[0] || ((flags & COLLECT_HISTORY) && (null[1] || null[2])) ||
-		((flags & COLLECT_SPEND) && null[3] && v[0] > 0))
+	if (NullSkipped(flags, v, null))
 	{
 		s->skipped += 1;
-		return;
+		s->bad.count[BAD_NULL_INPUT]++;
+		return -1;
+	}
+	if (flags & SKIP_BAD)
+	{
+		int			problem = RowProblem(flags, v);
+
+		if (problem >= 0)
+			return problem;
 	}
 	CheckFrequency(v[0]);
 	if (flags & COLLECT_HISTORY)
@@ -498,6 +570,14 @@ StateAddRow(ClvDataState *s, const double *v, const bool *null)
 		ClvCheckSpend(v[0], v[3]);
 		SpendAdd(&s->spend, v[0], v[3], h);
 	}
+	return -1;
+}
+
+/* Record a summary StateAddRow left out for a reason, with its key (NULL: none) */
+static void
+StateBadRow(ClvDataState *s, int reason, const double *v, const char *key)
+{
+	BadRowsAdd(&s->bad, (BadReason) reason, key, RowDetail(s->flags, v));
 }
 
 #ifdef USE_ASSERT_CHECKING
@@ -543,6 +623,7 @@ clv_data_trans(PG_FUNCTION_ARGS)
 	ClvDataState *s;
 	double		v[4];
 	bool		null[4];
+	int			problem;
 
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
 		elog(ERROR, "clv_data_trans called in non-aggregate context");
@@ -551,10 +632,10 @@ clv_data_trans(PG_FUNCTION_ARGS)
 	{
 		int			flags = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1);
 
-		if (flags < 1 || flags > 3)
+		if (flags < 1 || flags > CLV_FLAGS_MAX || (flags & (COLLECT_HISTORY | COLLECT_SPEND)) == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("clv_data flags must be 1 (histories), 2 (spends) or 3 (both), not %s",
+					 errmsg("clv_data flags must be 1 (histories), 2 (spends) or 3 (both), plus 4 to skip rows no model can read, not %s",
 							PG_ARGISNULL(1) ? "NULL" : psprintf("%d", flags)),
 					 errhint("clv_data is what train() runs; call train() instead.")));
 		s = StateCreate(flags, 0, 0);
@@ -574,7 +655,11 @@ clv_data_trans(PG_FUNCTION_ARGS)
 		null[i] = PG_ARGISNULL(i + 2);
 		v[i] = null[i] ? 0.0 : PG_GETARG_FLOAT8(i + 2);
 	}
-	StateAddRow(s, v, null);
+	problem = StateAddRow(s, v, null);
+	/* clv_data(flags, frequency, recency, t, monetary, key text): the key names a bad row */
+	if (problem >= 0)
+		StateBadRow(s, problem, v, PG_NARGS() > 6 && !PG_ARGISNULL(6) ?
+					TextDatumGetCString(PG_GETARG_DATUM(6)) : NULL);
 	MemoryContextSwitchTo(old);
 	PG_RETURN_POINTER(s);
 }
@@ -586,6 +671,7 @@ StateMerge(ClvDataState *dst, const ClvDataState *src)
 	int32	   *map = NULL;
 
 	dst->skipped += src->skipped;
+	BadRowsMerge(&dst->bad, &src->bad);
 	if (src->flags & COLLECT_HISTORY)
 	{
 		double	   *w = palloc_extended(sizeof(double) * Max(src->hist.n, 1), MCXT_ALLOC_HUGE);
@@ -667,10 +753,14 @@ static bytea *
 StateSerialize(const ClvDataState *s)
 {
 	ClvDataHeader hdr;
-	Size		size = StateBytes(s->flags, s->hist.n, s->spend.n);
+	StringInfoData bad;
+	Size		size;
 	bytea	   *out;
 	char	   *at;
 
+	initStringInfo(&bad);
+	BadRowsWrite(&bad, &s->bad);
+	size = add_size(StateBytes(s->flags, s->hist.n, s->spend.n), bad.len);
 	if (size > MaxAllocHugeSize - VARHDRSZ || size >= (Size) 1 << 30)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -684,6 +774,7 @@ StateSerialize(const ClvDataState *s)
 	hdr.nspend = (s->flags & COLLECT_SPEND) ? s->spend.n : 0;
 	hdr.hist_max_x = s->hist.max_x;
 	hdr.spend_max_x = s->spend.max_x;
+	hdr.bad_bytes = bad.len;
 	out = palloc_extended(VARHDRSZ + size, MCXT_ALLOC_HUGE);
 	SET_VARSIZE(out, VARHDRSZ + size);
 	at = VARDATA(out);
@@ -703,6 +794,7 @@ StateSerialize(const ClvDataState *s)
 		if (s->flags & COLLECT_HISTORY)
 			PutBytes(&at, s->spend.hist, sizeof(int32) * hdr.nspend);
 	}
+	PutBytes(&at, bad.data, bad.len);
 	return out;
 }
 
@@ -721,11 +813,13 @@ StateCheck(bytea *bytes)
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("invalid clv_data state: %zu bytes", len)));
 	memcpy(&hdr, VARDATA_ANY(bytes), sizeof(hdr));
-	if (hdr.format != CLV_DATA_FORMAT || hdr.flags < 1 || hdr.flags > 3 ||
+	if (hdr.format != CLV_DATA_FORMAT || hdr.flags < 1 || hdr.flags > CLV_FLAGS_MAX ||
+		(hdr.flags & (COLLECT_HISTORY | COLLECT_SPEND)) == 0 ||
 		hdr.nhist < 0 || hdr.nspend < 0 || hdr.nhist > PG_INT32_MAX || hdr.nspend > len ||
 		hdr.hist_max_x < 0 || hdr.hist_max_x > CLV_MAX_FREQUENCY ||
 		hdr.spend_max_x < 0 || hdr.spend_max_x > CLV_MAX_FREQUENCY ||
-		StateBytes(hdr.flags, hdr.nhist, hdr.nspend) != len)
+		hdr.bad_bytes < 0 || (Size) hdr.bad_bytes > BadRowsMaxBytes() ||
+		StateBytes(hdr.flags, hdr.nhist, hdr.nspend) + hdr.bad_bytes != len)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("invalid clv_data state: format %d, flags %d, " INT64_FORMAT " histories, "
@@ -805,6 +899,18 @@ StateDeserialize(bytea *bytes, bool hashed)
 			sp->m = repalloc_huge(sp->m, sizeof(double) * sp->cap);
 			sp->hist = repalloc_huge(sp->hist, sizeof(int32) * sp->cap);
 		}
+	}
+	{
+		StringInfoData buf;
+
+		buf.data = (char *) at;
+		buf.len = hdr.bad_bytes;
+		buf.maxlen = buf.len;
+		buf.cursor = 0;
+		if (!BadRowsRead(&buf, &s->bad) || buf.cursor != buf.len)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("invalid clv_data state: bad skipped-row counts")));
 	}
 	s->last_notice = GetCurrentTimestamp();
 	return s;
@@ -973,9 +1079,31 @@ DirectScanAllowed(const Source *src)
 		check_enable_rls(src->relid, InvalidOid, true) != RLS_ENABLED;
 }
 
-/* Read a plain table with a heap scan, at the active snapshot */
+/* The key of a scanned row as text, for the example of a bad row (NULL without) */
+static char *
+SlotKeyText(TupleTableSlot *slot, AttrNumber key_att)
+{
+	bool		isnull;
+	Datum		d;
+	Oid			outfn;
+	bool		isvarlena;
+
+	if (key_att == 0)
+		return NULL;
+	d = slot_getattr(slot, key_att, &isnull);
+	if (isnull)
+		return NULL;
+	getTypeOutputInfo(TupleDescAttr(slot->tts_tupleDescriptor, key_att - 1)->atttypid, &outfn,
+					  &isvarlena);
+	return OidOutputFunctionCall(outfn, d);
+}
+
+/*
+ * Read a plain table with a heap scan, at the active snapshot; key (NULL:
+ * none) is the column that names a bad row in the NOTICE
+ */
 static ClvDataState *
-ReadDirect(const Source *src, const FeatureSpec *spec, int flags)
+ReadDirect(const Source *src, const FeatureSpec *spec, int flags, const char *key)
 {
 	Relation	rel = table_open(src->relid, AccessShareLock);
 	double		tuples = rel->rd_rel->reltuples;
@@ -992,6 +1120,9 @@ ReadDirect(const Source *src, const FeatureSpec *spec, int flags)
 				att[4],
 				natts = 0;
 	FeatureConv conv[4];
+	AttrNumber	key_att = key ? SourceColumn(src, key) : 0;
+	int			problem[READ_BATCH];
+	char	   *bad_key[READ_BATCH];
 
 	InputColumns(flags, col);
 	for (int i = 0; i < 4; i++)
@@ -1025,11 +1156,18 @@ ReadDirect(const Source *src, const FeatureSpec *spec, int flags)
 			if ((flags & COLLECT_HISTORY) && !null[n][0] && !null[n][1] && !null[n][2] &&
 				v[n][0] != 0)
 				HistPrefetch(&s->hist, v[n]);
+			/* a row no model can read: its key taken now, while the slot holds it */
+			problem[n] = (flags & SKIP_BAD) && !NullSkipped(flags, v[n], null[n]) ?
+				RowProblem(flags, v[n]) : -1;
+			bad_key[n] = problem[n] >= 0 ? SlotKeyText(slot, key_att) : NULL;
 			n++;
 		}
 		for (int j = 0; j < n; j++)
 		{
-			StateAddRow(s, v[j], null[j]);
+			if (problem[j] >= 0)
+				StateBadRow(s, problem[j], v[j], bad_key[j]);
+			else
+				StateAddRow(s, v[j], null[j]);
 			DataProgress(s);
 		}
 		if (n < READ_BATCH)
@@ -1046,9 +1184,10 @@ ReadDirect(const Source *src, const FeatureSpec *spec, int flags)
  * Read the source once: a heap scan of a plain table, else the query
  * SELECT profenrich.clv_data(...) FROM source (views, partitioned and
  * foreign tables, row-level security), which parallel workers can split.
+ * key (NULL: none) names the example of a bad row.
  */
 static void
-ReadData(const Source *src, const FeatureSpec *spec, int flags, ClvData *d)
+ReadData(const Source *src, const FeatureSpec *spec, int flags, const char *key, ClvData *d)
 {
 	StringInfoData sql;
 	bool		isnull;
@@ -1058,7 +1197,7 @@ ReadData(const Source *src, const FeatureSpec *spec, int flags, ClvData *d)
 	memset(d, 0, sizeof(ClvData));
 	if (DirectScanAllowed(src))
 	{
-		d->state = ReadDirect(src, spec, flags);
+		d->state = ReadDirect(src, spec, flags, key);
 		DataArrays(d);
 		return;
 	}
@@ -1072,7 +1211,9 @@ ReadData(const Source *src, const FeatureSpec *spec, int flags, ClvData *d)
 		else
 			appendStringInfo(&sql, ", %s::pg_catalog.float8", quote_identifier(spec->columns[col[i]].name));
 	}
-	appendStringInfo(&sql, ") FROM %s", src->qualname);
+	if (key)
+		appendStringInfo(&sql, ", %s::pg_catalog.text", quote_identifier(key));
+	appendStringInfo(&sql, ") FROM %s", src->from);
 	TrainQuery(sql.data, 0, NULL, NULL, 0);
 	v = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (isnull)
@@ -1400,7 +1541,7 @@ ClvMetrics(StringInfo out, const Model *model, const ClvData *d)
 		JsonField(out, "n_repeat", d->repeat);
 	if (m->purchase.family != CLV_NONE)
 		JsonField(out, "distinct_histories", d->hist.n);
-	JsonField(out, "n_skipped", d->state->skipped);
+	JsonField(out, "n_skipped", d->state->skipped + (double) BadRowsBad(&d->state->bad));
 	if (model->ops->code == ALG_CLV)
 		JsonField(out, "mean_spend", ClvExpectedSpend(&m->spend, 0, 0));
 }
@@ -1412,7 +1553,6 @@ ClvMetrics(StringInfo out, const Model *model, const ClvData *d)
 void
 TrainClv(TrainJob *job)
 {
-	FunctionCallInfo fcinfo = job->fcinfo;
 	ClvOptions *o = (ClvOptions *) job->algopts;
 	ProfAlgorithm alg = job->ops->code;
 	Model	   *model = &job->model;
@@ -1421,7 +1561,7 @@ TrainClv(TrainJob *job)
 	int			flags = alg == ALG_GAMMAGAMMA ? COLLECT_SPEND :
 		alg == ALG_CLV ? COLLECT_HISTORY | COLLECT_SPEND : COLLECT_HISTORY;
 
-	if (!PG_ARGISNULL(3) || !PG_ARGISNULL(4))
+	if (job->target_arg != NULL || job->features_arg != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("algorithm \"%s\" takes no target or features", job->ops->name),
@@ -1429,7 +1569,15 @@ TrainClv(TrainJob *job)
 	model->body = m;
 	model->spec = ClvSpec(&job->src, o);
 	CheckPrivileges(model->spec, &job->src);
-	ReadData(&job->src, model->spec, flags, &d);
+	/* rows no model can read are skipped, counted and named by the primary key */
+	if (job->opts.on_bad_row == BAD_ROW_SKIP)
+		flags |= SKIP_BAD;
+	job->key_column = OidIsValid(job->src.relid) ? SourcePrimaryKey(job->src.relid) : NULL;
+	ReadData(&job->src, model->spec, flags, job->key_column, &d);
+	job->bad = d.state->bad;
+	job->n_skipped = d.state->skipped;
+	job->rows_read = (flags & COLLECT_HISTORY) ?
+		d.customers + d.state->skipped + (double) BadRowsBad(&d.state->bad) : -1;
 
 	if (flags & COLLECT_HISTORY)
 	{

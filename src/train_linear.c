@@ -125,7 +125,8 @@ TrainLinear(TrainJob *job)
 	GlmImputedStats(&st->mom[SPLIT_TRAIN], spec->nslots, spec->nnumeric, miss_slot, impute,
 					&xy_train);
 	job->model.body = g;
-	GlmLinearFit(&xy_train, ((LinearOptions *) job->algopts)->l2, fit);
+	GlmLinearFitOrdered(&xy_train, ((LinearOptions *) job->algopts)->l2, FeatureAliasOrder(spec), fit);
+	FeatureSetShares(spec, fit->slot_mean);
 	if (st->mom[SPLIT_TEST].n > 0)
 	{
 		GlmImputedStats(&st->mom[SPLIT_TEST], spec->nslots, spec->nnumeric, miss_slot, impute,
@@ -149,4 +150,5 @@ TrainLinear(TrainJob *job)
 	job->n_train = st->mom[SPLIT_TRAIN].n;
 	job->n_test = st->mom[SPLIT_TEST].n;
 	job->n_skipped = (double) (st->skipped_target + st->skipped_feature);
+	job->bad = st->bad;
 }
