@@ -216,7 +216,7 @@ BadRowsReport(const BadRows *b, const char *source, const char *key_column, doub
 			 b->example_key && key_column ?
 			 errdetail("For example the row with %s = %s (%s).", key_column, b->example_key,
 					   b->example_detail ? b->example_detail : Reasons[b->example_reason].text) :
-			 errdetail("For example a row with %s (the source has no key to name it by).",
+			 errdetail("For example a row (the source has no key to name it by): %s.",
 					   b->example_detail ? b->example_detail : Reasons[b->example_reason].text),
 			 errhint("Fix or filter these rows, or train with \"on_bad_row\": \"error\" to refuse them.")));
 }

@@ -489,6 +489,14 @@ FeatureSpecToJson(const FeatureSpec *spec)
 				appendStringInfoString(&out, ", \"reference\": ");
 				escape_json(&out, c->levels[FeatureReferenceLevel(c)]);
 			}
+			if (c->shares)
+			{
+				appendStringInfoString(&out, ", \"shares\": [");
+				/* to 12 significant digits: for people; the params hold them exactly */
+				for (int k = 0; k < c->nlevels + (c->has_other ? 1 : 0); k++)
+					appendStringInfo(&out, "%s%.12g", k > 0 ? ", " : "", c->shares[k]);
+				appendStringInfoChar(&out, ']');
+			}
 		}
 		appendStringInfoChar(&out, '}');
 	}

@@ -440,7 +440,7 @@ GuardInflatedErrors(const FeatureSpec *spec, const LinearFit *f, double info)
 	ereport(WARNING,
 			(errmsg("the standard errors of %d slot%s explode: %s%s", n, n > 1 ? "s" : "",
 					slots.data, n > 3 ? " and more" : ""),
-			 errdetail("The standard error of \"%s\" is %g, %.0f times that of an uncorrelated slot: slots whose rows are (almost) all of one class quasi-separate the classes, and their coefficients are not estimable although the fit converged.",
+			 errdetail("The standard error of \"%s\" is %.2g, %.2g times that of an uncorrelated slot: slots whose rows are (almost) all of one class quasi-separate the classes, and their coefficients are not estimable although the fit converged.",
 					   FeatureSlotName(spec, worst_slot), f->se[worst_slot + 1], worst),
 			 errhint("Leave identifier-like columns out of the features, lower max_categories so that rare levels share \"(other)\", or set the option \"l2\" (for example 1).")));
 }

@@ -253,22 +253,25 @@ TrainJobStore(TrainJob *job, RegistryEntry *e)
 
 /*
  * train() and train_query(): check the arguments, train in one SPI
- * session, store; source is the relation or (query set) ignored.
+ * session, store; argument 2 is the source relation, or the query.
  */
 static Datum
-TrainEntry(FunctionCallInfo fcinfo, const char *query)
+TrainEntry(FunctionCallInfo fcinfo, bool is_query)
 {
 	TrainJob	job;
 	RegistryEntry e;
 	char	   *name;
+	char	   *query = NULL;
 	int			version;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("name, algorithm and source must not be NULL"),
-				 errhint(query ? "Call profenrich.train_query('model name', 'linear', $$SELECT ...$$, 'target')." :
+				 errmsg("name, algorithm and %s must not be NULL", is_query ? "query" : "source"),
+				 errhint(is_query ? "Call profenrich.train_query('model name', 'linear', $$SELECT ...$$, 'target')." :
 						 "Call profenrich.train('model name', 'linear', 'table').")));
+	if (is_query)
+		query = text_to_cstring(PG_GETARG_TEXT_PP(2));
 	name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	TrainCheckName(name);
 	TrainJobInit(&job, name, TrainAlgorithm(text_to_cstring(PG_GETARG_TEXT_PP(1))),
@@ -295,7 +298,7 @@ TrainEntry(FunctionCallInfo fcinfo, const char *query)
 Datum
 train(PG_FUNCTION_ARGS)
 {
-	return TrainEntry(fcinfo, NULL);
+	return TrainEntry(fcinfo, false);
 }
 
 /*
@@ -306,7 +309,5 @@ train(PG_FUNCTION_ARGS)
 Datum
 train_query(PG_FUNCTION_ARGS)
 {
-	if (PG_ARGISNULL(2))
-		return TrainEntry(fcinfo, NULL);	/* the NULL error */
-	return TrainEntry(fcinfo, text_to_cstring(PG_GETARG_TEXT_PP(2)));
+	return TrainEntry(fcinfo, true);
 }

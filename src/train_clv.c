@@ -1074,7 +1074,7 @@ InputColumns(int flags, int *col)
 static bool
 DirectScanAllowed(const Source *src)
 {
-	return get_rel_relkind(src->relid) == RELKIND_RELATION &&
+	return OidIsValid(src->relid) && get_rel_relkind(src->relid) == RELKIND_RELATION &&
 		!has_subclass(src->relid) &&
 		check_enable_rls(src->relid, InvalidOid, true) != RLS_ENABLED;
 }

@@ -162,7 +162,7 @@ LogisticTarget(TrainJob *job, FeatureKind kind)
 	spec->positive = (char *) positive;
 }
 
-/* Rows the table is expected to hold, or -1 when unknown (views, never analyzed) */
+/* Rows the table is expected to hold, or -1 when unknown (views, queries, never analyzed) */
 static double
 EstimatedRows(Oid relid)
 {
@@ -205,7 +205,7 @@ NegativeLabel(const TrainJob *job)
 {
 	char	   *sql = psprintf("SELECT %s::pg_catalog.text FROM %s "
 							   "WHERE %s::pg_catalog.text OPERATOR(pg_catalog.<>) $1 LIMIT 1",
-							   quote_identifier(job->spec->target), job->src.qualname,
+							   quote_identifier(job->spec->target), job->src.from,
 							   quote_identifier(job->spec->target));
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(job->spec->positive)};
@@ -241,8 +241,8 @@ ClassLabels(TrainJob *job)
 		classes[1] = job->spec->positive;
 		classes[0] = NegativeLabel(job);
 	}
-	else if (FeatureConvForType(get_atttype(job->src.relid,
-											get_attnum(job->src.relid, job->spec->target))) == CONV_BOOL)
+	else if (FeatureConvForType(TupleDescAttr(job->src.tupdesc,
+											  SourceColumn(&job->src, job->spec->target) - 1)->atttypid) == CONV_BOOL)
 	{
 		classes[1] = "true";
 		classes[0] = "false";
@@ -710,7 +710,7 @@ StreamingPass(const TrainJob *job, const double *mean, const double *sd, const d
 	Oid			types[3] = {BYTEAOID, FLOAT8ARRAYOID, TEXTARRAYOID};
 	Datum		values[3];
 	char	   *sql = psprintf("SELECT profenrich.logistic_step($1, $2, $3, %s) FROM %s",
-							   ColumnList(cols), job->src.qualname);
+							   ColumnList(cols), job->src.from);
 	bool		isnull;
 	bytea	   *b;
 
@@ -910,7 +910,7 @@ TrainLogistic(TrainJob *job)
 	if (rows < 0 || rows * row_bytes <= budget)
 	{
 		char	   *sql = psprintf("SELECT %s FROM %s", ColumnList(NeededColumns(job->spec)),
-								   job->src.qualname);
+								   job->src.from);
 
 		DatasetLoad(job->spec, sql, 0, NULL, NULL, budget, &data);
 		if (data.fits)
