@@ -656,6 +656,8 @@ FitInMemory(TrainJob *job, LoadedData *data, const LogisticOptions *lo)
 						  loglik, GLM(job)->linear.rank + 1, false, data->split[SPLIT_TEST].n);
 		pfree(pairs);
 	}
+	/* a cross-validation fold needs its test metrics only */
+	if (!job->quiet)
 	{
 		ScoredLabel *pairs;
 

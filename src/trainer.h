@@ -63,7 +63,9 @@ typedef struct TrainJob
 	BadRows		bad;
 	double		rows_read;		/* rows the pass read, for the NOTICE (-1 unknown; 0: train()
 								 * counts n_train + n_test + n_skipped + bad rows) */
-	bool		quiet;			/* a cross-validation fold: train() reports nothing */
+	bool		quiet;			/* a cross-validation fold: train() reports nothing, and a
+								 * trainer may skip what only a stored model needs (its
+								 * training metrics, score quantiles) */
 	const char *key_column;		/* the column naming rows in messages (the split key) */
 } TrainJob;
 
