@@ -168,6 +168,10 @@ SELECT jsonb_array_length(profenrich.factors_detail('dfl_churn', d, 2)) AS entri
        (profenrich.factors_detail('dfl_churn', d, 2)->0->>'value') = d.plan AS value_is_the_row_s
 FROM dfl d WHERE id = 5;
 
+-- percentile of a propensity model takes a probability: 1.5 is an error, not percentile 100
+SELECT public.err($$SELECT profenrich.percentile('dfl_churn', 1.5)$$);
+SELECT profenrich.percentile('dfl_churn', 0.3) BETWEEN 1 AND 100 AS a_probability_has_one;
+
 -- 6. cross_validate: folds of the training split by the key's hash (its high 32 bits), each
 --    fold's validation metrics, then their mean and sd; nothing is stored
 SELECT count(*) AS models_before FROM profenrich.models \gset
