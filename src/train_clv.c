@@ -54,6 +54,7 @@ PG_FUNCTION_INFO_V1(clv_data_final);
 #define COLLECT_SPEND 2
 #define SKIP_BAD 4				/* flag: skip (count) rows no model can read instead of raising */
 #define CLV_FLAGS_MAX 7
+#define UNCHECKED (-2)			/* ReadDirect: a row StateAddRow must judge */
 #define MIN_CUSTOMERS 10
 #define READ_BATCH 32
 #define QUANTILE_ROWS 131072	/* repeat customers valued for the percentiles */			/* rows a heap scan reads before counting them */
@@ -533,18 +534,33 @@ DataProgress(ClvDataState *s)
 }
 
 /*
+ * Add a customer's (frequency, recency, t, monetary) that has every input
+ * the model needs and that RowProblem accepts; monetary is read only for
+ * repeat customers
+ */
+static inline void
+StateAddValid(ClvDataState *s, const double *v)
+{
+	int32		h = -1;
+
+	if (s->flags & COLLECT_HISTORY)
+		h = HistAdd(&s->hist, v, 1.0);
+	if ((s->flags & COLLECT_SPEND) && v[0] > 0)
+		SpendAdd(&s->spend, v[0], v[3], h);
+}
+
+/*
  * Add one customer's (frequency, recency, t, monetary) to a state, in the
  * current memory context.  A customer with a NULL input the model needs
- * is skipped (counted); monetary is read only for repeat customers.  A
- * summary no model can read raises, or with the flag SKIP_BAD is counted
- * and left out: the reason is returned (-1 for a row added or skipped for
- * a NULL) so that the caller records it with its key (StateBadRow).
+ * is skipped (counted).  A summary no model can read raises, or with the
+ * flag SKIP_BAD is counted and left out: the reason is returned (-1 for a
+ * row added or skipped for a NULL) so that the caller records it with its
+ * key (StateBadRow).
  */
 static int
 StateAddRow(ClvDataState *s, const double *v, const bool *null)
 {
 	int			flags = s->flags;
-	int32		h = -1;
 
 	if (NullSkipped(flags, v, null))
 	{
@@ -559,17 +575,15 @@ StateAddRow(ClvDataState *s, const double *v, const bool *null)
 		if (problem >= 0)
 			return problem;
 	}
-	CheckFrequency(v[0]);
-	if (flags & COLLECT_HISTORY)
+	else
 	{
-		ClvCheckHistory(v[0], v[1], v[2], true);
-		h = HistAdd(&s->hist, v, 1.0);
+		CheckFrequency(v[0]);
+		if (flags & COLLECT_HISTORY)
+			ClvCheckHistory(v[0], v[1], v[2], true);
+		if ((flags & COLLECT_SPEND) && v[0] > 0)
+			ClvCheckSpend(v[0], v[3]);
 	}
-	if ((flags & COLLECT_SPEND) && v[0] > 0)
-	{
-		ClvCheckSpend(v[0], v[3]);
-		SpendAdd(&s->spend, v[0], v[3], h);
-	}
+	StateAddValid(s, v);
 	return -1;
 }
 
@@ -1156,9 +1170,14 @@ ReadDirect(const Source *src, const FeatureSpec *spec, int flags, const char *ke
 			if ((flags & COLLECT_HISTORY) && !null[n][0] && !null[n][1] && !null[n][2] &&
 				v[n][0] != 0)
 				HistPrefetch(&s->hist, v[n]);
-			/* a row no model can read: its key taken now, while the slot holds it */
+			/*
+			 * Under SKIP_BAD each row is judged once, here: a row no model
+			 * can read has its key taken while the slot holds it, a good
+			 * one is added without checking it again (UNCHECKED: a row
+			 * StateAddRow checks, or skips for a NULL)
+			 */
 			problem[n] = (flags & SKIP_BAD) && !NullSkipped(flags, v[n], null[n]) ?
-				RowProblem(flags, v[n]) : -1;
+				RowProblem(flags, v[n]) : UNCHECKED;
 			bad_key[n] = problem[n] >= 0 ? SlotKeyText(slot, key_att) : NULL;
 			n++;
 		}
@@ -1166,8 +1185,10 @@ ReadDirect(const Source *src, const FeatureSpec *spec, int flags, const char *ke
 		{
 			if (problem[j] >= 0)
 				StateBadRow(s, problem[j], v[j], bad_key[j]);
-			else
+			else if (problem[j] == UNCHECKED)
 				StateAddRow(s, v[j], null[j]);
+			else
+				StateAddValid(s, v[j]);
 			DataProgress(s);
 		}
 		if (n < READ_BATCH)
