@@ -34,7 +34,11 @@ typedef enum ProfAlgorithm
 	ALG_PARETONBD = 4,
 	ALG_GAMMAGAMMA = 5,
 	ALG_CLV = 6,
-	ALG_MULTINOMIAL = 7			/* 0.5.0 */
+	ALG_MULTINOMIAL = 7,		/* 0.5.0 */
+	ALG_KMEANS = 8,				/* segments (0.5.0) */
+	ALG_ALS = 9,				/* item models (0.5.0) */
+	ALG_AFFINITY = 10,
+	ALG_GBDT = 11				/* 0.5.0: gradient-boosted trees */
 } ProfAlgorithm;
 
 /* What a model gives a row */
@@ -56,9 +60,14 @@ typedef enum OutputKind
 #define ALG_FEATURES	0x01	/* trains on a feature spec resolved by train() */
 #define ALG_LIFETIME	0x02	/* a lifetime-value model (ClvModel body) */
 #define ALG_VALUE		0x04	/* its score is a value, as predict_ltv wants, whatever its target */
+#define ALG_MISSING		0x08	/* its models take a NULL feature as missing: impute defaults to "missing" */
+#define ALG_CLASS_INDEX	0x10	/* its spec reads a class target as the class's index (FeatureReadClass) */
+#define ALG_ALL_ROWS	0x20	/* fits every row: test_fraction defaults to 0 */
 
 struct Model;
 struct TrainJob;
+struct UserItems;				/* items.h */
+struct RankedItem;
 
 /* One feature's contribution to a row's output, as explain() lists them */
 typedef struct Contribution
@@ -97,6 +106,8 @@ typedef struct AlgorithmOps
 	bool		(*link) (const struct Model *m, FeatureReader *r, double *eta);
 	/* class models: the probability of each class, in model order; false as score */
 	bool		(*classify) (const struct Model *m, FeatureReader *r, double *probs);
+	/* segment models: the row's segment (1..k) and its distance to the center; false as score */
+	bool		(*segment) (const struct Model *m, FeatureReader *r, int *segment, double *distance);
 	/*
 	 * explanation (NULL when the family has none): the contribution of each
 	 * spec column to the row's link, and the baseline they add up from;
@@ -106,6 +117,24 @@ typedef struct AlgorithmOps
 							Contribution *parts, double *baseline);
 	/* coefficients(): one row per parameter into the materialized result */
 	void		(*coefficients) (const struct Model *m, ReturnSetInfo *rsinfo);
+
+	/*
+	 * item models (OUTPUT_ITEMS; NULL otherwise): a user's k best items (u
+	 * NULL: a user the model does not know), one item's score for a user
+	 * (false: none), the k items most like one (of the model version, whose
+	 * user rows it may read), and a user's row from its
+	 * interactions (fold-in: u's keys and summed weights in, its factor or
+	 * shares out)
+	 */
+	int			(*top_items) (const struct Model *m, const struct UserItems *u, int k,
+							  struct RankedItem *out);
+	bool		(*item_score) (const struct Model *m, const struct UserItems *u, const char *item,
+							   double *score);
+	int			(*similar_items) (const struct Model *m, const char *model, int version,
+								  const char *item, int k, struct RankedItem *out);
+	void		(*fold_in) (const struct Model *m, struct UserItems *u);
+	/* after train() stored a version: what the family keeps outside its params */
+	void		(*stored) (struct TrainJob *job, int version);
 } AlgorithmOps;
 
 extern const AlgorithmOps *AlgorithmByName(const char *name);
@@ -119,5 +148,10 @@ extern const AlgorithmOps BgnbdOps;
 extern const AlgorithmOps ParetonbdOps;
 extern const AlgorithmOps GammagammaOps;
 extern const AlgorithmOps ClvOps;
+extern const AlgorithmOps AlsOps;
+extern const AlgorithmOps AffinityOps;
+extern const AlgorithmOps GbdtOps;
+extern const AlgorithmOps MultinomialOps;
+extern const AlgorithmOps KmeansOps;
 
 #endif

@@ -407,10 +407,30 @@ typedef struct TuneArgs
 	bool		classifier;		/* log loss, else RMSE */
 } TuneArgs;
 
-/* Cross-validate one grid point; its mean metric and sd, its spec in *spec_out */
+/*
+ * What a job takes from the prepared job of another grid point with the
+ * same spec: the source, the spec and what preparing it found (the
+ * vocabulary counts of the baseline, the classes of the target)
+ */
+static void
+TuneAdopt(TrainJob *job, const TrainJob *prepared)
+{
+	job->src = prepared->src;
+	job->spec = prepared->spec;
+	job->key_column = prepared->key_column;
+	job->level_counts = prepared->level_counts;
+	job->model.nclasses = prepared->model.nclasses;
+	job->model.classes = prepared->model.classes;
+	job->model.threshold = prepared->model.threshold;
+}
+
+/*
+ * Cross-validate one grid point; its mean metric and sd, and in *spec_out
+ * its prepared job (before its folds ran)
+ */
 static void
 TunePoint(const TuneArgs *a, const char *point, TrainJob *base, bool own_spec, double *metric,
-		  double *sd, FeatureSpec **spec_out)
+		  double *sd, TrainJob *spec_out)
 {
 	TrainJob	job;
 	FoldResults r;
@@ -425,12 +445,8 @@ TunePoint(const TuneArgs *a, const char *point, TrainJob *base, bool own_spec, d
 			*base = job;
 	}
 	else
-	{
-		job.src = base->src;
-		job.spec = base->spec;
-		job.key_column = base->key_column;
-	}
-	*spec_out = job.spec;
+		TuneAdopt(&job, base);
+	*spec_out = job;
 	RunFolds(&job, job.spec, a->nfolds, &r);
 	MeanSd(&r, a->classifier ? "logloss" : "rmse", metric, sd);
 }
@@ -455,7 +471,7 @@ tune(PG_FUNCTION_ARGS)
 	RegistryEntry e;
 	double	   *metric,
 			   *sd;
-	FeatureSpec **specs;
+	TrainJob   *specs;
 	int			best = -1;
 	bool		own_spec;
 
@@ -481,7 +497,7 @@ tune(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	metric = palloc(sizeof(double) * g.npoints);
 	sd = palloc(sizeof(double) * g.npoints);
-	specs = palloc(sizeof(FeatureSpec *) * g.npoints);
+	specs = palloc(sizeof(TrainJob) * g.npoints);
 	/* every point's options parse (an unknown key is an error) before any training */
 	for (int p = 0; p < g.npoints; p++)
 		TrainJobInit(&final, a.name, a.ops, MergeOptions(a.options, PointJson(&g, p)), a.target,
@@ -507,9 +523,8 @@ tune(PG_FUNCTION_ARGS)
 	TrainJobInit(&final, a.name, a.ops, MergeOptions(a.options, PointJson(&g, best)), a.target,
 				 a.features);
 	final.fcinfo = fcinfo;
-	final.src = base.src;
-	final.key_column = specs[best]->key;
-	TrainJobFit(&final, FeatureSpecCopy(specs[best]));
+	TuneAdopt(&final, &specs[best]);
+	TrainJobFit(&final, FeatureSpecCopy(specs[best].spec));
 	SPI_finish();
 	MemoryContextSwitchTo(TrainContext);
 	TrainJobStore(&final, &e);

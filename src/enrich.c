@@ -83,6 +83,8 @@ typedef struct EnrichModel
 	Model	   *model;
 	int			nout;
 	OutputColumn out[MAX_OUTPUTS];	/* the first is written for every row */
+	char	   *key;			/* item models: the column of the user key */
+	int			top;			/* item models: items per row */
 } EnrichModel;
 
 /* One table a run writes: the target, or a partition or child of it */
@@ -273,6 +275,11 @@ ResolveModels(Oid relid, ArrayType *arr, const EnrichOptions *o, int *nmodels)
 		/* the table must have every feature the model reads */
 		FeatureReaderInit(&r, CurrentMemoryContext);
 		FeatureReaderBindDesc(&r, m->model->spec, RelationGetDescr(rel), false, false);
+		if (ModelOutput(m->model) == OUTPUT_ITEMS)
+		{
+			m->key = OutputKeyColumn(m->model, m->name, RelationGetDescr(rel), o);
+			m->top = o->top;
+		}
 	}
 	relation_close(rel, AccessShareLock);
 	OutputCheckColumnsOption(o->columns, names, n);
@@ -364,8 +371,10 @@ OutputSets(const EnrichModel *ms, int n, int factors, const char *colargs, Strin
 	for (int i = 0; i < n; i++)
 		for (int k = 0; k < ms[i].nout; k++)
 		{
-			char	   *expr = OutputExpr(ms[i].out[k].what, ms[i].name, ms[i].version, factors,
-										  colargs);
+			OutputWhat	what = ms[i].out[k].what;
+			char	   *expr = OutputIsItems(what) ?
+				OutputItemsExpr(what, ms[i].name, ms[i].version, ms[i].key, ms[i].top) :
+				OutputExpr(what, ms[i].name, ms[i].version, factors, colargs);
 			char	   *col = (char *) quote_identifier(ms[i].out[k].column);
 
 			appendStringInfo(set, "%s%s = %s", set->len ? ", " : "", col, expr);
@@ -1409,7 +1418,7 @@ TriggerOutputs(TriggerCache *c, TupleDesc desc, const char *name, Jsonb *columns
 	int			n;
 
 	memset(&all, 0, sizeof(all));
-	all.percentile = all.probabilities = all.factors_detail = true;
+	all.percentile = all.probabilities = all.factors_detail = all.distance = true;
 	all.factors = 1;
 	all.columns = columns;
 	n = OutputColumns(c->model, name, &all, out);
@@ -1470,6 +1479,11 @@ TriggerCacheGet(FunctionCallInfo fcinfo, TriggerData *td)
 					   NULL, &o);
 	OutputCheckColumnsOption(o.columns, &name, 1);
 	c->model = RegistryLoad(name, 0, &version, fcinfo->flinfo->fn_mcxt);
+	if (ModelOutput(c->model) == OUTPUT_ITEMS)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("model \"%s\" is an item model, which enrich_trigger does not score", name),
+				 errhint("Its input is interactions, not the profile row: refresh it with CALL profenrich.enrich(), and in real time with profenrich.top_items_for() in a trigger on the interactions table.")));
 	FeatureReaderInit(&c->reader, fcinfo->flinfo->fn_mcxt);
 	FeatureReaderBindDesc(&c->reader, c->model->spec, desc, false, false);
 	/* a copy: the cache outlives the statement, so it must not pin the relation's descriptor */

@@ -35,6 +35,9 @@
 /* LAPACK's Fortran interface: arguments by reference, string lengths at the end */
 typedef void (*DpotrfFn) (const char *uplo, const int *n, double *a, const int *lda,
 						  int *info, size_t uplo_len);
+typedef void (*DsyevFn) (const char *jobz, const char *uplo, const int *n, double *a,
+						 const int *lda, double *w, double *work, const int *lwork, int *info,
+						 size_t jobz_len, size_t uplo_len);
 typedef void (*DpotrsFn) (const char *uplo, const int *n, const int *nrhs, const double *a,
 						  const int *lda, double *b, const int *ldb, int *info, size_t uplo_len);
 
@@ -52,6 +55,7 @@ static struct
 	DpotrfFn	dpotrf;
 	DpotrsFn	dpotrs;
 	DpotrfFn	dpotri;			/* the same arguments as dpotrf */
+	DsyevFn		dsyev;
 } Blas;
 
 static const LazySymbol BlasSymbols[] = {
@@ -66,6 +70,7 @@ static const LazySymbol BlasSymbols[] = {
 	{"dpotrf_", (void **) &Blas.dpotrf},
 	{"dpotrs_", (void **) &Blas.dpotrs},
 	{"dpotri_", (void **) &Blas.dpotri},
+	{"dsyev_", (void **) &Blas.dsyev},
 };
 
 #define THREADS_ENV "OPENBLAS_NUM_THREADS"
@@ -150,11 +155,14 @@ typedef double Vec4 __attribute__((vector_size(32), aligned(8)));
 
 #define CPU_AVX2 1
 #define CPU_FMA 2
+#define CPU_AVX512 4
 
 /*
  * The vector extensions the CPU and the kernel run: AVX2 (cpuid leaf 7)
  * and FMA (leaf 1), counted only when the OS saves the YMM registers
- * (OSXSAVE, then XCR0's SSE and AVX bits).  Probed once, at the first call:
+ * (OSXSAVE, then XCR0's SSE and AVX bits), and AVX-512F (leaf 7) when it
+ * also saves the opmask and ZMM registers (XCR0's bits 5 to 7).  Probed
+ * once, at the first call:
  * GCC's __builtin_cpu_supports would link libgcc's probe, a constructor
  * that runs at load.
  */
@@ -184,6 +192,8 @@ CpuFeatures(void)
 			features |= CPU_FMA;
 		if (__get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & bit_AVX2))
 			features |= CPU_AVX2;
+		if ((features & CPU_AVX2) && (b & bit_AVX512F) && (lo & 0xE0) == 0xE0)
+			features |= CPU_AVX512;
 	}
 #endif
 	return features;
@@ -201,6 +211,13 @@ bool
 LinalgCpuHasAvx2Fma(void)
 {
 	return (CpuFeatures() & (CPU_AVX2 | CPU_FMA)) == (CPU_AVX2 | CPU_FMA);
+}
+
+/* Whether the CPU runs AVX-512F code */
+static bool
+CpuHasAvx512(void)
+{
+	return (CpuFeatures() & CPU_AVX512) != 0;
 }
 
 /*
@@ -276,11 +293,242 @@ LINALG_KERNEL_VARIANTS(GramAddUpper,
 					   (int n, int k, const double *c, int ldc, double *h, int ldh),
 					   (n, k, c, ldc, h, ldh))
 
-/* h += C'C (GramAddUpperBody), in the variant the CPU runs */
+/* Eight doubles in a 512-bit register, for the AVX-512 variants */
+typedef double Vec8 __attribute__((vector_size(64), aligned(8)));
+
+#define VEC8_LOAD(p) (*(const Vec8 *) (p))
+#define VEC8_SUM(v) ((((v)[0] + (v)[1]) + ((v)[2] + (v)[3])) + (((v)[4] + (v)[5]) + ((v)[6] + (v)[7])))
+#if defined(__GNUC__) && defined(__x86_64__)
+#define LINALG_AVX512 __attribute__((target("avx512f")))
+#else
+#define LINALG_AVX512
+#endif
+
+/* GramAddUpperBody's tiles eight rows at a time, in 512-bit registers: k a multiple of 8 */
+static pg_attribute_always_inline void
+GramAddUpper8Body(int n, int k, const double *c, int ldc, double *h, int ldh)
+{
+	int			pn = (n + 2) / 3 * 3;
+
+	for (int a = 0; a < pn; a += 3)
+	{
+		/* a row of tiles is at most n/3 x k/8 steps: milliseconds even for wide states */
+		CHECK_FOR_INTERRUPTS();
+		for (int b = a; b < pn; b += 3)
+		{
+			const double *a0 = c + (size_t) a * ldc,
+					   *a1 = a0 + ldc,
+					   *a2 = a1 + ldc;
+			const double *b0 = c + (size_t) b * ldc,
+					   *b1 = b0 + ldc,
+					   *b2 = b1 + ldc;
+			Vec8		s00 = {0}, s01 = {0}, s02 = {0},
+						s10 = {0}, s11 = {0}, s12 = {0},
+						s20 = {0}, s21 = {0}, s22 = {0};
+			double		t[3][3];
+
+			for (int i = 0; i < k; i += 8)
+			{
+				Vec8		x0 = VEC8_LOAD(a0 + i),
+							x1 = VEC8_LOAD(a1 + i),
+							x2 = VEC8_LOAD(a2 + i);
+				Vec8		y0 = VEC8_LOAD(b0 + i),
+							y1 = VEC8_LOAD(b1 + i),
+							y2 = VEC8_LOAD(b2 + i);
+
+				s00 += x0 * y0;
+				s01 += x0 * y1;
+				s02 += x0 * y2;
+				s10 += x1 * y0;
+				s11 += x1 * y1;
+				s12 += x1 * y2;
+				s20 += x2 * y0;
+				s21 += x2 * y1;
+				s22 += x2 * y2;
+			}
+			t[0][0] = VEC8_SUM(s00);
+			t[0][1] = VEC8_SUM(s01);
+			t[0][2] = VEC8_SUM(s02);
+			t[1][0] = VEC8_SUM(s10);
+			t[1][1] = VEC8_SUM(s11);
+			t[1][2] = VEC8_SUM(s12);
+			t[2][0] = VEC8_SUM(s20);
+			t[2][1] = VEC8_SUM(s21);
+			t[2][2] = VEC8_SUM(s22);
+			for (int i = 0; i < 3; i++)
+				for (int j = 0; j < 3; j++)
+					if (a + i <= b + j && b + j < n)
+						h[(size_t) (a + i) * ldh + b + j] += t[i][j];
+		}
+	}
+}
+
+LINALG_AVX512 static void
+GramAddUpper8Avx512(int n, int k, const double *c, int ldc, double *h, int ldh)
+{
+	GramAddUpper8Body(n, k, c, ldc, h, ldh);
+}
+
+/*
+ * h += C'C (GramAddUpperBody), in the variant the CPU runs: eight rows at
+ * a time where it has AVX-512 and k is a multiple of 8
+ */
 void
 LinalgGramAddUpper(int n, int k, const double *c, int ldc, double *h, int ldh)
 {
-	LINALG_KERNEL_PICK(GramAddUpper) (n, k, c, ldc, h, ldh);
+	if (k % 8 == 0 && CpuHasAvx512())
+		GramAddUpper8Avx512(n, k, c, ldc, h, ldh);
+	else
+		LINALG_KERNEL_PICK(GramAddUpper) (n, k, c, ldc, h, ldh);
+}
+
+/*
+ * h (n x n, upper triangle) += C' diag(d) C: GramAddUpperBody's tiles
+ * with each row of C weighted by d (k values, of any sign; 0 on padding
+ * rows), applied as the rows are loaded: the blocks of the multinomial
+ * Hessian, without a square root or a scaled copy per weight
+ */
+static pg_attribute_always_inline void
+WeightedGramAddUpperBody(int n, int k, const double *c, int ldc, const double *d, double *h,
+						 int ldh)
+{
+	int			pn = (n + 2) / 3 * 3;
+
+	for (int a = 0; a < pn; a += 3)
+	{
+		/* a row of tiles is at most n/3 x k/4 steps: milliseconds even for wide states */
+		CHECK_FOR_INTERRUPTS();
+		for (int b = a; b < pn; b += 3)
+		{
+			const double *a0 = c + (size_t) a * ldc,
+					   *a1 = a0 + ldc,
+					   *a2 = a1 + ldc;
+			const double *b0 = c + (size_t) b * ldc,
+					   *b1 = b0 + ldc,
+					   *b2 = b1 + ldc;
+			Vec4		s00 = {0}, s01 = {0}, s02 = {0},
+						s10 = {0}, s11 = {0}, s12 = {0},
+						s20 = {0}, s21 = {0}, s22 = {0};
+			double		t[3][3];
+
+			for (int i = 0; i < k; i += 4)
+			{
+				Vec4		w = VEC_LOAD(d + i);
+				Vec4		x0 = VEC_LOAD(a0 + i) * w,
+							x1 = VEC_LOAD(a1 + i) * w,
+							x2 = VEC_LOAD(a2 + i) * w;
+				Vec4		y0 = VEC_LOAD(b0 + i),
+							y1 = VEC_LOAD(b1 + i),
+							y2 = VEC_LOAD(b2 + i);
+
+				s00 += x0 * y0;
+				s01 += x0 * y1;
+				s02 += x0 * y2;
+				s10 += x1 * y0;
+				s11 += x1 * y1;
+				s12 += x1 * y2;
+				s20 += x2 * y0;
+				s21 += x2 * y1;
+				s22 += x2 * y2;
+			}
+			t[0][0] = VEC_SUM(s00);
+			t[0][1] = VEC_SUM(s01);
+			t[0][2] = VEC_SUM(s02);
+			t[1][0] = VEC_SUM(s10);
+			t[1][1] = VEC_SUM(s11);
+			t[1][2] = VEC_SUM(s12);
+			t[2][0] = VEC_SUM(s20);
+			t[2][1] = VEC_SUM(s21);
+			t[2][2] = VEC_SUM(s22);
+			for (int i = 0; i < 3; i++)
+				for (int j = 0; j < 3; j++)
+					if (a + i <= b + j && b + j < n)
+						h[(size_t) (a + i) * ldh + b + j] += t[i][j];
+		}
+	}
+}
+
+LINALG_KERNEL_VARIANTS(WeightedGramAddUpper,
+					   (int n, int k, const double *c, int ldc, const double *d, double *h, int ldh),
+					   (n, k, c, ldc, d, h, ldh))
+
+/* WeightedGramAddUpperBody eight rows at a time, in 512-bit registers */
+static pg_attribute_always_inline void
+WeightedGramAddUpper8Body(int n, int k, const double *c, int ldc, const double *d, double *h,
+						  int ldh)
+{
+	int			pn = (n + 2) / 3 * 3;
+
+	for (int a = 0; a < pn; a += 3)
+	{
+		/* a row of tiles is at most n/3 x k/8 steps: milliseconds even for wide states */
+		CHECK_FOR_INTERRUPTS();
+		for (int b = a; b < pn; b += 3)
+		{
+			const double *a0 = c + (size_t) a * ldc,
+					   *a1 = a0 + ldc,
+					   *a2 = a1 + ldc;
+			const double *b0 = c + (size_t) b * ldc,
+					   *b1 = b0 + ldc,
+					   *b2 = b1 + ldc;
+			Vec8		s00 = {0}, s01 = {0}, s02 = {0},
+						s10 = {0}, s11 = {0}, s12 = {0},
+						s20 = {0}, s21 = {0}, s22 = {0};
+			double		t[3][3];
+
+			for (int i = 0; i < k; i += 8)
+			{
+				Vec8		w = VEC8_LOAD(d + i);
+				Vec8		x0 = VEC8_LOAD(a0 + i) * w,
+							x1 = VEC8_LOAD(a1 + i) * w,
+							x2 = VEC8_LOAD(a2 + i) * w;
+				Vec8		y0 = VEC8_LOAD(b0 + i),
+							y1 = VEC8_LOAD(b1 + i),
+							y2 = VEC8_LOAD(b2 + i);
+
+				s00 += x0 * y0;
+				s01 += x0 * y1;
+				s02 += x0 * y2;
+				s10 += x1 * y0;
+				s11 += x1 * y1;
+				s12 += x1 * y2;
+				s20 += x2 * y0;
+				s21 += x2 * y1;
+				s22 += x2 * y2;
+			}
+			t[0][0] = VEC8_SUM(s00);
+			t[0][1] = VEC8_SUM(s01);
+			t[0][2] = VEC8_SUM(s02);
+			t[1][0] = VEC8_SUM(s10);
+			t[1][1] = VEC8_SUM(s11);
+			t[1][2] = VEC8_SUM(s12);
+			t[2][0] = VEC8_SUM(s20);
+			t[2][1] = VEC8_SUM(s21);
+			t[2][2] = VEC8_SUM(s22);
+			for (int i = 0; i < 3; i++)
+				for (int j = 0; j < 3; j++)
+					if (a + i <= b + j && b + j < n)
+						h[(size_t) (a + i) * ldh + b + j] += t[i][j];
+		}
+	}
+}
+
+LINALG_AVX512 static void
+WeightedGramAddUpper8Avx512(int n, int k, const double *c, int ldc, const double *d, double *h,
+							int ldh)
+{
+	WeightedGramAddUpper8Body(n, k, c, ldc, d, h, ldh);
+}
+
+/* h += C' diag(d) C (WeightedGramAddUpperBody), in the variant the CPU runs */
+void
+LinalgWeightedGramAddUpper(int n, int k, const double *c, int ldc, const double *d, double *h,
+						   int ldh)
+{
+	if (k % 8 == 0 && CpuHasAvx512())
+		WeightedGramAddUpper8Avx512(n, k, c, ldc, d, h, ldh);
+	else
+		LINALG_KERNEL_PICK(WeightedGramAddUpper) (n, k, c, ldc, d, h, ldh);
 }
 
 #define SYRK_PANEL 256			/* rows of c per BLAS call of SyrkPanels */
@@ -315,6 +563,19 @@ LinalgSyrkAddUpper(int n, int k, const double *a, int lda, double *c, int ldc)
 {
 	BlasReady();
 	SyrkPanels(n, k, 1.0, a, lda, c, ldc);
+}
+
+/*
+ * c (m x n) = a b' for row-major a (m x k, row stride lda) and b (n x k,
+ * stride ldb): the products of many points with many centers (k-means).
+ */
+void
+LinalgGemmNT(int m, int n, int k, const double *a, int lda, const double *b, int ldb,
+			 double *c, int ldc)
+{
+	BlasReady();
+	Blas.dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0, a, lda, b, ldb, 0.0,
+			   c, ldc);
 }
 
 /* y = A x for a row-major rows x cols matrix */
@@ -642,4 +903,157 @@ LinalgSpdSolve(int n, const double *a, const bool *aliased, double *b, double *i
 		pfree(cinv);
 	pfree(c);
 	pfree(rhs);
+}
+
+/*
+ * c = alpha a b + beta c for row-major a (rows x inner), b (inner x cols)
+ * and c (rows x cols): the dense half of a block of conjugate-gradient
+ * steps in ALS, where b is a small Gram matrix.
+ */
+void
+LinalgGemm(int rows, int cols, int inner, double alpha, const double *a, const double *b,
+		   double beta, double *c)
+{
+	BlasReady();
+	Blas.dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, cols, inner, alpha, a, inner,
+			   b, cols, beta, c, cols);
+}
+
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+#define SMALL_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define SMALL_CLONES
+#endif
+
+/*
+ * The Cholesky factor U of a small symmetric positive definite a (n x n,
+ * row-major, upper triangle read), a = U'U, in place; false when a is not
+ * positive definite.  Plain C with contiguous inner loops: for the tens of
+ * factors of a recommender, the per-call overhead of LAPACK's unblocked
+ * routines would cost more than the arithmetic.  Compiled for AVX2 with
+ * FMA and for the baseline, picked at load.
+ */
+static SMALL_CLONES bool
+SmallFactor(int n, double *a)
+{
+	for (int k = 0; k < n; k++)
+	{
+		double	   *rk = a + (size_t) k * n;
+		double		d = rk[k];
+		double		inv;
+
+		if (!(d > 0) || !isfinite(d))
+			return false;
+		d = sqrt(d);
+		rk[k] = d;
+		inv = 1.0 / d;
+		for (int j = k + 1; j < n; j++)
+			rk[j] *= inv;
+		for (int i = k + 1; i < n; i++)
+		{
+			double		u = rk[i];
+			double	   *ri = a + (size_t) i * n;
+
+			for (int j = i; j < n; j++)
+				ri[j] -= u * rk[j];
+		}
+	}
+	return true;
+}
+
+/* b = (U'U)^-1 b for the factor U of SmallFactor */
+static SMALL_CLONES void
+SmallSolve(int n, const double *u, double *b)
+{
+	for (int k = 0; k < n; k++)
+	{
+		const double *rk = u + (size_t) k * n;
+		double		z = b[k] / rk[k];
+
+		b[k] = z;
+		for (int j = k + 1; j < n; j++)
+			b[j] -= rk[j] * z;
+	}
+	for (int k = n - 1; k >= 0; k--)
+	{
+		const double *rk = u + (size_t) k * n;
+		double		t = b[k];
+
+		for (int j = k + 1; j < n; j++)
+			t -= rk[j] * b[j];
+		b[k] = t / rk[k];
+	}
+}
+
+/*
+ * Solve a x = b for a small symmetric positive definite a (n x n,
+ * row-major; only its upper triangle is read and it is overwritten by its
+ * Cholesky factor); b is overwritten with x.  False when a is not
+ * positive definite.
+ */
+bool
+LinalgSmallSpdSolve(int n, double *a, double *b)
+{
+	if (!SmallFactor(n, a))
+		return false;
+	SmallSolve(n, a, b);
+	return true;
+}
+
+/*
+ * The inverse of a small symmetric positive definite a (n x n, upper
+ * triangle read, a overwritten) into inv (full); false when a is not
+ * positive definite.
+ */
+bool
+LinalgSmallSpdInverse(int n, double *a, double *inv)
+{
+	if (!SmallFactor(n, a))
+		return false;
+	for (int j = 0; j < n; j++)
+	{
+		double	   *col = inv + (size_t) j * n;
+
+		memset(col, 0, sizeof(double) * n);
+		col[j] = 1.0;
+		SmallSolve(n, a, col);
+	}
+	return true;
+}
+
+/*
+ * The eigen-decomposition of a symmetric n x n matrix (row-major, full):
+ * a is overwritten with the eigenvectors as columns, w receives the
+ * eigenvalues in ascending order (LAPACK's dsyev); false when it fails.
+ */
+bool
+LinalgSymEigen(int n, double *a, double *w)
+{
+	int			lwork = -1,
+				info;
+	double		query;
+	double	   *work;
+
+	BlasReady();
+	CHECK_FOR_INTERRUPTS();
+	/* row-major 'U' is column-major 'L' of the same bytes */
+	Blas.dsyev("V", "L", &n, a, &n, w, &query, &lwork, &info, 1, 1);
+	if (info != 0)
+		return false;
+	lwork = (int) query;
+	work = palloc(sizeof(double) * Max(lwork, 1));
+	Blas.dsyev("V", "L", &n, a, &n, w, work, &lwork, &info, 1, 1);
+	pfree(work);
+	if (info != 0)
+		return false;
+	/* LAPACK leaves eigenvector k in column k column-major: row k here; make it column k */
+	for (int i = 0; i < n; i++)
+		for (int j = i + 1; j < n; j++)
+		{
+			double		t = a[(size_t) i * n + j];
+
+			a[(size_t) i * n + j] = a[(size_t) j * n + i];
+			a[(size_t) j * n + i] = t;
+		}
+	return true;
 }

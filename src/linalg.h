@@ -39,7 +39,11 @@ extern bool LinalgCpuHasAvx2Fma(void);
 extern void LinalgSetThreads(int nthreads);
 extern bool LinalgLibraryLoaded(void);
 extern void LinalgGramAddUpper(int n, int k, const double *c, int ldc, double *h, int ldh);
+extern void LinalgWeightedGramAddUpper(int n, int k, const double *c, int ldc, const double *d,
+									   double *h, int ldh);
 extern void LinalgSyrkAddUpper(int n, int k, const double *a, int lda, double *c, int ldc);
+extern void LinalgGemmNT(int m, int n, int k, const double *a, int lda, const double *b,
+						 int ldb, double *c, int ldc);
 extern void LinalgMatVec(int rows, int cols, const double *a, const double *x, double *y);
 extern void LinalgMatTVecAdd(int rows, int cols, const double *a, const double *x, double *y);
 extern void LinalgSyrUpper(int n, double alpha, const double *x, double *c, int ldc);
@@ -49,5 +53,10 @@ extern int	LinalgCholeskyAliased(int n, double *a, double tol, bool *aliased);
 extern int	LinalgCholeskyAliasedOrder(int n, const double *a, double tol, bool *aliased,
 									   const int *order, double *work);
 extern void LinalgSpdSolve(int n, const double *a, const bool *aliased, double *b, double *inv);
+extern void LinalgGemm(int rows, int cols, int inner, double alpha, const double *a,
+					   const double *b, double beta, double *c);
+extern bool LinalgSmallSpdSolve(int n, double *a, double *b);
+extern bool LinalgSmallSpdInverse(int n, double *a, double *inv);
+extern bool LinalgSymEigen(int n, double *a, double *w);
 
 #endif

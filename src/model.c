@@ -22,6 +22,8 @@
 #include "utils/jsonb.h"
 #include "catalog/pg_type.h"
 
+#include "glm.h"
+#include "baseline.h"
 #include "metrics.h"
 #include "model.h"
 #include "profenrich.h"
@@ -133,13 +135,23 @@ WriteSection(StringInfo buf, int tag, void (*body) (StringInfo, const Model *), 
 	memcpy(buf->data + at, &len, 4);
 }
 
-/* The sections a model carries */
+/* The baseline section's bytes */
+static void
+WriteBaseline(StringInfo buf, const Model *m)
+{
+	BaselineWrite(buf, m->baseline);
+}
+
+/* The sections a model carries: the classes before the baseline, which is checked against them */
 static void
 WriteSections(StringInfo buf, const Model *m)
 {
-	pq_sendint32(buf, (m->nclasses > 0 ? 1 : 0) + (m->calibrated ? 1 : 0));
+	pq_sendint32(buf, (m->nclasses > 0 ? 1 : 0) + (m->baseline != NULL ? 1 : 0) +
+				 (m->calibrated ? 1 : 0));
 	if (m->nclasses > 0)
 		WriteSection(buf, SECTION_CLASSES, WriteClasses, m);
+	if (m->baseline != NULL)
+		WriteSection(buf, SECTION_BASELINE, WriteBaseline, m);
 	if (m->calibrated)
 		WriteSection(buf, SECTION_CALIBRATION, WriteCalibration, m);
 }
@@ -168,6 +180,11 @@ ReadSections(StringInfo buf, Model *m)
 				break;
 			case SECTION_CALIBRATION:
 				ReadCalibration(buf, m);
+				break;
+			case SECTION_BASELINE:
+				if (m->baseline != NULL)
+					ModelCorrupt("the baseline section appears twice");
+				m->baseline = BaselineRead(buf, m->spec, m->nclasses);
 				break;
 			default:
 				ereport(ERROR,
@@ -299,6 +316,13 @@ ModelRead(bytea *params)
 		ReadSections(&buf, model);
 	if (buf.cursor != buf.len)
 		ModelCorrupt("trailing bytes");
+	/* a family's class target that reads as its class index: through the class labels */
+	if ((model->ops->flags & ALG_CLASS_INDEX) && model->nclasses > 0 && !model->spec->binary &&
+		model->spec->target != NULL)
+	{
+		model->spec->nclasses = model->nclasses;
+		model->spec->classes = model->classes;
+	}
 	return model;
 }
 
@@ -339,6 +363,16 @@ ModelClassifyRow(const Model *model, FeatureReader *r, double *probs, int *cls)
 				*cls = k;
 	}
 	return true;
+}
+
+/*
+ * A segment model's segment (1..k) for the current row and the row's
+ * distance to its center; false as ModelScoreRow.
+ */
+bool
+ModelSegmentRow(const Model *model, FeatureReader *r, int *segment, double *distance)
+{
+	return model->ops->segment(model, r, segment, distance);
 }
 
 /*
@@ -528,6 +562,49 @@ ModelContributions(const Model *m, FeatureReader *r, int cls, Contribution *part
 	if (!m->ops->explain(m, r, cls, parts, baseline))
 		return -1;
 	return m->spec->ncolumns;
+}
+
+/*
+ * The contribution of spec column col of the reader's current row to a
+ * linear predictor with slot coefficients coef: coef x (value - training
+ * mean), over all its one-hot slots for a category (a NULL taking the
+ * imputed value or level), and the value as text.
+ */
+void
+ModelColumnContribution(const FeatureSpec *spec, FeatureReader *r, int col, const double *coef,
+						const double *slot_mean, Contribution *out)
+{
+	const FeatureColumn *c = &spec->columns[col];
+
+	out->feature = c->name;
+	out->amount = 0;
+	if (c->kind != FEATURE_CATEGORICAL)
+	{
+		double		x;
+		bool		present = FeatureReadNumber(r, spec, col, &x);
+
+		out->value = !present ? NULL : c->kind == FEATURE_BOOLEAN ?
+			pstrdup(x != 0 ? "true" : "false") : float8out_internal(x);
+		if (!present)
+			x = c->impute;
+		out->amount = coef[c->first_slot] * (x - slot_mean[c->first_slot]);
+	}
+	else
+	{
+		int			level = FeatureReadLevel(r, spec, col);
+		bool		average = level == LEVEL_UNSEEN && c->shares && spec->unseen == UNSEEN_AVERAGE;
+
+		out->value = level == LEVEL_NULL ? NULL : level == LEVEL_UNSEEN ? pstrdup("(unseen)") :
+			level == c->nlevels ? pstrdup("(other)") : pstrdup(c->levels[level]);
+		if (level == LEVEL_NULL)
+			level = c->mode_level;
+		/* an unseen category: its shares (the population average), or all 0 before 0.5.0 */
+		for (int k = 0; k < c->nslots; k++)
+			out->amount += coef[c->first_slot + k] *
+				((average ? c->shares[k] : k == level ? 1.0 : 0.0) - slot_mean[c->first_slot + k]);
+	}
+	if (unlikely(!isfinite(out->amount)))
+		GlmRefuseLink(out->amount);
 }
 
 /* Larger absolute contribution first */

@@ -22,7 +22,7 @@
 #include "options.h"
 
 #define VALID_FEATURE_OPTIONS "test_fraction, key, seed, impute, max_categories, unseen"
-#define VALID_ENRICH_OPTIONS "batch_size, percentile, factors, factors_detail, probabilities, on_error, columns"
+#define VALID_ENRICH_OPTIONS "batch_size, percentile, factors, factors_detail, probabilities, distance, top, key, on_error, columns"
 #define MAX_FACTORS 50
 
 /* Report a bad value for one option */
@@ -103,6 +103,75 @@ OptionBool(const char *key, JsonbValue *v)
 	return v->val.boolean;
 }
 
+/*
+ * The option class_weight: true for "balanced", else *object receives the
+ * object of weights by class (checked against the classes at training);
+ * example is such an object, for the error.
+ */
+bool
+OptionClassWeight(const char *key, JsonbValue *v, const char *example, Jsonb **object)
+{
+	*object = NULL;
+	if (v->type == jbvString &&
+		strcmp(pnstrdup(v->val.string.val, v->val.string.len), "balanced") == 0)
+		return true;
+	if (v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data))
+	{
+		*object = JsonbValueToJsonb(v);
+		return false;
+	}
+	OptionError(key, psprintf("\"balanced\" or an object of positive weights by class, such as %s",
+							  example));
+	return false;
+}
+
+/*
+ * The weights of a class_weight object: cw[k] for the class named
+ * names[k] (NULL for a class whose name is unknown), left as they are for
+ * classes the object does not name.  A key that names no class is an error
+ * whose hint lists the classes (listed), and so is a weight that is not a
+ * positive number.
+ */
+void
+OptionClassWeights(Jsonb *object, int nclasses, char *const *names, const char *listed,
+				   double *cw)
+{
+	JsonbIterator *it = JsonbIteratorInit(&object->root);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *key = NULL;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (tok == WJB_VALUE && key != NULL)
+		{
+			double		w = -1;
+			int			label = -1;
+
+			for (int k = 0; k < nclasses && label < 0; k++)
+				if (names[k] != NULL && strcmp(key, names[k]) == 0)
+					label = k;
+			if (label < 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("class_weight names class \"%s\", which the target does not have", key),
+						 errhint("Weight the classes %s.", listed)));
+			if (v.type == jbvNumeric)
+				w = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
+													   NumericGetDatum(v.val.numeric)));
+			if (!(w > 0) || isinf(w))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("class_weight of class \"%s\" must be a positive number", key),
+						 errhint("Give each class a weight above 0, e.g. {\"%s\": 3}.", key)));
+			cw[label] = w;
+			key = NULL;
+		}
+	}
+}
+
 /* What TrainOptionApply needs besides the pair */
 typedef struct TrainApplyArg
 {
@@ -113,7 +182,7 @@ typedef struct TrainApplyArg
 
 /* Store one option every algorithm with a feature spec takes; false for any other key */
 static bool
-FeatureOption(const char *key, JsonbValue *v, TrainOptions *opts)
+FeatureOption(const char *key, JsonbValue *v, TrainOptions *opts, const AlgorithmOps *ops)
 {
 	if (strcmp(key, "test_fraction") == 0)
 	{
@@ -133,7 +202,9 @@ FeatureOption(const char *key, JsonbValue *v, TrainOptions *opts)
 	}
 	else if (strcmp(key, "impute") == 0)
 	{
-		char	   *s = OptionString(key, v, "\"mean\", \"skip\" or \"error\"");
+		const char *modes = (ops->flags & ALG_MISSING) ? "\"missing\", \"mean\", \"skip\" or \"error\"" :
+			"\"mean\", \"skip\" or \"error\"";
+		char	   *s = OptionString(key, v, modes);
 
 		if (strcmp(s, "mean") == 0)
 			opts->impute = IMPUTE_MEAN;
@@ -141,8 +212,10 @@ FeatureOption(const char *key, JsonbValue *v, TrainOptions *opts)
 			opts->impute = IMPUTE_SKIP;
 		else if (strcmp(s, "error") == 0)
 			opts->impute = IMPUTE_ERROR;
+		else if (strcmp(s, "missing") == 0 && (ops->flags & ALG_MISSING))
+			opts->impute = IMPUTE_MISSING;
 		else
-			OptionError(key, "\"mean\", \"skip\" or \"error\"");
+			OptionError(key, modes);
 	}
 	else if (strcmp(key, "max_categories") == 0)
 		opts->max_categories = OptionInteger(key, v, 1, 10000);
@@ -165,8 +238,9 @@ FeatureOption(const char *key, JsonbValue *v, TrainOptions *opts)
 }
 
 /*
- * on_bad_row, which every algorithm takes (the lifetime-value ones too:
- * their rows are summaries, not features); false for any other key
+ * on_bad_row, which the algorithms that read rows of values take (the
+ * feature-spec ones, and the lifetime-value ones: their rows are
+ * summaries, not features); false for any other key
  */
 static bool
 BadRowOption(const char *key, JsonbValue *v, TrainOptions *opts)
@@ -194,12 +268,13 @@ TrainOptionApply(const char *key, JsonbValue *v, void *arg)
 {
 	TrainApplyArg *a = (TrainApplyArg *) arg;
 	bool		features = (a->ops->flags & ALG_FEATURES) != 0;
+	bool		bad_rows = (a->ops->flags & (ALG_FEATURES | ALG_LIFETIME)) != 0;
 
 	if (a->ops->option(a->algopts, key, v))
 		return;
-	if (features && FeatureOption(key, v, a->opts))
+	if (features && FeatureOption(key, v, a->opts, a->ops))
 		return;
-	if (BadRowOption(key, v, a->opts))
+	if (bad_rows && BadRowOption(key, v, a->opts))
 		return;
 	if (strcmp(key, "deploy") == 0)
 		a->opts->deploy = OptionBool(key, v);
@@ -207,8 +282,9 @@ TrainOptionApply(const char *key, JsonbValue *v, void *arg)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown option \"%s\" for algorithm \"%s\"", key, a->ops->name),
-				 errhint("Valid options are: %s%s%s, on_bad_row, deploy.", a->ops->options,
-						 features ? ", " : "", features ? VALID_FEATURE_OPTIONS : "")));
+				 errhint("Valid options are: %s%s%s%s, deploy.", a->ops->options,
+						 features ? ", " : "", features ? VALID_FEATURE_OPTIONS : "",
+						 bad_rows ? ", on_bad_row" : "")));
 }
 
 /*
@@ -255,10 +331,10 @@ TrainOptionsParse(Jsonb *options, const AlgorithmOps *ops, TrainOptions *opts, v
 {
 	TrainApplyArg arg;
 
-	opts->test_fraction = 0.2;
+	opts->test_fraction = (ops->flags & ALG_ALL_ROWS) ? 0.0 : 0.2;
 	opts->key = NULL;
 	opts->seed = 0;
-	opts->impute = IMPUTE_MEAN;
+	opts->impute = (ops->flags & ALG_MISSING) ? IMPUTE_MISSING : IMPUTE_MEAN;
 	opts->max_categories = 50;
 	opts->deploy = true;
 	opts->unseen = UNSEEN_AVERAGE;
@@ -323,8 +399,18 @@ EnrichOptionApply(const char *key, JsonbValue *v, void *arg)
 			OptionError(key, "\"null\" or \"stop\"");
 		o->on_error_set = true;
 	}
+	else if (strcmp(key, "distance") == 0)
+		o->distance = OptionBool(key, v);
 	else if (strcmp(key, "factors") == 0)
 		o->factors = OptionInteger(key, v, 0, MAX_FACTORS);
+	else if (strcmp(key, "top") == 0)
+		o->top = OptionInteger(key, v, 1, 1000);
+	else if (strcmp(key, "key") == 0)
+	{
+		o->key = OptionString(key, v, "a column name");
+		if (o->key[0] == '\0')
+			OptionError(key, "a column name");
+	}
 	else if (strcmp(key, "columns") == 0)
 	{
 		if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
@@ -352,6 +438,9 @@ EnrichOptionsParse(Jsonb *options, EnrichOptions *o)
 	o->factors_detail = false;
 	o->on_error = ON_ERROR_NULL;
 	o->on_error_set = false;
+	o->distance = false;
+	o->top = 5;
+	o->key = NULL;
 	o->columns = NULL;
 	OptionsWalk(options, "{\"percentile\": true}", EnrichOptionApply, o);
 }
@@ -368,6 +457,8 @@ ImputeModeName(ImputeMode mode)
 			return "skip";
 		case IMPUTE_ERROR:
 			return "error";
+		case IMPUTE_MISSING:
+			return "missing";
 	}
 	return "mean";
 }

@@ -17,6 +17,7 @@
 #include "utils/json.h"
 #include "utils/jsonb.h"
 
+#include "items.h"
 #include "outputs.h"
 
 static const OutputDef OutputDefs[OUT_NWHAT] = {
@@ -30,10 +31,16 @@ static const OutputDef OutputDefs[OUT_NWHAT] = {
 	[OUT_PROBS] = {"probabilities", "_probs", JSONBOID, "jsonb", "class probabilities"},
 	[OUT_FACTORS_DETAIL] = {"factors_detail", "_factors_detail", JSONBOID, "jsonb",
 	"influential factors with values and contributions"},
+	[OUT_TOP] = {"top", "_top", TEXTARRAYOID, "text[]", "top items"},
+	[OUT_TOP_SCORES] = {"top_scores", "_top_scores", FLOAT8ARRAYOID, "double precision[]",
+	"scores of the top items"},
+	[OUT_SEGMENT] = {"segment", "_segment", INT4OID, "integer", "segment"},
+	[OUT_DISTANCE] = {"distance", "_distance", FLOAT8OID, "double precision",
+	"distance to the segment's center (standardized scale)"},
 };
 
 /* The keys "columns" may rename, for hints */
-#define OUTPUT_KEYS "score, percentile, factors, factors_detail, class, probabilities"
+#define OUTPUT_KEYS "score, percentile, factors, factors_detail, class, probabilities, top, top_scores, segment, distance"
 
 /* What an output is */
 const OutputDef *
@@ -103,12 +110,21 @@ OutputColumns(const Model *m, const char *name, const EnrichOptions *o, OutputCo
 			if (o == NULL || o->probabilities)
 				AddOutput(out, &n, OUT_PROBS, name, columns);
 			break;
+		case OUTPUT_ITEMS:
+			AddOutput(out, &n, OUT_TOP, name, columns);
+			AddOutput(out, &n, OUT_TOP_SCORES, name, columns);
+			break;
+		case OUTPUT_SEGMENT:
+			AddOutput(out, &n, OUT_SEGMENT, name, columns);
+			if (o == NULL || o->distance)
+				AddOutput(out, &n, OUT_DISTANCE, name, columns);
+			break;
 		default:
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("model \"%s\" of algorithm %s has no insight columns to write", name,
 							m->ops->name),
-					 errhint("Enrich with number or class models.")));
+					 errhint("Enrich with number, class, item or segment models.")));
 	}
 	if (factors)
 		AddOutput(out, &n, OUT_FACTORS, name, columns);
@@ -235,6 +251,13 @@ OutputExpr(OutputWhat what, const char *name, int version, int factors, const ch
 			return psprintf("profenrich.score_columns_for(%s, %d, 5, %s)", lit, version, colargs);
 		case OUT_PROBS:
 			return psprintf("profenrich.probs_columns_for(%s, %d, 3, %s)", lit, version, colargs);
+		case OUT_SEGMENT:
+			return psprintf("profenrich.segment_columns_for(%s, %d, 6, %s)", lit, version, colargs);
+		case OUT_DISTANCE:
+			return psprintf("profenrich.segment_distance_columns_for(%s, %d, 6, %s)", lit, version,
+							colargs);
+		case OUT_TOP:
+		case OUT_TOP_SCORES:
 		case OUT_NWHAT:
 			break;
 	}
@@ -242,11 +265,57 @@ OutputExpr(OutputWhat what, const char *name, int version, int factors, const ch
 	return NULL;
 }
 
-/* The row's score or classification, once for all its outputs */
+/* Is the output one of an item model (computed from the row's user key, not its columns)? */
+bool
+OutputIsItems(OutputWhat what)
+{
+	return what == OUT_TOP || what == OUT_TOP_SCORES;
+}
+
+/*
+ * The column of the table that holds an item model's user keys: the
+ * option "key", else the model's user column; an error when the table has
+ * no such column.
+ */
+char *
+OutputKeyColumn(const Model *m, const char *name, TupleDesc desc, const EnrichOptions *o)
+{
+	const char *key = o->key ? o->key : ItemsUserColumn(m);
+
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute a = TupleDescAttr(desc, i);
+
+		if (!a->attisdropped && strcmp(NameStr(a->attname), key) == 0)
+			return pstrdup(key);
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_COLUMN),
+			 errmsg("table has no column \"%s\" holding the users of model \"%s\"", key, name),
+			 errhint("Name the table's column that holds the user key with the option \"key\", such as {\"key\": \"customer_id\"}.")));
+	return NULL;
+}
+
+/*
+ * The SQL expression of an item output for the row pe_t of enrich()'s
+ * batch UPDATE: the top items of the user in the key column, version
+ * pinned.  The two outputs of a row cost one ranking (items.c keeps it).
+ */
+char *
+OutputItemsExpr(OutputWhat what, const char *name, int version, const char *key, int top)
+{
+	return psprintf("profenrich.%s(%s, pe_t.%s, %d, %d)",
+					what == OUT_TOP ? "top_items" : "top_item_scores", quote_literal_cstr(name),
+					quote_identifier(key), top, version);
+}
+
+/* The row's score, classification or segment, once for all its outputs */
 void
 OutputCompute(const Model *m, FeatureReader *r, OutputRow *row)
 {
-	if (ModelOutput(m) == OUTPUT_CLASS)
+	if (ModelOutput(m) == OUTPUT_SEGMENT)
+		row->have = ModelSegmentRow(m, r, &row->segment, &row->distance);
+	else if (ModelOutput(m) == OUTPUT_CLASS)
 	{
 		if (row->probs == NULL)
 			row->probs = palloc(sizeof(double) * m->nclasses);
@@ -303,6 +372,12 @@ OutputDatum(OutputWhat what, const Model *m, FeatureReader *r, const OutputRow *
 			return CStringGetTextDatum(m->classes[row->cls]);
 		case OUT_PROBS:
 			return OutputProbsJson(m, row->probs);
+		case OUT_SEGMENT:
+			return Int32GetDatum(row->segment);
+		case OUT_DISTANCE:
+			return Float8GetDatum(row->distance);
+		case OUT_TOP:
+		case OUT_TOP_SCORES:
 		case OUT_NWHAT:
 			break;
 	}

@@ -5,7 +5,9 @@
  *
  * A number model writes its score (and percentile, factors); a class
  * model its class and that class's probability (and all probabilities,
- * factors).  Each output has a key (the name the "columns" option renames
+ * factors); a segment model its segment (and the distance to its center);
+ * an item model the top items of the row's user and their scores.  Each
+ * output has a key (the name the "columns" option renames
  * it by), a default column suffix and a type.
  *-------------------------------------------------------------------------
  */
@@ -24,6 +26,10 @@ typedef enum OutputWhat
 	OUT_CLASS_PROB,				/* its probability (in the <model>_score column) */
 	OUT_PROBS,					/* every class's probability, as jsonb */
 	OUT_FACTORS_DETAIL,			/* the factors with their values and contributions, as jsonb */
+	OUT_TOP,					/* item models: the user's top items */
+	OUT_TOP_SCORES,				/* their scores */
+	OUT_SEGMENT,				/* segment models: the segment number */
+	OUT_DISTANCE,				/* the distance to its center */
 	OUT_NWHAT
 } OutputWhat;
 
@@ -53,6 +59,8 @@ typedef struct OutputRow
 	double		score;
 	int			cls;
 	double	   *probs;			/* nclasses, for class models */
+	int			segment;		/* segment models: 1..k */
+	double		distance;
 } OutputRow;
 
 extern const OutputDef *OutputDefOf(OutputWhat what);
@@ -66,5 +74,10 @@ extern void OutputCompute(const Model *m, FeatureReader *r, OutputRow *row);
 extern Datum OutputDatum(OutputWhat what, const Model *m, FeatureReader *r, const OutputRow *row,
 						 int factors, bool *isnull);
 extern Datum OutputProbsJson(const Model *m, const double *probs);
+extern bool OutputIsItems(OutputWhat what);
+extern char *OutputKeyColumn(const Model *m, const char *name, TupleDesc desc,
+							 const EnrichOptions *o);
+extern char *OutputItemsExpr(OutputWhat what, const char *name, int version, const char *key,
+							 int top);
 
 #endif

@@ -50,6 +50,7 @@
 #include "utils/rls.h"
 #include "utils/snapmgr.h"
 
+#include "algorithm.h"
 #include "features.h"
 #include "privileges.h"
 #include "registry.h"
@@ -579,7 +580,7 @@ RegistrySource(const char *name, int version)
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("the source %s of model \"%s\" version %d no longer exists",
 						row.source, name, row.version),
-				 errhint("Pass a relation to evaluate on.")));
+				 errhint("Pass the relation to read as the source argument.")));
 	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 									  get_rel_name(relid));
 }
@@ -818,6 +819,34 @@ rollback(PG_FUNCTION_ARGS)
 }
 
 /*
+ * The per-user rows of the versions about to be dropped whose family keeps
+ * some (item models: profenrich.model_users, 0.5.0), deleted as the
+ * table's owner, like the registry rows themselves.
+ */
+static void
+DropModelUsers(Oid *types, Datum *values, const char *nulls)
+{
+	bool		any = false;
+
+	if (!OidIsValid(get_relname_relid("model_users", get_namespace_oid("profenrich", false))))
+		return;
+	RegistryExec("models", "SELECT DISTINCT algorithm FROM profenrich.models WHERE name OPERATOR(pg_catalog.=) $1 "
+				 "AND ($2 IS NULL OR version OPERATOR(pg_catalog.=) $2)",
+				 2, types, values, nulls);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		const AlgorithmOps *ops = AlgorithmByName(SPI_getvalue(SPI_tuptable->vals[i],
+															   SPI_tuptable->tupdesc, 1));
+
+		any |= ops != NULL && ops->stored != NULL;
+	}
+	if (any)
+		RegistryExec("model_users", "DELETE FROM profenrich.model_users WHERE model OPERATOR(pg_catalog.=) $1 "
+					 "AND ($2 IS NULL OR version OPERATOR(pg_catalog.=) $2)",
+					 2, types, values, nulls);
+}
+
+/*
  * drop_model(name, version DEFAULT NULL): drop one version, or all, each
  * logged; returns how many versions were dropped.
  */
@@ -841,6 +870,7 @@ drop_model(PG_FUNCTION_ARGS)
 	RegistryLockName(name);
 	if (!ModelExists(name))
 		UnknownModel(name);
+	DropModelUsers(types, values, nulls);
 	RegistryExec("models", "DELETE FROM profenrich.models WHERE name OPERATOR(pg_catalog.=) $1 "
 				 "AND ($2 IS NULL OR version OPERATOR(pg_catalog.=) $2) RETURNING version",
 				 2, types, values, nulls);
@@ -930,11 +960,11 @@ classes(PG_FUNCTION_ARGS)
 								 CurrentMemoryContext);
 	Datum	   *labels;
 
-	if (m->ops->classify == NULL)
+	if (m->ops->classify == NULL || (m->nclasses == 0 && !m->spec->binary))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("model \"%s\" is a %s model, which has no classes", name, m->ops->name),
-				 errhint("classes() takes a model trained with algorithm 'multinomial' or 'logistic'.")));
+				 errhint("classes() takes a model trained with algorithm 'multinomial' or 'logistic', or a 'gbdt' model of a class target.")));
 	if (m->nclasses == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

@@ -38,6 +38,7 @@
 #include "model.h"
 #include "outputs.h"
 #include "registry.h"
+#include "score.h"
 
 PG_FUNCTION_INFO_V1(score);
 PG_FUNCTION_INFO_V1(score_columns);
@@ -60,6 +61,11 @@ PG_FUNCTION_INFO_V1(proba_columns_for);
 PG_FUNCTION_INFO_V1(class_proba_columns_for);
 PG_FUNCTION_INFO_V1(probs_columns_for);
 PG_FUNCTION_INFO_V1(unseen_columns_for);
+PG_FUNCTION_INFO_V1(segment);
+PG_FUNCTION_INFO_V1(segment_of);
+PG_FUNCTION_INFO_V1(segment_distance);
+PG_FUNCTION_INFO_V1(segment_columns_for);
+PG_FUNCTION_INFO_V1(segment_distance_columns_for);
 
 #define MODEL_NAME_KEY 256
 
@@ -71,6 +77,7 @@ PG_FUNCTION_INFO_V1(unseen_columns_for);
 #define KIND_CLASS 3			/* predict_class, predict_proba: a model with classes */
 #define KIND_ENGAGEMENT 4		/* classify_engagement: the same, named so in errors */
 #define KIND_CLASS_PROB 5		/* enrich's <model>_score of a class model: its class's probability */
+#define KIND_SEGMENT 6			/* segment, segment_of, segment_distance: a segment model */
 
 /*
  * A call site's cache (fn_extra): the model it scores with for the whole
@@ -90,6 +97,7 @@ typedef struct ScoreCache
 	double	   *probs;			/* class models: the current row's probabilities */
 	char	   *class_name;		/* predict_proba(name, row, class): the class asked for */
 	int			class_index;
+	void	   *extra;			/* state of the call site's own function (ScoreCallSite) */
 } ScoreCache;
 
 /*
@@ -115,6 +123,7 @@ typedef struct SharedModel
 	Model	   *model;
 	int			version;
 	ArgBinding *bindings;
+	bool		retired;		/* its context is on RetiredContexts */
 } SharedModel;
 
 typedef struct SharedKey
@@ -159,7 +168,11 @@ SharedRetireAll(void)
 
 	hash_seq_init(&seq, SharedModels);
 	while ((e = hash_seq_search(&seq)) != NULL)
-		RetiredContexts = lappend(RetiredContexts, e->model->cxt);
+		if (!e->model->retired)	/* the deployed version is entered under its number too */
+		{
+			e->model->retired = true;
+			RetiredContexts = lappend(RetiredContexts, e->model->cxt);
+		}
 	MemoryContextSwitchTo(old);
 	hash_destroy(SharedModels);
 	SharedModels = NULL;
@@ -225,6 +238,14 @@ SharedModelGet(const char *name, int version)
 	}
 	e = hash_search(SharedModels, &key, HASH_ENTER, &found);
 	e->model = m;
+	/* the deployed version serves calls that name its number too (enrich pins it) */
+	if (version == 0)
+	{
+		key.version = m->version;
+		e = hash_search(SharedModels, &key, HASH_ENTER, &found);
+		if (!found)
+			e->model = m;
+	}
 	return m;
 }
 
@@ -266,6 +287,26 @@ ScoreCacheGet(FunctionCallInfo fcinfo, text *name, int version, int kind)
 		CheckKind(c, kind);
 	fcinfo->flinfo->fn_extra = c;
 	return c;
+}
+
+/*
+ * The model of a call site for the functions of other units (the item
+ * outputs): the deployed version (version 0) or a given one, kept for the
+ * query as score() keeps its own, from the backend's shared cache when it
+ * can be (*shared says so: the model then outlives the query).  *extra is
+ * a slot for the caller's state of this call site, NULL whenever the
+ * cache is (re)loaded.
+ */
+Model *
+ScoreCallSite(FunctionCallInfo fcinfo, text *name, int version, int *version_out, void ***extra,
+			  bool *shared)
+{
+	ScoreCache *c = ScoreCacheGet(fcinfo, name, version, KIND_NONE);
+
+	*version_out = c->version;
+	*extra = &c->extra;
+	*shared = c->shared != NULL;
+	return c->model;
 }
 
 /* The types of a call's arguments from first on (from the call expression) */
@@ -359,19 +400,31 @@ CheckClassModel(const ScoreCache *c, int kind)
 {
 	const Model *m = c->model;
 
-	if (m->ops->classify == NULL)
+	if (m->ops->classify == NULL || (m->nclasses == 0 && !m->spec->binary))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("model \"%s\" is a %s model, not a class model", text_to_cstring(c->name),
 						m->ops->name),
-				 errhint("%s takes a model trained with algorithm 'multinomial' or 'logistic'; use score for this one.",
-						 kind == KIND_ENGAGEMENT ? "classify_engagement" : "predict_class and predict_proba")));
+				 errhint("%s a model trained with algorithm 'multinomial', 'logistic' or 'gbdt' (of a class target); use score for this one.",
+						 kind == KIND_ENGAGEMENT ? "classify_engagement takes" : "predict_class and predict_proba take")));
 	if (m->nclasses == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("model \"%s\" was trained before profenrich 0.5.0 and does not know its class labels",
 						text_to_cstring(c->name)),
 				 errhint("Retrain the model; score() gives its probability meanwhile.")));
+}
+
+/* The segment outputs need a segment model */
+static void
+CheckSegmentModel(const ScoreCache *c)
+{
+	if (c->model->ops->segment == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("model \"%s\" is a %s model, not a segment model", text_to_cstring(c->name),
+						c->model->ops->name),
+				 errhint("segment, segment_of and segment_distance take a model trained with algorithm 'kmeans'.")));
 }
 
 /*
@@ -386,17 +439,22 @@ CheckKind(const ScoreCache *c, int kind)
 	const Model *m = c->model;
 	const char *alg = m->ops->name;
 
-	if (kind < KIND_ANY || kind > KIND_CLASS_PROB)
+	if (kind < KIND_ANY || kind > KIND_SEGMENT)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("kind must be 0 (any model), 1 (propensity), 2 (value), 3 (class), 4 (engagement) or 5 (class probability), not %d", kind),
-				 errhint("Call score(), score_churn(), score_conversion(), predict_ltv(), predict_class(), predict_proba() or classify_engagement(); the planner passes the kind.")));
+				 errmsg("kind must be 0 (any model), 1 (propensity), 2 (value), 3 (class), 4 (engagement), 5 (class probability) or 6 (segment), not %d", kind),
+				 errhint("Call score(), score_churn(), score_conversion(), predict_ltv(), predict_class(), predict_proba(), classify_engagement() or segment(); the planner passes the kind.")));
 	if (kind == KIND_CLASS || kind == KIND_ENGAGEMENT || kind == KIND_CLASS_PROB)
 	{
 		CheckClassModel(c, kind);
 		return;
 	}
-	if (m->ops->score == NULL)
+	if (kind == KIND_SEGMENT)
+	{
+		CheckSegmentModel(c);
+		return;
+	}
+	if (m->ops->score == NULL || ModelOutput(m) != OUTPUT_NUMBER)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("model \"%s\" is a %s model, which has no score", text_to_cstring(c->name), alg),
@@ -409,13 +467,13 @@ CheckKind(const ScoreCache *c, int kind)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("model \"%s\" is a %s model, not a propensity model",
 						text_to_cstring(c->name), alg),
-				 errhint("score_churn and score_conversion take a model trained with algorithm 'logistic'; use score for this one.")));
+				 errhint("score_churn and score_conversion take a model trained with algorithm 'logistic' or a 'gbdt' model of a binary target; use score for this one.")));
 	if (kind == KIND_VALUE && !IsValueModel(m))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("model \"%s\" is a %s model, not a value model",
 						text_to_cstring(c->name), alg),
-				 errhint("predict_ltv takes a model trained with algorithm 'clv' or 'linear'; use score for this one.")));
+				 errhint("predict_ltv takes a model trained with algorithm 'clv' or 'linear', or a 'gbdt' model of a numeric target; use score for this one.")));
 }
 
 /* A version argument: positive, or NULL for the deployed version */
@@ -564,6 +622,30 @@ ClassProbaResult(FunctionCallInfo fcinfo, ScoreCache *c, int class_arg)
 	if (!Classify(c, &cls))
 		PG_RETURN_NULL();
 	PG_RETURN_FLOAT8(c->probs[c->class_index]);
+}
+
+/* The segment of the cache's row (1..k), or SQL NULL */
+static Datum
+SegmentResult(FunctionCallInfo fcinfo, ScoreCache *c)
+{
+	int			seg;
+	double		dist;
+
+	if (c == NULL || !ModelSegmentRow(c->model, c->row, &seg, &dist))
+		PG_RETURN_NULL();
+	PG_RETURN_INT32(seg);
+}
+
+/* The distance of the cache's row to its segment's center, or SQL NULL */
+static Datum
+DistanceResult(FunctionCallInfo fcinfo, ScoreCache *c)
+{
+	int			seg;
+	double		dist;
+
+	if (c == NULL || !ModelSegmentRow(c->model, c->row, &seg, &dist))
+		PG_RETURN_NULL();
+	PG_RETURN_FLOAT8(dist);
 }
 
 /* score(name text, row record) returns float8 */
@@ -715,6 +797,45 @@ class_proba_columns_for(PG_FUNCTION_ARGS)
 	return ClassProbaResult(fcinfo, RowFromArgs(fcinfo, VersionArg(fcinfo, 1), KIND_CLASS, 3), 2);
 }
 
+/* segment(name text, row record) returns int */
+Datum
+segment(PG_FUNCTION_ARGS)
+{
+	return SegmentResult(fcinfo, RowFromComposite(fcinfo, 0, 1, 0, KIND_SEGMENT));
+}
+
+/* segment_of(row record, model text DEFAULT 'segments') returns int */
+Datum
+segment_of(PG_FUNCTION_ARGS)
+{
+	return SegmentResult(fcinfo, RowFromComposite(fcinfo, 1, 0, 0, KIND_SEGMENT));
+}
+
+/* segment_distance(name text, row record) returns float8 */
+Datum
+segment_distance(PG_FUNCTION_ARGS)
+{
+	return DistanceResult(fcinfo, RowFromComposite(fcinfo, 0, 1, 0, KIND_SEGMENT));
+}
+
+/*
+ * segment_columns_for(name, version, kind, names, VARIADIC "any") returns
+ * int: what the planner turns segment() and segment_of() into, and what
+ * enrich writes into <model>_segment.
+ */
+Datum
+segment_columns_for(PG_FUNCTION_ARGS)
+{
+	return SegmentResult(fcinfo, RowFromArgs(fcinfo, VersionArg(fcinfo, 1), KindArg(fcinfo, 2), 3));
+}
+
+/* segment_distance_columns_for(name, version, kind, names, VARIADIC "any") returns float8 */
+Datum
+segment_distance_columns_for(PG_FUNCTION_ARGS)
+{
+	return DistanceResult(fcinfo, RowFromArgs(fcinfo, VersionArg(fcinfo, 1), KindArg(fcinfo, 2), 3));
+}
+
 /* OID of a profenrich function by name and argument types */
 static Oid
 ProfFunctionOid(const char *name, int nargs, Oid *argtypes)
@@ -754,6 +875,9 @@ static const Rewrite Rewrites[] = {
 	{"classify_engagement", 2, 1, 0, -1, -1, KIND_ENGAGEMENT, "class_columns_for", TEXTOID, InvalidOid},
 	{"predict_proba", 2, 0, 1, -1, -1, KIND_CLASS, "proba_columns_for", FLOAT8ARRAYOID, InvalidOid},
 	{"predict_proba", 3, 0, 1, -1, 2, KIND_CLASS, "class_proba_columns_for", FLOAT8OID, TEXTOID},
+	{"segment", 2, 0, 1, -1, -1, KIND_SEGMENT, "segment_columns_for", INT4OID, InvalidOid},
+	{"segment_of", 2, 1, 0, -1, -1, KIND_SEGMENT, "segment_columns_for", INT4OID, InvalidOid},
+	{"segment_distance", 2, 0, 1, -1, -1, KIND_SEGMENT, "segment_distance_columns_for", FLOAT8OID, InvalidOid},
 };
 
 /* The rewrite of a call, or NULL */
@@ -842,7 +966,7 @@ score_support(PG_FUNCTION_ARGS)
 
 		call = makeFuncExpr(ProfFunctionOid(rw->target, 3, argtypes), rw->rettype,
 							list_concat(list_make2(list_nth(f->args, rw->name_arg), names_const), cols),
-							InvalidOid, f->inputcollid, COERCE_EXPLICIT_CALL);
+							f->funccollid, f->inputcollid, COERCE_EXPLICIT_CALL);
 	}
 	else
 	{
@@ -856,7 +980,7 @@ score_support(PG_FUNCTION_ARGS)
 			argtypes[2] = rw->extratype;
 		args = list_make4(list_nth(f->args, rw->name_arg), v, k, names_const);
 		call = makeFuncExpr(ProfFunctionOid(rw->target, 5, argtypes), rw->rettype,
-							list_concat(args, cols), InvalidOid, f->inputcollid,
+							list_concat(args, cols), f->funccollid, f->inputcollid,
 							COERCE_EXPLICIT_CALL);
 	}
 	call->location = f->location;

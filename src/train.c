@@ -60,7 +60,7 @@ ResolveKey(const TrainJob *job)
 /*
  * The feature spec of a feature-spec algorithm: target, key, split,
  * policies, features (checked for privileges and by the leakage guards),
- * vocabularies, layout.
+ * vocabularies (with the level counts of the training baseline), layout.
  */
 static void
 PrepareSpec(TrainJob *job)
@@ -87,7 +87,7 @@ PrepareSpec(TrainJob *job)
 	SourceResolveFeatures(spec, &job->src, job->features_arg);
 	CheckPrivileges(spec, &job->src);
 	GuardFeatures(spec, &job->src, job->features_arg != NULL, job->opts.max_categories, job->quiet);
-	SourceLearnVocabularies(spec, &job->src, job->opts.max_categories);
+	job->level_counts = SourceLearnVocabularyCounts(spec, &job->src, job->opts.max_categories);
 	FeatureSpecLayout(spec);
 	job->key_column = spec->key;
 }
@@ -103,7 +103,7 @@ OptionsJson(const TrainJob *job)
 	if (job->ops->flags & ALG_FEATURES)
 		TrainOptionsJson(&out, &job->opts, job->spec->key);
 	job->ops->options_json(&out, job->algopts);
-	if (!(job->ops->flags & ALG_FEATURES))
+	if (!(job->ops->flags & ALG_FEATURES) && (job->ops->flags & ALG_LIFETIME))
 		appendStringInfo(&out, ", \"on_bad_row\": \"%s\"",
 						 job->opts.on_bad_row == BAD_ROW_SKIP ? "skip" : "error");
 	if (job->src.query_text)
@@ -183,6 +183,8 @@ TrainJobInit(TrainJob *job, const char *name, const AlgorithmOps *ops, Jsonb *op
 	job->features_arg = features;
 	TrainOptionsParse(options, ops, &job->opts, &job->algopts);
 	BadRowsInit(&job->bad);
+	job->model.ops = ops;
+	job->model.threshold = 0.5;
 }
 
 /*
@@ -209,12 +211,22 @@ TrainJobPrepare(TrainJob *job, Oid relid, const char *query)
 void
 TrainJobFit(TrainJob *job, FeatureSpec *spec)
 {
+	int			nclasses;
+	char	  **classes;
+	double		threshold;
+
 	job->spec = spec;
 	job->n_train = job->n_test = job->n_skipped = job->rows_read = 0;
 	BadRowsInit(&job->bad);
+	/* a fresh model, but for the classes the family's target check found (ops->target) */
+	nclasses = job->model.nclasses;
+	classes = job->model.classes;
+	threshold = job->model.threshold;
 	memset(&job->model, 0, sizeof(Model));
 	job->model.ops = job->ops;
-	job->model.threshold = 0.5;
+	job->model.nclasses = nclasses;
+	job->model.classes = classes;
+	job->model.threshold = threshold;
 	job->model.spec = spec;
 	initStringInfo(&job->metrics);
 	appendStringInfoChar(&job->metrics, '{');
@@ -233,10 +245,15 @@ TrainJobFit(TrainJob *job, FeatureSpec *spec)
 		BadRowsReport(&job->bad, job->src.qualname, job->key_column, job->rows_read);
 }
 
-/* Store the trained job as the next version of its name (the only registry write) */
+/*
+ * Store the trained job as the next version of its name (the only registry
+ * write), then what the family keeps outside its params (ops->stored)
+ */
 int
 TrainJobStore(TrainJob *job, RegistryEntry *e)
 {
+	int			version;
+
 	e->name = job->name;
 	e->algorithm = job->ops->name;
 	e->source = job->src.qualname;
@@ -248,7 +265,10 @@ TrainJobStore(TrainJob *job, RegistryEntry *e)
 	e->n_test = (int64) job->n_test;
 	e->params = ModelSerialize(&job->model);
 	e->deploy = job->opts.deploy;
-	return RegistryInsert(e);
+	version = RegistryInsert(e);
+	if (job->ops->stored)
+		job->ops->stored(job, version);
+	return version;
 }
 
 /*

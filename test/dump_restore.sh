@@ -3,11 +3,12 @@
 # so a restored database holds every version, the deployed flags and the deployment log,
 # and scores exactly as the original.  The registry is under row-level security: a superuser's
 # pg_dump still dumps every row, those of models other roles trained included, and the rows stay
-# visible to their trainers only.  Prints TAP.
+# visible to their trainers only; so do the per-user rows of item models (profenrich.model_users):
+# every user keeps its top items.  Prints TAP.
 set -uo pipefail
 src=profenrich_dump_src dst=profenrich_dump_dst
 q() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$1" -c "$2"; }
-echo "1..8"
+echo "1..11"
 dropdb --if-exists "$src" && dropdb --if-exists "$dst" && createdb "$src" && createdb "$dst"
 for r in regress_dump_trainer regress_dump_other; do dropuser --if-exists "$r" && createuser "$r"; done
 q "$src" "CREATE EXTENSION profenrich;
@@ -22,7 +23,12 @@ q "$src" "CREATE EXTENSION profenrich;
   ALTER TABLE private_t OWNER TO regress_dump_trainer;
   SET ROLE regress_dump_trainer;
   SELECT profenrich.train('private', 'linear', 'private_t', 'y', ARRAY['c']);
-  RESET ROLE;" >/dev/null
+  RESET ROLE;
+  CREATE TABLE ev AS SELECT 1 + (i * 7) % 90 AS customer, 'p' || ((i * 13) % 40) AS product,
+    1 + i % 3 AS qty, timestamptz '2024-01-01' + (i % 200) * interval '1 day' AS ts
+  FROM generate_series(1, 900) i;
+  SELECT profenrich.train('products', 'als', 'ev', options => '{\"user\": \"customer\", \"item\": \"product\", \"weight\": \"qty\", \"factors\": 4, \"iterations\": 4}');
+  SELECT profenrich.train('cats', 'affinity', 'ev', options => '{\"user\": \"customer\", \"item\": \"product\", \"time\": \"ts\"}');" >/dev/null
 dump=$(mktemp /tmp/profenrich-dump-XXXXXX)
 if pg_dump -Fc -d "$src" -f "$dump" && pg_restore -d "$dst" "$dump"; then
   echo "ok 1 - pg_dump and pg_restore succeed"
@@ -49,5 +55,15 @@ check 8 "restored rows are visible to their trainer only" \
   "SET ROLE regress_dump_other; SELECT count(*) FROM profenrich.models WHERE name = 'private';
    RESET ROLE; SET ROLE regress_dump_trainer;
    SELECT count(*) || ' and ' || (SELECT count(*) FROM profenrich.models) FROM profenrich.models WHERE name = 'private'"
+check 9 "every per-user row of the item models restored" \
+  "SELECT model || ':' || count(*) FROM profenrich.model_users GROUP BY model ORDER BY model"
+check 10 "every customer keeps its top products (als)" \
+  "SELECT md5(string_agg(customer || ':' || array_to_string(profenrich.top_items('products', customer, 5), ',')
+                         || array_to_string(profenrich.top_item_scores('products', customer, 5), ','), ';' ORDER BY customer))
+   FROM (SELECT DISTINCT customer FROM ev) c"
+check 11 "every customer keeps its top categories and shares (affinity)" \
+  "SELECT md5(string_agg(customer || ':' || array_to_string(profenrich.top_items('cats', customer, 5), ',')
+                         || array_to_string(profenrich.top_item_scores('cats', customer, 5), ','), ';' ORDER BY customer))
+   FROM (SELECT DISTINCT customer FROM ev) c"
 dropdb --if-exists "$src"; dropdb --if-exists "$dst"
 for r in regress_dump_trainer regress_dump_other; do dropuser --if-exists "$r"; done

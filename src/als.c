@@ -1,0 +1,1025 @@
+/*-------------------------------------------------------------------------
+ * als.c
+ *	  Implicit-feedback ALS: the half-steps, the loss, the exact solve of
+ *	  one row (which fold-in shares), and the ranking of items for a user.
+ *
+ * Each half-step solves, for every row u of one side (the users, or the
+ * items) with the other side's factors Y fixed,
+ *	  (Y'Y + l2 I + Y' (C_u - I) Y) x_u = Y' C_u p_u,
+ * with Y'Y computed once per half-step (the trick of Hu, Koren & Volinsky),
+ * so a row costs its own interactions, not every item.  The solve is a
+ * few conjugate-gradient steps warm-started at the row's current factor
+ * (Takacs, Pilaszy & Tikk 2011), or with the option cholesky an exact
+ * Cholesky solve.  Users go in blocks: the dense product with Y'Y of a
+ * block's vectors is one matrix product (linalg.c), the sparse part runs
+ * over the block's interactions; the items go all at once, their sparse
+ * part taken user by user (ScatterCG).  An iteration solves the items, then the
+ * users, and the last user half-step is exact whatever the solver, so the
+ * stored user factors are exactly what fold-in computes from the stored
+ * item factors.
+ *
+ * No SPI and no catalog access: arrays in, arrays out.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "common/pg_prng.h"
+#include "miscadmin.h"
+
+#include "als.h"
+#include "linalg.h"
+
+#define ALS_BLOCK 256			/* rows per block of a half-step */
+#define ITEMS_ROTATED_MAX 1000	/* the most factors (a user's rotated factor is on the stack) */
+#define CG_EPSILON 1e-20		/* a residual this small (squared norm) ends a row's steps */
+
+/*
+ * Eight and four doubles, loaded and stored without alignment: eight is
+ * one AVX-512 register, two AVX2 ones, four SSE2 ones, so the same code
+ * suits every clone of a kernel.
+ */
+typedef double Vec8 __attribute__((vector_size(64), aligned(8)));
+typedef double Vec4 __attribute__((vector_size(32), aligned(8)));
+
+#define VLOAD8(p) (*(const Vec8 *) (p))
+#define VSTORE8(p, v) (*(Vec8 *) (p) = (v))
+#define VLOAD(p) (*(const Vec4 *) (p))
+#define VSTORE(p, v) (*(Vec4 *) (p) = (v))
+
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+#define ALS_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define ALS_CLONES
+#endif
+
+/* a'b over n doubles, inlined into each kernel (and compiled for its target) */
+static inline double
+Dot(const double *a, const double *b, int n)
+{
+	Vec8		s0 = {0},
+				s1 = {0};
+	Vec4		t;
+	double		s;
+	int			j = 0;
+
+	for (; j + 16 <= n; j += 16)
+	{
+		s0 += VLOAD8(a + j) * VLOAD8(b + j);
+		s1 += VLOAD8(a + j + 8) * VLOAD8(b + j + 8);
+	}
+	for (; j + 8 <= n; j += 8)
+		s0 += VLOAD8(a + j) * VLOAD8(b + j);
+	s0 += s1;
+	t = (Vec4) {s0[0] + s0[4], s0[1] + s0[5], s0[2] + s0[6], s0[3] + s0[7]};
+	for (; j + 4 <= n; j += 4)
+		t += VLOAD(a + j) * VLOAD(b + j);
+	s = (t[0] + t[1]) + (t[2] + t[3]);
+	for (; j < n; j++)
+		s += a[j] * b[j];
+	return s;
+}
+
+/* y += a x over n doubles */
+static inline void
+Axpy(double *y, double a, const double *x, int n)
+{
+	Vec8		av8 = {a, a, a, a, a, a, a, a};
+	Vec4		av = {a, a, a, a};
+	int			j = 0;
+
+	for (; j + 8 <= n; j += 8)
+		VSTORE8(y + j, VLOAD8(y + j) + av8 * VLOAD8(x + j));
+	for (; j + 4 <= n; j += 4)
+		VSTORE(y + j, VLOAD(y + j) + av * VLOAD(x + j));
+	for (; j < n; j++)
+		y[j] += a * x[j];
+}
+
+/* Ask for a row of n doubles ahead of its use: its cache lines overlap the work on the current one */
+static inline void
+PrefetchRow(const double *row, int n)
+{
+	for (int j = 0; j < n; j += 8)
+		__builtin_prefetch(row + j, 0, 3);
+}
+
+#define PREFETCH_AHEAD 12		/* interactions ahead */
+
+/* a'b for the other units (similar items, one user's score) */
+double
+AlsDot(const double *a, const double *b, int n)
+{
+	return Dot(a, b, n);
+}
+
+/*
+ * The transpose of a sparse matrix with ncols columns: by counting, so
+ * each row of the transpose lists its entries in ascending order.
+ */
+void
+AlsTranspose(const AlsMatrix *m, int ncols, AlsMatrix *t)
+{
+	int64	   *next;
+
+	t->nrows = ncols;
+	t->nnz = m->nnz;
+	t->ptr = palloc0(sizeof(int64) * (ncols + 1));
+	t->col = palloc_extended(sizeof(int32) * Max(m->nnz, 1), MCXT_ALLOC_HUGE);
+	t->conf = palloc_extended(sizeof(double) * Max(m->nnz, 1), MCXT_ALLOC_HUGE);
+	for (int64 e = 0; e < m->nnz; e++)
+		t->ptr[m->col[e] + 1]++;
+	for (int c = 0; c < ncols; c++)
+		t->ptr[c + 1] += t->ptr[c];
+	next = palloc(sizeof(int64) * (Max(ncols, 1)));
+	memcpy(next, t->ptr, sizeof(int64) * ncols);
+	for (int r = 0; r < m->nrows; r++)
+		for (int64 e = m->ptr[r]; e < m->ptr[r + 1]; e++)
+		{
+			int64		at = next[m->col[e]]++;
+
+			t->col[at] = r;
+			t->conf[at] = m->conf[e];
+		}
+	pfree(next);
+}
+
+/* Small random starting factors, uniform in [0, 0.01), from the seed */
+void
+AlsInitFactors(int n, int f, uint64 seed, double *x)
+{
+	pg_prng_state st;
+
+	pg_prng_seed(&st, seed);
+	for (int64 i = 0; i < (int64) n * f; i++)
+		x[i] = 0.01 * pg_prng_double(&st);
+}
+
+/* g (f x f, full) = a'a + l2 I for a of n rows */
+void
+AlsGram(int n, int f, const double *a, double l2, double *g)
+{
+	memset(g, 0, sizeof(double) * f * f);
+	if (n > 0)
+		LinalgSyrkAddUpper(f, n, a, f, g, f);
+	LinalgSymmetrize(f, g, f);
+	for (int j = 0; j < f; j++)
+		g[j * f + j] += l2;
+}
+
+static int	ByRank(const void *a, const void *b);
+
+/* Scratch of a half-step's blocks */
+typedef struct AlsWork
+{
+	double	   *r;				/* ALS_BLOCK x f each */
+	double	   *p;
+	double	   *q;
+	double	   *rs;				/* ALS_BLOCK */
+	bool	   *done;
+	double	   *solve;			/* ALS_EXACT_WORK(f) */
+	double	   *inverse;		/* f x f */
+	double	   *scaled;			/* the other side's rows times the inverse */
+	/* ScatterCG: every item's vectors */
+	double	   *all_r;
+	double	   *all_p;
+	double	   *all_q;
+	double	   *all_rs;
+	bool	   *all_done;
+} AlsWork;
+
+/*
+ * Conjugate-gradient steps for the rows first .. first + count - 1 of x,
+ * warm-started at their current values: r = b - A x, then steps of
+ * p'A p, each A p being g p (one matrix product for the block) plus the
+ * row's interactions, conf (y'p) y.  A row stops early when its residual
+ * vanishes.
+ */
+static inline __attribute__((always_inline)) void
+BlockCGImpl(const AlsMatrix *m, const double *other, int f, const double *g, double *x,
+		int first, int count, int steps, AlsWork *w)
+{
+	double	   *xb = x + (size_t) first * f;
+
+	LinalgGemm(count, f, f, -1.0, xb, g, 0.0, w->r);
+	for (int k = 0; k < count; k++)
+	{
+		int			row = first + k;
+		double	   *r = w->r + (size_t) k * f;
+		const double *xr = xb + (size_t) k * f;
+
+		for (int64 e = m->ptr[row]; e < m->ptr[row + 1]; e++)
+		{
+			const double *y = other + (size_t) m->col[e] * f;
+			double		c = m->conf[e];
+
+			if (e + PREFETCH_AHEAD < m->nnz)
+				PrefetchRow(other + (size_t) m->col[e + PREFETCH_AHEAD] * f, f);
+			Axpy(r, (1.0 + c) - c * Dot(y, xr, f), y, f);
+		}
+		memcpy(w->p + (size_t) k * f, r, sizeof(double) * f);
+		w->rs[k] = Dot(r, r, f);
+		w->done[k] = w->rs[k] < CG_EPSILON;
+	}
+	for (int step = 0; step < steps; step++)
+	{
+		LinalgGemm(count, f, f, 1.0, w->p, g, 0.0, w->q);
+		for (int k = 0; k < count; k++)
+		{
+			int			row = first + k;
+			double	   *r = w->r + (size_t) k * f,
+					   *p = w->p + (size_t) k * f,
+					   *q = w->q + (size_t) k * f,
+					   *xr = xb + (size_t) k * f;
+			double		pq,
+						alpha,
+						rsnew,
+						beta;
+
+			if (w->done[k])
+				continue;
+			for (int64 e = m->ptr[row]; e < m->ptr[row + 1]; e++)
+			{
+				const double *y = other + (size_t) m->col[e] * f;
+
+				if (e + PREFETCH_AHEAD < m->nnz)
+					PrefetchRow(other + (size_t) m->col[e + PREFETCH_AHEAD] * f, f);
+				Axpy(q, m->conf[e] * Dot(y, p, f), y, f);
+			}
+			pq = Dot(p, q, f);
+			if (!(pq > 0))
+			{
+				w->done[k] = true;
+				continue;
+			}
+			alpha = w->rs[k] / pq;
+			Axpy(xr, alpha, p, f);
+			Axpy(r, -alpha, q, f);
+			rsnew = Dot(r, r, f);
+			if (rsnew < CG_EPSILON)
+			{
+				w->done[k] = true;
+				continue;
+			}
+			beta = rsnew / w->rs[k];
+			for (int j = 0; j < f; j++)
+				p[j] = r[j] + beta * p[j];
+			w->rs[k] = rsnew;
+		}
+	}
+}
+
+/* BlockCG, compiled apart for the common width of 32 factors (its loops unrolled) */
+static ALS_CLONES void
+BlockCG(const AlsMatrix *m, const double *other, int f, const double *g, double *x,
+		int first, int count, int steps, AlsWork *w)
+{
+	if (f == 32)
+		BlockCGImpl(m, other, 32, g, x, first, count, steps, w);
+	else
+		BlockCGImpl(m, other, f, g, x, first, count, steps, w);
+}
+
+/*
+ * The interactions by tiles of items, for ScatterCG: the items ordered by
+ * how often they occur, cut into tiles whose two arrays of vectors a pass
+ * visits fit a core's cache, and each tile's interactions listed user by
+ * user (segments), users in order.
+ */
+#define TILE_BYTES (1 << 20)
+
+typedef struct AlsTiles
+{
+	int			ntiles;
+	int64	   *first;			/* per tile: its first segment (ntiles + 1) */
+	int64	   *start;			/* per tile: its first entry */
+	int32	   *user;			/* per segment: its user */
+	int64	   *end;			/* per segment: one past its last entry */
+	int32	   *col;			/* the entries, by tile, then user, then item */
+	double	   *conf;
+} AlsTiles;
+
+/* Cut the interactions into tiles of items */
+static void
+BuildTiles(const AlsMatrix *byuser, int nitems, int f, AlsTiles *t)
+{
+	int			per = Max(1, (int) (TILE_BYTES / (2 * sizeof(double) * f)));
+	ItemScore  *order = palloc(sizeof(ItemScore) * Max(nitems, 1));
+	int32	   *tile = palloc(sizeof(int32) * Max(nitems, 1));
+	int64	   *nseg,
+			   *nent,
+			   *segpos,
+			   *entpos;
+	int32	   *mark;
+	int64	   *cur;
+
+	for (int i = 0; i < nitems; i++)
+	{
+		order[i].item = i;
+		order[i].score = 0;
+	}
+	for (int64 e = 0; e < byuser->nnz; e++)
+		order[byuser->col[e]].score += 1;
+	qsort(order, nitems, sizeof(ItemScore), ByRank);	/* most frequent first */
+	for (int r = 0; r < nitems; r++)
+		tile[order[r].item] = r / per;
+	t->ntiles = Max(1, (nitems + per - 1) / per);
+	nseg = palloc0(sizeof(int64) * t->ntiles);
+	nent = palloc0(sizeof(int64) * t->ntiles);
+	mark = palloc0(sizeof(int32) * t->ntiles);
+	cur = palloc(sizeof(int64) * t->ntiles);
+	for (int u = 0; u < byuser->nrows; u++)
+		for (int64 e = byuser->ptr[u]; e < byuser->ptr[u + 1]; e++)
+		{
+			int32		k = tile[byuser->col[e]];
+
+			nent[k]++;
+			if (mark[k] != u + 1)
+			{
+				mark[k] = u + 1;
+				nseg[k]++;
+			}
+		}
+	t->first = palloc(sizeof(int64) * (t->ntiles + 1));
+	t->start = palloc(sizeof(int64) * (t->ntiles + 1));
+	t->first[0] = t->start[0] = 0;
+	for (int k = 0; k < t->ntiles; k++)
+	{
+		t->first[k + 1] = t->first[k] + nseg[k];
+		t->start[k + 1] = t->start[k] + nent[k];
+	}
+	t->user = palloc_extended(sizeof(int32) * Max(t->first[t->ntiles], 1), MCXT_ALLOC_HUGE);
+	t->end = palloc_extended(sizeof(int64) * Max(t->first[t->ntiles], 1), MCXT_ALLOC_HUGE);
+	t->col = palloc_extended(sizeof(int32) * Max(byuser->nnz, 1), MCXT_ALLOC_HUGE);
+	t->conf = palloc_extended(sizeof(double) * Max(byuser->nnz, 1), MCXT_ALLOC_HUGE);
+	segpos = palloc(sizeof(int64) * t->ntiles);
+	entpos = palloc(sizeof(int64) * t->ntiles);
+	memcpy(segpos, t->first, sizeof(int64) * t->ntiles);
+	memcpy(entpos, t->start, sizeof(int64) * t->ntiles);
+	memset(mark, 0, sizeof(int32) * t->ntiles);
+	for (int u = 0; u < byuser->nrows; u++)
+		for (int64 e = byuser->ptr[u]; e < byuser->ptr[u + 1]; e++)
+		{
+			int32		k = tile[byuser->col[e]];
+
+			if (mark[k] != u + 1)
+			{
+				mark[k] = u + 1;
+				cur[k] = segpos[k]++;
+				t->user[cur[k]] = u;
+			}
+			t->col[entpos[k]] = byuser->col[e];
+			t->conf[entpos[k]++] = byuser->conf[e];
+			t->end[cur[k]] = entpos[k];
+		}
+	pfree(order);
+	pfree(tile);
+	pfree(nseg);
+	pfree(nent);
+	pfree(mark);
+	pfree(cur);
+	pfree(segpos);
+	pfree(entpos);
+}
+
+/*
+ * One pass of ScatterCG over the interactions, tile by tile, user by user:
+ * for each interaction (u, i), acc_i += (b - conf (x_u'v_i)) x_u, where b
+ * is 1 + conf (the residual of the start) or 0 (a product A p).  Items
+ * marked done are left alone.
+ */
+static inline __attribute__((always_inline)) void
+ScatterPass(const AlsTiles *t, const double *users, int f, const double *v, double *acc,
+			bool residual, const bool *done)
+{
+	for (int k = 0; k < t->ntiles; k++)
+	{
+		int64		e = t->start[k];
+
+		for (int64 sg = t->first[k]; sg < t->first[k + 1]; sg++)
+		{
+			const double *xu = users + (size_t) t->user[sg] * f;
+
+			if ((sg & 4095) == 0)
+				CHECK_FOR_INTERRUPTS();
+			for (; e < t->end[sg]; e++)
+			{
+				int32		i = t->col[e];
+				double		c = t->conf[e];
+				double		s;
+
+				if (done != NULL && done[i])
+					continue;
+				s = Dot(xu, v + (size_t) i * f, f);
+				Axpy(acc + (size_t) i * f, residual ? (1.0 + c) - c * s : c * s, xu, f);
+			}
+		}
+	}
+}
+
+/*
+ * Conjugate-gradient steps for every item at once, the interactions taken
+ * user by user: each user's factor is read once per pass and tile, in
+ * order, and the items' vectors are visited at random within a tile that
+ * fits the cache, where solving item by item would visit the much larger
+ * user factors at random.  The same steps as BlockCG, every item's sums
+ * taken in the same (user) order.
+ */
+static inline __attribute__((always_inline)) void
+ScatterCGImpl(const AlsTiles *tiles, const double *users, int f, const double *g, double *y,
+			  int nitems, int steps, AlsWork *w)
+{
+	double	   *r = w->all_r,
+			   *p = w->all_p,
+			   *q = w->all_q;
+
+	LinalgGemm(nitems, f, f, -1.0, y, g, 0.0, r);
+	ScatterPass(tiles, users, f, y, r, true, NULL);
+	memcpy(p, r, sizeof(double) * nitems * f);
+	for (int i = 0; i < nitems; i++)
+	{
+		w->all_rs[i] = Dot(r + (size_t) i * f, r + (size_t) i * f, f);
+		w->all_done[i] = w->all_rs[i] < CG_EPSILON;
+	}
+	for (int step = 0; step < steps; step++)
+	{
+		LinalgGemm(nitems, f, f, 1.0, p, g, 0.0, q);
+		ScatterPass(tiles, users, f, p, q, false, w->all_done);
+		for (int i = 0; i < nitems; i++)
+		{
+			double	   *ri = r + (size_t) i * f,
+					   *pi = p + (size_t) i * f,
+					   *qi = q + (size_t) i * f;
+			double		pq,
+						alpha,
+						rsnew,
+						beta;
+
+			if (w->all_done[i])
+				continue;
+			pq = Dot(pi, qi, f);
+			if (!(pq > 0))
+			{
+				w->all_done[i] = true;
+				continue;
+			}
+			alpha = w->all_rs[i] / pq;
+			Axpy(y + (size_t) i * f, alpha, pi, f);
+			Axpy(ri, -alpha, qi, f);
+			rsnew = Dot(ri, ri, f);
+			if (rsnew < CG_EPSILON)
+			{
+				w->all_done[i] = true;
+				continue;
+			}
+			beta = rsnew / w->all_rs[i];
+			for (int j = 0; j < f; j++)
+				pi[j] = ri[j] + beta * pi[j];
+			w->all_rs[i] = rsnew;
+		}
+	}
+}
+
+/* ScatterCG, compiled apart for the common width of 32 factors (its loops unrolled) */
+static ALS_CLONES void
+ScatterCG(const AlsTiles *tiles, const double *users, int f, const double *g, double *y,
+		  int nitems, int steps, AlsWork *w)
+{
+	if (f == 32)
+		ScatterCGImpl(tiles, users, 32, g, y, nitems, steps, w);
+	else
+		ScatterCGImpl(tiles, users, f, g, y, nitems, steps, w);
+}
+
+/*
+ * Prepare the exact solves of a half-step or of fold-in: the inverse of
+ * the Gram matrix g into inv (work: f x f doubles); false when g is not
+ * positive definite.
+ */
+bool
+AlsExactPrepare(int f, const double *g, double *inv, double *work)
+{
+	memcpy(work, g, sizeof(double) * f * f);
+	return LinalgSmallSpdInverse(f, work, inv);
+}
+
+/* z = y g^-1 for a row y of the other side (g^-1 symmetric) */
+static inline void
+ScaledRow(int f, const double *inv, const double *y, double *z)
+{
+	memset(z, 0, sizeof(double) * f);
+	for (int a = 0; a < f; a++)
+		Axpy(z, y[a], inv + (size_t) a * f, f);
+}
+
+/* Every row of the other side scaled by g^-1, for a half-step's exact solves */
+static ALS_CLONES void
+ScaleRows(int f, const double *inv, const double *other, int n, double *z)
+{
+	for (int r = 0; r < n; r++)
+	{
+		if ((r & 4095) == 0)
+			CHECK_FOR_INTERRUPTS();
+		ScaledRow(f, inv, other + (size_t) r * f, z + (size_t) r * f);
+	}
+}
+
+/*
+ * A row with few interactions (2 n <= f, every confidence above 1) by the
+ * Woodbury identity: with U the n rows y_e, D = diag(conf), z_e = y_e g^-1,
+ *	  (g + U'DU)^-1 U'v = sum_e (v_e - s_e) z_e,  s = (D^-1 + K)^-1 K v,
+ * K_ab = y_a'z_b, v_e = 1 + conf_e: an n x n system instead of f x f.
+ */
+static inline __attribute__((always_inline)) bool
+SolveFew(const AlsExact *s, int n, const int32 *cols, const double *conf, double *x)
+{
+	int			f = s->f;
+	double	   *k = s->work;
+	double	   *t = k + (size_t) n * n;
+	double	   *z = t + n;
+	const double *zrow;
+
+	for (int e = 0; e < n; e++)
+		if (s->scaled == NULL)
+			ScaledRow(f, s->inverse, s->other + (size_t) cols[e] * f, z + (size_t) e * f);
+#define ZROW(e) (s->scaled ? s->scaled + (size_t) cols[e] * f : z + (size_t) (e) * f)
+	for (int a = 0; a < n; a++)
+	{
+		const double *ya = s->other + (size_t) cols[a] * f;
+
+		for (int b = a; b < n; b++)
+			k[a * n + b] = Dot(ya, ZROW(b), f);
+	}
+	for (int a = 0; a < n; a++)
+	{
+		double		sum = 0;
+
+		for (int b = 0; b < n; b++)
+			sum += (a <= b ? k[a * n + b] : k[b * n + a]) * (1.0 + conf[b]);
+		t[a] = sum;
+	}
+	for (int a = 0; a < n; a++)
+		k[a * n + a] += 1.0 / conf[a];
+	if (!LinalgSmallSpdSolve(n, k, t))
+		return false;
+	memset(x, 0, sizeof(double) * f);
+	for (int e = 0; e < n; e++)
+	{
+		zrow = ZROW(e);
+		Axpy(x, (1.0 + conf[e]) - t[e], zrow, f);
+	}
+#undef ZROW
+	return true;
+}
+
+/*
+ * The exact solve of one row: x = (g + sum conf y y')^-1 sum (1 + conf) y,
+ * by SolveFew for a row of few interactions, else by Cholesky of the f x f
+ * matrix.  False when the system is not positive definite (l2 0 and too
+ * few interactions).  Fold-in calls it with the model's stored g, so a
+ * user whose interactions have not changed gets the factor training gave.
+ */
+ALS_CLONES bool
+AlsSolveRow(const AlsExact *s, int64 n, const int32 *cols, const double *conf, double *x)
+{
+	int			f = s->f;
+	double	   *a = s->work;
+	double	   *b = s->work + (size_t) f * f;
+	bool		few = 2 * n <= f;
+
+	for (int64 e = 0; e < n && few; e++)
+		few = conf[e] > 0;
+	if (few)
+		return SolveFew(s, (int) n, cols, conf, x);
+	memcpy(a, s->gram, sizeof(double) * f * f);
+	memset(b, 0, sizeof(double) * f);
+	for (int64 e = 0; e < n; e++)
+	{
+		const double *y = s->other + (size_t) cols[e] * f;
+		double		c = conf[e];
+
+		for (int i = 0; i < f; i++)
+			Axpy(a + (size_t) i * f + i, c * y[i], y + i, f - i);
+		Axpy(b, 1.0 + c, y, f);
+	}
+	if (!LinalgSmallSpdSolve(f, a, b))
+		return false;
+	memcpy(x, b, sizeof(double) * f);
+	return true;
+}
+
+/* The error of a system that is not positive definite */
+static void
+NotPositiveDefinite(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_EXCEPTION),
+			 errmsg("the least-squares system of an ALS row is not positive definite"),
+			 errhint("Train with an \"l2\" above 0.")));
+}
+
+/* Exact solves of a block's rows */
+static void
+BlockExact(const AlsMatrix *m, const AlsExact *s, double *x, int first, int count)
+{
+	for (int row = first; row < first + count; row++)
+		if (!AlsSolveRow(s, m->ptr[row + 1] - m->ptr[row], m->col + m->ptr[row],
+						 m->conf + m->ptr[row], x + (size_t) row * s->f))
+			NotPositiveDefinite();
+}
+
+/*
+ * One half-step: every row of x solved with the other side (nother rows)
+ * fixed, block by block; the exact solves share g's inverse and the other
+ * side's rows scaled by it.
+ */
+static void
+SolveSide(const AlsMatrix *m, const double *other, int nother, int f, const double *g, double *x,
+		  int steps, bool exact, AlsWork *w)
+{
+	AlsExact	s;
+
+	if (exact)
+	{
+		s.f = f;
+		s.gram = g;
+		s.inverse = w->inverse;
+		s.other = other;
+		s.scaled = w->scaled;
+		s.work = w->solve;
+		if (!AlsExactPrepare(f, g, w->inverse, w->solve))
+			NotPositiveDefinite();
+		ScaleRows(f, w->inverse, other, nother, w->scaled);
+	}
+	for (int first = 0; first < m->nrows; first += ALS_BLOCK)
+	{
+		int			count = Min(ALS_BLOCK, m->nrows - first);
+
+		CHECK_FOR_INTERRUPTS();
+		if (exact)
+			BlockExact(m, &s, x, first, count);
+		else
+			BlockCG(m, other, f, g, x, first, count, steps, w);
+	}
+}
+
+/* sum over the interactions of c (1 - s)^2 - s^2, s = x_u'y_i */
+static inline __attribute__((always_inline)) double
+ObservedLossImpl(const AlsMatrix *byuser, int f, const double *x, const double *y)
+{
+	double		sum = 0;
+
+	for (int u = 0; u < byuser->nrows; u++)
+	{
+		const double *xu = x + (size_t) u * f;
+
+		if ((u & 1023) == 0)
+			CHECK_FOR_INTERRUPTS();
+		for (int64 e = byuser->ptr[u]; e < byuser->ptr[u + 1]; e++)
+		{
+			double		s = Dot(xu, y + (size_t) byuser->col[e] * f, f);
+
+			sum += (1.0 + byuser->conf[e]) * (1.0 - s) * (1.0 - s) - s * s;
+		}
+	}
+	return sum;
+}
+
+/* ObservedLoss, compiled apart for the common width of 32 factors (its loops unrolled) */
+static ALS_CLONES double
+ObservedLoss(const AlsMatrix *byuser, int f, const double *x, const double *y)
+{
+	return f == 32 ? ObservedLossImpl(byuser, 32, x, y) : ObservedLossImpl(byuser, f, x, y);
+}
+
+/*
+ * The objective: sum_{u,i} c_ui (p_ui - x_u'y_i)^2 + l2 (|X|^2 + |Y|^2).
+ * Over every pair, sum (x_u'y_i)^2 = sum_jk (X'X)_jk (Y'Y)_jk; the
+ * interactions then correct their own terms.
+ */
+double
+AlsLoss(const AlsMatrix *byuser, int f, double l2, const double *x, int nitems, const double *y)
+{
+	double	   *xx = palloc(sizeof(double) * (f * f));
+	double	   *yy = palloc(sizeof(double) * (f * f));
+	double		all = 0,
+				reg = 0;
+
+	AlsGram(byuser->nrows, f, x, 0, xx);
+	AlsGram(nitems, f, y, 0, yy);
+	for (int j = 0; j < f * f; j++)
+		all += xx[j] * yy[j];
+	for (int j = 0; j < f; j++)
+		reg += xx[j * f + j] + yy[j * f + j];
+	pfree(xx);
+	pfree(yy);
+	return all + ObservedLoss(byuser, f, x, y) + l2 * reg;
+}
+
+/*
+ * Fit: x (users x f) and y (items x f) hold the starting factors and
+ * receive the fitted ones; loss[it] the objective after each iteration;
+ * gram (f x f) the Gram matrix of the final item factors plus l2 I, with
+ * which the last user half-step solved (and fold-in solves).
+ */
+void
+AlsFit(const AlsMatrix *byuser, const AlsMatrix *byitem, const AlsSettings *s, double *x,
+	   double *y, double *gram, double *loss)
+{
+	int			f = s->factors;
+	AlsWork		w;
+	AlsTiles	tiles;
+
+	w.r = palloc(sizeof(double) * (ALS_BLOCK * f));
+	w.p = palloc(sizeof(double) * (ALS_BLOCK * f));
+	w.q = palloc(sizeof(double) * (ALS_BLOCK * f));
+	w.rs = palloc(sizeof(double) * (ALS_BLOCK));
+	w.done = palloc(sizeof(bool) * (ALS_BLOCK));
+	w.solve = palloc(sizeof(double) * ALS_EXACT_WORK(f));
+	w.inverse = palloc(sizeof(double) * f * f);
+	w.scaled = palloc_extended(sizeof(double) * Max((size_t) (s->cholesky ? Max(byuser->nrows, byitem->nrows) : byitem->nrows) * f, 1),
+							   MCXT_ALLOC_HUGE);
+	if (!s->cholesky)
+	{
+		size_t		cells = Max((size_t) byitem->nrows * f, 1);
+
+		w.all_r = palloc_extended(sizeof(double) * cells, MCXT_ALLOC_HUGE);
+		w.all_p = palloc_extended(sizeof(double) * cells, MCXT_ALLOC_HUGE);
+		w.all_q = palloc_extended(sizeof(double) * cells, MCXT_ALLOC_HUGE);
+		w.all_rs = palloc(sizeof(double) * Max(byitem->nrows, 1));
+		w.all_done = palloc(sizeof(bool) * Max(byitem->nrows, 1));
+		BuildTiles(byuser, byitem->nrows, f, &tiles);
+	}
+	for (int it = 0; it < s->iterations; it++)
+	{
+		bool		last = it == s->iterations - 1;
+
+		CHECK_FOR_INTERRUPTS();
+		AlsGram(byuser->nrows, f, x, s->l2, gram);
+		if (s->cholesky)
+			SolveSide(byitem, x, byuser->nrows, f, gram, y, s->cg_steps, true, &w);
+		else
+			ScatterCG(&tiles, x, f, gram, y, byitem->nrows, s->cg_steps, &w);
+		AlsGram(byitem->nrows, f, y, s->l2, gram);
+		SolveSide(byuser, y, byitem->nrows, f, gram, x, s->cg_steps, s->cholesky || last, &w);
+		loss[it] = AlsLoss(byuser, f, s->l2, x, byitem->nrows, y);
+		if (s->progress)
+			s->progress(it + 1, loss[it], s->arg);
+	}
+	pfree(w.r);
+	pfree(w.p);
+	pfree(w.q);
+	pfree(w.rs);
+	pfree(w.done);
+	pfree(w.solve);
+	pfree(w.inverse);
+	pfree(w.scaled);
+	if (!s->cholesky)
+	{
+		pfree(w.all_r);
+		pfree(w.all_p);
+		pfree(w.all_q);
+		pfree(w.all_rs);
+		pfree(w.all_done);
+	}
+}
+
+/* ---------------------------------------------------------------------
+ * Rankings
+ * ---------------------------------------------------------------------
+ */
+
+/* An empty top k over buf (k entries) */
+void
+TopKInit(TopK *t, int k, ItemScore *buf)
+{
+	t->k = k;
+	t->n = 0;
+	t->heap = buf;
+}
+
+/* Is a ranked after b (the heap keeps the one ranked last on top)? */
+static inline bool
+RankedAfter(const ItemScore *a, const ItemScore *b)
+{
+	return ItemBefore(b->score, b->item, a->score, a->item);
+}
+
+/* Offer an item: kept while it is among the k best so far */
+void
+TopKPush(TopK *t, int32 item, double score)
+{
+	ItemScore	e = {item, score};
+	int			i;
+
+	if (t->k <= 0)
+		return;
+	if (t->n < t->k)
+	{
+		i = t->n++;
+		while (i > 0 && RankedAfter(&e, &t->heap[(i - 1) / 2]))
+		{
+			t->heap[i] = t->heap[(i - 1) / 2];
+			i = (i - 1) / 2;
+		}
+		t->heap[i] = e;
+		return;
+	}
+	if (!ItemBefore(score, item, t->heap[0].score, t->heap[0].item))
+		return;
+	i = 0;
+	for (;;)
+	{
+		int			c = 2 * i + 1;
+
+		if (c >= t->n)
+			break;
+		if (c + 1 < t->n && RankedAfter(&t->heap[c + 1], &t->heap[c]))
+			c++;
+		if (!RankedAfter(&t->heap[c], &e))
+			break;
+		t->heap[i] = t->heap[c];
+		i = c;
+	}
+	t->heap[i] = e;
+}
+
+/* qsort order: best first */
+static int
+ByRank(const void *a, const void *b)
+{
+	const ItemScore *x = (const ItemScore *) a;
+	const ItemScore *y = (const ItemScore *) b;
+
+	if (ItemBefore(x->score, x->item, y->score, y->item))
+		return -1;
+	if (ItemBefore(y->score, y->item, x->score, x->item))
+		return 1;
+	return 0;
+}
+
+/* The kept items into out, best first; how many */
+int
+TopKSorted(TopK *t, ItemScore *out)
+{
+	if (out != t->heap)
+		memcpy(out, t->heap, sizeof(ItemScore) * t->n);
+	qsort(out, t->n, sizeof(ItemScore), ByRank);
+	return t->n;
+}
+
+/*
+ * The principal axes of the item factors: the eigenvectors of Y'Y, the
+ * largest eigenvalue first, as the columns of axes (f x f); the identity
+ * when the decomposition fails (the search is then merely less pruned).
+ */
+static void
+PrincipalAxes(int nitems, int f, const double *y, double *axes)
+{
+	double	   *g = palloc(sizeof(double) * f * f);
+	double	   *w = palloc(sizeof(double) * f);
+
+	AlsGram(nitems, f, y, 0, g);
+	if (LinalgSymEigen(f, g, w))
+	{
+		for (int i = 0; i < f; i++)
+			for (int j = 0; j < f; j++)
+				axes[i * f + j] = g[i * f + (f - 1 - j)];	/* descending eigenvalues */
+	}
+	else
+	{
+		memset(axes, 0, sizeof(double) * f * f);
+		for (int j = 0; j < f; j++)
+			axes[j * f + j] = 1;
+	}
+	pfree(g);
+	pfree(w);
+}
+
+/* z = x' axes: a factor in the coordinates of the principal axes */
+static inline void
+Rotate(int f, const double *axes, const double *x, double *z)
+{
+	memset(z, 0, sizeof(double) * f);
+	for (int i = 0; i < f; i++)
+		Axpy(z, x[i], axes + (size_t) i * f, f);
+}
+
+/* Build the index of the pruned search from the item factors y (nitems x f) */
+void
+AlsIndexBuild(int nitems, int f, const double *y, AlsItemIndex *ix)
+{
+	ItemScore  *byn = palloc(sizeof(ItemScore) * (Max(nitems, 1)));
+	int			h = f >= 32 ? 16 : f >= 16 ? 8 : f;
+	int			nblocks = (nitems + 7) / 8;
+	double	   *z = palloc(sizeof(double) * f);
+
+	for (int i = 0; i < nitems; i++)
+	{
+		byn[i].item = i;
+		byn[i].score = sqrt(Dot(y + (size_t) i * f, y + (size_t) i * f, f));
+	}
+	qsort(byn, nitems, sizeof(ItemScore), ByRank);	/* largest norm first */
+	ix->nitems = nitems;
+	ix->factors = f;
+	ix->head = h;
+	ix->axes = palloc(sizeof(double) * f * f);
+	PrincipalAxes(nitems, f, y, ix->axes);
+	ix->order = palloc(sizeof(int32) * (Max(nitems, 1)));
+	ix->norm = palloc(sizeof(double) * (Max(nitems, 1)));
+	ix->tail_norm = palloc(sizeof(double) * (Max(nitems, 1)));
+	/* heads by blocks of 8 positions, coordinate-major: block b, coordinate d, position j */
+	ix->heads = palloc_extended(sizeof(double) * Max((size_t) nblocks * 8 * h, 1),
+								MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	ix->tails = palloc_extended(sizeof(double) * Max((size_t) nitems * (f - h), 1), MCXT_ALLOC_HUGE);
+	for (int p = 0; p < nitems; p++)
+	{
+		const double *t = z + h;
+
+		ix->order[p] = byn[p].item;
+		ix->norm[p] = byn[p].score;
+		Rotate(f, ix->axes, y + (size_t) byn[p].item * f, z);
+		for (int d = 0; d < h; d++)
+			ix->heads[((size_t) (p / 8) * h + d) * 8 + p % 8] = z[d];
+		memcpy(ix->tails + (size_t) p * (f - h), t, sizeof(double) * (f - h));
+		ix->tail_norm[p] = sqrt(Dot(t, t, f - h));
+	}
+	pfree(byn);
+	pfree(z);
+}
+
+/* The head products of the 8 positions of block b into out: sum over d of z_d heads[b][d][j] */
+static inline __attribute__((always_inline)) void
+BlockHeads(const AlsItemIndex *ix, int h, int b, const double *z, double *out)
+{
+	const double *hb = ix->heads + (size_t) b * h * 8;
+	Vec8		acc = {0};
+
+	for (int d = 0; d < h; d++)
+	{
+		Vec8		zd = {z[d], z[d], z[d], z[d], z[d], z[d], z[d], z[d]};
+
+		acc += zd * VLOAD8(hb + (size_t) d * 8);
+	}
+	VSTORE8(out, acc);
+}
+
+/*
+ * The k items of highest x'y_i, skipping those marked in skip (NULL: none),
+ * into out, best first; how many.  Items go in decreasing norm, and the
+ * search stops once |x| |y_i| (which bounds x'y_i, with a margin for
+ * rounding) falls below the k-th best score: popular items have the
+ * large factors, so most users' best are found among the first few.  In
+ * the principal axes, most of an item's factor lies in the head
+ * coordinates (16 of 32, 8 of 16 to 31, all below 16): an item whose head
+ * dot product plus |x tail| |y tail|
+ * (which bounds the rest) cannot reach the k-th best is passed over
+ * without the rest of its product.  Scores are computed in those
+ * coordinates (the same products, to rounding).  Items go by blocks of 8,
+ * whose head products are one vector product.
+ */
+static inline __attribute__((always_inline)) int
+AlsTopItemsImpl(const AlsItemIndex *ix, int f, int h, const double *x, int k, const bool *skip,
+				ItemScore *out)
+{
+	double		nx = sqrt(Dot(x, x, f));
+	double		z[ITEMS_ROTATED_MAX];
+	double		tx;
+	TopK		t;
+
+	Rotate(f, ix->axes, x, z);
+	tx = sqrt(Dot(z + h, z + h, f - h)) * (1 + 1e-9);
+	TopKInit(&t, k, out);
+	for (int b = 0; b * 8 < ix->nitems; b++)
+	{
+		double		heads[8];
+
+		/* the block's first item has its largest norm */
+		if (t.n == k && nx * ix->norm[b * 8] * (1 + 1e-9) < t.heap[0].score)
+			break;
+		BlockHeads(ix, h, b, z, heads);
+		for (int j = 0; j < 8 && b * 8 + j < ix->nitems; j++)
+		{
+			int			p = b * 8 + j;
+			int32		item = ix->order[p];
+			double		s = heads[j];
+
+			if (skip != NULL && skip[item])
+				continue;
+			if (t.n == k && s + tx * ix->tail_norm[p] + 1e-12 * nx * ix->norm[p] < t.heap[0].score)
+				continue;
+			s += Dot(z + h, ix->tails + (size_t) p * (f - h), f - h);
+			TopKPush(&t, item, s);
+		}
+	}
+	return TopKSorted(&t, out);
+}
+
+/* AlsTopItems, compiled apart for the common width of 32 factors (its loops unrolled) */
+ALS_CLONES int
+AlsTopItems(const AlsItemIndex *ix, const double *x, int k, const bool *skip, ItemScore *out)
+{
+	return ix->factors == 32 ? AlsTopItemsImpl(ix, 32, 16, x, k, skip, out) :
+		AlsTopItemsImpl(ix, ix->factors, ix->head, x, k, skip, out);
+}
