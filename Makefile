@@ -8,7 +8,8 @@ OBJS = src/profenrich.o src/options.o src/features.o src/moments.o src/linalg.o 
        src/algorithm.o src/model.o src/model_glm.o src/model_multinomial.o src/model_clv.o src/registry.o \
        src/source.o src/train.o src/train_linear.o src/train_logistic.o src/train_multinomial.o src/train_clv.o \
        src/step.o src/step_multinomial.o src/dataset.o src/rfm.o src/score.o src/outputs.o src/evaluate.o src/enrich.o \
-       src/lazylib.o src/privileges.o src/partial.o src/citus.o src/pushdown.o src/replica.o src/groups.o src/step_group.o \
+       src/lazylib.o src/privileges.o src/badrows.o src/guards.o src/cv.o \
+       src/partial.o src/citus.o src/pushdown.o src/replica.o src/groups.o src/step_group.o \
        src/sketch.o src/discovery.o src/profile.o src/report.o \
        src/als.o src/interactions.o src/items.o src/user_rows.o src/model_als.o \
        src/model_affinity.o src/train_affinity.o \
@@ -18,7 +19,7 @@ OBJS = src/profenrich.o src/options.o src/features.o src/moments.o src/linalg.o 
 DATA = $(wildcard sql/profenrich--*.sql)
 
 # Regression tests: sql/<name>.sql against expected/<name>.out
-REGRESS = setup linear registry features score errors parallel logistic enrich enrich_targets privileges search_path clv hardening lazy_numerics discovery affinity gbdt kmeans formats validation multinomial classes monitor group_by upgrade
+REGRESS = setup linear registry features score errors parallel logistic enrich enrich_targets privileges search_path clv hardening lazy_numerics discovery affinity gbdt kmeans formats validation defaults multinomial classes monitor group_by upgrade
 REGRESS_OPTS = --inputdir=.
 
 PG_CFLAGS = -O3 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \

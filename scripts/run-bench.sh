@@ -16,7 +16,7 @@ createdb "$db"
 psql_b() { psql -X -v ON_ERROR_STOP=1 -v rows="$rows" -d "$db" "$@"; }
 echo "== building $rows-row benchmark table"
 psql_b -q -f bench/setup.sql
-for f in bench/linear.sql bench/logistic.sql bench/group_by.sql bench/discovery.sql bench/monitor.sql bench/kmeans.sql; do
+for f in bench/linear.sql bench/logistic.sql bench/defaults.sql bench/group_by.sql bench/discovery.sql bench/monitor.sql bench/kmeans.sql; do
   echo "== $f"
   psql_b -q -f "$f"
 done

@@ -195,17 +195,22 @@ RESET parallel_tuple_cost;
 RESET min_parallel_table_scan_size;
 RESET max_parallel_workers_per_gather;
 
--- Bad input: SQLSTATE, message, hint
+-- Bad input: SQLSTATE, message, hint, under "on_bad_row": "error"; by default such a row is
+-- skipped and counted by reason
 CREATE TABLE bad_sum (frequency float8, recency float8, t float8, monetary float8);
 INSERT INTO bad_sum SELECT frequency, recency, t, monetary FROM sim WHERE id <= 100;
 CREATE FUNCTION pg_temp.bad_row(f float8, r float8, tt float8, m float8) RETURNS text LANGUAGE plpgsql AS $$
 DECLARE res text;
+        skipped text;
 BEGIN
   INSERT INTO bad_sum VALUES (f, r, tt, m);
-  res := public.err($q$SELECT profenrich.train('bad', 'clv', 'bad_sum')$q$);
+  res := public.err($q$SELECT profenrich.train('bad', 'clv', 'bad_sum', options => '{"on_bad_row": "error"}')$q$);
+  SET LOCAL client_min_messages = warning;
+  SELECT metrics->>'n_skipped_by_reason' INTO skipped FROM profenrich.train('bad', 'clv', 'bad_sum');
+  RESET client_min_messages;
   DELETE FROM bad_sum WHERE frequency IS NOT DISTINCT FROM f AND recency IS NOT DISTINCT FROM r
     AND t IS NOT DISTINCT FROM tt AND monetary IS NOT DISTINCT FROM m;
-  RETURN res;
+  RETURN res || ' | skipped: ' || skipped;
 END $$;
 SELECT pg_temp.bad_row(-1, 0, 10, 0);                 -- negative frequency
 SELECT pg_temp.bad_row(1.5, 2, 10, 5);                -- frequency not whole
@@ -216,6 +221,12 @@ SELECT pg_temp.bad_row(2, 3, 10, -4);
 SELECT pg_temp.bad_row('NaN', 3, 10, 4);              -- NaN
 SELECT pg_temp.bad_row(2, 3, 'Infinity', 4);          -- infinity
 SELECT pg_temp.bad_row(2, 3, 10, 'NaN');
+SELECT profenrich.drop_model('bad');
+-- the skipped row named in a NOTICE (this source has no key: by its values)
+INSERT INTO bad_sum VALUES (2, 3, 10, 0);
+SELECT n_train, metrics->'n_skipped' AS n_skipped FROM profenrich.train('bad', 'clv', 'bad_sum');
+DELETE FROM bad_sum WHERE monetary = 0 AND frequency = 2;
+SELECT profenrich.drop_model('bad');
 CREATE VIEW few AS SELECT * FROM sim WHERE id <= 9;
 SELECT public.err($$SELECT profenrich.train('few', 'bgnbd', 'few')$$);
 CREATE VIEW few_repeat AS SELECT * FROM sim WHERE frequency > 0 LIMIT 9;

@@ -28,7 +28,8 @@ SELECT bool_and(profenrich.score('churn', 1, p) = profenrich.score('churn', p)) 
 SELECT profenrich.percentile('churn', 0) AS lowest, profenrich.percentile('churn', 1) AS highest,
        profenrich.percentile('churn', NULL) IS NULL AS null_in_null_out;
 
--- enrich adds the columns (factors only for a model that has explanations), labels and fills them
+-- enrich adds the columns (factors for models with explanations: linear and logistic ones), labels
+-- and fills them
 CALL profenrich.enrich('people', array['churn', 'ltv'], '{"percentile": true, "factors": 2, "batch_size": 500}');
 SELECT column_name, data_type, col_description('people'::regclass, ordinal_position) AS comment
 FROM information_schema.columns WHERE table_name = 'people' AND ordinal_position > 6 ORDER BY ordinal_position;

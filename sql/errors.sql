@@ -45,12 +45,14 @@ SELECT public.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', NULL, '[1
 -- data
 SELECT public.err($$SELECT profenrich.train('m', 'linear', 'empty_src', 'y')$$);
 SELECT public.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', ARRAY['x', 't', 'n'], '{"test_fraction": 0.97}')$$);
+-- NaN and infinity: refused under "on_bad_row": "error" (the default skips such rows: see
+-- bad_rows.sql)
 UPDATE bad SET x = 'NaN' WHERE id = 3;
-SELECT public.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', ARRAY['x'])$$);
+SELECT public.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', ARRAY['x'], '{"on_bad_row": "error"}')$$);
 UPDATE bad SET x = 3, n = 'NaN' WHERE id = 3;
-SELECT public.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', ARRAY['n'])$$);
+SELECT public.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', ARRAY['n'], '{"on_bad_row": "error"}')$$);
 UPDATE bad SET n = 3, y = '-Infinity' WHERE id = 3;
-SELECT public.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', ARRAY['x'])$$);
+SELECT public.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', ARRAY['x'], '{"on_bad_row": "error"}')$$);
 UPDATE bad SET y = 6 WHERE id = 3;
 UPDATE bad SET t = NULL;
 SELECT public.err($$SELECT profenrich.train('m', 'linear', 'bad', 'y', ARRAY['x', 't'])$$);

@@ -32,8 +32,8 @@ SELECT name FROM profenrich.train('shop_full', 'linear', 'shop', 'y', NULL, '{"t
 SELECT max(abs(y - profenrich.score('shop_full', s))) < 1e-9 AS exact FROM shop s;
 
 -- scoring reads columns by name: another relation with the columns in another order,
--- extra columns, unseen categories (no contribution: scored as the aliased level, nice)
--- and NULLs (imputed)
+-- extra columns, unseen categories (the column's slots take their training shares: the
+-- population average, not the aliased level) and NULLs (imputed)
 CREATE TABLE shop_new (
     note text, city text, y float8, region bpchar, tier tier, "x""; drop table shop; --" numeric);
 INSERT INTO shop_new VALUES
@@ -43,6 +43,16 @@ INSERT INTO shop_new VALUES
     ('NULL city: the most frequent one', NULL, NULL, 's', 'silver', 1);
 SELECT note, round(profenrich.score('shop_full', n)::numeric, 6) AS score FROM shop_new n;
 SELECT round(profenrich.score('shop_full', s)::numeric, 6) AS shop_id_1 FROM shop s WHERE id = 1;
+-- the unseen city scores the share-weighted mean of the scores with each city of the data
+WITH c AS (SELECT city, count(*)::float8 / 400 AS share FROM shop GROUP BY city)
+SELECT abs(profenrich.score('shop_full', n) -
+           (SELECT sum(c.share * profenrich.score('shop_full', r))
+            FROM c, LATERAL (SELECT c.city, n.region, n.tier, n."x""; drop table shop; --") r)) < 1e-9
+       AS unseen_is_the_average
+FROM shop_new n WHERE n.note = 'unseen city';
+-- the reference (aliased) level of each column is its most frequent: paris, silver, and for
+-- region, whose four values are equally frequent, the first in byte order: e
+SELECT feature FROM profenrich.coefficients('shop_full') WHERE coef IS NULL ORDER BY 1;
 -- in a model with "(other)", an unseen value counts as "(other)" (id 1 is in paris)
 SELECT round((profenrich.score('shop', n) - profenrich.score('shop', s))::numeric, 6) AS other_minus_paris
 FROM shop_new n, shop s WHERE n.note = 'unseen city' AND s.id = 1;

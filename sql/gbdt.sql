@@ -121,7 +121,15 @@ SELECT (e->>'n')::int = (m.metrics->'test'->>'n')::int AS same_n,
        abs((e->>'logloss')::float8 - (m.metrics->'test'->>'logloss')::float8) < 1e-9 AS same_logloss,
        abs((e->>'macro_f1')::float8 - (m.metrics->'test'->>'macro_f1')::float8) < 1e-9 AS same_macro_f1
 FROM profenrich.evaluate('tier_g') e, profenrich.models m WHERE m.name = 'tier_g' AND m.deployed;
-SELECT public.err($$SELECT * FROM profenrich.lift('value_g', 'subs_g')$$);
+-- lift of a regression model, as of a linear one: buckets of the rows ranked by prediction,
+-- rate the bucket's mean target (checked where ties in the ranking cannot matter: the rows,
+-- the overall mean, the whole sum by the last bucket); a multi-class model has no gains table
+SELECT sum(l.n) = (SELECT count(*) FROM subs_g WHERE value IS NOT NULL) AS every_row,
+       abs(sum(l.n * l.rate) / sum(l.n) - (SELECT avg(value) FROM subs_g)) < 1e-9 AS overall_mean,
+       abs(max(l.cumulative_gain) FILTER (WHERE l.bucket = 10) - 1) < 1e-12 AS all_gained,
+       bool_and(l.positives IS NULL) AS no_positives
+FROM profenrich.lift('value_g', 'subs_g') l;
+SELECT public.err($$SELECT * FROM profenrich.lift('tier_g', 'subs_g')$$);
 SELECT public.err($$SELECT * FROM profenrich.coefficients('churn_g')$$);
 SELECT public.err($$SELECT * FROM profenrich.feature_importance('skip_g', 9)$$);
 SELECT public.err($$SELECT * FROM profenrich.feature_importance('nope')$$);

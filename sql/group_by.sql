@@ -202,5 +202,9 @@ SELECT public.err($$SELECT profenrich.train('e', 'linear', 'gb', 'y', ARRAY['a']
 CREATE TABLE gb_dates AS SELECT id, a, y, date '2024-01-01' + id % 3 AS day FROM gb;
 SELECT public.err($$SELECT profenrich.train('e', 'linear', 'gb_dates', 'y', ARRAY['a'], '{"group_by": "day"}')$$);
 SELECT public.err($$SELECT profenrich.train('e', 'clv', 'gb', options => '{"group_by": "country"}')$$);
+-- class weights per group are the groups' own, so their probabilities cannot be calibrated
+SELECT public.err($$SELECT profenrich.train('e', 'logistic', 'gb', 'label', ARRAY['a'], '{"group_by": "country", "class_weight": "balanced"}')$$);
+SELECT n_groups FROM (SELECT (metrics->>'n_groups')::int AS n_groups
+  FROM profenrich.train('cg_w', 'logistic', 'gb', 'label', ARRAY['a', 'b'], '{"group_by": "country", "class_weight": "balanced", "calibrate": false}')) s;
 -- a row without the group column cannot be scored by a model per group
 SELECT public.err($$SELECT profenrich.score('lg', r) FROM (SELECT 0.5::float8 AS a, 0.2::float8 AS b, 'q'::text AS c, 0.3::float8 AS d) r$$);

@@ -52,9 +52,11 @@ SELECT public.err($$SELECT profenrich.logloss(s, true) FROM (VALUES ('NaN'::floa
 SELECT public.err($$SELECT profenrich.logloss(s, true) FROM (VALUES ('Infinity'::float8)) v(s)$$);
 SELECT public.err($$SELECT profenrich.brier(s, false) FROM (VALUES ('-Infinity'::float8)) v(s)$$);
 SELECT public.err($$SELECT profenrich.brier(s, false) FROM (VALUES ('NaN'::float8)) v(s)$$);
--- percentile: NaN has none (NULL), the infinities rank last and first
-SELECT profenrich.percentile('h_lg', 'NaN') AS nan_pct, profenrich.percentile('h_lg', '-Infinity') AS lowest,
-       profenrich.percentile('h_lg', 'Infinity') AS highest;
+-- percentile: NaN has none (NULL); an infinite score is no probability of a propensity model
+-- (an error, as any score outside [0, 1]); a linear model's infinities rank first and last
+-- (below, h_lin)
+SELECT profenrich.percentile('h_lg', 'NaN') AS nan_pct;
+SELECT public.err($$SELECT profenrich.percentile('h_lg', '-Infinity')$$);
 
 -- Linear models: finite but huge inputs trained into models reported as perfect (r2 1, rmse 0,
 -- std_err 0, stat Infinity); an overflowing sum is now an error (22003) naming the column
@@ -64,6 +66,7 @@ FROM generate_series(1, 200) i;
 UPDATE h_lin SET y = 2 + 3 * x1 + 0.5 * x2 + (random() - 0.5) * 0.01;
 ALTER TABLE h_lin ADD PRIMARY KEY (id);
 SELECT name, (metrics->'train'->>'r2')::float8 > 0.99 AS fits FROM profenrich.train('h_lin', 'linear', 'h_lin', 'y');
+SELECT profenrich.percentile('h_lin', '-Infinity') AS lowest, profenrich.percentile('h_lin', 'Infinity') AS highest;
 CREATE TABLE h_huge AS SELECT id, x1, x2, y, CASE WHEN id % 2 = 0 THEN 1.7e308 ELSE -1.7e308 END::float8 AS big,
        (id % 2) * 1e300::float8 AS g300
 FROM h_lin;
@@ -151,12 +154,14 @@ SELECT count(*) AS stored FROM profenrich.models WHERE name = 'h_bad';
 -- One row through linear_stats with a crafted spec of 11,000 levels took 3.29 GB.
 CREATE FUNCTION pg_temp.str(s text) RETURNS bytea LANGUAGE sql AS
 $$ SELECT int4send(octet_length(s)) || convert_to(s, 'UTF8') $$;
--- a spec (format 3): target y, one categorical column c of n levels, the value-mix split hash
+-- a spec (format 4): target y, one categorical column c of n levels, the value-mix split hash,
+-- the default policies, no fold, c without shares
 CREATE FUNCTION pg_temp.spec(n int) RETURNS bytea LANGUAGE sql AS $$
 SELECT pg_temp.str('y') || '\x00'::bytea || int4send(-1) || int4send(-1) || float8send(0) || int8send(0)
        || int4send(0) || int4send(1) || pg_temp.str('c') || int4send(2) || float8send('NaN') || int4send(n)
        || (SELECT string_agg(pg_temp.str('v' || i), ''::bytea ORDER BY i) FROM generate_series(1, n) i)
-       || '\x00'::bytea || int4send(0) || '\x00'::bytea $$;
+       || '\x00'::bytea || int4send(0) || '\x00'::bytea
+       || '\x0000'::bytea || int2send(0::int2) || int2send(0::int2) || '\x00'::bytea $$;
 SELECT length(profenrich.linear_stats(pg_temp.spec(3), ARRAY['y', 'c'], 1.5::float8, 'v2'::text)) > 0 AS small_spec_works;
 SELECT public.err($$SELECT profenrich.linear_stats(pg_temp.spec(11000), ARRAY['y', 'c'], 1.5::float8, 'v2'::text)$$);
 SELECT public.err($$SELECT profenrich.logistic_step(pg_temp.spec(11000), array_fill(0::float8, ARRAY[2 + 3 * 11001]),
@@ -190,7 +195,8 @@ SELECT clock_timestamp() - :'t0'::timestamptz < interval '500 ms' AS cancelled_w
 
 -- Systems of 512 slots and more are solved by blocks that a cancel can interrupt: a one-way
 -- layout of 600 groups, whose least-squares and maximum-likelihood fits have closed forms
--- (each group's mean or logit against the last group's, which is aliased)
+-- (each group's mean or logit against the first group's, the reference that is aliased: the
+-- groups are equally frequent, and ties go to the first in byte order)
 CREATE TABLE h_groups AS
 SELECT i AS id, 'L' || lpad((i / 4)::text, 3, '0') AS g,
        (i / 4) * 0.25 + ((i % 4) - 1.5) * (1 + (i / 4) % 3) AS y,
@@ -199,7 +205,7 @@ FROM generate_series(0, 2399) i;
 SELECT (metrics->>'rank')::int AS rank FROM profenrich.train('h_groups', 'linear', 'h_groups', 'y', ARRAY['g'],
                                                              '{"max_categories": 600, "test_fraction": 0}');
 WITH m AS (SELECT g, avg(y) AS my, count(*) AS n FROM h_groups GROUP BY g),
-     ref AS (SELECT my AS mref, n AS nref FROM m WHERE g = 'L599'),
+     ref AS (SELECT my AS mref, n AS nref FROM m WHERE g = 'L000'),
      s AS (SELECT sqrt(sum((y - my) ^ 2) / (2400 - 600)) AS sigma FROM h_groups JOIN m USING (g))
 SELECT count(*) AS levels, max(abs(c.coef - (m.my - ref.mref))) < 1e-8 AS coef_exact,
        max(abs(c.std_err / (s.sigma * sqrt(1.0 / m.n + 1.0 / ref.nref)) - 1)) < 1e-9 AS std_err_exact
@@ -208,7 +214,7 @@ SELECT (metrics->>'rank')::int AS rank, (metrics->>'converged')::bool AS converg
 FROM profenrich.train('h_groups_lg', 'logistic', 'h_groups', 'b', ARRAY['g'],
                       '{"max_categories": 600, "test_fraction": 0}');
 WITH m AS (SELECT g, avg(b::int) AS p, count(*) AS n FROM h_groups GROUP BY g),
-     ref AS (SELECT p AS pref, n AS nref FROM m WHERE g = 'L599')
+     ref AS (SELECT p AS pref, n AS nref FROM m WHERE g = 'L000')
 SELECT count(*) AS levels,
        max(abs(c.coef - (ln(m.p / (1 - m.p)) - ln(ref.pref / (1 - ref.pref))))) < 1e-8 AS coef_exact,
        max(abs(c.std_err / sqrt(1.0 / (m.n * m.p * (1 - m.p)) + 1.0 / (ref.nref * ref.pref * (1 - ref.pref))) - 1))

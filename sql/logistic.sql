@@ -77,7 +77,7 @@ SELECT bool_and(abs(a.coef - b.coef) < 1e-10 AND abs(a.coef - c.coef) < 1e-10) A
 FROM profenrich.coefficients('churn') a JOIN profenrich.coefficients('churn_text') b USING (feature)
 JOIN profenrich.coefficients('churn_01') c USING (feature) WHERE a.coef IS NOT NULL;
 
--- class weights: an object naming the classes; balanced raises the predicted rate to about 1/2
+-- class weights: an object naming the classes
 SELECT name FROM profenrich.train('churn_w', 'logistic', 'subs', 'churned', NULL, '{"class_weight": {"true": 3, "false": 1}}');
 -- both paths report the data's (unweighted) log-likelihood of a weighted fit
 SET client_min_messages = warning;
@@ -88,8 +88,25 @@ RESET client_min_messages;
 SELECT abs((a.metrics->'train'->>'log_likelihood')::float8 - (b.metrics->'train'->>'log_likelihood')::float8) < 1e-8
        AS same_log_likelihood
 FROM profenrich.models a, profenrich.models b WHERE a.name = 'churn_w' AND b.name = 'churn_ws';
+-- balanced weights: the fit's probabilities are calibrated back by an intercept offset (the
+-- default), so that their mean on the training rows is the base rate again; with
+-- "calibrate": false they stay weighted, and their mean rises to about 1/2
 SELECT name FROM profenrich.train('churn_b', 'logistic', 'subs', 'churned', NULL, '{"class_weight": "balanced", "test_fraction": 0}');
-SELECT round(avg(profenrich.score('churn_b', s))::numeric, 2) AS balanced_mean_score FROM subs s;
+SELECT abs(avg(profenrich.score('churn_b', s)) - avg(churned::int)) < 1e-9 AS mean_is_base_rate,
+       (SELECT metrics->>'probabilities' FROM profenrich.models WHERE name = 'churn_b') AS probabilities
+FROM subs s;
+SELECT name FROM profenrich.train('churn_bw', 'logistic', 'subs', 'churned', NULL,
+                                  '{"class_weight": "balanced", "test_fraction": 0, "calibrate": false}');
+SELECT round(avg(profenrich.score('churn_bw', s))::numeric, 2) AS weighted_mean_score,
+       (SELECT metrics->>'probabilities' FROM profenrich.models WHERE name = 'churn_bw') AS probabilities
+FROM subs s;
+-- the two differ by the offset alone: the same coefficients, the logits shifted by it
+SELECT bool_and(abs(a.coef - b.coef) < 1e-12) AS same_coefficients
+FROM profenrich.coefficients('churn_b') a JOIN profenrich.coefficients('churn_bw') b USING (feature)
+WHERE a.coef IS NOT NULL;
+SELECT abs(ln(p / (1 - p)) - ln(q / (1 - q)) - (m.metrics->>'calibration_offset')::float8) < 1e-9 AS shifted_by_offset
+FROM (SELECT profenrich.score('churn_b', s) AS p, profenrich.score('churn_bw', s) AS q FROM subs s WHERE id = 7) x,
+     profenrich.models m WHERE m.name = 'churn_b';
 
 -- separation: a feature that gives the label away; the fit stops with finite coefficients
 CREATE TABLE leak AS SELECT id, tenure, churned, churned::int * 10 + tenure % 3 AS leak FROM subs;
@@ -116,7 +133,8 @@ SELECT metrics->>'path' AS path, metrics->>'converged' AS converged
 FROM profenrich.train('big_stream', 'logistic', 'big', 'y', NULL, '{"test_fraction": 0}');
 RESET profenrich.max_train_memory;
 RESET client_min_messages;
-SELECT bool_and(abs(m.coef - s.coef) <= 1e-9 * abs(s.coef) AND abs(m.std_err - s.std_err) <= 1e-9 * s.std_err)
+SELECT bool_and(abs(m.coef - s.coef) <= 1e-9 * (abs(s.coef) + s.std_err)
+                AND abs(m.std_err - s.std_err) <= 1e-9 * s.std_err)
        AS same_model
 FROM profenrich.coefficients('big_mem') m JOIN profenrich.coefficients('big_stream') s USING (feature)
 WHERE s.coef IS NOT NULL;
@@ -148,9 +166,14 @@ SELECT pg_temp.err($$SELECT profenrich.train('e', 'logistic', 'subs', 'churned',
 SELECT pg_temp.err($$SELECT profenrich.train('e', 'logistic', 'subs', 'churned', NULL, '{"max_iter": 0}')$$);
 SELECT pg_temp.err($$SELECT profenrich.train('e', 'logistic', 'subs', 'churned', NULL, '{"tol": 0}')$$);
 SELECT pg_temp.err($$SELECT profenrich.train('e', 'linear', 'subs', 'monthly', NULL, '{"positive": "x"}')$$);
-SELECT name FROM profenrich.train('lin', 'linear', 'subs', 'monthly', ARRAY['tenure']);
-SELECT pg_temp.err($$SELECT * FROM profenrich.explain('lin', (SELECT s FROM subs s LIMIT 1))$$);
-SELECT pg_temp.err($$SELECT * FROM profenrich.lift('lin', 'subs')$$);
+-- explain and lift of a linear model: contributions on the prediction's scale, which add up
+-- to the prediction; the gains table by predicted value, positives NULL
+SELECT name FROM profenrich.train('lin', 'linear', 'subs', 'monthly', ARRAY['tenure', 'contract']);
+SELECT abs(sum(contribution) - (SELECT profenrich.score('lin', s) FROM subs s WHERE id = 42)) < 1e-9
+       AS adds_up_to_prediction
+FROM profenrich.explain('lin', (SELECT s FROM subs s WHERE id = 42), 10);
+SELECT count(*) AS buckets, bool_and(positives IS NULL) AS no_positives, sum(n) AS rows
+FROM profenrich.lift('lin', 'subs');
 SELECT pg_temp.err($$SELECT * FROM profenrich.lift('churn', 'subs', 0)$$);
 SELECT pg_temp.err($$SELECT * FROM profenrich.explain('churn', (SELECT s FROM subs s LIMIT 1), -1)$$);
 SELECT pg_temp.err($$SELECT profenrich.evaluate('churn_b')$$);

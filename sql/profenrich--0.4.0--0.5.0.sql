@@ -536,6 +536,116 @@ AS 'MODULE_PATHNAME' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@.segments(text, integer) IS
     'The segments of a k-means model version (the deployed one when NULL): size, share, center on the original scale (categories as level shares), and the features that set each apart most';
 
+-- Trustworthy defaults (issue 15) --------------------------------------------------
+-- Held-out evaluation and explanations of any model version; lift and explain of linear
+-- models; lift(name) on the model's own test split
+DROP FUNCTION @extschema@.evaluate(text, regclass);
+CREATE FUNCTION @extschema@.evaluate(name text, source regclass DEFAULT NULL,
+                                     version integer DEFAULT NULL)
+RETURNS jsonb AS 'MODULE_PATHNAME' LANGUAGE C STABLE CALLED ON NULL INPUT;
+COMMENT ON FUNCTION @extschema@.evaluate(text, regclass, integer) IS
+    'Metrics of a model version (the deployed one when NULL) on a relation, or on its own test split when source is NULL';
+
+DROP FUNCTION @extschema@.lift(text, regclass, integer);
+CREATE FUNCTION @extschema@.lift(name text, source regclass DEFAULT NULL, buckets integer DEFAULT 10,
+                                 version integer DEFAULT NULL)
+RETURNS TABLE (bucket integer, n bigint, positives bigint, rate float8, lift float8,
+               cumulative_gain float8)
+AS 'MODULE_PATHNAME' LANGUAGE C STABLE CALLED ON NULL INPUT;
+COMMENT ON FUNCTION @extschema@.lift(text, regclass, integer, integer) IS
+    'Gains table of a logistic or linear model version on a relation, or on its own test split when source is NULL: buckets by score, highest first';
+
+DROP FUNCTION @extschema@.explain(text, record, integer);
+CREATE FUNCTION @extschema@.explain(name text, "row" record, k integer DEFAULT 3,
+                                    version integer DEFAULT NULL)
+RETURNS TABLE (feature text, value text, contribution float8)
+AS 'MODULE_PATHNAME' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.explain(text, record, integer, integer) IS
+    'Baseline and the k features contributing most to a row''s prediction (linear) or logit (logistic) under a model version';
+
+COMMENT ON FUNCTION @extschema@.factors(text, record, integer, integer) IS
+    'The k features contributing most to a row''s score, signed by their direction (+raises, -lowers)';
+
+CREATE FUNCTION @extschema@.factors_detail(name text, "row" record, k integer DEFAULT 3,
+                                           version integer DEFAULT NULL)
+RETURNS jsonb AS 'MODULE_PATHNAME' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.factors_detail(text, record, integer, integer) IS
+    'The k features contributing most to a row''s score as [{"feature", "value", "contribution"}]: what enrich writes into <model>_factors_detail';
+
+-- Rows with categories a model did not see, as enrich counts them
+CREATE FUNCTION @extschema@.unseen_columns_for(name text, version integer, names text[],
+                                               VARIADIC "any")
+RETURNS boolean AS 'MODULE_PATHNAME' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.unseen_columns_for(text, integer, text[], "any") IS
+    'Whether a row given as one argument per named column holds a category a model version did not see in training';
+
+-- Training on a query, with the caller's privileges
+CREATE FUNCTION @extschema@.train_query(name text, algorithm text, query text,
+                                        target text DEFAULT NULL, features text[] DEFAULT NULL,
+                                        options jsonb DEFAULT '{}')
+RETURNS @extschema@.trained_model
+AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE CALLED ON NULL INPUT;
+COMMENT ON FUNCTION @extschema@.train_query(text, text, text, text, text[], jsonb) IS
+    'Train a new version of a named model on the rows of a SELECT (run with the caller''s privileges), store it and (unless "deploy": false) deploy it';
+
+-- Model selection
+CREATE FUNCTION @extschema@.cross_validate(algorithm text, source regclass, target text,
+                                           features text[] DEFAULT NULL,
+                                           options jsonb DEFAULT '{}', folds integer DEFAULT 5)
+RETURNS TABLE (fold integer, metrics jsonb)
+AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE CALLED ON NULL INPUT;
+COMMENT ON FUNCTION @extschema@.cross_validate(text, regclass, text, text[], jsonb, integer) IS
+    'Validation metrics of each fold of the training split (folds by the split''s key hash) and their mean and sd (fold NULL); nothing is stored';
+
+CREATE FUNCTION @extschema@.tune(name text, algorithm text, source regclass, target text,
+                                 features text[] DEFAULT NULL, options jsonb DEFAULT '{}',
+                                 grid jsonb DEFAULT NULL, folds integer DEFAULT 5)
+RETURNS TABLE (params jsonb, metric float8, sd float8, chosen boolean)
+AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE CALLED ON NULL INPUT;
+COMMENT ON FUNCTION @extschema@.tune(text, text, regclass, text, text[], jsonb, jsonb, integer) IS
+    'Cross-validate every point of a grid of options (log loss for classifiers, RMSE for regressions) and store one training of the best as the next version of name';
+
+-- The lifetime-value pass names one row it skipped by its key
+CREATE FUNCTION @extschema@.clv_data_trans(internal, integer, float8, float8, float8, float8, text)
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE AGGREGATE @extschema@.clv_data(flags integer, frequency float8, recency float8, t float8,
+                                      monetary float8, key text) (
+    SFUNC = @extschema@.clv_data_trans,
+    STYPE = internal,
+    SSPACE = 65536,
+    FINALFUNC = @extschema@.clv_data_final,
+    COMBINEFUNC = @extschema@.clv_data_combine,
+    SERIALFUNC = @extschema@.clv_data_serialize,
+    DESERIALFUNC = @extschema@.clv_data_deserialize,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE @extschema@.clv_data(integer, float8, float8, float8, float8, text) IS
+    'clv_data with each customer''s key, which names a row no model can read (flag 4: skipped and counted)';
+
+-- Enrich runs count the rows whose scoring failed (written NULL) and those with unseen categories
+ALTER TABLE @extschema@.enrich_runs
+    ADD COLUMN rows_failed bigint NOT NULL DEFAULT 0,
+    ADD COLUMN rows_unseen bigint NOT NULL DEFAULT 0,
+    ADD COLUMN first_failure text,
+    ADD COLUMN first_failure_key text;
+COMMENT ON COLUMN @extschema@.enrich_runs.rows_failed IS
+    'Rows whose scoring failed and whose insight columns were written NULL (option "on_error": "null")';
+COMMENT ON COLUMN @extschema@.enrich_runs.rows_unseen IS
+    'Rows holding a category a model did not see in training';
+COMMENT ON COLUMN @extschema@.enrich_runs.first_failure IS
+    'The error of the first row counted in rows_failed';
+COMMENT ON COLUMN @extschema@.enrich_runs.first_failure_key IS
+    'That row: its primary key, or its ctid';
+CREATE OR REPLACE VIEW @extschema@.enrich_status WITH (security_invoker = true) AS
+SELECT r.run_id, r.target, r.models, r.started, r.finished, r.rows_scanned, r.rows_updated,
+       CASE WHEN r.status = 'running' AND NOT EXISTS (
+                SELECT 1 FROM pg_catalog.pg_locks l
+                WHERE l.locktype = 'advisory' AND l.classid = 1346715221::oid
+                  AND l.objsubid = 2 AND l.pid = r.pid AND l.granted
+                  AND (r.target_oid IS NULL OR l.objid = r.target_oid))
+            THEN 'interrupted' ELSE r.status END AS status,
+       r.error, r.run_by, r.pid, r.rows_failed, r.rows_unseen, r.first_failure, r.first_failure_key
+FROM @extschema@.enrich_runs r;
 
 -- Scale-out on Citus (issue 16) ---------------------------------------------------
 
@@ -719,6 +829,9 @@ CREATE AGGREGATE @extschema@.rfm(ts timestamptz, amount float8, as_of date) (
 COMMENT ON AGGREGATE @extschema@.rfm(timestamptz, float8, date) IS
     'RFM summary of one customer''s purchases up to as_of, in weeks, each timestamp taken as its day in the session time zone';
 
+-- (and the keyed form issue 15 added, recreated below over bytea)
+DROP AGGREGATE @extschema@.clv_data(integer, float8, float8, float8, float8, text);
+DROP FUNCTION @extschema@.clv_data_trans(internal, integer, float8, float8, float8, float8, text);
 DROP AGGREGATE @extschema@.clv_data(integer, float8, float8, float8, float8);
 DROP FUNCTION @extschema@.clv_data_trans(internal, integer, float8, float8, float8, float8);
 DROP FUNCTION @extschema@.clv_data_combine(internal, internal);
@@ -749,6 +862,22 @@ CREATE AGGREGATE @extschema@.clv_data(flags integer, frequency float8, recency f
 );
 COMMENT ON AGGREGATE @extschema@.clv_data(integer, float8, float8, float8, float8) IS
     'Customer summaries compressed into distinct histories with weights (flags 1: purchase, 2: spend, 3: both), as train() reads them';
+CREATE FUNCTION @extschema@.clv_data_key_sfunc(state bytea, flags integer, frequency float8,
+                                               recency float8, t float8, monetary float8, key text)
+RETURNS bytea AS 'MODULE_PATHNAME', 'clv_data_sfunc' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.clv_data_key_sfunc(bytea, integer, float8, float8, float8, float8, text) IS
+    'Transition of clv_data with each customer''s key, which names a row no model can read';
+CREATE AGGREGATE @extschema@.clv_data(flags integer, frequency float8, recency float8, t float8,
+                                      monetary float8, key text) (
+    SFUNC = @extschema@.clv_data_key_sfunc,
+    STYPE = bytea,
+    SSPACE = 65536,
+    FINALFUNC = @extschema@.clv_data_finalfunc,
+    COMBINEFUNC = @extschema@.clv_data_combinefunc,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE @extschema@.clv_data(integer, float8, float8, float8, float8, text) IS
+    'clv_data with each customer''s key, which names a row no model can read (flag 4: skipped and counted)';
 
 -- The forms Citus pushes down: Citus' worker_partial_agg checks an aggregate's declared
 -- argument types against its arguments, which a VARIADIC "any" aggregate never matches, so
@@ -837,6 +966,10 @@ CREATE FUNCTION @extschema@.factors(model bytea, "row" record, k integer, versio
 RETURNS text[] AS 'MODULE_PATHNAME', 'factors' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
 COMMENT ON FUNCTION @extschema@.factors(bytea, record, integer, integer) IS
     'The k features contributing most to a row''s logit under the logistic model given by its params';
+CREATE FUNCTION @extschema@.factors_detail(model bytea, "row" record, k integer, version integer)
+RETURNS jsonb AS 'MODULE_PATHNAME', 'factors_detail' LANGUAGE C IMMUTABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.factors_detail(bytea, record, integer, integer) IS
+    'The k features contributing most to a row''s score, with their values, under the model given by its params';
 CREATE FUNCTION @extschema@.expected_purchases(model bytea, periods float8, frequency float8,
                                                recency float8, t float8)
 RETURNS float8 AS 'MODULE_PATHNAME', 'expected_purchases' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;

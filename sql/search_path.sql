@@ -178,6 +178,23 @@ CREATE TABLE sp_parts_1 PARTITION OF sp_parts FOR VALUES WITH (MODULUS 2, REMAIN
 INSERT INTO sp_parts SELECT id, tenure, visits, plan FROM sp_people;
 CREATE TABLE sp_live (id int, tenure int, visits numeric, plan text, sp_log_score float8,
                       sp_log_pct smallint, sp_log_factors text[]);
+-- issue 15: rows a model cannot use (a NaN, a $0 repeat customer, through a view and a key),
+-- a table whose rows hold a category a model did not see, and one for the trigger's on_error
+CREATE TABLE sp_bad AS SELECT id, tenure::float8 AS tenure, visits, plan, spend FROM sp_people;
+UPDATE sp_bad SET tenure = 'NaN' WHERE id = 7;
+ALTER TABLE sp_bad ADD PRIMARY KEY (id);
+CREATE TABLE sp_rfm_keyed AS SELECT * FROM sp_rfm;
+UPDATE sp_rfm_keyed SET monetary = 0 WHERE customer_id = (SELECT min(customer_id) FROM sp_rfm WHERE frequency > 0);
+ALTER TABLE sp_rfm_keyed ADD PRIMARY KEY (customer_id);
+CREATE VIEW sp_rfm_bad AS SELECT * FROM sp_rfm_keyed;
+CREATE TABLE sp_rows AS SELECT id, tenure, visits, plan FROM sp_people WHERE id <= 500;
+UPDATE sp_rows SET plan = 'gold' WHERE id IN (3, 4);
+ALTER TABLE sp_rows ADD PRIMARY KEY (id);
+CREATE TABLE sp_live_null (id int, tenure int, visits numeric, plan text, sp_err_score float8);
+CREATE TABLE sp_guard AS SELECT id, id AS row_no, tenure, visits, plan, churned FROM sp_people;
+ALTER TABLE sp_guard ADD PRIMARY KEY (id);
+CALL profenrich.enrich('sp_guard', array['sp_victim']);
+CREATE VIEW sp_guard_v AS SELECT id, row_no, tenure, visits, plan, sp_victim_score AS earlier, churned FROM sp_guard;
 CREATE TABLE sp_out (mode text, what text, val text);
 -- metrics to 9 digits: the updates move rows, and sums in another order differ in the last bits
 CREATE FUNCTION sp_rounded(j jsonb) RETURNS text LANGUAGE sql SET search_path = pg_catalog, pg_temp AS $$
@@ -248,6 +265,40 @@ BEGIN
   FROM profenrich.explain('sp_log', (SELECT p FROM sp_people p WHERE p.id OPERATOR(pg_catalog.=) 7), 3) e;
   INSERT INTO sp_out SELECT mode, 'coefficients', pg_catalog.array_agg(c.feature ORDER BY c.feature)::pg_catalog.text
   FROM profenrich.coefficients('sp_log') c;
+  -- issue 15: versions, own-split lift, linear explanations, factors with values, the guards of
+  -- features NULL (comments through a view, the registry's names, the identifier sample),
+  -- bad rows (GLM and lifetime value), a query source, cross-validation and tuning
+  INSERT INTO sp_out VALUES
+    (mode, 'evaluate a version', public.sp_rounded(profenrich.evaluate('sp_log', NULL, 1))),
+    (mode, 'factors_detail', (SELECT pg_catalog.jsonb_array_length(profenrich.factors_detail('sp_log', p, 2))
+                              FROM sp_people p WHERE p.id OPERATOR(pg_catalog.=) 7)::pg_catalog.text);
+  INSERT INTO sp_out SELECT mode, 'lift, own split', pg_catalog.array_agg(l.n ORDER BY l.bucket)::pg_catalog.text
+  FROM profenrich.lift('sp_log', NULL, 4, 1) l;
+  INSERT INTO sp_out SELECT mode, 'lift, linear', pg_catalog.array_agg(l.n ORDER BY l.bucket)::pg_catalog.text
+  FROM profenrich.lift('sp_lin', NULL, 4) l;
+  INSERT INTO sp_out SELECT mode, 'explain, linear', pg_catalog.array_agg(e.feature ORDER BY e.feature)::pg_catalog.text
+  FROM profenrich.explain('sp_lin', (SELECT p FROM sp_people p WHERE p.id OPERATOR(pg_catalog.=) 7), 3, 1) e;
+  SELECT pg_catalog.jsonb_build_object('n', t.n_train, 'skipped', t.metrics->'n_skipped_by_reason') INTO j
+  FROM profenrich.train('sp_guarded', 'logistic', 'sp_guard_v', 'churned', NULL, '{"deploy": false}') t;
+  INSERT INTO sp_out VALUES (mode, 'train, features NULL', j::pg_catalog.text);
+  SELECT pg_catalog.jsonb_build_object('n', t.n_train, 'skipped', t.metrics->'n_skipped_by_reason') INTO j
+  FROM profenrich.train('sp_badrows', 'linear', 'sp_bad', 'spend', ARRAY['tenure', 'plan'], '{"deploy": false}') t;
+  INSERT INTO sp_out VALUES (mode, 'train, a bad row', j::pg_catalog.text);
+  SELECT pg_catalog.jsonb_build_object('n', t.n_train, 'skipped', t.metrics->'n_skipped_by_reason') INTO j
+  FROM profenrich.train('sp_clv_bad', 'clv', 'sp_rfm_bad', options => '{"deploy": false}') t;
+  INSERT INTO sp_out VALUES (mode, 'train clv, a bad row by key', j::pg_catalog.text);
+  SELECT pg_catalog.jsonb_build_object('n', t.n_train, 'auc', pg_catalog.round((t.metrics->'test'->>'auc')::pg_catalog.numeric, 6)) INTO j
+  FROM profenrich.train_query('sp_query', 'logistic', 'SELECT tenure, visits, plan, churned FROM public.sp_people',
+                              'churned', NULL, '{"deploy": false}') t;
+  INSERT INTO sp_out VALUES (mode, 'train_query', j::pg_catalog.text),
+    (mode, 'evaluate a query model', public.sp_rounded(profenrich.evaluate('sp_query', NULL, 1)));
+  INSERT INTO sp_out SELECT mode, 'cross_validate', pg_catalog.array_agg(pg_catalog.round((c.metrics->>'logloss')::pg_catalog.numeric, 9)
+                                                                       ORDER BY c.fold)::pg_catalog.text
+  FROM profenrich.cross_validate('logistic', 'sp_people', 'churned', ARRAY['tenure', 'plan'], '{}', 3) c
+  WHERE c.fold IS NOT NULL;
+  INSERT INTO sp_out SELECT mode, 'tune', pg_catalog.array_agg(t.chosen ORDER BY t.params::pg_catalog.text)::pg_catalog.text
+  FROM profenrich.tune('sp_tuned', 'linear', 'sp_people', 'spend', ARRAY['tenure', 'visits'], '{"deploy": false}',
+                       '{"l2": [0, 1000000]}', 3) t;
   INSERT INTO sp_out SELECT mode, 'coefficients clv', pg_catalog.array_agg(c.feature ORDER BY c.feature)::pg_catalog.text
   FROM profenrich.coefficients('sp_clv') c;
   INSERT INTO sp_out VALUES (mode, 'model_spec', pg_catalog.length(profenrich.model_spec('sp_log'))::pg_catalog.text),
@@ -380,9 +431,25 @@ BEGIN
       l.sp_log_pct, l.sp_log_factors)::pg_catalog.text
   FROM sp_live l;
   DELETE FROM sp_live;
+  -- issue 15: a row that cannot be scored, batch by batch (written NULL, counted with its key,
+  -- the batch bisected down to the block and its rows), unseen categories counted, factors with
+  -- values; the trigger's on_error
+  CALL profenrich.enrich('sp_rows', array['sp_err', 'sp_log'], '{"factors_detail": true, "batch_size": 200}');
+  INSERT INTO sp_out SELECT mode, 'enrich, a row that fails', pg_catalog.jsonb_build_array(r.rows_failed,
+      r.rows_unseen, r.first_failure_key, r.status)::pg_catalog.text
+  FROM profenrich.enrich_status r ORDER BY r.run_id DESC LIMIT 1;
+  UPDATE sp_rows SET sp_err_score = NULL, sp_log_score = NULL, sp_log_factors_detail = NULL;
+  INSERT INTO sp_live_null (id, tenure, visits, plan) VALUES (1, 5, 20, 'gold'), (2, 5, 20, 'free');
+  INSERT INTO sp_out SELECT mode, 'trigger, on_error null', pg_catalog.array_agg(l.sp_err_score IS NULL ORDER BY l.id)::pg_catalog.text
+  FROM sp_live_null l;
+  DELETE FROM sp_live_null;
 END $$;
 CREATE TRIGGER sp_live_log BEFORE INSERT OR UPDATE ON sp_live
 FOR EACH ROW EXECUTE FUNCTION profenrich.enrich_trigger('sp_log', '{"factors": 2}');
+SELECT name FROM profenrich.train('sp_err', 'logistic', 'sp_people', 'churned', ARRAY['tenure', 'plan'],
+                                  '{"unseen": "error"}');
+CREATE TRIGGER sp_live_null_err BEFORE INSERT OR UPDATE ON sp_live_null
+FOR EACH ROW EXECUTE FUNCTION profenrich.enrich_trigger('sp_err', '{"on_error": "null"}');
 
 -- the reference run, with the default search_path
 CALL sp_run('default');

@@ -33,6 +33,9 @@ SELECT name, version FROM profenrich.train('after_upgrade', 'logistic', 'custome
 SELECT count(*) FROM profenrich.coefficients('after_upgrade');
 SELECT round(avg(profenrich.score_churn(c, 'after_upgrade'))::numeric, 3) BETWEEN 0 AND 1 AS wrapper_works
 FROM customers c;
+-- 0.5.0's model selection and held-out functions
+SELECT count(*) AS fold_rows FROM profenrich.cross_validate('logistic', 'customers', 'vip', ARRAY['age', 'spend']);
+SELECT (profenrich.evaluate('after_upgrade', version => 1))->>'version' AS evaluated_version;
 SELECT pg_catalog.pg_describe_object(classid, objid, 0) AS dumped_config
 FROM pg_depend d JOIN pg_extension e ON d.refobjid = e.oid
 WHERE e.extname = 'profenrich' AND d.classid = 'pg_class'::regclass

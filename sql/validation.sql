@@ -18,6 +18,9 @@ SELECT i AS id, (i % 7)::float8 AS x, (ARRAY['a', 'b', 'c'])[1 + i % 3] AS g,
 FROM generate_series(1, 200) i;
 SELECT name FROM profenrich.train('vz_lin', 'linear', 'vz', 'y', ARRAY['x', 'g']);
 SELECT name FROM profenrich.train('vz_log', 'logistic', 'vz', 'flag', ARRAY['x', 'g'], '{"positive": "yes"}');
+-- class weights: its params carry a calibration section (the offset added to the link)
+SELECT name FROM profenrich.train('vz_cal', 'logistic', 'vz', 'flag', ARRAY['x', 'g'],
+                                  '{"positive": "yes", "class_weight": "balanced"}');
 SELECT name FROM profenrich.train('vz_mn', 'multinomial', 'vz', 'g', ARRAY['x', 'y', 'flag']);
 -- (customers simulated from known BG/NBD and Gamma-Gamma parameters, the seeded simulation of
 -- sql/clv.sql)
@@ -28,7 +31,8 @@ SELECT name FROM profenrich.train('vz_clv', 'clv', 'vz_rfm');
 CREATE TEMP TABLE vz_orig AS SELECT name, params FROM profenrich.models WHERE name LIKE 'vz\_%';
 
 -- The spec of a stored model: its last column's mode_level is the 4 bytes before the split
--- hash's byte, the last of the spec
+-- hash's byte; then format 4's policies and fold (6 bytes) and the categorical column's
+-- shares (a flag byte and its 3 slots' doubles) end the spec
 CREATE FUNCTION pg_temp.with_spec(p bytea, spec bytea) RETURNS bytea LANGUAGE sql AS
 $$ SELECT substring(p FROM 1 FOR 8) || spec || substring(p FROM 9 + length(spec)) $$;
 CREATE FUNCTION pg_temp.tamper(model text, p bytea) RETURNS void LANGUAGE sql AS
@@ -38,13 +42,13 @@ $$ UPDATE profenrich.models SET params = p WHERE name = model $$;
 --    the spec of vz_log's params with g's mode_level set to 1e8, then 3
 SELECT pg_temp.tamper('vz_log', pg_temp.with_spec(params,
          overlay(profenrich.model_spec('vz_log') PLACING '\x05f5e100'::bytea
-                 FROM length(profenrich.model_spec('vz_log')) - 4)))
+                 FROM length(profenrich.model_spec('vz_log')) - 4 - 31)))
 FROM vz_orig WHERE name = 'vz_log';
 SELECT public.err($$SELECT profenrich.score('vz_log', v) FROM vz v LIMIT 1$$);
 UPDATE profenrich.models m SET params = o.params FROM vz_orig o WHERE m.name = o.name;
 SELECT pg_temp.tamper('vz_log', pg_temp.with_spec(params,
          overlay(profenrich.model_spec('vz_log') PLACING '\x00000003'::bytea
-                 FROM length(profenrich.model_spec('vz_log')) - 4)))
+                 FROM length(profenrich.model_spec('vz_log')) - 4 - 31)))
 FROM vz_orig WHERE name = 'vz_log';
 SELECT public.err($$SELECT profenrich.coefficients('vz_log')$$);
 UPDATE profenrich.models m SET params = o.params FROM vz_orig o WHERE m.name = o.name;
@@ -65,6 +69,37 @@ SELECT pg_temp.tamper('vz_clv', overlay(params PLACING '\x7fffffff'::bytea
          FROM length(params) - 3 - 4 - 99 * 8 - 4 - 8 - 8 - 4 + 1))
 FROM vz_orig WHERE name = 'vz_clv';
 SELECT public.err($$SELECT profenrich.score('vz_clv', r) FROM vz_rfm r LIMIT 1$$);
+UPDATE profenrich.models m SET params = o.params FROM vz_orig o WHERE m.name = o.name;
+
+-- 4b. format 4's fields (issue 15): the unseen policy, the bad-row policy, the fold and the
+--    shares of a caller's spec are checked (22P03), and so are a stored model's calibration
+--    offset and shares (XX001)
+CREATE FUNCTION pg_temp.spec_with(tail_at int, bytes bytea) RETURNS bytea LANGUAGE sql AS
+$$ SELECT overlay(profenrich.model_spec('vz_log') PLACING bytes
+                  FROM length(profenrich.model_spec('vz_log')) - tail_at) $$;
+SELECT public.err(format($$SELECT profenrich.linear_stats(%L::bytea, ARRAY['flag', 'id', 'x', 'g'], flag, id, x, g) FROM vz$$,
+                         pg_temp.spec_with(30, '\x09')));                 -- unseen policy 9
+SELECT public.err(format($$SELECT profenrich.linear_stats(%L::bytea, ARRAY['flag', 'id', 'x', 'g'], flag, id, x, g) FROM vz$$,
+                         pg_temp.spec_with(29, '\x02')));                 -- bad-row policy 2
+SELECT public.err(format($$SELECT profenrich.linear_stats(%L::bytea, ARRAY['flag', 'id', 'x', 'g'], flag, id, x, g) FROM vz$$,
+                         pg_temp.spec_with(28, '\x00150000')));           -- 21 folds
+SELECT public.err(format($$SELECT profenrich.linear_stats(%L::bytea, ARRAY['flag', 'id', 'x', 'g'], flag, id, x, g) FROM vz$$,
+                         pg_temp.spec_with(28, '\x00050007')));           -- fold 7 of 5
+SELECT public.err(format($$SELECT profenrich.linear_stats(%L::bytea, ARRAY['flag', 'id', 'x', 'g'], flag, id, x, g) FROM vz$$,
+                         pg_temp.spec_with(23, '\x4000000000000000')));   -- a share of 2
+SELECT public.err(format($$SELECT profenrich.linear_stats(%L::bytea, ARRAY['flag', 'id', 'x', 'g'], flag, id, x, g) FROM vz$$,
+                         pg_temp.spec_with(24, '\x02')));                 -- a shares flag of 2
+SELECT pg_temp.tamper('vz_log', pg_temp.with_spec(params, pg_temp.spec_with(7, '\x7ff8000000000000')))
+FROM vz_orig WHERE name = 'vz_log';                                     -- a NaN share
+SELECT public.err($$SELECT profenrich.score('vz_log', v) FROM vz v LIMIT 1$$);
+UPDATE profenrich.models m SET params = o.params FROM vz_orig o WHERE m.name = o.name;
+-- the calibration section is the params' last: tag 3, length 8, the offset
+SELECT pg_temp.tamper('vz_cal', overlay(params PLACING '\x7ff8000000000000'::bytea FROM length(params) - 7))
+FROM vz_orig WHERE name = 'vz_cal';
+SELECT public.err($$SELECT profenrich.score('vz_cal', v) FROM vz v LIMIT 1$$);
+SELECT pg_temp.tamper('vz_cal', overlay(params PLACING '\x0007'::bytea FROM length(params) - 13))
+FROM vz_orig WHERE name = 'vz_cal';                                     -- an unknown tag
+SELECT public.err($$SELECT profenrich.score('vz_cal', v) FROM vz v LIMIT 1$$);
 UPDATE profenrich.models m SET params = o.params FROM vz_orig o WHERE m.name = o.name;
 
 -- 5. Fuzz: 500 mutations of each model's params and 1,500 of a spec, each read by every
@@ -112,6 +147,9 @@ BEGIN
         PERFORM pg_temp.try('params', format('SELECT * FROM profenrich.explain(%L, (SELECT v FROM vz v LIMIT 1), 5)', o.name));
         PERFORM pg_temp.try('params', format('SELECT profenrich.predict_class(%L, v) FROM vz v LIMIT 5', o.name));
         PERFORM pg_temp.try('params', format('SELECT profenrich.predict_proba(%L, v) FROM vz v LIMIT 5', o.name));
+        -- an unseen category (its shares) and the factors with their values
+        PERFORM pg_temp.try('params', format('SELECT profenrich.score(%L, r) FROM (SELECT 1.5::float8 AS x, ''zz''::text AS g) r', o.name));
+        PERFORM pg_temp.try('params', format('SELECT profenrich.factors_detail(%L, v) FROM vz v LIMIT 2', o.name));
       END IF;
       PERFORM pg_temp.try('params', format('SELECT * FROM profenrich.coefficients(%L)', o.name));
       PERFORM pg_temp.try('params', format('SELECT profenrich.model_spec(%L)', o.name));
@@ -214,6 +252,6 @@ SELECT what, count(*) AS calls, count(*) FILTER (WHERE sqlstate NOT IN ('ok', '2
        count(*) FILTER (WHERE sqlstate = '22P03') > 0 AS some_refused
 FROM fuzz_log GROUP BY what ORDER BY what;
 SELECT count(*) AS unchanged FROM vz_states n JOIN vz_before o USING (agg) WHERE n.s = o.s;
-SELECT profenrich.drop_model(n) FROM unnest(ARRAY['vz_lin', 'vz_log', 'vz_mn', 'vz_clv', 'vz_grp', 'vz_km']) n;
+SELECT profenrich.drop_model(n) FROM unnest(ARRAY['vz_lin', 'vz_log', 'vz_cal', 'vz_mn', 'vz_clv', 'vz_grp', 'vz_km']) n;
 DROP TABLE vz, vz_rfm;
 DROP ROLE login_only;

@@ -593,7 +593,7 @@ BaselineRowsOfSamples(const LinearStats *st, BaselineRows sets[2])
  * (sorted ascending when sorted): the scores for a number model, the
  * predicted class indexes for a class model.  The one call every trainer
  * with a feature spec makes, once its model's body, classes and output
- * are set.
+ * are set; nothing for a cross-validation fold (job->quiet).
  */
 void
 TrainBaseline(TrainJob *job, const BaselineRows *sets, int nsets, const double *scores,
@@ -603,6 +603,8 @@ TrainBaseline(TrainJob *job, const BaselineRows *sets, int nsets, const double *
 	BaselineScoreKind kind = out == OUTPUT_NUMBER ? BASELINE_SCORE_NUMBER :
 		out == OUTPUT_CLASS && job->model.nclasses > 0 ? BASELINE_SCORE_CLASS : BASELINE_SCORE_NONE;
 
+	if (job->quiet)
+		return;					/* a cross-validation fold: its model is not stored */
 	job->model.baseline = BaselineCompute(job->spec, job->level_counts, sets, nsets, kind,
 										  scores, nscores, sorted, job->model.nclasses);
 }

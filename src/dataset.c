@@ -20,6 +20,7 @@
 #include "miscadmin.h"
 #include "miscadmin.h"
 #include "tcop/dest.h"
+#include "utils/builtins.h"
 #include "utils/float.h"
 #include "utils/memutils.h"
 
@@ -158,6 +159,23 @@ LoaderStartup(DestReceiver *self, int operation, TupleDesc typeinfo)
 
 	FeatureReaderInit(&l->reader, l->mcxt);
 	FeatureReaderBindDesc(&l->reader, l->spec, typeinfo, true, true);
+	l->reader.soft_bad = l->spec->on_bad_row == BAD_ROW_SKIP;
+	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Count the current row as one the model cannot use (a NaN or infinite
+ * value under on_bad_row "skip"), keeping its key for the example
+ */
+static void
+LoaderBadRow(Loader *l)
+{
+	MemoryContext old = MemoryContextSwitchTo(l->mcxt);
+
+	BadRowsAdd(&l->out->bad, BAD_NOT_FINITE, FeatureKeyText(&l->reader, l->spec),
+			   psprintf("%s is NaN or infinite",
+						quote_identifier(FeatureBadColumnName(l->spec, l->reader.bad_col))));
+	l->reader.bad_col = FEATURE_ROW_OK;
 	MemoryContextSwitchTo(old);
 }
 
@@ -188,6 +206,7 @@ LoaderReceive(TupleTableSlot *slot, DestReceiver *self)
 	if (!FeatureReadTarget(&l->reader, spec, &label))
 	{
 		l->out->skipped_target++;
+		l->out->bad.count[BAD_NULL_TARGET]++;
 		MemoryContextSwitchTo(old);
 		return true;
 	}
@@ -197,7 +216,12 @@ LoaderReceive(TupleTableSlot *slot, DestReceiver *self)
 	if (l->reader.key_pos >= 0)
 	{
 		h = FeatureRowHash(&l->reader, spec, NULL, 0);
-		split = ((uint32) h < l->test_threshold) ? SPLIT_TEST : SPLIT_TRAIN;
+		split = FeatureSplitOf(spec, h, l->test_threshold);
+		if (split == SPLIT_NONE)
+		{
+			MemoryContextSwitchTo(old);
+			return true;		/* a cross-validation fold: a row of the test split */
+		}
 		if (l->out->fits)
 		{
 			x = NextRow(l, &l->out->split[split], &chunk, &at);
@@ -216,20 +240,34 @@ LoaderReceive(TupleTableSlot *slot, DestReceiver *self)
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("a feature is NULL and the option impute is \"error\""),
 					 errhint("Use \"impute\": \"mean\" to impute NULLs, or \"skip\" to drop such rows.")));
-		if (spec->impute == IMPUTE_SKIP)
+		if (spec->impute == IMPUTE_SKIP && l->reader.bad_col == FEATURE_ROW_OK)
 		{
 			if (x != l->xbuf)
 				l->out->split[split].chunks[l->out->split[split].nchunks - 1].rows--;
 			l->out->skipped_feature++;
+			l->out->bad.count[BAD_NULL_FEATURE]++;
 			MemoryContextSwitchTo(old);
 			return true;
 		}
+	}
+	if (unlikely(l->reader.bad_col != FEATURE_ROW_OK))
+	{
+		if (x != l->xbuf)
+			l->out->split[split].chunks[l->out->split[split].nchunks - 1].rows--;
+		MemoryContextSwitchTo(old);
+		LoaderBadRow(l);
+		return true;
 	}
 	/* keyless: the values hashed as linear_stats hashes them, NULL numbers 0 */
 	if (l->reader.key_pos < 0 && spec->split_hash == SPLIT_HASH_MIX)
 	{
 		h = FeatureValuesHash(spec, x + 1, label);
-		split = ((uint32) h < l->test_threshold) ? SPLIT_TEST : SPLIT_TRAIN;
+		split = FeatureSplitOf(spec, h, l->test_threshold);
+		if (split == SPLIT_NONE)
+		{
+			MemoryContextSwitchTo(old);
+			return true;
+		}
 	}
 	for (int k = 0; k < nmissing; k++)
 		for (int i = 0; i < spec->ncolumns; i++)
@@ -239,7 +277,12 @@ LoaderReceive(TupleTableSlot *slot, DestReceiver *self)
 	if (l->reader.key_pos < 0 && spec->split_hash == SPLIT_HASH_BYTES)
 	{
 		h = FeatureRowHash(&l->reader, spec, x + 1, l->out->split[0].width - 1);
-		split = ((uint32) h < l->test_threshold) ? SPLIT_TEST : SPLIT_TRAIN;
+		split = FeatureSplitOf(spec, h, l->test_threshold);
+		if (split == SPLIT_NONE)
+		{
+			MemoryContextSwitchTo(old);
+			return true;
+		}
 	}
 	l->out->split[split].n += 1;
 	l->out->split[split].positives += label;
@@ -342,6 +385,7 @@ DatasetLoad(const FeatureSpec *spec, const char *sql, int nargs, Oid *types, Dat
 		out->groups = palloc(sizeof(GroupTable));
 		GroupTableInit(out->groups, max_groups, spec->group);
 	}
+	BadRowsInit(&out->bad);
 	for (int k = 0; k < 2; k++)
 		out->split[k].width = spec->nslots + 1;
 	memset(&l, 0, sizeof(Loader));

@@ -13,6 +13,7 @@
 #ifndef PROFENRICH_DATASET_H
 #define PROFENRICH_DATASET_H
 
+#include "badrows.h"
 #include "features.h"
 #include "groups.h"
 
@@ -54,6 +55,7 @@ typedef struct LoadedData
 	Dataset		split[2];		/* SPLIT_TRAIN, SPLIT_TEST */
 	int64		skipped_target;
 	int64		skipped_feature;
+	BadRows		bad;			/* rows the model cannot use (on_bad_row skip) */
 	Size		bytes;
 	/* per slot, over the training rows' observed values: count, and sums shifted by shift */
 	double	   *cnt;

@@ -29,6 +29,7 @@
 
 #include <math.h>
 
+#include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/relation.h"
 #include "access/xact.h"
@@ -50,7 +51,9 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/datum.h"
 #include "utils/rel.h"
+#include "utils/relcache.h"
 #include "utils/rls.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -81,10 +84,38 @@ typedef struct EnrichModel
 	Model	   *model;
 	int			nout;
 	OutputColumn out[MAX_OUTPUTS];	/* the first is written for every row */
-	char	   *params_lit;		/* for a Citus table: its params as a bytea literal */
 	char	   *key;			/* item models: the column of the user key */
 	int			top;			/* item models: items per row */
+	char	   *params_lit;		/* for a Citus table: its params as a bytea literal */
 } EnrichModel;
+
+/* A shard placement of a Citus table a run writes, in batches of its own blocks */
+typedef struct EnrichShard
+{
+	CitusPlacement place;
+	BlockNumber nblocks;
+	BlockNumber step;
+} EnrichShard;
+
+/* One table a run writes: the target, or a partition or child of it */
+typedef struct EnrichMember
+{
+	Oid			relid;
+	char	   *qualname;
+	char	   *colargs;		/* its row as the columns forms take it (ColumnArgs) */
+	char	   *batch_sql;
+	char	   *count_sql;		/* a batch's rows (and those with unseen categories) */
+	char	   *key_expr;		/* the text naming a row in messages: its key, else NULL */
+	char	   *key_name;
+	BlockNumber nblocks;
+	BlockNumber step;
+	bool		locked;			/* this run holds its enrich lock */
+	bool		citus;			/* a Citus table: its rows are in the shards */
+	int			nshards;
+	EnrichShard *shards;
+	char	   *set_sql;		/* its shards' UPDATE: the SET list and the row condition */
+	char	   *where_sql;
+} EnrichMember;
 
 /* Refuse a foreign table, the target or (parent not NULL) one of its partitions or children */
 static void
@@ -182,6 +213,40 @@ CommentColumn(Oid relid, const char *qualname, const char *col, const EnrichMode
 }
 
 /*
+ * Refuse, before anything is added or written, output columns that
+ * collide: two outputs (of two models, or of one) in one column, which
+ * the UPDATE could not set twice, or an output in a column some model
+ * reads as a feature, which would overwrite its input.
+ */
+static pg_noinline void
+CheckDistinctColumns(const EnrichModel *ms, int n)
+{
+	for (int i = 0; i < n; i++)
+		for (int k = 0; k < ms[i].nout; k++)
+		{
+			const char *col = ms[i].out[k].column;
+
+			for (int j = 0; j <= i; j++)
+				for (int l = 0; l < (j == i ? k : ms[j].nout); l++)
+					if (strcmp(col, ms[j].out[l].column) == 0)
+						ereport(ERROR,
+								(errcode(ERRCODE_DUPLICATE_COLUMN),
+								 errmsg("column \"%s\" would receive the %s of model \"%s\" and the %s of model \"%s\"",
+										col, OutputDefOf(ms[j].out[l].what)->key, ms[j].name,
+										OutputDefOf(ms[i].out[k].what)->key, ms[i].name),
+								 errhint("Give each output its own column in the option \"columns\"; nothing was added or written.")));
+			for (int j = 0; j < n; j++)
+				for (int c = 0; c < ms[j].model->spec->ncolumns; c++)
+					if (strcmp(col, ms[j].model->spec->columns[c].name) == 0)
+						ereport(ERROR,
+								(errcode(ERRCODE_DUPLICATE_COLUMN),
+								 errmsg("column \"%s\" would receive the %s of model \"%s\", but model \"%s\" reads it as a feature",
+										col, OutputDefOf(ms[i].out[k].what)->key, ms[i].name, ms[j].name),
+								 errhint("Name another column for the output in the option \"columns\"; nothing was added or written.")));
+		}
+}
+
+/*
  * Load each model's deployed version (pinned for the run), check that the
  * table has its feature columns, and work out the columns it writes.
  */
@@ -239,6 +304,7 @@ ResolveModels(Oid relid, ArrayType *arr, const EnrichOptions *o, int *nmodels)
 		for (int k = 0; k < ms[i].nout; k++)
 			OutputCheckColumnName(ms[i].name, &ms[i].out[k]);
 	}
+	CheckDistinctColumns(ms, n);
 	*nmodels = n;
 	return ms;
 }
@@ -293,25 +359,32 @@ ColumnArgs(Oid relid)
 }
 
 /*
- * The SET list and the row condition of one table's batch UPDATE: every
- * output column set from its expression, and only the rows where some
- * output would change.  When every column was just added (fill: all
- * NULL), every row changes, and the check, which would compute each value
- * twice, is left out: a row version this run moved into a later block of
- * the range is then recognized by its first output, no longer NULL, and
- * not written again.  pinned: the models' params travel in the statement
- * (a Citus table's shards, on nodes without a registry).
+ * The expression that is true for a row pe_t holding a category some model
+ * did not see (unseen_columns_for), NULL when no model can meet one
+ */
+static char *
+UnseenExpr(const EnrichModel *ms, int n, const char *colargs)
+{
+	StringInfoData e;
+
+	initStringInfo(&e);
+	for (int i = 0; i < n; i++)
+		if (FeatureCanBeUnseen(ms[i].model->spec))
+			appendStringInfo(&e, "%sprofenrich.unseen_columns_for(%s, %d, %s)", e.len ? " OR " : "",
+							 quote_literal_cstr(ms[i].name), ms[i].version, colargs);
+	return e.len ? e.data : NULL;
+}
+
+/*
+ * The SET list of a run's outputs (every model's) for pe_t, and the
+ * condition that some output would change.  pinned: the models' params
+ * travel in the statement (a Citus table's shards, on nodes without a
+ * registry).
  */
 static void
-BatchClauses(Oid relid, EnrichModel *ms, int n, int factors, bool fill, bool pinned,
-			 char **set_out, char **where_out)
+OutputSets(const EnrichModel *ms, int n, int factors, const char *colargs, bool pinned,
+		   StringInfo set, StringInfo changed)
 {
-	StringInfoData set,
-				changed;
-	char	   *colargs = ColumnArgs(relid);
-
-	initStringInfo(&set);
-	initStringInfo(&changed);
 	for (int i = 0; i < n; i++)
 		for (int k = 0; k < ms[i].nout; k++)
 		{
@@ -323,30 +396,60 @@ BatchClauses(Oid relid, EnrichModel *ms, int n, int factors, bool fill, bool pin
 				OutputExpr(what, ms[i].name, ms[i].version, factors, colargs);
 			char	   *col = (char *) quote_identifier(ms[i].out[k].column);
 
-			appendStringInfo(&set, "%s%s = %s", set.len ? ", " : "", col, expr);
-			appendStringInfo(&changed, "%sprofenrich.changed(pe_t.%s, %s)",
-							 changed.len ? " OR " : "", col, expr);
+			appendStringInfo(set, "%s%s = %s", set->len ? ", " : "", col, expr);
+			appendStringInfo(changed, "%sprofenrich.changed(pe_t.%s, %s)",
+							 changed->len ? " OR " : "", col, expr);
 		}
-	*set_out = set.data;
-	*where_out = fill ? psprintf("pe_t.%s IS NULL", quote_identifier(ms[0].out[0].column)) :
-		changed.data;
 }
 
 /*
- * The UPDATE of one batch of one local table, a format with the first and
- * the end block.  ONLY: the children of a parent are batches of their own.
+ * The UPDATE of one batch of one table, its first and end block the tid
+ * parameters $1 and $2: every output column set from its expression, and
+ * only the rows where some output would change.  When every column was
+ * just added (fill: all NULL), every row changes, and the check, which
+ * would compute each value twice, is left out; the updated rows are then
+ * the rows scanned, and when unseen is given (UnseenExpr) a CTE counts
+ * them and those with unseen categories in one row (count, unseen).
  */
 static char *
-BatchSql(Oid relid, const char *qualname, EnrichModel *ms, int n, int factors, bool fill)
+BatchSql(const EnrichMember *m, EnrichModel *ms, int n, int factors, bool fill, const char *unseen)
 {
-	char	   *set,
-			   *where;
+	StringInfoData set,
+				changed;
+	char	   *update;
 
-	BatchClauses(relid, ms, n, factors, fill, false, &set, &where);
-	/* %%u twice: the batch's first and end block, filled in per batch */
-	return psprintf("UPDATE ONLY %s AS pe_t SET %s WHERE pe_t.ctid OPERATOR(pg_catalog.>=) '(%%u,0)'::pg_catalog.tid "
-					"AND pe_t.ctid OPERATOR(pg_catalog.<) '(%%u,0)'::pg_catalog.tid AND (%s)",
-					qualname, set, where);
+	initStringInfo(&set);
+	initStringInfo(&changed);
+	OutputSets(ms, n, factors, m->colargs, false, &set, &changed);
+	/*
+	 * When filling, a row version this run moved into a later block of the
+	 * range is recognized by its first output, no longer NULL, and not
+	 * written again.  ONLY: the children of a parent are batches of their
+	 * own.
+	 */
+	update = psprintf("UPDATE ONLY %s AS pe_t SET %s WHERE pe_t.ctid OPERATOR(pg_catalog.>=) $1 "
+					  "AND pe_t.ctid OPERATOR(pg_catalog.<) $2 AND (%s)",
+					  m->qualname, set.data,
+					  fill ? psprintf("pe_t.%s IS NULL", quote_identifier(ms[0].out[0].column)) :
+					  changed.data);
+	if (!fill || unseen == NULL)
+		return update;
+	return psprintf("WITH pe_u AS (%s RETURNING (%s) AS pe_unseen) "
+					"SELECT pg_catalog.count(*), pg_catalog.count(*) FILTER (WHERE pe_u.pe_unseen) "
+					"FROM pe_u", update, unseen);
+}
+
+/*
+ * The rows of one batch of one table (tid parameters $1 and $2) and, when
+ * unseen is given, how many of them hold unseen categories
+ */
+static char *
+CountSql(const EnrichMember *m, const char *unseen)
+{
+	return psprintf("SELECT pg_catalog.count(*), %s FROM ONLY %s AS pe_t "
+					"WHERE pe_t.ctid OPERATOR(pg_catalog.>=) $1 AND pe_t.ctid OPERATOR(pg_catalog.<) $2",
+					unseen ? psprintf("pg_catalog.count(*) FILTER (WHERE %s)", unseen) : "0::pg_catalog.int8",
+					m->qualname);
 }
 
 /*
@@ -427,25 +530,13 @@ LogExec(const char *sql, int nargs, Oid *types, Datum *values, const char *nulls
 		elog(ERROR, "could not log the enrich run (%s): %s", SPI_result_code_string(rc), sql);
 }
 
-/* Record a run's progress or end in profenrich.enrich_runs */
+/*
+ * A NOTICE at a human rate: rows done, total ("about" when it is the
+ * planner's estimate, not a count), rows per second, time left
+ */
 static void
-LogRun(int64 run, int64 scanned, int64 updated, const char *status, const char *error)
-{
-	Oid			types[6] = {INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID, BOOLOID};
-	Datum		values[6] = {Int64GetDatum(run), Int64GetDatum(scanned), Int64GetDatum(updated),
-		CStringGetTextDatum(status), error ? CStringGetTextDatum(error) : (Datum) 0,
-	BoolGetDatum(strcmp(status, "running") != 0)};
-	char		nulls[6] = {' ', ' ', ' ', ' ', error ? ' ' : 'n', ' '};
-
-	LogExec("UPDATE profenrich.enrich_runs SET rows_scanned = $2, rows_updated = $3, status = $4, "
-			"error = $5, finished = CASE WHEN $6 THEN pg_catalog.clock_timestamp() END "
-			"WHERE run_id OPERATOR(pg_catalog.=) $1", 6, types, values, nulls, SPI_OK_UPDATE);
-}
-
-/* A NOTICE at a human rate: rows done, total, rows per second, time left */
-static void
-Progress(const char *qualname, int64 done, double total, TimestampTz start, TimestampTz *last,
-		 bool force)
+Progress(const char *qualname, int64 done, double total, bool exact, TimestampTz start,
+		 TimestampTz *last, bool force)
 {
 	TimestampTz now = GetCurrentTimestamp();
 	double		secs = (now - start) / 1e6;
@@ -455,8 +546,9 @@ Progress(const char *qualname, int64 done, double total, TimestampTz start, Time
 		return;
 	*last = now;
 	ereport(NOTICE,
-			(errmsg("profenrich: enriched %lld of about %.0f rows of %s, %.0f rows/s, %.0f s left",
-					(long long) done, Max(total, (double) done), qualname, rate,
+			(errmsg("profenrich: enriched %lld of %s%.0f rows of %s, %.0f rows/s, %.0f s left",
+					(long long) done, exact && total >= done ? "" : "about ",
+					Max(total, (double) done), qualname, rate,
 					rate > 0 && total > done ? (total - done) / rate : 0.0)));
 }
 
@@ -495,29 +587,7 @@ UnlockTable(Oid relid)
 	LockRelease(&tag, ExclusiveLock, true);
 }
 
-/* One table a run writes: the target, or a partition or child of it */
-/* A shard placement of a Citus table a run writes, in batches of its own blocks */
-typedef struct EnrichShard
-{
-	CitusPlacement place;
-	BlockNumber nblocks;
-	BlockNumber step;
-} EnrichShard;
 
-typedef struct EnrichMember
-{
-	Oid			relid;
-	char	   *qualname;
-	char	   *batch_sql;
-	BlockNumber nblocks;
-	BlockNumber step;
-	bool		locked;			/* this run holds its enrich lock */
-	bool		citus;			/* a Citus table: its rows are in the shards */
-	int			nshards;
-	EnrichShard *shards;
-	char	   *set_sql;		/* its shards' UPDATE: the SET list and the row condition */
-	char	   *where_sql;
-} EnrichMember;
 
 /* The run's state across batches and transactions */
 typedef struct EnrichRun
@@ -527,17 +597,60 @@ typedef struct EnrichRun
 	bool		target_locked;
 	int			nmembers;
 	EnrichMember *members;
+	EnrichModel *ms;
+	int			nmodels;
+	int			factors;
 	int64		run;
 	double		total;
+	bool		total_exact;	/* total counted, not the planner's estimate */
 	int64		scanned;
 	int64		updated;
 	bool		nonatomic;
 	bool		fill;			/* every row of a batch is written: no count needed */
+	OnErrorPolicy on_error;
+	bool		count_unseen;	/* some model can meet a category it did not see */
+	int64		unseen;			/* rows with such a category */
+	int64		failed;			/* rows whose scoring failed (on_error null): outputs NULL */
+	char	   *failure;		/* the first failure's error */
+	char	   *failure_key;	/* and its row */
+	MemoryContext cxt;			/* lives as long as the run, across its commits */
 	bool		citus;			/* some table of the run is a Citus table */
-	EnrichModel *ms;			/* its models and options, for PreparedWork */
-	int			nmodels;
-	const EnrichOptions *opts;
+	const EnrichOptions *opts;	/* for PreparedWork */
 } EnrichRun;
+
+/* Does the run log have 0.5.0's failure and unseen counts (after ALTER EXTENSION UPDATE)? */
+static bool
+RunLogCounts(void)
+{
+	return get_attnum(PrivilegeExtensionRelation("enrich_runs"), "rows_failed") != InvalidAttrNumber;
+}
+
+/* Record a run's progress or end in profenrich.enrich_runs */
+static void
+LogRun(const EnrichRun *run, const char *status, const char *error)
+{
+	Oid			types[10] = {INT8OID, INT8OID, INT8OID, TEXTOID, TEXTOID, BOOLOID, INT8OID,
+	INT8OID, TEXTOID, TEXTOID};
+	Datum		values[10] = {Int64GetDatum(run->run), Int64GetDatum(run->scanned),
+		Int64GetDatum(run->updated), CStringGetTextDatum(status),
+		error ? CStringGetTextDatum(error) : (Datum) 0,
+		BoolGetDatum(strcmp(status, "running") != 0), Int64GetDatum(run->failed),
+		Int64GetDatum(run->unseen),
+		run->failure ? CStringGetTextDatum(run->failure) : (Datum) 0,
+	run->failure_key ? CStringGetTextDatum(run->failure_key) : (Datum) 0};
+	char		nulls[10] = {' ', ' ', ' ', ' ', error ? ' ' : 'n', ' ', ' ', ' ',
+		run->failure ? ' ' : 'n', run->failure_key ? ' ' : 'n'};
+
+	if (RunLogCounts())
+		LogExec("UPDATE profenrich.enrich_runs SET rows_scanned = $2, rows_updated = $3, status = $4, "
+				"error = $5, finished = CASE WHEN $6 THEN pg_catalog.clock_timestamp() END, "
+				"rows_failed = $7, rows_unseen = $8, first_failure = $9, first_failure_key = $10 "
+				"WHERE run_id OPERATOR(pg_catalog.=) $1", 10, types, values, nulls, SPI_OK_UPDATE);
+	else
+		LogExec("UPDATE profenrich.enrich_runs SET rows_scanned = $2, rows_updated = $3, status = $4, "
+				"error = $5, finished = CASE WHEN $6 THEN pg_catalog.clock_timestamp() END "
+				"WHERE run_id OPERATOR(pg_catalog.=) $1", 6, types, values, nulls, SPI_OK_UPDATE);
+}
 
 /*
  * The tables a run writes: the target, or for a partitioned table or an
@@ -669,25 +782,345 @@ StartRun(const EnrichRun *run, EnrichModel *ms, int n)
 	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
+/* The tid of the first line of a block, as a datum */
+static Datum
+BlockTid(BlockNumber block)
+{
+	ItemPointer tid = palloc(sizeof(ItemPointerData));
+
+	ItemPointerSet(tid, block, 0);
+	return PointerGetDatum(tid);
+}
+
+/* Column col of the first result row as an int8 */
+static int64
+ResultInt8(int col)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, col, &isnull);
+
+	return isnull ? 0 : DatumGetInt64(d);
+}
+
 /* One batch of one table: its rows counted and the changed ones updated */
 static void
 RunBatch(EnrichRun *run, const EnrichMember *m, BlockNumber first, BlockNumber end)
 {
-	bool		isnull;
+	Oid			types[2] = {TIDOID, TIDOID};
+	Datum		values[2] = {BlockTid(first), BlockTid(end)};
 
 	if (!run->fill)
 	{
-		Exec(psprintf("SELECT pg_catalog.count(*) FROM ONLY %s "
-					  "WHERE ctid OPERATOR(pg_catalog.>=) '(%u,0)'::pg_catalog.tid "
-					  "AND ctid OPERATOR(pg_catalog.<) '(%u,0)'::pg_catalog.tid",
-					  m->qualname, first, end), 0, NULL, NULL, SPI_OK_SELECT);
-		run->scanned += DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
-													&isnull));
+		Exec(m->count_sql, 2, types, values, SPI_OK_SELECT);
+		run->scanned += ResultInt8(1);
+		run->unseen += ResultInt8(2);
 	}
-	Exec(psprintf(m->batch_sql, first, end), 0, NULL, NULL, SPI_OK_UPDATE);
+	if (run->fill && run->count_unseen)
+	{
+		Exec(m->batch_sql, 2, types, values, SPI_OK_SELECT);
+		run->updated += ResultInt8(1);
+		run->scanned += ResultInt8(1);
+		run->unseen += ResultInt8(2);
+		return;
+	}
+	Exec(m->batch_sql, 2, types, values, SPI_OK_UPDATE);
 	run->updated += SPI_processed;
 	if (run->fill)
 		run->scanned += SPI_processed;
+}
+
+/* Does a row's data cause this error (class 22), which on_error "null" survives? */
+static bool
+RowDataError(const ErrorData *err)
+{
+	return ERRCODE_TO_CATEGORY(err->sqlerrcode) == ERRCODE_DATA_EXCEPTION;
+}
+
+typedef void (*EnrichStep) (EnrichRun *run, const EnrichMember *m, void *arg);
+
+/*
+ * Run step in a subtransaction: NULL when it succeeded, its error (rolled
+ * back) when a row's data caused it; any other error is raised again.
+ */
+static ErrorData *
+TryStep(EnrichRun *run, const EnrichMember *m, EnrichStep step, void *arg)
+{
+	MemoryContext mcxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	ErrorData  *volatile err = NULL;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(mcxt);
+	PG_TRY();
+	{
+		step(run, m, arg);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(mcxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(mcxt);
+		err = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(mcxt);
+		CurrentResourceOwner = owner;
+		if (!RowDataError(err))
+			ReThrowError(err);
+	}
+	PG_END_TRY();
+	return err;
+}
+
+/* A block range, a step's argument */
+typedef struct BlockRange
+{
+	BlockNumber first;
+	BlockNumber end;
+} BlockRange;
+
+static void
+BatchStep(EnrichRun *run, const EnrichMember *m, void *arg)
+{
+	RunBatch(run, m, ((BlockRange *) arg)->first, ((BlockRange *) arg)->end);
+}
+
+/* The output columns of every model, in run order, with their count */
+static int
+RunOutputs(const EnrichRun *run, OutputColumn *outs, int *model_of)
+{
+	int			n = 0;
+
+	for (int i = 0; i < run->nmodels; i++)
+		for (int k = 0; k < run->ms[i].nout; k++)
+		{
+			model_of[n] = i;
+			outs[n++] = run->ms[i].out[k];
+		}
+	return n;
+}
+
+/* How a message names a row of a member: by its key, else by its ctid */
+static char *
+RowName(const EnrichMember *m, Datum tid)
+{
+	Oid			types[1] = {TIDOID};
+	Datum		values[1] = {tid};
+
+	if (m->key_expr)
+	{
+		Exec(psprintf("SELECT (%s)::pg_catalog.text FROM ONLY %s AS pe_t "
+					  "WHERE pe_t.ctid OPERATOR(pg_catalog.=) $1", m->key_expr, m->qualname),
+			 1, types, values, SPI_OK_SELECT);
+		if (SPI_processed == 1)
+			return psprintf("%s = %s", m->key_name,
+							SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	}
+	return psprintf("ctid %s of %s", DatumGetCString(DirectFunctionCall1(tidout, tid)), m->qualname);
+}
+
+/* One model's outputs for one row, a step's argument and result */
+typedef struct RowOutputs
+{
+	Datum		tid;
+	int			model;
+	MemoryContext cxt;			/* where the values are copied */
+	Datum	   *values;			/* the model's outputs, in its order */
+	bool	   *nulls;
+} RowOutputs;
+
+/* Compute one model's outputs for a row (a SELECT of their expressions), copied out */
+static void
+RowOutputsStep(EnrichRun *run, const EnrichMember *m, void *arg)
+{
+	RowOutputs *r = (RowOutputs *) arg;
+	const EnrichModel *em = &run->ms[r->model];
+	StringInfoData sql;
+	Oid			types[1] = {TIDOID};
+	Datum		values[1] = {r->tid};
+
+	initStringInfo(&sql);
+	appendStringInfoString(&sql, "SELECT ");
+	for (int k = 0; k < em->nout; k++)
+		appendStringInfo(&sql, "%s%s", k ? ", " : "",
+						 OutputExpr(em->out[k].what, em->name, em->version, run->factors, m->colargs));
+	appendStringInfo(&sql, " FROM ONLY %s AS pe_t WHERE pe_t.ctid OPERATOR(pg_catalog.=) $1",
+					 m->qualname);
+	Exec(sql.data, 1, types, values, SPI_OK_SELECT);
+	if (SPI_processed != 1)
+		return;
+	for (int k = 0; k < em->nout; k++)
+	{
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, k + 1, &r->nulls[k]);
+		int16		len;
+		bool		byval;
+
+		MemoryContext old;
+
+		get_typlenbyval(OutputDefOf(em->out[k].what)->type, &len, &byval);
+		old = MemoryContextSwitchTo(r->cxt);
+		r->values[k] = r->nulls[k] ? (Datum) 0 : datumCopy(d, byval, len);
+		MemoryContextSwitchTo(old);
+	}
+}
+
+/*
+ * Write one row whose batch failed: each model's outputs computed on their
+ * own (a model whose scoring fails gets NULL, the row counted in
+ * rows_failed, the first failure kept with the row's key), then one UPDATE
+ * of the row with the values, where they change.
+ */
+static void
+RunRow(EnrichRun *run, const EnrichMember *m, Datum tid, MemoryContext cxt)
+{
+	OutputColumn outs[MAX_OUTPUTS * 8];
+	int			model_of[MAX_OUTPUTS * 8];
+	int			nout = run->nmodels * MAX_OUTPUTS <= MAX_OUTPUTS * 8 ?
+		RunOutputs(run, outs, model_of) : 0;
+	Datum	   *values = palloc(sizeof(Datum) * (nout + 1));
+	char	   *nulls = palloc(nout + 1);
+	Oid		   *types = palloc(sizeof(Oid) * (nout + 1));
+	StringInfoData set,
+				changed;
+	bool		failed = false;
+	int			at = 0;
+
+	if (nout == 0)
+		elog(ERROR, "too many outputs to write a row on its own");
+	values[0] = tid;
+	nulls[0] = ' ';
+	types[0] = TIDOID;
+	initStringInfo(&set);
+	initStringInfo(&changed);
+	for (int i = 0; i < run->nmodels; i++)
+	{
+		RowOutputs r;
+		ErrorData  *err;
+
+		r.tid = tid;
+		r.model = i;
+		r.cxt = cxt;
+		r.values = palloc(sizeof(Datum) * run->ms[i].nout);
+		r.nulls = palloc(sizeof(bool) * run->ms[i].nout);
+		memset(r.nulls, true, sizeof(bool) * run->ms[i].nout);
+		err = TryStep(run, m, RowOutputsStep, &r);
+		if (err != NULL)
+		{
+			failed = true;
+			memset(r.nulls, true, sizeof(bool) * run->ms[i].nout);
+			if (run->failure == NULL)
+			{
+				run->failure = MemoryContextStrdup(run->cxt, err->message);
+				run->failure_key = MemoryContextStrdup(run->cxt, RowName(m, tid));
+			}
+		}
+		for (int k = 0; k < run->ms[i].nout; k++, at++)
+		{
+			const char *col = quote_identifier(outs[at].column);
+
+			values[at + 1] = r.values[k];
+			nulls[at + 1] = r.nulls[k] ? 'n' : ' ';
+			types[at + 1] = OutputDefOf(outs[at].what)->type;
+			appendStringInfo(&set, "%s%s = $%d", set.len ? ", " : "", col, at + 2);
+			appendStringInfo(&changed, "%sprofenrich.changed(pe_t.%s, $%d)", changed.len ? " OR " : "",
+							 col, at + 2);
+		}
+	}
+	run->scanned++;
+	run->failed += failed ? 1 : 0;
+	if (run->count_unseen)
+	{
+		Exec(psprintf("SELECT %s FROM ONLY %s AS pe_t WHERE pe_t.ctid OPERATOR(pg_catalog.=) $1",
+					  UnseenExpr(run->ms, run->nmodels, m->colargs), m->qualname),
+			 1, types, values, SPI_OK_SELECT);
+		if (SPI_processed == 1 && strcmp(SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1), "t") == 0)
+			run->unseen++;
+	}
+	if (SPI_execute_with_args(psprintf("UPDATE ONLY %s AS pe_t SET %s WHERE pe_t.ctid OPERATOR(pg_catalog.=) $1 AND (%s)",
+									   m->qualname, set.data, changed.data),
+							  nout + 1, types, values, nulls, false, 0) != SPI_OK_UPDATE)
+		elog(ERROR, "could not write a row of %s", m->qualname);
+	run->updated += SPI_processed;
+}
+
+/*
+ * The rows of one block whose batch failed, one by one (RunRow); in a
+ * filling run, only those not written yet
+ */
+static void
+RunBlockRows(EnrichRun *run, const EnrichMember *m, BlockNumber block)
+{
+	MemoryContext cxt = AllocSetContextCreate(CurrentMemoryContext, "profenrich rows",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	Oid			types[2] = {TIDOID, TIDOID};
+	Datum		values[2] = {BlockTid(block), BlockTid(block + 1)};
+	ItemPointerData *tids;
+	int64		n;
+
+	Exec(psprintf("SELECT pe_t.ctid FROM ONLY %s AS pe_t WHERE pe_t.ctid OPERATOR(pg_catalog.>=) $1 "
+				  "AND pe_t.ctid OPERATOR(pg_catalog.<) $2%s", m->qualname,
+				  run->fill ? psprintf(" AND pe_t.%s IS NULL", quote_identifier(run->ms[0].out[0].column)) : ""),
+		 2, types, values, SPI_OK_SELECT);
+	n = (int64) SPI_processed;
+	tids = palloc(sizeof(ItemPointerData) * Max(n, 1));
+	for (int64 i = 0; i < n; i++)
+	{
+		bool		isnull;
+
+		tids[i] = *(ItemPointer) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1,
+													 &isnull));
+	}
+	for (int64 i = 0; i < n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		RunRow(run, m, PointerGetDatum(&tids[i]), cxt);
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(cxt);
+}
+
+/*
+ * A batch under on_error "null": in a subtransaction; when a row's data
+ * makes it fail, rolled back and run again in halves, down to one block,
+ * whose rows are then written one by one, a row whose scoring fails with
+ * NULL outputs.  Costs nothing more when no row fails; with one bad row,
+ * about log2(blocks per batch) batches of shrinking size and one block of
+ * single rows.
+ */
+static void
+RunRange(EnrichRun *run, const EnrichMember *m, BlockNumber first, BlockNumber end)
+{
+	int64		scanned = run->scanned,
+				updated = run->updated,
+				unseen = run->unseen;
+	BlockRange	range = {first, end};
+
+	if (TryStep(run, m, BatchStep, &range) == NULL)
+		return;
+	run->scanned = scanned;
+	run->updated = updated;
+	run->unseen = unseen;
+	if (end - first > 1)
+	{
+		BlockNumber mid = first + (end - first) / 2;
+
+		RunRange(run, m, first, mid);
+		RunRange(run, m, mid, end);
+	}
+	else
+		RunBlockRows(run, m, first);
+}
+
+/* One batch under the run's on_error policy */
+static void
+RunBatchPolicy(EnrichRun *run, const EnrichMember *m, BlockNumber first, BlockNumber end)
+{
+	if (run->on_error == ON_ERROR_STOP)
+		RunBatch(run, m, first, end);
+	else
+		RunRange(run, m, first, end);
 }
 
 /* Add a shard batch's counts ("rows updated", as its statement returns them) to the run */
@@ -744,23 +1177,23 @@ RunCommitted(EnrichRun *run, EnrichWork work, EnrichMember *m, BlockNumber first
 		MemoryContextSwitchTo(mcxt);
 		CurrentResourceOwner = owner;
 		HOLD_INTERRUPTS();
-		LogRun(run->run, run->scanned, run->updated, "failed", err->message);
+		LogRun(run, "failed", err->message);
 		SPI_commit();
 		RESUME_INTERRUPTS();
 		ReThrowError(err);
 	}
 	PG_END_TRY();
 	HOLD_INTERRUPTS();
-	LogRun(run->run, run->scanned, run->updated, "running", NULL);
+	LogRun(run, "running", NULL);
 	SPI_commit();
 	RESUME_INTERRUPTS();
 }
 
-/* One batch of a local table (EnrichWork) */
+/* One batch of a local table under the run's on_error policy (EnrichWork) */
 static void
 LocalBatch(EnrichRun *run, EnrichMember *m, BlockNumber first, BlockNumber end)
 {
-	RunBatch(run, m, first, end);
+	RunBatchPolicy(run, m, first, end);
 }
 
 /*
@@ -827,6 +1260,8 @@ CitusRounds(const EnrichMember *m)
 	return rounds;
 }
 
+static void ReportRows(const EnrichRun *run);
+
 /* Run the batches of every table, committing each outside a transaction block */
 static void
 RunBatches(EnrichRun *run)
@@ -847,16 +1282,34 @@ RunBatches(EnrichRun *run)
 			if (!run->nonatomic)
 			{
 				CHECK_FOR_INTERRUPTS();
-				RunBatch(run, m, b, end);
+				RunBatchPolicy(run, m, b, end);
 			}
 			else
 				RunCommitted(run, m->citus ? CitusRound : LocalBatch, m, b, end);
 			HOLD_INTERRUPTS();
-			Progress(run->qualname, run->scanned, run->total, start, &last, false);
+			Progress(run->qualname, run->scanned, run->total, run->total_exact, start, &last, false);
 			RESUME_INTERRUPTS();
 		}
 	}
-	Progress(run->qualname, run->scanned, run->total, start, &last, true);
+	Progress(run->qualname, run->scanned, run->total, run->total_exact, start, &last, true);
+	ReportRows(run);
+}
+
+/* Say how many rows could not be scored (their outputs NULL) and had unseen categories */
+static void
+ReportRows(const EnrichRun *run)
+{
+	if (run->failed > 0)
+		ereport(WARNING,
+				(errmsg("profenrich: %lld of %lld rows of %s could not be scored and got NULL insights",
+						(long long) run->failed, (long long) run->scanned, run->qualname),
+				 errdetail("The first, %s: %s", run->failure_key, run->failure),
+				 errhint("See rows_failed and first_failure in profenrich.enrich_runs; fix the rows and run enrich again, or pass \"on_error\": \"stop\" to stop at the first.")));
+	if (run->unseen > 0)
+		ereport(NOTICE,
+				(errmsg("profenrich: %lld rows of %s hold categories the models did not see in training",
+						(long long) run->unseen, run->qualname),
+				 errhint("Each model scores them as its option \"unseen\" says (by default the training average); see rows_unseen in profenrich.enrich_runs.")));
 }
 
 /*
@@ -880,6 +1333,8 @@ PlanBatches(EnrichRun *run, EnrichMember *m, int batch_size)
 		reltuples = (double) DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 														 SPI_tuptable->tupdesc, 1, &isnull));
 	}
+	else
+		run->total_exact = false;	/* the statistics' estimate */
 	run->total += reltuples;
 	m->step = Max(1, (BlockNumber) (batch_size / Max(reltuples / Max(m->nblocks, 1), 1.0)));
 }
@@ -964,6 +1419,8 @@ CitusPlan(EnrichRun *run, EnrichMember *m, EnrichModel *ms, int n, int batch_siz
 	}
 }
 
+static void MemberKey(EnrichMember *m);
+
 /*
  * Prepare the run's statements: one batch UPDATE and a batch plan per
  * table.  Filling (no change check) needs every column just added, and
@@ -976,19 +1433,65 @@ PrepareBatches(EnrichRun *run, EnrichModel *ms, int n, const EnrichOptions *opts
 	run->fill = run->nmembers == 1 || get_rel_relkind(run->relid) == RELKIND_PARTITIONED_TABLE;
 	for (int i = 0; i < n; i++)
 		run->fill &= ms[i].fresh;
+	run->ms = ms;
+	run->nmodels = n;
+	run->factors = opts->factors;
+	run->on_error = opts->on_error;
+	run->total_exact = true;
+	run->cxt = CurrentMemoryContext;
 	for (int i = 0; i < run->nmembers; i++)
 	{
 		EnrichMember *m = &run->members[i];
+		char	   *unseen;
 
+		m->colargs = ColumnArgs(m->relid);
 		if (m->citus)
 		{
-			BatchClauses(m->relid, ms, n, opts->factors, run->fill, true, &m->set_sql, &m->where_sql);
+			StringInfoData set,
+						changed;
+
+			initStringInfo(&set);
+			initStringInfo(&changed);
+			OutputSets(ms, n, opts->factors, m->colargs, true, &set, &changed);
+			m->set_sql = set.data;
+			m->where_sql = run->fill ? psprintf("pe_t.%s IS NULL", quote_identifier(ms[0].out[0].column)) :
+				changed.data;
+			run->total_exact = false;
 			CitusPlan(run, m, ms, n, opts->batch_size);
 			continue;
 		}
-		m->batch_sql = BatchSql(m->relid, m->qualname, ms, n, opts->factors, run->fill);
+		unseen = UnseenExpr(ms, n, m->colargs);
+		run->count_unseen = unseen != NULL;
+		m->batch_sql = BatchSql(m, ms, n, opts->factors, run->fill, unseen);
+		m->count_sql = CountSql(m, unseen);
+		MemberKey(m);
 		PlanBatches(run, m, opts->batch_size);
 	}
+}
+
+/*
+ * The column that names a member's rows in messages: its single-column
+ * primary key (the ctid otherwise)
+ */
+static void
+MemberKey(EnrichMember *m)
+{
+	Relation	rel = relation_open(m->relid, AccessShareLock);
+	Oid			pk = RelationGetPrimaryKeyIndex(rel);
+
+	m->key_expr = NULL;
+	if (OidIsValid(pk))
+	{
+		Relation	idx = index_open(pk, AccessShareLock);
+
+		if (idx->rd_index->indnkeyatts == 1 && idx->rd_index->indkey.values[0] > 0)
+		{
+			m->key_name = pstrdup(quote_identifier(get_attname(m->relid, idx->rd_index->indkey.values[0], false)));
+			m->key_expr = psprintf("pe_t.%s", m->key_name);
+		}
+		index_close(idx, AccessShareLock);
+	}
+	relation_close(rel, AccessShareLock);
 }
 
 /*
@@ -1005,11 +1508,19 @@ PreparedWork(EnrichRun *run, EnrichMember *m, BlockNumber first, BlockNumber end
 /*
  * A run over a Citus table: it must run outside a transaction block (each
  * shard's batch commits on its node as it finishes, whatever the caller's
- * transaction does), and the models' params travel in its statements.
+ * transaction does), and the models' params travel in its statements.  A
+ * row whose scoring fails stops it (on_error "stop": a shard's batch is one
+ * statement on its node), and rows with unseen categories are not counted.
  */
 static void
-CitusModels(EnrichRun *run, EnrichModel *ms, int n)
+CitusModels(EnrichRun *run, EnrichModel *ms, int n, const EnrichOptions *opts)
 {
+	if (opts->on_error_set && opts->on_error == ON_ERROR_NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("enrich of a Citus table cannot write NULL for the rows whose scoring fails"),
+				 errdetail("Each shard's batch runs on its node as one statement: a row that fails stops the run there."),
+				 errhint("Leave out \"on_error\" (a Citus table's run stops at the first row that fails), or fix the rows first.")));
 	if (!run->nonatomic)
 		ereport(ERROR,
 				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
@@ -1074,7 +1585,7 @@ enrich(PG_FUNCTION_ARGS)
 	PopActiveSnapshot();
 	ResolveMembers(&run);
 	if (run.citus)
-		CitusModels(&run, ms, n);
+		CitusModels(&run, ms, n, &opts);
 	LockTable(run.relid, run.qualname);
 	run.target_locked = true;
 	/* whatever fails from here on, the session locks are released */
@@ -1107,7 +1618,7 @@ enrich(PG_FUNCTION_ARGS)
 		}
 		RunBatches(&run);
 		HOLD_INTERRUPTS();
-		LogRun(run.run, run.scanned, run.updated, "finished", NULL);
+		LogRun(&run, "finished", NULL);
 		if (nonatomic)
 			SPI_commit();
 		RESUME_INTERRUPTS();
@@ -1134,6 +1645,8 @@ typedef struct TriggerCache
 	int			cols[MAX_OUTPUTS];	/* attribute numbers of the outputs the table has */
 	OutputWhat	what[MAX_OUTPUTS];
 	OutputRow	row;			/* the current row's score or classification */
+	OnErrorPolicy on_error;		/* "null": a row whose scoring fails gets NULL outputs */
+	bool		warned;			/* a failure of this statement was reported */
 	bool		append;			/* may the outputs be appended (TriggerAppend)? */
 	int			first;			/* the lowest output attribute number */
 	int			order[MAX_OUTPUTS]; /* outputs in attribute order */
@@ -1185,7 +1698,7 @@ TriggerOutputs(TriggerCache *c, TupleDesc desc, const char *name, Jsonb *columns
 	int			n;
 
 	memset(&all, 0, sizeof(all));
-	all.percentile = all.probabilities = all.distance = true;
+	all.percentile = all.probabilities = all.factors_detail = all.distance = true;
 	all.factors = 1;
 	all.columns = columns;
 	n = OutputColumns(c->model, name, &all, out);
@@ -1256,6 +1769,7 @@ TriggerCacheGet(FunctionCallInfo fcinfo, TriggerData *td)
 	/* a copy: the cache outlives the statement, so it must not pin the relation's descriptor */
 	c->slot = MakeSingleTupleTableSlot(CreateTupleDescCopy(desc), &TTSOpsHeapTuple);
 	c->factors = o.factors > 0 ? o.factors : 3;
+	c->on_error = o.on_error_set ? o.on_error : ON_ERROR_STOP;	/* the trigger stops by default */
 	TriggerOutputs(c, desc, name, o.columns);
 	MemoryContextSwitchTo(old);
 	fcinfo->flinfo->fn_extra = c;
@@ -1359,6 +1873,60 @@ TriggerAppend(TriggerCache *c, TupleDesc desc, HeapTuple tuple, const Datum *val
 	return result;
 }
 
+/* The outputs of the current row */
+static void
+TriggerValues(TriggerCache *c, Datum *values, bool *nulls)
+{
+	OutputCompute(c->model, &c->reader, &c->row);
+	for (int i = 0; i < c->ncols; i++)
+		values[i] = OutputDatum(c->what[i], c->model, &c->reader, &c->row, c->factors, &nulls[i]);
+}
+
+/*
+ * The outputs of the current row under "on_error": "null": computed in a
+ * subtransaction, and all NULL when a row's data makes the scoring fail
+ * (a WARNING for the first such row of the statement); other errors are
+ * raised.  The subtransaction costs every row: it is the option's price.
+ */
+static void
+TriggerValuesOrNull(TriggerCache *c, Datum *values, bool *nulls, const char *table)
+{
+	MemoryContext mcxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(mcxt);
+	PG_TRY();
+	{
+		TriggerValues(c, values, nulls);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(mcxt);
+		CurrentResourceOwner = owner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *err;
+
+		MemoryContextSwitchTo(mcxt);
+		err = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(mcxt);
+		CurrentResourceOwner = owner;
+		if (!RowDataError(err))
+			ReThrowError(err);
+		for (int i = 0; i < c->ncols; i++)
+			nulls[i] = true;
+		if (!c->warned)
+			ereport(WARNING,
+					(errmsg("profenrich: a row of %s could not be scored and gets NULL insights: %s",
+							table, err->message),
+					 errhint("The trigger's option \"on_error\" is \"null\"; further failures of this statement are written as NULL without a warning.")));
+		c->warned = true;
+	}
+	PG_END_TRY();
+}
+
 /*
  * profenrich.enrich_trigger(model [, options]): a BEFORE INSERT OR UPDATE
  * row trigger that scores NEW and writes the score, and the percentile and
@@ -1394,9 +1962,10 @@ enrich_trigger(PG_FUNCTION_ARGS)
 	if (c->row.probs == NULL && ModelOutput(c->model) == OUTPUT_CLASS)
 		c->row.probs = MemoryContextAlloc(fcinfo->flinfo->fn_mcxt,
 										  sizeof(double) * c->model->nclasses);
-	OutputCompute(c->model, &c->reader, &c->row);
-	for (int i = 0; i < c->ncols; i++)
-		values[i] = OutputDatum(c->what[i], c->model, &c->reader, &c->row, c->factors, &nulls[i]);
+	if (c->on_error == ON_ERROR_STOP)
+		TriggerValues(c, values, nulls);
+	else
+		TriggerValuesOrNull(c, values, nulls, RelationGetRelationName(td->tg_relation));
 	if (c->append)
 	{
 		HeapTuple	result = TriggerAppend(c, RelationGetDescr(td->tg_relation), tuple,

@@ -37,6 +37,7 @@ PG_FUNCTION_INFO_V1(evaluate);
 PG_FUNCTION_INFO_V1(lift);
 PG_FUNCTION_INFO_V1(explain);
 PG_FUNCTION_INFO_V1(factors);
+PG_FUNCTION_INFO_V1(factors_detail);
 
 typedef struct Collector
 {
@@ -57,6 +58,7 @@ typedef struct Collector
 	double		loglik;
 	const char *from;			/* the relation, for the error context */
 	int64		rows_read;
+	int64		skipped;		/* rows the model cannot use (NaN, infinity) or scores NULL */
 	/* class models: the target as a label, each row's probabilities and class */
 	bool		classes;
 	FmgrInfo	target_out;
@@ -83,6 +85,8 @@ CollectorStartup(DestReceiver *self, int operation, TupleDesc typeinfo)
 
 	FeatureReaderInit(&c->reader, c->mcxt);
 	FeatureReaderBindDesc(&c->reader, c->model->spec, typeinfo, !c->classes, c->test_only);
+	/* rows the training would have skipped are skipped (a model trained with "on_bad_row": "error" raises) */
+	c->reader.soft_bad = c->model->spec->on_bad_row == BAD_ROW_SKIP;
 	if (c->classes)
 	{
 		Oid			outfn;
@@ -93,6 +97,24 @@ CollectorStartup(DestReceiver *self, int operation, TupleDesc typeinfo)
 		fmgr_info_cxt(outfn, &c->target_out, c->mcxt);
 	}
 	MemoryContextSwitchTo(old);
+}
+
+/*
+ * Is the current row one the model cannot use, as its training decided (a
+ * NaN or infinite feature or target under on_bad_row "skip")?  Such rows
+ * are left out of an evaluation, as training left them out of its splits.
+ */
+static bool
+CollectorBadRow(Collector *c)
+{
+	const FeatureSpec *spec = c->model->spec;
+
+	if (c->reader.bad_col == FEATURE_ROW_OK && c->reader.soft_bad)
+		c->reader.bad_col = FeatureRowBadColumn(&c->reader, spec);
+	if (c->reader.bad_col == FEATURE_ROW_OK)
+		return false;
+	c->reader.bad_col = FEATURE_ROW_OK;
+	return true;
 }
 
 /* The class index of a target value among the model's labels, -1 for another */
@@ -159,10 +181,33 @@ CollectorReceive(TupleTableSlot *slot, DestReceiver *self)
 	c->rows_read++;
 	FeatureReaderLoadSlot(&c->reader, slot);
 	if (c->classes)
-		CollectClassRow(c, slot);
-	else if (FeatureReadTarget(&c->reader, m->spec, &label) && ModelLinkRow(m, &c->reader, &eta) &&
-		!(c->test_only &&
-		  !FeatureRowInTest(&c->reader, m->spec, label, c->legacy, c->x, c->missing)))
+	{
+		if (CollectorBadRow(c))
+			c->skipped++;
+		else
+			CollectClassRow(c, slot);
+		MemoryContextSwitchTo(old);
+		return true;
+	}
+	if (!FeatureReadTarget(&c->reader, m->spec, &label))
+	{
+		MemoryContextSwitchTo(old);
+		return true;
+	}
+	if (CollectorBadRow(c))
+	{
+		c->skipped++;
+		MemoryContextSwitchTo(old);
+		return true;
+	}
+	if (c->test_only && !FeatureRowInTest(&c->reader, m->spec, label, c->legacy, c->x, c->missing))
+	{
+		MemoryContextSwitchTo(old);
+		return true;
+	}
+	if (!ModelLinkRow(m, &c->reader, &eta))
+		c->skipped++;
+	else
 	{
 		int32		group = -1;
 		const char *key;
@@ -290,31 +335,75 @@ Field(StringInfo out, const char *key, double v)
 					 isnan(v) || isinf(v) ? "null" : float8out_internal(v));
 }
 
-/* The model a function argument names, its deployed version */
+/*
+ * The model a function argument names: the version in argument
+ * version_arg (-1 or NULL, or a declaration of 0.4.0 without it: the
+ * deployed one); *version receives the version loaded
+ */
 static Model *
-LoadModel(FunctionCallInfo fcinfo, int *version)
+LoadModel(FunctionCallInfo fcinfo, int version_arg, int *version)
 {
+	int			asked = 0;
+
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("model name must not be NULL"),
 				 errhint("Pass the name of a trained model.")));
-	return RegistryLoad(text_to_cstring(PG_GETARG_TEXT_PP(0)), 0, version, CurrentMemoryContext);
+	if (version_arg >= 0 && PG_NARGS() > version_arg && !PG_ARGISNULL(version_arg))
+	{
+		asked = PG_GETARG_INT32(version_arg);
+		if (asked < 1)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("model version must be 1 or more, not %d", asked),
+					 errhint("Pass NULL for the deployed version.")));
+	}
+	return RegistryLoad(text_to_cstring(PG_GETARG_TEXT_PP(0)), asked, version, CurrentMemoryContext);
 }
 
 /*
- * Refuse a model a function cannot take: lift needs a binary classifier,
- * explain and factors a family with explanations.
+ * Where a model's own held-out rows are: its training source (a relation,
+ * or the query it was trained on), refusing a model without a test split
+ */
+static char *
+OwnSource(const Model *m, FunctionCallInfo fcinfo, int version)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	if (m->spec->test_fraction == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("model \"%s\" was trained without a test split", name),
+				 errhint("Pass a relation to evaluate on, or train with a test_fraction above 0.")));
+	return RegistryTrainingFrom(name, version);
+}
+
+/*
+ * Refuse a model a function cannot take: lift needs a model with a target
+ * and a link whose score is a number or a binary class (linear, logistic,
+ * gbdt of two classes or of a number), explain and factors a family with
+ * explanations.
  */
 static void
-RequireExplainable(const Model *m, const char *function, FunctionCallInfo fcinfo, bool binary)
+RequireExplainable(const Model *m, const char *function, FunctionCallInfo fcinfo, bool gains)
 {
-	if (binary ? !m->spec->binary : m->ops->explain == NULL)
+	const char *name = RegistryArgIsParams(fcinfo, 0) ? "(pinned)" : text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	if (gains && (m->spec->target == NULL || m->ops->link == NULL ||
+				  (ModelOutput(m) == OUTPUT_CLASS && !m->spec->binary)))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("%s needs a logistic model, and \"%s\" is %s",
-						function, text_to_cstring(PG_GETARG_TEXT_PP(0)), m->ops->name),
-				 errhint("Use %s with a model trained with algorithm 'logistic'.", function)));
+				 errmsg("%s needs a model that scores a number or one of two classes, and \"%s\" is %s",
+						function, name, m->ops->name),
+				 errhint("Use %s with a linear or logistic model, or a gbdt model of two classes or of a number.",
+						 function)));
+	if (!gains && m->ops->explain == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("%s needs a model with explanations, and \"%s\" is %s",
+						function, name, m->ops->name),
+				 errhint("Use %s with a linear, logistic, multinomial or gbdt model.", function)));
 }
 
 /*
@@ -436,19 +525,19 @@ GroupPairMetrics(StringInfo out, const Model *m, Collector *c)
 }
 
 /*
- * evaluate(name, source regclass DEFAULT NULL) returns jsonb: the deployed
- * model's metrics on source, or on the model's own test split (the rows of
- * its training source that the key's hash, or without a key the hash of
- * the row's values, put there) when source is NULL.
+ * evaluate(name, source regclass DEFAULT NULL, version int DEFAULT NULL)
+ * returns jsonb: the model's metrics (the deployed version, or the one
+ * given) on source, or on the model's own test split (the rows of its
+ * training source, or query, that the key's hash, or without a key the
+ * hash of the row's values, put there) when source is NULL.
  */
 Datum
 evaluate(PG_FUNCTION_ARGS)
 {
 	int			version;
-	Model	   *m = LoadModel(fcinfo, &version);
+	Model	   *m = LoadModel(fcinfo, 2, &version);
 	bool		own = PG_ARGISNULL(1);
-	char	   *from = own ? RegistrySource(text_to_cstring(PG_GETARG_TEXT_PP(0)), version) :
-		RelationName(PG_GETARG_OID(1));
+	char	   *from;
 	Collector	c;
 	StringInfoData out,
 				groups;
@@ -459,12 +548,7 @@ evaluate(PG_FUNCTION_ARGS)
 				 errmsg("evaluate needs a linear or logistic model, and \"%s\" is %s",
 						text_to_cstring(PG_GETARG_TEXT_PP(0)), m->ops->name),
 				 errhint("Read a lifetime-value model's fit with coefficients() and its metrics in profenrich.models; compare expected_purchases with a holdout period's purchases.")));
-	if (own && m->spec->test_fraction == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("model \"%s\" was trained without a test split",
-						text_to_cstring(PG_GETARG_TEXT_PP(0))),
-				 errhint("Pass a relation to evaluate on, or train with a test_fraction above 0.")));
+	from = own ? OwnSource(m, fcinfo, version) : RelationName(PG_GETARG_OID(1));
 	CollectScores(m, from, own, own ? OwnSplitInput(m, fcinfo, version) : LEGACY_SLOTS_TARGET, &c);
 	initStringInfo(&out);
 	appendStringInfoChar(&out, '{');
@@ -483,17 +567,44 @@ evaluate(PG_FUNCTION_ARGS)
 		appendStringInfoString(&out, groups.data);
 	}
 	Field(&out, "n", (double) c.n);
+	if (c.skipped > 0)
+		Field(&out, "n_skipped", (double) c.skipped);
 	Field(&out, "version", version);
 	appendStringInfoChar(&out, '}');
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(out.data)));
 }
 
+/* One row of lift()'s result */
+static void
+LiftRow(ReturnSetInfo *rsinfo, int bucket, int64 size, double sum, bool binary, double rate_all,
+		double cum, double total)
+{
+	Datum		values[6];
+	bool		nulls[6] = {false, false, false, false, false, false};
+
+	values[0] = Int32GetDatum(bucket);
+	values[1] = Int64GetDatum(size);
+	values[2] = Int64GetDatum((int64) sum);
+	nulls[2] = !binary;			/* a regression's bucket has a sum, not positives */
+	values[3] = Float8GetDatum(size > 0 ? sum / size : 0);
+	nulls[3] = size == 0;
+	values[4] = Float8GetDatum(size > 0 && rate_all != 0 ? (sum / size) / rate_all : 0);
+	nulls[4] = size == 0 || rate_all == 0;
+	values[5] = Float8GetDatum(total != 0 ? cum / total : 0);
+	nulls[5] = total == 0;
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+}
+
 /*
- * lift(name, source regclass, buckets int DEFAULT 10) returns the gains
- * table: rows ordered by score, highest first, cut into buckets of equal
- * size (the first ones one row larger when it does not divide, as ntile),
- * with each bucket's positives, rate, lift over the overall rate, and the
- * share of all positives found up to it.
+ * lift(name, source regclass DEFAULT NULL, buckets int DEFAULT 10, version
+ * int DEFAULT NULL) returns the gains table: rows ordered by score,
+ * highest first, cut into buckets of equal size (the first ones one row
+ * larger when it does not divide, as ntile), with each bucket's positives,
+ * rate, lift over the overall rate, and the share of all positives found
+ * up to it.  For a linear model the target's sum takes the place of the
+ * positives: rate is the bucket's mean target (positives NULL), lift its
+ * ratio to the overall mean.  Without a source, on the model's own test
+ * split, as evaluate.
  */
 Datum
 lift(PG_FUNCTION_ARGS)
@@ -503,60 +614,49 @@ lift(PG_FUNCTION_ARGS)
 	Model	   *m;
 	int			buckets;
 	Collector	c;
-	double		total_pos = 0,
-				cum_pos = 0;
+	double		total = 0,
+				cum = 0;
 	int64		at;
+	bool		own = PG_ARGISNULL(1);
 
 	InitMaterializedSRF(fcinfo, 0);
-	m = LoadModel(fcinfo, &version);
+	m = LoadModel(fcinfo, 3, &version);
 	RequireExplainable(m, "lift", fcinfo, true);
-	if (PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("lift needs a source relation"),
-				 errhint("Pass the table or view of profiles to rank.")));
 	buckets = PG_ARGISNULL(2) ? 10 : PG_GETARG_INT32(2);
 	if (buckets < 1 || buckets > 1000)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("buckets must be between 1 and 1000, not %d", buckets),
 				 errhint("Use 10 for deciles or 100 for percentiles.")));
-	CollectScores(m, RelationName(PG_GETARG_OID(1)), false, LEGACY_SLOTS_TARGET, &c);
-	if (c.n > 0)
-		MetricAuc(c.pairs, c.n);	/* sorts by score, ascending */
+	CollectScores(m, own ? OwnSource(m, fcinfo, version) : RelationName(PG_GETARG_OID(1)), own,
+				  own ? OwnSplitInput(m, fcinfo, version) : LEGACY_SLOTS_TARGET, &c);
+	MetricsSortPairs(c.pairs, c.n);	/* by score, ascending */
 	for (int64 i = 0; i < c.n; i++)
-		total_pos += c.pairs[i].label;
+		total += c.pairs[i].label;
 	at = c.n;					/* walk from the highest score down */
 	for (int b = 1; b <= buckets && c.n > 0; b++)
 	{
 		int64		size = c.n / buckets + (b <= c.n % buckets ? 1 : 0);
-		double		pos = 0;
-		Datum		values[6];
-		bool		nulls[6] = {false, false, false, false, false, false};
+		double		sum = 0;
 
+		CHECK_FOR_INTERRUPTS();
 		for (int64 k = 0; k < size; k++)
-			pos += c.pairs[--at].label;
-		cum_pos += pos;
-		values[0] = Int32GetDatum(b);
-		values[1] = Int64GetDatum(size);
-		values[2] = Int64GetDatum((int64) pos);
-		values[3] = Float8GetDatum(size > 0 ? pos / size : 0);
-		nulls[3] = size == 0;
-		values[4] = Float8GetDatum(size > 0 && total_pos > 0 ? (pos / size) / (total_pos / c.n) : 0);
-		nulls[4] = size == 0 || total_pos == 0;
-		values[5] = Float8GetDatum(total_pos > 0 ? cum_pos / total_pos : 0);
-		nulls[5] = total_pos == 0;
-		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+			sum += c.pairs[--at].label;
+		cum += sum;
+		LiftRow(rsinfo, b, size, sum, m->spec->binary, total / c.n, cum, total);
 	}
 	return (Datum) 0;
 }
 
 /*
- * explain(name, row record, k int DEFAULT 3): the row's link (logit)
- * decomposed: first (baseline), the link at the training means, then the
- * k features with the largest contribution coef x (value - training mean),
- * a one-hot column counted as one feature.  With k at least the number of
- * features, the contributions add up exactly to the row's logit.
+ * explain(name, row record, k int DEFAULT 3, version int DEFAULT NULL):
+ * the row's link decomposed (a linear model's prediction, a logistic
+ * model's logit): first (baseline), the link at the training means, then
+ * the k features with the largest contribution coef x (value - training
+ * mean), a one-hot column counted as one feature, an unseen category
+ * shown as "(unseen)".  With k at least the number of features, the
+ * contributions add up exactly to the row's link.  No rows for a row the
+ * model scores NULL.
  */
 Datum
 explain(PG_FUNCTION_ARGS)
@@ -573,7 +673,7 @@ explain(PG_FUNCTION_ARGS)
 	const FeatureSpec *spec;
 
 	InitMaterializedSRF(fcinfo, 0);
-	m = LoadModel(fcinfo, &version);
+	m = LoadModel(fcinfo, 3, &version);
 	RequireExplainable(m, "explain", fcinfo, false);
 	spec = m->spec;
 	if (PG_ARGISNULL(1))
@@ -596,8 +696,8 @@ explain(PG_FUNCTION_ARGS)
 	}
 	n = ModelContributions(m, &r, cls, parts, &baseline);
 	if (n < 0)
-		return (Datum) 0;		/* the model cannot score the row (a NULL it does not impute, a
-								 * group without a model) */
+		return (Datum) 0;		/* the model scores the row NULL (a NULL it does not impute, an
+								 * unseen value, a group without a model) */
 	ModelSortContributions(parts, n);
 	for (int i = -1; i < Min(k, n); i++)
 	{
@@ -624,27 +724,29 @@ typedef struct FactorsCache
 } FactorsCache;
 
 /*
- * factors(name, row, k DEFAULT 3, version DEFAULT NULL) returns text[]:
- * the row's k most influential features under a logistic model.  In the
- * pinned form the planner gives a query over a Citus table (pushdown.c),
- * the first argument is the model's params.
+ * The model of a factors() call site (cached per site, reloaded when the
+ * name or version changes) with its reader on the call's row; NULL when
+ * the name or row is NULL, or when a model per group gives the row's group
+ * no model.  *k receives the k asked for.  In the pinned form the planner
+ * gives a query over a Citus table (pushdown.c), the first argument is the
+ * model's params.
  */
-Datum
-factors(PG_FUNCTION_ARGS)
+static FactorsCache *
+FactorsRow(FunctionCallInfo fcinfo, const char *function, int *k)
 {
 	FactorsCache *c = (FactorsCache *) fcinfo->flinfo->fn_extra;
 	bool		pinned;
 	bytea	   *arg;
-	int			k,
-				version;
+	int			version;
+	Model		view;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		PG_RETURN_NULL();
+		return NULL;
 	pinned = RegistryArgIsParams(fcinfo, 0);
 	arg = PG_GETARG_BYTEA_PP(0);
-	k = PG_ARGISNULL(2) ? 3 : PG_GETARG_INT32(2);
+	*k = PG_ARGISNULL(2) ? 3 : PG_GETARG_INT32(2);
 	version = PG_ARGISNULL(3) ? 0 : PG_GETARG_INT32(3);
-	if (k < 0)
+	if (*k < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("k must not be negative"),
@@ -664,21 +766,49 @@ factors(PG_FUNCTION_ARGS)
 		c->model = pinned ? ModelFromParams(arg, mcxt) : RegistryLoad(c->name, version, &found, mcxt);
 		FeatureReaderInit(&c->reader, mcxt);
 		fcinfo->flinfo->fn_extra = c;
-		if (c->model->ops->explain == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-					 errmsg("factors needs a logistic model, and \"%s\" is %s",
-							pinned ? "(pinned)" : c->name, c->model->ops->name),
-					 errhint("Use factors with a model trained with algorithm 'logistic'.")));
 	}
+	RequireExplainable(c->model, function, fcinfo, false);
 	FeatureReaderLoadComposite(&c->reader, c->model->spec, PG_GETARG_HEAPTUPLEHEADER(1),
 							   false, false);
-	{
-		Model		view;
+	if (ModelForRow(c->model, &c->reader, &view) == NULL)
+		return NULL;
+	return c;
+}
 
-		/* a model per group may give the row's group no model */
-		if (ModelForRow(c->model, &c->reader, &view) == NULL)
-			PG_RETURN_NULL();
-	}
+/*
+ * factors(name, row, k DEFAULT 3, version DEFAULT NULL) returns text[]:
+ * the row's k most influential features, each signed by the direction of
+ * its contribution ("+tenure" raises the score, "-total_charges" lowers it).
+ */
+Datum
+factors(PG_FUNCTION_ARGS)
+{
+	int			k;
+	FactorsCache *c = FactorsRow(fcinfo, "factors", &k);
+
+	if (c == NULL)
+		PG_RETURN_NULL();
 	PG_RETURN_DATUM(ModelTopFactors(c->model, &c->reader, k));
+}
+
+/*
+ * factors_detail(name, row, k DEFAULT 3, version DEFAULT NULL) returns
+ * jsonb: the same factors as an array of {"feature", "value",
+ * "contribution"}, what enrich writes into <model>_factors_detail; NULL
+ * for a row the model scores NULL.
+ */
+Datum
+factors_detail(PG_FUNCTION_ARGS)
+{
+	int			k;
+	FactorsCache *c = FactorsRow(fcinfo, "factors_detail", &k);
+	bool		isnull;
+	Datum		d;
+
+	if (c == NULL)
+		PG_RETURN_NULL();
+	d = ModelTopFactorsDetail(c->model, &c->reader, k, &isnull);
+	if (isnull)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(d);
 }

@@ -175,6 +175,22 @@ FeatureSpecWrite(StringInfo buf, const FeatureSpec *spec)
 		pq_sendint32(buf, c->mode_level);
 	}
 	pq_sendbyte(buf, (int) spec->split_hash);
+	/* format 4: the policies, the fold, the categories' shares */
+	pq_sendbyte(buf, (int) spec->unseen);
+	pq_sendbyte(buf, (int) spec->on_bad_row);
+	pq_sendint16(buf, (int16) spec->nfolds);
+	pq_sendint16(buf, (int16) spec->fold);
+	for (int i = 0; i < spec->ncolumns; i++)
+	{
+		const FeatureColumn *c = &spec->columns[i];
+		int			nslots = c->nlevels + (c->has_other ? 1 : 0);
+
+		if (c->kind != FEATURE_CATEGORICAL)
+			continue;
+		pq_sendbyte(buf, c->shares ? 1 : 0);
+		for (int k = 0; c->shares && k < nslots; k++)
+			pq_sendfloat8(buf, c->shares[k]);
+	}
 }
 
 /* A reader of a spec's bytes, and where they came from (for the error) */
@@ -281,13 +297,74 @@ SpecReadColumn(const SpecReader *sr, FeatureColumn *c)
 }
 
 /*
+ * The shares of a categorical column's slots: each in [0, 1], summing to 1
+ * (within rounding)
+ */
+static void
+SpecReadShares(const SpecReader *sr, FeatureColumn *c)
+{
+	int			nslots = c->nlevels + (c->has_other ? 1 : 0);
+	double		sum = 0;
+
+	c->shares = palloc(sizeof(double) * nslots);
+	for (int k = 0; k < nslots; k++)
+	{
+		c->shares[k] = SpecDouble(sr);
+		if (!(c->shares[k] >= 0 && c->shares[k] <= 1))
+			SpecInvalid(sr, psprintf("column \"%s\" has a share outside [0, 1]", c->name));
+		sum += c->shares[k];
+	}
+	if (fabs(sum - 1) > 1e-6)
+		SpecInvalid(sr, psprintf("the shares of column \"%s\" do not sum to 1", c->name));
+}
+
+/*
+ * What format 4 added after the split hash: the unseen-category and
+ * bad-row policies, the cross-validation fold, and each categorical
+ * column's shares (optional: a flag byte, then one per slot)
+ */
+static void
+SpecReadFormat4(const SpecReader *sr, FeatureSpec *spec)
+{
+	int			unseen = SpecInt(sr, 1);
+	int			bad = SpecInt(sr, 1);
+
+	if (unseen < UNSEEN_AVERAGE || unseen > UNSEEN_ZERO)
+		SpecInvalid(sr, psprintf("unknown unseen-category policy %d", unseen));
+	if (bad != BAD_ROW_SKIP && bad != BAD_ROW_ERROR)
+		SpecInvalid(sr, psprintf("unknown bad-row policy %d", bad));
+	spec->unseen = (UnseenPolicy) unseen;
+	spec->on_bad_row = (BadRowPolicy) bad;
+	spec->nfolds = (int16) SpecInt(sr, 2);
+	spec->fold = (int16) SpecInt(sr, 2);
+	if (spec->nfolds != 0 && (spec->nfolds < 2 || spec->nfolds > FEATURE_MAX_FOLDS))
+		SpecInvalid(sr, psprintf("%d cross-validation folds", spec->nfolds));
+	if (spec->fold < 0 || (spec->nfolds == 0 ? spec->fold != 0 : spec->fold >= spec->nfolds))
+		SpecInvalid(sr, psprintf("fold %d of %d", spec->fold, spec->nfolds));
+	for (int i = 0; i < spec->ncolumns; i++)
+	{
+		FeatureColumn *c = &spec->columns[i];
+		int			has;
+
+		if (c->kind != FEATURE_CATEGORICAL)
+			continue;
+		has = SpecInt(sr, 1);
+		if (has != 0 && has != 1)
+			SpecInvalid(sr, psprintf("column \"%s\" has a bad shares flag", c->name));
+		if (has)
+			SpecReadShares(sr, c);
+	}
+}
+
+/*
  * Read what FeatureSpecWrite wrote, refusing anything it could not have
  * written: lengths, counts, kinds, levels, the imputed level, the split
  * fraction and the total slots are all checked, so no reader of the spec
  * can index outside it.  caller says whether the bytes come from a SQL
  * caller (an aggregate's argument) rather than the registry.  Format 1
  * (release 0.1.0) had no class-label fields; formats before 3 no split
- * hash (they hashed keyless rows' bytes).
+ * hash (they hashed keyless rows' bytes); formats before 4 no policies,
+ * folds or shares (an unseen category then scores as all slots 0).
  */
 FeatureSpec *
 FeatureSpecRead(StringInfo buf, int format, bool caller)
@@ -343,6 +420,9 @@ FeatureSpecRead(StringInfo buf, int format, bool caller)
 			SpecInvalid(&sr, psprintf("unknown split hash %d", h));
 		spec->split_hash = (SplitHash) h;
 	}
+	spec->unseen = UNSEEN_ZERO;
+	if (format >= 4)
+		SpecReadFormat4(&sr, spec);
 	FeatureSpecLayout(spec);
 	return spec;
 }
@@ -381,8 +461,8 @@ FeatureSpecToJson(const FeatureSpec *spec)
 		escape_json(&out, spec->key);
 	else
 		appendStringInfoString(&out, "null");
-	appendStringInfo(&out, ", \"impute\": \"%s\", \"slots\": %d, \"columns\": [",
-					 ImputeModeName(spec->impute), spec->nslots);
+	appendStringInfo(&out, ", \"impute\": \"%s\", \"unseen\": \"%s\", \"slots\": %d, \"columns\": [",
+					 ImputeModeName(spec->impute), UnseenPolicyName(spec->unseen), spec->nslots);
 	for (int i = 0; i < spec->ncolumns; i++)
 	{
 		FeatureColumn *c = &spec->columns[i];
@@ -406,7 +486,20 @@ FeatureSpecToJson(const FeatureSpec *spec)
 			}
 			appendStringInfo(&out, "], \"other\": %s, \"impute\": ",
 							 c->has_other ? "true" : "false");
-			escape_json(&out, c->levels[c->mode_level]);
+			escape_json(&out, c->mode_level < c->nlevels ? c->levels[c->mode_level] : "(other)");
+			if (spec->unseen != UNSEEN_ZERO)
+			{
+				appendStringInfoString(&out, ", \"reference\": ");
+				escape_json(&out, c->levels[FeatureReferenceLevel(c)]);
+			}
+			if (c->shares)
+			{
+				appendStringInfoString(&out, ", \"shares\": [");
+				/* to 12 significant digits: for people; the params hold them exactly */
+				for (int k = 0; k < c->nlevels + (c->has_other ? 1 : 0); k++)
+					appendStringInfo(&out, "%s%.12g", k > 0 ? ", " : "", c->shares[k]);
+				appendStringInfoChar(&out, ']');
+			}
 		}
 		appendStringInfoChar(&out, '}');
 	}
@@ -421,6 +514,7 @@ FeatureReaderInit(FeatureReader *r, MemoryContext mcxt)
 	memset(r, 0, sizeof(FeatureReader));
 	r->mcxt = mcxt;
 	r->tupType = InvalidOid;
+	r->bad_col = FEATURE_ROW_OK;
 }
 
 /* Position of a column by name among n names, or -1 */
@@ -1485,7 +1579,7 @@ FeatureRowInTest(FeatureReader *r, const FeatureSpec *spec, double target,
 	uint64		h;
 
 	if (r->key_pos >= 0)
-		return (uint32) FeatureRowHash(r, spec, NULL, 0) < threshold;
+		return FeatureSplitOf(spec, FeatureRowHash(r, spec, NULL, 0), threshold) == SPLIT_TEST;
 	(void) FeatureEncodeRow(r, spec, x, missing, &nmissing);
 	if (spec->split_hash == SPLIT_HASH_MIX)
 		h = FeatureValuesHash(spec, x, target);
@@ -1502,7 +1596,7 @@ FeatureRowInTest(FeatureReader *r, const FeatureSpec *spec, double target,
 					x[spec->columns[i].first_slot] = get_float8_nan();
 		h = FeatureRowHash(r, spec, x, spec->nslots);
 	}
-	return (uint32) h < threshold;
+	return FeatureSplitOf(spec, h, threshold) == SPLIT_TEST;
 }
 
 /* Rows whose split hash falls below this are in the test split */
@@ -1517,7 +1611,9 @@ FeatureTestThreshold(const FeatureSpec *spec)
  * leaves 0 in its slot and its column's miss_index is appended to
  * missing[], so the imputed value can be applied once the training mean
  * is known; a NULL category takes the mode (under impute "missing", NaN
- * in all its slots).  Returns true if any feature was NULL.
+ * in all its slots).  Returns true if any feature was NULL.  A NaN or
+ * infinite number raises, or with r->soft_bad sets r->bad_col (the row
+ * then must not be used).
  */
 bool
 FeatureEncodeRow(FeatureReader *r, const FeatureSpec *spec, double *x,
@@ -1540,7 +1636,13 @@ FeatureEncodeRow(FeatureReader *r, const FeatureSpec *spec, double *x,
 		}
 		value = FeatureDatumToDouble(v->value, r->num_conv[k]);
 		if (unlikely(!isfinite(value)))
-			FeatureNotFinite(spec->columns[r->num_col[k]].name);
+		{
+			if (!r->soft_bad)
+				FeatureNotFinite(spec->columns[r->num_col[k]].name);
+			if (r->bad_col == FEATURE_ROW_OK)
+				r->bad_col = r->num_col[k];
+			value = 0.0;
+		}
 		x[r->num_slot[k]] = value;
 	}
 	if (r->nnum == spec->ncolumns)
@@ -1571,4 +1673,252 @@ FeatureEncodeRow(FeatureReader *r, const FeatureSpec *spec, double *x,
 			x[c->first_slot + level] = 1.0;
 	}
 	return anynull;
+}
+
+/*
+ * A category outside the vocabulary of column col (FeatureReadLevel gave
+ * LEVEL_UNSEEN, so the column has no "(other)" slot) met while scoring:
+ * noted in r->unseen, then the spec's policy (option "unseen") decides: an
+ * error, or false when the row scores NULL; true when the caller encodes
+ * the column by its training shares (the population average), or, for a
+ * spec before format 4 (UNSEEN_ZERO), as all slots 0 as 0.4.0 did.
+ */
+bool
+FeatureUnseenLevel(FeatureReader *r, const FeatureSpec *spec, int col)
+{
+	const FeatureColumn *c = &spec->columns[col];
+
+	r->unseen = true;
+	if (spec->unseen == UNSEEN_NULL)
+		return false;
+	if (spec->unseen == UNSEEN_ERROR)
+	{
+		const NullableDatum *v = &r->row[r->pos[col]];
+		int			len;
+		const char *s = CategoryText(v->value, r->conv[col], &r->outfn[col], &len);
+
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("column \"%s\" holds \"%s\", a category the model did not see in training",
+						c->name, pnstrdup(s, Min(len, 200))),
+				 errdetail("The model was trained with the option \"unseen\": \"error\"."),
+				 errhint("Train with \"unseen\": \"average\" (the population average) or \"null\" to score such rows, or retrain on data that has the category.")));
+	}
+	return true;
+}
+
+/*
+ * Encode the current row for scoring into x (nslots values), as training
+ * encoded it: a NULL takes its imputed value or level (the training mean,
+ * the mode) under "impute": "mean", and makes the row unscorable
+ * otherwise; an unseen category follows the spec's policy
+ * (FeatureUnseenLevel); NaN and infinity raise.  Returns false when the
+ * row scores NULL.  What a family's scorer calls when it needs the
+ * encoded slots (GLMs read the columns straight into their dot product).
+ */
+bool
+FeatureEncodeScoringRow(FeatureReader *r, const FeatureSpec *spec, double *x)
+{
+	bool		impute = spec->impute == IMPUTE_MEAN;
+
+	for (int i = 0; i < spec->ncolumns; i++)
+	{
+		const FeatureColumn *c = &spec->columns[i];
+		int			level;
+
+		if (c->kind != FEATURE_CATEGORICAL)
+		{
+			if (!FeatureReadNumber(r, spec, i, &x[c->first_slot]))
+			{
+				if (!impute)
+					return false;
+				x[c->first_slot] = c->impute;
+			}
+			continue;
+		}
+		level = FeatureReadLevel(r, spec, i);
+		memset(&x[c->first_slot], 0, sizeof(double) * c->nslots);
+		if (level == LEVEL_NULL)
+		{
+			if (!impute)
+				return false;
+			level = c->mode_level;
+		}
+		if (level == LEVEL_UNSEEN)
+		{
+			if (!FeatureUnseenLevel(r, spec, i))
+				return false;
+			if (c->shares && spec->unseen == UNSEEN_AVERAGE)
+				memcpy(&x[c->first_slot], c->shares, sizeof(double) * c->nslots);
+			continue;
+		}
+		x[c->first_slot + level] = 1.0;
+	}
+	return true;
+}
+
+/*
+ * Can a row hold a category this spec did not see?  Only in a categorical
+ * column without an "(other)" slot (with one, such a value is "(other)").
+ */
+bool
+FeatureCanBeUnseen(const FeatureSpec *spec)
+{
+	for (int i = 0; i < spec->ncolumns; i++)
+		if (spec->columns[i].kind == FEATURE_CATEGORICAL && !spec->columns[i].has_other)
+			return true;
+	return false;
+}
+
+/*
+ * The first feature of the current row a model cannot use (a number that
+ * is NaN or infinite), or FEATURE_ROW_OK; never raises.  Readers of rows
+ * that a training skipped (evaluate, lift) skip them the same way.
+ */
+int
+FeatureRowBadColumn(FeatureReader *r, const FeatureSpec *spec)
+{
+	for (int k = 0; k < r->nnum; k++)
+	{
+		const NullableDatum *v = &r->row[r->num_pos[k]];
+
+		if (!v->isnull && !isfinite(FeatureDatumToDouble(v->value, r->num_conv[k])))
+			return r->num_col[k];
+	}
+	return FEATURE_ROW_OK;
+}
+
+/* The column a bad_col names, for messages */
+const char *
+FeatureBadColumnName(const FeatureSpec *spec, int bad_col)
+{
+	if (bad_col == FEATURE_BAD_TARGET)
+		return spec->target ? spec->target : "(target)";
+	if (bad_col >= 0 && bad_col < spec->ncolumns)
+		return spec->columns[bad_col].name;
+	return "?";
+}
+
+/*
+ * Set every categorical column's shares from the training means of its
+ * slots (slot_mean, nslots): the trainers that compute them (linear,
+ * logistic) make the "average" of an unseen category exactly the training
+ * population's, whose contribution explain() shows as 0.
+ */
+void
+FeatureSetShares(FeatureSpec *spec, const double *slot_mean)
+{
+	for (int i = 0; i < spec->ncolumns; i++)
+	{
+		FeatureColumn *c = &spec->columns[i];
+		double		sum = 0;
+
+		if (c->kind != FEATURE_CATEGORICAL)
+			continue;
+		c->shares = palloc(sizeof(double) * c->nslots);
+		for (int k = 0; k < c->nslots; k++)
+			sum += c->shares[k] = Min(Max(slot_mean[c->first_slot + k], 0.0), 1.0);
+		if (sum > 0)
+			for (int k = 0; k < c->nslots; k++)
+				c->shares[k] /= sum;
+	}
+}
+
+/*
+ * The reference level of a categorical column, the one a model without a
+ * penalty aliases (no coefficient; the others read against it): the most
+ * frequent, which the vocabulary lists first, so coefficients read as a
+ * difference from the usual customer.
+ */
+int
+FeatureReferenceLevel(const FeatureColumn *c)
+{
+	return 0;
+}
+
+/*
+ * The order in which a solver that aliases collinear slots (a pivoted
+ * Cholesky, in order) should take the slots so that each categorical
+ * column's reference level is the one aliased: every slot in spec order,
+ * except the reference slots, which come last.  nslots entries.
+ */
+int *
+FeatureAliasOrder(const FeatureSpec *spec)
+{
+	int		   *order = palloc(sizeof(int) * Max(spec->nslots, 1));
+	int			n = 0;
+
+	for (int i = 0; i < spec->ncolumns; i++)
+	{
+		const FeatureColumn *c = &spec->columns[i];
+
+		for (int k = 0; k < c->nslots; k++)
+			if (c->kind != FEATURE_CATEGORICAL || k != FeatureReferenceLevel(c))
+				order[n++] = c->first_slot + k;
+	}
+	for (int i = 0; i < spec->ncolumns; i++)
+	{
+		const FeatureColumn *c = &spec->columns[i];
+
+		if (c->kind == FEATURE_CATEGORICAL)
+			order[n++] = c->first_slot + FeatureReferenceLevel(c);
+	}
+	Assert(n == spec->nslots);
+	return order;
+}
+
+/*
+ * The current row's split key as text (its type's output), NULL without a
+ * key or for a NULL key: how a message names a row.  Not for a per-row
+ * loop: the output function is looked up each time.
+ */
+char *
+FeatureKeyText(FeatureReader *r, const FeatureSpec *spec)
+{
+	const NullableDatum *v;
+	Oid			outfn;
+	bool		isvarlena;
+
+	if (r->key_pos < 0)
+		return NULL;
+	v = &r->row[r->key_pos];
+	if (v->isnull)
+		return NULL;
+	getTypeOutputInfo(r->key_type, &outfn, &isvarlena);
+	return OidOutputFunctionCall(outfn, v->value);
+}
+
+/*
+ * A copy of a spec that a training may change (imputation values, shares)
+ * without changing the original: every column and its arrays copied; other
+ * pointers (the target, the key, the labels) shared, read-only.  Each fold
+ * of a cross-validation trains on one.
+ */
+FeatureSpec *
+FeatureSpecCopy(const FeatureSpec *spec)
+{
+	FeatureSpec *copy = palloc(sizeof(FeatureSpec));
+
+	*copy = *spec;
+	copy->columns = palloc(sizeof(FeatureColumn) * Max(spec->ncolumns, 1));
+	for (int i = 0; i < spec->ncolumns; i++)
+	{
+		const FeatureColumn *c = &spec->columns[i];
+		FeatureColumn *d = &copy->columns[i];
+
+		*d = *c;
+		if (c->nlevels > 0)
+		{
+			d->levels = palloc(sizeof(char *) * c->nlevels);
+			d->level_len = palloc(sizeof(int) * c->nlevels);
+			memcpy(d->levels, c->levels, sizeof(char *) * c->nlevels);
+			memcpy(d->level_len, c->level_len, sizeof(int) * c->nlevels);
+		}
+		if (c->shares)
+		{
+			d->shares = palloc(sizeof(double) * c->nslots);
+			memcpy(d->shares, c->shares, sizeof(double) * c->nslots);
+		}
+	}
+	return copy;
 }

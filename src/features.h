@@ -49,12 +49,19 @@ typedef enum FeatureConv
 /* The two splits of a training source */
 #define SPLIT_TRAIN 0
 #define SPLIT_TEST	1
+/* neither: a row of the test split while a cross-validation fold trains */
+#define SPLIT_NONE	(-1)
+
+/* Cross-validation folds at most (cross_validate, tune) */
+#define FEATURE_MAX_FOLDS 20
 
 /*
  * Version of the binary spec format FeatureSpecWrite writes: 2 has the
- * class-label fields (0.2.0), 3 the split hash of keyless rows (0.5.0)
+ * class-label fields (0.2.0), 3 the split hash of keyless rows (0.5.0),
+ * 4 the unseen-category and bad-row policies, the categories' training
+ * shares and the cross-validation fold (0.5.0)
  */
-#define FEATURE_SPEC_FORMAT 3
+#define FEATURE_SPEC_FORMAT 4
 
 /*
  * How a source without a key is split: a hash of each row's encoded
@@ -84,6 +91,10 @@ typedef enum LegacySplitInput
 #define LEVEL_NULL		(-2)
 #define LEVEL_UNSEEN	(-1)
 
+/* FeatureReader.bad_col of a target that is NaN or infinite */
+#define FEATURE_BAD_TARGET	(-2)
+#define FEATURE_ROW_OK		(-1)
+
 typedef struct FeatureColumn
 {
 	char	   *name;
@@ -97,6 +108,8 @@ typedef struct FeatureColumn
 	int		   *level_len;
 	bool		has_other;		/* categorical: a last "(other)" slot */
 	int			mode_level;		/* categorical: level used for NULL */
+	double	   *shares;			/* categorical: each slot's share of the training rows
+								 * (nslots; NULL in specs before format 4) */
 } FeatureColumn;
 
 typedef struct FeatureSpec
@@ -127,6 +140,10 @@ typedef struct FeatureSpec
 	 * to the grouped aggregates as an argument; readers bind it too.
 	 */
 	char	   *group;
+	UnseenPolicy unseen;		/* a category outside the vocabulary at scoring */
+	BadRowPolicy on_bad_row;	/* training: rows a model cannot use */
+	int			nfolds;			/* cross-validation: folds of the training rows, 0 none */
+	int			fold;			/* the fold held out (the "test" split of this training) */
 } FeatureSpec;
 
 /*
@@ -168,6 +185,15 @@ typedef struct FeatureReader
 	FmgrInfo	key_hash;
 	Oid			key_collation;
 	const NullableDatum *row;	/* the current row */
+	/*
+	 * Training readers of a spec with on_bad_row "skip" (soft_bad): a value
+	 * that is NaN or infinite does not raise but sets bad_col (the spec
+	 * column, or FEATURE_BAD_TARGET), which the caller checks and resets.
+	 */
+	bool		soft_bad;
+	int			bad_col;		/* -1 when the row is usable */
+	/* scoring: set when the current row had a category outside the vocabulary */
+	bool		unseen;
 	/* numeric and boolean columns as compact arrays, for the encoding loop */
 	int			nnum;
 	int		   *num_col;		/* spec column */
@@ -189,6 +215,7 @@ extern void FeatureSpecLayout(FeatureSpec *spec);
 extern char *FeatureSlotName(const FeatureSpec *spec, int slot);
 extern void FeatureSpecWrite(StringInfo buf, const FeatureSpec *spec);
 extern FeatureSpec *FeatureSpecRead(StringInfo buf, int format, bool caller);
+extern FeatureSpec *FeatureSpecCopy(const FeatureSpec *spec);
 extern char *FeatureSpecToJson(const FeatureSpec *spec);
 
 extern void FeatureReaderInit(FeatureReader *r, MemoryContext mcxt);
@@ -220,6 +247,36 @@ extern bool FeatureRowInTest(FeatureReader *r, const FeatureSpec *spec, double t
 extern uint32 FeatureTestThreshold(const FeatureSpec *spec);
 extern bool FeatureEncodeRow(FeatureReader *r, const FeatureSpec *spec,
 							 double *x, int *missing, int *nmissing);
+extern bool FeatureEncodeScoringRow(FeatureReader *r, const FeatureSpec *spec, double *x);
+extern bool FeatureUnseenLevel(FeatureReader *r, const FeatureSpec *spec, int col);
+extern bool FeatureCanBeUnseen(const FeatureSpec *spec);
+extern int	FeatureRowBadColumn(FeatureReader *r, const FeatureSpec *spec);
+extern const char *FeatureBadColumnName(const FeatureSpec *spec, int bad_col);
+extern char *FeatureKeyText(FeatureReader *r, const FeatureSpec *spec);
+extern void FeatureSetShares(FeatureSpec *spec, const double *slot_mean);
+extern int	FeatureReferenceLevel(const FeatureColumn *c);
+extern int *FeatureAliasOrder(const FeatureSpec *spec);
+
+/*
+ * The split of a row whose split hash is h (threshold from
+ * FeatureTestThreshold): the test split for the low 32 bits below the
+ * threshold, else training; while a cross-validation fold trains, the
+ * test rows take no part (SPLIT_NONE) and the fold, decided by the high
+ * 32 bits, is the "test" split.  Every trainer splits through this, so any
+ * trainer runs on a fold.
+ */
+static inline int
+FeatureSplitOf(const FeatureSpec *spec, uint64 h, uint32 threshold)
+{
+	bool		test = (uint32) h < threshold;
+
+	if (likely(spec->nfolds == 0))
+		return test ? SPLIT_TEST : SPLIT_TRAIN;
+	if (test)
+		return SPLIT_NONE;
+	return (int) (((h >> 32) * (uint64) spec->nfolds) >> 32) == spec->fold ?
+		SPLIT_TEST : SPLIT_TRAIN;
+}
 
 /* A numeric, integer or boolean datum as a double */
 static inline double
@@ -293,7 +350,11 @@ FeatureReadTarget(FeatureReader *r, const FeatureSpec *spec, double *value)
 	}
 	*value = FeatureDatumToDouble(v->value, r->target_conv);
 	if (unlikely(!isfinite(*value)))
-		FeatureNotFinite(spec->target);
+	{
+		if (!r->soft_bad)
+			FeatureNotFinite(spec->target);
+		r->bad_col = FEATURE_BAD_TARGET;
+	}
 	return true;
 }
 

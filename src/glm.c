@@ -5,9 +5,10 @@
  * The solver works on standardized slots (population standard deviation),
  * so the ridge penalty l2 * sum(beta_std^2) treats every slot alike
  * whatever its unit, and reports coefficients on the original scale.
- * Exactly collinear slots are aliased in their original order, like R's
- * lm(): a slot that is a linear combination of earlier ones (or constant)
- * gets no coefficient.
+ * Exactly collinear slots are aliased in the order the caller gives (the
+ * trainers put each category's reference level last), as R's lm() does
+ * in column order: a slot that is a linear combination of earlier ones
+ * (or constant) gets no coefficient.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -150,12 +151,21 @@ FitInference(LinearFit *fit, const XYStats *s, const double *inv)
 	pfree(cov);
 }
 
-/*
- * Fit y = b0 + x'b minimizing ||y - b0 - Xb||^2 + l2 ||S b||^2, where S is
- * the diagonal of slot standard deviations.
- */
+/* GlmLinearFitOrdered, aliasing collinear slots in their own order */
 void
 GlmLinearFit(const XYStats *s, double l2, LinearFit *fit)
+{
+	GlmLinearFitOrdered(s, l2, NULL, fit);
+}
+
+/*
+ * Fit y = b0 + x'b minimizing ||y - b0 - Xb||^2 + l2 ||S b||^2, where S is
+ * the diagonal of slot standard deviations.  Exactly collinear slots are
+ * aliased in the order order gives (NULL: slot order): a slot that is a
+ * combination of slots before it gets no coefficient.
+ */
+void
+GlmLinearFitOrdered(const XYStats *s, double l2, const int *order, LinearFit *fit)
 {
 	int			p = s->p;
 	double	   *a;
@@ -186,8 +196,13 @@ GlmLinearFit(const XYStats *s, double l2, LinearFit *fit)
 		a[i * p + i] += l2;
 		beta[i] = fit->aliased[i] ? 0.0 : s->cxy[i] / fit->slot_sd[i];
 	}
-	memcpy(work, a, sizeof(double) * p * p);
-	fit->rank = LinalgCholeskyAliased(p, work, GLM_ALIAS_TOL, fit->aliased);
+	if (order)
+		fit->rank = LinalgCholeskyAliasedOrder(p, a, GLM_ALIAS_TOL, fit->aliased, order, work);
+	else
+	{
+		memcpy(work, a, sizeof(double) * p * p);
+		fit->rank = LinalgCholeskyAliased(p, work, GLM_ALIAS_TOL, fit->aliased);
+	}
 	inference = l2 == 0.0 && s->n - fit->rank - 1 > 0;
 	LinalgSpdSolve(p, a, fit->aliased, beta, inference ? inv : NULL);
 	fit->intercept = s->ymean;

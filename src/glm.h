@@ -45,6 +45,7 @@ extern void GlmImputeValues(const Moments *m, int nmiss, const int *miss_slot,
 extern void GlmImputedStats(const Moments *m, int p, int nmiss, const int *miss_slot,
 							const double *impute, XYStats *out);
 extern void GlmLinearFit(const XYStats *s, double l2, LinearFit *fit);
+extern void GlmLinearFitOrdered(const XYStats *s, double l2, const int *order, LinearFit *fit);
 extern double GlmLinearSse(const LinearFit *fit, const XYStats *s);
 extern double GlmLinearPredict(const LinearFit *fit, const double *x);
 extern void GlmCheckFit(const LinearFit *fit, bool with_rss);

@@ -671,6 +671,35 @@ LinalgCholeskyAliased(int n, double *a, double tol, bool *aliased)
 }
 
 /*
+ * LinalgCholeskyAliased with the slots taken in a given order: work (n x
+ * n) receives a (full, symmetric) permuted by order, and aliased[] is
+ * read and set in the original indexes.  A slot is aliased when it is a
+ * combination of slots that come before it in order, so order decides
+ * which of a collinear group loses its coefficient (the reference level
+ * of a category, for one).  Returns the rank.
+ */
+int
+LinalgCholeskyAliasedOrder(int n, const double *a, double tol, bool *aliased, const int *order,
+						   double *work)
+{
+	bool	   *pal = palloc(sizeof(bool) * Max(n, 1));
+	int			rank;
+
+	for (int i = 0; i < n; i++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		pal[i] = aliased[order[i]];
+		for (int j = 0; j < n; j++)
+			work[(Size) i * n + j] = a[(Size) order[i] * n + order[j]];
+	}
+	rank = LinalgCholeskyAliased(n, work, tol, pal);
+	for (int i = 0; i < n; i++)
+		aliased[order[i]] = pal[i];
+	pfree(pal);
+	return rank;
+}
+
+/*
  * Copy the non-aliased rows and columns of a (n x n, upper triangle read)
  * into c (k x k), full and symmetric: read column-major, as LAPACK reads
  * it, it is the same matrix, so LAPACK's 'U' works on the triangle

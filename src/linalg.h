@@ -50,6 +50,8 @@ extern void LinalgSyrUpper(int n, double alpha, const double *x, double *c, int 
 extern void LinalgSymmetrize(int n, double *c, int ldc);
 extern double LinalgQuadForm(int n, const double *a, const double *x);
 extern int	LinalgCholeskyAliased(int n, double *a, double tol, bool *aliased);
+extern int	LinalgCholeskyAliasedOrder(int n, const double *a, double tol, bool *aliased,
+									   const int *order, double *work);
 extern void LinalgSpdSolve(int n, const double *a, const bool *aliased, double *b, double *inv);
 extern void LinalgGemm(int rows, int cols, int inner, double alpha, const double *a,
 					   const double *b, double beta, double *c);

@@ -511,15 +511,26 @@ ProposeNewton(LogisticState *st, double l2)
 }
 
 /*
- * Slots collinear with earlier ones, from the first pass's Hessian with
- * the penalty added (a ridge fit keeps every slot, as in linear models)
+ * Slots collinear with earlier ones (in the order order gives, NULL: column
+ * order), from the first pass's Hessian with the penalty added (a ridge fit
+ * keeps every slot, as in linear models)
  */
 static void
-FindAliased(LogisticState *st, double l2)
+FindAliased(LogisticState *st, double l2, const int *order)
 {
 	double	   *h = PenalizedHessian(st, l2);
 
-	LinalgCholeskyAliased(st->width, h, 1e-9, st->aliased);
+	if (order)
+	{
+		double	   *work = MemoryContextAllocHuge(CurrentMemoryContext,
+												  mul_size(sizeof(double),
+														   mul_size(st->width, st->width)));
+
+		LinalgCholeskyAliasedOrder(st->width, h, 1e-9, st->aliased, order, work);
+		pfree(work);
+	}
+	else
+		LinalgCholeskyAliased(st->width, h, 1e-9, st->aliased);
 	pfree(h);
 }
 
@@ -559,7 +570,7 @@ LogisticStep(LogisticState *st, const LogisticSums *at_next, const LogisticOptio
 	if (!st->started)
 	{
 		Accept(st, at_next, obj);
-		FindAliased(st, opts->l2);
+		FindAliased(st, opts->l2, opts->alias_order);
 		st->started = true;
 		(void) ProposeNewton(st, opts->l2);
 		return false;
@@ -611,4 +622,45 @@ LogisticCovariance(const LogisticState *st, double l2, double *cov)
 	LinalgSpdSolve(w, h, st->aliased, rhs, cov);
 	pfree(rhs);
 	pfree(h);
+}
+
+/*
+ * The offset c that calibrates a classifier fitted with class weights: the
+ * maximum likelihood intercept correction on its training rows, i.e. the
+ * c with mean(sigmoid(eta_i + c)) = target (their positive rate), which a
+ * weighted fit does not meet.  Newton's method from start (the closed form
+ * -log(w1 / w0) of a shift in the prior), its steps capped so that it
+ * cannot leave the bracket of a monotone equation.
+ */
+double
+LogisticCalibrationOffset(const double *eta, int64 n, double target, double start)
+{
+	double		c = start;
+
+	if (n <= 0 || !(target > 0 && target < 1))
+		return 0.0;
+	for (int it = 0; it < 100; it++)
+	{
+		double		f = 0,
+					d = 0,
+					step;
+
+		CHECK_FOR_INTERRUPTS();
+		for (int64 i = 0; i < n; i++)
+		{
+			double		p = LogisticSigmoid(eta[i] + c);
+
+			f += p;
+			d += p * (1 - p);
+		}
+		f = f / n - target;
+		d /= n;
+		if (!(d > 0))
+			break;
+		step = Max(Min(-f / d, 5.0), -5.0);
+		c += step;
+		if (fabs(step) < 1e-12 * Max(1.0, fabs(c)))
+			break;
+	}
+	return isfinite(c) ? c : 0.0;
 }

@@ -31,6 +31,7 @@ typedef struct LogisticOptions
 	double		class_weight[2];	/* weight of label 0 and of label 1 */
 	int			max_iter;
 	double		tol;
+	const int  *alias_order;	/* width: the order aliasing takes the columns (NULL: theirs) */
 } LogisticOptions;
 
 typedef struct LogisticState
@@ -76,5 +77,6 @@ extern void LogisticPassInMemory(const Dataset *d, const double *theta, const do
 extern void LogisticCovariance(const LogisticState *st, double l2, double *cov);
 extern double LogisticLink(const double *theta, const double *x, int width);
 extern double LogisticSigmoid(double eta);
+extern double LogisticCalibrationOffset(const double *eta, int64 n, double target, double start);
 
 #endif

@@ -18,6 +18,8 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/float.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
 #include "catalog/pg_type.h"
 
 #include "glm.h"
@@ -98,6 +100,24 @@ ReadClasses(StringInfo buf, Model *m)
 	m->threshold = pq_getmsgfloat8(buf);
 	if (!(m->threshold > 0 && m->threshold < 1))
 		ModelCorrupt("the class threshold is not in (0, 1)");
+}
+
+/* The calibration section: the offset added to the link */
+static void
+WriteCalibration(StringInfo buf, const Model *m)
+{
+	pq_sendfloat8(buf, m->link_offset);
+}
+
+static void
+ReadCalibration(StringInfo buf, Model *m)
+{
+	if (m->ops->link == NULL)
+		ModelCorrupt("a calibration section in a model without a link");
+	m->link_offset = pq_getmsgfloat8(buf);
+	if (!isfinite(m->link_offset))
+		ModelCorrupt("the calibration offset is not finite");
+	m->calibrated = true;
 }
 
 /* Write one tagged section, its length filled in after its bytes */
@@ -186,11 +206,13 @@ static void
 WriteSections(StringInfo buf, const Model *m)
 {
 	pq_sendint32(buf, (m->nclasses > 0 ? 1 : 0) + (m->baseline != NULL ? 1 : 0) +
-				 (m->groups != NULL ? 1 : 0));
+				 (m->groups != NULL ? 1 : 0) + (m->calibrated ? 1 : 0));
 	if (m->nclasses > 0)
 		WriteSection(buf, SECTION_CLASSES, WriteClasses, m);
 	if (m->baseline != NULL)
 		WriteSection(buf, SECTION_BASELINE, WriteBaseline, m);
+	if (m->calibrated)
+		WriteSection(buf, SECTION_CALIBRATION, WriteCalibration, m);
 	if (m->groups != NULL)
 		WriteSection(buf, SECTION_GROUPS, WriteGroups, m);
 }
@@ -221,6 +243,9 @@ ReadSections(StringInfo buf, Model *m, int format)
 				if (m->groups != NULL)
 					ModelCorrupt("two group sections");
 				ReadGroups(buf, m, format);
+				break;
+			case SECTION_CALIBRATION:
+				ReadCalibration(buf, m);
 				break;
 			case SECTION_BASELINE:
 				if (m->baseline != NULL)
@@ -260,6 +285,8 @@ ModelSerialize(const Model *model)
 static int
 SpecFormatOf(int model_format)
 {
+	if (model_format >= 6)
+		return 4;
 	if (model_format >= 5)
 		return 3;
 	return model_format >= 2 ? 2 : 1;
@@ -681,14 +708,16 @@ ModelColumnContribution(const FeatureSpec *spec, FeatureReader *r, int col, cons
 	else
 	{
 		int			level = FeatureReadLevel(r, spec, col);
+		bool		average = level == LEVEL_UNSEEN && c->shares && spec->unseen == UNSEEN_AVERAGE;
 
 		out->value = level == LEVEL_NULL ? NULL : level == LEVEL_UNSEEN ? pstrdup("(unseen)") :
 			level == c->nlevels ? pstrdup("(other)") : pstrdup(c->levels[level]);
 		if (level == LEVEL_NULL)
 			level = c->mode_level;
+		/* an unseen category: its shares (the population average), or all 0 before 0.5.0 */
 		for (int k = 0; k < c->nslots; k++)
 			out->amount += coef[c->first_slot + k] *
-				((k == level ? 1.0 : 0.0) - slot_mean[c->first_slot + k]);
+				((average ? c->shares[k] : k == level ? 1.0 : 0.0) - slot_mean[c->first_slot + k]);
 	}
 	if (unlikely(!isfinite(out->amount)))
 		GlmRefuseLink(out->amount);
@@ -713,8 +742,11 @@ ModelSortContributions(Contribution *parts, int n)
 
 /*
  * The names of the k features contributing most (in absolute value) to the
- * reader's current row, as a text[]: the influential factors enrich() and
- * enrich_trigger() write.  Class models explain their predicted class.
+ * reader's current row, as a text[], each with the sign of its
+ * contribution (+tenure raises the score, -total_charges lowers it): the
+ * influential factors enrich() and enrich_trigger() write.  Class models
+ * explain their predicted class; a row the model cannot score (a NULL it
+ * does not impute, an unseen category under "unseen": "null") has none.
  */
 Datum
 ModelTopFactors(const Model *m, FeatureReader *r, int k)
@@ -741,8 +773,57 @@ ModelTopFactors(const Model *m, FeatureReader *r, int k)
 	n = Min(k, n);
 	names = palloc(sizeof(Datum) * Max(n, 1));
 	for (int i = 0; i < n; i++)
-		names[i] = CStringGetTextDatum(parts[i].feature);
+		names[i] = CStringGetTextDatum(psprintf("%c%s", parts[i].amount < 0 ? '-' : '+',
+												parts[i].feature));
 	return PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+/*
+ * The k most influential features of the current row as a jsonb array of
+ * {"feature": name, "value": the row's value as text (null for NULL),
+ * "contribution": signed amount on the link scale}, most influential
+ * first: what enrich writes into <model>_factors_detail.  NULL (isnull)
+ * when the model cannot score the row.
+ */
+Datum
+ModelTopFactorsDetail(const Model *m, FeatureReader *r, int k, bool *isnull)
+{
+	Contribution *parts = palloc(sizeof(Contribution) * Max(m->spec->ncolumns, 1));
+	StringInfoData out;
+	double		baseline;
+	int			cls = 0;
+	int			n;
+
+	if (m->ops->explain == NULL)
+		elog(ERROR, "model of algorithm %s has no explanation", m->ops->name);
+	if (ModelOutput(m) == OUTPUT_CLASS)
+	{
+		double	   *probs = palloc(sizeof(double) * m->nclasses);
+
+		if (!ModelClassifyRow(m, r, probs, &cls))
+			cls = 0;
+	}
+	n = ModelContributions(m, r, cls, parts, &baseline);
+	*isnull = n < 0;
+	if (n < 0)
+		return (Datum) 0;
+	ModelSortContributions(parts, n);
+	n = Min(k, n);
+	initStringInfo(&out);
+	appendStringInfoChar(&out, '[');
+	for (int i = 0; i < n; i++)
+	{
+		appendStringInfoString(&out, i > 0 ? ", {\"feature\": " : "{\"feature\": ");
+		escape_json(&out, parts[i].feature);
+		appendStringInfoString(&out, ", \"value\": ");
+		if (parts[i].value)
+			escape_json(&out, parts[i].value);
+		else
+			appendStringInfoString(&out, "null");
+		appendStringInfo(&out, ", \"contribution\": %s}", float8out_internal(parts[i].amount + 0.0));
+	}
+	appendStringInfoChar(&out, ']');
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(out.data));
 }
 
 /* A float8 datum, NULL for NaN */

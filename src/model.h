@@ -16,9 +16,10 @@
 #include "profenrich.h"
 
 #define MODEL_MAGIC 0x50454D44	/* "PEMD" */
-#define MODEL_FORMAT 5	/* 2: class labels, logistic (0.2.0); 3: score quantiles (0.3.0);
+#define MODEL_FORMAT 6	/* 2: class labels, logistic (0.2.0); 3: score quantiles (0.3.0);
 								 * 4: lifetime-value models (0.4.0); 5: tagged sections, the
-								 * spec in format 3 with its split hash (0.5.0) */
+								 * spec in format 3 with its split hash (0.5.0); 6: the spec in
+								 * format 4 with its policies and shares (0.5.0) */
 #define MODEL_QUANTILES 99		/* percentile cut points of the training scores */
 #define MODEL_MAX_CLASSES 100
 
@@ -29,7 +30,8 @@
  */
 #define SECTION_CLASSES 1		/* class labels (and a binary model's threshold) */
 #define SECTION_BASELINE 2		/* the training population's distributions (baseline.h) */
-#define SECTION_GROUPS 3		/* a model per group: the group_by column, fallback, bodies */
+#define SECTION_CALIBRATION 3	/* an offset added to the link: class weights undone */
+#define SECTION_GROUPS 4		/* a model per group: the group_by column, fallback, bodies */
 
 /*
  * A model per group (group_by): the family's body of each group, which
@@ -58,6 +60,13 @@ typedef struct Model
 	int			nquantiles;		/* 0 (models trained before 0.3.0) or MODEL_QUANTILES */
 	double	   *quantiles;		/* percentiles 1..99 of the training population's scores */
 	ModelGroups *groups;		/* a model per group, or NULL */
+	/*
+	 * Models with a link: an offset added to it (SECTION_CALIBRATION), so
+	 * that a classifier fitted with class weights scores calibrated
+	 * probabilities; 0 without the section
+	 */
+	bool		calibrated;
+	double		link_offset;
 	struct Baseline *baseline;	/* NULL: none (models without a feature spec, or before 0.5.0) */
 } Model;
 
@@ -86,6 +95,7 @@ extern void ModelColumnContribution(const FeatureSpec *spec, FeatureReader *r, i
 									Contribution *out);
 extern void ModelSortContributions(Contribution *parts, int n);
 extern Datum ModelTopFactors(const Model *m, FeatureReader *r, int k);
+extern Datum ModelTopFactorsDetail(const Model *m, FeatureReader *r, int k, bool *isnull);
 extern void ModelCoefficientRow(ReturnSetInfo *rsinfo, const char *feature, double coef,
 								double se, double stat, double p, double odds, const char *cls);
 

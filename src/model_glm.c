@@ -135,8 +135,11 @@ LogisticRead(StringInfo buf, Model *m, int format)
 }
 
 /*
- * The linear predictor b0 + x'b of the reader's current row; false when a
- * feature is NULL and the model was trained without imputation.
+ * The linear predictor b0 + x'b of the reader's current row (plus the
+ * calibration offset of a classifier trained with class weights); false
+ * when a feature is NULL and the model was trained without imputation, or
+ * a category is unseen under "unseen": "null".  An unseen category under
+ * "average" takes its column's training shares.
  */
 bool
 GlmModelLink(const Model *m, FeatureReader *r, double *eta)
@@ -174,8 +177,14 @@ GlmModelLink(const Model *m, FeatureReader *r, double *eta)
 			}
 			if (level >= 0)
 				v += fit->coef[col->first_slot + level];
+			else if (!FeatureUnseenLevel(r, spec, i))
+				return false;
+			else if (col->shares && spec->unseen == UNSEEN_AVERAGE)
+				for (int k = 0; k < col->nslots; k++)
+					v += fit->coef[col->first_slot + k] * col->shares[k];
 		}
 	}
+	v += m->link_offset;
 	if (unlikely(!isfinite(v)))
 		GlmRefuseLink(v);
 	*eta = v;
@@ -222,15 +231,20 @@ NumberOutput(const Model *m)
 
 /*
  * The row's link decomposed: the baseline is the link at the training
- * means, each column contributes coef x (value - training mean), a one-hot
- * column as one feature, so the parts add up exactly to the row's link.
+ * means (with the calibration offset), each column contributes coef x
+ * (value - training mean), a one-hot column as one feature, so the parts
+ * add up exactly to the row's link: a linear model's prediction, a
+ * logistic model's logit.  False when the model scores the row NULL.
  */
 static bool
 GlmExplain(const Model *m, FeatureReader *r, int cls, Contribution *parts, double *baseline)
 {
 	const LinearFit *f = &GlmModelOf(m)->linear;
+	double		eta;
 
-	*baseline = f->intercept;
+	if (!GlmModelLink(m, r, &eta))
+		return false;
+	*baseline = f->intercept + m->link_offset;
 	for (int j = 0; j < m->spec->nslots; j++)
 		*baseline += f->coef[j] * f->slot_mean[j];
 	for (int i = 0; i < m->spec->ncolumns; i++)
@@ -283,7 +297,7 @@ const AlgorithmOps LinearOps = {
 	.score = LinearScore,
 	.link = GlmModelLink,
 	.classify = NULL,
-	.explain = NULL,
+	.explain = GlmExplain,
 	.coefficients = GlmCoefficients,
 };
 
@@ -292,7 +306,7 @@ const AlgorithmOps LogisticOps = {
 	.code = ALG_LOGISTIC,
 	.flags = ALG_FEATURES | ALG_GROUPS,
 	.targets = TARGET_BINARY,
-	.options = "l2, positive, class_weight, max_iter, tol, threshold",
+	.options = "l2, positive, class_weight, calibrate, max_iter, tol, threshold",
 	.example = "{\"class_weight\": \"balanced\"}",
 	.options_new = LogisticOptionsNew,
 	.option = LogisticOption,

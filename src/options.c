@@ -22,9 +22,9 @@
 #include "groups.h"
 #include "options.h"
 
-#define VALID_FEATURE_OPTIONS "test_fraction, key, seed, impute, max_categories"
+#define VALID_FEATURE_OPTIONS "test_fraction, key, seed, impute, max_categories, unseen"
 #define VALID_GROUP_OPTIONS ", group_by, fallback, max_groups"
-#define VALID_ENRICH_OPTIONS "batch_size, percentile, factors, probabilities, distance, top, key, columns"
+#define VALID_ENRICH_OPTIONS "batch_size, percentile, factors, factors_detail, probabilities, distance, top, key, on_error, columns"
 #define MAX_FACTORS 50
 
 /* Report a bad value for one option */
@@ -236,8 +236,43 @@ FeatureOption(const char *key, JsonbValue *v, TrainOptions *opts, const Algorith
 	}
 	else if (strcmp(key, "max_groups") == 0)
 		opts->max_groups = OptionInteger(key, v, 1, GROUPS_LIMIT);
+	else if (strcmp(key, "unseen") == 0)
+	{
+		char	   *s = OptionString(key, v, "\"average\", \"null\" or \"error\"");
+
+		if (strcmp(s, "average") == 0)
+			opts->unseen = UNSEEN_AVERAGE;
+		else if (strcmp(s, "null") == 0)
+			opts->unseen = UNSEEN_NULL;
+		else if (strcmp(s, "error") == 0)
+			opts->unseen = UNSEEN_ERROR;
+		else
+			OptionError(key, "\"average\", \"null\" or \"error\"");
+	}
 	else
 		return false;
+	return true;
+}
+
+/*
+ * on_bad_row, which the algorithms that read rows of values take (the
+ * feature-spec ones, and the lifetime-value ones: their rows are
+ * summaries, not features); false for any other key
+ */
+static bool
+BadRowOption(const char *key, JsonbValue *v, TrainOptions *opts)
+{
+	char	   *s;
+
+	if (strcmp(key, "on_bad_row") != 0)
+		return false;
+	s = OptionString(key, v, "\"skip\" or \"error\"");
+	if (strcmp(s, "skip") == 0)
+		opts->on_bad_row = BAD_ROW_SKIP;
+	else if (strcmp(s, "error") == 0)
+		opts->on_bad_row = BAD_ROW_ERROR;
+	else
+		OptionError(key, "\"skip\" or \"error\"");
 	return true;
 }
 
@@ -250,10 +285,13 @@ TrainOptionApply(const char *key, JsonbValue *v, void *arg)
 {
 	TrainApplyArg *a = (TrainApplyArg *) arg;
 	bool		features = (a->ops->flags & ALG_FEATURES) != 0;
+	bool		bad_rows = (a->ops->flags & (ALG_FEATURES | ALG_LIFETIME)) != 0;
 
 	if (a->ops->option(a->algopts, key, v))
 		return;
 	if (features && FeatureOption(key, v, a->opts, a->ops))
+		return;
+	if (bad_rows && BadRowOption(key, v, a->opts))
 		return;
 	if (strcmp(key, "deploy") == 0)
 		a->opts->deploy = OptionBool(key, v);
@@ -261,9 +299,10 @@ TrainOptionApply(const char *key, JsonbValue *v, void *arg)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown option \"%s\" for algorithm \"%s\"", key, a->ops->name),
-				 errhint("Valid options are: %s%s%s%s, deploy.", a->ops->options,
+				 errhint("Valid options are: %s%s%s%s%s, deploy.", a->ops->options,
 						 features ? ", " : "", features ? VALID_FEATURE_OPTIONS : "",
-						 (a->ops->flags & ALG_GROUPS) ? VALID_GROUP_OPTIONS : "")));
+						 (a->ops->flags & ALG_GROUPS) ? VALID_GROUP_OPTIONS : "",
+						 bad_rows ? ", on_bad_row" : "")));
 }
 
 /*
@@ -319,6 +358,8 @@ TrainOptionsParse(Jsonb *options, const AlgorithmOps *ops, TrainOptions *opts, v
 	opts->group_by = NULL;
 	opts->fallback = FALLBACK_GLOBAL;
 	opts->max_groups = GROUPS_DEFAULT_MAX;
+	opts->unseen = UNSEEN_AVERAGE;
+	opts->on_bad_row = BAD_ROW_SKIP;
 	*algopts = ops->options_new(ops);
 	arg.ops = ops;
 	arg.opts = opts;
@@ -335,10 +376,12 @@ void
 TrainOptionsJson(StringInfo out, const TrainOptions *o, const char *key)
 {
 	appendStringInfo(out, "%s\"test_fraction\": %s, \"seed\": " INT64_FORMAT
-					 ", \"impute\": \"%s\", \"max_categories\": %d, \"key\": ",
+					 ", \"impute\": \"%s\", \"max_categories\": %d, \"unseen\": \"%s\", "
+					 "\"on_bad_row\": \"%s\", \"key\": ",
 					 out->data[out->len - 1] == '{' ? "" : ", ",
 					 float8out_internal(o->test_fraction), o->seed,
-					 ImputeModeName(o->impute), o->max_categories);
+					 ImputeModeName(o->impute), o->max_categories, UnseenPolicyName(o->unseen),
+					 o->on_bad_row == BAD_ROW_SKIP ? "skip" : "error");
 	if (key)
 		escape_json(out, key);
 	else
@@ -370,6 +413,20 @@ EnrichOptionApply(const char *key, JsonbValue *v, void *arg)
 		o->percentile = OptionBool(key, v);
 	else if (strcmp(key, "probabilities") == 0)
 		o->probabilities = OptionBool(key, v);
+	else if (strcmp(key, "factors_detail") == 0)
+		o->factors_detail = OptionBool(key, v);
+	else if (strcmp(key, "on_error") == 0)
+	{
+		char	   *s = OptionString(key, v, "\"null\" or \"stop\"");
+
+		if (strcmp(s, "null") == 0)
+			o->on_error = ON_ERROR_NULL;
+		else if (strcmp(s, "stop") == 0)
+			o->on_error = ON_ERROR_STOP;
+		else
+			OptionError(key, "\"null\" or \"stop\"");
+		o->on_error_set = true;
+	}
 	else if (strcmp(key, "distance") == 0)
 		o->distance = OptionBool(key, v);
 	else if (strcmp(key, "factors") == 0)
@@ -406,6 +463,9 @@ EnrichOptionsParse(Jsonb *options, EnrichOptions *o)
 	o->percentile = false;
 	o->factors = 0;
 	o->probabilities = false;
+	o->factors_detail = false;
+	o->on_error = ON_ERROR_NULL;
+	o->on_error_set = false;
 	o->distance = false;
 	o->top = 5;
 	o->key = NULL;
@@ -429,4 +489,22 @@ ImputeModeName(ImputeMode mode)
 			return "missing";
 	}
 	return "mean";
+}
+
+/* The option spelling of an unseen-category policy */
+const char *
+UnseenPolicyName(UnseenPolicy policy)
+{
+	switch (policy)
+	{
+		case UNSEEN_AVERAGE:
+			return "average";
+		case UNSEEN_NULL:
+			return "null";
+		case UNSEEN_ERROR:
+			return "error";
+		case UNSEEN_ZERO:
+			return "zero";
+	}
+	return "average";
 }

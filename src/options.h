@@ -21,6 +21,34 @@ typedef enum ImputeMode
 	IMPUTE_MISSING = 3			/* NULL numbers stay missing (trees: the learned way) */
 } ImputeMode;
 
+/*
+ * What scoring does with a category outside the vocabulary of a column
+ * that has no "(other)" slot (option "unseen").  Specs before format 4
+ * (0.4.0 and earlier) read such a value as all slots 0, which is the
+ * aliased level: UNSEEN_ZERO, never chosen by an option.
+ */
+typedef enum UnseenPolicy
+{
+	UNSEEN_AVERAGE = 0,			/* the column's slots take their training shares */
+	UNSEEN_NULL = 1,			/* the row scores NULL */
+	UNSEEN_ERROR = 2,			/* an error */
+	UNSEEN_ZERO = 3				/* specs before format 4 */
+} UnseenPolicy;
+
+/* What training does with a row a model cannot use (option "on_bad_row") */
+typedef enum BadRowPolicy
+{
+	BAD_ROW_SKIP = 0,			/* skip it, count it, name one in a NOTICE */
+	BAD_ROW_ERROR = 1			/* an error, as 0.4.0 did */
+} BadRowPolicy;
+
+/* What enrich and the trigger do with a row whose scoring fails (option "on_error") */
+typedef enum OnErrorPolicy
+{
+	ON_ERROR_NULL = 0,			/* write NULL, count the row */
+	ON_ERROR_STOP = 1			/* the run stops with the error */
+} OnErrorPolicy;
+
 /* The options of train() that do not depend on the algorithm */
 typedef struct TrainOptions
 {
@@ -33,6 +61,8 @@ typedef struct TrainOptions
 	char	   *group_by;		/* a model per value of this column, or NULL */
 	int			fallback;		/* GroupFallback: what a row of no group gets */
 	int			max_groups;		/* refuse more groups than this */
+	UnseenPolicy unseen;		/* categories outside the vocabulary at scoring */
+	BadRowPolicy on_bad_row;	/* rows a model cannot use */
 } TrainOptions;
 
 typedef struct EnrichOptions
@@ -41,6 +71,9 @@ typedef struct EnrichOptions
 	bool		percentile;
 	int			factors;
 	bool		probabilities;	/* class models: <model>_probs too */
+	bool		factors_detail; /* <model>_factors_detail too */
+	OnErrorPolicy on_error;		/* a row whose scoring fails */
+	bool		on_error_set;	/* on_error given (the trigger's default differs) */
 	int			top;			/* item models: the items written per row */
 	char	   *key;			/* item models: the column of the user key; NULL = default */
 	bool		distance;		/* segment models: <model>_distance too */
@@ -68,5 +101,6 @@ extern void TrainOptionsParse(Jsonb *options, const struct AlgorithmOps *ops, Tr
 extern void TrainOptionsJson(StringInfo out, const TrainOptions *o, const char *key);
 extern void EnrichOptionsParse(Jsonb *options, EnrichOptions *o);
 extern const char *ImputeModeName(ImputeMode mode);
+extern const char *UnseenPolicyName(UnseenPolicy policy);
 
 #endif

@@ -29,6 +29,8 @@ static const OutputDef OutputDefs[OUT_NWHAT] = {
 	[OUT_CLASS_PROB] = {"score", "_score", FLOAT8OID, "double precision",
 	"probability of the predicted class"},
 	[OUT_PROBS] = {"probabilities", "_probs", JSONBOID, "jsonb", "class probabilities"},
+	[OUT_FACTORS_DETAIL] = {"factors_detail", "_factors_detail", JSONBOID, "jsonb",
+	"influential factors with values and contributions"},
 	[OUT_TOP] = {"top", "_top", TEXTARRAYOID, "text[]", "top items"},
 	[OUT_TOP_SCORES] = {"top_scores", "_top_scores", FLOAT8ARRAYOID, "double precision[]",
 	"scores of the top items"},
@@ -38,7 +40,7 @@ static const OutputDef OutputDefs[OUT_NWHAT] = {
 };
 
 /* The keys "columns" may rename, for hints */
-#define OUTPUT_KEYS "score, percentile, factors, class, probabilities, top, top_scores, segment, distance"
+#define OUTPUT_KEYS "score, percentile, factors, factors_detail, class, probabilities, top, top_scores, segment, distance"
 
 /* What an output is */
 const OutputDef *
@@ -126,6 +128,8 @@ OutputColumns(const Model *m, const char *name, const EnrichOptions *o, OutputCo
 	}
 	if (factors)
 		AddOutput(out, &n, OUT_FACTORS, name, columns);
+	if (m->ops->explain != NULL && (o == NULL || o->factors_detail))
+		AddOutput(out, &n, OUT_FACTORS_DETAIL, name, columns);
 	return n;
 }
 
@@ -238,6 +242,9 @@ OutputExpr(OutputWhat what, const char *name, int version, int factors, const ch
 							lit, lit, version, version);
 		case OUT_FACTORS:
 			return psprintf("profenrich.factors(%s, pe_t, %d, %d)", lit, factors, version);
+		case OUT_FACTORS_DETAIL:
+			return psprintf("profenrich.factors_detail(%s, pe_t, %d, %d)", lit,
+							factors > 0 ? factors : 3, version);
 		case OUT_CLASS:
 			return psprintf("profenrich.class_columns_for(%s, %d, 3, %s)", lit, version, colargs);
 		case OUT_CLASS_PROB:
@@ -275,6 +282,9 @@ OutputExprPinned(OutputWhat what, const char *lit, int version, int factors, con
 							lit, lit, version, colargs, version);
 		case OUT_FACTORS:
 			return psprintf("profenrich.factors(%s, pe_t, %d, %d)", lit, factors, version);
+		case OUT_FACTORS_DETAIL:
+			return psprintf("profenrich.factors_detail(%s, pe_t, %d, %d)", lit,
+							factors > 0 ? factors : 3, version);
 		case OUT_CLASS:
 			return psprintf("profenrich.class_columns_for(%s, %d, 3, %s)", lit, version, colargs);
 		case OUT_CLASS_PROB:
@@ -396,6 +406,8 @@ OutputDatum(OutputWhat what, const Model *m, FeatureReader *r, const OutputRow *
 			return Int16GetDatum((int16) p);
 		case OUT_FACTORS:
 			return ModelTopFactors(m, r, factors);
+		case OUT_FACTORS_DETAIL:
+			return ModelTopFactorsDetail(m, r, factors, isnull);
 		case OUT_CLASS:
 			return CStringGetTextDatum(m->classes[row->cls]);
 		case OUT_PROBS:

@@ -25,6 +25,7 @@ typedef enum OutputWhat
 	OUT_CLASS,					/* class models: the predicted class */
 	OUT_CLASS_PROB,				/* its probability (in the <model>_score column) */
 	OUT_PROBS,					/* every class's probability, as jsonb */
+	OUT_FACTORS_DETAIL,			/* the factors with their values and contributions, as jsonb */
 	OUT_TOP,					/* item models: the user's top items */
 	OUT_TOP_SCORES,				/* their scores */
 	OUT_SEGMENT,				/* segment models: the segment number */

@@ -99,6 +99,7 @@ static const PinRule PinRules[] = {
 	/* the other readers of a model, per row */
 	{"percentile", 3, 3, 0, -1, 2, KIND_NONE, -1, NULL, NULL, INT2OID},
 	{"factors", 4, 4, 0, -1, 3, KIND_NONE, -1, NULL, NULL, TEXTARRAYOID},
+	{"factors_detail", 4, 4, 0, -1, 3, KIND_NONE, -1, NULL, NULL, JSONBOID},
 	{"expected_purchases", 5, 5, 0, -1, -1, KIND_NONE, -1, NULL, NULL, FLOAT8OID},
 	{"p_alive", 4, 4, 0, -1, -1, KIND_NONE, -1, NULL, NULL, FLOAT8OID},
 	{"expected_spend", 3, 3, 0, -1, -1, KIND_NONE, -1, NULL, NULL, FLOAT8OID},

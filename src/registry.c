@@ -674,6 +674,49 @@ RegistrySource(const char *name, int version)
 }
 
 /*
+ * The FROM item of a model version's training rows, for evaluate(name) and
+ * lift(name): its source relation (RegistrySource), or for a model trained
+ * on a query (train_query) that query as a subquery.  The query is the
+ * trainer's SQL: it runs again only for the role that trained the model
+ * (with that role's privileges, as in training), never for another role,
+ * a superuser included, which it could otherwise run code as.
+ */
+char *
+RegistryTrainingFrom(const char *name, int version)
+{
+	RegistryRow row;
+	Oid			types[2] = {TEXTOID, INT4OID};
+	Datum		values[2] = {CStringGetTextDatum(name), Int32GetDatum(version)};
+	MemoryContext caller = CurrentMemoryContext;
+	char	   *query = NULL;
+
+	RegistryFetchOrError(name, version, &row);
+	if (strcmp(row.source, "(query)") != 0)
+		return RegistrySource(name, version);
+	if (strcmp(row.trained_by, PrivilegeUserName()) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("model \"%s\" version %d was trained on a query, which only its trainer %s may run again",
+						name, version, row.trained_by),
+				 errdetail("Its own test split is the rows of that query; running another role's SQL would run it with your privileges."),
+				 errhint("Pass a relation to evaluate on, such as a view of the query.")));
+	SPI_connect();
+	RegistryExec("models", "SELECT options OPERATOR(pg_catalog.->>) 'query' FROM profenrich.models "
+				 "WHERE name OPERATOR(pg_catalog.=) $1 AND version OPERATOR(pg_catalog.=) $2",
+				 2, types, values, NULL);
+	if (SPI_processed == 1)
+	{
+		char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		query = v ? MemoryContextStrdup(caller, v) : NULL;
+	}
+	SPI_finish();
+	if (query == NULL)
+		elog(ERROR, "model \"%s\" version %d has no query in its options", name, version);
+	return psprintf("(%s) AS pe_query", query);
+}
+
+/*
  * A top-level field of a model version's metrics as text (metrics ->> key),
  * or NULL when it has none; metrics are public (profenrich.model_catalog)
  */

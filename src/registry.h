@@ -38,6 +38,7 @@ extern int	RegistryInsert(const RegistryEntry *entry);
 extern Model *RegistryLoad(const char *name, int version, int *version_out,
 						   MemoryContext mcxt);
 extern char *RegistrySource(const char *name, int version);
+extern char *RegistryTrainingFrom(const char *name, int version);
 extern char *RegistryMetric(const char *name, int version, const char *key);
 extern bool RegistryCacheUsable(void);
 extern bool RegistryArgIsParams(FunctionCallInfo fcinfo, int argno);

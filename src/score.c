@@ -64,6 +64,7 @@ PG_FUNCTION_INFO_V1(score_row_for);
 PG_FUNCTION_INFO_V1(class_row_for);
 PG_FUNCTION_INFO_V1(proba_row_for);
 PG_FUNCTION_INFO_V1(class_proba_row_for);
+PG_FUNCTION_INFO_V1(unseen_columns_for);
 PG_FUNCTION_INFO_V1(segment);
 PG_FUNCTION_INFO_V1(segment_of);
 PG_FUNCTION_INFO_V1(segment_distance);
@@ -842,6 +843,28 @@ probs_columns_for(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(OutputProbsJson(c->model, c->probs));
 }
 
+/*
+ * unseen_columns_for(name, version, names, VARIADIC "any") returns boolean:
+ * whether the row holds a category the model did not see in training (in
+ * a column without an "(other)" slot), whatever the model's policy for
+ * it; false for the NULL row.  What enrich counts its rows_unseen by.
+ */
+Datum
+unseen_columns_for(PG_FUNCTION_ARGS)
+{
+	ScoreCache *c = RowFromArgs(fcinfo, VersionArg(fcinfo, 1), KIND_NONE, 2);
+	const FeatureSpec *spec;
+
+	if (c == NULL)
+		PG_RETURN_BOOL(false);
+	spec = c->model->spec;
+	for (int i = 0; i < spec->ncolumns; i++)
+		if (spec->columns[i].kind == FEATURE_CATEGORICAL && !spec->columns[i].has_other &&
+			FeatureReadLevel(c->row, spec, i) == LEVEL_UNSEEN)
+			PG_RETURN_BOOL(true);
+	PG_RETURN_BOOL(false);
+}
+
 /* class_proba_columns_for(name, version, class, names, VARIADIC "any") returns float8 */
 Datum
 class_proba_columns_for(PG_FUNCTION_ARGS)
@@ -1098,7 +1121,9 @@ score_support(PG_FUNCTION_ARGS)
 /*
  * percentile(name, score, version DEFAULT NULL) returns smallint: the
  * percentile (1..100) of a score in the model's training population; NULL
- * for a model trained before profenrich 0.3.0, which kept no quantiles.
+ * for a model trained before profenrich 0.3.0, which kept no quantiles,
+ * and for NaN.  A propensity model's score outside [0, 1] is an error: no
+ * row scores it.
  */
 Datum
 percentile(PG_FUNCTION_ARGS)
@@ -1113,6 +1138,13 @@ percentile(PG_FUNCTION_ARGS)
 	if (isnan(s))
 		PG_RETURN_NULL();
 	c = ScoreCacheGet(fcinfo, 0, VersionArg(fcinfo, 2), KIND_NONE);
+	if (c->model->spec->binary && !(s >= 0 && s <= 1))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("score %g is not a probability, and model \"%s\" scores probabilities",
+						s, c->label),
+				 errhint("Pass a score the model gives, from 0 to 1, such as profenrich.score('%s', row).",
+						 c->label)));
 	p = ModelPercentile(c->model, s);
 	if (p == 0)
 		PG_RETURN_NULL();

@@ -25,6 +25,8 @@
 #include "utils/float.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
+#include "executor/executor.h"
+#include "tcop/tcopprot.h"
 
 #include "citus.h"
 #include "glm.h"
@@ -72,9 +74,64 @@ SourceOpen(Oid relid, Source *src)
 	src->relid = relid;
 	src->qualname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
 											   RelationGetRelationName(rel));
+	src->from = src->qualname;
+	src->query = NULL;
+	src->query_text = NULL;
 	src->tupdesc = CreateTupleDescCopy(RelationGetDescr(rel));
 	src->citus = CitusTable(relid);
 	relation_close(rel, AccessShareLock);
+}
+
+/* Refuse a training query that is not one plain SELECT */
+static void
+NotOneSelect(const char *why)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("the training query must be one SELECT statement: %s", why),
+			 errhint("Pass a single SELECT (or VALUES) without INTO or data-modifying WITH, such as $$SELECT * FROM profiles WHERE region = 'EU'$$.")));
+}
+
+/*
+ * A query as the training source (train_query): one SELECT statement,
+ * parsed and analyzed once for its columns (names, types, the table
+ * columns they come from, which the leakage guards read) and then read as
+ * a subquery, "(query) AS pe_query", with the caller's privileges as
+ * every read of training is.  Its result columns need distinct names.
+ */
+void
+SourceOpenQuery(const char *query, Source *src)
+{
+	List	   *raw = pg_parse_query(query);
+	RawStmt    *stmt;
+	List	   *analyzed;
+	Query	   *q;
+
+	if (list_length(raw) != 1)
+		NotOneSelect(list_length(raw) == 0 ? "it is empty" : "it holds several statements");
+	stmt = linitial_node(RawStmt, raw);
+	if (!IsA(stmt->stmt, SelectStmt) || ((SelectStmt *) stmt->stmt)->intoClause != NULL)
+		NotOneSelect(IsA(stmt->stmt, SelectStmt) ? "it has INTO" : "it is not a SELECT");
+	analyzed = pg_analyze_and_rewrite_fixedparams(stmt, query, NULL, 0, NULL);
+	q = linitial_node(Query, analyzed);
+	if (list_length(analyzed) != 1 || q->commandType != CMD_SELECT || q->hasModifyingCTE ||
+		q->utilityStmt != NULL)
+		NotOneSelect("it modifies data");
+	src->relid = InvalidOid;
+	src->qualname = "(query)";
+	src->query_text = pstrdup(query);
+	src->from = psprintf("(%s) AS pe_query", query);
+	src->tupdesc = ExecCleanTypeFromTL(q->targetList);
+	src->query = q;
+	for (int i = 0; i < src->tupdesc->natts; i++)
+		for (int k = 0; k < i; k++)
+			if (strcmp(NameStr(TupleDescAttr(src->tupdesc, i)->attname),
+					   NameStr(TupleDescAttr(src->tupdesc, k)->attname)) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_DUPLICATE_COLUMN),
+						 errmsg("the training query returns two columns named \"%s\"",
+								NameStr(TupleDescAttr(src->tupdesc, i)->attname)),
+						 errhint("Give every column of the query its own name with AS.")));
 }
 
 /* Attribute number of a live column, 0 if none */
@@ -140,16 +197,30 @@ SourcePrimaryKey(Oid relid)
 char *
 SourceSomeValues(const Source *src, const char *column)
 {
+	int			n;
+
+	return SourceDistinctValues(src, column, 5, &n);
+}
+
+/*
+ * Up to limit distinct non-NULL values of a column (the first in sort
+ * order), quoted and listed for a message; *n says how many
+ */
+char *
+SourceDistinctValues(const Source *src, const char *column, int limit, int *n)
+{
 	StringInfoData out;
 	char	   *sql = psprintf("SELECT DISTINCT %s::pg_catalog.text FROM %s WHERE %s IS NOT NULL "
-							   "ORDER BY 1 LIMIT 5",
-							   quote_identifier(column), src->qualname, quote_identifier(column));
+							   "ORDER BY 1 LIMIT %d",
+							   quote_identifier(column), src->from, quote_identifier(column),
+							   limit);
 
 	TrainQuery(sql, 0, NULL, NULL, 0);
 	initStringInfo(&out);
 	for (uint64 i = 0; i < SPI_processed; i++)
-		appendStringInfo(&out, "%s\"%s\"", i > 0 ? ", " : "",
+		appendStringInfo(&out, "%s\"%s\"", i == 0 ? "" : i + 1 == SPI_processed ? " and " : ", ",
 						 SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	*n = (int) SPI_processed;
 	return out.data;
 }
 
@@ -169,7 +240,8 @@ AddColumn(FeatureSpec *spec, const Source *src, AttrNumber att)
 /*
  * The feature columns: those named, checked one by one, or when NULL every
  * column but the target and the key, leaving out (with a notice) columns
- * of types a model cannot read.
+ * of types a model cannot read and the key.  The leakage guards
+ * (GuardFeatures) then judge what is left.
  */
 void
 SourceResolveFeatures(FeatureSpec *spec, const Source *src, ArrayType *features)
@@ -184,9 +256,14 @@ SourceResolveFeatures(FeatureSpec *spec, const Source *src, ArrayType *features)
 			const char *n = NameStr(a->attname);
 
 			if (a->attisdropped || (spec->target && strcmp(n, spec->target) == 0) ||
-				(spec->key && strcmp(n, spec->key) == 0) ||
 				(spec->group && strcmp(n, spec->group) == 0))
 				continue;
+			if (spec->key && strcmp(n, spec->key) == 0)
+			{
+				ereport(NOTICE,
+						(errmsg("column \"%s\" is not used as a feature: it is the key that splits the rows", n)));
+				continue;
+			}
 			if (FeatureConvForType(a->atttypid) == CONV_NONE)
 			{
 				ereport(NOTICE,
@@ -251,13 +328,16 @@ SourceResolveFeatures(FeatureSpec *spec, const Source *src, ArrayType *features)
 				 errhint("Name numeric, boolean, text or enum columns in the features argument.")));
 }
 
-/* Refuse to train on columns the caller may not read */
+/*
+ * Refuse to train on columns the caller may not read (a query source is
+ * checked as it runs, with the caller's privileges)
+ */
 void
 CheckPrivileges(const FeatureSpec *spec, const Source *src)
 {
 	Oid			user = GetUserId();
 
-	if (pg_class_aclcheck(src->relid, user, ACL_SELECT) == ACLCHECK_OK)
+	if (src->query || pg_class_aclcheck(src->relid, user, ACL_SELECT) == ACLCHECK_OK)
 		return;
 	for (int i = -3; i < spec->ncolumns; i++)
 	{
@@ -279,7 +359,11 @@ CheckPrivileges(const FeatureSpec *spec, const Source *src)
 /*
  * Learn each categorical column's vocabulary in one scan: the
  * max_categories most frequent values (ties by value, byte order), and
- * whether more exist, which then share one "(other)" slot.
+ * whether more exist, which then share one "(other)" slot; with each
+ * slot's share of the column's non-NULL values, which an unseen category
+ * takes under "unseen": "average" (trainers that know the training split's
+ * shares replace them: FeatureSetShares).  k and v are qualified: the
+ * source may have columns of those names.
  */
 void
 SourceLearnVocabularies(FeatureSpec *spec, const Source *src, int max_categories)
@@ -310,7 +394,10 @@ SourceLearnVocabularyCounts(FeatureSpec *spec, const Source *src, int max_catego
 						   "pg_catalog.sum(pg_catalog.count(*)) OVER (PARTITION BY pe_u.k)::pg_catalog.float8 AS t, "
 						   "pg_catalog.row_number() OVER (PARTITION BY pe_u.k, pe_u.v IS NULL "
 						   "ORDER BY pg_catalog.count(*) DESC, pe_u.v COLLATE pg_catalog.\"C\") AS rn FROM ");
-	appendStringInfo(&sql, "%s AS pe_src CROSS JOIN LATERAL (VALUES ", src->qualname);
+	if (src->query)
+		appendStringInfo(&sql, "(%s) AS pe_src CROSS JOIN LATERAL (VALUES ", src->query_text);
+	else
+		appendStringInfo(&sql, "%s AS pe_src CROSS JOIN LATERAL (VALUES ", src->qualname);
 	for (int i = 0; i < spec->ncolumns; i++)
 	{
 		if (spec->columns[i].kind != FEATURE_CATEGORICAL)
@@ -362,6 +449,7 @@ SourceLearnVocabularyCounts(FeatureSpec *spec, const Source *src, int max_catego
 	{
 		FeatureColumn *c = &spec->columns[i];
 		double		known = 0;
+		double		present;
 
 		if (c->kind != FEATURE_CATEGORICAL)
 			continue;
@@ -375,6 +463,13 @@ SourceLearnVocabularyCounts(FeatureSpec *spec, const Source *src, int max_catego
 		for (int j = 0; j < c->nlevels; j++)
 			known += levels[i][j];
 		levels[i][c->nlevels] = total[i] - known - levels[i][c->nlevels + 1];
+		/* each slot's share of the non-NULL values */
+		present = total[i] - levels[i][c->nlevels + 1];
+		c->shares = palloc(sizeof(double) * (c->nlevels + 1));
+		for (int k = 0; k < c->nlevels; k++)
+			c->shares[k] = levels[i][k] / present;
+		if (c->has_other)
+			c->shares[c->nlevels] = Max(levels[i][c->nlevels], 0.0) / present;
 	}
 	return levels;
 }
@@ -526,11 +621,11 @@ RunStatsPass(const FeatureSpec *spec, const Source *src)
 		values[nargs] = LabelsArray(spec);
 	}
 	if (args != NULL)
-		sql = psprintf("SELECT profenrich.linear_stats($1, $2, %s) FROM %s", args, src->qualname);
+		sql = psprintf("SELECT profenrich.linear_stats($1, $2, %s) FROM %s", args, src->from);
 	else
 		sql = psprintf("SELECT profenrich.linear_stats(pe_src.*, $1) "
 					   "FROM (SELECT %s FROM %s) AS pe_src", PassColumns(spec, cols, 2, true),
-					   src->qualname);
+					   src->from);
 	TrainQuery(sql, nargs + (spec->nclasses > 0 ? 1 : 0), types, values, 0);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (isnull)
@@ -581,7 +676,7 @@ RunGroupedPass(const FeatureSpec *spec, const Source *src, int max_groups)
 	Datum		values[4] = {PointerGetDatum(SpecBytes(spec)), CStringGetTextDatum(spec->group),
 		Int32GetDatum(max_groups), ColumnNames(cols)};
 	char	   *sql = psprintf("SELECT profenrich.linear_stats_grouped($1, $2, $3, $4, %s) FROM %s",
-							   PassArguments(spec, src, cols, 4, true, 0), src->qualname);
+							   PassArguments(spec, src, cols, 4, true, 0), src->from);
 	bool		isnull;
 	Datum		d;
 
@@ -628,8 +723,9 @@ CheckRowCount(const LinearStats *st, const FeatureSpec *spec, const Source *src)
 			(errcode(ERRCODE_DATA_EXCEPTION),
 			 errmsg("too few usable rows in %s to train: %.0f training rows for %d slots",
 					src->qualname, n, spec->nslots),
-			 errdetail("Rows with a NULL target are skipped%s; the test split holds %.0f rows.",
+			 errdetail("Rows with a NULL target are skipped%s; %lld rows the model cannot use were left out; the test split holds %.0f rows.",
 					   spec->impute == IMPUTE_SKIP ? ", and so are rows with a NULL feature" : "",
+					   st ? (long long) BadRowsBad(&st->bad) : 0LL,
 					   st ? st->mom[SPLIT_TEST].n : 0),
 			 errhint("Train on more rows, fewer features, or a smaller test_fraction.")));
 }

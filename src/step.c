@@ -30,7 +30,7 @@
 #include "step.h"
 #include "profenrich.h"
 
-#define LINEAR_STATS_FORMAT 1
+#define LINEAR_STATS_FORMAT 2	/* 2: the bad rows (0.5.0) */
 #define SAMPLE_BYTES (32 * 1024 * 1024)
 #define SAMPLE_MAX_ROWS 20000
 #define SAMPLE_MIN_ROWS 1000
@@ -144,14 +144,28 @@ StatsProgress(LinearStats *s)
 	s->last_notice = now;
 }
 
-/* Bytes of a state's serialized form (StatsToBytes), without the samples' rows */
+/* Bytes of the bad rows in the serialized form without their example's texts */
+#define BAD_FIXED_BYTES (8 * BAD_NREASONS + 4 + 4 + 4)
+
+/*
+ * Bytes of a state's serialized form (StatsToBytes), without the samples'
+ * rows and the bad rows' example texts
+ */
 static Size
 StatsFixedBytes(int nslots, int nmiss)
 {
 	Size		d = (Size) nslots + 1 + nmiss;
 	Size		split = add_size(8 + 4, mul_size(8, add_size(d, d * (d + 1) / 2)));
 
-	return add_size(4 * 4 + 2 * 8, mul_size(2, split));
+	return add_size(4 * 4 + 2 * 8 + BAD_FIXED_BYTES, mul_size(2, split));
+}
+
+/* Bytes of the bad rows' example texts in the serialized form */
+static Size
+BadTextBytes(const BadRows *b)
+{
+	return (b->example_key ? strlen(b->example_key) : 0) +
+		(b->example_detail ? strlen(b->example_detail) : 0);
 }
 
 /*
@@ -188,6 +202,7 @@ StatsCreate(int nslots, int nmiss, int sample_cap)
 	s->nslots = nslots;
 	s->nmiss = nmiss;
 	s->sample_cap = sample_cap;
+	BadRowsInit(&s->bad);
 	for (int k = 0; k < 2; k++)
 	{
 		MomentsInit(&s->mom[k], nslots + 1, nslots + 1 + nmiss);
@@ -215,6 +230,7 @@ StatsAttachSpec(LinearStats *s, bytea *specbytes, MemoryContext mcxt)
 		PartialInvalid(&LinearStatsKind, "its shape does not match the feature spec");
 	s->spec = spec;
 	FeatureReaderInit(&s->reader, mcxt);
+	s->reader.soft_bad = spec->on_bad_row == BAD_ROW_SKIP;
 	s->test_threshold = FeatureTestThreshold(spec);
 	s->last_notice = GetCurrentTimestamp();
 	s->missing = palloc0(sizeof(int) * Max(spec->nnumeric, 1));
@@ -254,6 +270,23 @@ StepNullFeatureError(void)
 }
 
 /*
+ * Count the reader's current row as one the model cannot use (a NaN or
+ * infinite value, under on_bad_row "skip"), with its key for the example,
+ * in the aggregate context
+ */
+static void
+StatsBadRow(LinearStats *s)
+{
+	FeatureReader *r = &s->reader;
+	MemoryContext old = MemoryContextSwitchTo(r->mcxt);
+
+	BadRowsAdd(&s->bad, BAD_NOT_FINITE, FeatureKeyText(r, s->spec),
+			   psprintf("%s is NaN or infinite", quote_identifier(FeatureBadColumnName(s->spec, r->bad_col))));
+	r->bad_col = FEATURE_ROW_OK;
+	MemoryContextSwitchTo(old);
+}
+
+/*
  * Add the reader's current row to the state: read the target (a NULL
  * target skips the row), encode the features straight into the batch of
  * the row's split (known first when a key decides it), and offer the row
@@ -275,12 +308,15 @@ StatsAccumulate(LinearStats *s, StatsTap *tap)
 	if (!FeatureReadTarget(r, spec, &y))
 	{
 		s->skipped_target++;
+		s->bad.count[BAD_NULL_TARGET]++;
 		return;
 	}
 	if (r->key_pos >= 0)
 	{
 		h = FeatureRowHash(r, spec, NULL, 0);
-		split = ((uint32) h < s->test_threshold) ? SPLIT_TEST : SPLIT_TRAIN;
+		split = FeatureSplitOf(spec, h, s->test_threshold);
+		if (split == SPLIT_NONE)
+			return;				/* a cross-validation fold: a row of the test split */
 	}
 	/*
 	 * keyless: into the training batch, moved if its values hash it to the
@@ -292,20 +328,28 @@ StatsAccumulate(LinearStats *s, StatsTap *tap)
 	{
 		if (spec->impute == IMPUTE_ERROR)
 			StepNullFeatureError();
-		if (spec->impute == IMPUTE_SKIP)
+		if (spec->impute == IMPUTE_SKIP && r->bad_col == FEATURE_ROW_OK)
 		{
 			s->skipped_feature++;
+			s->bad.count[BAD_NULL_FEATURE]++;
 			return;				/* the batch row is simply reused */
 		}
+	}
+	if (unlikely(r->bad_col != FEATURE_ROW_OK))
+	{
+		StatsBadRow(s);
+		return;					/* the batch row is reused */
 	}
 	row[s->nslots] = y;
 	if (r->key_pos < 0)
 	{
 		h = spec->split_hash == SPLIT_HASH_MIX ? FeatureValuesHash(spec, row, y) :
 			FeatureRowHash(r, spec, row, s->nslots + 1);
-		if ((uint32) h < s->test_threshold)
+		split = FeatureSplitOf(spec, h, s->test_threshold);
+		if (split == SPLIT_NONE)
+			return;
+		if (split == SPLIT_TEST)
 		{
-			split = SPLIT_TEST;
 			if (tap == NULL)
 			{
 				memcpy(MomentsNextRow(&s->mom[split]), row, sizeof(double) * (s->nslots + 1));
@@ -425,6 +469,7 @@ StatsMerge(LinearStats *a, const LinearStats *b)
 	}
 	a->skipped_target += b->skipped_target;
 	a->skipped_feature += b->skipped_feature;
+	BadRowsMerge(&a->bad, &b->bad);
 }
 
 /*
@@ -462,7 +507,7 @@ StatsFlatSize(void *p)
 
 	RowSampleTrim(&s->sample[0]);
 	RowSampleTrim(&s->sample[1]);
-	return StatsFixedBytes(s->nslots, s->nmiss) +
+	return StatsFixedBytes(s->nslots, s->nmiss) + BadTextBytes(&s->bad) +
 		(Size) (s->sample[0].count + s->sample[1].count) * (8 + 8 * (s->nslots + 1));
 }
 
@@ -479,6 +524,15 @@ StatsFlatten(void *p, char *out, Size size)
 	PartialPut32(&w, (uint32) s->sample_cap);
 	PartialPut64(&w, (uint64) s->skipped_target);
 	PartialPut64(&w, (uint64) s->skipped_feature);
+	{
+		/* the bad rows in BadRowsWrite's bytes */
+		StringInfoData bad;
+
+		initStringInfo(&bad);
+		BadRowsWrite(&bad, &s->bad);
+		PartialPutBytes(&w, bad.data, bad.len);
+		pfree(bad.data);
+	}
 	for (int k = 0; k < 2; k++)
 	{
 		MomentsWrite(&w, &s->mom[k]);
@@ -520,7 +574,7 @@ StatsExpand(const char *data, Size size)
 				nmiss,
 				cap;
 	LinearStats *s;
-	Size		minlen = 4 * 4 + 2 * 8;	/* format, shape, skipped counts */
+	Size		minlen = 4 * 4 + 2 * 8 + BAD_FIXED_BYTES;	/* format, shape, skipped rows */
 	Size		fixed;
 
 	buf.data = (char *) data;
@@ -538,7 +592,7 @@ StatsExpand(const char *data, Size size)
 		cap != SampleCapacity(nslots))
 		StatsBytesError("bad shape");
 	fixed = StatsFixedBytes(nslots, nmiss);
-	if (size < fixed || size > fixed + 2 * (Size) cap * (8 + 8 * (Size) (nslots + 1)))
+	if (size < fixed || size > fixed + 2 * BAD_EXAMPLE_MAX + 2 * (Size) cap * (8 + 8 * (Size) (nslots + 1)))
 		StatsBytesError("length does not match the shape");
 	StatsCheckSize(nslots, nmiss, cap);
 	s = palloc0(sizeof(LinearStats));
@@ -547,8 +601,8 @@ StatsExpand(const char *data, Size size)
 	s->sample_cap = cap;
 	s->skipped_target = pq_getmsgint64(&buf);
 	s->skipped_feature = pq_getmsgint64(&buf);
-	if (s->skipped_target < 0 || s->skipped_feature < 0)
-		StatsBytesError("negative counts");
+	if (s->skipped_target < 0 || s->skipped_feature < 0 || !BadRowsRead(&buf, &s->bad))
+		StatsBytesError("bad skipped-row counts");
 	for (int k = 0; k < 2; k++)
 	{
 		Size		d = (Size) nslots + 1 + nmiss;
@@ -858,6 +912,7 @@ LogisticStepAttach(LogisticStepState *s, FunctionCallInfo fcinfo, MemoryContext 
 		s = LogisticStepBare(w);
 	s->spec = spec;
 	FeatureReaderInit(&s->reader, mcxt);
+	s->reader.soft_bad = spec->on_bad_row == BAD_ROW_SKIP;
 	s->test_threshold = FeatureTestThreshold(spec);
 	s->cw[0] = p[0];
 	s->cw[1] = p[1];
@@ -917,11 +972,21 @@ StepTrainingRow(FeatureReader *r, const FeatureSpec *spec, uint32 test_threshold
 		if (spec->impute == IMPUTE_ERROR)
 			StepNullFeatureError();
 		if (spec->impute == IMPUTE_SKIP)
+		{
+			r->bad_col = FEATURE_ROW_OK;
 			return false;
+		}
 	}
-	if ((uint32) (r->key_pos < 0 && spec->split_hash == SPLIT_HASH_MIX ?
-				  FeatureValuesHash(spec, x + 1, *label) :
-				  FeatureRowHash(r, spec, x + 1, spec->nslots)) < test_threshold)
+	/* a row linear_stats counted as bad: skipped here too, uncounted */
+	if (unlikely(r->bad_col != FEATURE_ROW_OK))
+	{
+		r->bad_col = FEATURE_ROW_OK;
+		return false;
+	}
+	if (FeatureSplitOf(spec, r->key_pos < 0 && spec->split_hash == SPLIT_HASH_MIX ?
+					   FeatureValuesHash(spec, x + 1, *label) :
+					   FeatureRowHash(r, spec, x + 1, spec->nslots),
+					   test_threshold) != SPLIT_TRAIN)
 		return false;
 	row[0] = 1.0;
 	for (int i = 0; i < spec->ncolumns; i++)

@@ -13,6 +13,7 @@
 #ifndef PROFENRICH_STEP_H
 #define PROFENRICH_STEP_H
 
+#include "badrows.h"
 #include "features.h"
 #include "moments.h"
 #include "utils/timestamp.h"
@@ -25,6 +26,7 @@ typedef struct LinearStats
 	int			sample_cap;
 	int64		skipped_target;	/* rows with a NULL target */
 	int64		skipped_feature;	/* rows dropped by impute = skip */
+	BadRows		bad;			/* rows a model cannot use (NaN, infinity), on_bad_row skip */
 	Moments		mom[2];
 	RowSample	sample[2];
 	/* only in states built by the transition function */

@@ -216,10 +216,9 @@ ItemOptionsJson(StringInfo out, const void *opts)
 static void
 CheckArguments(TrainJob *job, const ItemOptions *o)
 {
-	FunctionCallInfo fcinfo = job->fcinfo;
 	const char *name = job->ops->name;
 
-	if (!PG_ARGISNULL(3) || !PG_ARGISNULL(4))
+	if (job->target_arg != NULL || job->features_arg != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("algorithm \"%s\" takes no target or features", name),

@@ -38,6 +38,7 @@
 #include "utils/timestamp.h"
 
 #include "citus.h"
+#include "badrows.h"
 #include "clv.h"
 #include "model.h"
 #include "options.h"
@@ -53,9 +54,12 @@ PG_FUNCTION_INFO_V1(clv_data_sfunc);
 PG_FUNCTION_INFO_V1(clv_data_combinefunc);
 PG_FUNCTION_INFO_V1(clv_data_finalfunc);
 
-#define CLV_DATA_FORMAT 1
+#define CLV_DATA_FORMAT 2		/* 2: the bad rows (0.5.0) */
 #define COLLECT_HISTORY 1		/* flags of clv_data: what to collect */
 #define COLLECT_SPEND 2
+#define SKIP_BAD 4				/* flag: skip (count) rows no model can read instead of raising */
+#define CLV_FLAGS_MAX 7
+#define UNCHECKED (-2)			/* ReadDirect: a row StateAddRow must judge */
 #define MIN_CUSTOMERS 10
 #define READ_BATCH 32
 #define QUANTILE_ROWS 131072	/* repeat customers valued for the percentiles */			/* rows a heap scan reads before counting them */
@@ -230,6 +234,7 @@ typedef struct ClvDataState
 	HistTable	hist;
 	SpendRows	spend;
 	double		skipped;		/* rows with a NULL input the model needs */
+	BadRows		bad;			/* rows no model can read (flag SKIP_BAD) */
 	int64		rows_seen;
 	TimestampTz last_notice;
 } ClvDataState;
@@ -244,6 +249,7 @@ typedef struct ClvDataHeader
 	int64		nspend;
 	int32		hist_max_x;
 	int32		spend_max_x;
+	int32		bad_bytes;		/* the bad rows' serialized form, after the arrays */
 } ClvDataHeader;
 
 /* Hash of a history (the bits of its doubles) */
@@ -431,8 +437,65 @@ StateCreate(int flags, int64 nhist, int64 nspend)
 		HistInit(&s->hist, nhist);
 	if (flags & COLLECT_SPEND)
 		SpendInit(&s->spend, nspend);
+	BadRowsInit(&s->bad);
 	s->last_notice = GetCurrentTimestamp();
 	return s;
+}
+
+/*
+ * What a customer's summary (frequency, recency, t, monetary) has that no
+ * model can read, as a bad-row reason, or -1: the conditions that
+ * ClvCheckHistory, ClvCheckSpend and CheckFrequency refuse
+ */
+static int
+RowProblem(int flags, const double *v)
+{
+	double		x = v[0];
+
+	if (!isfinite(x))
+		return BAD_NOT_FINITE;
+	if (!(x >= 0 && x <= CLV_MAX_FREQUENCY && (double) (int32) x == x))
+		return BAD_FREQUENCY;
+	if (flags & COLLECT_HISTORY)
+	{
+		if (!isfinite(v[1]) || !isfinite(v[2]))
+			return BAD_NOT_FINITE;
+		if (!(v[2] > 0))
+			return BAD_T;
+		if (!(v[1] >= 0 && v[1] <= v[2]))
+			return BAD_RECENCY;
+	}
+	if ((flags & COLLECT_SPEND) && x > 0)
+	{
+		if (!isfinite(v[3]))
+			return BAD_NOT_FINITE;
+		if (!(v[3] > 0))
+			return BAD_MONETARY;
+	}
+	return -1;
+}
+
+/* Does a summary miss an input the model needs (a NULL: the row is skipped)? */
+static inline bool
+NullSkipped(int flags, const double *v, const bool *null)
+{
+	return null[0] || ((flags & COLLECT_HISTORY) && (null[1] || null[2])) ||
+		((flags & COLLECT_SPEND) && null[3] && v[0] > 0);
+}
+
+/* The example text of a bad summary: the values the model reads */
+static char *
+RowDetail(int flags, const double *v)
+{
+	StringInfoData out;
+
+	initStringInfo(&out);
+	appendStringInfo(&out, "frequency %g", v[0]);
+	if (flags & COLLECT_HISTORY)
+		appendStringInfo(&out, ", recency %g, t %g", v[1], v[2]);
+	if ((flags & COLLECT_SPEND) && v[0] > 0)
+		appendStringInfo(&out, ", monetary %g", v[3]);
+	return out.data;
 }
 
 /* The error for a frequency that is not a whole number of repeat purchases */
@@ -476,33 +539,64 @@ DataProgress(ClvDataState *s)
 }
 
 /*
+ * Add a customer's (frequency, recency, t, monetary) that has every input
+ * the model needs and that RowProblem accepts; monetary is read only for
+ * repeat customers
+ */
+static inline void
+StateAddValid(ClvDataState *s, const double *v)
+{
+	int32		h = -1;
+
+	if (s->flags & COLLECT_HISTORY)
+		h = HistAdd(&s->hist, v, 1.0);
+	if ((s->flags & COLLECT_SPEND) && v[0] > 0)
+		SpendAdd(&s->spend, v[0], v[3], h);
+}
+
+/*
  * Add one customer's (frequency, recency, t, monetary) to a state, in the
  * current memory context.  A customer with a NULL input the model needs
- * is skipped (counted); monetary is read only for repeat customers.
+ * is skipped (counted).  A summary no model can read raises, or with the
+ * flag SKIP_BAD is counted and left out: the reason is returned (-1 for a
+ * row added or skipped for a NULL) so that the caller records it with its
+ * key (StateBadRow).
  */
-static void
+static int
 StateAddRow(ClvDataState *s, const double *v, const bool *null)
 {
 	int			flags = s->flags;
-	int32		h = -1;
 
-	if (null[0] || ((flags & COLLECT_HISTORY) && (null[1] || null[2])) ||
-		((flags & COLLECT_SPEND) && null[3] && v[0] > 0))
+	if (NullSkipped(flags, v, null))
 	{
 		s->skipped += 1;
-		return;
+		s->bad.count[BAD_NULL_INPUT]++;
+		return -1;
 	}
-	CheckFrequency(v[0]);
-	if (flags & COLLECT_HISTORY)
+	if (flags & SKIP_BAD)
 	{
-		ClvCheckHistory(v[0], v[1], v[2], true);
-		h = HistAdd(&s->hist, v, 1.0);
+		int			problem = RowProblem(flags, v);
+
+		if (problem >= 0)
+			return problem;
 	}
-	if ((flags & COLLECT_SPEND) && v[0] > 0)
+	else
 	{
-		ClvCheckSpend(v[0], v[3]);
-		SpendAdd(&s->spend, v[0], v[3], h);
+		CheckFrequency(v[0]);
+		if (flags & COLLECT_HISTORY)
+			ClvCheckHistory(v[0], v[1], v[2], true);
+		if ((flags & COLLECT_SPEND) && v[0] > 0)
+			ClvCheckSpend(v[0], v[3]);
 	}
+	StateAddValid(s, v);
+	return -1;
+}
+
+/* Record a summary StateAddRow left out for a reason, with its key (NULL: none) */
+static void
+StateBadRow(ClvDataState *s, int reason, const double *v, const char *key)
+{
+	BadRowsAdd(&s->bad, (BadReason) reason, key, RowDetail(s->flags, v));
 }
 
 #ifdef USE_ASSERT_CHECKING
@@ -536,16 +630,16 @@ StateAssertValid(const ClvDataState *s)
 #define StateAssertValid(s) ((void) 0)
 #endif
 
-/* Refuse flags other than 1, 2 and 3, or flags that change between rows */
+/* Refuse flags other than 1 to 7 with 1 or 2 among them, or flags that change between rows */
 static int
 DataFlagsArg(FunctionCallInfo fcinfo, const ClvDataState *s)
 {
 	int			flags = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT32(1);
 
-	if (s == NULL && (flags < 1 || flags > 3))
+	if (s == NULL && (flags < 1 || flags > CLV_FLAGS_MAX || (flags & (COLLECT_HISTORY | COLLECT_SPEND)) == 0))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("clv_data flags must be 1 (histories), 2 (spends) or 3 (both), not %s",
+				 errmsg("clv_data flags must be 1 (histories), 2 (spends) or 3 (both), plus 4 to skip rows no model can read, not %s",
 						PG_ARGISNULL(1) ? "NULL" : psprintf("%d", flags)),
 				 errhint("clv_data is what train() runs; call train() instead.")));
 	if (s != NULL && (PG_ARGISNULL(1) || flags != s->flags))
@@ -562,6 +656,7 @@ DataAddArgs(ClvDataState *s, FunctionCallInfo fcinfo)
 {
 	double		v[4];
 	bool		null[4];
+	int			problem;
 
 	DataProgress(s);
 	for (int i = 0; i < 4; i++)
@@ -569,7 +664,11 @@ DataAddArgs(ClvDataState *s, FunctionCallInfo fcinfo)
 		null[i] = PG_ARGISNULL(i + 2);
 		v[i] = null[i] ? 0.0 : PG_GETARG_FLOAT8(i + 2);
 	}
-	StateAddRow(s, v, null);
+	problem = StateAddRow(s, v, null);
+	/* clv_data(flags, frequency, recency, t, monetary, key text): the key names a bad row */
+	if (problem >= 0)
+		StateBadRow(s, problem, v, PG_NARGS() > 6 && !PG_ARGISNULL(6) ?
+					TextDatumGetCString(PG_GETARG_DATUM(6)) : NULL);
 }
 
 /*
@@ -608,6 +707,7 @@ StateMerge(ClvDataState *dst, const ClvDataState *src)
 				 errmsg("clv_data flags must be the same for every row"),
 				 errhint("Pass one constant as the flags argument.")));
 	dst->skipped += src->skipped;
+	BadRowsMerge(&dst->bad, &src->bad);
 	if (src->flags & COLLECT_HISTORY)
 	{
 		double	   *w = palloc_extended(sizeof(double) * Max(src->hist.n, 1), MCXT_ALLOC_HUGE);
@@ -682,8 +782,13 @@ static Size
 StateFlatSize(void *p)
 {
 	const ClvDataState *s = (const ClvDataState *) p;
-	Size		size = StateBytes(s->flags, s->hist.n, s->spend.n);
+	StringInfoData bad;
+	Size		size;
 
+	initStringInfo(&bad);
+	BadRowsWrite(&bad, &s->bad);
+	size = add_size(StateBytes(s->flags, s->hist.n, s->spend.n), bad.len);
+	pfree(bad.data);
 	if (size > MaxAllocHugeSize - VARHDRSZ || size >= (Size) 1 << 30)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -702,8 +807,12 @@ StateFlatten(void *p, char *at, Size size)
 {
 	const ClvDataState *s = (const ClvDataState *) p;
 	ClvDataHeader hdr;
+	StringInfoData bad;
 
-	Assert(size == StateBytes(s->flags, s->hist.n, s->spend.n));
+	initStringInfo(&bad);
+	BadRowsWrite(&bad, &s->bad);
+	if (size != StateBytes(s->flags, s->hist.n, s->spend.n) + bad.len)
+		elog(ERROR, "clv_data state of %zu bytes written into %zu", (Size) (StateBytes(s->flags, s->hist.n, s->spend.n) + bad.len), size);
 	memset(&hdr, 0, sizeof(hdr));
 	hdr.format = CLV_DATA_FORMAT;
 	hdr.flags = s->flags;
@@ -712,6 +821,7 @@ StateFlatten(void *p, char *at, Size size)
 	hdr.nspend = (s->flags & COLLECT_SPEND) ? s->spend.n : 0;
 	hdr.hist_max_x = s->hist.max_x;
 	hdr.spend_max_x = s->spend.max_x;
+	hdr.bad_bytes = bad.len;
 	PutBytes(&at, &hdr, sizeof(hdr));
 	if (s->flags & COLLECT_HISTORY)
 	{
@@ -728,6 +838,8 @@ StateFlatten(void *p, char *at, Size size)
 		if (s->flags & COLLECT_HISTORY)
 			PutBytes(&at, s->spend.hist, sizeof(int32) * hdr.nspend);
 	}
+	PutBytes(&at, bad.data, bad.len);
+	pfree(bad.data);
 }
 
 /* The state as a bytea (the final value of train()'s query) */
@@ -754,11 +866,13 @@ StateCheck(const char *data, Size len)
 	if (len < sizeof(hdr))
 		PartialInvalid(&ClvDataKind, psprintf("%zu bytes", len));
 	memcpy(&hdr, data, sizeof(hdr));
-	if (hdr.format != CLV_DATA_FORMAT || hdr.flags < 1 || hdr.flags > 3 ||
+	if (hdr.format != CLV_DATA_FORMAT || hdr.flags < 1 || hdr.flags > CLV_FLAGS_MAX ||
+		(hdr.flags & (COLLECT_HISTORY | COLLECT_SPEND)) == 0 ||
 		hdr.nhist < 0 || hdr.nspend < 0 || hdr.nhist > PG_INT32_MAX || hdr.nspend > (int64) len ||
 		hdr.hist_max_x < 0 || hdr.hist_max_x > CLV_MAX_FREQUENCY ||
 		hdr.spend_max_x < 0 || hdr.spend_max_x > CLV_MAX_FREQUENCY ||
-		!(hdr.skipped >= 0) || StateBytes(hdr.flags, hdr.nhist, hdr.nspend) != len)
+		!(hdr.skipped >= 0) || hdr.bad_bytes < 0 || (Size) hdr.bad_bytes > BadRowsMaxBytes() ||
+		StateBytes(hdr.flags, hdr.nhist, hdr.nspend) + hdr.bad_bytes != len)
 		PartialInvalid(&ClvDataKind,
 					   psprintf("format %d, flags %d, " INT64_FORMAT " histories, " INT64_FORMAT
 								" spends in %zu bytes", hdr.format, hdr.flags, hdr.nhist,
@@ -863,6 +977,16 @@ StateDeserialize(const char *data, Size len, bool hashed)
 		sp->x = repalloc_huge(sp->x, sizeof(double) * sp->cap);
 		sp->m = repalloc_huge(sp->m, sizeof(double) * sp->cap);
 		sp->hist = repalloc_huge(sp->hist, sizeof(int32) * sp->cap);
+	}
+	{
+		StringInfoData buf;
+
+		buf.data = (char *) at;
+		buf.len = hdr.bad_bytes;
+		buf.maxlen = buf.len;
+		buf.cursor = 0;
+		if (!BadRowsRead(&buf, &s->bad) || buf.cursor != buf.len)
+			PartialInvalid(&ClvDataKind, "bad skipped-row counts");
 	}
 	s->last_notice = GetCurrentTimestamp();
 	return s;
@@ -1101,15 +1225,37 @@ InputColumns(int flags, int *col)
 static bool
 DirectScanAllowed(const Source *src)
 {
-	return get_rel_relkind(src->relid) == RELKIND_RELATION &&
+	return OidIsValid(src->relid) && get_rel_relkind(src->relid) == RELKIND_RELATION &&
 		!has_subclass(src->relid) &&
 		check_enable_rls(src->relid, InvalidOid, true) != RLS_ENABLED &&
 		!CitusTable(src->relid);
 }
 
-/* Read a plain table with a heap scan, at the active snapshot */
+/* The key of a scanned row as text, for the example of a bad row (NULL without) */
+static char *
+SlotKeyText(TupleTableSlot *slot, AttrNumber key_att)
+{
+	bool		isnull;
+	Datum		d;
+	Oid			outfn;
+	bool		isvarlena;
+
+	if (key_att == 0)
+		return NULL;
+	d = slot_getattr(slot, key_att, &isnull);
+	if (isnull)
+		return NULL;
+	getTypeOutputInfo(TupleDescAttr(slot->tts_tupleDescriptor, key_att - 1)->atttypid, &outfn,
+					  &isvarlena);
+	return OidOutputFunctionCall(outfn, d);
+}
+
+/*
+ * Read a plain table with a heap scan, at the active snapshot; key (NULL:
+ * none) is the column that names a bad row in the NOTICE
+ */
 static ClvDataState *
-ReadDirect(const Source *src, const FeatureSpec *spec, int flags)
+ReadDirect(const Source *src, const FeatureSpec *spec, int flags, const char *key)
 {
 	Relation	rel = table_open(src->relid, AccessShareLock);
 	double		tuples = rel->rd_rel->reltuples;
@@ -1126,6 +1272,9 @@ ReadDirect(const Source *src, const FeatureSpec *spec, int flags)
 				att[4],
 				natts = 0;
 	FeatureConv conv[4];
+	AttrNumber	key_att = key ? SourceColumn(src, key) : 0;
+	int			problem[READ_BATCH];
+	char	   *bad_key[READ_BATCH];
 
 	InputColumns(flags, col);
 	for (int i = 0; i < 4; i++)
@@ -1159,11 +1308,25 @@ ReadDirect(const Source *src, const FeatureSpec *spec, int flags)
 			if ((flags & COLLECT_HISTORY) && !null[n][0] && !null[n][1] && !null[n][2] &&
 				v[n][0] != 0)
 				HistPrefetch(&s->hist, v[n]);
+			/*
+			 * Under SKIP_BAD each row is judged once, here: a row no model
+			 * can read has its key taken while the slot holds it, a good
+			 * one is added without checking it again (UNCHECKED: a row
+			 * StateAddRow checks, or skips for a NULL)
+			 */
+			problem[n] = (flags & SKIP_BAD) && !NullSkipped(flags, v[n], null[n]) ?
+				RowProblem(flags, v[n]) : UNCHECKED;
+			bad_key[n] = problem[n] >= 0 ? SlotKeyText(slot, key_att) : NULL;
 			n++;
 		}
 		for (int j = 0; j < n; j++)
 		{
-			StateAddRow(s, v[j], null[j]);
+			if (problem[j] >= 0)
+				StateBadRow(s, problem[j], v[j], bad_key[j]);
+			else if (problem[j] == UNCHECKED)
+				StateAddRow(s, v[j], null[j]);
+			else
+				StateAddValid(s, v[j]);
 			DataProgress(s);
 		}
 		if (n < READ_BATCH)
@@ -1180,9 +1343,10 @@ ReadDirect(const Source *src, const FeatureSpec *spec, int flags)
  * Read the source once: a heap scan of a plain table, else the query
  * SELECT profenrich.clv_data(...) FROM source (views, partitioned and
  * foreign tables, row-level security), which parallel workers can split.
+ * key (NULL: none) names the example of a bad row.
  */
 static void
-ReadData(const Source *src, const FeatureSpec *spec, int flags, ClvData *d)
+ReadData(const Source *src, const FeatureSpec *spec, int flags, const char *key, ClvData *d)
 {
 	StringInfoData sql;
 	bool		isnull;
@@ -1192,7 +1356,7 @@ ReadData(const Source *src, const FeatureSpec *spec, int flags, ClvData *d)
 	memset(d, 0, sizeof(ClvData));
 	if (DirectScanAllowed(src))
 	{
-		d->state = ReadDirect(src, spec, flags);
+		d->state = ReadDirect(src, spec, flags, key);
 		DataArrays(d);
 		return;
 	}
@@ -1206,7 +1370,9 @@ ReadData(const Source *src, const FeatureSpec *spec, int flags, ClvData *d)
 		else
 			appendStringInfo(&sql, ", %s::pg_catalog.float8", quote_identifier(spec->columns[col[i]].name));
 	}
-	appendStringInfo(&sql, ") FROM %s", src->qualname);
+	if (key)
+		appendStringInfo(&sql, ", %s::pg_catalog.text", quote_identifier(key));
+	appendStringInfo(&sql, ") FROM %s", src->from);
 	TrainQuery(sql.data, 0, NULL, NULL, 0);
 	v = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (isnull)
@@ -1538,7 +1704,7 @@ ClvMetrics(StringInfo out, const Model *model, const ClvData *d)
 		JsonField(out, "n_repeat", d->repeat);
 	if (m->purchase.family != CLV_NONE)
 		JsonField(out, "distinct_histories", d->hist.n);
-	JsonField(out, "n_skipped", d->state->skipped);
+	JsonField(out, "n_skipped", d->state->skipped + (double) BadRowsBad(&d->state->bad));
 	if (model->ops->code == ALG_CLV)
 		JsonField(out, "mean_spend", ClvExpectedSpend(&m->spend, 0, 0));
 }
@@ -1550,7 +1716,6 @@ ClvMetrics(StringInfo out, const Model *model, const ClvData *d)
 void
 TrainClv(TrainJob *job)
 {
-	FunctionCallInfo fcinfo = job->fcinfo;
 	ClvOptions *o = (ClvOptions *) job->algopts;
 	ProfAlgorithm alg = job->ops->code;
 	Model	   *model = &job->model;
@@ -1559,7 +1724,7 @@ TrainClv(TrainJob *job)
 	int			flags = alg == ALG_GAMMAGAMMA ? COLLECT_SPEND :
 		alg == ALG_CLV ? COLLECT_HISTORY | COLLECT_SPEND : COLLECT_HISTORY;
 
-	if (!PG_ARGISNULL(3) || !PG_ARGISNULL(4))
+	if (job->target_arg != NULL || job->features_arg != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("algorithm \"%s\" takes no target or features", job->ops->name),
@@ -1567,7 +1732,15 @@ TrainClv(TrainJob *job)
 	model->body = m;
 	model->spec = ClvSpec(&job->src, o);
 	CheckPrivileges(model->spec, &job->src);
-	ReadData(&job->src, model->spec, flags, &d);
+	/* rows no model can read are skipped, counted and named by the primary key */
+	if (job->opts.on_bad_row == BAD_ROW_SKIP)
+		flags |= SKIP_BAD;
+	job->key_column = OidIsValid(job->src.relid) ? SourcePrimaryKey(job->src.relid) : NULL;
+	ReadData(&job->src, model->spec, flags, job->key_column, &d);
+	job->bad = d.state->bad;
+	job->n_skipped = d.state->skipped;
+	job->rows_read = (flags & COLLECT_HISTORY) ?
+		d.customers + d.state->skipped + (double) BadRowsBad(&d.state->bad) : -1;
 
 	if (flags & COLLECT_HISTORY)
 	{

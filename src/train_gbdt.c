@@ -537,7 +537,7 @@ LoadQuery(const TrainJob *job, int *nargs, Oid *types, Datum *values)
 
 	*nargs = 0;
 	if (o->chosen != GBDT_MULTICLASS)
-		return psprintf("SELECT %s FROM %s", ColumnList(cols), job->src.qualname);
+		return psprintf("SELECT %s FROM %s", ColumnList(cols), job->src.from);
 	labels = palloc(sizeof(Datum) * o->nlabels);
 	for (int i = 0; i < o->nlabels; i++)
 		labels[i] = CStringGetTextDatum(o->labels[i]);
@@ -547,7 +547,7 @@ LoadQuery(const TrainJob *job, int *nargs, Oid *types, Datum *values)
 	return psprintf("SELECT pg_catalog.array_position($1, %s::pg_catalog.text COLLATE \"C\") "
 					"OPERATOR(pg_catalog.-) 1 AS %s%s%s FROM %s", t, t,
 					list_length(cols) > 1 ? ", " : "",
-					ColumnList(list_delete_first(cols)), job->src.qualname);
+					ColumnList(list_delete_first(cols)), job->src.from);
 }
 
 /* XGBoost's parameters, as Python's xgboost.train would pass them */

@@ -887,7 +887,7 @@ FitStreaming(TrainJob *job, FitPlan *plan)
 	sp.spec = SpecBytes(spec);
 	sp.names = ColumnNames(cols);
 	sp.sql = psprintf("SELECT profenrich.kmeans_step($1, $2, $3, %s) FROM %s",
-					  PassArguments(spec, &job->src, cols, 3, true, 0), job->src.qualname);
+					  PassArguments(spec, &job->src, cols, 3, true, 0), job->src.from);
 	runs = palloc0(sizeof(StreamRun) * plan->ncand * plan->o->n_init);
 	for (int c = 0; c < plan->ncand; c++)
 		for (int r = 0; r < plan->o->n_init; r++)
@@ -953,7 +953,7 @@ TrainKmeans(TrainJob *job)
 	if (rows < 0 || rows * row_bytes <= budget)
 	{
 		char	   *sql = psprintf("SELECT %s FROM %s", ColumnList(NeededColumns(job->spec)),
-								   job->src.qualname);
+								   job->src.from);
 
 		DatasetLoad(job->spec, sql, 0, NULL, NULL, budget, 0, &data);
 		if (data.fits)

@@ -106,7 +106,7 @@ SplitMetrics(StringInfo out, const char *label, const LinearFit *fit, const XYSt
 
 static void TrainLinearGrouped(TrainJob *job);
 static void FitLinear(TrainJob *job, LinearStats *st, GlmModel *g, StringInfo metrics,
-					  bool quantiles);
+					  bool primary);
 
 /*
  * Fit least squares (ridge when l2 > 0) from one pass of linear_stats and
@@ -133,15 +133,17 @@ TrainLinear(TrainJob *job)
 	job->n_train = st->mom[SPLIT_TRAIN].n;
 	job->n_test = st->mom[SPLIT_TEST].n;
 	job->n_skipped = (double) (st->skipped_target + st->skipped_feature);
+	job->bad = st->bad;
 }
 
 /*
  * The fit of one set of statistics (the model's, or a group's) with the
- * spec's imputation values, and its metrics into metrics; with quantiles,
- * the model's score quantiles from the training sample's predictions.
+ * spec's imputation values, and its metrics into metrics; primary (the
+ * model's own fit): the categories' shares, the model's score quantiles
+ * from the training sample's predictions and its baseline.
  */
 static void
-FitLinear(TrainJob *job, LinearStats *st, GlmModel *g, StringInfo metrics, bool quantiles)
+FitLinear(TrainJob *job, LinearStats *st, GlmModel *g, StringInfo metrics, bool primary)
 {
 	FeatureSpec *spec = job->spec;
 	LinearFit  *fit = &g->linear;
@@ -155,7 +157,9 @@ FitLinear(TrainJob *job, LinearStats *st, GlmModel *g, StringInfo metrics, bool 
 	impute = ImputedValues(spec);
 	GlmImputedStats(&st->mom[SPLIT_TRAIN], spec->nslots, spec->nnumeric, miss_slot, impute,
 					&xy_train);
-	GlmLinearFit(&xy_train, ((LinearOptions *) job->algopts)->l2, fit);
+	GlmLinearFitOrdered(&xy_train, ((LinearOptions *) job->algopts)->l2, FeatureAliasOrder(spec), fit);
+	if (primary)
+		FeatureSetShares(spec, fit->slot_mean);
 	if (st->mom[SPLIT_TEST].n > 0)
 	{
 		GlmImputedStats(&st->mom[SPLIT_TEST], spec->nslots, spec->nnumeric, miss_slot, impute,
@@ -174,7 +178,7 @@ FitLinear(TrainJob *job, LinearStats *st, GlmModel *g, StringInfo metrics, bool 
 	SplitMetrics(metrics, "train", fit, &xy_train,
 				 &st->sample[SPLIT_TRAIN], pred, spec);
 	JsonField(metrics, "rank", fit->rank + 1);
-	if (quantiles)
+	if (primary)
 	{
 		BaselineRows sets[2];
 
@@ -265,6 +269,7 @@ TrainLinearGrouped(TrainJob *job)
 	(void) ImputeMeans(gs->all, spec, MissSlots(spec));
 	job->model.body = global;
 	FitLinear(job, gs->all, global, &job->metrics, false);
+	FeatureSetShares(spec, global->linear.slot_mean);
 	{
 		/* the features' baseline (a model per group has no single score distribution to keep) */
 		BaselineRows sets[2];
@@ -310,4 +315,5 @@ TrainLinearGrouped(TrainJob *job)
 	job->n_train = gs->all->mom[SPLIT_TRAIN].n;
 	job->n_test = gs->all->mom[SPLIT_TEST].n;
 	job->n_skipped = (double) (gs->all->skipped_target + gs->all->skipped_feature);
+	job->bad = gs->all->bad;
 }

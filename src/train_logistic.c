@@ -25,6 +25,7 @@
 
 #include "baseline.h"
 #include "dataset.h"
+#include "guards.h"
 #include "linalg.h"
 #include "logistic.h"
 #include "metrics.h"
@@ -43,6 +44,7 @@ typedef struct LogisticTrainOptions
 	int			max_iter;
 	double		tol;
 	double		threshold;		/* predict_class: the positive class from this probability */
+	bool		calibrate;		/* class weights: score calibrated probabilities */
 } LogisticTrainOptions;
 
 #define LOGISTIC_OPTIONS(job) ((LogisticTrainOptions *) (job)->algopts)
@@ -58,6 +60,7 @@ LogisticOptionsNew(const AlgorithmOps *ops)
 	o->max_iter = 50;
 	o->tol = 1e-8;
 	o->threshold = 0.5;
+	o->calibrate = true;
 	return o;
 }
 
@@ -77,6 +80,8 @@ LogisticOption(void *opts, const char *key, JsonbValue *v)
 		o->max_iter = OptionInteger(key, v, 1, 10000);
 	else if (strcmp(key, "tol") == 0)
 		o->tol = OptionTolerance(key, v);
+	else if (strcmp(key, "calibrate") == 0)
+		o->calibrate = OptionBool(key, v);
 	else if (strcmp(key, "threshold") == 0)
 	{
 		o->threshold = OptionNumber(key, v, "a probability above 0 and below 1");
@@ -95,9 +100,10 @@ LogisticOptionsJson(StringInfo out, const void *opts)
 	const LogisticTrainOptions *o = (const LogisticTrainOptions *) opts;
 
 	appendStringInfo(out, "%s\"l2\": %s, \"max_iter\": %d, \"tol\": %s, \"threshold\": %s, "
-					 "\"class_weight\": ",
+					 "\"calibrate\": %s, \"class_weight\": ",
 					 out->data[out->len - 1] == '{' ? "" : ", ", float8out_internal(o->l2),
-					 o->max_iter, float8out_internal(o->tol), float8out_internal(o->threshold));
+					 o->max_iter, float8out_internal(o->tol), float8out_internal(o->threshold),
+					 o->calibrate ? "true" : "false");
 	if (o->balanced)
 		appendStringInfoString(out, "\"balanced\"");
 	else if (o->class_weight)
@@ -124,11 +130,23 @@ LogisticTarget(TrainJob *job, FeatureKind kind)
 
 	spec->binary = true;
 	if (kind == FEATURE_CATEGORICAL && positive == NULL)
+	{
+		int			nvalues;
+		char	   *values = SourceDistinctValues(&job->src, spec->target, 3, &nvalues);
+
+		/* a third value is the first thing to fix: "positive" would not help */
+		if (nvalues > 2)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("target column \"%s\" has more than two values: %s at least",
+							spec->target, values),
+					 errhint("A class label needs exactly two values; map the others in a view, or train algorithm 'multinomial' for several classes.")));
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("text target \"%s\" needs the option \"positive\"", spec->target),
-				 errdetail("Values found: %s.", SourceSomeValues(&job->src, spec->target)),
+				 errdetail("Values found: %s.", values),
 				 errhint("Name the value that marks the positive class, e.g. '{\"positive\": \"Yes\"}'.")));
+	}
 	if (kind != FEATURE_CATEGORICAL && positive != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -163,7 +181,7 @@ NegativeLabel(const TrainJob *job)
 {
 	char	   *sql = psprintf("SELECT %s::pg_catalog.text FROM %s "
 							   "WHERE %s::pg_catalog.text OPERATOR(pg_catalog.<>) $1 LIMIT 1",
-							   quote_identifier(job->spec->target), job->src.qualname,
+							   quote_identifier(job->spec->target), job->src.from,
 							   quote_identifier(job->spec->target));
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(job->spec->positive)};
@@ -189,8 +207,8 @@ ClassLabels(TrainJob *job)
 		classes[1] = job->spec->positive;
 		classes[0] = NegativeLabel(job);
 	}
-	else if (FeatureConvForType(get_atttype(job->src.relid,
-											get_attnum(job->src.relid, job->spec->target))) == CONV_BOOL)
+	else if (FeatureConvForType(TupleDescAttr(job->src.tupdesc,
+											  SourceColumn(&job->src, job->spec->target) - 1)->atttypid) == CONV_BOOL)
 	{
 		classes[1] = "true";
 		classes[0] = "false";
@@ -314,6 +332,8 @@ FinishFit(TrainJob *job, const LogisticState *st, const double *mean, const doub
 static void
 WarnFit(const TrainJob *job, const LogisticState *st)
 {
+	if (job->quiet)
+		return;					/* a cross-validation fold */
 	if (st->separated)
 		ereport(WARNING,
 				(errmsg("the classes of \"%s\" are separated: the coefficients grow without bound",
@@ -394,6 +414,92 @@ FitSummary(TrainJob *job, const LogisticState *st)
 	JsonField(&job->metrics, "rank", GLM(job)->linear.rank + 1);
 }
 
+/* Were the classes weighted (balanced or class_weight)? */
+static inline bool
+Weighted(const double *cw)
+{
+	return cw[0] != 1.0 || cw[1] != 1.0;
+}
+
+/*
+ * Calibrate a fit with class weights (unless "calibrate": false): the
+ * offset c on the link that brings the mean probability of the training
+ * rows (eta, n) back to their positive rate, stored with the model
+ * (SECTION_CALIBRATION) so that score() gives calibrated probabilities.
+ * Returns the offset to add to the intercept for the metrics (0 when not
+ * calibrated).
+ */
+static double
+Calibrate(TrainJob *job, const double *cw, const double *eta, int64 n, double positives)
+{
+	double		c;
+
+	if (!Weighted(cw) || !LOGISTIC_OPTIONS(job)->calibrate)
+		return 0.0;
+	c = LogisticCalibrationOffset(eta, n, positives / n, -log(cw[1] / cw[0]));
+	job->model.calibrated = true;
+	job->model.link_offset = c;
+	return c;
+}
+
+/* Say in the metrics which probabilities a model with class weights scores */
+static void
+CalibrationMetrics(TrainJob *job, const double *cw)
+{
+	if (!Weighted(cw))
+		return;
+	appendStringInfo(&job->metrics, ", \"probabilities\": \"%s\"",
+					 job->model.calibrated ? "calibrated" : "weighted");
+	if (job->model.calibrated)
+		JsonField(&job->metrics, "calibration_offset", job->model.link_offset);
+}
+
+/* The links of every row of a split in memory (standardized rows, theta) */
+static double *
+SplitLinks(const Dataset *d, const double *theta)
+{
+	double	   *eta = MemoryContextAllocHuge(CurrentMemoryContext,
+											 sizeof(double) * Max((Size) d->n, 1));
+	int64		k = 0;
+
+	for (int c = 0; c < d->nchunks; c++)
+	{
+		CHECK_FOR_INTERRUPTS();
+		DatasetChunkReady(d, &d->chunks[c]);
+		LinalgMatVec(d->chunks[c].rows, d->width, d->chunks[c].x, theta, eta + k);
+		k += d->chunks[c].rows;
+	}
+	return eta;
+}
+
+/*
+ * Warn about slots whose standard errors explode although Newton's method
+ * converged (quasi-separation: a level whose rows are all of one class), from
+ * the unpenalized fit's inference; info is the Fisher information of one
+ * standardized slot at the base rate (weighted rows x p (1 - p))
+ */
+static void
+WarnInflated(const TrainJob *job, double n_weighted, double base)
+{
+	const LinearFit *f = &GLM(job)->linear;
+
+	if (f->has_inference && !job->quiet)
+		GuardInflatedErrors(job->spec, f, n_weighted * base * (1 - base));
+}
+
+/* The aliasing order of Newton's columns: the intercept, then the slots' order */
+static int *
+NewtonAliasOrder(const FeatureSpec *spec)
+{
+	int		   *slots = FeatureAliasOrder(spec);
+	int		   *order = palloc(sizeof(int) * (spec->nslots + 1));
+
+	order[0] = 0;
+	for (int j = 0; j < spec->nslots; j++)
+		order[j + 1] = slots[j] + 1;
+	return order;
+}
+
 #define WARM_START_STRIDE 8		/* one chunk in eight */
 #define WARM_START_TOL 1e-6
 
@@ -456,6 +562,7 @@ FitInMemory(TrainJob *job, LoadedData *data, const LogisticOptions *lo, double *
 	LogisticSums sums;
 	LogisticOptions opts = *lo;
 	double	   *probs;
+	double	   *theta;
 
 	BaselineRows *sample;
 
@@ -486,20 +593,34 @@ FitInMemory(TrainJob *job, LoadedData *data, const LogisticOptions *lo, double *
 		LogisticPassInMemory(train, st.next, cw, &sums, probs);
 	WarnFit(job, &st);
 	FinishFit(job, &st, mean, sd);
+	FeatureSetShares(job->spec, mean + 1);
+	WarnInflated(job, cw[1] * train->positives + cw[0] * (train->n - train->positives), base);
+	theta = palloc(sizeof(double) * w);
+	memcpy(theta, st.theta, sizeof(double) * w);
+	if (Weighted(cw))
+	{
+		double	   *eta = SplitLinks(train, st.theta);
+
+		theta[0] += Calibrate(job, cw, eta, (int64) train->n, train->positives);
+		pfree(eta);
+	}
+	/* the groups start from the global fit's own coefficients */
 	memcpy(theta_out, st.theta, sizeof(double) * w);
 	if (data->split[SPLIT_TEST].n > 0)
 	{
-		ScoredLabel *pairs = ScoreSplit(&data->split[SPLIT_TEST], st.theta, &loglik);
+		ScoredLabel *pairs = ScoreSplit(&data->split[SPLIT_TEST], theta, &loglik);
 
 		ClassSplitMetrics(&job->metrics, "test", pairs, (int64) data->split[SPLIT_TEST].n,
 						  loglik, GLM(job)->linear.rank + 1, false, data->split[SPLIT_TEST].n);
 		pfree(pairs);
 	}
+	/* a cross-validation fold needs its test metrics only */
+	if (!job->quiet)
 	{
 		ScoredLabel *pairs;
 
 		/* the last pass was at the final coefficients: reuse its probabilities */
-		if (st.iterations > 0 && memcmp(st.theta, st.next, sizeof(double) * w) == 0)
+		if (st.iterations > 0 && memcmp(theta, st.next, sizeof(double) * w) == 0)
 		{
 			int64		k = 0;
 
@@ -514,7 +635,7 @@ FitInMemory(TrainJob *job, LoadedData *data, const LogisticOptions *lo, double *
 			loglik = st.sums.loglik_raw;
 		}
 		else
-			pairs = ScoreSplit(train, st.theta, &loglik);
+			pairs = ScoreSplit(train, theta, &loglik);
 		pfree(probs);
 		ClassSplitMetrics(&job->metrics, "train", pairs, (int64) train->n, loglik,
 						  GLM(job)->linear.rank + 1, false, train->n);
@@ -533,6 +654,7 @@ FitInMemory(TrainJob *job, LoadedData *data, const LogisticOptions *lo, double *
 		pfree(pairs);
 	}
 	FitSummary(job, &st);
+	CalibrationMetrics(job, cw);
 	return st.converged && !st.separated;
 }
 
@@ -864,7 +986,7 @@ StreamingPass(const TrainJob *job, const double *mean, const double *sd, const d
 	Oid			types[3] = {BYTEAOID, FLOAT8ARRAYOID, TEXTARRAYOID};
 	Datum		values[3];
 	char	   *sql = psprintf("SELECT profenrich.logistic_step($1, $2, $3, %s) FROM %s",
-							   PassArguments(job->spec, &job->src, cols, 3, true, 0), job->src.qualname);
+							   PassArguments(job->spec, &job->src, cols, 3, true, 0), job->src.from);
 	bool		isnull;
 	bytea	   *b;
 
@@ -887,13 +1009,13 @@ StreamingPass(const TrainJob *job, const double *mean, const double *sd, const d
 	LogisticSumsFromBytes(b, out);
 }
 
-/* Probabilities of a split's sampled rows (NULLs imputed, standardized) */
-static ScoredLabel *
-ScoreSample(const RowSample *s, const FeatureSpec *spec, const double *mean, const double *sd,
+/* Links of a split's sampled rows (NULLs imputed, standardized) */
+static double *
+SampleLinks(const RowSample *s, const FeatureSpec *spec, const double *mean, const double *sd,
 			const double *theta)
 {
 	int			w = spec->nslots + 1;
-	ScoredLabel *pairs = palloc(sizeof(ScoredLabel) * Max(s->count, 1));
+	double	   *eta = palloc(sizeof(double) * Max(s->count, 1));
 	double	   *x = palloc(sizeof(double) * w);
 
 	for (int r = 0; r < s->count; r++)
@@ -915,10 +1037,26 @@ ScoreSample(const RowSample *s, const FeatureSpec *spec, const double *mean, con
 				x[j] = sd[j] > 0 ? (v - mean[j]) / sd[j] : 0.0;
 			}
 		}
-		pairs[r].score = LogisticSigmoid(LogisticLink(theta, x, w));
-		pairs[r].label = row[spec->nslots];
+		eta[r] = LogisticLink(theta, x, w);
 	}
 	pfree(x);
+	return eta;
+}
+
+/* Probabilities of a split's sampled rows (NULLs imputed, standardized) */
+static ScoredLabel *
+ScoreSample(const RowSample *s, const FeatureSpec *spec, const double *mean, const double *sd,
+			const double *theta)
+{
+	ScoredLabel *pairs = palloc(sizeof(ScoredLabel) * Max(s->count, 1));
+	double	   *eta = SampleLinks(s, spec, mean, sd, theta);
+
+	for (int r = 0; r < s->count; r++)
+	{
+		pairs[r].score = LogisticSigmoid(eta[r]);
+		pairs[r].label = s->rows[(size_t) r * s->width + spec->nslots];
+	}
+	pfree(eta);
 	return pairs;
 }
 
@@ -945,6 +1083,7 @@ FitStreaming(TrainJob *job, const LogisticOptions *lo)
 	LogisticState st;
 	LogisticSums sums;
 	LogisticOptions opts = *lo;
+	double	   *theta;
 
 	n = ls ? ls->mom[SPLIT_TRAIN].n : 0;
 	positives = ls ? ls->mom[SPLIT_TRAIN].mean[spec->nslots] * n : 0;
@@ -977,15 +1116,32 @@ FitStreaming(TrainJob *job, const LogisticOptions *lo)
 	} while (!LogisticStep(&st, &sums, &opts));
 	WarnFit(job, &st);
 	FinishFit(job, &st, mean, sd);
+	FeatureSetShares(spec, xy.xmean);
+	WarnInflated(job, cw[1] * positives + cw[0] * (n - positives), base);
 	/* the last pass gives the training log-likelihood (of the data, whatever the weights) */
 	GLM(job)->loglik = st.sums.loglik_raw;
+	theta = palloc(sizeof(double) * w);
+	memcpy(theta, st.theta, sizeof(double) * w);
+	if (Weighted(cw))
+	{
+		/* the offset from the training sample; one more pass for the exact log-likelihood */
+		double	   *eta = SampleLinks(&ls->sample[SPLIT_TRAIN], spec, mean, sd, st.theta);
+		double		ones[2] = {1.0, 1.0};
+
+		theta[0] += Calibrate(job, cw, eta, ls->sample[SPLIT_TRAIN].count, positives * ls->sample[SPLIT_TRAIN].count / n);
+		if (job->model.calibrated)
+		{
+			StreamingPass(job, mean, sd, ones, theta, &sums);
+			GLM(job)->loglik = sums.loglik_raw;
+		}
+	}
 	if (ls->mom[SPLIT_TEST].n > 0)
 		ClassSplitMetrics(&job->metrics, "test",
-						  ScoreSample(&ls->sample[SPLIT_TEST], spec, mean, sd, st.theta),
+						  ScoreSample(&ls->sample[SPLIT_TEST], spec, mean, sd, theta),
 						  ls->sample[SPLIT_TEST].count, get_float8_nan(),
 						  GLM(job)->linear.rank + 1, true, ls->mom[SPLIT_TEST].n);
 	{
-		ScoredLabel *pairs = ScoreSample(&ls->sample[SPLIT_TRAIN], spec, mean, sd, st.theta);
+		ScoredLabel *pairs = ScoreSample(&ls->sample[SPLIT_TRAIN], spec, mean, sd, theta);
 		double	   *scores = palloc(sizeof(double) * Max(ls->sample[SPLIT_TRAIN].count, 1));
 		BaselineRows sets[2];
 
@@ -998,9 +1154,11 @@ FitStreaming(TrainJob *job, const LogisticOptions *lo)
 						  GLM(job)->loglik, GLM(job)->linear.rank + 1, true, n);
 	}
 	FitSummary(job, &st);
+	CalibrationMetrics(job, cw);
 	job->n_train = n;
 	job->n_test = ls->mom[SPLIT_TEST].n;
 	job->n_skipped = (double) (ls->skipped_target + ls->skipped_feature);
+	job->bad = ls->bad;
 }
 
 /*
@@ -1045,7 +1203,7 @@ GroupedStreamingPass(const TrainJob *job, const double *mean, const double *sd, 
 	Oid			types[5] = {BYTEAOID, FLOAT8ARRAYOID, TEXTOID, TEXTARRAYOID, TEXTARRAYOID};
 	Datum		values[5];
 	char	   *sql = psprintf("SELECT profenrich.logistic_step_grouped($1, $2, $3, $4, $5, %s) FROM %s",
-							   PassArguments(job->spec, &job->src, cols, 5, true, 0), job->src.qualname);
+							   PassArguments(job->spec, &job->src, cols, 5, true, 0), job->src.from);
 	bool		isnull;
 	int			got;
 	LogisticSums *sums;
@@ -1272,16 +1430,24 @@ TrainLogistic(TrainJob *job)
 	TrainMemoryCheck(newton, job->spec->nslots, "Newton's method for logistic regression");
 	budget = budget > newton ? budget - newton : 0;
 
+	if (job->spec->group != NULL && LOGISTIC_OPTIONS(job)->calibrate &&
+		(LOGISTIC_OPTIONS(job)->balanced || LOGISTIC_OPTIONS(job)->class_weight != NULL))
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("a model per group with class weights cannot score calibrated probabilities"),
+				 errdetail("Each group's class weights would need a calibration offset of its own."),
+				 errhint("Add \"calibrate\": false: each group's model then scores its weighted probabilities.")));
 	job->model.body = palloc0(sizeof(GlmModel));
 	ClassLabels(job);
 	lo.l2 = LOGISTIC_OPTIONS(job)->l2;
 	lo.max_iter = LOGISTIC_OPTIONS(job)->max_iter;
 	lo.tol = LOGISTIC_OPTIONS(job)->tol;
 	lo.class_weight[0] = lo.class_weight[1] = 1.0;
+	lo.alias_order = NewtonAliasOrder(job->spec);
 	if (rows < 0 || rows * row_bytes <= budget)
 	{
 		char	   *sql = psprintf("SELECT %s FROM %s", ColumnList(NeededColumns(job->spec)),
-								   job->src.qualname);
+								   job->src.from);
 
 		DatasetLoad(job->spec, sql, 0, NULL, NULL, budget, job->opts.max_groups, &data);
 		if (data.fits)
@@ -1299,6 +1465,7 @@ TrainLogistic(TrainJob *job)
 			job->n_train = data.split[SPLIT_TRAIN].n;
 			job->n_test = data.split[SPLIT_TEST].n;
 			job->n_skipped = (double) (data.skipped_target + data.skipped_feature);
+			job->bad = data.bad;
 			appendStringInfoString(&job->metrics, ", \"path\": \"memory\"");
 			DatasetFree(&data);
 			return;

@@ -154,7 +154,7 @@ static int64
 DistinctCount(const TrainJob *job, const char *value)
 {
 	char	   *sql = psprintf("SELECT pg_catalog.count(DISTINCT %s) FROM %s", value,
-							   job->src.qualname);
+							   job->src.from);
 	bool		isnull;
 
 	TrainQuery(sql, 0, NULL, NULL, 1);
@@ -248,7 +248,7 @@ ClassesByQuery(TrainJob *job)
 {
 	const char *col = quote_identifier(job->spec->target);
 	char	   *sql = psprintf("SELECT v::pg_catalog.text FROM (SELECT DISTINCT %s AS v FROM %s WHERE %s IS NOT NULL) AS d "
-							   "ORDER BY d.v LIMIT %d", TargetValue(job), job->src.qualname, col,
+							   "ORDER BY d.v LIMIT %d", TargetValue(job), job->src.from, col,
 							   MODEL_MAX_CLASSES + 1);
 	int			n;
 	char	  **labels;
@@ -767,7 +767,7 @@ StreamingPass(const TrainJob *job, int mode, const double *cw, const double *mea
 	Datum		values[4];
 	Datum	   *labels = palloc(sizeof(Datum) * spec->nclasses);
 	char	   *sql = psprintf("SELECT profenrich.multinomial_step($1, $2, $3, $4, %s) FROM %s",
-							   PassArguments(spec, &job->src, cols, 4, true, 0), job->src.qualname);
+							   PassArguments(spec, &job->src, cols, 4, true, 0), job->src.from);
 	bool		isnull;
 	Datum		d;
 
@@ -979,7 +979,7 @@ TrainMultinomial(TrainJob *job)
 	if (rows < 0 || rows * row_bytes <= budget)
 	{
 		char	   *sql = psprintf("SELECT %s FROM %s", ColumnList(NeededColumns(job->spec)),
-								   job->src.qualname);
+								   job->src.from);
 
 		/* with a key the load learns the classes, whether the rows fit or not */
 		DatasetLoad(job->spec, sql, 0, NULL, NULL, budget, 0, &data);

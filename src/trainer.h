@@ -15,21 +15,26 @@
 
 #include "access/tupdesc.h"
 #include "fmgr.h"
+#include "utils/array.h"
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
 
 #include "algorithm.h"
+#include "badrows.h"
 #include "baseline.h"
 #include "features.h"
 #include "model.h"
 #include "options.h"
 #include "step.h"
 
-/* What train() knows about the source relation */
+/* What train() knows about the source: a relation, or a query (train_query) */
 typedef struct Source
 {
-	Oid			relid;
-	char	   *qualname;		/* quoted schema.name */
+	Oid			relid;			/* InvalidOid for a query */
+	char	   *qualname;		/* quoted schema.name, or "(query)": for messages, the registry */
+	char	   *from;			/* the FROM item every read names: qualname, or "(query) AS pe_query" */
+	struct Query *query;		/* a query source, analyzed (its columns' origins), else NULL */
+	char	   *query_text;
 	TupleDesc	tupdesc;		/* copy */
 	bool		citus;			/* a Citus table: its passes use the aggregates' ROW forms */
 } Source;
@@ -39,7 +44,9 @@ typedef struct TrainJob
 {
 	const char *name;
 	const AlgorithmOps *ops;
-	FunctionCallInfo fcinfo;	/* train()'s call, for families that read its arguments */
+	FunctionCallInfo fcinfo;	/* train()'s call (NULL for a cross-validation fold) */
+	const char *target_arg;		/* the target and features arguments, NULL when NULL */
+	ArrayType  *features_arg;
 	TrainOptions opts;			/* the options every family takes */
 	void	   *algopts;		/* the family's own (ops->options_new) */
 	Source		src;
@@ -48,21 +55,46 @@ typedef struct TrainJob
 	StringInfoData metrics;		/* the trainer's metrics, a JSON object's members */
 	double		n_train;
 	double		n_test;
-	double		n_skipped;
+	double		n_skipped;		/* rows skipped for a NULL */
+	/*
+	 * Rows left out by reason: a trainer copies what its reading pass
+	 * counted (LoadedData.bad, LinearStats.bad); train() adds the rows the
+	 * model cannot use to n_skipped, lists every reason in the metrics and
+	 * names one bad row in a NOTICE.
+	 */
+	BadRows		bad;
+	double		rows_read;		/* rows the pass read, for the NOTICE (-1 unknown; 0: train()
+								 * counts n_train + n_test + n_skipped + bad rows) */
+	bool		quiet;			/* a cross-validation fold: train() reports nothing, and a
+								 * trainer may skip what only a stored model needs (its
+								 * training metrics, score quantiles) */
+	const char *key_column;		/* the column naming rows in messages (the split key) */
 	void	   *trained;		/* what the trainer leaves for ops->stored */
 	BaselineLevelCounts level_counts;	/* categorical columns' counts, for the baseline */
 } TrainJob;
 
 extern MemoryContext TrainContext;
 
+/* train.c: a training job, in steps (train(), train_query(), cross_validate(), tune()) */
+struct RegistryEntry;
+extern void TrainCheckName(const char *name);
+extern const AlgorithmOps *TrainAlgorithm(const char *algorithm);
+extern void TrainJobInit(TrainJob *job, const char *name, const AlgorithmOps *ops, Jsonb *options,
+						 const char *target, ArrayType *features);
+extern void TrainJobPrepare(TrainJob *job, Oid relid, const char *query);
+extern void TrainJobFit(TrainJob *job, FeatureSpec *spec);
+extern int	TrainJobStore(TrainJob *job, struct RegistryEntry *e);
+
 /* source.c: the relation, its columns and the reads of training */
 extern int	TrainQuery(const char *sql, int nargs, Oid *types, Datum *values, long tcount);
 extern void SourceOpen(Oid relid, Source *src);
+extern void SourceOpenQuery(const char *query, Source *src);
 extern AttrNumber SourceColumn(const Source *src, const char *name);
 extern void SourceNoColumn(const Source *src, const char *name, const char *role) pg_attribute_noreturn();
 extern FeatureConv ColumnConv(const Source *src, AttrNumber att, const char *role);
 extern char *SourcePrimaryKey(Oid relid);
 extern char *SourceSomeValues(const Source *src, const char *column);
+extern char *SourceDistinctValues(const Source *src, const char *column, int limit, int *n);
 extern void SourceResolveFeatures(FeatureSpec *spec, const Source *src, ArrayType *features);
 extern void CheckPrivileges(const FeatureSpec *spec, const Source *src);
 extern void SourceLearnVocabularies(FeatureSpec *spec, const Source *src, int max_categories);

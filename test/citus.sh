@@ -37,7 +37,7 @@ ok() {  # description, then a command whose output must be "t" lines only (at le
   if [ -n "$out" ] && ! printf '%s\n' "$out" | grep -qvx t; then echo "ok $n - $what"; else
     echo "not ok $n - $what"; diag "$out"; fails=$((fails + 1)); fi
 }
-echo "1..29"
+echo "1..31"
 
 # the data: profiles (distributed by id, and a local copy), purchases, customer summaries
 # simulated from BG/NBD and Gamma-Gamma (as sql/clv.sql does)
@@ -100,7 +100,7 @@ SELECT truncate_local_data_after_distributing_table('ltv');
 SQL
 ) || diag "setup failed:" "$setup"
 
-# 1-10: every training aggregate is pushed down: worker_partial_agg per shard, coord_combine_agg
+# 1-11: every training aggregate is pushed down: worker_partial_agg per shard, coord_combine_agg
 explain() { q -c "EXPLAIN (VERBOSE, COSTS OFF) $1"; }
 pushed() {  # the plan has both, and no row is gathered for an aggregate
   local plan
@@ -115,6 +115,7 @@ ok "logistic_step is pushed down" pushed "SELECT profenrich.logistic_step('\\x00
 ok "linear_stats_grouped is pushed down" pushed "SELECT profenrich.linear_stats_grouped('\\x00'::bytea, 'country', 100, ARRAY['y', 'country', 'a'], ROW(y, country, a)) FROM p"
 ok "logistic_step_grouped is pushed down" pushed "SELECT profenrich.logistic_step_grouped('\\x00'::bytea, ARRAY[1]::float8[], 'country', ARRAY[NULL::text], ARRAY['label', 'country', 'a'], ROW(label, country, a)) FROM p"
 ok "clv_data is pushed down" pushed "SELECT profenrich.clv_data(3, frequency, recency, t, monetary) FROM ltv"
+ok "clv_data with the customers' keys is pushed down" pushed "SELECT profenrich.clv_data(7, frequency, recency, t, monetary, id::text) FROM ltv"
 ok "rfm is pushed down, ungrouped" pushed "SELECT profenrich.rfm(day, amount, '2024-12-31') FROM tx"
 ok "rfm is pushed down, grouped by another column than the distribution's" pushed "SELECT day, profenrich.rfm(day, amount, '2024-12-31') FROM tx GROUP BY day"
 ok "auc is pushed down" pushed "SELECT profenrich.auc(a, label) FROM p"
@@ -170,6 +171,7 @@ scoring() {  # the distributed table's scores (a whole-row reference of a local 
   q <<'SQL'
 CREATE TEMP TABLE got AS SELECT id, profenrich.score_churn(dist) AS s, profenrich.predict_class('churn', dist) AS k,
        profenrich.percentile('churn', profenrich.score('churn', dist)) AS pct, profenrich.factors('churn', dist, 2) AS f,
+       profenrich.factors_detail('churn', dist, 2) AS fd,
        profenrich.score('glin_dist', dist) AS g FROM p dist;
 CREATE TEMP TABLE got_ltv AS SELECT id, profenrich.predict_ltv(dist, 'ltv_dist') AS v,
        profenrich.p_alive('ltv_dist', dist.frequency, dist.recency, dist.t) AS alive FROM ltv dist;
@@ -177,6 +179,7 @@ SELECT count(*) = 20000 AND bool_and(abs(g.s - profenrich.score_churn(loc)) < 1e
    AND bool_and(g.k = profenrich.predict_class('churn', loc))
    AND bool_and(g.pct = profenrich.percentile('churn', profenrich.score('churn', loc)))
    AND bool_and(g.f = profenrich.factors('churn', loc, 2))
+   AND bool_and(g.fd = profenrich.factors_detail('churn', loc, 2))
    AND bool_and(abs(g.g - profenrich.score('glin_local', loc)) < 1e-9)
 FROM got g JOIN p_local loc USING (id);
 SELECT count(*) = 4000 AND bool_and(abs(g.v - profenrich.predict_ltv(loc, 'ltv_dist')) < 1e-9)
@@ -360,6 +363,13 @@ items_refused() {  # an item model scores from profenrich.model_users, which the
     echo "$out"
 }
 ok "enrich of a distributed table refuses an item model (0A000)" items_refused
+on_error_refused() {  # a shard's batch is one statement on its node: no row-by-row NULLs there
+  local out
+  out=$(q -v VERBOSITY=verbose -c "CALL profenrich.enrich('p', ARRAY['churn'], '{\"on_error\": \"null\"}')" 2>&1)
+  printf '%s' "$out" | grep -q "ERROR:  0A000: enrich of a Citus table cannot write NULL for the rows whose scoring fails" && echo t ||
+    echo "$out"
+}
+ok "enrich of a distributed table refuses on_error null (0A000)" on_error_refused
 
 # 28: a dump of the coordinator restores its models, which score as before
 dump_restore() {  # the registry and its deployments come back, and score the same

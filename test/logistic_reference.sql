@@ -17,20 +17,21 @@
 SET client_min_messages = warning;
 BEGIN;
 \ir reference/logistic_data.sql
-SELECT plan(84);
+SELECT plan(88);
 
 CREATE TEMP TABLE ref (model text, feature text, coef float8, std_err float8, stat float8,
                        p_value float8, odds_ratio float8);
--- [glm] glm(y ~ x1 + x2 + flag + plan=gold + plan=silver + plan=bronze + x3, binomial(logit)),
--- explicit 0/1 dummies in that order; plan=bronze and x3 aliased (NA), rank 6
+-- [glm] glm(y ~ x1 + x2 + flag + plan=silver + plan=bronze + x3 + plan=gold, binomial(logit)),
+-- explicit 0/1 dummies in that order: plan's most frequent level, gold, given last so that R
+-- aliases it as profenrich does; x3 and plan=gold aliased (NA), rank 6
 INSERT INTO ref VALUES
- ('glm', '(intercept)', -1.5266179251573266, 0.47477384599469169, -3.2154634001772608, 0.0013023410077268379, 0.21726924696035832),
- ('glm', 'x1', 0.83305765767507434, 0.13789870577485341, 6.0410839463221926, 1.5308230281798436e-09, 2.3003416552751421),
- ('glm', 'x2', -0.22203449449541995, 0.054193556738858548, -4.0970644456006697, 4.1842244420340071e-05, 0.80088773763977961),
- ('glm', 'flag', 0.8524877092615295, 0.32376095125270166, 2.6330776023577545, 0.0084615011811664271, 2.3454744587585394),
- ('glm', 'plan=gold', 1.6400472823633476, 0.45548636568039069, 3.6006506581453834, 0.00031742183428193734, 5.1554132665952732),
- ('glm', 'plan=silver', 0.40507255426571848, 0.49902136486498627, 0.81173389114374628, 0.41694434293467342, 1.4994112847950991),
- ('glm', 'plan=bronze', NULL, NULL, NULL, NULL, NULL),
+ ('glm', '(intercept)', 0.11342935720602121, 0.31625439598474298, 0.35866491864193206, 0.71984577539405015, 1.1201127582025963),
+ ('glm', 'x1', 0.83305765767507456, 0.13789870577485341, 6.0410839463221935, 1.5308230281798353e-09, 2.300341655275143),
+ ('glm', 'x2', -0.22203449449541998, 0.054193556738858548, -4.0970644456006706, 4.1842244420339915e-05, 0.8008877376397795),
+ ('glm', 'flag', 0.85248770926152961, 0.32376095125270166, 2.6330776023577549, 0.0084615011811664167, 2.3454744587585399),
+ ('glm', 'plan=gold', NULL, NULL, NULL, NULL, NULL),
+ ('glm', 'plan=silver', -1.2349747280976298, 0.36728616264007163, -3.3624319501191349, 0.00077259165897647049, 0.29084211240844637),
+ ('glm', 'plan=bronze', -1.6400472823633487, 0.45548636568039075, -3.6006506581453857, 0.00031742183428193468, 0.19397087067287949),
  ('glm', 'x3', NULL, NULL, NULL, NULL, NULL),
 -- [ridge] LogisticRegression(penalty='l2', C=1/2.5, solver='newton-cholesky', tol=1e-12) on
 -- StandardScaler features x1, x2, flag, plan=*, carried back to the original scale (ridge.orig.*);
@@ -43,15 +44,15 @@ INSERT INTO ref VALUES
  ('ridge', 'plan=silver', -0.36360166647714121, NULL, NULL, NULL, NULL),
  ('ridge', 'plan=bronze', -0.73861454881895805, NULL, NULL, NULL, NULL),
 -- [balanced] LogisticRegression(penalty=None, class_weight='balanced', solver='newton-cholesky',
--- tol=1e-12) on raw x1, x2, flag, plan=gold, plan=silver; plan=bronze left out by hand there,
+-- tol=1e-12) on raw x1, x2, flag, plan=silver, plan=bronze; plan=gold left out by hand there,
 -- it is the slot profenrich aliases
- ('bal', '(intercept)', -0.53575580299866477, NULL, NULL, NULL, NULL),
- ('bal', 'x1', 0.85519365196716102, NULL, NULL, NULL, NULL),
+ ('bal', '(intercept)', 1.1880783728138378, NULL, NULL, NULL, NULL),
+ ('bal', 'x1', 0.85519365196716091, NULL, NULL, NULL, NULL),
  ('bal', 'x2', -0.23142291672414464, NULL, NULL, NULL, NULL),
- ('bal', 'flag', 0.83789514954047206, NULL, NULL, NULL, NULL),
- ('bal', 'plan=gold', 1.7238341758125026, NULL, NULL, NULL, NULL),
- ('bal', 'plan=silver', 0.46940231719319281, NULL, NULL, NULL, NULL),
- ('bal', 'plan=bronze', NULL, NULL, NULL, NULL, NULL);
+ ('bal', 'flag', 0.83789514954047184, NULL, NULL, NULL, NULL),
+ ('bal', 'plan=gold', NULL, NULL, NULL, NULL, NULL),
+ ('bal', 'plan=silver', -1.2544318586193097, NULL, NULL, NULL, NULL),
+ ('bal', 'plan=bronze', -1.7238341758125024, NULL, NULL, NULL, NULL);
 
 -- a and b agree within rel relative tolerance; two NULLs agree
 CREATE FUNCTION pg_temp.close(a float8, b float8, rel float8 DEFAULT 1e-6) RETURNS boolean
@@ -92,7 +93,11 @@ SELECT 'glm' AS model, * FROM profenrich.train('lg_glm', 'logistic', 'logit_data
     ARRAY['x1', 'x2', 'flag', 'plan', 'x3'], '{"test_fraction": 0}');
 INSERT INTO fitted SELECT 'ridge', * FROM profenrich.train('lg_ridge', 'logistic', 'logit_data', 'y',
     ARRAY['x1', 'x2', 'flag', 'plan'], '{"test_fraction": 0, "l2": 2.5}');
+-- balanced weights: scikit-learn's (weighted) probabilities with "calibrate": false, and the
+-- default, calibrated ones
 INSERT INTO fitted SELECT 'bal', * FROM profenrich.train('lg_bal', 'logistic', 'logit_data', 'y',
+    ARRAY['x1', 'x2', 'flag', 'plan'], '{"test_fraction": 0, "class_weight": "balanced", "calibrate": false}');
+INSERT INTO fitted SELECT 'cal', * FROM profenrich.train('lg_cal', 'logistic', 'logit_data', 'y',
     ARRAY['x1', 'x2', 'flag', 'plan'], '{"test_fraction": 0, "class_weight": "balanced"}');
 INSERT INTO fitted SELECT 'int', * FROM profenrich.train('lg_int', 'logistic', 'logit_int', 'y',
     ARRAY['x1', 'x2', 'flag', 'plan', 'x3'], '{"test_fraction": 0}');
@@ -158,10 +163,10 @@ SELECT ok(pg_temp.close_p(g.p_value, r.p_value),
 SELECT ok(pg_temp.close(g.odds_ratio, r.odds_ratio), 'R glm odds ratio exp(coef), ' || g.feature)
   FROM got g JOIN ref r USING (model, feature) WHERE g.model = 'glm' AND r.coef IS NOT NULL ORDER BY g.i;
 
--- the aliased slots, as R reports NA: the last level of plan, and x3 = x1 - 0.5 x2
--- (collinear up to rounding)
+-- the aliased slots, as R reports NA: the most frequent level of plan (its reference), and
+-- x3 = x1 - 0.5 x2 (collinear up to rounding)
 SELECT ok((SELECT coef IS NULL AND std_err IS NULL AND stat IS NULL AND p_value IS NULL AND odds_ratio IS NULL
-             FROM got WHERE model = 'glm' AND feature = 'plan=bronze'), 'plan=bronze aliased (all NULL)');
+             FROM got WHERE model = 'glm' AND feature = 'plan=gold'), 'plan=gold aliased (all NULL)');
 SELECT ok((SELECT coef IS NULL AND std_err IS NULL AND stat IS NULL AND p_value IS NULL AND odds_ratio IS NULL
              FROM got WHERE model = 'glm' AND feature = 'x3'), 'x3 = x1 - 0.5 x2 aliased (all NULL)');
 
@@ -173,8 +178,8 @@ SELECT ok(pg_temp.close((metrics->'train'->>'aic')::float8, 270.70355753256598),
 
 -- fitted(glm) for ids 1..5
 SELECT ok(pg_temp.close(profenrich.score('lg_glm', d), f), 'R glm fitted probability, id ' || d.id)
-  FROM logit_data d JOIN (VALUES (1, 0.12694607444862829), (2, 0.35845954588434159), (3, 0.06188406544787009),
-       (4, 0.15904163844359021), (5, 0.015716071111655589)) AS v(id, f) USING (id) ORDER BY d.id;
+  FROM logit_data d JOIN (VALUES (1, 0.12694607444862824), (2, 0.35845954588434165), (3, 0.061884065447870062),
+       (4, 0.15904163844359009), (5, 0.015716071111655561)) AS v(id, f) USING (id) ORDER BY d.id;
 
 -- ------------------------------------------- streaming path = in-memory path, 1e-9 ----
 SELECT is(metrics->>'path', 'memory', 'default budget: trained in memory') FROM fitted WHERE model = 'glm';
@@ -216,11 +221,18 @@ SELECT ok(pg_temp.close(profenrich.score('lg_ridge', d), f, 1e-9), 'sklearn ridg
 -- ------------------------------------------- sklearn class_weight='balanced', 1e-9 ----
 SELECT ok(pg_temp.close(g.coef, r.coef, 1e-9), 'sklearn balanced coef, ' || g.feature)
   FROM got g JOIN ref r USING (model, feature) WHERE g.model = 'bal' AND r.coef IS NOT NULL ORDER BY g.i;
-SELECT ok((SELECT coef IS NULL FROM got WHERE model = 'bal' AND feature = 'plan=bronze'),
-          'balanced: plan=bronze aliased (the slot sklearn was fitted without)');
+SELECT ok((SELECT coef IS NULL FROM got WHERE model = 'bal' AND feature = 'plan=gold'),
+          'balanced: plan=gold aliased (the slot sklearn was fitted without)');
 SELECT ok(pg_temp.close(profenrich.score('lg_bal', d), f, 1e-9), 'sklearn balanced predict_proba, id ' || d.id)
-  FROM logit_data d JOIN (VALUES (1, 0.2866068976281344), (2, 0.61470544808737815),
-       (3, 0.14541687249527924)) AS v(id, f) USING (id) ORDER BY d.id;
+  FROM logit_data d JOIN (VALUES (1, 0.28660689762813446), (2, 0.61470544808737815),
+       (3, 0.14541687249527918)) AS v(id, f) USING (id) ORDER BY d.id;
+-- calibrated (the default): the offset that brings the mean probability back to the positive
+-- rate (the reference script solves it by bisection) and the probabilities it gives, 1e-9
+SELECT ok(pg_temp.close((metrics->>'calibration_offset')::float8, -1.0191437851940854, 1e-9),
+          'balanced, calibrated: the offset') FROM fitted WHERE model = 'cal';
+SELECT ok(pg_temp.close(profenrich.score('lg_cal', d), f, 1e-9), 'balanced, calibrated probability, id ' || d.id)
+  FROM logit_data d JOIN (VALUES (1, 0.12663276890794378), (2, 0.36539850324695067),
+       (3, 0.057858616450179381)) AS v(id, f) USING (id) ORDER BY d.id;
 
 -- ------------------------------------------- metric aggregates vs sklearn, 1e-12 ----
 -- roc_auc_score, log_loss (natural log, mean), brier_score_loss on metric_sample (ties included)

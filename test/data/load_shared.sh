@@ -20,6 +20,11 @@
 #                            whitespace separated, CRLF, no header: master_id sample_id
 #                            YYYYMMDD n_cds dollars). customer_id is the sample id, as in
 #                            the literature; reshaped to CSV by awk before \copy.
+#   shared_data.cdnow_master cdnow/CDNOW_master.txt (69,659 purchases of 23,570 customers,
+#                            the whole cohort; a header line, whitespace separated with
+#                            leading blanks, CRLF: customer_id YYYYMMDD n_cds dollars).
+#                            Its repeat customers include one whose repeat purchases are
+#                            all $0 (a monetary value of 0).
 set -euo pipefail
 
 if [ $# -ne 2 ]; then
@@ -155,6 +160,40 @@ SQL
     loaded+=("cdnow")
 else
     echo "skipping shared_data.cdnow: $cdnow not found"
+fi
+
+# --- CDNOW purchases (the whole cohort) ----------------------------------------------------
+master=$dir/cdnow/CDNOW_master.txt
+master_csv=$(mktemp)
+trap 'rm -f "$script" "$cdnow_csv" "$master_csv"' EXIT
+if [ -f "$master" ]; then
+    if [ "$(header_of "$master" | tr -s ' ' | sed 's/^ //')" != "customer_id date number_of_cds dollar_value" ]; then
+        echo "$master: unexpected header" >&2
+        exit 1
+    fi
+    if ! tr -d '\r' <"$master" | tail -n +2 |
+            awk 'NF != 4 || length($2) != 8 || $2 !~ /^[0-9]+$/ { bad = 1 } END { exit bad }'; then
+        echo "$master: unexpected layout (expected 4 whitespace-separated fields, YYYYMMDD dates)" >&2
+        exit 1
+    fi
+    tr -d '\r' <"$master" | tail -n +2 |
+        awk '{ printf "%d,%s-%s-%s,%s,%s\n", $1, substr($2,1,4), substr($2,5,2), substr($2,7,2), $3, $4 }' \
+        >"$master_csv"
+    cat >>"$script" <<SQL
+CREATE TABLE shared_data.cdnow_master (
+    customer_id int NOT NULL,
+    day         date NOT NULL,
+    n_cds       int NOT NULL,
+    dollars     float8 NOT NULL
+);
+COMMENT ON TABLE shared_data.cdnow_master IS
+    'CDNOW purchases, the whole 1997-Q1 cohort (CDNOW_master.txt), loaded by test/data/load_shared.sh';
+\\copy shared_data.cdnow_master FROM $(sql_path "$master_csv") WITH (FORMAT csv)
+ANALYZE shared_data.cdnow_master;
+SQL
+    loaded+=("cdnow_master")
+else
+    echo "skipping shared_data.cdnow_master: $master not found"
 fi
 
 psql -X -q -v ON_ERROR_STOP=1 --single-transaction -d "$db" -f "$script"

@@ -12,9 +12,11 @@
 # Model: CreditScore on explicit 0/1 dummies for every level of Geography and
 # of Gender, each ordered by frequency descending (ties by value, byte order),
 # then Age, Tenure, Balance, NumOfProducts, HasCrCard, IsActiveMember,
-# EstimatedSalary. Because every dummy is given, the last one of each column is
-# collinear with the intercept and lm reports it as NA, which is the encoding
-# profenrich uses for a text column.
+# EstimatedSalary. Because every dummy is given, one of each column is
+# collinear with the intercept; profenrich (0.5.0) aliases the most frequent
+# level (the reference: coefficients read against the usual customer), so each
+# column's dummies are given to lm with the most frequent one last, which lm
+# then reports as NA.
 
 args <- commandArgs(trailingOnly = FALSE)
 file_arg <- sub("^--file=", "", args[grepl("^--file=", args)])
@@ -53,11 +55,13 @@ rank_bytes <- function(s) {
   rank(s)
 }
 
-# One explicit 0/1 column per level, named `column=value` (as profenrich does).
+# One explicit 0/1 column per level, named `column=value` (as profenrich does),
+# the most frequent (the reference) last, so that lm aliases it.
 dummy_cols <- function(df, col) {
   lv  <- freq_levels(df[[col]])
-  out <- lapply(lv, function(v) as.numeric(df[[col]] == v))
-  names(out) <- paste0(col, "=", lv)
+  ord <- c(lv[-1], lv[1])
+  out <- lapply(ord, function(v) as.numeric(df[[col]] == v))
+  names(out) <- paste0(col, "=", ord)
   list(levels = lv, counts = as.vector(table(df[[col]])[lv]), cols = out)
 }
 
@@ -104,5 +108,5 @@ cat(sprintf("mae = %s\n", f17(mean(abs(r)))))
 
 stopifnot(sum(is.na(cf)) == 2L,
           identical(unname(lab[names(cf)[is.na(cf)]]),
-                    c(paste0("Geography=", tail(geo$levels, 1)),
-                      paste0("Gender=", tail(gen$levels, 1)))))
+                    c(paste0("Geography=", geo$levels[1]),
+                      paste0("Gender=", gen$levels[1]))))

@@ -125,13 +125,14 @@ cat("# profenrich linear regression reference figures (17 significant digits)\n"
 cat(sprintf("# generated with %s; scikit-learn section from linear_ridge.py\n\n",
             R.version.string))
 
-# Variant A
+# Variant A.  plan's dummies are given with its most frequent level, gold (18 rows), last
+# so that lm aliases it: profenrich (0.5.0) aliases the most frequent level, its reference.
 dA <- cbind(d, dummies(d$plan))
-fitA <- lm(y ~ x1 + x2 + flag + plan_gold + plan_silver + plan_bronze + x3, data = dA)
-cfA <- report("A", "lm(y ~ x1 + x2 + flag + plan=gold + plan=silver + plan=bronze + x3), full data",
+fitA <- lm(y ~ x1 + x2 + flag + plan_silver + plan_bronze + x3 + plan_gold, data = dA)
+cfA <- report("A", "lm(y ~ x1 + x2 + flag + plan=silver + plan=bronze + x3 + plan=gold), full data",
               fitA)
 stopifnot(sum(is.na(cfA)) == 2L,
-          identical(names(cfA)[is.na(cfA)], c("plan_bronze", "x3")))
+          identical(names(cfA)[is.na(cfA)], c("x3", "plan_gold")))
 
 # Variant B: NULLs, mean imputation (means over observed values of the column)
 dB <- d[, c("id", "x1", "x2", "flag", "plan", "y")]
@@ -148,7 +149,7 @@ cat(sprintf("B.impute.x1_mean = %s   (n_observed = %d, NULL ids = %s)\n",
 cat(sprintf("B.impute.x2_mean = %s   (n_observed = %d, NULL ids = %s)\n\n",
             f17(m2), n - length(na_x2), paste(na_x2, collapse = ",")))
 dB <- cbind(dB, dummies(dB$plan))
-fitB <- lm(y ~ x1 + x2 + flag + plan_gold + plan_silver + plan_bronze, data = dB)
-cfB <- report("B", "lm(y ~ x1 + x2 + flag + plan=gold + plan=silver + plan=bronze), mean-imputed",
+fitB <- lm(y ~ x1 + x2 + flag + plan_silver + plan_bronze + plan_gold, data = dB)
+cfB <- report("B", "lm(y ~ x1 + x2 + flag + plan=silver + plan=bronze + plan=gold), mean-imputed",
               fitB)
-stopifnot(sum(is.na(cfB)) == 1L)
+stopifnot(sum(is.na(cfB)) == 1L, identical(names(cfB)[is.na(cfB)], "plan_gold"))

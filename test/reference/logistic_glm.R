@@ -199,16 +199,18 @@ sql <- c(
 writeLines(sql, file.path(out_dir, "logistic_data.sql"))
 
 ## ----------------------------------------------------------------- glm ----
+# plan's most frequent level, gold, last: glm aliases it, as profenrich (0.5.0) aliases the
+# most frequent level of a category (its reference)
 X <- data.frame(x1 = x1, x2 = x2, flag = as.numeric(flag),
-                plan_gold = as.numeric(plan == "gold"),
                 plan_silver = as.numeric(plan == "silver"),
-                plan_bronze = as.numeric(plan == "bronze"), x3 = x3)
+                plan_bronze = as.numeric(plan == "bronze"), x3 = x3,
+                plan_gold = as.numeric(plan == "gold"))
 labels <- c("(Intercept)" = "(Intercept)", x1 = "x1", x2 = "x2", flag = "flag",
             plan_gold = "plan=gold", plan_silver = "plan=silver",
             plan_bronze = "plan=bronze", x3 = "x3")
-cat("[glm] glm(y ~ x1 + x2 + flag + plan=gold + plan=silver + plan=bronze + x3, binomial(logit)), epsilon 1e-15\n")
+cat("[glm] glm(y ~ x1 + x2 + flag + plan=silver + plan=bronze + x3 + plan=gold, binomial(logit)), epsilon 1e-15\n")
 r <- fit_logit(X, as.numeric(y))
-stopifnot(identical(r$aliased, c("plan_bronze", "x3")))
+stopifnot(identical(r$aliased, c("x3", "plan_gold")))
 report_logit("glm", r, labels, sprintf("id=%d", 1:5), 1:5)
 cat("\n")
 
@@ -253,20 +255,22 @@ tlabels <- c("(Intercept)" = "(Intercept)", tenure = "tenure",
              monthly_charges = "monthly_charges", senior_citizen = "senior_citizen")
 text_cols <- c(contract = "Contract", internet_service = "InternetService",
                payment_method = "PaymentMethod", paperless_billing = "PaperlessBilling")
-last_levels <- character(0)
+# each column's dummies with its most frequent level (profenrich's reference) last, so that
+# glm aliases it
+ref_levels <- character(0)
 for (sqlname in names(text_cols)) {
   v <- td[[text_cols[[sqlname]]]]
   lv <- freq_levels(v)
   kv(sprintf("telco.levels.%s", sqlname),
      paste0(lv, " (", as.vector(table(v)[lv]), ")", collapse = ", "))
-  for (k in seq_along(lv)) {
+  for (k in c(seq_along(lv)[-1], 1L)) {
     nm <- sprintf("%s_%d", sqlname, k)
     TX[[nm]] <- as.numeric(v == lv[k])
     tlabels[[nm]] <- sprintf("%s=%s", sqlname, lv[k])
   }
-  last_levels <- c(last_levels, sprintf("%s_%d", sqlname, length(lv)))
+  ref_levels <- c(ref_levels, sprintf("%s_%d", sqlname, 1L))
 }
 stopifnot(!anyNA(TX))
 tr <- fit_logit(TX, as.numeric(td$Churn == "Yes"))
-stopifnot(identical(tr$aliased, last_levels))
+stopifnot(identical(tr$aliased, ref_levels))
 report_logit("telco", tr, tlabels, sprintf("customer_id=%s", td$customerID[1:3]), 1:3)

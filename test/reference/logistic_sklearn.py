@@ -13,9 +13,12 @@ digits) on stdout:
              Newton solve of the same objective written here in numpy, on the
              original scale: -loglik + (l2/2) * sum_j (sd_j * b_j)^2.
   [balanced] LogisticRegression(penalty=None, class_weight='balanced') on raw
-             x1, x2, flag, plan=gold, plan=silver (plan=bronze left out by
-             hand: scikit-learn does not alias collinear columns); cross-checked
-             against a weighted Newton solve.
+             x1, x2, flag, plan=silver, plan=bronze (plan=gold, the most
+             frequent level, left out by hand: scikit-learn does not alias
+             collinear columns; profenrich aliases it); cross-checked against a
+             weighted Newton solve; and the calibrated probabilities profenrich
+             scores by default: the intercept offset c with mean(sigmoid(eta_i +
+             c)) = the positive rate, solved here by bisection.
 
 Solvers. The reference figures come from solver='newton-cholesky' (tol 1e-12),
 which reaches the optimum to rounding (gradient ~1e-14). solver='lbfgs' with
@@ -202,8 +205,8 @@ kv("ridge.lbfgs_vs_newton.max_rel_diff_coef", "%.3g" % d_ridge_lb)
 print()
 
 # -------------------------------------------------------------- balanced ---
-bnames = ["x1", "x2", "flag", "plan=gold", "plan=silver"]
-XB = np.column_stack([x1, x2, flag, gold, silver])
+bnames = ["x1", "x2", "flag", "plan=silver", "plan=bronze"]
+XB = np.column_stack([x1, x2, flag, silver, bronze])
 bal = LogisticRegression(penalty=None, class_weight="balanced", solver="newton-cholesky",
                          tol=1e-12, max_iter=100000).fit(XB, y)
 bal_lb = LogisticRegression(penalty=None, class_weight="balanced", solver="lbfgs",
@@ -226,9 +229,10 @@ mu_b = sigmoid(AB @ bb)
 wll = float(np.sum(wts * (y * np.log(mu_b) + (1 - y) * np.log1p(-mu_b))))
 
 print("[balanced] sklearn LogisticRegression(penalty=None, class_weight='balanced', "
-      "solver='newton-cholesky', tol=1e-12) on raw x1, x2, flag, plan=gold, plan=silver")
-print("# plan=bronze is left out by hand: scikit-learn has no aliasing (with it the "
-      "unpenalised fit is not identifiable); in profenrich it is the aliased slot")
+      "solver='newton-cholesky', tol=1e-12) on raw x1, x2, flag, plan=silver, plan=bronze")
+print("# plan=gold is left out by hand: scikit-learn has no aliasing (with it the "
+      "unpenalised fit is not identifiable); in profenrich it is the aliased slot, the "
+      "most frequent level")
 print("# case weights n / (2 * n_class): y=true -> w_pos, y=false -> w_neg")
 kv("balanced.n_pos", n_pos)
 kv("balanced.n_neg", n_neg)
@@ -238,9 +242,23 @@ kv("balanced.sklearn_iterations", int(bal.n_iter_[0]))
 kv("balanced.intercept", g(bal.intercept_[0]))
 for j, nm in enumerate(bnames):
     kv(f"balanced.coef[{nm}]", g(bal.coef_[0][j]))
-kv("balanced.coef[plan=bronze]", "NA")
+kv("balanced.coef[plan=gold]", "NA")
 for i in range(3):
     kv(f"balanced.predict_proba[id={i + 1}]", g(bal_proba[i]))
+# the calibration offset: mean(sigmoid(eta + c)) = the positive rate, by bisection (monotone)
+eta_b = AB @ bb
+lo, hi = -30.0, 30.0
+for _ in range(200):
+    mid = (lo + hi) / 2
+    if np.mean(sigmoid(eta_b + mid)) < y.mean():
+        lo = mid
+    else:
+        hi = mid
+cal = (lo + hi) / 2
+print("# calibrated: the offset c with mean(sigmoid(eta_i + c)) = positive rate (bisection)")
+kv("balanced.calibrated.offset", g(cal))
+for i in range(3):
+    kv(f"balanced.calibrated.predict_proba[id={i + 1}]", g(sigmoid(eta_b[i] + cal)))
 kv("balanced.weighted_loglik", g(wll))
 kv("balanced.newton.intercept", g(bb[0]))
 for j, nm in enumerate(bnames):
@@ -286,8 +304,8 @@ if r_output:
         if d > 1e-14:
             sys.exit(f"metrics.{k}: sklearn {m[k]!r} vs R {rv['metrics.R.' + rk]}")
         worst = max(worst, d)
-    # R glm (aliased plan=bronze and x3 dropped) vs. an unweighted Newton solve.
-    glm_names = ["(Intercept)", "x1", "x2", "flag", "plan=gold", "plan=silver"]
+    # R glm (aliased plan=gold and x3 dropped) vs. an unweighted Newton solve.
+    glm_names = ["(Intercept)", "x1", "x2", "flag", "plan=silver", "plan=bronze"]
     bg, _, _ = newton_logit(AB, y)
     r_est = [float(rv[f"glm.coef[{nm}].estimate"]) for nm in glm_names]
     d_glm = rel_diff(r_est, bg)
