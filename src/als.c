@@ -38,7 +38,7 @@
 /*
  * Eight and four doubles, loaded and stored without alignment: eight is
  * one AVX-512 register, two AVX2 ones, four SSE2 ones, so the same code
- * suits every clone of a kernel.
+ * suits every variant of a kernel (LINALG_KERNEL_LEVELS).
  */
 typedef double Vec8 __attribute__((vector_size(64), aligned(8)));
 typedef double Vec4 __attribute__((vector_size(32), aligned(8)));
@@ -47,12 +47,6 @@ typedef double Vec4 __attribute__((vector_size(32), aligned(8)));
 #define VSTORE8(p, v) (*(Vec8 *) (p) = (v))
 #define VLOAD(p) (*(const Vec4 *) (p))
 #define VSTORE(p, v) (*(Vec4 *) (p) = (v))
-
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-#define ALS_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define ALS_CLONES
-#endif
 
 /* a'b over n doubles, inlined into each kernel (and compiled for its target) */
 static inline double
@@ -271,15 +265,21 @@ BlockCGImpl(const AlsMatrix *m, const double *other, int f, const double *g, dou
 }
 
 /* BlockCG, compiled apart for the common width of 32 factors (its loops unrolled) */
-static ALS_CLONES void
-BlockCG(const AlsMatrix *m, const double *other, int f, const double *g, double *x,
-		int first, int count, int steps, AlsWork *w)
+static pg_attribute_always_inline void
+BlockCGBody(const AlsMatrix *m, const double *other, int f, const double *g, double *x,
+			int first, int count, int steps, AlsWork *w)
 {
 	if (f == 32)
 		BlockCGImpl(m, other, 32, g, x, first, count, steps, w);
 	else
 		BlockCGImpl(m, other, f, g, x, first, count, steps, w);
 }
+
+/* BlockCG for x86-64-v4, v3 and the baseline, picked at the first call */
+LINALG_KERNEL_LEVELS_VOID(BlockCG,
+						  (const AlsMatrix *m, const double *other, int f, const double *g,
+						   double *x, int first, int count, int steps, AlsWork *w),
+						  (m, other, f, g, x, first, count, steps, w))
 
 /*
  * The interactions by tiles of items, for ScatterCG: the items ordered by
@@ -482,15 +482,21 @@ ScatterCGImpl(const AlsTiles *tiles, const double *users, int f, const double *g
 }
 
 /* ScatterCG, compiled apart for the common width of 32 factors (its loops unrolled) */
-static ALS_CLONES void
-ScatterCG(const AlsTiles *tiles, const double *users, int f, const double *g, double *y,
-		  int nitems, int steps, AlsWork *w)
+static pg_attribute_always_inline void
+ScatterCGBody(const AlsTiles *tiles, const double *users, int f, const double *g, double *y,
+			  int nitems, int steps, AlsWork *w)
 {
 	if (f == 32)
 		ScatterCGImpl(tiles, users, 32, g, y, nitems, steps, w);
 	else
 		ScatterCGImpl(tiles, users, f, g, y, nitems, steps, w);
 }
+
+/* ScatterCG for x86-64-v4, v3 and the baseline, picked at the first call */
+LINALG_KERNEL_LEVELS_VOID(ScatterCG,
+						  (const AlsTiles *tiles, const double *users, int f, const double *g,
+						   double *y, int nitems, int steps, AlsWork *w),
+						  (tiles, users, f, g, y, nitems, steps, w))
 
 /*
  * Prepare the exact solves of a half-step or of fold-in: the inverse of
@@ -514,8 +520,8 @@ ScaledRow(int f, const double *inv, const double *y, double *z)
 }
 
 /* Every row of the other side scaled by g^-1, for a half-step's exact solves */
-static ALS_CLONES void
-ScaleRows(int f, const double *inv, const double *other, int n, double *z)
+static pg_attribute_always_inline void
+ScaleRowsBody(int f, const double *inv, const double *other, int n, double *z)
 {
 	for (int r = 0; r < n; r++)
 	{
@@ -524,6 +530,9 @@ ScaleRows(int f, const double *inv, const double *other, int n, double *z)
 		ScaledRow(f, inv, other + (size_t) r * f, z + (size_t) r * f);
 	}
 }
+
+LINALG_KERNEL_LEVELS_VOID(ScaleRows, (int f, const double *inv, const double *other, int n, double *z),
+						  (f, inv, other, n, z))
 
 /*
  * A row with few interactions (2 n <= f, every confidence above 1) by the
@@ -580,8 +589,8 @@ SolveFew(const AlsExact *s, int n, const int32 *cols, const double *conf, double
  * few interactions).  Fold-in calls it with the model's stored g, so a
  * user whose interactions have not changed gets the factor training gave.
  */
-ALS_CLONES bool
-AlsSolveRow(const AlsExact *s, int64 n, const int32 *cols, const double *conf, double *x)
+static pg_attribute_always_inline bool
+AlsSolveRowBody(const AlsExact *s, int64 n, const int32 *cols, const double *conf, double *x)
 {
 	int			f = s->f;
 	double	   *a = s->work;
@@ -607,6 +616,17 @@ AlsSolveRow(const AlsExact *s, int64 n, const int32 *cols, const double *conf, d
 		return false;
 	memcpy(x, b, sizeof(double) * f);
 	return true;
+}
+
+LINALG_KERNEL_LEVELS(AlsSolveRow, bool,
+					 (const AlsExact *s, int64 n, const int32 *cols, const double *conf, double *x),
+					 (s, n, cols, conf, x))
+
+/* The exact solve of one row (AlsSolveRowBody), in the variant the CPU runs */
+bool
+AlsSolveRow(const AlsExact *s, int64 n, const int32 *cols, const double *conf, double *x)
+{
+	return LINALG_KERNEL_PICK_LEVEL(AlsSolveRow) (s, n, cols, conf, x);
 }
 
 /* The error of a system that is not positive definite */
@@ -650,7 +670,7 @@ SolveSide(const AlsMatrix *m, const double *other, int nother, int f, const doub
 		s.work = w->solve;
 		if (!AlsExactPrepare(f, g, w->inverse, w->solve))
 			NotPositiveDefinite();
-		ScaleRows(f, w->inverse, other, nother, w->scaled);
+		LINALG_KERNEL_PICK_LEVEL(ScaleRows) (f, w->inverse, other, nother, w->scaled);
 	}
 	for (int first = 0; first < m->nrows; first += ALS_BLOCK)
 	{
@@ -660,7 +680,7 @@ SolveSide(const AlsMatrix *m, const double *other, int nother, int f, const doub
 		if (exact)
 			BlockExact(m, &s, x, first, count);
 		else
-			BlockCG(m, other, f, g, x, first, count, steps, w);
+			LINALG_KERNEL_PICK_LEVEL(BlockCG) (m, other, f, g, x, first, count, steps, w);
 	}
 }
 
@@ -687,11 +707,15 @@ ObservedLossImpl(const AlsMatrix *byuser, int f, const double *x, const double *
 }
 
 /* ObservedLoss, compiled apart for the common width of 32 factors (its loops unrolled) */
-static ALS_CLONES double
-ObservedLoss(const AlsMatrix *byuser, int f, const double *x, const double *y)
+static pg_attribute_always_inline double
+ObservedLossBody(const AlsMatrix *byuser, int f, const double *x, const double *y)
 {
 	return f == 32 ? ObservedLossImpl(byuser, 32, x, y) : ObservedLossImpl(byuser, f, x, y);
 }
+
+LINALG_KERNEL_LEVELS(ObservedLoss, double,
+					 (const AlsMatrix *byuser, int f, const double *x, const double *y),
+					 (byuser, f, x, y))
 
 /*
  * The objective: sum_{u,i} c_ui (p_ui - x_u'y_i)^2 + l2 (|X|^2 + |Y|^2).
@@ -714,7 +738,7 @@ AlsLoss(const AlsMatrix *byuser, int f, double l2, const double *x, int nitems, 
 		reg += xx[j * f + j] + yy[j * f + j];
 	pfree(xx);
 	pfree(yy);
-	return all + ObservedLoss(byuser, f, x, y) + l2 * reg;
+	return all + LINALG_KERNEL_PICK_LEVEL(ObservedLoss) (byuser, f, x, y) + l2 * reg;
 }
 
 /*
@@ -760,7 +784,7 @@ AlsFit(const AlsMatrix *byuser, const AlsMatrix *byitem, const AlsSettings *s, d
 		if (s->cholesky)
 			SolveSide(byitem, x, byuser->nrows, f, gram, y, s->cg_steps, true, &w);
 		else
-			ScatterCG(&tiles, x, f, gram, y, byitem->nrows, s->cg_steps, &w);
+			LINALG_KERNEL_PICK_LEVEL(ScatterCG) (&tiles, x, f, gram, y, byitem->nrows, s->cg_steps, &w);
 		AlsGram(byitem->nrows, f, y, s->l2, gram);
 		SolveSide(byuser, y, byitem->nrows, f, gram, x, s->cg_steps, s->cholesky || last, &w);
 		loss[it] = AlsLoss(byuser, f, s->l2, x, byitem->nrows, y);
@@ -1017,9 +1041,21 @@ AlsTopItemsImpl(const AlsItemIndex *ix, int f, int h, const double *x, int k, co
 }
 
 /* AlsTopItems, compiled apart for the common width of 32 factors (its loops unrolled) */
-ALS_CLONES int
-AlsTopItems(const AlsItemIndex *ix, const double *x, int k, const bool *skip, ItemScore *out)
+static pg_attribute_always_inline int
+AlsTopItemsBody(const AlsItemIndex *ix, const double *x, int k, const bool *skip, ItemScore *out)
 {
 	return ix->factors == 32 ? AlsTopItemsImpl(ix, 32, 16, x, k, skip, out) :
 		AlsTopItemsImpl(ix, ix->factors, ix->head, x, k, skip, out);
+}
+
+LINALG_KERNEL_LEVELS(AlsTopItems, int,
+					 (const AlsItemIndex *ix, const double *x, int k, const bool *skip,
+					  ItemScore *out),
+					 (ix, x, k, skip, out))
+
+/* The k best items of a user (AlsTopItemsBody), in the variant the CPU runs */
+int
+AlsTopItems(const AlsItemIndex *ix, const double *x, int k, const bool *skip, ItemScore *out)
+{
+	return LINALG_KERNEL_PICK_LEVEL(AlsTopItems) (ix, x, k, skip, out);
 }
