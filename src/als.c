@@ -23,6 +23,7 @@
  */
 #include "postgres.h"
 
+#include <float.h>
 #include <math.h>
 
 #include "common/pg_prng.h"
@@ -32,7 +33,6 @@
 #include "linalg.h"
 
 #define ALS_BLOCK 256			/* rows per block of a half-step */
-#define ITEMS_ROTATED_MAX 1000	/* the most factors (a user's rotated factor is on the stack) */
 #define CG_EPSILON 1e-20		/* a residual this small (squared norm) ends a row's steps */
 
 /*
@@ -883,158 +883,218 @@ ByRank(const void *a, const void *b)
 	return 0;
 }
 
-/* The kept items into out, best first; how many */
+/* The kept items into out, best first (a few by insertion); how many */
 int
 TopKSorted(TopK *t, ItemScore *out)
 {
 	if (out != t->heap)
 		memcpy(out, t->heap, sizeof(ItemScore) * t->n);
-	qsort(out, t->n, sizeof(ItemScore), ByRank);
+	if (t->n > 16)
+		qsort(out, t->n, sizeof(ItemScore), ByRank);
+	else
+		for (int a = 1; a < t->n; a++)
+		{
+			ItemScore	e = out[a];
+			int			b = a;
+
+			for (; b > 0 && ItemBefore(e.score, e.item, out[b - 1].score, out[b - 1].item); b--)
+				out[b] = out[b - 1];
+			out[b] = e;
+		}
 	return t->n;
 }
 
 /*
- * The principal axes of the item factors: the eigenvectors of Y'Y, the
- * largest eigenvalue first, as the columns of axes (f x f); the identity
- * when the decomposition fails (the search is then merely less pruned).
+ * Sixteen floats and sixteen ints, unaligned: one AVX-512 register, two
+ * AVX2 ones, four SSE2 ones; halves and quarters for the reductions.
  */
-static void
-PrincipalAxes(int nitems, int f, const double *y, double *axes)
-{
-	double	   *g = palloc(sizeof(double) * f * f);
-	double	   *w = palloc(sizeof(double) * f);
+typedef float VecF __attribute__((vector_size(64), aligned(4)));
+typedef int32 VecI __attribute__((vector_size(64)));
+typedef int32 VecI8 __attribute__((vector_size(32)));
+typedef int32 VecI4 __attribute__((vector_size(16)));
 
-	AlsGram(nitems, f, y, 0, g);
-	if (LinalgSymEigen(f, g, w))
-	{
-		for (int i = 0; i < f; i++)
-			for (int j = 0; j < f; j++)
-				axes[i * f + j] = g[i * f + (f - 1 - j)];	/* descending eigenvalues */
-	}
-	else
-	{
-		memset(axes, 0, sizeof(double) * f * f);
-		for (int j = 0; j < f; j++)
-			axes[j * f + j] = 1;
-	}
-	pfree(g);
-	pfree(w);
+#define VLOADF(p) (*(const VecF *) (p))
+#define RANK_GROUP 4			/* blocks scored together: their sums are independent */
+#define RANK_SINGLE_MAX 1e15	/* norms up to this: single-precision products stay finite */
+#define RANK_TINY 1e-25			/* bounds the absolute error of underflow at those norms */
+
+/* Norm order: the largest first, ties by item */
+static int
+ByNorm(const void *a, const void *b)
+{
+	return ByRank(a, b);
 }
 
-/* z = x' axes: a factor in the coordinates of the principal axes */
-static inline void
-Rotate(int f, const double *axes, const double *x, double *z)
-{
-	memset(z, 0, sizeof(double) * f);
-	for (int i = 0; i < f; i++)
-		Axpy(z, x[i], axes + (size_t) i * f, f);
-}
-
-/* Build the index of the pruned search from the item factors y (nitems x f) */
+/* Build the index of the search from the item factors y (nitems x f) */
 void
 AlsIndexBuild(int nitems, int f, const double *y, AlsItemIndex *ix)
 {
-	ItemScore  *byn = palloc(sizeof(ItemScore) * (Max(nitems, 1)));
-	int			h = f >= 32 ? 16 : f >= 16 ? 8 : f;
-	int			nblocks = (nitems + 7) / 8;
-	double	   *z = palloc(sizeof(double) * f);
+	ItemScore  *byn = palloc(sizeof(ItemScore) * Max(nitems, 1));
+	int			group = ALS_RANK_BLOCK * RANK_GROUP;
+	int			padded = (nitems + group - 1) / group * group;
 
 	for (int i = 0; i < nitems; i++)
 	{
 		byn[i].item = i;
 		byn[i].score = sqrt(Dot(y + (size_t) i * f, y + (size_t) i * f, f));
 	}
-	qsort(byn, nitems, sizeof(ItemScore), ByRank);	/* largest norm first */
+	qsort(byn, nitems, sizeof(ItemScore), ByNorm);
 	ix->nitems = nitems;
 	ix->factors = f;
-	ix->head = h;
-	ix->axes = palloc(sizeof(double) * f * f);
-	PrincipalAxes(nitems, f, y, ix->axes);
-	ix->order = palloc(sizeof(int32) * (Max(nitems, 1)));
-	ix->norm = palloc(sizeof(double) * (Max(nitems, 1)));
-	ix->tail_norm = palloc(sizeof(double) * (Max(nitems, 1)));
-	/* heads by blocks of 8 positions, coordinate-major: block b, coordinate d, position j */
-	ix->heads = palloc_extended(sizeof(double) * Max((size_t) nblocks * 8 * h, 1),
-								MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	ix->tails = palloc_extended(sizeof(double) * Max((size_t) nitems * (f - h), 1), MCXT_ALLOC_HUGE);
+	ix->y = palloc_extended(sizeof(double) * Max((size_t) nitems * f, 1), MCXT_ALLOC_HUGE);
+	ix->order = palloc(sizeof(int32) * Max(nitems, 1));
+	ix->norm = palloc(sizeof(double) * Max(nitems, 1));
+	ix->blocks = palloc_extended(sizeof(float) * Max((size_t) padded * f, 1),
+								 MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	ix->block_norm = palloc0(sizeof(float) * Max(padded, 1));
+	ix->max_norm = nitems > 0 ? byn[0].score : 0;
+	ix->single = ix->max_norm <= RANK_SINGLE_MAX;	/* false for NaN too */
 	for (int p = 0; p < nitems; p++)
 	{
-		const double *t = z + h;
+		const double *yi = y + (size_t) byn[p].item * f;
+		float	   *blk = ix->blocks + (size_t) (p / ALS_RANK_BLOCK) * ALS_RANK_BLOCK * f;
 
+		memcpy((double *) ix->y + (size_t) p * f, yi, sizeof(double) * f);
 		ix->order[p] = byn[p].item;
 		ix->norm[p] = byn[p].score;
-		Rotate(f, ix->axes, y + (size_t) byn[p].item * f, z);
-		for (int d = 0; d < h; d++)
-			ix->heads[((size_t) (p / 8) * h + d) * 8 + p % 8] = z[d];
-		memcpy(ix->tails + (size_t) p * (f - h), t, sizeof(double) * (f - h));
-		ix->tail_norm[p] = sqrt(Dot(t, t, f - h));
+		ix->block_norm[p] = (float) byn[p].score;
+		for (int d = 0; d < f && ix->single; d++)
+			blk[d * ALS_RANK_BLOCK + p % ALS_RANK_BLOCK] = (float) yi[d];
 	}
 	pfree(byn);
-	pfree(z);
-}
-
-/* The head products of the 8 positions of block b into out: sum over d of z_d heads[b][d][j] */
-static inline __attribute__((always_inline)) void
-BlockHeads(const AlsItemIndex *ix, int h, int b, const double *z, double *out)
-{
-	const double *hb = ix->heads + (size_t) b * h * 8;
-	Vec8		acc = {0};
-
-	for (int d = 0; d < h; d++)
-	{
-		Vec8		zd = {z[d], z[d], z[d], z[d], z[d], z[d], z[d], z[d]};
-
-		acc += zd * VLOAD8(hb + (size_t) d * 8);
-	}
-	VSTORE8(out, acc);
 }
 
 /*
- * The k items of highest x'y_i, skipping those marked in skip (NULL: none),
- * into out, best first; how many.  Items go in decreasing norm, and the
- * search stops once |x| |y_i| (which bounds x'y_i, with a margin for
- * rounding) falls below the k-th best score: popular items have the
- * large factors, so most users' best are found among the first few.  In
- * the principal axes, most of an item's factor lies in the head
- * coordinates (16 of 32, 8 of 16 to 31, all below 16): an item whose head
- * dot product plus |x tail| |y tail|
- * (which bounds the rest) cannot reach the k-th best is passed over
- * without the rest of its product.  Scores are computed in those
- * coordinates (the same products, to rounding).  Items go by blocks of 8,
- * whose head products are one vector product.
+ * Is any lane of the n vectors d non-negative (its sign bit clear)?  An
+ * AND of their bits, halved down to one lane: generic vector comparisons
+ * would be taken apart lane by lane.  (By pointer: a vector argument's
+ * ABI would depend on the variant.)
  */
-static inline __attribute__((always_inline)) int
-AlsTopItemsImpl(const AlsItemIndex *ix, int f, int h, const double *x, int k, const bool *skip,
+static pg_attribute_always_inline bool
+AnyNonNegative(const VecF *d, int n)
+{
+	VecI		m = (VecI) d[0];
+	VecI8		h;
+	VecI4		q;
+
+	for (int g = 1; g < n; g++)
+		m &= (VecI) d[g];
+	h = __builtin_shufflevector(m, m, 0, 1, 2, 3, 4, 5, 6, 7) &
+		__builtin_shufflevector(m, m, 8, 9, 10, 11, 12, 13, 14, 15);
+	q = __builtin_shufflevector(h, h, 0, 1, 2, 3) & __builtin_shufflevector(h, h, 4, 5, 6, 7);
+	return (q[0] & q[1] & q[2] & q[3]) >= 0;
+}
+
+/*
+ * The single-precision scores of the RANK_GROUP blocks from block b on
+ * against the user's xf, each block's as two sums (even and odd
+ * coordinates) so that the multiply-adds do not wait on one another.
+ */
+static pg_attribute_always_inline void
+GroupScores(const AlsItemIndex *ix, int f, int b, const float *xf, VecF *s)
+{
+	const float *blk = ix->blocks + (size_t) b * ALS_RANK_BLOCK * f;
+	VecF		even[RANK_GROUP] = {{0}},
+				odd[RANK_GROUP] = {{0}};
+	int			d = 0;
+
+	for (; d + 2 <= f; d += 2)
+		for (int g = 0; g < RANK_GROUP; g++)
+		{
+			const float *bg = blk + (size_t) g * ALS_RANK_BLOCK * f;
+
+			even[g] += xf[d] * VLOADF(bg + d * ALS_RANK_BLOCK);
+			odd[g] += xf[d + 1] * VLOADF(bg + (d + 1) * ALS_RANK_BLOCK);
+		}
+	for (; d < f; d++)
+		for (int g = 0; g < RANK_GROUP; g++)
+			even[g] += xf[d] * VLOADF(blk + (size_t) g * ALS_RANK_BLOCK * f + d * ALS_RANK_BLOCK);
+	for (int g = 0; g < RANK_GROUP; g++)
+		s[g] = even[g] + odd[g];
+}
+
+/* Offer the exact score of the item at position p, unless skipped */
+static pg_attribute_always_inline void
+OfferPosition(const AlsItemIndex *ix, int f, int p, const double *x, const bool *skip, TopK *t)
+{
+	int32		item = ix->order[p];
+
+	if (skip != NULL && skip[item])
+		return;
+	TopKPush(t, item, Dot(x, ix->y + (size_t) p * f, f));
+}
+
+/*
+ * The k items of highest x'y_i, skipping those marked in skip (NULL:
+ * none), into out, best first; how many.  Items go by decreasing norm,
+ * and the search stops once |x| |y_i| (which bounds x'y_i, with a margin
+ * for rounding) falls below the k-th best score: popular items have the
+ * large factors, so most users' best are among the first few hundred.
+ * The items of a group of blocks are scored at once in single precision;
+ * only those whose single-precision score, plus a bound of its error,
+ * reaches the k-th best so far are scored exactly, in double precision
+ * as AlsDot does, and ranked, so the ranking and its scores are exactly
+ * those of scoring every item in double.  The error of a single-precision
+ * score is below (f + 4) FLT_EPSILON |x| |y_i| (rounding the factors, and
+ * f multiply-adds: Higham's bound), plus RANK_TINY for underflow.  A user
+ * or items with factors too large for single precision are scored in
+ * double throughout.
+ */
+static pg_attribute_always_inline int
+AlsTopItemsImpl(const AlsItemIndex *ix, int f, const double *x, int k, const bool *skip,
 				ItemScore *out)
 {
 	double		nx = sqrt(Dot(x, x, f));
-	double		z[ITEMS_ROTATED_MAX];
-	double		tx;
+	double		eps = (f + 4) * (double) FLT_EPSILON;
+	int			group = ALS_RANK_BLOCK * RANK_GROUP;
+	float		xf[ALS_MAX_FACTORS];
 	TopK		t;
 
-	Rotate(f, ix->axes, x, z);
-	tx = sqrt(Dot(z + h, z + h, f - h)) * (1 + 1e-9);
 	TopKInit(&t, k, out);
-	for (int b = 0; b * 8 < ix->nitems; b++)
+	if (!(ix->single && nx <= RANK_SINGLE_MAX))
 	{
-		double		heads[8];
-
-		/* the block's first item has its largest norm */
-		if (t.n == k && nx * ix->norm[b * 8] * (1 + 1e-9) < t.heap[0].score)
-			break;
-		BlockHeads(ix, h, b, z, heads);
-		for (int j = 0; j < 8 && b * 8 + j < ix->nitems; j++)
+		for (int p = 0; p < ix->nitems; p++)
 		{
-			int			p = b * 8 + j;
-			int32		item = ix->order[p];
-			double		s = heads[j];
+			if (t.n == k && nx * ix->norm[p] * (1 + 1e-9) < t.heap[0].score)
+				break;
+			OfferPosition(ix, f, p, x, skip, &t);
+		}
+		return TopKSorted(&t, out);
+	}
+	for (int d = 0; d < f; d++)
+		xf[d] = (float) x[d];
+	for (int p0 = 0; p0 < ix->nitems; p0 += group)
+	{
+		VecF		s[RANK_GROUP];
+		VecF		over[RANK_GROUP];
+		float		floor_;
+		float		slack;
+		float		nxe = (float) (eps * nx);
 
-			if (skip != NULL && skip[item])
+		/* the group's first item has its largest norm */
+		if (t.n == k && nx * ix->norm[p0] * (1 + 1e-9) < t.heap[0].score)
+			break;
+		GroupScores(ix, f, p0 / ALS_RANK_BLOCK, xf, s);
+		floor_ = t.n == k ? (float) t.heap[0].score : -FLT_MAX;
+		slack = t.n == k ? (float) (eps * fabs(t.heap[0].score) + RANK_TINY) : 0;
+		/* a lane of over non-negative: the item may reach the k-th best */
+		for (int g = 0; g < RANK_GROUP; g++)
+			over[g] = s[g] + (nxe * VLOADF(ix->block_norm + p0 + g * ALS_RANK_BLOCK) + slack) - floor_;
+		if (!AnyNonNegative(over, RANK_GROUP))
+			continue;
+		for (int g = 0; g < RANK_GROUP; g++)
+		{
+			if (!AnyNonNegative(&over[g], 1))
 				continue;
-			if (t.n == k && s + tx * ix->tail_norm[p] + 1e-12 * nx * ix->norm[p] < t.heap[0].score)
-				continue;
-			s += Dot(z + h, ix->tails + (size_t) p * (f - h), f - h);
-			TopKPush(&t, item, s);
+			for (int j = 0; j < ALS_RANK_BLOCK; j++)
+			{
+				int			p = p0 + g * ALS_RANK_BLOCK + j;
+
+				/* the threshold rises as items enter: test again against the current one */
+				if (over[g][j] >= 0 && p < ix->nitems &&
+					(t.n < k || (double) s[g][j] + eps * nx * ix->norm[p] + eps * fabs(t.heap[0].score) + RANK_TINY >= t.heap[0].score))
+					OfferPosition(ix, f, p, x, skip, &t);
+			}
 		}
 	}
 	return TopKSorted(&t, out);
@@ -1044,8 +1104,8 @@ AlsTopItemsImpl(const AlsItemIndex *ix, int f, int h, const double *x, int k, co
 static pg_attribute_always_inline int
 AlsTopItemsBody(const AlsItemIndex *ix, const double *x, int k, const bool *skip, ItemScore *out)
 {
-	return ix->factors == 32 ? AlsTopItemsImpl(ix, 32, 16, x, k, skip, out) :
-		AlsTopItemsImpl(ix, ix->factors, ix->head, x, k, skip, out);
+	return ix->factors == 32 ? AlsTopItemsImpl(ix, 32, x, k, skip, out) :
+		AlsTopItemsImpl(ix, ix->factors, x, k, skip, out);
 }
 
 LINALG_KERNEL_LEVELS(AlsTopItems, int,

@@ -66,22 +66,26 @@ typedef struct TopK
 } TopK;
 
 /*
- * Items ordered by the norm of their factor, for the pruned search of a
- * user's best; their factors turned to the principal axes of the items
- * (the eigenvectors of Y'Y, largest first), split into the first head
- * coordinates and the rest, with the norm of the rest.
+ * Items ordered by the norm of their factor, for the search of a user's
+ * best: their factors also in single precision, by blocks of
+ * ALS_RANK_BLOCK positions stored coordinate by coordinate, so that the
+ * scores of a block are one vector product; those scores only pick the
+ * candidates, whose exact scores are computed in double (see AlsTopItems).
  */
+#define ALS_RANK_BLOCK 16
+#define ALS_MAX_FACTORS 1000	/* the most factors (a user's factor in floats is on the stack) */
+
 typedef struct AlsItemIndex
 {
 	int			nitems;
 	int			factors;
-	int			head;			/* leading coordinates tried first */
-	double	   *axes;			/* f x f: column j the j-th principal axis */
+	const double *y;			/* the item factors by position, nitems x factors */
 	int32	   *order;			/* item of each position, largest norm first */
 	double	   *norm;			/* per position */
-	double	   *heads;			/* by blocks of 8 positions: [block][coordinate][position] */
-	double	   *tails;			/* per position: the other f - head */
-	double	   *tail_norm;		/* per position */
+	float	   *blocks;			/* [block][coordinate][position in the block] */
+	float	   *block_norm;		/* [block][position in the block]: the norms, 0 past the end */
+	double		max_norm;
+	bool		single;			/* the factors fit the range of single precision */
 } AlsItemIndex;
 
 extern void AlsTranspose(const AlsMatrix *m, int ncols, AlsMatrix *t);

@@ -315,7 +315,7 @@ ItemsScratch(const ItemModel *im)
 	return c->scratch;
 }
 
-/* The index of ALS's pruned search, built on first use */
+/* The index of ALS's search for a user's best items, built on first use */
 const AlsItemIndex *
 ItemsAlsIndex(const ItemModel *im)
 {

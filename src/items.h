@@ -22,7 +22,7 @@
 #include "als.h"
 #include "model.h"
 
-#define ITEMS_MAX_FACTORS 1000
+#define ITEMS_MAX_FACTORS ALS_MAX_FACTORS
 #define ITEMS_MAX_K 100000			/* k beyond the items is the items */
 
 /* An item of a ranking: its key and score */

@@ -35,9 +35,6 @@
 /* LAPACK's Fortran interface: arguments by reference, string lengths at the end */
 typedef void (*DpotrfFn) (const char *uplo, const int *n, double *a, const int *lda,
 						  int *info, size_t uplo_len);
-typedef void (*DsyevFn) (const char *jobz, const char *uplo, const int *n, double *a,
-						 const int *lda, double *w, double *work, const int *lwork, int *info,
-						 size_t jobz_len, size_t uplo_len);
 typedef void (*DpotrsFn) (const char *uplo, const int *n, const int *nrhs, const double *a,
 						  const int *lda, double *b, const int *ldb, int *info, size_t uplo_len);
 
@@ -55,7 +52,6 @@ static struct
 	DpotrfFn	dpotrf;
 	DpotrsFn	dpotrs;
 	DpotrfFn	dpotri;			/* the same arguments as dpotrf */
-	DsyevFn		dsyev;
 } Blas;
 
 static const LazySymbol BlasSymbols[] = {
@@ -70,7 +66,6 @@ static const LazySymbol BlasSymbols[] = {
 	{"dpotrf_", (void **) &Blas.dpotrf},
 	{"dpotrs_", (void **) &Blas.dpotrs},
 	{"dpotri_", (void **) &Blas.dpotri},
-	{"dsyev_", (void **) &Blas.dsyev},
 };
 
 #define THREADS_ENV "OPENBLAS_NUM_THREADS"
@@ -796,41 +791,4 @@ bool
 LinalgSmallSpdInverse(int n, double *a, double *inv)
 {
 	return LINALG_KERNEL_PICK_V3(SmallSpdInverse) (n, a, inv);
-}
-
-/*
- * The eigen-decomposition of a symmetric n x n matrix (row-major, full):
- * a is overwritten with the eigenvectors as columns, w receives the
- * eigenvalues in ascending order (LAPACK's dsyev); false when it fails.
- */
-bool
-LinalgSymEigen(int n, double *a, double *w)
-{
-	int			lwork = -1,
-				info;
-	double		query;
-	double	   *work;
-
-	BlasReady();
-	CHECK_FOR_INTERRUPTS();
-	/* row-major 'U' is column-major 'L' of the same bytes */
-	Blas.dsyev("V", "L", &n, a, &n, w, &query, &lwork, &info, 1, 1);
-	if (info != 0)
-		return false;
-	lwork = (int) query;
-	work = palloc(sizeof(double) * Max(lwork, 1));
-	Blas.dsyev("V", "L", &n, a, &n, w, work, &lwork, &info, 1, 1);
-	pfree(work);
-	if (info != 0)
-		return false;
-	/* LAPACK leaves eigenvector k in column k column-major: row k here; make it column k */
-	for (int i = 0; i < n; i++)
-		for (int j = i + 1; j < n; j++)
-		{
-			double		t = a[(size_t) i * n + j];
-
-			a[(size_t) i * n + j] = a[(size_t) j * n + i];
-			a[(size_t) j * n + i] = t;
-		}
-	return true;
 }

@@ -90,6 +90,5 @@ extern void LinalgGemm(int rows, int cols, int inner, double alpha, const double
 					   const double *b, double beta, double *c);
 extern bool LinalgSmallSpdSolve(int n, double *a, double *b);
 extern bool LinalgSmallSpdInverse(int n, double *a, double *inv);
-extern bool LinalgSymEigen(int n, double *a, double *w);
 
 #endif
