@@ -49,7 +49,7 @@ typedef double Vec4 __attribute__((vector_size(32), aligned(8)));
 #define VSTORE(p, v) (*(Vec4 *) (p) = (v))
 
 /* a'b over n doubles, inlined into each kernel (and compiled for its target) */
-static inline double
+static pg_attribute_always_inline double
 Dot(const double *a, const double *b, int n)
 {
 	Vec8		s0 = {0},
@@ -76,7 +76,7 @@ Dot(const double *a, const double *b, int n)
 }
 
 /* y += a x over n doubles */
-static inline void
+static pg_attribute_always_inline void
 Axpy(double *y, double a, const double *x, int n)
 {
 	Vec8		av8 = {a, a, a, a, a, a, a, a};
@@ -830,9 +830,9 @@ RankedAfter(const ItemScore *a, const ItemScore *b)
 	return ItemBefore(b->score, b->item, a->score, a->item);
 }
 
-/* Offer an item: kept while it is among the k best so far */
-void
-TopKPush(TopK *t, int32 item, double score)
+/* Offer an item: kept while it is among the k best so far (inlined into the kernels) */
+static pg_attribute_always_inline void
+TopKOffer(TopK *t, int32 item, double score)
 {
 	ItemScore	e = {item, score};
 	int			i;
@@ -867,6 +867,13 @@ TopKPush(TopK *t, int32 item, double score)
 		i = c;
 	}
 	t->heap[i] = e;
+}
+
+/* Offer an item: kept while it is among the k best so far */
+void
+TopKPush(TopK *t, int32 item, double score)
+{
+	TopKOffer(t, item, score);
 }
 
 /* qsort order: best first */
@@ -909,9 +916,9 @@ TopKSorted(TopK *t, ItemScore *out)
  * AVX2 ones, four SSE2 ones; halves and quarters for the reductions.
  */
 typedef float VecF __attribute__((vector_size(64), aligned(4)));
-typedef int32 VecI __attribute__((vector_size(64)));
-typedef int32 VecI8 __attribute__((vector_size(32)));
-typedef int32 VecI4 __attribute__((vector_size(16)));
+typedef uint32 VecU __attribute__((vector_size(64)));
+typedef uint32 VecU8 __attribute__((vector_size(32)));
+typedef uint32 VecU4 __attribute__((vector_size(16)));
 
 #define VLOADF(p) (*(const VecF *) (p))
 #define RANK_GROUP 4			/* blocks scored together: their sums are independent */
@@ -965,24 +972,35 @@ AlsIndexBuild(int nitems, int f, const double *y, AlsItemIndex *ix)
 }
 
 /*
- * Is any lane of the n vectors d non-negative (its sign bit clear)?  An
- * AND of their bits, halved down to one lane: generic vector comparisons
- * would be taken apart lane by lane.  (By pointer: a vector argument's
- * ABI would depend on the variant.)
+ * Is the sign bit of every lane of m set?  (By pointer, as NonNegativeLanes.)
  */
 static pg_attribute_always_inline bool
-AnyNonNegative(const VecF *d, int n)
+AllNegative(const VecU *mp)
 {
-	VecI		m = (VecI) d[0];
-	VecI8		h;
-	VecI4		q;
-
-	for (int g = 1; g < n; g++)
-		m &= (VecI) d[g];
-	h = __builtin_shufflevector(m, m, 0, 1, 2, 3, 4, 5, 6, 7) &
+	VecU		m = *mp;
+	VecU8		h = __builtin_shufflevector(m, m, 0, 1, 2, 3, 4, 5, 6, 7) &
 		__builtin_shufflevector(m, m, 8, 9, 10, 11, 12, 13, 14, 15);
-	q = __builtin_shufflevector(h, h, 0, 1, 2, 3) & __builtin_shufflevector(h, h, 4, 5, 6, 7);
-	return (q[0] & q[1] & q[2] & q[3]) >= 0;
+	VecU4		q = __builtin_shufflevector(h, h, 0, 1, 2, 3) & __builtin_shufflevector(h, h, 4, 5, 6, 7);
+
+	return ((q[0] & q[1] & q[2] & q[3]) >> 31) != 0;
+}
+
+/*
+ * The lanes of d that are not negative (sign bit clear), as a 16-bit mask:
+ * each lane's sign bit moved to its own position, ORed down to one lane
+ * (generic vector comparisons would be taken apart lane by lane).  By
+ * pointer: a vector argument's ABI would depend on the variant.
+ */
+static pg_attribute_always_inline uint32
+NonNegativeLanes(const VecF *d)
+{
+	const VecU	shift = {31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16};
+	VecU		m = ((VecU) *d >> 31) << (31 - shift);
+	VecU8		h = __builtin_shufflevector(m, m, 0, 1, 2, 3, 4, 5, 6, 7) |
+		__builtin_shufflevector(m, m, 8, 9, 10, 11, 12, 13, 14, 15);
+	VecU4		q = __builtin_shufflevector(h, h, 0, 1, 2, 3) | __builtin_shufflevector(h, h, 4, 5, 6, 7);
+
+	return ~(q[0] | q[1] | q[2] | q[3]) & 0xFFFF;
 }
 
 /*
@@ -1013,15 +1031,249 @@ GroupScores(const AlsItemIndex *ix, int f, int b, const float *xf, VecF *s)
 		s[g] = even[g] + odd[g];
 }
 
-/* Offer the exact score of the item at position p, unless skipped */
-static pg_attribute_always_inline void
-OfferPosition(const AlsItemIndex *ix, int f, int p, const double *x, const bool *skip, TopK *t)
+/*
+ * Whether the item at position p is skipped: marked in skip (one user's
+ * flags, NULL: none) or, for user bit of a batch, in bits (a mask of the
+ * batch's users per item, NULL: none)
+ */
+static pg_attribute_always_inline bool
+Skipped(const AlsItemIndex *ix, int p, const bool *skip, const uint64 *bits, uint64 bit)
 {
 	int32		item = ix->order[p];
 
-	if (skip != NULL && skip[item])
+	return (skip != NULL && skip[item]) || (bits != NULL && (bits[item] & bit) != 0);
+}
+
+/* Offer the exact score of the item at position p, as AlsDot computes it, unless skipped */
+static pg_attribute_always_inline void
+OfferPosition(const AlsItemIndex *ix, int f, int p, const double *x, const bool *skip,
+			  const uint64 *bits, uint64 bit, TopK *t)
+{
+	if (Skipped(ix, p, skip, bits, bit))
 		return;
-	TopKPush(t, item, Dot(x, ix->y + (size_t) p * f, f));
+	TopKOffer(t, ix->order[p], Dot(x, ix->y + (size_t) p * f, f));
+}
+
+/*
+ * The search of one user in single precision: the candidates met so far
+ * (positions whose upper bound reached the threshold when met) and the k
+ * largest lower bounds of their scores, whose least is the threshold.  The
+ * exact scores are computed at the end, for the candidates whose upper
+ * bound reaches the final threshold, so that an item soon passed by
+ * better ones costs no double-precision product.
+ */
+typedef struct RankSearch
+{
+	const double *x;
+	double		nx;
+	int			k;
+	int			nlow;
+	double	   *low;			/* a min-heap of the k largest lower bounds */
+	int			n;
+	int			cap;
+	int32	   *cand;			/* candidate positions */
+	double	   *high;			/* their upper bounds */
+	bool		grown;			/* cand and high palloc'd, not the caller's */
+} RankSearch;
+
+/* The doubles RankSearchInit takes for k items: RANK_SPACE(k), RANK_CAP(k) candidates */
+#define RANK_CAP(k) Max(64, 4 * (k))
+#define RANK_SPACE(k) ((k) + 2 * RANK_CAP(k))
+
+/* Start the search of the user of factor x (norm nx) for k items, in space (RANK_SPACE(k) doubles) */
+static pg_attribute_always_inline void
+RankSearchInit(RankSearch *r, const double *x, double nx, int k, double *space)
+{
+	r->x = x;
+	r->nx = nx;
+	r->k = k;
+	r->nlow = 0;
+	r->low = space;
+	r->n = 0;
+	r->cap = RANK_CAP(k);
+	r->high = space + k;
+	r->cand = (int32 *) (space + k + RANK_CAP(k));
+	r->grown = false;
+}
+
+/* The threshold: the k-th largest lower bound, -infinity while fewer are known */
+static pg_attribute_always_inline double
+RankThreshold(const RankSearch *r)
+{
+	return r->nlow == r->k ? r->low[0] : -HUGE_VAL;
+}
+
+/* Keep a lower bound among the k largest */
+static pg_attribute_always_inline void
+KeepLow(RankSearch *r, double v)
+{
+	int			i;
+
+	if (r->nlow < r->k)
+	{
+		for (i = r->nlow++; i > 0 && r->low[(i - 1) / 2] > v; i = (i - 1) / 2)
+			r->low[i] = r->low[(i - 1) / 2];
+		r->low[i] = v;
+		return;
+	}
+	if (v <= r->low[0])
+		return;
+	for (i = 0;;)
+	{
+		int			c = 2 * i + 1;
+
+		if (c >= r->nlow)
+			break;
+		if (c + 1 < r->nlow && r->low[c + 1] < r->low[c])
+			c++;
+		if (r->low[c] >= v)
+			break;
+		r->low[i] = r->low[c];
+		i = c;
+	}
+	r->low[i] = v;
+}
+
+/* Room for one more candidate: those the threshold has since passed dropped, or more space */
+static void
+CandidateRoom(RankSearch *r)
+{
+	double		t = RankThreshold(r);
+	int			m = 0;
+
+	for (int i = 0; i < r->n; i++)
+		if (r->high[i] >= t)
+		{
+			r->cand[m] = r->cand[i];
+			r->high[m++] = r->high[i];
+		}
+	r->n = m;
+	if (r->n * 2 > r->cap)
+	{
+		int32	   *cand = palloc_extended(sizeof(int32) * 2 * r->cap, MCXT_ALLOC_HUGE);
+		double	   *high = palloc_extended(sizeof(double) * 2 * r->cap, MCXT_ALLOC_HUGE);
+
+		memcpy(cand, r->cand, sizeof(int32) * r->n);
+		memcpy(high, r->high, sizeof(double) * r->n);
+		if (r->grown)
+		{
+			pfree(r->cand);
+			pfree(r->high);
+		}
+		r->cand = cand;
+		r->high = high;
+		r->cap *= 2;
+		r->grown = true;
+	}
+}
+
+/*
+ * The candidates of the group from position p0 on, whose single-precision
+ * scores are s: an item not skipped whose score's upper bound, the score
+ * plus eps |x| |y_i| + RANK_TINY, reaches the threshold (with the error of
+ * the threshold in single precision for the quick test of every lane at
+ * once) is kept, and its lower bound counted.  The threshold is taken
+ * anew for each block and tested again for each lane.
+ */
+static pg_attribute_always_inline void
+GroupCandidates(const AlsItemIndex *ix, int p0, const VecF *s, double eps, const bool *skip,
+				const uint64 *bits, uint64 bit, RankSearch *r)
+{
+	float		nxe = (float) (eps * r->nx);
+
+	if (r->nlow == r->k)
+	{
+		/* the usual case first: no lane of the group can reach the threshold */
+		double		t = RankThreshold(r);
+		float		floor_ = (float) t;
+		float		slack = (float) (eps * fabs(t) + RANK_TINY);
+		VecU		all = {0};
+
+		all = ~all;
+		for (int g = 0; g < RANK_GROUP; g++)
+		{
+			VecF		over = s[g] + (nxe * VLOADF(ix->block_norm + p0 + g * ALS_RANK_BLOCK) + slack) - floor_;
+
+			all &= (VecU) over;
+		}
+		if (AllNegative(&all))
+			return;
+	}
+	for (int g = 0; g < RANK_GROUP; g++)
+	{
+		int			b0 = p0 + g * ALS_RANK_BLOCK;
+		double		t = RankThreshold(r);
+		float		floor_ = (float) t;
+		float		slack = r->nlow == r->k ? (float) (eps * fabs(t) + RANK_TINY) : 0;
+		VecF		over = s[g] + (nxe * VLOADF(ix->block_norm + b0) + slack) - floor_;
+
+		for (uint32 m = NonNegativeLanes(&over); m != 0; m &= m - 1)
+		{
+			int			p = b0 + __builtin_ctz(m);
+			double		err = eps * r->nx * ix->norm[p] + RANK_TINY;
+			double		high = (double) s[g][p - b0] + err;
+
+			if (p >= ix->nitems || high < RankThreshold(r) || Skipped(ix, p, skip, bits, bit))
+				continue;
+			if (r->n == r->cap)
+				CandidateRoom(r);
+			r->cand[r->n] = p;
+			r->high[r->n++] = high;
+			KeepLow(r, (double) s[g][p - b0] - err);
+		}
+	}
+}
+
+/*
+ * The ranking: the candidates whose upper bound reaches the final
+ * threshold, scored exactly and ranked, into out; how many.  Every item
+ * among the k best has an exact score at least the threshold (k
+ * candidates do), so it is among them.
+ */
+static pg_attribute_always_inline int
+RankSearchFinish(const AlsItemIndex *ix, int f, RankSearch *r, ItemScore *out)
+{
+	double		t = RankThreshold(r);
+	TopK		top;
+
+	TopKInit(&top, r->k, out);
+	for (int i = 0; i < r->n; i++)
+		if (r->high[i] >= t)
+			TopKOffer(&top, ix->order[r->cand[i]], Dot(r->x, ix->y + (size_t) r->cand[i] * f, f));
+	if (r->grown)
+	{
+		pfree(r->cand);
+		pfree(r->high);
+	}
+	return TopKSorted(&top, out);
+}
+
+/*
+ * Can no item from position p on reach the k-th best, for a user of norm
+ * nx whose k-th best is at least t?  |x| |y_p| bounds them, with a margin
+ * for rounding.
+ */
+static pg_attribute_always_inline bool
+RankDone(const AlsItemIndex *ix, int p, double nx, double t)
+{
+	return nx * ix->norm[p] * (1 + 1e-9) < t;
+}
+
+/* The search of one user in double precision throughout (factors too large for single) */
+static pg_attribute_always_inline int
+RankDouble(const AlsItemIndex *ix, int f, const double *x, double nx, int k, const bool *skip,
+		   const uint64 *bits, uint64 bit, ItemScore *out)
+{
+	TopK		t;
+
+	TopKInit(&t, k, out);
+	for (int p = 0; p < ix->nitems; p++)
+	{
+		if (t.n == k && RankDone(ix, p, nx, t.heap[0].score))
+			break;
+		OfferPosition(ix, f, p, x, skip, bits, bit, &t);
+	}
+	return TopKSorted(&t, out);
 }
 
 /*
@@ -1032,9 +1284,10 @@ OfferPosition(const AlsItemIndex *ix, int f, int p, const double *x, const bool 
  * large factors, so most users' best are among the first few hundred.
  * The items of a group of blocks are scored at once in single precision;
  * only those whose single-precision score, plus a bound of its error,
- * reaches the k-th best so far are scored exactly, in double precision
- * as AlsDot does, and ranked, so the ranking and its scores are exactly
- * those of scoring every item in double.  The error of a single-precision
+ * reaches the k-th largest lower bound of the scores are scored exactly,
+ * in double precision as AlsDot does, and ranked (RankSearch), so the
+ * ranking and its scores are exactly those of scoring every item in
+ * double.  The error of a single-precision
  * score is below (f + 4) FLT_EPSILON |x| |y_i| (rounding the factors, and
  * f multiply-adds: Higham's bound), plus RANK_TINY for underflow.  A user
  * or items with factors too large for single precision are scored in
@@ -1048,56 +1301,29 @@ AlsTopItemsImpl(const AlsItemIndex *ix, int f, const double *x, int k, const boo
 	double		eps = (f + 4) * (double) FLT_EPSILON;
 	int			group = ALS_RANK_BLOCK * RANK_GROUP;
 	float		xf[ALS_MAX_FACTORS];
-	TopK		t;
+	double		small[RANK_SPACE(16)];
+	double	   *space;
+	RankSearch	r;
+	int			n;
 
-	TopKInit(&t, k, out);
 	if (!(ix->single && nx <= RANK_SINGLE_MAX))
-	{
-		for (int p = 0; p < ix->nitems; p++)
-		{
-			if (t.n == k && nx * ix->norm[p] * (1 + 1e-9) < t.heap[0].score)
-				break;
-			OfferPosition(ix, f, p, x, skip, &t);
-		}
-		return TopKSorted(&t, out);
-	}
+		return RankDouble(ix, f, x, nx, k, skip, NULL, 0, out);
 	for (int d = 0; d < f; d++)
 		xf[d] = (float) x[d];
-	for (int p0 = 0; p0 < ix->nitems; p0 += group)
+	space = k <= 16 ? small : palloc_extended(sizeof(double) * RANK_SPACE(k), MCXT_ALLOC_HUGE);
+	RankSearchInit(&r, x, nx, k, space);
+	/* (the group's first item has its largest norm) */
+	for (int p0 = 0; p0 < ix->nitems && !RankDone(ix, p0, nx, RankThreshold(&r)); p0 += group)
 	{
 		VecF		s[RANK_GROUP];
-		VecF		over[RANK_GROUP];
-		float		floor_;
-		float		slack;
-		float		nxe = (float) (eps * nx);
 
-		/* the group's first item has its largest norm */
-		if (t.n == k && nx * ix->norm[p0] * (1 + 1e-9) < t.heap[0].score)
-			break;
 		GroupScores(ix, f, p0 / ALS_RANK_BLOCK, xf, s);
-		floor_ = t.n == k ? (float) t.heap[0].score : -FLT_MAX;
-		slack = t.n == k ? (float) (eps * fabs(t.heap[0].score) + RANK_TINY) : 0;
-		/* a lane of over non-negative: the item may reach the k-th best */
-		for (int g = 0; g < RANK_GROUP; g++)
-			over[g] = s[g] + (nxe * VLOADF(ix->block_norm + p0 + g * ALS_RANK_BLOCK) + slack) - floor_;
-		if (!AnyNonNegative(over, RANK_GROUP))
-			continue;
-		for (int g = 0; g < RANK_GROUP; g++)
-		{
-			if (!AnyNonNegative(&over[g], 1))
-				continue;
-			for (int j = 0; j < ALS_RANK_BLOCK; j++)
-			{
-				int			p = p0 + g * ALS_RANK_BLOCK + j;
-
-				/* the threshold rises as items enter: test again against the current one */
-				if (over[g][j] >= 0 && p < ix->nitems &&
-					(t.n < k || (double) s[g][j] + eps * nx * ix->norm[p] + eps * fabs(t.heap[0].score) + RANK_TINY >= t.heap[0].score))
-					OfferPosition(ix, f, p, x, skip, &t);
-			}
-		}
+		GroupCandidates(ix, p0, s, eps, skip, NULL, 0, &r);
 	}
-	return TopKSorted(&t, out);
+	n = RankSearchFinish(ix, f, &r, out);
+	if (space != small)
+		pfree(space);
+	return n;
 }
 
 /* AlsTopItems, compiled apart for the common width of 32 factors (its loops unrolled) */
@@ -1118,4 +1344,128 @@ int
 AlsTopItems(const AlsItemIndex *ix, const double *x, int k, const bool *skip, ItemScore *out)
 {
 	return LINALG_KERNEL_PICK_LEVEL(AlsTopItems) (ix, x, k, skip, out);
+}
+
+#define RANK_USERS 4			/* users scored together: the item factors loaded once for them */
+
+/*
+ * The single-precision scores of RANK_USERS users (their factors xf[u])
+ * against the RANK_GROUP blocks from block b on, s[u][g]: each block's
+ * coordinates are loaded once for the four.
+ */
+static pg_attribute_always_inline void
+GroupScoresMany(const AlsItemIndex *ix, int f, int b, const float *const *xf,
+				VecF s[RANK_USERS][RANK_GROUP])
+{
+	const float *blk = ix->blocks + (size_t) b * ALS_RANK_BLOCK * f;
+	VecF		acc[RANK_USERS][RANK_GROUP] = {{{0}}};
+
+	for (int d = 0; d < f; d++)
+	{
+		VecF		v[RANK_GROUP];
+
+		for (int g = 0; g < RANK_GROUP; g++)
+			v[g] = VLOADF(blk + (size_t) g * ALS_RANK_BLOCK * f + d * ALS_RANK_BLOCK);
+		for (int u = 0; u < RANK_USERS; u++)
+		{
+			float		xu = xf[u][d];
+
+			for (int g = 0; g < RANK_GROUP; g++)
+				acc[u][g] += xu * v[g];
+		}
+	}
+	memcpy(s, acc, sizeof(acc));
+}
+
+/*
+ * The rankings of n users (at most ALS_RANK_BATCH) at once: AlsTopItems
+ * for each, user b's k best into out + b * k and their number into
+ * counts[b], bit b of bits[item] marking the items user b skips (bits
+ * NULL: none).  The users go through the groups of items together, four
+ * at a time against each group while it is in cache, each leaving once
+ * its own search is done: the same rankings as one by one, with the item
+ * factors streamed once per batch, not once per user.
+ */
+static pg_attribute_always_inline void
+AlsTopItemsManyImpl(const AlsItemIndex *ix, int f, int n, const double *const *x, int k,
+					const uint64 *bits, ItemScore *out, int *counts)
+{
+	double		eps = (f + 4) * (double) FLT_EPSILON;
+	int			group = ALS_RANK_BLOCK * RANK_GROUP;
+	float	   *xf = palloc(sizeof(float) * f * Max(n, 1));
+	double	   *space = palloc_extended(sizeof(double) * RANK_SPACE(k) * Max(n, 1), MCXT_ALLOC_HUGE);
+	RankSearch	r[ALS_RANK_BATCH];
+	bool		searched[ALS_RANK_BATCH];
+	int			live[ALS_RANK_BATCH];
+	int			nlive = 0;
+
+	for (int b = 0; b < n; b++)
+	{
+		double		nx = sqrt(Dot(x[b], x[b], f));
+
+		searched[b] = ix->single && nx <= RANK_SINGLE_MAX;
+		if (!searched[b])
+		{
+			counts[b] = RankDouble(ix, f, x[b], nx, k, NULL, bits, UINT64CONST(1) << b,
+								   out + (size_t) b * k);
+			continue;
+		}
+		for (int d = 0; d < f; d++)
+			xf[(size_t) b * f + d] = (float) x[b][d];
+		RankSearchInit(&r[b], x[b], nx, k, space + (size_t) b * RANK_SPACE(k));
+		live[nlive++] = b;
+	}
+	for (int p0 = 0; p0 < ix->nitems && nlive > 0; p0 += group)
+	{
+		int			m = 0;
+
+		/* (the group's first item has its largest norm) */
+		for (int j = 0; j < nlive; j++)
+			if (!RankDone(ix, p0, r[live[j]].nx, RankThreshold(&r[live[j]])))
+				live[m++] = live[j];
+		nlive = m;
+		for (int j = 0; j < nlive; j += RANK_USERS)
+		{
+			VecF		s[RANK_USERS][RANK_GROUP];
+			const float *xu[RANK_USERS];
+
+			/* the last four may repeat a user: its scores are computed twice, used once */
+			for (int u = 0; u < RANK_USERS; u++)
+				xu[u] = xf + (size_t) live[Min(j + u, nlive - 1)] * f;
+			GroupScoresMany(ix, f, p0 / ALS_RANK_BLOCK, xu, s);
+			for (int u = 0; u < RANK_USERS && j + u < nlive; u++)
+				GroupCandidates(ix, p0, s[u], eps, NULL, bits, UINT64CONST(1) << live[j + u],
+								&r[live[j + u]]);
+		}
+	}
+	for (int b = 0; b < n; b++)
+		if (searched[b])
+			counts[b] = RankSearchFinish(ix, f, &r[b], out + (size_t) b * k);
+	pfree(xf);
+	pfree(space);
+}
+
+/* AlsTopItemsMany, compiled apart for 32 factors */
+static pg_attribute_always_inline void
+AlsTopItemsManyBody(const AlsItemIndex *ix, int n, const double *const *x, int k,
+					const uint64 *bits, ItemScore *out, int *counts)
+{
+	if (ix->factors == 32)
+		AlsTopItemsManyImpl(ix, 32, n, x, k, bits, out, counts);
+	else
+		AlsTopItemsManyImpl(ix, ix->factors, n, x, k, bits, out, counts);
+}
+
+LINALG_KERNEL_LEVELS_VOID(AlsTopItemsMany,
+						  (const AlsItemIndex *ix, int n, const double *const *x, int k,
+						   const uint64 *bits, ItemScore *out, int *counts),
+						  (ix, n, x, k, bits, out, counts))
+
+/* The rankings of a batch of users (AlsTopItemsManyBody), in the variant the CPU runs */
+void
+AlsTopItemsMany(const AlsItemIndex *ix, int n, const double *const *x, int k, const uint64 *bits,
+				ItemScore *out, int *counts)
+{
+	Assert(n <= ALS_RANK_BATCH);
+	LINALG_KERNEL_PICK_LEVEL(AlsTopItemsMany) (ix, n, x, k, bits, out, counts);
 }

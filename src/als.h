@@ -74,6 +74,7 @@ typedef struct TopK
  */
 #define ALS_RANK_BLOCK 16
 #define ALS_MAX_FACTORS 1000	/* the most factors (a user's factor in floats is on the stack) */
+#define ALS_RANK_BATCH 64		/* the most users AlsTopItemsMany ranks at once */
 
 typedef struct AlsItemIndex
 {
@@ -106,6 +107,8 @@ extern int	TopKSorted(TopK *t, ItemScore *out);
 extern void AlsIndexBuild(int nitems, int f, const double *y, AlsItemIndex *ix);
 extern int	AlsTopItems(const AlsItemIndex *ix, const double *x, int k, const bool *skip,
 						ItemScore *out);
+extern void AlsTopItemsMany(const AlsItemIndex *ix, int n, const double *const *x, int k,
+							const uint64 *bits, ItemScore *out, int *counts);
 
 /* Is (s1, i1) ranked before (s2, i2)? A higher score, then the lower item (key order) */
 static inline bool
