@@ -387,12 +387,17 @@ BuildTiles(const AlsMatrix *byuser, int nitems, int f, AlsTiles *t)
  * One pass of ScatterCG over the interactions, tile by tile, user by user:
  * for each interaction (u, i), acc_i += (b - conf (x_u'v_i)) x_u, where b
  * is 1 + conf (the residual of the start) or 0 (a product A p).  Items
- * marked done are left alone.
+ * marked done are left alone.  The pass of the residual, whose products
+ * x_u'y_i are those of the objective, returns the interactions' terms of
+ * it, sum c_ui (1 - s)^2 - s^2 (AlsFit's loss of the factors it starts
+ * from); the others return 0.
  */
-static inline __attribute__((always_inline)) void
+static inline __attribute__((always_inline)) double
 ScatterPass(const AlsTiles *t, const double *users, int f, const double *v, double *acc,
 			bool residual, const bool *done)
 {
+	double		observed = 0;
+
 	for (int k = 0; k < t->ntiles; k++)
 	{
 		int64		e = t->start[k];
@@ -413,9 +418,12 @@ ScatterPass(const AlsTiles *t, const double *users, int f, const double *v, doub
 					continue;
 				s = Dot(xu, v + (size_t) i * f, f);
 				Axpy(acc + (size_t) i * f, residual ? (1.0 + c) - c * s : c * s, xu, f);
+				if (residual)
+					observed += (1.0 + c) * (1.0 - s) * (1.0 - s) - s * s;
 			}
 		}
 	}
+	return observed;
 }
 
 /*
@@ -424,18 +432,20 @@ ScatterPass(const AlsTiles *t, const double *users, int f, const double *v, doub
  * order, and the items' vectors are visited at random within a tile that
  * fits the cache, where solving item by item would visit the much larger
  * user factors at random.  The same steps as BlockCG, every item's sums
- * taken in the same (user) order.
+ * taken in the same (user) order.  Returns the interactions' terms of the
+ * objective at the factors it started from (ScatterPass).
  */
-static inline __attribute__((always_inline)) void
+static inline __attribute__((always_inline)) double
 ScatterCGImpl(const AlsTiles *tiles, const double *users, int f, const double *g, double *y,
 			  int nitems, int steps, AlsWork *w)
 {
 	double	   *r = w->all_r,
 			   *p = w->all_p,
 			   *q = w->all_q;
+	double		observed;
 
 	LinalgGemm(nitems, f, f, -1.0, y, g, 0.0, r);
-	ScatterPass(tiles, users, f, y, r, true, NULL);
+	observed = ScatterPass(tiles, users, f, y, r, true, NULL);
 	memcpy(p, r, sizeof(double) * nitems * f);
 	for (int i = 0; i < nitems; i++)
 	{
@@ -479,24 +489,24 @@ ScatterCGImpl(const AlsTiles *tiles, const double *users, int f, const double *g
 			w->all_rs[i] = rsnew;
 		}
 	}
+	return observed;
 }
 
 /* ScatterCG, compiled apart for the common width of 32 factors (its loops unrolled) */
-static pg_attribute_always_inline void
+static pg_attribute_always_inline double
 ScatterCGBody(const AlsTiles *tiles, const double *users, int f, const double *g, double *y,
 			  int nitems, int steps, AlsWork *w)
 {
 	if (f == 32)
-		ScatterCGImpl(tiles, users, 32, g, y, nitems, steps, w);
-	else
-		ScatterCGImpl(tiles, users, f, g, y, nitems, steps, w);
+		return ScatterCGImpl(tiles, users, 32, g, y, nitems, steps, w);
+	return ScatterCGImpl(tiles, users, f, g, y, nitems, steps, w);
 }
 
 /* ScatterCG for x86-64-v4, v3 and the baseline, picked at the first call */
-LINALG_KERNEL_LEVELS_VOID(ScatterCG,
-						  (const AlsTiles *tiles, const double *users, int f, const double *g,
-						   double *y, int nitems, int steps, AlsWork *w),
-						  (tiles, users, f, g, y, nitems, steps, w))
+LINALG_KERNEL_LEVELS(ScatterCG, double,
+					 (const AlsTiles *tiles, const double *users, int f, const double *g,
+					  double *y, int nitems, int steps, AlsWork *w),
+					 (tiles, users, f, g, y, nitems, steps, w))
 
 /*
  * Prepare the exact solves of a half-step or of fold-in: the inverse of
@@ -718,6 +728,24 @@ LINALG_KERNEL_LEVELS(ObservedLoss, double,
 					 (byuser, f, x, y))
 
 /*
+ * The terms of the objective from the Gram matrices X'X and Y'Y: over
+ * every pair, sum (x_u'y_i)^2 = sum_jk (X'X)_jk (Y'Y)_jk, and the
+ * penalty l2 (|X|^2 + |Y|^2) = l2 (tr X'X + tr Y'Y).
+ */
+static double
+GramLoss(int f, double l2, const double *xx, const double *yy)
+{
+	double		all = 0,
+				reg = 0;
+
+	for (int j = 0; j < f * f; j++)
+		all += xx[j] * yy[j];
+	for (int j = 0; j < f; j++)
+		reg += xx[j * f + j] + yy[j * f + j];
+	return all + l2 * reg;
+}
+
+/*
  * The objective: sum_{u,i} c_ui (p_ui - x_u'y_i)^2 + l2 (|X|^2 + |Y|^2).
  * Over every pair, sum (x_u'y_i)^2 = sum_jk (X'X)_jk (Y'Y)_jk; the
  * interactions then correct their own terms.
@@ -727,25 +755,44 @@ AlsLoss(const AlsMatrix *byuser, int f, double l2, const double *x, int nitems, 
 {
 	double	   *xx = palloc(sizeof(double) * (f * f));
 	double	   *yy = palloc(sizeof(double) * (f * f));
-	double		all = 0,
-				reg = 0;
+	double		loss;
 
 	AlsGram(byuser->nrows, f, x, 0, xx);
 	AlsGram(nitems, f, y, 0, yy);
-	for (int j = 0; j < f * f; j++)
-		all += xx[j] * yy[j];
-	for (int j = 0; j < f; j++)
-		reg += xx[j * f + j] + yy[j * f + j];
+	loss = GramLoss(f, l2, xx, yy) + LINALG_KERNEL_PICK_LEVEL(ObservedLoss) (byuser, f, x, y);
 	pfree(xx);
 	pfree(yy);
-	return all + LINALG_KERNEL_PICK_LEVEL(ObservedLoss) (byuser, f, x, y) + l2 * reg;
+	return loss;
+}
+
+/* g = a + l2 I for f x f matrices */
+static void
+GramPlus(int f, const double *a, double l2, double *g)
+{
+	memcpy(g, a, sizeof(double) * f * f);
+	for (int j = 0; j < f; j++)
+		g[j * f + j] += l2;
+}
+
+/* Record the objective after iteration it (from 0) and report it */
+static void
+Report(const AlsSettings *s, int it, double value, double *loss)
+{
+	loss[it] = value;
+	if (s->progress)
+		s->progress(it + 1, value, s->arg);
 }
 
 /*
  * Fit: x (users x f) and y (items x f) hold the starting factors and
  * receive the fitted ones; loss[it] the objective after each iteration;
  * gram (f x f) the Gram matrix of the final item factors plus l2 I, with
- * which the last user half-step solved (and fold-in solves).
+ * which the last user half-step solved (and fold-in solves).  Each Gram
+ * matrix is computed once per half-step and serves both the next solve and
+ * the objective; the interactions' terms of the objective come from the
+ * next item half-step's first pass, which computes the same products, so
+ * only the last iteration (and the exact item solves of "cholesky") make a
+ * pass of their own for them.
  */
 void
 AlsFit(const AlsMatrix *byuser, const AlsMatrix *byitem, const AlsSettings *s, double *x,
@@ -754,6 +801,8 @@ AlsFit(const AlsMatrix *byuser, const AlsMatrix *byitem, const AlsSettings *s, d
 	int			f = s->factors;
 	AlsWork		w;
 	AlsTiles	tiles;
+	double	   *xx = palloc(sizeof(double) * f * f);
+	double	   *yy = palloc(sizeof(double) * f * f);
 
 	w.r = palloc(sizeof(double) * (ALS_BLOCK * f));
 	w.p = palloc(sizeof(double) * (ALS_BLOCK * f));
@@ -775,22 +824,35 @@ AlsFit(const AlsMatrix *byuser, const AlsMatrix *byitem, const AlsSettings *s, d
 		w.all_done = palloc(sizeof(bool) * Max(byitem->nrows, 1));
 		BuildTiles(byuser, byitem->nrows, f, &tiles);
 	}
+	AlsGram(byuser->nrows, f, x, 0, xx);
 	for (int it = 0; it < s->iterations; it++)
 	{
 		bool		last = it == s->iterations - 1;
 
 		CHECK_FOR_INTERRUPTS();
-		AlsGram(byuser->nrows, f, x, s->l2, gram);
+		GramPlus(f, xx, s->l2, gram);
 		if (s->cholesky)
 			SolveSide(byitem, x, byuser->nrows, f, gram, y, s->cg_steps, true, &w);
 		else
-			LINALG_KERNEL_PICK_LEVEL(ScatterCG) (&tiles, x, f, gram, y, byitem->nrows, s->cg_steps, &w);
-		AlsGram(byitem->nrows, f, y, s->l2, gram);
+		{
+			double		observed = LINALG_KERNEL_PICK_LEVEL(ScatterCG) (&tiles, x, f, gram, y,
+																	  byitem->nrows,
+																	  s->cg_steps, &w);
+
+			/* xx and yy are still those of the previous iteration's factors */
+			if (it > 0)
+				Report(s, it - 1, GramLoss(f, s->l2, xx, yy) + observed, loss);
+		}
+		AlsGram(byitem->nrows, f, y, 0, yy);
+		GramPlus(f, yy, s->l2, gram);
 		SolveSide(byuser, y, byitem->nrows, f, gram, x, s->cg_steps, s->cholesky || last, &w);
-		loss[it] = AlsLoss(byuser, f, s->l2, x, byitem->nrows, y);
-		if (s->progress)
-			s->progress(it + 1, loss[it], s->arg);
+		AlsGram(byuser->nrows, f, x, 0, xx);
+		if (s->cholesky || last)
+			Report(s, it, GramLoss(f, s->l2, xx, yy) +
+				   LINALG_KERNEL_PICK_LEVEL(ObservedLoss) (byuser, f, x, y), loss);
 	}
+	pfree(xx);
+	pfree(yy);
 	pfree(w.r);
 	pfree(w.p);
 	pfree(w.q);
