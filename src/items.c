@@ -598,12 +598,18 @@ typedef struct UserSlot
 typedef struct UserTable
 {
 	MemoryContext cxt;
+	MemoryContext arena;		/* the rows as scanned, until LayOutRows */
 	const ItemModel *im;
 	int64		n;
 	char	   *free;			/* the arena's current block */
 	Size		left;
+	Size		used;			/* bytes of rows */
 	int64		nslots;			/* a power of two */
-	UserSlot   *slots;
+	UserSlot   *slots;			/* NULL once direct is built */
+	bool		integers;		/* every key so far a canonical integer... */
+	int64		low;			/* ...from low */
+	int64		high;			/* to high */
+	UserRow   **direct;			/* by key value - low (LayOutRows), or NULL */
 	UserRowRaw	raw;
 	UserRow   **rows;			/* by seq */
 	int64		cap;
@@ -638,13 +644,37 @@ ArenaAlloc(UserTable *t, Size size)
 	{
 		Size		block = Max(size, ARENA_BLOCK);
 
-		t->free = MemoryContextAllocHuge(t->cxt, block);
+		t->free = MemoryContextAllocHuge(t->arena, block);
 		t->left = block;
 	}
 	p = t->free;
 	t->free += size;
 	t->left -= size;
+	t->used += size;
 	return p;
+}
+
+/*
+ * Whether a key's bytes are a decimal integer as integer types print
+ * them (an optional minus, no leading zero, at most 18 digits), and its
+ * value
+ */
+static bool
+CanonicalInteger(const char *key, int len, int64 *value)
+{
+	int64		v = 0;
+	int			i = len > 0 && key[0] == '-' ? 1 : 0;
+
+	if (len - i < 1 || len - i > 18 || (key[i] == '0' && len - i > 1) || (i == 1 && key[1] == '0'))
+		return false;
+	for (; i < len; i++)
+	{
+		if (key[i] < '0' || key[i] > '9')
+			return false;
+		v = v * 10 + (key[i] - '0');
+	}
+	*value = key[0] == '-' ? -v : v;
+	return true;
 }
 
 /* Place a row in the hash table, doubling it when it fills */
@@ -746,6 +776,79 @@ TableRow(TupleTableSlot *slot, void *arg)
 		row->u.keys[i] = t->im->items[item];
 	}
 	TableInsert(t, hash_bytes((const unsigned char *) row->key, row->key_len), row);
+	if (t->integers)
+	{
+		int64		v = 0;
+
+		t->integers = CanonicalInteger(row->key, row->key_len, &v);
+		t->low = t->n == 1 ? v : Min(t->low, v);
+		t->high = t->n == 1 ? v : Max(t->high, v);
+	}
+}
+
+/* Where pointer p into a row at old lies in the copy of the row at new */
+#define MOVED(p, old, new) ((void *) ((char *) (new) + ((const char *) (p) - (const char *) (old))))
+
+/* The size of a row as TableRow laid it out */
+static Size
+RowSize(const UserRow *row)
+{
+	return MAXALIGN(offsetof(UserRow, key) + row->key_len + 1) + MAXALIGN(sizeof(char *) * row->u.n) +
+		sizeof(double) * row->u.n * (row->u.values != NULL) + sizeof(double) * row->u.nfactors +
+		sizeof(int32) * row->u.n;
+}
+
+/*
+ * When every key is an integer (the usual customer id) and they are not
+ * too sparse: the rows by value, t->direct[v - low], copied into one block
+ * in that order, their pointers moved along, and the arena they were
+ * scanned into freed.  Profiles visited in the order of their ids (a table
+ * filled in that order) then read the rows in order, where hashed rows
+ * would each be a cache miss.  Their seq becomes that order.
+ */
+static void
+LayOutRows(UserTable *t)
+{
+	char	   *block;
+	char	   *p;
+	int64		n = 0;
+
+	if (!t->integers || t->n == 0 || t->high - t->low >= 4 * t->n + 1024)
+		return;
+	t->direct = MemoryContextAllocHuge(t->cxt, sizeof(UserRow *) * (t->high - t->low + 1));
+	memset(t->direct, 0, sizeof(UserRow *) * (t->high - t->low + 1));
+	for (int64 r = 0; r < t->n; r++)
+	{
+		int64		v;
+
+		(void) CanonicalInteger(t->rows[r]->key, t->rows[r]->key_len, &v);
+		t->direct[v - t->low] = t->rows[r];
+	}
+	p = block = MemoryContextAllocHuge(t->cxt, Max(t->used, 1));
+	for (int64 v = 0; v <= t->high - t->low; v++)
+	{
+		UserRow    *old = t->direct[v];
+		UserRow    *row = (UserRow *) p;
+
+		if (old == NULL)
+			continue;
+		memcpy(row, old, RowSize(old));
+		row->u.keys = MOVED(old->u.keys, old, row);
+		row->u.items = MOVED(old->u.items, old, row);
+		if (old->u.values != NULL)
+			row->u.values = MOVED(old->u.values, old, row);
+		if (old->u.factors != NULL)
+			row->u.factors = MOVED(old->u.factors, old, row);
+		row->seq = n;
+		t->rows[n++] = row;
+		t->direct[v] = row;
+		p += MAXALIGN(RowSize(old));
+	}
+	Assert(n == t->n && p <= block + t->used);
+	MemoryContextDelete(t->arena);
+	t->arena = NULL;
+	pfree(t->slots);
+	t->slots = NULL;
 }
 
 /* Load every row of a model version (body im) and hash them by key */
@@ -757,6 +860,8 @@ LoadUsers(const char *name, int version, const ItemModel *im)
 	UserTable  *t = MemoryContextAllocZero(cxt, sizeof(UserTable));
 
 	t->cxt = cxt;
+	t->arena = AllocSetContextCreate(cxt, "profenrich user rows as scanned", ALLOCSET_DEFAULT_SIZES);
+	t->integers = true;
 	t->im = im;
 	t->raw.cxt = cxt;
 	t->nslots = 1024;
@@ -767,6 +872,7 @@ LoadUsers(const char *name, int version, const ItemModel *im)
 	PG_TRY();
 	{
 		UserRowsScan(name, version, TableRow, t);
+		LayOutRows(t);
 	}
 	PG_CATCH();
 	{
@@ -781,8 +887,21 @@ LoadUsers(const char *name, int version, const ItemModel *im)
 static const UserRow *
 TableLookup(const UserTable *t, const char *user, int len)
 {
-	uint32		hash = hash_bytes((const unsigned char *) user, len);
-	int64		h = hash & (t->nslots - 1);
+	uint32		hash;
+	int64		h;
+	int64		v;
+
+	if (t->direct != NULL)
+	{
+		const UserRow *row;
+
+		if (!CanonicalInteger(user, len, &v) || v < t->low || v > t->high)
+			return NULL;
+		row = t->direct[v - t->low];
+		return row != NULL && row->key_len == len && memcmp(row->key, user, len) == 0 ? row : NULL;
+	}
+	hash = hash_bytes((const unsigned char *) user, len);
+	h = hash & (t->nslots - 1);
 
 	for (; t->slots[h].row != NULL; h = (h + 1) & (t->nslots - 1))
 	{
