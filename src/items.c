@@ -74,6 +74,9 @@ typedef struct ItemCache
 	double	   *gram_inverse;	/* ALS fold-in */
 	int32	   *slots;			/* hash of the item keys: index + 1, 0 when empty */
 	int			nslots;			/* a power of two */
+	int32	   *map;			/* or when they are integers: index + 1 by value - map_low */
+	int64		map_low;
+	int64		map_high;
 	int		   *key_len;
 	/* every user row of the model version, once a command asks for many users */
 	struct UserTable *users;
@@ -255,22 +258,81 @@ ItemsIndex(const ItemModel *im, const char *key)
 	return -1;
 }
 
-/* The hash table of the item keys, built on first use */
+/*
+ * Whether a key's bytes are a decimal integer as integer types print
+ * them (an optional minus, no leading zero, at most 18 digits), and its
+ * value
+ */
+static bool
+CanonicalInteger(const char *key, int len, int64 *value)
+{
+	int64		v = 0;
+	int			i = len > 0 && key[0] == '-' ? 1 : 0;
+
+	if (len - i < 1 || len - i > 18 || (key[i] == '0' && len - i > 1) || (i == 1 && key[1] == '0'))
+		return false;
+	for (; i < len; i++)
+	{
+		if (key[i] < '0' || key[i] > '9')
+			return false;
+		v = v * 10 + (key[i] - '0');
+	}
+	*value = key[0] == '-' ? -v : v;
+	return true;
+}
+
+/*
+ * When every item key is an integer and they are not sparse, a map from
+ * value to index (of what BuildKeyHash builds, the cheaper to look up)
+ */
+static bool
+BuildKeyMap(const ItemModel *im, ItemCache *c)
+{
+	int64		low = 0,
+				high = 0,
+				v;
+
+	for (int i = 0; i < im->nitems; i++)
+	{
+		if (!CanonicalInteger(im->items[i], strlen(im->items[i]), &v))
+			return false;
+		low = i == 0 ? v : Min(low, v);
+		high = i == 0 ? v : Max(high, v);
+	}
+	if (high - low >= 4 * (int64) im->nitems + 1024)
+		return false;
+	c->map = MemoryContextAllocZero(GetMemoryChunkContext((void *) im),
+									sizeof(int32) * (high - low + 1));
+	for (int i = 0; i < im->nitems; i++)
+	{
+		(void) CanonicalInteger(im->items[i], strlen(im->items[i]), &v);
+		c->map[v - low] = i + 1;
+	}
+	c->map_low = low;
+	c->map_high = high;
+	return true;
+}
+
+/* The hash table of the item keys (or their map by value), built on first use */
 static void
 BuildKeyHash(const ItemModel *im, ItemCache *c)
 {
 	MemoryContext cxt = GetMemoryChunkContext((void *) im);
 	int			nslots = 16;
 
+	c->key_len = MemoryContextAlloc(cxt, sizeof(int) * im->nitems);
+	for (int i = 0; i < im->nitems; i++)
+		c->key_len[i] = strlen(im->items[i]);
+	if (BuildKeyMap(im, c))
+		return;
+
 	while (nslots < 2 * im->nitems)
 		nslots *= 2;
 	c->slots = MemoryContextAllocZero(cxt, sizeof(int32) * nslots);
-	c->key_len = MemoryContextAlloc(cxt, sizeof(int) * im->nitems);
 	for (int i = 0; i < im->nitems; i++)
 	{
 		uint32		h;
 
-		c->key_len[i] = strlen(im->items[i]);
 		h = hash_bytes((const unsigned char *) im->items[i], c->key_len[i]) & (nslots - 1);
 		while (c->slots[h] != 0)
 			h = (h + 1) & (nslots - 1);
@@ -285,9 +347,13 @@ ItemsIndexBytes(const ItemModel *im, const char *key, int len)
 {
 	ItemCache  *c = Cache(im);
 	uint32		h;
+	int64		v;
 
-	if (c->slots == NULL)
+	if (c->key_len == NULL)
 		BuildKeyHash(im, c);
+	if (c->map != NULL)
+		return CanonicalInteger(key, len, &v) && v >= c->map_low && v <= c->map_high ?
+			c->map[v - c->map_low] - 1 : -1;
 	h = hash_bytes((const unsigned char *) key, len) & (c->nslots - 1);
 	while (c->slots[h] != 0)
 	{
@@ -598,18 +664,16 @@ typedef struct UserSlot
 typedef struct UserTable
 {
 	MemoryContext cxt;
-	MemoryContext arena;		/* the rows as scanned, until LayOutRows */
 	const ItemModel *im;
 	int64		n;
 	char	   *free;			/* the arena's current block */
 	Size		left;
-	Size		used;			/* bytes of rows */
 	int64		nslots;			/* a power of two */
 	UserSlot   *slots;			/* NULL once direct is built */
 	bool		integers;		/* every key so far a canonical integer... */
 	int64		low;			/* ...from low */
 	int64		high;			/* to high */
-	UserRow   **direct;			/* by key value - low (LayOutRows), or NULL */
+	UserRow   **direct;			/* by key value - low (IndexByValue), or NULL */
 	UserRowRaw	raw;
 	UserRow   **rows;			/* by seq */
 	int64		cap;
@@ -644,37 +708,13 @@ ArenaAlloc(UserTable *t, Size size)
 	{
 		Size		block = Max(size, ARENA_BLOCK);
 
-		t->free = MemoryContextAllocHuge(t->arena, block);
+		t->free = MemoryContextAllocHuge(t->cxt, block);
 		t->left = block;
 	}
 	p = t->free;
 	t->free += size;
 	t->left -= size;
-	t->used += size;
 	return p;
-}
-
-/*
- * Whether a key's bytes are a decimal integer as integer types print
- * them (an optional minus, no leading zero, at most 18 digits), and its
- * value
- */
-static bool
-CanonicalInteger(const char *key, int len, int64 *value)
-{
-	int64		v = 0;
-	int			i = len > 0 && key[0] == '-' ? 1 : 0;
-
-	if (len - i < 1 || len - i > 18 || (key[i] == '0' && len - i > 1) || (i == 1 && key[1] == '0'))
-		return false;
-	for (; i < len; i++)
-	{
-		if (key[i] < '0' || key[i] > '9')
-			return false;
-		v = v * 10 + (key[i] - '0');
-	}
-	*value = key[0] == '-' ? -v : v;
-	return true;
 }
 
 /* Place a row in the hash table, doubling it when it fills */
@@ -786,31 +826,16 @@ TableRow(TupleTableSlot *slot, void *arg)
 	}
 }
 
-/* Where pointer p into a row at old lies in the copy of the row at new */
-#define MOVED(p, old, new) ((void *) ((char *) (new) + ((const char *) (p) - (const char *) (old))))
-
-/* The size of a row as TableRow laid it out */
-static Size
-RowSize(const UserRow *row)
-{
-	return MAXALIGN(offsetof(UserRow, key) + row->key_len + 1) + MAXALIGN(sizeof(char *) * row->u.n) +
-		sizeof(double) * row->u.n * (row->u.values != NULL) + sizeof(double) * row->u.nfactors +
-		sizeof(int32) * row->u.n;
-}
-
 /*
  * When every key is an integer (the usual customer id) and they are not
- * too sparse: the rows by value, t->direct[v - low], copied into one block
- * in that order, their pointers moved along, and the arena they were
- * scanned into freed.  Profiles visited in the order of their ids (a table
- * filled in that order) then read the rows in order, where hashed rows
- * would each be a cache miss.  Their seq becomes that order.
+ * too sparse: the rows by value, t->direct[v - low], instead of the hash
+ * table, and their seq in that order.  Profiles visited in the order of
+ * their ids (a table filled in that order) then read the table and the
+ * rankings kept by seq in order.
  */
 static void
-LayOutRows(UserTable *t)
+IndexByValue(UserTable *t)
 {
-	char	   *block;
-	char	   *p;
 	int64		n = 0;
 
 	if (!t->integers || t->n == 0 || t->high - t->low >= 4 * t->n + 1024)
@@ -819,34 +844,17 @@ LayOutRows(UserTable *t)
 	memset(t->direct, 0, sizeof(UserRow *) * (t->high - t->low + 1));
 	for (int64 r = 0; r < t->n; r++)
 	{
-		int64		v;
+		int64		v = 0;
 
 		(void) CanonicalInteger(t->rows[r]->key, t->rows[r]->key_len, &v);
 		t->direct[v - t->low] = t->rows[r];
 	}
-	p = block = MemoryContextAllocHuge(t->cxt, Max(t->used, 1));
 	for (int64 v = 0; v <= t->high - t->low; v++)
-	{
-		UserRow    *old = t->direct[v];
-		UserRow    *row = (UserRow *) p;
-
-		if (old == NULL)
-			continue;
-		memcpy(row, old, RowSize(old));
-		row->u.keys = MOVED(old->u.keys, old, row);
-		row->u.items = MOVED(old->u.items, old, row);
-		if (old->u.values != NULL)
-			row->u.values = MOVED(old->u.values, old, row);
-		if (old->u.factors != NULL)
-			row->u.factors = MOVED(old->u.factors, old, row);
-		row->seq = n;
-		t->rows[n++] = row;
-		t->direct[v] = row;
-		p += MAXALIGN(RowSize(old));
-	}
-	Assert(n == t->n && p <= block + t->used);
-	MemoryContextDelete(t->arena);
-	t->arena = NULL;
+		if (t->direct[v] != NULL)
+		{
+			t->direct[v]->seq = n;
+			t->rows[n++] = t->direct[v];
+		}
 	pfree(t->slots);
 	t->slots = NULL;
 }
@@ -860,7 +868,6 @@ LoadUsers(const char *name, int version, const ItemModel *im)
 	UserTable  *t = MemoryContextAllocZero(cxt, sizeof(UserTable));
 
 	t->cxt = cxt;
-	t->arena = AllocSetContextCreate(cxt, "profenrich user rows as scanned", ALLOCSET_DEFAULT_SIZES);
 	t->integers = true;
 	t->im = im;
 	t->raw.cxt = cxt;
@@ -872,7 +879,7 @@ LoadUsers(const char *name, int version, const ItemModel *im)
 	PG_TRY();
 	{
 		UserRowsScan(name, version, TableRow, t);
-		LayOutRows(t);
+		IndexByValue(t);
 	}
 	PG_CATCH();
 	{
