@@ -1099,15 +1099,15 @@ ItemsPrepareRankings(const char *name, int version, int k, double profiles)
 	t->rank_k = k;
 }
 
-/* The keys of a ranking as text[] */
+/* The keys of a ranking as text[] (lens: their lengths, or NULL) */
 static Datum
-KeysArray(const RankedItem *r, int n)
+KeysArray(const RankedItem *r, const int *lens, int n)
 {
 	char	  **s = palloc(sizeof(char *) * Max(n, 1));
 
 	for (int i = 0; i < n; i++)
 		s[i] = (char *) r[i].key;
-	return ItemsTextArray(s, NULL, n);
+	return ItemsTextArray(s, lens, n);
 }
 
 /* The scores of a ranking as float8[] */
@@ -1156,6 +1156,7 @@ RankUser(ItemsCall *c, Datum key, int k)
 	const UserRow *row;
 	RankedItem *best;
 	int			n;
+	int		   *lens;
 	MemoryContext old;
 
 	if (cache->have_last && cache->lxid == MyProc->lxid &&
@@ -1176,12 +1177,14 @@ RankUser(ItemsCall *c, Datum key, int k)
 	old = MemoryContextSwitchTo(cache->lastcxt);
 	r->n = n;
 	r->items = palloc(sizeof(RankedItem) * Max(n, 1));
+	lens = palloc(sizeof(int) * Max(n, 1));
 	for (int i = 0; i < n; i++)
 	{
-		r->items[i].key = pstrdup(best[i].key);
+		lens[i] = strlen(best[i].key);
+		r->items[i].key = pnstrdup(best[i].key, lens[i]);
 		r->items[i].score = best[i].score;
 	}
-	r->keys = KeysArray(r->items, n);
+	r->keys = KeysArray(r->items, lens, n);
 	r->scores = ScoresArray(r->items, n);
 	cache->last_key = datumCopy(key, c->keybyval, c->keylen);
 	MemoryContextSwitchTo(old);
@@ -1576,7 +1579,7 @@ top_items_for_final(PG_FUNCTION_ARGS)
 
 	if (n < 0)
 		PG_RETURN_NULL();
-	PG_RETURN_DATUM(KeysArray(r, n));
+	PG_RETURN_DATUM(KeysArray(r, NULL, n));
 }
 
 /* top_item_scores_for(name, item, weight, k): their scores */
