@@ -673,7 +673,7 @@ typedef struct UserTable
 	bool		integers;		/* every key so far a canonical integer... */
 	int64		low;			/* ...from low */
 	int64		high;			/* to high */
-	UserRow   **direct;			/* by key value - low (IndexByValue), or NULL */
+	int32	   *direct;			/* seq + 1 by key value - low (IndexByValue), or NULL */
 	UserRowRaw	raw;
 	UserRow   **rows;			/* by seq */
 	int64		cap;
@@ -837,24 +837,32 @@ static void
 IndexByValue(UserTable *t)
 {
 	int64		n = 0;
+	UserRow   **scanned;
 
-	if (!t->integers || t->n == 0 || t->high - t->low >= 4 * t->n + 1024)
+	if (!t->integers || t->n == 0 || t->n >= PG_INT32_MAX || t->high - t->low >= 4 * t->n + 1024)
 		return;
-	t->direct = MemoryContextAllocHuge(t->cxt, sizeof(UserRow *) * (t->high - t->low + 1));
-	memset(t->direct, 0, sizeof(UserRow *) * (t->high - t->low + 1));
+	t->direct = MemoryContextAllocHuge(t->cxt, sizeof(int32) * (t->high - t->low + 1));
+	memset(t->direct, 0, sizeof(int32) * (t->high - t->low + 1));
 	for (int64 r = 0; r < t->n; r++)
 	{
 		int64		v = 0;
 
 		(void) CanonicalInteger(t->rows[r]->key, t->rows[r]->key_len, &v);
-		t->direct[v - t->low] = t->rows[r];
+		t->direct[v - t->low] = (int32) r + 1;
 	}
+	/* the rows by value: the scan's order of seq, the row of value v taking seq n */
+	scanned = MemoryContextAllocHuge(t->cxt, sizeof(UserRow *) * t->n);
+	memcpy(scanned, t->rows, sizeof(UserRow *) * t->n);
 	for (int64 v = 0; v <= t->high - t->low; v++)
-		if (t->direct[v] != NULL)
+		if (t->direct[v] != 0)
 		{
-			t->direct[v]->seq = n;
-			t->rows[n++] = t->direct[v];
+			UserRow    *row = scanned[t->direct[v] - 1];
+
+			row->seq = n;
+			t->rows[n++] = row;
+			t->direct[v] = (int32) n;
 		}
+	pfree(scanned);
 	pfree(t->slots);
 	t->slots = NULL;
 }
@@ -890,8 +898,12 @@ LoadUsers(const char *name, int version, const ItemModel *im)
 	return t;
 }
 
-/* A user's loaded row, by the bytes of its key, or NULL */
-static const UserRow *
+/*
+ * The seq of a user's loaded row, by the bytes of its key, or -1.  By
+ * value, the row is not read: a canonical integer is the only text of its
+ * value, so the key needs no comparison.
+ */
+static int64
 TableLookup(const UserTable *t, const char *user, int len)
 {
 	uint32		hash;
@@ -899,25 +911,18 @@ TableLookup(const UserTable *t, const char *user, int len)
 	int64		v;
 
 	if (t->direct != NULL)
-	{
-		const UserRow *row;
-
-		if (!CanonicalInteger(user, len, &v) || v < t->low || v > t->high)
-			return NULL;
-		row = t->direct[v - t->low];
-		return row != NULL && row->key_len == len && memcmp(row->key, user, len) == 0 ? row : NULL;
-	}
+		return CanonicalInteger(user, len, &v) && v >= t->low && v <= t->high ?
+			(int64) t->direct[v - t->low] - 1 : -1;
 	hash = hash_bytes((const unsigned char *) user, len);
 	h = hash & (t->nslots - 1);
-
 	for (; t->slots[h].row != NULL; h = (h + 1) & (t->nslots - 1))
 	{
 		const UserRow *row = t->slots[h].row;
 
 		if (t->slots[h].hash == hash && row->key_len == len && memcmp(row->key, user, len) == 0)
-			return row;
+			return row->seq;
 	}
-	return NULL;
+	return -1;
 }
 
 /* Whether every user row of a model fits maintenance_work_mem, by an estimate of their size */
@@ -958,19 +963,20 @@ WantTable(ItemsCall *c, ItemCache *cache)
 /*
  * The row of the user of key datum key, its items resolved (do not modify
  * it: it may be the loaded table's); false for a user the model does not
- * know.  *loaded: the loaded table's row, or NULL when read by itself.
+ * know.  *seq: the seq of its row in the loaded table, or -1 when it was
+ * read by itself; with u NULL, only *seq is wanted (the table's row is
+ * not read, and false for a user not in a loaded table).
  */
 static bool
-FetchUser(ItemsCall *c, Datum key, UserItems *u, const UserRow **loaded)
+FetchUser(ItemsCall *c, Datum key, UserItems *u, int64 *seq)
 {
 	ItemCache  *cache = Cache(c->im);
-	const UserRow *row;
 	char		buf[KEY_BUF];
 	int			len;
 	const char *bytes;
 	char	   *user;
 
-	*loaded = NULL;
+	*seq = -1;
 	if (cache->users == NULL && WantTable(c, cache))
 		cache->users = LoadUsers(c->name, c->version, c->im);
 	bytes = KeyBytes(c, key, buf, &len);
@@ -979,13 +985,15 @@ FetchUser(ItemsCall *c, Datum key, UserItems *u, const UserRow **loaded)
 		if (!c->may_read)
 			UserRowsCheckRead();
 		c->may_read = true;		/* a role cannot change within the query */
-		row = TableLookup(cache->users, bytes, len);
-		if (row == NULL)
+		*seq = TableLookup(cache->users, bytes, len);
+		if (*seq < 0)
 			return false;
-		*u = row->u;
-		*loaded = row;
+		if (u != NULL)
+			*u = cache->users->rows[*seq]->u;
 		return true;
 	}
+	if (u == NULL)
+		return false;
 	user = pnstrdup(bytes, len);
 	memset(u, 0, sizeof(UserItems));
 	if (!UserRowsFetch(c->name, c->version, user, u))
@@ -1153,7 +1161,7 @@ RankUser(ItemsCall *c, Datum key, int k)
 	ItemCache  *cache = Cache(c->im);
 	Ranking    *r = &cache->last;
 	UserItems	u;
-	const UserRow *row;
+	int64		seq;
 	RankedItem *best;
 	int			n;
 	int		   *lens;
@@ -1163,12 +1171,14 @@ RankUser(ItemsCall *c, Datum key, int k)
 		cache->cid == GetCurrentCommandId(false) && cache->last_k == k && SameKey(c, cache, key))
 		return r;
 	best = palloc(sizeof(RankedItem) * k);
-	if (!FetchUser(c, key, &u, &row))
-		n = c->m->ops->top_items(c->m, NULL, k, best);
-	else if (row != NULL && cache->users->rank_k == k && cache->users->rank_n[row->seq] >= 0)
-		n = RankedOf(cache->users, row->seq, best);
-	else
+	/* a ranking kept for the user (ItemsPrepareRankings) needs no more of its row */
+	if (cache->users != NULL && cache->users->rank_k == k && FetchUser(c, key, NULL, &seq) &&
+		cache->users->rank_n[seq] >= 0)
+		n = RankedOf(cache->users, seq, best);
+	else if (FetchUser(c, key, &u, &seq))
 		n = c->m->ops->top_items(c->m, &u, k, best);
+	else
+		n = c->m->ops->top_items(c->m, NULL, k, best);
 	if (cache->lastcxt == NULL)
 		cache->lastcxt = AllocSetContextCreate(GetMemoryChunkContext((void *) c->im),
 											   "profenrich last ranking", ALLOCSET_SMALL_SIZES);
@@ -1273,13 +1283,13 @@ affinity(PG_FUNCTION_ARGS)
 {
 	ItemsCall  *c;
 	UserItems	u;
-	const UserRow *row;
+	int64		seq;
 	double		score;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		PG_RETURN_NULL();
 	c = CallSite(fcinfo, PG_GETARG_TEXT_PP(0), -1, 1, "affinity");
-	if (!FetchUser(c, PG_GETARG_DATUM(1), &u, &row))
+	if (!FetchUser(c, PG_GETARG_DATUM(1), &u, &seq))
 		PG_RETURN_NULL();
 	if (!c->m->ops->item_score(c->m, &u, TextDatumGetCString(PG_GETARG_DATUM(2)), &score))
 		PG_RETURN_NULL();
@@ -1298,7 +1308,7 @@ affinities(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	ItemsCall  *c;
 	UserItems	u;
-	const UserRow *row;
+	int64		seq;
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
@@ -1310,7 +1320,7 @@ affinities(PG_FUNCTION_ARGS)
 				 errmsg("model \"%s\" is an %s model, whose users have no shares", c->name,
 						c->m->ops->name),
 				 errhint("affinities takes a model trained with algorithm 'affinity'; use recommend for this one.")));
-	if (!FetchUser(c, PG_GETARG_DATUM(1), &u, &row) || u.values == NULL)
+	if (!FetchUser(c, PG_GETARG_DATUM(1), &u, &seq) || u.values == NULL)
 		return (Datum) 0;
 	for (int i = 0; i < u.n; i++)
 	{
