@@ -4,18 +4,21 @@
 EXTENSION = profenrich
 MODULE_big = profenrich
 OBJS = src/profenrich.o src/options.o src/features.o src/moments.o src/linalg.o \
-       src/glm.o src/logistic.o src/clv.o src/distributions.o src/metrics.o \
-       src/algorithm.o src/model.o src/model_glm.o src/model_clv.o src/registry.o \
-       src/source.o src/train.o src/train_linear.o src/train_logistic.o src/train_clv.o \
-       src/step.o src/dataset.o src/rfm.o src/score.o src/outputs.o src/evaluate.o src/enrich.o \
+       src/glm.o src/logistic.o src/multinomial.o src/clv.o src/distributions.o src/metrics.o \
+       src/algorithm.o src/model.o src/model_glm.o src/model_multinomial.o src/model_clv.o src/registry.o \
+       src/source.o src/train.o src/train_linear.o src/train_logistic.o src/train_multinomial.o src/train_clv.o \
+       src/step.o src/step_multinomial.o src/dataset.o src/rfm.o src/score.o src/outputs.o src/evaluate.o src/enrich.o \
        src/lazylib.o src/privileges.o \
        src/sketch.o src/discovery.o src/profile.o src/report.o \
        src/als.o src/interactions.o src/items.o src/user_rows.o src/model_als.o \
-       src/model_affinity.o src/train_affinity.o
+       src/model_affinity.o src/train_affinity.o \
+       src/gbdt.o src/xgb.o src/model_gbdt.o src/train_gbdt.o \
+       src/baseline.o src/curves.o src/drift.o src/monitor.o \
+       src/kmeans.o src/model_kmeans.o src/train_kmeans.o
 DATA = $(wildcard sql/profenrich--*.sql)
 
 # Regression tests: sql/<name>.sql against expected/<name>.out
-REGRESS = setup linear registry features score errors parallel logistic enrich enrich_targets privileges search_path clv hardening lazy_numerics discovery affinity formats validation upgrade
+REGRESS = setup linear registry features score errors parallel logistic enrich enrich_targets privileges search_path clv hardening lazy_numerics discovery affinity gbdt kmeans formats validation multinomial classes monitor upgrade
 REGRESS_OPTS = --inputdir=.
 
 PG_CFLAGS = -O3 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-sign-compare \

@@ -128,6 +128,71 @@ FROM profenrich.explain('churn',
        (SELECT p FROM demo.profiles p ORDER BY profenrich.score('churn', p) DESC, profile_id LIMIT 1), 4);
 
 \echo
+\echo '== 11a. Gradient-boosted trees beside it: the same profiles and features, algorithm gbdt'
+\echo '       (XGBoost trains; profenrich scores and explains the trees itself)'
+SELECT name, version, algorithm, n_train, n_test, metrics->>'trees' AS trees,
+       metrics->>'best_iteration' AS best_iteration
+FROM profenrich.train('churn_gbdt', 'gbdt', 'demo.profiles', 'churned',
+     ARRAY['plan', 'country', 'age', 'newsletter', 'tenure_days', 'visits_90d', 'views_90d',
+           'purchases_90d', 'spend_total', 'days_since_last_visit'],
+     '{"seed": 1, "max_depth": 4, "learning_rate": 0.05, "n_trees": 500, "early_stopping_rounds": 30}');
+\echo '   test AUC and log loss of both models (the same held-out profiles)'
+SELECT name AS model, algorithm, round((metrics->'test'->>'auc')::numeric, 3) AS test_auc,
+       round((metrics->'test'->>'logloss')::numeric, 3) AS test_logloss
+FROM profenrich.models WHERE name IN ('churn', 'churn_gbdt') AND deployed ORDER BY name;
+\echo '   lift by decile, side by side'
+SELECT l.bucket, round(l.lift::numeric, 2) AS logistic_lift, round(g.lift::numeric, 2) AS gbdt_lift,
+       round(l.cumulative_gain::numeric, 3) AS logistic_gain, round(g.cumulative_gain::numeric, 3) AS gbdt_gain
+FROM profenrich.lift('churn', 'demo.profiles') l
+JOIN profenrich.lift('churn_gbdt', 'demo.profiles') g USING (bucket) ORDER BY bucket;
+\echo '   what the trees learned: mean gain and cover per split, splits, mean |SHAP|'
+SELECT feature, round(gain::numeric, 2) AS gain, round(cover::numeric, 1) AS cover, weight AS splits,
+       round(mean_abs_shap::numeric, 3) AS mean_abs_shap
+FROM profenrich.feature_importance('churn_gbdt');
+\echo '   the riskiest profile by the trees, explained by TreeSHAP (contributions to its log-odds)'
+SELECT profile_id, plan, country, visits_90d, days_since_last_visit,
+       round(profenrich.score('churn_gbdt', p)::numeric, 3) AS churn_probability
+FROM demo.profiles p ORDER BY profenrich.score('churn_gbdt', p) DESC, profile_id LIMIT 1;
+SELECT feature, value, round(contribution::numeric, 3) AS contribution
+FROM profenrich.explain('churn_gbdt',
+       (SELECT p FROM demo.profiles p ORDER BY profenrich.score('churn_gbdt', p) DESC, profile_id LIMIT 1), 4);
+
+\echo
+\echo '== 11b. Engagement classes: dormant / occasional / regular / loyal, a multinomial model'
+\echo '      (the class from each profile''s visits and purchases in the 90 days after the window)'
+CREATE VIEW demo.engagement_training AS
+SELECT p.*, CASE WHEN e.purchases >= 2 THEN 'loyal' WHEN e.visits >= 6 THEN 'regular'
+                 WHEN e.visits >= 1 THEN 'occasional' ELSE 'dormant' END AS engagement
+FROM demo.profiles p
+LEFT JOIN (SELECT profile_id, count(*) FILTER (WHERE event_type = 'visit') AS visits,
+                  count(*) FILTER (WHERE event_type = 'purchase') AS purchases
+           FROM demo.experience_events WHERE ts >= '2024-10-03' GROUP BY profile_id) e USING (profile_id);
+SELECT name, version, algorithm, n_train, round((metrics->'test'->>'accuracy')::numeric, 3) AS test_accuracy,
+       round((metrics->'test'->>'macro_f1')::numeric, 3) AS test_macro_f1,
+       round((metrics->'test'->>'auc')::numeric, 3) AS test_auc_ovr
+FROM profenrich.train('engagement', 'multinomial', 'demo.engagement_training', 'engagement',
+     ARRAY['plan', 'newsletter', 'tenure_days', 'visits_90d', 'views_90d', 'purchases_90d',
+           'spend_total', 'days_since_last_visit'], '{"key": "profile_id"}');
+\echo '   per class on the held-out profiles'
+SELECT c AS class, round((v->>'precision')::numeric, 3) AS precision, round((v->>'recall')::numeric, 3) AS recall,
+       round((v->>'f1')::numeric, 3) AS f1, v->>'support' AS support
+FROM profenrich.models m, jsonb_each(m.metrics->'test'->'per_class') AS x(c, v)
+WHERE m.name = 'engagement' AND m.deployed ORDER BY c;
+\echo '   the confusion matrix of the held-out profiles (rows: actual class)'
+SELECT actual, sum(n) FILTER (WHERE predicted = 'dormant') AS dormant,
+       sum(n) FILTER (WHERE predicted = 'occasional') AS occasional,
+       sum(n) FILTER (WHERE predicted = 'regular') AS regular,
+       sum(n) FILTER (WHERE predicted = 'loyal') AS loyal
+FROM profenrich.confusion_matrix('engagement')
+GROUP BY actual ORDER BY array_position(ARRAY['dormant', 'occasional', 'regular', 'loyal'], actual);
+\echo '   enrich writes engagement_class (and its probability in engagement_score)'
+CALL profenrich.enrich('demo.profiles', array['engagement']);
+SELECT engagement_class, count(*) AS profiles, round(avg(engagement_score)::numeric, 3) AS mean_probability,
+       round(avg(visits_90d), 1) AS visits_90d, round(avg(spend_total)::numeric, 0) AS spend_total
+FROM demo.profiles GROUP BY engagement_class
+ORDER BY array_position(ARRAY['dormant', 'occasional', 'regular', 'loyal'], engagement_class);
+
+\echo
 \echo '== 12. Lifetime value: RFM summaries of the purchase events up to the as-of date'
 \echo '      (weeks; purchases on one day are one transaction), kept on the profiles'
 ALTER TABLE demo.profiles ADD COLUMN frequency integer, ADD COLUMN recency float8,
@@ -262,3 +327,72 @@ ORDER BY profile_id;
 \echo '== 22. Real time: a new basket folded in against the stored factors, no retraining'
 SELECT profenrich.top_items_for('products', product, 1, 3) AS next_for_this_basket
 FROM (VALUES ('electronics-6'), ('electronics-5'), ('sports-5')) b(product);
+
+\echo
+\echo '== 23. Monitoring the churn model. Its training stored a baseline of the population it learned'
+\echo '      from (decile bins of each number, shares of each category, deciles of its score);'
+\echo '      drift compares the profiles of today with it, in one scan. Right after training:'
+SELECT count(*) AS features_and_score, count(*) FILTER (WHERE status = 'stable') AS stable,
+       round(max(psi)::numeric, 4) AS max_psi
+FROM profenrich.drift('churn', 'demo.profiles');
+SELECT round((profenrich.evaluate('churn')->>'ece')::numeric, 3) AS ece_at_training \gset
+\echo '   A quarter later a third of the profiles have grown quieter (the real-time trigger rescores'
+\echo '   each as it changes):'
+UPDATE demo.profiles
+SET visits_90d = visits_90d / 3, views_90d = views_90d / 3,
+    days_since_last_visit = days_since_last_visit + 60
+WHERE profile_id % 3 = 0;
+\echo '   drift: the population stability index of each feature and of the score against the'
+\echo '   baseline stored at training (stable < 0.1 <= moderate <= 0.25 < shift), one scan'
+SELECT feature, round(psi::numeric, 3) AS psi, status
+FROM profenrich.drift('churn', 'demo.profiles') ORDER BY psi DESC, feature;
+\echo '   where the score moved: its training deciles, then and now'
+SELECT b->>'bin' AS score_bin, round((b->>'baseline')::numeric, 3) AS at_training,
+       round((b->>'current')::numeric, 3) AS now
+FROM profenrich.drift('churn', 'demo.profiles') d, jsonb_array_elements(d.detail->'bins') b
+WHERE d.feature = '(score)';
+\echo '   the nightly check a pg_cron job runs, appending to profenrich.drift_log for a BI chart:'
+\echo '   SELECT cron.schedule(''drift-churn'', ''0 4 * * *'', $$CALL profenrich.log_drift(''churn'', ''demo.profiles'')$$);'
+CALL profenrich.log_drift('churn', 'demo.profiles');
+SELECT logged_at::date AS day, feature, round(psi::numeric, 3) AS psi, status
+FROM profenrich.drift_log WHERE model = 'churn' AND status <> 'stable' ORDER BY psi DESC;
+
+\echo
+\echo '== 24. Is the churn model still calibrated? Its held-out profiles as they are now:'
+\echo '      predicted probability against the observed churn rate, in bins of 0.1'
+SELECT bin, n, round(mean_predicted::numeric, 3) AS mean_predicted,
+       round(observed_rate::numeric, 3) AS observed_rate
+FROM profenrich.calibration('churn') WHERE n > 0;
+SELECT :ece_at_training AS ece_at_training, round((e->>'ece')::numeric, 3) AS ece_now,
+       round((e->>'auc')::numeric, 3) AS auc_now
+FROM profenrich.evaluate('churn') e;
+\echo '   and the threshold that is best for a cost of 1 per false alarm and 5 per missed churner'
+SELECT round(threshold::numeric, 3) AS threshold, value AS total_cost, round(tpr::numeric, 3) AS recall,
+       round(precision::numeric, 3) AS precision
+FROM profenrich.best_threshold('churn', NULL, '{"fp": 1, "fn": 5}');
+SELECT * FROM profenrich.confusion_matrix('churn');
+
+\echo
+\echo '== 25. Segments: k-means on behaviour, k chosen by silhouette ("k": "auto", 3 to 8)'
+SELECT name, version, n_train, metrics->'k' AS k, round((metrics->>'silhouette')::numeric, 3) AS silhouette,
+       metrics->'sizes' AS sizes
+FROM profenrich.train('segments', 'kmeans', 'demo.profiles', NULL,
+     ARRAY['visits_90d', 'views_90d', 'purchases_90d', 'spend_total', 'days_since_last_visit',
+           'tenure_days', 'newsletter'],
+     '{"k": "auto", "k_min": 3, "k_max": 8, "seed": 1}');
+SELECT (c->>'k')::int AS k, round((c->>'silhouette')::numeric, 3) AS silhouette,
+       round((c->>'inertia')::numeric, 0) AS inertia
+FROM profenrich.models m, jsonb_array_elements(m.metrics->'auto'->'candidates') c
+WHERE m.name = 'segments' AND m.deployed ORDER BY 1;
+\echo '   each segment, with the features that set it apart (segment value vs overall)'
+SELECT segment, size, round(share::numeric, 3) AS share,
+       string_agg(format('%s %s vs %s', d->>'feature', round((d->>'segment')::numeric, 1),
+                         round((d->>'overall')::numeric, 1)), '; ') AS distinctive
+FROM profenrich.segments('segments'), jsonb_array_elements(distinctive) d
+GROUP BY segment, size, share ORDER BY segment;
+\echo '   enrich the profiles with their segment, then read it as a BI tool would'
+CALL profenrich.enrich('demo.profiles', array['segments'], '{"distance": true}');
+SELECT segments_segment AS segment, count(*) AS profiles,
+       round(avg(spend_total)::numeric, 0) AS avg_spend, round(avg(churn_score)::numeric, 3) AS avg_churn,
+       round(avg(segments_distance)::numeric, 2) AS avg_distance
+FROM demo.profiles GROUP BY 1 ORDER BY 1;

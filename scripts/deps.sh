@@ -3,7 +3,7 @@
 set -euo pipefail
 pkgs=(postgresql-15 postgresql-server-dev-15 libopenblas-dev
       postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl postgresql-15-cron
-      gcc make)
+      libxgboost-dev gcc make)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

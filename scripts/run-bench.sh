@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$PROFENRICH_ROOT"
 # the comparison pipeline only: Debian's scikit-learn and pandas
-for p in python3-sklearn python3-pandas python3-scipy; do
+for p in python3-sklearn python3-pandas python3-scipy python3-xgboost; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="${missing:-} $p"
 done
 if [ -n "${missing:-}" ]; then
@@ -16,7 +16,7 @@ createdb "$db"
 psql_b() { psql -X -v ON_ERROR_STOP=1 -v rows="$rows" -d "$db" "$@"; }
 echo "== building $rows-row benchmark table"
 psql_b -q -f bench/setup.sql
-for f in bench/linear.sql bench/logistic.sql bench/discovery.sql; do
+for f in bench/linear.sql bench/logistic.sql bench/discovery.sql bench/monitor.sql bench/kmeans.sql; do
   echo "== $f"
   psql_b -q -f "$f"
 done
@@ -25,6 +25,32 @@ ours=$(psql_b -At -c "SELECT ms FROM bench.results WHERE bench = 'logistic: trai
 theirs=$(/usr/bin/python3 bench/sklearn_pipeline.py "$db")
 psql_b -q -c "INSERT INTO bench.results (bench, measured, ms, baseline, baseline_ms, goal)
   VALUES ('logistic: vs sklearn', 'train(''logistic'')', $ours, 'COPY+pandas+sklearn, end to end', $theirs, '<= 0.333')"
+echo "== k-means: scikit-learn KMeans(n_clusters=8, n_init=1) on the same data in a NumPy array"
+ours=$(psql_b -At -c "SELECT ms FROM bench.results WHERE bench = 'kmeans: train'")
+theirs=$(/usr/bin/python3 bench/kmeans_sklearn.py "$db")
+echo "scikit-learn: ${theirs%% *} ms, $(echo "$theirs" | cut -d' ' -f2) iterations, inertia ${theirs##* }"
+psql_b -q -c "INSERT INTO bench.results (bench, measured, ms, baseline, baseline_ms, goal)
+  VALUES ('kmeans: vs sklearn', 'train(''kmeans''), reading included', $ours,
+          'sklearn KMeans, data in NumPy', ${theirs%% *}, '< 1.0')"
+echo "== bench/multinomial.sql (its own table, bench.m, dropped after)"
+psql_b -q -f bench/multinomial.sql
+echo "== the pipeline profenrich replaces: psql COPY -> pandas -> multinomial LogisticRegression"
+ours=$(psql_b -At -c "SELECT ms FROM bench.results WHERE bench = 'multinomial: train'")
+theirs=$(/usr/bin/python3 bench/sklearn_multinomial.py "$db")
+psql_b -q -c "INSERT INTO bench.results (bench, measured, ms, baseline, baseline_ms, goal)
+  VALUES ('multinomial: vs sklearn', 'train(''multinomial''), 4 classes', $ours,
+          'COPY+pandas+sklearn multinomial, end to end', $theirs, '<= 0.2')" -c "DROP TABLE bench.m"
+echo "== bench/gbdt.sql: 100 trees of depth 6, one thread"
+psql_b -q -f bench/gbdt.sql
+echo "== the same boosting in Python: xgboost.train on a NumPy array, and COPY -> pandas -> xgboost.train"
+xgb=$(/usr/bin/python3 bench/xgboost_python.py "$db")
+echo "python: $xgb"
+numpy_ms=$(printf '%s\n' "$xgb" | sed -n 's/^numpy_ms=\([0-9.]*\).*/\1/p')
+pipeline_ms=$(printf '%s\n' "$xgb" | sed -n 's/.*pipeline_ms=\([0-9.]*\).*/\1/p')
+ours=$(psql_b -At -c "SELECT ms FROM bench.gbdt_train")
+psql_b -q -c "INSERT INTO bench.results (bench, measured, ms, baseline, baseline_ms, goal) VALUES
+  ('gbdt: vs xgboost.train', 'train(''gbdt'')', $ours, 'DMatrix + xgboost.train, data in NumPy', $numpy_ms, '<= 1.5'),
+  ('gbdt: vs python pipeline', 'train(''gbdt'')', $ours, 'COPY+pandas+xgboost.train, end to end', $pipeline_ms, '<= 1.0')"
 echo "== lifetime value: $rows simulated customers (bench/clv_sim.py)"
 psql_b -q -c "CREATE TABLE bench.clv_tx (customer_id int, day date, amount float8)"
 /usr/bin/python3 bench/clv_sim.py "$rows" 42 | psql_b -q -c "\\copy bench.clv_tx FROM STDIN WITH (FORMAT csv)"

@@ -67,5 +67,8 @@ FROM (SELECT 'fmt_lin' AS name, * FROM profenrich.coefficients('fmt_lin')
       UNION ALL SELECT 'fmt_clv', * FROM profenrich.coefficients('fmt_clv')) c
 GROUP BY name ORDER BY name;
 SELECT count(*) AS parts FROM profenrich.explain('fmt_log', (SELECT p FROM fmt_people p WHERE id = 1), 10);
+-- they have no training baseline (0.5.0): drift says so
+SELECT public.err($$SELECT * FROM profenrich.drift('fmt_log')$$);
+SELECT public.err($$CALL profenrich.log_drift('fmt_lin')$$);
 SELECT profenrich.drop_model(n) FROM unnest(ARRAY['fmt_lin', 'fmt_log', 'fmt_clv', 'fmt_bg']) n;
 DROP TABLE fmt_people;

@@ -300,3 +300,203 @@ CREATE AGGREGATE @extschema@.top_item_scores_for(name text, item anyelement, wei
 );
 COMMENT ON AGGREGATE @extschema@.top_item_scores_for(text, anyelement, float8, integer) IS
     'Fold-in: the scores of top_items_for, in the same order';
+
+-- Gradient-boosted trees (issue 14) ----------------------------------------------
+
+CREATE FUNCTION @extschema@.feature_importance(name text, version integer DEFAULT NULL)
+RETURNS TABLE (feature text, gain float8, cover float8, weight bigint, mean_abs_shap float8)
+AS 'MODULE_PATHNAME' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.feature_importance(text, integer) IS
+    'Per feature column of a gbdt model version (the deployed one when NULL): the mean gain and cover of its splits, their number, and its mean |SHAP| on a sample of the training rows';
+
+CREATE FUNCTION @extschema@.gbdt_check(name text, source regclass)
+RETURNS jsonb AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.gbdt_check(text, regclass) IS
+    'The largest differences between profenrich''s evaluation of the deployed gbdt model and XGBoost''s own (values, margins, TreeSHAP contributions) over the rows of source';
+
+-- Algorithm 'multinomial' (issue 10) ---------------------------------------------
+
+-- One streaming pass of the multinomial trainer (train() runs it when the data do not fit
+-- profenrich.max_train_memory): by params[0], the class counts and Gram matrix (0), or the
+-- log-likelihood and gradient (1) and Hessian (2) at given coefficients, over the training rows
+CREATE FUNCTION @extschema@.multinomial_step_trans(internal, bytea, float8[], text[], text[], VARIADIC "any")
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.multinomial_step_combine(internal, internal)
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.multinomial_step_serialize(internal)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.multinomial_step_deserialize(bytea, internal)
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.multinomial_step_final(internal)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE AGGREGATE @extschema@.multinomial_step(bytea, float8[], text[], text[], VARIADIC "any") (
+    SFUNC = @extschema@.multinomial_step_trans,
+    STYPE = internal,
+    SSPACE = 65536,
+    FINALFUNC = @extschema@.multinomial_step_final,
+    FINALFUNC_MODIFY = READ_WRITE,
+    COMBINEFUNC = @extschema@.multinomial_step_combine,
+    SERIALFUNC = @extschema@.multinomial_step_serialize,
+    DESERIALFUNC = @extschema@.multinomial_step_deserialize,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE @extschema@.multinomial_step(bytea, float8[], text[], text[], "any") IS
+    'Class counts and Gram matrix, or log-likelihood, gradient and Hessian of multinomial logistic regression at given coefficients, over the training rows (spec, {mode, class weights, slot means, slot sds, coefficients}, class labels, column names, columns)';
+
+-- The multi-class metrics of predictions, as an aggregate (the counterpart of auc and logloss)
+CREATE FUNCTION @extschema@.class_metrics_trans(internal, float8[], text, text[])
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.class_metrics_combine(internal, internal)
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.class_metrics_serialize(internal)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.class_metrics_deserialize(bytea, internal)
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.class_metrics_final(internal)
+RETURNS jsonb AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE AGGREGATE @extschema@.class_metrics(probabilities float8[], actual text, classes text[]) (
+    SFUNC = @extschema@.class_metrics_trans,
+    STYPE = internal,
+    SSPACE = 65536,
+    FINALFUNC = @extschema@.class_metrics_final,
+    COMBINEFUNC = @extschema@.class_metrics_combine,
+    SERIALFUNC = @extschema@.class_metrics_serialize,
+    DESERIALFUNC = @extschema@.class_metrics_deserialize,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE @extschema@.class_metrics(float8[], text, text[]) IS
+    'Multi-class metrics of predictions (class probabilities in the order of classes, the actual class): logloss, accuracy, macro and weighted F1, one-vs-rest AUC, per-class precision, recall, F1, support, confusion matrix';
+
+-- Monitoring of deployed models (issue 13) ----------------------------------------
+-- Models trained from 0.5.0 on store a baseline of their training population (params
+-- section 2); drift compares a relation with it.
+
+CREATE FUNCTION @extschema@.drift(name text, source regclass DEFAULT NULL)
+RETURNS TABLE (feature text, psi float8, status text, detail jsonb)
+AS 'MODULE_PATHNAME', 'drift' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.drift(text, regclass) IS
+    'Population stability index of each feature and of the score (row "(score)") between the deployed model''s training baseline and a relation (default: its training source): stable below 0.1, moderate to 0.25, shift beyond; per-bin shares in detail';
+
+CREATE FUNCTION @extschema@.roc_curve(name text, source regclass DEFAULT NULL, points integer DEFAULT 100)
+RETURNS TABLE (threshold float8, tpr float8, fpr float8, "precision" float8)
+AS 'MODULE_PATHNAME', 'roc_curve' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.roc_curve(text, regclass, integer) IS
+    'ROC curve of the deployed binary model on a relation (default: its test split), from the threshold Infinity down to its lowest score, at most points rows';
+
+CREATE FUNCTION @extschema@.calibration(name text, source regclass DEFAULT NULL, bins integer DEFAULT 10)
+RETURNS TABLE (bin integer, n bigint, mean_predicted float8, observed_rate float8)
+AS 'MODULE_PATHNAME', 'calibration' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.calibration(text, regclass, integer) IS
+    'Calibration table of the deployed binary model on a relation (default: its test split): probabilities in bins of equal width, their mean and the observed positive rate';
+
+CREATE FUNCTION @extschema@.confusion_matrix(name text, source regclass DEFAULT NULL,
+                                             threshold float8 DEFAULT NULL)
+RETURNS TABLE (actual text, predicted text, n bigint)
+AS 'MODULE_PATHNAME', 'confusion_matrix' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.confusion_matrix(text, regclass, float8) IS
+    'Confusion matrix of the deployed classifier on a relation (default: its test split): a binary model at threshold (default its own), a class model by its predicted classes';
+
+CREATE FUNCTION @extschema@.best_threshold(name text, source regclass DEFAULT NULL, metric text DEFAULT 'f1')
+RETURNS TABLE (threshold float8, value float8, tpr float8, fpr float8, "precision" float8)
+AS 'MODULE_PATHNAME', 'best_threshold' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.best_threshold(text, regclass, text) IS
+    'The threshold of the deployed binary model best for a metric on a relation (default: its test split): ''f1'', ''youden'', or a cost object {"fp": 1, "fn": 5} (lowest total cost)';
+
+CREATE FUNCTION @extschema@.holdout_check(name text, source regclass, actual text, periods float8)
+RETURNS TABLE (frequency integer, customers bigint, actual_mean float8, expected_mean float8)
+AS 'MODULE_PATHNAME', 'holdout_check' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL RESTRICTED;
+COMMENT ON FUNCTION @extschema@.holdout_check(text, regclass, text, float8) IS
+    'Holdout validation of a purchase model: mean actual and conditionally expected purchases over periods by calibration frequency 0..6 and 7+ (7), and in total (frequency NULL)';
+
+-- The drift history.  No role has a grant to write it: log_drift appends as the table's
+-- owner (the extension's code only), with the caller in logged_by.  A row is visible by the
+-- rule of enrich_runs (profenrich.may_read): to the role that logged it and to roles that may
+-- read its source.
+CREATE TABLE @extschema@.drift_log (
+    logged_at   timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    model       text NOT NULL,
+    version     integer NOT NULL,
+    source      text NOT NULL,
+    feature     text NOT NULL,
+    psi         float8,
+    status      text CHECK (status IN ('stable', 'moderate', 'shift')),
+    rows        bigint NOT NULL,
+    detail      jsonb,
+    logged_by   name NOT NULL
+);
+COMMENT ON TABLE @extschema@.drift_log IS
+    'One row per feature (and "(score)") of every log_drift call: the PSI of a model''s features on a relation over time';
+REVOKE ALL ON @extschema@.drift_log FROM PUBLIC;
+GRANT SELECT ON @extschema@.drift_log TO PUBLIC;
+ALTER TABLE @extschema@.drift_log ENABLE ROW LEVEL SECURITY;
+CREATE POLICY drift_log_read ON @extschema@.drift_log FOR SELECT
+    USING (@extschema@.may_read(logged_by, source));
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.drift_log', '');
+
+CREATE PROCEDURE @extschema@.log_drift(name text, source regclass DEFAULT NULL)
+AS 'MODULE_PATHNAME', 'log_drift' LANGUAGE C;
+COMMENT ON PROCEDURE @extschema@.log_drift(text, regclass) IS
+    'Append drift(name, source) to profenrich.drift_log, for a scheduled check (pg_cron)';
+
+-- k-means segments (issue 11) ----------------------------------------------------
+
+-- The streaming step of 'kmeans': one Lloyd pass for several runs at once
+CREATE FUNCTION @extschema@.kmeans_step_trans(internal, bytea, float8[], text[], VARIADIC "any")
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.kmeans_step_combine(internal, internal)
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.kmeans_step_serialize(internal)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.kmeans_step_deserialize(bytea, internal)
+RETURNS internal AS 'MODULE_PATHNAME' LANGUAGE C STRICT PARALLEL SAFE;
+CREATE FUNCTION @extschema@.kmeans_step_final(internal)
+RETURNS bytea AS 'MODULE_PATHNAME' LANGUAGE C CALLED ON NULL INPUT PARALLEL SAFE;
+CREATE AGGREGATE @extschema@.kmeans_step(bytea, float8[], text[], VARIADIC "any") (
+    SFUNC = @extschema@.kmeans_step_trans,
+    STYPE = internal,
+    SSPACE = 524288,            -- a batch of up to 1,024 rows and its products with the centers
+    FINALFUNC = @extschema@.kmeans_step_final,
+    COMBINEFUNC = @extschema@.kmeans_step_combine,
+    SERIALFUNC = @extschema@.kmeans_step_serialize,
+    DESERIALFUNC = @extschema@.kmeans_step_deserialize,
+    PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE @extschema@.kmeans_step(bytea, float8[], text[], "any") IS
+    'One pass of Lloyd''s k-means for several runs: per-cluster sums, counts, inertia and farthest points of the rows assigned to their nearest centers (spec, {runs, slots, k of each run, slot means, slot scales, centers}, column names, columns)';
+
+-- Segment outputs: the columns forms the planner rewrites into, and enrich calls
+CREATE FUNCTION @extschema@.segment_columns_for(name text, version integer, kind integer,
+                                                names text[], VARIADIC "any")
+RETURNS integer AS 'MODULE_PATHNAME' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.segment_columns_for(text, integer, integer, text[], "any") IS
+    'Segment of a row under a segment model version (the deployed one when NULL), the row given as one argument per named column: what the planner turns segment and segment_of into';
+
+CREATE FUNCTION @extschema@.segment_distance_columns_for(name text, version integer, kind integer,
+                                                         names text[], VARIADIC "any")
+RETURNS float8 AS 'MODULE_PATHNAME' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.segment_distance_columns_for(text, integer, integer, text[], "any") IS
+    'Distance of a row to its segment''s center (standardized scale), the row given as one argument per named column: what the planner turns segment_distance into';
+
+CREATE FUNCTION @extschema@.segment(name text, "row" record)
+RETURNS integer AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE
+SUPPORT @extschema@.score_support;
+COMMENT ON FUNCTION @extschema@.segment(text, record) IS
+    'The segment (1 = the largest) of a row under the deployed k-means model';
+
+CREATE FUNCTION @extschema@.segment_of("row" record, model text DEFAULT 'segments')
+RETURNS integer AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE
+SUPPORT @extschema@.score_support;
+COMMENT ON FUNCTION @extschema@.segment_of(record, text) IS
+    'Segment of a profile under the deployed k-means model (default ''segments'')';
+
+CREATE FUNCTION @extschema@.segment_distance(name text, "row" record)
+RETURNS float8 AS 'MODULE_PATHNAME' LANGUAGE C STABLE STRICT PARALLEL SAFE
+SUPPORT @extschema@.score_support;
+COMMENT ON FUNCTION @extschema@.segment_distance(text, record) IS
+    'Euclidean distance of a row to its segment''s center on the standardized scale, under the deployed k-means model';
+
+CREATE FUNCTION @extschema@.segments(name text, version integer DEFAULT NULL)
+RETURNS TABLE (segment integer, size bigint, share float8, center jsonb, distinctive jsonb)
+AS 'MODULE_PATHNAME' LANGUAGE C STABLE CALLED ON NULL INPUT PARALLEL SAFE;
+COMMENT ON FUNCTION @extschema@.segments(text, integer) IS
+    'The segments of a k-means model version (the deployed one when NULL): size, share, center on the original scale (categories as level shares), and the features that set each apart most';

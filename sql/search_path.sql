@@ -226,6 +226,16 @@ BEGIN
   SELECT pg_catalog.jsonb_build_object('n', t.n_train, 'll', pg_catalog.round((t.metrics->>'log_likelihood')::pg_catalog.numeric, 4)) INTO j
   FROM profenrich.train('sp_clv', 'clv', 'sp_rfm_view') t;
   INSERT INTO sp_out VALUES (mode, 'train clv, through a query', j::pg_catalog.text);
+  SELECT pg_catalog.jsonb_build_object('n', t.n_train, 'acc', pg_catalog.round((t.metrics->'test'->>'accuracy')::pg_catalog.numeric, 6)) INTO j
+  FROM profenrich.train('sp_mn', 'multinomial', 'sp_people', 'plan', ARRAY['tenure', 'visits']) t;
+  INSERT INTO sp_out VALUES (mode, 'train multinomial', j::pg_catalog.text);
+  SELECT pg_catalog.jsonb_build_object('n', e->'n', 'acc', pg_catalog.round((e->>'accuracy')::pg_catalog.numeric, 6),
+      'logloss', pg_catalog.round((e->>'logloss')::pg_catalog.numeric, 6)) INTO j FROM profenrich.evaluate('sp_mn') e;
+  INSERT INTO sp_out VALUES (mode, 'evaluate multinomial', j::pg_catalog.text);
+  INSERT INTO sp_out SELECT mode, 'multinomial outputs', pg_catalog.jsonb_build_array(profenrich.predict_class('sp_mn', p),
+      (SELECT pg_catalog.array_agg(pg_catalog.round(x::pg_catalog.numeric, 6))
+       FROM pg_catalog.unnest(profenrich.predict_proba('sp_mn', p)) x))::pg_catalog.text
+  FROM sp_people p WHERE p.id OPERATOR(pg_catalog.=) 11;
   -- judging and explaining
   INSERT INTO sp_out VALUES
     (mode, 'evaluate linear, own split', public.sp_rounded(profenrich.evaluate('sp_lin'))),
@@ -243,6 +253,27 @@ BEGIN
   INSERT INTO sp_out VALUES (mode, 'model_spec', pg_catalog.length(profenrich.model_spec('sp_log'))::pg_catalog.text),
                             (mode, 'classes', profenrich.classes('sp_text')::pg_catalog.text),
                             (mode, 'percentile', profenrich.percentile('sp_log', 0.3)::pg_catalog.text);
+  -- monitoring (issue 13)
+  -- (statuses: a row whose score is a decile edge falls on either side as the last bits go)
+  INSERT INTO sp_out SELECT mode, 'drift', pg_catalog.array_agg(d.feature OPERATOR(pg_catalog.||) ' '
+      OPERATOR(pg_catalog.||) d.status ORDER BY d.feature)::pg_catalog.text
+  FROM profenrich.drift('sp_log', 'sp_parts') d;
+  CALL profenrich.log_drift('sp_lin');
+  INSERT INTO sp_out SELECT mode, 'log_drift', pg_catalog.array_agg(l.feature OPERATOR(pg_catalog.||) ' '
+      OPERATOR(pg_catalog.||) l.status ORDER BY l.feature)::pg_catalog.text
+  FROM profenrich.drift_log l WHERE l.model OPERATOR(pg_catalog.=) 'sp_lin' AND l.logged_at OPERATOR(pg_catalog.=)
+      (SELECT pg_catalog.max(x.logged_at) FROM profenrich.drift_log x WHERE x.model OPERATOR(pg_catalog.=) 'sp_lin');
+  INSERT INTO sp_out SELECT mode, 'roc_curve', pg_catalog.jsonb_build_array(pg_catalog.count(*),
+      pg_catalog.round(pg_catalog.sum(r.tpr)::pg_catalog.numeric, 9))::pg_catalog.text
+  FROM profenrich.roc_curve('sp_log', NULL, 20) r;
+  INSERT INTO sp_out SELECT mode, 'calibration', pg_catalog.array_agg(c.n ORDER BY c.bin)::pg_catalog.text
+  FROM profenrich.calibration('sp_log', 'sp_people') c;
+  INSERT INTO sp_out SELECT mode, 'confusion_matrix', pg_catalog.array_agg(c.n ORDER BY c.actual, c.predicted)::pg_catalog.text
+  FROM profenrich.confusion_matrix('sp_text', 'sp_people', 0.4) c;
+  INSERT INTO sp_out SELECT mode, 'best_threshold', pg_catalog.round(b.threshold::pg_catalog.numeric, 9)::pg_catalog.text
+  FROM profenrich.best_threshold('sp_log', 'sp_people', '{"fp": 1, "fn": 3}') b;
+  INSERT INTO sp_out SELECT mode, 'holdout_check', pg_catalog.array_agg(h.customers ORDER BY h.frequency)::pg_catalog.text
+  FROM profenrich.holdout_check('sp_bg', 'sp_rfm', 'frequency', 10) h;
   -- scoring, every form
   INSERT INTO sp_out SELECT mode, 'score and its wrappers', pg_catalog.jsonb_build_array(
       pg_catalog.round(profenrich.score('sp_lin', p)::pg_catalog.numeric, 6),
@@ -294,6 +325,12 @@ BEGIN
   UPDATE sp_people SET tenure = 60 OPERATOR(pg_catalog.-) tenure WHERE id OPERATOR(pg_catalog.<) 100;
   INSERT INTO sp_out SELECT mode, 'enrich', pg_catalog.jsonb_build_array(r.rows_updated, r.status)::pg_catalog.text
   FROM profenrich.enrich_status r ORDER BY r.run_id DESC LIMIT 1;
+  CALL profenrich.enrich('sp_people', array['sp_mn'], '{"probabilities": true, "factors": 2}');
+  UPDATE sp_people SET tenure = 60 OPERATOR(pg_catalog.-) tenure WHERE id OPERATOR(pg_catalog.<) 100;
+  CALL profenrich.enrich('sp_people', array['sp_mn'], '{"probabilities": true, "factors": 2}');
+  UPDATE sp_people SET tenure = 60 OPERATOR(pg_catalog.-) tenure WHERE id OPERATOR(pg_catalog.<) 100;
+  INSERT INTO sp_out SELECT mode, 'enrich class model', pg_catalog.jsonb_build_array(r.rows_updated OPERATOR(pg_catalog.>) 0, r.status)::pg_catalog.text
+  FROM profenrich.enrich_status r ORDER BY r.run_id DESC LIMIT 1;
   CALL profenrich.enrich('sp_parts', array['sp_log']);
   INSERT INTO sp_out SELECT mode, 'enrich partitions', pg_catalog.jsonb_build_array(r.rows_scanned, r.status)::pg_catalog.text
   FROM profenrich.enrich_runs r ORDER BY r.run_id DESC LIMIT 1;
@@ -339,6 +376,7 @@ DROP PROCEDURE sp_run(text);
 DROP FUNCTION sp_rounded(jsonb);
 SELECT count(*) > 0 AS dropped FROM (SELECT profenrich.drop_model(name) FROM (SELECT DISTINCT name
     FROM profenrich.models WHERE name LIKE 'sp\_%') n) d;
+DELETE FROM profenrich.drift_log WHERE model = 'sp_lin';
 DROP TABLE sp_people, sp_nokey, sp_purchases, sp_rfm CASCADE;
 DROP TABLE sp_parts, sp_live, sp_out, sp_victim_people;
 DROP SCHEMA regress_hostile CASCADE;

@@ -11,17 +11,19 @@ SET ROLE login_only;
 SELECT public.err($$SELECT profenrich.linear_stats('\x000000017900ffffffffffffffff3fc999999999999a00000000000000000000000000000001000000016300000002000000000000000000000001ffffffff0100000000'::bytea, ARRAY['y'], 1)$$);
 RESET ROLE;
 
--- models to tamper with: linear, logistic with a text target, a lifetime-value model
+-- models to tamper with: linear, logistic with a text target, multinomial, a lifetime-value model
 CREATE TABLE vz AS
 SELECT i AS id, (i % 7)::float8 AS x, (ARRAY['a', 'b', 'c'])[1 + i % 3] AS g,
        CASE WHEN (i * 7) % 5 < 2 THEN 'yes' ELSE 'no' END AS flag, (i % 11)::float8 AS y
 FROM generate_series(1, 200) i;
 SELECT name FROM profenrich.train('vz_lin', 'linear', 'vz', 'y', ARRAY['x', 'g']);
 SELECT name FROM profenrich.train('vz_log', 'logistic', 'vz', 'flag', ARRAY['x', 'g'], '{"positive": "yes"}');
+SELECT name FROM profenrich.train('vz_mn', 'multinomial', 'vz', 'g', ARRAY['x', 'y', 'flag']);
 -- (customers simulated from known BG/NBD and Gamma-Gamma parameters, the seeded simulation of
 -- sql/clv.sql)
-\i test/reference/formats_040/sim.sql
-ALTER TABLE fmt_rfm RENAME TO vz_rfm;
+\i test/data/clv_simulate.sql
+SELECT setseed(0.4242);
+CREATE TABLE vz_rfm AS SELECT * FROM pg_temp.simulate(1500);
 SELECT name FROM profenrich.train('vz_clv', 'clv', 'vz_rfm');
 CREATE TEMP TABLE vz_orig AS SELECT name, params FROM profenrich.models WHERE name LIKE 'vz\_%';
 
@@ -65,7 +67,7 @@ FROM vz_orig WHERE name = 'vz_clv';
 SELECT public.err($$SELECT profenrich.score('vz_clv', r) FROM vz_rfm r LIMIT 1$$);
 UPDATE profenrich.models m SET params = o.params FROM vz_orig o WHERE m.name = o.name;
 
--- 5. Fuzz: 1,500 mutations of each model's params and 1,500 of a spec, each read by every
+-- 5. Fuzz: 500 mutations of each model's params and 1,500 of a spec, each read by every
 --    entry point that loads it.  A mutation may give a valid model (then it scores), or an
 --    error with a SQLSTATE of its own; never an internal error, never a crash.
 CREATE FUNCTION pg_temp.mutate(b bytea) RETURNS bytea LANGUAGE plpgsql AS $$
@@ -109,6 +111,7 @@ BEGIN
         PERFORM pg_temp.try('params', format('SELECT profenrich.score(%L, v) FROM vz v LIMIT 5', o.name));
         PERFORM pg_temp.try('params', format('SELECT * FROM profenrich.explain(%L, (SELECT v FROM vz v LIMIT 1), 5)', o.name));
         PERFORM pg_temp.try('params', format('SELECT profenrich.predict_class(%L, v) FROM vz v LIMIT 5', o.name));
+        PERFORM pg_temp.try('params', format('SELECT profenrich.predict_proba(%L, v) FROM vz v LIMIT 5', o.name));
       END IF;
       PERFORM pg_temp.try('params', format('SELECT * FROM profenrich.coefficients(%L)', o.name));
       PERFORM pg_temp.try('params', format('SELECT profenrich.model_spec(%L)', o.name));
@@ -131,6 +134,6 @@ SELECT what, count(*) AS calls, count(*) FILTER (WHERE sqlstate = 'XX000') AS in
 FROM fuzz_log GROUP BY what ORDER BY what;
 -- the server is still up and the untouched models score as before
 SELECT count(*) AS scored FROM vz v WHERE profenrich.score('vz_log', v) BETWEEN 0 AND 1;
-SELECT profenrich.drop_model(n) FROM unnest(ARRAY['vz_lin', 'vz_log', 'vz_clv']) n;
+SELECT profenrich.drop_model(n) FROM unnest(ARRAY['vz_lin', 'vz_log', 'vz_mn', 'vz_clv']) n;
 DROP TABLE vz, vz_rfm;
 DROP ROLE login_only;

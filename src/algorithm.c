@@ -14,12 +14,15 @@
 static const AlgorithmOps *const Algorithms[] = {
 	&LinearOps,
 	&LogisticOps,
+	&MultinomialOps,
 	&BgnbdOps,
 	&ParetonbdOps,
 	&GammagammaOps,
 	&ClvOps,
 	&AlsOps,
 	&AffinityOps,
+	&GbdtOps,
+	&KmeansOps,
 };
 
 #define NALGORITHMS lengthof(Algorithms)

@@ -35,8 +35,10 @@ typedef enum ProfAlgorithm
 	ALG_GAMMAGAMMA = 5,
 	ALG_CLV = 6,
 	ALG_MULTINOMIAL = 7,		/* 0.5.0 */
+	ALG_KMEANS = 8,				/* segments (0.5.0) */
 	ALG_ALS = 9,				/* item models (0.5.0) */
-	ALG_AFFINITY = 10
+	ALG_AFFINITY = 10,
+	ALG_GBDT = 11				/* 0.5.0: gradient-boosted trees */
 } ProfAlgorithm;
 
 /* What a model gives a row */
@@ -58,6 +60,9 @@ typedef enum OutputKind
 #define ALG_FEATURES	0x01	/* trains on a feature spec resolved by train() */
 #define ALG_LIFETIME	0x02	/* a lifetime-value model (ClvModel body) */
 #define ALG_VALUE		0x04	/* its score is a value, as predict_ltv wants, whatever its target */
+#define ALG_MISSING		0x08	/* its models take a NULL feature as missing: impute defaults to "missing" */
+#define ALG_CLASS_INDEX	0x10	/* its spec reads a class target as the class's index (FeatureReadClass) */
+#define ALG_ALL_ROWS	0x20	/* fits every row: test_fraction defaults to 0 */
 
 struct Model;
 struct TrainJob;
@@ -102,6 +107,8 @@ typedef struct AlgorithmOps
 	bool		(*link) (const struct Model *m, FeatureReader *r, double *eta);
 	/* class models: the probability of each class, in model order; false as score */
 	bool		(*classify) (const struct Model *m, FeatureReader *r, double *probs);
+	/* segment models: the row's segment (1..k) and its distance to the center; false as score */
+	bool		(*segment) (const struct Model *m, FeatureReader *r, int *segment, double *distance);
 	/*
 	 * explanation (NULL when the family has none): the contribution of each
 	 * spec column to the row's link, and the baseline they add up from;
@@ -152,5 +159,8 @@ extern const AlgorithmOps GammagammaOps;
 extern const AlgorithmOps ClvOps;
 extern const AlgorithmOps AlsOps;
 extern const AlgorithmOps AffinityOps;
+extern const AlgorithmOps GbdtOps;
+extern const AlgorithmOps MultinomialOps;
+extern const AlgorithmOps KmeansOps;
 
 #endif

@@ -23,6 +23,8 @@
 #include "utils/memutils.h"
 
 #include "dataset.h"
+#include "model.h"
+#include "step.h"
 
 typedef struct Loader
 {
@@ -38,9 +40,12 @@ typedef struct Loader
 	double	   *xbuf;
 } Loader;
 
-/* Room for one more row in a split; a new chunk when the last is full */
+/*
+ * Room for one more row in a split, a new chunk when the last is full; its
+ * chunk and index in *chunk and *row
+ */
 static double *
-NextRow(Loader *l, Dataset *d, double **y)
+NextRow(Loader *l, Dataset *d, DataChunk **chunk, int *row)
 {
 	DataChunk  *c;
 	Size		chunk_bytes = sizeof(double) * DATASET_CHUNK_ROWS * (d->width + 1);
@@ -60,12 +65,39 @@ NextRow(Loader *l, Dataset *d, double **y)
 		c->rows = 0;
 		c->ready = false;
 		c->x = MemoryContextAllocHuge(l->mcxt, sizeof(double) * DATASET_CHUNK_ROWS * d->width);
-		c->y = MemoryContextAlloc(l->mcxt, sizeof(double) * DATASET_CHUNK_ROWS);
+		c->y = NULL;
+		c->prio = NULL;
+		if (l->spec->target != NULL)
+			c->y = MemoryContextAlloc(l->mcxt, sizeof(double) * DATASET_CHUNK_ROWS);
+		else
+			c->prio = MemoryContextAlloc(l->mcxt, sizeof(uint64) * DATASET_CHUNK_ROWS);
 		l->out->bytes += chunk_bytes;
 	}
 	c = &d->chunks[d->nchunks - 1];
-	*y = &c->y[c->rows];
+	*chunk = c;
+	*row = c->rows;
 	return &c->x[(size_t) c->rows++ * d->width];
+}
+
+/* Store a stored row's label, or without target its sample priority */
+static inline void
+SetLabel(DataChunk *c, int row, double label, uint64 hash)
+{
+	if (c->y)
+		c->y[row] = label;
+	else
+		c->prio[row] = StatsRowPriority(hash);
+}
+
+/* Free a chunk's arrays */
+static void
+FreeChunk(DataChunk *c)
+{
+	pfree(c->x);
+	if (c->y)
+		pfree(c->y);
+	if (c->prio)
+		pfree(c->prio);
 }
 
 /*
@@ -104,10 +136,7 @@ Overflow(Loader *l)
 		Dataset    *d = &l->out->split[k];
 
 		for (int i = 0; i < d->nchunks; i++)
-		{
-			pfree(d->chunks[i].x);
-			pfree(d->chunks[i].y);
-		}
+			FreeChunk(&d->chunks[i]);
 		d->nchunks = 0;
 	}
 	l->out->fits = false;
@@ -127,7 +156,10 @@ LoaderStartup(DestReceiver *self, int operation, TupleDesc typeinfo)
 
 /*
  * One row: read the label (NULL skips the row), encode the features into
- * x = [1, slots], NaN for a NULL number, and store it in its split.
+ * x = [1, slots], NaN for a NULL number, and store it in its split.  The
+ * split hash is the key's, else that of the encoded values as linear_stats
+ * hashes them; a spec without target (its label 0) keeps with each row the
+ * sample priority linear_stats gives it.
  */
 static bool
 LoaderReceive(TupleTableSlot *slot, DestReceiver *self)
@@ -137,10 +169,11 @@ LoaderReceive(TupleTableSlot *slot, DestReceiver *self)
 	MemoryContext old = MemoryContextSwitchTo(l->rowcxt);
 	double		label;
 	int			nmissing;
-	uint64		h;
+	uint64		h = 0;
 	int			split;
-	double	   *x,
-			   *y;
+	double	   *x;
+	DataChunk  *chunk = NULL;
+	int			at = 0;
 
 	MemoryContextReset(l->rowcxt);
 	FeatureReaderLoadSlot(&l->reader, slot);
@@ -155,11 +188,11 @@ LoaderReceive(TupleTableSlot *slot, DestReceiver *self)
 	split = SPLIT_TRAIN;
 	if (l->reader.key_pos >= 0)
 	{
-		split = ((uint32) FeatureRowHash(&l->reader, spec, NULL, 0) < l->test_threshold) ?
-			SPLIT_TEST : SPLIT_TRAIN;
+		h = FeatureRowHash(&l->reader, spec, NULL, 0);
+		split = ((uint32) h < l->test_threshold) ? SPLIT_TEST : SPLIT_TRAIN;
 		if (l->out->fits)
 		{
-			x = NextRow(l, &l->out->split[split], &y);
+			x = NextRow(l, &l->out->split[split], &chunk, &at);
 			if (x == NULL)
 			{
 				Overflow(l);
@@ -207,19 +240,19 @@ LoaderReceive(TupleTableSlot *slot, DestReceiver *self)
 		AddSlotStats(l->out, x);
 	if (x != l->xbuf)
 	{
-		*y = label;
+		SetLabel(chunk, at, label, h);
 		return true;
 	}
 	if (!l->out->fits)
 		return true;
-	x = NextRow(l, &l->out->split[split], &y);
+	x = NextRow(l, &l->out->split[split], &chunk, &at);
 	if (x == NULL)
 	{
 		Overflow(l);
 		return true;
 	}
 	memcpy(x, l->xbuf, sizeof(double) * l->out->split[split].width);
-	*y = label;
+	SetLabel(chunk, at, label, h);
 	return true;
 }
 
@@ -231,6 +264,33 @@ LoaderShutdown(DestReceiver *self)
 static void
 LoaderDestroy(DestReceiver *self)
 {
+}
+
+/*
+ * The classes the reader learned, in model order, and every loaded row's
+ * class renumbered from order of appearance to that order (rows of values
+ * past the limit, -1, stay: the trainer refuses such a target)
+ */
+static void
+LearnedClasses(FeatureReader *r, LoadedData *out)
+{
+	int			order[MODEL_MAX_CLASSES + 1];
+	char	  **seen;
+	int			n = FeatureLearnedClasses(r, &seen, order, &out->more_classes);
+
+	out->nclasses = n;
+	out->classes = palloc(sizeof(char *) * Max(n, 1));
+	for (int i = 0; i < n; i++)
+		out->classes[order[i]] = seen[i];
+	for (int k = 0; k < 2; k++)
+		for (int c = 0; c < out->split[k].nchunks; c++)
+		{
+			DataChunk  *ch = &out->split[k].chunks[c];
+
+			for (int i = 0; i < ch->rows; i++)
+				if (ch->y[i] >= 0)
+					ch->y[i] = order[(int) ch->y[i]];
+		}
 }
 
 /*
@@ -289,6 +349,8 @@ DatasetLoad(const FeatureSpec *spec, const char *sql, int nargs, Oid *types, Dat
 	if (rc < 0)		/* with a DestReceiver, SPI reports a SELECT as a utility */
 		elog(ERROR, "loading query failed (%s): %s", SPI_result_code_string(rc), sql);
 	MemoryContextDelete(l.rowcxt);
+	if (spec->learn_classes && l.reader.bound)
+		LearnedClasses(&l.reader, out);
 }
 
 /*
@@ -387,8 +449,5 @@ DatasetFree(LoadedData *data)
 {
 	for (int k = 0; k < 2; k++)
 		for (int i = 0; i < data->split[k].nchunks; i++)
-		{
-			pfree(data->split[k].chunks[i].x);
-			pfree(data->split[k].chunks[i].y);
-		}
+			FreeChunk(&data->split[k].chunks[i]);
 }

@@ -5,6 +5,9 @@
  * Each row is [1, slot values...] (the leading 1 is the intercept), so a
  * chunk is a row-major matrix BLAS can take as it is; the label and the
  * chunks never move once written, so the data exists in one copy only.
+ * A spec without target (k-means) keeps each row's sample priority instead
+ * of a label, the one linear_stats gives the row, so that a trainer can
+ * sample the same rows in memory as by streaming.
  *-------------------------------------------------------------------------
  */
 #ifndef PROFENRICH_DATASET_H
@@ -19,7 +22,8 @@ typedef struct DataChunk
 	bool		ready;			/* imputed and standardized */
 	int			rows;
 	double	   *x;				/* DATASET_CHUNK_ROWS x width */
-	double	   *y;				/* DATASET_CHUNK_ROWS */
+	double	   *y;				/* DATASET_CHUNK_ROWS labels; NULL for a spec without target */
+	uint64	   *prio;			/* without target instead: each row's sample priority */
 } DataChunk;
 
 typedef struct Dataset
@@ -50,6 +54,10 @@ typedef struct LoadedData
 	double	   *sum;
 	double	   *sumsq;
 	bool		anynan;
+	/* a class target learned while loading (spec->learn_classes): labels in model order */
+	int			nclasses;
+	char	  **classes;
+	bool		more_classes;	/* more than MODEL_MAX_CLASSES + 1 values */
 } LoadedData;
 
 extern void DatasetLoad(const FeatureSpec *spec, const char *sql, int nargs, Oid *types,

@@ -925,7 +925,7 @@ TriggerOutputs(TriggerCache *c, TupleDesc desc, const char *name, Jsonb *columns
 	int			n;
 
 	memset(&all, 0, sizeof(all));
-	all.percentile = all.probabilities = true;
+	all.percentile = all.probabilities = all.distance = true;
 	all.factors = 1;
 	all.columns = columns;
 	n = OutputColumns(c->model, name, &all, out);

@@ -21,11 +21,14 @@
 #include "utils/float.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
+#include "executor/tuptable.h"
 #include "utils/memutils.h"
 #include "utils/regproc.h"
 
+#include "curves.h"
 #include "logistic.h"
 #include "metrics.h"
+#include "monitor.h"
 #include "model.h"
 #include "registry.h"
 
@@ -51,6 +54,12 @@ typedef struct Collector
 	double		loglik;
 	const char *from;			/* the relation, for the error context */
 	int64		rows_read;
+	/* class models: the target as a label, each row's probabilities and class */
+	bool		classes;
+	FmgrInfo	target_out;
+	double	   *probs;			/* cap x nclasses */
+	int		   *labels;			/* cap */
+	int64		unknown;		/* rows whose class the model does not know */
 } Collector;
 
 /* Error context of a scoring pass: the row, in the order the scan read them */
@@ -70,8 +79,67 @@ CollectorStartup(DestReceiver *self, int operation, TupleDesc typeinfo)
 	MemoryContext old = MemoryContextSwitchTo(c->mcxt);
 
 	FeatureReaderInit(&c->reader, c->mcxt);
-	FeatureReaderBindDesc(&c->reader, c->model->spec, typeinfo, true, c->test_only);
+	FeatureReaderBindDesc(&c->reader, c->model->spec, typeinfo, !c->classes, c->test_only);
+	if (c->classes)
+	{
+		Oid			outfn;
+		bool		isvarlena;
+
+		/* the target is the query's first column */
+		getTypeOutputInfo(TupleDescAttr(typeinfo, 0)->atttypid, &outfn, &isvarlena);
+		fmgr_info_cxt(outfn, &c->target_out, c->mcxt);
+	}
 	MemoryContextSwitchTo(old);
+}
+
+/* The class index of a target value among the model's labels, -1 for another */
+static int
+ClassOfLabel(const Model *m, const char *label)
+{
+	for (int k = 0; k < m->nclasses; k++)
+		if (strcmp(m->classes[k], label) == 0)
+			return k;
+	return -1;
+}
+
+/*
+ * A class model's row: its actual class (by label) and its probabilities;
+ * rows with a NULL target or a NULL input the model cannot read are
+ * skipped, and a class the model does not know is counted and skipped.
+ */
+static void
+CollectClassRow(Collector *c, TupleTableSlot *slot)
+{
+	const Model *m = c->model;
+	int			k = m->nclasses,
+				cls,
+				actual;
+	bool		isnull;
+	Datum		d = slot_getattr(slot, 1, &isnull);
+
+	if (isnull)
+		return;
+	actual = ClassOfLabel(m, OutputFunctionCall(&c->target_out, d));
+	if (actual < 0)
+	{
+		c->unknown++;
+		return;
+	}
+	if (c->test_only &&
+		!FeatureRowInTest(&c->reader, m->spec, actual, c->legacy, c->x, c->missing))
+		return;
+	MemoryContextSwitchTo(c->mcxt);
+	if (c->n == c->cap)
+	{
+		c->cap = Max(1024, 2 * c->cap);
+		c->probs = c->probs ? repalloc_huge(c->probs, sizeof(double) * k * c->cap) :
+			MemoryContextAllocHuge(c->mcxt, sizeof(double) * k * c->cap);
+		c->labels = c->labels ? repalloc_huge(c->labels, sizeof(int) * c->cap) :
+			MemoryContextAllocHuge(c->mcxt, sizeof(int) * c->cap);
+	}
+	if (!ModelClassifyRow(m, &c->reader, &c->probs[c->n * k], &cls))
+		return;
+	c->labels[c->n++] = actual;
 }
 
 /* Score one row and keep (score, label); rows with a NULL label are skipped */
@@ -87,7 +155,9 @@ CollectorReceive(TupleTableSlot *slot, DestReceiver *self)
 	MemoryContextReset(c->rowcxt);
 	c->rows_read++;
 	FeatureReaderLoadSlot(&c->reader, slot);
-	if (FeatureReadTarget(&c->reader, m->spec, &label) && m->ops->link(m, &c->reader, &eta) &&
+	if (c->classes)
+		CollectClassRow(c, slot);
+	else if (FeatureReadTarget(&c->reader, m->spec, &label) && m->ops->link(m, &c->reader, &eta) &&
 		!(c->test_only &&
 		  !FeatureRowInTest(&c->reader, m->spec, label, c->legacy, c->x, c->missing)))
 	{
@@ -159,6 +229,7 @@ CollectScores(const Model *model, const char *from, bool test_only, LegacySplitI
 	c->rowcxt = AllocSetContextCreate(CurrentMemoryContext, "profenrich row", ALLOCSET_SMALL_SIZES);
 	c->test_only = test_only;
 	c->legacy = legacy;
+	c->classes = ModelOutput(model) == OUTPUT_CLASS && !spec->binary;
 	c->x = palloc(sizeof(double) * (spec->nslots + 1));
 	c->missing = palloc(sizeof(int) * Max(spec->nnumeric, 1));
 	initStringInfo(&sql);
@@ -228,7 +299,7 @@ RequireExplainable(const Model *m, const char *function, FunctionCallInfo fcinfo
  * counts and test metrics came from the linear_stats split, its fit from
  * the logistic_step passes, which hashed the slots alone.
  */
-static LegacySplitInput
+LegacySplitInput
 OwnSplitInput(const Model *m, FunctionCallInfo fcinfo, int version)
 {
 	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
@@ -267,7 +338,7 @@ evaluate(PG_FUNCTION_ARGS)
 	Collector	c;
 	StringInfoData out;
 
-	if (m->spec->target == NULL || m->ops->link == NULL)
+	if (m->spec->target == NULL || (m->ops->link == NULL && m->ops->classify == NULL))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("evaluate needs a linear or logistic model, and \"%s\" is %s",
@@ -282,7 +353,12 @@ evaluate(PG_FUNCTION_ARGS)
 	CollectScores(m, from, own, own ? OwnSplitInput(m, fcinfo, version) : LEGACY_SLOTS_TARGET, &c);
 	initStringInfo(&out);
 	appendStringInfoChar(&out, '{');
-	if (m->spec->binary)
+	if (c.classes)
+	{
+		MetricsMulticlassJson(&out, c.probs, c.labels, c.n, m->nclasses, m->classes);
+		Field(&out, "unknown_class_rows", (double) c.unknown);
+	}
+	else if (m->spec->binary)
 	{
 		ClassMetrics cm;
 
@@ -290,6 +366,7 @@ evaluate(PG_FUNCTION_ARGS)
 		Field(&out, "auc", cm.auc);
 		Field(&out, "logloss", cm.logloss);
 		Field(&out, "brier", cm.brier);
+		Field(&out, "ece", CurvesEce(c.pairs, c.n, CURVES_ECE_BINS));
 		Field(&out, "accuracy", cm.accuracy);
 		Field(&out, "precision", cm.precision);
 		Field(&out, "recall", cm.recall);
@@ -431,6 +508,8 @@ explain(PG_FUNCTION_ARGS)
 			return (Datum) 0;
 	}
 	n = ModelContributions(m, &r, cls, parts, &baseline);
+	if (n < 0)
+		return (Datum) 0;		/* the model cannot score the row (a NULL it does not impute) */
 	ModelSortContributions(parts, n);
 	for (int i = -1; i < Min(k, n); i++)
 	{

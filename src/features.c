@@ -9,6 +9,7 @@
  */
 #include "postgres.h"
 
+#include <errno.h>
 #include <math.h>
 
 #include "access/htup_details.h"
@@ -20,6 +21,7 @@
 #include "utils/float.h"
 #include "utils/json.h"
 #include "utils/fmgrprotos.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/array.h"
 #include "utils/typcache.h"
@@ -312,7 +314,7 @@ FeatureSpecRead(StringInfo buf, int format, bool caller)
 		SpecInvalid(&sr, "it ends early");
 	spec->seed = (uint64) pq_getmsgint64(buf);
 	impute = SpecInt(&sr, 4);
-	if (impute < IMPUTE_MEAN || impute > IMPUTE_ERROR)
+	if (impute < IMPUTE_MEAN || impute > IMPUTE_MISSING)
 		SpecInvalid(&sr, psprintf("unknown imputation mode %d", impute));
 	spec->impute = (ImputeMode) impute;
 	spec->ncolumns = SpecInt(&sr, 4);
@@ -483,6 +485,395 @@ BindKey(FeatureReader *r, const FeatureSpec *spec, const char **names, const Oid
 	r->key_pos = pos;
 }
 
+/* A learning reader's classes (see LearnClass) */
+#define LEARN_MAX 101
+#define LEARN_SLOTS 512
+
+typedef struct ClassLearner
+{
+	int			n;
+	bool		more;			/* a value beyond LEARN_MAX was seen */
+	char	   *labels[LEARN_MAX];
+	int64		keys[LEARN_MAX];	/* integer, boolean and enum targets */
+	int16		slot[LEARN_SLOTS];	/* class + 1, 0 for empty */
+} ClassLearner;
+
+/* Whether a column read this way can hold class labels: text, enum, boolean, integer */
+bool
+FeatureClassConv(FeatureConv conv)
+{
+	return FeatureKindForConv(conv) == FEATURE_CATEGORICAL || conv == CONV_BOOL ||
+		conv == CONV_INT2 || conv == CONV_INT4 || conv == CONV_INT8;
+}
+
+/* qsort_arg comparator: class indexes by the bytes of their labels */
+static int
+LabelOrder(const void *a, const void *b, void *arg)
+{
+	char	  **classes = (char **) arg;
+
+	return strcmp(classes[*(const int *) a], classes[*(const int *) b]);
+}
+
+/* A label as a whole number, or false */
+static bool
+LabelInteger(const char *s, int64 *v)
+{
+	char	   *end;
+	long long	x;
+
+	if (*s == '\0')
+		return false;
+	errno = 0;
+	x = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return false;
+	*v = (int64) x;
+	return true;
+}
+
+/* The labels that are whole numbers, in numeric order, for integer targets */
+static void
+BindIntegerClasses(FeatureReader *r, const FeatureSpec *spec)
+{
+	int			k = spec->nclasses;
+
+	r->class_ints = palloc(sizeof(int64) * k);
+	r->class_int_index = palloc(sizeof(int) * k);
+	r->nclass_ints = 0;
+	for (int i = 0; i < k; i++)
+	{
+		int64		v;
+		int			j;
+
+		if (!LabelInteger(spec->classes[i], &v))
+			continue;
+		/* insertion in order: at most 100 labels */
+		for (j = r->nclass_ints; j > 0 && r->class_ints[j - 1] > v; j--)
+		{
+			r->class_ints[j] = r->class_ints[j - 1];
+			r->class_int_index[j] = r->class_int_index[j - 1];
+		}
+		r->class_ints[j] = v;
+		r->class_int_index[j] = i;
+		r->nclass_ints++;
+	}
+}
+
+/*
+ * Prepare the lookup of a class target of this type: the labels in byte
+ * order (text), the integer labels in numeric order, the classes of false
+ * and true, or an empty cache of enum values.  Labels are the values' text
+ * forms (value::text), so a boolean's are "false" and "true".
+ */
+static void
+BindClasses(FeatureReader *r, const FeatureSpec *spec, Oid type)
+{
+	int			k = spec->nclasses;
+
+	if (!FeatureClassConv(r->target_conv))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("target column \"%s\" has type %s, which cannot hold the model's classes",
+						spec->target, format_type_be(type)),
+				 errhint("Pass rows whose target column is text, an enum, boolean or an integer.")));
+	if (r->target_conv == CONV_ENUM)
+	{
+		Oid			outfn;
+		bool		isvarlena;
+
+		getTypeOutputInfo(type, &outfn, &isvarlena);
+		fmgr_info_cxt(outfn, &r->target_outfn, r->mcxt);
+	}
+	if (spec->learn_classes)
+	{
+		r->learner = MemoryContextAllocZero(r->mcxt, sizeof(ClassLearner));
+		return;
+	}
+	r->class_sorted = palloc(sizeof(int) * k);
+	for (int i = 0; i < k; i++)
+		r->class_sorted[i] = i;
+	qsort_arg(r->class_sorted, k, sizeof(int), LabelOrder, spec->classes);
+	BindIntegerClasses(r, spec);
+	r->class_bool[0] = r->class_bool[1] = -1;
+	for (int i = 0; i < k; i++)
+	{
+		if (strcmp(spec->classes[i], "false") == 0)
+			r->class_bool[0] = i;
+		if (strcmp(spec->classes[i], "true") == 0)
+			r->class_bool[1] = i;
+	}
+	r->class_oids = palloc(sizeof(Oid) * k);
+	r->class_oid_index = palloc(sizeof(int) * k);
+	r->nclass_oids = 0;
+}
+
+/* A class target's value that is none of the model's classes */
+static void
+UnknownClass(const FeatureSpec *spec, const char *s, int len)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_DATA_EXCEPTION),
+			 errmsg("target column \"%s\" holds \"%s\", which is not one of the model's classes",
+					spec->target, pnstrdup(s, len)),
+			 errhint("Leave rows of other classes out, or train the model again to learn the new class.")));
+}
+
+/* The class whose label has these bytes, by binary search over the byte order */
+static int
+ClassOfText(FeatureReader *r, const FeatureSpec *spec, const char *s, int len)
+{
+	int			lo = 0,
+				hi = spec->nclasses;
+
+	while (lo < hi)
+	{
+		int			mid = (lo + hi) / 2;
+		const char *label = spec->classes[r->class_sorted[mid]];
+		int			c = strncmp(label, s, len);
+
+		if (c == 0)
+			c = label[len] == '\0' ? 0 : 1;
+		if (c == 0)
+			return r->class_sorted[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	UnknownClass(spec, s, len);
+	return -1;
+}
+
+/* The class of an integer target's value, by binary search */
+static int
+ClassOfInteger(FeatureReader *r, const FeatureSpec *spec, int64 v)
+{
+	int			lo = 0,
+				hi = r->nclass_ints;
+	char		buf[32];
+
+	while (lo < hi)
+	{
+		int			mid = (lo + hi) / 2;
+
+		if (r->class_ints[mid] == v)
+			return r->class_int_index[mid];
+		if (r->class_ints[mid] < v)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	snprintf(buf, sizeof(buf), INT64_FORMAT, v);
+	UnknownClass(spec, buf, strlen(buf));
+	return -1;
+}
+
+/* The class of an enum value: from the cache of values seen, else by its label */
+static int
+ClassOfEnum(FeatureReader *r, const FeatureSpec *spec, Datum d)
+{
+	Oid			oid = DatumGetObjectId(d);
+	const char *s;
+	int			k;
+
+	for (int i = 0; i < r->nclass_oids; i++)
+		if (r->class_oids[i] == oid)
+			return r->class_oid_index[i];
+	s = OutputFunctionCall(&r->target_outfn, d);
+	k = ClassOfText(r, spec, s, strlen(s));
+	if (r->nclass_oids < spec->nclasses)
+	{
+		r->class_oids[r->nclass_oids] = oid;
+		r->class_oid_index[r->nclass_oids++] = k;
+	}
+	return k;
+}
+
+/*
+ * Learning the classes while training reads the rows: each new value of
+ * the target gets the next index, in order of appearance, found again by
+ * an open-addressing hash of its key (the bytes of a text value, an
+ * integer's value, an enum's OID); FeatureLearnedClasses then gives the
+ * labels and their model order, by which the caller renumbers the rows.
+ * Past MODEL_MAX_CLASSES + 1 values the learner only notes that there are
+ * more (their rows read as -1: the caller refuses the target).  (The
+ * learner's shape is defined above, with the binding.)
+ */
+
+/* The label of a new value: its text, as value::text gives it */
+static char *
+LearnedLabel(FeatureReader *r, Datum d, const char *s, int len)
+{
+	char		buf[32];
+
+	switch (r->target_conv)
+	{
+		case CONV_INT2:
+		case CONV_INT4:
+		case CONV_INT8:
+			snprintf(buf, sizeof(buf), INT64_FORMAT,
+					 r->target_conv == CONV_INT2 ? (int64) DatumGetInt16(d) :
+					 r->target_conv == CONV_INT4 ? (int64) DatumGetInt32(d) : DatumGetInt64(d));
+			return MemoryContextStrdup(r->mcxt, buf);
+		case CONV_BOOL:
+			return MemoryContextStrdup(r->mcxt, DatumGetBool(d) ? "true" : "false");
+		case CONV_ENUM:
+			return MemoryContextStrdup(r->mcxt, OutputFunctionCall(&r->target_outfn, d));
+		default:
+			{
+				char	   *t = MemoryContextAlloc(r->mcxt, len + 1);
+
+				memcpy(t, s, len);
+				t[len] = '\0';
+				return t;
+			}
+	}
+}
+
+/* The class of a value while learning: its index, a new one, or -1 past the limit */
+static int
+LearnClass(FeatureReader *r, Datum d)
+{
+	ClassLearner *l = r->learner;
+	bool		text = FeatureKindForConv(r->target_conv) == FEATURE_CATEGORICAL &&
+		r->target_conv != CONV_ENUM;
+	const char *s = NULL;
+	int			len = 0;
+	int64		key = 0;
+	uint32		h;
+
+	if (text)
+	{
+		s = CategoryText(d, r->target_conv, NULL, &len);
+		h = hash_bytes((const unsigned char *) s, len);
+	}
+	else
+	{
+		key = r->target_conv == CONV_INT2 ? (int64) DatumGetInt16(d) :
+			r->target_conv == CONV_INT4 ? (int64) DatumGetInt32(d) :
+			r->target_conv == CONV_BOOL ? (int64) DatumGetBool(d) :
+			r->target_conv == CONV_ENUM ? (int64) DatumGetObjectId(d) : DatumGetInt64(d);
+		h = hash_bytes_uint32_extended((uint32) key ^ (uint32) (key >> 32), 0);
+	}
+	for (uint32 i = h % LEARN_SLOTS;; i = (i + 1) % LEARN_SLOTS)
+	{
+		int			k = l->slot[i] - 1;
+
+		if (k < 0)
+			break;
+		if (text ? (strncmp(l->labels[k], s, len) == 0 && l->labels[k][len] == '\0') :
+			l->keys[k] == key)
+			return k;
+	}
+	if (l->n == LEARN_MAX)
+	{
+		l->more = true;
+		return -1;
+	}
+	l->labels[l->n] = LearnedLabel(r, d, s, len);
+	l->keys[l->n] = key;
+	for (uint32 i = h % LEARN_SLOTS;; i = (i + 1) % LEARN_SLOTS)
+		if (l->slot[i] == 0)
+		{
+			l->slot[i] = (int16) (l->n + 1);
+			break;
+		}
+	return l->n++;
+}
+
+/* Learned classes in model order: text by bytes, integers by value, enums as declared */
+static FeatureReader *SortReader;
+static FmgrInfo SortEnumCmp;
+
+static int
+LearnedOrder(const void *a, const void *b)
+{
+	const ClassLearner *l = SortReader->learner;
+	int			x = *(const int *) a,
+				y = *(const int *) b;
+
+	switch (SortReader->target_conv)
+	{
+		case CONV_INT2:
+		case CONV_INT4:
+		case CONV_INT8:
+		case CONV_BOOL:
+			return l->keys[x] < l->keys[y] ? -1 : l->keys[x] > l->keys[y] ? 1 : 0;
+		case CONV_ENUM:
+			return DatumGetInt32(FunctionCall2(&SortEnumCmp, ObjectIdGetDatum((Oid) l->keys[x]),
+											   ObjectIdGetDatum((Oid) l->keys[y])));
+		default:
+			return strcmp(l->labels[x], l->labels[y]);
+	}
+}
+
+/*
+ * The classes a learning reader has seen: their number (at most
+ * MODEL_MAX_CLASSES + 1), *labels in order of appearance, and order[i] the
+ * position in model order of the i-th seen; *more when still others were
+ * seen.
+ */
+int
+FeatureLearnedClasses(FeatureReader *r, char ***labels, int *order, bool *more)
+{
+	ClassLearner *l = r->learner;
+	int			byrank[LEARN_MAX];
+
+	*more = l != NULL && l->more;
+	if (l == NULL || l->n == 0)
+		return 0;
+	for (int i = 0; i < l->n; i++)
+		byrank[i] = i;
+	if (r->target_conv == CONV_ENUM)
+		fmgr_info(F_ENUM_CMP, &SortEnumCmp);
+	SortReader = r;
+	qsort(byrank, l->n, sizeof(int), LearnedOrder);
+	SortReader = NULL;
+	for (int rank = 0; rank < l->n; rank++)
+		order[byrank[rank]] = rank;
+	*labels = l->labels;
+	return l->n;
+}
+
+/*
+ * The class index of a class target's value (not NULL): a value that is
+ * none of the model's classes is an error.
+ */
+int
+FeatureReadClass(FeatureReader *r, const FeatureSpec *spec, Datum d)
+{
+	if (r->learner)
+		return LearnClass(r, d);
+	switch (r->target_conv)
+	{
+		case CONV_INT2:
+			return ClassOfInteger(r, spec, DatumGetInt16(d));
+		case CONV_INT4:
+			return ClassOfInteger(r, spec, DatumGetInt32(d));
+		case CONV_INT8:
+			return ClassOfInteger(r, spec, DatumGetInt64(d));
+		case CONV_BOOL:
+			{
+				int			k = r->class_bool[DatumGetBool(d) ? 1 : 0];
+
+				if (k < 0)
+					UnknownClass(spec, DatumGetBool(d) ? "true" : "false",
+								 DatumGetBool(d) ? 4 : 5);
+				return k;
+			}
+		case CONV_ENUM:
+			return ClassOfEnum(r, spec, d);
+		default:
+			{
+				int			len;
+				const char *s = CategoryText(d, r->target_conv, NULL, &len);
+
+				return ClassOfText(r, spec, s, len);
+			}
+	}
+}
+
 /*
  * Bind the reader to rows whose columns have these names and types: the
  * position and converter of every column the spec reads (and the target
@@ -521,7 +912,9 @@ BindNames(FeatureReader *r, const FeatureSpec *spec, const char **names, const O
 					 errmsg("row has no target column \"%s\"", spec->target),
 					 errhint("Pass rows that hold the model's target column.")));
 		r->target_conv = FeatureConvForType(types[r->target_pos]);
-		if (spec->binary && spec->positive != NULL &&
+		if (spec->nclasses > 0 || spec->learn_classes)
+			BindClasses(r, spec, types[r->target_pos]);
+		else if (spec->binary && spec->positive != NULL &&
 			FeatureKindForConv(r->target_conv) == FEATURE_CATEGORICAL)
 		{
 			if (r->target_conv == CONV_ENUM)
@@ -982,8 +1375,8 @@ FeatureTestThreshold(const FeatureSpec *spec)
  * Encode a training row into x (nslots values).  A NULL numeric feature
  * leaves 0 in its slot and its column's miss_index is appended to
  * missing[], so the imputed value can be applied once the training mean
- * is known; a NULL category takes the mode.  Returns true if any feature
- * was NULL.
+ * is known; a NULL category takes the mode (under impute "missing", NaN
+ * in all its slots).  Returns true if any feature was NULL.
  */
 bool
 FeatureEncodeRow(FeatureReader *r, const FeatureSpec *spec, double *x,
@@ -1020,6 +1413,14 @@ FeatureEncodeRow(FeatureReader *r, const FeatureSpec *spec, double *x,
 			continue;
 		level = FeatureReadLevel(r, spec, i);
 		memset(&x[c->first_slot], 0, sizeof(double) * c->nslots);
+		if (level == LEVEL_NULL && spec->impute == IMPUTE_MISSING)
+		{
+			/* every slot missing, for a model that learns where NULLs go */
+			for (int k = 0; k < c->nslots; k++)
+				x[c->first_slot + k] = get_float8_nan();
+			anynull = true;
+			continue;
+		}
 		if (level == LEVEL_NULL)
 		{
 			anynull = true;

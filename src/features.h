@@ -108,6 +108,14 @@ typedef struct FeatureSpec
 	char	   *target;			/* NULL when the model has none */
 	bool		binary;			/* the target is a class label read as 1/0 */
 	char	   *positive;		/* a text target's positive value, else NULL */
+	/*
+	 * A class target (multinomial): its labels, as text, in model order; a
+	 * row's target reads as the index of its class.  Not in the spec's
+	 * binary form: the model's class section holds the labels.
+	 */
+	int			nclasses;
+	char	  **classes;
+	bool		learn_classes;	/* training: the reader learns the labels (FeatureLearnedClasses) */
 	char	   *key;			/* split column; NULL hashes the row's values */
 	double		test_fraction;
 	uint64		seed;
@@ -135,6 +143,16 @@ typedef struct FeatureReader
 	FeatureConv target_conv;
 	char	   *negative;		/* a text target's other value, once seen */
 	FmgrInfo	target_outfn;	/* an enum target's output function */
+	/* a class target: how a value finds its class (FeatureReadClass) */
+	int		   *class_sorted;	/* class indexes in byte order of their labels */
+	int64	   *class_ints;		/* integer targets: the labels that are integers, ascending */
+	int		   *class_int_index;
+	int			nclass_ints;
+	int			class_bool[2];	/* boolean targets: the class of false and of true, or -1 */
+	Oid		   *class_oids;		/* enum targets: values seen, and their classes */
+	int		   *class_oid_index;
+	int			nclass_oids;
+	struct ClassLearner *learner;	/* spec->learn_classes: the labels seen so far */
 	int			key_pos;		/* -1 when not read */
 	Oid			key_type;		/* int4 and int8 keys are hashed inline */
 	FmgrInfo	key_hash;
@@ -176,6 +194,9 @@ extern int	FeatureReadLevel(FeatureReader *r, const FeatureSpec *spec, int col);
 extern void FeatureNotFinite(const char *name) pg_attribute_noreturn();
 extern double FeatureDatumToDoubleSlow(Datum d, FeatureConv conv);
 extern double FeatureBinaryTarget(FeatureReader *r, const FeatureSpec *spec, Datum d);
+extern int	FeatureReadClass(FeatureReader *r, const FeatureSpec *spec, Datum d);
+extern bool FeatureClassConv(FeatureConv conv);
+extern int	FeatureLearnedClasses(FeatureReader *r, char ***labels, int *order, bool *more);
 extern uint64 FeatureRowHash(FeatureReader *r, const FeatureSpec *spec,
 							 const double *x, int n);
 extern uint64 FeatureValuesHash(const FeatureSpec *spec, const double *x, double target);
@@ -227,14 +248,29 @@ FeatureReadNumber(FeatureReader *r, const FeatureSpec *spec, int col, double *va
 	return true;
 }
 
-/* Read the current row's target; false when NULL */
+/*
+ * Read the current row's target (0 for a spec without one); false when
+ * NULL.  A class target reads as the index of its class, a binary one as 1
+ * (positive) or 0.
+ */
 static inline bool
 FeatureReadTarget(FeatureReader *r, const FeatureSpec *spec, double *value)
 {
-	const NullableDatum *v = &r->row[r->target_pos];
+	const NullableDatum *v;
 
+	if (spec->target == NULL)
+	{
+		*value = 0.0;
+		return true;
+	}
+	v = &r->row[r->target_pos];
 	if (v->isnull)
 		return false;
+	if (spec->nclasses > 0 || spec->learn_classes)
+	{
+		*value = (double) FeatureReadClass(r, spec, v->value);
+		return true;
+	}
 	if (spec->binary)
 	{
 		*value = FeatureBinaryTarget(r, spec, v->value);

@@ -150,8 +150,9 @@ typedef double Vec4 __attribute__((vector_size(32), aligned(8)));
 
 #define CPU_AVX2 1
 #define CPU_FMA 2
-#define CPU_V3 4				/* every extension of x86-64-v3 */
-#define CPU_V4 8				/* and of x86-64-v4 (AVX-512 F, BW, CD, DQ, VL) */
+#define CPU_AVX512 4			/* AVX-512F */
+#define CPU_V3 8				/* every extension of x86-64-v3 */
+#define CPU_V4 16				/* and of x86-64-v4 (AVX-512 F, BW, CD, DQ, VL) */
 
 #if defined(__GNUC__) && defined(__x86_64__)
 /*
@@ -187,8 +188,10 @@ CpuLevels(unsigned int c1, unsigned int b7, unsigned int xcr0)
 /*
  * The vector extensions the CPU and the kernel run: AVX2 (cpuid leaf 7)
  * and FMA (leaf 1), counted only when the OS saves the YMM registers
- * (OSXSAVE, then XCR0's SSE and AVX bits), and whether every extension of
- * the x86-64-v3 and v4 levels is there.  Probed once, at the first call:
+ * (OSXSAVE, then XCR0's SSE and AVX bits), AVX-512F (leaf 7) when it
+ * also saves the opmask and ZMM registers (XCR0's bits 5 to 7), and
+ * whether every extension of the x86-64-v3 and v4 levels is there.
+ * Probed once, at the first call:
  * GCC's __builtin_cpu_supports would link libgcc's probe, a constructor
  * that runs at load.
  */
@@ -222,6 +225,8 @@ CpuFeatures(void)
 		{
 			if (b & bit_AVX2)
 				features |= CPU_AVX2;
+			if ((features & CPU_AVX2) && (b & bit_AVX512F) && (lo & 0xE0) == 0xE0)
+				features |= CPU_AVX512;
 			features |= CpuLevels(c1, b, lo);
 		}
 	}
@@ -250,6 +255,13 @@ LinalgCpuLevel(void)
 	int			f = CpuFeatures();
 
 	return (f & CPU_V4) ? 4 : (f & CPU_V3) ? 3 : 0;
+}
+
+/* Whether the CPU runs AVX-512F code */
+static bool
+CpuHasAvx512(void)
+{
+	return (CpuFeatures() & CPU_AVX512) != 0;
 }
 
 /*
@@ -325,11 +337,242 @@ LINALG_KERNEL_VARIANTS(GramAddUpper,
 					   (int n, int k, const double *c, int ldc, double *h, int ldh),
 					   (n, k, c, ldc, h, ldh))
 
-/* h += C'C (GramAddUpperBody), in the variant the CPU runs */
+/* Eight doubles in a 512-bit register, for the AVX-512 variants */
+typedef double Vec8 __attribute__((vector_size(64), aligned(8)));
+
+#define VEC8_LOAD(p) (*(const Vec8 *) (p))
+#define VEC8_SUM(v) ((((v)[0] + (v)[1]) + ((v)[2] + (v)[3])) + (((v)[4] + (v)[5]) + ((v)[6] + (v)[7])))
+#if defined(__GNUC__) && defined(__x86_64__)
+#define LINALG_AVX512 __attribute__((target("avx512f")))
+#else
+#define LINALG_AVX512
+#endif
+
+/* GramAddUpperBody's tiles eight rows at a time, in 512-bit registers: k a multiple of 8 */
+static pg_attribute_always_inline void
+GramAddUpper8Body(int n, int k, const double *c, int ldc, double *h, int ldh)
+{
+	int			pn = (n + 2) / 3 * 3;
+
+	for (int a = 0; a < pn; a += 3)
+	{
+		/* a row of tiles is at most n/3 x k/8 steps: milliseconds even for wide states */
+		CHECK_FOR_INTERRUPTS();
+		for (int b = a; b < pn; b += 3)
+		{
+			const double *a0 = c + (size_t) a * ldc,
+					   *a1 = a0 + ldc,
+					   *a2 = a1 + ldc;
+			const double *b0 = c + (size_t) b * ldc,
+					   *b1 = b0 + ldc,
+					   *b2 = b1 + ldc;
+			Vec8		s00 = {0}, s01 = {0}, s02 = {0},
+						s10 = {0}, s11 = {0}, s12 = {0},
+						s20 = {0}, s21 = {0}, s22 = {0};
+			double		t[3][3];
+
+			for (int i = 0; i < k; i += 8)
+			{
+				Vec8		x0 = VEC8_LOAD(a0 + i),
+							x1 = VEC8_LOAD(a1 + i),
+							x2 = VEC8_LOAD(a2 + i);
+				Vec8		y0 = VEC8_LOAD(b0 + i),
+							y1 = VEC8_LOAD(b1 + i),
+							y2 = VEC8_LOAD(b2 + i);
+
+				s00 += x0 * y0;
+				s01 += x0 * y1;
+				s02 += x0 * y2;
+				s10 += x1 * y0;
+				s11 += x1 * y1;
+				s12 += x1 * y2;
+				s20 += x2 * y0;
+				s21 += x2 * y1;
+				s22 += x2 * y2;
+			}
+			t[0][0] = VEC8_SUM(s00);
+			t[0][1] = VEC8_SUM(s01);
+			t[0][2] = VEC8_SUM(s02);
+			t[1][0] = VEC8_SUM(s10);
+			t[1][1] = VEC8_SUM(s11);
+			t[1][2] = VEC8_SUM(s12);
+			t[2][0] = VEC8_SUM(s20);
+			t[2][1] = VEC8_SUM(s21);
+			t[2][2] = VEC8_SUM(s22);
+			for (int i = 0; i < 3; i++)
+				for (int j = 0; j < 3; j++)
+					if (a + i <= b + j && b + j < n)
+						h[(size_t) (a + i) * ldh + b + j] += t[i][j];
+		}
+	}
+}
+
+LINALG_AVX512 static void
+GramAddUpper8Avx512(int n, int k, const double *c, int ldc, double *h, int ldh)
+{
+	GramAddUpper8Body(n, k, c, ldc, h, ldh);
+}
+
+/*
+ * h += C'C (GramAddUpperBody), in the variant the CPU runs: eight rows at
+ * a time where it has AVX-512 and k is a multiple of 8
+ */
 void
 LinalgGramAddUpper(int n, int k, const double *c, int ldc, double *h, int ldh)
 {
-	LINALG_KERNEL_PICK(GramAddUpper) (n, k, c, ldc, h, ldh);
+	if (k % 8 == 0 && CpuHasAvx512())
+		GramAddUpper8Avx512(n, k, c, ldc, h, ldh);
+	else
+		LINALG_KERNEL_PICK(GramAddUpper) (n, k, c, ldc, h, ldh);
+}
+
+/*
+ * h (n x n, upper triangle) += C' diag(d) C: GramAddUpperBody's tiles
+ * with each row of C weighted by d (k values, of any sign; 0 on padding
+ * rows), applied as the rows are loaded: the blocks of the multinomial
+ * Hessian, without a square root or a scaled copy per weight
+ */
+static pg_attribute_always_inline void
+WeightedGramAddUpperBody(int n, int k, const double *c, int ldc, const double *d, double *h,
+						 int ldh)
+{
+	int			pn = (n + 2) / 3 * 3;
+
+	for (int a = 0; a < pn; a += 3)
+	{
+		/* a row of tiles is at most n/3 x k/4 steps: milliseconds even for wide states */
+		CHECK_FOR_INTERRUPTS();
+		for (int b = a; b < pn; b += 3)
+		{
+			const double *a0 = c + (size_t) a * ldc,
+					   *a1 = a0 + ldc,
+					   *a2 = a1 + ldc;
+			const double *b0 = c + (size_t) b * ldc,
+					   *b1 = b0 + ldc,
+					   *b2 = b1 + ldc;
+			Vec4		s00 = {0}, s01 = {0}, s02 = {0},
+						s10 = {0}, s11 = {0}, s12 = {0},
+						s20 = {0}, s21 = {0}, s22 = {0};
+			double		t[3][3];
+
+			for (int i = 0; i < k; i += 4)
+			{
+				Vec4		w = VEC_LOAD(d + i);
+				Vec4		x0 = VEC_LOAD(a0 + i) * w,
+							x1 = VEC_LOAD(a1 + i) * w,
+							x2 = VEC_LOAD(a2 + i) * w;
+				Vec4		y0 = VEC_LOAD(b0 + i),
+							y1 = VEC_LOAD(b1 + i),
+							y2 = VEC_LOAD(b2 + i);
+
+				s00 += x0 * y0;
+				s01 += x0 * y1;
+				s02 += x0 * y2;
+				s10 += x1 * y0;
+				s11 += x1 * y1;
+				s12 += x1 * y2;
+				s20 += x2 * y0;
+				s21 += x2 * y1;
+				s22 += x2 * y2;
+			}
+			t[0][0] = VEC_SUM(s00);
+			t[0][1] = VEC_SUM(s01);
+			t[0][2] = VEC_SUM(s02);
+			t[1][0] = VEC_SUM(s10);
+			t[1][1] = VEC_SUM(s11);
+			t[1][2] = VEC_SUM(s12);
+			t[2][0] = VEC_SUM(s20);
+			t[2][1] = VEC_SUM(s21);
+			t[2][2] = VEC_SUM(s22);
+			for (int i = 0; i < 3; i++)
+				for (int j = 0; j < 3; j++)
+					if (a + i <= b + j && b + j < n)
+						h[(size_t) (a + i) * ldh + b + j] += t[i][j];
+		}
+	}
+}
+
+LINALG_KERNEL_VARIANTS(WeightedGramAddUpper,
+					   (int n, int k, const double *c, int ldc, const double *d, double *h, int ldh),
+					   (n, k, c, ldc, d, h, ldh))
+
+/* WeightedGramAddUpperBody eight rows at a time, in 512-bit registers */
+static pg_attribute_always_inline void
+WeightedGramAddUpper8Body(int n, int k, const double *c, int ldc, const double *d, double *h,
+						  int ldh)
+{
+	int			pn = (n + 2) / 3 * 3;
+
+	for (int a = 0; a < pn; a += 3)
+	{
+		/* a row of tiles is at most n/3 x k/8 steps: milliseconds even for wide states */
+		CHECK_FOR_INTERRUPTS();
+		for (int b = a; b < pn; b += 3)
+		{
+			const double *a0 = c + (size_t) a * ldc,
+					   *a1 = a0 + ldc,
+					   *a2 = a1 + ldc;
+			const double *b0 = c + (size_t) b * ldc,
+					   *b1 = b0 + ldc,
+					   *b2 = b1 + ldc;
+			Vec8		s00 = {0}, s01 = {0}, s02 = {0},
+						s10 = {0}, s11 = {0}, s12 = {0},
+						s20 = {0}, s21 = {0}, s22 = {0};
+			double		t[3][3];
+
+			for (int i = 0; i < k; i += 8)
+			{
+				Vec8		w = VEC8_LOAD(d + i);
+				Vec8		x0 = VEC8_LOAD(a0 + i) * w,
+							x1 = VEC8_LOAD(a1 + i) * w,
+							x2 = VEC8_LOAD(a2 + i) * w;
+				Vec8		y0 = VEC8_LOAD(b0 + i),
+							y1 = VEC8_LOAD(b1 + i),
+							y2 = VEC8_LOAD(b2 + i);
+
+				s00 += x0 * y0;
+				s01 += x0 * y1;
+				s02 += x0 * y2;
+				s10 += x1 * y0;
+				s11 += x1 * y1;
+				s12 += x1 * y2;
+				s20 += x2 * y0;
+				s21 += x2 * y1;
+				s22 += x2 * y2;
+			}
+			t[0][0] = VEC8_SUM(s00);
+			t[0][1] = VEC8_SUM(s01);
+			t[0][2] = VEC8_SUM(s02);
+			t[1][0] = VEC8_SUM(s10);
+			t[1][1] = VEC8_SUM(s11);
+			t[1][2] = VEC8_SUM(s12);
+			t[2][0] = VEC8_SUM(s20);
+			t[2][1] = VEC8_SUM(s21);
+			t[2][2] = VEC8_SUM(s22);
+			for (int i = 0; i < 3; i++)
+				for (int j = 0; j < 3; j++)
+					if (a + i <= b + j && b + j < n)
+						h[(size_t) (a + i) * ldh + b + j] += t[i][j];
+		}
+	}
+}
+
+LINALG_AVX512 static void
+WeightedGramAddUpper8Avx512(int n, int k, const double *c, int ldc, const double *d, double *h,
+							int ldh)
+{
+	WeightedGramAddUpper8Body(n, k, c, ldc, d, h, ldh);
+}
+
+/* h += C' diag(d) C (WeightedGramAddUpperBody), in the variant the CPU runs */
+void
+LinalgWeightedGramAddUpper(int n, int k, const double *c, int ldc, const double *d, double *h,
+						   int ldh)
+{
+	if (k % 8 == 0 && CpuHasAvx512())
+		WeightedGramAddUpper8Avx512(n, k, c, ldc, d, h, ldh);
+	else
+		LINALG_KERNEL_PICK(WeightedGramAddUpper) (n, k, c, ldc, d, h, ldh);
 }
 
 #define SYRK_PANEL 256			/* rows of c per BLAS call of SyrkPanels */
@@ -364,6 +607,19 @@ LinalgSyrkAddUpper(int n, int k, const double *a, int lda, double *c, int ldc)
 {
 	BlasReady();
 	SyrkPanels(n, k, 1.0, a, lda, c, ldc);
+}
+
+/*
+ * c (m x n) = a b' for row-major a (m x k, row stride lda) and b (n x k,
+ * stride ldb): the products of many points with many centers (k-means).
+ */
+void
+LinalgGemmNT(int m, int n, int k, const double *a, int lda, const double *b, int ldb,
+			 double *c, int ldc)
+{
+	BlasReady();
+	Blas.dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, m, n, k, 1.0, a, lda, b, ldb, 0.0,
+			   c, ldc);
 }
 
 /* y = A x for a row-major rows x cols matrix */

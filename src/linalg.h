@@ -78,7 +78,11 @@ extern bool LinalgCpuHasAvx2Fma(void);
 extern void LinalgSetThreads(int nthreads);
 extern bool LinalgLibraryLoaded(void);
 extern void LinalgGramAddUpper(int n, int k, const double *c, int ldc, double *h, int ldh);
+extern void LinalgWeightedGramAddUpper(int n, int k, const double *c, int ldc, const double *d,
+									   double *h, int ldh);
 extern void LinalgSyrkAddUpper(int n, int k, const double *a, int lda, double *c, int ldc);
+extern void LinalgGemmNT(int m, int n, int k, const double *a, int lda, const double *b,
+						 int ldb, double *c, int ldc);
 extern void LinalgMatVec(int rows, int cols, const double *a, const double *x, double *y);
 extern void LinalgMatTVecAdd(int rows, int cols, const double *a, const double *x, double *y);
 extern void LinalgSyrUpper(int n, double alpha, const double *x, double *c, int ldc);

@@ -1,10 +1,13 @@
 /*-------------------------------------------------------------------------
  * metrics.h
- *	  Classification metrics over arrays of scores and 0/1 labels.
+ *	  Classification metrics over arrays of scores and 0/1 labels, and of
+ *	  class probabilities and class indexes.
  *-------------------------------------------------------------------------
  */
 #ifndef PROFENRICH_METRICS_H
 #define PROFENRICH_METRICS_H
+
+#include "lib/stringinfo.h"
 
 typedef struct ClassMetrics
 {
@@ -40,5 +43,8 @@ extern void MetricsCheckScores(const ScoredLabel *pairs, int64 n);
 extern void MetricsSortPairs(ScoredLabel *pairs, int64 n);
 extern double MetricAuc(ScoredLabel *pairs, int64 n);
 extern void MetricsClassify(ScoredLabel *pairs, int64 n, double logloss, ClassMetrics *m);
+
+extern void MetricsMulticlassJson(StringInfo out, const double *probs, const int *label,
+								  int64 n, int nclasses, char **classes);
 
 #endif

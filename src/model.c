@@ -17,8 +17,11 @@
 #include "utils/elog.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/float.h"
 #include "catalog/pg_type.h"
 
+#include "glm.h"
+#include "baseline.h"
 #include "metrics.h"
 #include "model.h"
 #include "profenrich.h"
@@ -112,13 +115,22 @@ WriteSection(StringInfo buf, int tag, void (*body) (StringInfo, const Model *), 
 	memcpy(buf->data + at, &len, 4);
 }
 
-/* The sections a model carries */
+/* The baseline section's bytes */
+static void
+WriteBaseline(StringInfo buf, const Model *m)
+{
+	BaselineWrite(buf, m->baseline);
+}
+
+/* The sections a model carries: the classes before the baseline, which is checked against them */
 static void
 WriteSections(StringInfo buf, const Model *m)
 {
-	pq_sendint32(buf, m->nclasses > 0 ? 1 : 0);
+	pq_sendint32(buf, (m->nclasses > 0 ? 1 : 0) + (m->baseline != NULL ? 1 : 0));
 	if (m->nclasses > 0)
 		WriteSection(buf, SECTION_CLASSES, WriteClasses, m);
+	if (m->baseline != NULL)
+		WriteSection(buf, SECTION_BASELINE, WriteBaseline, m);
 }
 
 /* Read the sections, each within its stated length */
@@ -142,6 +154,11 @@ ReadSections(StringInfo buf, Model *m)
 		{
 			case SECTION_CLASSES:
 				ReadClasses(buf, m);
+				break;
+			case SECTION_BASELINE:
+				if (m->baseline != NULL)
+					ModelCorrupt("the baseline section appears twice");
+				m->baseline = BaselineRead(buf, m->spec, m->nclasses);
 				break;
 			default:
 				ereport(ERROR,
@@ -271,6 +288,13 @@ ModelRead(bytea *params)
 		ReadSections(&buf, model);
 	if (buf.cursor != buf.len)
 		ModelCorrupt("trailing bytes");
+	/* a family's class target that reads as its class index: through the class labels */
+	if ((model->ops->flags & ALG_CLASS_INDEX) && model->nclasses > 0 && !model->spec->binary &&
+		model->spec->target != NULL)
+	{
+		model->spec->nclasses = model->nclasses;
+		model->spec->classes = model->classes;
+	}
 	return model;
 }
 
@@ -311,6 +335,16 @@ ModelClassifyRow(const Model *model, FeatureReader *r, double *probs, int *cls)
 				*cls = k;
 	}
 	return true;
+}
+
+/*
+ * A segment model's segment (1..k) for the current row and the row's
+ * distance to its center; false as ModelScoreRow.
+ */
+bool
+ModelSegmentRow(const Model *model, FeatureReader *r, int *segment, double *distance)
+{
+	return model->ops->segment(model, r, segment, distance);
 }
 
 /*
@@ -502,6 +536,47 @@ ModelContributions(const Model *m, FeatureReader *r, int cls, Contribution *part
 	return m->spec->ncolumns;
 }
 
+/*
+ * The contribution of spec column col of the reader's current row to a
+ * linear predictor with slot coefficients coef: coef x (value - training
+ * mean), over all its one-hot slots for a category (a NULL taking the
+ * imputed value or level), and the value as text.
+ */
+void
+ModelColumnContribution(const FeatureSpec *spec, FeatureReader *r, int col, const double *coef,
+						const double *slot_mean, Contribution *out)
+{
+	const FeatureColumn *c = &spec->columns[col];
+
+	out->feature = c->name;
+	out->amount = 0;
+	if (c->kind != FEATURE_CATEGORICAL)
+	{
+		double		x;
+		bool		present = FeatureReadNumber(r, spec, col, &x);
+
+		out->value = !present ? NULL : c->kind == FEATURE_BOOLEAN ?
+			pstrdup(x != 0 ? "true" : "false") : float8out_internal(x);
+		if (!present)
+			x = c->impute;
+		out->amount = coef[c->first_slot] * (x - slot_mean[c->first_slot]);
+	}
+	else
+	{
+		int			level = FeatureReadLevel(r, spec, col);
+
+		out->value = level == LEVEL_NULL ? NULL : level == LEVEL_UNSEEN ? pstrdup("(unseen)") :
+			level == c->nlevels ? pstrdup("(other)") : pstrdup(c->levels[level]);
+		if (level == LEVEL_NULL)
+			level = c->mode_level;
+		for (int k = 0; k < c->nslots; k++)
+			out->amount += coef[c->first_slot + k] *
+				((k == level ? 1.0 : 0.0) - slot_mean[c->first_slot + k]);
+	}
+	if (unlikely(!isfinite(out->amount)))
+		GlmRefuseLink(out->amount);
+}
+
 /* Larger absolute contribution first */
 static int
 ByAbsAmount(const void *a, const void *b)
@@ -541,9 +616,10 @@ ModelTopFactors(const Model *m, FeatureReader *r, int k)
 		if (!ModelClassifyRow(m, r, probs, &cls))
 			cls = 0;
 	}
-	n = ModelContributions(m, r, cls, parts, &baseline);
-	if (n < 0)
+	if (m->ops->explain == NULL)
 		elog(ERROR, "model of algorithm %s has no explanation", m->ops->name);
+	n = ModelContributions(m, r, cls, parts, &baseline);
+	n = Max(n, 0);				/* a row the model cannot score has no factors */
 	ModelSortContributions(parts, n);
 	n = Min(k, n);
 	names = palloc(sizeof(Datum) * Max(n, 1));

@@ -27,6 +27,9 @@
  * changing the families' bodies.  A reader refuses a tag it does not know.
  */
 #define SECTION_CLASSES 1		/* class labels (and a binary model's threshold) */
+#define SECTION_BASELINE 2		/* the training population's distributions (baseline.h) */
+
+struct Baseline;
 
 typedef struct Model
 {
@@ -38,6 +41,7 @@ typedef struct Model
 	double		threshold;		/* binary models: the positive class from this probability */
 	int			nquantiles;		/* 0 (models trained before 0.3.0) or MODEL_QUANTILES */
 	double	   *quantiles;		/* percentiles 1..99 of the training population's scores */
+	struct Baseline *baseline;	/* NULL: none (models without a feature spec, or before 0.5.0) */
 } Model;
 
 extern bytea *ModelSerialize(const Model *model);
@@ -49,12 +53,16 @@ extern void ModelCorrupt(const char *what) pg_attribute_noreturn();
 extern OutputKind ModelOutput(const Model *model);
 extern bool ModelScoreRow(const Model *model, FeatureReader *r, double *score);
 extern bool ModelClassifyRow(const Model *model, FeatureReader *r, double *probs, int *cls);
+extern bool ModelSegmentRow(const Model *model, FeatureReader *r, int *segment, double *distance);
 extern void ModelSetQuantiles(Model *model, double *scores, int64 n, bool sorted);
 extern void ModelSetWeightedQuantiles(Model *model, const double *scores, const double *w,
 									  int64 nweighted, int64 n);
 extern int	ModelPercentile(const Model *model, double score);
 extern int	ModelContributions(const Model *m, FeatureReader *r, int cls, Contribution *parts,
 							   double *baseline);
+extern void ModelColumnContribution(const FeatureSpec *spec, FeatureReader *r, int col,
+									const double *coef, const double *slot_mean,
+									Contribution *out);
 extern void ModelSortContributions(Contribution *parts, int n);
 extern Datum ModelTopFactors(const Model *m, FeatureReader *r, int k);
 extern void ModelCoefficientRow(ReturnSetInfo *rsinfo, const char *feature, double coef,

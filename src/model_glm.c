@@ -220,43 +220,6 @@ NumberOutput(const Model *m)
 	return OUTPUT_NUMBER;
 }
 
-/* The contribution of column col of the current row, and its value as text */
-static void
-ColumnContribution(const Model *m, FeatureReader *r, int col, Contribution *out)
-{
-	const FeatureSpec *spec = m->spec;
-	const FeatureColumn *c = &spec->columns[col];
-	const LinearFit *f = &GlmModelOf(m)->linear;
-
-	out->feature = c->name;
-	out->amount = 0;
-	if (c->kind != FEATURE_CATEGORICAL)
-	{
-		double		x;
-		bool		present = FeatureReadNumber(r, spec, col, &x);
-
-		out->value = !present ? NULL : c->kind == FEATURE_BOOLEAN ?
-			pstrdup(x != 0 ? "true" : "false") : float8out_internal(x);
-		if (!present)
-			x = c->impute;
-		out->amount = f->coef[c->first_slot] * (x - f->slot_mean[c->first_slot]);
-	}
-	else
-	{
-		int			level = FeatureReadLevel(r, spec, col);
-
-		out->value = level == LEVEL_NULL ? NULL : level == LEVEL_UNSEEN ? pstrdup("(unseen)") :
-			level == c->nlevels ? pstrdup("(other)") : pstrdup(c->levels[level]);
-		if (level == LEVEL_NULL)
-			level = c->mode_level;
-		for (int k = 0; k < c->nslots; k++)
-			out->amount += f->coef[c->first_slot + k] *
-				((k == level ? 1.0 : 0.0) - f->slot_mean[c->first_slot + k]);
-	}
-	if (unlikely(!isfinite(out->amount)))
-		GlmRefuseLink(out->amount);
-}
-
 /*
  * The row's link decomposed: the baseline is the link at the training
  * means, each column contributes coef x (value - training mean), a one-hot
@@ -271,7 +234,7 @@ GlmExplain(const Model *m, FeatureReader *r, int cls, Contribution *parts, doubl
 	for (int j = 0; j < m->spec->nslots; j++)
 		*baseline += f->coef[j] * f->slot_mean[j];
 	for (int i = 0; i < m->spec->ncolumns; i++)
-		ColumnContribution(m, r, i, &parts[i]);
+		ModelColumnContribution(m->spec, r, i, f->coef, f->slot_mean, &parts[i]);
 	return true;
 }
 

@@ -22,7 +22,7 @@
 #include "options.h"
 
 #define VALID_FEATURE_OPTIONS "test_fraction, key, seed, impute, max_categories"
-#define VALID_ENRICH_OPTIONS "batch_size, percentile, factors, probabilities, top, key, columns"
+#define VALID_ENRICH_OPTIONS "batch_size, percentile, factors, probabilities, distance, top, key, columns"
 #define MAX_FACTORS 50
 
 /* Report a bad value for one option */
@@ -103,6 +103,75 @@ OptionBool(const char *key, JsonbValue *v)
 	return v->val.boolean;
 }
 
+/*
+ * The option class_weight: true for "balanced", else *object receives the
+ * object of weights by class (checked against the classes at training);
+ * example is such an object, for the error.
+ */
+bool
+OptionClassWeight(const char *key, JsonbValue *v, const char *example, Jsonb **object)
+{
+	*object = NULL;
+	if (v->type == jbvString &&
+		strcmp(pnstrdup(v->val.string.val, v->val.string.len), "balanced") == 0)
+		return true;
+	if (v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data))
+	{
+		*object = JsonbValueToJsonb(v);
+		return false;
+	}
+	OptionError(key, psprintf("\"balanced\" or an object of positive weights by class, such as %s",
+							  example));
+	return false;
+}
+
+/*
+ * The weights of a class_weight object: cw[k] for the class named
+ * names[k] (NULL for a class whose name is unknown), left as they are for
+ * classes the object does not name.  A key that names no class is an error
+ * whose hint lists the classes (listed), and so is a weight that is not a
+ * positive number.
+ */
+void
+OptionClassWeights(Jsonb *object, int nclasses, char *const *names, const char *listed,
+				   double *cw)
+{
+	JsonbIterator *it = JsonbIteratorInit(&object->root);
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	char	   *key = NULL;
+
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+			key = pnstrdup(v.val.string.val, v.val.string.len);
+		else if (tok == WJB_VALUE && key != NULL)
+		{
+			double		w = -1;
+			int			label = -1;
+
+			for (int k = 0; k < nclasses && label < 0; k++)
+				if (names[k] != NULL && strcmp(key, names[k]) == 0)
+					label = k;
+			if (label < 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("class_weight names class \"%s\", which the target does not have", key),
+						 errhint("Weight the classes %s.", listed)));
+			if (v.type == jbvNumeric)
+				w = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
+													   NumericGetDatum(v.val.numeric)));
+			if (!(w > 0) || isinf(w))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("class_weight of class \"%s\" must be a positive number", key),
+						 errhint("Give each class a weight above 0, e.g. {\"%s\": 3}.", key)));
+			cw[label] = w;
+			key = NULL;
+		}
+	}
+}
+
 /* What TrainOptionApply needs besides the pair */
 typedef struct TrainApplyArg
 {
@@ -113,7 +182,7 @@ typedef struct TrainApplyArg
 
 /* Store one option every algorithm with a feature spec takes; false for any other key */
 static bool
-FeatureOption(const char *key, JsonbValue *v, TrainOptions *opts)
+FeatureOption(const char *key, JsonbValue *v, TrainOptions *opts, const AlgorithmOps *ops)
 {
 	if (strcmp(key, "test_fraction") == 0)
 	{
@@ -133,7 +202,9 @@ FeatureOption(const char *key, JsonbValue *v, TrainOptions *opts)
 	}
 	else if (strcmp(key, "impute") == 0)
 	{
-		char	   *s = OptionString(key, v, "\"mean\", \"skip\" or \"error\"");
+		const char *modes = (ops->flags & ALG_MISSING) ? "\"missing\", \"mean\", \"skip\" or \"error\"" :
+			"\"mean\", \"skip\" or \"error\"";
+		char	   *s = OptionString(key, v, modes);
 
 		if (strcmp(s, "mean") == 0)
 			opts->impute = IMPUTE_MEAN;
@@ -141,8 +212,10 @@ FeatureOption(const char *key, JsonbValue *v, TrainOptions *opts)
 			opts->impute = IMPUTE_SKIP;
 		else if (strcmp(s, "error") == 0)
 			opts->impute = IMPUTE_ERROR;
+		else if (strcmp(s, "missing") == 0 && (ops->flags & ALG_MISSING))
+			opts->impute = IMPUTE_MISSING;
 		else
-			OptionError(key, "\"mean\", \"skip\" or \"error\"");
+			OptionError(key, modes);
 	}
 	else if (strcmp(key, "max_categories") == 0)
 		opts->max_categories = OptionInteger(key, v, 1, 10000);
@@ -163,7 +236,7 @@ TrainOptionApply(const char *key, JsonbValue *v, void *arg)
 
 	if (a->ops->option(a->algopts, key, v))
 		return;
-	if (features && FeatureOption(key, v, a->opts))
+	if (features && FeatureOption(key, v, a->opts, a->ops))
 		return;
 	if (strcmp(key, "deploy") == 0)
 		a->opts->deploy = OptionBool(key, v);
@@ -219,10 +292,10 @@ TrainOptionsParse(Jsonb *options, const AlgorithmOps *ops, TrainOptions *opts, v
 {
 	TrainApplyArg arg;
 
-	opts->test_fraction = 0.2;
+	opts->test_fraction = (ops->flags & ALG_ALL_ROWS) ? 0.0 : 0.2;
 	opts->key = NULL;
 	opts->seed = 0;
-	opts->impute = IMPUTE_MEAN;
+	opts->impute = (ops->flags & ALG_MISSING) ? IMPUTE_MISSING : IMPUTE_MEAN;
 	opts->max_categories = 50;
 	opts->deploy = true;
 	*algopts = ops->options_new(ops);
@@ -269,6 +342,8 @@ EnrichOptionApply(const char *key, JsonbValue *v, void *arg)
 		o->percentile = OptionBool(key, v);
 	else if (strcmp(key, "probabilities") == 0)
 		o->probabilities = OptionBool(key, v);
+	else if (strcmp(key, "distance") == 0)
+		o->distance = OptionBool(key, v);
 	else if (strcmp(key, "factors") == 0)
 		o->factors = OptionInteger(key, v, 0, MAX_FACTORS);
 	else if (strcmp(key, "top") == 0)
@@ -303,6 +378,7 @@ EnrichOptionsParse(Jsonb *options, EnrichOptions *o)
 	o->percentile = false;
 	o->factors = 0;
 	o->probabilities = false;
+	o->distance = false;
 	o->top = 5;
 	o->key = NULL;
 	o->columns = NULL;
@@ -321,6 +397,8 @@ ImputeModeName(ImputeMode mode)
 			return "skip";
 		case IMPUTE_ERROR:
 			return "error";
+		case IMPUTE_MISSING:
+			return "missing";
 	}
 	return "mean";
 }

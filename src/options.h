@@ -17,7 +17,8 @@ typedef enum ImputeMode
 {
 	IMPUTE_MEAN = 0,
 	IMPUTE_SKIP = 1,
-	IMPUTE_ERROR = 2
+	IMPUTE_ERROR = 2,
+	IMPUTE_MISSING = 3			/* NULL numbers stay missing (trees: the learned way) */
 } ImputeMode;
 
 /* The options of train() that do not depend on the algorithm */
@@ -39,6 +40,7 @@ typedef struct EnrichOptions
 	bool		probabilities;	/* class models: <model>_probs too */
 	int			top;			/* item models: the items written per row */
 	char	   *key;			/* item models: the column of the user key; NULL = default */
+	bool		distance;		/* segment models: <model>_distance too */
 	Jsonb	   *columns;		/* {"model": {"score": .., "percentile": .., "factors": ..}} */
 } EnrichOptions;
 
@@ -54,6 +56,9 @@ extern int	OptionInteger(const char *key, JsonbValue *v, int lo, int hi);
 extern double OptionTolerance(const char *key, JsonbValue *v);
 extern bool OptionBool(const char *key, JsonbValue *v);
 extern double OptionPenalty(const char *key, JsonbValue *v);
+extern bool OptionClassWeight(const char *key, JsonbValue *v, const char *example, Jsonb **object);
+extern void OptionClassWeights(Jsonb *object, int nclasses, char *const *names, const char *listed,
+							   double *cw);
 extern void OptionsWalk(Jsonb *options, const char *example, OptionApplyFn apply, void *arg);
 extern void TrainOptionsParse(Jsonb *options, const struct AlgorithmOps *ops, TrainOptions *opts,
 							  void **algopts);

@@ -32,10 +32,13 @@ static const OutputDef OutputDefs[OUT_NWHAT] = {
 	[OUT_TOP] = {"top", "_top", TEXTARRAYOID, "text[]", "top items"},
 	[OUT_TOP_SCORES] = {"top_scores", "_top_scores", FLOAT8ARRAYOID, "double precision[]",
 	"scores of the top items"},
+	[OUT_SEGMENT] = {"segment", "_segment", INT4OID, "integer", "segment"},
+	[OUT_DISTANCE] = {"distance", "_distance", FLOAT8OID, "double precision",
+	"distance to the segment's center (standardized scale)"},
 };
 
 /* The keys "columns" may rename, for hints */
-#define OUTPUT_KEYS "score, percentile, factors, class, probabilities, top, top_scores"
+#define OUTPUT_KEYS "score, percentile, factors, class, probabilities, top, top_scores, segment, distance"
 
 /* What an output is */
 const OutputDef *
@@ -109,12 +112,17 @@ OutputColumns(const Model *m, const char *name, const EnrichOptions *o, OutputCo
 			AddOutput(out, &n, OUT_TOP, name, columns);
 			AddOutput(out, &n, OUT_TOP_SCORES, name, columns);
 			break;
+		case OUTPUT_SEGMENT:
+			AddOutput(out, &n, OUT_SEGMENT, name, columns);
+			if (o == NULL || o->distance)
+				AddOutput(out, &n, OUT_DISTANCE, name, columns);
+			break;
 		default:
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("model \"%s\" of algorithm %s has no insight columns to write", name,
 							m->ops->name),
-					 errhint("Enrich with number, class or item models.")));
+					 errhint("Enrich with number, class, item or segment models.")));
 	}
 	if (factors)
 		AddOutput(out, &n, OUT_FACTORS, name, columns);
@@ -236,6 +244,11 @@ OutputExpr(OutputWhat what, const char *name, int version, int factors, const ch
 			return psprintf("profenrich.score_columns_for(%s, %d, 5, %s)", lit, version, colargs);
 		case OUT_PROBS:
 			return psprintf("profenrich.probs_columns_for(%s, %d, 3, %s)", lit, version, colargs);
+		case OUT_SEGMENT:
+			return psprintf("profenrich.segment_columns_for(%s, %d, 6, %s)", lit, version, colargs);
+		case OUT_DISTANCE:
+			return psprintf("profenrich.segment_distance_columns_for(%s, %d, 6, %s)", lit, version,
+							colargs);
 		case OUT_TOP:
 		case OUT_TOP_SCORES:
 		case OUT_NWHAT:
@@ -289,11 +302,13 @@ OutputItemsExpr(OutputWhat what, const char *name, int version, const char *key,
 					quote_identifier(key), top, version);
 }
 
-/* The row's score or classification, once for all its outputs */
+/* The row's score, classification or segment, once for all its outputs */
 void
 OutputCompute(const Model *m, FeatureReader *r, OutputRow *row)
 {
-	if (ModelOutput(m) == OUTPUT_CLASS)
+	if (ModelOutput(m) == OUTPUT_SEGMENT)
+		row->have = ModelSegmentRow(m, r, &row->segment, &row->distance);
+	else if (ModelOutput(m) == OUTPUT_CLASS)
 	{
 		if (row->probs == NULL)
 			row->probs = palloc(sizeof(double) * m->nclasses);
@@ -348,6 +363,10 @@ OutputDatum(OutputWhat what, const Model *m, FeatureReader *r, const OutputRow *
 			return CStringGetTextDatum(m->classes[row->cls]);
 		case OUT_PROBS:
 			return OutputProbsJson(m, row->probs);
+		case OUT_SEGMENT:
+			return Int32GetDatum(row->segment);
+		case OUT_DISTANCE:
+			return Float8GetDatum(row->distance);
 		case OUT_TOP:
 		case OUT_TOP_SCORES:
 		case OUT_NWHAT:

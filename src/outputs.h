@@ -5,8 +5,9 @@
  *
  * A number model writes its score (and percentile, factors); a class
  * model its class and that class's probability (and all probabilities,
- * factors); an item model the top items of the row's user and their
- * scores.  Each output has a key (the name the "columns" option renames
+ * factors); a segment model its segment (and the distance to its center);
+ * an item model the top items of the row's user and their scores.  Each
+ * output has a key (the name the "columns" option renames
  * it by), a default column suffix and a type.
  *-------------------------------------------------------------------------
  */
@@ -26,6 +27,8 @@ typedef enum OutputWhat
 	OUT_PROBS,					/* every class's probability, as jsonb */
 	OUT_TOP,					/* item models: the user's top items */
 	OUT_TOP_SCORES,				/* their scores */
+	OUT_SEGMENT,				/* segment models: the segment number */
+	OUT_DISTANCE,				/* the distance to its center */
 	OUT_NWHAT
 } OutputWhat;
 
@@ -55,6 +58,8 @@ typedef struct OutputRow
 	double		score;
 	int			cls;
 	double	   *probs;			/* nclasses, for class models */
+	int			segment;		/* segment models: 1..k */
+	double		distance;
 } OutputRow;
 
 extern const OutputDef *OutputDefOf(OutputWhat what);

@@ -24,6 +24,7 @@ PG_MODULE_MAGIC;
 int			profenrich_blas_threads = 1;
 int			profenrich_max_train_memory = 1024 * 1024;
 char	   *profenrich_blas_library = NULL;
+int			profenrich_train_threads = 1;
 
 void		_PG_init(void);
 
@@ -108,6 +109,14 @@ _PG_init(void)
 							&profenrich_max_train_memory,
 							1024 * 1024, 64, MAX_KILOBYTES,
 							PGC_USERSET, GUC_UNIT_KB,
+							NULL, NULL, NULL);
+	DefineCustomIntVariable("profenrich.train_threads",
+							"Number of threads a gbdt training may use.",
+							"XGBoost trains with this many threads; the backend stays "
+							"single-threaded at 1 unless a superuser allows more.",
+							&profenrich_train_threads,
+							1, 1, 64,
+							PGC_SUSET, 0,
 							NULL, NULL, NULL);
 	MarkGUCPrefixReserved("profenrich");
 }

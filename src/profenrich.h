@@ -15,6 +15,9 @@ extern char *profenrich_blas_library;
 /* profenrich.max_train_memory (kB): largest encoded data set trained in memory */
 extern int	profenrich_max_train_memory;
 
+/* profenrich.train_threads: threads a trainer that can use them (gbdt) may start */
+extern int	profenrich_train_threads;
+
 /*
  * Refuse a training state of need bytes over profenrich.max_train_memory,
  * before allocating it; what names the state, slots its width.

@@ -580,7 +580,7 @@ RegistrySource(const char *name, int version)
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("the source %s of model \"%s\" version %d no longer exists",
 						row.source, name, row.version),
-				 errhint("Pass a relation to evaluate on.")));
+				 errhint("Pass the relation to read as the source argument.")));
 	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)),
 									  get_rel_name(relid));
 }
@@ -917,11 +917,11 @@ classes(PG_FUNCTION_ARGS)
 								 CurrentMemoryContext);
 	Datum	   *labels;
 
-	if (m->ops->classify == NULL)
+	if (m->ops->classify == NULL || (m->nclasses == 0 && !m->spec->binary))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("model \"%s\" is a %s model, which has no classes", name, m->ops->name),
-				 errhint("classes() takes a model trained with algorithm 'multinomial' or 'logistic'.")));
+				 errhint("classes() takes a model trained with algorithm 'multinomial' or 'logistic', or a 'gbdt' model of a class target.")));
 	if (m->nclasses == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

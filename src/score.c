@@ -60,6 +60,11 @@ PG_FUNCTION_INFO_V1(class_columns_for);
 PG_FUNCTION_INFO_V1(proba_columns_for);
 PG_FUNCTION_INFO_V1(class_proba_columns_for);
 PG_FUNCTION_INFO_V1(probs_columns_for);
+PG_FUNCTION_INFO_V1(segment);
+PG_FUNCTION_INFO_V1(segment_of);
+PG_FUNCTION_INFO_V1(segment_distance);
+PG_FUNCTION_INFO_V1(segment_columns_for);
+PG_FUNCTION_INFO_V1(segment_distance_columns_for);
 
 #define MODEL_NAME_KEY 256
 
@@ -71,6 +76,7 @@ PG_FUNCTION_INFO_V1(probs_columns_for);
 #define KIND_CLASS 3			/* predict_class, predict_proba: a model with classes */
 #define KIND_ENGAGEMENT 4		/* classify_engagement: the same, named so in errors */
 #define KIND_CLASS_PROB 5		/* enrich's <model>_score of a class model: its class's probability */
+#define KIND_SEGMENT 6			/* segment, segment_of, segment_distance: a segment model */
 
 /*
  * A call site's cache (fn_extra): the model it scores with for the whole
@@ -406,19 +412,31 @@ CheckClassModel(const ScoreCache *c, int kind)
 {
 	const Model *m = c->model;
 
-	if (m->ops->classify == NULL)
+	if (m->ops->classify == NULL || (m->nclasses == 0 && !m->spec->binary))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("model \"%s\" is a %s model, not a class model", text_to_cstring(c->name),
 						m->ops->name),
-				 errhint("%s takes a model trained with algorithm 'multinomial' or 'logistic'; use score for this one.",
-						 kind == KIND_ENGAGEMENT ? "classify_engagement" : "predict_class and predict_proba")));
+				 errhint("%s a model trained with algorithm 'multinomial', 'logistic' or 'gbdt' (of a class target); use score for this one.",
+						 kind == KIND_ENGAGEMENT ? "classify_engagement takes" : "predict_class and predict_proba take")));
 	if (m->nclasses == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("model \"%s\" was trained before profenrich 0.5.0 and does not know its class labels",
 						text_to_cstring(c->name)),
 				 errhint("Retrain the model; score() gives its probability meanwhile.")));
+}
+
+/* The segment outputs need a segment model */
+static void
+CheckSegmentModel(const ScoreCache *c)
+{
+	if (c->model->ops->segment == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("model \"%s\" is a %s model, not a segment model", text_to_cstring(c->name),
+						c->model->ops->name),
+				 errhint("segment, segment_of and segment_distance take a model trained with algorithm 'kmeans'.")));
 }
 
 /*
@@ -433,17 +451,22 @@ CheckKind(const ScoreCache *c, int kind)
 	const Model *m = c->model;
 	const char *alg = m->ops->name;
 
-	if (kind < KIND_ANY || kind > KIND_CLASS_PROB)
+	if (kind < KIND_ANY || kind > KIND_SEGMENT)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("kind must be 0 (any model), 1 (propensity), 2 (value), 3 (class), 4 (engagement) or 5 (class probability), not %d", kind),
-				 errhint("Call score(), score_churn(), score_conversion(), predict_ltv(), predict_class(), predict_proba() or classify_engagement(); the planner passes the kind.")));
+				 errmsg("kind must be 0 (any model), 1 (propensity), 2 (value), 3 (class), 4 (engagement), 5 (class probability) or 6 (segment), not %d", kind),
+				 errhint("Call score(), score_churn(), score_conversion(), predict_ltv(), predict_class(), predict_proba(), classify_engagement() or segment(); the planner passes the kind.")));
 	if (kind == KIND_CLASS || kind == KIND_ENGAGEMENT || kind == KIND_CLASS_PROB)
 	{
 		CheckClassModel(c, kind);
 		return;
 	}
-	if (m->ops->score == NULL)
+	if (kind == KIND_SEGMENT)
+	{
+		CheckSegmentModel(c);
+		return;
+	}
+	if (m->ops->score == NULL || ModelOutput(m) != OUTPUT_NUMBER)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("model \"%s\" is a %s model, which has no score", text_to_cstring(c->name), alg),
@@ -456,13 +479,13 @@ CheckKind(const ScoreCache *c, int kind)
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("model \"%s\" is a %s model, not a propensity model",
 						text_to_cstring(c->name), alg),
-				 errhint("score_churn and score_conversion take a model trained with algorithm 'logistic'; use score for this one.")));
+				 errhint("score_churn and score_conversion take a model trained with algorithm 'logistic' or a 'gbdt' model of a binary target; use score for this one.")));
 	if (kind == KIND_VALUE && !IsValueModel(m))
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("model \"%s\" is a %s model, not a value model",
 						text_to_cstring(c->name), alg),
-				 errhint("predict_ltv takes a model trained with algorithm 'clv' or 'linear'; use score for this one.")));
+				 errhint("predict_ltv takes a model trained with algorithm 'clv' or 'linear', or a 'gbdt' model of a numeric target; use score for this one.")));
 }
 
 /* A version argument: positive, or NULL for the deployed version */
@@ -613,6 +636,30 @@ ClassProbaResult(FunctionCallInfo fcinfo, ScoreCache *c, int class_arg)
 	PG_RETURN_FLOAT8(c->probs[c->class_index]);
 }
 
+/* The segment of the cache's row (1..k), or SQL NULL */
+static Datum
+SegmentResult(FunctionCallInfo fcinfo, ScoreCache *c)
+{
+	int			seg;
+	double		dist;
+
+	if (c == NULL || !ModelSegmentRow(c->model, c->row, &seg, &dist))
+		PG_RETURN_NULL();
+	PG_RETURN_INT32(seg);
+}
+
+/* The distance of the cache's row to its segment's center, or SQL NULL */
+static Datum
+DistanceResult(FunctionCallInfo fcinfo, ScoreCache *c)
+{
+	int			seg;
+	double		dist;
+
+	if (c == NULL || !ModelSegmentRow(c->model, c->row, &seg, &dist))
+		PG_RETURN_NULL();
+	PG_RETURN_FLOAT8(dist);
+}
+
 /* score(name text, row record) returns float8 */
 Datum
 score(PG_FUNCTION_ARGS)
@@ -740,6 +787,45 @@ class_proba_columns_for(PG_FUNCTION_ARGS)
 	return ClassProbaResult(fcinfo, RowFromArgs(fcinfo, VersionArg(fcinfo, 1), KIND_CLASS, 3), 2);
 }
 
+/* segment(name text, row record) returns int */
+Datum
+segment(PG_FUNCTION_ARGS)
+{
+	return SegmentResult(fcinfo, RowFromComposite(fcinfo, 0, 1, 0, KIND_SEGMENT));
+}
+
+/* segment_of(row record, model text DEFAULT 'segments') returns int */
+Datum
+segment_of(PG_FUNCTION_ARGS)
+{
+	return SegmentResult(fcinfo, RowFromComposite(fcinfo, 1, 0, 0, KIND_SEGMENT));
+}
+
+/* segment_distance(name text, row record) returns float8 */
+Datum
+segment_distance(PG_FUNCTION_ARGS)
+{
+	return DistanceResult(fcinfo, RowFromComposite(fcinfo, 0, 1, 0, KIND_SEGMENT));
+}
+
+/*
+ * segment_columns_for(name, version, kind, names, VARIADIC "any") returns
+ * int: what the planner turns segment() and segment_of() into, and what
+ * enrich writes into <model>_segment.
+ */
+Datum
+segment_columns_for(PG_FUNCTION_ARGS)
+{
+	return SegmentResult(fcinfo, RowFromArgs(fcinfo, VersionArg(fcinfo, 1), KindArg(fcinfo, 2), 3));
+}
+
+/* segment_distance_columns_for(name, version, kind, names, VARIADIC "any") returns float8 */
+Datum
+segment_distance_columns_for(PG_FUNCTION_ARGS)
+{
+	return DistanceResult(fcinfo, RowFromArgs(fcinfo, VersionArg(fcinfo, 1), KindArg(fcinfo, 2), 3));
+}
+
 /* OID of a profenrich function by name and argument types */
 static Oid
 ProfFunctionOid(const char *name, int nargs, Oid *argtypes)
@@ -779,6 +865,9 @@ static const Rewrite Rewrites[] = {
 	{"classify_engagement", 2, 1, 0, -1, -1, KIND_ENGAGEMENT, "class_columns_for", TEXTOID, InvalidOid},
 	{"predict_proba", 2, 0, 1, -1, -1, KIND_CLASS, "proba_columns_for", FLOAT8ARRAYOID, InvalidOid},
 	{"predict_proba", 3, 0, 1, -1, 2, KIND_CLASS, "class_proba_columns_for", FLOAT8OID, TEXTOID},
+	{"segment", 2, 0, 1, -1, -1, KIND_SEGMENT, "segment_columns_for", INT4OID, InvalidOid},
+	{"segment_of", 2, 1, 0, -1, -1, KIND_SEGMENT, "segment_columns_for", INT4OID, InvalidOid},
+	{"segment_distance", 2, 0, 1, -1, -1, KIND_SEGMENT, "segment_distance_columns_for", FLOAT8OID, InvalidOid},
 };
 
 /* The rewrite of a call, or NULL */
@@ -867,7 +956,7 @@ score_support(PG_FUNCTION_ARGS)
 
 		call = makeFuncExpr(ProfFunctionOid(rw->target, 3, argtypes), rw->rettype,
 							list_concat(list_make2(list_nth(f->args, rw->name_arg), names_const), cols),
-							InvalidOid, f->inputcollid, COERCE_EXPLICIT_CALL);
+							f->funccollid, f->inputcollid, COERCE_EXPLICIT_CALL);
 	}
 	else
 	{
@@ -881,7 +970,7 @@ score_support(PG_FUNCTION_ARGS)
 			argtypes[2] = rw->extratype;
 		args = list_make4(list_nth(f->args, rw->name_arg), v, k, names_const);
 		call = makeFuncExpr(ProfFunctionOid(rw->target, 5, argtypes), rw->rettype,
-							list_concat(args, cols), InvalidOid, f->inputcollid,
+							list_concat(args, cols), f->funccollid, f->inputcollid,
 							COERCE_EXPLICIT_CALL);
 	}
 	call->location = f->location;

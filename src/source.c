@@ -274,14 +274,32 @@ CheckPrivileges(const FeatureSpec *spec, const Source *src)
 void
 SourceLearnVocabularies(FeatureSpec *spec, const Source *src, int max_categories)
 {
+	(void) SourceLearnVocabularyCounts(spec, src, max_categories);
+}
+
+/*
+ * SourceLearnVocabularies, returning what the same scan counts for the
+ * training baseline: per categorical column the rows of each level, of the
+ * values beyond the vocabulary and of NULL (BaselineLevelCounts).  The
+ * statement reads each column's NULL group and a window total besides the
+ * levels, and is immune to the caller's search_path.
+ */
+BaselineLevelCounts
+SourceLearnVocabularyCounts(FeatureSpec *spec, const Source *src, int max_categories)
+{
 	StringInfoData sql;
 	bool		any = false;
 	int		   *counts = palloc0(sizeof(int) * spec->ncolumns);
+	BaselineLevelCounts levels = palloc0(sizeof(double *) * Max(spec->ncolumns, 1));
+	double	   *total = palloc0(sizeof(double) * Max(spec->ncolumns, 1));
 
 	initStringInfo(&sql);
-	appendStringInfoString(&sql, "SELECT k, v FROM (SELECT k, v, pg_catalog.row_number() OVER "
-						   "(PARTITION BY k ORDER BY pg_catalog.count(*) DESC, "
-						   "v COLLATE pg_catalog.\"C\") AS rn FROM ");
+	/* pe_u.k and pe_u.v qualified: the source may have columns named k or v */
+	appendStringInfoString(&sql, "SELECT k, v, c, t FROM (SELECT pe_u.k, pe_u.v, "
+						   "pg_catalog.count(*)::pg_catalog.float8 AS c, "
+						   "pg_catalog.sum(pg_catalog.count(*)) OVER (PARTITION BY pe_u.k)::pg_catalog.float8 AS t, "
+						   "pg_catalog.row_number() OVER (PARTITION BY pe_u.k, pe_u.v IS NULL "
+						   "ORDER BY pg_catalog.count(*) DESC, pe_u.v COLLATE pg_catalog.\"C\") AS rn FROM ");
 	appendStringInfo(&sql, "%s AS pe_src CROSS JOIN LATERAL (VALUES ", src->qualname);
 	for (int i = 0; i < spec->ncolumns; i++)
 	{
@@ -292,21 +310,34 @@ SourceLearnVocabularies(FeatureSpec *spec, const Source *src, int max_categories
 		any = true;
 	}
 	if (!any)
-		return;
-	appendStringInfo(&sql, ") AS u(k, v) WHERE v IS NOT NULL GROUP BY k, v) s "
-					 "WHERE rn OPERATOR(pg_catalog.<=) %d ORDER BY k, rn", max_categories + 1);
+		return levels;
+	appendStringInfo(&sql, ") AS pe_u(k, v) GROUP BY pe_u.k, pe_u.v) s "
+					 "WHERE rn OPERATOR(pg_catalog.<=) %d ORDER BY k, v IS NULL, rn",
+					 max_categories + 1);
 	TrainQuery(sql.data, 0, NULL, NULL, 0);
 	for (int i = 0; i < spec->ncolumns; i++)
 	{
 		spec->columns[i].levels = palloc(sizeof(char *) * (max_categories + 1));
 		spec->columns[i].level_len = palloc(sizeof(int) * (max_categories + 1));
+		if (spec->columns[i].kind == FEATURE_CATEGORICAL)
+			levels[i] = palloc0(sizeof(double) * (max_categories + 2));
 	}
 	for (uint64 r = 0; r < SPI_processed; r++)
 	{
-		int			k = atoi(SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1));
+		HeapTuple	tup = SPI_tuptable->vals[r];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		int			k = DatumGetInt32(SPI_getbinval(tup, desc, 1, &isnull));
 		FeatureColumn *c = &spec->columns[k];
-		char	   *v = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2);
+		char	   *v = SPI_getvalue(tup, desc, 2);
+		double		n = DatumGetFloat8(SPI_getbinval(tup, desc, 3, &isnull));
 
+		total[k] = DatumGetFloat8(SPI_getbinval(tup, desc, 4, &isnull));
+		if (v == NULL)
+		{
+			levels[k][max_categories + 1] = n;	/* moved after the last level below */
+			continue;
+		}
 		if (counts[k]++ == max_categories)
 		{
 			c->has_other = true;
@@ -314,14 +345,28 @@ SourceLearnVocabularies(FeatureSpec *spec, const Source *src, int max_categories
 		}
 		c->levels[c->nlevels] = v;
 		c->level_len[c->nlevels] = strlen(v);
+		levels[k][c->nlevels] = n;
 		c->nlevels++;
 	}
 	for (int i = 0; i < spec->ncolumns; i++)
-		if (spec->columns[i].kind == FEATURE_CATEGORICAL && spec->columns[i].nlevels == 0)
+	{
+		FeatureColumn *c = &spec->columns[i];
+		double		known = 0;
+
+		if (c->kind != FEATURE_CATEGORICAL)
+			continue;
+		if (c->nlevels == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("feature column \"%s\" is NULL in every row", spec->columns[i].name),
+					 errmsg("feature column \"%s\" is NULL in every row", c->name),
 					 errhint("Leave the column out of the features.")));
+		/* the levels, then the values beyond them, then NULL */
+		levels[i][c->nlevels + 1] = levels[i][max_categories + 1];
+		for (int j = 0; j < c->nlevels; j++)
+			known += levels[i][j];
+		levels[i][c->nlevels] = total[i] - known - levels[i][c->nlevels + 1];
+	}
+	return levels;
 }
 
 /* The spec as a bytea argument for linear_stats */
@@ -380,30 +425,80 @@ ColumnNames(List *cols)
 }
 
 /*
+ * The arguments of a pass that reads the needed columns: the columns
+ * quoted, except a class target, which the pass reads as the number of its
+ * class (0-based: the position of value::text among the labels in $label,
+ * -1 for a value of none of them), so linear_stats can take it as a number.
+ */
+static char *
+PassColumns(const FeatureSpec *spec, List *cols, int label_param, bool aliases)
+{
+	StringInfoData out;
+	ListCell   *lc;
+
+	initStringInfo(&out);
+	foreach(lc, cols)
+	{
+		const char *col = quote_identifier((const char *) lfirst(lc));
+
+		if (out.len > 0)
+			appendStringInfoString(&out, ", ");
+		if (spec->nclasses > 0 && foreach_current_index(lc) == 0)
+			appendStringInfo(&out, "CASE WHEN %s IS NULL THEN NULL ELSE "
+							 "COALESCE(pg_catalog.array_position($%d::pg_catalog.text[], "
+							 "%s::pg_catalog.text COLLATE \"C\") OPERATOR(pg_catalog.-) 1, -1) END%s%s",
+							 col, label_param, col, aliases ? " AS " : "", aliases ? col : "");
+		else
+			appendStringInfoString(&out, col);
+	}
+	return out.data;
+}
+
+/* The class labels of a class target as a text[] */
+static Datum
+LabelsArray(const FeatureSpec *spec)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(spec->nclasses, 1));
+
+	for (int k = 0; k < spec->nclasses; k++)
+		elems[k] = CStringGetTextDatum(spec->classes[k]);
+	return PointerGetDatum(construct_array(elems, spec->nclasses, TEXTOID, -1, false,
+										   TYPALIGN_INT));
+}
+
+/*
  * The one pass over the data, which PostgreSQL may split across parallel
  * workers: SELECT profenrich.linear_stats(spec, names, col1, col2, ...)
  * FROM source.  Passing columns as arguments spares building a composite
  * value per row and reads only the needed columns (as column privileges
  * require).  Beyond the argument limit, rows go as composites of a
- * subquery of the needed columns.
+ * subquery of the needed columns.  A class target goes as its class number.
  */
 LinearStats *
 RunStatsPass(const FeatureSpec *spec, const Source *src)
 {
 	List	   *cols = NeededColumns(spec);
-	Oid			types[2] = {BYTEAOID, TEXTARRAYOID};
-	Datum		values[2] = {PointerGetDatum(SpecBytes(spec)), ColumnNames(cols)};
+	bool		args = list_length(cols) <= FUNC_MAX_ARGS - 3;
+	Oid			types[3] = {BYTEAOID, TEXTARRAYOID, TEXTARRAYOID};
+	Datum		values[3] = {PointerGetDatum(SpecBytes(spec)), ColumnNames(cols), (Datum) 0};
+	int			nargs = args ? 2 : 1;
 	char	   *sql;
 	bool		isnull;
 	Datum		d;
 
-	if (list_length(cols) <= FUNC_MAX_ARGS - 3)
+	if (spec->nclasses > 0)
+	{
+		types[nargs] = TEXTARRAYOID;
+		values[nargs] = LabelsArray(spec);
+	}
+	if (args)
 		sql = psprintf("SELECT profenrich.linear_stats($1, $2, %s) FROM %s",
-					   ColumnList(cols), src->qualname);
+					   PassColumns(spec, cols, 3, false), src->qualname);
 	else
 		sql = psprintf("SELECT profenrich.linear_stats(pe_src.*, $1) "
-					   "FROM (SELECT %s FROM %s) AS pe_src", ColumnList(cols), src->qualname);
-	TrainQuery(sql, list_length(cols) <= FUNC_MAX_ARGS - 3 ? 2 : 1, types, values, 0);
+					   "FROM (SELECT %s FROM %s) AS pe_src", PassColumns(spec, cols, 2, true),
+					   src->qualname);
+	TrainQuery(sql, nargs + (spec->nclasses > 0 ? 1 : 0), types, values, 0);
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	if (isnull)
 		return NULL;

@@ -60,6 +60,23 @@ SampleCapacity(int nslots)
 	return Min(Max(cap, SAMPLE_MIN_ROWS), SAMPLE_MAX_ROWS);
 }
 
+/*
+ * A row's sample priority from its split hash, and the sample's capacity:
+ * what a trainer that samples its rows in memory needs to keep the same
+ * rows as linear_stats does (k-means seeds on them).
+ */
+uint64
+StatsRowPriority(uint64 hash)
+{
+	return MixPriority(hash);
+}
+
+int
+StatsSampleCapacity(int nslots)
+{
+	return SampleCapacity(nslots);
+}
+
 #define PROGRESS_ROWS_MASK ((1 << 20) - 1)
 #define PROGRESS_INTERVAL_MS 10000
 
@@ -186,8 +203,8 @@ StatsCreateForSpec(bytea *specbytes, MemoryContext aggcxt)
 }
 
 /* Refuse a NULL feature when the spec says impute = error */
-static void
-NullFeatureError(void)
+void
+StepNullFeatureError(void)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
@@ -229,7 +246,7 @@ StatsAccumulate(LinearStats *s)
 	if (FeatureEncodeRow(r, spec, row, s->missing, &nmissing))
 	{
 		if (spec->impute == IMPUTE_ERROR)
-			NullFeatureError();
+			StepNullFeatureError();
 		if (spec->impute == IMPUTE_SKIP)
 		{
 			s->skipped_feature++;
@@ -630,6 +647,54 @@ LogisticStepFlush(LogisticStepState *s)
 }
 
 /*
+ * The reader's current row as a standardized training row of a step
+ * aggregate: false when it is not one (a NULL target, a NULL feature under
+ * impute = skip, a row of the test split).  Otherwise row receives [1,
+ * slots], NULL numbers imputed and every slot standardized with mean and
+ * sd, and *label the target; x and missing are scratch (nslots + 1 and
+ * nnumeric values).
+ */
+bool
+StepTrainingRow(FeatureReader *r, const FeatureSpec *spec, uint32 test_threshold,
+				const double *mean, const double *sd, double *x, int *missing, double *row,
+				double *label)
+{
+	int			nmissing;
+
+	if (!FeatureReadTarget(r, spec, label))
+		return false;
+	if (FeatureEncodeRow(r, spec, x + 1, missing, &nmissing))
+	{
+		if (spec->impute == IMPUTE_ERROR)
+			StepNullFeatureError();
+		if (spec->impute == IMPUTE_SKIP)
+			return false;
+	}
+	if ((uint32) (r->key_pos < 0 && spec->split_hash == SPLIT_HASH_MIX ?
+				  FeatureValuesHash(spec, x + 1, *label) :
+				  FeatureRowHash(r, spec, x + 1, spec->nslots)) < test_threshold)
+		return false;
+	row[0] = 1.0;
+	for (int i = 0; i < spec->ncolumns; i++)
+	{
+		const FeatureColumn *c = &spec->columns[i];
+
+		for (int k = 0; k < c->nslots; k++)
+		{
+			int			j = 1 + c->first_slot + k;
+			double		v = x[j];
+
+			if (c->kind != FEATURE_CATEGORICAL && nmissing > 0)
+				for (int m = 0; m < nmissing; m++)
+					if (missing[m] == c->miss_index)
+						v = c->impute;
+			row[j] = sd[j] > 0 ? (v - mean[j]) / sd[j] : 0.0;
+		}
+	}
+	return true;
+}
+
+/*
  * logistic_step_trans(internal, spec bytea, params float8[], names text[],
  * VARIADIC "any"): a training row, NULLs imputed, standardized, batched.
  */
@@ -638,10 +703,7 @@ logistic_step_trans(PG_FUNCTION_ARGS)
 {
 	MemoryContext aggcxt;
 	LogisticStepState *s;
-	const FeatureSpec *spec;
 	double		label;
-	int			nmissing;
-	double	   *row;
 
 	if (!AggCheckCallContext(fcinfo, &aggcxt))
 		elog(ERROR, "logistic_step_trans called in non-aggregate context");
@@ -652,40 +714,11 @@ logistic_step_trans(PG_FUNCTION_ARGS)
 				 errhint("train() passes them; they must not be NULL.")));
 	s = PG_ARGISNULL(0) ? LogisticStepCreate(fcinfo, aggcxt) :
 		(LogisticStepState *) PG_GETARG_POINTER(0);
-	spec = s->spec;
-	FeatureReaderBindArgs(&s->reader, spec, fcinfo, 3, true, true);
+	FeatureReaderBindArgs(&s->reader, s->spec, fcinfo, 3, true, true);
 	FeatureReaderLoadArgs(&s->reader, fcinfo, 3);
-	if (!FeatureReadTarget(&s->reader, spec, &label))
+	if (!StepTrainingRow(&s->reader, s->spec, s->test_threshold, s->mean, s->sd, s->x,
+						 s->missing, &s->batch[(size_t) s->rows * s->width], &label))
 		PG_RETURN_POINTER(s);
-	if (FeatureEncodeRow(&s->reader, spec, s->x + 1, s->missing, &nmissing))
-	{
-		if (spec->impute == IMPUTE_ERROR)
-			NullFeatureError();
-		if (spec->impute == IMPUTE_SKIP)
-			PG_RETURN_POINTER(s);
-	}
-	if ((uint32) (s->reader.key_pos < 0 && spec->split_hash == SPLIT_HASH_MIX ?
-				  FeatureValuesHash(spec, s->x + 1, label) :
-				  FeatureRowHash(&s->reader, spec, s->x + 1, spec->nslots)) < s->test_threshold)
-		PG_RETURN_POINTER(s);
-	row = &s->batch[(size_t) s->rows * s->width];
-	row[0] = 1.0;
-	for (int i = 0; i < spec->ncolumns; i++)
-	{
-		const FeatureColumn *c = &spec->columns[i];
-
-		for (int k = 0; k < c->nslots; k++)
-		{
-			int			j = 1 + c->first_slot + k;
-			double		v = s->x[j];
-
-			if (c->kind != FEATURE_CATEGORICAL && nmissing > 0)
-				for (int m = 0; m < nmissing; m++)
-					if (s->missing[m] == c->miss_index)
-						v = c->impute;
-			row[j] = s->sd[j] > 0 ? (v - s->mean[j]) / s->sd[j] : 0.0;
-		}
-	}
 	s->ybuf[s->rows++] = label;
 	if (s->rows == LOGISTIC_BATCH)
 		LogisticStepFlush(s);

@@ -39,6 +39,12 @@ typedef struct LinearStats
 } LinearStats;
 
 extern LinearStats *LinearStatsFromBytes(bytea *b);
+extern void StepNullFeatureError(void) pg_attribute_noreturn();
+extern bool StepTrainingRow(FeatureReader *r, const FeatureSpec *spec, uint32 test_threshold,
+							const double *mean, const double *sd, double *x, int *missing,
+							double *row, double *label);
 extern void LinearStatsCheckFinite(const LinearStats *st, const FeatureSpec *spec);
+extern uint64 StatsRowPriority(uint64 hash);
+extern int	StatsSampleCapacity(int nslots);
 
 #endif

@@ -58,7 +58,8 @@ ResolveKey(const TrainJob *job)
 
 /*
  * The feature spec of a feature-spec algorithm: target, key, split,
- * imputation, features (checked for privileges), vocabularies, layout.
+ * imputation, features (checked for privileges), vocabularies (with the
+ * level counts of the training baseline), layout.
  */
 static void
 PrepareSpec(TrainJob *job)
@@ -83,7 +84,7 @@ PrepareSpec(TrainJob *job)
 	spec->impute = job->opts.impute;
 	SourceResolveFeatures(spec, &job->src, PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4));
 	CheckPrivileges(spec, &job->src);
-	SourceLearnVocabularies(spec, &job->src, job->opts.max_categories);
+	job->level_counts = SourceLearnVocabularyCounts(spec, &job->src, job->opts.max_categories);
 	FeatureSpecLayout(spec);
 }
 

@@ -145,6 +145,12 @@ TrainLinear(TrainJob *job)
 				 &st->sample[SPLIT_TRAIN], pred, spec);
 	JsonField(&job->metrics, "rank", fit->rank + 1);
 	ModelSetQuantiles(&job->model, pred, st->sample[SPLIT_TRAIN].count, false);
+	{
+		BaselineRows sets[2];
+
+		BaselineRowsOfSamples(st, sets);
+		TrainBaseline(job, sets, 2, pred, st->sample[SPLIT_TRAIN].count, false);
+	}
 	pfree(pred);
 	job->n_train = st->mom[SPLIT_TRAIN].n;
 	job->n_test = st->mom[SPLIT_TEST].n;

@@ -70,15 +70,7 @@ LogisticOption(void *opts, const char *key, JsonbValue *v)
 	else if (strcmp(key, "positive") == 0)
 		o->positive = OptionString(key, v, "the text value that marks the positive class");
 	else if (strcmp(key, "class_weight") == 0)
-	{
-		if (v->type == jbvString &&
-			strcmp(pnstrdup(v->val.string.val, v->val.string.len), "balanced") == 0)
-			o->balanced = true;
-		else if (v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data))
-			o->class_weight = JsonbValueToJsonb(v);
-		else
-			OptionError(key, "\"balanced\" or an object of positive weights by class, such as {\"true\": 3, \"false\": 1}");
-	}
+		o->balanced = OptionClassWeight(key, v, "{\"true\": 3, \"false\": 1}", &o->class_weight);
 	else if (strcmp(key, "max_iter") == 0)
 		o->max_iter = OptionInteger(key, v, 1, 10000);
 	else if (strcmp(key, "tol") == 0)
@@ -197,16 +189,6 @@ NegativeLabel(const TrainJob *job)
 		SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) : NULL;
 }
 
-/* A class_weight key that names no class */
-static void
-UnknownClass(const char *key, const char *classes)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("class_weight names class \"%s\", which the target does not have", key),
-			 errhint("Weight the classes %s.", classes)));
-}
-
 /*
  * The class labels, negative then positive, as predict_class gives them:
  * "false"/"true" for a boolean target, "0"/"1" for a number, the values
@@ -247,13 +229,10 @@ ClassLabels(TrainJob *job)
 static void
 ClassWeights(const TrainJob *job, double n, double positives, double *cw)
 {
-	JsonbIterator *it;
-	JsonbValue	v;
-	JsonbIteratorToken tok;
-	char	   *key = NULL;
 	char	   *pos_name = job->model.classes[1],
 			   *neg_name = job->model.classes[0],
 			   *classes;
+	char	   *names[2];
 
 	cw[0] = cw[1] = 1.0;
 	if (LOGISTIC_OPTIONS(job)->balanced)
@@ -265,31 +244,9 @@ ClassWeights(const TrainJob *job, double n, double positives, double *cw)
 	if (LOGISTIC_OPTIONS(job)->class_weight == NULL)
 		return;
 	classes = psprintf("\"%s\" and \"%s\"", pos_name, neg_name ? neg_name : "?");
-	it = JsonbIteratorInit(&LOGISTIC_OPTIONS(job)->class_weight->root);
-	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
-	{
-		if (tok == WJB_KEY)
-			key = pnstrdup(v.val.string.val, v.val.string.len);
-		else if (tok == WJB_VALUE && key != NULL)
-		{
-			double		w = -1;
-			int			label = strcmp(key, pos_name) == 0 ? 1 :
-				(neg_name && strcmp(key, neg_name) == 0) ? 0 : -1;
-
-			if (label < 0)
-				UnknownClass(key, classes);
-			if (v.type == jbvNumeric)
-				w = DatumGetFloat8(DirectFunctionCall1(numeric_float8,
-													   NumericGetDatum(v.val.numeric)));
-			if (!(w > 0) || isinf(w))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("class_weight of class \"%s\" must be a positive number", key),
-						 errhint("Give each class a weight above 0, e.g. {\"%s\": 3}.", key)));
-			cw[label] = w;
-			key = NULL;
-		}
-	}
+	names[0] = neg_name;
+	names[1] = pos_name;
+	OptionClassWeights(LOGISTIC_OPTIONS(job)->class_weight, 2, names, classes, cw);
 }
 
 /*
@@ -505,8 +462,12 @@ FitInMemory(TrainJob *job, LoadedData *data, const LogisticOptions *lo)
 	LogisticOptions opts = *lo;
 	double	   *probs;
 
+	BaselineRows *sample;
+
 	CheckClasses(job, train->n, train->positives);
 	ClassWeights(job, train->n, train->positives, cw);
+	/* the baseline's rows, before the chunks are standardized */
+	sample = BaselineRowsOfDataset(data);
 	DatasetPrepare(data, job->spec, mean, sd);
 	base = cw[1] * train->positives / (cw[1] * train->positives + cw[0] * (train->n - train->positives));
 	opts.class_weight[0] = cw[0];
@@ -569,6 +530,7 @@ FitInMemory(TrainJob *job, LoadedData *data, const LogisticOptions *lo)
 			for (int64 k = 0; k < (int64) train->n; k++)
 				scores[k] = pairs[k].score;
 			ModelSetQuantiles(&job->model, scores, (int64) train->n, true);
+			TrainBaseline(job, sample, 1, scores, (int64) train->n, true);
 			pfree(scores);
 		}
 		GLM(job)->loglik = loglik;
@@ -714,10 +676,13 @@ FitStreaming(TrainJob *job, const LogisticOptions *lo)
 	{
 		ScoredLabel *pairs = ScoreSample(&ls->sample[SPLIT_TRAIN], spec, mean, sd, st.theta);
 		double	   *scores = palloc(sizeof(double) * Max(ls->sample[SPLIT_TRAIN].count, 1));
+		BaselineRows sets[2];
 
 		for (int k = 0; k < ls->sample[SPLIT_TRAIN].count; k++)
 			scores[k] = pairs[k].score;
 		ModelSetQuantiles(&job->model, scores, ls->sample[SPLIT_TRAIN].count, false);
+		BaselineRowsOfSamples(ls, sets);
+		TrainBaseline(job, sets, 2, scores, ls->sample[SPLIT_TRAIN].count, false);
 		ClassSplitMetrics(&job->metrics, "train", pairs, ls->sample[SPLIT_TRAIN].count,
 						  GLM(job)->loglik, GLM(job)->linear.rank + 1, true, n);
 	}

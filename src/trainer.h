@@ -19,6 +19,7 @@
 #include "nodes/pg_list.h"
 
 #include "algorithm.h"
+#include "baseline.h"
 #include "features.h"
 #include "model.h"
 #include "options.h"
@@ -48,6 +49,7 @@ typedef struct TrainJob
 	double		n_test;
 	double		n_skipped;
 	void	   *trained;		/* what the trainer leaves for ops->stored */
+	BaselineLevelCounts level_counts;	/* categorical columns' counts, for the baseline */
 } TrainJob;
 
 extern MemoryContext TrainContext;
@@ -63,6 +65,8 @@ extern char *SourceSomeValues(const Source *src, const char *column);
 extern void SourceResolveFeatures(FeatureSpec *spec, const Source *src, ArrayType *features);
 extern void CheckPrivileges(const FeatureSpec *spec, const Source *src);
 extern void SourceLearnVocabularies(FeatureSpec *spec, const Source *src, int max_categories);
+extern BaselineLevelCounts SourceLearnVocabularyCounts(FeatureSpec *spec, const Source *src,
+													   int max_categories);
 extern bytea *SpecBytes(const FeatureSpec *spec);
 extern List *NeededColumns(const FeatureSpec *spec);
 extern char *ColumnList(List *cols);
@@ -72,6 +76,19 @@ extern int *MissSlots(const FeatureSpec *spec);
 extern void CheckRowCount(const LinearStats *st, const FeatureSpec *spec, const Source *src);
 extern double *ImputeMeans(const LinearStats *st, FeatureSpec *spec, const int *miss_slot);
 extern void JsonField(StringInfo out, const char *key, double v);
+
+/*
+ * baseline.c: the training baseline every trainer with a feature spec
+ * stores, in one call once its model's body and classes are set (see
+ * TrainBaseline); rows of a data set in memory to pass it
+ */
+struct LoadedData;
+extern void TrainBaseline(TrainJob *job, const BaselineRows *sets, int nsets,
+						  const double *scores, int64 nscores, bool sorted);
+extern void TrainBaselineFromProbs(TrainJob *job, const BaselineRows *sets, int nsets,
+								   const double *probs, int64 n);
+extern BaselineRows *BaselineRowsOfDataset(const struct LoadedData *data);
+extern void BaselineRowsOfSamples(const LinearStats *st, BaselineRows sets[2]);
 
 /* The trainers and their options (train_<family>.c) */
 extern void *LinearOptionsNew(const AlgorithmOps *ops);
@@ -86,6 +103,18 @@ extern void LogisticOptionsJson(StringInfo out, const void *opts);
 extern void LogisticTarget(TrainJob *job, FeatureKind kind);
 extern void TrainLogistic(TrainJob *job);
 
+extern void *MultinomialOptionsNew(const AlgorithmOps *ops);
+extern bool MultinomialOption(void *opts, const char *key, JsonbValue *v);
+extern void MultinomialOptionsJson(StringInfo out, const void *opts);
+extern void MultinomialTarget(TrainJob *job, FeatureKind kind);
+extern void TrainMultinomial(TrainJob *job);
+
+extern void *GbdtOptionsNew(const AlgorithmOps *ops);
+extern bool GbdtOption(void *opts, const char *key, JsonbValue *v);
+extern void GbdtOptionsJson(StringInfo out, const void *opts);
+extern void GbdtTarget(TrainJob *job, FeatureKind kind);
+extern void TrainGbdt(TrainJob *job);
+
 extern void *ClvOptionsNew(const AlgorithmOps *ops);
 extern bool ClvOption(void *opts, const char *key, JsonbValue *v);
 extern void ClvOptionsJson(StringInfo out, const void *opts);
@@ -97,5 +126,10 @@ extern void ItemOptionsJson(StringInfo out, const void *opts);
 extern void TrainAls(TrainJob *job);
 extern void TrainAffinity(TrainJob *job);
 extern void StoreItemUsers(TrainJob *job, int version);
+
+extern void *KmeansOptionsNew(const AlgorithmOps *ops);
+extern bool KmeansOption(void *opts, const char *key, JsonbValue *v);
+extern void KmeansOptionsJson(StringInfo out, const void *opts);
+extern void TrainKmeans(TrainJob *job);
 
 #endif

@@ -3,19 +3,23 @@
 # cron.schedule_in_database runs CALL profenrich.enrich('people', array['churn']) in another
 # database (as the job owner, in a background worker); the run is logged finished in
 # profenrich.enrich_runs, every row gets its score, and cron.job_run_details records the job as
-# succeeded.  pg_cron has minute granularity, so this waits up to 130 s.  The job is
-# unscheduled and the database dropped even on failure.  Prints TAP.
+# succeeded.  A second job in the same minute runs the drift check, CALL
+# profenrich.log_drift('churn', 'public.people'), whose rows land in profenrich.drift_log.
+# pg_cron has minute granularity, so this waits up to 130 s.  The jobs are unscheduled and the
+# database dropped even on failure.  Prints TAP.
 set -uo pipefail
-db=profenrich_cron job=profenrich-refresh
+db=profenrich_cron job=profenrich-refresh drift_job=profenrich-drift
 q() { psql -X -q -At -v ON_ERROR_STOP=1 -d "$1" -c "$2"; }
 diag() { printf '%s\n' "$@" | sed 's/^/# /'; }
 unschedule="SELECT count(cron.unschedule(jobid)) FROM cron.job WHERE jobname = '$job'"
+unschedule_drift="SELECT count(cron.unschedule(jobid)) FROM cron.job WHERE jobname = '$drift_job'"
 cleanup() {
   q postgres "$unschedule" >/dev/null 2>&1
+  q postgres "$unschedule_drift" >/dev/null 2>&1
   dropdb --if-exists --force "$db" >/dev/null 2>&1
 }
 trap cleanup EXIT
-echo "1..5"
+echo "1..7"
 dropdb --if-exists --force "$db" && createdb "$db"
 if ! setup=$(q "$db" "CREATE EXTENSION profenrich;
   CREATE TABLE people AS SELECT i AS person_id, (i % 60) AS tenure, (i % 100)::numeric AS visits,
@@ -31,6 +35,10 @@ out=$(q postgres "CREATE EXTENSION IF NOT EXISTS pg_cron;
   SELECT cron.schedule_in_database('$job', '* * * * *',
                                    \$\$CALL profenrich.enrich('people', array['churn'])\$\$, '$db');" 2>&1)
 jobid=$(tail -n 1 <<<"$out")
+drift_out=$(q postgres "$unschedule_drift;
+  SELECT cron.schedule_in_database('$drift_job', '* * * * *',
+                                   \$\$CALL profenrich.log_drift('churn', 'public.people')\$\$, '$db');" 2>&1)
+drift_jobid=$(tail -n 1 <<<"$drift_out")
 check=$(q postgres "SELECT schedule || ' ' || database || ' ' || username || ' ' || active || ' ' || command
   FROM cron.job WHERE jobid = ${jobid:-0} AND jobname = '$job'" 2>&1)
 want="* * * * * $db postgres true CALL profenrich.enrich('people', array['churn'])"
@@ -78,4 +86,24 @@ if [ "$jstatus" = "succeeded CALL" ]; then echo "ok 4 - cron.job_run_details sho
 un=$(q postgres "$unschedule; SELECT count(*) FROM cron.job WHERE jobname = '$job'" 2>&1)
 if [ "$un" = $'1\n0' ]; then echo "ok 5 - the job is unscheduled"; else
   echo "not ok 5 - the job is unscheduled"; diag "expected: 1 unscheduled, 0 left" "got: $un"; fi
+# the drift check of the same minute: one row per feature and the score, by the job's owner
+drift=""
+for _ in $(seq 1 15); do
+  drift=$(q "$db" "SELECT count(*) || ' ' || string_agg(DISTINCT status, ',') || ' ' ||
+                          string_agg(DISTINCT logged_by::text, ',') || ' ' || count(DISTINCT logged_at)
+                   FROM profenrich.drift_log WHERE model = 'churn'
+                   HAVING count(*) > 0" 2>/dev/null)
+  [ -n "$drift" ] && break
+  sleep 2
+done
+if [ "${drift%% *}" -ge 3 ] 2>/dev/null && [[ "$drift" == *" stable postgres "* ]]; then
+  echo "ok 6 - the scheduled drift check is in profenrich.drift_log ($drift)"; else
+  echo "not ok 6 - the scheduled drift check is in profenrich.drift_log"
+  diag "expected: 3 rows (or a multiple), stable, postgres (count statuses logged_by checks)" "got: $drift" \
+       "$(q postgres "SELECT status || ' ' || coalesce(return_message, '') FROM cron.job_run_details
+                       WHERE jobid = ${drift_jobid:-0} ORDER BY runid" 2>&1)"; fi
+un=$(q postgres "$unschedule_drift; SELECT count(*) FROM cron.job WHERE jobname = '$drift_job'" 2>&1)
+if [ "$un" = $'1\n0' ]; then echo "ok 7 - the drift job is unscheduled"; else
+  echo "not ok 7 - the drift job is unscheduled"; diag "expected: 1 unscheduled, 0 left" "got: $un"; fi
+
 dropdb --if-exists --force "$db"
