@@ -33,6 +33,7 @@
 #include "linalg.h"
 
 #define ALS_BLOCK 256			/* rows per block of a half-step */
+#define SCATTER_CHUNK 16		/* entries whose products are taken before their updates */
 #define CG_EPSILON 1e-20		/* a residual this small (squared norm) ends a row's steps */
 
 /*
@@ -184,6 +185,43 @@ typedef struct AlsWork
 } AlsWork;
 
 /*
+ * The sparse part of one row of a BlockCG step: for each of the row's
+ * interactions (other side's row y, confidence c), acc += (1 + c - c y'v) y
+ * for the residual of the start, acc += c (y'v) y for a product A v.
+ * The entries go SCATTER_CHUNK at a time, their
+ * products first (independent of each other), then the updates in entry
+ * order: the same sums as entry by entry, without each product waiting
+ * on the previous update.
+ */
+static pg_attribute_always_inline void
+RowProducts(const AlsMatrix *m, const double *other, int f, int row, const double *v,
+			double *acc, bool residual)
+{
+	int64		e = m->ptr[row],
+				stop = m->ptr[row + 1];
+
+	while (e < stop)
+	{
+		double		coef[SCATTER_CHUNK];
+		int64		first = e,
+					chunk_end = Min(stop, e + SCATTER_CHUNK);
+
+		for (; e < chunk_end; e++)
+		{
+			double		c = m->conf[e];
+			double		s;
+
+			if (e + PREFETCH_AHEAD < m->nnz)
+				PrefetchRow(other + (size_t) m->col[e + PREFETCH_AHEAD] * f, f);
+			s = Dot(other + (size_t) m->col[e] * f, v, f);
+			coef[e - first] = residual ? (1.0 + c) - c * s : c * s;
+		}
+		for (int64 a = first; a < chunk_end; a++)
+			Axpy(acc, coef[a - first], other + (size_t) m->col[a] * f, f);
+	}
+}
+
+/*
  * Conjugate-gradient steps for the rows first .. first + count - 1 of x,
  * warm-started at their current values: r = b - A x, then steps of
  * p'A p, each A p being g p (one matrix product for the block) plus the
@@ -203,15 +241,7 @@ BlockCGImpl(const AlsMatrix *m, const double *other, int f, const double *g, dou
 		double	   *r = w->r + (size_t) k * f;
 		const double *xr = xb + (size_t) k * f;
 
-		for (int64 e = m->ptr[row]; e < m->ptr[row + 1]; e++)
-		{
-			const double *y = other + (size_t) m->col[e] * f;
-			double		c = m->conf[e];
-
-			if (e + PREFETCH_AHEAD < m->nnz)
-				PrefetchRow(other + (size_t) m->col[e + PREFETCH_AHEAD] * f, f);
-			Axpy(r, (1.0 + c) - c * Dot(y, xr, f), y, f);
-		}
+		RowProducts(m, other, f, row, xr, r, true);
 		memcpy(w->p + (size_t) k * f, r, sizeof(double) * f);
 		w->rs[k] = Dot(r, r, f);
 		w->done[k] = w->rs[k] < CG_EPSILON;
@@ -233,14 +263,7 @@ BlockCGImpl(const AlsMatrix *m, const double *other, int f, const double *g, dou
 
 			if (w->done[k])
 				continue;
-			for (int64 e = m->ptr[row]; e < m->ptr[row + 1]; e++)
-			{
-				const double *y = other + (size_t) m->col[e] * f;
-
-				if (e + PREFETCH_AHEAD < m->nnz)
-					PrefetchRow(other + (size_t) m->col[e + PREFETCH_AHEAD] * f, f);
-				Axpy(q, m->conf[e] * Dot(y, p, f), y, f);
-			}
+			RowProducts(m, other, f, row, p, q, false);
 			pq = Dot(p, q, f);
 			if (!(pq > 0))
 			{
@@ -390,12 +413,20 @@ BuildTiles(const AlsMatrix *byuser, int nitems, int f, AlsTiles *t)
  * marked done are left alone.  The pass of the residual, whose products
  * x_u'y_i are those of the objective, returns the interactions' terms of
  * it, sum c_ui (1 - s)^2 - s^2 (AlsFit's loss of the factors it starts
- * from); the others return 0.
+ * from); the others return 0.  A user's entries go SCATTER_CHUNK at a
+ * time: their products first, independent of each other, then the
+ * updates (of distinct items: a user's items are distinct), so the
+ * products overlap instead of each waiting on the previous update; every
+ * sum is taken in the same order as entry by entry.
  */
 static inline __attribute__((always_inline)) double
 ScatterPass(const AlsTiles *t, const double *users, int f, const double *v, double *acc,
 			bool residual, const bool *done)
 {
+	const int32 *restrict col = t->col;
+	const double *restrict conf = t->conf;
+	const int64 *restrict end = t->end;
+	const int32 *restrict user = t->user;
 	double		observed = 0;
 
 	for (int k = 0; k < t->ntiles; k++)
@@ -404,22 +435,34 @@ ScatterPass(const AlsTiles *t, const double *users, int f, const double *v, doub
 
 		for (int64 sg = t->first[k]; sg < t->first[k + 1]; sg++)
 		{
-			const double *xu = users + (size_t) t->user[sg] * f;
+			const double *xu = users + (size_t) user[sg] * f;
+			int64		stop = end[sg];
 
 			if ((sg & 4095) == 0)
 				CHECK_FOR_INTERRUPTS();
-			for (; e < t->end[sg]; e++)
+			while (e < stop)
 			{
-				int32		i = t->col[e];
-				double		c = t->conf[e];
-				double		s;
+				int32		item[SCATTER_CHUNK];
+				double		coef[SCATTER_CHUNK];
+				int64		chunk_end = Min(stop, e + SCATTER_CHUNK);
+				int			m = 0;
 
-				if (done != NULL && done[i])
-					continue;
-				s = Dot(xu, v + (size_t) i * f, f);
-				Axpy(acc + (size_t) i * f, residual ? (1.0 + c) - c * s : c * s, xu, f);
-				if (residual)
-					observed += (1.0 + c) * (1.0 - s) * (1.0 - s) - s * s;
+				for (; e < chunk_end; e++)
+				{
+					int32		i = col[e];
+					double		c = conf[e];
+					double		s;
+
+					if (done != NULL && done[i])
+						continue;
+					s = Dot(xu, v + (size_t) i * f, f);
+					coef[m] = residual ? (1.0 + c) - c * s : c * s;
+					item[m++] = i;
+					if (residual)
+						observed += (1.0 + c) * (1.0 - s) * (1.0 - s) - s * s;
+				}
+				for (int a = 0; a < m; a++)
+					Axpy(acc + (size_t) item[a] * f, coef[a], xu, f);
 			}
 		}
 	}

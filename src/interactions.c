@@ -46,9 +46,9 @@
 
 /*
  * Distinct keys of one column by their binary image, in the order first
- * seen.  Keys passed by value whose values, as integers, span a range not
- * too large for their number (user and item ids) are found by value in a
- * table over that range, one load, instead of hashed.
+ * seen.  Keys passed by value whose values, as integers, span a range of
+ * at most DIRECT_MAX (user and item ids) are found by value in a table
+ * over that range, one load, instead of hashed.
  */
 #define DIRECT_MAX (1 << 21)	/* the most entries of the table by value */
 
@@ -309,8 +309,11 @@ DictToHash(KeyDict *d)
 /*
  * Widen the table by value to cover x (keeping its entries, with room to
  * grow on the side that grew), or give it up for hashing when its range
- * would pass DIRECT_MAX entries or be sparse for the keys found; whether
- * x is now covered
+ * would pass DIRECT_MAX entries; whether x is now covered.  A sparse
+ * table is kept: only the entries of keys found are ever touched, so it
+ * costs memory (at most DIRECT_MAX entries, counted against
+ * max_train_memory), not cache, and judging the density from the first
+ * few keys would hash ids spread evenly over a range they fill later.
  */
 static bool
 DictWiden(KeyDict *d, int64 x)
@@ -335,7 +338,7 @@ DictWiden(KeyDict *d, int64 x)
 		int64		need_high = Max(d->low + d->span - 1, x);
 		int64		need = need_high - need_low + 1;
 
-		if (need > DIRECT_MAX || (need > 65536 && need > 64 * (int64) d->n))
+		if (need > DIRECT_MAX)
 		{
 			DictToHash(d);
 			return false;
@@ -907,11 +910,15 @@ InteractionsRead(const Source *src, const InteractionColumns *cols, Interactions
 	pfree(imap);
 }
 
-/* (item, row) pairs of one user, for a stable sort by item */
+/*
+ * (item, row, weight) of one user's rows, for a stable sort by item: the
+ * weight travels with its row, so the sums read no other array
+ */
 typedef struct ItemRow
 {
 	int32		item;
 	int32		row;
+	double		w;
 } ItemRow;
 
 static int
@@ -954,6 +961,7 @@ InteractionsMatrix(const Interactions *in, const double *w, const bool *keep, Al
 
 				byuser[at].item = in->item[j];
 				byuser[at].row = (int32) j;
+				byuser[at].w = w[j];
 			}
 		pfree(next);
 	}
@@ -985,7 +993,7 @@ InteractionsMatrix(const Interactions *in, const double *w, const bool *keep, Al
 			double		sum = 0;
 
 			for (; e < n && g[e].item == item; e++)
-				sum += w[g[e].row];
+				sum += g[e].w;
 			if (sum > 0)
 			{
 				m->col[nnz] = item;
