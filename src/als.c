@@ -12,8 +12,11 @@
  * (Takacs, Pilaszy & Tikk 2011), or with the option cholesky an exact
  * Cholesky solve.  Users go in blocks: the dense product with Y'Y of a
  * block's vectors is one matrix product (linalg.c), the sparse part runs
- * over the block's interactions; the items go all at once, their sparse
- * part taken user by user (ScatterCG).  An iteration solves the items, then the
+ * over the block's interactions.  The items, when the width is a multiple
+ * of 8, go one by one as dense systems (DenseItemCG: each item's matrix
+ * built from its users' factors in one pass, then the steps on it); at
+ * other widths all at once, their sparse part taken user by user
+ * (ScatterCG).  An iteration solves the items, then the
  * users, and the last user half-step is exact whatever the solver, so the
  * stored user factors are exactly what fold-in computes from the stored
  * item factors.
@@ -552,6 +555,204 @@ LINALG_KERNEL_LEVELS(ScatterCG, double,
 					 (tiles, users, f, g, y, nitems, steps, w))
 
 /*
+ * The item half-step as dense systems, for a width a multiple of 8: each
+ * item's matrix A_i = g + sum_u c_ui x_u x_u' is built from its users'
+ * factors (rank-one updates by blocks of four rows held in vector
+ * registers, the users taken DENSE_CHUNK at a time so that their rows
+ * stay in the first-level cache across the blocks), its right-hand side
+ * b_i = sum_u (1 + c_ui) x_u beside it, then the conjugate-gradient steps
+ * run on A_i, each product A_i p one small matrix-vector product.  The
+ * same iterates as ScatterCG's (A_i p is the same sum, associated
+ * otherwise), at a fraction of the passes over the interactions: one,
+ * dense, instead of 1 + steps.  Returns the interactions' terms of the
+ * objective at the starting item factors (as ScatterCG).  Memory: one
+ * f x f matrix.
+ */
+#define DENSE_CHUNK 64
+#define DENSE_AHEAD 16			/* interactions ahead whose user rows are fetched */
+
+/*
+ * Rows r0 .. r0 + 3 and columns v0 .. v0 + 8 nv - 1 of a = from + sum_e
+ * c_e x_e x_e', held in registers across the n rows (nv at most 4, a
+ * constant where inlined, so the sixteen sums stay in registers)
+ */
+static pg_attribute_always_inline void
+RankBlock(int f, int n, const double *const *rows, const double *c, const double *from,
+		  double *a, int r0, int v0, int nv)
+{
+	Vec8		acc[4][4];
+
+	for (int r = 0; r < 4; r++)
+		for (int v = 0; v < nv; v++)
+			acc[r][v] = VLOAD8(from + (size_t) (r0 + r) * f + v0 + 8 * v);
+	for (int e = 0; e < n; e++)
+	{
+		const double *x = rows[e];
+
+		for (int r = 0; r < 4; r++)
+		{
+			double		cx = c[e] * x[r0 + r];
+			Vec8		b = {cx, cx, cx, cx, cx, cx, cx, cx};
+
+			for (int v = 0; v < nv; v++)
+				acc[r][v] += b * VLOAD8(x + v0 + 8 * v);
+		}
+	}
+	for (int r = 0; r < 4; r++)
+		for (int v = 0; v < nv; v++)
+			VSTORE8(a + (size_t) (r0 + r) * f + v0 + 8 * v, acc[r][v]);
+}
+
+/*
+ * a (f x f, row-major; f a multiple of 8) = from + sum_e c_e x_e x_e' over
+ * n rows x_e, on and above the diagonal (from may be a): each block of
+ * four rows from the vector holding its diagonal on (a few entries below
+ * the diagonal are summed too, and left for Symmetrize to overwrite)
+ */
+static pg_attribute_always_inline void
+RankUpdates(int f, int n, const double *const *rows, const double *c, const double *from,
+			double *a)
+{
+	for (int r0 = 0; r0 < f; r0 += 4)
+	{
+		for (int v0 = r0 / 8 * 8; v0 < f; v0 += 32)
+		{
+			switch (Min(4, (f - v0) / 8))
+			{
+				case 4:
+					RankBlock(f, n, rows, c, from, a, r0, v0, 4);
+					break;
+				case 3:
+					RankBlock(f, n, rows, c, from, a, r0, v0, 3);
+					break;
+				case 2:
+					RankBlock(f, n, rows, c, from, a, r0, v0, 2);
+					break;
+				default:
+					RankBlock(f, n, rows, c, from, a, r0, v0, 1);
+					break;
+			}
+		}
+	}
+}
+
+/* The entries below the diagonal of an f x f row-major matrix from those above */
+static pg_attribute_always_inline void
+Symmetrize(int f, double *a)
+{
+	for (int r = 1; r < f; r++)
+		for (int c = 0; c < r; c++)
+			a[(size_t) r * f + c] = a[(size_t) c * f + r];
+}
+
+/*
+ * y = a x for a symmetric f x f row-major matrix, f a multiple of 8: the
+ * rows weighted by x's entries and added (a row is a column), no
+ * horizontal sums
+ */
+static pg_attribute_always_inline void
+DenseMatVec(int f, const double *a, const double *x, double *y)
+{
+	memset(y, 0, sizeof(double) * f);
+	for (int j = 0; j < f; j++)
+		Axpy(y, x[j], a + (size_t) j * f, f);
+}
+
+static inline __attribute__((always_inline)) double
+DenseItemCGImpl(const AlsMatrix *byitem, const double *users, int f, const double *g,
+				double *y, int steps, AlsWork *w)
+{
+	double	   *a = w->all_r;	/* f x f */
+	double	   *b = a + (size_t) f * f;
+	double	   *r = b + f;
+	double	   *p = r + f;
+	double	   *q = p + f;
+	double		observed = 0;
+
+	for (int i = 0; i < byitem->nrows; i++)
+	{
+		double	   *yi = y + (size_t) i * f;
+		double		rs;
+
+		if ((i & 255) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (byitem->ptr[i + 1] == byitem->ptr[i])
+			memcpy(a, g, sizeof(double) * f * f);
+		memset(b, 0, sizeof(double) * f);
+		for (int64 e0 = byitem->ptr[i]; e0 < byitem->ptr[i + 1]; e0 += DENSE_CHUNK)
+		{
+			const double *rows[DENSE_CHUNK];
+			int			n = (int) Min(DENSE_CHUNK, byitem->ptr[i + 1] - e0);
+			const double *conf = byitem->conf + e0;
+
+			for (int e = 0; e < n; e++)
+			{
+				double		c = conf[e];
+				double		sc;
+
+				if (e0 + e + DENSE_AHEAD < byitem->nnz)
+					PrefetchRow(users + (size_t) byitem->col[e0 + e + DENSE_AHEAD] * f, f);
+				rows[e] = users + (size_t) byitem->col[e0 + e] * f;
+				sc = Dot(rows[e], yi, f);
+				observed += (1.0 + c) * (1.0 - sc) * (1.0 - sc) - sc * sc;
+				Axpy(b, 1.0 + c, rows[e], f);
+			}
+			RankUpdates(f, n, rows, conf, e0 == byitem->ptr[i] ? g : a, a);
+			if (n == DENSE_CHUNK)
+				CHECK_FOR_INTERRUPTS();
+		}
+		/* r = b - A y_i, then the steps of BlockCG */
+		Symmetrize(f, a);
+		DenseMatVec(f, a, yi, r);
+		for (int j = 0; j < f; j++)
+			r[j] = b[j] - r[j];
+		memcpy(p, r, sizeof(double) * f);
+		rs = Dot(r, r, f);
+		if (rs < CG_EPSILON)
+			continue;
+		for (int step = 0; step < steps; step++)
+		{
+			double		pq,
+						alpha,
+						rsnew,
+						beta;
+
+			DenseMatVec(f, a, p, q);
+			pq = Dot(p, q, f);
+			if (!(pq > 0))
+				break;
+			alpha = rs / pq;
+			Axpy(yi, alpha, p, f);
+			Axpy(r, -alpha, q, f);
+			rsnew = Dot(r, r, f);
+			if (rsnew < CG_EPSILON)
+				break;
+			beta = rsnew / rs;
+			for (int j = 0; j < f; j++)
+				p[j] = r[j] + beta * p[j];
+			rs = rsnew;
+		}
+	}
+	return observed;
+}
+
+/* DenseItemCG, compiled apart for the common width of 32 factors */
+static pg_attribute_always_inline double
+DenseItemCGBody(const AlsMatrix *byitem, const double *users, int f, const double *g,
+				double *y, int steps, AlsWork *w)
+{
+	if (f == 32)
+		return DenseItemCGImpl(byitem, users, 32, g, y, steps, w);
+	return DenseItemCGImpl(byitem, users, f, g, y, steps, w);
+}
+
+/* DenseItemCG for x86-64-v4, v3 and the baseline, picked at the first call */
+LINALG_KERNEL_LEVELS(DenseItemCG, double,
+					 (const AlsMatrix *byitem, const double *users, int f, const double *g,
+					  double *y, int steps, AlsWork *w),
+					 (byitem, users, f, g, y, steps, w))
+
+/*
  * Prepare the exact solves of a half-step or of fold-in: the inverse of
  * the Gram matrix g into inv (work: f x f doubles); false when g is not
  * positive definite.
@@ -846,6 +1047,7 @@ AlsFit(const AlsMatrix *byuser, const AlsMatrix *byitem, const AlsSettings *s, d
 	AlsTiles	tiles;
 	double	   *xx = palloc(sizeof(double) * f * f);
 	double	   *yy = palloc(sizeof(double) * f * f);
+	bool		dense = !s->cholesky && f % 8 == 0;
 
 	w.r = palloc(sizeof(double) * (ALS_BLOCK * f));
 	w.p = palloc(sizeof(double) * (ALS_BLOCK * f));
@@ -856,7 +1058,9 @@ AlsFit(const AlsMatrix *byuser, const AlsMatrix *byitem, const AlsSettings *s, d
 	w.inverse = palloc(sizeof(double) * f * f);
 	w.scaled = palloc_extended(sizeof(double) * Max((size_t) (s->cholesky ? Max(byuser->nrows, byitem->nrows) : byitem->nrows) * f, 1),
 							   MCXT_ALLOC_HUGE);
-	if (!s->cholesky)
+	if (dense)
+		w.all_r = palloc(sizeof(double) * ((size_t) f * f + 4 * f));
+	else if (!s->cholesky)
 	{
 		size_t		cells = Max((size_t) byitem->nrows * f, 1);
 
@@ -878,9 +1082,10 @@ AlsFit(const AlsMatrix *byuser, const AlsMatrix *byitem, const AlsSettings *s, d
 			SolveSide(byitem, x, byuser->nrows, f, gram, y, s->cg_steps, true, &w);
 		else
 		{
-			double		observed = LINALG_KERNEL_PICK_LEVEL(ScatterCG) (&tiles, x, f, gram, y,
-																	  byitem->nrows,
-																	  s->cg_steps, &w);
+			double		observed = dense ?
+				LINALG_KERNEL_PICK_LEVEL(DenseItemCG) (byitem, x, f, gram, y, s->cg_steps, &w) :
+				LINALG_KERNEL_PICK_LEVEL(ScatterCG) (&tiles, x, f, gram, y, byitem->nrows,
+													 s->cg_steps, &w);
 
 			/* xx and yy are still those of the previous iteration's factors */
 			if (it > 0)
@@ -904,7 +1109,9 @@ AlsFit(const AlsMatrix *byuser, const AlsMatrix *byitem, const AlsSettings *s, d
 	pfree(w.solve);
 	pfree(w.inverse);
 	pfree(w.scaled);
-	if (!s->cholesky)
+	if (dense)
+		pfree(w.all_r);
+	else if (!s->cholesky)
 	{
 		pfree(w.all_r);
 		pfree(w.all_p);
