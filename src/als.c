@@ -28,6 +28,7 @@
 
 #include <float.h>
 #include <math.h>
+#include <sys/mman.h>
 
 #include "common/pg_prng.h"
 #include "miscadmin.h"
@@ -141,6 +142,27 @@ AlsTranspose(const AlsMatrix *m, int ncols, AlsMatrix *t)
 			t->conf[at] = m->conf[e];
 		}
 	pfree(next);
+}
+
+/*
+ * Ask the kernel to back a large array (not yet touched) with huge pages
+ * where it does so on request (transparent huge pages in madvise mode):
+ * the half-steps read the rows of the other side's factors at random, and
+ * with 4 kB pages nearly every such row is also a TLB miss.  Only the 2 MB
+ * pages wholly inside the array are advised; nothing is raised if the
+ * kernel declines.
+ */
+void
+AlsAdviseHuge(void *p, Size bytes)
+{
+#ifdef MADV_HUGEPAGE
+	const uintptr_t huge = (uintptr_t) 2 * 1024 * 1024;
+	uintptr_t	start = ((uintptr_t) p + huge - 1) & ~(huge - 1);
+	uintptr_t	end = ((uintptr_t) p + bytes) & ~(huge - 1);
+
+	if (end > start)
+		(void) madvise((void *) start, end - start, MADV_HUGEPAGE);
+#endif
 }
 
 /* Small random starting factors, uniform in [0, 0.01), from the seed */

@@ -90,6 +90,7 @@ typedef struct AlsItemIndex
 } AlsItemIndex;
 
 extern void AlsTranspose(const AlsMatrix *m, int ncols, AlsMatrix *t);
+extern void AlsAdviseHuge(void *p, Size bytes);
 extern void AlsInitFactors(int n, int f, uint64 seed, double *x);
 extern void AlsGram(int n, int f, const double *a, double l2, double *g);
 extern void AlsFit(const AlsMatrix *byuser, const AlsMatrix *byitem, const AlsSettings *s,

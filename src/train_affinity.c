@@ -623,6 +623,8 @@ TrainAls(TrainJob *job)
 	t->factors = f;
 	t->x = palloc_extended(sizeof(double) * (size_t) in->nusers * f, MCXT_ALLOC_HUGE);
 	y = palloc_extended(sizeof(double) * (size_t) in->nitems * f, MCXT_ALLOC_HUGE);
+	AlsAdviseHuge(t->x, sizeof(double) * (size_t) in->nusers * f);
+	AlsAdviseHuge(y, sizeof(double) * (size_t) in->nitems * f);
 	AlsInitFactors(in->nusers, f, (uint64) o->seed, t->x);
 	AlsInitFactors(in->nitems, f, (uint64) o->seed ^ UINT64CONST(0x5851F42D4C957F2D), y);
 	if (o->init)
