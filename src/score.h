@@ -11,6 +11,7 @@
 
 #include "model.h"
 
+extern Model *ScoreSharedModel(const char *name, int version);
 extern Model *ScoreCallSite(FunctionCallInfo fcinfo, text *name, int version, int *version_out,
 							void ***extra, bool *shared);
 
