@@ -98,6 +98,51 @@ SELECT name FROM profenrich.train('dfl_other', 'logistic', 'dfl', 'churned', ARR
 SELECT abs(profenrich.score('dfl_other', r) - profenrich.score('dfl_other', s)) < 1e-12 AS unseen_is_other
 FROM (SELECT 10 AS tenure, 'platinum'::text AS plan) r, (SELECT 10 AS tenure, 'pro'::text AS plan) s;
 
+-- multinomial models take the same policies: under "average" each class's log-odds against the
+-- reference for an unseen plan is the share-weighted mean of its log-odds for the known plans
+CREATE VIEW dfl_stage AS
+SELECT id, spend, plan, CASE WHEN tenure < 20 THEN 'new' WHEN tenure < 40 THEN 'settled' ELSE 'loyal' END AS stage
+FROM dfl;
+SELECT name FROM profenrich.train('dfl_mn', 'multinomial', 'dfl_stage', 'stage', ARRAY['spend', 'plan'], '{"key": "id"}');
+WITH sh AS (SELECT l.level, (c->'shares'->>(l.k - 1)::int)::float8 AS share
+            FROM profenrich.models m, jsonb_array_elements(m.features->'columns') c,
+                 jsonb_array_elements_text(c->'levels') WITH ORDINALITY l(level, k)
+            WHERE m.name = 'dfl_mn' AND c->>'name' = 'plan'),
+     lo AS (SELECT sh.level, sh.share, k, ln(p[k] / p[1]) AS log_odds
+            FROM sh, LATERAL (SELECT profenrich.predict_proba('dfl_mn', s) AS p
+                              FROM (SELECT 50.0::float8 AS spend, sh.level AS plan) s) z, generate_series(2, 3) k),
+     un AS (SELECT k, ln(p[k] / p[1]) AS log_odds
+            FROM (SELECT profenrich.predict_proba('dfl_mn', r) AS p
+                  FROM (SELECT 50.0::float8 AS spend, 'platinum'::text AS plan) r) z, generate_series(2, 3) k)
+SELECT bool_and(abs(w.mean - un.log_odds) < 1e-9) AS unseen_is_the_share_weighted_log_odds, count(*) AS classes
+FROM (SELECT k, sum(share * log_odds) AS mean FROM lo GROUP BY k) w JOIN un USING (k);
+SELECT feature, value, round(contribution::numeric, 12) AS contribution
+FROM profenrich.explain('dfl_mn', (SELECT r FROM (SELECT 50.0::float8 AS spend, 'platinum'::text AS plan) r), 5)
+WHERE feature = 'plan';
+SELECT name FROM profenrich.train('dfl_mn_null', 'multinomial', 'dfl_stage', 'stage', ARRAY['spend', 'plan'],
+                                  '{"key": "id", "unseen": "null"}');
+SELECT profenrich.predict_proba('dfl_mn_null', r) IS NULL AS null_probabilities,
+       profenrich.predict_class('dfl_mn_null', r) IS NULL AS null_class
+FROM (SELECT 50.0::float8 AS spend, 'platinum'::text AS plan) r;
+SELECT name FROM profenrich.train('dfl_mn_err', 'multinomial', 'dfl_stage', 'stage', ARRAY['spend', 'plan'],
+                                  '{"key": "id", "unseen": "error"}');
+SELECT public.err($$SELECT profenrich.predict_class('dfl_mn_err', r) FROM (SELECT 50.0::float8 AS spend, 'platinum'::text AS plan) r$$);
+SELECT max(abs(a - b)) < 1e-12 AS same_when_seen
+FROM (SELECT unnest(profenrich.predict_proba('dfl_mn_null', r)) AS a, unnest(profenrich.predict_proba('dfl_mn_err', r)) AS b
+      FROM (SELECT 50.0::float8 AS spend, 'pro'::text AS plan) r) q;
+-- gbdt models take "null" and "error" as they are (under "average" an unseen value is none of
+-- the levels: trees have no average to take)
+SELECT name FROM profenrich.train('dfl_gb_null', 'gbdt', 'dfl', 'spend', ARRAY['tenure', 'plan'],
+                                  '{"unseen": "null", "n_trees": 10}');
+SELECT profenrich.score('dfl_gb_null', r) IS NULL AS null_score,
+       (SELECT count(*) FROM profenrich.explain('dfl_gb_null', r)) AS explained
+FROM (SELECT 10 AS tenure, 'platinum'::text AS plan) r;
+SELECT name FROM profenrich.train('dfl_gb_err', 'gbdt', 'dfl', 'spend', ARRAY['tenure', 'plan'],
+                                  '{"unseen": "error", "n_trees": 10}');
+SELECT public.err($$SELECT profenrich.score('dfl_gb_err', r) FROM (SELECT 10 AS tenure, 'platinum'::text AS plan) r$$);
+SELECT profenrich.score('dfl_gb_null', r) = profenrich.score('dfl_gb_err', r) AS same_when_seen
+FROM (SELECT 10 AS tenure, 'pro'::text AS plan) r;
+
 -- 4. Rows a model cannot use: NaN and infinity are skipped and counted by reason, one named by
 --    its key in a NOTICE; the model is the one trained without them
 CREATE TABLE dfl_bad AS SELECT id, tenure::float8 AS tenure, plan, spend FROM dfl;

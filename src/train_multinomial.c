@@ -435,7 +435,8 @@ FitInference(MultinomialModel *g, const MultinomialState *st, const double *mean
 /*
  * The fitted model on the original scale: for each class, b_kj = theta_kj /
  * sd_j and b_k0 = theta_k0 - sum_j b_kj mean_j, with their inference when
- * the fit has it (no penalty, Newton, not separated).
+ * the fit has it (no penalty, Newton, not separated); the categories'
+ * shares from the slot means.
  */
 static void
 FinishFit(TrainJob *job, const MultinomialState *st, const double *mean, const double *sd,
@@ -478,6 +479,8 @@ FinishFit(TrainJob *job, const MultinomialState *st, const double *mean, const d
 		FitInference(g, st, mean, sd, slot_aliased);
 	g->iterations = st->iterations;
 	g->converged = st->converged;
+	/* an unseen category under "average" takes the training split's shares */
+	FeatureSetShares(job->spec, g->slot_mean);
 }
 
 /* The metrics of one split: the class metrics, its size, log-likelihood and AIC */
