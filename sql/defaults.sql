@@ -167,6 +167,43 @@ RESET profenrich.max_train_memory;
 RESET client_min_messages;
 SELECT bool_and(abs(a.coef - b.coef) < 1e-9 * (abs(b.coef) + b.std_err)) AS streaming_equals_memory
 FROM profenrich.coefficients('dfl_bad_lg') a JOIN profenrich.coefficients('dfl_bad_st') b USING (feature) WHERE b.coef IS NOT NULL;
+-- multinomial, gbdt and kmeans skip them too, in memory and (multinomial, kmeans) by streaming
+-- passes, and fit the model trained without them
+CREATE VIEW dfl_good_all AS SELECT * FROM dfl_bad WHERE tenure <> 'NaN' AND spend <> 'Infinity';
+SET client_min_messages = warning;
+CREATE TEMP TABLE bad_runs (m text, path text, n_skipped int, reasons jsonb);
+INSERT INTO bad_runs
+SELECT 'multinomial', metrics->>'path', (metrics->>'n_skipped')::int, metrics->'n_skipped_by_reason'
+FROM profenrich.train('dfl_bad_multinomial_memory', 'multinomial', 'dfl_bad', 'plan', ARRAY['tenure', 'spend']);
+INSERT INTO bad_runs
+SELECT 'kmeans', 'memory', (metrics->>'n_skipped')::int, metrics->'n_skipped_by_reason'
+FROM profenrich.train('dfl_bad_kmeans_memory', 'kmeans', 'dfl_bad', NULL, ARRAY['tenure', 'spend'], '{"k": 3, "seed": 1}');
+SET profenrich.max_train_memory = '64kB';
+INSERT INTO bad_runs
+SELECT 'multinomial', metrics->>'path', (metrics->>'n_skipped')::int, metrics->'n_skipped_by_reason'
+FROM profenrich.train('dfl_bad_multinomial_streaming', 'multinomial', 'dfl_bad', 'plan', ARRAY['tenure', 'spend']);
+INSERT INTO bad_runs
+SELECT 'kmeans', 'streaming', (metrics->>'n_skipped')::int, metrics->'n_skipped_by_reason'
+FROM profenrich.train('dfl_bad_kmeans_streaming', 'kmeans', 'dfl_bad', NULL, ARRAY['tenure', 'spend'], '{"k": 3, "seed": 1}');
+RESET profenrich.max_train_memory;
+SELECT name FROM profenrich.train('dfl_good_multinomial', 'multinomial', 'dfl_good_all', 'plan',
+                                  ARRAY['tenure', 'spend'], '{"key": "id"}');
+SELECT name FROM profenrich.train('dfl_good_kmeans', 'kmeans', 'dfl_good_all', NULL, ARRAY['tenure', 'spend'],
+                                  '{"k": 3, "seed": 1, "key": "id"}');
+SELECT (profenrich.train('dfl_bad_gbdt', 'gbdt', 'dfl_bad', 'spend', ARRAY['tenure', 'plan'], '{"n_trees": 10}')).metrics->'n_skipped_by_reason' AS gbdt_reasons;
+SELECT name FROM profenrich.train('dfl_good_gbdt', 'gbdt', 'dfl_good_all', 'spend', ARRAY['tenure', 'plan'], '{"n_trees": 10, "key": "id"}');
+RESET client_min_messages;
+SELECT m, path, n_skipped, reasons FROM bad_runs ORDER BY m, path;
+SELECT path, bool_and(abs(a.coef - b.coef) < 1e-9 * (abs(b.coef) + b.std_err)) AS multinomial_as_without_them,
+       count(*) AS coefficients
+FROM bad_runs r, profenrich.coefficients('dfl_bad_multinomial_' || r.path) a
+     JOIN profenrich.coefficients('dfl_good_multinomial') b USING (class, feature)
+WHERE r.m = 'multinomial' AND b.coef IS NOT NULL GROUP BY path ORDER BY path;
+SELECT r.path, count(*) FILTER (WHERE profenrich.segment('dfl_bad_kmeans_' || r.path, g)
+                                      IS DISTINCT FROM profenrich.segment('dfl_good_kmeans', g)) AS kmeans_other_segment
+FROM bad_runs r, dfl_good_all g WHERE r.m = 'kmeans' GROUP BY r.path ORDER BY r.path;
+SELECT count(*) FILTER (WHERE profenrich.score('dfl_bad_gbdt', g) <> profenrich.score('dfl_good_gbdt', g)) AS gbdt_other_score
+FROM dfl_good_all g;
 -- without a key the NOTICE names what was wrong
 CREATE TABLE dfl_bad_nokey AS SELECT tenure, plan, spend FROM dfl_bad;
 SELECT metrics->'n_skipped' AS n_skipped FROM profenrich.train('dfl_bad_nk', 'linear', 'dfl_bad_nokey', 'spend', ARRAY['tenure', 'plan']);

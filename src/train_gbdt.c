@@ -955,6 +955,7 @@ TrainGbdt(TrainJob *job)
 	job->n_train = (double) train.n;
 	job->n_test = (double) test.n;
 	job->n_skipped = (double) (data.skipped_target + data.skipped_feature);
+	job->bad = data.bad;
 }
 
 /* The largest |a - b| over n floats against n doubles */

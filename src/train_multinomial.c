@@ -956,6 +956,7 @@ FitStreaming(TrainJob *job, const MultinomialOptions *opts)
 	job->n_train = ls->mom[SPLIT_TRAIN].n;
 	job->n_test = ls->mom[SPLIT_TEST].n;
 	job->n_skipped = (double) (ls->skipped_target + ls->skipped_feature);
+	job->bad = ls->bad;
 }
 
 /*
@@ -1003,6 +1004,7 @@ TrainMultinomial(TrainJob *job)
 			job->n_train = data.split[SPLIT_TRAIN].n;
 			job->n_test = data.split[SPLIT_TEST].n;
 			job->n_skipped = (double) (data.skipped_target + data.skipped_feature);
+			job->bad = data.bad;
 			appendStringInfoString(&job->metrics, ", \"path\": \"memory\"");
 			DatasetFree(&data);
 			return;
