@@ -630,7 +630,8 @@ PrepareStart(TrainJob *job, const MultinomialCounts *counts, const double *sd,
 	ClassWeights(job, counts, fs->cw);
 	fs->slot_aliased = palloc(sizeof(bool) * w);
 	fs->start = palloc(sizeof(double) * (counts->nclasses - 1) * w);
-	MultinomialFindAliased(counts, sd, fs->cw, opts->l2, fs->slot_aliased);
+	MultinomialFindAliased(counts, sd, fs->cw, opts->l2, FeatureInterceptAliasOrder(job->spec),
+						   fs->slot_aliased);
 	MultinomialStartTheta(counts, fs->cw, fs->start);
 }
 
