@@ -298,6 +298,46 @@ SELECT name, n_train + n_test AS rows FROM profenrich.train_query('dfl_q', 'logi
     $$SELECT id, tenure, plan, churned FROM dfl WHERE plan <> 'pro'$$, 'churned');
 SELECT (profenrich.evaluate('dfl_q'))->>'n' = (SELECT n_test::text FROM profenrich.models WHERE name = 'dfl_q') AS own_split;
 SELECT source, options->>'query' AS query FROM profenrich.models WHERE name = 'dfl_q';
+-- every family with a feature spec reads a query as it reads a relation: the same model as on a
+-- view of the same rows (multinomial in memory and by streaming passes, gbdt, kmeans)
+CREATE VIEW dfl_q_view AS SELECT id, tenure, spend, plan FROM dfl WHERE tenure > 5;
+SET client_min_messages = warning;
+SELECT name FROM profenrich.train_query('dfl_q_mn', 'multinomial', 'SELECT id, tenure, spend, plan FROM dfl WHERE tenure > 5',
+                                        'plan', ARRAY['tenure', 'spend'], '{"key": "id"}');
+SELECT name FROM profenrich.train('dfl_v_mn', 'multinomial', 'dfl_q_view', 'plan', ARRAY['tenure', 'spend'], '{"key": "id"}');
+SET profenrich.max_train_memory = '64kB';
+SELECT metrics->>'path' AS path FROM profenrich.train_query('dfl_q_mn_st', 'multinomial',
+    'SELECT id, tenure, spend, plan FROM dfl WHERE tenure > 5', 'plan', ARRAY['tenure', 'spend'], '{"key": "id"}');
+RESET profenrich.max_train_memory;
+SELECT name FROM profenrich.train_query('dfl_q_gb', 'gbdt', 'SELECT id, tenure, spend, plan FROM dfl WHERE tenure > 5',
+                                        'spend', ARRAY['tenure', 'plan'], '{"key": "id", "n_trees": 10}');
+SELECT name FROM profenrich.train('dfl_v_gb', 'gbdt', 'dfl_q_view', 'spend', ARRAY['tenure', 'plan'], '{"key": "id", "n_trees": 10}');
+SELECT name FROM profenrich.train_query('dfl_q_km', 'kmeans', 'SELECT id, tenure, spend FROM dfl WHERE tenure > 5',
+                                        NULL, ARRAY['tenure', 'spend'], '{"key": "id", "k": 3, "seed": 2}');
+SELECT name FROM profenrich.train('dfl_v_km', 'kmeans', 'dfl_q_view', NULL, ARRAY['tenure', 'spend'], '{"key": "id", "k": 3, "seed": 2}');
+RESET client_min_messages;
+SELECT (SELECT bool_and(abs(a.coef - b.coef) < 1e-12 * (1 + abs(b.coef)))
+        FROM profenrich.coefficients('dfl_q_mn') a JOIN profenrich.coefficients('dfl_v_mn') b USING (class, feature)) AS multinomial_same,
+       (SELECT bool_and(abs(a.coef - b.coef) < 1e-9 * (abs(b.coef) + b.std_err))
+        FROM profenrich.coefficients('dfl_q_mn_st') a JOIN profenrich.coefficients('dfl_v_mn') b USING (class, feature)) AS streaming_same,
+       (SELECT count(*) FILTER (WHERE profenrich.score('dfl_q_gb', v) <> profenrich.score('dfl_v_gb', v)) FROM dfl_q_view v) AS gbdt_other_scores,
+       (SELECT count(*) FILTER (WHERE profenrich.segment('dfl_q_km', v) <> profenrich.segment('dfl_v_km', v)) FROM dfl_q_view v) AS kmeans_other_segments;
+-- and so do the item models: every customer's top items as on the table
+CREATE TABLE dfl_events AS SELECT i % 50 AS customer, 'p' || (i * 7 % 13) AS product, 1 + i % 3 AS qty
+FROM generate_series(1, 3000) i;
+SET client_min_messages = warning;
+SELECT name FROM profenrich.train('dfl_t_aff', 'affinity', 'dfl_events', options => '{"user": "customer", "item": "product", "weight": "qty"}');
+SELECT name FROM profenrich.train_query('dfl_q_aff', 'affinity', 'SELECT * FROM dfl_events',
+                                        options => '{"user": "customer", "item": "product", "weight": "qty"}');
+SELECT name FROM profenrich.train('dfl_t_als', 'als', 'dfl_events',
+                                  options => '{"user": "customer", "item": "product", "factors": 4, "iterations": 3, "seed": 1}');
+SELECT name FROM profenrich.train_query('dfl_q_als', 'als', 'SELECT * FROM dfl_events',
+                                        options => '{"user": "customer", "item": "product", "factors": 4, "iterations": 3, "seed": 1}');
+RESET client_min_messages;
+SELECT count(*) AS customers,
+       count(*) FILTER (WHERE profenrich.top_items('dfl_q_aff', c, 5) = profenrich.top_items('dfl_t_aff', c, 5)) AS affinity_same,
+       count(*) FILTER (WHERE profenrich.top_items('dfl_q_als', c, 5) = profenrich.top_items('dfl_t_als', c, 5)) AS als_same
+FROM (SELECT DISTINCT customer AS c FROM dfl_events) u;
 SELECT public.err($$SELECT profenrich.train_query('x', 'logistic', 'SELECT 1; SELECT 2', 'y')$$);
 SELECT public.err($$SELECT profenrich.train_query('x', 'logistic', 'DELETE FROM dfl RETURNING *', 'churned')$$);
 SELECT public.err($$SELECT profenrich.train_query('x', 'logistic', 'SELECT * INTO dfl2 FROM dfl', 'churned')$$);
@@ -375,4 +415,5 @@ DROP TRIGGER dfl_stop ON dfl_rows;
 -- clean up
 SELECT count(*) > 0 AS dropped FROM (SELECT profenrich.drop_model(name) FROM
   (SELECT DISTINCT name FROM profenrich.models WHERE name LIKE 'dfl\_%') n) d;
+DROP TABLE dfl_events;
 DROP TABLE dfl, dfl_small, dfl_copy, dfl_ids, dfl_sep, dfl_bad, dfl_bad_nokey, dfl_nokey, dfl_rows CASCADE;
