@@ -57,6 +57,17 @@ SELECT name, metrics->>'converged' AS converged
 FROM profenrich.train('dfl_sep', 'logistic', 'dfl_sep', 'churned', ARRAY['tenure', 'plan'], '{"max_categories": 40}');
 SELECT name FROM profenrich.train('dfl_sep_l2', 'logistic', 'dfl_sep', 'churned', ARRAY['tenure', 'plan'],
                                   '{"max_categories": 40, "l2": 1}');
+-- a multinomial model of the same rows says so too (its Newton method sees the coefficients of
+-- the rare levels drift off and stops), and not with a penalty
+CREATE VIEW dfl_sep_stage AS
+SELECT s.id, s.tenure, s.plan, CASE WHEN s.plan LIKE 'rare%' THEN 'new' ELSE t.stage END AS stage
+FROM dfl_sep s JOIN (SELECT id, CASE WHEN tenure < 20 THEN 'new' WHEN tenure < 40 THEN 'settled' ELSE 'loyal' END AS stage
+                     FROM dfl) t USING (id);
+SELECT name, metrics->>'converged' AS converged
+FROM profenrich.train('dfl_sep_mn', 'multinomial', 'dfl_sep_stage', 'stage', ARRAY['plan'], '{"max_categories": 40, "key": "id"}');
+SELECT name, metrics->>'converged' AS converged
+FROM profenrich.train('dfl_sep_mn_l2', 'multinomial', 'dfl_sep_stage', 'stage', ARRAY['plan'],
+                      '{"max_categories": 40, "key": "id", "l2": 1}');
 
 -- 2. The reference level of a category is its most frequent: basic (1,500 rows)
 SELECT feature, coef IS NULL AS aliased FROM profenrich.coefficients('dfl_churn') WHERE feature LIKE 'plan=%';
