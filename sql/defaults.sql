@@ -153,6 +153,18 @@ SELECT name FROM profenrich.train('dfl_gb_err', 'gbdt', 'dfl', 'spend', ARRAY['t
 SELECT public.err($$SELECT profenrich.score('dfl_gb_err', r) FROM (SELECT 10 AS tenure, 'platinum'::text AS plan) r$$);
 SELECT profenrich.score('dfl_gb_null', r) = profenrich.score('dfl_gb_err', r) AS same_when_seen
 FROM (SELECT 10 AS tenure, 'pro'::text AS plan) r;
+-- kmeans models take "null" and "error" too (under "average" the row sits at the training shares
+-- in the column's dimensions)
+SELECT name FROM profenrich.train('dfl_km_null', 'kmeans', 'dfl', NULL, ARRAY['tenure', 'plan'],
+                                  '{"unseen": "null", "k": 3, "seed": 1}');
+SELECT profenrich.segment('dfl_km_null', r) IS NULL AS null_segment,
+       profenrich.segment_distance('dfl_km_null', r) IS NULL AS null_distance
+FROM (SELECT 10 AS tenure, 'platinum'::text AS plan) r;
+SELECT name FROM profenrich.train('dfl_km_err', 'kmeans', 'dfl', NULL, ARRAY['tenure', 'plan'],
+                                  '{"unseen": "error", "k": 3, "seed": 1}');
+SELECT public.err($$SELECT profenrich.segment('dfl_km_err', r) FROM (SELECT 10 AS tenure, 'platinum'::text AS plan) r$$);
+SELECT profenrich.segment_distance('dfl_km_null', r) = profenrich.segment_distance('dfl_km_err', r) AS same_when_seen
+FROM (SELECT 10 AS tenure, 'pro'::text AS plan) r;
 
 -- 4. Rows a model cannot use: NaN and infinity are skipped and counted by reason, one named by
 --    its key in a NOTICE; the model is the one trained without them
@@ -302,6 +314,9 @@ SELECT public.err($$SELECT * FROM profenrich.tune('x', 'logistic', 'dfl', 'churn
 SELECT public.err($$SELECT * FROM profenrich.tune('x', 'logistic', 'dfl', 'churned', NULL, '{}', '{"lambda": [1]}')$$);
 SELECT public.err($$SELECT * FROM profenrich.tune('x', 'logistic', 'dfl', 'churned')$$);
 SELECT public.err($$SELECT * FROM profenrich.tune('x', 'bgnbd', 'dfl', NULL, NULL, '{}', '{"max_iter": [10]}')$$);
+-- a grid whose points are scored by different metrics (a gbdt regression and classifier) is refused
+SELECT public.err($$SELECT * FROM profenrich.tune('x', 'gbdt', 'dfl', 'churned', ARRAY['tenure'], '{"n_trees": 5}',
+                                                 '{"objective": ["binary:logistic", "reg:squarederror"]}', 2)$$);
 
 -- 8. train_query: a SELECT as the source, run with the caller's privileges; evaluate(name) and
 --    lift(name) run it again only for the role that trained the model

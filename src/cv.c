@@ -404,7 +404,8 @@ typedef struct TuneArgs
 	ArrayType  *features;
 	Jsonb	   *options;
 	int			nfolds;
-	bool		classifier;		/* the model of the last point scored by log loss, else RMSE */
+	int			points;			/* the grid points cross-validated so far */
+	bool		classifier;		/* their models are scored by log loss, else RMSE */
 } TuneArgs;
 
 /*
@@ -417,6 +418,7 @@ TunePoint(TuneArgs *a, const char *point, TrainJob *base, bool own_spec, double 
 {
 	TrainJob	job;
 	FoldResults r;
+	bool		classifier;
 
 	TrainJobInit(&job, a->name, a->ops, MergeOptions(a->options, point), a->target, a->features);
 	if (own_spec || base->spec == NULL)
@@ -432,7 +434,13 @@ TunePoint(TuneArgs *a, const char *point, TrainJob *base, bool own_spec, double 
 	*spec_out = job;
 	RunFolds(&job, job.spec, a->nfolds, &r);
 	/* a classifier's folds have a log loss (logistic, multinomial, a gbdt of classes), else RMSE */
-	a->classifier = Member(r.metrics[0], "logloss") != NULL;
+	classifier = Member(r.metrics[0], "logloss") != NULL;
+	if (a->points++ > 0 && classifier != a->classifier)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the grid's points train models scored by different metrics (log loss and RMSE)"),
+				 errhint("Keep the options that make a classifier or a regression (such as \"objective\") out of the grid.")));
+	a->classifier = classifier;
 	MeanSd(&r, a->classifier ? "logloss" : "rmse", metric, sd);
 }
 
@@ -477,6 +485,7 @@ tune(PG_FUNCTION_ARGS)
 	a.options = PG_ARGISNULL(5) ? NULL : PG_GETARG_JSONB_P(5);
 	a.nfolds = FoldsArg(fcinfo, 7);
 	a.classifier = false;
+	a.points = 0;
 	ParseGrid(PG_GETARG_JSONB_P(6), &g);
 	own_spec = GridChangesSpec(&g);
 	InitMaterializedSRF(fcinfo, 0);

@@ -518,6 +518,7 @@ Finish(TrainJob *job, FitPlan *plan, const double *mean, const double *sd)
 	ch = ChooseK(plan, &sil_rows);
 
 	FillModel(job, plan, ch, mean, sd);
+	FeatureSetShares(job->spec, mean);	/* an unseen category's slots under "average" */
 	WarnFit(ch);
 	FitMetrics(job, plan, ch, sil_rows);
 	job->n_train = plan->n;
