@@ -268,6 +268,14 @@ SELECT profenrich.factors('dfl_churn', d, 2, 1) AS signed,
        (SELECT array_agg(CASE WHEN contribution < 0 THEN '-' ELSE '+' END || feature ORDER BY abs(contribution) DESC)
         FROM profenrich.explain('dfl_churn', d, 2, 1) WHERE feature <> '(baseline)') AS from_explain
 FROM dfl d WHERE id = 5;
+-- the factors of the later families are signed by their explanations alike (gbdt: TreeSHAP;
+-- multinomial: the predicted class's log-odds)
+SELECT m, bool_and(f = e) AS signed_as_explained, count(*) AS rows
+FROM (VALUES ('dfl_mn'), ('dfl_gb_null')) v(m), dfl d,
+     LATERAL (SELECT profenrich.factors(v.m, d, 2) AS f,
+                     (SELECT array_agg(CASE WHEN contribution < 0 THEN '-' ELSE '+' END || feature ORDER BY abs(contribution) DESC)
+                      FROM profenrich.explain(v.m, d, 2) WHERE feature <> '(baseline)') AS e) x
+WHERE d.id <= 50 GROUP BY m ORDER BY m;
 SELECT jsonb_array_length(profenrich.factors_detail('dfl_churn', d, 2)) AS entries,
        profenrich.factors_detail('dfl_churn', d, 2)->0->>'feature' AS first,
        (profenrich.factors_detail('dfl_churn', d, 2)->0->>'value') = d.plan AS value_is_the_row_s
