@@ -859,7 +859,10 @@ ReadQuery(const Source *src, Reader *r)
 		appendStringInfo(&sql, ", pe_src.%s", quote_identifier(cols->weight));
 	if (cols->time)
 		appendStringInfo(&sql, ", pe_src.%s", quote_identifier(cols->time));
-	appendStringInfo(&sql, " FROM %s AS pe_src", src->qualname);
+	if (src->query)
+		appendStringInfo(&sql, " FROM (%s) AS pe_src", src->query_text);	/* train_query */
+	else
+		appendStringInfo(&sql, " FROM %s AS pe_src", src->qualname);
 	memset(&opts, 0, sizeof(opts));
 	opts.read_only = true;
 	opts.dest = &r->pub;
