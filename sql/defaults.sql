@@ -57,6 +57,17 @@ SELECT name, metrics->>'converged' AS converged
 FROM profenrich.train('dfl_sep', 'logistic', 'dfl_sep', 'churned', ARRAY['tenure', 'plan'], '{"max_categories": 40}');
 SELECT name FROM profenrich.train('dfl_sep_l2', 'logistic', 'dfl_sep', 'churned', ARRAY['tenure', 'plan'],
                                   '{"max_categories": 40, "l2": 1}');
+-- a multinomial model of the same rows says so too (its Newton method sees the coefficients of
+-- the rare levels drift off and stops), and not with a penalty
+CREATE VIEW dfl_sep_stage AS
+SELECT s.id, s.tenure, s.plan, CASE WHEN s.plan LIKE 'rare%' THEN 'new' ELSE t.stage END AS stage
+FROM dfl_sep s JOIN (SELECT id, CASE WHEN tenure < 20 THEN 'new' WHEN tenure < 40 THEN 'settled' ELSE 'loyal' END AS stage
+                     FROM dfl) t USING (id);
+SELECT name, metrics->>'converged' AS converged
+FROM profenrich.train('dfl_sep_mn', 'multinomial', 'dfl_sep_stage', 'stage', ARRAY['plan'], '{"max_categories": 40, "key": "id"}');
+SELECT name, metrics->>'converged' AS converged
+FROM profenrich.train('dfl_sep_mn_l2', 'multinomial', 'dfl_sep_stage', 'stage', ARRAY['plan'],
+                      '{"max_categories": 40, "key": "id", "l2": 1}');
 
 -- 2. The reference level of a category is its most frequent: basic (1,500 rows)
 SELECT feature, coef IS NULL AS aliased FROM profenrich.coefficients('dfl_churn') WHERE feature LIKE 'plan=%';
@@ -98,6 +109,63 @@ SELECT name FROM profenrich.train('dfl_other', 'logistic', 'dfl', 'churned', ARR
 SELECT abs(profenrich.score('dfl_other', r) - profenrich.score('dfl_other', s)) < 1e-12 AS unseen_is_other
 FROM (SELECT 10 AS tenure, 'platinum'::text AS plan) r, (SELECT 10 AS tenure, 'pro'::text AS plan) s;
 
+-- multinomial models take the same policies: under "average" each class's log-odds against the
+-- reference for an unseen plan is the share-weighted mean of its log-odds for the known plans
+CREATE VIEW dfl_stage AS
+SELECT id, spend, plan, CASE WHEN tenure < 20 THEN 'new' WHEN tenure < 40 THEN 'settled' ELSE 'loyal' END AS stage
+FROM dfl;
+SELECT name FROM profenrich.train('dfl_mn', 'multinomial', 'dfl_stage', 'stage', ARRAY['spend', 'plan'], '{"key": "id"}');
+WITH sh AS (SELECT l.level, (c->'shares'->>(l.k - 1)::int)::float8 AS share
+            FROM profenrich.models m, jsonb_array_elements(m.features->'columns') c,
+                 jsonb_array_elements_text(c->'levels') WITH ORDINALITY l(level, k)
+            WHERE m.name = 'dfl_mn' AND c->>'name' = 'plan'),
+     lo AS (SELECT sh.level, sh.share, k, ln(p[k] / p[1]) AS log_odds
+            FROM sh, LATERAL (SELECT profenrich.predict_proba('dfl_mn', s) AS p
+                              FROM (SELECT 50.0::float8 AS spend, sh.level AS plan) s) z, generate_series(2, 3) k),
+     un AS (SELECT k, ln(p[k] / p[1]) AS log_odds
+            FROM (SELECT profenrich.predict_proba('dfl_mn', r) AS p
+                  FROM (SELECT 50.0::float8 AS spend, 'platinum'::text AS plan) r) z, generate_series(2, 3) k)
+SELECT bool_and(abs(w.mean - un.log_odds) < 1e-9) AS unseen_is_the_share_weighted_log_odds, count(*) AS classes
+FROM (SELECT k, sum(share * log_odds) AS mean FROM lo GROUP BY k) w JOIN un USING (k);
+SELECT feature, value, round(contribution::numeric, 12) AS contribution
+FROM profenrich.explain('dfl_mn', (SELECT r FROM (SELECT 50.0::float8 AS spend, 'platinum'::text AS plan) r), 5)
+WHERE feature = 'plan';
+SELECT name FROM profenrich.train('dfl_mn_null', 'multinomial', 'dfl_stage', 'stage', ARRAY['spend', 'plan'],
+                                  '{"key": "id", "unseen": "null"}');
+SELECT profenrich.predict_proba('dfl_mn_null', r) IS NULL AS null_probabilities,
+       profenrich.predict_class('dfl_mn_null', r) IS NULL AS null_class
+FROM (SELECT 50.0::float8 AS spend, 'platinum'::text AS plan) r;
+SELECT name FROM profenrich.train('dfl_mn_err', 'multinomial', 'dfl_stage', 'stage', ARRAY['spend', 'plan'],
+                                  '{"key": "id", "unseen": "error"}');
+SELECT public.err($$SELECT profenrich.predict_class('dfl_mn_err', r) FROM (SELECT 50.0::float8 AS spend, 'platinum'::text AS plan) r$$);
+SELECT max(abs(a - b)) < 1e-12 AS same_when_seen
+FROM (SELECT unnest(profenrich.predict_proba('dfl_mn_null', r)) AS a, unnest(profenrich.predict_proba('dfl_mn_err', r)) AS b
+      FROM (SELECT 50.0::float8 AS spend, 'pro'::text AS plan) r) q;
+-- gbdt models take "null" and "error" as they are (under "average" an unseen value is none of
+-- the levels: trees have no average to take)
+SELECT name FROM profenrich.train('dfl_gb_null', 'gbdt', 'dfl', 'spend', ARRAY['tenure', 'plan'],
+                                  '{"unseen": "null", "n_trees": 10}');
+SELECT profenrich.score('dfl_gb_null', r) IS NULL AS null_score,
+       (SELECT count(*) FROM profenrich.explain('dfl_gb_null', r)) AS explained
+FROM (SELECT 10 AS tenure, 'platinum'::text AS plan) r;
+SELECT name FROM profenrich.train('dfl_gb_err', 'gbdt', 'dfl', 'spend', ARRAY['tenure', 'plan'],
+                                  '{"unseen": "error", "n_trees": 10}');
+SELECT public.err($$SELECT profenrich.score('dfl_gb_err', r) FROM (SELECT 10 AS tenure, 'platinum'::text AS plan) r$$);
+SELECT profenrich.score('dfl_gb_null', r) = profenrich.score('dfl_gb_err', r) AS same_when_seen
+FROM (SELECT 10 AS tenure, 'pro'::text AS plan) r;
+-- kmeans models take "null" and "error" too (under "average" the row sits at the training shares
+-- in the column's dimensions)
+SELECT name FROM profenrich.train('dfl_km_null', 'kmeans', 'dfl', NULL, ARRAY['tenure', 'plan'],
+                                  '{"unseen": "null", "k": 3, "seed": 1}');
+SELECT profenrich.segment('dfl_km_null', r) IS NULL AS null_segment,
+       profenrich.segment_distance('dfl_km_null', r) IS NULL AS null_distance
+FROM (SELECT 10 AS tenure, 'platinum'::text AS plan) r;
+SELECT name FROM profenrich.train('dfl_km_err', 'kmeans', 'dfl', NULL, ARRAY['tenure', 'plan'],
+                                  '{"unseen": "error", "k": 3, "seed": 1}');
+SELECT public.err($$SELECT profenrich.segment('dfl_km_err', r) FROM (SELECT 10 AS tenure, 'platinum'::text AS plan) r$$);
+SELECT profenrich.segment_distance('dfl_km_null', r) = profenrich.segment_distance('dfl_km_err', r) AS same_when_seen
+FROM (SELECT 10 AS tenure, 'pro'::text AS plan) r;
+
 -- 4. Rows a model cannot use: NaN and infinity are skipped and counted by reason, one named by
 --    its key in a NOTICE; the model is the one trained without them
 CREATE TABLE dfl_bad AS SELECT id, tenure::float8 AS tenure, plan, spend FROM dfl;
@@ -122,6 +190,43 @@ RESET profenrich.max_train_memory;
 RESET client_min_messages;
 SELECT bool_and(abs(a.coef - b.coef) < 1e-9 * (abs(b.coef) + b.std_err)) AS streaming_equals_memory
 FROM profenrich.coefficients('dfl_bad_lg') a JOIN profenrich.coefficients('dfl_bad_st') b USING (feature) WHERE b.coef IS NOT NULL;
+-- multinomial, gbdt and kmeans skip them too, in memory and (multinomial, kmeans) by streaming
+-- passes, and fit the model trained without them
+CREATE VIEW dfl_good_all AS SELECT * FROM dfl_bad WHERE tenure <> 'NaN' AND spend <> 'Infinity';
+SET client_min_messages = warning;
+CREATE TEMP TABLE bad_runs (m text, path text, n_skipped int, reasons jsonb);
+INSERT INTO bad_runs
+SELECT 'multinomial', metrics->>'path', (metrics->>'n_skipped')::int, metrics->'n_skipped_by_reason'
+FROM profenrich.train('dfl_bad_multinomial_memory', 'multinomial', 'dfl_bad', 'plan', ARRAY['tenure', 'spend']);
+INSERT INTO bad_runs
+SELECT 'kmeans', 'memory', (metrics->>'n_skipped')::int, metrics->'n_skipped_by_reason'
+FROM profenrich.train('dfl_bad_kmeans_memory', 'kmeans', 'dfl_bad', NULL, ARRAY['tenure', 'spend'], '{"k": 3, "seed": 1}');
+SET profenrich.max_train_memory = '64kB';
+INSERT INTO bad_runs
+SELECT 'multinomial', metrics->>'path', (metrics->>'n_skipped')::int, metrics->'n_skipped_by_reason'
+FROM profenrich.train('dfl_bad_multinomial_streaming', 'multinomial', 'dfl_bad', 'plan', ARRAY['tenure', 'spend']);
+INSERT INTO bad_runs
+SELECT 'kmeans', 'streaming', (metrics->>'n_skipped')::int, metrics->'n_skipped_by_reason'
+FROM profenrich.train('dfl_bad_kmeans_streaming', 'kmeans', 'dfl_bad', NULL, ARRAY['tenure', 'spend'], '{"k": 3, "seed": 1}');
+RESET profenrich.max_train_memory;
+SELECT name FROM profenrich.train('dfl_good_multinomial', 'multinomial', 'dfl_good_all', 'plan',
+                                  ARRAY['tenure', 'spend'], '{"key": "id"}');
+SELECT name FROM profenrich.train('dfl_good_kmeans', 'kmeans', 'dfl_good_all', NULL, ARRAY['tenure', 'spend'],
+                                  '{"k": 3, "seed": 1, "key": "id"}');
+SELECT (profenrich.train('dfl_bad_gbdt', 'gbdt', 'dfl_bad', 'spend', ARRAY['tenure', 'plan'], '{"n_trees": 10}')).metrics->'n_skipped_by_reason' AS gbdt_reasons;
+SELECT name FROM profenrich.train('dfl_good_gbdt', 'gbdt', 'dfl_good_all', 'spend', ARRAY['tenure', 'plan'], '{"n_trees": 10, "key": "id"}');
+RESET client_min_messages;
+SELECT m, path, n_skipped, reasons FROM bad_runs ORDER BY m, path;
+SELECT path, bool_and(abs(a.coef - b.coef) < 1e-9 * (abs(b.coef) + b.std_err)) AS multinomial_as_without_them,
+       count(*) AS coefficients
+FROM bad_runs r, profenrich.coefficients('dfl_bad_multinomial_' || r.path) a
+     JOIN profenrich.coefficients('dfl_good_multinomial') b USING (class, feature)
+WHERE r.m = 'multinomial' AND b.coef IS NOT NULL GROUP BY path ORDER BY path;
+SELECT r.path, count(*) FILTER (WHERE profenrich.segment('dfl_bad_kmeans_' || r.path, g)
+                                      IS DISTINCT FROM profenrich.segment('dfl_good_kmeans', g)) AS kmeans_other_segment
+FROM bad_runs r, dfl_good_all g WHERE r.m = 'kmeans' GROUP BY r.path ORDER BY r.path;
+SELECT count(*) FILTER (WHERE profenrich.score('dfl_bad_gbdt', g) <> profenrich.score('dfl_good_gbdt', g)) AS gbdt_other_score
+FROM dfl_good_all g;
 -- without a key the NOTICE names what was wrong
 CREATE TABLE dfl_bad_nokey AS SELECT tenure, plan, spend FROM dfl_bad;
 SELECT metrics->'n_skipped' AS n_skipped FROM profenrich.train('dfl_bad_nk', 'linear', 'dfl_bad_nokey', 'spend', ARRAY['tenure', 'plan']);
@@ -163,6 +268,14 @@ SELECT profenrich.factors('dfl_churn', d, 2, 1) AS signed,
        (SELECT array_agg(CASE WHEN contribution < 0 THEN '-' ELSE '+' END || feature ORDER BY abs(contribution) DESC)
         FROM profenrich.explain('dfl_churn', d, 2, 1) WHERE feature <> '(baseline)') AS from_explain
 FROM dfl d WHERE id = 5;
+-- the factors of the later families are signed by their explanations alike (gbdt: TreeSHAP;
+-- multinomial: the predicted class's log-odds)
+SELECT m, bool_and(f = e) AS signed_as_explained, count(*) AS rows
+FROM (VALUES ('dfl_mn'), ('dfl_gb_null')) v(m), dfl d,
+     LATERAL (SELECT profenrich.factors(v.m, d, 2) AS f,
+                     (SELECT array_agg(CASE WHEN contribution < 0 THEN '-' ELSE '+' END || feature ORDER BY abs(contribution) DESC)
+                      FROM profenrich.explain(v.m, d, 2) WHERE feature <> '(baseline)') AS e) x
+WHERE d.id <= 50 GROUP BY m ORDER BY m;
 SELECT jsonb_array_length(profenrich.factors_detail('dfl_churn', d, 2)) AS entries,
        profenrich.factors_detail('dfl_churn', d, 2)->0->>'feature' AS first,
        (profenrich.factors_detail('dfl_churn', d, 2)->0->>'value') = d.plan AS value_is_the_row_s
@@ -209,6 +322,9 @@ SELECT public.err($$SELECT * FROM profenrich.tune('x', 'logistic', 'dfl', 'churn
 SELECT public.err($$SELECT * FROM profenrich.tune('x', 'logistic', 'dfl', 'churned', NULL, '{}', '{"lambda": [1]}')$$);
 SELECT public.err($$SELECT * FROM profenrich.tune('x', 'logistic', 'dfl', 'churned')$$);
 SELECT public.err($$SELECT * FROM profenrich.tune('x', 'bgnbd', 'dfl', NULL, NULL, '{}', '{"max_iter": [10]}')$$);
+-- a grid whose points are scored by different metrics (a gbdt regression and classifier) is refused
+SELECT public.err($$SELECT * FROM profenrich.tune('x', 'gbdt', 'dfl', 'churned', ARRAY['tenure'], '{"n_trees": 5}',
+                                                 '{"objective": ["binary:logistic", "reg:squarederror"]}', 2)$$);
 
 -- 8. train_query: a SELECT as the source, run with the caller's privileges; evaluate(name) and
 --    lift(name) run it again only for the role that trained the model
@@ -216,6 +332,46 @@ SELECT name, n_train + n_test AS rows FROM profenrich.train_query('dfl_q', 'logi
     $$SELECT id, tenure, plan, churned FROM dfl WHERE plan <> 'pro'$$, 'churned');
 SELECT (profenrich.evaluate('dfl_q'))->>'n' = (SELECT n_test::text FROM profenrich.models WHERE name = 'dfl_q') AS own_split;
 SELECT source, options->>'query' AS query FROM profenrich.models WHERE name = 'dfl_q';
+-- every family with a feature spec reads a query as it reads a relation: the same model as on a
+-- view of the same rows (multinomial in memory and by streaming passes, gbdt, kmeans)
+CREATE VIEW dfl_q_view AS SELECT id, tenure, spend, plan FROM dfl WHERE tenure > 5;
+SET client_min_messages = warning;
+SELECT name FROM profenrich.train_query('dfl_q_mn', 'multinomial', 'SELECT id, tenure, spend, plan FROM dfl WHERE tenure > 5',
+                                        'plan', ARRAY['tenure', 'spend'], '{"key": "id"}');
+SELECT name FROM profenrich.train('dfl_v_mn', 'multinomial', 'dfl_q_view', 'plan', ARRAY['tenure', 'spend'], '{"key": "id"}');
+SET profenrich.max_train_memory = '64kB';
+SELECT metrics->>'path' AS path FROM profenrich.train_query('dfl_q_mn_st', 'multinomial',
+    'SELECT id, tenure, spend, plan FROM dfl WHERE tenure > 5', 'plan', ARRAY['tenure', 'spend'], '{"key": "id"}');
+RESET profenrich.max_train_memory;
+SELECT name FROM profenrich.train_query('dfl_q_gb', 'gbdt', 'SELECT id, tenure, spend, plan FROM dfl WHERE tenure > 5',
+                                        'spend', ARRAY['tenure', 'plan'], '{"key": "id", "n_trees": 10}');
+SELECT name FROM profenrich.train('dfl_v_gb', 'gbdt', 'dfl_q_view', 'spend', ARRAY['tenure', 'plan'], '{"key": "id", "n_trees": 10}');
+SELECT name FROM profenrich.train_query('dfl_q_km', 'kmeans', 'SELECT id, tenure, spend FROM dfl WHERE tenure > 5',
+                                        NULL, ARRAY['tenure', 'spend'], '{"key": "id", "k": 3, "seed": 2}');
+SELECT name FROM profenrich.train('dfl_v_km', 'kmeans', 'dfl_q_view', NULL, ARRAY['tenure', 'spend'], '{"key": "id", "k": 3, "seed": 2}');
+RESET client_min_messages;
+SELECT (SELECT bool_and(abs(a.coef - b.coef) < 1e-12 * (1 + abs(b.coef)))
+        FROM profenrich.coefficients('dfl_q_mn') a JOIN profenrich.coefficients('dfl_v_mn') b USING (class, feature)) AS multinomial_same,
+       (SELECT bool_and(abs(a.coef - b.coef) < 1e-9 * (abs(b.coef) + b.std_err))
+        FROM profenrich.coefficients('dfl_q_mn_st') a JOIN profenrich.coefficients('dfl_v_mn') b USING (class, feature)) AS streaming_same,
+       (SELECT count(*) FILTER (WHERE profenrich.score('dfl_q_gb', v) <> profenrich.score('dfl_v_gb', v)) FROM dfl_q_view v) AS gbdt_other_scores,
+       (SELECT count(*) FILTER (WHERE profenrich.segment('dfl_q_km', v) <> profenrich.segment('dfl_v_km', v)) FROM dfl_q_view v) AS kmeans_other_segments;
+-- and so do the item models: every customer's top items as on the table
+CREATE TABLE dfl_events AS SELECT i % 50 AS customer, 'p' || (i * 7 % 13) AS product, 1 + i % 3 AS qty
+FROM generate_series(1, 3000) i;
+SET client_min_messages = warning;
+SELECT name FROM profenrich.train('dfl_t_aff', 'affinity', 'dfl_events', options => '{"user": "customer", "item": "product", "weight": "qty"}');
+SELECT name FROM profenrich.train_query('dfl_q_aff', 'affinity', 'SELECT * FROM dfl_events',
+                                        options => '{"user": "customer", "item": "product", "weight": "qty"}');
+SELECT name FROM profenrich.train('dfl_t_als', 'als', 'dfl_events',
+                                  options => '{"user": "customer", "item": "product", "factors": 4, "iterations": 3, "seed": 1}');
+SELECT name FROM profenrich.train_query('dfl_q_als', 'als', 'SELECT * FROM dfl_events',
+                                        options => '{"user": "customer", "item": "product", "factors": 4, "iterations": 3, "seed": 1}');
+RESET client_min_messages;
+SELECT count(*) AS customers,
+       count(*) FILTER (WHERE profenrich.top_items('dfl_q_aff', c, 5) = profenrich.top_items('dfl_t_aff', c, 5)) AS affinity_same,
+       count(*) FILTER (WHERE profenrich.top_items('dfl_q_als', c, 5) = profenrich.top_items('dfl_t_als', c, 5)) AS als_same
+FROM (SELECT DISTINCT customer AS c FROM dfl_events) u;
 SELECT public.err($$SELECT profenrich.train_query('x', 'logistic', 'SELECT 1; SELECT 2', 'y')$$);
 SELECT public.err($$SELECT profenrich.train_query('x', 'logistic', 'DELETE FROM dfl RETURNING *', 'churned')$$);
 SELECT public.err($$SELECT profenrich.train_query('x', 'logistic', 'SELECT * INTO dfl2 FROM dfl', 'churned')$$);
@@ -293,4 +449,5 @@ DROP TRIGGER dfl_stop ON dfl_rows;
 -- clean up
 SELECT count(*) > 0 AS dropped FROM (SELECT profenrich.drop_model(name) FROM
   (SELECT DISTINCT name FROM profenrich.models WHERE name LIKE 'dfl\_%') n) d;
+DROP TABLE dfl_events;
 DROP TABLE dfl, dfl_small, dfl_copy, dfl_ids, dfl_sep, dfl_bad, dfl_bad_nokey, dfl_nokey, dfl_rows CASCADE;

@@ -113,12 +113,14 @@ SELECT profenrich.classes('mn_loyal_mn') AS boolean_classes,
        max(abs((profenrich.predict_proba('mn_loyal_mn', e))[2] - profenrich.score('mn_loyal_lg', e))) < 1e-9
          AS same_probabilities
 FROM mn_eng_types e;
--- the slopes of the numeric and boolean features (logistic's reference level of channel is its
--- most frequent, multinomial's the least frequent: the same model, other dummies)
+-- every coefficient, channel's reference level (its most frequent, as for every model without
+-- a penalty) aliased in both
 SELECT bool_and(abs(m.coef - l.coef) < 1e-8 * greatest(abs(l.coef), 1) AND abs(m.std_err - l.std_err) < 1e-8 * l.std_err)
-       AS same_coefficients
-FROM profenrich.coefficients('mn_loyal_mn') m JOIN profenrich.coefficients('mn_loyal_lg') l USING (feature)
-WHERE l.coef IS NOT NULL AND feature IN ('visits', 'spend', 'newsletter');
+         FILTER (WHERE l.coef IS NOT NULL) AS same_coefficients,
+       bool_and((m.coef IS NULL) = (l.coef IS NULL)) AS same_aliased,
+       string_agg(feature, ', ') FILTER (WHERE m.coef IS NULL) AS aliased,
+       (SELECT features->'columns'->2->>'reference' FROM profenrich.models WHERE name = 'mn_loyal_mn') AS reference
+FROM profenrich.coefficients('mn_loyal_mn') m JOIN profenrich.coefficients('mn_loyal_lg') l USING (feature);
 SELECT abs((m.metrics->'test'->>'logloss')::float8 - (l.metrics->'test'->>'logloss')::float8) < 1e-9 AS same_logloss,
        abs((m.metrics->'test'->>'auc')::float8 - (l.metrics->'test'->>'auc')::float8) < 1e-12 AS same_auc
 FROM profenrich.models m, profenrich.models l WHERE m.name = 'mn_loyal_mn' AND l.name = 'mn_loyal_lg';

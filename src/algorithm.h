@@ -69,6 +69,7 @@ struct Model;
 struct TrainJob;
 struct UserItems;				/* items.h */
 struct RankedItem;
+struct ItemScore;				/* als.h */
 
 /* One feature's contribution to a row's output, as explain() lists them */
 typedef struct Contribution
@@ -134,6 +135,14 @@ typedef struct AlgorithmOps
 	int			(*similar_items) (const struct Model *m, const char *model, int version,
 								  const char *item, int k, struct RankedItem *out);
 	void		(*fold_in) (const struct Model *m, struct UserItems *u);
+	/*
+	 * item models that rank many users at once faster than one by one
+	 * (NULL: the others): the k best items of n users (at most
+	 * ALS_RANK_BATCH, each with a row of the model), user b's as item
+	 * indices into out + b * k and their number into counts[b]
+	 */
+	void		(*top_items_many) (const struct Model *m, const struct UserItems *const *u, int n,
+								   int k, struct ItemScore *out, int *counts);
 	/* after train() stored a version: what the family keeps outside its params */
 	void		(*stored) (struct TrainJob *job, int version);
 } AlgorithmOps;

@@ -12,8 +12,11 @@
  * (Takacs, Pilaszy & Tikk 2011), or with the option cholesky an exact
  * Cholesky solve.  Users go in blocks: the dense product with Y'Y of a
  * block's vectors is one matrix product (linalg.c), the sparse part runs
- * over the block's interactions; the items go all at once, their sparse
- * part taken user by user (ScatterCG).  An iteration solves the items, then the
+ * over the block's interactions.  The items, when the width is a multiple
+ * of 8, go one by one as dense systems (DenseItemCG: each item's matrix
+ * built from its users' factors in one pass, then the steps on it); at
+ * other widths all at once, their sparse part taken user by user
+ * (ScatterCG).  An iteration solves the items, then the
  * users, and the last user half-step is exact whatever the solver, so the
  * stored user factors are exactly what fold-in computes from the stored
  * item factors.
@@ -23,7 +26,9 @@
  */
 #include "postgres.h"
 
+#include <float.h>
 #include <math.h>
+#include <sys/mman.h>
 
 #include "common/pg_prng.h"
 #include "miscadmin.h"
@@ -32,13 +37,13 @@
 #include "linalg.h"
 
 #define ALS_BLOCK 256			/* rows per block of a half-step */
-#define ITEMS_ROTATED_MAX 1000	/* the most factors (a user's rotated factor is on the stack) */
+#define SCATTER_CHUNK 16		/* entries whose products are taken before their updates */
 #define CG_EPSILON 1e-20		/* a residual this small (squared norm) ends a row's steps */
 
 /*
  * Eight and four doubles, loaded and stored without alignment: eight is
  * one AVX-512 register, two AVX2 ones, four SSE2 ones, so the same code
- * suits every clone of a kernel.
+ * suits every variant of a kernel (LINALG_KERNEL_LEVELS).
  */
 typedef double Vec8 __attribute__((vector_size(64), aligned(8)));
 typedef double Vec4 __attribute__((vector_size(32), aligned(8)));
@@ -48,14 +53,8 @@ typedef double Vec4 __attribute__((vector_size(32), aligned(8)));
 #define VLOAD(p) (*(const Vec4 *) (p))
 #define VSTORE(p, v) (*(Vec4 *) (p) = (v))
 
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-#define ALS_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define ALS_CLONES
-#endif
-
 /* a'b over n doubles, inlined into each kernel (and compiled for its target) */
-static inline double
+static pg_attribute_always_inline double
 Dot(const double *a, const double *b, int n)
 {
 	Vec8		s0 = {0},
@@ -82,7 +81,7 @@ Dot(const double *a, const double *b, int n)
 }
 
 /* y += a x over n doubles */
-static inline void
+static pg_attribute_always_inline void
 Axpy(double *y, double a, const double *x, int n)
 {
 	Vec8		av8 = {a, a, a, a, a, a, a, a};
@@ -145,6 +144,27 @@ AlsTranspose(const AlsMatrix *m, int ncols, AlsMatrix *t)
 	pfree(next);
 }
 
+/*
+ * Ask the kernel to back a large array (not yet touched) with huge pages
+ * where it does so on request (transparent huge pages in madvise mode):
+ * the half-steps read the rows of the other side's factors at random, and
+ * with 4 kB pages nearly every such row is also a TLB miss.  Only the 2 MB
+ * pages wholly inside the array are advised; nothing is raised if the
+ * kernel declines.
+ */
+void
+AlsAdviseHuge(void *p, Size bytes)
+{
+#ifdef MADV_HUGEPAGE
+	const uintptr_t huge = (uintptr_t) 2 * 1024 * 1024;
+	uintptr_t	start = ((uintptr_t) p + huge - 1) & ~(huge - 1);
+	uintptr_t	end = ((uintptr_t) p + bytes) & ~(huge - 1);
+
+	if (end > start)
+		(void) madvise((void *) start, end - start, MADV_HUGEPAGE);
+#endif
+}
+
 /* Small random starting factors, uniform in [0, 0.01), from the seed */
 void
 AlsInitFactors(int n, int f, uint64 seed, double *x)
@@ -190,6 +210,43 @@ typedef struct AlsWork
 } AlsWork;
 
 /*
+ * The sparse part of one row of a BlockCG step: for each of the row's
+ * interactions (other side's row y, confidence c), acc += (1 + c - c y'v) y
+ * for the residual of the start, acc += c (y'v) y for a product A v.
+ * The entries go SCATTER_CHUNK at a time, their
+ * products first (independent of each other), then the updates in entry
+ * order: the same sums as entry by entry, without each product waiting
+ * on the previous update.
+ */
+static pg_attribute_always_inline void
+RowProducts(const AlsMatrix *m, const double *other, int f, int row, const double *v,
+			double *acc, bool residual)
+{
+	int64		e = m->ptr[row],
+				stop = m->ptr[row + 1];
+
+	while (e < stop)
+	{
+		double		coef[SCATTER_CHUNK];
+		int64		first = e,
+					chunk_end = Min(stop, e + SCATTER_CHUNK);
+
+		for (; e < chunk_end; e++)
+		{
+			double		c = m->conf[e];
+			double		s;
+
+			if (e + PREFETCH_AHEAD < m->nnz)
+				PrefetchRow(other + (size_t) m->col[e + PREFETCH_AHEAD] * f, f);
+			s = Dot(other + (size_t) m->col[e] * f, v, f);
+			coef[e - first] = residual ? (1.0 + c) - c * s : c * s;
+		}
+		for (int64 a = first; a < chunk_end; a++)
+			Axpy(acc, coef[a - first], other + (size_t) m->col[a] * f, f);
+	}
+}
+
+/*
  * Conjugate-gradient steps for the rows first .. first + count - 1 of x,
  * warm-started at their current values: r = b - A x, then steps of
  * p'A p, each A p being g p (one matrix product for the block) plus the
@@ -209,15 +266,7 @@ BlockCGImpl(const AlsMatrix *m, const double *other, int f, const double *g, dou
 		double	   *r = w->r + (size_t) k * f;
 		const double *xr = xb + (size_t) k * f;
 
-		for (int64 e = m->ptr[row]; e < m->ptr[row + 1]; e++)
-		{
-			const double *y = other + (size_t) m->col[e] * f;
-			double		c = m->conf[e];
-
-			if (e + PREFETCH_AHEAD < m->nnz)
-				PrefetchRow(other + (size_t) m->col[e + PREFETCH_AHEAD] * f, f);
-			Axpy(r, (1.0 + c) - c * Dot(y, xr, f), y, f);
-		}
+		RowProducts(m, other, f, row, xr, r, true);
 		memcpy(w->p + (size_t) k * f, r, sizeof(double) * f);
 		w->rs[k] = Dot(r, r, f);
 		w->done[k] = w->rs[k] < CG_EPSILON;
@@ -239,14 +288,7 @@ BlockCGImpl(const AlsMatrix *m, const double *other, int f, const double *g, dou
 
 			if (w->done[k])
 				continue;
-			for (int64 e = m->ptr[row]; e < m->ptr[row + 1]; e++)
-			{
-				const double *y = other + (size_t) m->col[e] * f;
-
-				if (e + PREFETCH_AHEAD < m->nnz)
-					PrefetchRow(other + (size_t) m->col[e + PREFETCH_AHEAD] * f, f);
-				Axpy(q, m->conf[e] * Dot(y, p, f), y, f);
-			}
+			RowProducts(m, other, f, row, p, q, false);
 			pq = Dot(p, q, f);
 			if (!(pq > 0))
 			{
@@ -271,15 +313,21 @@ BlockCGImpl(const AlsMatrix *m, const double *other, int f, const double *g, dou
 }
 
 /* BlockCG, compiled apart for the common width of 32 factors (its loops unrolled) */
-static ALS_CLONES void
-BlockCG(const AlsMatrix *m, const double *other, int f, const double *g, double *x,
-		int first, int count, int steps, AlsWork *w)
+static pg_attribute_always_inline void
+BlockCGBody(const AlsMatrix *m, const double *other, int f, const double *g, double *x,
+			int first, int count, int steps, AlsWork *w)
 {
 	if (f == 32)
 		BlockCGImpl(m, other, 32, g, x, first, count, steps, w);
 	else
 		BlockCGImpl(m, other, f, g, x, first, count, steps, w);
 }
+
+/* BlockCG for x86-64-v4, v3 and the baseline, picked at the first call */
+LINALG_KERNEL_LEVELS_VOID(BlockCG,
+						  (const AlsMatrix *m, const double *other, int f, const double *g,
+						   double *x, int first, int count, int steps, AlsWork *w),
+						  (m, other, f, g, x, first, count, steps, w))
 
 /*
  * The interactions by tiles of items, for ScatterCG: the items ordered by
@@ -387,35 +435,63 @@ BuildTiles(const AlsMatrix *byuser, int nitems, int f, AlsTiles *t)
  * One pass of ScatterCG over the interactions, tile by tile, user by user:
  * for each interaction (u, i), acc_i += (b - conf (x_u'v_i)) x_u, where b
  * is 1 + conf (the residual of the start) or 0 (a product A p).  Items
- * marked done are left alone.
+ * marked done are left alone.  The pass of the residual, whose products
+ * x_u'y_i are those of the objective, returns the interactions' terms of
+ * it, sum c_ui (1 - s)^2 - s^2 (AlsFit's loss of the factors it starts
+ * from); the others return 0.  A user's entries go SCATTER_CHUNK at a
+ * time: their products first, independent of each other, then the
+ * updates (of distinct items: a user's items are distinct), so the
+ * products overlap instead of each waiting on the previous update; every
+ * sum is taken in the same order as entry by entry.
  */
-static inline __attribute__((always_inline)) void
+static inline __attribute__((always_inline)) double
 ScatterPass(const AlsTiles *t, const double *users, int f, const double *v, double *acc,
 			bool residual, const bool *done)
 {
+	const int32 *restrict col = t->col;
+	const double *restrict conf = t->conf;
+	const int64 *restrict end = t->end;
+	const int32 *restrict user = t->user;
+	double		observed = 0;
+
 	for (int k = 0; k < t->ntiles; k++)
 	{
 		int64		e = t->start[k];
 
 		for (int64 sg = t->first[k]; sg < t->first[k + 1]; sg++)
 		{
-			const double *xu = users + (size_t) t->user[sg] * f;
+			const double *xu = users + (size_t) user[sg] * f;
+			int64		stop = end[sg];
 
 			if ((sg & 4095) == 0)
 				CHECK_FOR_INTERRUPTS();
-			for (; e < t->end[sg]; e++)
+			while (e < stop)
 			{
-				int32		i = t->col[e];
-				double		c = t->conf[e];
-				double		s;
+				int32		item[SCATTER_CHUNK];
+				double		coef[SCATTER_CHUNK];
+				int64		chunk_end = Min(stop, e + SCATTER_CHUNK);
+				int			m = 0;
 
-				if (done != NULL && done[i])
-					continue;
-				s = Dot(xu, v + (size_t) i * f, f);
-				Axpy(acc + (size_t) i * f, residual ? (1.0 + c) - c * s : c * s, xu, f);
+				for (; e < chunk_end; e++)
+				{
+					int32		i = col[e];
+					double		c = conf[e];
+					double		s;
+
+					if (done != NULL && done[i])
+						continue;
+					s = Dot(xu, v + (size_t) i * f, f);
+					coef[m] = residual ? (1.0 + c) - c * s : c * s;
+					item[m++] = i;
+					if (residual)
+						observed += (1.0 + c) * (1.0 - s) * (1.0 - s) - s * s;
+				}
+				for (int a = 0; a < m; a++)
+					Axpy(acc + (size_t) item[a] * f, coef[a], xu, f);
 			}
 		}
 	}
+	return observed;
 }
 
 /*
@@ -424,18 +500,20 @@ ScatterPass(const AlsTiles *t, const double *users, int f, const double *v, doub
  * order, and the items' vectors are visited at random within a tile that
  * fits the cache, where solving item by item would visit the much larger
  * user factors at random.  The same steps as BlockCG, every item's sums
- * taken in the same (user) order.
+ * taken in the same (user) order.  Returns the interactions' terms of the
+ * objective at the factors it started from (ScatterPass).
  */
-static inline __attribute__((always_inline)) void
+static inline __attribute__((always_inline)) double
 ScatterCGImpl(const AlsTiles *tiles, const double *users, int f, const double *g, double *y,
 			  int nitems, int steps, AlsWork *w)
 {
 	double	   *r = w->all_r,
 			   *p = w->all_p,
 			   *q = w->all_q;
+	double		observed;
 
 	LinalgGemm(nitems, f, f, -1.0, y, g, 0.0, r);
-	ScatterPass(tiles, users, f, y, r, true, NULL);
+	observed = ScatterPass(tiles, users, f, y, r, true, NULL);
 	memcpy(p, r, sizeof(double) * nitems * f);
 	for (int i = 0; i < nitems; i++)
 	{
@@ -479,18 +557,222 @@ ScatterCGImpl(const AlsTiles *tiles, const double *users, int f, const double *g
 			w->all_rs[i] = rsnew;
 		}
 	}
+	return observed;
 }
 
 /* ScatterCG, compiled apart for the common width of 32 factors (its loops unrolled) */
-static ALS_CLONES void
-ScatterCG(const AlsTiles *tiles, const double *users, int f, const double *g, double *y,
-		  int nitems, int steps, AlsWork *w)
+static pg_attribute_always_inline double
+ScatterCGBody(const AlsTiles *tiles, const double *users, int f, const double *g, double *y,
+			  int nitems, int steps, AlsWork *w)
 {
 	if (f == 32)
-		ScatterCGImpl(tiles, users, 32, g, y, nitems, steps, w);
-	else
-		ScatterCGImpl(tiles, users, f, g, y, nitems, steps, w);
+		return ScatterCGImpl(tiles, users, 32, g, y, nitems, steps, w);
+	return ScatterCGImpl(tiles, users, f, g, y, nitems, steps, w);
 }
+
+/* ScatterCG for x86-64-v4, v3 and the baseline, picked at the first call */
+LINALG_KERNEL_LEVELS(ScatterCG, double,
+					 (const AlsTiles *tiles, const double *users, int f, const double *g,
+					  double *y, int nitems, int steps, AlsWork *w),
+					 (tiles, users, f, g, y, nitems, steps, w))
+
+/*
+ * The item half-step as dense systems, for a width a multiple of 8: each
+ * item's matrix A_i = g + sum_u c_ui x_u x_u' is built from its users'
+ * factors (rank-one updates by blocks of four rows held in vector
+ * registers, the users taken DENSE_CHUNK at a time so that their rows
+ * stay in the first-level cache across the blocks), its right-hand side
+ * b_i = sum_u (1 + c_ui) x_u beside it, then the conjugate-gradient steps
+ * run on A_i, each product A_i p one small matrix-vector product.  The
+ * same iterates as ScatterCG's (A_i p is the same sum, associated
+ * otherwise), at a fraction of the passes over the interactions: one,
+ * dense, instead of 1 + steps.  Returns the interactions' terms of the
+ * objective at the starting item factors (as ScatterCG).  Memory: one
+ * f x f matrix.
+ */
+#define DENSE_CHUNK 64
+#define DENSE_AHEAD 16			/* interactions ahead whose user rows are fetched */
+
+/*
+ * Rows r0 .. r0 + 3 and columns v0 .. v0 + 8 nv - 1 of a = from + sum_e
+ * c_e x_e x_e', held in registers across the n rows (nv at most 4, a
+ * constant where inlined, so the sixteen sums stay in registers)
+ */
+static pg_attribute_always_inline void
+RankBlock(int f, int n, const double *const *rows, const double *c, const double *from,
+		  double *a, int r0, int v0, int nv)
+{
+	Vec8		acc[4][4];
+
+	for (int r = 0; r < 4; r++)
+		for (int v = 0; v < nv; v++)
+			acc[r][v] = VLOAD8(from + (size_t) (r0 + r) * f + v0 + 8 * v);
+	for (int e = 0; e < n; e++)
+	{
+		const double *x = rows[e];
+
+		for (int r = 0; r < 4; r++)
+		{
+			double		cx = c[e] * x[r0 + r];
+			Vec8		b = {cx, cx, cx, cx, cx, cx, cx, cx};
+
+			for (int v = 0; v < nv; v++)
+				acc[r][v] += b * VLOAD8(x + v0 + 8 * v);
+		}
+	}
+	for (int r = 0; r < 4; r++)
+		for (int v = 0; v < nv; v++)
+			VSTORE8(a + (size_t) (r0 + r) * f + v0 + 8 * v, acc[r][v]);
+}
+
+/*
+ * a (f x f, row-major; f a multiple of 8) = from + sum_e c_e x_e x_e' over
+ * n rows x_e, on and above the diagonal (from may be a): each block of
+ * four rows from the vector holding its diagonal on (a few entries below
+ * the diagonal are summed too, and left for Symmetrize to overwrite)
+ */
+static pg_attribute_always_inline void
+RankUpdates(int f, int n, const double *const *rows, const double *c, const double *from,
+			double *a)
+{
+	for (int r0 = 0; r0 < f; r0 += 4)
+	{
+		for (int v0 = r0 / 8 * 8; v0 < f; v0 += 32)
+		{
+			switch (Min(4, (f - v0) / 8))
+			{
+				case 4:
+					RankBlock(f, n, rows, c, from, a, r0, v0, 4);
+					break;
+				case 3:
+					RankBlock(f, n, rows, c, from, a, r0, v0, 3);
+					break;
+				case 2:
+					RankBlock(f, n, rows, c, from, a, r0, v0, 2);
+					break;
+				default:
+					RankBlock(f, n, rows, c, from, a, r0, v0, 1);
+					break;
+			}
+		}
+	}
+}
+
+/* The entries below the diagonal of an f x f row-major matrix from those above */
+static pg_attribute_always_inline void
+Symmetrize(int f, double *a)
+{
+	for (int r = 1; r < f; r++)
+		for (int c = 0; c < r; c++)
+			a[(size_t) r * f + c] = a[(size_t) c * f + r];
+}
+
+/*
+ * y = a x for a symmetric f x f row-major matrix, f a multiple of 8: the
+ * rows weighted by x's entries and added (a row is a column), no
+ * horizontal sums
+ */
+static pg_attribute_always_inline void
+DenseMatVec(int f, const double *a, const double *x, double *y)
+{
+	memset(y, 0, sizeof(double) * f);
+	for (int j = 0; j < f; j++)
+		Axpy(y, x[j], a + (size_t) j * f, f);
+}
+
+static inline __attribute__((always_inline)) double
+DenseItemCGImpl(const AlsMatrix *byitem, const double *users, int f, const double *g,
+				double *y, int steps, AlsWork *w)
+{
+	double	   *a = w->all_r;	/* f x f */
+	double	   *b = a + (size_t) f * f;
+	double	   *r = b + f;
+	double	   *p = r + f;
+	double	   *q = p + f;
+	double		observed = 0;
+
+	for (int i = 0; i < byitem->nrows; i++)
+	{
+		double	   *yi = y + (size_t) i * f;
+		double		rs;
+
+		if ((i & 255) == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (byitem->ptr[i + 1] == byitem->ptr[i])
+			memcpy(a, g, sizeof(double) * f * f);
+		memset(b, 0, sizeof(double) * f);
+		for (int64 e0 = byitem->ptr[i]; e0 < byitem->ptr[i + 1]; e0 += DENSE_CHUNK)
+		{
+			const double *rows[DENSE_CHUNK];
+			int			n = (int) Min(DENSE_CHUNK, byitem->ptr[i + 1] - e0);
+			const double *conf = byitem->conf + e0;
+
+			for (int e = 0; e < n; e++)
+			{
+				double		c = conf[e];
+				double		sc;
+
+				if (e0 + e + DENSE_AHEAD < byitem->nnz)
+					PrefetchRow(users + (size_t) byitem->col[e0 + e + DENSE_AHEAD] * f, f);
+				rows[e] = users + (size_t) byitem->col[e0 + e] * f;
+				sc = Dot(rows[e], yi, f);
+				observed += (1.0 + c) * (1.0 - sc) * (1.0 - sc) - sc * sc;
+				Axpy(b, 1.0 + c, rows[e], f);
+			}
+			RankUpdates(f, n, rows, conf, e0 == byitem->ptr[i] ? g : a, a);
+			if (n == DENSE_CHUNK)
+				CHECK_FOR_INTERRUPTS();
+		}
+		/* r = b - A y_i, then the steps of BlockCG */
+		Symmetrize(f, a);
+		DenseMatVec(f, a, yi, r);
+		for (int j = 0; j < f; j++)
+			r[j] = b[j] - r[j];
+		memcpy(p, r, sizeof(double) * f);
+		rs = Dot(r, r, f);
+		if (rs < CG_EPSILON)
+			continue;
+		for (int step = 0; step < steps; step++)
+		{
+			double		pq,
+						alpha,
+						rsnew,
+						beta;
+
+			DenseMatVec(f, a, p, q);
+			pq = Dot(p, q, f);
+			if (!(pq > 0))
+				break;
+			alpha = rs / pq;
+			Axpy(yi, alpha, p, f);
+			Axpy(r, -alpha, q, f);
+			rsnew = Dot(r, r, f);
+			if (rsnew < CG_EPSILON)
+				break;
+			beta = rsnew / rs;
+			for (int j = 0; j < f; j++)
+				p[j] = r[j] + beta * p[j];
+			rs = rsnew;
+		}
+	}
+	return observed;
+}
+
+/* DenseItemCG, compiled apart for the common width of 32 factors */
+static pg_attribute_always_inline double
+DenseItemCGBody(const AlsMatrix *byitem, const double *users, int f, const double *g,
+				double *y, int steps, AlsWork *w)
+{
+	if (f == 32)
+		return DenseItemCGImpl(byitem, users, 32, g, y, steps, w);
+	return DenseItemCGImpl(byitem, users, f, g, y, steps, w);
+}
+
+/* DenseItemCG for x86-64-v4, v3 and the baseline, picked at the first call */
+LINALG_KERNEL_LEVELS(DenseItemCG, double,
+					 (const AlsMatrix *byitem, const double *users, int f, const double *g,
+					  double *y, int steps, AlsWork *w),
+					 (byitem, users, f, g, y, steps, w))
 
 /*
  * Prepare the exact solves of a half-step or of fold-in: the inverse of
@@ -514,8 +796,8 @@ ScaledRow(int f, const double *inv, const double *y, double *z)
 }
 
 /* Every row of the other side scaled by g^-1, for a half-step's exact solves */
-static ALS_CLONES void
-ScaleRows(int f, const double *inv, const double *other, int n, double *z)
+static pg_attribute_always_inline void
+ScaleRowsBody(int f, const double *inv, const double *other, int n, double *z)
 {
 	for (int r = 0; r < n; r++)
 	{
@@ -524,6 +806,9 @@ ScaleRows(int f, const double *inv, const double *other, int n, double *z)
 		ScaledRow(f, inv, other + (size_t) r * f, z + (size_t) r * f);
 	}
 }
+
+LINALG_KERNEL_LEVELS_VOID(ScaleRows, (int f, const double *inv, const double *other, int n, double *z),
+						  (f, inv, other, n, z))
 
 /*
  * A row with few interactions (2 n <= f, every confidence above 1) by the
@@ -580,8 +865,8 @@ SolveFew(const AlsExact *s, int n, const int32 *cols, const double *conf, double
  * few interactions).  Fold-in calls it with the model's stored g, so a
  * user whose interactions have not changed gets the factor training gave.
  */
-ALS_CLONES bool
-AlsSolveRow(const AlsExact *s, int64 n, const int32 *cols, const double *conf, double *x)
+static pg_attribute_always_inline bool
+AlsSolveRowBody(const AlsExact *s, int64 n, const int32 *cols, const double *conf, double *x)
 {
 	int			f = s->f;
 	double	   *a = s->work;
@@ -607,6 +892,17 @@ AlsSolveRow(const AlsExact *s, int64 n, const int32 *cols, const double *conf, d
 		return false;
 	memcpy(x, b, sizeof(double) * f);
 	return true;
+}
+
+LINALG_KERNEL_LEVELS(AlsSolveRow, bool,
+					 (const AlsExact *s, int64 n, const int32 *cols, const double *conf, double *x),
+					 (s, n, cols, conf, x))
+
+/* The exact solve of one row (AlsSolveRowBody), in the variant the CPU runs */
+bool
+AlsSolveRow(const AlsExact *s, int64 n, const int32 *cols, const double *conf, double *x)
+{
+	return LINALG_KERNEL_PICK_LEVEL(AlsSolveRow) (s, n, cols, conf, x);
 }
 
 /* The error of a system that is not positive definite */
@@ -650,7 +946,7 @@ SolveSide(const AlsMatrix *m, const double *other, int nother, int f, const doub
 		s.work = w->solve;
 		if (!AlsExactPrepare(f, g, w->inverse, w->solve))
 			NotPositiveDefinite();
-		ScaleRows(f, w->inverse, other, nother, w->scaled);
+		LINALG_KERNEL_PICK_LEVEL(ScaleRows) (f, w->inverse, other, nother, w->scaled);
 	}
 	for (int first = 0; first < m->nrows; first += ALS_BLOCK)
 	{
@@ -660,7 +956,7 @@ SolveSide(const AlsMatrix *m, const double *other, int nother, int f, const doub
 		if (exact)
 			BlockExact(m, &s, x, first, count);
 		else
-			BlockCG(m, other, f, g, x, first, count, steps, w);
+			LINALG_KERNEL_PICK_LEVEL(BlockCG) (m, other, f, g, x, first, count, steps, w);
 	}
 }
 
@@ -687,10 +983,32 @@ ObservedLossImpl(const AlsMatrix *byuser, int f, const double *x, const double *
 }
 
 /* ObservedLoss, compiled apart for the common width of 32 factors (its loops unrolled) */
-static ALS_CLONES double
-ObservedLoss(const AlsMatrix *byuser, int f, const double *x, const double *y)
+static pg_attribute_always_inline double
+ObservedLossBody(const AlsMatrix *byuser, int f, const double *x, const double *y)
 {
 	return f == 32 ? ObservedLossImpl(byuser, 32, x, y) : ObservedLossImpl(byuser, f, x, y);
+}
+
+LINALG_KERNEL_LEVELS(ObservedLoss, double,
+					 (const AlsMatrix *byuser, int f, const double *x, const double *y),
+					 (byuser, f, x, y))
+
+/*
+ * The terms of the objective from the Gram matrices X'X and Y'Y: over
+ * every pair, sum (x_u'y_i)^2 = sum_jk (X'X)_jk (Y'Y)_jk, and the
+ * penalty l2 (|X|^2 + |Y|^2) = l2 (tr X'X + tr Y'Y).
+ */
+static double
+GramLoss(int f, double l2, const double *xx, const double *yy)
+{
+	double		all = 0,
+				reg = 0;
+
+	for (int j = 0; j < f * f; j++)
+		all += xx[j] * yy[j];
+	for (int j = 0; j < f; j++)
+		reg += xx[j * f + j] + yy[j * f + j];
+	return all + l2 * reg;
 }
 
 /*
@@ -703,25 +1021,44 @@ AlsLoss(const AlsMatrix *byuser, int f, double l2, const double *x, int nitems, 
 {
 	double	   *xx = palloc(sizeof(double) * (f * f));
 	double	   *yy = palloc(sizeof(double) * (f * f));
-	double		all = 0,
-				reg = 0;
+	double		loss;
 
 	AlsGram(byuser->nrows, f, x, 0, xx);
 	AlsGram(nitems, f, y, 0, yy);
-	for (int j = 0; j < f * f; j++)
-		all += xx[j] * yy[j];
-	for (int j = 0; j < f; j++)
-		reg += xx[j * f + j] + yy[j * f + j];
+	loss = GramLoss(f, l2, xx, yy) + LINALG_KERNEL_PICK_LEVEL(ObservedLoss) (byuser, f, x, y);
 	pfree(xx);
 	pfree(yy);
-	return all + ObservedLoss(byuser, f, x, y) + l2 * reg;
+	return loss;
+}
+
+/* g = a + l2 I for f x f matrices */
+static void
+GramPlus(int f, const double *a, double l2, double *g)
+{
+	memcpy(g, a, sizeof(double) * f * f);
+	for (int j = 0; j < f; j++)
+		g[j * f + j] += l2;
+}
+
+/* Record the objective after iteration it (from 0) and report it */
+static void
+Report(const AlsSettings *s, int it, double value, double *loss)
+{
+	loss[it] = value;
+	if (s->progress)
+		s->progress(it + 1, value, s->arg);
 }
 
 /*
  * Fit: x (users x f) and y (items x f) hold the starting factors and
  * receive the fitted ones; loss[it] the objective after each iteration;
  * gram (f x f) the Gram matrix of the final item factors plus l2 I, with
- * which the last user half-step solved (and fold-in solves).
+ * which the last user half-step solved (and fold-in solves).  Each Gram
+ * matrix is computed once per half-step and serves both the next solve and
+ * the objective; the interactions' terms of the objective come from the
+ * next item half-step's first pass, which computes the same products, so
+ * only the last iteration (and the exact item solves of "cholesky") make a
+ * pass of their own for them.
  */
 void
 AlsFit(const AlsMatrix *byuser, const AlsMatrix *byitem, const AlsSettings *s, double *x,
@@ -730,6 +1067,9 @@ AlsFit(const AlsMatrix *byuser, const AlsMatrix *byitem, const AlsSettings *s, d
 	int			f = s->factors;
 	AlsWork		w;
 	AlsTiles	tiles;
+	double	   *xx = palloc(sizeof(double) * f * f);
+	double	   *yy = palloc(sizeof(double) * f * f);
+	bool		dense = !s->cholesky && f % 8 == 0;
 
 	w.r = palloc(sizeof(double) * (ALS_BLOCK * f));
 	w.p = palloc(sizeof(double) * (ALS_BLOCK * f));
@@ -740,7 +1080,9 @@ AlsFit(const AlsMatrix *byuser, const AlsMatrix *byitem, const AlsSettings *s, d
 	w.inverse = palloc(sizeof(double) * f * f);
 	w.scaled = palloc_extended(sizeof(double) * Max((size_t) (s->cholesky ? Max(byuser->nrows, byitem->nrows) : byitem->nrows) * f, 1),
 							   MCXT_ALLOC_HUGE);
-	if (!s->cholesky)
+	if (dense)
+		w.all_r = palloc(sizeof(double) * ((size_t) f * f + 4 * f));
+	else if (!s->cholesky)
 	{
 		size_t		cells = Max((size_t) byitem->nrows * f, 1);
 
@@ -751,22 +1093,36 @@ AlsFit(const AlsMatrix *byuser, const AlsMatrix *byitem, const AlsSettings *s, d
 		w.all_done = palloc(sizeof(bool) * Max(byitem->nrows, 1));
 		BuildTiles(byuser, byitem->nrows, f, &tiles);
 	}
+	AlsGram(byuser->nrows, f, x, 0, xx);
 	for (int it = 0; it < s->iterations; it++)
 	{
 		bool		last = it == s->iterations - 1;
 
 		CHECK_FOR_INTERRUPTS();
-		AlsGram(byuser->nrows, f, x, s->l2, gram);
+		GramPlus(f, xx, s->l2, gram);
 		if (s->cholesky)
 			SolveSide(byitem, x, byuser->nrows, f, gram, y, s->cg_steps, true, &w);
 		else
-			ScatterCG(&tiles, x, f, gram, y, byitem->nrows, s->cg_steps, &w);
-		AlsGram(byitem->nrows, f, y, s->l2, gram);
+		{
+			double		observed = dense ?
+				LINALG_KERNEL_PICK_LEVEL(DenseItemCG) (byitem, x, f, gram, y, s->cg_steps, &w) :
+				LINALG_KERNEL_PICK_LEVEL(ScatterCG) (&tiles, x, f, gram, y, byitem->nrows,
+													 s->cg_steps, &w);
+
+			/* xx and yy are still those of the previous iteration's factors */
+			if (it > 0)
+				Report(s, it - 1, GramLoss(f, s->l2, xx, yy) + observed, loss);
+		}
+		AlsGram(byitem->nrows, f, y, 0, yy);
+		GramPlus(f, yy, s->l2, gram);
 		SolveSide(byuser, y, byitem->nrows, f, gram, x, s->cg_steps, s->cholesky || last, &w);
-		loss[it] = AlsLoss(byuser, f, s->l2, x, byitem->nrows, y);
-		if (s->progress)
-			s->progress(it + 1, loss[it], s->arg);
+		AlsGram(byuser->nrows, f, x, 0, xx);
+		if (s->cholesky || last)
+			Report(s, it, GramLoss(f, s->l2, xx, yy) +
+				   LINALG_KERNEL_PICK_LEVEL(ObservedLoss) (byuser, f, x, y), loss);
 	}
+	pfree(xx);
+	pfree(yy);
 	pfree(w.r);
 	pfree(w.p);
 	pfree(w.q);
@@ -775,7 +1131,9 @@ AlsFit(const AlsMatrix *byuser, const AlsMatrix *byitem, const AlsSettings *s, d
 	pfree(w.solve);
 	pfree(w.inverse);
 	pfree(w.scaled);
-	if (!s->cholesky)
+	if (dense)
+		pfree(w.all_r);
+	else if (!s->cholesky)
 	{
 		pfree(w.all_r);
 		pfree(w.all_p);
@@ -806,9 +1164,9 @@ RankedAfter(const ItemScore *a, const ItemScore *b)
 	return ItemBefore(b->score, b->item, a->score, a->item);
 }
 
-/* Offer an item: kept while it is among the k best so far */
-void
-TopKPush(TopK *t, int32 item, double score)
+/* Offer an item: kept while it is among the k best so far (inlined into the kernels) */
+static pg_attribute_always_inline void
+TopKOffer(TopK *t, int32 item, double score)
 {
 	ItemScore	e = {item, score};
 	int			i;
@@ -845,6 +1203,13 @@ TopKPush(TopK *t, int32 item, double score)
 	t->heap[i] = e;
 }
 
+/* Offer an item: kept while it is among the k best so far */
+void
+TopKPush(TopK *t, int32 item, double score)
+{
+	TopKOffer(t, item, score);
+}
+
 /* qsort order: best first */
 static int
 ByRank(const void *a, const void *b)
@@ -859,167 +1224,582 @@ ByRank(const void *a, const void *b)
 	return 0;
 }
 
-/* The kept items into out, best first; how many */
+/* The kept items into out, best first (a few by insertion); how many */
 int
 TopKSorted(TopK *t, ItemScore *out)
 {
 	if (out != t->heap)
 		memcpy(out, t->heap, sizeof(ItemScore) * t->n);
-	qsort(out, t->n, sizeof(ItemScore), ByRank);
+	if (t->n > 16)
+		qsort(out, t->n, sizeof(ItemScore), ByRank);
+	else
+		for (int a = 1; a < t->n; a++)
+		{
+			ItemScore	e = out[a];
+			int			b = a;
+
+			for (; b > 0 && ItemBefore(e.score, e.item, out[b - 1].score, out[b - 1].item); b--)
+				out[b] = out[b - 1];
+			out[b] = e;
+		}
 	return t->n;
 }
 
 /*
- * The principal axes of the item factors: the eigenvectors of Y'Y, the
- * largest eigenvalue first, as the columns of axes (f x f); the identity
- * when the decomposition fails (the search is then merely less pruned).
+ * Sixteen floats and sixteen ints, unaligned: one AVX-512 register, two
+ * AVX2 ones, four SSE2 ones; halves and quarters for the reductions.
  */
-static void
-PrincipalAxes(int nitems, int f, const double *y, double *axes)
-{
-	double	   *g = palloc(sizeof(double) * f * f);
-	double	   *w = palloc(sizeof(double) * f);
+typedef float VecF __attribute__((vector_size(64), aligned(4)));
+typedef uint32 VecU __attribute__((vector_size(64)));
+typedef uint32 VecU8 __attribute__((vector_size(32)));
+typedef uint32 VecU4 __attribute__((vector_size(16)));
 
-	AlsGram(nitems, f, y, 0, g);
-	if (LinalgSymEigen(f, g, w))
-	{
-		for (int i = 0; i < f; i++)
-			for (int j = 0; j < f; j++)
-				axes[i * f + j] = g[i * f + (f - 1 - j)];	/* descending eigenvalues */
-	}
-	else
-	{
-		memset(axes, 0, sizeof(double) * f * f);
-		for (int j = 0; j < f; j++)
-			axes[j * f + j] = 1;
-	}
-	pfree(g);
-	pfree(w);
+#define VLOADF(p) (*(const VecF *) (p))
+#define RANK_GROUP 4			/* blocks scored together: their sums are independent */
+#define RANK_SINGLE_MAX 1e15	/* norms up to this: single-precision products stay finite */
+#define RANK_TINY 1e-25			/* bounds the absolute error of underflow at those norms */
+
+/* Norm order: the largest first, ties by item */
+static int
+ByNorm(const void *a, const void *b)
+{
+	return ByRank(a, b);
 }
 
-/* z = x' axes: a factor in the coordinates of the principal axes */
-static inline void
-Rotate(int f, const double *axes, const double *x, double *z)
-{
-	memset(z, 0, sizeof(double) * f);
-	for (int i = 0; i < f; i++)
-		Axpy(z, x[i], axes + (size_t) i * f, f);
-}
-
-/* Build the index of the pruned search from the item factors y (nitems x f) */
+/* Build the index of the search from the item factors y (nitems x f) */
 void
 AlsIndexBuild(int nitems, int f, const double *y, AlsItemIndex *ix)
 {
-	ItemScore  *byn = palloc(sizeof(ItemScore) * (Max(nitems, 1)));
-	int			h = f >= 32 ? 16 : f >= 16 ? 8 : f;
-	int			nblocks = (nitems + 7) / 8;
-	double	   *z = palloc(sizeof(double) * f);
+	ItemScore  *byn = palloc(sizeof(ItemScore) * Max(nitems, 1));
+	int			group = ALS_RANK_BLOCK * RANK_GROUP;
+	int			padded = (nitems + group - 1) / group * group;
 
 	for (int i = 0; i < nitems; i++)
 	{
 		byn[i].item = i;
 		byn[i].score = sqrt(Dot(y + (size_t) i * f, y + (size_t) i * f, f));
 	}
-	qsort(byn, nitems, sizeof(ItemScore), ByRank);	/* largest norm first */
+	qsort(byn, nitems, sizeof(ItemScore), ByNorm);
 	ix->nitems = nitems;
 	ix->factors = f;
-	ix->head = h;
-	ix->axes = palloc(sizeof(double) * f * f);
-	PrincipalAxes(nitems, f, y, ix->axes);
-	ix->order = palloc(sizeof(int32) * (Max(nitems, 1)));
-	ix->norm = palloc(sizeof(double) * (Max(nitems, 1)));
-	ix->tail_norm = palloc(sizeof(double) * (Max(nitems, 1)));
-	/* heads by blocks of 8 positions, coordinate-major: block b, coordinate d, position j */
-	ix->heads = palloc_extended(sizeof(double) * Max((size_t) nblocks * 8 * h, 1),
-								MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-	ix->tails = palloc_extended(sizeof(double) * Max((size_t) nitems * (f - h), 1), MCXT_ALLOC_HUGE);
+	ix->y = palloc_extended(sizeof(double) * Max((size_t) nitems * f, 1), MCXT_ALLOC_HUGE);
+	ix->order = palloc(sizeof(int32) * Max(nitems, 1));
+	ix->norm = palloc(sizeof(double) * Max(nitems, 1));
+	ix->blocks = palloc_extended(sizeof(float) * Max((size_t) padded * f, 1),
+								 MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	ix->block_norm = palloc0(sizeof(float) * Max(padded, 1));
+	ix->max_norm = nitems > 0 ? byn[0].score : 0;
+	ix->single = ix->max_norm <= RANK_SINGLE_MAX;	/* false for NaN too */
 	for (int p = 0; p < nitems; p++)
 	{
-		const double *t = z + h;
+		const double *yi = y + (size_t) byn[p].item * f;
+		float	   *blk = ix->blocks + (size_t) (p / ALS_RANK_BLOCK) * ALS_RANK_BLOCK * f;
 
+		memcpy((double *) ix->y + (size_t) p * f, yi, sizeof(double) * f);
 		ix->order[p] = byn[p].item;
 		ix->norm[p] = byn[p].score;
-		Rotate(f, ix->axes, y + (size_t) byn[p].item * f, z);
-		for (int d = 0; d < h; d++)
-			ix->heads[((size_t) (p / 8) * h + d) * 8 + p % 8] = z[d];
-		memcpy(ix->tails + (size_t) p * (f - h), t, sizeof(double) * (f - h));
-		ix->tail_norm[p] = sqrt(Dot(t, t, f - h));
+		ix->block_norm[p] = (float) byn[p].score;
+		for (int d = 0; d < f && ix->single; d++)
+			blk[d * ALS_RANK_BLOCK + p % ALS_RANK_BLOCK] = (float) yi[d];
 	}
 	pfree(byn);
-	pfree(z);
-}
-
-/* The head products of the 8 positions of block b into out: sum over d of z_d heads[b][d][j] */
-static inline __attribute__((always_inline)) void
-BlockHeads(const AlsItemIndex *ix, int h, int b, const double *z, double *out)
-{
-	const double *hb = ix->heads + (size_t) b * h * 8;
-	Vec8		acc = {0};
-
-	for (int d = 0; d < h; d++)
-	{
-		Vec8		zd = {z[d], z[d], z[d], z[d], z[d], z[d], z[d], z[d]};
-
-		acc += zd * VLOAD8(hb + (size_t) d * 8);
-	}
-	VSTORE8(out, acc);
 }
 
 /*
- * The k items of highest x'y_i, skipping those marked in skip (NULL: none),
- * into out, best first; how many.  Items go in decreasing norm, and the
- * search stops once |x| |y_i| (which bounds x'y_i, with a margin for
- * rounding) falls below the k-th best score: popular items have the
- * large factors, so most users' best are found among the first few.  In
- * the principal axes, most of an item's factor lies in the head
- * coordinates (16 of 32, 8 of 16 to 31, all below 16): an item whose head
- * dot product plus |x tail| |y tail|
- * (which bounds the rest) cannot reach the k-th best is passed over
- * without the rest of its product.  Scores are computed in those
- * coordinates (the same products, to rounding).  Items go by blocks of 8,
- * whose head products are one vector product.
+ * Is the sign bit of every lane of m set?  (By pointer, as NonNegativeLanes.)
  */
-static inline __attribute__((always_inline)) int
-AlsTopItemsImpl(const AlsItemIndex *ix, int f, int h, const double *x, int k, const bool *skip,
-				ItemScore *out)
+static pg_attribute_always_inline bool
+AllNegative(const VecU *mp)
 {
-	double		nx = sqrt(Dot(x, x, f));
-	double		z[ITEMS_ROTATED_MAX];
-	double		tx;
+	VecU		m = *mp;
+	VecU8		h = __builtin_shufflevector(m, m, 0, 1, 2, 3, 4, 5, 6, 7) &
+		__builtin_shufflevector(m, m, 8, 9, 10, 11, 12, 13, 14, 15);
+	VecU4		q = __builtin_shufflevector(h, h, 0, 1, 2, 3) & __builtin_shufflevector(h, h, 4, 5, 6, 7);
+
+	return ((q[0] & q[1] & q[2] & q[3]) >> 31) != 0;
+}
+
+/*
+ * The lanes of d that are not negative (sign bit clear), as a 16-bit mask:
+ * each lane's sign bit moved to its own position, ORed down to one lane
+ * (generic vector comparisons would be taken apart lane by lane).  By
+ * pointer: a vector argument's ABI would depend on the variant.
+ */
+static pg_attribute_always_inline uint32
+NonNegativeLanes(const VecF *d)
+{
+	const VecU	shift = {31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16};
+	VecU		m = ((VecU) *d >> 31) << (31 - shift);
+	VecU8		h = __builtin_shufflevector(m, m, 0, 1, 2, 3, 4, 5, 6, 7) |
+		__builtin_shufflevector(m, m, 8, 9, 10, 11, 12, 13, 14, 15);
+	VecU4		q = __builtin_shufflevector(h, h, 0, 1, 2, 3) | __builtin_shufflevector(h, h, 4, 5, 6, 7);
+
+	return ~(q[0] | q[1] | q[2] | q[3]) & 0xFFFF;
+}
+
+/*
+ * The single-precision scores of the RANK_GROUP blocks from block b on
+ * against the user's xf, each block's as two sums (even and odd
+ * coordinates) so that the multiply-adds do not wait on one another.
+ */
+static pg_attribute_always_inline void
+GroupScores(const AlsItemIndex *ix, int f, int b, const float *xf, VecF *s)
+{
+	const float *blk = ix->blocks + (size_t) b * ALS_RANK_BLOCK * f;
+	VecF		even[RANK_GROUP] = {{0}},
+				odd[RANK_GROUP] = {{0}};
+	int			d = 0;
+
+	for (; d + 2 <= f; d += 2)
+		for (int g = 0; g < RANK_GROUP; g++)
+		{
+			const float *bg = blk + (size_t) g * ALS_RANK_BLOCK * f;
+
+			even[g] += xf[d] * VLOADF(bg + d * ALS_RANK_BLOCK);
+			odd[g] += xf[d + 1] * VLOADF(bg + (d + 1) * ALS_RANK_BLOCK);
+		}
+	for (; d < f; d++)
+		for (int g = 0; g < RANK_GROUP; g++)
+			even[g] += xf[d] * VLOADF(blk + (size_t) g * ALS_RANK_BLOCK * f + d * ALS_RANK_BLOCK);
+	for (int g = 0; g < RANK_GROUP; g++)
+		s[g] = even[g] + odd[g];
+}
+
+/*
+ * Whether the item at position p is skipped: marked in skip (one user's
+ * flags, NULL: none) or, for user bit of a batch, in bits (a mask of the
+ * batch's users per item, NULL: none)
+ */
+static pg_attribute_always_inline bool
+Skipped(const AlsItemIndex *ix, int p, const bool *skip, const uint64 *bits, uint64 bit)
+{
+	int32		item = ix->order[p];
+
+	return (skip != NULL && skip[item]) || (bits != NULL && (bits[item] & bit) != 0);
+}
+
+/* Offer the exact score of the item at position p, as AlsDot computes it, unless skipped */
+static pg_attribute_always_inline void
+OfferPosition(const AlsItemIndex *ix, int f, int p, const double *x, const bool *skip,
+			  const uint64 *bits, uint64 bit, TopK *t)
+{
+	if (Skipped(ix, p, skip, bits, bit))
+		return;
+	TopKOffer(t, ix->order[p], Dot(x, ix->y + (size_t) p * f, f));
+}
+
+/*
+ * The search of one user in single precision: the candidates met so far
+ * (positions whose upper bound reached the threshold when met) and the k
+ * largest lower bounds of their scores, whose least is the threshold.  The
+ * exact scores are computed at the end, for the candidates whose upper
+ * bound reaches the final threshold, so that an item soon passed by
+ * better ones costs no double-precision product.
+ */
+typedef struct RankSearch
+{
+	const double *x;
+	double		nx;
+	int			k;
+	int			nlow;
+	double	   *low;			/* a min-heap of the k largest lower bounds */
+	int			n;
+	int			cap;
+	int32	   *cand;			/* candidate positions */
+	double	   *high;			/* their upper bounds */
+	bool		grown;			/* cand and high palloc'd, not the caller's */
+} RankSearch;
+
+/* The doubles RankSearchInit takes for k items: RANK_SPACE(k), RANK_CAP(k) candidates */
+#define RANK_CAP(k) Max(64, 4 * (k))
+#define RANK_SPACE(k) ((k) + 2 * RANK_CAP(k))
+
+/* Start the search of the user of factor x (norm nx) for k items, in space (RANK_SPACE(k) doubles) */
+static pg_attribute_always_inline void
+RankSearchInit(RankSearch *r, const double *x, double nx, int k, double *space)
+{
+	r->x = x;
+	r->nx = nx;
+	r->k = k;
+	r->nlow = 0;
+	r->low = space;
+	r->n = 0;
+	r->cap = RANK_CAP(k);
+	r->high = space + k;
+	r->cand = (int32 *) (space + k + RANK_CAP(k));
+	r->grown = false;
+}
+
+/* The threshold: the k-th largest lower bound, -infinity while fewer are known */
+static pg_attribute_always_inline double
+RankThreshold(const RankSearch *r)
+{
+	return r->nlow == r->k ? r->low[0] : -HUGE_VAL;
+}
+
+/* Keep a lower bound among the k largest */
+static pg_attribute_always_inline void
+KeepLow(RankSearch *r, double v)
+{
+	int			i;
+
+	if (r->nlow < r->k)
+	{
+		for (i = r->nlow++; i > 0 && r->low[(i - 1) / 2] > v; i = (i - 1) / 2)
+			r->low[i] = r->low[(i - 1) / 2];
+		r->low[i] = v;
+		return;
+	}
+	if (v <= r->low[0])
+		return;
+	for (i = 0;;)
+	{
+		int			c = 2 * i + 1;
+
+		if (c >= r->nlow)
+			break;
+		if (c + 1 < r->nlow && r->low[c + 1] < r->low[c])
+			c++;
+		if (r->low[c] >= v)
+			break;
+		r->low[i] = r->low[c];
+		i = c;
+	}
+	r->low[i] = v;
+}
+
+/* Room for one more candidate: those the threshold has since passed dropped, or more space */
+static void
+CandidateRoom(RankSearch *r)
+{
+	double		t = RankThreshold(r);
+	int			m = 0;
+
+	for (int i = 0; i < r->n; i++)
+		if (r->high[i] >= t)
+		{
+			r->cand[m] = r->cand[i];
+			r->high[m++] = r->high[i];
+		}
+	r->n = m;
+	if (r->n * 2 > r->cap)
+	{
+		int32	   *cand = palloc_extended(sizeof(int32) * 2 * r->cap, MCXT_ALLOC_HUGE);
+		double	   *high = palloc_extended(sizeof(double) * 2 * r->cap, MCXT_ALLOC_HUGE);
+
+		memcpy(cand, r->cand, sizeof(int32) * r->n);
+		memcpy(high, r->high, sizeof(double) * r->n);
+		if (r->grown)
+		{
+			pfree(r->cand);
+			pfree(r->high);
+		}
+		r->cand = cand;
+		r->high = high;
+		r->cap *= 2;
+		r->grown = true;
+	}
+}
+
+/*
+ * The candidates of the group from position p0 on, whose single-precision
+ * scores are s: an item not skipped whose score's upper bound, the score
+ * plus eps |x| |y_i| + RANK_TINY, reaches the threshold (with the error of
+ * the threshold in single precision for the quick test of every lane at
+ * once) is kept, and its lower bound counted.  The threshold is taken
+ * anew for each block and tested again for each lane.
+ */
+static pg_attribute_always_inline void
+GroupCandidates(const AlsItemIndex *ix, int p0, const VecF *s, double eps, const bool *skip,
+				const uint64 *bits, uint64 bit, RankSearch *r)
+{
+	float		nxe = (float) (eps * r->nx);
+
+	if (r->nlow == r->k)
+	{
+		/* the usual case first: no lane of the group can reach the threshold */
+		double		t = RankThreshold(r);
+		float		floor_ = (float) t;
+		float		slack = (float) (eps * fabs(t) + RANK_TINY);
+		VecU		all = {0};
+
+		all = ~all;
+		for (int g = 0; g < RANK_GROUP; g++)
+		{
+			VecF		over = s[g] + (nxe * VLOADF(ix->block_norm + p0 + g * ALS_RANK_BLOCK) + slack) - floor_;
+
+			all &= (VecU) over;
+		}
+		if (AllNegative(&all))
+			return;
+	}
+	for (int g = 0; g < RANK_GROUP; g++)
+	{
+		int			b0 = p0 + g * ALS_RANK_BLOCK;
+		double		t = RankThreshold(r);
+		float		floor_ = (float) t;
+		float		slack = r->nlow == r->k ? (float) (eps * fabs(t) + RANK_TINY) : 0;
+		VecF		over = s[g] + (nxe * VLOADF(ix->block_norm + b0) + slack) - floor_;
+
+		for (uint32 m = NonNegativeLanes(&over); m != 0; m &= m - 1)
+		{
+			int			p = b0 + __builtin_ctz(m);
+			double		err = eps * r->nx * ix->norm[p] + RANK_TINY;
+			double		high = (double) s[g][p - b0] + err;
+
+			if (p >= ix->nitems || high < RankThreshold(r) || Skipped(ix, p, skip, bits, bit))
+				continue;
+			if (r->n == r->cap)
+				CandidateRoom(r);
+			r->cand[r->n] = p;
+			r->high[r->n++] = high;
+			KeepLow(r, (double) s[g][p - b0] - err);
+		}
+	}
+}
+
+/*
+ * The ranking: the candidates whose upper bound reaches the final
+ * threshold, scored exactly and ranked, into out; how many.  Every item
+ * among the k best has an exact score at least the threshold (k
+ * candidates do), so it is among them.
+ */
+static pg_attribute_always_inline int
+RankSearchFinish(const AlsItemIndex *ix, int f, RankSearch *r, ItemScore *out)
+{
+	double		t = RankThreshold(r);
+	TopK		top;
+
+	TopKInit(&top, r->k, out);
+	for (int i = 0; i < r->n; i++)
+		if (r->high[i] >= t)
+			TopKOffer(&top, ix->order[r->cand[i]], Dot(r->x, ix->y + (size_t) r->cand[i] * f, f));
+	if (r->grown)
+	{
+		pfree(r->cand);
+		pfree(r->high);
+	}
+	return TopKSorted(&top, out);
+}
+
+/*
+ * Can no item from position p on reach the k-th best, for a user of norm
+ * nx whose k-th best is at least t?  |x| |y_p| bounds them, with a margin
+ * for rounding.
+ */
+static pg_attribute_always_inline bool
+RankDone(const AlsItemIndex *ix, int p, double nx, double t)
+{
+	return nx * ix->norm[p] * (1 + 1e-9) < t;
+}
+
+/* The search of one user in double precision throughout (factors too large for single) */
+static pg_attribute_always_inline int
+RankDouble(const AlsItemIndex *ix, int f, const double *x, double nx, int k, const bool *skip,
+		   const uint64 *bits, uint64 bit, ItemScore *out)
+{
 	TopK		t;
 
-	Rotate(f, ix->axes, x, z);
-	tx = sqrt(Dot(z + h, z + h, f - h)) * (1 + 1e-9);
 	TopKInit(&t, k, out);
-	for (int b = 0; b * 8 < ix->nitems; b++)
+	for (int p = 0; p < ix->nitems; p++)
 	{
-		double		heads[8];
-
-		/* the block's first item has its largest norm */
-		if (t.n == k && nx * ix->norm[b * 8] * (1 + 1e-9) < t.heap[0].score)
+		if (t.n == k && RankDone(ix, p, nx, t.heap[0].score))
 			break;
-		BlockHeads(ix, h, b, z, heads);
-		for (int j = 0; j < 8 && b * 8 + j < ix->nitems; j++)
-		{
-			int			p = b * 8 + j;
-			int32		item = ix->order[p];
-			double		s = heads[j];
-
-			if (skip != NULL && skip[item])
-				continue;
-			if (t.n == k && s + tx * ix->tail_norm[p] + 1e-12 * nx * ix->norm[p] < t.heap[0].score)
-				continue;
-			s += Dot(z + h, ix->tails + (size_t) p * (f - h), f - h);
-			TopKPush(&t, item, s);
-		}
+		OfferPosition(ix, f, p, x, skip, bits, bit, &t);
 	}
 	return TopKSorted(&t, out);
 }
 
+/*
+ * The k items of highest x'y_i, skipping those marked in skip (NULL:
+ * none), into out, best first; how many.  Items go by decreasing norm,
+ * and the search stops once |x| |y_i| (which bounds x'y_i, with a margin
+ * for rounding) falls below the k-th best score: popular items have the
+ * large factors, so most users' best are among the first few hundred.
+ * The items of a group of blocks are scored at once in single precision;
+ * only those whose single-precision score, plus a bound of its error,
+ * reaches the k-th largest lower bound of the scores are scored exactly,
+ * in double precision as AlsDot does, and ranked (RankSearch), so the
+ * ranking and its scores are exactly those of scoring every item in
+ * double.  The error of a single-precision
+ * score is below (f + 4) FLT_EPSILON |x| |y_i| (rounding the factors, and
+ * f multiply-adds: Higham's bound), plus RANK_TINY for underflow.  A user
+ * or items with factors too large for single precision are scored in
+ * double throughout.
+ */
+static pg_attribute_always_inline int
+AlsTopItemsImpl(const AlsItemIndex *ix, int f, const double *x, int k, const bool *skip,
+				ItemScore *out)
+{
+	double		nx = sqrt(Dot(x, x, f));
+	double		eps = (f + 4) * (double) FLT_EPSILON;
+	int			group = ALS_RANK_BLOCK * RANK_GROUP;
+	float		xf[ALS_MAX_FACTORS];
+	double		small[RANK_SPACE(16)];
+	double	   *space;
+	RankSearch	r;
+	int			n;
+
+	if (!(ix->single && nx <= RANK_SINGLE_MAX))
+		return RankDouble(ix, f, x, nx, k, skip, NULL, 0, out);
+	for (int d = 0; d < f; d++)
+		xf[d] = (float) x[d];
+	space = k <= 16 ? small : palloc_extended(sizeof(double) * RANK_SPACE(k), MCXT_ALLOC_HUGE);
+	RankSearchInit(&r, x, nx, k, space);
+	/* (the group's first item has its largest norm) */
+	for (int p0 = 0; p0 < ix->nitems && !RankDone(ix, p0, nx, RankThreshold(&r)); p0 += group)
+	{
+		VecF		s[RANK_GROUP];
+
+		GroupScores(ix, f, p0 / ALS_RANK_BLOCK, xf, s);
+		GroupCandidates(ix, p0, s, eps, skip, NULL, 0, &r);
+	}
+	n = RankSearchFinish(ix, f, &r, out);
+	if (space != small)
+		pfree(space);
+	return n;
+}
+
 /* AlsTopItems, compiled apart for the common width of 32 factors (its loops unrolled) */
-ALS_CLONES int
+static pg_attribute_always_inline int
+AlsTopItemsBody(const AlsItemIndex *ix, const double *x, int k, const bool *skip, ItemScore *out)
+{
+	return ix->factors == 32 ? AlsTopItemsImpl(ix, 32, x, k, skip, out) :
+		AlsTopItemsImpl(ix, ix->factors, x, k, skip, out);
+}
+
+LINALG_KERNEL_LEVELS(AlsTopItems, int,
+					 (const AlsItemIndex *ix, const double *x, int k, const bool *skip,
+					  ItemScore *out),
+					 (ix, x, k, skip, out))
+
+/* The k best items of a user (AlsTopItemsBody), in the variant the CPU runs */
+int
 AlsTopItems(const AlsItemIndex *ix, const double *x, int k, const bool *skip, ItemScore *out)
 {
-	return ix->factors == 32 ? AlsTopItemsImpl(ix, 32, 16, x, k, skip, out) :
-		AlsTopItemsImpl(ix, ix->factors, ix->head, x, k, skip, out);
+	return LINALG_KERNEL_PICK_LEVEL(AlsTopItems) (ix, x, k, skip, out);
+}
+
+#define RANK_USERS 4			/* users scored together: the item factors loaded once for them */
+
+/*
+ * The single-precision scores of RANK_USERS users (their factors xf[u])
+ * against the RANK_GROUP blocks from block b on, s[u][g]: each block's
+ * coordinates are loaded once for the four.
+ */
+static pg_attribute_always_inline void
+GroupScoresMany(const AlsItemIndex *ix, int f, int b, const float *const *xf,
+				VecF s[RANK_USERS][RANK_GROUP])
+{
+	const float *blk = ix->blocks + (size_t) b * ALS_RANK_BLOCK * f;
+	VecF		acc[RANK_USERS][RANK_GROUP] = {{{0}}};
+
+	for (int d = 0; d < f; d++)
+	{
+		VecF		v[RANK_GROUP];
+
+		for (int g = 0; g < RANK_GROUP; g++)
+			v[g] = VLOADF(blk + (size_t) g * ALS_RANK_BLOCK * f + d * ALS_RANK_BLOCK);
+		for (int u = 0; u < RANK_USERS; u++)
+		{
+			float		xu = xf[u][d];
+
+			for (int g = 0; g < RANK_GROUP; g++)
+				acc[u][g] += xu * v[g];
+		}
+	}
+	memcpy(s, acc, sizeof(acc));
+}
+
+/*
+ * The rankings of n users (at most ALS_RANK_BATCH) at once: AlsTopItems
+ * for each, user b's k best into out + b * k and their number into
+ * counts[b], bit b of bits[item] marking the items user b skips (bits
+ * NULL: none).  The users go through the groups of items together, four
+ * at a time against each group while it is in cache, each leaving once
+ * its own search is done: the same rankings as one by one, with the item
+ * factors streamed once per batch, not once per user.
+ */
+static pg_attribute_always_inline void
+AlsTopItemsManyImpl(const AlsItemIndex *ix, int f, int n, const double *const *x, int k,
+					const uint64 *bits, ItemScore *out, int *counts)
+{
+	double		eps = (f + 4) * (double) FLT_EPSILON;
+	int			group = ALS_RANK_BLOCK * RANK_GROUP;
+	float	   *xf = palloc(sizeof(float) * f * Max(n, 1));
+	double	   *space = palloc_extended(sizeof(double) * RANK_SPACE(k) * Max(n, 1), MCXT_ALLOC_HUGE);
+	RankSearch	r[ALS_RANK_BATCH];
+	bool		searched[ALS_RANK_BATCH];
+	int			live[ALS_RANK_BATCH];
+	int			nlive = 0;
+
+	for (int b = 0; b < n; b++)
+	{
+		double		nx = sqrt(Dot(x[b], x[b], f));
+
+		searched[b] = ix->single && nx <= RANK_SINGLE_MAX;
+		if (!searched[b])
+		{
+			counts[b] = RankDouble(ix, f, x[b], nx, k, NULL, bits, UINT64CONST(1) << b,
+								   out + (size_t) b * k);
+			continue;
+		}
+		for (int d = 0; d < f; d++)
+			xf[(size_t) b * f + d] = (float) x[b][d];
+		RankSearchInit(&r[b], x[b], nx, k, space + (size_t) b * RANK_SPACE(k));
+		live[nlive++] = b;
+	}
+	for (int p0 = 0; p0 < ix->nitems && nlive > 0; p0 += group)
+	{
+		int			m = 0;
+
+		/* (the group's first item has its largest norm) */
+		for (int j = 0; j < nlive; j++)
+			if (!RankDone(ix, p0, r[live[j]].nx, RankThreshold(&r[live[j]])))
+				live[m++] = live[j];
+		nlive = m;
+		for (int j = 0; j < nlive; j += RANK_USERS)
+		{
+			VecF		s[RANK_USERS][RANK_GROUP];
+			const float *xu[RANK_USERS];
+
+			/* the last four may repeat a user: its scores are computed twice, used once */
+			for (int u = 0; u < RANK_USERS; u++)
+				xu[u] = xf + (size_t) live[Min(j + u, nlive - 1)] * f;
+			GroupScoresMany(ix, f, p0 / ALS_RANK_BLOCK, xu, s);
+			for (int u = 0; u < RANK_USERS && j + u < nlive; u++)
+				GroupCandidates(ix, p0, s[u], eps, NULL, bits, UINT64CONST(1) << live[j + u],
+								&r[live[j + u]]);
+		}
+	}
+	for (int b = 0; b < n; b++)
+		if (searched[b])
+			counts[b] = RankSearchFinish(ix, f, &r[b], out + (size_t) b * k);
+	pfree(xf);
+	pfree(space);
+}
+
+/* AlsTopItemsMany, compiled apart for 32 factors */
+static pg_attribute_always_inline void
+AlsTopItemsManyBody(const AlsItemIndex *ix, int n, const double *const *x, int k,
+					const uint64 *bits, ItemScore *out, int *counts)
+{
+	if (ix->factors == 32)
+		AlsTopItemsManyImpl(ix, 32, n, x, k, bits, out, counts);
+	else
+		AlsTopItemsManyImpl(ix, ix->factors, n, x, k, bits, out, counts);
+}
+
+LINALG_KERNEL_LEVELS_VOID(AlsTopItemsMany,
+						  (const AlsItemIndex *ix, int n, const double *const *x, int k,
+						   const uint64 *bits, ItemScore *out, int *counts),
+						  (ix, n, x, k, bits, out, counts))
+
+/* The rankings of a batch of users (AlsTopItemsManyBody), in the variant the CPU runs */
+void
+AlsTopItemsMany(const AlsItemIndex *ix, int n, const double *const *x, int k, const uint64 *bits,
+				ItemScore *out, int *counts)
+{
+	Assert(n <= ALS_RANK_BATCH);
+	LINALG_KERNEL_PICK_LEVEL(AlsTopItemsMany) (ix, n, x, k, bits, out, counts);
 }

@@ -66,25 +66,31 @@ typedef struct TopK
 } TopK;
 
 /*
- * Items ordered by the norm of their factor, for the pruned search of a
- * user's best; their factors turned to the principal axes of the items
- * (the eigenvectors of Y'Y, largest first), split into the first head
- * coordinates and the rest, with the norm of the rest.
+ * Items ordered by the norm of their factor, for the search of a user's
+ * best: their factors also in single precision, by blocks of
+ * ALS_RANK_BLOCK positions stored coordinate by coordinate, so that the
+ * scores of a block are one vector product; those scores only pick the
+ * candidates, whose exact scores are computed in double (see AlsTopItems).
  */
+#define ALS_RANK_BLOCK 16
+#define ALS_MAX_FACTORS 1000	/* the most factors (a user's factor in floats is on the stack) */
+#define ALS_RANK_BATCH 64		/* the most users AlsTopItemsMany ranks at once */
+
 typedef struct AlsItemIndex
 {
 	int			nitems;
 	int			factors;
-	int			head;			/* leading coordinates tried first */
-	double	   *axes;			/* f x f: column j the j-th principal axis */
+	const double *y;			/* the item factors by position, nitems x factors */
 	int32	   *order;			/* item of each position, largest norm first */
 	double	   *norm;			/* per position */
-	double	   *heads;			/* by blocks of 8 positions: [block][coordinate][position] */
-	double	   *tails;			/* per position: the other f - head */
-	double	   *tail_norm;		/* per position */
+	float	   *blocks;			/* [block][coordinate][position in the block] */
+	float	   *block_norm;		/* [block][position in the block]: the norms, 0 past the end */
+	double		max_norm;
+	bool		single;			/* the factors fit the range of single precision */
 } AlsItemIndex;
 
 extern void AlsTranspose(const AlsMatrix *m, int ncols, AlsMatrix *t);
+extern void AlsAdviseHuge(void *p, Size bytes);
 extern void AlsInitFactors(int n, int f, uint64 seed, double *x);
 extern void AlsGram(int n, int f, const double *a, double l2, double *g);
 extern void AlsFit(const AlsMatrix *byuser, const AlsMatrix *byitem, const AlsSettings *s,
@@ -102,6 +108,8 @@ extern int	TopKSorted(TopK *t, ItemScore *out);
 extern void AlsIndexBuild(int nitems, int f, const double *y, AlsItemIndex *ix);
 extern int	AlsTopItems(const AlsItemIndex *ix, const double *x, int k, const bool *skip,
 						ItemScore *out);
+extern void AlsTopItemsMany(const AlsItemIndex *ix, int n, const double *const *x, int k,
+							const uint64 *bits, ItemScore *out, int *counts);
 
 /* Is (s1, i1) ranked before (s2, i2)? A higher score, then the lower item (key order) */
 static inline bool

@@ -404,36 +404,21 @@ typedef struct TuneArgs
 	ArrayType  *features;
 	Jsonb	   *options;
 	int			nfolds;
-	bool		classifier;		/* log loss, else RMSE */
+	int			points;			/* the grid points cross-validated so far */
+	bool		classifier;		/* their models are scored by log loss, else RMSE */
 } TuneArgs;
-
-/*
- * What a job takes from the prepared job of another grid point with the
- * same spec: the source, the spec and what preparing it found (the
- * vocabulary counts of the baseline, the classes of the target)
- */
-static void
-TuneAdopt(TrainJob *job, const TrainJob *prepared)
-{
-	job->src = prepared->src;
-	job->spec = prepared->spec;
-	job->key_column = prepared->key_column;
-	job->level_counts = prepared->level_counts;
-	job->model.nclasses = prepared->model.nclasses;
-	job->model.classes = prepared->model.classes;
-	job->model.threshold = prepared->model.threshold;
-}
 
 /*
  * Cross-validate one grid point; its mean metric and sd, and in *spec_out
  * its prepared job (before its folds ran)
  */
 static void
-TunePoint(const TuneArgs *a, const char *point, TrainJob *base, bool own_spec, double *metric,
+TunePoint(TuneArgs *a, const char *point, TrainJob *base, bool own_spec, double *metric,
 		  double *sd, TrainJob *spec_out)
 {
 	TrainJob	job;
 	FoldResults r;
+	bool		classifier;
 
 	TrainJobInit(&job, a->name, a->ops, MergeOptions(a->options, point), a->target, a->features);
 	if (own_spec || base->spec == NULL)
@@ -445,9 +430,17 @@ TunePoint(const TuneArgs *a, const char *point, TrainJob *base, bool own_spec, d
 			*base = job;
 	}
 	else
-		TuneAdopt(&job, base);
+		TrainJobAdopt(&job, base);
 	*spec_out = job;
 	RunFolds(&job, job.spec, a->nfolds, &r);
+	/* a classifier's folds have a log loss (logistic, multinomial, a gbdt of classes), else RMSE */
+	classifier = Member(r.metrics[0], "logloss") != NULL;
+	if (a->points++ > 0 && classifier != a->classifier)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the grid's points train models scored by different metrics (log loss and RMSE)"),
+				 errhint("Keep the options that make a classifier or a regression (such as \"objective\") out of the grid.")));
+	a->classifier = classifier;
 	MeanSd(&r, a->classifier ? "logloss" : "rmse", metric, sd);
 }
 
@@ -491,7 +484,8 @@ tune(PG_FUNCTION_ARGS)
 	a.features = PG_ARGISNULL(4) ? NULL : PG_GETARG_ARRAYTYPE_P(4);
 	a.options = PG_ARGISNULL(5) ? NULL : PG_GETARG_JSONB_P(5);
 	a.nfolds = FoldsArg(fcinfo, 7);
-	a.classifier = (a.ops->targets & (TARGET_BINARY | TARGET_CLASSES)) != 0;
+	a.classifier = false;
+	a.points = 0;
 	ParseGrid(PG_GETARG_JSONB_P(6), &g);
 	own_spec = GridChangesSpec(&g);
 	InitMaterializedSRF(fcinfo, 0);
@@ -523,8 +517,8 @@ tune(PG_FUNCTION_ARGS)
 	TrainJobInit(&final, a.name, a.ops, MergeOptions(a.options, PointJson(&g, best)), a.target,
 				 a.features);
 	final.fcinfo = fcinfo;
-	TuneAdopt(&final, &specs[best]);
-	TrainJobFit(&final, FeatureSpecCopy(specs[best].spec));
+	TrainJobAdopt(&final, &specs[best]);
+	TrainJobFit(&final, final.spec);
 	SPI_finish();
 	MemoryContextSwitchTo(TrainContext);
 	TrainJobStore(&final, &e);

@@ -61,6 +61,7 @@
 
 #include "citus.h"
 #include "features.h"
+#include "items.h"
 #include "model.h"
 #include "options.h"
 #include "outputs.h"
@@ -1551,6 +1552,20 @@ CitusModels(EnrichRun *run, EnrichModel *ms, int n, const EnrichOptions *opts)
 }
 
 /*
+ * Let the item models rank the users of every profile at once when that
+ * pays (ItemsPrepareRankings), before the batches ask for them one by one.
+ */
+static void
+PrepareRankings(const EnrichRun *run, const EnrichModel *ms, int n)
+{
+	PushActiveSnapshot(GetTransactionSnapshot());
+	for (int i = 0; i < n; i++)
+		if (ModelOutput(ms[i].model) == OUTPUT_ITEMS)
+			ItemsPrepareRankings(ms[i].name, ms[i].version, ms[i].top, run->total);
+	PopActiveSnapshot();
+}
+
+/*
  * CALL profenrich.enrich(target regclass, models text[], options jsonb)
  */
 Datum
@@ -1616,6 +1631,7 @@ enrich(PG_FUNCTION_ARGS)
 				RESUME_INTERRUPTS();
 			}
 		}
+		PrepareRankings(&run, ms, n);
 		RunBatches(&run);
 		HOLD_INTERRUPTS();
 		LogRun(&run, "finished", NULL);

@@ -1868,6 +1868,23 @@ FeatureAliasOrder(const FeatureSpec *spec)
 }
 
 /*
+ * FeatureAliasOrder for a design whose column 0 is the intercept (Newton's
+ * columns): the intercept first, then the slots (shifted by one) in that
+ * order
+ */
+int *
+FeatureInterceptAliasOrder(const FeatureSpec *spec)
+{
+	int		   *slots = FeatureAliasOrder(spec);
+	int		   *order = palloc(sizeof(int) * (spec->nslots + 1));
+
+	order[0] = 0;
+	for (int j = 0; j < spec->nslots; j++)
+		order[j + 1] = slots[j] + 1;
+	return order;
+}
+
+/*
  * The current row's split key as text (its type's output), NULL without a
  * key or for a NULL key: how a message names a row.  Not for a per-row
  * loop: the output function is looked up each time.

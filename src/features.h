@@ -256,6 +256,7 @@ extern char *FeatureKeyText(FeatureReader *r, const FeatureSpec *spec);
 extern void FeatureSetShares(FeatureSpec *spec, const double *slot_mean);
 extern int	FeatureReferenceLevel(const FeatureColumn *c);
 extern int *FeatureAliasOrder(const FeatureSpec *spec);
+extern int *FeatureInterceptAliasOrder(const FeatureSpec *spec);
 
 /*
  * The split of a row whose split hash is h (threshold from

@@ -44,12 +44,23 @@
 
 #define PROGRESS_MS 10000
 
-/* Distinct keys of one column by their binary image, in the order first seen */
+/*
+ * Distinct keys of one column by their binary image, in the order first
+ * seen.  Keys passed by value whose values, as integers, span a range of
+ * at most DIRECT_MAX (user and item ids) are found by value in a table
+ * over that range, one load, instead of hashed.
+ */
+#define DIRECT_MAX (1 << 21)	/* the most entries of the table by value */
+
 typedef struct KeyDict
 {
 	int16		typlen;
 	bool		typbyval;
 	Oid			typid;
+	bool		hashed;			/* by hash (by value while false) */
+	int64		low;			/* by value: the table covers low .. low + span - 1 */
+	int64		span;
+	int32	   *direct;			/* key index + 1 by value - low, 0 when none */
 	int64		nslots;			/* a power of two */
 	int32	   *slots;			/* key index + 1, 0 when empty */
 	uint32	   *hashes;			/* per key */
@@ -142,6 +153,7 @@ DictInit(KeyDict *d, Oid typid, MemoryContext cxt)
 	d->typid = typid;
 	get_typlenbyval(typid, &d->typlen, &d->typbyval);
 	d->cxt = cxt;
+	d->hashed = !d->typbyval;
 	d->nslots = 1024;
 	d->slots = MemoryContextAllocZero(cxt, sizeof(int32) * d->nslots);
 	d->cap = 512;
@@ -250,9 +262,9 @@ DatumHash(Datum v)
 	return (uint32) h;
 }
 
-/* The index of a by-value key (integers, dates...), adding it when new */
+/* The index of a by-value key (integers, dates...) by hash, adding it when new */
 static inline int32
-DictLookupByValue(KeyDict *d, Datum v)
+DictLookupByHash(KeyDict *d, Datum v)
 {
 	uint32		hash = DatumHash(v);
 	int64		h = hash & (d->nslots - 1);
@@ -272,6 +284,96 @@ DictLookupByValue(KeyDict *d, Datum v)
 	d->slots[h] = k + 1;
 	if ((int64) d->n * 10 > d->nslots * 7)
 		DictGrow(d);
+	return k;
+}
+
+/*
+ * Hash the keys found by value so far and find them so from now on: the
+ * values spread too far for a table over their range
+ */
+static void
+DictToHash(KeyDict *d)
+{
+	int32		n = d->n;
+
+	d->hashed = true;
+	d->n = 0;
+	for (int32 k = 0; k < n; k++)
+		(void) DictLookupByHash(d, d->datum[k]);
+	Assert(d->n == n);
+	if (d->direct != NULL)
+		pfree(d->direct);
+	d->direct = NULL;
+}
+
+/*
+ * Widen the table by value to cover x (keeping its entries, with room to
+ * grow on the side that grew), or give it up for hashing when its range
+ * would pass DIRECT_MAX entries; whether x is now covered.  A sparse
+ * table is kept: only the entries of keys found are ever touched, so it
+ * costs memory (at most DIRECT_MAX entries, counted against
+ * max_train_memory), not cache, and judging the density from the first
+ * few keys would hash ids spread evenly over a range they fill later.
+ */
+static bool
+DictWiden(KeyDict *d, int64 x)
+{
+	int64		low,
+				span;
+	int32	   *direct;
+
+	if (x < -(int64) DIRECT_MAX * 1024 || x > (int64) DIRECT_MAX * 1024)
+	{
+		DictToHash(d);
+		return false;
+	}
+	if (d->direct == NULL)
+	{
+		low = x - 512;
+		span = 1024;
+	}
+	else
+	{
+		int64		need_low = Min(d->low, x);
+		int64		need_high = Max(d->low + d->span - 1, x);
+		int64		need = need_high - need_low + 1;
+
+		if (need > DIRECT_MAX)
+		{
+			DictToHash(d);
+			return false;
+		}
+		span = Min(DIRECT_MAX, Max(need, 2 * d->span));
+		low = x < d->low ? need_high - span + 1 : need_low;
+	}
+	direct = MemoryContextAllocZero(d->cxt, sizeof(int32) * span);
+	if (d->direct != NULL)
+	{
+		memcpy(direct + (d->low - low), d->direct, sizeof(int32) * d->span);
+		pfree(d->direct);
+	}
+	d->direct = direct;
+	d->low = low;
+	d->span = span;
+	return true;
+}
+
+/* The index of a by-value key, adding it when new: by value while the values allow */
+static inline int32
+DictLookupByValue(KeyDict *d, Datum v)
+{
+	int64		x = (int64) v;
+	int32		k;
+
+	if (d->hashed || ((d->direct == NULL || x < d->low || x >= d->low + d->span) && !DictWiden(d, x)))
+		return DictLookupByHash(d, v);
+	k = d->direct[x - d->low] - 1;
+	if (k >= 0)
+		return k;
+	DictRoom(d);
+	k = d->n++;
+	d->datum[k] = v;
+	d->direct[x - d->low] = k + 1;
 	return k;
 }
 
@@ -320,7 +422,8 @@ ReaderBytes(const Reader *r, int64 cap)
 {
 	Size		row = sizeof(int32) * 2 + sizeof(double) + (r->cols->time ? sizeof(int64) : 0);
 
-	return (Size) cap * row + (Size) (r->users.cap + r->items.cap) * 64;
+	return (Size) cap * row + (Size) (r->users.cap + r->items.cap) * 64 +
+		(Size) (r->users.span + r->items.span) * sizeof(int32);
 }
 
 /* Room for more rows, within profenrich.max_train_memory */
@@ -514,22 +617,109 @@ ReceiveDestroy(DestReceiver *self)
 {
 }
 
-/* A key's text and its dictionary index, sorted by text */
+/*
+ * A key's text and its dictionary index, sorted by text: the first eight
+ * bytes, big-endian and zero-padded, compare as the text does (a text has
+ * no zero byte), so most comparisons need not follow the pointer.
+ */
 typedef struct KeyText
 {
+	uint64		prefix;
 	char	   *text;
 	int32		k;
 } KeyText;
 
-/* byte order of the texts, then the dictionary order */
-static int
-ByText(const void *a, const void *b)
+/* Byte order of the texts, then the dictionary order */
+static inline int
+KeyTextCompare(const KeyText *x, const KeyText *y)
 {
-	const KeyText *x = (const KeyText *) a;
-	const KeyText *y = (const KeyText *) b;
-	int			c = strcmp(x->text, y->text);
+	int			c;
 
+	if (x->prefix != y->prefix)
+		return x->prefix < y->prefix ? -1 : 1;
+	/* equal prefixes: equal texts unless both run past eight bytes */
+	c = (x->prefix & 0xFF) != 0 ? strcmp(x->text + 8, y->text + 8) : 0;
 	return c != 0 ? c : (x->k < y->k ? -1 : x->k > y->k);
+}
+
+#define ST_SORT SortKeyTexts
+#define ST_ELEMENT_TYPE KeyText
+#define ST_COMPARE(a, b) KeyTextCompare(a, b)
+#define ST_CHECK_FOR_INTERRUPTS
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
+/* The first eight bytes of a text, big-endian, zero-padded */
+static uint64
+TextPrefix(const char *s, int len)
+{
+	uint64		p = 0;
+
+	for (int i = 0; i < 8; i++)
+		p = (p << 8) | (i < len ? (unsigned char) s[i] : 0);
+	return p;
+}
+
+/* Room for len bytes in the texts' arena (chunks of TEXT_CHUNK bytes) */
+#define TEXT_CHUNK (64 * 1024)
+
+static char *
+TextRoom(char **chunk, Size *left, int len)
+{
+	char	   *p;
+
+	if ((Size) len + 1 > *left)
+	{
+		*left = Max(TEXT_CHUNK, (Size) len + 1);
+		*chunk = palloc(*left);
+	}
+	p = *chunk;
+	*chunk += len + 1;
+	*left -= len + 1;
+	return p;
+}
+
+/*
+ * The text of key k: as its type's output function prints it, integers
+ * formatted directly into the arena
+ */
+static char *
+KeyTextOf(const KeyDict *d, int32 k, FmgrInfo *out, char **chunk, Size *left, int *len)
+{
+	char		buf[24];
+	char	   *t;
+
+	switch (d->typid)
+	{
+		case INT2OID:
+			*len = pg_itoa(DatumGetInt16(d->datum[k]), buf);
+			break;
+		case INT4OID:
+			*len = pg_ltoa(DatumGetInt32(d->datum[k]), buf);
+			break;
+		case INT8OID:
+			*len = pg_lltoa(DatumGetInt64(d->datum[k]), buf);
+			break;
+		case TEXTOID:
+		case VARCHAROID:
+			{
+				text	   *v = DatumGetTextPP(d->datum[k]);
+
+				*len = VARSIZE_ANY_EXHDR(v);
+				t = TextRoom(chunk, left, *len);
+				memcpy(t, VARDATA_ANY(v), *len);
+				t[*len] = '\0';
+				return t;
+			}
+		default:
+			t = OutputFunctionCall(out, d->datum[k]);
+			*len = strlen(t);
+			return t;
+	}
+	t = TextRoom(chunk, left, *len);
+	memcpy(t, buf, *len + 1);
+	return t;
 }
 
 /* The index of a key among sorted keys, -1 if absent */
@@ -568,19 +758,22 @@ DictTexts(const KeyDict *d, int *n, int32 *map)
 	FmgrInfo	out;
 	Oid			outfn;
 	bool		isvarlena;
-	bool		plain = d->typid == TEXTOID || d->typid == VARCHAROID;
+	char	   *chunk = NULL;
+	Size		left = 0;
 
 	getTypeOutputInfo(d->typid, &outfn, &isvarlena);
 	fmgr_info(outfn, &out);
 	for (int32 k = 0; k < d->n; k++)
 	{
-		kt[k].text = plain ? text_to_cstring(DatumGetTextPP(d->datum[k])) :
-			OutputFunctionCall(&out, d->datum[k]);
+		int			len;
+
+		kt[k].text = KeyTextOf(d, k, &out, &chunk, &left, &len);
+		kt[k].prefix = TextPrefix(kt[k].text, len);
 		kt[k].k = k;
 		if ((k & 4095) == 0)
 			CHECK_FOR_INTERRUPTS();
 	}
-	qsort(kt, d->n, sizeof(KeyText), ByText);
+	SortKeyTexts(kt, d->n);
 	for (int32 j = 0; j < d->n; j++)
 	{
 		if (m == 0 || strcmp(sorted[m - 1], kt[j].text) != 0)
@@ -666,7 +859,10 @@ ReadQuery(const Source *src, Reader *r)
 		appendStringInfo(&sql, ", pe_src.%s", quote_identifier(cols->weight));
 	if (cols->time)
 		appendStringInfo(&sql, ", pe_src.%s", quote_identifier(cols->time));
-	appendStringInfo(&sql, " FROM %s AS pe_src", src->qualname);
+	if (src->query)
+		appendStringInfo(&sql, " FROM (%s) AS pe_src", src->query_text);	/* train_query */
+	else
+		appendStringInfo(&sql, " FROM %s AS pe_src", src->qualname);
 	memset(&opts, 0, sizeof(opts));
 	opts.read_only = true;
 	opts.dest = &r->pub;
@@ -717,11 +913,15 @@ InteractionsRead(const Source *src, const InteractionColumns *cols, Interactions
 	pfree(imap);
 }
 
-/* (item, row) pairs of one user, for a stable sort by item */
+/*
+ * (item, row, weight) of one user's rows, for a stable sort by item: the
+ * weight travels with its row, so the sums read no other array
+ */
 typedef struct ItemRow
 {
 	int32		item;
 	int32		row;
+	double		w;
 } ItemRow;
 
 static int
@@ -764,6 +964,7 @@ InteractionsMatrix(const Interactions *in, const double *w, const bool *keep, Al
 
 				byuser[at].item = in->item[j];
 				byuser[at].row = (int32) j;
+				byuser[at].w = w[j];
 			}
 		pfree(next);
 	}
@@ -795,7 +996,7 @@ InteractionsMatrix(const Interactions *in, const double *w, const bool *keep, Al
 			double		sum = 0;
 
 			for (; e < n && g[e].item == item; e++)
-				sum += w[g[e].row];
+				sum += g[e].w;
 			if (sum > 0)
 			{
 				m->col[nnz] = item;

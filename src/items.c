@@ -9,11 +9,14 @@
  * Each call site keeps its model for the query (score.c's caches) and the
  * output function of its user key's type.  A user is read from
  * profenrich.model_users by its key's text (one index lookup; once a
- * command has asked for many users, all of the version's rows, kept with
- * the shared model); one the model does not know gets the popularity
- * ranking.  The last ranking computed is kept with the model for the rest
- * of the command, so the two columns enrich() writes for a profile (and
- * its change checks) cost one ranking, not four.
+ * command has asked for many users, all of the version's rows, packed and
+ * hashed, kept with the shared model); one the model does not know gets
+ * the popularity ranking.  Before enrich() asks for every profile, an ALS
+ * model ranks all of its users at once, many per pass over the item
+ * factors (ItemsPrepareRankings), and keeps the rankings with the rows.
+ * The last ranking computed is kept with the model for the rest of the
+ * command, so the two columns enrich() writes for a profile (and its
+ * change checks) cost one ranking, not four.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -28,6 +31,7 @@
 #include "miscadmin.h"
 #include "storage/proc.h"
 #include "utils/array.h"
+#include "utils/arrayaccess.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/float.h"
@@ -63,12 +67,16 @@ typedef struct Ranking
 typedef struct ItemCache
 {
 	bool	   *scratch;		/* nitems flags, all false between uses */
+	uint64	   *scratch_bits;	/* nitems masks, all 0 between uses */
 	int32	   *popular;		/* items by popularity, most popular first */
 	bool		als_built;
 	AlsItemIndex als;
 	double	   *gram_inverse;	/* ALS fold-in */
 	int32	   *slots;			/* hash of the item keys: index + 1, 0 when empty */
 	int			nslots;			/* a power of two */
+	int32	   *map;			/* or when they are integers: index + 1 by value - map_low */
+	int64		map_low;
+	int64		map_high;
 	int		   *key_len;
 	/* every user row of the model version, once a command asks for many users */
 	struct UserTable *users;
@@ -250,22 +258,81 @@ ItemsIndex(const ItemModel *im, const char *key)
 	return -1;
 }
 
-/* The hash table of the item keys, built on first use */
+/*
+ * Whether a key's bytes are a decimal integer as integer types print
+ * them (an optional minus, no leading zero, at most 18 digits), and its
+ * value
+ */
+static bool
+CanonicalInteger(const char *key, int len, int64 *value)
+{
+	int64		v = 0;
+	int			i = len > 0 && key[0] == '-' ? 1 : 0;
+
+	if (len - i < 1 || len - i > 18 || (key[i] == '0' && len - i > 1) || (i == 1 && key[1] == '0'))
+		return false;
+	for (; i < len; i++)
+	{
+		if (key[i] < '0' || key[i] > '9')
+			return false;
+		v = v * 10 + (key[i] - '0');
+	}
+	*value = key[0] == '-' ? -v : v;
+	return true;
+}
+
+/*
+ * When every item key is an integer and they are not sparse, a map from
+ * value to index (of what BuildKeyHash builds, the cheaper to look up)
+ */
+static bool
+BuildKeyMap(const ItemModel *im, ItemCache *c)
+{
+	int64		low = 0,
+				high = 0,
+				v;
+
+	for (int i = 0; i < im->nitems; i++)
+	{
+		if (!CanonicalInteger(im->items[i], strlen(im->items[i]), &v))
+			return false;
+		low = i == 0 ? v : Min(low, v);
+		high = i == 0 ? v : Max(high, v);
+	}
+	if (high - low >= 4 * (int64) im->nitems + 1024)
+		return false;
+	c->map = MemoryContextAllocZero(GetMemoryChunkContext((void *) im),
+									sizeof(int32) * (high - low + 1));
+	for (int i = 0; i < im->nitems; i++)
+	{
+		(void) CanonicalInteger(im->items[i], strlen(im->items[i]), &v);
+		c->map[v - low] = i + 1;
+	}
+	c->map_low = low;
+	c->map_high = high;
+	return true;
+}
+
+/* The hash table of the item keys (or their map by value), built on first use */
 static void
 BuildKeyHash(const ItemModel *im, ItemCache *c)
 {
 	MemoryContext cxt = GetMemoryChunkContext((void *) im);
 	int			nslots = 16;
 
+	c->key_len = MemoryContextAlloc(cxt, sizeof(int) * im->nitems);
+	for (int i = 0; i < im->nitems; i++)
+		c->key_len[i] = strlen(im->items[i]);
+	if (BuildKeyMap(im, c))
+		return;
+
 	while (nslots < 2 * im->nitems)
 		nslots *= 2;
 	c->slots = MemoryContextAllocZero(cxt, sizeof(int32) * nslots);
-	c->key_len = MemoryContextAlloc(cxt, sizeof(int) * im->nitems);
 	for (int i = 0; i < im->nitems; i++)
 	{
 		uint32		h;
 
-		c->key_len[i] = strlen(im->items[i]);
 		h = hash_bytes((const unsigned char *) im->items[i], c->key_len[i]) & (nslots - 1);
 		while (c->slots[h] != 0)
 			h = (h + 1) & (nslots - 1);
@@ -280,9 +347,13 @@ ItemsIndexBytes(const ItemModel *im, const char *key, int len)
 {
 	ItemCache  *c = Cache(im);
 	uint32		h;
+	int64		v;
 
-	if (c->slots == NULL)
+	if (c->key_len == NULL)
 		BuildKeyHash(im, c);
+	if (c->map != NULL)
+		return CanonicalInteger(key, len, &v) && v >= c->map_low && v <= c->map_high ?
+			c->map[v - c->map_low] - 1 : -1;
 	h = hash_bytes((const unsigned char *) key, len) & (c->nslots - 1);
 	while (c->slots[h] != 0)
 	{
@@ -315,7 +386,19 @@ ItemsScratch(const ItemModel *im)
 	return c->scratch;
 }
 
-/* The index of ALS's pruned search, built on first use */
+/* Masks over the items, all 0: the caller sets some bits and clears them again */
+uint64 *
+ItemsScratchBits(const ItemModel *im)
+{
+	ItemCache  *c = Cache(im);
+
+	if (c->scratch_bits == NULL)
+		c->scratch_bits = MemoryContextAllocZero(GetMemoryChunkContext((void *) im),
+												 sizeof(uint64) * im->nitems);
+	return c->scratch_bits;
+}
+
+/* The index of ALS's search for a user's best items, built on first use */
 const AlsItemIndex *
 ItemsAlsIndex(const ItemModel *im)
 {
@@ -513,13 +596,43 @@ CallSite(FunctionCallInfo fcinfo, text *name, int version_arg, int key_arg, cons
 	return c;
 }
 
-/* A key datum as the text it is stored by */
-static char *
-KeyText(ItemsCall *c, Datum key)
+/*
+ * A key datum as the bytes of the text it is stored by (not terminated),
+ * into buf (KEY_BUF bytes) when it has to be formatted: text as it is,
+ * integers as their output functions print them, other types by theirs.
+ */
+#define KEY_BUF 24
+
+static const char *
+KeyBytes(ItemsCall *c, Datum key, char *buf, int *len)
 {
-	if (c->keytype == TEXTOID || c->keytype == VARCHAROID)
-		return TextDatumGetCString(key);
-	return OutputFunctionCall(&c->keyout, key);
+	switch (c->keytype)
+	{
+		case TEXTOID:
+		case VARCHAROID:
+			{
+				text	   *t = DatumGetTextPP(key);
+
+				*len = VARSIZE_ANY_EXHDR(t);
+				return VARDATA_ANY(t);
+			}
+		case INT2OID:
+			*len = pg_itoa(DatumGetInt16(key), buf);
+			return buf;
+		case INT4OID:
+			*len = pg_ltoa(DatumGetInt32(key), buf);
+			return buf;
+		case INT8OID:
+			*len = pg_lltoa(DatumGetInt64(key), buf);
+			return buf;
+		default:
+			{
+				char	   *s = OutputFunctionCall(&c->keyout, key);
+
+				*len = strlen(s);
+				return s;
+			}
+	}
 }
 
 /*
@@ -527,68 +640,254 @@ KeyText(ItemsCall *c, Datum key)
  * profile in turn, loaded in one scan once a command has asked for many
  * users, and kept with the (shared) model: the rows of a version never
  * change, and a change to the registry drops the model and them with it.
+ * Each row is one stretch of an arena (its UserItems, its key, its items'
+ * keys and indices, its shares and factor), hashed by its key, so that a
+ * lookup touches its slot and little else: the profiles enrich() visits
+ * come in an order of their own, and each row is a cache miss.
  */
+typedef struct UserRow
+{
+	UserItems	u;
+	int64		seq;			/* in key order */
+	int			key_len;
+	char		key[FLEXIBLE_ARRAY_MEMBER];	/* then the arrays */
+} UserRow;
+
+typedef struct UserSlot
+{
+	uint32		hash;
+	UserRow    *row;			/* NULL: empty */
+} UserSlot;
+
+#define ARENA_BLOCK (256 * 1024)
+
 typedef struct UserTable
 {
 	MemoryContext cxt;
 	const ItemModel *im;
 	int64		n;
-	int64		cap;
-	char	  **keys;
-	UserItems  *rows;
+	char	   *free;			/* the arena's current block */
+	Size		left;
 	int64		nslots;			/* a power of two */
-	int64	   *slots;			/* row + 1, 0 when empty */
+	UserSlot   *slots;			/* NULL once direct is built */
+	bool		integers;		/* every key so far a canonical integer... */
+	int64		low;			/* ...from low */
+	int64		high;			/* to high */
+	int32	   *direct;			/* seq + 1 by key value - low (IndexByValue), or NULL */
+	UserRowRaw	raw;
+	UserRow   **rows;			/* by seq */
+	int64		cap;
+	/* every row's k best items, once enrich() asked for them (ItemsPrepareRankings) */
+	int			rank_k;			/* 0: none */
+	int		   *rank_n;			/* per row: how many, -1 for a row not ranked */
+	ItemScore  *rank;			/* per row: k */
 } UserTable;
 
 #define BULK_AFTER 512			/* users fetched in one command before loading them all */
 
 /* Refuse a stored factor whose length is not the model's */
 static void
-CheckFactor(const ItemModel *im, const UserItems *u, const char *user)
+CheckFactor(const ItemModel *im, int nfactors, const char *user, int len)
 {
-	if (u->factors != NULL && u->nfactors != im->factors)
+	if (nfactors != im->factors)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("the row of user \"%s\" has a factor of %d values, the model %d",
-						user, u->nfactors, im->factors),
+				 errmsg("the row of user \"%.*s\" has a factor of %d values, the model %d",
+						len, user, nfactors, im->factors),
 				 errhint("Retrain the model, or restore profenrich.model_users from a backup.")));
 }
 
-/* Keep one scanned row */
+/* size bytes of the arena, maximally aligned */
+static char *
+ArenaAlloc(UserTable *t, Size size)
+{
+	char	   *p;
+
+	size = MAXALIGN(size);
+	if (size > t->left)
+	{
+		Size		block = Max(size, ARENA_BLOCK);
+
+		t->free = MemoryContextAllocHuge(t->cxt, block);
+		t->left = block;
+	}
+	p = t->free;
+	t->free += size;
+	t->left -= size;
+	return p;
+}
+
+/* Place a row in the hash table, doubling it when it fills */
+static void
+TableInsert(UserTable *t, uint32 hash, UserRow *row)
+{
+	int64		h;
+
+	if ((t->n + 1) * 10 > t->nslots * 7)
+	{
+		UserSlot   *old = t->slots;
+		int64		nold = t->nslots;
+
+		t->nslots *= 2;
+		t->slots = MemoryContextAllocHuge(t->cxt, sizeof(UserSlot) * t->nslots);
+		memset(t->slots, 0, sizeof(UserSlot) * t->nslots);
+		for (int64 i = 0; i < nold; i++)
+			if (old[i].row != NULL)
+			{
+				h = old[i].hash & (t->nslots - 1);
+				while (t->slots[h].row != NULL)
+					h = (h + 1) & (t->nslots - 1);
+				t->slots[h] = old[i];
+			}
+		pfree(old);
+	}
+	h = hash & (t->nslots - 1);
+	while (t->slots[h].row != NULL)
+		h = (h + 1) & (t->nslots - 1);
+	t->slots[h].hash = hash;
+	t->slots[h].row = row;
+	if (t->n == t->cap)
+	{
+		t->cap = Max(1024, 2 * t->cap);
+		t->rows = t->rows ? repalloc_huge(t->rows, sizeof(UserRow *) * t->cap) :
+			MemoryContextAllocHuge(t->cxt, sizeof(UserRow *) * t->cap);
+	}
+	row->seq = t->n;
+	t->rows[t->n++] = row;
+}
+
+/*
+ * Keep one scanned row, its items as the model's indices and keys (the
+ * model's own strings); an item the model does not know, which training
+ * never stores, is corrupt.
+ */
 static void
 TableRow(TupleTableSlot *slot, void *arg)
 {
 	UserTable  *t = (UserTable *) arg;
-	MemoryContext old = MemoryContextSwitchTo(t->cxt);
+	UserRowRaw *raw = &t->raw;
+	UserRow    *row;
+	char	   *p;
+	int			n;
+	array_iter	it;
 
-	if (t->n == t->cap)
+	UserRowsView(slot, raw);
+	n = raw->n;
+	if (raw->factors != NULL)
+		CheckFactor(t->im, raw->nfactors, raw->user, raw->user_len);
+	row = (UserRow *) ArenaAlloc(t, MAXALIGN(offsetof(UserRow, key) + raw->user_len + 1) +
+								 MAXALIGN(sizeof(char *) * n) + sizeof(double) * n +
+								 sizeof(double) * raw->nfactors + sizeof(int32) * n);
+	memset(&row->u, 0, sizeof(UserItems));
+	row->key_len = raw->user_len;
+	memcpy(row->key, raw->user, raw->user_len);
+	row->key[raw->user_len] = '\0';
+	p = (char *) row + MAXALIGN(offsetof(UserRow, key) + raw->user_len + 1);
+	row->u.n = n;
+	row->u.keys = (char **) p;
+	p += MAXALIGN(sizeof(char *) * n);
+	if (raw->shares != NULL)
 	{
-		t->cap = Max(1024, t->cap * 2);
-		t->keys = repalloc_huge(t->keys, sizeof(char *) * t->cap);
-		t->rows = repalloc_huge(t->rows, sizeof(UserItems) * t->cap);
+		row->u.values = (double *) p;
+		memcpy(p, raw->shares, sizeof(double) * n);
+		p += sizeof(double) * n;
 	}
-	UserRowsCopyIndexed(slot, t->im, &t->rows[t->n], &t->keys[t->n]);
-	CheckFactor(t->im, &t->rows[t->n], t->keys[t->n]);
-	t->n++;
-	MemoryContextSwitchTo(old);
+	if (raw->factors != NULL)
+	{
+		row->u.factors = (double *) p;
+		row->u.nfactors = raw->nfactors;
+		memcpy(p, raw->factors, sizeof(double) * raw->nfactors);
+		p += sizeof(double) * raw->nfactors;
+	}
+	row->u.items = (int32 *) p;
+	array_iter_setup(&it, (AnyArrayType *) raw->items);
+	for (int i = 0; i < n; i++)
+	{
+		bool		isnull;
+		text	   *e = DatumGetTextPP(array_iter_next(&it, &isnull, i, -1, false, TYPALIGN_INT));
+		int			item = ItemsIndexBytes(t->im, VARDATA_ANY(e), VARSIZE_ANY_EXHDR(e));
+
+		if (item < 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("a row of profenrich.model_users names an item its model does not have"),
+					 errhint("Retrain the model, or restore profenrich.model_users from a backup.")));
+		row->u.items[i] = item;
+		row->u.keys[i] = t->im->items[item];
+	}
+	TableInsert(t, hash_bytes((const unsigned char *) row->key, row->key_len), row);
+	if (t->integers)
+	{
+		int64		v = 0;
+
+		t->integers = CanonicalInteger(row->key, row->key_len, &v);
+		t->low = t->n == 1 ? v : Min(t->low, v);
+		t->high = t->n == 1 ? v : Max(t->high, v);
+	}
 }
 
-/* Load every row of the call site's model version and hash them by key */
-static UserTable *
-LoadUsers(ItemsCall *c)
+/*
+ * When every key is an integer (the usual customer id) and they are not
+ * too sparse: the rows by value, t->direct[v - low], instead of the hash
+ * table, and their seq in that order.  Profiles visited in the order of
+ * their ids (a table filled in that order) then read the table and the
+ * rankings kept by seq in order.
+ */
+static void
+IndexByValue(UserTable *t)
 {
-	MemoryContext cxt = AllocSetContextCreate(GetMemoryChunkContext((void *) c->im),
+	int64		n = 0;
+	UserRow   **scanned;
+
+	if (!t->integers || t->n == 0 || t->n >= PG_INT32_MAX || t->high - t->low >= 4 * t->n + 1024)
+		return;
+	t->direct = MemoryContextAllocHuge(t->cxt, sizeof(int32) * (t->high - t->low + 1));
+	memset(t->direct, 0, sizeof(int32) * (t->high - t->low + 1));
+	for (int64 r = 0; r < t->n; r++)
+	{
+		int64		v = 0;
+
+		(void) CanonicalInteger(t->rows[r]->key, t->rows[r]->key_len, &v);
+		t->direct[v - t->low] = (int32) r + 1;
+	}
+	/* the rows by value: the scan's order of seq, the row of value v taking seq n */
+	scanned = MemoryContextAllocHuge(t->cxt, sizeof(UserRow *) * t->n);
+	memcpy(scanned, t->rows, sizeof(UserRow *) * t->n);
+	for (int64 v = 0; v <= t->high - t->low; v++)
+		if (t->direct[v] != 0)
+		{
+			UserRow    *row = scanned[t->direct[v] - 1];
+
+			row->seq = n;
+			t->rows[n++] = row;
+			t->direct[v] = (int32) n;
+		}
+	pfree(scanned);
+	pfree(t->slots);
+	t->slots = NULL;
+}
+
+/* Load every row of a model version (body im) and hash them by key */
+static UserTable *
+LoadUsers(const char *name, int version, const ItemModel *im)
+{
+	MemoryContext cxt = AllocSetContextCreate(GetMemoryChunkContext((void *) im),
 											  "profenrich user rows", ALLOCSET_DEFAULT_SIZES);
 	UserTable  *t = MemoryContextAllocZero(cxt, sizeof(UserTable));
 
 	t->cxt = cxt;
-	t->im = c->im;
-	t->cap = 1024;
-	t->keys = MemoryContextAllocHuge(cxt, sizeof(char *) * t->cap);
-	t->rows = MemoryContextAllocHuge(cxt, sizeof(UserItems) * t->cap);
+	t->integers = true;
+	t->im = im;
+	t->raw.cxt = cxt;
+	t->nslots = 1024;
+	while (t->nslots < 2 * im->nusers)
+		t->nslots *= 2;
+	t->slots = MemoryContextAllocHuge(cxt, sizeof(UserSlot) * t->nslots);
+	memset(t->slots, 0, sizeof(UserSlot) * t->nslots);
 	PG_TRY();
 	{
-		UserRowsScan(c->name, c->version, TableRow, t);
+		UserRowsScan(name, version, TableRow, t);
+		IndexByValue(t);
 	}
 	PG_CATCH();
 	{
@@ -596,37 +895,43 @@ LoadUsers(ItemsCall *c)
 		PG_RE_THROW();
 	}
 	PG_END_TRY();
-	t->nslots = 1024;
-	while (t->nslots < 2 * t->n)
-		t->nslots *= 2;
-	t->slots = MemoryContextAllocHuge(cxt, sizeof(int64) * t->nslots);
-	memset(t->slots, 0, sizeof(int64) * t->nslots);
-	for (int64 r = 0; r < t->n; r++)
-	{
-		int64		h = hash_bytes((const unsigned char *) t->keys[r], strlen(t->keys[r])) & (t->nslots - 1);
-
-		while (t->slots[h] != 0)
-			h = (h + 1) & (t->nslots - 1);
-		t->slots[h] = r + 1;
-	}
 	return t;
 }
 
-/* A user's loaded row, or NULL */
-static const UserItems *
-TableLookup(const UserTable *t, const char *user)
+/*
+ * The seq of a user's loaded row, by the bytes of its key, or -1.  By
+ * value, the row is not read: a canonical integer is the only text of its
+ * value, so the key needs no comparison.
+ */
+static int64
+TableLookup(const UserTable *t, const char *user, int len)
 {
-	int64		h = hash_bytes((const unsigned char *) user, strlen(user)) & (t->nslots - 1);
+	uint32		hash;
+	int64		h;
+	int64		v;
 
-	while (t->slots[h] != 0)
+	if (t->direct != NULL)
+		return CanonicalInteger(user, len, &v) && v >= t->low && v <= t->high ?
+			(int64) t->direct[v - t->low] - 1 : -1;
+	hash = hash_bytes((const unsigned char *) user, len);
+	h = hash & (t->nslots - 1);
+	for (; t->slots[h].row != NULL; h = (h + 1) & (t->nslots - 1))
 	{
-		int64		r = t->slots[h] - 1;
+		const UserRow *row = t->slots[h].row;
 
-		if (strcmp(t->keys[r], user) == 0)
-			return &t->rows[r];
-		h = (h + 1) & (t->nslots - 1);
+		if (t->slots[h].hash == hash && row->key_len == len && memcmp(row->key, user, len) == 0)
+			return row->seq;
 	}
-	return NULL;
+	return -1;
+}
+
+/* Whether every user row of a model fits maintenance_work_mem, by an estimate of their size */
+static bool
+TableFits(const ItemModel *im)
+{
+	double		bytes = (double) im->nusers * (sizeof(UserItems) + 8.0 * im->factors + 300);
+
+	return bytes <= (double) maintenance_work_mem * 1024;
 }
 
 /*
@@ -637,8 +942,6 @@ TableLookup(const UserTable *t, const char *user)
 static bool
 WantTable(ItemsCall *c, ItemCache *cache)
 {
-	double		bytes;
-
 	if (!c->shared || cache->users_failed)
 		return false;
 	if (cache->fetch_lxid != MyProc->lxid || cache->fetch_cid != GetCurrentCommandId(false))
@@ -649,8 +952,7 @@ WantTable(ItemsCall *c, ItemCache *cache)
 	}
 	if (++cache->fetches < BULK_AFTER)
 		return false;
-	bytes = (double) c->im->nusers * (sizeof(UserItems) + 8.0 * c->im->factors + 300);
-	if (bytes > (double) maintenance_work_mem * 1024)
+	if (!TableFits(c->im))
 	{
 		cache->users_failed = true;
 		return false;
@@ -659,45 +961,161 @@ WantTable(ItemsCall *c, ItemCache *cache)
 }
 
 /*
- * The user's row, its items resolved (do not modify it: it may be the
- * loaded table's); false for a user the model does not know.
+ * The row of the user of key datum key, its items resolved (do not modify
+ * it: it may be the loaded table's); false for a user the model does not
+ * know.  *seq: the seq of its row in the loaded table, or -1 when it was
+ * read by itself; with u NULL, only *seq is wanted (the table's row is
+ * not read, and false for a user not in a loaded table).
  */
 static bool
-FetchUser(ItemsCall *c, const char *user, UserItems *u)
+FetchUser(ItemsCall *c, Datum key, UserItems *u, int64 *seq)
 {
 	ItemCache  *cache = Cache(c->im);
-	const UserItems *row;
+	char		buf[KEY_BUF];
+	int			len;
+	const char *bytes;
+	char	   *user;
 
+	*seq = -1;
 	if (cache->users == NULL && WantTable(c, cache))
-		cache->users = LoadUsers(c);
+		cache->users = LoadUsers(c->name, c->version, c->im);
+	bytes = KeyBytes(c, key, buf, &len);
 	if (cache->users != NULL)
 	{
 		if (!c->may_read)
 			UserRowsCheckRead();
 		c->may_read = true;		/* a role cannot change within the query */
-		row = TableLookup(cache->users, user);
-		if (row == NULL)
+		*seq = TableLookup(cache->users, bytes, len);
+		if (*seq < 0)
 			return false;
-		*u = *row;
+		if (u != NULL)
+			*u = cache->users->rows[*seq]->u;
 		return true;
 	}
+	if (u == NULL)
+		return false;
+	user = pnstrdup(bytes, len);
 	memset(u, 0, sizeof(UserItems));
 	if (!UserRowsFetch(c->name, c->version, user, u))
 		return false;
-	CheckFactor(c->im, u, user);
+	if (u->factors != NULL)
+		CheckFactor(c->im, u->nfactors, user, len);
 	ItemsResolve(c->im, u);
 	return true;
 }
 
-/* The keys of a ranking as text[] */
+/* The ranking ItemsPrepareRankings kept for row seq of t, into out; how many */
+static int
+RankedOf(const UserTable *t, int64 seq, RankedItem *out)
+{
+	const ItemScore *r = t->rank + (size_t) seq * t->rank_k;
+	int			n = t->rank_n[seq];
+
+	for (int i = 0; i < n; i++)
+	{
+		out[i].key = t->im->items[r[i].item];
+		out[i].score = r[i].score;
+	}
+	return n;
+}
+
+/* Rank the rows of t with factors in batches of ALS_RANK_BATCH (ops->top_items_many) */
+static void
+RankAll(const Model *m, UserTable *t, int k)
+{
+	const UserItems *batch[ALS_RANK_BATCH];
+	int64		seqs[ALS_RANK_BATCH];
+	int			counts[ALS_RANK_BATCH];
+	ItemScore  *out = palloc(sizeof(ItemScore) * ALS_RANK_BATCH * k);
+	int			n = 0;
+
+	for (int64 r = 0; r <= t->n; r++)
+	{
+		if (r < t->n && t->rows[r]->u.factors == NULL)
+		{
+			t->rank_n[r] = -1;
+			continue;
+		}
+		if (r < t->n)
+		{
+			seqs[n] = r;
+			batch[n++] = &t->rows[r]->u;
+		}
+		if (n == ALS_RANK_BATCH || (r == t->n && n > 0))
+		{
+			CHECK_FOR_INTERRUPTS();
+			m->ops->top_items_many(m, batch, n, k, out, counts);
+			for (int b = 0; b < n; b++)
+			{
+				t->rank_n[seqs[b]] = counts[b];
+				memcpy(t->rank + (size_t) seqs[b] * k, out + (size_t) b * k, sizeof(ItemScore) * counts[b]);
+			}
+			n = 0;
+		}
+	}
+	pfree(out);
+}
+
+/*
+ * Before enrich() asks for the k best items of each of about profiles
+ * rows with a model version (name, version): when the model ranks many
+ * users at once faster than one by one (ALS: each batch streams the item
+ * factors once, not once per user), the profiles are at least a quarter
+ * of the model's users, and the model's rows and then their rankings fit
+ * maintenance_work_mem, load its rows now if they are not yet, and rank
+ * every user, so that each top_items call of the enrichment finds its
+ * ranking made.  The rankings are kept with the rows (the backend's shared
+ * model: a version's rows never change); otherwise nothing is done and
+ * each profile is ranked when asked for, as any query does.
+ */
+void
+ItemsPrepareRankings(const char *name, int version, int k, double profiles)
+{
+	Model	   *m = ScoreSharedModel(name, version);
+	const ItemModel *im;
+	ItemCache  *cache;
+	UserTable  *t;
+	MemoryContext old;
+
+	if (m == NULL || ModelOutput(m) != OUTPUT_ITEMS || m->ops->top_items_many == NULL)
+		return;
+	im = (const ItemModel *) m->body;
+	k = Min(k, im->nitems);
+	cache = Cache(im);
+	if (k < 1 || profiles < im->nusers / 4.0 || cache->users_failed || !TableFits(im))
+		return;
+	if (cache->users == NULL)
+		cache->users = LoadUsers(name, version, im);
+	t = cache->users;
+	if (t->rank_k == k)
+		return;
+	/* the rows loaded and their rankings within maintenance_work_mem */
+	if ((double) MemoryContextMemAllocated(t->cxt, true) - (t->rank ? GetMemoryChunkSpace(t->rank) : 0) +
+		(double) t->n * (k * sizeof(ItemScore) + sizeof(int)) > (double) maintenance_work_mem * 1024)
+		return;
+	old = MemoryContextSwitchTo(t->cxt);
+	if (t->rank != NULL)
+	{
+		pfree(t->rank);
+		pfree(t->rank_n);
+	}
+	t->rank_k = 0;
+	t->rank_n = MemoryContextAllocHuge(t->cxt, sizeof(int) * Max(t->n, 1));
+	t->rank = MemoryContextAllocHuge(t->cxt, mul_size(sizeof(ItemScore), mul_size(Max(t->n, 1), k)));
+	MemoryContextSwitchTo(old);
+	RankAll(m, t, k);
+	t->rank_k = k;
+}
+
+/* The keys of a ranking as text[] (lens: their lengths, or NULL) */
 static Datum
-KeysArray(const RankedItem *r, int n)
+KeysArray(const RankedItem *r, const int *lens, int n)
 {
 	char	  **s = palloc(sizeof(char *) * Max(n, 1));
 
 	for (int i = 0; i < n; i++)
 		s[i] = (char *) r[i].key;
-	return ItemsTextArray(s, NULL, n);
+	return ItemsTextArray(s, lens, n);
 }
 
 /* The scores of a ranking as float8[] */
@@ -743,15 +1161,21 @@ RankUser(ItemsCall *c, Datum key, int k)
 	ItemCache  *cache = Cache(c->im);
 	Ranking    *r = &cache->last;
 	UserItems	u;
+	int64		seq;
 	RankedItem *best;
 	int			n;
+	int		   *lens;
 	MemoryContext old;
 
 	if (cache->have_last && cache->lxid == MyProc->lxid &&
 		cache->cid == GetCurrentCommandId(false) && cache->last_k == k && SameKey(c, cache, key))
 		return r;
 	best = palloc(sizeof(RankedItem) * k);
-	if (FetchUser(c, KeyText(c, key), &u))
+	/* a ranking kept for the user (ItemsPrepareRankings) needs no more of its row */
+	if (cache->users != NULL && cache->users->rank_k == k && FetchUser(c, key, NULL, &seq) &&
+		cache->users->rank_n[seq] >= 0)
+		n = RankedOf(cache->users, seq, best);
+	else if (FetchUser(c, key, &u, &seq))
 		n = c->m->ops->top_items(c->m, &u, k, best);
 	else
 		n = c->m->ops->top_items(c->m, NULL, k, best);
@@ -763,12 +1187,14 @@ RankUser(ItemsCall *c, Datum key, int k)
 	old = MemoryContextSwitchTo(cache->lastcxt);
 	r->n = n;
 	r->items = palloc(sizeof(RankedItem) * Max(n, 1));
+	lens = palloc(sizeof(int) * Max(n, 1));
 	for (int i = 0; i < n; i++)
 	{
-		r->items[i].key = pstrdup(best[i].key);
+		lens[i] = strlen(best[i].key);
+		r->items[i].key = pnstrdup(best[i].key, lens[i]);
 		r->items[i].score = best[i].score;
 	}
-	r->keys = KeysArray(r->items, n);
+	r->keys = KeysArray(r->items, lens, n);
 	r->scores = ScoresArray(r->items, n);
 	cache->last_key = datumCopy(key, c->keybyval, c->keylen);
 	MemoryContextSwitchTo(old);
@@ -857,12 +1283,13 @@ affinity(PG_FUNCTION_ARGS)
 {
 	ItemsCall  *c;
 	UserItems	u;
+	int64		seq;
 	double		score;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1) || PG_ARGISNULL(2))
 		PG_RETURN_NULL();
 	c = CallSite(fcinfo, PG_GETARG_TEXT_PP(0), -1, 1, "affinity");
-	if (!FetchUser(c, KeyText(c, PG_GETARG_DATUM(1)), &u))
+	if (!FetchUser(c, PG_GETARG_DATUM(1), &u, &seq))
 		PG_RETURN_NULL();
 	if (!c->m->ops->item_score(c->m, &u, TextDatumGetCString(PG_GETARG_DATUM(2)), &score))
 		PG_RETURN_NULL();
@@ -881,6 +1308,7 @@ affinities(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	ItemsCall  *c;
 	UserItems	u;
+	int64		seq;
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
@@ -892,7 +1320,7 @@ affinities(PG_FUNCTION_ARGS)
 				 errmsg("model \"%s\" is an %s model, whose users have no shares", c->name,
 						c->m->ops->name),
 				 errhint("affinities takes a model trained with algorithm 'affinity'; use recommend for this one.")));
-	if (!FetchUser(c, KeyText(c, PG_GETARG_DATUM(1)), &u) || u.values == NULL)
+	if (!FetchUser(c, PG_GETARG_DATUM(1), &u, &seq) || u.values == NULL)
 		return (Datum) 0;
 	for (int i = 0; i < u.n; i++)
 	{
@@ -1161,7 +1589,7 @@ top_items_for_final(PG_FUNCTION_ARGS)
 
 	if (n < 0)
 		PG_RETURN_NULL();
-	PG_RETURN_DATUM(KeysArray(r, n));
+	PG_RETURN_DATUM(KeysArray(r, NULL, n));
 }
 
 /* top_item_scores_for(name, item, weight, k): their scores */

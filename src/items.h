@@ -22,7 +22,7 @@
 #include "als.h"
 #include "model.h"
 
-#define ITEMS_MAX_FACTORS 1000
+#define ITEMS_MAX_FACTORS ALS_MAX_FACTORS
 #define ITEMS_MAX_K 100000			/* k beyond the items is the items */
 
 /* An item of a ranking: its key and score */
@@ -79,6 +79,8 @@ extern int	ItemsIndexBytes(const ItemModel *im, const char *key, int len);
 extern void ItemsResolve(const ItemModel *im, UserItems *u);
 extern int	ItemsPopular(const ItemModel *im, int k, const bool *skip, RankedItem *out);
 extern bool *ItemsScratch(const ItemModel *im);
+extern uint64 *ItemsScratchBits(const ItemModel *im);
+extern void ItemsPrepareRankings(const char *name, int version, int k, double profiles);
 extern const AlsItemIndex *ItemsAlsIndex(const ItemModel *im);
 extern const double *ItemsGramInverse(const ItemModel *im);
 extern void ItemsCoefficients(const Model *m, ReturnSetInfo *rsinfo);
@@ -99,7 +101,25 @@ extern void UserRowsScan(const char *model, int version,
 						 void (*fn) (TupleTableSlot *slot, void *arg), void *arg);
 extern ArrayType *UserRowsItems(TupleTableSlot *slot);
 extern void UserRowsCheckRead(void);
-extern void UserRowsCopyIndexed(TupleTableSlot *slot, const ItemModel *im, UserItems *u,
-								char **user);
+
+/*
+ * A scanned row as it lies (UserRowsView); buf and cap zeroed once and
+ * reused row after row, in cxt
+ */
+typedef struct UserRowRaw
+{
+	MemoryContext cxt;
+	const char *user;			/* the user key's bytes, not terminated */
+	int			user_len;
+	ArrayType  *items;			/* text[] */
+	int			n;
+	const double *shares;		/* n, or NULL */
+	const double *factors;		/* nfactors, or NULL */
+	int			nfactors;
+	char	   *buf[3];
+	Size		cap[3];
+} UserRowRaw;
+
+extern void UserRowsView(TupleTableSlot *slot, UserRowRaw *raw);
 
 #endif

@@ -35,9 +35,6 @@
 /* LAPACK's Fortran interface: arguments by reference, string lengths at the end */
 typedef void (*DpotrfFn) (const char *uplo, const int *n, double *a, const int *lda,
 						  int *info, size_t uplo_len);
-typedef void (*DsyevFn) (const char *jobz, const char *uplo, const int *n, double *a,
-						 const int *lda, double *w, double *work, const int *lwork, int *info,
-						 size_t jobz_len, size_t uplo_len);
 typedef void (*DpotrsFn) (const char *uplo, const int *n, const int *nrhs, const double *a,
 						  const int *lda, double *b, const int *ldb, int *info, size_t uplo_len);
 
@@ -55,7 +52,6 @@ static struct
 	DpotrfFn	dpotrf;
 	DpotrsFn	dpotrs;
 	DpotrfFn	dpotri;			/* the same arguments as dpotrf */
-	DsyevFn		dsyev;
 } Blas;
 
 static const LazySymbol BlasSymbols[] = {
@@ -70,7 +66,6 @@ static const LazySymbol BlasSymbols[] = {
 	{"dpotrf_", (void **) &Blas.dpotrf},
 	{"dpotrs_", (void **) &Blas.dpotrs},
 	{"dpotri_", (void **) &Blas.dpotri},
-	{"dsyev_", (void **) &Blas.dsyev},
 };
 
 #define THREADS_ENV "OPENBLAS_NUM_THREADS"
@@ -155,14 +150,48 @@ typedef double Vec4 __attribute__((vector_size(32), aligned(8)));
 
 #define CPU_AVX2 1
 #define CPU_FMA 2
-#define CPU_AVX512 4
+#define CPU_AVX512 4			/* AVX-512F */
+#define CPU_V3 8				/* every extension of x86-64-v3 */
+#define CPU_V4 16				/* and of x86-64-v4 (AVX-512 F, BW, CD, DQ, VL) */
+
+#if defined(__GNUC__) && defined(__x86_64__)
+/*
+ * Whether the CPU has every extension of x86-64-v3 (with those of v2) and
+ * of v4, from cpuid leaves 1 (c1), 7 (b7) and 0x80000001, and XCR0; AVX
+ * and the YMM state are checked by the caller.
+ */
+static int
+CpuLevels(unsigned int c1, unsigned int b7, unsigned int xcr0)
+{
+	const unsigned int v3_c1 = bit_SSSE3 | bit_FMA | bit_CMPXCHG16B | bit_SSE4_1 | bit_SSE4_2 |
+		bit_MOVBE | bit_POPCNT | bit_F16C;
+	const unsigned int v3_b7 = bit_BMI | bit_AVX2 | bit_BMI2;
+	const unsigned int v4_b7 = bit_AVX512F | bit_AVX512DQ | bit_AVX512CD | bit_AVX512BW |
+		bit_AVX512VL;
+	unsigned int a,
+				b,
+				c,
+				d;
+	int			levels = 0;
+
+	if ((c1 & v3_c1) != v3_c1 || (b7 & v3_b7) != v3_b7 ||
+		!__get_cpuid(0x80000001, &a, &b, &c, &d) || (c & (bit_LAHF_LM | bit_LZCNT)) != (bit_LAHF_LM | bit_LZCNT))
+		return 0;
+	levels |= CPU_V3;
+	/* the OS saves the opmask and the upper ZMM registers: XCR0 bits 5 to 7 */
+	if ((b7 & v4_b7) == v4_b7 && (xcr0 & 0xE0) == 0xE0)
+		levels |= CPU_V4;
+	return levels;
+}
+#endif
 
 /*
  * The vector extensions the CPU and the kernel run: AVX2 (cpuid leaf 7)
  * and FMA (leaf 1), counted only when the OS saves the YMM registers
- * (OSXSAVE, then XCR0's SSE and AVX bits), and AVX-512F (leaf 7) when it
- * also saves the opmask and ZMM registers (XCR0's bits 5 to 7).  Probed
- * once, at the first call:
+ * (OSXSAVE, then XCR0's SSE and AVX bits), AVX-512F (leaf 7) when it
+ * also saves the opmask and ZMM registers (XCR0's bits 5 to 7), and
+ * whether every extension of the x86-64-v3 and v4 levels is there.
+ * Probed once, at the first call:
  * GCC's __builtin_cpu_supports would link libgcc's probe, a constructor
  * that runs at load.
  */
@@ -180,20 +209,26 @@ CpuFeatures(void)
 					b,
 					c,
 					d,
+					c1,
 					lo,
 					hi;
 
 		if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_OSXSAVE) || !(c & bit_AVX))
 			return features;
+		c1 = c;
 		__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
 		if ((lo & 6) != 6)
 			return features;
-		if (c & bit_FMA)
+		if (c1 & bit_FMA)
 			features |= CPU_FMA;
-		if (__get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & bit_AVX2))
-			features |= CPU_AVX2;
-		if ((features & CPU_AVX2) && (b & bit_AVX512F) && (lo & 0xE0) == 0xE0)
-			features |= CPU_AVX512;
+		if (__get_cpuid_count(7, 0, &a, &b, &c, &d))
+		{
+			if (b & bit_AVX2)
+				features |= CPU_AVX2;
+			if ((features & CPU_AVX2) && (b & bit_AVX512F) && (lo & 0xE0) == 0xE0)
+				features |= CPU_AVX512;
+			features |= CpuLevels(c1, b, lo);
+		}
 	}
 #endif
 	return features;
@@ -211,6 +246,15 @@ bool
 LinalgCpuHasAvx2Fma(void)
 {
 	return (CpuFeatures() & (CPU_AVX2 | CPU_FMA)) == (CPU_AVX2 | CPU_FMA);
+}
+
+/* The x86-64 microarchitecture level the CPU runs: 4 (AVX-512), 3 (AVX2, FMA...) or 0 */
+int
+LinalgCpuLevel(void)
+{
+	int			f = CpuFeatures();
+
+	return (f & CPU_V4) ? 4 : (f & CPU_V3) ? 3 : 0;
 }
 
 /* Whether the CPU runs AVX-512F code */
@@ -919,21 +963,16 @@ LinalgGemm(int rows, int cols, int inner, double alpha, const double *a, const d
 			   b, cols, beta, c, cols);
 }
 
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-#define SMALL_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#else
-#define SMALL_CLONES
-#endif
-
 /*
  * The Cholesky factor U of a small symmetric positive definite a (n x n,
  * row-major, upper triangle read), a = U'U, in place; false when a is not
  * positive definite.  Plain C with contiguous inner loops: for the tens of
  * factors of a recommender, the per-call overhead of LAPACK's unblocked
- * routines would cost more than the arithmetic.  Compiled for AVX2 with
- * FMA and for the baseline, picked at load.
+ * routines would cost more than the arithmetic.  Inlined into the
+ * kernels below, which are compiled for x86-64-v3 (AVX2 with FMA) and for
+ * the baseline, picked at the first call.
  */
-static SMALL_CLONES bool
+static pg_attribute_always_inline bool
 SmallFactor(int n, double *a)
 {
 	for (int k = 0; k < n; k++)
@@ -962,7 +1001,7 @@ SmallFactor(int n, double *a)
 }
 
 /* b = (U'U)^-1 b for the factor U of SmallFactor */
-static SMALL_CLONES void
+static pg_attribute_always_inline void
 SmallSolve(int n, const double *u, double *b)
 {
 	for (int k = 0; k < n; k++)
@@ -985,6 +1024,18 @@ SmallSolve(int n, const double *u, double *b)
 	}
 }
 
+/* The factorization and solve of LinalgSmallSpdSolve */
+static pg_attribute_always_inline bool
+SmallSpdSolveBody(int n, double *a, double *b)
+{
+	if (!SmallFactor(n, a))
+		return false;
+	SmallSolve(n, a, b);
+	return true;
+}
+
+LINALG_KERNEL_LEVELS_V3(SmallSpdSolve, bool, (int n, double *a, double *b), (n, a, b))
+
 /*
  * Solve a x = b for a small symmetric positive definite a (n x n,
  * row-major; only its upper triangle is read and it is overwritten by its
@@ -994,19 +1045,12 @@ SmallSolve(int n, const double *u, double *b)
 bool
 LinalgSmallSpdSolve(int n, double *a, double *b)
 {
-	if (!SmallFactor(n, a))
-		return false;
-	SmallSolve(n, a, b);
-	return true;
+	return LINALG_KERNEL_PICK_V3(SmallSpdSolve) (n, a, b);
 }
 
-/*
- * The inverse of a small symmetric positive definite a (n x n, upper
- * triangle read, a overwritten) into inv (full); false when a is not
- * positive definite.
- */
-bool
-LinalgSmallSpdInverse(int n, double *a, double *inv)
+/* The factorization and the solves of LinalgSmallSpdInverse */
+static pg_attribute_always_inline bool
+SmallSpdInverseBody(int n, double *a, double *inv)
 {
 	if (!SmallFactor(n, a))
 		return false;
@@ -1021,39 +1065,15 @@ LinalgSmallSpdInverse(int n, double *a, double *inv)
 	return true;
 }
 
+LINALG_KERNEL_LEVELS_V3(SmallSpdInverse, bool, (int n, double *a, double *inv), (n, a, inv))
+
 /*
- * The eigen-decomposition of a symmetric n x n matrix (row-major, full):
- * a is overwritten with the eigenvectors as columns, w receives the
- * eigenvalues in ascending order (LAPACK's dsyev); false when it fails.
+ * The inverse of a small symmetric positive definite a (n x n, upper
+ * triangle read, a overwritten) into inv (full); false when a is not
+ * positive definite.
  */
 bool
-LinalgSymEigen(int n, double *a, double *w)
+LinalgSmallSpdInverse(int n, double *a, double *inv)
 {
-	int			lwork = -1,
-				info;
-	double		query;
-	double	   *work;
-
-	BlasReady();
-	CHECK_FOR_INTERRUPTS();
-	/* row-major 'U' is column-major 'L' of the same bytes */
-	Blas.dsyev("V", "L", &n, a, &n, w, &query, &lwork, &info, 1, 1);
-	if (info != 0)
-		return false;
-	lwork = (int) query;
-	work = palloc(sizeof(double) * Max(lwork, 1));
-	Blas.dsyev("V", "L", &n, a, &n, w, work, &lwork, &info, 1, 1);
-	pfree(work);
-	if (info != 0)
-		return false;
-	/* LAPACK leaves eigenvector k in column k column-major: row k here; make it column k */
-	for (int i = 0; i < n; i++)
-		for (int j = i + 1; j < n; j++)
-		{
-			double		t = a[(size_t) i * n + j];
-
-			a[(size_t) i * n + j] = a[(size_t) j * n + i];
-			a[(size_t) j * n + i] = t;
-		}
-	return true;
+	return LINALG_KERNEL_PICK_V3(SmallSpdInverse) (n, a, inv);
 }

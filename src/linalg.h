@@ -9,19 +9,29 @@
 #define PROFENRICH_LINALG_H
 
 /*
- * Kernels compiled twice, for AVX2 and for the baseline instruction set,
- * the variant picked at the first call.  GCC's target_clones would pick
- * at load, and its CPU probe (a run of cpuid instructions, each a trap
- * under a hypervisor) would then cost every backend that loads the module,
- * most of which never run a kernel.  A kernel is written once, as a
- * static pg_attribute_always_inline function name##Body;
- * LINALG_KERNEL_VARIANTS defines name##Avx2 and name##Base around it, and
- * the public function calls the one LINALG_KERNEL_PICK(name) gives.
+ * Kernels compiled for several instruction sets, the variant picked at the
+ * first call.  GCC's target_clones would pick at load, and its CPU probe
+ * (a run of cpuid instructions, each a trap under a hypervisor) would then
+ * cost every backend that loads the module, most of which never run a
+ * kernel.  A kernel is written once, as a static pg_attribute_always_inline
+ * function name##Body; a VARIANTS macro defines the variants around it,
+ * and the public function calls the one the matching PICK macro gives.
+ *
+ * LINALG_KERNEL_VARIANTS / LINALG_KERNEL_PICK: AVX2 (without FMA, so
+ * results do not depend on contraction) and the baseline, void kernels.
+ * LINALG_KERNEL_LEVELS / LINALG_KERNEL_PICK_LEVEL: x86-64-v4 (AVX-512),
+ * x86-64-v3 (AVX2 with FMA) and the baseline, returning ret ("void" is
+ * written LINALG_KERNEL_LEVELS_VOID).  LINALG_KERNEL_LEVELS_V3 and
+ * LINALG_KERNEL_PICK_V3: x86-64-v3 and the baseline only.
  */
 #if defined(__GNUC__) && defined(__x86_64__)
 #define LINALG_AVX2 __attribute__((target("avx2")))
+#define LINALG_V3 __attribute__((target("arch=x86-64-v3")))
+#define LINALG_V4 __attribute__((target("arch=x86-64-v4")))
 #else
 #define LINALG_AVX2
+#define LINALG_V3
+#define LINALG_V4
 #endif
 #define LINALG_KERNEL_VARIANTS(name, params, args) \
 	LINALG_AVX2 static void name##Avx2 params { name##Body args; } \
@@ -33,8 +43,37 @@
 			pick_ = LinalgCpuHasAvx2() ? name##Avx2 : name##Base; \
 		pick_; \
 	})
+#define LINALG_KERNEL_LEVELS(name, ret, params, args) \
+	LINALG_V4 static ret name##V4 params { return name##Body args; } \
+	LINALG_V3 static ret name##V3 params { return name##Body args; } \
+	static ret name##Base params { return name##Body args; }
+#define LINALG_KERNEL_LEVELS_VOID(name, params, args) \
+	LINALG_V4 static void name##V4 params { name##Body args; } \
+	LINALG_V3 static void name##V3 params { name##Body args; } \
+	static void name##Base params { name##Body args; }
+#define LINALG_KERNEL_PICK_LEVEL(name) \
+	({ \
+		static __typeof__(&name##Base) pick_; \
+		if (unlikely(pick_ == NULL)) \
+		{ \
+			int			level_ = LinalgCpuLevel(); \
+			pick_ = level_ >= 4 ? name##V4 : level_ == 3 ? name##V3 : name##Base; \
+		} \
+		pick_; \
+	})
+#define LINALG_KERNEL_LEVELS_V3(name, ret, params, args) \
+	LINALG_V3 static ret name##V3 params { return name##Body args; } \
+	static ret name##Base params { return name##Body args; }
+#define LINALG_KERNEL_PICK_V3(name) \
+	({ \
+		static __typeof__(&name##Base) pick_; \
+		if (unlikely(pick_ == NULL)) \
+			pick_ = LinalgCpuLevel() >= 3 ? name##V3 : name##Base; \
+		pick_; \
+	})
 
 extern bool LinalgCpuHasAvx2(void);
+extern int	LinalgCpuLevel(void);
 extern bool LinalgCpuHasAvx2Fma(void);
 extern void LinalgSetThreads(int nthreads);
 extern bool LinalgLibraryLoaded(void);
@@ -57,6 +96,5 @@ extern void LinalgGemm(int rows, int cols, int inner, double alpha, const double
 					   const double *b, double beta, double *c);
 extern bool LinalgSmallSpdSolve(int n, double *a, double *b);
 extern bool LinalgSmallSpdInverse(int n, double *a, double *inv);
-extern bool LinalgSymEigen(int n, double *a, double *w);
 
 #endif

@@ -70,6 +70,19 @@ AffinityTopItems(const Model *m, const UserItems *u, int k, RankedItem *out)
 
 	if (u == NULL || u->n == 0)
 		return ItemsPopular(im, k, NULL, out);
+	/* a stored row lists its items by decreasing share already: its first k */
+	for (n = 1; n < u->n && u->values[n - 1] >= u->values[n]; n++)
+		;
+	if (n == u->n)
+	{
+		n = Min(k, u->n);
+		for (int p = 0; p < n; p++)
+		{
+			out[p].key = u->keys[p];
+			out[p].score = u->values[p];
+		}
+		return n;
+	}
 	best = palloc(sizeof(ItemScore) * k);
 	TopKInit(&t, k, best);
 	for (int i = 0; i < u->n; i++)

@@ -111,6 +111,33 @@ AlsTopItemsOp(const Model *m, const UserItems *u, int k, RankedItem *out)
 	return n;
 }
 
+/*
+ * The k best items of n users with factors at once (AlsTopItemsMany),
+ * each leaving out its own items unless the model was trained with
+ * exclude_seen false: the rankings AlsTopItemsOp gives one by one.
+ */
+static void
+AlsTopItemsManyOp(const Model *m, const UserItems *const *u, int n, int k, ItemScore *out,
+				  int *counts)
+{
+	const ItemModel *im = (const ItemModel *) m->body;
+	const double *x[ALS_RANK_BATCH];
+	uint64	   *bits = im->exclude_seen ? ItemsScratchBits(im) : NULL;
+
+	for (int b = 0; b < n; b++)
+	{
+		x[b] = u[b]->factors;
+		for (int i = 0; bits != NULL && i < u[b]->n; i++)
+			if (u[b]->items[i] >= 0)
+				bits[u[b]->items[i]] |= UINT64CONST(1) << b;
+	}
+	AlsTopItemsMany(ItemsAlsIndex(im), n, x, k, bits, out, counts);
+	for (int b = 0; b < n && bits != NULL; b++)
+		for (int i = 0; i < u[b]->n; i++)
+			if (u[b]->items[i] >= 0)
+				bits[u[b]->items[i]] = 0;
+}
+
 /* One item's predicted preference x_u'y_i; false for an item the model does not know */
 static bool
 AlsItemScore(const Model *m, const UserItems *u, const char *item, double *score)
@@ -245,5 +272,6 @@ const AlgorithmOps AlsOps = {
 	.item_score = AlsItemScore,
 	.similar_items = AlsSimilarItems,
 	.fold_in = AlsFoldIn,
+	.top_items_many = AlsTopItemsManyOp,
 	.stored = StoreItemUsers,
 };

@@ -81,7 +81,10 @@ GbdtModelScratch(GbdtModel *g, int nslots)
  * training: numbers as floats, a category one-hot; a NULL is missing (NaN:
  * the tree's learned way) under impute "missing", the training mean or
  * most frequent level under "mean"; under "skip" and "error" the row has
- * no score (false).
+ * no score (false).  A category the vocabulary lacks (no "(other)" slot)
+ * follows the option "unseen": no score under "null", an error under
+ * "error", and under "average" none of the levels (every slot 0: trees
+ * have no average to take).
  */
 bool
 GbdtEncodeRow(const Model *m, FeatureReader *r, float *x)
@@ -121,6 +124,9 @@ GbdtEncodeRow(const Model *m, FeatureReader *r, float *x)
 					return false;
 				level = c->mode_level;
 			}
+			/* unseen: NULL or an error by the spec's policy, else none of the levels */
+			if (level < 0 && !FeatureUnseenLevel(r, spec, i))
+				return false;
 			for (int k = 0; k < c->nslots; k++)
 				x[c->first_slot + k] = 0.0f;
 			if (level >= 0)

@@ -119,7 +119,9 @@ AddSlot(const KmeansModel *km, int j, double v, double *acc)
 /*
  * The segment of the reader's current row (1..k, the nearest center) and
  * its distance to the center; false when a feature is NULL and the model
- * was trained without imputation.  An unseen category has no slot set.
+ * was trained without imputation, or a category is unseen under "unseen":
+ * "null".  Under "average" an unseen category's slots take the training
+ * shares (the population's mean in those dimensions); "error" raises.
  */
 static bool
 KmeansSegment(const Model *m, FeatureReader *r, int *segment, double *distance)
@@ -151,14 +153,20 @@ KmeansSegment(const Model *m, FeatureReader *r, int *segment, double *distance)
 		{
 			int			level = FeatureReadLevel(r, spec, i);
 
+			bool		average;
+
 			if (level == LEVEL_NULL)
 			{
 				if (!impute)
 					return false;
 				level = col->mode_level;
 			}
+			/* unseen: NULL or an error by the spec's policy, else its shares (or no slot) */
+			if (level < 0 && !FeatureUnseenLevel(r, spec, i))
+				return false;
+			average = level < 0 && col->shares && spec->unseen == UNSEEN_AVERAGE;
 			for (int l = 0; l < col->nslots; l++)
-				AddSlot(km, col->first_slot + l, l == level ? 1.0 : 0.0, acc);
+				AddSlot(km, col->first_slot + l, average ? col->shares[l] : l == level ? 1.0 : 0.0, acc);
 		}
 	}
 	for (int c = 1; c < km->k; c++)

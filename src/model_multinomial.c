@@ -126,7 +126,9 @@ CheckedBody(const Model *m)
 /*
  * The K links of the reader's current row: eta[0] = 0 (the reference),
  * eta[k] the log-odds of class k against it; false when a feature is NULL
- * and the model was trained without imputation.  A log-odds that is not
+ * and the model was trained without imputation, or a category is unseen
+ * under "unseen": "null" (under "average" it takes its column's training
+ * shares, under "error" it raises).  A log-odds that is not
  * finite (a feature far beyond the training range) is an error, never a
  * NaN probability.
  */
@@ -169,7 +171,16 @@ MultinomialModelLinks(const Model *m, FeatureReader *r, double *eta)
 				level = col->mode_level;
 			}
 			if (level < 0)
+			{
+				/* unseen: NULL or an error by the spec's policy, else its shares (or no slot) */
+				if (!FeatureUnseenLevel(r, spec, i))
+					return false;
+				if (col->shares && spec->unseen == UNSEEN_AVERAGE)
+					for (int j = 0; j < col->nslots; j++)
+						for (int k = 1; k < nk; k++)
+							eta[k] += g->coef[(k - 1) * w + 1 + col->first_slot + j] * col->shares[j];
 				continue;
+			}
 			slot = col->first_slot + level;
 		}
 		for (int k = 1; k < nk; k++)

@@ -723,8 +723,9 @@ WeightedShares(const MultinomialCounts *c, const double *cw, double *q)
 }
 
 /*
- * Slots collinear with earlier ones (in slot order, the intercept first),
- * from the Gram matrix X'X: at the start the Hessian is (diag(p) - pp')
+ * Slots collinear with earlier ones (in the given order of the width's
+ * columns, the intercept first; NULL: slot order), from the Gram matrix
+ * X'X (the order decides which level of a category is the reference): at the start the Hessian is (diag(p) - pp')
  * (x) X'WX, whose slot directions are aliased exactly where X'X's are.
  * With l2 > 0 the penalty is added to the curvature of the flattest class,
  * min p_k (1 - p_k) X'X, so a ridge fit keeps every slot, as in linear and
@@ -732,10 +733,11 @@ WeightedShares(const MultinomialCounts *c, const double *cw, double *q)
  */
 void
 MultinomialFindAliased(const MultinomialCounts *c, const double *sd, const double *cw, double l2,
-					   bool *slot_aliased)
+					   const int *order, bool *slot_aliased)
 {
 	int			w = c->width;
 	double	   *h = MemoryContextAllocHuge(CurrentMemoryContext, mul_size(sizeof(double), mul_size(w, w)));
+	double	   *work;
 	double		q[MODEL_MAX_CLASSES];
 	double		curv = 0.25;
 
@@ -751,7 +753,14 @@ MultinomialFindAliased(const MultinomialCounts *c, const double *sd, const doubl
 		slot_aliased[j] = !(sd[j] > 0);
 		h[j * w + j] += l2;
 	}
-	LinalgCholeskyAliased(w, h, ALIAS_TOL, slot_aliased);
+	if (order == NULL)
+		LinalgCholeskyAliased(w, h, ALIAS_TOL, slot_aliased);
+	else
+	{
+		work = MemoryContextAllocHuge(CurrentMemoryContext, mul_size(sizeof(double), mul_size(w, w)));
+		LinalgCholeskyAliasedOrder(w, h, ALIAS_TOL, slot_aliased, order, work);
+		pfree(work);
+	}
 	pfree(h);
 }
 

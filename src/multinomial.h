@@ -117,7 +117,8 @@ extern void MultinomialCountsFromBytes(bytea *b, MultinomialCounts *c);
 extern void MultinomialCountsInMemory(const Dataset *d, MultinomialCounts *c);
 
 extern void MultinomialFindAliased(const MultinomialCounts *c, const double *sd,
-								   const double *cw, double l2, bool *slot_aliased);
+								   const double *cw, double l2, const int *order,
+								   bool *slot_aliased);
 extern void MultinomialStartTheta(const MultinomialCounts *c, const double *cw, double *theta);
 
 extern void MultinomialStateInit(MultinomialState *st, int nclasses, int width,

@@ -250,6 +250,19 @@ SharedModelGet(const char *name, int version)
 }
 
 /*
+ * The backend's shared model of a version (0: the deployed one), loaded
+ * if it is not yet, as the call sites of a query will find it; NULL when
+ * it cannot be shared.
+ */
+Model *
+ScoreSharedModel(const char *name, int version)
+{
+	SharedModel *m = SharedModelGet(name, version);
+
+	return m != NULL && !m->retired ? m->model : NULL;
+}
+
+/*
  * The cache for this call site, (re)loaded when the model name or version
  * changes; version 0 is the deployed one.  It keeps its model for the
  * whole query.  A scoring call site checks, once, that the model's kind

@@ -26,6 +26,7 @@
 #define KIND_SEGMENT 6			/* segment, segment_of, segment_distance: a segment model */
 
 extern bool ScoreRowColumns(Node *rowarg, Node **names_const, List **cols);
+extern Model *ScoreSharedModel(const char *name, int version);
 extern Model *ScoreCallSite(FunctionCallInfo fcinfo, text *name, int version, int *version_out,
 							void ***extra, bool *shared);
 

@@ -151,6 +151,8 @@ StepCreate(FunctionCallInfo fcinfo, MemoryContext aggcxt)
 	s = StepBare(mode, nk, w);
 	s->spec = spec;
 	FeatureReaderInit(&s->reader, aggcxt);
+	/* rows linear_stats counted as bad (NaN, infinity) are skipped, not raised */
+	s->reader.soft_bad = spec->on_bad_row == BAD_ROW_SKIP;
 	s->test_threshold = FeatureTestThreshold(spec);
 	s->cw = palloc(sizeof(double) * nk);
 	s->mean = palloc(sizeof(double) * w);

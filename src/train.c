@@ -233,6 +233,30 @@ TrainJobPrepare(TrainJob *job, Oid relid, const char *query)
 }
 
 /*
+ * Prepare a job from another one prepared on the same source and spec (a
+ * grid point of tune() whose options leave the spec as it is): the
+ * source, a copy of the spec, the vocabulary counts, and the family's
+ * target check run again, since it may note what it found in the job's
+ * own options (gbdt's objective) as well as in the spec and the model's
+ * classes.  No scan but what the target check makes.
+ */
+void
+TrainJobAdopt(TrainJob *job, const TrainJob *prepared)
+{
+	FeatureSpec *spec = FeatureSpecCopy(prepared->spec);
+	AttrNumber	att;
+
+	job->src = prepared->src;
+	job->spec = spec;
+	job->key_column = prepared->key_column;
+	job->level_counts = prepared->level_counts;
+	if (spec->target == NULL || (job->ops->targets & TARGET_NONE))
+		return;
+	att = SourceColumn(&job->src, spec->target);
+	job->ops->target(job, FeatureKindForConv(ColumnConv(&job->src, att, "target")));
+}
+
+/*
  * Run the family's trainer on the prepared job (spec: the spec to train
  * on, NULL for families without one) and close its metrics: counts, rows
  * left out by reason, and the NOTICE naming one bad row (not for a quiet

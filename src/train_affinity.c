@@ -510,34 +510,56 @@ HeldOutMetrics(StringInfo out, const ItemModel *im, const AlsMatrix *train, cons
 {
 	const AlsItemIndex *ix = ItemsAlsIndex(im);
 	bool	   *skip = ItemsScratch(im);
-	ItemScore	best[METRIC_K];
+	uint64	   *bits = ItemsScratchBits(im);
+	ItemScore  *best = palloc(sizeof(ItemScore) * METRIC_K * ALS_RANK_BATCH);
+	int			counts[ALS_RANK_BATCH];
+	int			users[ALS_RANK_BATCH];
+	const double *factors[ALS_RANK_BATCH];
 	RankedItem	pop[METRIC_K];
 	RankMetrics model = {0},
 				base = {0};
 	double		n = 0;
+	int			nb = 0;
 
-	for (int u = 0; u < train->nrows; u++)
+	for (int u = 0; u <= train->nrows; u++)
 	{
-		int			k;
-
-		if (held[u] < 0)
+		if (u < train->nrows && held[u] >= 0)
+		{
+			users[nb] = u;
+			factors[nb] = x + (size_t) u * im->factors;
+			for (int64 e = train->ptr[u]; e < train->ptr[u + 1]; e++)
+				bits[train->col[e]] |= UINT64CONST(1) << nb;
+			nb++;
+		}
+		if (nb < ALS_RANK_BATCH && (u < train->nrows || nb == 0))
 			continue;
-		if ((u & 255) == 0)
-			CHECK_FOR_INTERRUPTS();
-		for (int64 e = train->ptr[u]; e < train->ptr[u + 1]; e++)
-			skip[train->col[e]] = true;
-		k = AlsTopItems(ix, x + (size_t) u * im->factors, METRIC_K, skip, best);
-		for (int r = 0; r < k; r++)
-			if (best[r].item == held[u])
-				AddRank(&model, r + 1);
-		k = ItemsPopular(im, METRIC_K, skip, pop);
-		for (int r = 0; r < k; r++)
-			if (strcmp(pop[r].key, im->items[held[u]]) == 0)
-				AddRank(&base, r + 1);
-		for (int64 e = train->ptr[u]; e < train->ptr[u + 1]; e++)
-			skip[train->col[e]] = false;
-		n++;
+		/* a batch of test users ranked at once, then each one's metrics in order */
+		CHECK_FOR_INTERRUPTS();
+		AlsTopItemsMany(ix, nb, factors, METRIC_K, bits, best, counts);
+		for (int b = 0; b < nb; b++)
+		{
+			int			v = users[b];
+			int			k;
+
+			for (int r = 0; r < counts[b]; r++)
+				if (best[b * METRIC_K + r].item == held[v])
+					AddRank(&model, r + 1);
+			for (int64 e = train->ptr[v]; e < train->ptr[v + 1]; e++)
+			{
+				skip[train->col[e]] = true;
+				bits[train->col[e]] = 0;
+			}
+			k = ItemsPopular(im, METRIC_K, skip, pop);
+			for (int r = 0; r < k; r++)
+				if (strcmp(pop[r].key, im->items[held[v]]) == 0)
+					AddRank(&base, r + 1);
+			for (int64 e = train->ptr[v]; e < train->ptr[v + 1]; e++)
+				skip[train->col[e]] = false;
+			n++;
+		}
+		nb = 0;
 	}
+	pfree(best);
 	JsonField(out, "test_users", n);
 	RankMetricsJson(out, &model, n);
 	appendStringInfoString(out, ", \"baseline\": {");
@@ -600,6 +622,8 @@ TrainAls(TrainJob *job)
 	t->factors = f;
 	t->x = palloc_extended(sizeof(double) * (size_t) in->nusers * f, MCXT_ALLOC_HUGE);
 	y = palloc_extended(sizeof(double) * (size_t) in->nitems * f, MCXT_ALLOC_HUGE);
+	AlsAdviseHuge(t->x, sizeof(double) * (size_t) in->nusers * f);
+	AlsAdviseHuge(y, sizeof(double) * (size_t) in->nitems * f);
 	AlsInitFactors(in->nusers, f, (uint64) o->seed, t->x);
 	AlsInitFactors(in->nitems, f, (uint64) o->seed ^ UINT64CONST(0x5851F42D4C957F2D), y);
 	if (o->init)

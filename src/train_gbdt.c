@@ -625,14 +625,16 @@ ProgressNotice(const TrainJob *job, Boosted *bo, GbdtSplit *train, GbdtSplit *te
  * early_stopping_rounds, the test split's default metric (logloss, rmse,
  * mlogloss) is read after each round as xgboost.train reads it, and
  * boosting stops once it has not improved for that many rounds; the best
- * round is the first with the lowest value.
+ * round is the first with the lowest value.  A cross-validation fold
+ * boosts every round.
  */
 static void
 Boost(const TrainJob *job, GbdtSplit *train, GbdtSplit *test, Boosted *bo)
 {
 	GbdtTrainOptions *o = GBDT_OPTIONS(job);
 	XgbMatrix	cache[2] = {train->m, test->m};
-	bool		early = o->early_stopping_rounds > 0 && test->n > 0;
+	/* not in a cross-validation fold: its "test" rows are those the fold is scored on */
+	bool		early = o->early_stopping_rounds > 0 && test->n > 0 && !job->quiet;
 	const char *test_name[1] = {"test"};
 	double		best_score = 0;
 	int			since = 0;
@@ -953,6 +955,7 @@ TrainGbdt(TrainJob *job)
 	job->n_train = (double) train.n;
 	job->n_test = (double) test.n;
 	job->n_skipped = (double) (data.skipped_target + data.skipped_feature);
+	job->bad = data.bad;
 }
 
 /* The largest |a - b| over n floats against n doubles */

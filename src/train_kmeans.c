@@ -518,6 +518,7 @@ Finish(TrainJob *job, FitPlan *plan, const double *mean, const double *sd)
 	ch = ChooseK(plan, &sil_rows);
 
 	FillModel(job, plan, ch, mean, sd);
+	FeatureSetShares(job->spec, mean);	/* an unseen category's slots under "average" */
 	WarnFit(ch);
 	FitMetrics(job, plan, ch, sil_rows);
 	job->n_train = plan->n;
@@ -646,6 +647,7 @@ FitInMemory(TrainJob *job, LoadedData *data, FitPlan *plan)
 	Finish(job, plan, mean + 1, sd + 1);
 	TrainBaseline(job, baseline, 1, NULL, 0, false);
 	job->n_skipped = (double) (data->skipped_target + data->skipped_feature);
+	job->bad = data->bad;
 }
 
 /* One restart of one candidate in the streaming passes */
@@ -910,6 +912,7 @@ FitStreaming(TrainJob *job, FitPlan *plan)
 		TrainBaseline(job, sets, 2, NULL, 0, false);
 	}
 	job->n_skipped = (double) (ls->skipped_target + ls->skipped_feature);
+	job->bad = ls->bad;
 }
 
 /* Rows the table is expected to hold, or -1 when unknown (views, never analyzed) */
@@ -1130,6 +1133,8 @@ StepCreate(FunctionCallInfo fcinfo, MemoryContext aggcxt)
 	s = StepBare(d, nruns, ks);
 	s->spec = spec;
 	FeatureReaderInit(&s->reader, aggcxt);
+	/* rows linear_stats counted as bad (NaN, infinity) are skipped, not raised */
+	s->reader.soft_bad = spec->on_bad_row == BAD_ROW_SKIP;
 	s->test_threshold = FeatureTestThreshold(spec);
 	s->mean = palloc(sizeof(double) * Max(d, 1));
 	s->scale = palloc(sizeof(double) * Max(d, 1));
@@ -1172,7 +1177,8 @@ StepFlush(KmeansStepState *s)
  * The reader's current row into the batch: encoded, its split decided by
  * the hash linear_stats uses (the key's, or the encoded values' with a 0
  * label), NULL numbers imputed, on the clustering scale.  False when the
- * row is skipped (a NULL feature under "impute": "skip").
+ * row is skipped (a NULL feature under "impute": "skip", a NaN or infinite
+ * one under "on_bad_row": "skip").
  */
 static bool
 StepAddRow(KmeansStepState *s)
@@ -1193,7 +1199,16 @@ StepAddRow(KmeansStepState *s)
 					 errmsg("a feature is NULL and the option impute is \"error\""),
 					 errhint("Use \"impute\": \"mean\" to impute NULLs, or \"skip\" to drop such rows.")));
 		if (spec->impute == IMPUTE_SKIP)
+		{
+			r->bad_col = FEATURE_ROW_OK;
 			return false;
+		}
+	}
+	/* a row linear_stats counted as bad: skipped here too, uncounted */
+	if (unlikely(r->bad_col != FEATURE_ROW_OK))
+	{
+		r->bad_col = FEATURE_ROW_OK;
+		return false;
 	}
 	if (r->key_pos < 0 && spec->split_hash == SPLIT_HASH_MIX)
 		h = FeatureValuesHash(spec, s->x, 0.0);

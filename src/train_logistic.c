@@ -487,19 +487,6 @@ WarnInflated(const TrainJob *job, double n_weighted, double base)
 		GuardInflatedErrors(job->spec, f, n_weighted * base * (1 - base));
 }
 
-/* The aliasing order of Newton's columns: the intercept, then the slots' order */
-static int *
-NewtonAliasOrder(const FeatureSpec *spec)
-{
-	int		   *slots = FeatureAliasOrder(spec);
-	int		   *order = palloc(sizeof(int) * (spec->nslots + 1));
-
-	order[0] = 0;
-	for (int j = 0; j < spec->nslots; j++)
-		order[j + 1] = slots[j] + 1;
-	return order;
-}
-
 #define WARM_START_STRIDE 8		/* one chunk in eight */
 #define WARM_START_TOL 1e-6
 
@@ -1443,7 +1430,7 @@ TrainLogistic(TrainJob *job)
 	lo.max_iter = LOGISTIC_OPTIONS(job)->max_iter;
 	lo.tol = LOGISTIC_OPTIONS(job)->tol;
 	lo.class_weight[0] = lo.class_weight[1] = 1.0;
-	lo.alias_order = NewtonAliasOrder(job->spec);
+	lo.alias_order = FeatureInterceptAliasOrder(job->spec);
 	if (rows < 0 || rows * row_bytes <= budget)
 	{
 		char	   *sql = psprintf("SELECT %s FROM %s", ColumnList(NeededColumns(job->spec)),

@@ -435,7 +435,8 @@ FitInference(MultinomialModel *g, const MultinomialState *st, const double *mean
 /*
  * The fitted model on the original scale: for each class, b_kj = theta_kj /
  * sd_j and b_k0 = theta_k0 - sum_j b_kj mean_j, with their inference when
- * the fit has it (no penalty, Newton, not separated).
+ * the fit has it (no penalty, Newton, not separated); the categories'
+ * shares from the slot means.
  */
 static void
 FinishFit(TrainJob *job, const MultinomialState *st, const double *mean, const double *sd,
@@ -478,6 +479,8 @@ FinishFit(TrainJob *job, const MultinomialState *st, const double *mean, const d
 		FitInference(g, st, mean, sd, slot_aliased);
 	g->iterations = st->iterations;
 	g->converged = st->converged;
+	/* an unseen category under "average" takes the training split's shares */
+	FeatureSetShares(job->spec, g->slot_mean);
 }
 
 /* The metrics of one split: the class metrics, its size, log-likelihood and AIC */
@@ -627,7 +630,8 @@ PrepareStart(TrainJob *job, const MultinomialCounts *counts, const double *sd,
 	ClassWeights(job, counts, fs->cw);
 	fs->slot_aliased = palloc(sizeof(bool) * w);
 	fs->start = palloc(sizeof(double) * (counts->nclasses - 1) * w);
-	MultinomialFindAliased(counts, sd, fs->cw, opts->l2, fs->slot_aliased);
+	MultinomialFindAliased(counts, sd, fs->cw, opts->l2, FeatureInterceptAliasOrder(job->spec),
+						   fs->slot_aliased);
 	MultinomialStartTheta(counts, fs->cw, fs->start);
 }
 
@@ -953,6 +957,7 @@ FitStreaming(TrainJob *job, const MultinomialOptions *opts)
 	job->n_train = ls->mom[SPLIT_TRAIN].n;
 	job->n_test = ls->mom[SPLIT_TEST].n;
 	job->n_skipped = (double) (ls->skipped_target + ls->skipped_feature);
+	job->bad = ls->bad;
 }
 
 /*
@@ -1000,6 +1005,7 @@ TrainMultinomial(TrainJob *job)
 			job->n_train = data.split[SPLIT_TRAIN].n;
 			job->n_test = data.split[SPLIT_TEST].n;
 			job->n_skipped = (double) (data.skipped_target + data.skipped_feature);
+			job->bad = data.bad;
 			appendStringInfoString(&job->metrics, ", \"path\": \"memory\"");
 			DatasetFree(&data);
 			return;

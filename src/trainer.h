@@ -82,6 +82,7 @@ extern const AlgorithmOps *TrainAlgorithm(const char *algorithm);
 extern void TrainJobInit(TrainJob *job, const char *name, const AlgorithmOps *ops, Jsonb *options,
 						 const char *target, ArrayType *features);
 extern void TrainJobPrepare(TrainJob *job, Oid relid, const char *query);
+extern void TrainJobAdopt(TrainJob *job, const TrainJob *prepared);
 extern void TrainJobFit(TrainJob *job, FeatureSpec *spec);
 extern int	TrainJobStore(TrainJob *job, struct RegistryEntry *e);
 

@@ -6,10 +6,11 @@
  * Training writes them after the model's registry row, in the same
  * transaction, by multi-row inserts into the heap and its primary key
  * (as COPY does); scoring reads one by its primary key with a direct
- * index scan, a few microseconds, which is what lets enrich() rank the
- * items of every profile in one pass.  Both check the table privilege a
- * statement would need: INSERT to train, SELECT to score.  drop_model()
- * deletes them with SQL.
+ * index scan, a few microseconds, or all of a version's in one index scan
+ * (UserRowsScan, each row read where it lies: UserRowsView), which is
+ * what lets enrich() rank the items of every profile in one pass.  Both
+ * check the table privilege a statement would need: INSERT to train,
+ * SELECT to score.  drop_model() deletes them with SQL.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -276,53 +277,67 @@ UserRowsItems(TupleTableSlot *slot)
 }
 
 /*
- * A scanned row and its user key, copied into the current memory context,
- * its items as the model's indices and keys (no copy of each key: rows
- * kept for a whole model stay small); an item the model does not know,
- * which training never stores, is corrupt.
+ * An array column of a scanned row, read where it lies: a value stored
+ * with a short header (most rows) is copied into *buf (grown as needed,
+ * in memory context cxt) so that the array header is aligned, a
+ * compressed or external one is detoasted; NULL for NULL.  Checked to be
+ * one-dimensional and free of NULLs.
+ */
+static ArrayType *
+ArrayInPlace(TupleTableSlot *slot, int att, MemoryContext cxt, char **buf, Size *cap)
+{
+	struct varlena *v;
+	Size		size;
+
+	if (slot->tts_isnull[att])
+		return NULL;
+	v = (struct varlena *) DatumGetPointer(slot->tts_values[att]);
+	if (!VARATT_IS_SHORT(v))
+		return CheckArray(PointerGetDatum(v));
+	size = VARSIZE_SHORT(v) - VARHDRSZ_SHORT;
+	if (*cap < size + VARHDRSZ)
+	{
+		*cap = Max(size + VARHDRSZ, 2 * *cap);
+		*buf = *buf ? repalloc(*buf, *cap) : MemoryContextAlloc(cxt, *cap);
+	}
+	SET_VARSIZE(*buf, size + VARHDRSZ);
+	memcpy(VARDATA(*buf), VARDATA_SHORT(v), size);
+	return CheckArray(PointerGetDatum(*buf));
+}
+
+/*
+ * A scanned row as it lies, for reading a model's rows in bulk: its user
+ * key's bytes, its items array, and its shares and factor (NULL when
+ * absent), valid until the next row; the share count is checked against
+ * the items.
  */
 void
-UserRowsCopyIndexed(TupleTableSlot *slot, const ItemModel *im, UserItems *u, char **user)
+UserRowsView(TupleTableSlot *slot, UserRowRaw *raw)
 {
-	ArrayType  *items;
-	array_iter	it;
-	int			n;
+	text	   *user;
+	ArrayType  *a;
 
 	slot_getallattrs(slot);
-	items = CheckArray(slot->tts_values[3]);
-	n = ArrayGetNItems(ARR_NDIM(items), ARR_DIMS(items));
-	memset(u, 0, sizeof(UserItems));
-	u->n = n;
-	u->keys = palloc(sizeof(char *) * Max(n, 1));
-	u->items = palloc(sizeof(int32) * Max(n, 1));
-	array_iter_setup(&it, (AnyArrayType *) items);
-	for (int i = 0; i < n; i++)
-	{
-		bool		isnull;
-		text	   *t = DatumGetTextPP(array_iter_next(&it, &isnull, i, -1, false, TYPALIGN_INT));
-
-		u->items[i] = ItemsIndexBytes(im, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-		if (u->items[i] < 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("a row of profenrich.model_users names an item its model does not have"),
-					 errhint("Retrain the model, or restore profenrich.model_users from a backup.")));
-		u->keys[i] = im->items[u->items[i]];
-	}
-	if (!slot->tts_isnull[4])
-	{
-		int			m;
-
-		u->values = StoredDoubles(slot->tts_values[4], &m);
-		if (m != n)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("a row of profenrich.model_users has %d items but %d shares", n, m),
-					 errhint("Retrain the model, or restore profenrich.model_users from a backup.")));
-	}
-	if (!slot->tts_isnull[5])
-		u->factors = StoredDoubles(slot->tts_values[5], &u->nfactors);
-	*user = TextDatumGetCString(slot->tts_values[2]);
+	user = (text *) DatumGetPointer(slot->tts_values[2]);
+	if (VARATT_IS_EXTENDED(user))
+		user = pg_detoast_datum_packed(user);
+	raw->user = VARDATA_ANY(user);
+	raw->user_len = VARSIZE_ANY_EXHDR(user);
+	raw->items = ArrayInPlace(slot, 3, raw->cxt, &raw->buf[0], &raw->cap[0]);
+	if (raw->items == NULL)
+		elog(ERROR, "a row of profenrich.model_users has no items");
+	raw->n = ArrayGetNItems(ARR_NDIM(raw->items), ARR_DIMS(raw->items));
+	a = ArrayInPlace(slot, 4, raw->cxt, &raw->buf[1], &raw->cap[1]);
+	raw->shares = a ? (const double *) ARR_DATA_PTR(a) : NULL;
+	if (a && ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a)) != raw->n)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("a row of profenrich.model_users has %d items but %d shares", raw->n,
+						ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a))),
+				 errhint("Retrain the model, or restore profenrich.model_users from a backup.")));
+	a = ArrayInPlace(slot, 5, raw->cxt, &raw->buf[2], &raw->cap[2]);
+	raw->factors = a ? (const double *) ARR_DATA_PTR(a) : NULL;
+	raw->nfactors = a ? ArrayGetNItems(ARR_NDIM(a), ARR_DIMS(a)) : 0;
 }
 
 /*

@@ -5,7 +5,9 @@
 --   weights) and the starting factors both sides start from, and printed the figures below
 --   (test/reference/als_reference.txt).
 -- Settings: factors 5, alpha 2.5, l2 0.3, 6 iterations, 3 conjugate-gradient steps; solvers
---   "cg" (the last user step exact) and "cholesky".
+--   "cg" (the last user step exact) and "cholesky"; and "cg" with 8 factors from starting
+--   factors of their own (als_init8): at a width that is a multiple of 8 the item steps solve
+--   each item's system densely (DenseItemCG), at other widths by passes user by user.
 -- Tolerance: 1e-8 relative for the loss after every iteration, the factors and the scores
 --   (the two implementations agree to about 1e-13).
 \set QUIET on
@@ -13,7 +15,7 @@
 SET client_min_messages = warning;
 BEGIN;
 \ir reference/als_data.sql
-SELECT plan(27);
+SELECT plan(34);
 
 CREATE FUNCTION pg_temp.close(a float8, b float8, rel float8) RETURNS boolean
 LANGUAGE sql IMMUTABLE AS $$ SELECT abs(a - b) <= rel * greatest(abs(a), abs(b)) $$;
@@ -29,7 +31,12 @@ SELECT s.solver, (profenrich.train('als_' || s.solver, 'als', 'als_events', opti
          jsonb_build_object('user', 'customer', 'item', 'product', 'weight', 'qty', 'factors', 5,
                             'alpha', 2.5, 'l2', 0.3, 'iterations', 6, 'test_fraction', 0,
                             'solver', s.solver, 'init', (SELECT init FROM als_init)))).metrics
-FROM (VALUES ('cg'), ('cholesky')) s(solver);
+FROM (VALUES ('cg'), ('cholesky')) s(solver)
+UNION ALL
+SELECT 'cg8', (profenrich.train('als_cg8', 'als', 'als_events', options =>
+         jsonb_build_object('user', 'customer', 'item', 'product', 'weight', 'qty', 'factors', 8,
+                            'alpha', 2.5, 'l2', 0.3, 'iterations', 6, 'test_fraction', 0,
+                            'init', (SELECT init FROM als_init8)))).metrics;
 CREATE TEMP TABLE ref (solver text, iteration int, loss float8);
 INSERT INTO ref VALUES
  ('cg', 1, 552.60530060599774),
@@ -43,7 +50,13 @@ INSERT INTO ref VALUES
  ('cholesky', 3, 387.16455380167224),
  ('cholesky', 4, 357.32996989765968),
  ('cholesky', 5, 339.88515818448366),
- ('cholesky', 6, 327.68068188185305);
+ ('cholesky', 6, 327.68068188185305),
+ ('cg8', 1, 424.98111652197497),
+ ('cg8', 2, 300.60096632486136),
+ ('cg8', 3, 262.70641230752943),
+ ('cg8', 4, 240.35080745839861),
+ ('cg8', 5, 225.25118226269987),
+ ('cg8', 6, 214.42414343432699);
 
 SELECT ok(pg_temp.close((f.metrics->'loss'->>(r.iteration - 1))::float8, r.loss, 1e-8),
           format('%s: loss after iteration %s (%s)', r.solver, r.iteration, r.loss))
@@ -67,6 +80,7 @@ SELECT is(profenrich.top_items('als_cholesky', 'u17'::text, 5), ARRAY['i15', 'i1
 SELECT ok(pg_temp.close_arrays(profenrich.top_item_scores('als_cholesky', 'u17'::text, 5), ARRAY[0.62677167919882659, 0.55954241984356035, 0.55502965755495692, 0.5518390319151717, 0.31651761399987871], 1e-8), 'cholesky: their scores');
 SELECT ok(pg_temp.close_arrays((SELECT factors FROM profenrich.model_users WHERE model = 'als_cholesky' AND user_key = 'u01'), ARRAY[-0.038091994197592689, -0.21748078641107665, 0.30660375306773768, 0.19219315770928305, 0.14629125006383764], 1e-8), 'cholesky: the factor of u01');
 SELECT ok(pg_temp.close_arrays((SELECT factors FROM profenrich.item_factors('als_cholesky') WHERE item = 'i01'), ARRAY[0.95132436639696327, -0.69210310851325352, 0.12047749432312724, 1.8146451828432413, 0.64904948503240112], 1e-8), 'cholesky: the factor of i01');
+SELECT ok(pg_temp.close_arrays((SELECT factors FROM profenrich.item_factors('als_cg8') WHERE item = 'i01'), ARRAY[0.19281902499042872, -0.082151569001953112, 2.1340578176532934, 0.31709333472846785, -0.017270520261092659, -0.010066745589254925, 0.53494580172714767, 0.62028667824047734], 1e-8), 'cg, 8 factors: the factor of i01');
 
 SELECT * FROM finish();
 ROLLBACK;

@@ -25,46 +25,47 @@ SELECT plan(54);
 
 CREATE TEMP TABLE ref (model text, class text, feature text, coef float8, std_err float8, stat float8,
                        p_value float8, nnet_coef float8, nnet_se float8);
--- mle: Newton figures on [1, x1, x2, flag, plan=gold, plan=silver] (plan=bronze and x3 are the
+-- mle: Newton figures on [1, x1, x2, flag, plan=silver, plan=bronze] (plan=gold, the most frequent
+-- level and so the reference, and x3 are the
 -- slots profenrich aliases), nnet's beside them; bal: the same with case weights n / (K n_k);
 -- ridge: l2 = 2.5 on standardized x1, x2, flag, plan=* (nothing aliased), Newton in numpy
 INSERT INTO ref VALUES
- ('mle', 'loyal', '(intercept)', -0.20890771096860447, 0.5287678315928005, -0.39508400187529275, 0.69278089514592067, -0.20890771087231516, 0.52876783074972433),
- ('mle', 'loyal', 'x1', 0.98251151911988854, 0.15836626822988986, 6.2040454075336386, 5.5029896649446152e-10, 0.98251151895206545, 0.15836626792035391),
- ('mle', 'loyal', 'x2', 0.034293379868954435, 0.060714248922703259, 0.5648324812946981, 0.57218771175625149, 0.034293381175443699, 0.060714248827502829),
- ('mle', 'loyal', 'flag', 0.67144583503795552, 0.37403470383395937, 1.7951431462253358, 0.07263089597344223, 0.67144583528321478, 0.37403470326698535),
- ('mle', 'loyal', 'plan=gold', 0.43785031907639416, 0.48876486801012475, 0.89583017875033544, 0.37034346919680761, 0.43785031930641638, 0.4887648672083042),
- ('mle', 'loyal', 'plan=silver', -0.25788303848128685, 0.50964873313674552, -0.5060015295124719, 0.61285557593507356, -0.25788303828556897, 0.50964873218038598),
- ('mle', 'occasional', '(intercept)', 1.0014225556759013, 0.45201846774179244, 2.2154461092681421, 0.026729459441841824, 1.0014225553422742, 0.45201846755565828),
- ('mle', 'occasional', 'x1', -0.37807109047471305, 0.13760841326474332, -2.7474416825615613, 0.0060062189151058286, -0.37807109019458396, 0.13760841329860479),
- ('mle', 'occasional', 'x2', 0.0081187140144649249, 0.054672333162523075, 0.14849766865318564, 0.88195002570354353, 0.0081187113219455178, 0.054672333177340764),
- ('mle', 'occasional', 'flag', -0.41273310885501335, 0.34317824528995478, -1.2026785337348262, 0.22910074393176305, -0.41273310906898519, 0.343178245374334),
- ('mle', 'occasional', 'plan=gold', -0.25830315399269993, 0.44507670782307679, -0.58035648564062459, 0.56167424303666158, -0.25830315443147234, 0.44507670782717729),
- ('mle', 'occasional', 'plan=silver', -0.15813475754202808, 0.44891586346905155, -0.35225923254309316, 0.72464385885378158, -0.15813475772657559, 0.4489158633012611),
- ('mle', 'regular', '(intercept)', 0.10490023150925223, 0.49761734810758013, 0.21080501294455234, 0.83303942668194608, 0.10490023154149329, 0.49761734730580476),
- ('mle', 'regular', 'x1', 0.47189019332461929, 0.1423095230623837, 3.3159424834679441, 0.00091334624332716917, 0.47189019303938751, 0.14230952281687201),
- ('mle', 'regular', 'x2', 0.15400819255138043, 0.057686448578554039, 2.6697464715939492, 0.0075908538786612825, 0.15400819313697617, 0.057686448504282242),
- ('mle', 'regular', 'flag', -0.7015970197132898, 0.36393461421787526, -1.9278106349435273, 0.053878684420563552, -0.70159701964302235, 0.36393461368783953),
- ('mle', 'regular', 'plan=gold', 0.47570685978235472, 0.46652806269689129, 1.0196746944490389, 0.30788276702224804, 0.47570685996775791, 0.46652806191723678),
- ('mle', 'regular', 'plan=silver', -0.10536384366328549, 0.48590121438295986, -0.21684210811674093, 0.82833139506399167, -0.10536384376183482, 0.48590121343221321),
- ('bal', 'loyal', '(intercept)', -0.90101931068347663, 0.45650268230150126, -1.9737437382424632, 0.048410889099501517, -0.90101932612359892, 0.45650268249085946),
- ('bal', 'loyal', 'x1', 0.97607152787470119, 0.13764367868919231, 7.0912920750885284, 1.328655908587616e-12, 0.97607152985036238, 0.13764367879257761),
- ('bal', 'loyal', 'x2', 0.033720165805282802, 0.051877692938166957, 0.64999355012710147, 0.51569638788180194, 0.033720166712134562, 0.051877692965753501),
- ('bal', 'loyal', 'flag', 0.66659856978344512, 0.31881162358462484, 2.0908854021331011, 0.03653833798749466, 0.6665985728627386, 0.31881162376723288),
- ('bal', 'loyal', 'plan=gold', 0.35267322247460436, 0.41497288888581546, 0.84987051424375448, 0.39539708037346299, 0.35267322896379194, 0.41497288894404188),
- ('bal', 'loyal', 'plan=silver', -0.35717799010909068, 0.43982021790489656, -0.81209997987478644, 0.41673426473749464, -0.35717797704145882, 0.43982021783195596),
- ('bal', 'occasional', '(intercept)', 0.024681184899922642, 0.38079600931139873, 0.064814715218665594, 0.94832152503651357, 0.024681174718409707, 0.38079600894700955),
- ('bal', 'occasional', 'x1', -0.37255579288243279, 0.11772392757185311, -3.1646565024348372, 0.0015526613491051863, -0.37255579038084496, 0.11772392744580575),
- ('bal', 'occasional', 'x2', 0.0084000551960443023, 0.046518337561904252, 0.18057513738245554, 0.85670107253451011, 0.0084000562583666904, 0.046518337544934882),
- ('bal', 'occasional', 'flag', -0.4253454872820347, 0.29639094049803688, -1.4350826194866504, 0.15126355568307823, -0.42534548683439027, 0.29639094037530339),
- ('bal', 'occasional', 'plan=gold', -0.23694407962709702, 0.37698126963338008, -0.62853011200670172, 0.52965672697272392, -0.23694406717082114, 0.3769812692332824),
- ('bal', 'occasional', 'plan=silver', -0.14415991658524857, 0.38055189175671478, -0.37881802641887641, 0.70482300017611244, -0.14415990902944267, 0.38055189152847441),
- ('bal', 'regular', '(intercept)', -0.61802957994826779, 0.4243011568425874, -1.4565823589718663, 0.1452317001951027, -0.61802959092502419, 0.42430115659014161),
- ('bal', 'regular', 'x1', 0.47096478511076206, 0.11964823464551662, 3.9362451648876857, 8.2766420707170598e-05, 0.47096478254982288, 0.11964823457007749),
- ('bal', 'regular', 'x2', 0.15045649978177619, 0.048383903404063559, 3.1096395535780603, 0.001873157745572072, 0.15045650051111298, 0.048383903401916034),
- ('bal', 'regular', 'flag', -0.68324934050019948, 0.30994169646885122, -2.204444733588355, 0.027493082628317088, -0.68324934007028459, 0.30994169645462621),
- ('bal', 'regular', 'plan=gold', 0.39485944668591905, 0.39045777462636666, 1.0112731064550178, 0.31188573408851883, 0.39485945530255462, 0.39045777443670093),
- ('bal', 'regular', 'plan=silver', -0.16536638352306227, 0.41449418187139447, -0.39895948062877917, 0.68992306058037056, -0.16536637132509927, 0.41449418162495816),
+ ('mle', 'loyal', '(intercept)', 0.22894260810779016, 0.44577531084150435, 0.5135829700294704, 0.60754358859289448, 0.22894263508675966, 0.44577531265759052),
+ ('mle', 'loyal', 'x1', 0.98251151911988843, 0.15836626822988989, 6.2040454075336369, 5.5029896649446555e-10, 0.98251152832089717, 0.15836626802999237),
+ ('mle', 'loyal', 'x2', 0.03429337986895431, 0.06071424892270337, 0.56483248129469499, 0.57218771175625371, 0.034293372266345282, 0.060714248887269263),
+ ('mle', 'loyal', 'flag', 0.67144583503795541, 0.3740347038339592, 1.7951431462253364, 0.072630895973442119, 0.67144585043490734, 0.37403470421328827),
+ ('mle', 'loyal', 'plan=silver', -0.69573335755768073, 0.42443212546276526, -1.6392099368046453, 0.10116954507111721, -0.69573335867544228, 0.42443212464091323),
+ ('mle', 'loyal', 'plan=bronze', -0.43785031907639366, 0.48876486801012453, -0.89583017875033477, 0.37034346919680783, -0.43785030221924576, 0.48876487063725804),
+ ('mle', 'occasional', '(intercept)', 0.74311940168320179, 0.39814818407167646, 1.866439259081041, 0.06197993476482154, 0.74311944929162121, 0.39814818431810067),
+ ('mle', 'occasional', 'x1', -0.3780710904747131, 0.13760841326474335, -2.7474416825615608, 0.0060062189151058329, -0.37807106865156342, 0.13760841220853859),
+ ('mle', 'occasional', 'x2', 0.0081187140144648035, 0.054672333162523144, 0.14849766865318323, 0.88195002570354541, 0.00811870821224101, 0.054672332924064634),
+ ('mle', 'occasional', 'flag', -0.41273310885501346, 0.34317824528995472, -1.2026785337348267, 0.22910074393176305, -0.41273307088892813, 0.34317824480977061),
+ ('mle', 'occasional', 'plan=silver', 0.10016839645067208, 0.38596002012687108, 0.25953049856755933, 0.79522595347704839, 0.10016832301311464, 0.38596001828998927),
+ ('mle', 'occasional', 'plan=bronze', 0.2583031539927001, 0.44507670782307684, 0.58035648564062492, 0.56167424303666136, 0.25830312745353862, 0.44507670882188682),
+ ('mle', 'regular', '(intercept)', 0.5806070912916077, 0.417767441645364, 1.3897854007121877, 0.16459405263830151, 0.58060713758341975, 0.417767441973386),
+ ('mle', 'regular', 'x1', 0.47189019332461923, 0.14230952306238373, 3.3159424834679432, 0.00091334624332717362, 0.47189020397184528, 0.14230952229639693),
+ ('mle', 'regular', 'x2', 0.15400819255138026, 0.057686448578554192, 2.6697464715939394, 0.007590853878661508, 0.15400818470470828, 0.057686448289778501),
+ ('mle', 'regular', 'flag', -0.70159701971328992, 0.36393461421787521, -1.927810634943528, 0.053878684420563476, -0.70159694857308208, 0.36393461270007271),
+ ('mle', 'regular', 'plan=silver', -0.58107070344564016, 0.40428382048195599, -1.4372840910450793, 0.15063728739599744, -0.58107077572549903, 0.40428381902855454),
+ ('mle', 'regular', 'plan=bronze', -0.47570685978235455, 0.46652806269689101, -1.0196746944490391, 0.30788276702224782, -0.47570684531828034, 0.46652806209179754),
+ ('bal', 'loyal', '(intercept)', -0.54834608820887165, 0.38443228528284462, -1.4263788687920111, 0.15375900991146615, -0.54834608244132566, 0.38443228551674036),
+ ('bal', 'loyal', 'x1', 0.97607152787470119, 0.13764367868919231, 7.0912920750885284, 1.328655908587616e-12, 0.97607153360772092, 0.1376436790313102),
+ ('bal', 'loyal', 'x2', 0.033720165805282754, 0.051877692938166915, 0.64999355012710103, 0.51569638788180239, 0.033720163437550049, 0.051877692941512898),
+ ('bal', 'loyal', 'flag', 0.66659856978344478, 0.31881162358462478, 2.0908854021331003, 0.036538337987494736, 0.66659857286012736, 0.31881162372969307),
+ ('bal', 'loyal', 'plan=silver', -0.70985121258369521, 0.36297769546416436, -1.9556331462073999, 0.050508385319300311, -0.70985121760748349, 0.36297769568607252),
+ ('bal', 'loyal', 'plan=bronze', -0.35267322247460453, 0.41497288888581657, -0.8498705142437526, 0.39539708037346399, -0.35267321126887335, 0.41497288887256828),
+ ('bal', 'occasional', '(intercept)', -0.21226289472717408, 0.34459712078914895, -0.61597408080798466, 0.5379116265309607, -0.21226288830307807, 0.34459712055874536),
+ ('bal', 'occasional', 'x1', -0.37255579288243273, 0.11772392757185311, -3.1646565024348368, 0.0015526613491051891, -0.37255579304308506, 0.11772392755836281),
+ ('bal', 'occasional', 'x2', 0.0084000551960442798, 0.046518337561904231, 0.18057513738245515, 0.85670107253451044, 0.0084000543894807989, 0.046518337482369922),
+ ('bal', 'occasional', 'flag', -0.42534548728203486, 0.29639094049803694, -1.4350826194866506, 0.15126355568307814, -0.42534548296023084, 0.29639094010188005),
+ ('bal', 'occasional', 'plan=silver', 0.092784163041848486, 0.33241060249868482, 0.27912516130473181, 0.78014877427101792, 0.092784155912782565, 0.33241060195574207),
+ ('bal', 'occasional', 'plan=bronze', 0.2369440796270971, 0.37698126963338041, 0.62853011200670139, 0.52965672697272415, 0.23694407715575019, 0.37698126932112574),
+ ('bal', 'regular', '(intercept)', -0.22317013326234833, 0.35428334853665505, -0.62991990502556339, 0.52874698896831807, -0.22317013016418821, 0.3542833490905215),
+ ('bal', 'regular', 'x1', 0.47096478511076212, 0.11964823464551662, 3.9362451648876862, 8.2766420707170381e-05, 0.47096479085999077, 0.11964823500928243),
+ ('bal', 'regular', 'x2', 0.15045649978177614, 0.048383903404063441, 3.1096395535780665, 0.0018731577455720328, 0.15045649750780846, 0.048383903441838724),
+ ('bal', 'regular', 'flag', -0.68324934050019959, 0.30994169646885111, -2.2044447335883559, 0.027493082628317032, -0.68324934545112348, 0.30994169710155484),
+ ('bal', 'regular', 'plan=silver', -0.56022583020898131, 0.34115639058310965, -1.6421378748070199, 0.1005614340171247, -0.56022582947964561, 0.34115639097077871),
+ ('bal', 'regular', 'plan=bronze', -0.39485944668591888, 0.39045777462636722, -1.011273106455016, 0.31188573408851961, -0.39485944067647272, 0.39045777526692316),
  ('ridge', 'loyal', '(intercept)', -0.03367258593508704, NULL, NULL, NULL, NULL, NULL),
  ('ridge', 'loyal', 'x1', 0.85741432790998273, NULL, NULL, NULL, NULL, NULL),
  ('ridge', 'loyal', 'x2', 0.021771749626520922, NULL, NULL, NULL, NULL, NULL),
@@ -112,7 +113,7 @@ SELECT is(profenrich.classes('mn_full'), ARRAY['dormant', 'loyal', 'occasional',
           'classes in sort order, the first the reference');
 SELECT is((metrics->>'converged')::boolean, true, 'Newton converged') FROM fitted;
 SELECT is(metrics->>'solver', 'newton', 'Newton on the full Hessian for 3 x 8 parameters') FROM fitted;
-SELECT is((metrics->>'rank')::int, 6, 'rank 6 per class: plan=bronze and x3 aliased') FROM fitted;
+SELECT is((metrics->>'rank')::int, 6, 'rank 6 per class: plan=gold and x3 aliased') FROM fitted;
 SELECT ok(pg_temp.close((metrics->'train'->>'log_likelihood')::float8, -438.71540087503831, 1e-6),
           'log-likelihood equals nnet on the collinear design (1e-6)') FROM fitted;
 SELECT ok(pg_temp.close((metrics->'train'->>'log_likelihood')::float8, -438.71540087503791, 1e-6),
@@ -130,9 +131,9 @@ SELECT is((SELECT array_agg(class || ':' || feature ORDER BY i) FROM got),
              unnest(ARRAY['(intercept)', 'x1', 'x2', 'flag', 'plan=gold', 'plan=silver', 'plan=bronze', 'x3'])
                WITH ORDINALITY AS b(f, fi)),
           'one row per (class, feature), the reference class left out');
-SELECT is((SELECT count(*) FROM got WHERE feature IN ('plan=bronze', 'x3')
+SELECT is((SELECT count(*) FROM got WHERE feature IN ('plan=gold', 'x3')
              AND coef IS NULL AND std_err IS NULL AND odds_ratio IS NULL), 6::bigint,
-          'plan=bronze and x3 aliased in every class (NULL), as R aliases them');
+          'plan=gold (the most frequent level) and x3 aliased in every class (NULL), as R aliases them');
 
 -- every coefficient row against the Newton solution (1e-7) and nnet (1e-6)
 SELECT ok(pg_temp.close(g.coef, r.coef, 1e-7) AND pg_temp.close(g.std_err, r.std_err, 1e-7)
@@ -167,16 +168,16 @@ SELECT ok(pg_temp.close(g.coef, r.coef, 1e-7) AND pg_temp.close(g.std_err, r.std
           AND pg_temp.close(g.stat, r.stat, 1e-7) AND pg_temp.close_p(g.p_value, r.p_value, 1e-7)
           AND pg_temp.close(g.odds_ratio, exp(r.coef), 1e-7)
           AND pg_temp.close(g.coef, r.nnet_coef, 1e-6) AND pg_temp.close(g.std_err, r.nnet_se, 1e-6),
-          'loyal plan=gold: coef, std_err, z, p, odds ratio')
+          'loyal plan=silver: coef, std_err, z, p, odds ratio')
 FROM got g JOIN ref r ON r.model = 'mle' AND r.class = g.class AND r.feature = g.feature
-WHERE g.class = 'loyal' AND g.feature = 'plan=gold';
+WHERE g.class = 'loyal' AND g.feature = 'plan=silver';
 SELECT ok(pg_temp.close(g.coef, r.coef, 1e-7) AND pg_temp.close(g.std_err, r.std_err, 1e-7)
           AND pg_temp.close(g.stat, r.stat, 1e-7) AND pg_temp.close_p(g.p_value, r.p_value, 1e-7)
           AND pg_temp.close(g.odds_ratio, exp(r.coef), 1e-7)
           AND pg_temp.close(g.coef, r.nnet_coef, 1e-6) AND pg_temp.close(g.std_err, r.nnet_se, 1e-6),
-          'loyal plan=silver: coef, std_err, z, p, odds ratio')
+          'loyal plan=bronze: coef, std_err, z, p, odds ratio')
 FROM got g JOIN ref r ON r.model = 'mle' AND r.class = g.class AND r.feature = g.feature
-WHERE g.class = 'loyal' AND g.feature = 'plan=silver';
+WHERE g.class = 'loyal' AND g.feature = 'plan=bronze';
 SELECT ok(pg_temp.close(g.coef, r.coef, 1e-7) AND pg_temp.close(g.std_err, r.std_err, 1e-7)
           AND pg_temp.close(g.stat, r.stat, 1e-7) AND pg_temp.close_p(g.p_value, r.p_value, 1e-7)
           AND pg_temp.close(g.odds_ratio, exp(r.coef), 1e-7)
@@ -209,16 +210,16 @@ SELECT ok(pg_temp.close(g.coef, r.coef, 1e-7) AND pg_temp.close(g.std_err, r.std
           AND pg_temp.close(g.stat, r.stat, 1e-7) AND pg_temp.close_p(g.p_value, r.p_value, 1e-7)
           AND pg_temp.close(g.odds_ratio, exp(r.coef), 1e-7)
           AND pg_temp.close(g.coef, r.nnet_coef, 1e-6) AND pg_temp.close(g.std_err, r.nnet_se, 1e-6),
-          'occasional plan=gold: coef, std_err, z, p, odds ratio')
+          'occasional plan=silver: coef, std_err, z, p, odds ratio')
 FROM got g JOIN ref r ON r.model = 'mle' AND r.class = g.class AND r.feature = g.feature
-WHERE g.class = 'occasional' AND g.feature = 'plan=gold';
+WHERE g.class = 'occasional' AND g.feature = 'plan=silver';
 SELECT ok(pg_temp.close(g.coef, r.coef, 1e-7) AND pg_temp.close(g.std_err, r.std_err, 1e-7)
           AND pg_temp.close(g.stat, r.stat, 1e-7) AND pg_temp.close_p(g.p_value, r.p_value, 1e-7)
           AND pg_temp.close(g.odds_ratio, exp(r.coef), 1e-7)
           AND pg_temp.close(g.coef, r.nnet_coef, 1e-6) AND pg_temp.close(g.std_err, r.nnet_se, 1e-6),
-          'occasional plan=silver: coef, std_err, z, p, odds ratio')
+          'occasional plan=bronze: coef, std_err, z, p, odds ratio')
 FROM got g JOIN ref r ON r.model = 'mle' AND r.class = g.class AND r.feature = g.feature
-WHERE g.class = 'occasional' AND g.feature = 'plan=silver';
+WHERE g.class = 'occasional' AND g.feature = 'plan=bronze';
 SELECT ok(pg_temp.close(g.coef, r.coef, 1e-7) AND pg_temp.close(g.std_err, r.std_err, 1e-7)
           AND pg_temp.close(g.stat, r.stat, 1e-7) AND pg_temp.close_p(g.p_value, r.p_value, 1e-7)
           AND pg_temp.close(g.odds_ratio, exp(r.coef), 1e-7)
@@ -251,16 +252,16 @@ SELECT ok(pg_temp.close(g.coef, r.coef, 1e-7) AND pg_temp.close(g.std_err, r.std
           AND pg_temp.close(g.stat, r.stat, 1e-7) AND pg_temp.close_p(g.p_value, r.p_value, 1e-7)
           AND pg_temp.close(g.odds_ratio, exp(r.coef), 1e-7)
           AND pg_temp.close(g.coef, r.nnet_coef, 1e-6) AND pg_temp.close(g.std_err, r.nnet_se, 1e-6),
-          'regular plan=gold: coef, std_err, z, p, odds ratio')
+          'regular plan=silver: coef, std_err, z, p, odds ratio')
 FROM got g JOIN ref r ON r.model = 'mle' AND r.class = g.class AND r.feature = g.feature
-WHERE g.class = 'regular' AND g.feature = 'plan=gold';
+WHERE g.class = 'regular' AND g.feature = 'plan=silver';
 SELECT ok(pg_temp.close(g.coef, r.coef, 1e-7) AND pg_temp.close(g.std_err, r.std_err, 1e-7)
           AND pg_temp.close(g.stat, r.stat, 1e-7) AND pg_temp.close_p(g.p_value, r.p_value, 1e-7)
           AND pg_temp.close(g.odds_ratio, exp(r.coef), 1e-7)
           AND pg_temp.close(g.coef, r.nnet_coef, 1e-6) AND pg_temp.close(g.std_err, r.nnet_se, 1e-6),
-          'regular plan=silver: coef, std_err, z, p, odds ratio')
+          'regular plan=bronze: coef, std_err, z, p, odds ratio')
 FROM got g JOIN ref r ON r.model = 'mle' AND r.class = g.class AND r.feature = g.feature
-WHERE g.class = 'regular' AND g.feature = 'plan=silver';
+WHERE g.class = 'regular' AND g.feature = 'plan=bronze';
 
 -- class_weight "balanced": weights n / (K n_k); the reported log-likelihood is the data's
 SELECT lives_ok($$SELECT profenrich.train('mn_bal', 'multinomial', 'mn_data', 'cls',

@@ -4,15 +4,18 @@
 --   logit_data its split and fold as profenrich does, then runs GridSearchCV with a
 --   PredefinedSplit of those folds on the training split: StandardScaler +
 --   LogisticRegression(C = 1/l2) scored by log loss, StandardScaler + Ridge(alpha = l2) scored
---   by RMSE.
+--   by RMSE, StandardScaler + a numpy Newton solve of profenrich's multinomial objective (the
+--   softmax with the first class as reference, l2/2 on the standardized slopes) scored by log
+--   loss, and python3-xgboost 1.7's XGBRegressor on profenrich's encoding scored by RMSE.
 -- Tolerances: the cross-validated metrics and their sds 1e-6 relative (two Newton solvers on
---   the same objective agree to ~1e-10); the chosen grid point exactly; the fold sizes exactly.
+--   the same objective agree to ~1e-9; XGBoost's float arithmetic to ~1e-7); the chosen grid
+--   point exactly; the fold sizes exactly.
 \set QUIET on
 \set ON_ERROR_STOP on
 SET client_min_messages = warning;
 BEGIN;
 \ir reference/logistic_data.sql
-SELECT plan(27);
+SELECT plan(46);
 
 CREATE FUNCTION pg_temp.close(a float8, b float8, rel float8 DEFAULT 1e-6) RETURNS boolean
 LANGUAGE sql IMMUTABLE AS $$ SELECT abs(a - b) <= rel * abs(b) $$;
@@ -68,6 +71,50 @@ SELECT is((SELECT array_agg((metrics->>'n')::int ORDER BY fold)
            FROM profenrich.cross_validate('linear', 'logit_data', 'x1', ARRAY['x2', 'flag', 'plan', 'y'],
                                           '{"seed": 3, "test_fraction": 0.25}', 4) WHERE fold IS NOT NULL),
           ARRAY[56, 55, 67, 55], 'linear: fold sizes of the training split (233 rows)');
+
+-- [multinomial] plan (bronze, gold, silver; bronze the reference) from x1, x2, flag, y; 5 folds,
+-- seed 0: the cross-validated log loss of profenrich's multinomial objective
+CREATE TEMP TABLE ref_mn (l2 float8, metric float8, sd float8);
+INSERT INTO ref_mn VALUES
+  (0, 1.0183746333818253, 0.047425440426946575),
+  (1, 1.0169363570121326, 0.046646703462115136),
+  (10, 1.0139016684843032, 0.044663358013295629),
+  (100, 1.0259185825537254, 0.045858839009175242);
+CREATE TEMP TABLE got_mn AS
+SELECT (params->>'l2')::float8 AS l2, metric, sd, chosen
+FROM profenrich.tune('tn_mn', 'multinomial', 'logit_data', 'plan', ARRAY['x1', 'x2', 'flag', 'y'],
+                     '{"seed": 0}', '{"l2": [0, 1, 10, 100]}', 5);
+SELECT ok(pg_temp.close(g.metric, r.metric), 'multinomial, l2 = ' || r.l2 || ': cross-validated log loss = GridSearchCV')
+FROM got_mn g JOIN ref_mn r USING (l2) ORDER BY r.l2;
+SELECT ok(pg_temp.close(g.sd, r.sd), 'multinomial, l2 = ' || r.l2 || ': its sd = GridSearchCV std_test_score')
+FROM got_mn g JOIN ref_mn r USING (l2) ORDER BY r.l2;
+SELECT is((SELECT l2 FROM got_mn WHERE chosen), 10::float8, 'multinomial: the grid point GridSearchCV picks, l2 = 10');
+SELECT is((SELECT (options->>'l2')::float8 FROM profenrich.models WHERE name = 'tn_mn' AND deployed), 10::float8,
+          'multinomial: the stored version has the chosen l2');
+
+-- [gbdt] x1 from x2, flag, plan, y; 4 folds, seed 3, test_fraction 0.25, 30 rounds at 0.1 (a
+-- fold boosts every round): the cross-validated RMSE of XGBoost's own boosting
+CREATE TEMP TABLE ref_gb (max_depth int, metric float8, sd float8);
+INSERT INTO ref_gb VALUES
+  (1, 1.1800794626455504, 0.041526116419113954),
+  (2, 1.1830579345241359, 0.037571239458669664),
+  (4, 1.2295106125128266, 0.037445925176821153);
+CREATE TEMP TABLE got_gb AS
+SELECT (params->>'max_depth')::int AS max_depth, metric, sd, chosen
+FROM profenrich.tune('tn_gb', 'gbdt', 'logit_data', 'x1', ARRAY['x2', 'flag', 'plan', 'y'],
+                     '{"seed": 3, "test_fraction": 0.25, "n_trees": 30, "learning_rate": 0.1}',
+                     '{"max_depth": [1, 2, 4]}', 4);
+SELECT ok(pg_temp.close(g.metric, r.metric), 'gbdt, max_depth = ' || r.max_depth || ': cross-validated RMSE = GridSearchCV')
+FROM got_gb g JOIN ref_gb r USING (max_depth) ORDER BY r.max_depth;
+SELECT ok(pg_temp.close(g.sd, r.sd), 'gbdt, max_depth = ' || r.max_depth || ': its sd = GridSearchCV std_test_score')
+FROM got_gb g JOIN ref_gb r USING (max_depth) ORDER BY r.max_depth;
+SELECT is((SELECT max_depth FROM got_gb WHERE chosen), 1, 'gbdt: the grid point GridSearchCV picks, max_depth = 1');
+SELECT is((SELECT (options->>'max_depth')::int FROM profenrich.models WHERE name = 'tn_gb' AND deployed), 1,
+          'gbdt: the stored version has the chosen max_depth');
+SELECT is((SELECT array_agg((metrics->>'n')::int ORDER BY fold)
+           FROM profenrich.cross_validate('gbdt', 'logit_data', 'x1', ARRAY['x2', 'flag', 'plan', 'y'],
+                                          '{"seed": 3, "test_fraction": 0.25, "n_trees": 30}', 4) WHERE fold IS NOT NULL),
+          ARRAY[56, 55, 67, 55], 'gbdt: fold sizes of the training split (233 rows)');
 
 SELECT * FROM finish();
 ROLLBACK;

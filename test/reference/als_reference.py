@@ -18,6 +18,7 @@ import sys
 import numpy as np
 
 FACTORS = 5
+WIDE = 8            # a second fit at a width that is a multiple of 8 (profenrich's dense item solves)
 ALPHA = 2.5
 L2 = 0.3
 ITERATIONS = 6
@@ -54,11 +55,11 @@ def matrix(rows):
     return users, items, w
 
 
-def start(users, items):
+def start(users, items, factors=FACTORS, seed=7):
     """Starting factors, 6 decimals, as both sides read them."""
-    rng = np.random.default_rng(7)
-    x0 = np.round(rng.uniform(0, 0.1, (len(users), FACTORS)), 6)
-    y0 = np.round(rng.uniform(0, 0.1, (len(items), FACTORS)), 6)
+    rng = np.random.default_rng(seed)
+    x0 = np.round(rng.uniform(0, 0.1, (len(users), factors)), 6)
+    y0 = np.round(rng.uniform(0, 0.1, (len(items), factors)), 6)
     return x0, y0
 
 
@@ -66,7 +67,7 @@ def solve_side(a, b, w, exact, cholesky):
     """Every row of a given the other side b; w holds the rows' summed weights."""
     conf = ALPHA * w                     # confidence minus one, 0 where nothing was seen
     pref = (w > 0).astype(float)
-    gram = b.T @ b + L2 * np.eye(FACTORS)
+    gram = b.T @ b + L2 * np.eye(b.shape[1])
     out = a.copy()
     for r in range(a.shape[0]):
         c = conf[r]
@@ -123,7 +124,12 @@ def top(x, y, w, u, k):
     return order[:k], s
 
 
-def write_fixture(path, rows, users, items, x0, y0):
+def init_json(users, items, x0, y0):
+    return json.dumps({"users": {k: [float(v) for v in x0[n]] for n, k in enumerate(users)},
+                       "items": {k: [float(v) for v in y0[n]] for n, k in enumerate(items)}})
+
+
+def write_fixture(path, rows, users, items, x0, y0, x8, y8):
     with open(os.path.join(path, "als_data.sql"), "w") as f:
         f.write("-- Written by als_reference.py: the interactions and the starting factors of\n"
                 "-- test/als_reference.sql.\n")
@@ -131,9 +137,10 @@ def write_fixture(path, rows, users, items, x0, y0):
         f.write("INSERT INTO als_events VALUES\n")
         f.write(",\n".join("  ('%s', '%s', %s)" % (u, i, "NULL" if x is None else x)
                            for u, i, x in rows) + ";\n")
-        init = {"users": {k: [float(v) for v in x0[n]] for n, k in enumerate(users)},
-                "items": {k: [float(v) for v in y0[n]] for n, k in enumerate(items)}}
-        f.write("CREATE TABLE als_init AS SELECT '%s'::jsonb AS init;\n" % json.dumps(init))
+        f.write("CREATE TABLE als_init AS SELECT '%s'::jsonb AS init;\n"
+                % init_json(users, items, x0, y0))
+        f.write("CREATE TABLE als_init8 AS SELECT '%s'::jsonb AS init;\n"
+                % init_json(users, items, x8, y8))
 
 
 def main():
@@ -141,7 +148,8 @@ def main():
     rows = build_data()
     users, items, w = matrix(rows)
     x0, y0 = start(users, items)
-    write_fixture(path, rows, users, items, x0, y0)
+    x8, y8 = start(users, items, WIDE, 8)
+    write_fixture(path, rows, users, items, x0, y0, x8, y8)
     print("# numpy %s; factors %d, alpha %s, l2 %s, iterations %d, cg_steps %d"
           % (np.__version__, FACTORS, ALPHA, L2, ITERATIONS, CG_STEPS))
     print("users = %d" % len(users))
@@ -157,6 +165,10 @@ def main():
             print("%s.scores.%s = %s" % (solver, u, ",".join("%.17g" % s[i] for i in best)))
         print("%s.x.u01 = %s" % (solver, ",".join("%.17g" % v for v in x[users.index("u01")])))
         print("%s.y.i01 = %s" % (solver, ",".join("%.17g" % v for v in y[items.index("i01")])))
+    x, y, losses = fit(w, x8, y8, False)
+    for it, value in enumerate(losses, 1):
+        print("cg%d.loss.%d = %.17g" % (WIDE, it, value))
+    print("cg%d.y.i01 = %s" % (WIDE, ",".join("%.17g" % v for v in y[items.index("i01")])))
 
 
 if __name__ == "__main__":

@@ -30,7 +30,8 @@
 # dummies that sum to the intercept leave the likelihood flat along some directions, and
 # BFGS stops anywhere on that ridge, with the maximal likelihood and the same fitted
 # probabilities. The coefficients are therefore compared on the design without the columns
-# profenrich aliases (the last dummy of a text column, the collinear x3), where they are
+# profenrich aliases (the dummy of a text column's most frequent level, its reference, and the
+# collinear x3), where they are
 # unique.
 
 suppressMessages(library(nnet))
@@ -166,22 +167,22 @@ kv("full.convergence", full$convergence)
 kv("full.fitted.1", paste(f17(fp[1, ]), collapse = " "))
 
 # [mle]: explicit dummies in profenrich's slot order (levels by frequency: gold, silver,
-# bronze), bronze and x3 left out: the slots profenrich aliases
-d$plan_gold <- as.integer(plan == "gold")
+# bronze), gold (the most frequent: the reference) and x3 left out: the slots profenrich aliases
 d$plan_silver <- as.integer(plan == "silver")
+d$plan_bronze <- as.integer(plan == "bronze")
 d$flagn <- as.integer(flag)
-mle <- fit_mle(cls ~ x1 + x2 + flagn + plan_gold + plan_silver, d)
+mle <- fit_mle(cls ~ x1 + x2 + flagn + plan_silver + plan_bronze, d)
 cat("[mle]\n")
-print_fit("mle", mle, c("(intercept)", "x1", "x2", "flag", "plan=gold", "plan=silver"))
+print_fit("mle", mle, c("(intercept)", "x1", "x2", "flag", "plan=silver", "plan=bronze"))
 kv("mle.fitted.1", paste(f17(fitted(mle)[1, ]), collapse = " "))
 
 # [balanced]: case weights n / (K n_k)
 counts <- table(d$cls)
 bw <- as.numeric(n / (length(classes) * counts[as.character(d$cls)]))
-bal <- fit_mle(cls ~ x1 + x2 + flagn + plan_gold + plan_silver, d, weights = bw)
+bal <- fit_mle(cls ~ x1 + x2 + flagn + plan_silver + plan_bronze, d, weights = bw)
 cat("[balanced]\n")
 for (k in classes) kv(sprintf("balanced.weight.%s", k), f17(n / (length(classes) * counts[[k]])))
-print_fit("balanced", bal, c("(intercept)", "x1", "x2", "flag", "plan=gold", "plan=silver"))
+print_fit("balanced", bal, c("(intercept)", "x1", "x2", "flag", "plan=silver", "plan=bronze"))
 
 cat("[telco]\n")
 if (file.exists(telco_csv)) {
@@ -196,7 +197,7 @@ if (file.exists(telco_csv)) {
     snake <- c(InternetService = "internet_service", PaymentMethod = "payment_method",
                PaperlessBilling = "paperless_billing")[[v]]
     kv(sprintf("telco.levels.%s", snake), paste(sprintf("%s:%d", lv, as.integer(table(tc[[v]])[lv])), collapse = "|"))
-    for (l in lv[-length(lv)]) {       # the last level by frequency is the aliased one
+    for (l in lv[-1]) {                # the most frequent level is the reference (aliased)
       nm <- make.names(paste0(snake, "_", l))
       td[[nm]] <- as.integer(tc[[v]] == l)
       cols <- c(cols, sprintf("%s=%s", snake, l))

@@ -116,8 +116,8 @@ def synthetic(directory, r):
     y = np.array([CLASSES.index(t["cls"]) for t in rows])
     n = len(rows)
     one = np.ones(n)
-    cols = ["(intercept)", "x1", "x2", "flag", "plan=gold", "plan=silver"]
-    x = np.column_stack([one, x1, x2, flag, gold, silver])
+    cols = ["(intercept)", "x1", "x2", "flag", "plan=silver", "plan=bronze"]
+    x = np.column_stack([one, x1, x2, flag, silver, bronze])
 
     print("[newton]")
     theta, hess, loglik, probs = newton(x, y, 4)
@@ -202,7 +202,7 @@ def telco(path, r):
                      ("PaperlessBilling", "paperless_billing")):
         values = [t[v] for t in rows]
         freq = sorted(set(values), key=lambda l: (-values.count(l), l))
-        for l in freq[:-1]:
+        for l in freq[1:]:             # the most frequent level is the reference
             xs.append([1.0 if t == l else 0.0 for t in values])
             cols.append(f"{snake}={l}")
     x = np.column_stack(xs)
