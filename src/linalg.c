@@ -265,77 +265,87 @@ CpuHasAvx512(void)
 }
 
 /*
- * h (n x n, upper triangle, row stride ldh) += C'C for a block C of k
- * rows and n columns stored column by column (column j at c + j * ldc).
- * k must be a multiple of 4, and C must hold zero columns up to the next
- * multiple of 3 of n (callers pad with zeros).  For the
+ * h (n x n, upper triangle, row stride ldh) += C' diag(d) C for a block C
+ * of k rows and n columns stored column by column (column j at c + j *
+ * ldc), d k weights of any sign (0 on padding rows), or NULL for C'C.
+ * k must be a multiple of the vector width, and C must hold zero columns
+ * up to the next multiple of 3 of n (callers pad with zeros).  For the
  * narrow matrices of model training (tens of columns) this 3 x 3 tiled
  * kernel, its nine accumulators and six loads held in vector registers,
  * runs about three times faster than dsyrk, whose packing dominates at
- * such sizes.  Compiled for AVX2 and for the baseline, picked at the first
- * call (LINALG_KERNEL_PICK).
+ * such sizes; the weights are applied as the rows are loaded (the blocks
+ * of the multinomial Hessian, without a square root or a scaled copy per
+ * weight).  GRAM_TILES_BODY defines it for a vector type vt of width
+ * lanes (load and horizontal sum given): 4 doubles for AVX2 and the
+ * baseline (picked at the first call, LINALG_KERNEL_PICK), 8 for AVX-512.
+ * Inlined with d NULL, the weighting compiles away.
  */
-static pg_attribute_always_inline void
-GramAddUpperBody(int n, int k, const double *c, int ldc, double *h, int ldh)
-{
-	int			pn = (n + 2) / 3 * 3;
-
-	for (int a = 0; a < pn; a += 3)
-	{
-		/* a row of tiles is at most n/3 x k/4 steps: milliseconds even for wide states */
-		CHECK_FOR_INTERRUPTS();
-		for (int b = a; b < pn; b += 3)
-		{
-			const double *a0 = c + (size_t) a * ldc,
-					   *a1 = a0 + ldc,
-					   *a2 = a1 + ldc;
-			const double *b0 = c + (size_t) b * ldc,
-					   *b1 = b0 + ldc,
-					   *b2 = b1 + ldc;
-			Vec4		s00 = {0}, s01 = {0}, s02 = {0},
-						s10 = {0}, s11 = {0}, s12 = {0},
-						s20 = {0}, s21 = {0}, s22 = {0};
-			double		t[3][3];
-
-			for (int i = 0; i < k; i += 4)
-			{
-				Vec4		x0 = VEC_LOAD(a0 + i),
-							x1 = VEC_LOAD(a1 + i),
-							x2 = VEC_LOAD(a2 + i);
-				Vec4		y0 = VEC_LOAD(b0 + i),
-							y1 = VEC_LOAD(b1 + i),
-							y2 = VEC_LOAD(b2 + i);
-
-				s00 += x0 * y0;
-				s01 += x0 * y1;
-				s02 += x0 * y2;
-				s10 += x1 * y0;
-				s11 += x1 * y1;
-				s12 += x1 * y2;
-				s20 += x2 * y0;
-				s21 += x2 * y1;
-				s22 += x2 * y2;
-			}
-			t[0][0] = VEC_SUM(s00);
-			t[0][1] = VEC_SUM(s01);
-			t[0][2] = VEC_SUM(s02);
-			t[1][0] = VEC_SUM(s10);
-			t[1][1] = VEC_SUM(s11);
-			t[1][2] = VEC_SUM(s12);
-			t[2][0] = VEC_SUM(s20);
-			t[2][1] = VEC_SUM(s21);
-			t[2][2] = VEC_SUM(s22);
-			for (int i = 0; i < 3; i++)
-				for (int j = 0; j < 3; j++)
-					if (a + i <= b + j && b + j < n)
-						h[(size_t) (a + i) * ldh + b + j] += t[i][j];
-		}
-	}
+#define GRAM_TILES_BODY(name, vt, width, load, hsum) \
+static pg_attribute_always_inline void \
+name(int n, int k, const double *c, int ldc, const double *d, double *h, int ldh) \
+{ \
+	int			pn = (n + 2) / 3 * 3; \
+	\
+	for (int a = 0; a < pn; a += 3) \
+	{ \
+		/* a row of tiles is at most n/3 x k/width steps: milliseconds even for wide states */ \
+		CHECK_FOR_INTERRUPTS(); \
+		for (int b = a; b < pn; b += 3) \
+		{ \
+			const double *a0 = c + (size_t) a * ldc, \
+					   *a1 = a0 + ldc, \
+					   *a2 = a1 + ldc; \
+			const double *b0 = c + (size_t) b * ldc, \
+					   *b1 = b0 + ldc, \
+					   *b2 = b1 + ldc; \
+			vt			s00 = {0}, s01 = {0}, s02 = {0}, \
+						s10 = {0}, s11 = {0}, s12 = {0}, \
+						s20 = {0}, s21 = {0}, s22 = {0}; \
+			double		t[3][3]; \
+			\
+			for (int i = 0; i < k; i += (width)) \
+			{ \
+				vt			x0 = load(a0 + i), \
+							x1 = load(a1 + i), \
+							x2 = load(a2 + i); \
+				vt			y0 = load(b0 + i), \
+							y1 = load(b1 + i), \
+							y2 = load(b2 + i); \
+				\
+				if (d) \
+				{ \
+					vt			w = load(d + i); \
+					\
+					x0 *= w; \
+					x1 *= w; \
+					x2 *= w; \
+				} \
+				s00 += x0 * y0; \
+				s01 += x0 * y1; \
+				s02 += x0 * y2; \
+				s10 += x1 * y0; \
+				s11 += x1 * y1; \
+				s12 += x1 * y2; \
+				s20 += x2 * y0; \
+				s21 += x2 * y1; \
+				s22 += x2 * y2; \
+			} \
+			t[0][0] = hsum(s00); \
+			t[0][1] = hsum(s01); \
+			t[0][2] = hsum(s02); \
+			t[1][0] = hsum(s10); \
+			t[1][1] = hsum(s11); \
+			t[1][2] = hsum(s12); \
+			t[2][0] = hsum(s20); \
+			t[2][1] = hsum(s21); \
+			t[2][2] = hsum(s22); \
+			for (int i = 0; i < 3; i++) \
+				for (int j = 0; j < 3; j++) \
+					if (a + i <= b + j && b + j < n) \
+						h[(size_t) (a + i) * ldh + b + j] += t[i][j]; \
+		} \
+	} \
 }
-
-LINALG_KERNEL_VARIANTS(GramAddUpper,
-					   (int n, int k, const double *c, int ldc, double *h, int ldh),
-					   (n, k, c, ldc, h, ldh))
 
 /* Eight doubles in a 512-bit register, for the AVX-512 variants */
 typedef double Vec8 __attribute__((vector_size(64), aligned(8)));
@@ -348,73 +358,46 @@ typedef double Vec8 __attribute__((vector_size(64), aligned(8)));
 #define LINALG_AVX512
 #endif
 
-/* GramAddUpperBody's tiles eight rows at a time, in 512-bit registers: k a multiple of 8 */
+GRAM_TILES_BODY(GramTiles4, Vec4, 4, VEC_LOAD, VEC_SUM)
+GRAM_TILES_BODY(GramTiles8, Vec8, 8, VEC8_LOAD, VEC8_SUM)
+
+/* The unweighted and weighted kernels of 4 lanes, for LINALG_KERNEL_VARIANTS */
 static pg_attribute_always_inline void
-GramAddUpper8Body(int n, int k, const double *c, int ldc, double *h, int ldh)
+GramAddUpperBody(int n, int k, const double *c, int ldc, double *h, int ldh)
 {
-	int			pn = (n + 2) / 3 * 3;
-
-	for (int a = 0; a < pn; a += 3)
-	{
-		/* a row of tiles is at most n/3 x k/8 steps: milliseconds even for wide states */
-		CHECK_FOR_INTERRUPTS();
-		for (int b = a; b < pn; b += 3)
-		{
-			const double *a0 = c + (size_t) a * ldc,
-					   *a1 = a0 + ldc,
-					   *a2 = a1 + ldc;
-			const double *b0 = c + (size_t) b * ldc,
-					   *b1 = b0 + ldc,
-					   *b2 = b1 + ldc;
-			Vec8		s00 = {0}, s01 = {0}, s02 = {0},
-						s10 = {0}, s11 = {0}, s12 = {0},
-						s20 = {0}, s21 = {0}, s22 = {0};
-			double		t[3][3];
-
-			for (int i = 0; i < k; i += 8)
-			{
-				Vec8		x0 = VEC8_LOAD(a0 + i),
-							x1 = VEC8_LOAD(a1 + i),
-							x2 = VEC8_LOAD(a2 + i);
-				Vec8		y0 = VEC8_LOAD(b0 + i),
-							y1 = VEC8_LOAD(b1 + i),
-							y2 = VEC8_LOAD(b2 + i);
-
-				s00 += x0 * y0;
-				s01 += x0 * y1;
-				s02 += x0 * y2;
-				s10 += x1 * y0;
-				s11 += x1 * y1;
-				s12 += x1 * y2;
-				s20 += x2 * y0;
-				s21 += x2 * y1;
-				s22 += x2 * y2;
-			}
-			t[0][0] = VEC8_SUM(s00);
-			t[0][1] = VEC8_SUM(s01);
-			t[0][2] = VEC8_SUM(s02);
-			t[1][0] = VEC8_SUM(s10);
-			t[1][1] = VEC8_SUM(s11);
-			t[1][2] = VEC8_SUM(s12);
-			t[2][0] = VEC8_SUM(s20);
-			t[2][1] = VEC8_SUM(s21);
-			t[2][2] = VEC8_SUM(s22);
-			for (int i = 0; i < 3; i++)
-				for (int j = 0; j < 3; j++)
-					if (a + i <= b + j && b + j < n)
-						h[(size_t) (a + i) * ldh + b + j] += t[i][j];
-		}
-	}
+	GramTiles4(n, k, c, ldc, NULL, h, ldh);
 }
 
+static pg_attribute_always_inline void
+WeightedGramAddUpperBody(int n, int k, const double *c, int ldc, const double *d, double *h,
+						 int ldh)
+{
+	GramTiles4(n, k, c, ldc, d, h, ldh);
+}
+
+LINALG_KERNEL_VARIANTS(GramAddUpper,
+					   (int n, int k, const double *c, int ldc, double *h, int ldh),
+					   (n, k, c, ldc, h, ldh))
+LINALG_KERNEL_VARIANTS(WeightedGramAddUpper,
+					   (int n, int k, const double *c, int ldc, const double *d, double *h, int ldh),
+					   (n, k, c, ldc, d, h, ldh))
+
+/* The kernels of 8 lanes, in 512-bit registers */
 LINALG_AVX512 static void
 GramAddUpper8Avx512(int n, int k, const double *c, int ldc, double *h, int ldh)
 {
-	GramAddUpper8Body(n, k, c, ldc, h, ldh);
+	GramTiles8(n, k, c, ldc, NULL, h, ldh);
+}
+
+LINALG_AVX512 static void
+WeightedGramAddUpper8Avx512(int n, int k, const double *c, int ldc, const double *d, double *h,
+							int ldh)
+{
+	GramTiles8(n, k, c, ldc, d, h, ldh);
 }
 
 /*
- * h += C'C (GramAddUpperBody), in the variant the CPU runs: eight rows at
+ * h += C'C (GRAM_TILES_BODY), in the variant the CPU runs: eight rows at
  * a time where it has AVX-512 and k is a multiple of 8
  */
 void
@@ -426,145 +409,7 @@ LinalgGramAddUpper(int n, int k, const double *c, int ldc, double *h, int ldh)
 		LINALG_KERNEL_PICK(GramAddUpper) (n, k, c, ldc, h, ldh);
 }
 
-/*
- * h (n x n, upper triangle) += C' diag(d) C: GramAddUpperBody's tiles
- * with each row of C weighted by d (k values, of any sign; 0 on padding
- * rows), applied as the rows are loaded: the blocks of the multinomial
- * Hessian, without a square root or a scaled copy per weight
- */
-static pg_attribute_always_inline void
-WeightedGramAddUpperBody(int n, int k, const double *c, int ldc, const double *d, double *h,
-						 int ldh)
-{
-	int			pn = (n + 2) / 3 * 3;
-
-	for (int a = 0; a < pn; a += 3)
-	{
-		/* a row of tiles is at most n/3 x k/4 steps: milliseconds even for wide states */
-		CHECK_FOR_INTERRUPTS();
-		for (int b = a; b < pn; b += 3)
-		{
-			const double *a0 = c + (size_t) a * ldc,
-					   *a1 = a0 + ldc,
-					   *a2 = a1 + ldc;
-			const double *b0 = c + (size_t) b * ldc,
-					   *b1 = b0 + ldc,
-					   *b2 = b1 + ldc;
-			Vec4		s00 = {0}, s01 = {0}, s02 = {0},
-						s10 = {0}, s11 = {0}, s12 = {0},
-						s20 = {0}, s21 = {0}, s22 = {0};
-			double		t[3][3];
-
-			for (int i = 0; i < k; i += 4)
-			{
-				Vec4		w = VEC_LOAD(d + i);
-				Vec4		x0 = VEC_LOAD(a0 + i) * w,
-							x1 = VEC_LOAD(a1 + i) * w,
-							x2 = VEC_LOAD(a2 + i) * w;
-				Vec4		y0 = VEC_LOAD(b0 + i),
-							y1 = VEC_LOAD(b1 + i),
-							y2 = VEC_LOAD(b2 + i);
-
-				s00 += x0 * y0;
-				s01 += x0 * y1;
-				s02 += x0 * y2;
-				s10 += x1 * y0;
-				s11 += x1 * y1;
-				s12 += x1 * y2;
-				s20 += x2 * y0;
-				s21 += x2 * y1;
-				s22 += x2 * y2;
-			}
-			t[0][0] = VEC_SUM(s00);
-			t[0][1] = VEC_SUM(s01);
-			t[0][2] = VEC_SUM(s02);
-			t[1][0] = VEC_SUM(s10);
-			t[1][1] = VEC_SUM(s11);
-			t[1][2] = VEC_SUM(s12);
-			t[2][0] = VEC_SUM(s20);
-			t[2][1] = VEC_SUM(s21);
-			t[2][2] = VEC_SUM(s22);
-			for (int i = 0; i < 3; i++)
-				for (int j = 0; j < 3; j++)
-					if (a + i <= b + j && b + j < n)
-						h[(size_t) (a + i) * ldh + b + j] += t[i][j];
-		}
-	}
-}
-
-LINALG_KERNEL_VARIANTS(WeightedGramAddUpper,
-					   (int n, int k, const double *c, int ldc, const double *d, double *h, int ldh),
-					   (n, k, c, ldc, d, h, ldh))
-
-/* WeightedGramAddUpperBody eight rows at a time, in 512-bit registers */
-static pg_attribute_always_inline void
-WeightedGramAddUpper8Body(int n, int k, const double *c, int ldc, const double *d, double *h,
-						  int ldh)
-{
-	int			pn = (n + 2) / 3 * 3;
-
-	for (int a = 0; a < pn; a += 3)
-	{
-		/* a row of tiles is at most n/3 x k/8 steps: milliseconds even for wide states */
-		CHECK_FOR_INTERRUPTS();
-		for (int b = a; b < pn; b += 3)
-		{
-			const double *a0 = c + (size_t) a * ldc,
-					   *a1 = a0 + ldc,
-					   *a2 = a1 + ldc;
-			const double *b0 = c + (size_t) b * ldc,
-					   *b1 = b0 + ldc,
-					   *b2 = b1 + ldc;
-			Vec8		s00 = {0}, s01 = {0}, s02 = {0},
-						s10 = {0}, s11 = {0}, s12 = {0},
-						s20 = {0}, s21 = {0}, s22 = {0};
-			double		t[3][3];
-
-			for (int i = 0; i < k; i += 8)
-			{
-				Vec8		w = VEC8_LOAD(d + i);
-				Vec8		x0 = VEC8_LOAD(a0 + i) * w,
-							x1 = VEC8_LOAD(a1 + i) * w,
-							x2 = VEC8_LOAD(a2 + i) * w;
-				Vec8		y0 = VEC8_LOAD(b0 + i),
-							y1 = VEC8_LOAD(b1 + i),
-							y2 = VEC8_LOAD(b2 + i);
-
-				s00 += x0 * y0;
-				s01 += x0 * y1;
-				s02 += x0 * y2;
-				s10 += x1 * y0;
-				s11 += x1 * y1;
-				s12 += x1 * y2;
-				s20 += x2 * y0;
-				s21 += x2 * y1;
-				s22 += x2 * y2;
-			}
-			t[0][0] = VEC8_SUM(s00);
-			t[0][1] = VEC8_SUM(s01);
-			t[0][2] = VEC8_SUM(s02);
-			t[1][0] = VEC8_SUM(s10);
-			t[1][1] = VEC8_SUM(s11);
-			t[1][2] = VEC8_SUM(s12);
-			t[2][0] = VEC8_SUM(s20);
-			t[2][1] = VEC8_SUM(s21);
-			t[2][2] = VEC8_SUM(s22);
-			for (int i = 0; i < 3; i++)
-				for (int j = 0; j < 3; j++)
-					if (a + i <= b + j && b + j < n)
-						h[(size_t) (a + i) * ldh + b + j] += t[i][j];
-		}
-	}
-}
-
-LINALG_AVX512 static void
-WeightedGramAddUpper8Avx512(int n, int k, const double *c, int ldc, const double *d, double *h,
-							int ldh)
-{
-	WeightedGramAddUpper8Body(n, k, c, ldc, d, h, ldh);
-}
-
-/* h += C' diag(d) C (WeightedGramAddUpperBody), in the variant the CPU runs */
+/* h += C' diag(d) C (GRAM_TILES_BODY), in the variant the CPU runs */
 void
 LinalgWeightedGramAddUpper(int n, int k, const double *c, int ldc, const double *d, double *h,
 						   int ldh)
