@@ -730,7 +730,17 @@ AucExpand(const char *data, Size size)
 	return s;
 }
 
-static const PartialKind AucKind = {"auc", AucFlatSize, AucFlatten, AucExpand};
+/* The second state's pairs added to the first */
+static void
+AucMerge(void *into, void *from)
+{
+	const AucState *b = from;
+
+	for (int64 i = 0; i < b->n; i++)
+		AucStateAdd((AucState *) into, b->pairs[i].score, b->pairs[i].label);
+}
+
+static const PartialKind AucKind = {"auc", AucFlatSize, AucFlatten, AucExpand, AucMerge};
 
 /* auc_sfunc(bytea, score float8, label boolean): rows with a NULL are skipped */
 Datum
@@ -759,26 +769,7 @@ auc_sfunc(PG_FUNCTION_ARGS)
 Datum
 auc_combinefunc(PG_FUNCTION_ARGS)
 {
-	PartialState *a = PartialArg(fcinfo, 0, &AucKind, true);
-	const AucState *b;
-	MemoryContext old;
-
-	if (a == NULL)
-	{
-		a = PartialArg(fcinfo, 1, &AucKind, false);
-		if (a == NULL)
-			PG_RETURN_NULL();
-		return PartialResult(fcinfo, a);
-	}
-	b = (const AucState *) PartialPeek(fcinfo, 1, &AucKind);
-	if (b != NULL)
-	{
-		old = MemoryContextSwitchTo(a->cxt);
-		for (int64 i = 0; i < b->n; i++)
-			AucStateAdd((AucState *) a->state, b->pairs[i].score, b->pairs[i].label);
-		MemoryContextSwitchTo(old);
-	}
-	return PartialResult(fcinfo, a);
+	return PartialCombine(fcinfo, &AucKind);
 }
 
 /* auc_finalfunc(bytea): NULL without both classes */

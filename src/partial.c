@@ -196,6 +196,36 @@ PartialResult(FunctionCallInfo fcinfo, PartialState *ps)
 }
 
 /*
+ * The combine function of a kind: the second state (argument 1, a plain
+ * bytea or an object, read without copying) merged into the first, which
+ * is updated in place, in its own context; the second alone when the
+ * first is NULL, NULL when both are.
+ */
+Datum
+PartialCombine(FunctionCallInfo fcinfo, const PartialKind *kind)
+{
+	PartialState *a = PartialArg(fcinfo, 0, kind, true);
+	void	   *b;
+	MemoryContext old;
+
+	if (a == NULL)
+	{
+		a = PartialArg(fcinfo, 1, kind, false);
+		if (a == NULL)
+			PG_RETURN_NULL();
+		return PartialResult(fcinfo, a);
+	}
+	b = PartialPeek(fcinfo, 1, kind);
+	if (b != NULL)
+	{
+		old = MemoryContextSwitchTo(a->cxt);
+		kind->merge(a->state, b);
+		MemoryContextSwitchTo(old);
+	}
+	return PartialResult(fcinfo, a);
+}
+
+/*
  * The type of argument argno of an aggregate support function.  nodeAgg
  * gives the function its call expression; Citus' worker_partial_agg calls
  * it without one, as worker_partial_agg(aggregate, ROW(arguments...)), so

@@ -24,8 +24,8 @@
  *	  transition:	ps = PartialArg(fcinfo, 0, &kind, true);
  *					if (ps == NULL) ps = PartialNew(fcinfo, &kind, state);
  *					... update ps->state ...; return PartialResult(fcinfo, ps);
- *	  combine:		the same with arg 0, and PartialPeek(fcinfo, 1, &kind)
- *					to read the second state without copying it;
+ *	  combine:		return PartialCombine(fcinfo, &kind), which merges
+ *					the second state (read without copying) into the first;
  *	  final:		PartialPeek(fcinfo, 0, &kind), or PartialFlat for bytes.
  * A grouped aggregate over very many groups (rfm by customer) keeps a small
  * flat state updated in place instead, as postgresql-hll does.
@@ -47,6 +47,8 @@ typedef struct PartialKind
 	void		(*flatten) (void *state, char *out, Size size);
 	/* a state from payload bytes, refusing (22P03) what flatten could not have written */
 	void	   *(*expand) (const char *data, Size size);
+	/* add the second state into the first; may tidy the second (flush buffers), not change it */
+	void		(*merge) (void *into, void *from);
 } PartialKind;
 
 /* The expanded object: header, kind, the family's state */
@@ -111,6 +113,7 @@ extern PartialState *PartialArg(FunctionCallInfo fcinfo, int argno, const Partia
 								bool in_place);
 extern PartialState *PartialNew(FunctionCallInfo fcinfo, const PartialKind *kind);
 extern void *PartialPeek(FunctionCallInfo fcinfo, int argno, const PartialKind *kind);
+extern Datum PartialCombine(FunctionCallInfo fcinfo, const PartialKind *kind);
 extern Datum PartialResult(FunctionCallInfo fcinfo, PartialState *ps);
 extern bytea *PartialFlat(PartialState *ps);
 extern void PartialInvalid(const PartialKind *kind, const char *why) pg_attribute_noreturn();

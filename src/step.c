@@ -632,8 +632,17 @@ LinearStatsFromBytes(bytea *b)
 	return (LinearStats *) StatsExpand(VARDATA_ANY(b), VARSIZE_ANY_EXHDR(b));
 }
 
+/* The second state's sums added to the first, both checked */
+static void
+StatsMergeChecked(void *into, void *from)
+{
+	StatsCheck((const LinearStats *) from);
+	StatsMerge((LinearStats *) into, (const LinearStats *) from);
+	StatsCheck((const LinearStats *) into);
+}
+
 static const PartialKind LinearStatsKind = {
-	"linear_stats", StatsFlatSize, StatsFlatten, StatsExpand
+	"linear_stats", StatsFlatSize, StatsFlatten, StatsExpand, StatsMergeChecked
 };
 
 /* The name of the column a slot of the state's rows belongs to (the target for nslots) */
@@ -805,27 +814,7 @@ linear_stats_row_sfunc(PG_FUNCTION_ARGS)
 Datum
 linear_stats_combinefunc(PG_FUNCTION_ARGS)
 {
-	PartialState *a = PartialArg(fcinfo, 0, &LinearStatsKind, true);
-	const LinearStats *b;
-	MemoryContext old;
-
-	if (a == NULL)
-	{
-		a = PartialArg(fcinfo, 1, &LinearStatsKind, false);
-		if (a == NULL)
-			PG_RETURN_NULL();
-		return PartialResult(fcinfo, a);
-	}
-	b = (const LinearStats *) PartialPeek(fcinfo, 1, &LinearStatsKind);
-	if (b != NULL)
-	{
-		StatsCheck(b);
-		old = MemoryContextSwitchTo(a->cxt);
-		StatsMerge((LinearStats *) a->state, b);
-		MemoryContextSwitchTo(old);
-		StatsCheck((LinearStats *) a->state);
-	}
-	return PartialResult(fcinfo, a);
+	return PartialCombine(fcinfo, &LinearStatsKind);
 }
 
 /* linear_stats_finalfunc(bytea) returns the state's bytes, NULL for no rows */
@@ -1181,8 +1170,16 @@ LogisticStepExpand(const char *data, Size size)
 	return s;
 }
 
+/* PartialKind's merge */
+static void
+LogisticStepMergeState(void *into, void *from)
+{
+	LogisticStepMerge((LogisticStepState *) into, (const LogisticStepState *) from);
+}
+
 static const PartialKind LogisticStepKind = {
-	"logistic_step", LogisticStepFlatSize, LogisticStepFlatten, LogisticStepExpand
+	"logistic_step", LogisticStepFlatSize, LogisticStepFlatten, LogisticStepExpand,
+	LogisticStepMergeState
 };
 
 /* The 0.5.0 transition's state, created or given the spec and parameters */
@@ -1235,25 +1232,7 @@ logistic_step_row_sfunc(PG_FUNCTION_ARGS)
 Datum
 logistic_step_combinefunc(PG_FUNCTION_ARGS)
 {
-	PartialState *a = PartialArg(fcinfo, 0, &LogisticStepKind, true);
-	const LogisticStepState *b;
-	MemoryContext old;
-
-	if (a == NULL)
-	{
-		a = PartialArg(fcinfo, 1, &LogisticStepKind, false);
-		if (a == NULL)
-			PG_RETURN_NULL();
-		return PartialResult(fcinfo, a);
-	}
-	b = (const LogisticStepState *) PartialPeek(fcinfo, 1, &LogisticStepKind);
-	if (b != NULL)
-	{
-		old = MemoryContextSwitchTo(a->cxt);
-		LogisticStepMerge((LogisticStepState *) a->state, b);
-		MemoryContextSwitchTo(old);
-	}
-	return PartialResult(fcinfo, a);
+	return PartialCombine(fcinfo, &LogisticStepKind);
 }
 
 /* logistic_step_finalfunc(bytea) returns the sums' bytes */

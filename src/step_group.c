@@ -446,8 +446,15 @@ GroupedExpand(const char *data, Size size)
 	return g;
 }
 
+/* PartialKind's merge */
+static void
+GroupedMergeState(void *into, void *from)
+{
+	GroupedMerge((GroupedStats *) into, (GroupedStats *) from);
+}
+
 static const PartialKind GroupedKind = {
-	"linear_stats_grouped", GroupedFlatSize, GroupedFlatten, GroupedExpand
+	"linear_stats_grouped", GroupedFlatSize, GroupedFlatten, GroupedExpand, GroupedMergeState
 };
 
 /* A state from the bytes linear_stats_grouped returned (train() reads its result so) */
@@ -553,25 +560,7 @@ linear_stats_grouped_row_sfunc(PG_FUNCTION_ARGS)
 Datum
 linear_stats_grouped_combinefunc(PG_FUNCTION_ARGS)
 {
-	PartialState *a = PartialArg(fcinfo, 0, &GroupedKind, true);
-	GroupedStats *b;
-	MemoryContext old;
-
-	if (a == NULL)
-	{
-		a = PartialArg(fcinfo, 1, &GroupedKind, false);
-		if (a == NULL)
-			PG_RETURN_NULL();
-		return PartialResult(fcinfo, a);
-	}
-	b = (GroupedStats *) PartialPeek(fcinfo, 1, &GroupedKind);
-	if (b != NULL)
-	{
-		old = MemoryContextSwitchTo(a->cxt);
-		GroupedMerge((GroupedStats *) a->state, b);
-		MemoryContextSwitchTo(old);
-	}
-	return PartialResult(fcinfo, a);
+	return PartialCombine(fcinfo, &GroupedKind);
 }
 
 /* linear_stats_grouped_finalfunc(bytea): the state's bytes */

@@ -319,25 +319,7 @@ multinomial_step_row_sfunc(PG_FUNCTION_ARGS)
 Datum
 multinomial_step_combinefunc(PG_FUNCTION_ARGS)
 {
-	PartialState *a = PartialArg(fcinfo, 0, &MultinomialStepKind, true);
-	const MultinomialStepState *b;
-	MemoryContext old;
-
-	if (a == NULL)
-	{
-		a = PartialArg(fcinfo, 1, &MultinomialStepKind, false);
-		if (a == NULL)
-			PG_RETURN_NULL();
-		return PartialResult(fcinfo, a);
-	}
-	b = (const MultinomialStepState *) PartialPeek(fcinfo, 1, &MultinomialStepKind);
-	if (b != NULL)
-	{
-		old = MemoryContextSwitchTo(a->cxt);
-		StepMerge((MultinomialStepState *) a->state, b);
-		MemoryContextSwitchTo(old);
-	}
-	return PartialResult(fcinfo, a);
+	return PartialCombine(fcinfo, &MultinomialStepKind);
 }
 
 /* multinomial_step_finalfunc(bytea) returns the counts' or sums' bytes, NULL for no rows */
@@ -410,6 +392,13 @@ StepExpand(const char *data, Size size)
 	return s;
 }
 
+/* PartialKind's merge */
+static void
+StepMergeState(void *into, void *from)
+{
+	StepMerge((MultinomialStepState *) into, (const MultinomialStepState *) from);
+}
+
 static const PartialKind MultinomialStepKind = {
-	"multinomial_step", StepFlatSize, StepFlatten, StepExpand
+	"multinomial_step", StepFlatSize, StepFlatten, StepExpand, StepMergeState
 };

@@ -999,7 +999,17 @@ StateExpand(const char *data, Size size)
 	return StateDeserialize(data, size, true);
 }
 
-static const PartialKind ClvDataKind = {"clv_data", StateFlatSize, StateFlatten, StateExpand};
+/* PartialKind's merge, the result checked */
+static void
+StateMergeChecked(void *into, void *from)
+{
+	StateMerge((ClvDataState *) into, (const ClvDataState *) from);
+	StateAssertValid((ClvDataState *) into);
+}
+
+static const PartialKind ClvDataKind = {
+	"clv_data", StateFlatSize, StateFlatten, StateExpand, StateMergeChecked
+};
 
 /* clv_data_serialize(state): the state as bytes (StateSerialize) */
 Datum
@@ -1062,26 +1072,7 @@ clv_data_sfunc(PG_FUNCTION_ARGS)
 Datum
 clv_data_combinefunc(PG_FUNCTION_ARGS)
 {
-	PartialState *a = PartialArg(fcinfo, 0, &ClvDataKind, true);
-	const ClvDataState *b;
-	MemoryContext old;
-
-	if (a == NULL)
-	{
-		a = PartialArg(fcinfo, 1, &ClvDataKind, false);
-		if (a == NULL)
-			PG_RETURN_NULL();
-		return PartialResult(fcinfo, a);
-	}
-	b = (const ClvDataState *) PartialPeek(fcinfo, 1, &ClvDataKind);
-	if (b != NULL)
-	{
-		old = MemoryContextSwitchTo(a->cxt);
-		StateMerge((ClvDataState *) a->state, b);
-		StateAssertValid((ClvDataState *) a->state);
-		MemoryContextSwitchTo(old);
-	}
-	return PartialResult(fcinfo, a);
+	return PartialCombine(fcinfo, &ClvDataKind);
 }
 
 /* clv_data_finalfunc(bytea): the state's bytes */

@@ -1415,25 +1415,7 @@ kmeans_step_row_sfunc(PG_FUNCTION_ARGS)
 Datum
 kmeans_step_combinefunc(PG_FUNCTION_ARGS)
 {
-	PartialState *a = PartialArg(fcinfo, 0, &KmeansStepKind, true);
-	const KmeansStepState *b;
-	MemoryContext old;
-
-	if (a == NULL)
-	{
-		a = PartialArg(fcinfo, 1, &KmeansStepKind, false);
-		if (a == NULL)
-			PG_RETURN_NULL();
-		return PartialResult(fcinfo, a);
-	}
-	b = (const KmeansStepState *) PartialPeek(fcinfo, 1, &KmeansStepKind);
-	if (b != NULL)
-	{
-		old = MemoryContextSwitchTo(a->cxt);
-		StepMerge((KmeansStepState *) a->state, b);
-		MemoryContextSwitchTo(old);
-	}
-	return PartialResult(fcinfo, a);
+	return PartialCombine(fcinfo, &KmeansStepKind);
 }
 
 /* kmeans_step_finalfunc(bytea) returns the sums' bytes, NULL for no rows */
@@ -1492,6 +1474,13 @@ StepExpand(const char *data, Size size)
 	return s;
 }
 
+/* PartialKind's merge */
+static void
+StepMergeState(void *into, void *from)
+{
+	StepMerge((KmeansStepState *) into, (const KmeansStepState *) from);
+}
+
 static const PartialKind KmeansStepKind = {
-	"kmeans_step", StepFlatSize, StepFlatten, StepExpand
+	"kmeans_step", StepFlatSize, StepFlatten, StepExpand, StepMergeState
 };
