@@ -85,6 +85,17 @@ OptionTolerance(const char *key, JsonbValue *v)
 	return d;
 }
 
+/* A classifier's decision threshold: a probability above 0 and below 1 */
+double
+OptionProbability(const char *key, JsonbValue *v)
+{
+	double		p = OptionNumber(key, v, "a probability above 0 and below 1");
+
+	if (!(p > 0 && p < 1))
+		OptionError(key, "a probability above 0 and below 1");
+	return p;
+}
+
 /* The ridge penalty l2, a number not below 0, of the models that take one */
 double
 OptionPenalty(const char *key, JsonbValue *v)

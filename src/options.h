@@ -90,6 +90,7 @@ extern double OptionNumber(const char *key, JsonbValue *v, const char *expected)
 extern char *OptionString(const char *key, JsonbValue *v, const char *expected);
 extern int	OptionInteger(const char *key, JsonbValue *v, int lo, int hi);
 extern double OptionTolerance(const char *key, JsonbValue *v);
+extern double OptionProbability(const char *key, JsonbValue *v);
 extern bool OptionBool(const char *key, JsonbValue *v);
 extern double OptionPenalty(const char *key, JsonbValue *v);
 extern bool OptionClassWeight(const char *key, JsonbValue *v, const char *example, Jsonb **object);

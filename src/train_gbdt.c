@@ -160,21 +160,9 @@ GbdtOption(void *opts, const char *key, JsonbValue *v)
 	else if (strcmp(key, "positive") == 0)
 		o->positive = OptionString(key, v, "the text value that marks the positive class");
 	else if (strcmp(key, "class_weight") == 0)
-	{
-		if (v->type == jbvString &&
-			strcmp(pnstrdup(v->val.string.val, v->val.string.len), "balanced") == 0)
-			o->balanced = true;
-		else if (v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data))
-			o->class_weight = JsonbValueToJsonb(v);
-		else
-			OptionError(key, "\"balanced\" or an object of positive weights by class, such as {\"true\": 3, \"false\": 1}");
-	}
+		o->balanced = OptionClassWeight(key, v, "{\"true\": 3, \"false\": 1}", &o->class_weight);
 	else if (strcmp(key, "threshold") == 0)
-	{
-		o->threshold = OptionNumber(key, v, "a probability above 0 and below 1");
-		if (!(o->threshold > 0 && o->threshold < 1))
-			OptionError(key, "a probability above 0 and below 1");
-	}
+		o->threshold = OptionProbability(key, v);
 	else
 		return false;
 	return true;

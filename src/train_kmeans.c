@@ -915,24 +915,6 @@ FitStreaming(TrainJob *job, FitPlan *plan)
 	job->bad = ls->bad;
 }
 
-/* Rows the table is expected to hold, or -1 when unknown (views, never analyzed) */
-static double
-EstimatedRows(Oid relid)
-{
-	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	double		rows = -1;
-
-	if (HeapTupleIsValid(tup))
-	{
-		Form_pg_class rel = (Form_pg_class) GETSTRUCT(tup);
-
-		if (rel->relkind != RELKIND_VIEW && rel->reltuples >= 0)
-			rows = rel->reltuples;
-		ReleaseSysCache(tup);
-	}
-	return rows;
-}
-
 /*
  * Train a k-means model: in memory when the encoded rows fit
  * profenrich.max_train_memory, else by streaming passes.
@@ -942,7 +924,7 @@ TrainKmeans(TrainJob *job)
 {
 	const KmeansTrainOptions *o = KMEANS_OPTIONS(job);
 	Size		budget = (Size) profenrich_max_train_memory * 1024;
-	double		rows = EstimatedRows(job->src.relid);
+	double		rows = SourceEstimatedRows(&job->src);
 	double		row_bytes = sizeof(double) * (job->spec->nslots + 2);
 	LoadedData	data;
 	FitPlan		plan;

@@ -83,11 +83,7 @@ LogisticOption(void *opts, const char *key, JsonbValue *v)
 	else if (strcmp(key, "calibrate") == 0)
 		o->calibrate = OptionBool(key, v);
 	else if (strcmp(key, "threshold") == 0)
-	{
-		o->threshold = OptionNumber(key, v, "a probability above 0 and below 1");
-		if (!(o->threshold > 0 && o->threshold < 1))
-			OptionError(key, "a probability above 0 and below 1");
-	}
+		o->threshold = OptionProbability(key, v);
 	else
 		return false;
 	return true;

@@ -261,24 +261,6 @@ ClassesByQuery(TrainJob *job)
 	AdoptClasses(job, Min(n, MODEL_MAX_CLASSES), labels, n > MODEL_MAX_CLASSES);
 }
 
-/* Rows the table is expected to hold, or -1 when unknown (views, never analyzed) */
-static double
-EstimatedRows(Oid relid)
-{
-	HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
-	double		rows = -1;
-
-	if (HeapTupleIsValid(tup))
-	{
-		Form_pg_class rel = (Form_pg_class) GETSTRUCT(tup);
-
-		if (rel->relkind != RELKIND_VIEW && rel->reltuples >= 0)
-			rows = rel->reltuples;
-		ReleaseSysCache(tup);
-	}
-	return rows;
-}
-
 /* Refuse a training split with too few rows */
 static void
 CheckTrainingRows(const TrainJob *job, double n)
@@ -969,7 +951,7 @@ TrainMultinomial(TrainJob *job)
 {
 	MultinomialOptions opts;
 	Size		budget = (Size) profenrich_max_train_memory * 1024;
-	double		rows = EstimatedRows(job->src.relid);
+	double		rows = SourceEstimatedRows(&job->src);
 	double		row_bytes = sizeof(double) * (job->spec->nslots + 2);
 	LoadedData	data;
 
