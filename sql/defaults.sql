@@ -346,6 +346,12 @@ RESET profenrich.max_train_memory;
 SELECT name FROM profenrich.train_query('dfl_q_gb', 'gbdt', 'SELECT id, tenure, spend, plan FROM dfl WHERE tenure > 5',
                                         'spend', ARRAY['tenure', 'plan'], '{"key": "id", "n_trees": 10}');
 SELECT name FROM profenrich.train('dfl_v_gb', 'gbdt', 'dfl_q_view', 'spend', ARRAY['tenure', 'plan'], '{"key": "id", "n_trees": 10}');
+-- a class target (text) read from the query too: its labels, and a text target with "positive"
+SELECT name FROM profenrich.train_query('dfl_q_gbc', 'gbdt', 'SELECT id, tenure, spend, plan FROM dfl WHERE tenure > 5',
+                                        'plan', ARRAY['tenure', 'spend'], '{"key": "id", "n_trees": 10}');
+SELECT name FROM profenrich.train('dfl_v_gbc', 'gbdt', 'dfl_q_view', 'plan', ARRAY['tenure', 'spend'], '{"key": "id", "n_trees": 10}');
+SELECT name FROM profenrich.train_query('dfl_q_gbp', 'gbdt', 'SELECT id, tenure, spend, plan FROM dfl WHERE tenure > 5 AND plan <> ''plus''',
+                                        'plan', ARRAY['tenure', 'spend'], '{"key": "id", "n_trees": 10, "positive": "pro"}');
 SELECT name FROM profenrich.train_query('dfl_q_km', 'kmeans', 'SELECT id, tenure, spend FROM dfl WHERE tenure > 5',
                                         NULL, ARRAY['tenure', 'spend'], '{"key": "id", "k": 3, "seed": 2}');
 SELECT name FROM profenrich.train('dfl_v_km', 'kmeans', 'dfl_q_view', NULL, ARRAY['tenure', 'spend'], '{"key": "id", "k": 3, "seed": 2}');
@@ -356,6 +362,10 @@ SELECT (SELECT bool_and(abs(a.coef - b.coef) < 1e-12 * (1 + abs(b.coef)))
         FROM profenrich.coefficients('dfl_q_mn_st') a JOIN profenrich.coefficients('dfl_v_mn') b USING (class, feature)) AS streaming_same,
        (SELECT count(*) FILTER (WHERE profenrich.score('dfl_q_gb', v) <> profenrich.score('dfl_v_gb', v)) FROM dfl_q_view v) AS gbdt_other_scores,
        (SELECT count(*) FILTER (WHERE profenrich.segment('dfl_q_km', v) <> profenrich.segment('dfl_v_km', v)) FROM dfl_q_view v) AS kmeans_other_segments;
+SELECT profenrich.classes('dfl_q_gbc') AS gbdt_query_classes, profenrich.classes('dfl_q_gbp') AS gbdt_query_positive,
+       (SELECT count(*) FILTER (WHERE profenrich.predict_class('dfl_q_gbc', v) <> profenrich.predict_class('dfl_v_gbc', v)
+                                   OR profenrich.predict_proba('dfl_q_gbc', v) <> profenrich.predict_proba('dfl_v_gbc', v))
+        FROM dfl_q_view v) AS gbdt_class_other;
 -- and so do the item models: every customer's top items as on the table
 CREATE TABLE dfl_events AS SELECT i % 50 AS customer, 'p' || (i * 7 % 13) AS product, 1 + i % 3 AS qty
 FROM generate_series(1, 3000) i;

@@ -136,6 +136,11 @@ SELECT public.err($$SELECT * FROM profenrich.feature_importance('nope')$$);
 SELECT profenrich.train('lin_g', 'linear', 'subs_g', 'value', ARRAY['tenure']) IS NOT NULL AS trained;
 SELECT public.err($$SELECT * FROM profenrich.feature_importance('lin_g')$$);
 SELECT public.err($$SELECT profenrich.gbdt_check('lin_g', 'subs_g')$$);
+-- a check whose rows fit profenrich.max_train_memory but whose contributions (ours and
+-- XGBoost's, rows x classes x (slots + 1)) would not is refused before XGBoost is asked
+SET profenrich.max_train_memory = '600kB';
+SELECT public.err($$SELECT profenrich.gbdt_check('tier_g', 'subs_g')$$);
+RESET profenrich.max_train_memory;
 -- stored params tampered with: 600 mutations of a gbdt model's, each read by scoring,
 -- explanation, classes, importance and (on a tenth) gbdt_check, which hands XGBoost its
 -- bytes only when they match their checksum; never an internal error, never a crash

@@ -413,13 +413,7 @@ EnrichOptionApply(const char *key, JsonbValue *v, void *arg)
 	EnrichOptions *o = (EnrichOptions *) arg;
 
 	if (strcmp(key, "batch_size") == 0)
-	{
-		double		d = OptionNumber(key, v, "an integer of 1 or more");
-
-		if (d != floor(d) || d < 1 || d > 100000000)
-			OptionError(key, "an integer of 1 or more");
-		o->batch_size = (int) d;
-	}
+		o->batch_size = OptionInteger(key, v, 1, 100000000);
 	else if (strcmp(key, "percentile") == 0)
 		o->percentile = OptionBool(key, v);
 	else if (strcmp(key, "probabilities") == 0)

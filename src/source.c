@@ -554,7 +554,7 @@ PassColumns(const FeatureSpec *spec, List *cols, int label_param, bool aliases)
 		if (spec->nclasses > 0 && label_param > 0 && foreach_current_index(lc) == 0)
 			appendStringInfo(&out, "CASE WHEN %s IS NULL THEN NULL ELSE "
 							 "COALESCE(pg_catalog.array_position($%d::pg_catalog.text[], "
-							 "%s::pg_catalog.text COLLATE \"C\") OPERATOR(pg_catalog.-) 1, -1) END%s%s",
+							 "%s::pg_catalog.text COLLATE pg_catalog.\"C\") OPERATOR(pg_catalog.-) 1, -1) END%s%s",
 							 col, label_param, col, aliases ? " AS " : "", aliases ? col : "");
 		else
 			appendStringInfoString(&out, col);

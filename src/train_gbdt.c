@@ -250,10 +250,10 @@ LearnLabels(TrainJob *job, FeatureConv conv)
 	GbdtTrainOptions *o = GBDT_OPTIONS(job);
 	const char *col = quote_identifier(job->spec->target);
 	bool		text = conv == CONV_TEXT || conv == CONV_BPCHAR;
-	char	   *value = text ? psprintf("%s::pg_catalog.text COLLATE \"C\"", col) : pstrdup(col);
+	char	   *value = text ? psprintf("%s::pg_catalog.text COLLATE pg_catalog.\"C\"", col) : pstrdup(col);
 	char	   *sql = psprintf("SELECT v::pg_catalog.text FROM (SELECT DISTINCT %s AS v FROM %s "
 							   "WHERE %s IS NOT NULL) AS d ORDER BY v LIMIT %d",
-							   value, job->src.qualname, col, MODEL_MAX_CLASSES + 1);
+							   value, job->src.from, col, MODEL_MAX_CLASSES + 1);
 
 	TrainQuery(sql, 0, NULL, NULL, 0);
 	o->nlabels = (int) SPI_processed;
@@ -281,7 +281,7 @@ NegativeLabel(const TrainJob *job)
 {
 	char	   *sql = psprintf("SELECT %s::pg_catalog.text FROM %s WHERE %s::pg_catalog.text "
 							   "OPERATOR(pg_catalog.<>) $1 LIMIT 1",
-							   quote_identifier(job->spec->target), job->src.qualname,
+							   quote_identifier(job->spec->target), job->src.from,
 							   quote_identifier(job->spec->target));
 	Oid			types[1] = {TEXTOID};
 	Datum		values[1] = {CStringGetTextDatum(job->spec->positive)};
@@ -532,7 +532,7 @@ LoadQuery(const TrainJob *job, int *nargs, Oid *types, Datum *values)
 	types[0] = TEXTARRAYOID;
 	values[0] = PointerGetDatum(construct_array(labels, o->nlabels, TEXTOID, -1, false, TYPALIGN_INT));
 	*nargs = 1;
-	return psprintf("SELECT pg_catalog.array_position($1, %s::pg_catalog.text COLLATE \"C\") "
+	return psprintf("SELECT pg_catalog.array_position($1, %s::pg_catalog.text COLLATE pg_catalog.\"C\") "
 					"OPERATOR(pg_catalog.-) 1 AS %s%s%s FROM %s", t, t,
 					list_length(cols) > 1 ? ", " : "",
 					ColumnList(list_delete_first(cols)), job->src.from);
@@ -1049,6 +1049,26 @@ CheckRows(const Model *m, Oid relid, GbdtSplit *rows)
 }
 
 /*
+ * Refuse a check whose contributions would not fit profenrich.max_train_memory:
+ * profenrich's and XGBoost's, rows x groups x (slots + 1) values each
+ */
+static void
+CheckContributionMemory(const Model *m, const GbdtModel *g, const GbdtSplit *rows)
+{
+	double		bytes = (double) rows->n * g->forest.ngroups * (m->spec->nslots + 1) *
+		(sizeof(double) + sizeof(float));
+
+	if (bytes > (double) profenrich_max_train_memory * 1024)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the contributions of %lld rows do not fit profenrich.max_train_memory",
+						(long long) rows->n),
+				 errdetail("They take %.0f kB; the setting is %d kB.", bytes / 1024,
+						   profenrich_max_train_memory),
+				 errhint("Check a sample of the rows (a view with TABLESAMPLE), or raise profenrich.max_train_memory.")));
+}
+
+/*
  * gbdt_check(name, source regclass) returns jsonb: profenrich's evaluator
  * against XGBoost's own prediction of the stored model, on every row of
  * source: the largest differences of the predicted values, the margins
@@ -1087,6 +1107,7 @@ gbdt_check(PG_FUNCTION_ARGS)
 				 errhint("gbdt_check takes a model trained with algorithm 'gbdt'.")));
 	g = GbdtModelOf(m);
 	CheckRows(m, PG_GETARG_OID(1), &rows);
+	CheckContributionMemory(m, g, &rows);
 	rows.m = XgbMatrixFromFloats(rows.x, rows.n, m->spec->nslots, 1);
 	b = XgbBoosterFromBytes(g->xgb, g->xgb_len);
 	margin = SplitMargins(&g->forest, &rows);

@@ -219,7 +219,7 @@ TargetValue(const TrainJob *job)
 	const char *col = quote_identifier(job->spec->target);
 
 	if (conv == CONV_TEXT || conv == CONV_BPCHAR)
-		return psprintf("%s::pg_catalog.text COLLATE \"C\"", col);
+		return psprintf("%s::pg_catalog.text COLLATE pg_catalog.\"C\"", col);
 	return pstrdup(col);
 }
 
