@@ -479,6 +479,18 @@ SELECT count(*) FILTER (WHERE abs(sp_log_score - profenrich.score('sp_log', p)) 
        count(*) FILTER (WHERE sp_log_factors = profenrich.factors('sp_log', p, 2)) AS factors_ok
 FROM sp_people p;
 
+-- a collation named "C" first on the path: class labels that differ by case only stay apart
+-- (the statements name pg_catalog."C"; this one ignores case and would merge them)
+CREATE COLLATION regress_hostile."C" (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+CREATE TABLE sp_case AS SELECT i AS id, i % 7 AS tenure, (ARRAY['basic', 'Basic', 'pro'])[1 + i % 3] AS plan
+FROM generate_series(1, 300) i;
+SET search_path = regress_hostile, pg_catalog, public;
+SELECT name FROM profenrich.train('sp_case_gb', 'gbdt', 'public.sp_case', 'plan', ARRAY['tenure'], '{"n_trees": 3}');
+SELECT name FROM profenrich.train('sp_case_mn', 'multinomial', 'public.sp_case', 'plan', ARRAY['tenure']);
+SELECT profenrich.classes('sp_case_gb') AS gbdt_classes, profenrich.classes('sp_case_mn') AS multinomial_classes;
+RESET search_path;
+DROP TABLE sp_case;
+
 -- clean up
 DROP PROCEDURE sp_run(text);
 DROP FUNCTION sp_rounded(jsonb);

@@ -532,10 +532,11 @@ LoadQuery(const TrainJob *job, int *nargs, Oid *types, Datum *values)
 	types[0] = TEXTARRAYOID;
 	values[0] = PointerGetDatum(construct_array(labels, o->nlabels, TEXTOID, -1, false, TYPALIGN_INT));
 	*nargs = 1;
+	/* the features after the target (list_delete_first shortens cols in place: once, first) */
+	cols = list_delete_first(cols);
 	return psprintf("SELECT pg_catalog.array_position($1, %s::pg_catalog.text COLLATE pg_catalog.\"C\") "
 					"OPERATOR(pg_catalog.-) 1 AS %s%s%s FROM %s", t, t,
-					list_length(cols) > 1 ? ", " : "",
-					ColumnList(list_delete_first(cols)), job->src.from);
+					cols != NIL ? ", " : "", ColumnList(cols), job->src.from);
 }
 
 /* XGBoost's parameters, as Python's xgboost.train would pass them */
