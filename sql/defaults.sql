@@ -304,6 +304,12 @@ SELECT (SELECT count(*) FROM profenrich.models) = :models_before AS nothing_stor
 SELECT count(*) AS linear_folds FROM profenrich.cross_validate('linear', 'dfl_nokey', 'spend', NULL, '{"test_fraction": 0}', 3);
 SELECT public.err($$SELECT * FROM profenrich.cross_validate('logistic', 'dfl', 'churned', NULL, '{}', 1)$$);
 SELECT public.err($$SELECT * FROM profenrich.cross_validate('logistic', 'dfl', 'churned', NULL, '{}', 21)$$);
+-- a fold the key's hash leaves empty: 12 rows in 20 folds
+CREATE TABLE dfl_tiny AS SELECT * FROM dfl WHERE id <= 12;
+SELECT public.err($$SELECT * FROM profenrich.cross_validate('linear', 'dfl_tiny', 'spend', ARRAY['tenure'], '{"key": "id", "test_fraction": 0}', 20)$$);
+DROP TABLE dfl_tiny;
+-- a threshold means nothing to a class model's confusion matrix
+SELECT public.err($$SELECT * FROM profenrich.confusion_matrix('dfl_mn', 'dfl_stage', 0.3)$$);
 SELECT public.err($$SELECT * FROM profenrich.cross_validate('clv', 'dfl', NULL)$$);
 SELECT public.err($$SELECT * FROM profenrich.cross_validate(NULL, 'dfl', 'churned')$$);
 

@@ -140,6 +140,7 @@ SELECT public.err($$CALL profenrich.enrich('people', array['churn'], '{"percenti
 SELECT public.err($$CALL profenrich.enrich('people', array['churn'], '[{"percentile": true}]')$$);
 SELECT public.err($$CALL profenrich.enrich('people', array['churn'], '{"factors": -1}')$$);
 SELECT public.err($$CALL profenrich.enrich('people', array['churn'], '{"columns": {"ltv": {"score": "x"}}}')$$);
+SELECT public.err($$CALL profenrich.enrich('people', array['churn'], '{"columns": {"churn": {"bogus": "x"}}}')$$);
 SELECT public.err($$SELECT profenrich.enrich_trigger()$$);
 CREATE TRIGGER thin_churn BEFORE INSERT ON thin FOR EACH ROW EXECUTE FUNCTION profenrich.enrich_trigger('churn');
 SELECT public.err($$INSERT INTO thin (person_id) VALUES (1)$$);

@@ -41,9 +41,7 @@ ReadClvFit(StringInfo buf, ClvFit *f)
 {
 	f->family = (ClvFamily) pq_getmsgint(buf, 2);
 	if (f->family < CLV_NONE || f->family > CLV_GAMMAGAMMA)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("model parameters name unknown lifetime-value family %d", (int) f->family)));
+		ModelCorrupt(psprintf("unknown lifetime-value family %d", (int) f->family));
 	f->nparams = ClvParamCount(f->family);
 	if (f->family == CLV_NONE)
 		return;
@@ -83,9 +81,7 @@ ReadClv(StringInfo buf, ClvModel *m, int ncolumns)
 	m->discount_rate = pq_getmsgfloat8(buf);
 	m->unit_days = pq_getmsgfloat8(buf);
 	if (ncolumns != (m->purchase.family != CLV_NONE ? 3 : 1) + (m->spend.family != CLV_NONE ? 1 : 0))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("lifetime-value model parameters do not match its %d columns", ncolumns)));
+		ModelCorrupt(psprintf("the lifetime-value fits do not match the model's %d columns", ncolumns));
 	/* the ranges train() allows: the valuation's loops run over them */
 	if (m->horizon_months < 1 || m->horizon_months > CLV_MAX_HORIZON_MONTHS)
 		ModelCorrupt(psprintf("a horizon of %d months, outside 1 to %d", m->horizon_months,

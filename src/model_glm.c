@@ -69,9 +69,7 @@ ReadLinear(StringInfo buf, LinearFit *f, int nslots)
 {
 	f->p = pq_getmsgint(buf, 4);
 	if (f->p != nslots)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("model parameters hold %d coefficients for %d slots", f->p, nslots)));
+		ModelCorrupt(psprintf("%d coefficients for %d slots", f->p, nslots));
 	f->intercept = pq_getmsgfloat8(buf);
 	f->coef = ModelReadDoubles(buf, f->p);
 	f->aliased = palloc(sizeof(bool) * Max(f->p, 1));
