@@ -807,10 +807,19 @@ MovePoint(Fit *f, int64 g, const double *x, int to)
 	f->w->label[g] = to;
 }
 
-/* Add the queued moves to the running sums */
+static inline void PrefetchRow(const double *x, int d);
+
+/*
+ * Add the queued moves to the running sums, in their order.  The rows of
+ * the moved points are cache misses (they were measured on their single-
+ * precision copies): all are fetched first, so that the misses overlap
+ * rather than each stalling the measurement that found its move.
+ */
 static void
 FlushMoves(Fit *f)
 {
+	for (int i = 0; i < f->nmoved; i++)
+		PrefetchRow(f->moved_x[i], f->d);
 	for (int i = 0; i < f->nmoved; i++)
 	{
 		double	   *a = f->sums.sum + (size_t) f->moved_from[i] * f->d,
@@ -826,19 +835,16 @@ FlushMoves(Fit *f)
 	f->nmoved = 0;
 }
 
-static inline void PrefetchRow(const double *x, int d);
-
 /*
  * MovePoint for a point whose row was not read (measured on its single-
- * precision copy): the label and counts at once, the sums once the row,
- * fetched now, is in cache.
+ * precision copy): the label and counts at once, the sums at the next
+ * FlushMoves.
  */
 static inline void
 QueueMove(Fit *f, int64 g, const double *x, int to)
 {
 	int			from = f->w->label[g];
 
-	PrefetchRow(x, f->d);
 	f->sums.count[from] -= 1;
 	f->sums.count[to] += 1;
 	f->w->label[g] = to;
