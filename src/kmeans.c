@@ -629,18 +629,13 @@ CenterGeometry(Fit *f)
 	pfree(g);
 }
 
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-#define KERNEL_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define KERNEL_CLONES
-#endif
-
 /*
  * Squared distances of x to k centers stored by slot (ct, d x k), summed
  * slot by slot: the loop over the centers runs in vector registers.
- * Compiled for AVX2 and for the baseline, picked at load.
+ * Inlined into the variants of AssignBounded, its only caller, so compiled
+ * for each of them.
  */
-KERNEL_CLONES static void
+static pg_attribute_always_inline void
 DistancesBySlot(const double *restrict x, const double *restrict ct, int k, int d,
 				double *restrict acc)
 {
@@ -812,10 +807,19 @@ MovePoint(Fit *f, int64 g, const double *x, int to)
 	f->w->label[g] = to;
 }
 
-/* Add the queued moves to the running sums */
+static inline void PrefetchRow(const double *x, int d);
+
+/*
+ * Add the queued moves to the running sums, in their order.  The rows of
+ * the moved points are cache misses (they were measured on their single-
+ * precision copies): all are fetched first, so that the misses overlap
+ * rather than each stalling the measurement that found its move.
+ */
 static void
 FlushMoves(Fit *f)
 {
+	for (int i = 0; i < f->nmoved; i++)
+		PrefetchRow(f->moved_x[i], f->d);
 	for (int i = 0; i < f->nmoved; i++)
 	{
 		double	   *a = f->sums.sum + (size_t) f->moved_from[i] * f->d,
@@ -831,19 +835,16 @@ FlushMoves(Fit *f)
 	f->nmoved = 0;
 }
 
-static inline void PrefetchRow(const double *x, int d);
-
 /*
  * MovePoint for a point whose row was not read (measured on its single-
- * precision copy): the label and counts at once, the sums once the row,
- * fetched now, is in cache.
+ * precision copy): the label and counts at once, the sums at the next
+ * FlushMoves.
  */
 static inline void
 QueueMove(Fit *f, int64 g, const double *x, int to)
 {
 	int			from = f->w->label[g];
 
-	PrefetchRow(x, f->d);
 	f->sums.count[from] -= 1;
 	f->sums.count[to] += 1;
 	f->w->label[g] = to;
@@ -1096,10 +1097,11 @@ PrefetchSingle(const float *x, int d)
  * else its distance to its center is measured, and if the bounds still
  * cross, its distance to every center.  Per block, the bounds are updated
  * first and the points to measure listed, then measured with their rows
- * fetched ahead: the rows are the cache misses of an iteration.
+ * fetched ahead: the rows are the cache misses of an iteration.  Compiled
+ * for x86-64-v4, v3 and the baseline (LINALG_KERNEL_LEVELS_VOID, linalg.h).
  */
-KERNEL_CLONES static void
-AssignBounded(Fit *f)
+static pg_attribute_always_inline void
+AssignBoundedBody(Fit *f)
 {
 	const KmeansPoints *p = f->p;
 	KmeansWork *w = f->w;
@@ -1144,6 +1146,15 @@ AssignBounded(Fit *f)
 	FlushPending(f);
 	FlushMoves(f);
 	pfree(list);
+}
+
+LINALG_KERNEL_LEVELS_VOID(AssignBounded, (Fit *f), (f))
+
+/* AssignBoundedBody in the variant the CPU runs, picked at the first call */
+static void
+AssignBounded(Fit *f)
+{
+	LINALG_KERNEL_PICK_LEVEL(AssignBounded) (f);
 }
 
 /* Offer every point to the far list: the exact distance to its center */
