@@ -88,3 +88,8 @@ psql_b -P footer=off -c "SELECT bench, measured, round(ms::numeric, 1) AS ms, ba
   round(baseline_ms::numeric, 1) AS baseline_ms, round(ratio::numeric, 2) AS ratio, goal,
   CASE WHEN goal NOT LIKE '<=%' THEN '' WHEN ratio <= substring(goal FROM '[0-9.]+')::float8 THEN 'met' ELSE 'NOT MET' END AS status
   FROM bench.results ORDER BY bench"
+echo
+echo "== the same as README rows"
+psql_b -At -c "SELECT '| ' || bench || ': ' || measured || ', ' || round(ms::numeric, 1) || ' ms | ' || baseline || ': ' ||
+  round(baseline_ms::numeric, 1) || ' ms | ' || round(ratio::numeric, 2) || ' | ' || goal || ' |'
+  FROM bench.results ORDER BY bench"
