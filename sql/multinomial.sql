@@ -246,5 +246,10 @@ SELECT public.err($$SELECT profenrich.class_metrics(ARRAY[0.5, 0.5], 'c', ARRAY[
 SELECT public.err($$SELECT profenrich.class_metrics(ARRAY[0.5, 0.5, 0], 'a', ARRAY['a', 'b'])$$);
 SELECT public.err($$SELECT profenrich.class_metrics(ARRAY[1.5, -0.5], 'a', ARRAY['a', 'b'])$$);
 SELECT public.err($$SELECT profenrich.class_metrics(ARRAY[0.5, 0.5], 'a', ARRAY['a', 'a'])$$);
+SELECT public.err($$SELECT profenrich.class_metrics(ARRAY[1.0], 'a', ARRAY['a'])$$);
+SELECT public.err($$SELECT profenrich.class_metrics(ARRAY[0.5, 0.5], 'a', ARRAY[['a', 'b']])$$);
+SELECT public.err($$SELECT profenrich.class_metrics(ARRAY[0.5, 0.5], 'a', ARRAY['a', NULL])$$);
+SELECT public.err($$SELECT profenrich.class_metrics(p, 'a', c) FROM (VALUES (ARRAY[0.5, 0.5], ARRAY['a', 'b']),
+                                                                          (ARRAY[0.2, 0.3, 0.5], ARRAY['a', 'b', 'c'])) v(p, c)$$);
 SELECT profenrich.class_metrics(p, a, ARRAY['a', 'b']) IS NULL AS no_rows_no_metrics
 FROM (VALUES (NULL::float8[], 'a')) v(p, a);
