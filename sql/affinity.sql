@@ -276,6 +276,10 @@ SELECT public.err($$SELECT profenrich.train('x', 'als', 'bad_events', options =>
 SELECT public.err($$SELECT profenrich.train('x', 'affinity', 'bad_events', options => '{"user": "customer", "item": "product", "half_life_days": 0}')$$);
 SELECT public.err($$SELECT profenrich.train('x', 'affinity', 'bad_events', options => '{"user": "customer", "item": "product", "as_of": "2024-01-01"}')$$);
 SELECT public.err($$SELECT profenrich.train('x', 'affinity', 'bad_events', options => '{"user": "customer", "item": "product", "time": "ts", "as_of": "soon"}')$$);
+-- an infinite time cannot be decayed
+INSERT INTO bad_events VALUES (3, 'c', 1, 'infinity', '{}');
+SELECT public.err($$SELECT profenrich.train('x', 'affinity', 'bad_events', options => '{"user": "customer", "item": "product", "time": "ts", "half_life_days": 30, "as_of": "2024-06-01"}')$$);
+DELETE FROM bad_events WHERE customer = 3;
 UPDATE bad_events SET qty = -1 WHERE customer = 2;
 SELECT public.err($$SELECT profenrich.train('x', 'als', 'bad_events', options => '{"user": "customer", "item": "product", "weight": "qty"}')$$);
 UPDATE bad_events SET qty = 'NaN' WHERE customer = 2;
