@@ -310,6 +310,10 @@ SELECT public.err($$SELECT * FROM profenrich.cross_validate('linear', 'dfl_tiny'
 DROP TABLE dfl_tiny;
 -- a threshold means nothing to a class model's confusion matrix
 SELECT public.err($$SELECT * FROM profenrich.confusion_matrix('dfl_mn', 'dfl_stage', 0.3)$$);
+-- a target of more unknown labels than a confusion matrix holds
+CREATE TEMP TABLE dfl_many AS SELECT id, spend, plan, 'new' || (id % 150) AS stage FROM dfl;
+SELECT public.err($$SELECT * FROM profenrich.confusion_matrix('dfl_mn', 'dfl_many')$$);
+DROP TABLE dfl_many;
 SELECT public.err($$SELECT * FROM profenrich.cross_validate('clv', 'dfl', NULL)$$);
 SELECT public.err($$SELECT * FROM profenrich.cross_validate(NULL, 'dfl', 'churned')$$);
 
