@@ -226,6 +226,33 @@ PartialCombine(FunctionCallInfo fcinfo, const PartialKind *kind)
 }
 
 /*
+ * For a family whose flat form is the bytes of a "to bytes" function:
+ * flat_size makes them (in the state's context) and keeps them in *keep,
+ * returning their payload size; flatten copies them out and frees them.
+ */
+Size
+PartialFlatKeep(bytea **keep, void *state, bytea *(*make) (void *state))
+{
+	MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(state));
+
+	if (*keep)
+		pfree(*keep);
+	*keep = make(state);
+	MemoryContextSwitchTo(old);
+	return VARSIZE(*keep) - VARHDRSZ;
+}
+
+void
+PartialFlatTake(bytea **keep, char *out, Size size, const PartialKind *kind)
+{
+	if (*keep == NULL || VARSIZE(*keep) - VARHDRSZ != size)
+		elog(ERROR, "%s state flattened without its size", kind->name);
+	memcpy(out, VARDATA(*keep), size);
+	pfree(*keep);
+	*keep = NULL;
+}
+
+/*
  * The type of argument argno of an aggregate support function.  nodeAgg
  * gives the function its call expression; Citus' worker_partial_agg calls
  * it without one, as worker_partial_agg(aggregate, ROW(arguments...)), so

@@ -114,6 +114,8 @@ extern PartialState *PartialArg(FunctionCallInfo fcinfo, int argno, const Partia
 extern PartialState *PartialNew(FunctionCallInfo fcinfo, const PartialKind *kind);
 extern void *PartialPeek(FunctionCallInfo fcinfo, int argno, const PartialKind *kind);
 extern Datum PartialCombine(FunctionCallInfo fcinfo, const PartialKind *kind);
+extern Size PartialFlatKeep(bytea **keep, void *state, bytea *(*make) (void *state));
+extern void PartialFlatTake(bytea **keep, char *out, Size size, const PartialKind *kind);
 extern Datum PartialResult(FunctionCallInfo fcinfo, PartialState *ps);
 extern bytea *PartialFlat(PartialState *ps);
 extern void PartialInvalid(const PartialKind *kind, const char *why) pg_attribute_noreturn();

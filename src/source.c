@@ -663,6 +663,25 @@ SourceEstimatedRows(const Source *src)
 }
 
 /*
+ * The other value of a binary text target with option "positive" (the
+ * negative class's label), or NULL when the source holds none
+ */
+char *
+SourceOtherLabel(const FeatureSpec *spec, const Source *src)
+{
+	char	   *sql = psprintf("SELECT %s::pg_catalog.text FROM %s "
+							   "WHERE %s::pg_catalog.text OPERATOR(pg_catalog.<>) $1 LIMIT 1",
+							   quote_identifier(spec->target), src->from,
+							   quote_identifier(spec->target));
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1] = {CStringGetTextDatum(spec->positive)};
+
+	TrainQuery(sql, 1, types, values, 1);
+	return SPI_processed > 0 ?
+		SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) : NULL;
+}
+
+/*
  * The one pass of a model per group: SELECT
  * profenrich.linear_stats_grouped(spec, group_by, max_groups, names,
  * col1, ...) FROM source, every group's statistics and the global model's

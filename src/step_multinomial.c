@@ -339,30 +339,24 @@ StepBytes(MultinomialStepState *s)
 	return s->mode == 0 ? MultinomialCountsToBytes(&s->counts) : MultinomialSumsToBytes(&s->sums);
 }
 
-/* Payload bytes of the flat form: made here (in the state's context), copied by StepFlatten */
+/* The state's bytes, for PartialFlatKeep */
+static bytea *
+StepBytesOf(void *p)
+{
+	return StepBytes((MultinomialStepState *) p);
+}
+
+/* Payload bytes of the flat form: made here, kept until StepFlatten copies them */
 static Size
 StepFlatSize(void *p)
 {
-	MultinomialStepState *s = (MultinomialStepState *) p;
-	MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(s));
-
-	if (s->flat)
-		pfree(s->flat);
-	s->flat = StepBytes(s);
-	MemoryContextSwitchTo(old);
-	return VARSIZE(s->flat) - VARHDRSZ;
+	return PartialFlatKeep(&((MultinomialStepState *) p)->flat, p, StepBytesOf);
 }
 
 static void
 StepFlatten(void *p, char *out, Size size)
 {
-	MultinomialStepState *s = (MultinomialStepState *) p;
-
-	if (s->flat == NULL || VARSIZE(s->flat) - VARHDRSZ != size)
-		elog(ERROR, "multinomial_step state flattened without its size");
-	memcpy(out, VARDATA(s->flat), size);
-	pfree(s->flat);
-	s->flat = NULL;
+	PartialFlatTake(&((MultinomialStepState *) p)->flat, out, size, &MultinomialStepKind);
 }
 
 /* A state of counts or sums from their bytes, which their readers check (22P03) */

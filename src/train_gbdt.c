@@ -275,22 +275,6 @@ LearnLabels(TrainJob *job, FeatureConv conv)
 						 MODEL_MAX_CLASSES)));
 }
 
-/* The other value of a text target with "positive", or NULL */
-static char *
-NegativeLabel(const TrainJob *job)
-{
-	char	   *sql = psprintf("SELECT %s::pg_catalog.text FROM %s WHERE %s::pg_catalog.text "
-							   "OPERATOR(pg_catalog.<>) $1 LIMIT 1",
-							   quote_identifier(job->spec->target), job->src.from,
-							   quote_identifier(job->spec->target));
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(job->spec->positive)};
-
-	TrainQuery(sql, 1, types, values, 1);
-	return SPI_processed > 0 ?
-		SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) : NULL;
-}
-
 /* A binary target's labels, negative then positive, as logistic names them */
 static void
 BinaryLabels(TrainJob *job, FeatureConv conv)
@@ -302,7 +286,7 @@ BinaryLabels(TrainJob *job, FeatureConv conv)
 	if (job->spec->positive)
 	{
 		o->labels[1] = job->spec->positive;
-		o->labels[0] = NegativeLabel(job);
+		o->labels[0] = SourceOtherLabel(job->spec, &job->src);
 		if (o->labels[0] == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_EXCEPTION),

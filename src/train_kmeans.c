@@ -1409,30 +1409,24 @@ kmeans_step_finalfunc(PG_FUNCTION_ARGS)
 	PG_RETURN_BYTEA_P(PG_GETARG_BYTEA_P(0));
 }
 
-/* Payload bytes of the flat form: made here (in the state's context), copied by StepFlatten */
+/* The state's bytes, for PartialFlatKeep */
+static bytea *
+StepBytesOf(void *p)
+{
+	return StepToBytes((KmeansStepState *) p);
+}
+
+/* Payload bytes of the flat form: made here, kept until StepFlatten copies them */
 static Size
 StepFlatSize(void *p)
 {
-	KmeansStepState *s = (KmeansStepState *) p;
-	MemoryContext old = MemoryContextSwitchTo(GetMemoryChunkContext(s));
-
-	if (s->flat)
-		pfree(s->flat);
-	s->flat = StepToBytes(s);
-	MemoryContextSwitchTo(old);
-	return VARSIZE(s->flat) - VARHDRSZ;
+	return PartialFlatKeep(&((KmeansStepState *) p)->flat, p, StepBytesOf);
 }
 
 static void
 StepFlatten(void *p, char *out, Size size)
 {
-	KmeansStepState *s = (KmeansStepState *) p;
-
-	if (s->flat == NULL || VARSIZE(s->flat) - VARHDRSZ != size)
-		elog(ERROR, "kmeans_step state flattened without its size");
-	memcpy(out, VARDATA(s->flat), size);
-	pfree(s->flat);
-	s->flat = NULL;
+	PartialFlatTake(&((KmeansStepState *) p)->flat, out, size, &KmeansStepKind);
 }
 
 /* A state of sums from their bytes, which StepSumsFromBytes checks (22P03) */

@@ -171,22 +171,6 @@ CheckClasses(const TrainJob *job, double n, double positives)
 				 errhint("A classifier needs rows of both classes; check the target and the source.")));
 }
 
-/* The other value of a text target, for naming classes in class_weight */
-static char *
-NegativeLabel(const TrainJob *job)
-{
-	char	   *sql = psprintf("SELECT %s::pg_catalog.text FROM %s "
-							   "WHERE %s::pg_catalog.text OPERATOR(pg_catalog.<>) $1 LIMIT 1",
-							   quote_identifier(job->spec->target), job->src.from,
-							   quote_identifier(job->spec->target));
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(job->spec->positive)};
-
-	TrainQuery(sql, 1, types, values, 1);
-	return SPI_processed > 0 ?
-		SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1) : NULL;
-}
-
 /*
  * The class labels, negative then positive, as predict_class gives them:
  * "false"/"true" for a boolean target, "0"/"1" for a number, the values
@@ -201,7 +185,7 @@ ClassLabels(TrainJob *job)
 	if (job->spec->positive)
 	{
 		classes[1] = job->spec->positive;
-		classes[0] = NegativeLabel(job);
+		classes[0] = SourceOtherLabel(job->spec, &job->src);
 	}
 	else if (FeatureConvForType(TupleDescAttr(job->src.tupdesc,
 											  SourceColumn(&job->src, job->spec->target) - 1)->atttypid) == CONV_BOOL)

@@ -111,6 +111,7 @@ extern char *PassArguments(const FeatureSpec *spec, const Source *src, List *col
 struct GroupedStats;
 extern struct GroupedStats *RunGroupedPass(const FeatureSpec *spec, const Source *src, int max_groups);
 extern double SourceEstimatedRows(const Source *src);
+extern char *SourceOtherLabel(const FeatureSpec *spec, const Source *src);
 extern int *MissSlots(const FeatureSpec *spec);
 extern void CheckRowCount(const LinearStats *st, const FeatureSpec *spec, const Source *src);
 extern double *ImputeMeans(const LinearStats *st, FeatureSpec *spec, const int *miss_slot);
